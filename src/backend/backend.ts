@@ -1,0 +1,58 @@
+import type { Command } from '../protocol/command.js';
+import type { Reply } from '../protocol/reply.js';
+import type { NodeId } from '../keyspace/ids.js';
+
+/** Receives the reply to one command, exactly once. */
+export type ReplyCallback = (reply: Reply) => void;
+
+/**
+ * One key as a live move copies it: an opaque, backend-specific payload (the
+ * output of DUMP for Redis) plus its remaining time to live.
+ */
+export interface KeyDump {
+  readonly payload: Buffer;
+  /** Milliseconds left to live, or -1 when the key has no expiry. */
+  readonly pttl: number;
+}
+
+/** Whether a node currently takes requests. */
+export type BackendStatus = 'up' | 'down';
+
+/**
+ * One storage node: a redis-server, or an embedded in-memory store. Keys of
+ * several shards may live on one node, as they do on a Redis node; the router
+ * decides which node a key belongs to.
+ *
+ * Every implementation runs the conformance suite in test/backend/backend.case.ts.
+ */
+export interface ShardBackend {
+  readonly node: NodeId;
+  readonly kind: 'memory' | 'redis';
+  readonly status: BackendStatus;
+
+  /**
+   * Runs one data command (GET, SET, MGET over keys of this node, ...). The
+   * callback is called exactly once, possibly before `send` returns; failures
+   * arrive as a ReplyError, never as a throw, and never as silence: a node that
+   * is down or stalled answers with HS_ERR_SHARD_UNAVAILABLE / HS_ERR_BACKEND_TIMEOUT.
+   */
+  send(cmd: Command, done: ReplyCallback): void;
+
+  // What live moves need.
+
+  /** Yields, in batches, the keys of this node for which `accept` is true. */
+  scanKeys(accept: (key: Buffer) => boolean, batchSize?: number): AsyncIterable<Buffer[]>;
+  /** Reads a key with its TTL, or null when it does not exist. */
+  dump(key: Buffer): Promise<KeyDump | null>;
+  /** Writes a key only if it is absent; true when written. */
+  restoreIfAbsent(key: Buffer, dump: KeyDump): Promise<boolean>;
+  /** Deletes keys; returns how many existed. */
+  deleteKeys(keys: readonly Buffer[]): Promise<number>;
+  /** Number of keys on the node. */
+  keyCount(): Promise<number>;
+  /** Removes every key on the node. */
+  flushAll(): Promise<void>;
+
+  /** Fails what is in flight with HS_ERR_SHUTTING_DOWN and releases connections and timers. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,150 @@
+/**
+ * Reads replies coming back from Redis nodes.
+ *
+ * `scanReply` only finds where a reply ends, without building values: the
+ * Redis backend uses it on every reply so a RESP2 client gets the node's bytes
+ * forwarded as they are. `decodeReply` builds values for the slower paths
+ * (a multi-key command merged across shards, a RESP3 client, admin calls).
+ * Both accept RESP2 and the RESP3 types a node may send.
+ */
+import { DoubleReply, MapReply, ReplyError, SimpleString, type Reply } from './reply.js';
+
+const CR = 0x0d;
+
+/** Thrown when a node sends bytes that are not RESP; the connection cannot be trusted after it. */
+export class ReplyProtocolError extends Error {
+  override readonly name = 'ReplyProtocolError';
+}
+
+/** Finds the CR of the line starting at `from`, or -1 when the line is not complete yet. */
+function lineEnd(buf: Buffer, from: number): number {
+  const cr = buf.indexOf(CR, from);
+  return cr === -1 || cr + 1 >= buf.length ? -1 : cr;
+}
+
+/** Parses a signed decimal integer between `from` and `to` (exclusive). */
+function parseInteger(buf: Buffer, from: number, to: number): number {
+  let i = from;
+  let negative = false;
+  if (buf[i] === 0x2d) {
+    negative = true;
+    i++;
+  }
+  if (i >= to) throw new ReplyProtocolError('empty length in reply');
+  let n = 0;
+  for (; i < to; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) throw new ReplyProtocolError(`bad integer in reply: ${buf.toString('latin1', from, to)}`);
+    n = n * 10 + d;
+  }
+  return negative ? -n : n;
+}
+
+/**
+ * Returns the offset just past the reply that starts at `offset`, or -1 when
+ * the buffer does not hold all of it yet.
+ */
+export function scanReply(buf: Buffer, offset: number): number {
+  if (offset >= buf.length) return -1;
+  const type = buf[offset]!;
+  const cr = lineEnd(buf, offset + 1);
+  if (cr === -1) return -1;
+  switch (type) {
+    case 0x2b: // + simple string
+    case 0x2d: // - error
+    case 0x3a: // : integer
+    case 0x2c: // , double
+    case 0x5f: // _ null
+    case 0x23: // # boolean
+    case 0x28: // ( big number
+      return cr + 2;
+    case 0x24: // $ bulk
+    case 0x21: // ! blob error
+    case 0x3d: {
+      // = verbatim
+      const len = parseInteger(buf, offset + 1, cr);
+      if (len < 0) return cr + 2;
+      const end = cr + 2 + len + 2;
+      return end <= buf.length ? end : -1;
+    }
+    case 0x2a: // * array
+    case 0x7e: // ~ set
+    case 0x3e: // > push
+    case 0x25: {
+      // % map
+      let count = parseInteger(buf, offset + 1, cr);
+      if (type === 0x25 && count > 0) count *= 2;
+      let pos = cr + 2;
+      for (let i = 0; i < count; i++) {
+        pos = scanReply(buf, pos);
+        if (pos === -1) return -1;
+      }
+      return pos;
+    }
+    default:
+      throw new ReplyProtocolError(`unexpected reply type byte 0x${type.toString(16)}`);
+  }
+}
+
+/** Decodes the one complete reply in `buf` (from `offset`) into a value. */
+export function decodeReply(buf: Buffer, offset = 0): Reply {
+  const state = { pos: offset };
+  const value = decodeAt(buf, state);
+  return value;
+}
+
+function decodeAt(buf: Buffer, state: { pos: number }): Reply {
+  const start = state.pos;
+  const type = buf[start];
+  const cr = lineEnd(buf, start + 1);
+  if (type === undefined || cr === -1) throw new ReplyProtocolError('incomplete reply');
+  state.pos = cr + 2;
+  switch (type) {
+    case 0x2b:
+      return new SimpleString(buf.toString('utf8', start + 1, cr));
+    case 0x2d:
+      return new ReplyError(buf.toString('utf8', start + 1, cr));
+    case 0x3a: {
+      const text = buf.toString('latin1', start + 1, cr);
+      const n = Number(text);
+      return Number.isSafeInteger(n) ? n : BigInt(text);
+    }
+    case 0x28:
+      return BigInt(buf.toString('latin1', start + 1, cr));
+    case 0x2c:
+      return new DoubleReply(Number(buf.toString('latin1', start + 1, cr).replace('inf', 'Infinity')));
+    case 0x5f:
+      return null;
+    case 0x23:
+      return buf[start + 1] === 0x74 ? 1 : 0;
+    case 0x24:
+    case 0x21:
+    case 0x3d: {
+      const len = parseInteger(buf, start + 1, cr);
+      if (len < 0) return null;
+      const body = cr + 2;
+      if (body + len + 2 > buf.length) throw new ReplyProtocolError('incomplete reply');
+      state.pos = body + len + 2;
+      if (type === 0x21) return new ReplyError(buf.toString('utf8', body, body + len));
+      // verbatim strings carry a 4-byte "txt:" prefix that is not part of the value
+      return type === 0x3d ? buf.subarray(body + 4, body + len) : buf.subarray(body, body + len);
+    }
+    case 0x2a:
+    case 0x7e:
+    case 0x3e: {
+      const count = parseInteger(buf, start + 1, cr);
+      if (count < 0) return null;
+      const items: Reply[] = new Array<Reply>(count);
+      for (let i = 0; i < count; i++) items[i] = decodeAt(buf, state);
+      return items;
+    }
+    case 0x25: {
+      const count = parseInteger(buf, start + 1, cr);
+      const entries: Reply[] = new Array<Reply>(count * 2);
+      for (let i = 0; i < count * 2; i++) entries[i] = decodeAt(buf, state);
+      return new MapReply(entries);
+    }
+    default:
+      throw new ReplyProtocolError(`unexpected reply type byte 0x${type.toString(16)}`);
+  }
+}
