@@ -1,0 +1,496 @@
+/**
+ * Proxy throughput: redis-benchmark GET and SET through hotshard and through
+ * twemproxy (nutcracker), both in front of the same redis-server nodes, plus
+ * one of those nodes alone as a reference. Target: hotshard/twemproxy ≥ 1.0.
+ *
+ *   npm run bench:proxy -- [--quick] [--target redis,twemproxy,hotshard]
+ *                          [--repeats 3] [--seconds 3] [--requests N]
+ *                          [--pipelines 1,16] [--clients 50] [--nodes 4]
+ *                          [--hotshard-args "--shards 4"]
+ *
+ * Runs are interleaved (repeat × test × pipeline, and within each the order of
+ * the targets alternates) so drift on a shared machine hits every side alike;
+ * each figure is the median of the repeats. Prints the table, then one JSON
+ * line. Exits non-zero when a run fails — never because of a low ratio.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { freePort, startRedisCluster } from '../../src/testkit/index.js';
+import {
+  findNutcracker,
+  respRoundTrip,
+  routesToAllNodes,
+  startNutcracker,
+} from '../../src/testkit/nutcracker.js';
+import {
+  redisBenchmarkVersion,
+  runRedisBenchmark,
+  type RedisBenchmarkResult,
+} from '../lib/redis-benchmark.js';
+
+const TARGETS = ['redis', 'twemproxy', 'hotshard'] as const;
+type Target = (typeof TARGETS)[number];
+const TESTS = ['get', 'set'] as const;
+const LABEL: Record<Target, string> = {
+  redis: 'redis (1 node)',
+  twemproxy: 'twemproxy',
+  hotshard: 'hotshard',
+};
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const KEYSPACE = 100_000;
+const DATA_SIZE = 64;
+const USAGE = `npm run bench:proxy -- [options]    (or: node --import tsx bench/proxy/run.ts [options])
+  --target LIST         legs to run, any of redis,twemproxy,hotshard (default all three)
+  --repeats N           measured runs per leg and cell; the median is reported (default 3; --quick 1)
+  --seconds S           length of one measured run, -n is calibrated to it (default 3; --quick 1)
+  --requests N          fixed -n for every measured run instead of calibrating
+  --pipelines LIST      redis-benchmark -P values (default 1,16)
+  --clients N           redis-benchmark -c (default 50)
+  --nodes N             redis-server nodes behind both proxies (default 4)
+  --hotshard-args "..." extra flags for \`hotshard start\`, e.g. "--shards 16"
+  --quick               a smoke run: 1 repeat of 1 s runs, shorter warm-up
+`;
+
+interface Settings {
+  targets: Target[];
+  pipelines: number[];
+  clients: number;
+  nodes: number;
+  repeats: number;
+  seconds: number;
+  requests: number | undefined;
+  hotshardArgs: string[];
+  quick: boolean;
+}
+
+/** A running target: where redis-benchmark points, and what to say if it died. */
+interface Endpoint {
+  port: number;
+  /** Set when the process behind it has exited (a crash mid-run), with its last output. */
+  died(): string | undefined;
+}
+
+/** A cell of the table: one test at one pipeline depth. */
+interface Cell {
+  test: (typeof TESTS)[number];
+  pipeline: number;
+}
+
+/** Every measured run of one target in one cell. */
+interface Sample {
+  target: Target;
+  test: string;
+  pipeline: number;
+  requests: number;
+  runs: RedisBenchmarkResult[];
+}
+
+const abort = new AbortController();
+const cleanups: (() => Promise<void>)[] = [];
+const log = (msg: string): void => void process.stderr.write(`[bench:proxy] ${msg}\n`);
+
+function parseSettings(argv: string[]): Settings {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      target: { type: 'string', default: TARGETS.join(',') },
+      pipelines: { type: 'string', default: '1,16' },
+      clients: { type: 'string', default: '50' },
+      nodes: { type: 'string', default: '4' },
+      repeats: { type: 'string' },
+      seconds: { type: 'string' },
+      requests: { type: 'string' },
+      'hotshard-args': { type: 'string', default: '' },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const int = (name: string, text: string): number => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(text)}`);
+    return n;
+  };
+  const targets = values.target.split(',').map((t) => t.trim());
+  for (const t of targets) {
+    if (!(TARGETS as readonly string[]).includes(t))
+      throw new Error(`--target accepts ${TARGETS.join(', ')}; got ${JSON.stringify(t)}`);
+  }
+  const seconds = Number(values.seconds ?? (values.quick ? 1 : 3));
+  if (!(seconds > 0))
+    throw new Error(`--seconds must be a positive number, got ${JSON.stringify(values.seconds)}`);
+  return {
+    targets: TARGETS.filter((t) => targets.includes(t)),
+    pipelines: values.pipelines.split(',').map((p) => int('pipelines', p.trim())),
+    clients: int('clients', values.clients),
+    nodes: int('nodes', values.nodes),
+    repeats: int('repeats', values.repeats ?? (values.quick ? '1' : '3')),
+    seconds,
+    requests: values.requests === undefined ? undefined : int('requests', values.requests),
+    hotshardArgs: shellWords(values['hotshard-args']),
+    quick: values.quick,
+  };
+}
+
+/** Splits `--hotshard-args` like a shell would, honouring single and double quotes. */
+function shellWords(text: string): string[] {
+  const words = [...text.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
+  return words;
+}
+
+function throwIfAborted(): void {
+  if (abort.signal.aborted) throw new Error('interrupted');
+}
+
+/** Spawns `hotshard start` in front of `redis` and waits until it routes to every node. */
+async function startHotshardProcess(redis: readonly string[], extra: readonly string[]): Promise<Endpoint> {
+  const bin = join(REPO, 'bin', 'hotshard.js');
+  if (!existsSync(join(REPO, 'dist', 'cli', 'main.js')))
+    throw new Error('hotshard is not built: run `npm run build` (npm run bench:proxy does)');
+  for (let attempt = 1; ; attempt++) {
+    const [respPort, httpPort] = [await freePort(), await freePort()];
+    const dataDir = mkdtempSync(join(tmpdir(), 'hotshard-bench-'));
+    const args = [
+      bin,
+      'start',
+      '--backend',
+      'redis',
+      '--redis',
+      redis.join(','),
+      '--resp-port',
+      String(respPort),
+      '--http-port',
+      String(httpPort),
+      '--log-level',
+      'warn',
+      '--data-dir',
+      dataDir,
+      ...extra,
+    ];
+    const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const keep = (c: Buffer): void => void (output = (output + c.toString('utf8')).slice(-8_000));
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    let exit: string | undefined;
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', (code, signal) => resolve(void (exit = signal ?? `code ${code}`)));
+      child.once('error', (err) => resolve(void (exit = err.message)));
+    });
+    const killNow = (): void => void child.kill('SIGKILL');
+    process.once('exit', killNow);
+    const stop = async (): Promise<void> => {
+      if (exit === undefined) {
+        child.kill('SIGTERM');
+        const force = setTimeout(killNow, 5_000);
+        await exited;
+        clearTimeout(force);
+      }
+      process.removeListener('exit', killNow);
+      rmSync(dataDir, { recursive: true, force: true });
+    };
+    const deadline = Date.now() + 30_000;
+    while (exit === undefined && Date.now() < deadline && !abort.signal.aborted) {
+      if (await routesToAllNodes(respPort, redis.length, 1_000).catch(() => false)) {
+        cleanups.push(stop);
+        const describe = `$ node bin/hotshard.js ${args.slice(1).join(' ')}`;
+        return {
+          port: respPort,
+          died: () => (exit === undefined ? undefined : `hotshard exited (${exit}):\n${describe}\n${output}`),
+        };
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await stop();
+    throwIfAborted();
+    if (attempt < 3 && /EADDRINUSE/.test(output)) continue; // lost a race for a free port
+    const why =
+      exit === undefined ? 'did not route to every node within 30 s' : `exited during start-up (${exit})`;
+    throw new Error(`hotshard ${why}:\n$ node bin/hotshard.js ${args.slice(1).join(' ')}\n${output}`);
+  }
+}
+
+/** Target order for one (repeat, cell): proxies alternate who goes first, redis moves through every slot. */
+function orderFor(targets: readonly Target[], k: number): Target[] {
+  const proxies: Target[] = targets.filter((t) => t !== 'redis');
+  if (k % 2 === 1) proxies.reverse();
+  if (targets.includes('redis')) proxies.splice(k % (proxies.length + 1), 0, 'redis');
+  return proxies;
+}
+
+async function bench(
+  endpoint: Endpoint,
+  target: Target,
+  cell: Cell,
+  requests: number,
+  s: Settings,
+  timeoutMs: number,
+): Promise<RedisBenchmarkResult> {
+  try {
+    const [row] = await runRedisBenchmark({
+      port: endpoint.port,
+      tests: [cell.test],
+      requests,
+      pipeline: cell.pipeline,
+      clients: s.clients,
+      keyspace: KEYSPACE,
+      dataSize: DATA_SIZE,
+      timeoutMs,
+      signal: abort.signal,
+    });
+    return row!;
+  } catch (err) {
+    throwIfAborted();
+    const died = endpoint.died();
+    throw new Error(
+      `${target} ${cell.test.toUpperCase()} P${cell.pipeline} failed${died === undefined ? '' : `; ${died}`}`,
+      { cause: err },
+    );
+  }
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/**
+ * After the fill, GETs through the target must find the values: a proxy that
+ * answered nil (lost writes, wrong routing) would look fast for the wrong reason.
+ */
+async function checkValues(port: number, target: Target): Promise<void> {
+  const keys = Array.from({ length: 200 }, (_, i) => `key:${String(i * 499).padStart(12, '0')}`);
+  const replies = await respRoundTrip(
+    '127.0.0.1',
+    port,
+    keys.map((k) => ['GET', k]),
+    5_000,
+  );
+  const found = replies.filter((r) => Buffer.isBuffer(r) && r.length === DATA_SIZE).length;
+  // A fill of 3 × keyspace random keys leaves ~5 % unset; far fewer hits is a fault.
+  if (found < keys.length * 0.8) {
+    throw new Error(
+      `${target}: after the fill only ${found} of ${keys.length} sampled keys have a ${DATA_SIZE}-byte value`,
+    );
+  }
+}
+
+async function measure(s: Settings, endpoints: Map<Target, Endpoint>): Promise<Sample[]> {
+  const cells: Cell[] = TESTS.flatMap((test) => s.pipelines.map((pipeline) => ({ test, pipeline })));
+  const requests = new Map<string, number>();
+  const key = (t: Target, c: Cell): string => `${t} ${c.test} ${c.pipeline}`;
+
+  // Warm-up: fill the keyspace through each target (so every GET finds a value
+  // wherever that target places the key: 5 × keyspace random SETs leave < 1 %
+  // missing), then one short run per cell that also calibrates -n so a
+  // measured run lasts about --seconds.
+  for (const target of s.targets) {
+    const endpoint = endpoints.get(target)!;
+    const fill: Cell = { test: 'set', pipeline: 16 };
+    log(`${target}: filling ${KEYSPACE} keys and warming up`);
+    await bench(endpoint, target, fill, KEYSPACE * (s.quick ? 3 : 5), s, 300_000);
+    await checkValues(endpoint.port, target);
+    for (const cell of cells) {
+      const probe = (s.quick ? 5_000 : 20_000) * Math.min(cell.pipeline, 10);
+      const { rps } = await bench(endpoint, target, cell, probe, s, 300_000);
+      const n =
+        s.requests ?? Math.round(Math.min(50_000_000, Math.max(1_000 * cell.pipeline, rps * s.seconds)));
+      requests.set(key(target, cell), n);
+    }
+  }
+
+  const samples = new Map<string, Sample>();
+  for (let r = 0; r < s.repeats; r++) {
+    for (const [ci, cell] of cells.entries()) {
+      for (const target of orderFor(s.targets, r + ci)) {
+        const n = requests.get(key(target, cell))!;
+        const row = await bench(
+          endpoints.get(target)!,
+          target,
+          cell,
+          n,
+          s,
+          Math.max(60_000, s.seconds * 20_000),
+        );
+        let sample = samples.get(key(target, cell));
+        if (sample === undefined) {
+          sample = { target, test: cell.test.toUpperCase(), pipeline: cell.pipeline, requests: n, runs: [] };
+          samples.set(key(target, cell), sample);
+        }
+        sample.runs.push(row);
+        log(`repeat ${r + 1}/${s.repeats} ${sample.test} P${cell.pipeline} ${target}: ${fmt(row.rps)} ops/s`);
+      }
+    }
+  }
+  return [...samples.values()];
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function summarize(samples: readonly Sample[]) {
+  const results = samples.map((x) => {
+    const pick = (f: (r: RedisBenchmarkResult) => number | undefined): number | null => {
+      const v = x.runs.map(f).filter((n): n is number => n !== undefined);
+      return v.length === 0 ? null : median(v);
+    };
+    return {
+      target: x.target,
+      test: x.test,
+      pipeline: x.pipeline,
+      requests: x.requests,
+      rps: Math.round(median(x.runs.map((r) => r.rps))),
+      runs: x.runs.map((r) => Math.round(r.rps)),
+      p50Ms: pick((r) => r.p50Ms),
+      p99Ms: pick((r) => r.p99Ms),
+    };
+  });
+  const ratios: Record<string, number> = {};
+  const logs: number[] = [];
+  for (const h of results.filter((r) => r.target === 'hotshard')) {
+    const t = results.find((r) => r.target === 'twemproxy' && r.test === h.test && r.pipeline === h.pipeline);
+    if (t === undefined) continue;
+    ratios[`${h.test} P${h.pipeline}`] = round3(h.rps / t.rps);
+    logs.push(Math.log(h.rps / t.rps));
+  }
+  if (logs.length > 0) ratios.geomean = round3(Math.exp(logs.reduce((a, b) => a + b, 0) / logs.length));
+  return { results, ratios };
+}
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+function table(s: Settings, summary: ReturnType<typeof summarize>): string {
+  const cols = [
+    ...s.targets.map((t) => LABEL[t]),
+    ...(s.targets.includes('hotshard') && s.targets.includes('twemproxy') ? ['hotshard/twemproxy'] : []),
+  ];
+  const rows: string[][] = [['test', 'pipeline', ...cols]];
+  for (const test of TESTS.map((t) => t.toUpperCase())) {
+    for (const pipeline of s.pipelines) {
+      const row = [test, `P${pipeline}`];
+      for (const t of s.targets) {
+        const r = summary.results.find((x) => x.target === t && x.test === test && x.pipeline === pipeline);
+        const spread =
+          r === undefined || r.runs.length < 2
+            ? ''
+            : ` ±${Math.round(((Math.max(...r.runs) - Math.min(...r.runs)) / 2 / r.rps) * 100)}%`;
+        row.push(r === undefined ? '-' : `${fmt(r.rps)}${spread}`);
+      }
+      const ratio = summary.ratios[`${test} P${pipeline}`];
+      if (cols.length > s.targets.length) row.push(ratio === undefined ? '-' : ratio.toFixed(2));
+      rows.push(row);
+    }
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]): string =>
+    r.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const out = [line(rows[0]!), ...rows.slice(1).map(line)];
+  out.push(
+    `ops/s, median of ${s.repeats} (± half the range); -c ${s.clients}, -r ${KEYSPACE}, -d ${DATA_SIZE}, ${s.nodes} redis nodes`,
+  );
+  if (summary.ratios.geomean !== undefined)
+    out.push(`hotshard/twemproxy geometric mean: ${summary.ratios.geomean.toFixed(2)} (target ≥ 1.00)`);
+  return out.join('\n');
+}
+
+function versionOf(cmd: string, args: string[]): string | undefined {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 5_000 });
+  return r.error === undefined ? `${r.stdout}${r.stderr}`.trim().split('\n')[0] : undefined;
+}
+
+async function main(): Promise<void> {
+  const s = parseSettings(process.argv.slice(2));
+  const nutcracker = s.targets.includes('twemproxy') ? findNutcracker() : undefined;
+  if (s.targets.includes('twemproxy') && nutcracker === undefined)
+    throw new Error(
+      'twemproxy leg needs nutcracker (apt-get install nutcracker), or pass --target redis,hotshard',
+    );
+  log(`starting ${s.nodes} redis-server nodes`);
+  const redis = await startRedisCluster(s.nodes);
+  cleanups.push(async () => void (await Promise.all(redis.map((r) => r.stop()))));
+  throwIfAborted();
+  const addresses = redis.map((r) => r.address);
+  const endpoints = new Map<Target, Endpoint>();
+  if (s.targets.includes('redis')) endpoints.set('redis', { port: redis[0]!.port, died: () => undefined });
+  if (s.targets.includes('twemproxy')) {
+    const twem = await startNutcracker({ servers: addresses });
+    cleanups.push(() => twem.stop());
+    let exited = false;
+    void twem.exited.then(() => (exited = true));
+    endpoints.set('twemproxy', { port: twem.port, died: () => (exited ? 'nutcracker exited' : undefined) });
+    log(`twemproxy on ${twem.address} (ketama, 1 connection per node)`);
+  }
+  throwIfAborted();
+  if (s.targets.includes('hotshard')) {
+    const hs = await startHotshardProcess(addresses, s.hotshardArgs);
+    endpoints.set('hotshard', hs);
+    log(
+      `hotshard on 127.0.0.1:${hs.port}${s.hotshardArgs.length > 0 ? ` with ${s.hotshardArgs.join(' ')}` : ''}`,
+    );
+  }
+
+  const summary = summarize(await measure(s, endpoints));
+  process.stdout.write(`${table(s, summary)}\n`);
+  const json = {
+    bench: 'proxy',
+    date: new Date().toISOString(),
+    settings: { ...s, keyspace: KEYSPACE, dataSize: DATA_SIZE },
+    env: {
+      node: process.version,
+      cpus: cpus().length,
+      redis: versionOf('redis-server', ['--version']),
+      redisBenchmark: redisBenchmarkVersion(),
+      nutcracker:
+        nutcracker === undefined ? undefined : versionOf(nutcracker, ['--version'])?.replace(/^This is /, ''),
+    },
+    ...summary,
+  };
+  process.stdout.write(`${JSON.stringify(json)}\n`);
+}
+
+/** Stops everything started, newest first; each stopper runs once even if another throws. */
+async function cleanup(): Promise<void> {
+  for (const stop of cleanups.splice(0).reverse()) {
+    await stop().catch((err: unknown) => log(`cleanup: ${String(err)}`));
+  }
+}
+
+let signals = 0;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    // First signal: abort the current run and clean up; a second one exits now
+    // (the testkit's exit hooks still SIGKILL every child).
+    if (++signals > 1) process.exit(130);
+    log(`${sig}: stopping`);
+    abort.abort();
+  });
+}
+
+let code = 0;
+try {
+  await main();
+} catch (err) {
+  code = abort.signal.aborted ? 130 : 1;
+  if (!abort.signal.aborted) {
+    let e: unknown = err;
+    const parts: string[] = [];
+    for (; e instanceof Error; e = e.cause) parts.push(e.message);
+    if (parts.length === 0) parts.push(String(err));
+    process.stderr.write(`[bench:proxy] failed: ${parts.join('\ncaused by: ')}\n`);
+  }
+} finally {
+  await cleanup();
+}
+process.exit(code);

@@ -1,0 +1,309 @@
+/**
+ * The embedded storage node: a Redis-compatible in-process store, so hotshard
+ * runs (and demos) with nothing installed, optionally behind a capacity model
+ * that makes a hot node really slow down.
+ */
+import type { BackendStatus, KeyDump, ReplyCallback, ShardBackend } from './backend.js';
+import { CapacityModel, DEFAULT_MAX_QUEUE } from './capacity.js';
+import { Keyspace, runCommand, type Value } from './memory-commands.js';
+import { systemClock, type Clock } from '../clock.js';
+import { ConfigError, ErrorCode, HotshardError } from '../errors.js';
+import type { NodeId } from '../keyspace/ids.js';
+import type { Command } from '../protocol/command.js';
+import { errorReply, ReplyError, type Reply } from '../protocol/reply.js';
+
+/** Options of a {@link MemoryBackend}. */
+export interface MemoryBackendOptions {
+  readonly node: NodeId;
+  /** Decides expiries. Default the wall clock. */
+  readonly clock?: Clock;
+  /** Operations per second the node serves; null or absent for unlimited. */
+  readonly capacity?: number | null;
+  /** Operations that may wait when over capacity. Default 10_000. */
+  readonly maxQueue?: number;
+  /** Largest string value, like Redis's proto-max-bulk-len. Default 512 MiB. */
+  readonly maxValueBytes?: number;
+}
+
+/** How often active expiry runs, as Redis's default `hz 10`. */
+export const ACTIVE_EXPIRE_INTERVAL_MS = 100;
+const DEFAULT_MAX_VALUE_BYTES = 512 * 1024 * 1024;
+const DEFAULT_SCAN_BATCH = 1000;
+
+// Dump payload: "HS" magic, format version, type tag, then the data.
+// string: the bytes. hash: u32 field count, then per field u32 length + bytes for field and value.
+const DUMP_MAGIC_0 = 0x48;
+const DUMP_MAGIC_1 = 0x53;
+const DUMP_VERSION = 1;
+const TAG_STRING = 0;
+const TAG_HASH = 1;
+const DUMP_HEADER = 4;
+
+/** Passed through the capacity model: one command waiting for its turn. */
+interface Pending {
+  readonly cmd: Command;
+  readonly done: ReplyCallback;
+}
+
+/**
+ * One embedded node implementing {@link ShardBackend}, with Redis 7 semantics
+ * for the data commands hotshard routes (strings, counters, hashes, TTLs).
+ * Without a capacity, `send` answers synchronously.
+ *
+ * @example
+ * const node = new MemoryBackend({ node: nodeId('mem-0'), capacity: 50_000 });
+ * node.send(makeCommand('SET', 'k', 'v'), (reply) => console.log(reply));
+ */
+export class MemoryBackend implements ShardBackend {
+  readonly kind = 'memory' as const;
+  readonly node: NodeId;
+  readonly #clock: Clock;
+  readonly #ks: Keyspace;
+  readonly #model: CapacityModel<Pending> | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #status: BackendStatus = 'up';
+
+  constructor(options: MemoryBackendOptions) {
+    const { node, clock = systemClock, capacity = null, maxQueue = DEFAULT_MAX_QUEUE } = options;
+    const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+    if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 0) {
+      throw new ConfigError(`maxValueBytes must be a non-negative integer (got ${String(maxValueBytes)})`);
+    }
+    this.node = node;
+    this.#clock = clock;
+    this.#ks = new Keyspace(maxValueBytes);
+    this.#model =
+      capacity === null
+        ? undefined
+        : new CapacityModel<Pending>({
+            node,
+            capacity,
+            maxQueue,
+            clock,
+            serve: (p) => this.#execute(p.cmd, p.done),
+          });
+    this.#timer = setInterval(() => {
+      this.#ks.now = this.#clock.now();
+      this.#ks.activeExpireCycle();
+    }, ACTIVE_EXPIRE_INTERVAL_MS);
+    this.#timer.unref();
+  }
+
+  /** 'up' until closed. */
+  get status(): BackendStatus {
+    return this.#status;
+  }
+
+  /** Operations per second this node serves, or null when unlimited. */
+  get capacity(): number | null {
+    return this.#model?.capacity ?? null;
+  }
+
+  /** Commands waiting for capacity now. */
+  get queueDepth(): number {
+    return this.#model?.queueDepth ?? 0;
+  }
+
+  /** Keys removed so far because their TTL ran out (lazily or actively), like Redis's expired_keys. */
+  get expiredKeys(): number {
+    return this.#ks.expiredKeys;
+  }
+
+  send(cmd: Command, done: ReplyCallback): void {
+    if (this.#status === 'down') {
+      done(this.#unavailable());
+      return;
+    }
+    if (this.#model === undefined) this.#execute(cmd, done);
+    else if (!this.#model.submit({ cmd, done })) done(this.#model.overloaded);
+  }
+
+  async *scanKeys(accept: (key: Buffer) => boolean, batchSize = DEFAULT_SCAN_BATCH): AsyncIterable<Buffer[]> {
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+      throw new RangeError(`batchSize must be a positive integer (got ${String(batchSize)})`);
+    }
+    this.#ensureUp();
+    // A snapshot of the names bounds the scan like SCAN's cursor does: keys
+    // present throughout are returned once, keys added meanwhile may not be.
+    const names = this.#ks.keyNames();
+    let batch: Buffer[] = [];
+    for (let i = 0; i < names.length; i++) {
+      if (i % 4096 === 4095) {
+        // do not hold the event loop on a large node whose keys are mostly refused
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      this.#ensureUp();
+      this.#ks.now = this.#clock.now();
+      const name = names[i]!;
+      if (this.#ks.get(name) === undefined) continue;
+      const key = Buffer.from(name, 'latin1');
+      if (!accept(key)) continue;
+      batch.push(key);
+      if (batch.length === batchSize) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  dump(key: Buffer): Promise<KeyDump | null> {
+    return this.#settle(() => {
+      const name = this.#touch(key);
+      const value = this.#ks.get(name);
+      if (value === undefined) return null;
+      const when = this.#ks.expiresAt(name);
+      // a live key has at least 1 ms left: 0 would read as "no expiry" to RESTORE
+      const pttl = when === undefined ? -1 : Math.max(1, when - this.#ks.now);
+      return { payload: encodeValue(value), pttl };
+    });
+  }
+
+  restoreIfAbsent(key: Buffer, dump: KeyDump): Promise<boolean> {
+    return this.#settle(() => {
+      const { pttl } = dump;
+      if (pttl !== -1 && !(Number.isSafeInteger(pttl) && pttl > 0)) {
+        throw new HotshardError(
+          ErrorCode.BadRequest,
+          `dump pttl must be -1 or a positive integer (got ${pttl})`,
+        );
+      }
+      const value = decodeValue(dump.payload);
+      const name = this.#touch(key);
+      if (this.#ks.get(name) !== undefined) return false;
+      this.#ks.set(name, value);
+      if (pttl > 0) this.#ks.setExpiresAt(name, this.#ks.now + pttl);
+      return true;
+    });
+  }
+
+  deleteKeys(keys: readonly Buffer[]): Promise<number> {
+    return this.#settle(() => {
+      this.#ks.now = this.#clock.now();
+      let n = 0;
+      for (const key of keys) if (this.#ks.delete(key.toString('latin1'))) n++;
+      return n;
+    });
+  }
+
+  keyCount(): Promise<number> {
+    return this.#settle(() => {
+      this.#ks.now = this.#clock.now();
+      return this.#ks.size();
+    });
+  }
+
+  flushAll(): Promise<void> {
+    return this.#settle(() => this.#ks.clear());
+  }
+
+  close(): Promise<void> {
+    if (this.#status === 'down') return Promise.resolve();
+    this.#status = 'down';
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    const waiting = this.#model?.close() ?? [];
+    this.#ks.clear();
+    const reply = errorReply('ERR', ErrorCode.ShuttingDown, `node ${this.node} is shutting down`);
+    for (const p of waiting) p.done(reply);
+    return Promise.resolve();
+  }
+
+  /** Runs a move operation on a node that is up; its result or failure as a promise. */
+  #settle<T>(op: () => T): Promise<T> {
+    try {
+      this.#ensureUp();
+      return Promise.resolve(op());
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  #execute(cmd: Command, done: ReplyCallback): void {
+    let reply: Reply;
+    try {
+      this.#ks.now = this.#clock.now();
+      reply = runCommand(this.#ks, cmd.name, cmd.args);
+    } catch (err) {
+      // a bug here must still answer the client, exactly once
+      reply = new ReplyError(`ERR internal error in memory node ${this.node}: ${(err as Error).message}`);
+    }
+    done(reply);
+  }
+
+  #touch(key: Buffer): string {
+    this.#ks.now = this.#clock.now();
+    return key.toString('latin1');
+  }
+
+  #unavailable(): ReplyError {
+    return errorReply('ERR', ErrorCode.ShardUnavailable, `node ${this.node} is closed`);
+  }
+
+  #ensureUp(): void {
+    if (this.#status === 'down') {
+      throw new HotshardError(ErrorCode.ShardUnavailable, `node ${this.node} is closed`);
+    }
+  }
+}
+
+/** Serializes a value into this backend's dump payload. */
+function encodeValue(value: Value): Buffer {
+  if (!(value instanceof Map)) {
+    const out = Buffer.allocUnsafe(DUMP_HEADER + value.length);
+    writeHeader(out, TAG_STRING);
+    value.copy(out, DUMP_HEADER);
+    return out;
+  }
+  let size = DUMP_HEADER + 4;
+  for (const [field, v] of value) size += 8 + Buffer.byteLength(field, 'latin1') + v.length;
+  const out = Buffer.allocUnsafe(size);
+  writeHeader(out, TAG_HASH);
+  let pos = out.writeUInt32BE(value.size, DUMP_HEADER);
+  for (const [field, v] of value) {
+    pos = out.writeUInt32BE(field.length, pos);
+    pos += out.write(field, pos, 'latin1');
+    pos = out.writeUInt32BE(v.length, pos);
+    pos += v.copy(out, pos);
+  }
+  return out;
+}
+
+function writeHeader(out: Buffer, tag: number): void {
+  out[0] = DUMP_MAGIC_0;
+  out[1] = DUMP_MAGIC_1;
+  out[2] = DUMP_VERSION;
+  out[3] = tag;
+}
+
+/** Parses a dump payload (copying it); throws HS_ERR_BAD_REQUEST when it is not one of ours. */
+function decodeValue(payload: Buffer): Value {
+  const bad = (why: string): HotshardError =>
+    new HotshardError(ErrorCode.BadRequest, `not a memory backend dump payload: ${why}`);
+  if (payload.length < DUMP_HEADER || payload[0] !== DUMP_MAGIC_0 || payload[1] !== DUMP_MAGIC_1) {
+    throw bad('bad magic');
+  }
+  if (payload[2] !== DUMP_VERSION) throw bad(`unsupported version ${String(payload[2])}`);
+  if (payload[3] === TAG_STRING) return Buffer.from(payload.subarray(DUMP_HEADER));
+  if (payload[3] !== TAG_HASH) throw bad(`unknown type tag ${String(payload[3])}`);
+  const readChunk = (at: number): Buffer => {
+    if (at + 4 > payload.length) throw bad('truncated');
+    const len = payload.readUInt32BE(at);
+    if (at + 4 + len > payload.length) throw bad('truncated');
+    return payload.subarray(at + 4, at + 4 + len);
+  };
+  if (payload.length < DUMP_HEADER + 4) throw bad('truncated');
+  const count = payload.readUInt32BE(DUMP_HEADER);
+  const hash = new Map<string, Buffer>();
+  let pos = DUMP_HEADER + 4;
+  for (let i = 0; i < count; i++) {
+    const field = readChunk(pos);
+    pos += 4 + field.length;
+    const value = readChunk(pos);
+    pos += 4 + value.length;
+    hash.set(field.toString('latin1'), Buffer.from(value));
+  }
+  if (pos !== payload.length) throw bad('trailing bytes');
+  if (hash.size === 0) throw bad('empty hash');
+  return hash;
+}

@@ -1,0 +1,476 @@
+/**
+ * One pipelined connection to a redis-server: the proxy's hot path.
+ *
+ * This file is longer than most because every request and reply goes through
+ * it; it was shaped by measurement:
+ * - Writes are collected and flushed once per turn of the event loop
+ *   (setImmediate), so requests from many clients read in the same poll phase
+ *   share one write syscall. A per-request write costs a syscall each.
+ * - Callbacks wait in a power-of-two ring, not an array with shift(), which
+ *   turns O(n) on large queues.
+ * - Replies are located with scanReply and handed on as sub-arrays of the
+ *   socket's chunk (no copy, no decode). Only a reply split across chunks is
+ *   assembled, and only once: a bulk string's full length is known from its
+ *   header, so its buffer is allocated at the exact size.
+ * - Request age is sampled once per flush, not per request: the watchdog
+ *   compares the oldest unanswered flush against the timeout.
+ *
+ * A connection lives once: when it fails (lost, stalled, garbage received) it
+ * answers every waiting callback with an error and reports to its owner,
+ * which opens a new one. A pipeline cannot be resynchronised after a timeout.
+ */
+import { Socket } from 'node:net';
+import { ErrorCode, HotshardError } from '../errors.js';
+import { RawReply, ReplyError, errorReply, type Reply } from '../protocol/reply.js';
+import { ReplyProtocolError, scanReply } from '../protocol/reply-decoder.js';
+import type { ReplyCallback } from './backend.js';
+
+/** Why a connection ended. */
+export type ConnectionEnd = 'lost' | 'timeout' | 'protocol' | 'closed';
+
+/** Settings of one connection. */
+export interface RedisConnectionOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly password: string | undefined;
+  /** A request unanswered for this long stalls the node: the connection is reset. */
+  readonly timeoutMs: number;
+  readonly connectTimeoutMs: number;
+  /** Names the node in error messages: `node n1 (127.0.0.1:7001)`. */
+  readonly label: string;
+  /** Called once when the connection ends after it was established. */
+  readonly onEnd: (end: ConnectionEnd, reason: string) => void;
+}
+
+const INITIAL_RING = 1024;
+/** Above this many pending bytes a flush hands the chunks to writev instead of copying them into one. */
+const CONCAT_LIMIT = 64 * 1024;
+/** How much of a new chunk is copied to try completing a split reply of unknown length. */
+const PROBE_BYTES = 512;
+
+/**
+ * Encodes arguments as a RESP multi-bulk request, for commands that have no
+ * frame to forward (inline commands, HTTP requests, rebuilt sub-commands).
+ */
+export function encodeCommand(args: readonly Buffer[]): Buffer {
+  const lengths = new Array<string>(args.length);
+  let size = 1 + String(args.length).length + 2;
+  for (let i = 0; i < args.length; i++) {
+    const len = String(args[i]!.length);
+    lengths[i] = len;
+    size += 1 + len.length + 2 + args[i]!.length + 2;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let pos = out.write(`*${args.length}\r\n`, 0, 'latin1');
+  for (let i = 0; i < args.length; i++) {
+    pos += out.write(`$${lengths[i]!}\r\n`, pos, 'latin1');
+    pos += args[i]!.copy(out, pos);
+    out[pos++] = 0x0d;
+    out[pos++] = 0x0a;
+  }
+  return out;
+}
+
+/**
+ * A pipelined RESP connection.
+ *
+ * @example
+ * const conn = new RedisConnection({ host, port, password: undefined, timeoutMs: 2000,
+ *   connectTimeoutMs: 2000, label: 'node n1 (127.0.0.1:7001)', onEnd: (end, reason) => {} });
+ * await conn.connect();
+ * conn.send(frame, (reply) => { ... });
+ */
+export class RedisConnection {
+  readonly #opts: RedisConnectionOptions;
+  readonly #socket: Socket;
+  #ended = false;
+  #established = false;
+
+  // Callbacks waiting for replies, oldest at #head.
+  #ring: Array<ReplyCallback | undefined> = new Array<ReplyCallback | undefined>(INITIAL_RING).fill(
+    undefined,
+  );
+  #mask = INITIAL_RING - 1;
+  #head = 0;
+  #count = 0;
+
+  // Requests written this turn, flushed together.
+  #out: Buffer[] = [];
+  #outBytes = 0;
+  #flushPending = false;
+
+  // Flush history for the watchdog: after batch i, #queued was #batchEnd[i] at time #batchAt[i].
+  #queued = 0;
+  #answered = 0;
+  #batchEnd: number[] = [];
+  #batchAt: number[] = [];
+  #batchHead = 0;
+  #watchdog: NodeJS.Timeout | undefined;
+
+  // The start of a reply that has not fully arrived.
+  #part: Buffer | null = null;
+  #partLen = 0;
+  /** Full length of the split reply when its header tells it (a bulk string), else 0. */
+  #partNeed = 0;
+  /** For a split array: where its first incomplete element starts (0 = header not read yet). */
+  #partResume = 0;
+  /** For a split array: elements not complete yet. */
+  #partLeft = 0;
+
+  #endReply: ReplyError | undefined;
+
+  constructor(opts: RedisConnectionOptions) {
+    this.#opts = opts;
+    this.#socket = new Socket();
+  }
+
+  /** Requests sent and not answered yet. */
+  get inFlight(): number {
+    return this.#count;
+  }
+
+  /** Whether the connection has ended; `send` then answers at once with the error it ended with. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Queues one request (complete RESP bytes); `done` gets its reply, or an error when the connection ends. */
+  send(frame: Buffer, done: ReplyCallback): void {
+    if (this.#endReply !== undefined) return done(this.#endReply);
+    if (this.#count === this.#ring.length) this.#grow();
+    this.#ring[(this.#head + this.#count) & this.#mask] = done;
+    this.#count++;
+    this.#queued++;
+    this.#out.push(frame);
+    this.#outBytes += frame.length;
+    if (!this.#flushPending) {
+      this.#flushPending = true;
+      setImmediate(this.#flush);
+    }
+  }
+
+  /** Ends the connection, answering everything in flight with `reply`; does not call `onEnd`. */
+  destroy(reply: ReplyError): Promise<void> {
+    const closed = new Promise<void>((resolve) => {
+      if (this.#socket.destroyed) resolve();
+      else this.#socket.once('close', () => resolve());
+    });
+    this.#end('closed', 'closed by owner', reply, false);
+    return closed;
+  }
+
+  /**
+   * Connects, authenticates with the password if there is one (before
+   * anything else is sent) and waits for the node to answer PING. Rejects with
+   * a HotshardError naming the node when it cannot be reached. Call once.
+   */
+  connect(): Promise<void> {
+    const { host, port, connectTimeoutMs, password, label } = this.#opts;
+    const socket = this.#socket;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (reason: string, cause?: unknown): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#end(
+          'closed',
+          reason,
+          errorReply('ERR', ErrorCode.ShardUnavailable, `${label} ${reason}`),
+          false,
+        );
+        const code = /rejected AUTH|NOAUTH/.test(reason) ? ErrorCode.BadAuth : ErrorCode.ShardUnavailable;
+        reject(new HotshardError(code, `cannot connect to ${label}: ${reason}`, { cause }));
+      };
+      const timer = setTimeout(() => fail(`no answer within ${connectTimeoutMs} ms`), connectTimeoutMs);
+      timer.unref();
+      socket.once('error', (err) => fail(err.message, err));
+      socket.once('close', () => fail('connection closed during set-up'));
+      socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+      socket.once('connect', () => {
+        socket.setNoDelay(true);
+        socket.setKeepAlive(true, 10_000);
+        const ready = (): void => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          socket.removeAllListeners('error');
+          socket.removeAllListeners('close');
+          socket.on('error', (err) => this.#end('lost', err.message));
+          socket.on('close', () => this.#end('lost', 'closed by the node'));
+          this.#established = true;
+          this.#startWatchdog();
+          resolve();
+        };
+        // AUTH first, then a PING: a node counts as up only once it answers
+        // (a stopped process still completes TCP handshakes from its backlog).
+        if (password !== undefined) {
+          this.send(encodeCommand([Buffer.from('AUTH'), Buffer.from(password)]), (reply) => {
+            if (!isSimple(reply, 'OK')) fail(`rejected AUTH: ${describe(reply)}`);
+          });
+        }
+        this.send(PING, (reply) => {
+          if (isSimple(reply, 'PONG')) ready();
+          else fail(`answered PING with ${describe(reply)}`);
+        });
+      });
+      socket.connect({ host, port });
+    });
+  }
+
+  readonly #flush = (): void => {
+    this.#flushPending = false;
+    const n = this.#out.length;
+    if (n === 0 || this.#ended) return;
+    const socket = this.#socket;
+    if (n === 1) {
+      socket.write(this.#out[0]!);
+    } else if (this.#outBytes <= CONCAT_LIMIT) {
+      socket.write(Buffer.concat(this.#out, this.#outBytes));
+    } else {
+      // Large values: let writev gather them rather than copying megabytes.
+      socket.cork();
+      for (let i = 0; i < n; i++) socket.write(this.#out[i]!);
+      socket.uncork();
+    }
+    this.#out.length = 0; // the socket holds the buffers it still needs
+    this.#outBytes = 0;
+    this.#batchEnd.push(this.#queued);
+    this.#batchAt.push(Date.now());
+  };
+
+  #onData(chunk: Buffer): void {
+    try {
+      let offset = 0;
+      if (this.#part !== null) {
+        offset = this.#completePart(chunk);
+        if (offset < 0) return;
+      }
+      const length = chunk.length;
+      while (offset < length && !this.#ended) {
+        const end = scanReply(chunk, offset);
+        if (end === -1) {
+          this.#keepPart(chunk, offset);
+          return;
+        }
+        this.#deliver(chunk.subarray(offset, end));
+        offset = end;
+      }
+    } catch (err) {
+      // scanReply throws ReplyProtocolError on bytes that are not RESP.
+      this.#end('protocol', `sent a reply that is not RESP: ${(err as Error).message}`);
+    }
+  }
+
+  /** Hands one complete reply to the oldest waiting callback. */
+  #deliver(bytes: Buffer): void {
+    if (this.#count === 0) {
+      this.#end('protocol', 'sent a reply nobody asked for');
+      return;
+    }
+    const index = this.#head;
+    const done = this.#ring[index]!;
+    this.#ring[index] = undefined;
+    this.#head = (index + 1) & this.#mask;
+    this.#count--;
+    this.#answered++;
+    // The FIFO has moved on before the callback runs, so a throwing callback
+    // cannot shift the replies of everyone behind it; the error still surfaces.
+    try {
+      done(new RawReply(bytes));
+    } catch (err) {
+      process.nextTick(rethrow, err);
+    }
+  }
+
+  /** Keeps the unfinished reply starting at `offset` until more bytes arrive. */
+  #keepPart(chunk: Buffer, offset: number): void {
+    const rest = chunk.subarray(offset);
+    this.#partNeed = bulkLength(rest, rest.length);
+    this.#part = Buffer.allocUnsafe(this.#partNeed > 0 ? this.#partNeed : Math.max(4096, rest.length * 2));
+    this.#partLen = rest.copy(this.#part, 0);
+  }
+
+  /**
+   * Adds the start of `chunk` to the split reply. Returns the offset in `chunk`
+   * where the next reply starts once it is complete, or -1 when `chunk` was
+   * absorbed and the reply is still incomplete.
+   */
+  #completePart(chunk: Buffer): number {
+    let from = 0;
+    if (this.#partNeed === 0) {
+      // Unknown length (a header split, a short reply, an array): try with a
+      // small prefix before copying the whole chunk.
+      const before = this.#partLen;
+      const probe = Math.min(chunk.length, PROBE_BYTES);
+      this.#append(chunk, 0, probe);
+      let end = this.#scanPart();
+      if (end !== -1) return this.#finishPart(end, end - before);
+      this.#partNeed = bulkLength(this.#part!, this.#partLen);
+      if (this.#partNeed === 0) {
+        this.#append(chunk, probe, chunk.length);
+        end = this.#scanPart();
+        return end === -1 ? -1 : this.#finishPart(end, end - before);
+      }
+      from = probe;
+    }
+    const missing = this.#partNeed - this.#partLen;
+    if (chunk.length - from < missing) {
+      this.#append(chunk, from, chunk.length);
+      return -1;
+    }
+    this.#append(chunk, from, from + missing);
+    return this.#finishPart(this.#partNeed, from + missing);
+  }
+
+  /**
+   * Finds the end of the split reply, or -1. A large array arrives over many
+   * chunks; its complete elements are not scanned again on every chunk.
+   */
+  #scanPart(): number {
+    const part = this.#part!.subarray(0, this.#partLen);
+    if (this.#partResume === 0) {
+      const type = part[0];
+      // '*' array, '~' set, '>' push, '%' map
+      if (type !== 0x2a && type !== 0x7e && type !== 0x3e && type !== 0x25) return scanReply(part, 0);
+      const cr = part.indexOf(0x0d, 1);
+      if (cr === -1 || cr + 1 >= part.length) return -1;
+      const count = Number(part.toString('latin1', 1, cr));
+      if (!Number.isSafeInteger(count))
+        throw new ReplyProtocolError(`bad aggregate length ${part.toString('latin1', 1, cr)}`);
+      this.#partResume = cr + 2;
+      this.#partLeft = count <= 0 ? 0 : type === 0x25 ? count * 2 : count;
+    }
+    while (this.#partLeft > 0) {
+      const end = scanReply(part, this.#partResume);
+      if (end === -1) return -1;
+      this.#partResume = end;
+      this.#partLeft--;
+    }
+    return this.#partResume;
+  }
+
+  #finishPart(end: number, resumeAt: number): number {
+    const bytes = this.#part!.subarray(0, end);
+    this.#part = null;
+    this.#partLen = 0;
+    this.#partNeed = 0;
+    this.#partResume = 0;
+    this.#deliver(bytes);
+    return resumeAt;
+  }
+
+  #append(chunk: Buffer, from: number, to: number): void {
+    const needed = this.#partLen + (to - from);
+    let part = this.#part!;
+    if (needed > part.length) {
+      // A bulk string of known length gets its exact size; anything else doubles.
+      const grown = Buffer.allocUnsafe(this.#partNeed >= needed ? this.#partNeed : needed * 2);
+      part.copy(grown, 0, 0, this.#partLen);
+      this.#part = part = grown;
+    }
+    this.#partLen += chunk.copy(part, this.#partLen, from, to);
+  }
+
+  #grow(): void {
+    const size = this.#ring.length;
+    const ring = new Array<ReplyCallback | undefined>(size * 2).fill(undefined);
+    for (let i = 0; i < this.#count; i++) ring[i] = this.#ring[(this.#head + i) & this.#mask];
+    this.#ring = ring;
+    this.#mask = size * 2 - 1;
+    this.#head = 0;
+  }
+
+  #startWatchdog(): void {
+    const { timeoutMs } = this.#opts;
+    // Check often enough that a stall is noticed within about a tenth of the timeout.
+    const every = Math.max(10, Math.min(250, Math.floor(timeoutMs / 10)));
+    this.#watchdog = setInterval(() => this.#checkStall(), every);
+    this.#watchdog.unref();
+  }
+
+  #checkStall(): void {
+    const ends = this.#batchEnd;
+    let head = this.#batchHead;
+    while (head < ends.length && ends[head]! <= this.#answered) head++;
+    if (head === ends.length) {
+      ends.length = 0;
+      this.#batchAt.length = 0;
+      this.#batchHead = 0;
+      return;
+    }
+    if (head > 1024) {
+      ends.splice(0, head);
+      this.#batchAt.splice(0, head);
+      head = 0;
+    }
+    this.#batchHead = head;
+    const age = Date.now() - this.#batchAt[head]!;
+    if (age > this.#opts.timeoutMs) {
+      this.#end(
+        'timeout',
+        `did not answer within ${this.#opts.timeoutMs} ms (oldest request waited ${age} ms); connection reset`,
+      );
+    }
+  }
+
+  /** Ends the connection once: answers every waiting callback, then tells the owner. */
+  #end(end: ConnectionEnd, reason: string, reply?: ReplyError, notify = true): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    clearInterval(this.#watchdog);
+    this.#socket.destroy();
+    this.#out.length = 0;
+    this.#part = null;
+    const label = this.#opts.label;
+    // One shared error value for everyone: it is immutable.
+    reply ??=
+      end === 'timeout'
+        ? errorReply('ERR', ErrorCode.BackendTimeout, `${label} ${reason}`)
+        : errorReply('ERR', ErrorCode.ShardUnavailable, `${label} connection lost: ${reason}`);
+    this.#endReply = reply;
+    // The owner hears first, so a callback below that sends again reaches a
+    // backend that already knows the node is down.
+    if (notify && this.#established) this.#opts.onEnd(end, reason);
+    while (this.#count > 0) {
+      const index = this.#head;
+      const done = this.#ring[index]!;
+      this.#ring[index] = undefined;
+      this.#head = (index + 1) & this.#mask;
+      this.#count--;
+      try {
+        done(reply);
+      } catch (err) {
+        process.nextTick(rethrow, err);
+      }
+    }
+  }
+}
+
+const PING = encodeCommand([Buffer.from('PING')]);
+
+function isSimple(reply: Reply, value: string): boolean {
+  return reply instanceof RawReply && reply.bytes.toString('latin1') === `+${value}\r\n`;
+}
+
+function describe(reply: Reply): string {
+  if (reply instanceof ReplyError) return reply.message;
+  if (reply instanceof RawReply) {
+    const text = reply.bytes.toString('utf8').trim();
+    return text.startsWith('-') || text.startsWith('+') ? text.slice(1) : text;
+  }
+  return 'an unexpected value'; // a connection only ever sees raw replies and its own errors
+}
+
+/** The total length of the bulk string starting `buf` when its header is complete, else 0. */
+function bulkLength(buf: Buffer, length: number): number {
+  if (buf[0] !== 0x24) return 0; // '$'
+  const cr = buf.indexOf(0x0d, 1);
+  if (cr === -1 || cr + 1 >= length) return 0;
+  const len = Number(buf.toString('latin1', 1, cr));
+  return Number.isSafeInteger(len) && len >= 0 ? cr + 2 + len + 2 : 0;
+}
+
+function rethrow(err: unknown): never {
+  throw err;
+}

@@ -1,0 +1,317 @@
+/**
+ * A redis-server as a shard backend: one pipelined connection per node, as
+ * twemproxy's default `server_connections: 1` (several connections would let a
+ * client's pipeline overtake itself across them).
+ *
+ * Data commands are forwarded as the bytes the client sent and answered with
+ * the bytes Redis sent (see redis-connection.ts). Failures are answered, never
+ * hung: while the node is down every request fails at once and the backend
+ * reconnects in the background; a stalled node has its connection reset.
+ * Live-move operations use the same connection, so they are ordered with the
+ * data traffic of this router.
+ */
+import { ConfigError, ErrorCode, HotshardError } from '../errors.js';
+import type { NodeId } from '../keyspace/ids.js';
+import type { Command } from '../protocol/command.js';
+import { RawReply, ReplyError, SimpleString, errorReply, type Reply } from '../protocol/reply.js';
+import { decodeReply } from '../protocol/reply-decoder.js';
+import type { BackendStatus, KeyDump, ReplyCallback, ShardBackend } from './backend.js';
+import { RedisConnection, encodeCommand, type ConnectionEnd } from './redis-connection.js';
+
+/** Where a Redis node is and how long to wait for it. */
+export interface RedisBackendOptions {
+  readonly node: NodeId;
+  readonly host: string;
+  readonly port: number;
+  /** Sent with AUTH on every (re)connect before anything else. */
+  readonly password?: string;
+  /** The oldest unanswered request may wait this long before the node counts as stalled; default 2000. */
+  readonly timeoutMs?: number;
+  /** How long one connection attempt may take; default 2000. */
+  readonly connectTimeoutMs?: number;
+  /** Told when the node goes down or comes back up, with the reason. */
+  readonly onStatusChange?: (status: BackendStatus, reason: string) => void;
+}
+
+const RECONNECT_FIRST_MS = 50;
+const RECONNECT_MAX_MS = 2_000;
+const UNLINK_CHUNK = 1_000;
+const EMPTY_COMMAND = errorReply('ERR', ErrorCode.Protocol, 'empty command');
+
+/**
+ * A ShardBackend over one redis-server.
+ *
+ * @example
+ * const backend = new RedisBackend({ node: nodeId('n1'), host: '127.0.0.1', port: 7001 });
+ * await backend.connect();
+ * backend.send(makeCommand('GET', 'k'), (reply) => console.log(reply));
+ */
+export class RedisBackend implements ShardBackend {
+  readonly node: NodeId;
+  readonly kind = 'redis' as const;
+  /** `host:port`. */
+  readonly address: string;
+  readonly #opts: RedisBackendOptions;
+  readonly #label: string;
+  readonly #timeoutMs: number;
+  readonly #connectTimeoutMs: number;
+
+  #conn: RedisConnection | null = null;
+  #opening: RedisConnection | null = null;
+  #connecting: Promise<void> | null = null;
+  #status: BackendStatus = 'down';
+  #downReply: ReplyError;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryDelay = RECONNECT_FIRST_MS;
+
+  constructor(opts: RedisBackendOptions) {
+    this.#opts = opts;
+    this.node = opts.node;
+    this.address = `${opts.host}:${opts.port}`;
+    this.#label = `node ${opts.node} (${this.address})`;
+    this.#timeoutMs = positive(opts.timeoutMs, 2_000, 'timeoutMs');
+    this.#connectTimeoutMs = positive(opts.connectTimeoutMs, 2_000, 'connectTimeoutMs');
+    this.#downReply = this.#unavailable('not connected');
+  }
+
+  get status(): BackendStatus {
+    return this.#status;
+  }
+
+  /**
+   * Opens the connection. Rejects with a HotshardError naming the address when
+   * the node cannot be reached; the backend then keeps trying in the
+   * background until `close()`.
+   */
+  connect(): Promise<void> {
+    if (this.#closed)
+      return Promise.reject(new HotshardError(ErrorCode.ShuttingDown, `${this.#label} is closed`));
+    if (this.#conn !== null) return Promise.resolve();
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#connecting ??= this.#open().finally(() => {
+      this.#connecting = null;
+    });
+    return this.#connecting;
+  }
+
+  /** Requests written to the node and not answered yet (0 while down). */
+  get inFlight(): number {
+    return this.#conn?.inFlight ?? 0;
+  }
+
+  send(cmd: Command, done: ReplyCallback): void {
+    const conn = this.#conn;
+    if (conn === null) return done(this.#downReply);
+    // Redis answers nothing to an empty multi-bulk, which would shift every later reply.
+    if (cmd.frame === undefined && cmd.args.length === 0) return done(EMPTY_COMMAND);
+    conn.send(cmd.frame ?? encodeCommand(cmd.args), done);
+  }
+
+  async *scanKeys(accept: (key: Buffer) => boolean, batchSize = 1_000): AsyncIterable<Buffer[]> {
+    const size = Math.max(1, Math.floor(batchSize));
+    const count = String(size);
+    let cursor: Buffer = Buffer.from('0');
+    let batch: Buffer[] = [];
+    do {
+      const reply = await this.#expect('SCAN', cursor, 'COUNT', count);
+      const [next, keys] = Array.isArray(reply) ? (reply as readonly Reply[]) : [];
+      if (!Buffer.isBuffer(next) || !Array.isArray(keys)) throw this.#unexpected('SCAN', reply);
+      cursor = Buffer.from(next); // detach from the socket chunk
+      for (const key of keys as readonly Reply[]) {
+        if (Buffer.isBuffer(key) && accept(key)) batch.push(Buffer.from(key));
+      }
+      // SCAN's COUNT is only a hint; batches never exceed the size asked for.
+      while (batch.length >= size) {
+        yield batch.slice(0, size);
+        batch = batch.slice(size);
+      }
+    } while (!(cursor.length === 1 && cursor[0] === 0x30));
+    if (batch.length > 0) yield batch;
+  }
+
+  async dump(key: Buffer): Promise<KeyDump | null> {
+    // Sent in the same turn, so they travel in one write and one round trip.
+    const [payload, pttl] = await Promise.all([this.#expect('DUMP', key), this.#expect('PTTL', key)]);
+    if (payload === null || pttl === -2) return null;
+    if (!Buffer.isBuffer(payload) || typeof pttl !== 'number')
+      throw this.#unexpected('DUMP/PTTL', [payload, pttl]);
+    // A copy: the reply is a view into a socket chunk a move may otherwise keep alive.
+    return { payload: Buffer.from(payload), pttl };
+  }
+
+  async restoreIfAbsent(key: Buffer, dump: KeyDump): Promise<boolean> {
+    if (dump.pttl < -1)
+      throw new HotshardError(ErrorCode.BadRequest, `invalid pttl ${dump.pttl} in key dump`);
+    // RESTORE's 0 means "no expiry"; a key with under 1 ms left keeps 1 ms rather than becoming immortal.
+    const ttl = dump.pttl === -1 ? 0 : Math.max(1, dump.pttl);
+    const reply = await this.#call('RESTORE', key, String(ttl), dump.payload);
+    if (reply instanceof SimpleString && reply.value === 'OK') return true;
+    if (reply instanceof ReplyError && reply.message.startsWith('BUSYKEY')) return false;
+    throw this.#unexpected('RESTORE', reply);
+  }
+
+  async deleteKeys(keys: readonly Buffer[]): Promise<number> {
+    const calls: Promise<Reply>[] = [];
+    for (let i = 0; i < keys.length; i += UNLINK_CHUNK) {
+      calls.push(this.#expect('UNLINK', ...keys.slice(i, i + UNLINK_CHUNK)));
+    }
+    let deleted = 0;
+    for (const reply of await Promise.all(calls)) {
+      if (typeof reply !== 'number') throw this.#unexpected('UNLINK', reply);
+      deleted += reply;
+    }
+    return deleted;
+  }
+
+  async keyCount(): Promise<number> {
+    const reply = await this.#expect('DBSIZE');
+    if (typeof reply !== 'number') throw this.#unexpected('DBSIZE', reply);
+    return reply;
+  }
+
+  async flushAll(): Promise<void> {
+    const reply = await this.#expect('FLUSHALL');
+    if (!(reply instanceof SimpleString)) throw this.#unexpected('FLUSHALL', reply);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    const reply = errorReply('ERR', ErrorCode.ShuttingDown, `${this.#label} is shutting down`);
+    this.#downReply = reply;
+    const conn = this.#conn ?? this.#opening;
+    this.#conn = null;
+    this.#opening = null;
+    this.#setStatus('down', 'closed');
+    if (conn !== null) await conn.destroy(reply);
+    await this.#connecting?.catch(() => undefined);
+  }
+
+  /** One connection attempt; on failure schedules the next one. */
+  async #open(): Promise<void> {
+    const conn: RedisConnection = new RedisConnection({
+      host: this.#opts.host,
+      port: this.#opts.port,
+      password: this.#opts.password,
+      timeoutMs: this.#timeoutMs,
+      connectTimeoutMs: this.#connectTimeoutMs,
+      label: this.#label,
+      onEnd: (end, reason) => this.#onEnd(conn, end, reason),
+    });
+    this.#opening = conn;
+    try {
+      await conn.connect();
+    } catch (err) {
+      if (this.#opening === conn) this.#opening = null;
+      if (!this.#closed) {
+        this.#downReply = this.#unavailable((err as Error).message);
+        this.#scheduleReconnect();
+      }
+      throw err;
+    }
+    if (this.#opening === conn) this.#opening = null;
+    if (this.#closed) {
+      await conn.destroy(this.#downReply);
+      throw new HotshardError(ErrorCode.ShuttingDown, `${this.#label} was closed while connecting`);
+    }
+    this.#conn = conn;
+    this.#retryDelay = RECONNECT_FIRST_MS;
+    this.#setStatus('up', 'connected');
+  }
+
+  #onEnd(conn: RedisConnection, end: ConnectionEnd, reason: string): void {
+    if (this.#conn !== conn) return;
+    this.#conn = null;
+    const why = end === 'lost' ? `connection lost: ${reason}` : reason;
+    this.#downReply = this.#unavailable(why);
+    this.#setStatus('down', why);
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#retryTimer !== undefined) return;
+    const delay = this.#retryDelay;
+    this.#retryDelay = Math.min(delay * 2, RECONNECT_MAX_MS);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.connect().catch(() => undefined); // a failed attempt schedules the next one
+    }, delay);
+    this.#retryTimer.unref();
+  }
+
+  #setStatus(status: BackendStatus, reason: string): void {
+    if (this.#status === status) return;
+    this.#status = status;
+    this.#opts.onStatusChange?.(status, reason);
+  }
+
+  #unavailable(reason: string): ReplyError {
+    return errorReply('ERR', ErrorCode.ShardUnavailable, `${this.#label} is down (${reason})`);
+  }
+
+  /**
+   * Sends one admin command over the data connection. Resolves the decoded
+   * reply, which may be an error Redis sent; rejects when hotshard itself
+   * could not get an answer (node down, stalled, closing).
+   */
+  #call(...args: Array<string | Buffer>): Promise<Reply> {
+    const frame = encodeCommand(args.map((a) => (typeof a === 'string' ? Buffer.from(a) : a)));
+    return new Promise((resolve, reject) => {
+      const done: ReplyCallback = (reply) => {
+        if (reply instanceof RawReply) {
+          try {
+            resolve(decodeReply(reply.bytes));
+          } catch (err) {
+            reject(err instanceof Error ? err : new Error(String(err)));
+          }
+        } else if (reply instanceof ReplyError) {
+          reject(new HotshardError(codeOf(reply), reply.message.replace(/^ERR HS_ERR_\w+ /, '')));
+        } else {
+          resolve(reply);
+        }
+      };
+      const conn = this.#conn;
+      if (conn === null) done(this.#downReply);
+      else conn.send(frame, done);
+    });
+  }
+
+  /** Like #call, but an error reply from Redis throws. */
+  async #expect(...args: Array<string | Buffer>): Promise<Reply> {
+    const reply = await this.#call(...args);
+    if (reply instanceof ReplyError) throw this.#unexpected(String(args[0]), reply);
+    return reply;
+  }
+
+  #unexpected(command: string, reply: unknown): HotshardError {
+    const shown =
+      reply instanceof ReplyError
+        ? reply.message
+        : JSON.stringify(reply, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v));
+    return new HotshardError(ErrorCode.BadRequest, `${this.#label} answered ${command} with ${shown}`);
+  }
+}
+
+/** The hotshard code carried by a ReplyError this backend made (`ERR HS_ERR_... message`). */
+function codeOf(reply: ReplyError): ErrorCode {
+  const code = /^ERR (HS_ERR_\w+) /.exec(reply.message)?.[1];
+  const known = Object.values(ErrorCode) as readonly string[];
+  return code !== undefined && known.includes(code) ? (code as ErrorCode) : ErrorCode.ShardUnavailable;
+}
+
+function positive(value: number | undefined, fallback: number, field: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new ConfigError(`${field} must be a positive number of milliseconds, got ${value}`);
+  }
+  return value;
+}

@@ -1,0 +1,12 @@
+/** The `hotshard` command line: one file per command. */
+import { Command } from 'commander';
+import { VERSION } from '../version.js';
+import { addStartCommand } from './start.js';
+import { addDemoCommand } from './demo.js';
+
+const program = new Command('hotshard')
+  .description('Keeps sharded key-value stores healthy under skewed traffic: a Redis-protocol routing proxy and control plane.')
+  .version(VERSION);
+addStartCommand(program);
+addDemoCommand(program);
+await program.parseAsync(process.argv);

@@ -1,0 +1,37 @@
+/** Flags shared by the commands that start a hotshard server. */
+import type { Command } from 'commander';
+import { HotshardError } from '../errors.js';
+
+/** Declares the server flags; none has a commander default so file and env settings are not overridden. */
+export function addServerFlags(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'JSON config file (flags and HOTSHARD_* env override it)')
+    .option('--backend <kind>', 'memory (embedded shards) or redis')
+    .option('--redis <nodes>', 'Redis nodes for --backend redis: host:port,host:port,...')
+    .option('--redis-password <password>', 'password the Redis nodes require')
+    .option('--nodes <n>', 'embedded nodes (--backend memory)')
+    .option('--shards <n>', 'shards (key ranges), spread over the nodes; default 4 per node')
+    .option('--partitioner <kind>', 'hash (default) or range')
+    .option('--host <address>', 'address to bind (default 127.0.0.1)')
+    .option('--resp-port <port>', 'RESP port (default 6380)')
+    .option('--http-port <port>', 'HTTP port (default 8080)')
+    .option('--password <password>', 'require AUTH with this password')
+    .option('--admin-password <password>', 'AUTH admin <password> unlocks FLUSHALL')
+    .option('--capacity <ops>', 'embedded nodes: ops/s each serves before requests queue')
+    .option('--data-dir <dir>', 'where the embedded config store keeps its files')
+    .option('--log-level <level>', 'fatal, error, warn, info (default), debug, trace, silent');
+}
+
+/** The flags the user actually gave, as config fields. */
+export function flagsToConfig(opts: Record<string, unknown>): Record<string, unknown> {
+  const { config: _file, ...rest } = opts;
+  return Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+}
+
+/** Prints a start-up failure the way an operator wants it: one clear message, exit code 1. */
+export function fail(err: unknown): never {
+  if (err instanceof HotshardError) console.error(`hotshard: ${err.message}`);
+  else if (err instanceof Error && 'code' in err && err.code === 'EADDRINUSE') console.error(`hotshard: ${err.message} (is another hotshard or Redis already listening there?)`);
+  else console.error('hotshard: failed to start:', err);
+  process.exit(1);
+}

@@ -1,0 +1,173 @@
+/**
+ * Configuration: defaults < config file (JSON) < environment (HOTSHARD_*) <
+ * command-line flags. Validated once at start-up; a bad value stops the
+ * process with a message naming the field, where it came from and what is
+ * accepted.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { DEFAULT_DECODER_LIMITS } from './protocol/request-decoder.js';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const hostPort = z
+  .string()
+  .regex(/^[^\s:,]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7001');
+const positiveInt = z.coerce.number().int().positive();
+
+const limitsSchema = z
+  .object({
+    /** Largest bulk string a client may send (bytes). */
+    maxBulkBytes: positiveInt.default(DEFAULT_DECODER_LIMITS.maxBulkBytes),
+    /** Most arguments in one command. */
+    maxArgs: positiveInt.default(DEFAULT_DECODER_LIMITS.maxArgs),
+    /** Longest inline command line (bytes). */
+    maxInlineBytes: positiveInt.default(DEFAULT_DECODER_LIMITS.maxInlineBytes),
+    /** Commands in flight per client before its socket stops being read. */
+    maxPipeline: positiveInt.default(1024),
+    maxClients: positiveInt.default(10_000),
+    /** Close idle clients after this many ms; 0 = never (Redis's default). */
+    idleTimeoutMs: z.coerce.number().int().min(0).default(0),
+    /** Stop reading a client whose unread replies exceed this (bytes). */
+    outputHighWater: positiveInt.default(8 * 1024 * 1024),
+    /** Cut off a client whose unfinished command holds more than this (bytes); Redis's client-query-buffer-limit. */
+    maxQueryBytes: positiveInt.default(256 * 1024 * 1024),
+  })
+  .strict();
+
+/** The validated configuration of one hotshard process. */
+export const configSchema = z
+  .object({
+    /** Where shard data lives: embedded stores, or redis-server nodes. */
+    backend: z.enum(['memory', 'redis']).default('memory'),
+    /** Redis nodes (backend redis), as host:port. */
+    redis: z
+      .preprocess((v) => (typeof v === 'string' ? v.split(',').filter((s) => s.length > 0) : v), z.array(hostPort))
+      .default([]),
+    /** Password the Redis nodes require (AUTH), if any. */
+    redisPassword: z.string().min(1).optional(),
+    /** Embedded nodes (backend memory). */
+    nodes: z.coerce.number().int().min(1).max(1024).default(4),
+    /** Shards (key ranges); default 4 per node, so hot ranges can move without a split first. */
+    shards: z.coerce.number().int().min(1).max(65_536).optional(),
+    partitioner: z.enum(['hash', 'range']).default('hash'),
+    /** Address both listeners bind. */
+    host: z.string().min(1).default('127.0.0.1'),
+    respPort: port.default(6380),
+    httpPort: port.default(8080),
+    /** Clients must AUTH with this password (any username names the tenant). */
+    password: z.string().min(1).optional(),
+    /** `AUTH admin <adminPassword>` unlocks FLUSHALL; unset keeps FLUSHALL disabled. */
+    adminPassword: z.string().min(1).optional(),
+    /** Where the embedded config store keeps its files. */
+    dataDir: z.string().min(1).optional(),
+    /** Embedded nodes: ops/s each node serves before requests queue (null = unlimited). */
+    capacity: z.preprocess((v) => (v === 'null' || v === '' ? null : v), z.coerce.number().positive().nullable()).default(null),
+    /** Embedded nodes: requests that may wait for capacity before the node answers BUSY. */
+    maxQueue: positiveInt.default(10_000),
+    /** A Redis node that has not answered for this long is treated as failed (ms). */
+    backendTimeoutMs: positiveInt.default(2000),
+    /** On SIGINT/SIGTERM, how long in-flight requests may take to finish (ms). */
+    shutdownDrainMs: z.coerce.number().int().min(0).default(5000),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+    tenant: z
+      .object({
+        /** HTTP header naming the tenant. */
+        header: z.string().min(1).default('x-tenant'),
+        /** Store HTTP keys as `<tenant>:<key>` so tenants cannot collide. */
+        keyPrefix: z.coerce.boolean().default(false),
+      })
+      .strict()
+      .default({ header: 'x-tenant', keyPrefix: false }),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.backend === 'redis' && c.redis.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['redis'], message: 'backend "redis" needs at least one node, e.g. --redis 127.0.0.1:7001,127.0.0.1:7002' });
+    }
+    if (c.backend === 'memory' && c.redis.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['backend'], message: 'Redis nodes were given but backend is "memory"; add --backend redis' });
+    }
+  });
+
+/** The validated configuration. */
+export type Config = z.infer<typeof configSchema>;
+/** Configuration as a user writes it (every field optional). */
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Where a value came from, for error messages. */
+type Source = 'default' | 'file' | 'env' | 'flag';
+
+/** Environment variables read: HOTSHARD_RESP_PORT -> respPort, and so on for top-level fields. */
+const ENV_FIELDS = [
+  'backend', 'redis', 'redisPassword', 'nodes', 'shards', 'partitioner', 'host', 'respPort', 'httpPort',
+  'password', 'adminPassword', 'dataDir', 'capacity', 'maxQueue', 'backendTimeoutMs', 'shutdownDrainMs', 'logLevel',
+] as const;
+
+const envName = (field: string): string => 'HOTSHARD_' + field.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+
+/**
+ * Builds the configuration from its sources. Throws ConfigError naming the
+ * field, its source and the accepted values.
+ *
+ * @example loadConfig({ flags: { respPort: 0, backend: 'memory' } })
+ */
+export function loadConfig(sources: { file?: string | undefined; env?: NodeJS.ProcessEnv; flags?: Record<string, unknown> } = {}): Config {
+  const origin = new Map<string, Source>();
+  let merged: Record<string, unknown> = {};
+  if (sources.file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(sources.file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${sources.file}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      merged = JSON.parse(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`config file ${sources.file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    }
+    if (typeof merged !== 'object' || merged === null || Array.isArray(merged)) {
+      throw new ConfigError(`config file ${sources.file} must hold a JSON object`);
+    }
+    for (const k of Object.keys(merged)) origin.set(k, 'file');
+  }
+  const env = sources.env ?? {};
+  for (const field of ENV_FIELDS) {
+    const value = env[envName(field)];
+    if (value !== undefined && value !== '') {
+      merged[field] = value;
+      origin.set(field, 'env');
+    }
+  }
+  for (const [k, v] of Object.entries(sources.flags ?? {})) {
+    if (v !== undefined) {
+      merged[k] = v;
+      origin.set(k, 'flag');
+    }
+  }
+  const result = configSchema.safeParse(merged);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const field = issue.path.join('.') || '(root)';
+    const top = String(issue.path[0] ?? '');
+    const from = origin.get(top);
+    const where =
+      from === 'env' ? ` (from ${envName(top)})` : from === 'flag' ? ' (from the command line)' : from === 'file' ? ` (from ${sources.file})` : '';
+    return `  ${field}${where}: ${describeIssue(issue)}`;
+  });
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_value') return `${issue.message}; accepted: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.join(', ')}; known fields: ${Object.keys(configSchema.shape).join(', ')}`;
+  return issue.message;
+}
+
+/** Shards to create: the configured number, or 4 per node. */
+export function shardCount(config: Config): number {
+  const nodes = config.backend === 'redis' ? config.redis.length : config.nodes;
+  return config.shards ?? nodes * 4;
+}

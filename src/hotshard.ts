@@ -1,0 +1,119 @@
+/**
+ * One hotshard process: backends, routing table, router, and the RESP and
+ * HTTP front ends, started and stopped together.
+ */
+import { mkdirSync } from 'node:fs';
+import { pino, type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { ShardBackend } from './backend/backend.js';
+import { MemoryBackend } from './backend/memory.js';
+import { RedisBackend } from './backend/redis.js';
+import { shardCount, type Config } from './config.js';
+import { nodeId, type NodeId } from './keyspace/ids.js';
+import { hashPartitioner, rangePartitioner } from './keyspace/partitioner.js';
+import { RoutingTable } from './keyspace/routing-table.js';
+import { buildHttpServer } from './router/http-server.js';
+import { RespServer } from './router/resp-server.js';
+import { Router } from './router/router.js';
+
+/** A running hotshard process. */
+export interface Hotshard {
+  readonly config: Config;
+  readonly router: Router;
+  readonly log: Logger;
+  /** Bound RESP port (differs from the config when it asked for 0). */
+  readonly respPort: number;
+  /** Bound HTTP port. */
+  readonly httpPort: number;
+  readonly http: FastifyInstance;
+  /** Stops accepting, drains in-flight requests, closes backends. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Creates one backend per node. Redis nodes are connected before returning. */
+async function createBackends(config: Config, log: Logger): Promise<Map<NodeId, ShardBackend>> {
+  const backends = new Map<NodeId, ShardBackend>();
+  if (config.backend === 'memory') {
+    for (let i = 0; i < config.nodes; i++) {
+      const node = nodeId(`n${i}`);
+      backends.set(node, new MemoryBackend({ node, capacity: config.capacity, maxQueue: config.maxQueue, maxValueBytes: config.limits.maxBulkBytes }));
+    }
+    return backends;
+  }
+  const created: RedisBackend[] = [];
+  try {
+    for (const address of config.redis) {
+      const sep = address.lastIndexOf(':');
+      const backend = new RedisBackend({
+        node: nodeId(address),
+        host: address.slice(0, sep),
+        port: Number(address.slice(sep + 1)),
+        password: config.redisPassword,
+        timeoutMs: config.backendTimeoutMs,
+      });
+      created.push(backend);
+      backends.set(backend.node, backend);
+    }
+    await Promise.all(created.map((b) => b.connect()));
+  } catch (err) {
+    await Promise.all(created.map((b) => b.close()));
+    throw err;
+  }
+  log.info({ nodes: config.redis }, 'connected to redis nodes');
+  return backends;
+}
+
+/**
+ * Starts hotshard with a validated configuration.
+ *
+ * @example
+ * const hs = await startHotshard(loadConfig({ flags: { respPort: 0, httpPort: 0 } }));
+ * // redis-cli -p hs.respPort
+ * await hs.close();
+ */
+export async function startHotshard(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<Hotshard> {
+  if (config.dataDir !== undefined) mkdirSync(config.dataDir, { recursive: true });
+  const backends = await createBackends(config, log);
+  const partitioner = config.partitioner === 'hash' ? hashPartitioner() : rangePartitioner();
+  const table = RoutingTable.create({ partitioner, nodes: [...backends.keys()], shards: shardCount(config) });
+  const router = new Router(table, backends, { password: config.password, adminPassword: config.adminPassword });
+
+  const resp = new RespServer(router, { ...config.limits, host: config.host, port: config.respPort, limits: config.limits }, log.child({ component: 'resp' }));
+  const http = buildHttpServer(
+    router,
+    { tenantHeader: config.tenant.header.toLowerCase(), tenantKeyPrefix: config.tenant.keyPrefix, maxValueBytes: config.limits.maxBulkBytes },
+    log,
+  );
+  let respPort: number;
+  let httpPort: number;
+  try {
+    respPort = await resp.listen();
+    await http.listen({ host: config.host, port: config.httpPort });
+    httpPort = (http.server.address() as { port: number }).port;
+  } catch (err) {
+    await resp.close(0).catch(() => {});
+    await http.close().catch(() => {});
+    await Promise.all([...backends.values()].map((b) => b.close()));
+    throw err;
+  }
+  router.infoExtras = () => ({ tcp_port: respPort, http_port: httpPort, backend: config.backend, partitioner: partitioner.kind });
+  log.info({ respPort, httpPort, backend: config.backend, nodes: backends.size, shards: table.shards.length }, 'hotshard ready');
+
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    router,
+    log,
+    respPort,
+    httpPort,
+    http,
+    close(): Promise<void> {
+      closing ??= (async () => {
+        await Promise.all([resp.close(config.shutdownDrainMs), http.close()]);
+        await Promise.all([...backends.values()].map((b) => b.close()));
+        log.info('hotshard stopped');
+      })();
+      return closing;
+    },
+  };
+}

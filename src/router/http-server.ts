@@ -1,0 +1,179 @@
+/**
+ * The HTTP front end: the data API under /kv/ and the read-only shard view.
+ * Requests go through the same router as RESP, so they are routed, measured
+ * and protected the same way.
+ *
+ *   GET    /kv/{key}        value bytes, 404 when absent
+ *   PUT    /kv/{key}        body = value; ?ttl=seconds or ?px=ms sets an expiry
+ *   DELETE /kv/{key}        {"deleted": 0|1}
+ *   POST   /kv/{key}:incr   ?by=N (default 1) -> {"value": N}
+ *   GET    /shards          shard metadata rows (shard_id, key_range, node, capacity, status)
+ *   GET    /healthz         node status
+ *
+ * Errors are JSON `{"error":{"code":"HS_ERR_...","message":"..."}}` with a
+ * status that says whose fault it is, and Retry-After where waiting helps.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import { ErrorCode } from '../errors.js';
+import { decodeReply } from '../protocol/reply-decoder.js';
+import { RawReply, ReplyError, SimpleString, type Reply } from '../protocol/reply.js';
+import type { Router } from './router.js';
+import { Session } from './session.js';
+
+/** HTTP listener settings. */
+export interface HttpServerOptions {
+  readonly tenantHeader: string;
+  readonly tenantKeyPrefix: boolean;
+  readonly maxValueBytes: number;
+}
+
+const TENANT = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Runs a command through the router and resolves with its decoded reply. */
+function call(router: Router, session: Session, args: Buffer[]): Promise<Reply> {
+  return new Promise((resolve) => {
+    router.dispatch(session, args, undefined, (reply) => resolve(reply instanceof RawReply ? decodeReply(reply.bytes) : reply));
+  });
+}
+
+interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+/** Maps a RESP error from the pipeline to an HTTP status and stable code. */
+function sendError(res: FastifyReply, err: ReplyError): FastifyReply {
+  const msg = err.message;
+  const code = /\b(HS_ERR_[A-Z_]+)\b/.exec(msg)?.[1];
+  let status = 500;
+  let stable: string = code ?? 'HS_ERR_BACKEND';
+  if (code === ErrorCode.ShardUnavailable || code === ErrorCode.BackendTimeout || code === ErrorCode.NodeOverloaded || code === ErrorCode.ShuttingDown) {
+    status = 503;
+    void res.header('retry-after', '1');
+  } else if (msg.startsWith('WRONGTYPE')) {
+    status = 409;
+    stable = ErrorCode.WrongType;
+  } else if (/not an integer|overflow|not a valid float/.test(msg)) {
+    status = 409;
+    stable = ErrorCode.NotInteger;
+  } else if (msg.startsWith('NOAUTH') || msg.startsWith('WRONGPASS')) {
+    status = 401;
+    stable = ErrorCode.NoAuth;
+  }
+  const body: ErrorBody = { error: { code: stable, message: msg } };
+  return res.code(status).send(body);
+}
+
+function badRequest(res: FastifyReply, message: string): FastifyReply {
+  const body: ErrorBody = { error: { code: ErrorCode.BadRequest, message } };
+  return res.code(400).send(body);
+}
+
+/** Builds the fastify app (not listening; `inject()` works on it directly). */
+export function buildHttpServer(router: Router, options: HttpServerOptions, log: Logger): FastifyInstance {
+  // Per-request logs are info-level in fastify; at our request rates they would drown everything else.
+  const httpLog = log.child({ component: 'http' }, { level: log.levelVal > 40 ? log.level : 'warn' });
+  const app = Fastify({ loggerInstance: httpLog as FastifyBaseLogger, bodyLimit: options.maxValueBytes });
+
+  app.get('/healthz', () => ({
+    status: [...router.backends.values()].every((b) => b.status === 'up') ? 'ok' : 'degraded',
+    nodes: Object.fromEntries([...router.backends].map(([id, b]) => [id, b.status])),
+    routingTableVersion: router.table.version,
+  }));
+
+  app.get('/shards', () => {
+    const table = router.table;
+    const p = table.partitioner;
+    return {
+      version: table.version,
+      partitioner: p.kind,
+      shards: table.shards.map((s) => ({
+        shard_id: s.id,
+        key_range: [p.format(s.start), s.end === null ? null : p.format(s.end)],
+        node: s.node,
+        capacity: s.capacity,
+        status: s.status,
+      })),
+    };
+  });
+
+  void app.register((kv: FastifyInstance, _opts, next) => {
+    // Values are opaque bytes whatever the Content-Type says.
+    kv.removeAllContentTypeParsers();
+    kv.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+    const sessionFor = (headers: Record<string, string | string[] | undefined>): Session | string => {
+      const raw = headers[options.tenantHeader];
+      const tenant = typeof raw === 'string' ? raw : 'default';
+      if (!TENANT.test(tenant)) return `${options.tenantHeader} must match ${TENANT.source}`;
+      const s = new Session(0, 'http', false, Date.now());
+      s.tenant = tenant;
+      return s;
+    };
+    const keyOf = (session: Session, raw: string): Buffer =>
+      Buffer.from(options.tenantKeyPrefix ? `${session.tenant}:${raw}` : raw);
+
+    kv.get<{ Params: { '*': string } }>('/kv/*', async (req, res) => {
+      const session = sessionFor(req.headers);
+      if (typeof session === 'string') return badRequest(res, session);
+      const key = req.params['*'];
+      if (key.length === 0) return badRequest(res, 'missing key: use /kv/{key}');
+      const reply = await call(router, session, [Buffer.from('get'), keyOf(session, key)]);
+      if (reply instanceof ReplyError) return sendError(res, reply);
+      if (reply === null) return res.code(404).send({ error: { code: ErrorCode.NotFound, message: `key '${key}' does not exist` } });
+      return res.type('application/octet-stream').send(reply as Buffer);
+    });
+
+    kv.put<{ Params: { '*': string }; Querystring: { ttl?: string; px?: string } }>('/kv/*', async (req, res) => {
+      const session = sessionFor(req.headers);
+      if (typeof session === 'string') return badRequest(res, session);
+      const key = req.params['*'];
+      if (key.length === 0) return badRequest(res, 'missing key: use /kv/{key}');
+      const body = req.body;
+      const value = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
+      const args = [Buffer.from('set'), keyOf(session, key), value];
+      const { ttl, px } = req.query;
+      if (ttl !== undefined && px !== undefined) return badRequest(res, 'give ttl (seconds) or px (milliseconds), not both');
+      for (const [name, v] of [['ttl', ttl], ['px', px]] as const) {
+        if (v === undefined) continue;
+        if (!/^[1-9]\d{0,15}$/.test(v)) return badRequest(res, `${name} must be a positive integer, got '${v}'`);
+        args.push(Buffer.from(name === 'ttl' ? 'EX' : 'PX'), Buffer.from(v));
+      }
+      const reply = await call(router, session, args);
+      if (reply instanceof ReplyError) return sendError(res, reply);
+      return res.code(200).send({ ok: reply instanceof SimpleString });
+    });
+
+    kv.delete<{ Params: { '*': string } }>('/kv/*', async (req, res) => {
+      const session = sessionFor(req.headers);
+      if (typeof session === 'string') return badRequest(res, session);
+      const key = req.params['*'];
+      if (key.length === 0) return badRequest(res, 'missing key: use /kv/{key}');
+      const reply = await call(router, session, [Buffer.from('del'), keyOf(session, key)]);
+      if (reply instanceof ReplyError) return sendError(res, reply);
+      return { deleted: Number(reply) };
+    });
+
+    kv.post<{ Params: { '*': string }; Querystring: { by?: string } }>('/kv/*', async (req, res) => {
+      const session = sessionFor(req.headers);
+      if (typeof session === 'string') return badRequest(res, session);
+      const path = req.params['*'];
+      const suffix = ':incr';
+      if (!path.endsWith(suffix) || path.length === suffix.length) {
+        return badRequest(res, 'POST /kv/{key}:incr is the only POST on /kv/');
+      }
+      const key = path.slice(0, -suffix.length);
+      const by = req.query.by ?? '1';
+      if (!/^-?\d{1,19}$/.test(by)) return badRequest(res, `by must be an integer, got '${by}'`);
+      const reply = await call(router, session, [Buffer.from('incrby'), keyOf(session, key), Buffer.from(by)]);
+      if (reply instanceof ReplyError) return sendError(res, reply);
+      return { value: typeof reply === 'bigint' ? reply.toString() : reply };
+    });
+    next();
+  });
+
+  app.setNotFoundHandler((req, res) =>
+    res.code(404).send({ error: { code: ErrorCode.NotFound, message: `no route ${req.method} ${req.url}` } }),
+  );
+  return app;
+}

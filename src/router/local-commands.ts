@@ -1,0 +1,229 @@
+/** Commands the router answers itself: connection handling, COMMAND, INFO, CLIENT. */
+import { timingSafeEqual } from 'node:crypto';
+import type { ReplyCallback } from '../backend/backend.js';
+import { MapReply, OK, PONG, ReplyError, SimpleString, type Reply } from '../protocol/reply.js';
+import { VERSION } from '../version.js';
+import { allCommandSpecs, commandSpec, type CommandSpec } from './command-table.js';
+import type { Router } from './router.js';
+import type { Session } from './session.js';
+
+/** What local commands may read. */
+export interface LocalContext {
+  readonly router: Router;
+}
+
+const text = (b: Buffer | undefined): string => (b === undefined ? '' : b.toString('utf8'));
+
+/** Runs a router-local command. */
+export function runLocalCommand(
+  ctx: LocalContext,
+  session: Session,
+  spec: CommandSpec,
+  args: Buffer[],
+  done: ReplyCallback,
+): void {
+  switch (spec.name) {
+    case 'ping':
+      return done(args.length === 1 ? PONG : args.length === 2 ? args[1]! : wrongArity('ping'));
+    case 'echo':
+      return done(args[1]!);
+    case 'select':
+      return done(text(args[1]) === '0' ? OK : new ReplyError('ERR DB index is out of range (hotshard serves database 0 only)'));
+    case 'quit':
+      session.closeAfterReply = true;
+      return done(OK);
+    case 'auth':
+      return done(auth(ctx, session, args.slice(1)));
+    case 'hello':
+      return done(hello(ctx, session, args));
+    case 'client':
+      return done(client(session, args));
+    case 'command':
+      return done(command(args));
+    case 'info':
+      return info(ctx, args, done);
+    default:
+      return done(new ReplyError(`ERR internal: '${spec.name}' has no local handler`));
+  }
+}
+
+function wrongArity(name: string): ReplyError {
+  return new ReplyError(`ERR wrong number of arguments for '${name}' command`);
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** AUTH [username] password. The username names the tenant; `admin` with the admin password unlocks FLUSHALL. */
+function auth(ctx: LocalContext, session: Session, rest: Buffer[]): Reply {
+  const { password, adminPassword } = ctx.router.options;
+  if (rest.length > 2) return new ReplyError('ERR syntax error');
+  const user = rest.length === 2 ? text(rest[0]) : 'default';
+  const pass = text(rest[rest.length - 1]);
+  if (user === 'admin' && adminPassword !== undefined) {
+    if (!safeEqual(pass, adminPassword)) return new ReplyError('WRONGPASS invalid username-password pair or user is disabled.');
+    session.authenticated = true;
+    session.admin = true;
+    return OK;
+  }
+  if (password === undefined) {
+    if (rest.length === 1) {
+      return new ReplyError(
+        'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
+      );
+    }
+    session.tenant = user;
+    return OK;
+  }
+  if (!safeEqual(pass, password)) return new ReplyError('WRONGPASS invalid username-password pair or user is disabled.');
+  session.authenticated = true;
+  session.tenant = user;
+  return OK;
+}
+
+/** HELLO [protover [AUTH username password] [SETNAME clientname]] */
+function hello(ctx: LocalContext, session: Session, args: Buffer[]): Reply {
+  let proto = session.proto;
+  let i = 1;
+  if (args.length > 1) {
+    const v = Number(text(args[1]));
+    if (!Number.isInteger(v)) return new ReplyError('ERR Protocol version is not an integer or out of range');
+    if (v !== 2 && v !== 3) return new ReplyError('NOPROTO unsupported protocol version');
+    proto = v;
+    i = 2;
+  }
+  for (; i < args.length; i++) {
+    const opt = text(args[i]).toLowerCase();
+    if (opt === 'auth' && i + 2 < args.length) {
+      const r = auth(ctx, session, [args[i + 1]!, args[i + 2]!]);
+      if (r instanceof ReplyError) return r;
+      i += 2;
+    } else if (opt === 'setname' && i + 1 < args.length) {
+      session.name = Buffer.from(args[i + 1]!);
+      i += 1;
+    } else {
+      return new ReplyError(`ERR Syntax error in HELLO option '${text(args[i])}'`);
+    }
+  }
+  if (!session.authenticated) {
+    return new ReplyError('NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time');
+  }
+  session.proto = proto;
+  return new MapReply([
+    'server', 'hotshard',
+    'version', VERSION,
+    'proto', proto,
+    'id', session.id,
+    'mode', 'proxy',
+    'role', 'master',
+    'modules', [],
+  ]);
+}
+
+function client(session: Session, args: Buffer[]): Reply {
+  const sub = text(args[1]).toLowerCase();
+  switch (sub) {
+    case 'setname': {
+      if (args.length !== 3) return wrongArity('client|setname');
+      const name = args[2]!;
+      if (name.includes(0x20) || name.includes(0x0a)) {
+        return new ReplyError('ERR Client names cannot contain spaces, newlines or special characters.');
+      }
+      session.name = name.length === 0 ? null : Buffer.from(name);
+      return OK;
+    }
+    case 'getname':
+      return session.name;
+    case 'id':
+      return session.id;
+    case 'setinfo':
+      return OK; // redis clients send lib-name/lib-ver on connect; nothing to keep
+    default:
+      return new ReplyError(`ERR unknown subcommand '${text(args[1])}'. Try CLIENT HELP.`);
+  }
+}
+
+function commandInfo(spec: CommandSpec): Reply {
+  return [spec.name, spec.arity, spec.flags.map((f) => new SimpleString(f)), spec.firstKey, spec.lastKey, spec.step];
+}
+
+function commandDocs(spec: CommandSpec): Reply {
+  return new MapReply(['summary', spec.summary, 'since', spec.since, 'group', spec.group]);
+}
+
+/** COMMAND, COMMAND COUNT, COMMAND INFO names..., COMMAND DOCS [names...] */
+function command(args: Buffer[]): Reply {
+  const sub = text(args[1]).toLowerCase();
+  const named = (): CommandSpec[] =>
+    args.length > 2
+      ? args.slice(2).flatMap((a) => {
+          const s = commandSpec(text(a).toLowerCase());
+          return s === undefined ? [] : [s];
+        })
+      : [...allCommandSpecs()];
+  switch (sub) {
+    case '':
+      return [...allCommandSpecs()].map(commandInfo);
+    case 'count':
+      return [...allCommandSpecs()].length;
+    case 'info':
+      return args.slice(2).map((a) => {
+        const s = commandSpec(text(a).toLowerCase());
+        return s === undefined ? null : commandInfo(s);
+      });
+    case 'docs':
+      return new MapReply(named().flatMap((s) => [s.name, commandDocs(s)]));
+    default:
+      return new ReplyError(`ERR unknown subcommand '${text(args[1])}'. Try COMMAND HELP.`);
+  }
+}
+
+/** INFO [section ...]: server, clients, stats, keyspace (keys summed over every node). */
+function info(ctx: LocalContext, args: Buffer[], done: ReplyCallback): void {
+  const router = ctx.router;
+  const wanted = new Set(args.slice(1).map((a) => text(a).toLowerCase()));
+  const all = wanted.size === 0 || wanted.has('all') || wanted.has('default') || wanted.has('everything');
+  const want = (s: string): boolean => all || wanted.has(s);
+  const sections: string[] = [];
+  if (want('server')) {
+    const uptime = Math.floor((Date.now() - router.startedAt) / 1000);
+    const extras = Object.entries(router.infoExtras()).map(([k, v]) => `${k}:${v}`);
+    sections.push(
+      [
+        '# Server',
+        `hotshard_version:${VERSION}`,
+        'redis_version:7.0.0',
+        'redis_mode:proxy',
+        `process_id:${process.pid}`,
+        `uptime_in_seconds:${uptime}`,
+        `routing_table_version:${router.table.version}`,
+        `shards:${router.table.shards.length}`,
+        `nodes:${router.backends.size}`,
+        ...extras,
+      ].join('\r\n'),
+    );
+  }
+  if (want('clients')) sections.push(`# Clients\r\nconnected_clients:${router.stats.connectedClients}`);
+  if (want('stats')) {
+    sections.push(
+      [
+        '# Stats',
+        `total_connections_received:${router.stats.connectionsReceived}`,
+        `total_commands_processed:${router.stats.commands}`,
+        `rejected_commands:${router.stats.rejected}`,
+      ].join('\r\n'),
+    );
+  }
+  if (!want('keyspace')) return done(sections.join('\r\n\r\n') + '\r\n');
+  Promise.all([...router.backends.values()].map((b) => (b.status === 'up' ? b.keyCount() : Promise.resolve(0)))).then(
+    (counts) => {
+      const keys = counts.reduce((a, b) => a + b, 0);
+      sections.push(`# Keyspace${keys > 0 ? `\r\ndb0:keys=${keys}` : ''}`);
+      done(sections.join('\r\n\r\n') + '\r\n');
+    },
+    (err: unknown) => done(new ReplyError(`ERR INFO keyspace failed: ${String(err)}`)),
+  );
+}

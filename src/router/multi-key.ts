@@ -1,0 +1,100 @@
+/**
+ * Multi-key commands (MGET, MSET, DEL, UNLINK, EXISTS) whose keys may live on
+ * several nodes: split by node, send one sub-command per node, reassemble the
+ * replies in the client's key order. When every key is on one node the
+ * original frame goes through unchanged.
+ *
+ * Not atomic across nodes, as in twemproxy and Redis Cluster clients: an MSET
+ * that fails on one node may have applied on another; the client gets the error.
+ */
+import type { ReplyCallback, ShardBackend } from '../backend/backend.js';
+import type { Command } from '../protocol/command.js';
+import { decodeReply } from '../protocol/reply-decoder.js';
+import { OK, RawReply, ReplyError, isErrorReply, type Reply } from '../protocol/reply.js';
+import type { CommandSpec } from './command-table.js';
+import type { Router } from './router.js';
+
+/** One node's part of a split command. */
+interface Part {
+  readonly backend: ShardBackend;
+  readonly args: Buffer[];
+  /** Index in the client's key list of each key in this part. */
+  readonly positions: number[];
+}
+
+/** Splits a multi-key command by node and merges the replies. */
+export function dispatchMultiKey(router: Router, spec: CommandSpec, cmd: Command, done: ReplyCallback): void {
+  const args = cmd.args;
+  const step = spec.step;
+  if (step === 2 && (args.length - 1) % 2 !== 0) {
+    return done(new ReplyError(`ERR wrong number of arguments for '${spec.name}' command`));
+  }
+  const name = args[0]!;
+  const parts = new Map<ShardBackend, Part>();
+  for (let i = 1, k = 0; i < args.length; i += step, k++) {
+    const backend = router.backendFor(args[i]!);
+    let part = parts.get(backend);
+    if (part === undefined) {
+      part = { backend, args: [name], positions: [] };
+      parts.set(backend, part);
+    }
+    for (let j = 0; j < step; j++) part.args.push(args[i + j]!);
+    part.positions.push(k);
+  }
+  if (parts.size === 1) {
+    const only = parts.values().next().value!;
+    return only.backend.send(cmd, done);
+  }
+  const keyCount = (args.length - 1) / step;
+  gather(
+    [...parts.values()].map((p) => ({ backend: p.backend, cmd: { name: cmd.name, args: p.args, frame: undefined } })),
+    (replies) => done(merge(spec, replies, [...parts.values()], keyCount)),
+  );
+}
+
+/** Sends a command to every node and combines the replies. */
+export function dispatchAllNodes(router: Router, spec: CommandSpec, cmd: Command, done: ReplyCallback): void {
+  const backends = [...router.backends.values()];
+  const forward: Command = { name: cmd.name, args: cmd.args, frame: cmd.frame };
+  gather(
+    backends.map((backend) => ({ backend, cmd: forward })),
+    (replies) => done(merge(spec, replies, undefined, 0)),
+  );
+}
+
+function gather(sends: { backend: ShardBackend; cmd: Command }[], done: (replies: Reply[]) => void): void {
+  const replies: Reply[] = new Array<Reply>(sends.length);
+  let left = sends.length;
+  sends.forEach(({ backend, cmd }, i) => {
+    backend.send(cmd, (reply) => {
+      replies[i] = reply;
+      if (--left === 0) done(replies);
+    });
+  });
+}
+
+function merge(spec: CommandSpec, replies: Reply[], parts: Part[] | undefined, keyCount: number): Reply {
+  const values = replies.map((r) => (r instanceof RawReply ? decodeReply(r.bytes) : r));
+  const failed = values.find((v) => isErrorReply(v));
+  if (failed !== undefined) return failed;
+  switch (spec.merge) {
+    case 'sum': {
+      let total = 0;
+      for (const v of values) total += typeof v === 'number' ? v : Number(v);
+      return total;
+    }
+    case 'all-ok':
+      return OK;
+    case 'mget': {
+      const out = new Array<Reply>(keyCount).fill(null);
+      values.forEach((v, i) => {
+        const positions = parts![i]!.positions;
+        const items = v as readonly Reply[];
+        for (let j = 0; j < positions.length; j++) out[positions[j]!] = items[j] ?? null;
+      });
+      return out;
+    }
+    default:
+      return new ReplyError(`ERR internal: no merge rule for '${spec.name}'`);
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * The RESP front end: accepts client connections, decodes pipelined commands,
+ * dispatches them through the router and writes replies back in request order.
+ *
+ * Memory per client stays bounded: at most `maxPipeline` commands are in
+ * flight before the socket stops being read, and reading also stops while the
+ * client is not reading its replies (output above `outputHighWater`).
+ * A protocol error answers `-ERR Protocol error: ...` after the replies of the
+ * commands that preceded it, then closes that connection only.
+ */
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { ProtocolError, RequestDecoder, type DecoderLimits } from '../protocol/request-decoder.js';
+import { ReplyWriter } from '../protocol/reply-encoder.js';
+import { ReplyError, type Reply } from '../protocol/reply.js';
+import type { Router } from './router.js';
+import { Session } from './session.js';
+
+/** RESP listener settings. */
+export interface RespServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly limits: Partial<DecoderLimits>;
+  /** Commands in flight per client before its socket stops being read. */
+  readonly maxPipeline: number;
+  /** Connections beyond this are told so and closed. */
+  readonly maxClients: number;
+  /** Close a client idle this long (ms); 0 = never, as Redis's default. */
+  readonly idleTimeoutMs: number;
+  /** Stop reading a client whose unread replies exceed this many bytes. */
+  readonly outputHighWater: number;
+  /** A client whose partial command holds more than this is cut off (Redis: client-query-buffer-limit). */
+  readonly maxQueryBytes: number;
+}
+
+/** Marks a slot whose reply has not arrived yet. */
+const PENDING = Symbol('pending');
+type Slot = Reply | typeof PENDING;
+
+class Connection {
+  readonly session: Session;
+  readonly #socket: net.Socket;
+  readonly #router: Router;
+  readonly #server: RespServer;
+  readonly #decoder: RequestDecoder;
+  readonly #writer = new ReplyWriter();
+  // Replies in request order: slots[head..] are not yet written. `base` is the
+  // sequence number of slots[0], so callbacks keep valid indexes across compaction.
+  #slots: Slot[] = [];
+  #head = 0;
+  #base = 0;
+  #paused = false;
+  #flushScheduled = false;
+  /** No more commands are accepted (QUIT, protocol error, shutdown). */
+  #closing = false;
+  #closed = false;
+  #lastActivity = Date.now();
+
+  constructor(socket: net.Socket, router: Router, server: RespServer, id: number) {
+    this.#socket = socket;
+    this.#router = router;
+    this.#server = server;
+    this.#decoder = new RequestDecoder(server.options.limits);
+    this.session = new Session(
+      id,
+      `${socket.remoteAddress}:${socket.remotePort}`,
+      router.options.password !== undefined,
+      Date.now(),
+    );
+    socket.setNoDelay(true);
+    socket.on('data', this.#onData);
+    socket.on('drain', this.#maybeResume);
+    socket.on('error', () => {}); // ECONNRESET and friends: 'close' follows and cleans up
+    socket.on('close', () => {
+      this.#closed = true;
+      this.#server.forget(this);
+    });
+    if (server.options.idleTimeoutMs > 0) {
+      socket.setTimeout(server.options.idleTimeoutMs, () => {
+        if (this.inFlight === 0) socket.destroy();
+      });
+    }
+  }
+
+  /** Commands accepted whose replies are not yet written. */
+  get inFlight(): number {
+    return this.#slots.length - this.#head;
+  }
+
+  /**
+   * For shutdown: closes the connection once it has nothing in flight and the
+   * client has been quiet for `quietMs`. Commands already on the wire are still
+   * read and answered, so a client mid-pipeline does not lose them.
+   */
+  closeIfIdle(now: number, quietMs: number): void {
+    if (this.inFlight === 0 && now - this.#lastActivity >= quietMs && !this.#closed) {
+      this.#closing = true;
+      this.#socket.end();
+    }
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  #onData = (chunk: Buffer): void => {
+    if (this.#closing) return;
+    this.#lastActivity = Date.now();
+    try {
+      this.#decoder.feed(chunk, this.#onCommand);
+      if (this.#decoder.bufferedBytes > this.#server.options.maxQueryBytes) {
+        this.#refuse(`Protocol error: client query buffer exceeds ${this.#server.options.maxQueryBytes} bytes`);
+      }
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.#refuse(err.message);
+    }
+  };
+
+  /** Answers an error after the replies already owed, then closes. */
+  #refuse(message: string): void {
+    this.#closing = true;
+    this.#pause();
+    this.#slots.push(new ReplyError(`ERR ${message}`));
+    this.#advance();
+  }
+
+  #onCommand = (args: Buffer[], frame: Buffer | undefined): void => {
+    if (this.#closing) return;
+    const seq = this.#base + this.#slots.length;
+    this.#slots.push(PENDING);
+    this.#router.dispatch(this.session, args, frame, (reply) => this.#complete(seq, reply));
+    if (this.session.closeAfterReply) this.#closing = true;
+    if (this.inFlight >= this.#server.options.maxPipeline) this.#pause();
+  };
+
+  #complete(seq: number, reply: Reply): void {
+    if (this.#closed) return;
+    const index = seq - this.#base;
+    this.#slots[index] = reply;
+    if (index === this.#head) this.#advance();
+  }
+
+  /** Writes every reply that is next in order. */
+  #advance(): void {
+    const slots = this.#slots;
+    const proto = this.session.proto;
+    let head = this.#head;
+    while (head < slots.length) {
+      const reply = slots[head]!;
+      if (reply === PENDING) break;
+      this.#writer.write(reply, proto);
+      slots[head] = null;
+      head++;
+    }
+    this.#head = head;
+    if (head === slots.length) {
+      this.#base += head;
+      slots.length = 0;
+      this.#head = 0;
+    } else if (head > 4096 && head * 2 > slots.length) {
+      this.#base += head;
+      this.#slots = slots.slice(head);
+      this.#head = 0;
+    }
+    if (!this.#flushScheduled && this.#writer.length > 0) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  // One socket write per burst of replies: everything completed in the same
+  // I/O callback goes out together.
+  #flush = (): void => {
+    this.#flushScheduled = false;
+    if (this.#closed) return;
+    const socket = this.#socket;
+    if (this.#writer.length > 0) socket.write(this.#writer.take());
+    if (this.#closing && this.inFlight === 0) {
+      socket.end();
+      return;
+    }
+    if (socket.writableLength > this.#server.options.outputHighWater) this.#pause();
+    else this.#maybeResume();
+  };
+
+  #pause(): void {
+    if (!this.#paused) {
+      this.#paused = true;
+      this.#socket.pause();
+    }
+  }
+
+  #maybeResume = (): void => {
+    if (!this.#paused || this.#closing || this.#closed) return;
+    const options = this.#server.options;
+    if (this.inFlight < options.maxPipeline / 2 && this.#socket.writableLength <= options.outputHighWater) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+  };
+}
+
+/** Serves RESP clients on a TCP port. */
+export class RespServer {
+  readonly options: RespServerOptions;
+  readonly #router: Router;
+  readonly #log: Logger;
+  readonly #server: net.Server;
+  readonly #connections = new Set<Connection>();
+  #nextId = 1;
+
+  constructor(router: Router, options: RespServerOptions, log: Logger) {
+    this.#router = router;
+    this.options = options;
+    this.#log = log;
+    this.#server = net.createServer((socket) => this.#accept(socket));
+  }
+
+  /** Starts listening; resolves with the bound port (useful with port 0). */
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.options.port, this.options.host, () => {
+        this.#server.off('error', reject);
+        const addr = this.#server.address() as net.AddressInfo;
+        resolve(addr.port);
+      });
+    });
+  }
+
+  /** Number of connected clients. */
+  get clients(): number {
+    return this.#connections.size;
+  }
+
+  #accept(socket: net.Socket): void {
+    const stats = this.#router.stats;
+    stats.connectionsReceived++;
+    if (this.#connections.size >= this.options.maxClients) {
+      socket.on('error', () => {});
+      socket.end('-ERR max number of clients reached\r\n');
+      return;
+    }
+    const conn = new Connection(socket, this.#router, this, this.#nextId++);
+    this.#connections.add(conn);
+    stats.connectedClients = this.#connections.size;
+  }
+
+  /** Called by a connection when its socket closes. */
+  forget(conn: Connection): void {
+    this.#connections.delete(conn);
+    this.#router.stats.connectedClients = this.#connections.size;
+  }
+
+  /**
+   * Stops accepting clients; each connected client is closed once it has
+   * nothing in flight and has been quiet briefly (up to `drainMs` in all),
+   * then whatever is left is cut off.
+   */
+  async close(drainMs = 5000): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const deadline = Date.now() + drainMs;
+    const quietMs = Math.min(100, drainMs / 4);
+    while (this.#connections.size > 0 && Date.now() < deadline) {
+      const now = Date.now();
+      for (const conn of this.#connections) conn.closeIfIdle(now, quietMs);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    if (this.#connections.size > 0) {
+      this.#log.warn({ clients: this.#connections.size }, 'closing clients still busy after the drain period');
+      for (const conn of this.#connections) conn.destroy();
+    }
+    await closed;
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The request pipeline: validate a command, route its key through the routing
+ * table to a node, and hand the node's reply back. Multi-key commands are split
+ * by node and reassembled in order; router-local commands are answered here.
+ *
+ * This runs once per request; keep it free of allocation beyond the Command
+ * object and the reply callback.
+ */
+import type { ShardBackend, ReplyCallback } from '../backend/backend.js';
+import type { NodeId } from '../keyspace/ids.js';
+import type { RoutingTable } from '../keyspace/routing-table.js';
+import type { Command } from '../protocol/command.js';
+import { decodeReply } from '../protocol/reply-decoder.js';
+import { MapReply, OK, RawReply, ReplyError, errorReply, type Reply } from '../protocol/reply.js';
+import { ErrorCode } from '../errors.js';
+import { Route, arityOk, commandSpec, type CommandSpec } from './command-table.js';
+import { runLocalCommand, type LocalContext } from './local-commands.js';
+import { dispatchAllNodes, dispatchMultiKey } from './multi-key.js';
+import type { Session } from './session.js';
+
+/** What the router needs to know about its deployment. */
+export interface RouterOptions {
+  /** Required for every command except AUTH/HELLO/QUIT when set. */
+  readonly password?: string | undefined;
+  /** `AUTH admin <adminPassword>` unlocks FLUSHALL; unset disables FLUSHALL. */
+  readonly adminPassword?: string | undefined;
+}
+
+/** Counters INFO reports. */
+export interface RouterStats {
+  commands: number;
+  rejected: number;
+  connectionsReceived: number;
+  connectedClients: number;
+}
+
+/** Routes commands to shard backends. */
+export class Router {
+  #table: RoutingTable;
+  readonly #backends: ReadonlyMap<NodeId, ShardBackend>;
+  readonly options: RouterOptions;
+  readonly stats: RouterStats = { commands: 0, rejected: 0, connectionsReceived: 0, connectedClients: 0 };
+  readonly startedAt = Date.now();
+  readonly #local: LocalContext;
+  /** Extra INFO lines supplied by the server (ports, config). */
+  infoExtras: () => Record<string, string | number> = () => ({});
+
+  constructor(table: RoutingTable, backends: ReadonlyMap<NodeId, ShardBackend>, options: RouterOptions = {}) {
+    this.#table = table;
+    this.#backends = backends;
+    this.options = options;
+    for (const node of table.nodes()) {
+      if (!backends.has(node)) throw new Error(`routing table places shards on node ${node}, which has no backend`);
+    }
+    this.#local = { router: this };
+  }
+
+  /** The routing table in force. */
+  get table(): RoutingTable {
+    return this.#table;
+  }
+
+  /** Installs a newer routing table (a split or a move); older versions are ignored. */
+  setTable(table: RoutingTable): boolean {
+    if (table.version <= this.#table.version) return false;
+    this.#table = table;
+    return true;
+  }
+
+  /** The backend of every node. */
+  get backends(): ReadonlyMap<NodeId, ShardBackend> {
+    return this.#backends;
+  }
+
+  /** The node a key lives on. */
+  backendFor(key: Buffer): ShardBackend {
+    return this.#backends.get(this.#table.shardFor(key).node)!;
+  }
+
+  /**
+   * Runs one command for a session. `done` is called exactly once, possibly
+   * synchronously.
+   */
+  dispatch(session: Session, args: Buffer[], frame: Buffer | undefined, done: ReplyCallback): void {
+    this.stats.commands++;
+    const first = args[0];
+    if (first === undefined) return done(new ReplyError('ERR empty command'));
+    const spec = lookup(first);
+    if (spec === undefined) {
+      this.stats.rejected++;
+      return done(unknownCommand(args));
+    }
+    if (!session.authenticated && !spec.noauth) {
+      this.stats.rejected++;
+      return done(new ReplyError('NOAUTH Authentication required.'));
+    }
+    if (!arityOk(spec, args.length)) {
+      this.stats.rejected++;
+      return done(new ReplyError(`ERR wrong number of arguments for '${spec.name}' command`));
+    }
+    if (session.inRefusedMulti) return this.#insideRefusedMulti(session, spec, done);
+    const reply = session.proto === 3 && spec.route !== Route.Local ? resp3(spec, done) : done;
+    const cmd: Command = { name: spec.name, args, frame };
+    switch (spec.route) {
+      case Route.Key:
+        return this.backendFor(args[1]!).send(cmd, reply);
+      case Route.MultiKey:
+        return dispatchMultiKey(this, spec, cmd, reply);
+      case Route.AllNodes:
+        if (spec.name === 'flushall' && !session.admin) {
+          this.stats.rejected++;
+          return done(
+            errorReply(
+              'NOPERM',
+              ErrorCode.NotAllowed,
+              this.options.adminPassword === undefined
+                ? 'FLUSHALL is disabled: no admin password is configured'
+                : 'FLUSHALL needs an admin connection (AUTH admin <admin-password>)',
+            ),
+          );
+        }
+        return dispatchAllNodes(this, spec, cmd, reply);
+      case Route.Local:
+        return runLocalCommand(this.#local, session, spec, args, done);
+      case Route.Refused:
+        this.stats.rejected++;
+        if (spec.name === 'multi') session.inRefusedMulti = true;
+        return done(
+          errorReply('ERR', ErrorCode.NotAllowed, `${spec.name.toUpperCase()} is not supported by hotshard: ${spec.refusal ?? ''}`),
+        );
+    }
+  }
+
+  // What Redis does when a command fails to queue inside MULTI: the whole
+  // transaction is discarded at EXEC. Nothing in it runs.
+  #insideRefusedMulti(session: Session, spec: CommandSpec, done: ReplyCallback): void {
+    this.stats.rejected++;
+    if (spec.name === 'exec' || spec.name === 'discard') {
+      session.inRefusedMulti = false;
+      return done(
+        spec.name === 'discard'
+          ? OK
+          : new ReplyError('EXECABORT Transaction discarded because of previous errors (MULTI is not supported by hotshard).'),
+      );
+    }
+    return done(
+      errorReply('ERR', ErrorCode.NotAllowed, `${spec.name.toUpperCase()} not executed: it follows a MULTI, which hotshard does not support; send DISCARD`),
+    );
+  }
+}
+
+// Command names arrive in any case; caching each spelling seen avoids
+// lower-casing on every request (clients send one spelling consistently).
+const spellings = new Map<string, CommandSpec | null>();
+
+function lookup(nameBuf: Buffer): CommandSpec | undefined {
+  if (nameBuf.length > 32) return undefined;
+  const raw = nameBuf.toString('latin1');
+  let spec = spellings.get(raw);
+  if (spec === undefined) {
+    spec = commandSpec(raw.toLowerCase()) ?? null;
+    if (spellings.size < 4096) spellings.set(raw, spec);
+  }
+  return spec ?? undefined;
+}
+
+/** Redis's own wording, so clients and humans recognise it. */
+function unknownCommand(args: Buffer[]): ReplyError {
+  const name = args[0]!.toString('utf8', 0, 128);
+  const rest = args
+    .slice(1, 9)
+    .map((a) => `'${a.toString('utf8', 0, 128)}' `)
+    .join('');
+  return new ReplyError(`ERR unknown command '${name}', with args beginning with: ${rest}`);
+}
+
+/** Turns a node's RESP2 reply into what a RESP3 client expects. */
+function resp3(spec: CommandSpec, done: ReplyCallback): ReplyCallback {
+  return (reply: Reply) => {
+    let value = reply instanceof RawReply ? decodeReply(reply.bytes) : reply;
+    if (spec.mapReply === true && Array.isArray(value)) value = new MapReply(value as Reply[]);
+    done(value);
+  };
+}

@@ -1,0 +1,50 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, shardCount } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
+
+describe('config', () => {
+  it('config - defaults give an embedded cluster on 6380/8080 with 4 shards per node', () => {
+    const c = loadConfig();
+    expect(c.backend).toBe('memory');
+    expect(c.respPort).toBe(6380);
+    expect(c.httpPort).toBe(8080);
+    expect(shardCount(c)).toBe(16);
+  });
+
+  it('config - file < env < flags', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hs-config-'));
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ respPort: 7000, httpPort: 7001, shards: 8 }));
+    const c = loadConfig({ file, env: { HOTSHARD_RESP_PORT: '7100' }, flags: { shards: '12' } });
+    expect(c.respPort).toBe(7100);
+    expect(c.httpPort).toBe(7001);
+    expect(c.shards).toBe(12);
+  });
+
+  it('config - a bad value names the field, the source and what is accepted', () => {
+    expect(() => loadConfig({ flags: { backend: 'mongo' } })).toThrow(ConfigError);
+    expect(() => loadConfig({ flags: { backend: 'mongo' } })).toThrow(/backend \(from the command line\).*"memory", "redis"/);
+    expect(() => loadConfig({ env: { HOTSHARD_RESP_PORT: 'abc' } })).toThrow(/respPort \(from HOTSHARD_RESP_PORT\)/);
+    expect(() => loadConfig({ flags: { backend: 'redis' } })).toThrow(/redis.*needs at least one node/);
+    expect(() => loadConfig({ flags: { backend: 'redis', redis: 'localhost' } })).toThrow(/host:port/);
+  });
+
+  it('config - unknown fields in a file are rejected with the list of known ones', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hs-config-'));
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ respport: 1 }));
+    expect(() => loadConfig({ file })).toThrow(/unknown field\(s\) respport; known fields: .*respPort/);
+    writeFileSync(file, '{ not json');
+    expect(() => loadConfig({ file })).toThrow(/not valid JSON/);
+    expect(() => loadConfig({ file: join(dir, 'missing.json') })).toThrow(/cannot read config file/);
+  });
+
+  it('config - redis nodes parse from a comma list', () => {
+    const c = loadConfig({ flags: { backend: 'redis', redis: '127.0.0.1:7001,127.0.0.1:7002' } });
+    expect(c.redis).toEqual(['127.0.0.1:7001', '127.0.0.1:7002']);
+    expect(shardCount(c)).toBe(8);
+  });
+});
