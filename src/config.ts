@@ -10,9 +10,7 @@ import { ConfigError } from './errors.js';
 import { DEFAULT_DECODER_LIMITS } from './protocol/request-decoder.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
-const hostPort = z
-  .string()
-  .regex(/^[^\s:,]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7001');
+const hostPort = z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7001');
 const positiveInt = z.coerce.number().int().positive();
 
 const limitsSchema = z
@@ -42,7 +40,10 @@ export const configSchema = z
     backend: z.enum(['memory', 'redis']).default('memory'),
     /** Redis nodes (backend redis), as host:port. */
     redis: z
-      .preprocess((v) => (typeof v === 'string' ? v.split(',').filter((s) => s.length > 0) : v), z.array(hostPort))
+      .preprocess(
+        (v) => (typeof v === 'string' ? v.split(',').filter((s) => s.length > 0) : v),
+        z.array(hostPort),
+      )
       .default([]),
     /** Password the Redis nodes require (AUTH), if any. */
     redisPassword: z.string().min(1).optional(),
@@ -62,7 +63,9 @@ export const configSchema = z
     /** Where the embedded config store keeps its files. */
     dataDir: z.string().min(1).optional(),
     /** Embedded nodes: ops/s each node serves before requests queue (null = unlimited). */
-    capacity: z.preprocess((v) => (v === 'null' || v === '' ? null : v), z.coerce.number().positive().nullable()).default(null),
+    capacity: z
+      .preprocess((v) => (v === 'null' || v === '' ? null : v), z.coerce.number().positive().nullable())
+      .default(null),
     /** Embedded nodes: requests that may wait for capacity before the node answers BUSY. */
     maxQueue: positiveInt.default(10_000),
     /** A Redis node that has not answered for this long is treated as failed (ms). */
@@ -84,10 +87,18 @@ export const configSchema = z
   .strict()
   .superRefine((c, ctx) => {
     if (c.backend === 'redis' && c.redis.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['redis'], message: 'backend "redis" needs at least one node, e.g. --redis 127.0.0.1:7001,127.0.0.1:7002' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['redis'],
+        message: 'backend "redis" needs at least one node, e.g. --redis 127.0.0.1:7001,127.0.0.1:7002',
+      });
     }
     if (c.backend === 'memory' && c.redis.length > 0) {
-      ctx.addIssue({ code: 'custom', path: ['backend'], message: 'Redis nodes were given but backend is "memory"; add --backend redis' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backend'],
+        message: 'Redis nodes were given but backend is "memory"; add --backend redis',
+      });
     }
   });
 
@@ -101,11 +112,27 @@ type Source = 'default' | 'file' | 'env' | 'flag';
 
 /** Environment variables read: HOTSHARD_RESP_PORT -> respPort, and so on for top-level fields. */
 const ENV_FIELDS = [
-  'backend', 'redis', 'redisPassword', 'nodes', 'shards', 'partitioner', 'host', 'respPort', 'httpPort',
-  'password', 'adminPassword', 'dataDir', 'capacity', 'maxQueue', 'backendTimeoutMs', 'shutdownDrainMs', 'logLevel',
+  'backend',
+  'redis',
+  'redisPassword',
+  'nodes',
+  'shards',
+  'partitioner',
+  'host',
+  'respPort',
+  'httpPort',
+  'password',
+  'adminPassword',
+  'dataDir',
+  'capacity',
+  'maxQueue',
+  'backendTimeoutMs',
+  'shutdownDrainMs',
+  'logLevel',
 ] as const;
 
-const envName = (field: string): string => 'HOTSHARD_' + field.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+const envName = (field: string): string =>
+  'HOTSHARD_' + field.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
 
 /**
  * Builds the configuration from its sources. Throws ConfigError naming the
@@ -113,7 +140,9 @@ const envName = (field: string): string => 'HOTSHARD_' + field.replace(/[A-Z]/g,
  *
  * @example loadConfig({ flags: { respPort: 0, backend: 'memory' } })
  */
-export function loadConfig(sources: { file?: string | undefined; env?: NodeJS.ProcessEnv; flags?: Record<string, unknown> } = {}): Config {
+export function loadConfig(
+  sources: { file?: string | undefined; env?: NodeJS.ProcessEnv; flags?: Record<string, unknown> } = {},
+): Config {
   const origin = new Map<string, Source>();
   let merged: Record<string, unknown> = {};
   if (sources.file !== undefined) {
@@ -121,12 +150,16 @@ export function loadConfig(sources: { file?: string | undefined; env?: NodeJS.Pr
     try {
       text = readFileSync(sources.file, 'utf8');
     } catch (err) {
-      throw new ConfigError(`cannot read config file ${sources.file}: ${(err as Error).message}`, { cause: err });
+      throw new ConfigError(`cannot read config file ${sources.file}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     try {
       merged = JSON.parse(text) as Record<string, unknown>;
     } catch (err) {
-      throw new ConfigError(`config file ${sources.file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+      throw new ConfigError(`config file ${sources.file} is not valid JSON: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     if (typeof merged !== 'object' || merged === null || Array.isArray(merged)) {
       throw new ConfigError(`config file ${sources.file} must hold a JSON object`);
@@ -154,15 +187,23 @@ export function loadConfig(sources: { file?: string | undefined; env?: NodeJS.Pr
     const top = String(issue.path[0] ?? '');
     const from = origin.get(top);
     const where =
-      from === 'env' ? ` (from ${envName(top)})` : from === 'flag' ? ' (from the command line)' : from === 'file' ? ` (from ${sources.file})` : '';
+      from === 'env'
+        ? ` (from ${envName(top)})`
+        : from === 'flag'
+          ? ' (from the command line)'
+          : from === 'file'
+            ? ` (from ${sources.file})`
+            : '';
     return `  ${field}${where}: ${describeIssue(issue)}`;
   });
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_value') return `${issue.message}; accepted: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
-  if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.join(', ')}; known fields: ${Object.keys(configSchema.shape).join(', ')}`;
+  if (issue.code === 'invalid_value')
+    return `${issue.message}; accepted: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field(s) ${issue.keys.join(', ')}; known fields: ${Object.keys(configSchema.shape).join(', ')}`;
   return issue.message;
 }
 

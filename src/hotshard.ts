@@ -36,7 +36,15 @@ async function createBackends(config: Config, log: Logger): Promise<Map<NodeId, 
   if (config.backend === 'memory') {
     for (let i = 0; i < config.nodes; i++) {
       const node = nodeId(`n${i}`);
-      backends.set(node, new MemoryBackend({ node, capacity: config.capacity, maxQueue: config.maxQueue, maxValueBytes: config.limits.maxBulkBytes }));
+      backends.set(
+        node,
+        new MemoryBackend({
+          node,
+          capacity: config.capacity,
+          maxQueue: config.maxQueue,
+          maxValueBytes: config.limits.maxBulkBytes,
+        }),
+      );
     }
     return backends;
   }
@@ -71,17 +79,31 @@ async function createBackends(config: Config, log: Logger): Promise<Map<NodeId, 
  * // redis-cli -p hs.respPort
  * await hs.close();
  */
-export async function startHotshard(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<Hotshard> {
+export async function startHotshard(
+  config: Config,
+  log: Logger = pino({ level: config.logLevel }),
+): Promise<Hotshard> {
   if (config.dataDir !== undefined) mkdirSync(config.dataDir, { recursive: true });
   const backends = await createBackends(config, log);
   const partitioner = config.partitioner === 'hash' ? hashPartitioner() : rangePartitioner();
   const table = RoutingTable.create({ partitioner, nodes: [...backends.keys()], shards: shardCount(config) });
-  const router = new Router(table, backends, { password: config.password, adminPassword: config.adminPassword });
+  const router = new Router(table, backends, {
+    password: config.password,
+    adminPassword: config.adminPassword,
+  });
 
-  const resp = new RespServer(router, { ...config.limits, host: config.host, port: config.respPort, limits: config.limits }, log.child({ component: 'resp' }));
+  const resp = new RespServer(
+    router,
+    { ...config.limits, host: config.host, port: config.respPort, limits: config.limits },
+    log.child({ component: 'resp' }),
+  );
   const http = buildHttpServer(
     router,
-    { tenantHeader: config.tenant.header.toLowerCase(), tenantKeyPrefix: config.tenant.keyPrefix, maxValueBytes: config.limits.maxBulkBytes },
+    {
+      tenantHeader: config.tenant.header.toLowerCase(),
+      tenantKeyPrefix: config.tenant.keyPrefix,
+      maxValueBytes: config.limits.maxBulkBytes,
+    },
     log,
   );
   let respPort: number;
@@ -96,8 +118,16 @@ export async function startHotshard(config: Config, log: Logger = pino({ level: 
     await Promise.all([...backends.values()].map((b) => b.close()));
     throw err;
   }
-  router.infoExtras = () => ({ tcp_port: respPort, http_port: httpPort, backend: config.backend, partitioner: partitioner.kind });
-  log.info({ respPort, httpPort, backend: config.backend, nodes: backends.size, shards: table.shards.length }, 'hotshard ready');
+  router.infoExtras = () => ({
+    tcp_port: respPort,
+    http_port: httpPort,
+    backend: config.backend,
+    partitioner: partitioner.kind,
+  });
+  log.info(
+    { respPort, httpPort, backend: config.backend, nodes: backends.size, shards: table.shards.length },
+    'hotshard ready',
+  );
 
   let closing: Promise<void> | undefined;
   return {

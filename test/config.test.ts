@@ -26,8 +26,12 @@ describe('config', () => {
 
   it('config - a bad value names the field, the source and what is accepted', () => {
     expect(() => loadConfig({ flags: { backend: 'mongo' } })).toThrow(ConfigError);
-    expect(() => loadConfig({ flags: { backend: 'mongo' } })).toThrow(/backend \(from the command line\).*"memory", "redis"/);
-    expect(() => loadConfig({ env: { HOTSHARD_RESP_PORT: 'abc' } })).toThrow(/respPort \(from HOTSHARD_RESP_PORT\)/);
+    expect(() => loadConfig({ flags: { backend: 'mongo' } })).toThrow(
+      /backend \(from the command line\).*"memory", "redis"/,
+    );
+    expect(() => loadConfig({ env: { HOTSHARD_RESP_PORT: 'abc' } })).toThrow(
+      /respPort \(from HOTSHARD_RESP_PORT\)/,
+    );
     expect(() => loadConfig({ flags: { backend: 'redis' } })).toThrow(/redis.*needs at least one node/);
     expect(() => loadConfig({ flags: { backend: 'redis', redis: 'localhost' } })).toThrow(/host:port/);
   });

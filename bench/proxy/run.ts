@@ -94,8 +94,11 @@ const cleanups: (() => Promise<void>)[] = [];
 const log = (msg: string): void => void process.stderr.write(`[bench:proxy] ${msg}\n`);
 
 function parseSettings(argv: string[]): Settings {
+  // parseArgs refuses an option value that starts with a dash unless it is
+  // glued on with '=', and --hotshard-args "--shards 16" always does.
+  const args = argv.map((a, i) => (argv[i - 1] === '--hotshard-args' ? `--hotshard-args=${a}` : a));
   const { values } = parseArgs({
-    args: argv,
+    args: args.filter((a, i) => !(a === '--hotshard-args' && i + 1 < args.length)),
     options: {
       target: { type: 'string', default: TARGETS.join(',') },
       pipelines: { type: 'string', default: '1,16' },

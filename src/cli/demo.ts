@@ -51,7 +51,10 @@ async function startWithFallback(config: Config): Promise<Hotshard> {
 }
 
 async function runDemo(hs: Hotshard, rate: number, phases: Phase[]): Promise<void> {
-  const clients = Array.from({ length: 4 }, () => new Redis({ port: hs.respPort, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 }));
+  const clients = Array.from(
+    { length: 4 },
+    () => new Redis({ port: hs.respPort, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 }),
+  );
   await Promise.all(clients.map((c) => c.connect()));
   const value = 'x'.repeat(64);
   const nodeOf = (key: string): string => hs.router.table.shardFor(Buffer.from(key)).node;
@@ -77,7 +80,12 @@ async function runDemo(hs: Hotshard, rate: number, phases: Phase[]): Promise<voi
   const tickMs = 10;
   let second = 0;
   for (const phase of phases) {
-    const stats: PhaseStats = { ops: 0, errors: 0, latencies: [], perNode: new Map(nodes.map((n) => [n, 0])) };
+    const stats: PhaseStats = {
+      ops: 0,
+      errors: 0,
+      latencies: [],
+      perNode: new Map(nodes.map((n) => [n, 0])),
+    };
     summary.push({ phase, stats });
     for (let s = 0; s < phase.seconds; s++, second++) {
       const secNode = new Map(nodes.map((n) => [n, 0]));
@@ -115,7 +123,9 @@ async function runDemo(hs: Hotshard, rate: number, phases: Phase[]): Promise<voi
       for (const [n, c] of secNode) stats.perNode.set(n, stats.perNode.get(n)! + c);
       secLat.sort((a, b) => a - b);
       const max = Math.max(...secNode.values());
-      const cols = nodes.map((n) => `${n} ${bar(secNode.get(n)!, max, 10)} ${String(secNode.get(n)).padStart(5)}`).join('  ');
+      const cols = nodes
+        .map((n) => `${n} ${bar(secNode.get(n)!, max, 10)} ${String(secNode.get(n)).padStart(5)}`)
+        .join('  ');
       console.log(
         `t=${String(second).padStart(2)}s ${phase.name.padEnd(15)} ops=${String(inflight.length).padStart(6)} p99=${percentile(secLat, 99).toFixed(1).padStart(7)}ms err=${String(secErr).padStart(4)}  ${cols}`,
       );
@@ -124,7 +134,9 @@ async function runDemo(hs: Hotshard, rate: number, phases: Phase[]): Promise<voi
   await Promise.all(clients.map((c) => c.quit()));
 
   console.log('\nsummary');
-  console.log('phase            ops/s     p50 ms   p99 ms   errors   hottest node share   max/mean node load');
+  console.log(
+    'phase            ops/s     p50 ms   p99 ms   errors   hottest node share   max/mean node load',
+  );
   for (const { phase, stats } of summary) {
     const sorted = stats.latencies.sort((a, b) => a - b);
     const loads = [...stats.perNode.values()];
@@ -134,12 +146,18 @@ async function runDemo(hs: Hotshard, rate: number, phases: Phase[]): Promise<voi
       `${phase.name.padEnd(15)} ${String(Math.round(stats.ops / phase.seconds)).padStart(6)} ${percentile(sorted, 50).toFixed(2).padStart(10)} ${percentile(sorted, 99).toFixed(2).padStart(8)} ${String(stats.errors).padStart(8)} ${((100 * max) / (mean * loads.length)).toFixed(0).padStart(16)} % ${(max / mean).toFixed(2).padStart(16)}`,
     );
   }
-  console.log('\nhot-key detection and mitigation are not built yet: the celebrity phase shows the unmitigated problem.');
+  console.log(
+    '\nhot-key detection and mitigation are not built yet: the celebrity phase shows the unmitigated problem.',
+  );
 }
 
 /** Registers `demo`. */
 export function addDemoCommand(program: Command): void {
-  addServerFlags(program.command('demo').description('run an embedded cluster under a skewed workload and show the heat live'))
+  addServerFlags(
+    program
+      .command('demo')
+      .description('run an embedded cluster under a skewed workload and show the heat live'),
+  )
     .option('--rate <ops>', 'requests per second the workload sends', '12000')
     .option('--duration <seconds>', 'total seconds over three phases', '21')
     .option('--keep-running', 'keep serving after the workload ends')
@@ -158,9 +176,13 @@ export function addDemoCommand(program: Command): void {
         fail(err);
       }
       const third = Math.max(1, Math.round(Number(duration) / 3));
-      console.log(`hotshard demo: ${hs.router.backends.size} embedded nodes, ${hs.router.table.shards.length} shards, ${hs.config.capacity ?? 'unlimited'} ops/s per node`);
+      console.log(
+        `hotshard demo: ${hs.router.backends.size} embedded nodes, ${hs.router.table.shards.length} shards, ${hs.config.capacity ?? 'unlimited'} ops/s per node`,
+      );
       console.log(`RESP: redis-cli -p ${hs.respPort}    HTTP: http://127.0.0.1:${hs.httpPort}/shards`);
-      console.log(`workload: ${rate} ops/s, 90% GET / 10% SET over ${KEYS} keys; then 50% of requests on '${CELEBRITY}'\n`);
+      console.log(
+        `workload: ${rate} ops/s, 90% GET / 10% SET over ${KEYS} keys; then 50% of requests on '${CELEBRITY}'\n`,
+      );
       try {
         await runDemo(hs, Number(rate), [
           { name: 'uniform', seconds: third, hotShare: 0 },

@@ -5,7 +5,9 @@ import { addStartCommand } from './start.js';
 import { addDemoCommand } from './demo.js';
 
 const program = new Command('hotshard')
-  .description('Keeps sharded key-value stores healthy under skewed traffic: a Redis-protocol routing proxy and control plane.')
+  .description(
+    'Keeps sharded key-value stores healthy under skewed traffic: a Redis-protocol routing proxy and control plane.',
+  )
   .version(VERSION);
 addStartCommand(program);
 addDemoCommand(program);

@@ -24,14 +24,14 @@ export function addServerFlags(cmd: Command): Command {
 
 /** The flags the user actually gave, as config fields. */
 export function flagsToConfig(opts: Record<string, unknown>): Record<string, unknown> {
-  const { config: _file, ...rest } = opts;
-  return Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+  return Object.fromEntries(Object.entries(opts).filter(([k, v]) => k !== 'config' && v !== undefined));
 }
 
 /** Prints a start-up failure the way an operator wants it: one clear message, exit code 1. */
 export function fail(err: unknown): never {
   if (err instanceof HotshardError) console.error(`hotshard: ${err.message}`);
-  else if (err instanceof Error && 'code' in err && err.code === 'EADDRINUSE') console.error(`hotshard: ${err.message} (is another hotshard or Redis already listening there?)`);
+  else if (err instanceof Error && 'code' in err && err.code === 'EADDRINUSE')
+    console.error(`hotshard: ${err.message} (is another hotshard or Redis already listening there?)`);
   else console.error('hotshard: failed to start:', err);
   process.exit(1);
 }

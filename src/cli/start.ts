@@ -28,16 +28,20 @@ export function stopOnSignals(hs: Hotshard): void {
 
 /** Registers `start`. */
 export function addStartCommand(program: Command): void {
-  addServerFlags(program.command('start').description('run the router, control plane and (embedded) shards')).action(
-    async (opts: Record<string, unknown>) => {
-      let hs: Hotshard;
-      try {
-        const config = loadConfig({ file: opts.config as string | undefined, env: process.env, flags: flagsToConfig(opts) });
-        hs = await startHotshard(config);
-      } catch (err) {
-        fail(err);
-      }
-      stopOnSignals(hs);
-    },
-  );
+  addServerFlags(
+    program.command('start').description('run the router, control plane and (embedded) shards'),
+  ).action(async (opts: Record<string, unknown>) => {
+    let hs: Hotshard;
+    try {
+      const config = loadConfig({
+        file: opts.config as string | undefined,
+        env: process.env,
+        flags: flagsToConfig(opts),
+      });
+      hs = await startHotshard(config);
+    } catch (err) {
+      fail(err);
+    }
+    stopOnSignals(hs);
+  });
 }

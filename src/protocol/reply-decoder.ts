@@ -34,7 +34,8 @@ function parseInteger(buf: Buffer, from: number, to: number): number {
   let n = 0;
   for (; i < to; i++) {
     const d = buf[i]! - 0x30;
-    if (d < 0 || d > 9) throw new ReplyProtocolError(`bad integer in reply: ${buf.toString('latin1', from, to)}`);
+    if (d < 0 || d > 9)
+      throw new ReplyProtocolError(`bad integer in reply: ${buf.toString('latin1', from, to)}`);
     n = n * 10 + d;
   }
   return negative ? -n : n;

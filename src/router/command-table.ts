@@ -73,68 +73,371 @@ const conn = 'connection';
 const srv = 'server';
 
 // Router-local
-def('ping', { arity: -1, flags: ['fast'], route: Route.Local, group: conn, summary: 'Returns the server\'s liveliness response.' });
-def('echo', { arity: 2, flags: ['fast'], route: Route.Local, group: conn, summary: 'Returns the given string.' });
-def('hello', { arity: -1, flags: ['noauth', 'fast'], route: Route.Local, group: conn, summary: 'Handshakes with the proxy (RESP2 or RESP3).', since: '6.0.0' });
-def('auth', { arity: -2, flags: ['noauth', 'fast'], route: Route.Local, group: conn, summary: 'Authenticates the connection.' });
-def('select', { arity: 2, flags: ['fast'], route: Route.Local, group: conn, summary: 'Selects database 0 (the only one).' });
-def('quit', { arity: -1, flags: ['noauth', 'fast'], route: Route.Local, group: conn, summary: 'Closes the connection.' });
-def('command', { arity: -1, flags: ['loading', 'stale'], route: Route.Local, group: srv, summary: 'Returns detailed information about the commands.', since: '2.8.13' });
-def('info', { arity: -1, flags: ['loading', 'stale'], route: Route.Local, group: srv, summary: 'Returns information and statistics about the proxy and its shards.' });
-def('client', { arity: -2, flags: ['noscript', 'loading', 'stale'], route: Route.Local, group: conn, summary: 'CLIENT SETNAME, GETNAME, ID.', since: '2.4.0' });
-def('dbsize', { arity: 1, flags: ['readonly', 'fast'], route: Route.AllNodes, merge: 'sum', group: srv, summary: 'Returns the number of keys over all shards.' });
-def('flushall', { arity: -1, flags: ['write', 'admin'], route: Route.AllNodes, merge: 'all-ok', group: srv, summary: 'Removes every key on every shard (admin connections only).' });
+def('ping', {
+  arity: -1,
+  flags: ['fast'],
+  route: Route.Local,
+  group: conn,
+  summary: "Returns the server's liveliness response.",
+});
+def('echo', {
+  arity: 2,
+  flags: ['fast'],
+  route: Route.Local,
+  group: conn,
+  summary: 'Returns the given string.',
+});
+def('hello', {
+  arity: -1,
+  flags: ['noauth', 'fast'],
+  route: Route.Local,
+  group: conn,
+  summary: 'Handshakes with the proxy (RESP2 or RESP3).',
+  since: '6.0.0',
+});
+def('auth', {
+  arity: -2,
+  flags: ['noauth', 'fast'],
+  route: Route.Local,
+  group: conn,
+  summary: 'Authenticates the connection.',
+});
+def('select', {
+  arity: 2,
+  flags: ['fast'],
+  route: Route.Local,
+  group: conn,
+  summary: 'Selects database 0 (the only one).',
+});
+def('quit', {
+  arity: -1,
+  flags: ['noauth', 'fast'],
+  route: Route.Local,
+  group: conn,
+  summary: 'Closes the connection.',
+});
+def('command', {
+  arity: -1,
+  flags: ['loading', 'stale'],
+  route: Route.Local,
+  group: srv,
+  summary: 'Returns detailed information about the commands.',
+  since: '2.8.13',
+});
+def('info', {
+  arity: -1,
+  flags: ['loading', 'stale'],
+  route: Route.Local,
+  group: srv,
+  summary: 'Returns information and statistics about the proxy and its shards.',
+});
+def('client', {
+  arity: -2,
+  flags: ['noscript', 'loading', 'stale'],
+  route: Route.Local,
+  group: conn,
+  summary: 'CLIENT SETNAME, GETNAME, ID.',
+  since: '2.4.0',
+});
+def('dbsize', {
+  arity: 1,
+  flags: ['readonly', 'fast'],
+  route: Route.AllNodes,
+  merge: 'sum',
+  group: srv,
+  summary: 'Returns the number of keys over all shards.',
+});
+def('flushall', {
+  arity: -1,
+  flags: ['write', 'admin'],
+  route: Route.AllNodes,
+  merge: 'all-ok',
+  group: srv,
+  summary: 'Removes every key on every shard (admin connections only).',
+});
 
 // Strings
-def('get', { arity: 2, flags: read, route: Route.Key, group: str, summary: 'Returns the string value of a key.' });
-def('set', { arity: -3, flags: write, route: Route.Key, group: str, summary: 'Sets the string value of a key, with expiry and conditions.' });
-def('setnx', { arity: 3, flags: [...write, 'fast'], route: Route.Key, group: str, summary: 'Sets a key only when it does not exist.' });
-def('setex', { arity: 4, flags: write, route: Route.Key, group: str, summary: 'Sets a key with an expiry in seconds.', since: '2.0.0' });
-def('psetex', { arity: 4, flags: write, route: Route.Key, group: str, summary: 'Sets a key with an expiry in milliseconds.', since: '2.6.0' });
-def('getset', { arity: 3, flags: [...write, 'fast'], route: Route.Key, group: str, summary: 'Sets a key and returns its old value.' });
-def('getdel', { arity: 2, flags: ['write', 'fast'], route: Route.Key, group: str, summary: 'Returns a key\'s value and deletes it.', since: '6.2.0' });
-def('incr', { arity: 2, flags: [...write, 'fast'], route: Route.Key, group: str, summary: 'Increments an integer by one.' });
-def('incrby', { arity: 3, flags: [...write, 'fast'], route: Route.Key, group: str, summary: 'Increments an integer by a number.' });
-def('decr', { arity: 2, flags: [...write, 'fast'], route: Route.Key, group: str, summary: 'Decrements an integer by one.' });
-def('decrby', { arity: 3, flags: [...write, 'fast'], route: Route.Key, group: str, summary: 'Decrements an integer by a number.' });
-def('incrbyfloat', { arity: 3, flags: [...write, 'fast'], route: Route.Key, group: str, summary: 'Increments a float by a number.', since: '2.6.0' });
-def('append', { arity: 3, flags: [...write, 'fast'], route: Route.Key, group: str, summary: 'Appends to a string.', since: '2.0.0' });
-def('strlen', { arity: 2, flags: read, route: Route.Key, group: str, summary: 'Returns the length of a string.', since: '2.2.0' });
-def('mget', { arity: -2, flags: read, route: Route.MultiKey, merge: 'mget', group: str, summary: 'Returns the values of several keys, across shards.' });
-def('mset', { arity: -3, flags: write, route: Route.MultiKey, merge: 'all-ok', step: 2, group: str, summary: 'Sets several keys, across shards (atomic per shard only).', since: '1.0.1' });
+def('get', {
+  arity: 2,
+  flags: read,
+  route: Route.Key,
+  group: str,
+  summary: 'Returns the string value of a key.',
+});
+def('set', {
+  arity: -3,
+  flags: write,
+  route: Route.Key,
+  group: str,
+  summary: 'Sets the string value of a key, with expiry and conditions.',
+});
+def('setnx', {
+  arity: 3,
+  flags: [...write, 'fast'],
+  route: Route.Key,
+  group: str,
+  summary: 'Sets a key only when it does not exist.',
+});
+def('setex', {
+  arity: 4,
+  flags: write,
+  route: Route.Key,
+  group: str,
+  summary: 'Sets a key with an expiry in seconds.',
+  since: '2.0.0',
+});
+def('psetex', {
+  arity: 4,
+  flags: write,
+  route: Route.Key,
+  group: str,
+  summary: 'Sets a key with an expiry in milliseconds.',
+  since: '2.6.0',
+});
+def('getset', {
+  arity: 3,
+  flags: [...write, 'fast'],
+  route: Route.Key,
+  group: str,
+  summary: 'Sets a key and returns its old value.',
+});
+def('getdel', {
+  arity: 2,
+  flags: ['write', 'fast'],
+  route: Route.Key,
+  group: str,
+  summary: "Returns a key's value and deletes it.",
+  since: '6.2.0',
+});
+def('incr', {
+  arity: 2,
+  flags: [...write, 'fast'],
+  route: Route.Key,
+  group: str,
+  summary: 'Increments an integer by one.',
+});
+def('incrby', {
+  arity: 3,
+  flags: [...write, 'fast'],
+  route: Route.Key,
+  group: str,
+  summary: 'Increments an integer by a number.',
+});
+def('decr', {
+  arity: 2,
+  flags: [...write, 'fast'],
+  route: Route.Key,
+  group: str,
+  summary: 'Decrements an integer by one.',
+});
+def('decrby', {
+  arity: 3,
+  flags: [...write, 'fast'],
+  route: Route.Key,
+  group: str,
+  summary: 'Decrements an integer by a number.',
+});
+def('incrbyfloat', {
+  arity: 3,
+  flags: [...write, 'fast'],
+  route: Route.Key,
+  group: str,
+  summary: 'Increments a float by a number.',
+  since: '2.6.0',
+});
+def('append', {
+  arity: 3,
+  flags: [...write, 'fast'],
+  route: Route.Key,
+  group: str,
+  summary: 'Appends to a string.',
+  since: '2.0.0',
+});
+def('strlen', {
+  arity: 2,
+  flags: read,
+  route: Route.Key,
+  group: str,
+  summary: 'Returns the length of a string.',
+  since: '2.2.0',
+});
+def('mget', {
+  arity: -2,
+  flags: read,
+  route: Route.MultiKey,
+  merge: 'mget',
+  group: str,
+  summary: 'Returns the values of several keys, across shards.',
+});
+def('mset', {
+  arity: -3,
+  flags: write,
+  route: Route.MultiKey,
+  merge: 'all-ok',
+  step: 2,
+  group: str,
+  summary: 'Sets several keys, across shards (atomic per shard only).',
+  since: '1.0.1',
+});
 
 // Keys
-def('del', { arity: -2, flags: ['write'], route: Route.MultiKey, merge: 'sum', group: gen, summary: 'Deletes keys, across shards.' });
-def('unlink', { arity: -2, flags: ['write', 'fast'], route: Route.MultiKey, merge: 'sum', group: gen, summary: 'Deletes keys asynchronously, across shards.', since: '4.0.0' });
-def('exists', { arity: -2, flags: read, route: Route.MultiKey, merge: 'sum', group: gen, summary: 'Counts how many of the keys exist, across shards.' });
+def('del', {
+  arity: -2,
+  flags: ['write'],
+  route: Route.MultiKey,
+  merge: 'sum',
+  group: gen,
+  summary: 'Deletes keys, across shards.',
+});
+def('unlink', {
+  arity: -2,
+  flags: ['write', 'fast'],
+  route: Route.MultiKey,
+  merge: 'sum',
+  group: gen,
+  summary: 'Deletes keys asynchronously, across shards.',
+  since: '4.0.0',
+});
+def('exists', {
+  arity: -2,
+  flags: read,
+  route: Route.MultiKey,
+  merge: 'sum',
+  group: gen,
+  summary: 'Counts how many of the keys exist, across shards.',
+});
 def('type', { arity: 2, flags: read, route: Route.Key, group: gen, summary: 'Returns the type of a key.' });
-def('expire', { arity: -3, flags: ['write', 'fast'], route: Route.Key, group: gen, summary: 'Sets a key\'s time to live in seconds.' });
-def('pexpire', { arity: -3, flags: ['write', 'fast'], route: Route.Key, group: gen, summary: 'Sets a key\'s time to live in milliseconds.', since: '2.6.0' });
-def('ttl', { arity: 2, flags: read, route: Route.Key, group: gen, summary: 'Returns a key\'s time to live in seconds.' });
-def('pttl', { arity: 2, flags: read, route: Route.Key, group: gen, summary: 'Returns a key\'s time to live in milliseconds.', since: '2.6.0' });
-def('persist', { arity: 2, flags: ['write', 'fast'], route: Route.Key, group: gen, summary: 'Removes a key\'s expiry.', since: '2.2.0' });
+def('expire', {
+  arity: -3,
+  flags: ['write', 'fast'],
+  route: Route.Key,
+  group: gen,
+  summary: "Sets a key's time to live in seconds.",
+});
+def('pexpire', {
+  arity: -3,
+  flags: ['write', 'fast'],
+  route: Route.Key,
+  group: gen,
+  summary: "Sets a key's time to live in milliseconds.",
+  since: '2.6.0',
+});
+def('ttl', {
+  arity: 2,
+  flags: read,
+  route: Route.Key,
+  group: gen,
+  summary: "Returns a key's time to live in seconds.",
+});
+def('pttl', {
+  arity: 2,
+  flags: read,
+  route: Route.Key,
+  group: gen,
+  summary: "Returns a key's time to live in milliseconds.",
+  since: '2.6.0',
+});
+def('persist', {
+  arity: 2,
+  flags: ['write', 'fast'],
+  route: Route.Key,
+  group: gen,
+  summary: "Removes a key's expiry.",
+  since: '2.2.0',
+});
 
 // Hashes
-def('hget', { arity: 3, flags: read, route: Route.Key, group: hash, summary: 'Returns the value of a field.', since: '2.0.0' });
-def('hset', { arity: -4, flags: [...write, 'fast'], route: Route.Key, group: hash, summary: 'Sets fields of a hash.', since: '2.0.0' });
-def('hdel', { arity: -3, flags: ['write', 'fast'], route: Route.Key, group: hash, summary: 'Deletes fields of a hash.', since: '2.0.0' });
-def('hgetall', { arity: 2, flags: ['readonly'], route: Route.Key, mapReply: true, group: hash, summary: 'Returns all fields and values of a hash.', since: '2.0.0' });
-def('hincrby', { arity: 4, flags: [...write, 'fast'], route: Route.Key, group: hash, summary: 'Increments an integer field of a hash.', since: '2.0.0' });
-def('hmget', { arity: -3, flags: read, route: Route.Key, group: hash, summary: 'Returns the values of several fields.', since: '2.0.0' });
+def('hget', {
+  arity: 3,
+  flags: read,
+  route: Route.Key,
+  group: hash,
+  summary: 'Returns the value of a field.',
+  since: '2.0.0',
+});
+def('hset', {
+  arity: -4,
+  flags: [...write, 'fast'],
+  route: Route.Key,
+  group: hash,
+  summary: 'Sets fields of a hash.',
+  since: '2.0.0',
+});
+def('hdel', {
+  arity: -3,
+  flags: ['write', 'fast'],
+  route: Route.Key,
+  group: hash,
+  summary: 'Deletes fields of a hash.',
+  since: '2.0.0',
+});
+def('hgetall', {
+  arity: 2,
+  flags: ['readonly'],
+  route: Route.Key,
+  mapReply: true,
+  group: hash,
+  summary: 'Returns all fields and values of a hash.',
+  since: '2.0.0',
+});
+def('hincrby', {
+  arity: 4,
+  flags: [...write, 'fast'],
+  route: Route.Key,
+  group: hash,
+  summary: 'Increments an integer field of a hash.',
+  since: '2.0.0',
+});
+def('hmget', {
+  arity: -3,
+  flags: read,
+  route: Route.Key,
+  group: hash,
+  summary: 'Returns the values of several fields.',
+  since: '2.0.0',
+});
 
 // Known Redis commands refused on purpose: a clear reason beats "unknown command".
 const crossShard = 'keys of one transaction may live on different shards';
 for (const name of ['multi', 'exec', 'discard', 'watch', 'unwatch']) {
-  def(name, { arity: -1, flags: [], route: Route.Refused, group: 'transactions', summary: 'Not supported by hotshard.', refusal: crossShard });
+  def(name, {
+    arity: -1,
+    flags: [],
+    route: Route.Refused,
+    group: 'transactions',
+    summary: 'Not supported by hotshard.',
+    refusal: crossShard,
+  });
 }
 for (const name of ['eval', 'evalsha', 'fcall', 'script', 'function']) {
-  def(name, { arity: -1, flags: [], route: Route.Refused, group: 'scripting', summary: 'Not supported by hotshard.', refusal: 'a script may touch keys on several shards' });
+  def(name, {
+    arity: -1,
+    flags: [],
+    route: Route.Refused,
+    group: 'scripting',
+    summary: 'Not supported by hotshard.',
+    refusal: 'a script may touch keys on several shards',
+  });
 }
 for (const name of ['keys', 'scan', 'randomkey']) {
-  def(name, { arity: -1, flags: [], route: Route.Refused, group: gen, summary: 'Not supported by hotshard.', refusal: 'it would scan every shard; use the control API instead' });
+  def(name, {
+    arity: -1,
+    flags: [],
+    route: Route.Refused,
+    group: gen,
+    summary: 'Not supported by hotshard.',
+    refusal: 'it would scan every shard; use the control API instead',
+  });
 }
 for (const name of ['subscribe', 'psubscribe', 'publish', 'ssubscribe', 'monitor', 'sync', 'psync']) {
-  def(name, { arity: -1, flags: [], route: Route.Refused, group: 'pubsub', summary: 'Not supported by hotshard.', refusal: 'hotshard proxies keys, not channels or replication streams' });
+  def(name, {
+    arity: -1,
+    flags: [],
+    route: Route.Refused,
+    group: 'pubsub',
+    summary: 'Not supported by hotshard.',
+    refusal: 'hotshard proxies keys, not channels or replication streams',
+  });
 }
 
 /** Looks up a command by lower-case name. */

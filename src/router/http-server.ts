@@ -33,7 +33,9 @@ const TENANT = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Runs a command through the router and resolves with its decoded reply. */
 function call(router: Router, session: Session, args: Buffer[]): Promise<Reply> {
   return new Promise((resolve) => {
-    router.dispatch(session, args, undefined, (reply) => resolve(reply instanceof RawReply ? decodeReply(reply.bytes) : reply));
+    router.dispatch(session, args, undefined, (reply) =>
+      resolve(reply instanceof RawReply ? decodeReply(reply.bytes) : reply),
+    );
   });
 }
 
@@ -47,7 +49,12 @@ function sendError(res: FastifyReply, err: ReplyError): FastifyReply {
   const code = /\b(HS_ERR_[A-Z_]+)\b/.exec(msg)?.[1];
   let status = 500;
   let stable: string = code ?? 'HS_ERR_BACKEND';
-  if (code === ErrorCode.ShardUnavailable || code === ErrorCode.BackendTimeout || code === ErrorCode.NodeOverloaded || code === ErrorCode.ShuttingDown) {
+  if (
+    code === ErrorCode.ShardUnavailable ||
+    code === ErrorCode.BackendTimeout ||
+    code === ErrorCode.NodeOverloaded ||
+    code === ErrorCode.ShuttingDown
+  ) {
     status = 503;
     void res.header('retry-after', '1');
   } else if (msg.startsWith('WRONGTYPE')) {
@@ -72,8 +79,11 @@ function badRequest(res: FastifyReply, message: string): FastifyReply {
 /** Builds the fastify app (not listening; `inject()` works on it directly). */
 export function buildHttpServer(router: Router, options: HttpServerOptions, log: Logger): FastifyInstance {
   // Per-request logs are info-level in fastify; at our request rates they would drown everything else.
-  const httpLog = log.child({ component: 'http' }, { level: log.levelVal > 40 ? log.level : 'warn' });
-  const app = Fastify({ loggerInstance: httpLog as FastifyBaseLogger, bodyLimit: options.maxValueBytes });
+  const httpLog: FastifyBaseLogger = log.child(
+    { component: 'http' },
+    { level: log.levelVal > 40 ? log.level : 'warn' },
+  );
+  const app = Fastify({ loggerInstance: httpLog, bodyLimit: options.maxValueBytes });
 
   app.get('/healthz', () => ({
     status: [...router.backends.values()].every((b) => b.status === 'up') ? 'ok' : 'degraded',
@@ -120,29 +130,40 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
       if (key.length === 0) return badRequest(res, 'missing key: use /kv/{key}');
       const reply = await call(router, session, [Buffer.from('get'), keyOf(session, key)]);
       if (reply instanceof ReplyError) return sendError(res, reply);
-      if (reply === null) return res.code(404).send({ error: { code: ErrorCode.NotFound, message: `key '${key}' does not exist` } });
-      return res.type('application/octet-stream').send(reply as Buffer);
+      if (reply === null)
+        return res
+          .code(404)
+          .send({ error: { code: ErrorCode.NotFound, message: `key '${key}' does not exist` } });
+      return res.type('application/octet-stream').send(reply);
     });
 
-    kv.put<{ Params: { '*': string }; Querystring: { ttl?: string; px?: string } }>('/kv/*', async (req, res) => {
-      const session = sessionFor(req.headers);
-      if (typeof session === 'string') return badRequest(res, session);
-      const key = req.params['*'];
-      if (key.length === 0) return badRequest(res, 'missing key: use /kv/{key}');
-      const body = req.body;
-      const value = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
-      const args = [Buffer.from('set'), keyOf(session, key), value];
-      const { ttl, px } = req.query;
-      if (ttl !== undefined && px !== undefined) return badRequest(res, 'give ttl (seconds) or px (milliseconds), not both');
-      for (const [name, v] of [['ttl', ttl], ['px', px]] as const) {
-        if (v === undefined) continue;
-        if (!/^[1-9]\d{0,15}$/.test(v)) return badRequest(res, `${name} must be a positive integer, got '${v}'`);
-        args.push(Buffer.from(name === 'ttl' ? 'EX' : 'PX'), Buffer.from(v));
-      }
-      const reply = await call(router, session, args);
-      if (reply instanceof ReplyError) return sendError(res, reply);
-      return res.code(200).send({ ok: reply instanceof SimpleString });
-    });
+    kv.put<{ Params: { '*': string }; Querystring: { ttl?: string; px?: string } }>(
+      '/kv/*',
+      async (req, res) => {
+        const session = sessionFor(req.headers);
+        if (typeof session === 'string') return badRequest(res, session);
+        const key = req.params['*'];
+        if (key.length === 0) return badRequest(res, 'missing key: use /kv/{key}');
+        const body = req.body;
+        const value = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
+        const args = [Buffer.from('set'), keyOf(session, key), value];
+        const { ttl, px } = req.query;
+        if (ttl !== undefined && px !== undefined)
+          return badRequest(res, 'give ttl (seconds) or px (milliseconds), not both');
+        for (const [name, v] of [
+          ['ttl', ttl],
+          ['px', px],
+        ] as const) {
+          if (v === undefined) continue;
+          if (!/^[1-9]\d{0,15}$/.test(v))
+            return badRequest(res, `${name} must be a positive integer, got '${v}'`);
+          args.push(Buffer.from(name === 'ttl' ? 'EX' : 'PX'), Buffer.from(v));
+        }
+        const reply = await call(router, session, args);
+        if (reply instanceof ReplyError) return sendError(res, reply);
+        return res.code(200).send({ ok: reply instanceof SimpleString });
+      },
+    );
 
     kv.delete<{ Params: { '*': string } }>('/kv/*', async (req, res) => {
       const session = sessionFor(req.headers);
@@ -165,7 +186,11 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
       const key = path.slice(0, -suffix.length);
       const by = req.query.by ?? '1';
       if (!/^-?\d{1,19}$/.test(by)) return badRequest(res, `by must be an integer, got '${by}'`);
-      const reply = await call(router, session, [Buffer.from('incrby'), keyOf(session, key), Buffer.from(by)]);
+      const reply = await call(router, session, [
+        Buffer.from('incrby'),
+        keyOf(session, key),
+        Buffer.from(by),
+      ]);
       if (reply instanceof ReplyError) return sendError(res, reply);
       return { value: typeof reply === 'bigint' ? reply.toString() : reply };
     });

@@ -28,7 +28,11 @@ export function runLocalCommand(
     case 'echo':
       return done(args[1]!);
     case 'select':
-      return done(text(args[1]) === '0' ? OK : new ReplyError('ERR DB index is out of range (hotshard serves database 0 only)'));
+      return done(
+        text(args[1]) === '0'
+          ? OK
+          : new ReplyError('ERR DB index is out of range (hotshard serves database 0 only)'),
+      );
     case 'quit':
       session.closeAfterReply = true;
       return done(OK);
@@ -64,7 +68,8 @@ function auth(ctx: LocalContext, session: Session, rest: Buffer[]): Reply {
   const user = rest.length === 2 ? text(rest[0]) : 'default';
   const pass = text(rest[rest.length - 1]);
   if (user === 'admin' && adminPassword !== undefined) {
-    if (!safeEqual(pass, adminPassword)) return new ReplyError('WRONGPASS invalid username-password pair or user is disabled.');
+    if (!safeEqual(pass, adminPassword))
+      return new ReplyError('WRONGPASS invalid username-password pair or user is disabled.');
     session.authenticated = true;
     session.admin = true;
     return OK;
@@ -78,7 +83,8 @@ function auth(ctx: LocalContext, session: Session, rest: Buffer[]): Reply {
     session.tenant = user;
     return OK;
   }
-  if (!safeEqual(pass, password)) return new ReplyError('WRONGPASS invalid username-password pair or user is disabled.');
+  if (!safeEqual(pass, password))
+    return new ReplyError('WRONGPASS invalid username-password pair or user is disabled.');
   session.authenticated = true;
   session.tenant = user;
   return OK;
@@ -109,17 +115,26 @@ function hello(ctx: LocalContext, session: Session, args: Buffer[]): Reply {
     }
   }
   if (!session.authenticated) {
-    return new ReplyError('NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time');
+    return new ReplyError(
+      'NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time',
+    );
   }
   session.proto = proto;
   return new MapReply([
-    'server', 'hotshard',
-    'version', VERSION,
-    'proto', proto,
-    'id', session.id,
-    'mode', 'proxy',
-    'role', 'master',
-    'modules', [],
+    'server',
+    'hotshard',
+    'version',
+    VERSION,
+    'proto',
+    proto,
+    'id',
+    session.id,
+    'mode',
+    'proxy',
+    'role',
+    'master',
+    'modules',
+    [],
   ]);
 }
 
@@ -147,7 +162,14 @@ function client(session: Session, args: Buffer[]): Reply {
 }
 
 function commandInfo(spec: CommandSpec): Reply {
-  return [spec.name, spec.arity, spec.flags.map((f) => new SimpleString(f)), spec.firstKey, spec.lastKey, spec.step];
+  return [
+    spec.name,
+    spec.arity,
+    spec.flags.map((f) => new SimpleString(f)),
+    spec.firstKey,
+    spec.lastKey,
+    spec.step,
+  ];
 }
 
 function commandDocs(spec: CommandSpec): Reply {
@@ -218,7 +240,9 @@ function info(ctx: LocalContext, args: Buffer[], done: ReplyCallback): void {
     );
   }
   if (!want('keyspace')) return done(sections.join('\r\n\r\n') + '\r\n');
-  Promise.all([...router.backends.values()].map((b) => (b.status === 'up' ? b.keyCount() : Promise.resolve(0)))).then(
+  Promise.all(
+    [...router.backends.values()].map((b) => (b.status === 'up' ? b.keyCount() : Promise.resolve(0))),
+  ).then(
     (counts) => {
       const keys = counts.reduce((a, b) => a + b, 0);
       sections.push(`# Keyspace${keys > 0 ? `\r\ndb0:keys=${keys}` : ''}`);

@@ -47,7 +47,10 @@ export function dispatchMultiKey(router: Router, spec: CommandSpec, cmd: Command
   }
   const keyCount = (args.length - 1) / step;
   gather(
-    [...parts.values()].map((p) => ({ backend: p.backend, cmd: { name: cmd.name, args: p.args, frame: undefined } })),
+    [...parts.values()].map((p) => ({
+      backend: p.backend,
+      cmd: { name: cmd.name, args: p.args, frame: undefined },
+    })),
     (replies) => done(merge(spec, replies, [...parts.values()], keyCount)),
   );
 }

@@ -109,7 +109,9 @@ class Connection {
     try {
       this.#decoder.feed(chunk, this.#onCommand);
       if (this.#decoder.bufferedBytes > this.#server.options.maxQueryBytes) {
-        this.#refuse(`Protocol error: client query buffer exceeds ${this.#server.options.maxQueryBytes} bytes`);
+        this.#refuse(
+          `Protocol error: client query buffer exceeds ${this.#server.options.maxQueryBytes} bytes`,
+        );
       }
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
@@ -268,7 +270,10 @@ export class RespServer {
       await new Promise((r) => setTimeout(r, 10));
     }
     if (this.#connections.size > 0) {
-      this.#log.warn({ clients: this.#connections.size }, 'closing clients still busy after the drain period');
+      this.#log.warn(
+        { clients: this.#connections.size },
+        'closing clients still busy after the drain period',
+      );
       for (const conn of this.#connections) conn.destroy();
     }
     await closed;

@@ -50,7 +50,8 @@ export class Router {
     this.#backends = backends;
     this.options = options;
     for (const node of table.nodes()) {
-      if (!backends.has(node)) throw new Error(`routing table places shards on node ${node}, which has no backend`);
+      if (!backends.has(node))
+        throw new Error(`routing table places shards on node ${node}, which has no backend`);
     }
     this.#local = { router: this };
   }
@@ -126,7 +127,11 @@ export class Router {
         this.stats.rejected++;
         if (spec.name === 'multi') session.inRefusedMulti = true;
         return done(
-          errorReply('ERR', ErrorCode.NotAllowed, `${spec.name.toUpperCase()} is not supported by hotshard: ${spec.refusal ?? ''}`),
+          errorReply(
+            'ERR',
+            ErrorCode.NotAllowed,
+            `${spec.name.toUpperCase()} is not supported by hotshard: ${spec.refusal ?? ''}`,
+          ),
         );
     }
   }
@@ -140,11 +145,17 @@ export class Router {
       return done(
         spec.name === 'discard'
           ? OK
-          : new ReplyError('EXECABORT Transaction discarded because of previous errors (MULTI is not supported by hotshard).'),
+          : new ReplyError(
+              'EXECABORT Transaction discarded because of previous errors (MULTI is not supported by hotshard).',
+            ),
       );
     }
     return done(
-      errorReply('ERR', ErrorCode.NotAllowed, `${spec.name.toUpperCase()} not executed: it follows a MULTI, which hotshard does not support; send DISCARD`),
+      errorReply(
+        'ERR',
+        ErrorCode.NotAllowed,
+        `${spec.name.toUpperCase()} not executed: it follows a MULTI, which hotshard does not support; send DISCARD`,
+      ),
     );
   }
 }

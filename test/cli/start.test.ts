@@ -13,10 +13,12 @@ interface Started {
 }
 
 function hotshard(args: string[]): Started {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, output: () => out, exited };
 }
@@ -24,8 +26,10 @@ function hotshard(args: string[]): Started {
 async function waitFor(started: Started, pattern: RegExp, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!pattern.test(started.output())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; output:\n${started.output()}`);
-    if (started.child.exitCode !== null) throw new Error(`exited with ${started.child.exitCode}; output:\n${started.output()}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${pattern}; output:\n${started.output()}`);
+    if (started.child.exitCode !== null)
+      throw new Error(`exited with ${started.child.exitCode}; output:\n${started.output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -46,7 +50,17 @@ describe('cli start', () => {
 
   it('cli start - serves RESP and HTTP, then SIGTERM drains in-flight requests and exits 0', async () => {
     const [resp, http] = [await freePort(), await freePort()];
-    const s = hotshard(['start', '--resp-port', String(resp), '--http-port', String(http), '--shards', '8', '--capacity', '2000']);
+    const s = hotshard([
+      'start',
+      '--resp-port',
+      String(resp),
+      '--http-port',
+      String(http),
+      '--shards',
+      '8',
+      '--capacity',
+      '2000',
+    ]);
     running.push(s.child);
     await waitFor(s, /hotshard ready/);
     const redis = new Redis({ port: resp, host: '127.0.0.1', maxRetriesPerRequest: 0 });

@@ -84,7 +84,12 @@ describe('bad input - memory backend', () => {
     const c = await rawConnect(t.port);
     const total = 100_000;
     const parts: string[] = [];
-    for (let i = 0; i < total; i++) parts.push(i % 2 === 0 ? `*3\r\n$3\r\nSET\r\n$6\r\npipe:k\r\n$${String(i).length}\r\n${i}\r\n` : '*2\r\n$3\r\nGET\r\n$6\r\npipe:k\r\n');
+    for (let i = 0; i < total; i++)
+      parts.push(
+        i % 2 === 0
+          ? `*3\r\n$3\r\nSET\r\n$6\r\npipe:k\r\n$${String(i).length}\r\n${i}\r\n`
+          : '*2\r\n$3\r\nGET\r\n$6\r\npipe:k\r\n',
+      );
     // The client writes everything before reading anything, as a careless pipeline does.
     c.socket.pause();
     c.write(parts.join(''));
@@ -133,13 +138,22 @@ describe.skipIf(!hasRedis)('bad input - a redis node killed mid-request', () => 
     try {
       const victim = t.redis[1]!;
       const keysOn = (node: string): string[] =>
-        Array.from({ length: 400 }, (_, i) => `kill:${i}`).filter((k) => t.hs.router.table.shardFor(Buffer.from(k)).node === node);
+        Array.from({ length: 400 }, (_, i) => `kill:${i}`).filter(
+          (k) => t.hs.router.table.shardFor(Buffer.from(k)).node === node,
+        );
       const deadKeys = keysOn(victim.address);
       const liveKeys = keysOn(t.redis[0]!.address);
       expect(deadKeys.length).toBeGreaterThan(10);
 
       // A burst in flight while the node dies.
-      const burst = deadKeys.flatMap((k) => Array.from({ length: 50 }, () => redis.set(k, 'v').then(() => 'ok', (e: Error) => e.message)));
+      const burst = deadKeys.flatMap((k) =>
+        Array.from({ length: 50 }, () =>
+          redis.set(k, 'v').then(
+            () => 'ok',
+            (e: Error) => e.message,
+          ),
+        ),
+      );
       victim.kill('SIGKILL');
       const outcomes = await Promise.all(burst);
       const failures = outcomes.filter((o) => o !== 'ok');

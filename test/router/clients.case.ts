@@ -37,7 +37,7 @@ export function runClientCases(label: string, start: () => Promise<TestHotshard>
       }
     });
 
-    it('ioredis - keys spread over every shard and node', async () => {
+    it('ioredis - keys spread over every shard and node', () => {
       const p = prefix();
       const nodes = new Set<string>();
       for (let i = 0; i < 200; i++) nodes.add(t.hs.router.table.shardFor(Buffer.from(`${p}${i}`)).node);
@@ -118,18 +118,24 @@ export function runClientCases(label: string, start: () => Promise<TestHotshard>
 
     it('ioredis - MULTI is refused with the reason and nothing queued after it runs', async () => {
       const p = prefix();
-      await expect(redis.multi().set(`${p}a`, '1').exec()).rejects.toThrow(/EXECABORT.*MULTI is not supported by hotshard/);
+      await expect(redis.multi().set(`${p}a`, '1').exec()).rejects.toThrow(
+        /EXECABORT.*MULTI is not supported by hotshard/,
+      );
       expect(await redis.get(`${p}a`)).toBeNull();
       expect(await redis.ping()).toBe('PONG');
       const c = await rawConnect(t.port);
       c.write(`MULTI\r\nSET ${p}b 1\r\nDISCARD\r\nGET ${p}b\r\n`);
       const all = (await c.until((b) => b.toString().endsWith('$-1\r\n'))).toString();
-      expect(all).toMatch(/^-ERR HS_ERR_NOT_ALLOWED MULTI is not supported by hotshard.*\r\n-ERR HS_ERR_NOT_ALLOWED SET not executed.*\r\n\+OK\r\n\$-1\r\n$/);
+      expect(all).toMatch(
+        /^-ERR HS_ERR_NOT_ALLOWED MULTI is not supported by hotshard.*\r\n-ERR HS_ERR_NOT_ALLOWED SET not executed.*\r\n\+OK\r\n\$-1\r\n$/,
+      );
       c.close();
     });
 
     it('ioredis - unknown commands fail at once in Redis wording', async () => {
-      await expect(redis.call('NOSUCHCMD', 'a')).rejects.toThrow("ERR unknown command 'NOSUCHCMD', with args beginning with: 'a'");
+      await expect(redis.call('NOSUCHCMD', 'a')).rejects.toThrow(
+        "ERR unknown command 'NOSUCHCMD', with args beginning with: 'a'",
+      );
       await expect(redis.call('GET')).rejects.toThrow("ERR wrong number of arguments for 'get' command");
     });
 

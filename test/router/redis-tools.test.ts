@@ -53,34 +53,36 @@ describe.skipIf(!hasCli)('redis-cli - against hotshard', () => {
       'SELECT 0',
       'NOSUCH thing',
     ]);
-    expect(out.split('\n').filter((l) => l.length > 0)).toEqual([
-      'PONG',
-      'OK',
-      'hello',
-      '6',
-      '6',
-      '1',
-      '10',
-      'OK',
-      '1',
-      '2',
-      '3',
-      '',
-      '2',
-      'f1',
-      'v1',
-      'f2',
-      'v2',
-      '1',
-      '100',
-      'hash',
-      '3',
-      '0',
-      'OK',
-      'me',
-      'OK',
-      "ERR unknown command 'NOSUCH', with args beginning with: 'thing' ",
-    ].filter((l) => l.length > 0));
+    expect(out.split('\n').filter((l) => l.length > 0)).toEqual(
+      [
+        'PONG',
+        'OK',
+        'hello',
+        '6',
+        '6',
+        '1',
+        '10',
+        'OK',
+        '1',
+        '2',
+        '3',
+        '',
+        '2',
+        'f1',
+        'v1',
+        'f2',
+        'v2',
+        '1',
+        '100',
+        'hash',
+        '3',
+        '0',
+        'OK',
+        'me',
+        'OK',
+        "ERR unknown command 'NOSUCH', with args beginning with: 'thing' ",
+      ].filter((l) => l.length > 0),
+    );
   });
 
   it('redis-cli - one-shot INFO, DBSIZE and COMMAND DOCS answer', async () => {
@@ -97,7 +99,21 @@ describe.skipIf(!hasCli)('redis-cli - against hotshard', () => {
 async function benchmark(port: number, pipeline: number): Promise<Map<string, number>> {
   const { stdout, stderr } = await run(
     'redis-benchmark',
-    ['-p', String(port), '-t', 'ping,set,get,incr,mset', '-n', '4000', '-c', '20', '-P', String(pipeline), '-r', '1000', '--csv'],
+    [
+      '-p',
+      String(port),
+      '-t',
+      'ping,set,get,incr,mset',
+      '-n',
+      '4000',
+      '-c',
+      '20',
+      '-P',
+      String(pipeline),
+      '-r',
+      '1000',
+      '--csv',
+    ],
     { timeout: 60_000 },
   );
   expect(stderr).not.toMatch(/ERR|error/i);
@@ -127,21 +143,26 @@ describe.skipIf(!hasBench)('redis-benchmark - against hotshard on the memory bac
   }
 });
 
-describe.skipIf(!hasBench || !hasRedis)('redis-benchmark - against hotshard over 4 redis-server nodes', () => {
-  let t: TestHotshard;
-  beforeAll(async () => {
-    t = await startTestHotshard({ backend: 'redis', redisNodes: 4 });
-  });
-  afterAll(async () => t?.stop());
-
-  for (const pipeline of [1, 16]) {
-    it(`redis-benchmark - ping,set,get,incr,mset with -P ${pipeline} finish without errors`, async () => {
-      const rows = await benchmark(t.port, pipeline);
-      expect(rows.get('GET')).toBeGreaterThan(0);
-      expect(rows.get('MSET (10 keys)')).toBeGreaterThan(0);
-      // every node took part
-      const counts = await Promise.all(t.redis.map((r) => run('redis-cli', ['-p', String(r.port), 'DBSIZE'])));
-      for (const c of counts) expect(Number(c.stdout.trim())).toBeGreaterThan(0);
+describe.skipIf(!hasBench || !hasRedis)(
+  'redis-benchmark - against hotshard over 4 redis-server nodes',
+  () => {
+    let t: TestHotshard;
+    beforeAll(async () => {
+      t = await startTestHotshard({ backend: 'redis', redisNodes: 4 });
     });
-  }
-});
+    afterAll(async () => t?.stop());
+
+    for (const pipeline of [1, 16]) {
+      it(`redis-benchmark - ping,set,get,incr,mset with -P ${pipeline} finish without errors`, async () => {
+        const rows = await benchmark(t.port, pipeline);
+        expect(rows.get('GET')).toBeGreaterThan(0);
+        expect(rows.get('MSET (10 keys)')).toBeGreaterThan(0);
+        // every node took part
+        const counts = await Promise.all(
+          t.redis.map((r) => run('redis-cli', ['-p', String(r.port), 'DBSIZE'])),
+        );
+        for (const c of counts) expect(Number(c.stdout.trim())).toBeGreaterThan(0);
+      });
+    }
+  },
+);
