@@ -145,8 +145,7 @@ function parseSettings(argv: string[]): Settings {
 
 /** Splits `--hotshard-args` like a shell would, honouring single and double quotes. */
 function shellWords(text: string): string[] {
-  const words = [...text.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
-  return words;
+  return [...text.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
 }
 
 function throwIfAborted(): void {
@@ -161,21 +160,18 @@ async function startHotshardProcess(redis: readonly string[], extra: readonly st
   for (let attempt = 1; ; attempt++) {
     const [respPort, httpPort] = [await freePort(), await freePort()];
     const dataDir = mkdtempSync(join(tmpdir(), 'hotshard-bench-'));
+    const flags = {
+      backend: 'redis',
+      redis: redis.join(','),
+      'resp-port': respPort,
+      'http-port': httpPort,
+      'log-level': 'warn',
+      'data-dir': dataDir, // keeps the embedded config store out of the working tree
+    };
     const args = [
       bin,
       'start',
-      '--backend',
-      'redis',
-      '--redis',
-      redis.join(','),
-      '--resp-port',
-      String(respPort),
-      '--http-port',
-      String(httpPort),
-      '--log-level',
-      'warn',
-      '--data-dir',
-      dataDir,
+      ...Object.entries(flags).flatMap(([k, v]) => [`--${k}`, String(v)]),
       ...extra,
     ];
     const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -334,7 +330,11 @@ async function measure(s: Settings, endpoints: Map<Target, Endpoint>): Promise<S
       }
     }
   }
-  return [...samples.values()];
+  const order = (x: Sample): number =>
+    (TESTS as readonly string[]).indexOf(x.test.toLowerCase()) * 1e6 +
+    x.pipeline * 10 +
+    TARGETS.indexOf(x.target);
+  return [...samples.values()].sort((a, b) => order(a) - order(b));
 }
 
 function fmt(n: number): string {
