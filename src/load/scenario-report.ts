@@ -1,0 +1,95 @@
+/**
+ * The JSON a scenario run writes with `--report FILE`. Fields for capabilities
+ * that do not exist yet (detection, mitigation) are null, never invented.
+ */
+
+/** One second of a scenario, as measured by the load generator and the router. */
+export interface ScenarioSecond {
+  /** Seconds since the scenario started (0, 1, 2, ...). */
+  readonly t: number;
+  /** Requests completed in this second (successes and failures). */
+  readonly ops: number;
+  readonly errors: number;
+  /** Requests refused with an explicit retry-after (BUSY / 503). */
+  readonly shed: number;
+  /** Latency percentiles in ms, from the intended send time (open loop). */
+  readonly p50: number;
+  readonly p99: number;
+  /** Requests the router served per shard in this second, keyed by shard id. */
+  readonly shardOps: Readonly<Record<string, number>>;
+  /** Requests per node in this second, keyed by node id. */
+  readonly nodeOps: Readonly<Record<string, number>>;
+}
+
+/** Load imbalance over a window: max over mean of per-node (and per-shard) ops. */
+export interface Imbalance {
+  readonly nodeMaxOverMean: number;
+  readonly shardMaxOverMean: number;
+  /** Share of all requests taken by the busiest shard (0..1). */
+  readonly hottestShardShare: number;
+  readonly hottestShard: string;
+}
+
+/** A detection, as the detector raised it (null fields until detection exists). */
+export interface ReportDetection {
+  readonly kind: string;
+  readonly subject: string;
+  /** Seconds since scenario start. */
+  readonly at: number;
+  readonly latencyFromOnsetMs: number;
+  readonly correct: boolean;
+}
+
+/** A mitigation action the executor took. */
+export interface ReportAction {
+  readonly at: number;
+  readonly kind: string;
+  readonly subject: string;
+  readonly detail: string;
+}
+
+/** A target the scenario declares; a missed one makes the exit code non-zero. */
+export interface ReportTarget {
+  readonly name: string;
+  readonly limit: number;
+  readonly actual: number | null;
+  readonly met: boolean | null;
+}
+
+/** Everything one scenario run measured. */
+export interface ScenarioReport {
+  readonly scenario: string;
+  readonly description: string;
+  readonly startedAt: string;
+  readonly backend: 'memory' | 'redis';
+  readonly seed: number;
+  readonly durationSeconds: number;
+  /** Seconds since start when the skew was injected. */
+  readonly onsetSecond: number;
+  /** Seconds since start when the skew stopped, if it does. */
+  readonly endSecond: number | null;
+  /** What the injected skew was expected to look like (the answer key). */
+  readonly expected: { readonly kind: string; readonly subject: string };
+  readonly series: readonly ScenarioSecond[];
+  readonly before: Imbalance;
+  readonly after: Imbalance;
+  readonly totals: {
+    readonly ops: number;
+    readonly errors: number;
+    readonly errorRate: number;
+    readonly shed: number;
+    readonly p50: number;
+    readonly p99: number;
+    readonly errorsByKind: Readonly<Record<string, number>>;
+  };
+  /** Every acknowledged write read back at the end; lost = not found as acknowledged. */
+  readonly writes: { readonly acknowledged: number; readonly checked: number; readonly lost: number };
+  /** Filled when detection exists (issue 4); null until then. */
+  readonly detection: ReportDetection | null;
+  readonly detectionLatencyMs: number | null;
+  readonly classification: string | null;
+  /** Filled when mitigation exists; null until then. */
+  readonly actions: readonly ReportAction[] | null;
+  readonly p99RestoreSeconds: number | null;
+  readonly targets: readonly ReportTarget[];
+}
