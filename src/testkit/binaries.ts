@@ -41,7 +41,8 @@ function inCi(): boolean {
   return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false';
 }
 
-function isExecutableFile(path: string): boolean {
+/** True when `path` is an executable regular file. */
+export function isExecutableFile(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return statSync(path).isFile();

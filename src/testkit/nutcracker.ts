@@ -11,13 +11,15 @@
  * request, but nobody runs a pool that remaps every key when a node is added,
  * and a benchmark peer should be configured the way operators configure it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isExecutableFile } from './binaries.js';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { decodeReply, scanReply } from '../protocol/reply-decoder.js';
-import { ReplyError, SimpleString, type Reply } from '../protocol/reply.js';
+import { ReplyError, SimpleString } from '../protocol/reply.js';
+import { track, untrack } from './processes.js';
+import { respRoundTrip } from './round-trip.js';
 import { freePort } from './free-port.js';
 
 /** How to start nutcracker. */
@@ -63,22 +65,6 @@ const LOG_TAIL_CHARS = 4_000;
 /** Debian installs nutcracker in /usr/sbin, which is not on every user's PATH. */
 const FALLBACK_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/local/bin'];
 
-const live = new Map<ChildProcess, string>();
-let exitHookInstalled = false;
-
-function track(child: ChildProcess, dir: string): void {
-  live.set(child, dir);
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // 'exit' handlers must be synchronous; SIGKILL needs no waiting.
-  process.on('exit', () => {
-    for (const [c, d] of live) {
-      c.kill('SIGKILL');
-      rmSync(d, { recursive: true, force: true });
-    }
-  });
-}
-
 /**
  * The nutcracker executable: `$NUTCRACKER` if set, else `nutcracker` on PATH,
  * else the sbin directories Debian uses. Undefined when none is found.
@@ -91,15 +77,6 @@ export function findNutcracker(): string | undefined {
   if (fromEnv !== undefined && fromEnv !== '') return isExecutableFile(fromEnv) ? fromEnv : undefined;
   const dirs = [...(process.env.PATH ?? '').split(delimiter).filter((d) => d !== ''), ...FALLBACK_DIRS];
   return dirs.map((d) => join(d, 'nutcracker')).find(isExecutableFile);
-}
-
-function isExecutableFile(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
 }
 
 /** The YAML config of a one-pool nutcracker. Exported for tests and for the benchmark report. */
@@ -192,7 +169,7 @@ async function attempt(
   const exited = new Promise<void>((resolve) => {
     const done = (): void => {
       hasExited = true;
-      live.delete(child);
+      untrack(child);
       resolve();
     };
     child.once('exit', done);
@@ -292,58 +269,6 @@ export async function routesToAllNodes(
   );
 }
 
-/**
- * Sends `commands` pipelined on one connection and resolves with their
- * replies, in order; rejects on a timeout, a closed connection or bytes that
- * are not RESP. A probe for tests and benchmarks, not a client.
- *
- * @example
- * const [pong] = await respRoundTrip('127.0.0.1', port, [['PING']]);
- */
-export function respRoundTrip(
-  host: string,
-  port: number,
-  commands: readonly string[][],
-  timeoutMs: number,
-): Promise<Reply[]> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port });
-    let data = Buffer.alloc(0);
-    let offset = 0;
-    const replies: Reply[] = [];
-    const fail = (err: Error): void => {
-      socket.destroy();
-      reject(err);
-    };
-    socket.setTimeout(timeoutMs, () =>
-      fail(new Error(`no complete answer from ${host}:${port} within ${timeoutMs} ms`)),
-    );
-    socket.once('error', fail);
-    socket.once('close', () => fail(new Error(`${host}:${port} closed the connection`)));
-    socket.once('connect', () => socket.write(commands.map(encodeCommand).join('')));
-    socket.on('data', (chunk: Buffer) => {
-      data = Buffer.concat([data, chunk]);
-      try {
-        for (;;) {
-          const end = scanReply(data, offset);
-          if (end === -1) return;
-          replies.push(decodeReply(data, offset));
-          offset = end;
-          if (replies.length === commands.length) {
-            socket.removeAllListeners('close');
-            socket.destroy();
-            resolve(replies);
-            return;
-          }
-        }
-      } catch (err) {
-        // Not RESP: something else listens on this port.
-        fail(err instanceof Error ? err : new Error(String(err)));
-      }
-    });
-  });
-}
-
 function readStats(port: number): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: HOST, port });
@@ -361,10 +286,6 @@ function readStats(port: number): Promise<Record<string, unknown>> {
   });
 }
 
-function encodeCommand(args: readonly string[]): string {
-  return `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('');
-}
-
 function unrefStream(stream: unknown): void {
   (stream as { unref?: () => void } | null)?.unref?.();
 }
@@ -372,3 +293,5 @@ function unrefStream(stream: unknown): void {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+export { respRoundTrip };

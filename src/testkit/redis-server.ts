@@ -4,13 +4,13 @@
  * Each server runs without persistence in its own temporary directory and is
  * killed when the test process exits, even if a test forgot to stop it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeReply, scanReply } from '../protocol/reply-decoder.js';
 import { ReplyError } from '../protocol/reply.js';
+import { track, untrack } from './processes.js';
+import { respRoundTrip } from './round-trip.js';
 import { freePort } from './free-port.js';
 
 /** How to start a redis-server. */
@@ -44,23 +44,6 @@ export interface RedisProcess {
 const HOST = '127.0.0.1';
 const STOP_GRACE_MS = 2_000;
 const LOG_TAIL_CHARS = 4_000;
-
-/** Running servers and their temporary directories. */
-const live = new Map<ChildProcess, string>();
-let exitHookInstalled = false;
-
-function track(child: ChildProcess, dir: string): void {
-  live.set(child, dir);
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // 'exit' handlers must be synchronous; SIGKILL needs no waiting.
-  process.on('exit', () => {
-    for (const [c, d] of live) {
-      c.kill('SIGKILL');
-      rmSync(d, { recursive: true, force: true });
-    }
-  });
-}
 
 /**
  * Starts a redis-server on a free port of 127.0.0.1 and waits until it answers.
@@ -133,13 +116,13 @@ async function attempt(port: number, opts: RedisOptions, deadline: number): Prom
   });
   const exited = new Promise<void>((resolve) => {
     child.once('exit', () => {
-      live.delete(child);
+      untrack(child);
       rmSync(dir, { recursive: true, force: true });
       resolve();
     });
     // A spawn failure (ENOENT) emits 'error' and possibly no 'exit'.
     child.once('error', () => {
-      live.delete(child);
+      untrack(child);
       rmSync(dir, { recursive: true, force: true });
       resolve();
     });
@@ -216,39 +199,21 @@ function sleep(ms: number): Promise<void> {
  * Connects, authenticates if needed and reads `process_id` from INFO server.
  * Resolves null when nothing answers yet.
  */
-function probePid(port: number, password: string | undefined): Promise<number | null> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: HOST, port });
-    let data = Buffer.alloc(0);
-    const expected = password === undefined ? 1 : 2;
-    const finish = (pid: number | null): void => {
-      socket.destroy();
-      resolve(pid);
-    };
-    socket.setTimeout(250, () => finish(null));
-    socket.once('error', () => finish(null));
-    socket.once('close', () => finish(null));
-    socket.once('connect', () => {
-      const auth = password === undefined ? '' : command('AUTH', password);
-      socket.write(auth + command('INFO', 'server'));
-    });
-    socket.on('data', (chunk: Buffer) => {
-      data = Buffer.concat([data, chunk]);
-      let offset = 0;
-      let last: ReturnType<typeof decodeReply> = null;
-      for (let i = 0; i < expected; i++) {
-        const end = scanReply(data, offset);
-        if (end === -1) return; // wait for more
-        last = decodeReply(data, offset);
-        if (last instanceof ReplyError) return finish(null); // e.g. LOADING
-        offset = end;
-      }
-      const match = /process_id:(\d+)/.exec(Buffer.isBuffer(last) ? last.toString('latin1') : '');
-      finish(match?.[1] === undefined ? null : Number(match[1]));
-    });
-  });
-}
-
-function command(...args: string[]): string {
-  return `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('');
+async function probePid(port: number, password: string | undefined): Promise<number | null> {
+  const commands =
+    password === undefined
+      ? [['INFO', 'server']]
+      : [
+          ['AUTH', password],
+          ['INFO', 'server'],
+        ];
+  try {
+    const replies = await respRoundTrip(HOST, port, commands, 250);
+    if (replies.some((r) => r instanceof ReplyError)) return null; // e.g. LOADING
+    const info = replies[replies.length - 1];
+    const match = /process_id:(\d+)/.exec(Buffer.isBuffer(info) ? info.toString('latin1') : '');
+    return match?.[1] === undefined ? null : Number(match[1]);
+  } catch {
+    return null; // nothing answers yet
+  }
 }

@@ -1,0 +1,63 @@
+/**
+ * The control plane's event stream: hotspots raised and cleared (later:
+ * actions taken). Subscribers are the SSE endpoint, webhooks and the scenario
+ * runner. A bounded backlog lets an SSE client that reconnects with
+ * Last-Event-ID catch up on what it missed.
+ */
+
+/** One published event. */
+export interface ControlEvent {
+  /** Increasing sequence number, the SSE `id:`. */
+  readonly id: number;
+  /** `hotspot.raised`, `hotspot.updated`, `hotspot.cleared`, ... */
+  readonly type: string;
+  /** ms since the epoch. */
+  readonly at: number;
+  readonly data: unknown;
+}
+
+/** Receives events as they are published. */
+export type EventListener = (event: ControlEvent) => void;
+
+/** Fan-out of control-plane events with a bounded backlog. */
+export class EventBus {
+  readonly #listeners = new Set<EventListener>();
+  readonly #backlog: ControlEvent[] = [];
+  readonly #backlogSize: number;
+  #nextId = 1;
+
+  constructor(backlogSize = 1000) {
+    this.#backlogSize = backlogSize;
+  }
+
+  /** Publishes an event to every listener; a listener that throws does not stop the others. */
+  publish(type: string, data: unknown, at = Date.now()): ControlEvent {
+    const event: ControlEvent = { id: this.#nextId++, type, at, data };
+    this.#backlog.push(event);
+    if (this.#backlog.length > this.#backlogSize) this.#backlog.shift();
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // one broken subscriber must not silence the stream for the others
+      }
+    }
+    return event;
+  }
+
+  /** Subscribes; returns the unsubscribe function. */
+  subscribe(listener: EventListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Events after `id` still in the backlog, oldest first. */
+  since(id: number): ControlEvent[] {
+    return this.#backlog.filter((e) => e.id > id);
+  }
+
+  /** Number of current subscribers. */
+  get subscribers(): number {
+    return this.#listeners.size;
+  }
+}
