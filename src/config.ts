@@ -52,6 +52,8 @@ export const configSchema = z
     /** Shards (key ranges); default 4 per node, so hot ranges can move without a split first. */
     shards: z.coerce.number().int().min(1).max(65_536).optional(),
     partitioner: z.enum(['hash', 'range']).default('hash'),
+    /** Initial split points (positions as text, increasing) instead of even ones; shards = splits + 1. */
+    splits: z.array(z.string().min(1)).optional(),
     /** Address both listeners bind. */
     host: z.string().min(1).default('127.0.0.1'),
     respPort: port.default(6380),
@@ -83,6 +85,32 @@ export const configSchema = z
       .strict()
       .default({ header: 'x-tenant', keyPrefix: false }),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Measure every request (counters, sketches). Off only to measure what telemetry costs. */
+    telemetry: z
+      .preprocess((v) => (v === 'false' ? false : v === 'true' ? true : v), z.boolean())
+      .default(true),
+    /** The p99 latency objective (ms) impact rules compare against. */
+    sloP99Ms: z.coerce.number().positive().default(20),
+    detector: z
+      .object({
+        /** How often detection runs (ms). */
+        tickMs: positiveInt.default(250),
+        /** Seconds of telemetry each detection round looks at. */
+        windowSeconds: positiveInt.default(1),
+        /** Overrides of the detector's rules (see src/detect/rules.ts). */
+        rules: z.record(z.string(), z.unknown()).default({}),
+      })
+      .strict()
+      .default({ tickMs: 250, windowSeconds: 1, rules: {} }),
+    /** Sampled access log (JSON lines) for `hotshard replay`. */
+    accessLog: z
+      .object({
+        file: z.string().min(1).optional(),
+        /** Fraction of requests logged. */
+        sampleRate: z.coerce.number().gt(0).max(1).default(0.01),
+      })
+      .strict()
+      .default({ sampleRate: 0.01 }),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -129,6 +157,8 @@ const ENV_FIELDS = [
   'backendTimeoutMs',
   'shutdownDrainMs',
   'logLevel',
+  'telemetry',
+  'sloP99Ms',
 ] as const;
 
 const envName = (field: string): string =>
@@ -209,6 +239,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 
 /** Shards to create: the configured number, or 4 per node. */
 export function shardCount(config: Config): number {
+  if (config.splits !== undefined) return config.splits.length + 1;
   const nodes = config.backend === 'redis' ? config.redis.length : config.nodes;
   return config.shards ?? nodes * 4;
 }

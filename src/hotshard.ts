@@ -15,6 +15,14 @@ import { RoutingTable } from './keyspace/routing-table.js';
 import { buildHttpServer } from './router/http-server.js';
 import { RespServer } from './router/resp-server.js';
 import { Router } from './router/router.js';
+import { AccessLog } from './router/access-log.js';
+import { Instrumentation } from './router/instrumentation.js';
+import { RouterTelemetry } from './telemetry/router-telemetry.js';
+import { Detector } from './detect/detector.js';
+import { EventBus } from './control/events.js';
+import { Monitor } from './control/monitor.js';
+import { registerControlApi } from './control/control-api.js';
+import { createMetrics } from './control/metrics.js';
 
 /** A running hotshard process. */
 export interface Hotshard {
@@ -26,6 +34,12 @@ export interface Hotshard {
   /** Bound HTTP port. */
   readonly httpPort: number;
   readonly http: FastifyInstance;
+  /** Router measurements (undefined when telemetry is off). */
+  readonly telemetry: RouterTelemetry | undefined;
+  /** The detection loop (undefined when telemetry is off). */
+  readonly monitor: Monitor | undefined;
+  /** Control-plane events (hotspots raised and cleared). */
+  readonly events: EventBus;
   /** Stops accepting, drains in-flight requests, closes backends. Idempotent. */
   close(): Promise<void>;
 }
@@ -86,11 +100,47 @@ export async function startHotshard(
   if (config.dataDir !== undefined) mkdirSync(config.dataDir, { recursive: true });
   const backends = await createBackends(config, log);
   const partitioner = config.partitioner === 'hash' ? hashPartitioner() : rangePartitioner();
-  const table = RoutingTable.create({ partitioner, nodes: [...backends.keys()], shards: shardCount(config) });
+  let table: RoutingTable;
+  try {
+    table = RoutingTable.create({
+      partitioner,
+      nodes: [...backends.keys()],
+      shards: shardCount(config),
+      ...(config.splits === undefined
+        ? {}
+        : { splits: config.splits.map((text) => partitioner.parse(text)) }),
+    });
+  } catch (err) {
+    await Promise.all([...backends.values()].map((b) => b.close()));
+    throw err;
+  }
   const router = new Router(table, backends, {
     password: config.password,
     adminPassword: config.adminPassword,
   });
+
+  const events = new EventBus();
+  let telemetry: RouterTelemetry | undefined;
+  let monitor: Monitor | undefined;
+  const accessLog =
+    config.accessLog.file === undefined
+      ? undefined
+      : new AccessLog(config.accessLog.file, config.accessLog.sampleRate);
+  if (config.telemetry) {
+    telemetry = new RouterTelemetry();
+    router.instrument(
+      new Instrumentation(telemetry, table, { accessLog, tenantFromKey: config.tenant.keyPrefix }),
+    );
+    monitor = new Monitor({
+      router,
+      telemetry,
+      detector: new Detector(config.detector.rules),
+      bus: events,
+      sloP99Ms: config.sloP99Ms,
+      tickMs: config.detector.tickMs,
+      windowSeconds: config.detector.windowSeconds,
+    });
+  }
 
   const resp = new RespServer(
     router,
@@ -106,6 +156,11 @@ export async function startHotshard(
     },
     log,
   );
+  if (telemetry !== undefined && monitor !== undefined) {
+    registerControlApi(http, { router, telemetry, monitor, bus: events });
+    const metrics = createMetrics({ router, telemetry, monitor });
+    http.get('/metrics', async (_req, res) => res.type(metrics.contentType).send(await metrics.metrics()));
+  }
   let respPort: number;
   let httpPort: number;
   try {
@@ -124,6 +179,7 @@ export async function startHotshard(
     backend: config.backend,
     partitioner: partitioner.kind,
   });
+  monitor?.start();
   log.info(
     { respPort, httpPort, backend: config.backend, nodes: backends.size, shards: table.shards.length },
     'hotshard ready',
@@ -137,9 +193,14 @@ export async function startHotshard(
     respPort,
     httpPort,
     http,
+    telemetry,
+    monitor,
+    events,
     close(): Promise<void> {
       closing ??= (async () => {
+        monitor?.stop();
         await Promise.all([resp.close(config.shutdownDrainMs), http.close()]);
+        await accessLog?.close();
         await Promise.all([...backends.values()].map((b) => b.close()));
         log.info('hotshard stopped');
       })();

@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { addStartCommand } from './start.js';
 import { addDemoCommand } from './demo.js';
+import { addScenarioCommand } from './scenario.js';
+import { addLoadCommand } from './load.js';
 
 const program = new Command('hotshard')
   .description(
@@ -11,4 +13,6 @@ const program = new Command('hotshard')
   .version(VERSION);
 addStartCommand(program);
 addDemoCommand(program);
+addScenarioCommand(program);
+addLoadCommand(program);
 await program.parseAsync(process.argv);

@@ -19,12 +19,28 @@ export function addServerFlags(cmd: Command): Command {
     .option('--admin-password <password>', 'AUTH admin <password> unlocks FLUSHALL')
     .option('--capacity <ops>', 'embedded nodes: ops/s each serves before requests queue')
     .option('--data-dir <dir>', 'where the embedded config store keeps its files')
-    .option('--log-level <level>', 'fatal, error, warn, info (default), debug, trace, silent');
+    .option('--log-level <level>', 'fatal, error, warn, info (default), debug, trace, silent')
+    .option('--slo-p99-ms <ms>', 'p99 latency objective the detector judges impact against (default 20)')
+    .option('--no-telemetry', 'do not measure requests (only to measure what telemetry costs)')
+    .option('--access-log <file>', 'append a sampled access log (JSON lines) for `hotshard replay`')
+    .option('--access-log-sample <fraction>', 'fraction of requests the access log keeps (default 0.01)');
 }
 
 /** The flags the user actually gave, as config fields. */
 export function flagsToConfig(opts: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(opts).filter(([k, v]) => k !== 'config' && v !== undefined));
+  const { accessLog, accessLogSample, telemetry, ...rest } = opts;
+  const flags = Object.fromEntries(
+    Object.entries(rest).filter(([k, v]) => k !== 'config' && v !== undefined),
+  );
+  // commander sets telemetry=true unless --no-telemetry: only an explicit "off" is a flag.
+  if (telemetry === false) flags.telemetry = false;
+  if (accessLog !== undefined || accessLogSample !== undefined) {
+    flags.accessLog = {
+      file: accessLog,
+      ...(accessLogSample === undefined ? {} : { sampleRate: accessLogSample }),
+    };
+  }
+  return flags;
 }
 
 /** Prints a start-up failure the way an operator wants it: one clear message, exit code 1. */

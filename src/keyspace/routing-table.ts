@@ -60,6 +60,12 @@ export interface CreateTableOptions {
   shards: number;
   /** Capacity of every shard in ops/s; null (default) = unknown. */
   capacity?: number | null;
+  /**
+   * Explicit split points (strictly increasing, above the keyspace minimum)
+   * instead of the partitioner's even ones: `shards` is then `splits.length + 1`.
+   * Range tables need them to match the key distribution.
+   */
+  splits?: readonly Position[];
 }
 
 const routingError = (message: string): HotshardError => new HotshardError(ErrorCode.Routing, message);
@@ -167,7 +173,19 @@ export class RoutingTable {
     const bad = checkCapacity(capacity, 'create');
     if (bad !== null) throw new ConfigError(bad);
     if (nodes.length === 0) throw new ConfigError('nodes must list at least one node');
-    const bounds = [p.min, ...p.initialSplits(opts.shards), null];
+    const splits = opts.splits ?? p.initialSplits(opts.shards);
+    if (opts.splits !== undefined) {
+      let prev: Position = p.min;
+      for (const at of opts.splits) {
+        if (!p.isPosition(at) || p.compare(at, prev) <= 0) {
+          throw new ConfigError(
+            `splits must be strictly increasing ${p.kind} positions above ${p.format(p.min)}; got ${String(at)} after ${p.format(prev)}`,
+          );
+        }
+        prev = at;
+      }
+    }
+    const bounds = [p.min, ...splits.map(own), null];
     const shards = bounds.slice(0, -1).map((start, i): ShardInfo => ({
       id: toShardId(`s${i}`),
       start: start!,

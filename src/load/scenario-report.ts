@@ -9,8 +9,9 @@ export interface ScenarioSecond {
   readonly t: number;
   /** Requests completed in this second (successes and failures). */
   readonly ops: number;
+  /** Failed requests, shed ones included. */
   readonly errors: number;
-  /** Requests refused with an explicit retry-after (BUSY / 503). */
+  /** Of the errors, those refused with an explicit retry-after (BUSY / 503). */
   readonly shed: number;
   /** Latency percentiles in ms, from the intended send time (open loop). */
   readonly p50: number;
@@ -75,8 +76,10 @@ export interface ScenarioReport {
   readonly after: Imbalance;
   readonly totals: {
     readonly ops: number;
+    /** Failed requests, shed ones included. */
     readonly errors: number;
     readonly errorRate: number;
+    /** Of the errors, refused with a retry-after. */
     readonly shed: number;
     readonly p50: number;
     readonly p99: number;
@@ -92,4 +95,10 @@ export interface ScenarioReport {
   readonly actions: readonly ReportAction[] | null;
   readonly p99RestoreSeconds: number | null;
   readonly targets: readonly ReportTarget[];
+  /** The p99 objective (ms) impact was judged against. */
+  readonly sloP99Ms: number;
+  /** Every hotspot the detector raised during the run (seconds since start). */
+  readonly hotspots: readonly { kind: string; subject: string; heat: string; severity: string; at: number }[];
+  /** What was done to the cluster (e.g. a node failed at the onset). */
+  readonly events: readonly string[];
 }

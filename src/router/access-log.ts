@@ -53,7 +53,8 @@ export class AccessLog {
    * @param sampleRate fraction of requests logged (0..1]
    */
   constructor(file: string, sampleRate: number, random: () => number = Math.random) {
-    if (!(sampleRate > 0 && sampleRate <= 1)) throw new RangeError(`sampleRate must be in (0, 1], got ${sampleRate}`);
+    if (!(sampleRate > 0 && sampleRate <= 1))
+      throw new RangeError(`sampleRate must be in (0, 1], got ${sampleRate}`);
     this.#rate = sampleRate;
     this.#random = random;
     this.#stream = createWriteStream(file, { flags: 'a', highWaterMark: 1 << 20 });

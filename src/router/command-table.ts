@@ -44,9 +44,11 @@ export interface CommandSpec {
   readonly refusal?: string;
   /** Allowed before AUTH (precomputed from flags; checked on every request). */
   readonly noauth: boolean;
+  /** Changes data (precomputed from flags; telemetry splits reads from writes). */
+  readonly write: boolean;
 }
 
-type SpecInput = Omit<CommandSpec, 'name' | 'firstKey' | 'lastKey' | 'step' | 'since' | 'noauth'> &
+type SpecInput = Omit<CommandSpec, 'name' | 'firstKey' | 'lastKey' | 'step' | 'since' | 'noauth' | 'write'> &
   Partial<Pick<CommandSpec, 'firstKey' | 'lastKey' | 'step' | 'since'>>;
 
 const specs = new Map<string, CommandSpec>();
@@ -60,6 +62,7 @@ function def(name: string, spec: SpecInput): void {
     step: keyed ? 1 : 0,
     since: '1.0.0',
     noauth: spec.flags.includes('noauth'),
+    write: spec.flags.includes('write'),
     ...spec,
   });
 }

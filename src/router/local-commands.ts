@@ -240,14 +240,20 @@ function info(ctx: LocalContext, args: Buffer[], done: ReplyCallback): void {
     );
   }
   if (!want('keyspace')) return done(sections.join('\r\n\r\n') + '\r\n');
-  Promise.all(
-    [...router.backends.values()].map((b) => (b.status === 'up' ? b.keyCount() : Promise.resolve(0))),
-  ).then(
-    (counts) => {
-      const keys = counts.reduce((a, b) => a + b, 0);
-      sections.push(`# Keyspace${keys > 0 ? `\r\ndb0:keys=${keys}` : ''}`);
-      done(sections.join('\r\n\r\n') + '\r\n');
-    },
-    (err: unknown) => done(new ReplyError(`ERR INFO keyspace failed: ${String(err)}`)),
-  );
+  // INFO must answer even with a node down (clients use it as a health check),
+  // so a node that cannot count is reported as unreachable, not as zero keys.
+  const backends = [...router.backends.values()];
+  void Promise.allSettled(backends.map((b) => b.keyCount())).then((results) => {
+    let keys = 0;
+    const unreachable: string[] = [];
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') keys += r.value;
+      else unreachable.push(backends[i]!.node);
+    });
+    const lines = ['# Keyspace'];
+    if (keys > 0) lines.push(`db0:keys=${keys}`);
+    if (unreachable.length > 0) lines.push(`unreachable_nodes:${unreachable.join(',')}`);
+    sections.push(lines.join('\r\n'));
+    done(sections.join('\r\n\r\n') + '\r\n');
+  });
 }

@@ -114,8 +114,10 @@ class Connection {
         );
       }
     } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      this.#refuse(err.message);
+      if (err instanceof ProtocolError) return this.#refuse(err.message);
+      // A bug must cost this client its connection, not every client the process.
+      this.#server.log.error({ err, client: this.session.remote }, 'internal error while serving a client');
+      this.#refuse('internal error (HS_ERR_INTERNAL); the connection is closed, see the server log');
     }
   };
 
@@ -207,7 +209,7 @@ class Connection {
 export class RespServer {
   readonly options: RespServerOptions;
   readonly #router: Router;
-  readonly #log: Logger;
+  readonly log: Logger;
   readonly #server: net.Server;
   readonly #connections = new Set<Connection>();
   #nextId = 1;
@@ -215,7 +217,7 @@ export class RespServer {
   constructor(router: Router, options: RespServerOptions, log: Logger) {
     this.#router = router;
     this.options = options;
-    this.#log = log;
+    this.log = log;
     this.#server = net.createServer((socket) => this.#accept(socket));
   }
 
@@ -270,10 +272,7 @@ export class RespServer {
       await new Promise((r) => setTimeout(r, 10));
     }
     if (this.#connections.size > 0) {
-      this.#log.warn(
-        { clients: this.#connections.size },
-        'closing clients still busy after the drain period',
-      );
+      this.log.warn({ clients: this.#connections.size }, 'closing clients still busy after the drain period');
       for (const conn of this.#connections) conn.destroy();
     }
     await closed;

@@ -15,6 +15,7 @@ import { MapReply, OK, RawReply, ReplyError, errorReply, type Reply } from '../p
 import { ErrorCode } from '../errors.js';
 import { Route, arityOk, commandSpec, type CommandSpec } from './command-table.js';
 import { runLocalCommand, type LocalContext } from './local-commands.js';
+import type { Instrumentation } from './instrumentation.js';
 import { dispatchAllNodes, dispatchMultiKey } from './multi-key.js';
 import type { Session } from './session.js';
 
@@ -42,6 +43,7 @@ export class Router {
   readonly stats: RouterStats = { commands: 0, rejected: 0, connectionsReceived: 0, connectedClients: 0 };
   readonly startedAt = Date.now();
   readonly #local: LocalContext;
+  #instrumentation: Instrumentation | undefined;
   /** Extra INFO lines supplied by the server (ports, config). */
   infoExtras: () => Record<string, string | number> = () => ({});
 
@@ -64,8 +66,20 @@ export class Router {
   /** Installs a newer routing table (a split or a move); older versions are ignored. */
   setTable(table: RoutingTable): boolean {
     if (table.version <= this.#table.version) return false;
+    this.#instrumentation?.setTable(table);
     this.#table = table;
     return true;
+  }
+
+  /** Turns measurement on (telemetry, access log) or off (undefined). */
+  instrument(instrumentation: Instrumentation | undefined): void {
+    this.#instrumentation = instrumentation;
+    instrumentation?.setTable(this.#table);
+  }
+
+  /** The instrumentation in force, if any. */
+  get instrumentation(): Instrumentation | undefined {
+    return this.#instrumentation;
   }
 
   /** The backend of every node. */
@@ -103,10 +117,21 @@ export class Router {
     const reply = session.proto === 3 && spec.route !== Route.Local ? resp3(spec, done) : done;
     const cmd: Command = { name: spec.name, args, frame };
     switch (spec.route) {
-      case Route.Key:
-        return this.backendFor(args[1]!).send(cmd, reply);
-      case Route.MultiKey:
-        return dispatchMultiKey(this, spec, cmd, reply);
+      case Route.Key: {
+        const shard = this.#table.shardFor(args[1]!);
+        const backend = this.#backends.get(shard.node)!;
+        const ins = this.#instrumentation;
+        return backend.send(cmd, ins === undefined ? reply : ins.keyed(session, spec, cmd, shard, reply));
+      }
+      case Route.MultiKey: {
+        const ins = this.#instrumentation;
+        return dispatchMultiKey(
+          this,
+          spec,
+          cmd,
+          ins === undefined ? reply : ins.multiKey(session, spec, cmd, this.#table, reply),
+        );
+      }
       case Route.AllNodes:
         if (spec.name === 'flushall' && !session.admin) {
           this.stats.rejected++;

@@ -7,8 +7,11 @@ export class Session {
   /** True after `AUTH admin <admin-password>`: may run FLUSHALL. */
   admin = false;
   name: Buffer | null = null;
-  /** Who the traffic belongs to: the AUTH username, or the HTTP X-Tenant header. */
-  tenant = 'default';
+  #tenant = 'default';
+  /** True when the tenant was named (AUTH username, X-Tenant); else it may come from the key prefix. */
+  tenantNamed = false;
+  /** The tenant's telemetry index, cached by the router (-1 = not resolved yet). */
+  tenantIndex = -1;
   /**
    * Set after a MULTI, which hotshard refuses: until EXEC or DISCARD nothing is
    * executed, so commands meant for the transaction never run outside it.
@@ -26,5 +29,16 @@ export class Session {
   ) {
     this.authenticated = !needsAuth;
     this.createdAt = now;
+  }
+
+  /** Who the traffic belongs to: the AUTH username, or the HTTP X-Tenant header. */
+  get tenant(): string {
+    return this.#tenant;
+  }
+
+  set tenant(name: string) {
+    this.#tenant = name;
+    this.tenantNamed = name !== 'default';
+    this.tenantIndex = -1;
   }
 }

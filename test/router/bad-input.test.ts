@@ -166,6 +166,8 @@ describe.skipIf(!hasRedis)('bad input - a redis node killed mid-request', () => 
       expect(Date.now() - started).toBeLessThan(500);
       await redis.set(liveKeys[0]!, 'alive');
       expect(await redis.get(liveKeys[0]!)).toBe('alive');
+      // INFO still answers, naming the unreachable node.
+      expect(await redis.info('keyspace')).toContain(`unreachable_nodes:${victim.address}`);
       // MGET spanning the dead node reports the failure rather than a silent nil.
       await expect(redis.mget(liveKeys[0]!, deadKeys[0]!)).rejects.toThrow(/HS_ERR_SHARD_UNAVAILABLE/);
     } finally {

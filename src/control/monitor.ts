@@ -1,0 +1,122 @@
+/**
+ * The control plane's loop: every tick, read the routers' telemetry into a
+ * snapshot, run the detector, and publish what changed. Mitigation will hang
+ * off the same loop.
+ */
+import type { Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
+import { MemoryBackend } from '../backend/memory.js';
+import { RedisBackend } from '../backend/redis.js';
+import type { Detector } from '../detect/detector.js';
+import type { DetectorEvent, Hotspot } from '../detect/hotspot.js';
+import type { TickSnapshot } from '../detect/snapshot.js';
+import { skewReport, type SkewReport } from '../detect/skew.js';
+import type { Router } from '../router/router.js';
+import type { RouterTelemetry } from '../telemetry/router-telemetry.js';
+import { buildSnapshot, type NodePlacement, type ShardPlacement } from '../telemetry/snapshot.js';
+import type { EventBus } from './events.js';
+
+/** Monitor settings. */
+export interface MonitorOptions {
+  readonly router: Router;
+  readonly telemetry: RouterTelemetry;
+  readonly detector: Detector;
+  readonly bus: EventBus;
+  readonly sloP99Ms: number;
+  /** How often the detector runs (ms). */
+  readonly tickMs: number;
+  /** Seconds of telemetry each snapshot covers. */
+  readonly windowSeconds: number;
+  readonly clock?: Clock;
+}
+
+/** Runs detection on a timer and publishes hotspot events. */
+export class Monitor {
+  readonly #o: MonitorOptions;
+  readonly #clock: Clock;
+  #timer: NodeJS.Timeout | undefined;
+  #last: TickSnapshot | undefined;
+  #lastSkew: SkewReport | undefined;
+
+  constructor(options: MonitorOptions) {
+    this.#o = options;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** Starts ticking. */
+  start(): void {
+    this.#timer ??= setInterval(() => this.tick(), this.#o.tickMs);
+    this.#timer.unref();
+  }
+
+  /** Stops ticking. */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The newest snapshot the detector saw. */
+  get snapshot(): TickSnapshot {
+    return this.#last ?? this.buildSnapshot();
+  }
+
+  /** Skew measures of the newest snapshot. */
+  get skew(): SkewReport {
+    return this.#lastSkew ?? skewReport(this.snapshot);
+  }
+
+  /** Active hotspots. */
+  active(): Hotspot[] {
+    return this.#o.detector.active();
+  }
+
+  /** Hotspots raised so far, newest last (bounded). */
+  history(): Hotspot[] {
+    return this.#o.detector.history();
+  }
+
+  /** Reads telemetry into the detector's input. */
+  buildSnapshot(): TickSnapshot {
+    const { router, telemetry } = this.#o;
+    const table = router.table;
+    const p = table.partitioner;
+    const nodes = new Map<string, NodePlacement>();
+    for (const [id, backend] of router.backends) {
+      if (backend instanceof MemoryBackend)
+        nodes.set(id, { capacity: backend.capacity, queueDepth: backend.queueDepth });
+      else if (backend instanceof RedisBackend)
+        nodes.set(id, { capacity: null, queueDepth: backend.inFlight });
+    }
+    const shards = new Map<string, ShardPlacement>();
+    for (const s of table.shards) {
+      shards.set(s.id, {
+        node: s.node,
+        range: [p.format(s.start), s.end === null ? null : p.format(s.end)],
+        capacity: s.capacity,
+      });
+    }
+    return buildSnapshot(telemetry, {
+      windowSeconds: this.#o.windowSeconds,
+      // The partial current second too: a spike must not wait for its second to end.
+      withCurrent: true,
+      sloP99Ms: this.#o.sloP99Ms,
+      shards,
+      nodes,
+      locate: (key) => {
+        const s = router.table.shardFor(key);
+        return { shard: s.id, node: s.node };
+      },
+    });
+  }
+
+  /** One detector round: snapshot, detect, publish. Returns what changed. */
+  tick(): DetectorEvent[] {
+    const snapshot = this.buildSnapshot();
+    if (this.#last !== undefined && snapshot.now < this.#last.now) return [];
+    this.#last = snapshot;
+    this.#lastSkew = skewReport(snapshot);
+    const events = this.#o.detector.tick(snapshot);
+    for (const e of events) this.#o.bus.publish(`hotspot.${e.type}`, e.hotspot, this.#clock.now());
+    return events;
+  }
+}

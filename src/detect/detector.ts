@@ -1,0 +1,230 @@
+/**
+ * The hotspot detector: run once per tick on a TickSnapshot, it turns the
+ * tick's classification (classify.ts) into hotspots that are raised only after
+ * their condition has held for several ticks and cleared only after it has
+ * stayed below the lower thresholds for several more (rules.ts).
+ *
+ * Pure: time is the snapshot's `now`, and the output depends only on the
+ * sequence of snapshots, so a test or a replayed trace gets exact answers.
+ */
+import { classify, type Candidate, type ClassifyState } from './classify.js';
+import {
+  type DetectorEvent,
+  type Hotspot,
+  type HotspotKind,
+  SEVERITY_RANK,
+  type Severity,
+} from './hotspot.js';
+import { resolveRules, type DetectorRules } from './rules.js';
+import type { TickSnapshot } from './snapshot.js';
+
+/** Hysteresis state of one (kind, subject). */
+interface Track {
+  /** First tick of the current run of ticks in which the raw condition held. */
+  readonly onset: number;
+  /** Consecutive ticks the condition has held (before raising). */
+  held: number;
+  /** The raised hotspot, null while the condition is still proving itself. */
+  hotspot: Hotspot | null;
+  /** Consecutive ticks below the clear thresholds (while raised). */
+  below: number;
+  /** Consecutive ticks with a lower severity than the hotspot's, and the worst of them. */
+  lowerTicks: number;
+  lowerWorst: Severity;
+  /** Consecutive ticks with the other heat. */
+  flippedTicks: number;
+}
+
+const trackKey = (kind: HotspotKind, subject: string): string => `${kind}\u0000${subject}`;
+
+/**
+ * Detects hot keys, hot ranges, hot nodes and noisy tenants with hysteresis.
+ *
+ * @example
+ * const detector = new Detector({ raiseTicks: 4 });
+ * setInterval(() => {
+ *   for (const e of detector.tick(telemetry.snapshot())) bus.emit('hotspot', e);
+ * }, 250);
+ * detector.active(); // what is hot now
+ */
+export class Detector {
+  /** The rules in force (defaults filled in, validated). */
+  readonly rules: DetectorRules;
+  readonly #tracks = new Map<string, Track>();
+  /** Every hotspot raised, by id, in raise order; latest version of each. */
+  readonly #history = new Map<string, Hotspot>();
+  /** Queue depths per entity, newest last, for the "queue rising" impact signal. */
+  readonly #queues = new Map<string, number[]>();
+  #lastNow = -Infinity;
+
+  /** Throws a ConfigError naming the field when a rule is invalid. */
+  constructor(rules: Partial<DetectorRules> = {}) {
+    this.rules = resolveRules(rules);
+  }
+
+  /**
+   * Evaluates one snapshot; returns what was raised or updated (severity or
+   * heat changed), in rule order (keys, ranges, nodes, tenants, skew), then
+   * what cleared. Snapshots must come in time order.
+   */
+  tick(snapshot: TickSnapshot): DetectorEvent[] {
+    const now = snapshot.now;
+    if (!(now >= this.#lastNow)) {
+      throw new RangeError(`detector: snapshot at ${now} is older than the previous one at ${this.#lastNow}`);
+    }
+    this.#lastNow = now;
+    const state: ClassifyState = {
+      isActive: (kind, subject) => this.#tracks.get(trackKey(kind, subject))?.hotspot != null,
+      queueDepthAgo: (entity, ticks) => {
+        const q = this.#queues.get(entity);
+        return q === undefined ? undefined : q[q.length - ticks];
+      },
+    };
+    const candidates = classify(snapshot, this.rules, state);
+    const events: DetectorEvent[] = [];
+    const seen = new Set<string>();
+    for (const c of candidates) {
+      const key = trackKey(c.kind, c.subject);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const track = this.#tracks.get(key) ?? this.#newTrack(key, now);
+      const event = track.hotspot === null ? this.#prove(track, c, now) : this.#hold(track, c);
+      if (event !== null) events.push({ type: event, hotspot: track.hotspot as Hotspot, at: now });
+    }
+    for (const [key, track] of this.#tracks) {
+      if (seen.has(key)) continue;
+      if (track.hotspot === null) {
+        // The condition broke before it was proven: a blip, forget it.
+        this.#tracks.delete(key);
+        continue;
+      }
+      track.below += 1;
+      if (track.below >= this.rules.clearTicks) {
+        track.hotspot = Object.freeze({ ...track.hotspot, clearedAt: now });
+        this.#record(track.hotspot);
+        this.#tracks.delete(key);
+        events.push({ type: 'cleared', hotspot: track.hotspot, at: now });
+      }
+    }
+    this.#rememberQueues(snapshot);
+    return events;
+  }
+
+  /** The hotspots active now, in the order they were raised. */
+  active(): Hotspot[] {
+    return [...this.#history.values()].filter((h) => h.clearedAt === null);
+  }
+
+  /** Every hotspot raised (active and cleared), oldest first, at most `rules.maxHistory`. */
+  history(): Hotspot[] {
+    return [...this.#history.values()];
+  }
+
+  #newTrack(key: string, now: number): Track {
+    const track: Track = {
+      onset: now,
+      held: 0,
+      hotspot: null,
+      below: 0,
+      lowerTicks: 0,
+      lowerWorst: 'info',
+      flippedTicks: 0,
+    };
+    this.#tracks.set(key, track);
+    return track;
+  }
+
+  /** The condition holds for a track not yet raised: raise it once it has held long enough. */
+  #prove(track: Track, c: Candidate, now: number): 'raised' | null {
+    track.held += 1;
+    const needed = c.kind === 'hot-key' ? this.rules.hotKeyRaiseTicks : this.rules.raiseTicks;
+    if (track.held < needed) return null;
+    track.hotspot = Object.freeze({
+      id: `${c.kind}:${c.subject}@${track.onset}`,
+      kind: c.kind,
+      subject: c.subject,
+      shard: c.shard,
+      node: c.node,
+      heat: c.heat,
+      severity: c.severity,
+      impact: c.impact,
+      evidence: c.evidence,
+      summary: c.summary,
+      onset: track.onset,
+      detectedAt: now,
+      clearedAt: null,
+    });
+    this.#record(track.hotspot);
+    return 'raised';
+  }
+
+  /**
+   * The condition still holds for a raised hotspot: refresh its evidence.
+   * Severity rises at once (an operator must hear about new impact now) but
+   * falls, and heat flips, only after `clearTicks` ticks, so neither flaps.
+   */
+  #hold(track: Track, c: Candidate): 'updated' | null {
+    const h = track.hotspot as Hotspot;
+    track.below = 0;
+    let severity = h.severity;
+    if (SEVERITY_RANK[c.severity] > SEVERITY_RANK[h.severity]) {
+      severity = c.severity;
+      track.lowerTicks = 0;
+    } else if (SEVERITY_RANK[c.severity] < SEVERITY_RANK[h.severity]) {
+      track.lowerWorst =
+        track.lowerTicks === 0 || SEVERITY_RANK[c.severity] > SEVERITY_RANK[track.lowerWorst]
+          ? c.severity
+          : track.lowerWorst;
+      track.lowerTicks += 1;
+      if (track.lowerTicks >= this.rules.clearTicks) {
+        severity = track.lowerWorst;
+        track.lowerTicks = 0;
+      }
+    } else {
+      track.lowerTicks = 0;
+    }
+    let heat = h.heat;
+    track.flippedTicks = c.heat === h.heat ? 0 : track.flippedTicks + 1;
+    if (track.flippedTicks >= this.rules.clearTicks) {
+      heat = c.heat;
+      track.flippedTicks = 0;
+    }
+    const changed = severity !== h.severity || heat !== h.heat;
+    track.hotspot = Object.freeze({
+      ...h,
+      severity,
+      heat,
+      impact: c.impact,
+      evidence: c.evidence,
+      summary: c.summary,
+    });
+    this.#record(track.hotspot);
+    return changed ? 'updated' : null;
+  }
+
+  #record(h: Hotspot): void {
+    this.#history.set(h.id, h);
+    if (this.#history.size <= this.rules.maxHistory) return;
+    for (const [id, old] of this.#history) {
+      if (old.clearedAt === null) continue;
+      this.#history.delete(id);
+      if (this.#history.size <= this.rules.maxHistory) return;
+    }
+  }
+
+  #rememberQueues(s: TickSnapshot): void {
+    const keep = this.rules.queueRiseTicks;
+    const present = new Set<string>();
+    const remember = (key: string, depth: number): void => {
+      present.add(key);
+      const q = this.#queues.get(key) ?? [];
+      q.push(depth);
+      if (q.length > keep) q.shift();
+      this.#queues.set(key, q);
+    };
+    for (const sh of s.shards) remember(`shard:${sh.id}`, sh.queueDepth);
+    for (const n of s.nodes) remember(`node:${n.id}`, n.queueDepth);
+    for (const tn of s.tenants) remember(`tenant:${tn.id}`, tn.queueDepth);
+    for (const key of this.#queues.keys()) if (!present.has(key)) this.#queues.delete(key);
+  }
+}

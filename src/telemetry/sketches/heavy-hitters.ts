@@ -1,0 +1,325 @@
+/**
+ * Per-key heavy hitters of one router: for reads, writes and bytes separately a
+ * Count-Min sketch (conservative update) and a SpaceSaving summary, plus a
+ * HyperLogLog of distinct keys — kept per second in a small ring of epochs.
+ *
+ * Windowing: one epoch per second; a window of the last N whole seconds sums
+ * its epochs (Count-Min cell sums, SpaceSaving merges, HLL register max) and
+ * an epoch older than the ring is dropped outright. Chosen over exponential
+ * decay because the detector wants rates over an exact window, the bounds
+ * below are in terms of that window's own total, and per-second epochs are
+ * exactly the deltas a router ships to the control plane.
+ *
+ * Bounds for a window with total weight N_w (per metric), for every key x:
+ *   f(x) ≤ estimate(x) ≤ f(x) + min(N_w / m, ε·N_w [with probability 1 − δ])
+ * where m = capacity (default 1024), ε = e / width (0.066 %), δ = e^−depth
+ * (1.8 %); and every key with f(x) > N_w / m is among the candidates topKeys
+ * ranks, so with the defaults every key above 0.1 % of a window is reported
+ * (given a large enough limit). Under sampling f is the sampled, weighted
+ * count: an unbiased estimate of the true count (see sampler.ts).
+ *
+ * Distinct keys are counted on every request, sampled or not (one hash and one
+ * register per request), so the distinct count does not degrade under load.
+ */
+import { ConfigError } from '../../errors.js';
+import { AdaptiveSampler } from './sampler.js';
+import {
+  decodeSketch,
+  encodeSketch,
+  type EpochState,
+  type MetricState,
+  type SketchShape,
+  type SketchState,
+} from './codec.js';
+import { CountMinSketch } from './count-min.js';
+import { HyperLogLog } from './hyperloglog.js';
+import { keyHash, remix } from './key-hash.js';
+import { SpaceSaving, mergeSummaries } from './space-saving.js';
+import { keyEstimate, rankKeys, summedEstimate, type KeyEstimate, type RankBy } from './top-keys.js';
+
+export type { KeyEstimate, RankBy } from './top-keys.js';
+
+/** How far ahead of this ring another router's second may be and still be merged. */
+export const MAX_AHEAD_SECONDS = 60;
+
+/** The three things counted per key. */
+export const Metric = { Reads: 0, Writes: 1, Bytes: 2 } as const;
+/** One of reads, writes, bytes. */
+export type Metric = (typeof Metric)[keyof typeof Metric];
+
+/** Sketch configuration. Every router that merges with another must use the same shape. */
+export interface HeavyHittersOptions {
+  /** Whole seconds of epochs kept: the longest window (default 10). */
+  readonly seconds?: number;
+  /** Count-Min columns, a power of two (default 4096). */
+  readonly width?: number;
+  /** Count-Min rows (default 4). */
+  readonly depth?: number;
+  /** Conservative update (default true). */
+  readonly conservative?: boolean;
+  /** SpaceSaving counters per metric per epoch (default 1024). */
+  readonly capacity?: number;
+  /** Key bytes kept per counter (default 128). */
+  readonly maxKeyBytes?: number;
+  /** HyperLogLog precision (default 12). */
+  readonly hllPrecision?: number;
+  /** Sketch updates per second before sampling starts (default Infinity: never sample). */
+  readonly budget?: number;
+  /** Seed of the sampling randomness (default: random). */
+  readonly seed?: number;
+}
+
+/** Totals over a window. */
+export interface SketchTotals {
+  /** Keyed requests seen (exact, before sampling). */
+  readonly requests: number;
+  /** Weighted totals N of each metric (exact without sampling, unbiased with). */
+  readonly reads: number;
+  readonly writes: number;
+  readonly bytes: number;
+}
+
+class Epoch {
+  second = -1;
+  requests = 0;
+  readonly cms: readonly [CountMinSketch, CountMinSketch, CountMinSketch];
+  readonly ss: readonly [SpaceSaving, SpaceSaving, SpaceSaving];
+  readonly hll: HyperLogLog;
+  constructor(o: HeavyHittersOptions) {
+    const cms = (): CountMinSketch => new CountMinSketch(o);
+    const ss = (): SpaceSaving => new SpaceSaving(o);
+    this.cms = [cms(), cms(), cms()];
+    this.ss = [ss(), ss(), ss()];
+    this.hll = new HyperLogLog(o.hllPrecision ?? 12);
+  }
+  reset(second: number): void {
+    this.second = second;
+    this.requests = 0;
+    for (const c of this.cms) c.reset();
+    for (const s of this.ss) s.reset();
+    this.hll.reset();
+  }
+  get empty(): boolean {
+    return this.requests === 0 && this.cms.every((c) => c.total === 0);
+  }
+}
+
+/**
+ * Heavy-hitter sketches over a ring of 1-second epochs. Time is given: call
+ * `advanceTo(second)` before offering requests of a new second.
+ *
+ * @example
+ * const hh = new HeavyHitters();
+ * hh.advanceTo(1000);
+ * hh.offer(Buffer.from('user:42'), false, 120);
+ * hh.advanceTo(1001);
+ * hh.topKeys(1, 10)[0]?.reads // 1
+ */
+export class HeavyHitters {
+  readonly seconds: number;
+  readonly shape: SketchShape;
+  readonly sampler: AdaptiveSampler;
+  readonly #epochs: Epoch[] = [];
+  #current: Epoch;
+  #second = -1;
+  readonly #at: Int32Array;
+
+  constructor(options: HeavyHittersOptions = {}) {
+    const seconds = options.seconds ?? 10;
+    if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600)
+      throw new ConfigError(`sketch.seconds must be an integer in 1..3600, got ${seconds}`);
+    this.seconds = seconds;
+    for (let i = 0; i <= seconds; i++) this.#epochs.push(new Epoch(options));
+    this.#current = this.#epochs[0]!;
+    const c = this.#current;
+    this.shape = {
+      width: c.cms[0].width,
+      depth: c.cms[0].depth,
+      conservative: c.cms[0].conservative,
+      capacity: c.ss[0].capacity,
+      maxKeyBytes: c.ss[0].maxKeyBytes,
+      hllPrecision: c.hll.precision,
+    };
+    this.#at = new Int32Array(this.shape.depth);
+    this.sampler = new AdaptiveSampler(options.budget ?? Infinity, options.seed);
+  }
+
+  /** The current second (-1 before the first `advanceTo`). */
+  get second(): number {
+    return this.#second;
+  }
+
+  /** Starts `second` as the current epoch, dropping epochs that leave the ring. */
+  advanceTo(second: number): void {
+    if (second <= this.#second) return;
+    const first = this.#second < 0 ? second : Math.max(this.#second + 1, second - this.seconds);
+    for (let s = first; s <= second; s++) {
+      this.#epochs[s % this.#epochs.length]!.reset(s);
+      this.sampler.nextSecond();
+    }
+    this.#second = second;
+    this.#current = this.#epochs[second % this.#epochs.length]!;
+  }
+
+  /** Hot path: one keyed request in the current second. Allocation-free. */
+  offer(key: Uint8Array, isWrite: boolean, bytes: number): void {
+    const h1 = keyHash(key);
+    const h2 = remix(h1);
+    const ep = this.#current;
+    ep.hll.add(h1, h2);
+    ep.requests++;
+    const w = this.sampler.sample();
+    if (w === 0) return;
+    const at = this.#at;
+    ep.cms[0].locate(h1, h2, at);
+    const m = isWrite ? Metric.Writes : Metric.Reads;
+    ep.ss[m].add(key, h1, w, ep.cms[m].addAt(at, w));
+    if (bytes > 0) {
+      const wb = w * bytes;
+      ep.ss[Metric.Bytes].add(key, h1, wb, ep.cms[Metric.Bytes].addAt(at, wb));
+    }
+  }
+
+  /** Totals over the last `seconds` whole seconds. */
+  totals(seconds: number, withCurrent = false): SketchTotals {
+    let requests = 0;
+    const n = [0, 0, 0];
+    for (const ep of this.#window(seconds, withCurrent)) {
+      requests += ep.requests;
+      for (let m = 0; m < 3; m++) n[m]! += ep.cms[m]!.total;
+    }
+    return { requests, reads: n[0]!, writes: n[1]!, bytes: n[2]! };
+  }
+
+  /** Estimated distinct keys over the last `seconds` whole seconds. */
+  distinctKeys(seconds: number, withCurrent = false): number {
+    const union = new HyperLogLog(this.shape.hllPrecision);
+    for (const ep of this.#window(seconds, withCurrent)) union.merge(ep.hll);
+    return union.estimate();
+  }
+
+  /** One key's estimate over the last `seconds` whole seconds. */
+  estimate(key: Buffer, seconds: number): KeyEstimate {
+    const h = keyHash(key);
+    const epochs = this.#window(seconds);
+    const est = [0, 0, 0];
+    const err = [0, 0, 0];
+    for (let m = 0; m < 3; m++) {
+      let upper = 0;
+      let lower = 0;
+      for (const ep of epochs) {
+        upper += ep.ss[m]!.upperBound(key, h);
+        lower += ep.ss[m]!.lowerBound(key, h);
+      }
+      const cells = epochs.map((ep) => ep.cms[m]!.cells);
+      const e = Math.min(upper, summedEstimate(cells, h, this.shape));
+      est[m] = e;
+      err[m] = e - lower;
+    }
+    return keyEstimate(Buffer.from(key), false, est, err);
+  }
+
+  /**
+   * The heaviest keys over the last `seconds` whole seconds, by `by`
+   * (default reads + writes), at most `limit`.
+   */
+  topKeys(seconds: number, limit: number, by: RankBy = 'ops', withCurrent = false): KeyEstimate[] {
+    const epochs = this.#window(seconds, withCurrent);
+    if (epochs.length === 0 || limit <= 0) return [];
+    const merged = [0, 1, 2].map((m) => mergeSummaries(epochs.map((ep) => ep.ss[m]!.summary())));
+    const cells = [0, 1, 2].map((m) => epochs.map((ep) => ep.cms[m]!.cells));
+    return rankKeys(merged, (m, h) => summedEstimate(cells[m]!, h, this.shape), this.shape, limit, by);
+  }
+
+  /**
+   * Encodes the completed epochs with seconds in [from, to] (default: all
+   * kept) into the binary format (codec.ts). Ship each second once: merging
+   * the same epoch twice counts it twice.
+   */
+  encode(from = -Infinity, to = this.#second - 1): Buffer {
+    return encodeSketch(this.state(from, to));
+  }
+
+  /** The completed epochs in [from, to], as plain data (views on live arrays). */
+  state(from = -Infinity, to = this.#second - 1): SketchState {
+    const epochs: EpochState[] = [];
+    const last = Math.min(to, this.#second - 1);
+    for (let s = Math.max(from, this.#second - this.seconds, 0); s <= last; s++) {
+      const ep = this.#epochs[s % this.#epochs.length]!;
+      if (ep.second !== s || ep.empty) continue;
+      const metric = (m: Metric): MetricState => ({
+        total: ep.cms[m].total,
+        cells: ep.cms[m].cells,
+        summary: ep.ss[m].summary(),
+      });
+      epochs.push({
+        second: s,
+        requests: ep.requests,
+        registers: ep.hll.registers,
+        metrics: [metric(Metric.Reads), metric(Metric.Writes), metric(Metric.Bytes)],
+      });
+    }
+    return { shape: this.shape, epochs };
+  }
+
+  /**
+   * Adds sketches from another router (encoded or decoded) into the epochs of
+   * the same seconds. Seconds ahead of this ring (by at most MAX_AHEAD_SECONDS)
+   * advance it; seconds older than the ring, or further ahead, are dropped.
+   * The shapes must match (conservative or not may differ).
+   */
+  merge(input: Uint8Array | SketchState): { merged: number; dropped: number } {
+    const state = input instanceof Uint8Array ? decodeSketch(input) : input;
+    const a = state.shape;
+    const b = this.shape;
+    if (
+      a.width !== b.width ||
+      a.depth !== b.depth ||
+      a.capacity !== b.capacity ||
+      a.maxKeyBytes !== b.maxKeyBytes ||
+      a.hllPrecision !== b.hllPrecision
+    )
+      throw new ConfigError(
+        `sketch merge: shape ${JSON.stringify(a)} does not match this router's ${JSON.stringify(b)}`,
+      );
+    let merged = 0;
+    let dropped = 0;
+    for (const ep of state.epochs) {
+      if (!Number.isInteger(ep.second) || ep.second < 0)
+        throw new ConfigError(`sketch merge: bad second ${ep.second}`);
+      // A second far ahead of ours is a broken clock (or input), not skew: it
+      // would drag this ring into the future.
+      const ahead = this.#second >= 0 && ep.second > this.#second + MAX_AHEAD_SECONDS;
+      if (!ahead && ep.second > this.#second) this.advanceTo(ep.second);
+      if (ahead || ep.second < this.#second - this.seconds) {
+        dropped++;
+        continue;
+      }
+      const mine = this.#epochs[ep.second % this.#epochs.length]!;
+      // A slot in range not yet used since start-up still holds an older second.
+      if (mine.second !== ep.second) mine.reset(ep.second);
+      mine.requests += ep.requests;
+      mine.hll.merge(ep.registers);
+      for (let m = 0; m < 3; m++) {
+        const src = ep.metrics[m]!;
+        mine.cms[m]!.mergeCells(src.cells, src.total, a.width, a.depth);
+        mine.ss[m]!.merge(src.summary);
+      }
+      merged++;
+    }
+    return { merged, dropped };
+  }
+
+  // Epochs of the `seconds` whole seconds before the current one (and the
+  // current, partial one when `withCurrent`).
+  #window(seconds: number, withCurrent = false): Epoch[] {
+    const out: Epoch[] = [];
+    const from = this.#second - Math.min(seconds, this.seconds);
+    const to = withCurrent ? this.#second + 1 : this.#second;
+    for (let s = Math.max(from, 0); s < to; s++) {
+      const ep = this.#epochs[s % this.#epochs.length]!;
+      if (ep.second === s) out.push(ep);
+    }
+    return out;
+  }
+}

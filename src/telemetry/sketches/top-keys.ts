@@ -1,0 +1,96 @@
+/**
+ * Ranking heavy keys out of merged summaries (read side): each candidate's
+ * estimate per metric is the smaller of two upper bounds — its SpaceSaving
+ * count (or the summary's base when unmonitored) and the Count-Min estimate —
+ * and its error is that minus the SpaceSaving lower bound.
+ */
+import { remix } from './key-hash.js';
+import type { SketchShape } from './codec.js';
+import { entryIdentity, summaryBase, type Summary, type SummaryEntry } from './space-saving.js';
+
+/** What to rank top keys by. */
+export type RankBy = 'ops' | 'reads' | 'writes' | 'bytes';
+
+/** A key's estimated weight over a window: upper-bound estimates and their error bounds. */
+export interface KeyEstimate {
+  /** The key's bytes (a prefix when `truncated`). */
+  readonly key: Buffer;
+  readonly truncated: boolean;
+  /** Upper bounds of the window's reads, writes and bytes. */
+  readonly reads: number;
+  readonly writes: number;
+  readonly bytes: number;
+  /** How much each may overcount (estimate − a guaranteed lower bound). */
+  readonly readsError: number;
+  readonly writesError: number;
+  readonly bytesError: number;
+}
+
+/**
+ * The Count-Min estimate of a key in the sum of several sketches (one per
+ * second): per row the sum of the cells, then the min — tighter than summing
+ * each sketch's own estimate.
+ */
+export function summedEstimate(cells: readonly Float64Array[], h1: number, shape: SketchShape): number {
+  const h2 = remix(h1);
+  const mask = shape.width - 1;
+  let min = Infinity;
+  for (let i = 0; i < shape.depth; i++) {
+    const at = i * shape.width + ((h1 + Math.imul(i, h2)) & mask);
+    let sum = 0;
+    for (const c of cells) sum += c[at]!;
+    if (sum < min) min = sum;
+  }
+  return min;
+}
+
+/**
+ * Ranks the keys of merged summaries: each candidate's estimate per metric is
+ * the smaller of two upper bounds (its SpaceSaving count, or the summary's
+ * base when unmonitored; and the Count-Min estimate), its error that minus the
+ * SpaceSaving lower bound.
+ */
+export function rankKeys(
+  merged: readonly Summary[],
+  cms: (metric: number, h1: number) => number,
+  shape: SketchShape,
+  limit: number,
+  by: RankBy,
+): KeyEstimate[] {
+  const sources = by === 'ops' ? [0, 1] : by === 'reads' ? [0] : by === 'writes' ? [1] : [2];
+  const maps = merged.map((s) => new Map(s.entries.map((e) => [entryIdentity(e), e])));
+  const bases = merged.map(summaryBase);
+  const candidates = new Map<string, SummaryEntry>();
+  for (const m of sources) for (const [id, e] of maps[m]!) if (!candidates.has(id)) candidates.set(id, e);
+  const out: KeyEstimate[] = [];
+  for (const [id, c] of candidates) {
+    const est = [0, 0, 0];
+    const err = [0, 0, 0];
+    for (let m = 0; m < 3; m++) {
+      const e = maps[m]!.get(id);
+      const upper = e === undefined ? bases[m]! : e.count;
+      const v = Math.min(upper, cms(m, c.hash));
+      est[m] = v;
+      err[m] = v - (e?.lower ?? 0);
+    }
+    out.push(keyEstimate(c.key, c.length > shape.maxKeyBytes, est, err));
+  }
+  const score = (k: KeyEstimate): number =>
+    by === 'ops' ? k.reads + k.writes : by === 'reads' ? k.reads : by === 'writes' ? k.writes : k.bytes;
+  out.sort((a, b) => score(b) - score(a));
+  return out.slice(0, limit);
+}
+
+/** Packs per-metric estimates and errors (reads, writes, bytes). */
+export function keyEstimate(key: Buffer, truncated: boolean, est: number[], err: number[]): KeyEstimate {
+  return {
+    key,
+    truncated,
+    reads: est[0]!,
+    writes: est[1]!,
+    bytes: est[2]!,
+    readsError: err[0]!,
+    writesError: err[1]!,
+    bytesError: err[2]!,
+  };
+}

@@ -1,0 +1,161 @@
+/** `hotshard load` as a user runs it: flags, exit codes, the table and the JSON report. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadOptions, parseDuration } from '../../src/cli/load.js';
+import { ConfigError } from '../../src/errors.js';
+import { requireBinary, startRedis, type RedisProcess } from '../../src/testkit/index.js';
+
+const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+const BASE = { duration: '30s', seed: '1', timeout: '10s' };
+
+function hotshard(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('cli load - flags', () => {
+  it('cli load - flags become runLoad options', () => {
+    const o = loadOptions({
+      ...BASE,
+      resp: '10.0.0.1:7000',
+      rate: '2500',
+      duration: '1500ms',
+      connections: '8',
+      dist: 'zipf:1.2',
+      ops: 'get=80,incr=20',
+      valueSize: '32-512',
+      tenants: 'a=1,b=3',
+      keys: '5000',
+      seed: '9',
+    });
+    expect(o).toMatchObject({
+      target: { kind: 'resp', host: '10.0.0.1', port: 7000, connections: 8 },
+      rate: 2500,
+      durationMs: 1500,
+      seed: 9,
+      workload: {
+        keys: 5000,
+        distribution: { kind: 'zipf', theta: 1.2 },
+        ops: { get: 80, incr: 20 },
+        valueSize: { kind: 'uniform', min: 32, max: 512 },
+        tenants: [
+          { name: 'a', rate: 1 },
+          { name: 'b', rate: 3 },
+        ],
+      },
+    });
+    expect(loadOptions({ ...BASE, http: 'http://127.0.0.1:8080', concurrency: '4' }).target).toEqual({
+      kind: 'http',
+      url: 'http://127.0.0.1:8080/',
+    });
+    expect(parseDuration('2m', '--duration')).toBe(120_000);
+    expect(parseDuration('45', '--duration')).toBe(45_000);
+  });
+
+  it('cli load - bad flags fail with a message naming the flag', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ rate: '10' }, /exactly one target/],
+      [{ resp: 'a:1', http: 'http://x', rate: '10' }, /exactly one target/],
+      [{ resp: 'localhost', rate: '10' }, /--resp must be host:port/],
+      [{ resp: 'h:70000', rate: '10' }, /--resp must be host:port/],
+      [{ http: 'ftp://x', rate: '10' }, /http:\/\/ URLs only/],
+      [{ resp: 'h:1' }, /give --rate N/],
+      [{ resp: 'h:1', rate: '10', concurrency: '2' }, /not both/],
+      [{ resp: 'h:1', rate: 'fast' }, /--rate must be a number/],
+      [{ resp: 'h:1', concurrency: '1.5' }, /--concurrency must be an integer/],
+      [{ resp: 'h:1', rate: '10', duration: 'forever' }, /--duration must be a positive time/],
+      [{ resp: 'h:1', rate: '10', dist: 'zipf:-1' }, /distribution\.theta must be a number in \(0, 10\]/],
+      [
+        { resp: 'h:1', rate: '10', dist: 'celebrity:100,0.5,1', keys: '50' },
+        /distribution\.key must be an integer in \[0, 49\]/,
+      ],
+      [{ resp: 'h:1', rate: '10', dist: 'pareto' }, /--dist must be/],
+      [{ resp: 'h:1', rate: '10', ops: 'get=1,scan=1' }, /unknown op "scan"/],
+      [{ resp: 'h:1', rate: '10', valueSize: 'large' }, /--value-size/],
+      [{ resp: 'h:1', rate: '10', tenants: 'a' }, /--tenants/],
+      [{ resp: 'h:1', rate: '10', keys: '0' }, /--keys must be an integer/],
+      [{ resp: 'h:1', rate: '10', seed: 'x' }, /--seed must be an integer/],
+      [{ http: 'http://h:1', rate: '10', password: 'p' }, /--password applies to --resp/],
+      [{ resp: 'h:1', rate: '10', workload: '/nonexistent/w.json' }, /--workload/],
+    ];
+    for (const [flags, message] of cases) {
+      let thrown: unknown;
+      try {
+        loadOptions({ ...BASE, ...flags });
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown, JSON.stringify(flags)).toBeInstanceOf(ConfigError);
+      expect((thrown as Error).message, JSON.stringify(flags)).toMatch(message);
+    }
+  });
+});
+
+describe.skipIf(!requireBinary('redis-server', 'hotshard load CLI tests'))('cli load - runs', () => {
+  let redis: RedisProcess;
+  let dir: string;
+  beforeAll(async () => {
+    redis = await startRedis();
+    dir = mkdtempSync(join(tmpdir(), 'hotshard-load-cli-'));
+  });
+  afterAll(async () => {
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('cli load - a run prints the table, writes the JSON report, and bad flags exit 2', async () => {
+    const report = join(dir, 'report.json');
+    const [run, bad, unknown, unreachable] = await Promise.all([
+      hotshard(
+        [
+          'load',
+          '--resp',
+          redis.address,
+          '--rate',
+          '2000',
+          '--duration',
+          '700ms',
+          '--connections',
+          '4',
+        ].concat([
+          '--dist',
+          'hotspot:0.9,0.01',
+          '--ops',
+          'get=60,set=30,incr=10',
+          '--verify',
+          '--report',
+          report,
+        ]),
+      ),
+      hotshard(['load', '--resp', redis.address, '--rate', '100', '--dist', 'zipf:abc']),
+      hotshard(['load', '--resp', redis.address, '--rate', '100', '--bogus']),
+      hotshard(['load', '--resp', '127.0.0.1:1', '--rate', '100', '--duration', '1']),
+    ]);
+    expect(run.stderr).toBe(''); // no TTY: no progress line
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/throughput\s+[\d,]+ req\/s/);
+    expect(run.stdout).toMatch(/latency p99\s+[\d.]+ ms/);
+    expect(run.stdout).toMatch(/writes lost\s+0 of \d+ acknowledged/);
+    const json = JSON.parse(readFileSync(report, 'utf8')) as Record<string, unknown>;
+    expect(json).toMatchObject({ mode: 'open', seed: 1, ok: 1400, errors: 0, writeCheck: { lostWrites: 0 } });
+    expect((json.series as unknown[]).length).toBeGreaterThanOrEqual(1);
+
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/hotshard load: --dist zipf: THETA must be a number/);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown option '--bogus'/);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(/hotshard load: load target resp 127.0.0.1:1: .*ECONNREFUSED/);
+  });
+});

@@ -1,0 +1,203 @@
+import { PerformanceObserver } from 'node:perf_hooks';
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock.js';
+import { Outcome, RouterTelemetry } from '../../src/telemetry/router-telemetry.js';
+import { buildSnapshot, keyText } from '../../src/telemetry/snapshot.js';
+
+const START = 1_700_000_000_000; // a whole second
+
+function setup(): { clock: ManualClock; t: RouterTelemetry; s: number[]; n: number[]; tn: number[] } {
+  const clock = new ManualClock(START);
+  const t = new RouterTelemetry({ clock });
+  return {
+    clock,
+    t,
+    s: ['s0', 's1', 's2'].map((id) => t.shardIndex(id)),
+    n: ['n0', 'n1'].map((id) => t.nodeIndex(id)),
+    tn: ['acme', 'globex'].map((id) => t.tenantIndex(id)),
+  };
+}
+
+describe('router telemetry', () => {
+  it('router telemetry - one record feeds its shard, node and tenant; windows are per-second rates over whole seconds', () => {
+    const { clock, t, s, n, tn } = setup();
+    expect(t.shardIndex('s1')).toBe(s[1]); // stable
+    for (let sec = 0; sec < 4; sec++) {
+      for (let i = 0; i < 100; i++)
+        t.record(s[0]!, n[0]!, tn[0]!, Buffer.from(`k${i}`), false, 20, 200, 1000, Outcome.Ok);
+      for (let i = 0; i < 10; i++)
+        t.record(s[1]!, n[1]!, tn[1]!, Buffer.from('w'), true, 500, 10, 5000, Outcome.Error);
+      t.record(s[1]!, n[1]!, -1, null, false, 0, 0, 0, Outcome.Shed);
+      clock.advance(1000);
+    }
+    const w = t.window('shard', 4);
+    expect(w.get('s0')).toMatchObject({
+      reads: 100,
+      writes: 0,
+      bytesIn: 2000,
+      bytesOut: 20_000,
+      errors: 0,
+      requests: 400,
+    });
+    expect(w.get('s0')!.p99Ms).toBeCloseTo(1, 1);
+    expect(w.get('s1')).toMatchObject({ reads: 1, writes: 10, errors: 10, shed: 1 });
+    expect(Math.abs(w.get('s1')!.p50Ms / 5 - 1)).toBeLessThan(0.016); // the shed request adds no latency sample
+    expect(w.get('s2')).toMatchObject({ reads: 0, requests: 0, p99Ms: 0 });
+    expect(t.window('node', 4).get('n1')).toMatchObject({ writes: 10, shed: 1 });
+    const tenants = t.window('tenant', 4);
+    expect(tenants.get('acme')?.reads).toBe(100);
+    expect(tenants.get('globex')?.writes).toBe(10);
+    expect(tenants.get('globex')?.reads).toBe(0); // the tenant-less request went nowhere
+    // A longer window than there is history divides by its length: zeros before the start.
+    expect(t.window('shard', 8).get('s0')?.reads).toBe(50);
+    const series = t.shardSeries('s0', 5);
+    expect(series.map((x) => x.t)).toEqual([-1, 0, 1, 2, 3].map((k) => START + k * 1000));
+    expect(series.map((x) => x.reads)).toEqual([0, 100, 100, 100, 100]);
+    expect(series[1]!.p99Ms).toBeCloseTo(1, 1);
+    expect(t.series('tenant', 'nobody', 2)).toHaveLength(2);
+  });
+
+  it('router telemetry - in-flight gauges follow begin/end and their peak shows in the window', () => {
+    const { clock, t, s, n } = setup();
+    t.record(s[0]!, n[0]!, -1, null, false, 0, 0, 1, Outcome.Ok);
+    t.begin(s[0]!, n[0]!);
+    t.begin(s[0]!, n[1]!);
+    t.end(s[0]!, n[1]!);
+    clock.advance(1000);
+    const w = t.window('shard', 1).get('s0')!;
+    expect(w.inflight).toBe(1);
+    expect(w.inflightMax).toBe(2);
+    expect(t.window('node', 1).get('n1')).toMatchObject({ inflight: 0, inflightMax: 1 });
+  });
+
+  it('router telemetry - top keys are rates; routers merge their exported sketches', () => {
+    const a = setup();
+    const b = setup();
+    for (let i = 0; i < 300; i++)
+      a.t.record(a.s[0]!, a.n[0]!, -1, Buffer.from('hot'), false, 10, 90, 100, Outcome.Ok);
+    for (let i = 0; i < 100; i++)
+      b.t.record(b.s[0]!, b.n[0]!, -1, Buffer.from('hot'), true, 10, 0, 100, Outcome.Ok);
+    b.t.record(b.s[0]!, b.n[0]!, -1, Buffer.from('cold'), false, 10, 0, 100, Outcome.Ok);
+    a.clock.advance(2000);
+    b.clock.advance(2000);
+    expect(a.t.topKeys(2, 5)).toEqual([
+      expect.objectContaining({ key: Buffer.from('hot'), reads: 150, writes: 0, bytes: 15_000, error: 0 }),
+    ]);
+    expect(a.t.mergeSketch(b.t.exportSketch())).toEqual({ merged: 1, dropped: 0 });
+    const top = a.t.topKeys(2, 5);
+    expect(top.map((k) => [k.key.toString(), k.reads, k.writes])).toEqual([
+      ['hot', 150, 50],
+      ['cold', 0.5, 0],
+    ]);
+    expect(a.t.distinctKeys(2)).toBeCloseTo(2, 1);
+    // Shipping only seconds not shipped before.
+    expect(b.t.exportSketch(b.t.lastCompleteSecond + 1).length).toBeLessThan(64);
+  });
+
+  it('router telemetry - record() allocates nothing once warm, across second rotations', async () => {
+    const clock = new ManualClock(START);
+    const t = new RouterTelemetry({ clock, sketch: { budget: 50_000 } });
+    const shards = Array.from({ length: 16 }, (_, i) => t.shardIndex(`s${i}`));
+    const nodes = Array.from({ length: 4 }, (_, i) => t.nodeIndex(`n${i}`));
+    const tenants = Array.from({ length: 8 }, (_, i) => t.tenantIndex(`t${i}`));
+    const keys = Array.from({ length: 4096 }, (_, i) => Buffer.from(`user:${i * 7919}:profile`));
+    const run = (count: number): void => {
+      for (let i = 0; i < count; i++) {
+        if (i % 100_000 === 0) clock.advance(1000);
+        const k = (i * 2654435761) >>> 20;
+        t.begin(shards[i & 15]!, nodes[i & 3]!);
+        t.end(shards[i & 15]!, nodes[i & 3]!);
+        t.record(
+          shards[i & 15]!,
+          nodes[i & 3]!,
+          tenants[i & 7]!,
+          keys[k]!,
+          (i & 7) === 0,
+          40,
+          400,
+          150 + (i & 1023),
+          (i & 255) === 0 ? Outcome.Error : Outcome.Ok,
+        );
+      }
+    };
+    run(600_000); // warm-up: optimized code, every structure touched
+    const gcDuring: number[] = [];
+    let from = 0;
+    let to = Infinity;
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries())
+        if (e.startTime >= from && e.startTime <= to) gcDuring.push(e.startTime);
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    const before = process.memoryUsage().heapUsed;
+    from = performance.now();
+    run(1_000_000);
+    to = performance.now();
+    const grown = process.memoryUsage().heapUsed - before;
+    await new Promise((r) => setTimeout(r, 20));
+    obs.disconnect();
+    expect(gcDuring).toEqual([]);
+    expect(grown).toBeLessThan(256 * 1024);
+  });
+});
+
+describe('tick snapshot', () => {
+  it('snapshot - buildSnapshot turns windows, placements and top keys into the detector input', () => {
+    const { clock, t, s, n, tn } = setup();
+    for (let sec = 0; sec < 5; sec++) {
+      for (let i = 0; i < 50; i++)
+        t.record(s[0]!, n[0]!, tn[0]!, Buffer.from(`a${i}`), false, 10, 100, 2000, Outcome.Ok);
+      for (let i = 0; i < 400; i++)
+        t.record(s[1]!, n[1]!, tn[1]!, Buffer.from('celebrity'), false, 10, 1000, 30_000, Outcome.Ok);
+      for (let i = 0; i < 20; i++)
+        t.record(s[1]!, n[1]!, tn[1]!, Buffer.from([0x63, 0x00, 0x5c]), true, 50, 5, 500, Outcome.Ok);
+      clock.advance(1000);
+    }
+    t.begin(s[1]!, n[1]!);
+    const shards = new Map([
+      ['s0', { node: 'n0', range: ['', 'm'] as const, capacity: 1000 }],
+      ['s1', { node: 'n1', range: ['m', null] as const, capacity: 400 }],
+    ]);
+    const snap = buildSnapshot(t, {
+      windowSeconds: 5,
+      sloP99Ms: 10,
+      shards,
+      nodes: new Map([['n1', { capacity: 1000, queueDepth: 7 }]]),
+      locate: (key) =>
+        key.toString() === 'celebrity' || key[0] === 0x63
+          ? { shard: 's1', node: 'n1' }
+          : { shard: 's0', node: 'n0' },
+      topKeys: 3,
+    });
+    expect(snap.now).toBe(START + 5000);
+    expect(snap.windowMs).toBe(5000);
+    expect(snap.sloP99Ms).toBe(10);
+    expect(snap.shards.map((x) => x.id)).toEqual(['s0', 's1']); // s2 is not in the table
+    const s1 = snap.shards[1]!;
+    expect(s1).toMatchObject({ node: 'n1', range: ['m', null], reads: 400, writes: 20, queueDepth: 1 });
+    expect(s1.utilization).toBeCloseTo(420 / 400);
+    expect(s1.p99Ms).toBeCloseTo(30, 0);
+    expect(s1.bytes).toBe(400 * 1010 + 20 * 55);
+    expect(snap.nodes.map((x) => [x.id, x.queueDepth, x.utilization])).toEqual([
+      ['n0', 0, null],
+      ['n1', 7, 0.42],
+    ]);
+    expect(snap.tenants.map((x) => [x.id, x.reads])).toEqual([
+      ['acme', 50],
+      ['globex', 400],
+    ]);
+    expect(snap.topKeys.map((k) => [k.key, k.shard, k.reads, k.writes])).toEqual([
+      ['celebrity', 's1', 400, 0],
+      ['c\\x00\\\\', 's1', 0, 20],
+      [expect.stringMatching(/^a\d+$/), 's0', 1, 0],
+    ]);
+    expect(snap.totalKeyOps).toBe(470);
+    expect(Math.abs(snap.distinctKeys - 52)).toBeLessThan(2);
+  });
+
+  it('snapshot - keyText keeps printable ASCII and escapes the rest', () => {
+    expect(keyText(Buffer.from('user:1'))).toBe('user:1');
+    expect(keyText(Buffer.from([0x00, 0xff, 0x5c, 0x41, 0x0a]))).toBe('\\x00\\xff\\\\A\\x0a');
+    expect(keyText(Buffer.from('abc'), true)).toBe('abc…');
+  });
+});

@@ -1,0 +1,136 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CountMinSketch } from '../../../src/telemetry/sketches/count-min.js';
+import { keyHash, remix } from '../../../src/telemetry/sketches/key-hash.js';
+import {
+  SpaceSaving,
+  mergeSummaries,
+  summaryBase,
+  type Summary,
+} from '../../../src/telemetry/sketches/space-saving.js';
+
+const key = (k: number): Buffer => Buffer.from(`k${k}`);
+
+/** Checks every SpaceSaving guarantee of `s` against exact weights. */
+function checkGuarantees(s: Summary, truth: ReadonlyMap<number, number>): void {
+  const n = [...truth.values()].reduce((a, b) => a + b, 0);
+  expect(s.total).toBe(n);
+  const base = summaryBase(s);
+  const m = s.capacity;
+  let sumCounts = 0;
+  const monitored = new Map<string, { count: number; lower: number }>();
+  for (const e of s.entries) {
+    sumCounts += e.count;
+    monitored.set(e.key.toString(), e);
+  }
+  expect(sumCounts).toBeLessThanOrEqual(n + 1e-9);
+  expect(base).toBeLessThanOrEqual(n / m + 1e-9);
+  for (const [k, f] of truth) {
+    const e = monitored.get(`k${k}`);
+    if (e === undefined) {
+      expect(f).toBeLessThanOrEqual(base);
+    } else {
+      expect(e.lower).toBeLessThanOrEqual(f);
+      expect(e.count).toBeGreaterThanOrEqual(f);
+      expect(e.count - f).toBeLessThanOrEqual(base + 1e-9);
+    }
+    if (f > n / m) expect(e).toBeDefined();
+  }
+}
+
+const streamArb = fc.array(
+  fc.tuple(
+    fc.oneof(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 120 })),
+    fc.integer({ min: 1, max: 20 }),
+  ),
+  { maxLength: 500 },
+);
+
+function feed(
+  ss: SpaceSaving,
+  stream: readonly (readonly [number, number])[],
+  cms?: CountMinSketch,
+): Map<number, number> {
+  const truth = new Map<number, number>();
+  for (const [k, w] of stream) {
+    const buf = key(k);
+    const h = keyHash(buf);
+    const bound = cms === undefined ? Infinity : cms.add(h, remix(h), w);
+    ss.add(buf, h, w, bound);
+    truth.set(k, (truth.get(k) ?? 0) + w);
+  }
+  return truth;
+}
+
+describe('space-saving', () => {
+  it('space-saving - bounds, N/m guarantee and heap/table consistency hold on any weighted stream', () => {
+    fc.assert(
+      fc.property(streamArb, fc.integer({ min: 1, max: 24 }), fc.boolean(), (stream, m, filtered) => {
+        const ss = new SpaceSaving({ capacity: m });
+        const cms = filtered ? new CountMinSketch({ width: 16, depth: 2 }) : undefined;
+        const truth = feed(ss, stream, cms);
+        const s = ss.summary();
+        checkGuarantees(s, truth);
+        expect(ss.size).toBe(s.entries.length);
+        expect(ss.base).toBe(summaryBase(s));
+        // Every monitored key is found through the table with its own count.
+        for (const e of s.entries) {
+          expect(ss.upperBound(e.key, e.hash)).toBe(e.count);
+          expect(ss.lowerBound(e.key, e.hash)).toBe(e.lower);
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('space-saving - merged summaries keep every guarantee for the union, in any merge order', () => {
+    fc.assert(
+      fc.property(
+        fc.array(streamArb, { minLength: 1, maxLength: 5 }),
+        fc.integer({ min: 1, max: 16 }),
+        fc.boolean(),
+        (streams, m, pairwise) => {
+          const parts = streams.map((st) => {
+            const ss = new SpaceSaving({ capacity: m });
+            return { ss, truth: feed(ss, st) };
+          });
+          const union = new Map<number, number>();
+          for (const p of parts) for (const [k, f] of p.truth) union.set(k, (union.get(k) ?? 0) + f);
+          const summaries = parts.map((p) => p.ss.summary());
+          const merged = pairwise
+            ? summaries.slice(1).reduce((acc, s) => mergeSummaries([acc, s]), summaries[0]!)
+            : mergeSummaries(summaries);
+          checkGuarantees(merged, union);
+          // Merging into a live summary and carrying on keeps them too.
+          const live = new SpaceSaving({ capacity: m });
+          live.load(merged);
+          const more = feed(live, streams[0]!);
+          for (const [k, f] of more) union.set(k, (union.get(k) ?? 0) + f);
+          checkGuarantees(live.summary(), union);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('space-saving - long keys are stored truncated and told apart by length and hash', () => {
+    const ss = new SpaceSaving({ capacity: 4, maxKeyBytes: 8 });
+    const a = Buffer.from('prefix--aaaaaaaaaaaa');
+    const b = Buffer.from('prefix--bbbbbbbbbbbb');
+    for (let i = 0; i < 5; i++) ss.add(a, keyHash(a), 1);
+    ss.add(b, keyHash(b), 2);
+    const entries = ss.summary().entries.sort((x, y) => y.count - x.count);
+    expect(entries.map((e) => [e.key.toString(), e.length, e.count])).toEqual([
+      ['prefix--', 20, 5],
+      ['prefix--', 20, 2],
+    ]);
+    expect(ss.upperBound(a, keyHash(a))).toBe(5);
+  });
+
+  it('space-saving - shapes must match to merge or load', () => {
+    const a = new SpaceSaving({ capacity: 4 });
+    expect(() => a.load(new SpaceSaving({ capacity: 8 }).summary())).toThrow(/shape/);
+    expect(() => mergeSummaries([])).toThrow(/no summaries/);
+    expect(() => new SpaceSaving({ capacity: 0 })).toThrow(/capacity/);
+  });
+});
