@@ -99,6 +99,14 @@ export function registerControlApi(app: FastifyInstance, deps: ControlApiDeps): 
 
   app.get('/skew', () => monitor.skew);
 
+  // Open event streams never end on their own, and the HTTP server's close waits for every
+  // connection: without ending them first, stopping hotshard would hang while a client listens.
+  const streams = new Set<() => void>();
+  app.addHook('preClose', (done) => {
+    for (const end of streams) end();
+    done();
+  });
+
   app.get('/events', (req, res) => {
     const raw = res.raw;
     raw.writeHead(200, {
@@ -113,10 +121,14 @@ export function registerControlApi(app: FastifyInstance, deps: ControlApiDeps): 
     const unsubscribe = bus.subscribe((e) => raw.write(sseFrame(e)));
     const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), HEARTBEAT_MS);
     heartbeat.unref();
-    req.raw.on('close', () => {
+    const end = (): void => {
+      if (!streams.delete(end)) return;
       clearInterval(heartbeat);
       unsubscribe();
-    });
+      raw.end();
+    };
+    streams.add(end);
+    req.raw.on('close', end);
     return res.hijack();
   });
 }
