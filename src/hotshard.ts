@@ -199,7 +199,13 @@ export async function startHotshard(
     close(): Promise<void> {
       closing ??= (async () => {
         monitor?.stop();
-        await Promise.all([resp.close(config.shutdownDrainMs), http.close()]);
+        const httpClosed = http.close();
+        await resp.close(config.shutdownDrainMs);
+        // In-flight HTTP requests had the same drain period; a connection that is
+        // still open now (an event stream, a client that connected and never
+        // asked) must not hold the process.
+        http.server.closeAllConnections();
+        await httpClosed;
         await accessLog?.close();
         await Promise.all([...backends.values()].map((b) => b.close()));
         log.info('hotshard stopped');

@@ -28,7 +28,11 @@ import { Outcome, RouterTelemetry } from '../../src/telemetry/router-telemetry.j
 import { buildSnapshot, type ShardPlacement } from '../../src/telemetry/snapshot.js';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '20' }, onset: { type: 'string', default: '8' }, minutes: { type: 'string', default: '5' } },
+  options: {
+    seconds: { type: 'string', default: '20' },
+    onset: { type: 'string', default: '8' },
+    minutes: { type: 'string', default: '5' },
+  },
 });
 const seconds = Number(values.seconds);
 const onset = Number(values.onset);
@@ -52,7 +56,9 @@ for (const [name, targetMs] of [
   ['noisy-tenant', 5000],
 ] as const) {
   process.stderr.write(`running ${name} (${seconds} s, onset at ${onset} s) ...\n`);
-  const r = await runScenario(scenarioByName(name)!, { timing: { durationSeconds: seconds, onsetSecond: onset } });
+  const r = await runScenario(scenarioByName(name)!, {
+    timing: { durationSeconds: seconds, onsetSecond: onset },
+  });
   const latency = r.detection?.latencyFromOnsetMs ?? null;
   cases.push({
     case: name,
@@ -66,7 +72,11 @@ for (const [name, targetMs] of [
 }
 
 /** Simulated load straight into telemetry on a manual clock; returns what the detector raised. */
-function simulate(label: string, rateOf: (t: number, shardOfKey: number) => number, pickKey: (rng: () => number, t: number) => number): { label: string; raised: Hotspot[]; paging: number } {
+function simulate(
+  label: string,
+  rateOf: (t: number, shardOfKey: number) => number,
+  pickKey: (rng: () => number, t: number) => number,
+): { label: string; raised: Hotspot[]; paging: number } {
   const clock = new ManualClock(1_800_000_000_000);
   const telemetry = new RouterTelemetry({ clock });
   const nodes = ['n0', 'n1', 'n2', 'n3'].map(nodeId);
@@ -74,10 +84,19 @@ function simulate(label: string, rateOf: (t: number, shardOfKey: number) => numb
   const keys = Array.from({ length: 100_000 }, (_, i) => Buffer.from(`key:${String(i).padStart(12, '0')}`));
   const route = keys.map((k) => {
     const s = table.shardFor(k);
-    return { shard: telemetry.shardIndex(s.id), node: telemetry.nodeIndex(s.node), shardNo: table.shards.indexOf(s) };
+    return {
+      shard: telemetry.shardIndex(s.id),
+      node: telemetry.nodeIndex(s.node),
+      shardNo: table.shards.indexOf(s),
+    };
   });
   const tenant = telemetry.tenantIndex('default');
-  const shards = new Map<string, ShardPlacement>(table.shards.map((s) => [s.id, { node: s.node, range: [String(s.start), s.end === null ? null : String(s.end)], capacity: 2500 }]));
+  const shards = new Map<string, ShardPlacement>(
+    table.shards.map((s) => [
+      s.id,
+      { node: s.node, range: [String(s.start), s.end === null ? null : String(s.end)], capacity: 2500 },
+    ]),
+  );
   const detector = new Detector();
   const rng = createRng(7, label);
   const random = (): number => rng.nextFloat();
@@ -115,24 +134,47 @@ function simulate(label: string, rateOf: (t: number, shardOfKey: number) => numb
 
 process.stderr.write(`simulating ${minutes} minutes of uniform, drifting and zipf load ...\n`);
 const RATE = 8000;
-const uniformRun = simulate('uniform', (_t, shard) => (shard === 0 ? RATE : 1), (rnd) => Math.floor(rnd() * 100_000));
+const uniformRun = simulate(
+  'uniform',
+  (_t, shard) => (shard === 0 ? RATE : 1),
+  (rnd) => Math.floor(rnd() * 100_000),
+);
 // Each shard's share drifts by ±30 % over the run, slowly (a period of the whole run).
 const drift = (t: number, shard: number): number =>
   shard === 0 ? RATE * 1.3 : (1 + 0.3 * Math.sin((2 * Math.PI * t) / (minutes * 60_000) + shard)) / 1.3;
 const driftRun = simulate('slow drift', drift, (rnd) => Math.floor(rnd() * 100_000));
 const z = zipf(100_000, 0.99);
 const zrng = createRng(9, 'zipf');
-const zipfRun = simulate('zipf 0.99 (info)', (_t, shard) => (shard === 0 ? RATE : 1), () => z.next(zrng, 0));
+const zipfRun = simulate(
+  'zipf 0.99 (info)',
+  (_t, shard) => (shard === 0 ? RATE : 1),
+  () => z.next(zrng, 0),
+);
 
-const falseAlarms = [uniformRun, driftRun].map((r) => ({ load: r.label, hotspots: r.raised.length, paging: r.paging, kinds: [...new Set(r.raised.map((h) => `${h.kind}/${h.severity}`))] }));
-const info = { load: zipfRun.label, hotspots: zipfRun.raised.length, paging: zipfRun.paging, kinds: [...new Set(zipfRun.raised.map((h) => `${h.kind}/${h.severity}`))] };
+const falseAlarms = [uniformRun, driftRun].map((r) => ({
+  load: r.label,
+  hotspots: r.raised.length,
+  paging: r.paging,
+  kinds: [...new Set(r.raised.map((h) => `${h.kind}/${h.severity}`))],
+}));
+const info = {
+  load: zipfRun.label,
+  hotspots: zipfRun.raised.length,
+  paging: zipfRun.paging,
+  kinds: [...new Set(zipfRun.raised.map((h) => `${h.kind}/${h.severity}`))],
+};
 
 console.log(JSON.stringify({ bench: 'detect', cases, falseAlarms, info, minutes }));
-console.log('\ncase              expected                                 detected                                 latency   target   result');
+console.log(
+  '\ncase              expected                                 detected                                 latency   target   result',
+);
 for (const c of cases) {
   console.log(
     `${c.case.padEnd(17)} ${c.expected.padEnd(40)} ${(c.detected ?? 'nothing').padEnd(40)} ${(c.latencyMs === null ? '—' : `${c.latencyMs} ms`).padStart(8)} ${`≤ ${c.targetMs} ms`.padStart(9)}   ${c.met ? 'ok' : c.correct ? 'late' : 'WRONG'}`,
   );
 }
 console.log(`\nfalse alarms over ${minutes} simulated minutes (target 0)`);
-for (const f of [...falseAlarms, info]) console.log(`  ${f.load.padEnd(18)} hotspots ${String(f.hotspots).padStart(3)}  paging ${String(f.paging).padStart(3)}  ${f.kinds.join(', ')}`);
+for (const f of [...falseAlarms, info])
+  console.log(
+    `  ${f.load.padEnd(18)} hotspots ${String(f.hotspots).padStart(3)}  paging ${String(f.paging).padStart(3)}  ${f.kinds.join(', ')}`,
+  );

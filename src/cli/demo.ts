@@ -3,12 +3,14 @@
  * workload through a real Redis client, and a live per-node view in the
  * terminal, ending with a summary table.
  *
- * Detection and mitigation are not built yet, so the demo shows the problem
- * honestly: when one key turns celebrity its node saturates, requests queue
- * and p99 climbs while the other nodes idle.
+ * Detection runs live (its verdicts are printed as they happen); mitigation is
+ * not built yet, so the demo shows the problem detected but not relieved:
+ * when one key turns celebrity its node saturates, requests queue and p99
+ * climbs while the other nodes idle.
  */
 import type { Command } from 'commander';
 import { Redis } from 'ioredis';
+import type { Hotspot } from '../detect/hotspot.js';
 import { loadConfig, type Config } from '../config.js';
 import { startHotshard, type Hotshard } from '../hotshard.js';
 import { addServerFlags, fail, flagsToConfig } from './server-flags.js';
@@ -68,6 +70,19 @@ async function runDemo(hs: Hotshard, rate: number, phases: Phase[]): Promise<voi
   }
   await clients[0]!.set(CELEBRITY, value);
 
+  // The detector's verdicts, printed as they happen.
+  let phaseStarted = Date.now();
+  const unsubscribe = hs.events.subscribe((e) => {
+    if (!e.type.startsWith('hotspot.')) return;
+    const h = e.data as Hotspot;
+    if (h.severity === 'info' && e.type !== 'hotspot.cleared') return;
+    const verb =
+      e.type === 'hotspot.raised' ? '▲ detected' : e.type === 'hotspot.cleared' ? '▼ cleared ' : '◆ updated ';
+    console.log(
+      `      ${verb} ${h.kind} ${h.subject} (${h.heat}, ${h.severity}) ${((e.at - phaseStarted) / 1000).toFixed(2)} s into the phase: ${h.summary}`,
+    );
+  });
+
   const summary: Array<{ phase: Phase; stats: PhaseStats }> = [];
   let rnd = 42;
   const random = (): number => {
@@ -80,6 +95,7 @@ async function runDemo(hs: Hotshard, rate: number, phases: Phase[]): Promise<voi
   const tickMs = 10;
   let second = 0;
   for (const phase of phases) {
+    phaseStarted = Date.now();
     const stats: PhaseStats = {
       ops: 0,
       errors: 0,
@@ -146,9 +162,12 @@ async function runDemo(hs: Hotshard, rate: number, phases: Phase[]): Promise<voi
       `${phase.name.padEnd(15)} ${String(Math.round(stats.ops / phase.seconds)).padStart(6)} ${percentile(sorted, 50).toFixed(2).padStart(10)} ${percentile(sorted, 99).toFixed(2).padStart(8)} ${String(stats.errors).padStart(8)} ${((100 * max) / (mean * loads.length)).toFixed(0).padStart(16)} % ${(max / mean).toFixed(2).padStart(16)}`,
     );
   }
+  unsubscribe();
+  const found = hs.monitor?.history().filter((h) => h.severity !== 'info') ?? [];
   console.log(
-    '\nhot-key detection and mitigation are not built yet: the celebrity phase shows the unmitigated problem.',
+    `\ndetected: ${found.length === 0 ? 'nothing' : found.map((h) => `${h.kind} ${h.subject}`).join(', ')}`,
   );
+  console.log('mitigation is not built yet: the celebrity phase shows the problem detected but unmitigated.');
 }
 
 /** Registers `demo`. */
@@ -179,7 +198,11 @@ export function addDemoCommand(program: Command): void {
       console.log(
         `hotshard demo: ${hs.router.backends.size} embedded nodes, ${hs.router.table.shards.length} shards, ${hs.config.capacity ?? 'unlimited'} ops/s per node`,
       );
-      console.log(`RESP: redis-cli -p ${hs.respPort}    HTTP: http://127.0.0.1:${hs.httpPort}/shards`);
+      const http = `http://127.0.0.1:${hs.httpPort}`;
+      console.log(`RESP: redis-cli -p ${hs.respPort}`);
+      console.log(
+        `HTTP: ${http}/hotspots  ${http}/hotkeys  ${http}/shards/stats  ${http}/skew  ${http}/metrics  ${http}/events`,
+      );
       console.log(
         `workload: ${rate} ops/s, 90% GET / 10% SET over ${KEYS} keys; then 50% of requests on '${CELEBRITY}'\n`,
       );

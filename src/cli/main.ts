@@ -5,6 +5,7 @@ import { addStartCommand } from './start.js';
 import { addDemoCommand } from './demo.js';
 import { addScenarioCommand } from './scenario.js';
 import { addLoadCommand } from './load.js';
+import { addReplayCommand } from './replay.js';
 
 const program = new Command('hotshard')
   .description(
@@ -15,4 +16,5 @@ addStartCommand(program);
 addDemoCommand(program);
 addScenarioCommand(program);
 addLoadCommand(program);
+addReplayCommand(program);
 await program.parseAsync(process.argv);

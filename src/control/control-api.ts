@@ -117,7 +117,9 @@ export function registerControlApi(app: FastifyInstance, deps: ControlApiDeps): 
     });
     const lastId = Number(req.headers['last-event-id'] ?? '0');
     raw.write(': hotshard events\n\n');
-    if (Number.isInteger(lastId) && lastId > 0) for (const e of bus.since(lastId)) raw.write(sseFrame(e));
+    if (req.headers['last-event-id'] !== undefined && Number.isInteger(lastId) && lastId >= 0) {
+      for (const e of bus.since(lastId)) raw.write(sseFrame(e));
+    }
     const unsubscribe = bus.subscribe((e) => raw.write(sseFrame(e)));
     const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), HEARTBEAT_MS);
     heartbeat.unref();

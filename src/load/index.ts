@@ -58,3 +58,25 @@ export {
   type WriteCheck,
 } from './write-ledger.js';
 export { formatProgress, formatReport, ProgressLine } from './progress.js';
+export {
+  loadTrace,
+  parseTraceLine,
+  readTrace,
+  replayCommand,
+  scanTrace,
+  setValueSize,
+  TraceError,
+  type ReplayCommand,
+  type TraceEntry,
+  type TraceRecord,
+  type TraceSummary,
+} from './trace.js';
+export {
+  Injector,
+  parseInjection,
+  replayTrace,
+  validateInjections,
+  type Injection,
+  type ReplayOptions,
+  type ReplayReport,
+} from './replay.js';

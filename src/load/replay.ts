@@ -8,9 +8,12 @@
  * that intended time, so a target that falls behind shows its queue. The log
  * stamps `t` when a reply leaves the router, so file order is the order the
  * shards applied the requests; replay keeps it: times never go backwards
- * (an earlier `t` after a later one is sent at once), and every request to a
+ * (an earlier `t` after a later one is sent at once), and every write to a
  * key travels on that key's connection, so SET / INCR / DEL on one key land in
- * the logged order. Injected GETs carry no ordering and are spread round-robin.
+ * the logged order and leave the state the original left. Reads (and injected
+ * GETs) change nothing, so they are spread round-robin: a hot key's reads came
+ * from many clients, and one connection — one request at a time over HTTP —
+ * would queue them in the replayer instead of at the target.
  *
  * The trace is read twice — once to check every line and measure its span,
  * once while sending, a bounded window ahead — so a bad line fails before any
@@ -115,7 +118,9 @@ interface Planned {
 
 const BURST = 2_000;
 /** How far ahead of the send time the reader may run (records). */
-const WINDOW = 20_000;
+const WINDOW = 4_096;
+/** Records parsed between yields to the event loop, so sends due meanwhile are not held up. */
+const READ_SLICE = 256;
 
 /**
  * Replays a trace and resolves with the report once every request was sent
@@ -165,7 +170,7 @@ export async function replayTrace(options: ReplayOptions): Promise<ReplayReport>
   let tickTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   let stop: () => void = () => undefined;
 
-  let readError: unknown;
+  let readError: Error | undefined;
   // The clock starts at the first tick, when the first records are read.
   let t0: number | undefined;
   const clock = (): number => performance.now() - (t0 ?? performance.now());
@@ -174,8 +179,14 @@ export async function replayTrace(options: ReplayOptions): Promise<ReplayReport>
   // may end in a half-written line.
   const read = async (): Promise<void> => {
     let left = trace.records;
+    let slice = 0;
     for await (const { record } of readTrace(options.trace)) {
       if (!running || left-- === 0) break;
+      // readline hands lines over as microtasks, which would starve the send timer.
+      if (++slice === READ_SLICE) {
+        slice = 0;
+        await new Promise<void>((r) => setImmediate(r));
+      }
       const p = planner.plan(record);
       if (p !== null) queue.push(p);
       if (waitingForRecords) {
@@ -249,7 +260,8 @@ export async function replayTrace(options: ReplayOptions): Promise<ReplayReport>
   };
 
   const rollTimer = setInterval(() => tally.roll(clock(), outstanding, options.onSecond), 100);
-  const reading = new Promise<void>((resolve) => {
+  let reader: Promise<void> = Promise.resolve();
+  const sending = new Promise<void>((resolve) => {
     stop = (): void => {
       if (!running) return;
       running = false;
@@ -269,28 +281,29 @@ export async function replayTrace(options: ReplayOptions): Promise<ReplayReport>
     if (options.signal?.aborted === true) return onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     waitingForRecords = true;
-    read().catch((err: unknown) => {
-      readError = err;
+    reader = read().catch((err: unknown) => {
+      readError = err instanceof Error ? err : new Error('cannot read the trace', { cause: err });
       stop();
     });
   });
-  await reading;
-  {
-    const drainStart = clock();
-    if (outstanding > 0) {
-      await new Promise<void>((resolve) => {
-        const limit = setTimeout(resolve, aborted ? Math.min(2_000, timeoutMs) : timeoutMs + 1_000);
-        drained = () => {
-          clearTimeout(limit);
-          resolve();
-        };
-      });
-    }
-    await target.close(); // anything still in flight fails as a timeout
-    clearInterval(rollTimer);
-    tally.finish(clock(), outstanding, options.onSecond);
-    tally.drainMs = clock() - drainStart;
+  await sending;
+
+  // Let the replies in flight arrive, up to the request timeout (shorter when aborted).
+  const drainStart = clock();
+  if (outstanding > 0) {
+    await new Promise<void>((resolve) => {
+      const limit = setTimeout(resolve, aborted ? Math.min(2_000, timeoutMs) : timeoutMs + 1_000);
+      drained = () => {
+        clearTimeout(limit);
+        resolve();
+      };
+    });
   }
+  await target.close(); // anything still in flight fails as a timeout
+  await reader; // stops at its next record once sending has stopped
+  clearInterval(rollTimer);
+  tally.finish(clock(), outstanding, options.onSecond);
+  const drainMs = clock() - drainStart;
   if (readError !== undefined) throw readError;
 
   const windowSeconds = Math.max(stoppedAt, 1) / 1000;
@@ -304,7 +317,7 @@ export async function replayTrace(options: ReplayOptions): Promise<ReplayReport>
     startedAt,
     settings: { target: shownTarget, speed, inject: injector.injections, seed, timeoutMs, maxOutstanding },
     durationMs: Math.round(stoppedAt),
-    drainMs: Math.round(tally.drainMs),
+    drainMs: Math.round(drainMs),
     aborted,
     scheduled,
     sent,
@@ -338,7 +351,6 @@ class RunTally {
   ok = 0;
   errors = 0;
   shed = 0;
-  drainMs = 0;
   readonly byKind: Record<string, number> = {};
   readonly examples: Record<string, string> = {};
   readonly opsByType: Record<string, number> = {};
@@ -456,7 +468,7 @@ class Planner {
       c.op === 'set'
         ? { op: 'set', tenant: r.tenant, keys: [c.key], value: this.#value(c.valueSize) }
         : { op: c.op, tenant: r.tenant, keys: [c.key] };
-    return { due, lane: laneOf(c.key, this.#lanes), cmd };
+    return { due, lane: c.op === 'get' ? -1 : laneOf(c.key, this.#lanes), cmd };
   }
 
   /** `size` filler bytes; one shared buffer, grown to the largest value seen. */
@@ -567,7 +579,7 @@ export function parseInjection(text: string): Injection {
   );
 }
 
-/** FNV-1a of the key: every request to one key shares a lane, so it keeps its order. */
+/** FNV-1a of the key: every write to one key shares a lane, so the writes keep their order. */
 function laneOf(key: string, lanes: number): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);

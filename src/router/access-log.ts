@@ -9,7 +9,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 
 /** One logged request. */
 export interface AccessRecord {
-  /** ms since the epoch when the request arrived. */
+  /** ms since the epoch when the reply left the router (file order is the order shards applied requests). */
   readonly t: number;
   readonly tenant: string;
   /** Lower-case command name. */

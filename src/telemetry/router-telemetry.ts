@@ -24,7 +24,7 @@ import { HeavyHitters, type HeavyHittersOptions, type RankBy } from './sketches/
  * ≈ 250 ns per update that is ≈ 2.5 % of a core, and every key above 0.1 % of
  * a window stays exact up to 100 k requests/s.
  */
-export const DEFAULT_SKETCH_BUDGET = 100_000;
+export const DEFAULT_SKETCH_BUDGET = 50_000;
 
 /** How a request ended. Shed requests count as demand but add no latency sample. */
 export const Outcome = { Ok: 0, Error: 1, Shed: 2 } as const;

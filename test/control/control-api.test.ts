@@ -30,7 +30,13 @@ describe('control api - a celebrity key over real RESP load', () => {
   let report: LoadReport;
   let uniform: { skew: SkewReport; hotspots: HotspotsBody };
   let raised: HotspotsBody;
-  let spike: { hotkeys: HotKeysBody; top3: HotKeysBody; stats: ShardStatsBody; skew: SkewReport };
+  let spike: {
+    hotkeys: HotKeysBody;
+    top3: HotKeysBody;
+    stats: ShardStatsBody;
+    skew: SkewReport;
+    hotspots: HotspotsBody;
+  };
   let cleared: HotspotsBody;
   let celebrityShard: { id: string; node: string };
 
@@ -66,6 +72,7 @@ describe('control api - a celebrity key over real RESP load', () => {
       top3: (await getJson<HotKeysBody>(t, '/hotkeys?limit=3&window=1')).body,
       stats: (await getJson<ShardStatsBody>(t, '/shards/stats?window=1')).body,
       skew: (await getJson<SkewReport>(t, '/skew')).body,
+      hotspots: (await getJson<HotspotsBody>(t, '/hotspots')).body,
     };
     report = await load;
     cleared = await waitFor('the hotspot to clear', async () => {
@@ -96,7 +103,8 @@ describe('control api - a celebrity key over real RESP load', () => {
     // Default limit 20, ranked by ops.
     expect(spike.hotkeys.keys).toHaveLength(20);
     const rates = spike.hotkeys.keys.map(ops);
-    expect(rates).toEqual([...rates].sort((a, b) => b - a));
+    // reads/s + writes/s: equal counts may differ in the last bit.
+    for (let i = 1; i < rates.length; i++) expect(rates[i]!).toBeLessThanOrEqual(rates[i - 1]! + 1e-9);
   });
 
   it('control api - /hotkeys limit=3 returns the same head', () => {
@@ -126,7 +134,8 @@ describe('control api - a celebrity key over real RESP load', () => {
       expect(body.error.message, url).toMatch(message);
     }
     const edges = ['/hotkeys?limit=1', '/hotkeys?limit=64&window=10', '/shards/stats?window=600'];
-    for (const url of edges) expect((await t.hs.http.inject({ method: 'GET', url })).statusCode, url).toBe(200);
+    for (const url of edges)
+      expect((await t.hs.http.inject({ method: 'GET', url })).statusCode, url).toBe(200);
     expect((await getJson<HotKeysBody>(t, '/hotkeys?limit=1')).body.keys.length).toBeLessThanOrEqual(1);
   });
 
@@ -161,11 +170,18 @@ describe('control api - a celebrity key over real RESP load', () => {
     expect(h.id).toMatch(/^hot-key:key:000000000042@\d+$/);
     expect(h.detectedAt).toBeGreaterThanOrEqual(h.onset);
     expect(h.summary).toContain(CELEBRITY);
-    // The numbers that tripped the rule: a rate over the floor, most of its shard, far over the median key.
-    expect(h.evidence.rate).toBeGreaterThan(750);
+    // Raised early in the spike, possibly before the 1 s window fills: the key already
+    // carries most of its shard.
     expect(h.evidence.shareOfShard).toBeGreaterThan(0.5);
-    expect(h.evidence.overMedian).toBeGreaterThan(10);
     expect(h.evidence.sloP99Ms).toBe(20);
+    // Two seconds in, the evidence (refreshed every tick) shows the full rate sent.
+    const later = spike.hotspots.active.find((x) => x.id === h.id)!;
+    expect(later).toBeDefined();
+    expect(later.evidence.rate).toBeGreaterThan(RATE * SHARE * 0.8);
+    expect(later.evidence.rate).toBeLessThan(RATE * SHARE * 1.2);
+    expect(later.evidence.rate).toBeGreaterThan(later.evidence.threshold!);
+    expect(later.evidence.shareOfShard).toBeGreaterThan(0.8);
+    expect(later.evidence.overMedian).toBeGreaterThan(10);
     expect(raised.recent.map((x) => x.id)).toContain(h.id);
     // No false alarm during the uniform second and a half.
     expect(uniform.hotspots.active).toEqual([]);

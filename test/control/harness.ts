@@ -10,7 +10,15 @@ import type { TestHotshard } from '../../src/testkit/hotshard.js';
 /** GET /hotkeys. */
 export interface HotKeysBody {
   windowSeconds: number;
-  keys: { key: string; shard: string; node: string; reads: number; writes: number; bytes: number; error: number }[];
+  keys: {
+    key: string;
+    shard: string;
+    node: string;
+    reads: number;
+    writes: number;
+    bytes: number;
+    error: number;
+  }[];
 }
 
 /** One row of GET /shards/stats. */
@@ -235,7 +243,13 @@ export function parseExposition(text: string): Exposition {
     if (family === undefined) fail('sample before its TYPE');
     const labels = parseLabels(labelText ?? '', fail);
     const value =
-      valueText === '+Inf' ? Infinity : valueText === '-Inf' ? -Infinity : valueText === 'NaN' ? NaN : Number(valueText);
+      valueText === '+Inf'
+        ? Infinity
+        : valueText === '-Inf'
+          ? -Infinity
+          : valueText === 'NaN'
+            ? NaN
+            : Number(valueText);
     if (Number.isNaN(value) && valueText !== 'NaN') fail('bad value');
     const series = `${name}${JSON.stringify(Object.entries(labels).sort())}`;
     if (seen.has(series)) fail('series repeated');

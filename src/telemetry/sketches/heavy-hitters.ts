@@ -163,13 +163,17 @@ export class HeavyHitters {
 
   /** Hot path: one keyed request in the current second. Allocation-free. */
   offer(key: Uint8Array, isWrite: boolean, bytes: number): void {
-    const h1 = keyHash(key);
-    const h2 = remix(h1);
     const ep = this.#current;
-    ep.hll.add(h1, h2);
     ep.requests++;
+    // Decide before hashing: above the budget most requests cost one counter
+    // and one comparison. The distinct-key estimate then comes from the
+    // sampled keys (a lower bound that stays close for keys seen more than
+    // `s` times per window); the detector only uses it for the mean key rate.
     const w = this.sampler.sample();
     if (w === 0) return;
+    const h1 = keyHash(key);
+    const h2 = remix(h1);
+    ep.hll.add(h1, h2);
     const at = this.#at;
     ep.cms[0].locate(h1, h2, at);
     const m = isWrite ? Metric.Writes : Metric.Reads;
