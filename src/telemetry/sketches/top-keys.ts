@@ -51,17 +51,27 @@ export function summedEstimate(cells: readonly Float64Array[], h1: number, shape
  * SpaceSaving lower bound.
  */
 export function rankKeys(
-  merged: readonly Summary[],
+  merged: readonly (Summary | null)[],
   cms: (metric: number, h1: number) => number,
   shape: SketchShape,
   limit: number,
   by: RankBy,
 ): KeyEstimate[] {
   const sources = by === 'ops' ? [0, 1] : by === 'reads' ? [0] : by === 'writes' ? [1] : [2];
-  const maps = merged.map((s) => new Map(s.entries.map((e) => [entryIdentity(e), e])));
-  const bases = merged.map(summaryBase);
+  // A metric without a summary (null: not merged) is bounded by Count-Min alone.
+  const maps = merged.map((s) =>
+    s === null ? new Map<string, SummaryEntry>() : new Map(s.entries.map((e) => [entryIdentity(e), e])),
+  );
+  const bases = merged.map((s) => (s === null ? Infinity : summaryBase(s)));
+  // Candidates: the heaviest entries of each ranked summary. A key outside the
+  // top `4 × limit` of every ranked metric cannot make the top `limit` by one
+  // of them, and for reads + writes only a key near the cut in both could,
+  // which the margin covers in practice; it keeps the CMS lookups bounded.
   const candidates = new Map<string, SummaryEntry>();
-  for (const m of sources) for (const [id, e] of maps[m]!) if (!candidates.has(id)) candidates.set(id, e);
+  for (const m of sources) {
+    const entries = [...maps[m]!].sort((a, b) => b[1].count - a[1].count).slice(0, 4 * limit);
+    for (const [id, e] of entries) if (!candidates.has(id)) candidates.set(id, e);
+  }
   const out: KeyEstimate[] = [];
   for (const [id, c] of candidates) {
     const est = [0, 0, 0];
