@@ -5,7 +5,8 @@ import { ConfigError, HotshardError } from '../errors.js';
 import { parseDistribution } from '../load/distributions.js';
 import { runLoad, type LoadOptions, type LoadReport } from '../load/generator.js';
 import { formatReport, ProgressLine } from '../load/progress.js';
-import { parseRespAddress, type TargetSpec } from '../load/targets.js';
+import type { TargetSpec } from '../load/targets.js';
+import { optionalInt, targetFromFlags } from './target-flags.js';
 import {
   compileWorkload,
   parseOps,
@@ -85,31 +86,7 @@ export function addLoadCommand(program: Command): void {
 
 /** Turns the flags into runLoad options; throws ConfigError naming the flag. */
 export function loadOptions(flags: LoadFlags): LoadOptions {
-  if ((flags.resp === undefined) === (flags.http === undefined))
-    throw new ConfigError('give exactly one target: --resp host:port or --http URL');
-  const connections = optionalInt(flags.connections, '--connections', 1, 10_000);
-  let target: TargetSpec;
-  if (flags.resp !== undefined) {
-    target = {
-      kind: 'resp',
-      ...parseRespAddress(flags.resp),
-      ...(flags.password !== undefined ? { password: flags.password } : {}),
-      ...(connections !== undefined ? { connections } : {}),
-    };
-  } else {
-    if (flags.password !== undefined) throw new ConfigError('--password applies to --resp targets only');
-    let url: URL;
-    try {
-      url = new URL(flags.http!);
-    } catch {
-      throw new ConfigError(
-        `--http must be a URL like http://127.0.0.1:8080, got ${JSON.stringify(flags.http)}`,
-      );
-    }
-    if (url.protocol !== 'http:')
-      throw new ConfigError(`--http supports http:// URLs only, got ${JSON.stringify(flags.http)}`);
-    target = { kind: 'http', url: url.href, ...(connections !== undefined ? { connections } : {}) };
-  }
+  const target: TargetSpec = targetFromFlags(flags);
 
   let workload: WorkloadSpec = {};
   if (flags.workload !== undefined) {
@@ -224,14 +201,6 @@ export function parseDuration(text: string, flag: string): number {
       `${flag} must be a positive time like 30s, 500ms or 2m; got ${JSON.stringify(text)}`,
     );
   return value;
-}
-
-function optionalInt(text: string | undefined, flag: string, min: number, max: number): number | undefined {
-  if (text === undefined) return undefined;
-  const v = Number(text);
-  if (!(/^\d+$/.test(text.trim()) && Number.isSafeInteger(v) && v >= min && v <= max))
-    throw new ConfigError(`${flag} must be an integer in [${min}, ${max}], got ${JSON.stringify(text)}`);
-  return v;
 }
 
 function optionalNumber(text: string | undefined, flag: string): number | undefined {

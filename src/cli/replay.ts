@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { ConfigError, HotshardError } from '../errors.js';
 import { ProgressLine } from '../load/progress.js';
 import { parseInjection, replayTrace, type ReplayOptions, type ReplayReport } from '../load/replay.js';
-import { parseRespAddress, type TargetSpec } from '../load/targets.js';
+import type { TargetSpec } from '../load/targets.js';
+import { optionalInt, targetFromFlags } from './target-flags.js';
 import { TraceError } from '../load/trace.js';
 import { parseDuration } from './load.js';
 
@@ -66,31 +67,7 @@ export function addReplayCommand(program: Command): void {
  * @example replayOptions('access.jsonl', { resp: '127.0.0.1:6380', speed: '10', inject: ['k:0.3:5'], seed: '1', timeout: '10s' });
  */
 export function replayOptions(trace: string, flags: ReplayFlags): ReplayOptions {
-  if ((flags.resp === undefined) === (flags.http === undefined))
-    throw new ConfigError('give exactly one target: --resp host:port or --http URL');
-  const connections = optionalInt(flags.connections, '--connections', 1, 10_000);
-  let target: TargetSpec;
-  if (flags.resp !== undefined) {
-    target = {
-      kind: 'resp',
-      ...parseRespAddress(flags.resp),
-      ...(flags.password !== undefined ? { password: flags.password } : {}),
-      ...(connections !== undefined ? { connections } : {}),
-    };
-  } else {
-    if (flags.password !== undefined) throw new ConfigError('--password applies to --resp targets only');
-    let url: URL;
-    try {
-      url = new URL(flags.http!);
-    } catch {
-      throw new ConfigError(
-        `--http must be a URL like http://127.0.0.1:8080, got ${JSON.stringify(flags.http)}`,
-      );
-    }
-    if (url.protocol !== 'http:')
-      throw new ConfigError(`--http supports http:// URLs only, got ${JSON.stringify(flags.http)}`);
-    target = { kind: 'http', url: url.href, ...(connections !== undefined ? { connections } : {}) };
-  }
+  const target: TargetSpec = targetFromFlags(flags);
   const speed = Number(flags.speed);
   if (!(flags.speed.trim() !== '' && Number.isFinite(speed) && speed > 0))
     throw new ConfigError(
@@ -208,12 +185,4 @@ export function formatReplayReport(r: ReplayReport): string {
     rows.push([`error ${kind}`, `${n(count)}  e.g. ${(r.errorExamples[kind] ?? '').slice(0, 80)}`]);
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
-}
-
-function optionalInt(text: string | undefined, flag: string, min: number, max: number): number | undefined {
-  if (text === undefined) return undefined;
-  const v = Number(text);
-  if (!(/^\d+$/.test(text.trim()) && Number.isSafeInteger(v) && v >= min && v <= max))
-    throw new ConfigError(`${flag} must be an integer in [${min}, ${max}], got ${JSON.stringify(text)}`);
-  return v;
 }
