@@ -164,7 +164,8 @@ export function createMetrics(deps: {
           entropy: m.entropy,
         };
         for (const [measure, value] of Object.entries(measures)) {
-          if (Number.isFinite(value)) skewGauge.set({ over, dimension, measure }, value);
+          // max/median is +Inf when the median shard is idle: the most skewed moment, so it is exported as +Inf rather than dropped.
+          if (!Number.isNaN(value)) skewGauge.set({ over, dimension, measure }, value);
         }
       }
     }
