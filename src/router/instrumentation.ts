@@ -7,6 +7,11 @@
  *
  * Names are resolved to telemetry indexes once per routing table (and once
  * per session for tenants), so the hot path does integer work only.
+ *
+ * Only requests the telemetry asks to time (all of them below its latency
+ * budget, a sample above) or the access log samples read `performance.now()`:
+ * the decision is taken before sending, so an untimed request costs no clock
+ * read at either end.
  */
 import type { ReplyCallback } from '../backend/backend.js';
 import type { RoutingTable, ShardInfo } from '../keyspace/routing-table.js';
@@ -111,16 +116,30 @@ export class Instrumentation {
     const tenant = this.#tenant(session, key);
     const telemetry = this.telemetry;
     const bytesIn = requestBytes(cmd);
-    const started = performance.now();
-    telemetry.begin(ids.shard, ids.node);
+    const weight = telemetry.timeRequest();
+    const logged = this.#log?.sample() === true;
+    const started = weight > 0 || logged ? performance.now() : -1;
+    const shardIndex = ids.shard;
+    const nodeIndex = ids.node;
+    telemetry.begin(shardIndex, nodeIndex);
     return (reply: Reply): void => {
-      const micros = (performance.now() - started) * 1000;
-      telemetry.end(ids.shard, ids.node);
+      const micros = started < 0 ? 0 : (performance.now() - started) * 1000;
+      telemetry.end(shardIndex, nodeIndex);
       const outcome = outcomeOf(reply);
       const bytesOut = replyBytes(reply);
-      telemetry.record(ids.shard, ids.node, tenant, key, spec.write, bytesIn, bytesOut, micros, outcome);
-      if (this.#log?.sample() === true)
-        this.#logRecord(session, spec, key, shard, bytesIn + bytesOut, micros, reply, outcome);
+      telemetry.record(
+        shardIndex,
+        nodeIndex,
+        tenant,
+        key,
+        spec.write,
+        bytesIn,
+        bytesOut,
+        micros,
+        outcome,
+        weight,
+      );
+      if (logged) this.#logRecord(session, spec, key, shard, bytesIn + bytesOut, micros, reply, outcome);
       done(reply);
     };
   }
@@ -143,18 +162,31 @@ export class Instrumentation {
     const tenant = this.#tenant(session, keys[0]!);
     const telemetry = this.telemetry;
     const bytesIn = Math.ceil(requestBytes(cmd) / keys.length);
-    const started = performance.now();
+    const weight = telemetry.timeRequest();
+    const logged = this.#log?.sample() === true;
+    const started = weight > 0 || logged ? performance.now() : -1;
     for (const r of ids) telemetry.begin(r.shard, r.node);
     return (reply: Reply): void => {
-      const micros = (performance.now() - started) * 1000;
+      const micros = started < 0 ? 0 : (performance.now() - started) * 1000;
       const outcome = outcomeOf(reply);
       const bytesOut = Math.ceil(replyBytes(reply) / keys.length);
       for (let i = 0; i < keys.length; i++) {
         const r = ids[i]!;
         telemetry.end(r.shard, r.node);
-        telemetry.record(r.shard, r.node, tenant, keys[i]!, spec.write, bytesIn, bytesOut, micros, outcome);
+        telemetry.record(
+          r.shard,
+          r.node,
+          tenant,
+          keys[i]!,
+          spec.write,
+          bytesIn,
+          bytesOut,
+          micros,
+          outcome,
+          weight,
+        );
       }
-      if (this.#log?.sample() === true) {
+      if (logged) {
         this.#logRecord(
           session,
           spec,

@@ -37,7 +37,7 @@ export const Field = {
   BytesOut: 3,
   Errors: 4,
   Shed: 5,
-  /** Sum of recorded latencies (µs). */
+  /** Sum of recorded latencies (µs), weighted when latencies are sampled. */
   LatencySum: 6,
   /** Peak in-flight gauge seen during the second. */
   InflightMax: 7,
@@ -197,7 +197,11 @@ export class EntityCounters {
     const coarseBase = (Math.floor(second / COARSE_BLOCK_SECONDS) % this.#coarseSlots) * HISTOGRAM_BUCKETS;
     for (const b of this.#blocks) {
       const s = b.scalars;
-      const timed = s[Field.Reads * n + slot]! + s[Field.Writes * n + slot]! - s[Field.Shed * n + slot]!;
+      if (s[Field.Reads * n + slot]! + s[Field.Writes * n + slot]! - s[Field.Shed * n + slot]! <= 0) continue;
+      // Ranks from the histogram's own total: with sampled latencies (weights)
+      // it estimates the timed count rather than equalling it.
+      let timed = 0;
+      for (let i = 0; i < HISTOGRAM_BUCKETS; i++) timed += b.fine[fineBase + i]!;
       if (timed <= 0) continue;
       // One pass: fold into the block, and pick p50/p99/p999 by rank on the way.
       const r50 = Math.max(1, Math.ceil(0.5 * timed));
@@ -219,7 +223,9 @@ export class EntityCounters {
 
   /**
    * Hot path: one completed request for entity `e` in the current second.
-   * `latencyBucket` is `bucketOf(micros)`, or -1 for no latency sample (shed).
+   * `latencyBucket` is `bucketOf(micros)`, or -1 for no latency sample (shed,
+   * or not timed). A latency sample counts `latencyWeight` times (1 unless
+   * latencies are sampled, see RouterTelemetry); counts are always exact.
    * `outcome`: 0 ok, 1 error, 2 shed. Allocation-free; an unknown index is ignored.
    */
   add(
@@ -230,6 +236,7 @@ export class EntityCounters {
     latencyMicros: number,
     outcome: number,
     latencyBucket = outcome === 2 ? -1 : bucketOf(latencyMicros),
+    latencyWeight = 1,
   ): void {
     const b = this.#blocks[e];
     if (b === undefined) return;
@@ -242,8 +249,8 @@ export class EntityCounters {
     if (outcome === 1) s[Field.Errors * n + slot]! += 1;
     else if (outcome === 2) s[Field.Shed * n + slot]! += 1;
     if (latencyBucket >= 0) {
-      s[Field.LatencySum * n + slot]! += latencyMicros;
-      b.fine[this.#fineBase + latencyBucket]! += 1;
+      s[Field.LatencySum * n + slot]! += latencyMicros * latencyWeight;
+      b.fine[this.#fineBase + latencyBucket]! += latencyWeight;
     }
   }
 

@@ -48,6 +48,7 @@ export {
   type SketchTotals,
 } from './sketches/heavy-hitters.js';
 export {
+  DEFAULT_LATENCY_BUDGET,
   DEFAULT_SKETCH_BUDGET,
   Outcome,
   RouterTelemetry,

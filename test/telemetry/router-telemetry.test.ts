@@ -57,6 +57,48 @@ describe('router telemetry', () => {
     expect(t.series('tenant', 'nobody', 2)).toHaveLength(2);
   });
 
+  it('router telemetry - above the latency budget only a sample is timed: counts stay exact, percentiles and mean unbiased', () => {
+    const clock = new ManualClock(START);
+    const t = new RouterTelemetry({ clock, latencyBudget: 1000, latencySeed: 7 });
+    const s0 = t.shardIndex('s0');
+    const n0 = t.nodeIndex('n0');
+    // 9 in 10 requests take 1 ms, 1 in 10 takes 20 ms; 20 k requests a second.
+    const second = (): number => {
+      let timed = 0;
+      for (let i = 0; i < 20_000; i++) {
+        const w = t.timeRequest();
+        if (w > 0) timed++;
+        const micros = i % 10 === 9 ? 20_000 : 1000;
+        t.record(s0, n0, -1, null, false, 10, 100, w > 0 ? micros : 0, Outcome.Ok, w);
+      }
+      clock.advance(1000);
+      // Untimed requests do not read the clock; a read moves the ring on (the
+      // monitor reads every tick), else a sampling gap's worth would spill
+      // into the second before.
+      expect(t.second).toBe(clock.now() / 1000);
+      return timed;
+    };
+    second(); // sets the rate
+    const timed = [second(), second(), second()];
+    for (const n of timed) expect(n).toBeLessThan(1100); // 20 k / 32 ≈ 625 a second
+    const w = t.window('shard', 3).get('s0')!;
+    expect(w).toMatchObject({ reads: 20_000, bytesIn: 200_000, bytesOut: 2_000_000, requests: 60_000 });
+    expect(w.p50Ms).toBeCloseTo(1, 1);
+    expect(w.p99Ms).toBeCloseTo(20, 0);
+    expect(Math.abs(w.meanMs / 2.9 - 1)).toBeLessThan(0.1);
+    // Each second's own percentiles come from its weighted histogram.
+    expect(t.shardSeries('s0', 1)[0]!.p99Ms).toBeCloseTo(20, 0);
+  });
+
+  it('router telemetry - an untimed record before any timed one still lands in the current second of the clock', () => {
+    const clock = new ManualClock(START + 500);
+    const t = new RouterTelemetry({ clock });
+    const s0 = t.shardIndex('s0');
+    t.record(s0, t.nodeIndex('n0'), -1, null, true, 1, 1, 0, Outcome.Ok, 0);
+    clock.advance(1000);
+    expect(t.window('shard', 1).get('s0')).toMatchObject({ writes: 1, p99Ms: 0, meanMs: 0 });
+  });
+
   it('router telemetry - in-flight gauges follow begin/end and their peak shows in the window', () => {
     const { clock, t, s, n } = setup();
     t.record(s[0]!, n[0]!, -1, null, false, 0, 0, 1, Outcome.Ok);

@@ -34,7 +34,7 @@ import {
 import { CountMinSketch } from './count-min.js';
 import { HyperLogLog } from './hyperloglog.js';
 import { keyHash, remix } from './key-hash.js';
-import { SpaceSaving, mergeSummaries } from './space-saving.js';
+import { SpaceSaving, mergeSummaries, type Summary } from './space-saving.js';
 import { keyEstimate, rankKeys, summedEstimate, type KeyEstimate, type RankBy } from './top-keys.js';
 
 export type { KeyEstimate, RankBy } from './top-keys.js';
@@ -79,12 +79,23 @@ export interface SketchTotals {
   readonly bytes: number;
 }
 
+/** A merged summary of the completed epochs from..to, valid while the generation holds. */
+interface MergeCache {
+  readonly from: number;
+  readonly to: number;
+  readonly count: number;
+  readonly generation: number;
+  readonly summary: Summary;
+}
+
 class Epoch {
   second = -1;
   requests = 0;
   readonly cms: readonly [CountMinSketch, CountMinSketch, CountMinSketch];
   readonly ss: readonly [SpaceSaving, SpaceSaving, SpaceSaving];
   readonly hll: HyperLogLog;
+  /** Summaries read out since the epoch last changed, per metric (read side). */
+  readonly summaries: (Summary | undefined)[] = [undefined, undefined, undefined];
   constructor(o: HeavyHittersOptions) {
     const cms = (): CountMinSketch => new CountMinSketch(o);
     const ss = (): SpaceSaving => new SpaceSaving(o);
@@ -98,6 +109,7 @@ class Epoch {
     for (const c of this.cms) c.reset();
     for (const s of this.ss) s.reset();
     this.hll.reset();
+    this.summaries.fill(undefined);
   }
   get empty(): boolean {
     return this.requests === 0 && this.cms.every((c) => c.total === 0);
@@ -123,6 +135,9 @@ export class HeavyHitters {
   #current: Epoch;
   #second = -1;
   readonly #at: Int32Array;
+  /** Bumped whenever a completed epoch changes (a merge from another router). */
+  #generation = 0;
+  readonly #mergeCache: (MergeCache | undefined)[] = [undefined, undefined, undefined];
 
   constructor(options: HeavyHittersOptions = {}) {
     const seconds = options.seconds ?? 10;
@@ -234,9 +249,7 @@ export class HeavyHitters {
     // which runs every detector tick); the other metrics are bounded by
     // Count-Min alone.
     const ranked = by === 'ops' ? [0, 1] : by === 'reads' ? [0] : by === 'writes' ? [1] : [2];
-    const merged = [0, 1, 2].map((m) =>
-      ranked.includes(m) ? mergeSummaries(epochs.map((ep) => ep.ss[m]!.summary())) : null,
-    );
+    const merged = [0, 1, 2].map((m) => (ranked.includes(m) ? this.#merged(epochs, m) : null));
     const cells = [0, 1, 2].map((m) => epochs.map((ep) => ep.cms[m]!.cells));
     return rankKeys(merged, (m, h) => summedEstimate(cells[m]!, h, this.shape), this.shape, limit, by);
   }
@@ -308,6 +321,8 @@ export class HeavyHitters {
       const mine = this.#epochs[ep.second % this.#epochs.length]!;
       // A slot in range not yet used since start-up still holds an older second.
       if (mine.second !== ep.second) mine.reset(ep.second);
+      mine.summaries.fill(undefined);
+      this.#generation++;
       mine.requests += ep.requests;
       mine.hll.merge(ep.registers);
       for (let m = 0; m < 3; m++) {
@@ -318,6 +333,44 @@ export class HeavyHitters {
       merged++;
     }
     return { merged, dropped };
+  }
+
+  // The merged summary of metric `m` over `epochs`. Completed seconds change
+  // only by `merge`, so their summaries, and their merge, are kept between
+  // calls: a detector tick then reads out and merges just the current second.
+  #merged(epochs: readonly Epoch[], m: number): Summary {
+    const done = epochs.filter((ep) => ep.second < this.#second);
+    const parts: Summary[] = [];
+    if (done.length > 0) {
+      const c = this.#mergeCache[m];
+      const valid =
+        c !== undefined &&
+        c.from === done[0]!.second &&
+        c.to === done[done.length - 1]!.second &&
+        c.generation === this.#generation &&
+        c.count === done.length;
+      if (valid) parts.push(c.summary);
+      else {
+        const summary =
+          done.length === 1
+            ? this.#summaryOf(done[0]!, m)
+            : mergeSummaries(done.map((ep) => this.#summaryOf(ep, m)));
+        this.#mergeCache[m] = {
+          from: done[0]!.second,
+          to: done[done.length - 1]!.second,
+          count: done.length,
+          generation: this.#generation,
+          summary,
+        };
+        parts.push(summary);
+      }
+    }
+    for (const ep of epochs) if (ep.second >= this.#second) parts.push(ep.ss[m]!.summary());
+    return parts.length === 1 ? parts[0]! : mergeSummaries(parts);
+  }
+
+  #summaryOf(ep: Epoch, m: number): Summary {
+    return (ep.summaries[m] ??= ep.ss[m]!.summary());
   }
 
   // Epochs of the `seconds` whole seconds before the current one (and the

@@ -6,7 +6,7 @@
  */
 import { remix } from './key-hash.js';
 import type { SketchShape } from './codec.js';
-import { entryIdentity, summaryBase, type Summary, type SummaryEntry } from './space-saving.js';
+import { EntryIndex, summaryBase, type Summary, type SummaryEntry } from './space-saving.js';
 
 /** What to rank top keys by. */
 export type RankBy = 'ops' | 'reads' | 'writes' | 'bytes';
@@ -59,25 +59,27 @@ export function rankKeys(
 ): KeyEstimate[] {
   const sources = by === 'ops' ? [0, 1] : by === 'reads' ? [0] : by === 'writes' ? [1] : [2];
   // A metric without a summary (null: not merged) is bounded by Count-Min alone.
-  const maps = merged.map((s) =>
-    s === null ? new Map<string, SummaryEntry>() : new Map(s.entries.map((e) => [entryIdentity(e), e])),
-  );
+  const maps = merged.map((s) => {
+    const index = new EntryIndex<SummaryEntry>();
+    if (s !== null) for (const e of s.entries) index.add(e);
+    return index;
+  });
   const bases = merged.map((s) => (s === null ? Infinity : summaryBase(s)));
   // Candidates: the heaviest entries of each ranked summary. A key outside the
   // top `4 × limit` of every ranked metric cannot make the top `limit` by one
   // of them, and for reads + writes only a key near the cut in both could,
   // which the margin covers in practice; it keeps the CMS lookups bounded.
-  const candidates = new Map<string, SummaryEntry>();
+  const candidates = new EntryIndex<SummaryEntry>();
   for (const m of sources) {
-    const entries = [...maps[m]!].sort((a, b) => b[1].count - a[1].count).slice(0, 4 * limit);
-    for (const [id, e] of entries) if (!candidates.has(id)) candidates.set(id, e);
+    const entries = [...(merged[m]?.entries ?? [])].sort((a, b) => b.count - a.count).slice(0, 4 * limit);
+    for (const e of entries) if (candidates.get(e) === undefined) candidates.add(e);
   }
   const out: KeyEstimate[] = [];
-  for (const [id, c] of candidates) {
+  for (const c of candidates.values()) {
     const est = [0, 0, 0];
     const err = [0, 0, 0];
     for (let m = 0; m < 3; m++) {
-      const e = maps[m]!.get(id);
+      const e = maps[m]!.get(c);
       const upper = e === undefined ? bases[m]! : e.count;
       const v = Math.min(upper, cms(m, c.hash));
       est[m] = v;

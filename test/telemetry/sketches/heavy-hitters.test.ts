@@ -224,4 +224,23 @@ describe('heavy hitters', () => {
     expect(k).toMatchObject({ truncated: true, reads: 1 });
     expect(k?.key.toString()).toBe('01234567');
   });
+  it('heavy hitters - top keys see a merge into a second they already read', () => {
+    const a = new HeavyHitters({ seconds: 5 });
+    const other = new HeavyHitters({ seconds: 5 });
+    for (const hh of [a, other]) hh.advanceTo(100);
+    for (let i = 0; i < 10; i++) a.offer(b('k'), false, 0);
+    for (let i = 0; i < 30; i++) other.offer(b('k'), false, 0);
+    a.advanceTo(101);
+    other.advanceTo(101);
+    a.offer(b('k'), false, 0);
+    expect(a.topKeys(1, 1, 'ops', true)[0]?.reads).toBe(11);
+    expect(a.topKeys(1, 1)[0]?.reads).toBe(10);
+    a.merge(other.encode());
+    expect(a.topKeys(1, 1, 'ops', true)[0]?.reads).toBe(41);
+    expect(a.topKeys(1, 1)[0]?.reads).toBe(40);
+    // The window moves on: the cached second drops out.
+    a.advanceTo(103);
+    expect(a.topKeys(1, 1)).toEqual([]);
+    expect(a.topKeys(3, 1)[0]?.reads).toBe(41);
+  });
 });

@@ -133,4 +133,24 @@ describe('space-saving', () => {
     expect(() => mergeSummaries([])).toThrow(/no summaries/);
     expect(() => new SpaceSaving({ capacity: 0 })).toThrow(/capacity/);
   });
+  it('space-saving - merge keeps keys apart whose hashes collide', () => {
+    const entry = (key: string, count: number): Summary['entries'][number] => ({
+      key: Buffer.from(key),
+      hash: 42,
+      length: key.length,
+      count,
+      lower: count,
+    });
+    const a: Summary = { capacity: 4, maxKeyBytes: 128, total: 5, entries: [entry('x', 3), entry('y', 2)] };
+    const b: Summary = { capacity: 4, maxKeyBytes: 128, total: 4, entries: [entry('y', 4)] };
+    const merged = mergeSummaries([a, b]);
+    const byKey = new Map(merged.entries.map((e) => [e.key.toString(), e.count]));
+    expect(byKey).toEqual(
+      new Map([
+        ['x', 3],
+        ['y', 6],
+      ]),
+    );
+    expect(merged.total).toBe(9);
+  });
 });
