@@ -18,23 +18,13 @@
  * load; each rule is one function below, and the impact assessment could
  * move to its own file if it grows.
  */
-import { type Evidence, type Heat, type HotspotKind, ImpactSignal, Severity } from './hotspot.js';
+import { type Heat, type Hotspot, type HotspotKind, ImpactSignal, Severity } from './hotspot.js';
 import type { DetectorRules, Threshold } from './rules.js';
 import { skew, type SkewMeasures } from './skew.js';
 import type { EntityLoad, ShardLoad, TickSnapshot } from './snapshot.js';
 
-/** A subject that passes its rule this tick. */
-export interface Candidate {
-  readonly kind: HotspotKind;
-  readonly subject: string;
-  readonly shard: string | null;
-  readonly node: string | null;
-  readonly heat: Heat;
-  readonly severity: Severity;
-  readonly impact: readonly ImpactSignal[];
-  readonly evidence: Evidence;
-  readonly summary: string;
-}
+/** A subject that passes its rule this tick: a hotspot before the detector gives it an id and times. */
+export type Candidate = Omit<Hotspot, 'id' | 'onset' | 'detectedAt' | 'clearedAt'>;
 
 /** What classification needs to know about earlier ticks. */
 export interface ClassifyState {

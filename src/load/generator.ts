@@ -19,7 +19,8 @@
  * sees it.
  */
 import { ConfigError } from '../errors.js';
-import { LatencyHistogram, type LatencySummary } from './latency.js';
+import type { LatencySummary } from './latency.js';
+import { RunTally } from './run-tally.js';
 import { openTarget, type RequestError, type ReplyValue, type TargetSpec } from './targets.js';
 import {
   compileWorkload,
@@ -121,15 +122,6 @@ const BURST = 2_000;
 const UNSENT_BACKOFF_MS = 10;
 const ROLL_EVERY_MS = 100;
 
-interface Second {
-  t: number;
-  ops: number;
-  ok: number;
-  errors: number;
-  shed: number;
-  byKind: Record<string, number>;
-}
-
 /**
  * Runs a load and resolves with its report once the duration has passed (or
  * the signal aborted) and the replies in flight have arrived or timed out.
@@ -171,64 +163,18 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const tenants = workload.tenants;
   const onRequest = options.onRequest;
   const onSecond = options.onSecond;
-  const latency = new LatencyHistogram();
-  const secondLatency = new LatencyHistogram();
-  const sendLag = new LatencyHistogram();
-  const byKind: Record<string, number> = {};
-  const examples: Record<string, string> = {};
-  const opsByType: Record<string, number> = Object.fromEntries(OPS.map((o) => [o, 0]));
-  const series: SecondStats[] = [];
+  const tally = new RunTally(OPS);
   let scheduled = 0;
   let sent = 0;
-  let finished = 0;
-  let ok = 0;
-  let errors = 0;
-  let shed = 0;
   let outstanding = 0;
   let roundRobin = 0;
   let running = true;
   let aborted = false;
   let stoppedAt = 0;
-  let sec: Second = { t: 0, ops: 0, ok: 0, errors: 0, shed: 0, byKind: {} };
 
   const t0 = performance.now();
   const clock = (): number => performance.now() - t0;
-
-  const emit = (): void => {
-    const s = secondLatency.summary();
-    const stats: SecondStats = {
-      t: sec.t,
-      ops: sec.ops,
-      ok: sec.ok,
-      errors: sec.errors,
-      shed: sec.shed,
-      errorsByKind: sec.byKind,
-      p50: s.p50,
-      p99: s.p99,
-      max: s.max,
-      outstanding,
-    };
-    series.push(stats);
-    latency.add(secondLatency);
-    secondLatency.reset();
-    sec = { t: sec.t + 1, ops: 0, ok: 0, errors: 0, shed: 0, byKind: {} };
-    onSecond?.(stats);
-  };
-  const roll = (now: number): void => {
-    while (now >= (sec.t + 1) * 1000) emit();
-  };
-
-  const countError = (err: RequestError): void => {
-    errors++;
-    sec.errors++;
-    byKind[err.kind] = (byKind[err.kind] ?? 0) + 1;
-    sec.byKind[err.kind] = (sec.byKind[err.kind] ?? 0) + 1;
-    examples[err.kind] ??= err.message;
-    if (err.shed) {
-      shed++;
-      sec.shed++;
-    }
-  };
+  const roll = (now: number): void => tally.roll(now, outstanding, onSecond);
 
   const record = (
     req: LoadRequest,
@@ -238,17 +184,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     value: ReplyValue,
   ): void => {
     outstanding--;
-    finished++;
     const now = clock();
     roll(now);
-    sec.ops++;
-    opsByType[req.op]!++;
-    if (err === null) {
-      ok++;
-      sec.ok++;
-    } else countError(err);
-    // Recorded once, into this second's histogram; the run's total gets each second's at the roll.
-    if (err === null || err.sent) secondLatency.recordMs(now - intended);
+    // Latency from the intended send time, for every request that was sent.
+    if (err === null) tally.succeed(req.op, now - intended);
+    else tally.fail(req.op, err, err.sent ? now - intended : null);
     if (ledger !== undefined) track(ledger, req, seq, err, value);
     if (onRequest !== undefined) for (const k of req.keys) onRequest(Buffer.from(k), req.op, err === null);
   };
@@ -294,19 +234,21 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         tickTimer = setImmediate(tick, false);
         return;
       }
-      sendLag.recordMs(now - due);
+      tally.sendLag.recordMs(now - due);
       if (outstanding >= maxOutstanding) {
         workload.next(due); // keep the request sequence the same whatever the overload
         scheduled++;
-        finished++;
         roll(now);
-        sec.ops++;
-        countError({
-          kind: 'overload-local',
-          message: `not sent: ${maxOutstanding} requests already in flight`,
-          sent: false,
-          shed: false,
-        });
+        tally.fail(
+          null,
+          {
+            kind: 'overload-local',
+            message: `not sent: ${maxOutstanding} requests already in flight`,
+            sent: false,
+            shed: false,
+          },
+          null,
+        );
         continue;
       }
       issue(due);
@@ -372,8 +314,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   await target.close(); // anything still in flight fails as a timeout
   const drainMs = clock() - drainStart;
   clearInterval(rollTimer);
-  roll(clock());
-  if (sec.ops > 0) emit();
+  tally.finish(clock(), outstanding, onSecond);
 
   const windowSeconds = Math.max(stoppedAt, 1) / 1000;
   const shownTarget: TargetSpec =
@@ -406,18 +347,18 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     aborted,
     scheduled,
     sent,
-    ops: finished,
-    ok,
-    errors,
-    shed,
-    throughput: Math.round(finished / windowSeconds),
-    okThroughput: Math.round(ok / windowSeconds),
-    opsByType,
-    latency: latency.summary(),
-    sendLag: sendLag.summary(),
-    errorsByKind: byKind,
-    errorExamples: examples,
-    series,
+    ops: tally.ops,
+    ok: tally.ok,
+    errors: tally.errors,
+    shed: tally.shed,
+    throughput: Math.round(tally.ops / windowSeconds),
+    okThroughput: Math.round(tally.ok / windowSeconds),
+    opsByType: tally.opsByType,
+    latency: tally.latency.summary(),
+    sendLag: tally.sendLag.summary(),
+    errorsByKind: tally.byKind,
+    errorExamples: tally.examples,
+    series: tally.series,
     writes: ledger?.summary() ?? null,
   };
 }

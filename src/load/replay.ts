@@ -21,9 +21,10 @@
  */
 import { ConfigError } from '../errors.js';
 import type { SecondStats } from './generator.js';
-import { LatencyHistogram, type LatencySummary } from './latency.js';
+import type { LatencySummary } from './latency.js';
+import { RunTally } from './run-tally.js';
 import { createRng, type Rng } from './random.js';
-import { openTarget, type RequestError, type TargetCommand, type TargetSpec } from './targets.js';
+import { openTarget, type TargetCommand, type TargetSpec } from './targets.js';
 import {
   MAX_REPLAY_VALUE,
   readTrace,
@@ -339,98 +340,6 @@ export async function replayTrace(options: ReplayOptions): Promise<ReplayReport>
     errorExamples: tally.examples,
     series: tally.series,
   };
-}
-
-/**
- * Counts a run's outcomes overall and per second. The generator keeps the
- * same figures inline; the SecondStats it emits are the same shape, so the
- * progress line and plots read both.
- */
-class RunTally {
-  ops = 0;
-  ok = 0;
-  errors = 0;
-  shed = 0;
-  readonly byKind: Record<string, number> = {};
-  readonly examples: Record<string, string> = {};
-  readonly opsByType: Record<string, number> = {};
-  readonly latency = new LatencyHistogram();
-  readonly sendLag = new LatencyHistogram();
-  readonly series: SecondStats[] = [];
-  readonly #secondLatency = new LatencyHistogram();
-  #sec = newSecond(0);
-
-  /** Closes every whole second before `now` (ms since the start). */
-  roll(now: number, outstanding: number, onSecond?: (s: SecondStats) => void): void {
-    while (now >= (this.#sec.t + 1) * 1000) this.#emit(outstanding, onSecond);
-  }
-
-  succeed(op: string, latencyMs: number): void {
-    this.#count(op);
-    this.ok++;
-    this.#sec.ok++;
-    this.#secondLatency.recordMs(latencyMs);
-  }
-
-  /** `latencyMs` null: never sent, so no latency to record. */
-  fail(op: string, err: RequestError, latencyMs: number | null): void {
-    this.#count(op);
-    this.errors++;
-    this.#sec.errors++;
-    this.byKind[err.kind] = (this.byKind[err.kind] ?? 0) + 1;
-    this.#sec.byKind[err.kind] = (this.#sec.byKind[err.kind] ?? 0) + 1;
-    this.examples[err.kind] ??= err.message;
-    if (err.shed) {
-      this.shed++;
-      this.#sec.shed++;
-    }
-    if (latencyMs !== null) this.#secondLatency.recordMs(latencyMs);
-  }
-
-  /** Closes the last, partial second. */
-  finish(now: number, outstanding: number, onSecond?: (s: SecondStats) => void): void {
-    this.roll(now, outstanding, onSecond);
-    if (this.#sec.ops > 0) this.#emit(outstanding, onSecond);
-  }
-
-  #count(op: string): void {
-    this.ops++;
-    this.#sec.ops++;
-    this.opsByType[op] = (this.opsByType[op] ?? 0) + 1;
-  }
-
-  #emit(outstanding: number, onSecond?: (s: SecondStats) => void): void {
-    const l = this.#secondLatency.summary();
-    const sec = this.#sec;
-    const stats: SecondStats = {
-      t: sec.t,
-      ops: sec.ops,
-      ok: sec.ok,
-      errors: sec.errors,
-      shed: sec.shed,
-      errorsByKind: sec.byKind,
-      p50: l.p50,
-      p99: l.p99,
-      max: l.max,
-      outstanding,
-    };
-    this.series.push(stats);
-    this.latency.add(this.#secondLatency);
-    this.#secondLatency.reset();
-    this.#sec = newSecond(sec.t + 1);
-    onSecond?.(stats);
-  }
-}
-
-function newSecond(t: number): {
-  t: number;
-  ops: number;
-  ok: number;
-  errors: number;
-  shed: number;
-  byKind: Record<string, number>;
-} {
-  return { t, ops: 0, ok: 0, errors: 0, shed: 0, byKind: {} };
 }
 
 /** Turns trace records into timed commands; counts what it skips. */
