@@ -1,9 +1,11 @@
 /**
  * Proxy throughput: redis-benchmark GET and SET through hotshard and through
  * twemproxy (nutcracker), both in front of the same redis-server nodes, plus
- * one of those nodes alone as a reference. Target: hotshard/twemproxy ≥ 1.0.
+ * one of those nodes alone as a reference, and a second hotshard with
+ * `--no-telemetry` to show what telemetry costs. Targets: hotshard/twemproxy
+ * ≥ 1.0; telemetry ≤ 5 % of throughput (hotshard / hotshard-off ≥ 0.95).
  *
- *   npm run bench:proxy -- [--quick] [--target redis,twemproxy,hotshard]
+ *   npm run bench:proxy -- [--quick] [--target redis,twemproxy,hotshard,hotshard-off]
  *                          [--repeats 3] [--seconds 3] [--requests N]
  *                          [--pipelines 1,16] [--clients 50] [--nodes 4]
  *                          [--hotshard-args "--shards 4"]
@@ -32,19 +34,21 @@ import {
   type RedisBenchmarkResult,
 } from '../lib/redis-benchmark.js';
 
-const TARGETS = ['redis', 'twemproxy', 'hotshard'] as const;
+const TARGETS = ['redis', 'twemproxy', 'hotshard', 'hotshard-off'] as const;
 type Target = (typeof TARGETS)[number];
 const TESTS = ['get', 'set'] as const;
 const LABEL: Record<Target, string> = {
   redis: 'redis (1 node)',
   twemproxy: 'twemproxy',
   hotshard: 'hotshard',
+  'hotshard-off': 'hotshard --no-telemetry',
 };
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const KEYSPACE = 100_000;
 const DATA_SIZE = 64;
 const USAGE = `npm run bench:proxy -- [options]    (or: node --import tsx bench/proxy/run.ts [options])
-  --target LIST         legs to run, any of redis,twemproxy,hotshard (default all three)
+  --target LIST         legs to run, any of redis,twemproxy,hotshard,hotshard-off (default all four;
+                        hotshard-off is hotshard with --no-telemetry)
   --repeats N           measured runs per leg and cell; the median is reported (default 3; --quick 1)
   --seconds S           length of one measured run, -n is calibrated to it (default 3; --quick 1)
   --requests N          fixed -n for every measured run instead of calibrating
@@ -217,10 +221,10 @@ async function startHotshardProcess(redis: readonly string[], extra: readonly st
   }
 }
 
-/** Target order for one (repeat, cell): proxies alternate who goes first, redis moves through every slot. */
+/** Target order for one (repeat, cell): proxies take turns going first, redis moves through every slot. */
 function orderFor(targets: readonly Target[], k: number): Target[] {
   const proxies: Target[] = targets.filter((t) => t !== 'redis');
-  if (k % 2 === 1) proxies.reverse();
+  for (let i = 0; i < k % Math.max(1, proxies.length); i++) proxies.push(proxies.shift()!);
   if (targets.includes('redis')) proxies.splice(k % (proxies.length + 1), 0, 'redis');
   return proxies;
 }
@@ -367,7 +371,20 @@ function summarize(samples: readonly Sample[]) {
     logs.push(Math.log(h.rps / t.rps));
   }
   if (logs.length > 0) ratios.geomean = round3(Math.exp(logs.reduce((a, b) => a + b, 0) / logs.length));
-  return { results, ratios };
+  // What telemetry costs: hotshard (telemetry on, the default) over hotshard --no-telemetry.
+  const telemetry: Record<string, number> = {};
+  const offLogs: number[] = [];
+  for (const h of results.filter((r) => r.target === 'hotshard')) {
+    const off = results.find(
+      (r) => r.target === 'hotshard-off' && r.test === h.test && r.pipeline === h.pipeline,
+    );
+    if (off === undefined) continue;
+    telemetry[`${h.test} P${h.pipeline}`] = round3(h.rps / off.rps);
+    offLogs.push(Math.log(h.rps / off.rps));
+  }
+  if (offLogs.length > 0)
+    telemetry.geomean = round3(Math.exp(offLogs.reduce((a, b) => a + b, 0) / offLogs.length));
+  return { results, ratios, telemetry };
 }
 
 function round3(n: number): number {
@@ -375,9 +392,12 @@ function round3(n: number): number {
 }
 
 function table(s: Settings, summary: ReturnType<typeof summarize>): string {
+  const vsTwemproxy = s.targets.includes('hotshard') && s.targets.includes('twemproxy');
+  const vsOff = s.targets.includes('hotshard') && s.targets.includes('hotshard-off');
   const cols = [
     ...s.targets.map((t) => LABEL[t]),
-    ...(s.targets.includes('hotshard') && s.targets.includes('twemproxy') ? ['hotshard/twemproxy'] : []),
+    ...(vsTwemproxy ? ['hotshard/twemproxy'] : []),
+    ...(vsOff ? ['telemetry on/off'] : []),
   ];
   const rows: string[][] = [['test', 'pipeline', ...cols]];
   for (const test of TESTS.map((t) => t.toUpperCase())) {
@@ -392,7 +412,9 @@ function table(s: Settings, summary: ReturnType<typeof summarize>): string {
         row.push(r === undefined ? '-' : `${fmt(r.rps)}${spread}`);
       }
       const ratio = summary.ratios[`${test} P${pipeline}`];
-      if (cols.length > s.targets.length) row.push(ratio === undefined ? '-' : ratio.toFixed(2));
+      if (vsTwemproxy) row.push(ratio === undefined ? '-' : ratio.toFixed(2));
+      const onOff = summary.telemetry[`${test} P${pipeline}`];
+      if (vsOff) row.push(onOff === undefined ? '-' : onOff.toFixed(2));
       rows.push(row);
     }
   }
@@ -405,6 +427,10 @@ function table(s: Settings, summary: ReturnType<typeof summarize>): string {
   );
   if (summary.ratios.geomean !== undefined)
     out.push(`hotshard/twemproxy geometric mean: ${summary.ratios.geomean.toFixed(2)} (target ≥ 1.00)`);
+  if (summary.telemetry.geomean !== undefined)
+    out.push(
+      `telemetry on/off geometric mean: ${summary.telemetry.geomean.toFixed(3)} (target ≥ 0.95: telemetry costs ≤ 5 % of throughput)`,
+    );
   return out.join('\n');
 }
 
@@ -436,12 +462,12 @@ async function main(): Promise<void> {
     log(`twemproxy on ${twem.address} (ketama, 1 connection per node)`);
   }
   throwIfAborted();
-  if (s.targets.includes('hotshard')) {
-    const hs = await startHotshardProcess(addresses, s.hotshardArgs);
-    endpoints.set('hotshard', hs);
-    log(
-      `hotshard on 127.0.0.1:${hs.port}${s.hotshardArgs.length > 0 ? ` with ${s.hotshardArgs.join(' ')}` : ''}`,
-    );
+  for (const target of ['hotshard', 'hotshard-off'] as const) {
+    if (!s.targets.includes(target)) continue;
+    const args = target === 'hotshard' ? s.hotshardArgs : [...s.hotshardArgs, '--no-telemetry'];
+    const hs = await startHotshardProcess(addresses, args);
+    endpoints.set(target, hs);
+    log(`${target} on 127.0.0.1:${hs.port}${args.length > 0 ? ` with ${args.join(' ')}` : ''}`);
   }
 
   const summary = summarize(await measure(s, endpoints));

@@ -7,11 +7,15 @@
  * than the effect measured, so the primary figure is the proxy's own CPU time
  * per request (utime + stime from /proc, which other processes do not move);
  * when the proxy is the bottleneck, throughput is inversely proportional to
- * it. Throughput of both is printed too.
+ * it. Throughput of both is printed too. With `taskset` and 2+ cores, both
+ * proxies run on the last core and everything else (redis-benchmark, the
+ * Redis nodes, this runner) on the others, so they do not fight over one.
+ * Keys are random over 100,000 (`-r`), as in bench:proxy.
  *
  *   npm run bench:telemetry [-- --rounds 3 --requests 300000]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { freePort } from '../../src/testkit/free-port.js';
@@ -24,6 +28,8 @@ const { values } = parseArgs({
 });
 const rounds = Number(values.rounds);
 const requests = Number(values.requests);
+// P1 runs a third of the requests: it is ~6× slower per request.
+const perRun = (pipeline: number): number => (pipeline === 1 ? Math.round(requests / 3) : requests);
 const TICKS = 100; // clock ticks per second (USER_HZ) on Linux
 
 function cpuSeconds(pid: number): number {
@@ -65,6 +71,13 @@ async function startProxy(redis: string[], extra: string[]): Promise<{ child: Ch
 }
 
 const nodes = await startRedisCluster(4);
+// Pinning: this runner (and so redis-benchmark, which it spawns) and the Redis
+// nodes on every core but the last; the proxies on the last.
+const last = cpus().length - 1;
+const pin = (pid: number, list: string): boolean =>
+  spawnSync('taskset', ['-a', '-p', '-c', list, String(pid)], { stdio: 'ignore' }).status === 0;
+const pinned = last >= 1 && pin(process.pid, `0-${last - 1}`);
+if (pinned) for (const n of nodes) pin(n.pid, `0-${last - 1}`);
 const on = await startProxy(
   nodes.map((n) => n.address),
   [],
@@ -73,6 +86,8 @@ const off = await startProxy(
   nodes.map((n) => n.address),
   ['--no-telemetry'],
 );
+if (pinned) for (const p of [on, off]) pin(p.child.pid!, String(last));
+process.stderr.write(pinned ? `proxies pinned to cpu ${last}, the rest to 0-${last - 1}\n` : 'not pinned\n');
 const rows: Array<{
   telemetry: 'on' | 'off';
   test: string;
@@ -90,12 +105,13 @@ try {
           const [result] = await runRedisBenchmark({
             port: proxy.port,
             tests: [test],
-            requests: pipeline === 1 ? requests / 3 : requests,
+            requests: perRun(pipeline),
             pipeline,
             clients: 50,
+            keyspace: 100_000,
           });
           const cpu = cpuSeconds(proxy.child.pid!) - before;
-          const n = pipeline === 1 ? requests / 3 : requests;
+          const n = perRun(pipeline);
           rows.push({
             telemetry: proxy === on ? 'on' : 'off',
             test: test.toUpperCase(),
@@ -136,7 +152,7 @@ for (const test of ['GET', 'SET']) {
     });
   }
 }
-console.log(JSON.stringify({ bench: 'telemetry', rounds, requests, summary, rows }));
+console.log(JSON.stringify({ bench: 'telemetry', rounds, requests, pinned, summary, rows }));
 console.log('\ntest      CPU µs/req on   off    telemetry cost   req/s on    off');
 for (const s of summary) {
   console.log(

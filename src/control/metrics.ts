@@ -42,7 +42,7 @@ export function createMetrics(deps: {
   });
   const shardOps = opsGauge(
     'hotshard_shard_ops_per_second',
-    'Requests per second a shard served over the last whole second, by kind.',
+    'Requests per second sent to a shard over the last whole second, by kind.',
     ['shard', 'node', 'kind'],
   );
   const shardP99 = opsGauge(
@@ -52,7 +52,7 @@ export function createMetrics(deps: {
   );
   const nodeOps = opsGauge(
     'hotshard_node_ops_per_second',
-    'Requests per second a node served over the last whole second, by kind.',
+    'Requests per second sent to a node over the last whole second, by kind.',
     ['node', 'kind'],
   );
   const nodeP99 = opsGauge('hotshard_node_p99_seconds', 'p99 latency of a node over the last 10 seconds.', [

@@ -202,6 +202,14 @@ export class RoutingTable {
     return this.shards[this.#indexAt(this.partitioner.position(key))]!;
   }
 
+  /**
+   * Where the shard that owns `key` is in `shards`: lets per-shard state of
+   * this table live in arrays indexed by it instead of maps keyed by shard.
+   */
+  indexFor(key: Buffer): number {
+    return this.#indexAt(this.partitioner.position(key));
+  }
+
   /** The shard whose range holds `position`. */
   shardAt(position: Position): ShardInfo {
     if (!this.partitioner.isPosition(position)) {

@@ -2,31 +2,27 @@
  * Measures every keyed request on its way through the router: per-shard,
  * per-node and per-tenant counters and latency, the heavy-hitter sketches, and
  * the sampled access log. The router calls `keyed` / `multiKey` only when
- * instrumentation is on; it returns the callback that records the outcome
- * before handing the reply on.
+ * instrumentation is on; they return the reply callback to send with.
  *
- * Names are resolved to telemetry indexes once per routing table (and once
- * per session for tenants), so the hot path does integer work only.
+ * Every request is counted as it is sent (a few array increments). Only the
+ * requests the telemetry samples for measuring (all of them below its budget,
+ * a weighted sample above; see DEFAULT_SAMPLE_BUDGET) or the access log logs
+ * get a wrapping callback that times them and records bytes and outcome; the
+ * rest go out with the caller's own callback, so they allocate nothing and
+ * read no clock.
  *
- * Only requests the telemetry asks to time (all of them below its latency
- * budget, a sample above) or the access log samples read `performance.now()`:
- * the decision is taken before sending, so an untimed request costs no clock
- * read at either end.
+ * Names are resolved to telemetry indexes once per routing table (arrays by
+ * the shard's place in the table) and once per session for tenants, so the
+ * hot path does integer work only.
  */
 import type { ReplyCallback } from '../backend/backend.js';
-import type { RoutingTable, ShardInfo } from '../keyspace/routing-table.js';
+import type { RoutingTable } from '../keyspace/routing-table.js';
 import type { Command } from '../protocol/command.js';
 import { RawReply, ReplyError, type Reply } from '../protocol/reply.js';
 import { Outcome, type RouterTelemetry } from '../telemetry/router-telemetry.js';
 import { keyToText, type AccessLog } from './access-log.js';
 import type { CommandSpec } from './command-table.js';
 import type { Session } from './session.js';
-
-/** Telemetry indexes of one shard and its node. */
-interface RouteIds {
-  readonly shard: number;
-  readonly node: number;
-}
 
 const COLON = 0x3a;
 
@@ -63,7 +59,9 @@ export class Instrumentation {
   readonly #log: AccessLog | undefined;
   /** Derive a session's tenant from the key's `tenant:` prefix when it named none. */
   readonly #tenantFromKey: boolean;
-  #routes = new Map<ShardInfo, RouteIds>();
+  /** Telemetry indexes of each shard of the table in force and of its node, by the shard's place in the table. */
+  #shardIds = new Int32Array(0);
+  #nodeIds = new Int32Array(0);
   readonly #prefixTenants = new Map<string, number>();
 
   constructor(
@@ -79,11 +77,8 @@ export class Instrumentation {
 
   /** Resolves the telemetry indexes of a (new) routing table's shards. */
   setTable(table: RoutingTable): void {
-    const routes = new Map<ShardInfo, RouteIds>();
-    for (const s of table.shards) {
-      routes.set(s, { shard: this.telemetry.shardIndex(s.id), node: this.telemetry.nodeIndex(s.node) });
-    }
-    this.#routes = routes;
+    this.#shardIds = Int32Array.from(table.shards, (s) => this.telemetry.shardIndex(s.id));
+    this.#nodeIds = Int32Array.from(table.shards, (s) => this.telemetry.nodeIndex(s.node));
   }
 
   #tenant(session: Session, key: Buffer): number {
@@ -103,48 +98,47 @@ export class Instrumentation {
     return session.tenantIndex;
   }
 
-  /** Wraps the reply callback of a single-key command routed to `shard`. */
+  /**
+   * A single-key command about to go to the shard at `index` in the routing
+   * table in force: counts it, and returns the callback to send it with.
+   */
   keyed(
     session: Session,
     spec: CommandSpec,
     cmd: Command,
-    shard: ShardInfo,
+    index: number,
     done: ReplyCallback,
   ): ReplyCallback {
-    const ids = this.#routes.get(shard)!;
     const key = cmd.args[1]!;
+    const shard = this.#shardIds[index]!;
+    const node = this.#nodeIds[index]!;
     const tenant = this.#tenant(session, key);
     const telemetry = this.telemetry;
+    telemetry.count(shard, node, tenant, spec.write);
+    const weight = telemetry.sample();
+    const logged = this.#log !== undefined && this.#log.sample();
+    if (weight === 0 && !logged) return done;
     const bytesIn = requestBytes(cmd);
-    const weight = telemetry.timeRequest();
-    const logged = this.#log?.sample() === true;
-    const started = weight > 0 || logged ? performance.now() : -1;
-    const shardIndex = ids.shard;
-    const nodeIndex = ids.node;
-    telemetry.begin(shardIndex, nodeIndex);
+    const started = performance.now();
+    if (weight > 0) telemetry.begin(shard, node, weight);
     return (reply: Reply): void => {
-      const micros = started < 0 ? 0 : (performance.now() - started) * 1000;
-      telemetry.end(shardIndex, nodeIndex);
+      const micros = (performance.now() - started) * 1000;
       const outcome = outcomeOf(reply);
-      const bytesOut = replyBytes(reply);
-      telemetry.record(
-        shardIndex,
-        nodeIndex,
-        tenant,
-        key,
-        spec.write,
-        bytesIn,
-        bytesOut,
-        micros,
-        outcome,
-        weight,
-      );
-      if (logged) this.#logRecord(session, spec, key, shard, bytesIn + bytesOut, micros, reply, outcome);
+      if (weight > 0) {
+        telemetry.end(shard, node, weight);
+        const bytesOut = replyBytes(reply);
+        telemetry.measure(shard, node, tenant, key, spec.write, bytesIn, bytesOut, micros, outcome, weight);
+      }
+      if (logged)
+        this.#logRecord(session, spec, key, shard, bytesIn + replyBytes(reply), micros, reply, outcome);
       done(reply);
     };
   }
 
-  /** Wraps the reply callback of a multi-key command: each key counts on its own shard. */
+  /**
+   * A multi-key command about to be split over `table` (the table in force):
+   * counts each key on its own shard, and returns the callback to send it with.
+   */
   multiKey(
     session: Session,
     spec: CommandSpec,
@@ -153,46 +147,55 @@ export class Instrumentation {
     done: ReplyCallback,
   ): ReplyCallback {
     const args = cmd.args;
+    const telemetry = this.telemetry;
+    const first = args[1]!;
+    const tenant = this.#tenant(session, first);
+    for (let i = 1; i < args.length; i += spec.step) {
+      const at = table.indexFor(args[i]!);
+      telemetry.count(this.#shardIds[at]!, this.#nodeIds[at]!, tenant, spec.write);
+    }
+    const weight = telemetry.sample();
+    const logged = this.#log !== undefined && this.#log.sample();
+    if (weight === 0 && !logged) return done;
     const keys: Buffer[] = [];
-    const ids: RouteIds[] = [];
+    const indexes: number[] = [];
     for (let i = 1; i < args.length; i += spec.step) {
       keys.push(args[i]!);
-      ids.push(this.#routes.get(table.shardFor(args[i]!))!);
+      indexes.push(table.indexFor(args[i]!));
     }
-    const tenant = this.#tenant(session, keys[0]!);
-    const telemetry = this.telemetry;
+    const shards = indexes.map((at) => this.#shardIds[at]!);
+    const nodes = indexes.map((at) => this.#nodeIds[at]!);
     const bytesIn = Math.ceil(requestBytes(cmd) / keys.length);
-    const weight = telemetry.timeRequest();
-    const logged = this.#log?.sample() === true;
-    const started = weight > 0 || logged ? performance.now() : -1;
-    for (const r of ids) telemetry.begin(r.shard, r.node);
+    const started = performance.now();
+    if (weight > 0) for (let i = 0; i < keys.length; i++) telemetry.begin(shards[i]!, nodes[i]!, weight);
     return (reply: Reply): void => {
-      const micros = started < 0 ? 0 : (performance.now() - started) * 1000;
+      const micros = (performance.now() - started) * 1000;
       const outcome = outcomeOf(reply);
-      const bytesOut = Math.ceil(replyBytes(reply) / keys.length);
-      for (let i = 0; i < keys.length; i++) {
-        const r = ids[i]!;
-        telemetry.end(r.shard, r.node);
-        telemetry.record(
-          r.shard,
-          r.node,
-          tenant,
-          keys[i]!,
-          spec.write,
-          bytesIn,
-          bytesOut,
-          micros,
-          outcome,
-          weight,
-        );
+      if (weight > 0) {
+        const bytesOut = Math.ceil(replyBytes(reply) / keys.length);
+        for (let i = 0; i < keys.length; i++) {
+          telemetry.end(shards[i]!, nodes[i]!, weight);
+          telemetry.measure(
+            shards[i]!,
+            nodes[i]!,
+            tenant,
+            keys[i]!,
+            spec.write,
+            bytesIn,
+            bytesOut,
+            micros,
+            outcome,
+            weight,
+          );
+        }
       }
       if (logged) {
         this.#logRecord(
           session,
           spec,
-          keys[0]!,
-          table.shardFor(keys[0]!),
-          bytesIn + bytesOut,
+          first,
+          shards[0]!,
+          bytesIn * keys.length + replyBytes(reply),
           micros,
           reply,
           outcome,
@@ -206,7 +209,7 @@ export class Instrumentation {
     session: Session,
     spec: CommandSpec,
     key: Buffer,
-    shard: ShardInfo,
+    shard: number,
     bytes: number,
     micros: number,
     reply: Reply,
@@ -224,7 +227,7 @@ export class Instrumentation {
       op: spec.name,
       key: keyToText(key),
       bytes,
-      shard: shard.id,
+      shard: this.telemetry.counters('shard').names[shard]!,
       latencyMs: Math.round(micros) / 1000,
       ...(error === undefined ? {} : { error }),
     });

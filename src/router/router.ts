@@ -118,10 +118,11 @@ export class Router {
     const cmd: Command = { name: spec.name, args, frame };
     switch (spec.route) {
       case Route.Key: {
-        const shard = this.#table.shardFor(args[1]!);
-        const backend = this.#backends.get(shard.node)!;
+        const table = this.#table;
+        const at = table.indexFor(args[1]!);
+        const backend = this.#backends.get(table.shards[at]!.node)!;
         const ins = this.#instrumentation;
-        return backend.send(cmd, ins === undefined ? reply : ins.keyed(session, spec, cmd, shard, reply));
+        return backend.send(cmd, ins === undefined ? reply : ins.keyed(session, spec, cmd, at, reply));
       }
       case Route.MultiKey: {
         const ins = this.#instrumentation;

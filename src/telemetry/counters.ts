@@ -7,6 +7,8 @@
  * - `scalars`: Float64Array, field-major (`field * slots + slot`), `seconds + 1`
  *   slots: reads, writes, bytes in/out, errors, shed, latency sum, the peak
  *   in-flight gauge, and p50/p99/p999 of the second (filled when it completes).
+ *   Reads and writes are exact counts (`count`); the rest may be weighted
+ *   estimates from a sample of requests (`add`, `begin`, `end`).
  * - `fine`: one latency histogram per second for the last `histogramSeconds`
  *   (default 60) seconds, `Uint32Array` of `(histogramSeconds + 1) × 698`.
  * - `coarse`: one histogram per 10-second block over the whole ring, filled by
@@ -94,7 +96,8 @@ class EntityBlock {
  * const shards = new EntityCounters();
  * const s0 = shards.index('s0');
  * shards.advanceTo(100);
- * shards.add(s0, false, 20, 200, 850, 0);
+ * shards.count(s0, false);
+ * shards.add(s0, 20, 200, 850, 0);
  * shards.advanceTo(101);
  * shards.totals(s0, 1).reads // 1
  */
@@ -222,51 +225,61 @@ export class EntityCounters {
   }
 
   /**
-   * Hot path: one completed request for entity `e` in the current second.
-   * `latencyBucket` is `bucketOf(micros)`, or -1 for no latency sample (shed,
-   * or not timed). A latency sample counts `latencyWeight` times (1 unless
-   * latencies are sampled, see RouterTelemetry); counts are always exact.
-   * `outcome`: 0 ok, 1 error, 2 shed. Allocation-free; an unknown index is ignored.
+   * Hot path, every request: one more read or write for entity `e` in the
+   * current second. Request counts are always exact. Allocation-free; an
+   * unknown index is ignored.
+   */
+  count(e: number, isWrite: boolean): void {
+    const b = this.#blocks[e];
+    if (b === undefined) return;
+    b.scalars[(isWrite ? Field.Writes : Field.Reads) * this.#slots + this.#slot]! += 1;
+  }
+
+  /**
+   * Hot path, measured requests: the details of one completed request for
+   * entity `e`, counted `weight` times (1 when every request is measured; the
+   * sampling factor above the measuring budget, see RouterTelemetry), so
+   * bytes, errors, shed and latency are unbiased estimates. `latencyBucket` is
+   * `bucketOf(micros)`, or -1 for no latency sample (shed). `outcome`: 0 ok,
+   * 1 error, 2 shed. The request itself is counted by `count`. Allocation-free.
    */
   add(
     e: number,
-    isWrite: boolean,
     bytesIn: number,
     bytesOut: number,
     latencyMicros: number,
     outcome: number,
     latencyBucket = outcome === 2 ? -1 : bucketOf(latencyMicros),
-    latencyWeight = 1,
+    weight = 1,
   ): void {
     const b = this.#blocks[e];
     if (b === undefined) return;
     const s = b.scalars;
     const n = this.#slots;
     const slot = this.#slot;
-    s[(isWrite ? Field.Writes : Field.Reads) * n + slot]! += 1;
-    s[Field.BytesIn * n + slot]! += bytesIn;
-    s[Field.BytesOut * n + slot]! += bytesOut;
-    if (outcome === 1) s[Field.Errors * n + slot]! += 1;
-    else if (outcome === 2) s[Field.Shed * n + slot]! += 1;
+    s[Field.BytesIn * n + slot]! += bytesIn * weight;
+    s[Field.BytesOut * n + slot]! += bytesOut * weight;
+    if (outcome === 1) s[Field.Errors * n + slot]! += weight;
+    else if (outcome === 2) s[Field.Shed * n + slot]! += weight;
     if (latencyBucket >= 0) {
-      s[Field.LatencySum * n + slot]! += latencyMicros * latencyWeight;
-      b.fine[this.#fineBase + latencyBucket]! += latencyWeight;
+      s[Field.LatencySum * n + slot]! += latencyMicros * weight;
+      b.fine[this.#fineBase + latencyBucket]! += weight;
     }
   }
 
-  /** In-flight gauge up (request sent). */
-  begin(e: number): void {
+  /** In-flight gauge up by `weight` (a measured request sent). */
+  begin(e: number, weight = 1): void {
     const b = this.#blocks[e];
     if (b === undefined) return;
-    const v = ++b.inflight;
+    const v = (b.inflight += weight);
     const i = Field.InflightMax * this.#slots + this.#slot;
     if (v > b.scalars[i]!) b.scalars[i] = v;
   }
 
-  /** In-flight gauge down (reply received); never below 0. */
-  end(e: number): void {
+  /** In-flight gauge down by `weight` (its reply received); never below 0. */
+  end(e: number, weight = 1): void {
     const b = this.#blocks[e];
-    if (b !== undefined && b.inflight > 0) b.inflight--;
+    if (b !== undefined) b.inflight = b.inflight > weight ? b.inflight - weight : 0;
   }
 
   /** The in-flight gauge now. */

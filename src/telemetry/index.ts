@@ -48,8 +48,7 @@ export {
   type SketchTotals,
 } from './sketches/heavy-hitters.js';
 export {
-  DEFAULT_LATENCY_BUDGET,
-  DEFAULT_SKETCH_BUDGET,
+  DEFAULT_SAMPLE_BUDGET,
   Outcome,
   RouterTelemetry,
   type EntityKind,

@@ -3,12 +3,15 @@
  * per-shard, per-node and per-tenant counters in 1-second rings, and per-key
  * heavy-hitter sketches.
  *
- * Hot path (`record`, `begin`, `end`): no allocation, no Map lookup. The
+ * Hot path: `count` for every request (exact reads and writes, no clock
+ * read), then `sample` to decide whether to measure it in full, and for a
+ * measured one `begin`, `end` and `measure` (bytes, outcome, latency, in-flight
+ * gauges, sketches). Up to DEFAULT_SAMPLE_BUDGET requests/s every request is
+ * measured; above, a weighted random sample. No allocation, no Map lookup: the
  * router resolves shard, node and tenant names to indexes once (when a routing
- * table is installed or a tenant authenticates) and passes integers. `record`
- * reads the clock once when the request was timed; the first such call in a
- * new second rotates the rings (zeroing slots with `fill`, allocation-free).
- * Above DEFAULT_LATENCY_BUDGET requests/s only a sample is timed.
+ * table is installed or a tenant authenticates) and passes integers. `measure`
+ * reads the clock; the first call in a new second rotates the rings (zeroing
+ * slots with `fill`, allocation-free).
  *
  * Read side (windows, series, top keys, export): allocates freely. Every read
  * first moves the rings to the clock's current second, and covers whole seconds
@@ -22,29 +25,25 @@ import { AdaptiveSampler } from './sketches/sampler.js';
 import { HeavyHitters, type HeavyHittersOptions, type RankBy } from './sketches/heavy-hitters.js';
 
 /**
- * Sketch updates per second before sampling starts, unless configured: at
- * ≈ 250 ns per update that is ≈ 0.5 % of a core. Counts are exact up to 20 k
- * requests/s; above, each request is kept with probability 1/s and weighted s
- * (unbiased, relative standard error √((s−1)/n) for a key with n requests),
- * which at a hot key's ≥ 1,000 ops/s stays well inside what detection needs.
- * Measured by `npm run bench:telemetry`: at 50 k the sketches alone cost the
- * proxy ~6 % of its CPU at 190 k req/s.
+ * Requests measured in full per second before sampling starts, unless
+ * configured. Every request is counted exactly (reads and writes per shard,
+ * node and tenant: a few array increments, ≈ 20 ns). Measuring one in full
+ * costs ≈ 3 µs in a busy proxy, mostly cache misses: a wrapped reply callback,
+ * two clock reads, bytes, outcome, latency histogram, in-flight gauges, and
+ * the heavy-hitter sketches (Count-Min rows and SpaceSaving tables that the
+ * request path has evicted since the last sampled request). Up to this rate
+ * every request is measured; above, each is measured with probability 1/s
+ * and counted with weight s (s the smallest power of two with rate / s ≤
+ * budget; see sketches/sampler.ts), so bytes, errors, shed, latency
+ * percentiles, in-flight gauges and per-key counts are unbiased estimates
+ * (relative standard error √((s−1)/n) for n requests: 3 % for a hot key's
+ * 35 k requests at s = 64). That caps measuring at ≈ 1.5 % of a core at any
+ * rate. Why: at ≈ 2 µs of proxy CPU per request (redis-benchmark -P 16),
+ * measuring every request cost 15–30 % of the proxy's CPU, and at a budget of
+ * 10 k still ≈ 3 % (`npm run bench:proxy`, telemetry on/off); the target is
+ * ≤ 5 % for everything telemetry does, detector tick included.
  */
-export const DEFAULT_SKETCH_BUDGET = 20_000;
-
-/**
- * Requests timed per second before latency sampling starts, unless configured.
- * Below it every request is timed; above, each is timed with probability 1/s
- * and its latency counted with weight s (the sketch sampler's scheme, see
- * sketches/sampler.ts), so percentiles stay unbiased while counts, bytes,
- * errors and in-flight gauges stay exact. s is the smallest power of two with
- * rate / s ≤ budget, so above the budget there are always more than 25 k
- * samples a second to split among the shards. Why sample at all: in a CPU
- * profile at ~230 k req/s (redis-benchmark -P 16), timing every request (two
- * `performance.now()` and a `Date.now()` each) was 3.6 % of the proxy's busy
- * time, before the histogram updates.
- */
-export const DEFAULT_LATENCY_BUDGET = 50_000;
+export const DEFAULT_SAMPLE_BUDGET = 5_000;
 
 /** How a request ended. Shed requests count as demand but add no latency sample. */
 export const Outcome = { Ok: 0, Error: 1, Shed: 2 } as const;
@@ -63,12 +62,12 @@ export interface RouterTelemetryOptions {
   readonly histogramSeconds?: number;
   /** Default number of top keys reported (default 64). */
   readonly topK?: number;
-  /** Heavy-hitter sketch shape, window and sampling budget (default budget: DEFAULT_SKETCH_BUDGET). */
-  readonly sketch?: HeavyHittersOptions;
-  /** Timed requests per second before latency sampling starts (default DEFAULT_LATENCY_BUDGET; Infinity: time all). */
-  readonly latencyBudget?: number;
-  /** Seed of the latency sampling randomness (default: random). */
-  readonly latencySeed?: number;
+  /** Heavy-hitter sketch shape and window (the sketches see the measured requests). */
+  readonly sketch?: Omit<HeavyHittersOptions, 'budget' | 'seed'>;
+  /** Requests measured in full per second before sampling starts (default DEFAULT_SAMPLE_BUDGET; Infinity: all). */
+  readonly sampleBudget?: number;
+  /** Seed of the sampling randomness (default: random). */
+  readonly sampleSeed?: number;
 }
 
 /** One entity in one whole second. Latencies in ms. */
@@ -131,10 +130,14 @@ export interface TopKey {
  * @example
  * const t = new RouterTelemetry({ clock });
  * const s = t.shardIndex('s0'), n = t.nodeIndex('n0'), ten = t.tenantIndex('acme');
- * t.begin(s, n);
- * // ... the reply arrives 850 µs later:
- * t.end(s, n);
- * t.record(s, n, ten, key, false, 24, 128, 850, Outcome.Ok);
+ * t.count(s, n, ten, false); // every request
+ * const w = t.sample(); // measure this one in full? (0: no)
+ * if (w > 0) {
+ *   t.begin(s, n, w);
+ *   // ... the reply arrives 850 µs later:
+ *   t.end(s, n, w);
+ *   t.measure(s, n, ten, key, false, 24, 128, 850, Outcome.Ok, w);
+ * }
  * t.window('shard', 5).get('s0')?.p99Ms
  */
 export class RouterTelemetry {
@@ -144,7 +147,7 @@ export class RouterTelemetry {
   readonly #nodes: EntityCounters;
   readonly #tenants: EntityCounters;
   readonly #keys: HeavyHitters;
-  readonly #latencySampler: AdaptiveSampler;
+  readonly #sampler: AdaptiveSampler;
   #second = -1;
 
   constructor(options: RouterTelemetryOptions = {}) {
@@ -153,12 +156,9 @@ export class RouterTelemetry {
     this.#shards = new EntityCounters(ring);
     this.#nodes = new EntityCounters(ring);
     this.#tenants = new EntityCounters(ring);
-    this.#keys = new HeavyHitters({ budget: DEFAULT_SKETCH_BUDGET, ...options.sketch });
+    this.#keys = new HeavyHitters(options.sketch);
     this.topK = options.topK ?? 64;
-    this.#latencySampler = new AdaptiveSampler(
-      options.latencyBudget ?? DEFAULT_LATENCY_BUDGET,
-      options.latencySeed,
-    );
+    this.#sampler = new AdaptiveSampler(options.sampleBudget ?? DEFAULT_SAMPLE_BUDGET, options.sampleSeed);
   }
 
   /** The stable index of a shard id (created on first sight; not for the hot path). */
@@ -177,26 +177,59 @@ export class RouterTelemetry {
   }
 
   /**
-   * Hot path, before sending a request: whether to time it. Returns the
-   * weight to pass to `record` with its latency, or 0 for "do not time it"
-   * (then pass latency 0 and weight 0). Every request is timed (weight 1) up
-   * to the latency budget per second. Allocation-free.
+   * Hot path, every request as it is sent: one read or write for its shard,
+   * node and tenant (-1: none). Exact, allocation-free, no clock read: it
+   * lands in the ring's current second, which the next measured request or
+   * read moves on (at the rates where sampling starts, within tens of µs).
    */
-  timeRequest(): number {
-    return this.#latencySampler.sample();
+  count(shard: number, node: number, tenant: number, isWrite: boolean): void {
+    if (this.#second < 0) this.#sync();
+    this.#shards.count(shard, isWrite);
+    this.#nodes.count(node, isWrite);
+    if (tenant >= 0) this.#tenants.count(tenant, isWrite);
   }
 
   /**
-   * Hot path: one completed request. Pass -1 for an entity the request has
-   * none of (e.g. no tenant) and `null` for a keyless command.
-   * `latencyWeight` is what `timeRequest` returned (default 1: timed, not
-   * sampled). Allocation-free.
-   *
-   * Only timed requests read the clock (a clock read per request was ~1.4 %
-   * of the proxy's CPU): an untimed one (`latencyWeight` 0) counts in the
-   * ring's current second, which the next timed request or read moves on, so
-   * across a second boundary at most one sampling gap of requests (≈ s, tens
-   * of µs at the rates where sampling starts) lands in the second before.
+   * Hot path, before sending a request: whether to measure it in full. Returns
+   * the weight to pass to `begin`/`end`/`measure`, or 0 for "not this one".
+   * Every request is measured (weight 1) up to the sample budget per second.
+   * Allocation-free.
+   */
+  sample(): number {
+    return this.#sampler.sample();
+  }
+
+  /**
+   * Hot path: the details of one measured, completed request (counted with
+   * `count` when sent). `key` is `null` for a keyless command. Counts
+   * `weight` times (what `sample` returned). Reads the clock once: the first
+   * call in a new second rotates the rings. Allocation-free.
+   */
+  measure(
+    shard: number,
+    node: number,
+    tenant: number,
+    key: Uint8Array | null,
+    isWrite: boolean,
+    bytesIn: number,
+    bytesOut: number,
+    latencyMicros: number,
+    outcome: Outcome,
+    weight: number,
+  ): void {
+    const second = Math.floor(this.#clock.now() / 1000);
+    if (second > this.#second) this.#advance(second);
+    const bucket = outcome === Outcome.Shed ? -1 : bucketOf(latencyMicros);
+    this.#shards.add(shard, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
+    this.#nodes.add(node, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
+    if (tenant >= 0) this.#tenants.add(tenant, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
+    if (key !== null) this.#keys.offerWeighted(key, isWrite, bytesIn + bytesOut, weight);
+  }
+
+  /**
+   * One completed request, counted and measured (weight 1): for callers that
+   * see every request at a rate where measuring each is affordable
+   * (simulations, tests). The router's hot path uses count/sample/measure.
    */
   record(
     shard: number,
@@ -208,31 +241,22 @@ export class RouterTelemetry {
     bytesOut: number,
     latencyMicros: number,
     outcome: Outcome,
-    latencyWeight = 1,
   ): void {
-    let bucket = -1;
-    if (latencyWeight > 0) {
-      const second = Math.floor(this.#clock.now() / 1000);
-      if (second > this.#second) this.#advance(second);
-      if (outcome !== Outcome.Shed) bucket = bucketOf(latencyMicros);
-    } else if (this.#second < 0) this.#sync();
-    this.#shards.add(shard, isWrite, bytesIn, bytesOut, latencyMicros, outcome, bucket, latencyWeight);
-    this.#nodes.add(node, isWrite, bytesIn, bytesOut, latencyMicros, outcome, bucket, latencyWeight);
-    if (tenant >= 0)
-      this.#tenants.add(tenant, isWrite, bytesIn, bytesOut, latencyMicros, outcome, bucket, latencyWeight);
-    if (key !== null) this.#keys.offer(key, isWrite, bytesIn + bytesOut);
+    // Measure first: it moves the rings to the clock's second, where the count then lands.
+    this.measure(shard, node, tenant, key, isWrite, bytesIn, bytesOut, latencyMicros, outcome, 1);
+    this.count(shard, node, tenant, isWrite);
   }
 
-  /** Hot path: a request was sent to a shard on a node (in-flight gauges up). */
-  begin(shard: number, node: number): void {
-    this.#shards.begin(shard);
-    this.#nodes.begin(node);
+  /** Hot path: a measured request was sent to a shard on a node (in-flight gauges up by its weight). */
+  begin(shard: number, node: number, weight = 1): void {
+    this.#shards.begin(shard, weight);
+    this.#nodes.begin(node, weight);
   }
 
-  /** Hot path: its reply arrived (in-flight gauges down). */
-  end(shard: number, node: number): void {
-    this.#shards.end(shard);
-    this.#nodes.end(node);
+  /** Hot path: its reply arrived (in-flight gauges down by the same weight). */
+  end(shard: number, node: number, weight = 1): void {
+    this.#shards.end(shard, weight);
+    this.#nodes.end(node, weight);
   }
 
   /** The current second (ms since the epoch / 1000, floored), after moving to the clock. */
@@ -387,9 +411,9 @@ export class RouterTelemetry {
   }
 
   #advance(second: number): void {
-    // Choose this second's latency sampling factor from the requests of the
-    // last (one step per second moved, like the sketch sampler).
-    for (let s = Math.max(this.#second + 1, second - 1); s <= second; s++) this.#latencySampler.nextSecond();
+    // Choose this second's sampling factor from the requests of the last (one
+    // step per second moved).
+    for (let s = Math.max(this.#second + 1, second - 1); s <= second; s++) this.#sampler.nextSecond();
     this.#second = second;
     this.#shards.advanceTo(second);
     this.#nodes.advanceTo(second);

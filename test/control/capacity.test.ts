@@ -59,9 +59,12 @@ describe('control api - a node over capacity', () => {
     // overloaded node's shards (all waiting in its one queue) queue far longer.
     const worstElsewhere = Math.max(...elsewhere.map((r) => r.p99Ms));
     for (const r of sameNode) expect(r.p99Ms, r.shard_id).toBeGreaterThan(worstElsewhere * 2);
-    // The node serves at most its capacity; the celebrity shard still carries most of it.
+    // Requests count as they are sent, so the node shows the load offered to
+    // it (≈ 0.4 × 3,000 + 0.6 × 3,000 / 4 = 1,650/s), over its capacity, not
+    // only the 1,000/s it manages to serve; the celebrity shard carries most of it.
     const nodeOps = sameNode.reduce((s, r) => s + ops(r), 0);
-    expect(nodeOps).toBeLessThan(1000 * 1.1);
+    expect(nodeOps).toBeGreaterThan(1000 * 1.3);
+    expect(nodeOps).toBeLessThan(1650 * 1.2);
     expect(ops(hotRow)).toBeGreaterThan(Math.max(...elsewhere.map(ops)) * 3);
   });
 

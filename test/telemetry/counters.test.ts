@@ -5,6 +5,20 @@ import { HISTOGRAM_BUCKETS, bucketOf, bucketValue } from '../../src/telemetry/hi
 
 const T0 = 1_700_000_000;
 
+/** One request measured in full, as the router records it: counted, then its details added. */
+function request(
+  c: EntityCounters,
+  e: number,
+  isWrite: boolean,
+  bytesIn: number,
+  bytesOut: number,
+  micros: number,
+  outcome: number,
+): void {
+  c.count(e, isWrite);
+  c.add(e, bytesIn, bytesOut, micros, outcome);
+}
+
 function sum(a: Float64Array): number {
   let s = 0;
   for (const v of a) s += v;
@@ -17,12 +31,12 @@ describe('entity counters', () => {
     const s0 = c.index('s0');
     const s1 = c.index('s1');
     c.advanceTo(T0);
-    c.add(s0, false, 10, 100, 500, 0);
-    c.add(s0, false, 10, 100, 700, 1);
-    c.add(s0, true, 50, 5, 900, 0);
-    c.add(s1, true, 1, 1, 100, 2);
+    request(c, s0, false, 10, 100, 500, 0);
+    request(c, s0, false, 10, 100, 700, 1);
+    request(c, s0, true, 50, 5, 900, 0);
+    request(c, s1, true, 1, 1, 100, 2);
     c.advanceTo(T0 + 1);
-    c.add(s0, false, 10, 100, 500, 0);
+    request(c, s0, false, 10, 100, 500, 0);
     // The current second is not part of any window yet.
     expect(c.totals(s0, 1)).toMatchObject({ reads: 2, writes: 1, bytesIn: 70, bytesOut: 205, errors: 1 });
     c.advanceTo(T0 + 2);
@@ -47,10 +61,10 @@ describe('entity counters', () => {
     const e = c.index('n0');
     for (let s = 0; s < 10; s++) {
       c.advanceTo(T0 + s);
-      for (let i = 0; i <= s; i++) c.add(e, false, 1, 1, 100, 0);
+      for (let i = 0; i <= s; i++) request(c, e, false, 1, 1, 100, 0);
     }
     c.advanceTo(T0 + 40); // seconds 10..39 saw nothing
-    for (let i = 0; i < 7; i++) c.add(e, true, 3, 0, 200, 0);
+    for (let i = 0; i < 7; i++) request(c, e, true, 3, 0, 200, 0);
     c.advanceTo(T0 + 41);
     for (let s = 10; s < 40; s++) expect(c.value(e, Field.Reads, T0 + s)).toBe(0);
     for (let s = 0; s < 10; s++) expect(c.value(e, Field.Reads, T0 + s)).toBe(s + 1);
@@ -65,7 +79,7 @@ describe('entity counters', () => {
     const c = new EntityCounters({ seconds: 600 });
     const e = c.index('t');
     c.advanceTo(T0);
-    c.add(e, false, 0, 0, 1, 0);
+    request(c, e, false, 0, 0, 1, 0);
     c.advanceTo(T0 + 600);
     expect(c.totals(e, 600).reads).toBe(1);
     expect(c.totals(e, 10_000).reads).toBe(1);
@@ -74,7 +88,7 @@ describe('entity counters', () => {
     expect(c.value(e, Field.Reads, T0)).toBe(0);
     // A jump of several rings wipes everything, and the slots are reusable.
     c.advanceTo(T0 + 5000);
-    c.add(e, false, 0, 0, 1, 0);
+    request(c, e, false, 0, 0, 1, 0);
     c.advanceTo(T0 + 5001);
     expect(c.totals(e, 600).reads).toBe(1);
   });
@@ -102,7 +116,7 @@ describe('entity counters', () => {
           for (const e of events) {
             now += e.gap;
             c.advanceTo(now);
-            c.add(e.entity, e.write, e.bytesIn, e.bytesOut, e.micros, e.outcome);
+            request(c, e.entity, e.write, e.bytesIn, e.bytesOut, e.micros, e.outcome);
             log.push({ second: now, e });
           }
           c.advanceTo(now + 1);
@@ -140,7 +154,7 @@ describe('entity counters', () => {
     const c = new EntityCounters();
     const e = c.index('s0');
     c.advanceTo(T0);
-    for (let i = 1; i <= 1000; i++) c.add(e, false, 0, 0, i * 10, 0);
+    for (let i = 1; i <= 1000; i++) request(c, e, false, 0, 0, i * 10, 0);
     c.advanceTo(T0 + 1);
     expect(c.value(e, Field.P50, T0)).toBe(bucketValue(bucketOf(5000)));
     expect(c.value(e, Field.P99, T0)).toBe(bucketValue(bucketOf(9900)));
@@ -152,18 +166,18 @@ describe('entity counters', () => {
     const c = new EntityCounters();
     const a = c.index('s0');
     c.advanceTo(T0);
-    c.add(a, false, 0, 0, 1, 0);
+    request(c, a, false, 0, 0, 1, 0);
     c.advanceTo(T0 + 1);
     const b = c.index('s0a');
     expect(c.index('s0')).toBe(a);
     expect(c.find('s0a')).toBe(b);
     expect(c.names).toEqual(['s0', 's0a']);
-    c.add(b, true, 0, 0, 1, 0);
+    request(c, b, true, 0, 0, 1, 0);
     c.advanceTo(T0 + 2);
     expect(c.totals(a, 2)).toMatchObject({ reads: 1, writes: 0 });
     expect(c.totals(b, 2)).toMatchObject({ reads: 0, writes: 1 });
     // An index that was never handed out is ignored, not a crash.
-    c.add(99, false, 0, 0, 1, 0);
+    request(c, 99, false, 0, 0, 1, 0);
   });
 
   it('counters - in-flight gauge goes up and down and each second keeps its peak', () => {
@@ -184,6 +198,32 @@ describe('entity counters', () => {
     expect(c.value(e, Field.InflightMax, T0)).toBe(3);
     expect(c.value(e, Field.InflightMax, T0 + 1)).toBe(2); // what was in flight when it began
     expect(c.totals(e, 2).inflightMax).toBe(3);
+  });
+
+  it('counters - a sampled request counts once as a request and its weight times in bytes, errors, latency and in-flight', () => {
+    const c = new EntityCounters();
+    const e = c.index('s0');
+    c.advanceTo(T0);
+    // 16 requests, one of them measured with weight 16 (an error taking 2 ms).
+    for (let i = 0; i < 16; i++) c.count(e, i % 4 === 0);
+    c.begin(e, 16);
+    expect(c.inflight(e)).toBe(16);
+    c.end(e, 16);
+    c.add(e, 30, 500, 2000, 1, bucketOf(2000), 16);
+    c.advanceTo(T0 + 1);
+    expect(c.totals(e, 1)).toMatchObject({
+      reads: 12,
+      writes: 4,
+      bytesIn: 480,
+      bytesOut: 8000,
+      errors: 16,
+      shed: 0,
+      latencySum: 32_000,
+      inflightMax: 16,
+    });
+    expect(sum(c.latency(e, 1))).toBe(16);
+    expect(c.value(e, Field.P50, T0)).toBe(bucketValue(bucketOf(2000)));
+    expect(c.inflight(e)).toBe(0);
   });
 
   it('counters - invalid ring sizes fail fast naming the field', () => {

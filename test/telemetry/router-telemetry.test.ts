@@ -57,44 +57,65 @@ describe('router telemetry', () => {
     expect(t.series('tenant', 'nobody', 2)).toHaveLength(2);
   });
 
-  it('router telemetry - above the latency budget only a sample is timed: counts stay exact, percentiles and mean unbiased', () => {
+  it('router telemetry - above the sample budget only a sample is measured: request counts stay exact, bytes, errors and percentiles unbiased', () => {
     const clock = new ManualClock(START);
-    const t = new RouterTelemetry({ clock, latencyBudget: 1000, latencySeed: 7 });
+    const t = new RouterTelemetry({ clock, sampleBudget: 1000, sampleSeed: 7 });
     const s0 = t.shardIndex('s0');
     const n0 = t.nodeIndex('n0');
-    // 9 in 10 requests take 1 ms, 1 in 10 takes 20 ms; 20 k requests a second.
+    // 9 in 10 requests take 1 ms, 1 in 10 takes 20 ms and fails; 20 k requests a second.
     const second = (): number => {
-      let timed = 0;
+      let measured = 0;
       for (let i = 0; i < 20_000; i++) {
-        const w = t.timeRequest();
-        if (w > 0) timed++;
-        const micros = i % 10 === 9 ? 20_000 : 1000;
-        t.record(s0, n0, -1, null, false, 10, 100, w > 0 ? micros : 0, Outcome.Ok, w);
+        t.count(s0, n0, -1, false);
+        const w = t.sample();
+        if (w === 0) continue;
+        measured++;
+        const slow = i % 10 === 9;
+        t.begin(s0, n0, w);
+        t.end(s0, n0, w);
+        t.measure(
+          s0,
+          n0,
+          -1,
+          Buffer.from('k'),
+          false,
+          10,
+          100,
+          slow ? 20_000 : 1000,
+          slow ? Outcome.Error : Outcome.Ok,
+          w,
+        );
       }
       clock.advance(1000);
-      // Untimed requests do not read the clock; a read moves the ring on (the
+      // Counting does not read the clock; a read moves the ring on (the
       // monitor reads every tick), else a sampling gap's worth would spill
       // into the second before.
       expect(t.second).toBe(clock.now() / 1000);
-      return timed;
+      return measured;
     };
     second(); // sets the rate
-    const timed = [second(), second(), second()];
-    for (const n of timed) expect(n).toBeLessThan(1100); // 20 k / 32 ≈ 625 a second
+    const measured = [second(), second(), second()];
+    for (const n of measured) expect(n).toBeLessThan(1100); // 20 k / 32 ≈ 625 a second
     const w = t.window('shard', 3).get('s0')!;
-    expect(w).toMatchObject({ reads: 20_000, bytesIn: 200_000, bytesOut: 2_000_000, requests: 60_000 });
+    expect(w).toMatchObject({ reads: 20_000, requests: 60_000, inflight: 0 });
+    // ±10 % on ≈ 1,900 samples of weight 32 (relative standard error ≈ 2.3 %; 7 % for the errors).
+    expect(Math.abs(w.bytesIn / 200_000 - 1)).toBeLessThan(0.1);
+    expect(Math.abs(w.bytesOut / 2_000_000 - 1)).toBeLessThan(0.1);
+    expect(Math.abs(w.errors / 2000 - 1)).toBeLessThan(0.25);
     expect(w.p50Ms).toBeCloseTo(1, 1);
     expect(w.p99Ms).toBeCloseTo(20, 0);
     expect(Math.abs(w.meanMs / 2.9 - 1)).toBeLessThan(0.1);
     // Each second's own percentiles come from its weighted histogram.
     expect(t.shardSeries('s0', 1)[0]!.p99Ms).toBeCloseTo(20, 0);
+    // The sketches saw the same sample, weighted: an unbiased count of the key.
+    expect(Math.abs(t.topKeys(3, 1)[0]!.reads / 20_000 - 1)).toBeLessThan(0.1);
   });
 
-  it('router telemetry - an untimed record before any timed one still lands in the current second of the clock', () => {
+  it('router telemetry - a count before any measured request still lands in the current second of the clock', () => {
     const clock = new ManualClock(START + 500);
     const t = new RouterTelemetry({ clock });
     const s0 = t.shardIndex('s0');
-    t.record(s0, t.nodeIndex('n0'), -1, null, true, 1, 1, 0, Outcome.Ok, 0);
+    t.count(s0, t.nodeIndex('n0'), -1, true);
     clock.advance(1000);
     expect(t.window('shard', 1).get('s0')).toMatchObject({ writes: 1, p99Ms: 0, meanMs: 0 });
   });
@@ -136,9 +157,9 @@ describe('router telemetry', () => {
     expect(b.t.exportSketch(b.t.lastCompleteSecond + 1).length).toBeLessThan(64);
   });
 
-  it('router telemetry - record() allocates nothing once warm, across second rotations', async () => {
+  it('router telemetry - the hot path (count, sample, measure) allocates nothing once warm, across second rotations', async () => {
     const clock = new ManualClock(START);
-    const t = new RouterTelemetry({ clock, sketch: { budget: 50_000 } });
+    const t = new RouterTelemetry({ clock, sampleBudget: 50_000 });
     const shards = Array.from({ length: 16 }, (_, i) => t.shardIndex(`s${i}`));
     const nodes = Array.from({ length: 4 }, (_, i) => t.nodeIndex(`n${i}`));
     const tenants = Array.from({ length: 8 }, (_, i) => t.tenantIndex(`t${i}`));
@@ -147,19 +168,17 @@ describe('router telemetry', () => {
       for (let i = 0; i < count; i++) {
         if (i % 100_000 === 0) clock.advance(1000);
         const k = (i * 2654435761) >>> 20;
-        t.begin(shards[i & 15]!, nodes[i & 3]!);
-        t.end(shards[i & 15]!, nodes[i & 3]!);
-        t.record(
-          shards[i & 15]!,
-          nodes[i & 3]!,
-          tenants[i & 7]!,
-          keys[k]!,
-          (i & 7) === 0,
-          40,
-          400,
-          150 + (i & 1023),
-          (i & 255) === 0 ? Outcome.Error : Outcome.Ok,
-        );
+        const shard = shards[i & 15]!;
+        const node = nodes[i & 3]!;
+        const tenant = tenants[i & 7]!;
+        const isWrite = (i & 7) === 0;
+        t.count(shard, node, tenant, isWrite);
+        const w = t.sample();
+        if (w === 0) continue;
+        t.begin(shard, node, w);
+        t.end(shard, node, w);
+        const outcome = (i & 255) === 0 ? Outcome.Error : Outcome.Ok;
+        t.measure(shard, node, tenant, keys[k]!, isWrite, 40, 400, 150 + (i & 1023), outcome, w);
       }
     };
     run(600_000); // warm-up: optimized code, every structure touched

@@ -18,8 +18,8 @@
  * (given a large enough limit). Under sampling f is the sampled, weighted
  * count: an unbiased estimate of the true count (see sampler.ts).
  *
- * Distinct keys are counted on every request, sampled or not (one hash and one
- * register per request), so the distinct count does not degrade under load.
+ * Distinct keys are counted from the sampled requests: a lower bound under
+ * sampling, close for keys seen more often than the sampling factor.
  */
 import { ConfigError } from '../../errors.js';
 import { AdaptiveSampler } from './sampler.js';
@@ -34,7 +34,7 @@ import {
 import { CountMinSketch } from './count-min.js';
 import { HyperLogLog } from './hyperloglog.js';
 import { keyHash, remix } from './key-hash.js';
-import { SpaceSaving, mergeSummaries, type Summary } from './space-saving.js';
+import { SpaceSaving, mergeSummaries, truncateSummary, type Summary } from './space-saving.js';
 import { keyEstimate, rankKeys, summedEstimate, type KeyEstimate, type RankBy } from './top-keys.js';
 
 export type { KeyEstimate, RankBy } from './top-keys.js';
@@ -71,7 +71,7 @@ export interface HeavyHittersOptions {
 
 /** Totals over a window. */
 export interface SketchTotals {
-  /** Keyed requests seen (exact, before sampling). */
+  /** Keyed requests seen (exact with `offer`; weighted, an estimate, with `offerWeighted`). */
   readonly requests: number;
   /** Weighted totals N of each metric (exact without sampling, unbiased with). */
   readonly reads: number;
@@ -86,6 +86,8 @@ interface MergeCache {
   readonly count: number;
   readonly generation: number;
   readonly summary: Summary;
+  /** The summary keeps this many counters (see truncateSummary). */
+  readonly top: number;
 }
 
 class Epoch {
@@ -176,25 +178,37 @@ export class HeavyHitters {
     this.#current = this.#epochs[second % this.#epochs.length]!;
   }
 
-  /** Hot path: one keyed request in the current second. Allocation-free. */
+  /**
+   * Hot path: one keyed request in the current second, sampled here above the
+   * budget. Allocation-free.
+   */
   offer(key: Uint8Array, isWrite: boolean, bytes: number): void {
-    const ep = this.#current;
-    ep.requests++;
     // Decide before hashing: above the budget most requests cost one counter
-    // and one comparison. The distinct-key estimate then comes from the
-    // sampled keys (a lower bound that stays close for keys seen more than
-    // `s` times per window); the detector only uses it for the mean key rate.
+    // and one comparison.
     const w = this.sampler.sample();
-    if (w === 0) return;
+    if (w === 0) this.#current.requests++;
+    else this.offerWeighted(key, isWrite, bytes, w);
+  }
+
+  /**
+   * Hot path: one keyed request already sampled by the caller, counted
+   * `weight` times (its sampling factor; 1 when unsampled). Allocation-free.
+   * The distinct-key estimate comes from the keys offered: under sampling a
+   * lower bound that stays close for keys seen more than `weight` times per
+   * window (the detector only uses it for the mean key rate).
+   */
+  offerWeighted(key: Uint8Array, isWrite: boolean, bytes: number, weight: number): void {
+    const ep = this.#current;
+    ep.requests += weight;
     const h1 = keyHash(key);
     const h2 = remix(h1);
     ep.hll.add(h1, h2);
     const at = this.#at;
     ep.cms[0].locate(h1, h2, at);
     const m = isWrite ? Metric.Writes : Metric.Reads;
-    ep.ss[m].add(key, h1, w, ep.cms[m].addAt(at, w));
+    ep.ss[m].add(key, h1, weight, ep.cms[m].addAt(at, weight));
     if (bytes > 0) {
-      const wb = w * bytes;
+      const wb = weight * bytes;
       ep.ss[Metric.Bytes].add(key, h1, wb, ep.cms[Metric.Bytes].addAt(at, wb));
     }
   }
@@ -249,7 +263,11 @@ export class HeavyHitters {
     // which runs every detector tick); the other metrics are bounded by
     // Count-Min alone.
     const ranked = by === 'ops' ? [0, 1] : by === 'reads' ? [0] : by === 'writes' ? [1] : [2];
-    const merged = [0, 1, 2].map((m) => (ranked.includes(m) ? this.#merged(epochs, m) : null));
+    // Summaries are truncated to what ranking looks at (the top 4 × limit per
+    // metric, see rankKeys) before merging: reading out and merging every
+    // counter was most of a detector tick.
+    const top = Math.max(256, 4 * limit);
+    const merged = [0, 1, 2].map((m) => (ranked.includes(m) ? this.#merged(epochs, m, top) : null));
     const cells = [0, 1, 2].map((m) => epochs.map((ep) => ep.cms[m]!.cells));
     return rankKeys(merged, (m, h) => summedEstimate(cells[m]!, h, this.shape), this.shape, limit, by);
   }
@@ -338,7 +356,7 @@ export class HeavyHitters {
   // The merged summary of metric `m` over `epochs`. Completed seconds change
   // only by `merge`, so their summaries, and their merge, are kept between
   // calls: a detector tick then reads out and merges just the current second.
-  #merged(epochs: readonly Epoch[], m: number): Summary {
+  #merged(epochs: readonly Epoch[], m: number, top: number): Summary {
     const done = epochs.filter((ep) => ep.second < this.#second);
     const parts: Summary[] = [];
     if (done.length > 0) {
@@ -348,24 +366,27 @@ export class HeavyHitters {
         c.from === done[0]!.second &&
         c.to === done[done.length - 1]!.second &&
         c.generation === this.#generation &&
-        c.count === done.length;
+        c.count === done.length &&
+        c.top === top;
       if (valid) parts.push(c.summary);
       else {
-        const summary =
+        const full =
           done.length === 1
             ? this.#summaryOf(done[0]!, m)
             : mergeSummaries(done.map((ep) => this.#summaryOf(ep, m)));
+        const summary = truncateSummary(full, top);
         this.#mergeCache[m] = {
           from: done[0]!.second,
           to: done[done.length - 1]!.second,
           count: done.length,
           generation: this.#generation,
+          top,
           summary,
         };
         parts.push(summary);
       }
     }
-    for (const ep of epochs) if (ep.second >= this.#second) parts.push(ep.ss[m]!.summary());
+    for (const ep of epochs) if (ep.second >= this.#second) parts.push(ep.ss[m]!.summary(top));
     return parts.length === 1 ? parts[0]! : mergeSummaries(parts);
   }
 

@@ -112,7 +112,19 @@ export class EntryIndex<T extends IdentityOf> {
 }
 
 /**
- * Merges summaries of the same shape (see the header for the guarantee).
+ * The heaviest `top` entries of a summary, as a summary of `top` counters: its
+ * base becomes the smallest kept count, which bounds every dropped key too,
+ * so every guarantee holds (with looser bounds near the cut).
+ */
+export function truncateSummary(s: Summary, top: number): Summary {
+  if (s.entries.length <= top) return s;
+  const entries = [...s.entries].sort((a, b) => b.count - a.count).slice(0, top);
+  return { capacity: top, maxKeyBytes: s.maxKeyBytes, total: s.total, entries };
+}
+
+/**
+ * Merges summaries with the same key size (see the header for the guarantee);
+ * the result has as many counters as the smallest part.
  *
  * @example
  * const union = mergeSummaries([a.summary(), b.summary()]);
@@ -120,15 +132,17 @@ export class EntryIndex<T extends IdentityOf> {
 export function mergeSummaries(parts: readonly Summary[]): Summary {
   const first = parts[0];
   if (first === undefined) throw new ConfigError('space-saving merge: no summaries');
-  const { capacity, maxKeyBytes } = first;
+  const { maxKeyBytes } = first;
+  // Parts may have different numbers of counters (a truncated read-out, see
+  // `summary(top)`); the union keeps as many as the smallest part has.
+  let capacity = first.capacity;
   const bases: number[] = [];
   let total = 0;
   let baseSum = 0;
   for (const p of parts) {
-    if (p.capacity !== capacity || p.maxKeyBytes !== maxKeyBytes)
-      throw new ConfigError(
-        `space-saving merge: shape ${p.capacity}/${p.maxKeyBytes} does not match ${capacity}/${maxKeyBytes}`,
-      );
+    if (p.maxKeyBytes !== maxKeyBytes)
+      throw new ConfigError(`space-saving merge: keys of ${p.maxKeyBytes} bytes do not match ${maxKeyBytes}`);
+    capacity = Math.min(capacity, p.capacity);
     const b = summaryBase(p);
     bases.push(b);
     baseSum += b;
@@ -269,16 +283,28 @@ export class SpaceSaving {
   }
 
   /** A copy of the summary (read side; allocates). */
-  summary(): Summary {
+  summary(top = Infinity): Summary {
     const entries: SummaryEntry[] = [];
     const kb = this.maxKeyBytes;
+    // With `top`, only the heaviest `top` entries, as truncateSummary would
+    // keep them, without reading out the rest (a detector tick reads the
+    // current second this way).
+    let ids = new Int32Array(this.#size);
+    for (let e = 0; e < ids.length; e++) ids[e] = e;
+    let capacity = this.capacity;
+    if (top < this.#size) {
+      const counts = this.#counts;
+      ids = ids.sort((a, b) => counts[b]! - counts[a]!).subarray(0, top);
+      capacity = top;
+    }
     // The keys packed into one buffer the entries view: a buffer per key was
     // half the cost of a detector tick.
     let bytes = 0;
-    for (let e = 0; e < this.#size; e++) bytes += Math.min(this.#lengths[e]!, kb);
+    for (let i = 0; i < ids.length; i++) bytes += Math.min(this.#lengths[ids[i]!]!, kb);
     const packed = Buffer.allocUnsafeSlow(bytes);
     let at = 0;
-    for (let e = 0; e < this.#size; e++) {
+    for (let i = 0; i < ids.length; i++) {
+      const e = ids[i]!;
       const len = this.#lengths[e]!;
       const stored = Math.min(len, kb);
       packed.set(this.#keys.subarray(e * kb, e * kb + stored), at);
@@ -291,7 +317,7 @@ export class SpaceSaving {
         lower: this.#lowers[e]!,
       });
     }
-    return { capacity: this.capacity, maxKeyBytes: kb, total: this.total, entries };
+    return { capacity, maxKeyBytes: kb, total: this.total, entries };
   }
 
   /** Replaces the state with a summary of the same shape (e.g. a merge result). */

@@ -6,6 +6,7 @@ import {
   SpaceSaving,
   mergeSummaries,
   summaryBase,
+  truncateSummary,
   type Summary,
 } from '../../../src/telemetry/sketches/space-saving.js';
 
@@ -113,6 +114,37 @@ describe('space-saving', () => {
     );
   });
 
+  it('space-saving - truncated read-outs (summary(top), truncateSummary) keep every guarantee, alone and merged with full ones', () => {
+    fc.assert(
+      fc.property(
+        fc.array(streamArb, { minLength: 1, maxLength: 4 }),
+        fc.integer({ min: 2, max: 16 }),
+        fc.integer({ min: 1, max: 16 }),
+        (streams, m, top) => {
+          const parts = streams.map((st) => {
+            const ss = new SpaceSaving({ capacity: m });
+            return { ss, truth: feed(ss, st) };
+          });
+          const union = new Map<number, number>();
+          for (const p of parts) for (const [k, f] of p.truth) union.set(k, (union.get(k) ?? 0) + f);
+          // The live read-out and the plain-data truncation keep the same entries.
+          const first = parts[0]!;
+          const live = first.ss.summary(top);
+          const plain = truncateSummary(first.ss.summary(), top);
+          expect(live.entries.map((e) => e.count).sort()).toEqual(plain.entries.map((e) => e.count).sort());
+          expect(live.capacity).toBe(plain.capacity);
+          checkGuarantees(live, first.truth);
+          // Mixed: one part truncated, the rest full; the union keeps the fewest counters.
+          const summaries = parts.map((p, i) => (i === 0 ? live : p.ss.summary()));
+          const merged = mergeSummaries(summaries);
+          expect(merged.capacity).toBe(Math.min(...summaries.map((x) => x.capacity)));
+          checkGuarantees(merged, union);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('space-saving - long keys are stored truncated and told apart by length and hash', () => {
     const ss = new SpaceSaving({ capacity: 4, maxKeyBytes: 8 });
     const a = Buffer.from('prefix--aaaaaaaaaaaa');
@@ -127,9 +159,12 @@ describe('space-saving', () => {
     expect(ss.upperBound(a, keyHash(a))).toBe(5);
   });
 
-  it('space-saving - shapes must match to merge or load', () => {
+  it('space-saving - shapes must match to load; key sizes must match to merge', () => {
     const a = new SpaceSaving({ capacity: 4 });
     expect(() => a.load(new SpaceSaving({ capacity: 8 }).summary())).toThrow(/shape/);
+    expect(() =>
+      mergeSummaries([a.summary(), new SpaceSaving({ capacity: 4, maxKeyBytes: 16 }).summary()]),
+    ).toThrow(/bytes/);
     expect(() => mergeSummaries([])).toThrow(/no summaries/);
     expect(() => new SpaceSaving({ capacity: 0 })).toThrow(/capacity/);
   });
