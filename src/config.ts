@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { DEFAULT_DECODER_LIMITS } from './protocol/request-decoder.js';
+import { DEFAULT_SAMPLE_BUDGET } from './telemetry/router-telemetry.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const hostPort = z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7001');
@@ -89,6 +90,12 @@ export const configSchema = z
     telemetry: z
       .preprocess((v) => (v === 'false' ? false : v === 'true' ? true : v), z.boolean())
       .default(true),
+    /**
+     * Requests per second measured in full (bytes, latency, outcome, per-key
+     * sketches) before telemetry measures a weighted sample instead; request
+     * counts are always exact. See DEFAULT_SAMPLE_BUDGET for what it costs.
+     */
+    telemetrySampleBudget: positiveInt.default(DEFAULT_SAMPLE_BUDGET),
     /** The p99 latency objective (ms) impact rules compare against. */
     sloP99Ms: z.coerce.number().positive().default(20),
     detector: z
@@ -158,6 +165,7 @@ const ENV_FIELDS = [
   'shutdownDrainMs',
   'logLevel',
   'telemetry',
+  'telemetrySampleBudget',
   'sloP99Ms',
 ] as const;
 

@@ -127,7 +127,7 @@ export async function startHotshard(
       ? undefined
       : new AccessLog(config.accessLog.file, config.accessLog.sampleRate);
   if (config.telemetry) {
-    telemetry = new RouterTelemetry();
+    telemetry = new RouterTelemetry({ sampleBudget: config.telemetrySampleBudget });
     router.instrument(
       new Instrumentation(telemetry, table, { accessLog, tenantFromKey: config.tenant.keyPrefix }),
     );

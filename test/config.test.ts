@@ -36,6 +36,15 @@ describe('config', () => {
     expect(() => loadConfig({ flags: { backend: 'redis', redis: 'localhost' } })).toThrow(/host:port/);
   });
 
+  it('config - the telemetry sample budget comes from a flag or HOTSHARD_TELEMETRY_SAMPLE_BUDGET and must be a positive integer', () => {
+    expect(loadConfig().telemetrySampleBudget).toBe(5000);
+    expect(loadConfig({ env: { HOTSHARD_TELEMETRY_SAMPLE_BUDGET: '20000' } }).telemetrySampleBudget).toBe(
+      20_000,
+    );
+    expect(loadConfig({ flags: { telemetrySampleBudget: '1000' } }).telemetrySampleBudget).toBe(1000);
+    expect(() => loadConfig({ flags: { telemetrySampleBudget: '0' } })).toThrow(/telemetrySampleBudget/);
+  });
+
   it('config - unknown fields in a file are rejected with the list of known ones', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hs-config-'));
     const file = join(dir, 'c.json');

@@ -22,6 +22,10 @@ export function addServerFlags(cmd: Command): Command {
     .option('--log-level <level>', 'fatal, error, warn, info (default), debug, trace, silent')
     .option('--slo-p99-ms <ms>', 'p99 latency objective the detector judges impact against (default 20)')
     .option('--no-telemetry', 'do not measure requests (only to measure what telemetry costs)')
+    .option(
+      '--telemetry-sample-budget <n>',
+      'requests/s measured in full before a weighted sample is (default 5000; counts stay exact)',
+    )
     .option('--access-log <file>', 'append a sampled access log (JSON lines) for `hotshard replay`')
     .option('--access-log-sample <fraction>', 'fraction of requests the access log keeps (default 0.01)');
 }

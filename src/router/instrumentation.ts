@@ -101,6 +101,12 @@ export class Instrumentation {
   /**
    * A single-key command about to go to the shard at `index` in the routing
    * table in force: counts it, and returns the callback to send it with.
+   *
+   * The wrapping callback is built in `#measureKeyed`, not here: a variable
+   * a closure captures lives in a context object that V8 allocates when the
+   * enclosing function is entered, so a closure in this function would cost
+   * every request an allocation, measured or not (2.5× the young-generation
+   * garbage of the router without telemetry).
    */
   keyed(
     session: Session,
@@ -113,11 +119,26 @@ export class Instrumentation {
     const shard = this.#shardIds[index]!;
     const node = this.#nodeIds[index]!;
     const tenant = this.#tenant(session, key);
-    const telemetry = this.telemetry;
-    telemetry.count(shard, node, tenant, spec.write);
-    const weight = telemetry.sample();
+    this.telemetry.count(shard, node, tenant, spec.write);
+    const weight = this.telemetry.sample();
     const logged = this.#log !== undefined && this.#log.sample();
     if (weight === 0 && !logged) return done;
+    return this.#measureKeyed(session, spec, cmd, shard, node, tenant, weight, logged, done);
+  }
+
+  #measureKeyed(
+    session: Session,
+    spec: CommandSpec,
+    cmd: Command,
+    shard: number,
+    node: number,
+    tenant: number,
+    weight: number,
+    logged: boolean,
+    done: ReplyCallback,
+  ): ReplyCallback {
+    const telemetry = this.telemetry;
+    const key = cmd.args[1]!;
     const bytesIn = requestBytes(cmd);
     const started = performance.now();
     if (weight > 0) telemetry.begin(shard, node, weight);
@@ -137,7 +158,8 @@ export class Instrumentation {
 
   /**
    * A multi-key command about to be split over `table` (the table in force):
-   * counts each key on its own shard, and returns the callback to send it with.
+   * counts each key on its own shard, and returns the callback to send it with
+   * (built in `#measureMultiKey`, for the reason given at `keyed`).
    */
   multiKey(
     session: Session,
@@ -147,24 +169,38 @@ export class Instrumentation {
     done: ReplyCallback,
   ): ReplyCallback {
     const args = cmd.args;
-    const telemetry = this.telemetry;
-    const first = args[1]!;
-    const tenant = this.#tenant(session, first);
+    const tenant = this.#tenant(session, args[1]!);
     for (let i = 1; i < args.length; i += spec.step) {
       const at = table.indexFor(args[i]!);
-      telemetry.count(this.#shardIds[at]!, this.#nodeIds[at]!, tenant, spec.write);
+      this.telemetry.count(this.#shardIds[at]!, this.#nodeIds[at]!, tenant, spec.write);
     }
-    const weight = telemetry.sample();
+    const weight = this.telemetry.sample();
     const logged = this.#log !== undefined && this.#log.sample();
     if (weight === 0 && !logged) return done;
+    return this.#measureMultiKey(session, spec, cmd, table, tenant, weight, logged, done);
+  }
+
+  #measureMultiKey(
+    session: Session,
+    spec: CommandSpec,
+    cmd: Command,
+    table: RoutingTable,
+    tenant: number,
+    weight: number,
+    logged: boolean,
+    done: ReplyCallback,
+  ): ReplyCallback {
+    const telemetry = this.telemetry;
+    const args = cmd.args;
     const keys: Buffer[] = [];
-    const indexes: number[] = [];
+    const shards: number[] = [];
+    const nodes: number[] = [];
     for (let i = 1; i < args.length; i += spec.step) {
+      const at = table.indexFor(args[i]!);
       keys.push(args[i]!);
-      indexes.push(table.indexFor(args[i]!));
+      shards.push(this.#shardIds[at]!);
+      nodes.push(this.#nodeIds[at]!);
     }
-    const shards = indexes.map((at) => this.#shardIds[at]!);
-    const nodes = indexes.map((at) => this.#nodeIds[at]!);
     const bytesIn = Math.ceil(requestBytes(cmd) / keys.length);
     const started = performance.now();
     if (weight > 0) for (let i = 0; i < keys.length; i++) telemetry.begin(shards[i]!, nodes[i]!, weight);
@@ -190,16 +226,8 @@ export class Instrumentation {
         }
       }
       if (logged) {
-        this.#logRecord(
-          session,
-          spec,
-          first,
-          shards[0]!,
-          bytesIn * keys.length + replyBytes(reply),
-          micros,
-          reply,
-          outcome,
-        );
+        const bytes = bytesIn * keys.length + replyBytes(reply);
+        this.#logRecord(session, spec, keys[0]!, shards[0]!, bytes, micros, reply, outcome);
       }
       done(reply);
     };

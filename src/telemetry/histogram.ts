@@ -64,6 +64,33 @@ export function bucketValue(b: number): number {
 }
 
 /**
+ * Several percentiles in one pass: `ps` ascending (0..100), written to `out`
+ * (µs), each as `percentileOf` would give it. All 0 when empty.
+ */
+export function percentilesOf(
+  counts: ArrayLike<number>,
+  offset: number,
+  total: number,
+  ps: readonly number[],
+  out: number[],
+): void {
+  let k = 0;
+  if (total > 0) {
+    let rank = Math.max(1, Math.ceil((Math.min(Math.max(ps[0]!, 0), 100) / 100) * total));
+    let seen = 0;
+    for (let b = 0; b < HISTOGRAM_BUCKETS && k < ps.length; b++) {
+      seen += counts[offset + b]!;
+      while (k < ps.length && seen >= rank) {
+        out[k++] = bucketValue(b);
+        if (k < ps.length) rank = Math.max(1, Math.ceil((Math.min(Math.max(ps[k]!, 0), 100) / 100) * total));
+      }
+    }
+    for (; k < ps.length; k++) out[k] = bucketValue(HISTOGRAM_BUCKETS - 1);
+  }
+  for (; k < ps.length; k++) out[k] = 0;
+}
+
+/**
  * The `p`-th percentile (0..100) of the histogram stored in
  * `counts[offset, offset + HISTOGRAM_BUCKETS)` holding `total` values: the
  * value of rank ceil(p/100 · total), as a bucket midpoint (µs). 0 when empty.

@@ -20,7 +20,7 @@
  */
 import { systemClock, type Clock } from '../clock.js';
 import { EntityCounters, Field } from './counters.js';
-import { bucketOf, percentileOf } from './histogram.js';
+import { bucketOf, percentilesOf } from './histogram.js';
 import { AdaptiveSampler } from './sketches/sampler.js';
 import { HeavyHitters, type HeavyHittersOptions, type RankBy } from './sketches/heavy-hitters.js';
 
@@ -44,6 +44,9 @@ import { HeavyHitters, type HeavyHittersOptions, type RankBy } from './sketches/
  * ≤ 5 % for everything telemetry does, detector tick included.
  */
 export const DEFAULT_SAMPLE_BUDGET = 5_000;
+
+/** The percentiles every window reports. */
+const WINDOW_PERCENTILES = [50, 95, 99, 99.9] as const;
 
 /** How a request ended. Shed requests count as demand but add no latency sample. */
 export const Outcome = { Ok: 0, Error: 1, Shed: 2 } as const;
@@ -323,14 +326,19 @@ export class RouterTelemetry {
     const whole = clamp(seconds, c.seconds);
     const n = withCurrent ? whole + this.#elapsedFraction() : whole;
     const out = new Map<string, EntityWindow>();
+    const q = [0, 0, 0, 0];
     c.names.forEach((id, e) => {
       const t = c.totals(e, whole, withCurrent);
-      // Ranks from the histogram's own count: a window longer than the fine
-      // ring starts at a 10 s boundary, so it may hold a few seconds more.
-      const h = c.latency(e, whole, withCurrent);
-      let timed = 0;
-      for (let i = 0; i < h.length; i++) timed += h[i]!;
-      const ms = (p: number): number => percentileOf(h, 0, timed, p) / 1000;
+      if (t.reads + t.writes === 0 && t.latencySum === 0) {
+        q.fill(0); // nothing sent or answered in the window: no histogram to read
+      } else {
+        // Ranks from the histogram's own count: a window longer than the fine
+        // ring starts at a 10 s boundary, so it may hold a few seconds more.
+        const h = c.latency(e, whole, withCurrent);
+        let timed = 0;
+        for (let i = 0; i < h.length; i++) timed += h[i]!;
+        percentilesOf(h, 0, timed, WINDOW_PERCENTILES, q);
+      }
       out.set(id, {
         id,
         seconds: n,
@@ -342,10 +350,10 @@ export class RouterTelemetry {
         errors: t.errors / n,
         shed: t.shed / n,
         meanMs: t.timed === 0 ? 0 : t.latencySum / t.timed / 1000,
-        p50Ms: ms(50),
-        p95Ms: ms(95),
-        p99Ms: ms(99),
-        p999Ms: ms(99.9),
+        p50Ms: q[0]! / 1000,
+        p95Ms: q[1]! / 1000,
+        p99Ms: q[2]! / 1000,
+        p999Ms: q[3]! / 1000,
         inflight: c.inflight(e),
         inflightMax: t.inflightMax,
       });

@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   HISTOGRAM_BUCKETS,
+  percentileOf,
+  percentilesOf,
   HISTOGRAM_MAX_MICROS,
   HISTOGRAM_RELATIVE_ERROR,
   LatencyHistogram,
@@ -45,6 +47,33 @@ describe('latency histogram', () => {
       expect(withinError(bucketValue(b), lo) || lo === 0).toBe(true);
       expect(withinError(bucketValue(b), hi)).toBe(true);
     }
+  });
+
+  it('histogram - percentilesOf gives, in one pass, what percentileOf gives for each', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(fc.integer({ min: 0, max: HISTOGRAM_BUCKETS - 1 }), fc.integer({ min: 1, max: 50 })),
+          {
+            maxLength: 40,
+          },
+        ),
+        fc.integer({ min: 0, max: 3 }),
+        (cells, extra) => {
+          const h = new Float64Array(HISTOGRAM_BUCKETS);
+          for (const [b, c] of cells) h[b]! += c;
+          let total = 0;
+          for (const c of h) total += c;
+          // A total above the histogram's own count (e.g. weighted estimates) must not break it.
+          total += extra;
+          const ps = [0, 50, 95, 99, 99.9, 100];
+          const out = ps.map(() => -1);
+          percentilesOf(h, 0, total, ps, out);
+          expect(out).toEqual(ps.map((p) => percentileOf(h, 0, total, p)));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('histogram - percentiles match an exact sorted array within the relative error', () => {

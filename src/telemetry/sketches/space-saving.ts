@@ -289,13 +289,21 @@ export class SpaceSaving {
     // With `top`, only the heaviest `top` entries, as truncateSummary would
     // keep them, without reading out the rest (a detector tick reads the
     // current second this way).
-    let ids = new Int32Array(this.#size);
-    for (let e = 0; e < ids.length; e++) ids[e] = e;
+    const size = this.#size;
+    let ids = new Int32Array(size);
     let capacity = this.capacity;
-    if (top < this.#size) {
+    if (top < size) {
+      // The top-th largest count by a native numeric sort (no comparator),
+      // then every entry above it and as many at it as fit.
       const counts = this.#counts;
-      ids = ids.sort((a, b) => counts[b]! - counts[a]!).subarray(0, top);
+      const cut = counts.slice(0, size).sort()[size - top]!;
+      let n = 0;
+      for (let e = 0; e < size; e++) if (counts[e]! > cut) ids[n++] = e;
+      for (let e = 0; e < size && n < top; e++) if (counts[e] === cut) ids[n++] = e;
+      ids = ids.subarray(0, top);
       capacity = top;
+    } else {
+      for (let e = 0; e < size; e++) ids[e] = e;
     }
     // The keys packed into one buffer the entries view: a buffer per key was
     // half the cost of a detector tick.

@@ -74,23 +74,31 @@ export function rankKeys(
     const entries = [...(merged[m]?.entries ?? [])].sort((a, b) => b.count - a.count).slice(0, 4 * limit);
     for (const e of entries) if (candidates.get(e) === undefined) candidates.add(e);
   }
-  const out: KeyEstimate[] = [];
+  // Estimates of the ranked metrics first (each a Count-Min lookup, the cost
+  // of this call), then the others for the kept keys only.
+  const estimate = (c: SummaryEntry, m: number, est: number[], err: number[]): void => {
+    const e = maps[m]!.get(c);
+    const upper = e === undefined ? bases[m]! : e.count;
+    const v = Math.min(upper, cms(m, c.hash));
+    est[m] = v;
+    err[m] = v - (e?.lower ?? 0);
+  };
+  const ranked: { c: SummaryEntry; est: number[]; err: number[]; score: number }[] = [];
   for (const c of candidates.values()) {
     const est = [0, 0, 0];
     const err = [0, 0, 0];
-    for (let m = 0; m < 3; m++) {
-      const e = maps[m]!.get(c);
-      const upper = e === undefined ? bases[m]! : e.count;
-      const v = Math.min(upper, cms(m, c.hash));
-      est[m] = v;
-      err[m] = v - (e?.lower ?? 0);
+    let score = 0;
+    for (const m of sources) {
+      estimate(c, m, est, err);
+      score += est[m]!;
     }
-    out.push(keyEstimate(c.key, c.length > shape.maxKeyBytes, est, err));
+    ranked.push({ c, est, err, score });
   }
-  const score = (k: KeyEstimate): number =>
-    by === 'ops' ? k.reads + k.writes : by === 'reads' ? k.reads : by === 'writes' ? k.writes : k.bytes;
-  out.sort((a, b) => score(b) - score(a));
-  return out.slice(0, limit);
+  ranked.sort((a, b) => b.score - a.score);
+  return ranked.slice(0, limit).map(({ c, est, err }) => {
+    for (let m = 0; m < 3; m++) if (!sources.includes(m)) estimate(c, m, est, err);
+    return keyEstimate(c.key, c.length > shape.maxKeyBytes, est, err);
+  });
 }
 
 /** Packs per-metric estimates and errors (reads, writes, bytes). */
