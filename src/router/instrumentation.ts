@@ -118,7 +118,8 @@ export class Instrumentation {
     const key = cmd.args[1]!;
     const shard = this.#shardIds[index]!;
     const node = this.#nodeIds[index]!;
-    const tenant = this.#tenant(session, key);
+    const tenant =
+      session.tenantIndex >= 0 && !this.#tenantFromKey ? session.tenantIndex : this.#tenant(session, key);
     this.telemetry.count(shard, node, tenant, spec.write);
     const weight = this.telemetry.sample();
     const logged = this.#log !== undefined && this.#log.sample();

@@ -4,7 +4,8 @@
  *
  * Layout (struct of arrays, one block of typed arrays per entity, so a new
  * shard after a split adds a block and copies nothing):
- * - `scalars`: Float64Array, field-major (`field * slots + slot`), `seconds + 1`
+ * - `scalars`: Float64Array, slot-major (`slot * FIELDS + field`, so a
+ *   request's updates share one or two cache lines), `seconds + 1`
  *   slots: reads, writes, bytes in/out, errors, shed, latency sum, the peak
  *   in-flight gauge, and p50/p99/p999 of the second (filled when it completes).
  *   Reads and writes are exact counts (`count`); the rest may be weighted
@@ -173,9 +174,9 @@ export class EntityCounters {
     for (const b of this.#blocks) {
       for (let s = firstScalar; s <= second; s++) {
         const slot = s % this.#slots;
-        for (let f = 0; f < FIELDS; f++) b.scalars[f * this.#slots + slot] = 0;
+        b.scalars.fill(0, slot * FIELDS, slot * FIELDS + FIELDS);
         // A second starts with whatever was in flight when it began.
-        b.scalars[Field.InflightMax * this.#slots + slot] = b.inflight;
+        b.scalars[slot * FIELDS + Field.InflightMax] = b.inflight;
       }
       for (let s = firstFine; s <= second; s++) {
         const base = (s % this.#fineSlots) * HISTOGRAM_BUCKETS;
@@ -200,7 +201,11 @@ export class EntityCounters {
     const coarseBase = (Math.floor(second / COARSE_BLOCK_SECONDS) % this.#coarseSlots) * HISTOGRAM_BUCKETS;
     for (const b of this.#blocks) {
       const s = b.scalars;
-      if (s[Field.Reads * n + slot]! + s[Field.Writes * n + slot]! - s[Field.Shed * n + slot]! <= 0) continue;
+      if (
+        s[slot * FIELDS + Field.Reads]! + s[slot * FIELDS + Field.Writes]! - s[slot * FIELDS + Field.Shed]! <=
+        0
+      )
+        continue;
       // Ranks from the histogram's own total: with sampled latencies (weights)
       // it estimates the timed count rather than equalling it.
       let timed = 0;
@@ -217,9 +222,9 @@ export class EntityCounters {
         b.coarse[coarseBase + i]! += c;
         const before = seen;
         seen += c;
-        if (before < r50 && seen >= r50) s[Field.P50 * n + slot] = bucketValue(i);
-        if (before < r99 && seen >= r99) s[Field.P99 * n + slot] = bucketValue(i);
-        if (before < r999 && seen >= r999) s[Field.P999 * n + slot] = bucketValue(i);
+        if (before < r50 && seen >= r50) s[slot * FIELDS + Field.P50] = bucketValue(i);
+        if (before < r99 && seen >= r99) s[slot * FIELDS + Field.P99] = bucketValue(i);
+        if (before < r999 && seen >= r999) s[slot * FIELDS + Field.P999] = bucketValue(i);
       }
     }
   }
@@ -232,7 +237,7 @@ export class EntityCounters {
   count(e: number, isWrite: boolean): void {
     const b = this.#blocks[e];
     if (b === undefined) return;
-    b.scalars[(isWrite ? Field.Writes : Field.Reads) * this.#slots + this.#slot]! += 1;
+    b.scalars[this.#slot * FIELDS + (isWrite ? Field.Writes : Field.Reads)]! += 1;
   }
 
   /**
@@ -255,14 +260,13 @@ export class EntityCounters {
     const b = this.#blocks[e];
     if (b === undefined) return;
     const s = b.scalars;
-    const n = this.#slots;
     const slot = this.#slot;
-    s[Field.BytesIn * n + slot]! += bytesIn * weight;
-    s[Field.BytesOut * n + slot]! += bytesOut * weight;
-    if (outcome === 1) s[Field.Errors * n + slot]! += weight;
-    else if (outcome === 2) s[Field.Shed * n + slot]! += weight;
+    s[slot * FIELDS + Field.BytesIn]! += bytesIn * weight;
+    s[slot * FIELDS + Field.BytesOut]! += bytesOut * weight;
+    if (outcome === 1) s[slot * FIELDS + Field.Errors]! += weight;
+    else if (outcome === 2) s[slot * FIELDS + Field.Shed]! += weight;
     if (latencyBucket >= 0) {
-      s[Field.LatencySum * n + slot]! += latencyMicros * weight;
+      s[slot * FIELDS + Field.LatencySum]! += latencyMicros * weight;
       b.fine[this.#fineBase + latencyBucket]! += weight;
     }
   }
@@ -272,7 +276,7 @@ export class EntityCounters {
     const b = this.#blocks[e];
     if (b === undefined) return;
     const v = (b.inflight += weight);
-    const i = Field.InflightMax * this.#slots + this.#slot;
+    const i = this.#slot * FIELDS + Field.InflightMax;
     if (v > b.scalars[i]!) b.scalars[i] = v;
   }
 
@@ -291,7 +295,7 @@ export class EntityCounters {
   value(e: number, field: Field, second: number): number {
     const b = this.#blocks[e];
     if (b === undefined || !this.#readable(second, this.seconds)) return 0;
-    return b.scalars[field * this.#slots + (second % this.#slots)]!;
+    return b.scalars[(second % this.#slots) * FIELDS + field]!;
   }
 
   /**
@@ -319,14 +323,14 @@ export class EntityCounters {
     for (let sec = Math.max(from, 0); sec < to; sec++) {
       const slot = sec % n;
       const s = b.scalars;
-      t.reads += s[Field.Reads * n + slot]!;
-      t.writes += s[Field.Writes * n + slot]!;
-      t.bytesIn += s[Field.BytesIn * n + slot]!;
-      t.bytesOut += s[Field.BytesOut * n + slot]!;
-      t.errors += s[Field.Errors * n + slot]!;
-      t.shed += s[Field.Shed * n + slot]!;
-      t.latencySum += s[Field.LatencySum * n + slot]!;
-      t.inflightMax = Math.max(t.inflightMax, s[Field.InflightMax * n + slot]!);
+      t.reads += s[slot * FIELDS + Field.Reads]!;
+      t.writes += s[slot * FIELDS + Field.Writes]!;
+      t.bytesIn += s[slot * FIELDS + Field.BytesIn]!;
+      t.bytesOut += s[slot * FIELDS + Field.BytesOut]!;
+      t.errors += s[slot * FIELDS + Field.Errors]!;
+      t.shed += s[slot * FIELDS + Field.Shed]!;
+      t.latencySum += s[slot * FIELDS + Field.LatencySum]!;
+      t.inflightMax = Math.max(t.inflightMax, s[slot * FIELDS + Field.InflightMax]!);
     }
     t.timed = t.reads + t.writes - t.shed;
     return t;
