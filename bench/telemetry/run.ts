@@ -1,161 +1,159 @@
 /**
- * What telemetry costs the proxy: the same redis-benchmark traffic through two
- * hotshard processes over the same 4 redis-server nodes, one with telemetry
- * (the default) and one with `--no-telemetry`, alternating, several rounds.
+ * What telemetry costs the proxy, measured inside one process.
  *
- * Throughput on a shared 2-core machine swings by ±20 % between runs, more
- * than the effect measured, so the primary figure is the proxy's own CPU time
- * per request (utime + stime from /proc, which other processes do not move);
- * when the proxy is the bottleneck, throughput is inversely proportional to
- * it. Throughput of both is printed too. With `taskset` and 2+ cores, both
- * proxies run on the last core and everything else (redis-benchmark, the
- * Redis nodes, this runner) on the others, so they do not fight over one.
- * Keys are random over 100,000 (`-r`), as in bench:proxy.
+ * hotshard runs in this process in front of 4 redis-server nodes while
+ * redis-benchmark (another process) drives it. Every second, telemetry is
+ * switched on or off: the router's instrumentation (`router.instrument`) and
+ * the detector tick (`monitor.start/stop`). Per phase, this process's CPU time
+ * (`process.cpuUsage`) and the requests the router dispatched. The cost is
+ * CPU per request with telemetry on over CPU per request off, from the phase
+ * totals; the spread is that ratio over each on/off pair of phases.
  *
- *   npm run bench:telemetry [-- --rounds 3 --requests 300000]
+ * Why not two processes (one with `--no-telemetry`): on a shared 2-core
+ * machine two processes running the same build differ by ±20 % in CPU per
+ * request from run to run (JIT decisions, memory layout, neighbours), more
+ * than the few percent measured. Here both sides share one process, one JIT
+ * state and the same seconds of machine load. What stays on in both phases:
+ * prom-client's default collectors (an event-loop delay timer) and the
+ * telemetry's memory; the two-process comparison with throughput is
+ * `npm run bench:proxy` (telemetry on/off column).
+ *
+ *   npm run bench:telemetry [-- --seconds 20 --tests get,set --pipelines 16,1]
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpus } from 'node:os';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { freePort } from '../../src/testkit/free-port.js';
-import { startRedisCluster } from '../../src/testkit/redis-server.js';
-import { respRoundTrip } from '../../src/testkit/round-trip.js';
+import { startTestHotshard } from '../../src/testkit/hotshard.js';
 import { runRedisBenchmark } from '../lib/redis-benchmark.js';
 
 const { values } = parseArgs({
-  options: { rounds: { type: 'string', default: '3' }, requests: { type: 'string', default: '300000' } },
+  options: {
+    seconds: { type: 'string', default: '20' },
+    tests: { type: 'string', default: 'get,set' },
+    pipelines: { type: 'string', default: '16,1' },
+  },
 });
-const rounds = Number(values.rounds);
-const requests = Number(values.requests);
-// P1 runs a third of the requests: it is ~6× slower per request.
-const perRun = (pipeline: number): number => (pipeline === 1 ? Math.round(requests / 3) : requests);
-const TICKS = 100; // clock ticks per second (USER_HZ) on Linux
+const seconds = Number(values.seconds);
+if (!(seconds >= 4)) throw new Error(`--seconds must be at least 4, got ${values.seconds}`);
+const tests = values.tests.split(',');
+const pipelines = values.pipelines.split(',').map(Number);
+const PHASE_MS = 1000;
 
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime
+const t = await startTestHotshard({ backend: 'redis' });
+const { router, monitor } = t.hs;
+const instrumentation = router.instrumentation;
+if (instrumentation === undefined || monitor === undefined) throw new Error('telemetry is off in this build');
+
+function telemetry(on: boolean): void {
+  router.instrument(on ? instrumentation : undefined);
+  if (on) monitor!.start();
+  else monitor!.stop();
 }
 
-async function startProxy(redis: string[], extra: string[]): Promise<{ child: ChildProcess; port: number }> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      'bin/hotshard.js',
-      'start',
-      '--backend',
-      'redis',
-      '--redis',
-      redis.join(','),
-      '--resp-port',
-      String(port),
-      '--http-port',
-      String(await freePort()),
-      '--log-level',
-      'warn',
-      ...extra,
-    ],
-    { stdio: 'inherit' },
-  );
-  for (let i = 0; i < 100; i++) {
-    try {
-      await respRoundTrip('127.0.0.1', port, [['PING']], 200);
-      return { child, port };
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+interface Phase {
+  on: boolean;
+  cpuMicros: number;
+  requests: number;
+}
+
+/** Runs one redis-benchmark test for `seconds` while switching telemetry every PHASE_MS; returns the phases after the first two. */
+async function measure(test: string, pipeline: number): Promise<Phase[]> {
+  const phases: Phase[] = [];
+  let on = true;
+  telemetry(on);
+  let cpu = process.cpuUsage();
+  let commands = router.stats.commands;
+  const timer = setInterval(() => {
+    const nowCpu = process.cpuUsage();
+    const nowCommands = router.stats.commands;
+    phases.push({
+      on,
+      cpuMicros: nowCpu.user - cpu.user + nowCpu.system - cpu.system,
+      requests: nowCommands - commands,
+    });
+    cpu = nowCpu;
+    commands = nowCommands;
+    on = !on;
+    telemetry(on);
+  }, PHASE_MS);
+  // redis-benchmark gets more requests than it can send in time and is stopped.
+  const stop = new AbortController();
+  const end = setTimeout(() => stop.abort(), (seconds + 2) * 1000);
+  try {
+    await runRedisBenchmark({
+      port: t.port,
+      tests: [test],
+      requests: 100_000_000,
+      pipeline,
+      clients: 50,
+      signal: stop.signal,
+      timeoutMs: (seconds + 60) * 1000,
+    }).catch((err: unknown) => {
+      if (!stop.signal.aborted) throw err;
+    });
+  } finally {
+    clearTimeout(end);
+    clearInterval(timer);
+    telemetry(true);
   }
-  child.kill('SIGKILL');
-  throw new Error('hotshard did not start');
+  // The first pair warms up; whole pairs only (the phase cut short by the end
+  // of the run is never recorded).
+  const kept = phases.slice(2);
+  return kept.slice(0, kept.length - (kept.length % 2));
 }
-
-const nodes = await startRedisCluster(4);
-// Pinning: this runner (and so redis-benchmark, which it spawns) and the Redis
-// nodes on every core but the last; the proxies on the last.
-const last = cpus().length - 1;
-const pin = (pid: number, list: string): boolean =>
-  spawnSync('taskset', ['-a', '-p', '-c', list, String(pid)], { stdio: 'ignore' }).status === 0;
-const pinned = last >= 1 && pin(process.pid, `0-${last - 1}`);
-if (pinned) for (const n of nodes) pin(n.pid, `0-${last - 1}`);
-const on = await startProxy(
-  nodes.map((n) => n.address),
-  [],
-);
-const off = await startProxy(
-  nodes.map((n) => n.address),
-  ['--no-telemetry'],
-);
-if (pinned) for (const p of [on, off]) pin(p.child.pid!, String(last));
-process.stderr.write(pinned ? `proxies pinned to cpu ${last}, the rest to 0-${last - 1}\n` : 'not pinned\n');
-const rows: Array<{
-  telemetry: 'on' | 'off';
-  test: string;
-  pipeline: number;
-  rps: number;
-  cpuMicrosPerRequest: number;
-}> = [];
-try {
-  for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? [on, off] : [off, on];
-    for (const pipeline of [1, 16]) {
-      for (const test of ['set', 'get']) {
-        for (const proxy of order) {
-          const before = cpuSeconds(proxy.child.pid!);
-          const [result] = await runRedisBenchmark({
-            port: proxy.port,
-            tests: [test],
-            requests: perRun(pipeline),
-            pipeline,
-            clients: 50,
-            keyspace: 100_000,
-          });
-          const cpu = cpuSeconds(proxy.child.pid!) - before;
-          const n = perRun(pipeline);
-          rows.push({
-            telemetry: proxy === on ? 'on' : 'off',
-            test: test.toUpperCase(),
-            pipeline,
-            rps: result!.rps,
-            cpuMicrosPerRequest: (cpu * 1e6) / n,
-          });
-          process.stderr.write('.');
-        }
-      }
-    }
-  }
-} finally {
-  on.child.kill('SIGTERM');
-  off.child.kill('SIGTERM');
-  await Promise.all(nodes.map((n) => n.stop()));
-}
-process.stderr.write('\n');
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  return s.length === 0 ? NaN : s[Math.floor(s.length / 2)]!;
 };
+
 const summary: Array<Record<string, number | string>> = [];
-for (const test of ['GET', 'SET']) {
-  for (const pipeline of [1, 16]) {
-    const pick = (t: 'on' | 'off'): typeof rows =>
-      rows.filter((r) => r.telemetry === t && r.test === test && r.pipeline === pipeline);
-    const cpuOn = median(pick('on').map((r) => r.cpuMicrosPerRequest));
-    const cpuOff = median(pick('off').map((r) => r.cpuMicrosPerRequest));
-    summary.push({
-      test: `${test} P${pipeline}`,
-      cpuMicrosOn: Number(cpuOn.toFixed(2)),
-      cpuMicrosOff: Number(cpuOff.toFixed(2)),
-      cpuCostPercent: Number((100 * (cpuOn / cpuOff - 1)).toFixed(1)),
-      rpsOn: median(pick('on').map((r) => r.rps)),
-      rpsOff: median(pick('off').map((r) => r.rps)),
-    });
+try {
+  for (const pipeline of pipelines) {
+    for (const test of tests) {
+      process.stderr.write(
+        `${test.toUpperCase()} P${pipeline}: ${seconds} s, telemetry switched every ${PHASE_MS} ms\n`,
+      );
+      const phases = await measure(test, pipeline);
+      const total = (on: boolean): { cpu: number; req: number } =>
+        phases
+          .filter((p) => p.on === on)
+          .reduce((a, p) => ({ cpu: a.cpu + p.cpuMicros, req: a.req + p.requests }), { cpu: 0, req: 0 });
+      const a = total(true);
+      const b = total(false);
+      const perOn = a.cpu / a.req;
+      const perOff = b.cpu / b.req;
+      const pairs: number[] = [];
+      for (let i = 0; i + 1 < phases.length; i += 2) {
+        const x = phases[i]!;
+        const y = phases[i + 1]!;
+        const [pOn, pOff] = x.on ? [x, y] : [y, x];
+        pairs.push(pOn.cpuMicros / pOn.requests / (pOff.cpuMicros / pOff.requests));
+      }
+      pairs.sort((p, q) => p - q);
+      summary.push({
+        test: `${test.toUpperCase()} P${pipeline}`,
+        phases: phases.length,
+        cpuMicrosOn: Number(perOn.toFixed(3)),
+        cpuMicrosOff: Number(perOff.toFixed(3)),
+        costPercent: Number((100 * (perOn / perOff - 1)).toFixed(1)),
+        pairMedianPercent: Number((100 * (median(pairs) - 1)).toFixed(1)),
+        pairLowPercent: Number((100 * (pairs[Math.floor(pairs.length / 4)]! - 1)).toFixed(1)),
+        pairHighPercent: Number((100 * (pairs[Math.floor((3 * pairs.length) / 4)]! - 1)).toFixed(1)),
+        rpsOn: Math.round(a.req / ((phases.length / 2) * (PHASE_MS / 1000))),
+        rpsOff: Math.round(b.req / ((phases.length / 2) * (PHASE_MS / 1000))),
+      });
+    }
   }
+} finally {
+  await t.stop();
 }
-console.log(JSON.stringify({ bench: 'telemetry', rounds, requests, pinned, summary, rows }));
-console.log('\ntest      CPU µs/req on   off    telemetry cost   req/s on    off');
+
+console.log(JSON.stringify({ bench: 'telemetry', phaseMs: PHASE_MS, seconds, summary }));
+console.log(
+  '\ntest      CPU µs/req on    off   telemetry cost   per pair: median (quartiles)   req/s on     off',
+);
 for (const s of summary) {
+  const pair = `${s.pairMedianPercent} % (${s.pairLowPercent} … ${s.pairHighPercent})`;
   console.log(
-    `${String(s.test).padEnd(9)} ${String(s.cpuMicrosOn).padStart(13)} ${String(s.cpuMicrosOff).padStart(6)} ${`${s.cpuCostPercent} %`.padStart(16)} ${String(s.rpsOn).padStart(10)} ${String(s.rpsOff).padStart(7)}`,
+    `${String(s.test).padEnd(9)} ${String(s.cpuMicrosOn).padStart(13)} ${String(s.cpuMicrosOff).padStart(6)} ${`${s.costPercent} %`.padStart(16)}   ${pair.padEnd(28)} ${String(s.rpsOn).padStart(9)} ${String(s.rpsOff).padStart(7)}`,
   );
 }

@@ -49,6 +49,7 @@ export {
 } from './sketches/heavy-hitters.js';
 export {
   DEFAULT_SAMPLE_BUDGET,
+  DEFAULT_SKETCH_BUDGET,
   Outcome,
   RouterTelemetry,
   type EntityKind,

@@ -45,6 +45,17 @@ import { HeavyHitters, type HeavyHittersOptions, type RankBy } from './sketches/
  */
 export const DEFAULT_SAMPLE_BUDGET = 5_000;
 
+/**
+ * Of the measured requests, how many per second update the heavy-hitter
+ * sketches before they keep a further weighted sample (nested: weights
+ * multiply, estimates stay unbiased). The sketches are the costlier half of
+ * measuring a request (Count-Min rows and SpaceSaving tables, mostly cache
+ * misses), and per-key counts need fewer samples than latency percentiles:
+ * at 450 k requests/s a key at 5 % is still seen ≈ 90 times a second
+ * (≈ 10 % standard error per second).
+ */
+export const DEFAULT_SKETCH_BUDGET = 2_500;
+
 /** The percentiles every window reports. */
 const WINDOW_PERCENTILES = [50, 95, 99, 99.9] as const;
 
@@ -71,6 +82,8 @@ export interface RouterTelemetryOptions {
   readonly sampleBudget?: number;
   /** Seed of the sampling randomness (default: random). */
   readonly sampleSeed?: number;
+  /** Measured requests per second offered to the key sketches before they sample among them (default DEFAULT_SKETCH_BUDGET). */
+  readonly sketchBudget?: number;
 }
 
 /** One entity in one whole second. Latencies in ms. */
@@ -159,7 +172,11 @@ export class RouterTelemetry {
     this.#shards = new EntityCounters(ring);
     this.#nodes = new EntityCounters(ring);
     this.#tenants = new EntityCounters(ring);
-    this.#keys = new HeavyHitters(options.sketch);
+    this.#keys = new HeavyHitters({
+      ...options.sketch,
+      budget: options.sketchBudget ?? DEFAULT_SKETCH_BUDGET,
+      ...(options.sampleSeed === undefined ? {} : { seed: options.sampleSeed + 1 }),
+    });
     this.topK = options.topK ?? 64;
     this.#sampler = new AdaptiveSampler(options.sampleBudget ?? DEFAULT_SAMPLE_BUDGET, options.sampleSeed);
   }
@@ -226,7 +243,7 @@ export class RouterTelemetry {
     this.#shards.add(shard, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
     this.#nodes.add(node, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
     if (tenant >= 0) this.#tenants.add(tenant, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
-    if (key !== null) this.#keys.offerWeighted(key, isWrite, bytesIn + bytesOut, weight);
+    if (key !== null) this.#keys.offer(key, isWrite, bytesIn + bytesOut, weight);
   }
 
   /**

@@ -71,7 +71,7 @@ export interface HeavyHittersOptions {
 
 /** Totals over a window. */
 export interface SketchTotals {
-  /** Keyed requests seen (exact with `offer`; weighted, an estimate, with `offerWeighted`). */
+  /** Keyed requests seen (an estimate when the caller offers a weighted sample). */
   readonly requests: number;
   /** Weighted totals N of each metric (exact without sampling, unbiased with). */
   readonly reads: number;
@@ -179,27 +179,25 @@ export class HeavyHitters {
   }
 
   /**
-   * Hot path: one keyed request in the current second, sampled here above the
-   * budget. Allocation-free.
+   * Hot path: one keyed request in the current second, counted `weight` times
+   * (1, or the caller's own sampling factor), and sampled here above the
+   * budget: a kept request updates the sketches with weight × this sampler's
+   * factor, so every estimate stays unbiased. Allocation-free.
    */
-  offer(key: Uint8Array, isWrite: boolean, bytes: number): void {
+  offer(key: Uint8Array, isWrite: boolean, bytes: number, weight = 1): void {
+    this.#current.requests += weight;
     // Decide before hashing: above the budget most requests cost one counter
     // and one comparison.
     const w = this.sampler.sample();
-    if (w === 0) this.#current.requests++;
-    else this.offerWeighted(key, isWrite, bytes, w);
+    if (w !== 0) this.#update(key, isWrite, bytes, weight * w);
   }
 
-  /**
-   * Hot path: one keyed request already sampled by the caller, counted
-   * `weight` times (its sampling factor; 1 when unsampled). Allocation-free.
-   * The distinct-key estimate comes from the keys offered: under sampling a
-   * lower bound that stays close for keys seen more than `weight` times per
-   * window (the detector only uses it for the mean key rate).
-   */
-  offerWeighted(key: Uint8Array, isWrite: boolean, bytes: number, weight: number): void {
+  // The sketch updates of one kept request. The distinct-key estimate comes
+  // from the kept keys: under sampling a lower bound that stays close for keys
+  // seen more than `weight` times per window (the detector only uses it for
+  // the mean key rate).
+  #update(key: Uint8Array, isWrite: boolean, bytes: number, weight: number): void {
     const ep = this.#current;
-    ep.requests += weight;
     const h1 = keyHash(key);
     const h2 = remix(h1);
     ep.hll.add(h1, h2);
