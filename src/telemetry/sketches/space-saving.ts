@@ -118,8 +118,28 @@ export class EntryIndex<T extends IdentityOf> {
  */
 export function truncateSummary(s: Summary, top: number): Summary {
   if (s.entries.length <= top) return s;
-  const entries = [...s.entries].sort((a, b) => b.count - a.count).slice(0, top);
+  const ids = heaviest(
+    Float64Array.from(s.entries, (e) => e.count),
+    s.entries.length,
+    top,
+  );
+  const entries = Array.from(ids, (i) => s.entries[i]!);
   return { capacity: top, maxKeyBytes: s.maxKeyBytes, total: s.total, entries };
+}
+
+/**
+ * Indexes of the `top` largest of `counts[0, n)` (top < n), in index order:
+ * the cut by a native numeric sort of a copy (a comparator sort of entries
+ * cost a detector tick ≈ 1 ms a second), then every count above it and as
+ * many at it as fit.
+ */
+function heaviest(counts: Float64Array, n: number, top: number): Int32Array {
+  const cut = counts.slice(0, n).sort()[n - top]!;
+  const ids = new Int32Array(top);
+  let k = 0;
+  for (let e = 0; e < n; e++) if (counts[e]! > cut) ids[k++] = e;
+  for (let e = 0; e < n && k < top; e++) if (counts[e] === cut) ids[k++] = e;
+  return ids;
 }
 
 /**
@@ -290,19 +310,13 @@ export class SpaceSaving {
     // keep them, without reading out the rest (a detector tick reads the
     // current second this way).
     const size = this.#size;
-    let ids = new Int32Array(size);
+    let ids: Int32Array;
     let capacity = this.capacity;
     if (top < size) {
-      // The top-th largest count by a native numeric sort (no comparator),
-      // then every entry above it and as many at it as fit.
-      const counts = this.#counts;
-      const cut = counts.slice(0, size).sort()[size - top]!;
-      let n = 0;
-      for (let e = 0; e < size; e++) if (counts[e]! > cut) ids[n++] = e;
-      for (let e = 0; e < size && n < top; e++) if (counts[e] === cut) ids[n++] = e;
-      ids = ids.subarray(0, top);
+      ids = heaviest(this.#counts, size, top);
       capacity = top;
     } else {
+      ids = new Int32Array(size);
       for (let e = 0; e < size; e++) ids[e] = e;
     }
     // The keys packed into one buffer the entries view: a buffer per key was
