@@ -119,7 +119,7 @@ const bytesOf = (rank: number): number => 32 + (rank % 61) * 16;
 
 function facade(budget: number): (round: number) => number {
   const clock = new ManualClock(1_700_000_000_000);
-  const t = new RouterTelemetry({ clock, sampleBudget: budget, sampleSeed: 7 });
+  const t = new RouterTelemetry({ clock, sampleBudget: budget, sketchBudget: budget, sampleSeed: 7 });
   const shards = Array.from({ length: 16 }, (_, i) => t.shardIndex(`s${i}`));
   const nodes = Array.from({ length: 4 }, (_, i) => t.nodeIndex(`n${i}`));
   const tenants = Array.from({ length: 8 }, (_, i) => t.tenantIndex(`t${i}`));
