@@ -37,15 +37,33 @@ export class Monitor {
   #timer: NodeJS.Timeout | undefined;
   #last: TickSnapshot | undefined;
   #lastSkew: SkewReport | undefined;
+  /** Shard placements of the routing table in force, formatted once per table version. */
+  #placements: { version: number; shards: Map<string, ShardPlacement> } | undefined;
+  /** Requests the router had dispatched at the last timed tick. */
+  #lastCommands = -1;
 
   constructor(options: MonitorOptions) {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
   }
 
-  /** Starts ticking. */
+  /**
+   * Starts ticking. A timed tick is skipped while the router has dispatched
+   * nothing since the last one, nothing is hot and the last snapshot already
+   * showed no traffic: the snapshot would say what the last one said, and an
+   * idle proxy should not spend a core's percent re-reading it.
+   */
   start(): void {
-    this.#timer ??= setInterval(() => this.tick(), this.#o.tickMs);
+    this.#timer ??= setInterval(() => {
+      const commands = this.#o.router.stats.commands;
+      const idle =
+        commands === this.#lastCommands &&
+        this.#o.detector.active().length === 0 &&
+        this.#last !== undefined &&
+        !hasTraffic(this.#last);
+      this.#lastCommands = commands;
+      if (!idle) this.tick();
+    }, this.#o.tickMs);
     this.#timer.unref();
   }
 
@@ -87,14 +105,18 @@ export class Monitor {
       else if (backend instanceof RedisBackend)
         nodes.set(id, { capacity: null, queueDepth: backend.inFlight });
     }
-    const shards = new Map<string, ShardPlacement>();
-    for (const s of table.shards) {
-      shards.set(s.id, {
-        node: s.node,
-        range: [p.format(s.start), s.end === null ? null : p.format(s.end)],
-        capacity: s.capacity,
-      });
+    if (this.#placements?.version !== table.version) {
+      const shards = new Map<string, ShardPlacement>();
+      for (const s of table.shards) {
+        shards.set(s.id, {
+          node: s.node,
+          range: [p.format(s.start), s.end === null ? null : p.format(s.end)],
+          capacity: s.capacity,
+        });
+      }
+      this.#placements = { version: table.version, shards };
     }
+    const shards = this.#placements.shards;
     return buildSnapshot(telemetry, {
       windowSeconds: this.#o.windowSeconds,
       // The partial current second too: a spike must not wait for its second to end.
@@ -119,4 +141,9 @@ export class Monitor {
     for (const e of events) this.#o.bus.publish(`hotspot.${e.type}`, e.hotspot, this.#clock.now());
     return events;
   }
+}
+
+/** Whether a snapshot saw any request in its window. */
+function hasTraffic(s: TickSnapshot): boolean {
+  return s.shards.some((x) => x.reads + x.writes > 0);
 }
