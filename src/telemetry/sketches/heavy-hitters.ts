@@ -35,7 +35,14 @@ import { CountMinSketch } from './count-min.js';
 import { HyperLogLog } from './hyperloglog.js';
 import { keyHash, remix } from './key-hash.js';
 import { SpaceSaving, mergeSummaries, truncateSummary, type Summary } from './space-saving.js';
-import { keyEstimate, rankKeys, summedEstimate, type KeyEstimate, type RankBy } from './top-keys.js';
+import {
+  candidatesFor,
+  keyEstimate,
+  rankKeys,
+  summedEstimate,
+  type KeyEstimate,
+  type RankBy,
+} from './top-keys.js';
 
 export type { KeyEstimate, RankBy } from './top-keys.js';
 
@@ -261,10 +268,10 @@ export class HeavyHitters {
     // which runs every detector tick); the other metrics are bounded by
     // Count-Min alone.
     const ranked = by === 'ops' ? [0, 1] : by === 'reads' ? [0] : by === 'writes' ? [1] : [2];
-    // Summaries are truncated to what ranking looks at (the top 4 × limit per
-    // metric, see rankKeys) before merging: reading out and merging every
+    // Summaries are truncated to what ranking looks at (the top
+    // candidatesFor(limit) per metric, see rankKeys) before merging: reading out and merging every
     // counter was most of a detector tick.
-    const top = Math.max(256, 4 * limit);
+    const top = candidatesFor(limit);
     const merged = [0, 1, 2].map((m) => (ranked.includes(m) ? this.#merged(epochs, m, top) : null));
     const cells = [0, 1, 2].map((m) => epochs.map((ep) => ep.cms[m]!.cells));
     // A metric with nothing in the window (reads only: no writes) needs no lookups.

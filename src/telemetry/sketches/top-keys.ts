@@ -45,6 +45,16 @@ export function summedEstimate(cells: readonly Float64Array[], h1: number, shape
 }
 
 /**
+ * Candidates ranked per metric for a limit: at least 256, so every limit up to
+ * 64 ranks the same candidates and a smaller limit returns the head of a
+ * larger one (a candidate's estimate can rank it above keys with larger
+ * SpaceSaving counts, so a cut at 4 × a small limit could miss it).
+ */
+export function candidatesFor(limit: number): number {
+  return Math.max(256, 4 * limit);
+}
+
+/**
  * Ranks the keys of merged summaries: each candidate's estimate per metric is
  * the smaller of two upper bounds (its SpaceSaving count, or the summary's
  * base when unmonitored; and the Count-Min estimate), its error that minus the
@@ -66,12 +76,14 @@ export function rankKeys(
   });
   const bases = merged.map((s) => (s === null ? Infinity : summaryBase(s)));
   // Candidates: the heaviest entries of each ranked summary. A key outside the
-  // top `4 × limit` of every ranked metric cannot make the top `limit` by one
+  // top `candidatesFor(limit)` of every ranked metric cannot make the top `limit` by one
   // of them, and for reads + writes only a key near the cut in both could,
   // which the margin covers in practice; it keeps the CMS lookups bounded.
   const candidates = new EntryIndex<SummaryEntry>();
   for (const m of sources) {
-    const entries = [...(merged[m]?.entries ?? [])].sort((a, b) => b.count - a.count).slice(0, 4 * limit);
+    const entries = [...(merged[m]?.entries ?? [])]
+      .sort((a, b) => b.count - a.count)
+      .slice(0, candidatesFor(limit));
     for (const e of entries) if (candidates.get(e) === undefined) candidates.add(e);
   }
   // Estimates of the ranked metrics first (each a Count-Min lookup, the cost
@@ -94,7 +106,9 @@ export function rankKeys(
     }
     ranked.push({ c, est, err, score });
   }
-  ranked.sort((a, b) => b.score - a.score);
+  // Ties (common among cold keys) go by key bytes, not by candidate order,
+  // so a smaller limit returns the head of a larger one.
+  ranked.sort((a, b) => b.score - a.score || Buffer.compare(a.c.key, b.c.key));
   return ranked.slice(0, limit).map(({ c, est, err }) => {
     for (let m = 0; m < 3; m++) if (!sources.includes(m)) estimate(c, m, est, err);
     return keyEstimate(c.key, c.length > shape.maxKeyBytes, est, err);

@@ -125,6 +125,29 @@ describe('heavy hitters', () => {
     });
   });
 
+  it('heavy hitters - a smaller limit returns the head of a larger one, also among sampled, tied cold keys', () => {
+    const hh = new HeavyHitters({ budget: 2000, seed: 5 });
+    const rnd = random(17);
+    for (let s = 0; s < 3; s++) {
+      hh.advanceTo(100 + s);
+      for (let i = 0; i < 8000; i++) {
+        // One key at 40 %, the rest uniform over 10 k keys, 10 % writes.
+        const k = rnd() < 0.4 ? 42 : Math.floor(rnd() * 10_000);
+        hh.offer(keyOf(k), rnd() < 0.1, 64);
+      }
+    }
+    hh.advanceTo(103);
+    for (const current of [false, true]) {
+      const head = hh.topKeys(2, 64, 'ops', current).map((k) => k.key.toString());
+      expect(head[0]).toBe(keyOf(42).toString());
+      for (const limit of [1, 2, 3, 5, 10, 20, 63]) {
+        expect(hh.topKeys(2, limit, 'ops', current).map((k) => k.key.toString())).toEqual(
+          head.slice(0, limit),
+        );
+      }
+    }
+  });
+
   it('heavy hitters - adaptive sampling holds sketch updates near the budget and relaxes when the rate falls', () => {
     const s = new AdaptiveSampler(1000, 3);
     const second = (offers: number): { kept: number; weight: number } => {
