@@ -75,7 +75,9 @@ describe('generator timing', () => {
     expect(report.series).toEqual(seconds);
     expect(seconds.reduce((a, s) => a + s.ops, 0)).toBe(report.ops);
     expect(report.ops).toBe(550);
-    expect(seconds[0]!.ops).toBeGreaterThan(450);
+    // Most of second 0's 500 requests complete in it; a stall on a busy CI
+    // machine (two test workers, 2 cores) can push ~150 of them into second 1.
+    expect(seconds[0]!.ops).toBeGreaterThan(250);
     expect(seconds[0]!.p99).toBeGreaterThan(0);
     expect(report.throughput).toBeGreaterThan(450);
     expect(report.throughput).toBeLessThan(550);
