@@ -82,6 +82,7 @@ export class Instrumentation {
   }
 
   #tenant(session: Session, key: Buffer): number {
+    if (session.tenantIndex >= 0 && !this.#tenantFromKey) return session.tenantIndex;
     if (this.#tenantFromKey && !session.tenantNamed) {
       const colon = key.indexOf(COLON);
       if (colon > 0 && colon <= 64) {
@@ -105,8 +106,9 @@ export class Instrumentation {
    * The wrapping callback is built in `#measureKeyed`, not here: a variable
    * a closure captures lives in a context object that V8 allocates when the
    * enclosing function is entered, so a closure in this function would cost
-   * every request an allocation, measured or not (2.5× the young-generation
-   * garbage of the router without telemetry).
+   * every request an allocation, measured or not (with `node --trace-gc`
+   * under redis-benchmark -P 16: 158 scavenges per 2 M requests against 132
+   * without telemetry; 140 with the closure built apart).
    */
   keyed(
     session: Session,
@@ -118,8 +120,7 @@ export class Instrumentation {
     const key = cmd.args[1]!;
     const shard = this.#shardIds[index]!;
     const node = this.#nodeIds[index]!;
-    const tenant =
-      session.tenantIndex >= 0 && !this.#tenantFromKey ? session.tenantIndex : this.#tenant(session, key);
+    const tenant = this.#tenant(session, key);
     this.telemetry.count(shard, node, tenant, spec.write);
     const weight = this.telemetry.sample();
     const logged = this.#log !== undefined && this.#log.sample();
@@ -158,50 +159,42 @@ export class Instrumentation {
   }
 
   /**
-   * A multi-key command about to be split over `table` (the table in force):
-   * counts each key on its own shard, and returns the callback to send it with
-   * (built in `#measureMultiKey`, for the reason given at `keyed`).
+   * A multi-key command about to be split: `at` holds each key's shard place
+   * in the routing table in force (shardsOfKeys). Counts each key on its own
+   * shard, and returns the callback to send it with (built in
+   * `#measureMultiKey`, for the reason given at `keyed`).
    */
   multiKey(
     session: Session,
     spec: CommandSpec,
     cmd: Command,
-    table: RoutingTable,
+    at: Int32Array,
     done: ReplyCallback,
   ): ReplyCallback {
-    const args = cmd.args;
-    const tenant = this.#tenant(session, args[1]!);
-    for (let i = 1; i < args.length; i += spec.step) {
-      const at = table.indexFor(args[i]!);
-      this.telemetry.count(this.#shardIds[at]!, this.#nodeIds[at]!, tenant, spec.write);
+    const tenant = this.#tenant(session, cmd.args[1]!);
+    for (let k = 0; k < at.length; k++) {
+      this.telemetry.count(this.#shardIds[at[k]!]!, this.#nodeIds[at[k]!]!, tenant, spec.write);
     }
     const weight = this.telemetry.sample();
     const logged = this.#log !== undefined && this.#log.sample();
     if (weight === 0 && !logged) return done;
-    return this.#measureMultiKey(session, spec, cmd, table, tenant, weight, logged, done);
+    return this.#measureMultiKey(session, spec, cmd, at, tenant, weight, logged, done);
   }
 
   #measureMultiKey(
     session: Session,
     spec: CommandSpec,
     cmd: Command,
-    table: RoutingTable,
+    at: Int32Array,
     tenant: number,
     weight: number,
     logged: boolean,
     done: ReplyCallback,
   ): ReplyCallback {
     const telemetry = this.telemetry;
-    const args = cmd.args;
-    const keys: Buffer[] = [];
-    const shards: number[] = [];
-    const nodes: number[] = [];
-    for (let i = 1; i < args.length; i += spec.step) {
-      const at = table.indexFor(args[i]!);
-      keys.push(args[i]!);
-      shards.push(this.#shardIds[at]!);
-      nodes.push(this.#nodeIds[at]!);
-    }
+    const keys = Array.from(at, (_, k) => cmd.args[1 + k * spec.step]!);
+    const shards = Array.from(at, (i) => this.#shardIds[i]!);
+    const nodes = Array.from(at, (i) => this.#nodeIds[i]!);
     const bytesIn = Math.ceil(requestBytes(cmd) / keys.length);
     const started = performance.now();
     if (weight > 0) for (let i = 0; i < keys.length; i++) telemetry.begin(shards[i]!, nodes[i]!, weight);
@@ -256,7 +249,7 @@ export class Instrumentation {
       op: spec.name,
       key: keyToText(key),
       bytes,
-      shard: this.telemetry.counters('shard').names[shard]!,
+      shard: this.telemetry.shardId(shard),
       latencyMs: Math.round(micros) / 1000,
       ...(error === undefined ? {} : { error }),
     });

@@ -8,6 +8,7 @@
  * that fails on one node may have applied on another; the client gets the error.
  */
 import type { ReplyCallback, ShardBackend } from '../backend/backend.js';
+import type { RoutingTable } from '../keyspace/routing-table.js';
 import type { Command } from '../protocol/command.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
 import { OK, RawReply, ReplyError, isErrorReply, type Reply } from '../protocol/reply.js';
@@ -22,8 +23,26 @@ interface Part {
   readonly positions: number[];
 }
 
-/** Splits a multi-key command by node and merges the replies. */
-export function dispatchMultiKey(router: Router, spec: CommandSpec, cmd: Command, done: ReplyCallback): void {
+/**
+ * Where each key of a multi-key command lives: its shard's place in `table`,
+ * in key order. Found once per request, for the split and the telemetry alike.
+ */
+export function shardsOfKeys(table: RoutingTable, spec: CommandSpec, cmd: Command): Int32Array {
+  const args = cmd.args;
+  const at = new Int32Array(Math.ceil((args.length - 1) / spec.step));
+  for (let i = 1, k = 0; i < args.length; i += spec.step, k++) at[k] = table.indexFor(args[i]!);
+  return at;
+}
+
+/** Splits a multi-key command by node and merges the replies; `at` is shardsOfKeys over `table`. */
+export function dispatchMultiKey(
+  router: Router,
+  spec: CommandSpec,
+  cmd: Command,
+  table: RoutingTable,
+  at: Int32Array,
+  done: ReplyCallback,
+): void {
   const args = cmd.args;
   const step = spec.step;
   if (step === 2 && (args.length - 1) % 2 !== 0) {
@@ -32,7 +51,7 @@ export function dispatchMultiKey(router: Router, spec: CommandSpec, cmd: Command
   const name = args[0]!;
   const parts = new Map<ShardBackend, Part>();
   for (let i = 1, k = 0; i < args.length; i += step, k++) {
-    const backend = router.backendFor(args[i]!);
+    const backend = router.backends.get(table.shards[at[k]!]!.node)!;
     let part = parts.get(backend);
     if (part === undefined) {
       part = { backend, args: [name], positions: [] };

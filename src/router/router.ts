@@ -16,7 +16,7 @@ import { ErrorCode } from '../errors.js';
 import { Route, arityOk, commandSpec, type CommandSpec } from './command-table.js';
 import { runLocalCommand, type LocalContext } from './local-commands.js';
 import type { Instrumentation } from './instrumentation.js';
-import { dispatchAllNodes, dispatchMultiKey } from './multi-key.js';
+import { dispatchAllNodes, dispatchMultiKey, shardsOfKeys } from './multi-key.js';
 import type { Session } from './session.js';
 
 /** What the router needs to know about its deployment. */
@@ -87,11 +87,6 @@ export class Router {
     return this.#backends;
   }
 
-  /** The node a key lives on. */
-  backendFor(key: Buffer): ShardBackend {
-    return this.#backends.get(this.#table.shardFor(key).node)!;
-  }
-
   /**
    * Runs one command for a session. `done` is called exactly once, possibly
    * synchronously.
@@ -125,12 +120,16 @@ export class Router {
         return backend.send(cmd, ins === undefined ? reply : ins.keyed(session, spec, cmd, at, reply));
       }
       case Route.MultiKey: {
+        const table = this.#table;
+        const at = shardsOfKeys(table, spec, cmd);
         const ins = this.#instrumentation;
         return dispatchMultiKey(
           this,
           spec,
           cmd,
-          ins === undefined ? reply : ins.multiKey(session, spec, cmd, this.#table, reply),
+          table,
+          at,
+          ins === undefined ? reply : ins.multiKey(session, spec, cmd, at, reply),
         );
       }
       case Route.AllNodes:

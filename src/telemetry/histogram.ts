@@ -76,13 +76,13 @@ export function percentilesOf(
 ): void {
   let k = 0;
   if (total > 0) {
-    let rank = Math.max(1, Math.ceil((Math.min(Math.max(ps[0]!, 0), 100) / 100) * total));
+    let rank = rankOf(ps[0]!, total);
     let seen = 0;
     for (let b = 0; b < HISTOGRAM_BUCKETS && k < ps.length; b++) {
       seen += counts[offset + b]!;
       while (k < ps.length && seen >= rank) {
         out[k++] = bucketValue(b);
-        if (k < ps.length) rank = Math.max(1, Math.ceil((Math.min(Math.max(ps[k]!, 0), 100) / 100) * total));
+        if (k < ps.length) rank = rankOf(ps[k]!, total);
       }
     }
     for (; k < ps.length; k++) out[k] = bucketValue(HISTOGRAM_BUCKETS - 1);
@@ -97,7 +97,7 @@ export function percentilesOf(
  */
 export function percentileOf(counts: ArrayLike<number>, offset: number, total: number, p: number): number {
   if (total <= 0) return 0;
-  const rank = Math.max(1, Math.ceil((Math.min(Math.max(p, 0), 100) / 100) * total));
+  const rank = rankOf(p, total);
   let seen = 0;
   for (let b = 0; b < HISTOGRAM_BUCKETS; b++) {
     seen += counts[offset + b]!;
@@ -177,4 +177,9 @@ export class LatencyHistogram {
     this.#sum = 0;
     this.#max = 0;
   }
+}
+
+/** The rank of the `p`-th percentile (0..100, clamped) among `total` values: ceil(p/100 · total), at least 1. */
+function rankOf(p: number, total: number): number {
+  return Math.max(1, Math.ceil((Math.min(Math.max(p, 0), 100) / 100) * total));
 }

@@ -39,9 +39,10 @@ import { HeavyHitters, type HeavyHittersOptions, type RankBy } from './sketches/
  * (relative standard error √((s−1)/n) for n requests: 3 % for a hot key's
  * 35 k requests at s = 64). That caps measuring at ≈ 1.5 % of a core at any
  * rate. Why: at ≈ 2 µs of proxy CPU per request (redis-benchmark -P 16),
- * measuring every request cost 15–30 % of the proxy's CPU, and at a budget of
- * 10 k still ≈ 3 % (`npm run bench:proxy`, telemetry on/off); the target is
- * ≤ 5 % for everything telemetry does, detector tick included.
+ * measuring every request cost 15–30 % more CPU per request; sampled, the
+ * whole of telemetry costs ≈ 5 % (`npm run bench:proxy`, telemetry on/off
+ * column; `npm run bench:telemetry`). The ≈ 3 µs and the split of the rest
+ * (measuring, detector tick, counting) come from `node --cpu-prof` profiles.
  */
 export const DEFAULT_SAMPLE_BUDGET = 5_000;
 
@@ -184,6 +185,11 @@ export class RouterTelemetry {
   /** The stable index of a shard id (created on first sight; not for the hot path). */
   shardIndex(id: string): number {
     return this.#shards.index(id);
+  }
+
+  /** The id of a shard index (no clock read, unlike the read side). */
+  shardId(index: number): string {
+    return this.#shards.names[index]!;
   }
 
   /** The stable index of a node id. */
