@@ -138,6 +138,7 @@ export async function startHotshard(
       bus: events,
       sloP99Ms: config.sloP99Ms,
       tickMs: config.detector.tickMs,
+      quietTickMs: config.detector.quietTickMs,
       windowSeconds: config.detector.windowSeconds,
     });
   }

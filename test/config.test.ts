@@ -45,6 +45,16 @@ describe('config', () => {
     expect(() => loadConfig({ flags: { telemetrySampleBudget: '0' } })).toThrow(/telemetrySampleBudget/);
   });
 
+  it('config - the detector ticks every 250 ms while watching, every 500 ms while quiet, both settable in a file', () => {
+    expect(loadConfig().detector).toMatchObject({ tickMs: 250, quietTickMs: 500 });
+    const dir = mkdtempSync(join(tmpdir(), 'hs-config-'));
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ detector: { tickMs: 100, quietTickMs: 1000 } }));
+    expect(loadConfig({ file }).detector).toMatchObject({ tickMs: 100, quietTickMs: 1000 });
+    writeFileSync(file, JSON.stringify({ detector: { quietTickMs: 0 } }));
+    expect(() => loadConfig({ file })).toThrow(/quietTickMs/);
+  });
+
   it('config - unknown fields in a file are rejected with the list of known ones', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hs-config-'));
     const file = join(dir, 'c.json');

@@ -6,7 +6,7 @@
  * ≥ 1.0; telemetry ≤ 5 % of throughput (hotshard / hotshard-off ≥ 0.95).
  *
  *   npm run bench:proxy -- [--quick] [--target redis,twemproxy,hotshard,hotshard-off]
- *                          [--repeats 3] [--seconds 3] [--requests N]
+ *                          [--repeats 5] [--seconds 3] [--requests N]
  *                          [--pipelines 1,16] [--clients 50] [--nodes 4]
  *                          [--hotshard-args "--shards 4"]
  *
@@ -49,7 +49,7 @@ const DATA_SIZE = 64;
 const USAGE = `npm run bench:proxy -- [options]    (or: node --import tsx bench/proxy/run.ts [options])
   --target LIST         legs to run, any of redis,twemproxy,hotshard,hotshard-off (default all four;
                         hotshard-off is hotshard with --no-telemetry)
-  --repeats N           measured runs per leg and cell; the median is reported (default 3; --quick 1)
+  --repeats N           measured runs per leg and cell; the median is reported (default 5; --quick 1)
   --seconds S           length of one measured run, -n is calibrated to it (default 3; --quick 1)
   --requests N          fixed -n for every measured run instead of calibrating
   --pipelines LIST      redis-benchmark -P values (default 1,16)
@@ -139,7 +139,7 @@ function parseSettings(argv: string[]): Settings {
     pipelines: values.pipelines.split(',').map((p) => int('pipelines', p.trim())),
     clients: int('clients', values.clients),
     nodes: int('nodes', values.nodes),
-    repeats: int('repeats', values.repeats ?? (values.quick ? '1' : '3')),
+    repeats: int('repeats', values.repeats ?? (values.quick ? '1' : '5')),
     seconds,
     requests: values.requests === undefined ? undefined : int('requests', values.requests),
     hotshardArgs: shellWords(values['hotshard-args']),
@@ -221,12 +221,21 @@ async function startHotshardProcess(redis: readonly string[], extra: readonly st
   }
 }
 
-/** Target order for one (repeat, cell): proxies take turns going first, redis moves through every slot. */
+/**
+ * Target order for one (repeat, cell): hotshard and hotshard-off run back to
+ * back, which of them first alternating, so each telemetry on/off pair sees
+ * the same seconds of a drifting machine; that pair and twemproxy take turns
+ * going first; redis moves through the gaps between them.
+ */
 function orderFor(targets: readonly Target[], k: number): Target[] {
-  const proxies: Target[] = targets.filter((t) => t !== 'redis');
-  for (let i = 0; i < k % Math.max(1, proxies.length); i++) proxies.push(proxies.shift()!);
-  if (targets.includes('redis')) proxies.splice(k % (proxies.length + 1), 0, 'redis');
-  return proxies;
+  const pair = (['hotshard', 'hotshard-off'] as const).filter((t) => targets.includes(t));
+  if (k % 2 === 1) pair.reverse();
+  const units: Target[][] = [];
+  if (targets.includes('twemproxy')) units.push(['twemproxy']);
+  if (pair.length > 0) units.push(pair);
+  for (let i = 0; i < k % Math.max(1, units.length); i++) units.push(units.shift()!);
+  if (targets.includes('redis')) units.splice(k % (units.length + 1), 0, ['redis']);
+  return units.flat();
 }
 
 async function bench(
@@ -310,6 +319,17 @@ async function measure(s: Settings, endpoints: Map<Target, Endpoint>): Promise<S
       requests.set(key(target, cell), n);
     }
   }
+  // The telemetry pair runs the same -n: runs of equal length meet the same
+  // kind of disturbances (a GC, a neighbour's burst), so their ratio is steadier.
+  if (s.requests === undefined && s.targets.includes('hotshard') && s.targets.includes('hotshard-off')) {
+    for (const cell of cells) {
+      const n = Math.round(
+        Math.sqrt(requests.get(key('hotshard', cell))! * requests.get(key('hotshard-off', cell))!),
+      );
+      requests.set(key('hotshard', cell), n);
+      requests.set(key('hotshard-off', cell), n);
+    }
+  }
 
   const samples = new Map<string, Sample>();
   for (let r = 0; r < s.repeats; r++) {
@@ -362,29 +382,46 @@ function summarize(samples: readonly Sample[]) {
       p99Ms: pick((r) => r.p99Ms),
     };
   });
-  const ratios: Record<string, number> = {};
-  const logs: number[] = [];
-  for (const h of results.filter((r) => r.target === 'hotshard')) {
-    const t = results.find((r) => r.target === 'twemproxy' && r.test === h.test && r.pipeline === h.pipeline);
-    if (t === undefined) continue;
-    ratios[`${h.test} P${h.pipeline}`] = round3(h.rps / t.rps);
-    logs.push(Math.log(h.rps / t.rps));
-  }
-  if (logs.length > 0) ratios.geomean = round3(Math.exp(logs.reduce((a, b) => a + b, 0) / logs.length));
+  type Result = (typeof results)[number];
+  // Each ratio is the median over repeats of the ratio within one repeat:
+  // legs of one repeat ran in the same round, seconds apart, so the machine's
+  // drift between rounds cancels (an A/A run, both legs --no-telemetry, put
+  // the ratio of separate medians 9 % off in one cell, the paired one 1 %).
+  const compare = (num: Target, den: Target) => {
+    const cells: Record<string, number> = {};
+    const spread: Record<string, [number, number]> = {};
+    const logs: number[] = [];
+    for (const h of results.filter((r) => r.target === num)) {
+      const d = results.find(
+        (r: Result) => r.target === den && r.test === h.test && r.pipeline === h.pipeline,
+      );
+      if (d === undefined) continue;
+      const pairs = h.runs.map((rps, i) => rps / d.runs[i]!);
+      const m = median(pairs);
+      cells[`${h.test} P${h.pipeline}`] = round3(m);
+      spread[`${h.test} P${h.pipeline}`] = [round3(Math.min(...pairs)), round3(Math.max(...pairs))];
+      logs.push(Math.log(m));
+    }
+    if (logs.length > 0) cells.geomean = round3(Math.exp(logs.reduce((x, y) => x + y, 0) / logs.length));
+    return { cells, spread };
+  };
+  const vsTwemproxy = compare('hotshard', 'twemproxy');
   // What telemetry costs: hotshard (telemetry on, the default) over hotshard --no-telemetry.
-  const telemetry: Record<string, number> = {};
-  const offLogs: number[] = [];
-  for (const h of results.filter((r) => r.target === 'hotshard')) {
-    const off = results.find(
-      (r) => r.target === 'hotshard-off' && r.test === h.test && r.pipeline === h.pipeline,
-    );
-    if (off === undefined) continue;
-    telemetry[`${h.test} P${h.pipeline}`] = round3(h.rps / off.rps);
-    offLogs.push(Math.log(h.rps / off.rps));
-  }
-  if (offLogs.length > 0)
-    telemetry.geomean = round3(Math.exp(offLogs.reduce((a, b) => a + b, 0) / offLogs.length));
-  return { results, ratios, telemetry };
+  const vsOff = compare('hotshard', 'hotshard-off');
+  return {
+    results,
+    ratios: vsTwemproxy.cells,
+    ratioRanges: vsTwemproxy.spread,
+    telemetry: vsOff.cells,
+    telemetryRanges: vsOff.spread,
+  };
+}
+
+function ratioText(ratio: number | undefined, range: [number, number] | undefined): string {
+  if (ratio === undefined) return '-';
+  return range === undefined || range[0] === range[1]
+    ? ratio.toFixed(2)
+    : `${ratio.toFixed(2)} [${range[0].toFixed(2)}, ${range[1].toFixed(2)}]`;
 }
 
 function round3(n: number): number {
@@ -411,10 +448,9 @@ function table(s: Settings, summary: ReturnType<typeof summarize>): string {
             : ` ±${Math.round(((Math.max(...r.runs) - Math.min(...r.runs)) / 2 / r.rps) * 100)}%`;
         row.push(r === undefined ? '-' : `${fmt(r.rps)}${spread}`);
       }
-      const ratio = summary.ratios[`${test} P${pipeline}`];
-      if (vsTwemproxy) row.push(ratio === undefined ? '-' : ratio.toFixed(2));
-      const onOff = summary.telemetry[`${test} P${pipeline}`];
-      if (vsOff) row.push(onOff === undefined ? '-' : onOff.toFixed(2));
+      const cell = `${test} P${pipeline}`;
+      if (vsTwemproxy) row.push(ratioText(summary.ratios[cell], summary.ratioRanges[cell]));
+      if (vsOff) row.push(ratioText(summary.telemetry[cell], summary.telemetryRanges[cell]));
       rows.push(row);
     }
   }
@@ -425,6 +461,8 @@ function table(s: Settings, summary: ReturnType<typeof summarize>): string {
   out.push(
     `ops/s, median of ${s.repeats} (± half the range); -c ${s.clients}, -r ${KEYSPACE}, -d ${DATA_SIZE}, ${s.nodes} redis nodes`,
   );
+  if (vsTwemproxy || vsOff)
+    out.push('ratios: median over repeats of the ratio within each repeat [lowest, highest]');
   if (summary.ratios.geomean !== undefined)
     out.push(`hotshard/twemproxy geometric mean: ${summary.ratios.geomean.toFixed(2)} (target ≥ 1.00)`);
   if (summary.telemetry.geomean !== undefined)

@@ -18,7 +18,11 @@
  * telemetry's memory; the two-process comparison with throughput is
  * `npm run bench:proxy` (telemetry on/off column).
  *
- *   npm run bench:telemetry [-- --seconds 20 --tests get,set --pipelines 16,1]
+ * `--toggle instrumentation` switches only the per-request half (the detector
+ * ticks throughout), `--toggle detector` only the detector tick (requests
+ * are measured throughout), to see which half costs what.
+ *
+ *   npm run bench:telemetry [-- --seconds 20 --tests get,set --pipelines 16,1 --toggle all]
  */
 import { parseArgs } from 'node:util';
 import { startTestHotshard } from '../../src/testkit/hotshard.js';
@@ -29,8 +33,12 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     tests: { type: 'string', default: 'get,set' },
     pipelines: { type: 'string', default: '16,1' },
+    toggle: { type: 'string', default: 'all' },
   },
 });
+const toggle = values.toggle;
+if (!['all', 'instrumentation', 'detector'].includes(toggle))
+  throw new Error(`--toggle takes all, instrumentation or detector, got ${toggle}`);
 const seconds = Number(values.seconds);
 if (!(seconds >= 4)) throw new Error(`--seconds must be at least 4, got ${values.seconds}`);
 const tests = values.tests.split(',');
@@ -42,8 +50,10 @@ const { router, monitor } = t.hs;
 const instrumentation = router.instrumentation;
 if (instrumentation === undefined || monitor === undefined) throw new Error('telemetry is off in this build');
 
+/** What is switched: all telemetry, or one half of it while the other stays on. */
 function telemetry(on: boolean): void {
-  router.instrument(on ? instrumentation : undefined);
+  if (toggle !== 'detector') router.instrument(on ? instrumentation : undefined);
+  if (toggle === 'instrumentation') return;
   if (on) monitor!.start();
   else monitor!.stop();
 }
@@ -147,7 +157,7 @@ try {
   await t.stop();
 }
 
-console.log(JSON.stringify({ bench: 'telemetry', phaseMs: PHASE_MS, seconds, summary }));
+console.log(JSON.stringify({ bench: 'telemetry', toggle, phaseMs: PHASE_MS, seconds, summary }));
 console.log(
   '\ntest      CPU µs/req on    off   telemetry cost   per pair: median (quartiles)   req/s on     off',
 );

@@ -23,8 +23,17 @@ export interface MonitorOptions {
   readonly detector: Detector;
   readonly bus: EventBus;
   readonly sloP99Ms: number;
-  /** How often the detector runs (ms). */
+  /** How often the detector runs (ms) while a condition is pending or a hotspot active. */
   readonly tickMs: number;
+  /**
+   * How often it runs (ms) while nothing is in sight (`Detector.watching`
+   * false); default `tickMs`. Rounded up to a whole number of `tickMs`.
+   * Hysteresis counts ticks, and a condition seen once switches to `tickMs`,
+   * so this only delays the first sight of a new hotspot, by up to
+   * quietTickMs − tickMs, and saves what a detector tick costs the proxy
+   * (see docs/observability.md, "What telemetry costs").
+   */
+  readonly quietTickMs?: number;
   /** Seconds of telemetry each snapshot covers. */
   readonly windowSeconds: number;
   readonly clock?: Clock;
@@ -41,6 +50,8 @@ export class Monitor {
   #placements: { version: number; shards: Map<string, ShardPlacement> } | undefined;
   /** Requests the router had dispatched at the last timed tick. */
   #lastCommands = -1;
+  /** Timer firings since the last timed tick that ran. */
+  #skipped = 0;
 
   constructor(options: MonitorOptions) {
     this.#o = options;
@@ -48,12 +59,16 @@ export class Monitor {
   }
 
   /**
-   * Starts ticking. A timed tick is skipped while the router has dispatched
-   * nothing since the last one, nothing is hot and the last snapshot already
-   * showed no traffic: the snapshot would say what the last one said, and an
-   * idle proxy should not spend a core's percent re-reading it.
+   * Starts ticking: every `tickMs` while the detector is watching something,
+   * every `quietTickMs` while it is not. A timed tick is skipped while the
+   * router has dispatched nothing since the last one, nothing is hot and the
+   * last snapshot already showed no traffic: the snapshot would say what the
+   * last one said, and an idle proxy should not spend a core's percent
+   * re-reading it.
    */
   start(): void {
+    const { tickMs, quietTickMs = tickMs } = this.#o;
+    const quietEvery = Math.max(1, Math.ceil(quietTickMs / tickMs));
     this.#timer ??= setInterval(() => {
       const commands = this.#o.router.stats.commands;
       const idle =
@@ -62,8 +77,11 @@ export class Monitor {
         this.#last !== undefined &&
         !hasTraffic(this.#last);
       this.#lastCommands = commands;
-      if (!idle) this.tick();
-    }, this.#o.tickMs);
+      this.#skipped++;
+      if (idle || (!this.#o.detector.watching && this.#skipped < quietEvery)) return;
+      this.#skipped = 0;
+      this.tick();
+    }, tickMs);
     this.#timer.unref();
   }
 

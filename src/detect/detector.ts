@@ -110,6 +110,15 @@ export class Detector {
     return events;
   }
 
+  /**
+   * Whether anything is in sight: a condition held at the last tick and is
+   * waiting to be proven, or a hotspot is active. The monitor ticks faster
+   * while it is (see MonitorOptions.quietTickMs).
+   */
+  get watching(): boolean {
+    return this.#tracks.size > 0;
+  }
+
   /** The hotspots active now, in the order they were raised. */
   active(): Hotspot[] {
     return [...this.#history.values()].filter((h) => h.clearedAt === null);

@@ -117,6 +117,15 @@ export class EntityCounters {
   #fineBase = 0;
   /** Reused by window reads. */
   readonly #scratch = new Float64Array(HISTOGRAM_BUCKETS);
+  /**
+   * Reads and writes counted in the current second and not yet folded into
+   * the ring, two per entity (`e * 2 + isWrite`). One flat array keeps
+   * `count`, the one thing every request does, to a single increment in
+   * memory the next request touches too: 6 ns against 14 when it went
+   * through each entity's block (bench/sketch's count row). Folded in when
+   * the second moves on and when a window reads the current second.
+   */
+  #pending = new Float64Array(32);
 
   constructor(options: CountersOptions = {}) {
     this.seconds = positiveInt(options.seconds ?? 600, 'seconds');
@@ -134,6 +143,13 @@ export class EntityCounters {
     let i = this.#byName.get(name);
     if (i === undefined) {
       i = this.#blocks.length;
+      if (2 * i + 2 > this.#pending.length) {
+        const grown = new Float64Array(this.#pending.length * 2);
+        grown.set(this.#pending);
+        this.#pending = grown;
+      }
+      // Counts sent to this index before it existed are not this entity's.
+      this.#pending[2 * i] = this.#pending[2 * i + 1] = 0;
       this.#blocks.push(new EntityBlock(this.#slots, this.#fineSlots, this.#coarseSlots));
       this.#names.push(name);
       this.#byName.set(name, i);
@@ -163,6 +179,7 @@ export class EntityCounters {
   advanceTo(second: number): void {
     const old = this.#second;
     if (second <= old) return;
+    for (let e = 0; e < this.#blocks.length; e++) this.#fold(e);
     if (old >= 0) this.#complete(old);
     const firstScalar = Math.max(old + 1, second - this.#slots + 1);
     const firstFine = Math.max(old + 1, second - this.#fineSlots + 1);
@@ -235,9 +252,19 @@ export class EntityCounters {
    * unknown index is ignored.
    */
   count(e: number, isWrite: boolean): void {
-    const b = this.#blocks[e];
-    if (b === undefined) return;
-    b.scalars[this.#slot * FIELDS + (isWrite ? Field.Writes : Field.Reads)]! += 1;
+    this.#pending[2 * e + (isWrite ? 1 : 0)]! += 1;
+  }
+
+  // Moves entity e's pending counts into the current second.
+  #fold(e: number): void {
+    const p = this.#pending;
+    const reads = p[2 * e]!;
+    const writes = p[2 * e + 1]!;
+    if (reads === 0 && writes === 0) return;
+    const s = this.#blocks[e]!.scalars;
+    s[this.#slot * FIELDS + Field.Reads]! += reads;
+    s[this.#slot * FIELDS + Field.Writes]! += writes;
+    p[2 * e] = p[2 * e + 1] = 0;
   }
 
   /**
@@ -317,6 +344,7 @@ export class EntityCounters {
     };
     const b = this.#blocks[e];
     if (b === undefined || this.#second < 0) return t;
+    if (withCurrent) this.#fold(e);
     const n = this.#slots;
     const from = this.#second - Math.min(seconds, this.seconds);
     const to = withCurrent ? this.#second + 1 : this.#second;

@@ -69,4 +69,55 @@ describe('monitor', () => {
     await sleep(250);
     expect(seen.length - drained).toBeLessThanOrEqual(1);
   });
+
+  it('monitor - ticks every quietTickMs while the detector watches nothing, every tickMs while it does', async () => {
+    const nodes = ['n0', 'n1'].map(nodeId);
+    const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes, shards: 4 });
+    const backends = new Map<NodeId, ShardBackend>(nodes.map((n) => [n, new MemoryBackend({ node: n })]));
+    cleanups.push(() => Promise.all([...backends.values()].map((b) => b.close())).then(() => {}));
+    const router = new Router(table, backends);
+    const telemetry = new RouterTelemetry();
+    router.instrument(new Instrumentation(telemetry, table));
+    // What the detector watches is its own business (detector tests); here only the timer's answer to it.
+    class Steered extends Detector {
+      on = false;
+      override get watching(): boolean {
+        return this.on;
+      }
+    }
+    const detector = new Steered();
+    let ticks = 0;
+    const tick = detector.tick.bind(detector);
+    detector.tick = (s: TickSnapshot) => {
+      ticks++;
+      return tick(s);
+    };
+    const monitor = new Monitor({
+      router,
+      telemetry,
+      detector,
+      bus: new EventBus(),
+      sloP99Ms: 20,
+      tickMs: 20,
+      quietTickMs: 100,
+      windowSeconds: 1,
+    });
+    const session = new Session(1, 'test', false, 0);
+    let k = 0;
+    const traffic = setInterval(() => {
+      router.dispatch(session, [Buffer.from('GET'), Buffer.from(`k${k++}`)], undefined, () => {});
+    }, 5);
+    cleanups.push(() => clearInterval(traffic));
+    monitor.start();
+    cleanups.push(() => monitor.stop());
+    await sleep(800);
+    const quiet = ticks;
+    detector.on = true;
+    await sleep(800);
+    const watching = ticks - quiet;
+    // 800 ms: 8 quiet ticks, 40 watching ones; the margins absorb a loaded machine's late timers.
+    expect(quiet).toBeGreaterThanOrEqual(3);
+    expect(quiet).toBeLessThanOrEqual(10);
+    expect(watching).toBeGreaterThanOrEqual(20);
+  });
 });

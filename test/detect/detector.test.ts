@@ -248,6 +248,24 @@ describe('detector - hysteresis', () => {
     expect(cleared.id).toBe(only(events, 'raised').hotspot.id);
   });
 
+  it('detector - watching while a condition waits for proof or a hotspot is active, not before or after', () => {
+    const d = new Detector();
+    const hot = (t: number): boolean => t === 5 || (t >= 20 && t < 30); // a blip, then a celebrity
+    const watching: boolean[] = [];
+    for (let t = 0; t < 30 + CLEAR + 4; t++) {
+      d.tick(
+        snapshot({ now: at(t), hotKeys: [{ key: 'celeb', shard: 3, reads: hot(t) ? 8000 : 0, writes: 0 }] }),
+      );
+      watching.push(d.watching);
+    }
+    expect(watching.slice(0, 5)).not.toContain(true);
+    expect(watching[5]).toBe(true); // seen once, waiting for proof
+    expect(watching.slice(6, 20)).not.toContain(true); // the blip broke off and was forgotten
+    expect(watching.slice(20, 30 + CLEAR - 1)).not.toContain(false); // pending, raised, clearing
+    expect(watching.slice(30 + CLEAR - 1)).not.toContain(true); // cleared
+    expect(d.history()).toHaveLength(1);
+  });
+
   it('detector - clearing: active() empties and history() keeps the cleared hotspot', () => {
     const d = new Detector();
     run(d, 40, (t) => celebrity(t, 0, t < 20 ? 8000 : 0));

@@ -180,6 +180,29 @@ describe('entity counters', () => {
     request(c, 99, false, 0, 0, 1, 0);
   });
 
+  it('counters - counts reach the current window at once, land in their own second, and survive entities added in between', () => {
+    const c = new EntityCounters();
+    const first = c.index('s0');
+    c.advanceTo(T0);
+    // Sent to an index not handed out yet: not the count of whichever entity gets that index later.
+    c.count(5, false);
+    const ids = Array.from({ length: 100 }, (_, i) => c.index(`s${i}`));
+    expect(ids[0]).toBe(first);
+    for (const e of ids) for (let k = 0; k <= e; k++) c.count(e, k % 2 === 1);
+    expect(c.totals(ids[5]!, 1, true)).toMatchObject({ reads: 3, writes: 3 });
+    expect(c.totals(ids[99]!, 1, true)).toMatchObject({ reads: 50, writes: 50 });
+    expect(c.totals(ids[99]!, 1)).toMatchObject({ reads: 0, writes: 0 }); // the second is not over
+    c.count(ids[99]!, true);
+    c.advanceTo(T0 + 1);
+    c.count(ids[99]!, false);
+    expect(c.value(ids[99]!, Field.Writes, T0)).toBe(51);
+    expect(c.value(ids[99]!, Field.Reads, T0)).toBe(50);
+    expect(c.totals(ids[99]!, 1, true)).toMatchObject({ reads: 51, writes: 51 });
+    c.advanceTo(T0 + 2);
+    expect(c.value(ids[99]!, Field.Reads, T0 + 1)).toBe(1);
+    expect(c.value(ids[99]!, Field.Writes, T0 + 1)).toBe(0);
+  });
+
   it('counters - in-flight gauge goes up and down and each second keeps its peak', () => {
     const c = new EntityCounters();
     const e = c.index('n0');
