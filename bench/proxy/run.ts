@@ -16,7 +16,7 @@
  * line. Exits non-zero when a run fails — never because of a low ratio.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +76,8 @@ interface Endpoint {
   port: number;
   /** Set when the process behind it has exited (a crash mid-run), with its last output. */
   died(): string | undefined;
+  /** CPU seconds the process behind it has used so far (hotshard legs on Linux), else undefined. */
+  cpuSeconds?: () => number | undefined;
 }
 
 /** A cell of the table: one test at one pipeline depth. */
@@ -91,6 +93,8 @@ interface Sample {
   pipeline: number;
   requests: number;
   runs: RedisBenchmarkResult[];
+  /** The proxy's CPU µs per request in each run, when its process can be read. */
+  cpu: (number | undefined)[];
 }
 
 const abort = new AbortController();
@@ -208,6 +212,7 @@ async function startHotshardProcess(redis: readonly string[], extra: readonly st
         return {
           port: respPort,
           died: () => (exit === undefined ? undefined : `hotshard exited (${exit}):\n${describe}\n${output}`),
+          cpuSeconds: () => (child.pid === undefined ? undefined : processCpuSeconds(child.pid)),
         };
       }
       await new Promise((r) => setTimeout(r, 100));
@@ -218,6 +223,24 @@ async function startHotshardProcess(redis: readonly string[], extra: readonly st
     const why =
       exit === undefined ? 'did not route to every node within 30 s' : `exited during start-up (${exit})`;
     throw new Error(`hotshard ${why}:\n$ node bin/hotshard.js ${args.slice(1).join(' ')}\n${output}`);
+  }
+}
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/**
+ * User + system CPU seconds of a process from /proc (Linux), else undefined.
+ * Throughput on a shared machine moves with whatever else runs; the proxy's
+ * own CPU per request moves much less, so it is printed next to it.
+ */
+function processCpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at state, field 3.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
   }
 }
 
@@ -336,20 +359,26 @@ async function measure(s: Settings, endpoints: Map<Target, Endpoint>): Promise<S
     for (const [ci, cell] of cells.entries()) {
       for (const target of orderFor(s.targets, r + ci)) {
         const n = requests.get(key(target, cell))!;
-        const row = await bench(
-          endpoints.get(target)!,
-          target,
-          cell,
-          n,
-          s,
-          Math.max(60_000, s.seconds * 20_000),
-        );
+        const endpoint = endpoints.get(target)!;
+        const cpuBefore = endpoint.cpuSeconds?.();
+        const row = await bench(endpoint, target, cell, n, s, Math.max(60_000, s.seconds * 20_000));
+        const cpuAfter = endpoint.cpuSeconds?.();
         let sample = samples.get(key(target, cell));
         if (sample === undefined) {
-          sample = { target, test: cell.test.toUpperCase(), pipeline: cell.pipeline, requests: n, runs: [] };
+          sample = {
+            target,
+            test: cell.test.toUpperCase(),
+            pipeline: cell.pipeline,
+            requests: n,
+            runs: [],
+            cpu: [],
+          };
           samples.set(key(target, cell), sample);
         }
         sample.runs.push(row);
+        sample.cpu.push(
+          cpuBefore === undefined || cpuAfter === undefined ? undefined : ((cpuAfter - cpuBefore) * 1e6) / n,
+        );
         log(`repeat ${r + 1}/${s.repeats} ${sample.test} P${cell.pipeline} ${target}: ${fmt(row.rps)} ops/s`);
       }
     }
@@ -380,6 +409,7 @@ function summarize(samples: readonly Sample[]) {
       runs: x.runs.map((r) => Math.round(r.rps)),
       p50Ms: pick((r) => r.p50Ms),
       p99Ms: pick((r) => r.p99Ms),
+      cpuMicrosPerRequest: x.cpu.map((c) => (c === undefined ? null : round3(c))),
     };
   });
   type Result = (typeof results)[number];
@@ -387,7 +417,11 @@ function summarize(samples: readonly Sample[]) {
   // legs of one repeat ran in the same round, seconds apart, so the machine's
   // drift between rounds cancels (an A/A run, both legs --no-telemetry, put
   // the ratio of separate medians 9 % off in one cell, the paired one 1 %).
-  const compare = (num: Target, den: Target) => {
+  const compare = (
+    num: Target,
+    den: Target,
+    of: (r: Result, i: number) => number | null = (r, i) => r.runs[i]!,
+  ) => {
     const cells: Record<string, number> = {};
     const spread: Record<string, [number, number]> = {};
     const logs: number[] = [];
@@ -396,7 +430,13 @@ function summarize(samples: readonly Sample[]) {
         (r: Result) => r.target === den && r.test === h.test && r.pipeline === h.pipeline,
       );
       if (d === undefined) continue;
-      const pairs = h.runs.map((rps, i) => rps / d.runs[i]!);
+      const pairs: number[] = [];
+      for (let i = 0; i < h.runs.length; i++) {
+        const a = of(h, i);
+        const b = of(d, i);
+        if (a !== null && b !== null && b > 0) pairs.push(a / b);
+      }
+      if (pairs.length === 0) continue;
       const m = median(pairs);
       cells[`${h.test} P${h.pipeline}`] = round3(m);
       spread[`${h.test} P${h.pipeline}`] = [round3(Math.min(...pairs)), round3(Math.max(...pairs))];
@@ -408,12 +448,16 @@ function summarize(samples: readonly Sample[]) {
   const vsTwemproxy = compare('hotshard', 'twemproxy');
   // What telemetry costs: hotshard (telemetry on, the default) over hotshard --no-telemetry.
   const vsOff = compare('hotshard', 'hotshard-off');
+  // The same pairs by the proxy's own CPU per request (on over off: above 1 is what telemetry costs).
+  const cpuVsOff = compare('hotshard', 'hotshard-off', (r, i) => r.cpuMicrosPerRequest[i] ?? null);
   return {
     results,
     ratios: vsTwemproxy.cells,
     ratioRanges: vsTwemproxy.spread,
     telemetry: vsOff.cells,
     telemetryRanges: vsOff.spread,
+    telemetryCpu: cpuVsOff.cells,
+    telemetryCpuRanges: cpuVsOff.spread,
   };
 }
 
@@ -469,6 +513,14 @@ function table(s: Settings, summary: ReturnType<typeof summarize>): string {
     out.push(
       `telemetry on/off geometric mean: ${summary.telemetry.geomean.toFixed(3)} (target ≥ 0.95: telemetry costs ≤ 5 % of throughput)`,
     );
+  if (summary.telemetryCpu.geomean !== undefined) {
+    const cells = Object.keys(summary.telemetryCpu)
+      .filter((c) => c !== 'geomean')
+      .map((c) => `${c} ${ratioText(summary.telemetryCpu[c], summary.telemetryCpuRanges[c])}`);
+    out.push(
+      `proxy CPU per request, telemetry on/off: ${cells.join(', ')}; geometric mean ${summary.telemetryCpu.geomean.toFixed(3)}`,
+    );
+  }
   return out.join('\n');
 }
 

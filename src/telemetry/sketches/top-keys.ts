@@ -106,9 +106,11 @@ export function rankKeys(
     }
     ranked.push({ c, est, err, score });
   }
-  // Ties (common among cold keys) go by key bytes, not by candidate order,
-  // so a smaller limit returns the head of a larger one.
-  ranked.sort((a, b) => b.score - a.score || Buffer.compare(a.c.key, b.c.key));
+  // Ties (common among cold keys) go by key hash, then key bytes, not by
+  // candidate order, so a smaller limit returns the head of a larger one.
+  // Hash first: under uniform load most candidates tie, and comparing their
+  // bytes was a third of this call.
+  ranked.sort((a, b) => b.score - a.score || a.c.hash - b.c.hash || Buffer.compare(a.c.key, b.c.key));
   return ranked.slice(0, limit).map(({ c, est, err }) => {
     for (let m = 0; m < 3; m++) if (!sources.includes(m)) estimate(c, m, est, err);
     return keyEstimate(c.key, c.length > shape.maxKeyBytes, est, err);
