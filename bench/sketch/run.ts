@@ -167,6 +167,24 @@ function keyless(): (round: number) => number {
   };
 }
 
+/** What every request costs: one count for its shard, node and tenant. */
+function countOnly(): (round: number) => number {
+  const clock = new ManualClock(1_700_000_000_000);
+  const t = new RouterTelemetry({ clock });
+  const shards = Array.from({ length: 16 }, (_, i) => t.shardIndex(`s${i}`));
+  const nodes = Array.from({ length: 4 }, (_, i) => t.nodeIndex(`n${i}`));
+  const tenants = Array.from({ length: 8 }, (_, i) => t.tenantIndex(`t${i}`));
+  return () => {
+    clock.advance(1000);
+    for (let i = 0; i < PER_ROUND; i++) {
+      const r = ranks[i]!;
+      t.count(shards[r & 15]!, nodes[r & 3]!, tenants[i & 7]!, writes[i] === 1);
+    }
+    t.counters('shard'); // moves to the clock's second, folding the counts in, as a read would
+    return PER_ROUND;
+  };
+}
+
 function offer(budget: number): (round: number) => number {
   const hh = new HeavyHitters({ budget, seed: 7 });
   return (round) => {
@@ -199,6 +217,7 @@ const ns = race({
   'record (full, unsampled)': facade(Infinity),
   'record (full, sampled)': facade(BUDGET),
   'record (keyless: counters only)': keyless(),
+  'count (every request: shard, node, tenant)': countOnly(),
   'offer (unsampled)': offer(Infinity),
   'offer (sampled)': offer(BUDGET),
   'write the key (bench overhead in every row)': () => {

@@ -121,9 +121,10 @@ export class EntityCounters {
    * Reads and writes counted in the current second and not yet folded into
    * the ring, two per entity (`e * 2 + isWrite`). One flat array keeps
    * `count`, the one thing every request does, to a single increment in
-   * memory the next request touches too: 6 ns against 14 when it went
-   * through each entity's block (bench/sketch's count row). Folded in when
-   * the second moves on and when a window reads the current second.
+   * memory the next request touches too, rather than a walk through the
+   * entity's block (bench:sketch's "count" row, shard + node + tenant: 21 ns
+   * against 26, loop included). Folded in when the second moves on and when
+   * a window reads the current second.
    */
   #pending = new Float64Array(32);
 

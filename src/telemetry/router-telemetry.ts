@@ -350,7 +350,11 @@ export class RouterTelemetry {
     const n = withCurrent ? whole + this.#elapsedFraction() : whole;
     const out = new Map<string, EntityWindow>();
     const q = [0, 0, 0, 0];
-    c.names.forEach((id, e) => {
+    // A loop, not names.forEach with a closure: this runs every detector tick
+    // (see rankKeys on closures made per call).
+    const names = c.names;
+    for (let e = 0; e < names.length; e++) {
+      const id = names[e]!;
       const t = c.totals(e, whole, withCurrent);
       if (t.reads + t.writes === 0 && t.latencySum === 0) {
         q.fill(0); // nothing sent or answered in the window: no histogram to read
@@ -380,7 +384,7 @@ export class RouterTelemetry {
         inflight: c.inflight(e),
         inflightMax: t.inflightMax,
       });
-    });
+    }
     return out;
   }
 

@@ -273,16 +273,11 @@ export class HeavyHitters {
     // counter was most of a detector tick.
     const top = candidatesFor(limit);
     const merged = [0, 1, 2].map((m) => (ranked.includes(m) ? this.#merged(epochs, m, top) : null));
-    const cells = [0, 1, 2].map((m) => epochs.map((ep) => ep.cms[m]!.cells));
-    // A metric with nothing in the window (reads only: no writes) needs no lookups.
-    const empty = [0, 1, 2].map((m) => epochs.every((ep) => ep.cms[m]!.total === 0));
-    return rankKeys(
-      merged,
-      (m, h) => (empty[m] ? 0 : summedEstimate(cells[m]!, h, this.shape)),
-      this.shape,
-      limit,
-      by,
+    // A metric with nothing in the window (reads only: no writes) needs no lookups (null).
+    const cells = [0, 1, 2].map((m) =>
+      epochs.every((ep) => ep.cms[m]!.total === 0) ? null : epochs.map((ep) => ep.cms[m]!.cells),
     );
+    return rankKeys(merged, cells, this.shape, limit, by);
   }
 
   /**

@@ -142,6 +142,10 @@ function heaviest(counts: Float64Array, n: number, top: number): Int32Array {
   return ids;
 }
 
+function byCountDesc(a: SummaryEntry, b: SummaryEntry): number {
+  return b.count - a.count;
+}
+
 /**
  * Merges summaries with the same key size (see the header for the guarantee);
  * the result has as many counters as the smallest part.
@@ -169,10 +173,12 @@ export function mergeSummaries(parts: readonly Summary[]): Summary {
     total += p.total;
   }
   // Each key starts at Σ bases; a summary that has it swaps its base for its count.
+  // Plain loops and a module-level comparator: a detector tick merges every
+  // time, and a closure made here would be compiled anew each tick (rankKeys).
   const union = new EntryIndex<SummaryEntry>();
-  parts.forEach((p, j) => {
+  for (let j = 0; j < parts.length; j++) {
     const base = bases[j]!;
-    for (const e of p.entries) {
+    for (const e of parts[j]!.entries) {
       let u = union.get(e);
       if (u === undefined) {
         u = { key: e.key, hash: e.hash, length: e.length, count: baseSum, lower: 0 };
@@ -181,10 +187,10 @@ export function mergeSummaries(parts: readonly Summary[]): Summary {
       u.count += e.count - base;
       u.lower += e.lower;
     }
-  });
+  }
   let entries = [...union.values()];
   if (entries.length > capacity) {
-    entries.sort((a, b) => b.count - a.count);
+    entries.sort(byCountDesc);
     entries = entries.slice(0, capacity);
   }
   return { capacity, maxKeyBytes, total, entries };

@@ -57,64 +57,97 @@ export function candidatesFor(limit: number): number {
 /**
  * Ranks the keys of merged summaries: each candidate's estimate per metric is
  * the smaller of two upper bounds (its SpaceSaving count, or the summary's
- * base when unmonitored; and the Count-Min estimate), its error that minus the
- * SpaceSaving lower bound.
+ * base when unmonitored; and the Count-Min estimate over `cells[metric]`, the
+ * cells of each second in the window, or 0 for a metric with nothing in it),
+ * its error that minus the SpaceSaving lower bound.
+ *
+ * The loops here call only module-level functions. A closure made inside
+ * this function (a comparator, a per-candidate helper) is a new function
+ * object every detector tick; once its loop makes it hot, V8 compiles it
+ * again for that tick on its compiler thread, 30 to 50 ms of CPU each time,
+ * which was most of what the detector cost a loaded proxy (`node
+ * --trace-opt` under redis-benchmark: 1.3 s of compiling such closures in
+ * 18 s).
  */
 export function rankKeys(
   merged: readonly (Summary | null)[],
-  cms: (metric: number, h1: number) => number,
+  cells: readonly (readonly Float64Array[] | null)[],
   shape: SketchShape,
   limit: number,
   by: RankBy,
 ): KeyEstimate[] {
   const sources = by === 'ops' ? [0, 1] : by === 'reads' ? [0] : by === 'writes' ? [1] : [2];
   // A metric without a summary (null: not merged) is bounded by Count-Min alone.
-  const maps = merged.map((s) => {
+  const w: Window = { maps: [], bases: [], cells, shape };
+  for (const s of merged) {
     const index = new EntryIndex<SummaryEntry>();
     if (s !== null) for (const e of s.entries) index.add(e);
-    return index;
-  });
-  const bases = merged.map((s) => (s === null ? Infinity : summaryBase(s)));
+    w.maps.push(index);
+    w.bases.push(s === null ? Infinity : summaryBase(s));
+  }
   // Candidates: the heaviest entries of each ranked summary. A key outside the
   // top `candidatesFor(limit)` of every ranked metric cannot make the top `limit` by one
   // of them, and for reads + writes only a key near the cut in both could,
   // which the margin covers in practice; it keeps the CMS lookups bounded.
   const candidates = new EntryIndex<SummaryEntry>();
   for (const m of sources) {
-    const entries = [...(merged[m]?.entries ?? [])]
-      .sort((a, b) => b.count - a.count)
-      .slice(0, candidatesFor(limit));
+    const entries = [...(merged[m]?.entries ?? [])].sort(byCountDesc).slice(0, candidatesFor(limit));
     for (const e of entries) if (candidates.get(e) === undefined) candidates.add(e);
   }
   // Estimates of the ranked metrics first (each a Count-Min lookup, the cost
   // of this call), then the others for the kept keys only.
-  const estimate = (c: SummaryEntry, m: number, est: number[], err: number[]): void => {
-    const e = maps[m]!.get(c);
-    const upper = e === undefined ? bases[m]! : e.count;
-    const v = Math.min(upper, cms(m, c.hash));
-    est[m] = v;
-    err[m] = v - (e?.lower ?? 0);
-  };
-  const ranked: { c: SummaryEntry; est: number[]; err: number[]; score: number }[] = [];
+  const ranked: Ranked[] = [];
   for (const c of candidates.values()) {
-    const est = [0, 0, 0];
-    const err = [0, 0, 0];
-    let score = 0;
-    for (const m of sources) {
-      estimate(c, m, est, err);
-      score += est[m]!;
-    }
-    ranked.push({ c, est, err, score });
+    const r: Ranked = { c, est: [0, 0, 0], err: [0, 0, 0], score: 0 };
+    for (const m of sources) r.score += estimateInto(w, r, m);
+    ranked.push(r);
   }
-  // Ties (common among cold keys) go by key hash, then key bytes, not by
-  // candidate order, so a smaller limit returns the head of a larger one.
-  // Hash first: under uniform load most candidates tie, and comparing their
-  // bytes was a third of this call.
-  ranked.sort((a, b) => b.score - a.score || a.c.hash - b.c.hash || Buffer.compare(a.c.key, b.c.key));
-  return ranked.slice(0, limit).map(({ c, est, err }) => {
-    for (let m = 0; m < 3; m++) if (!sources.includes(m)) estimate(c, m, est, err);
-    return keyEstimate(c.key, c.length > shape.maxKeyBytes, est, err);
-  });
+  ranked.sort(byScoreDesc);
+  const out: KeyEstimate[] = [];
+  for (const r of ranked.slice(0, limit)) {
+    for (let m = 0; m < 3; m++) if (!sources.includes(m)) estimateInto(w, r, m);
+    out.push(keyEstimate(r.c.key, r.c.length > shape.maxKeyBytes, r.est, r.err));
+  }
+  return out;
+}
+
+/** What ranking reads per metric: merged entries by identity, their base, and the window's Count-Min cells. */
+interface Window {
+  readonly maps: EntryIndex<SummaryEntry>[];
+  readonly bases: number[];
+  readonly cells: readonly (readonly Float64Array[] | null)[];
+  readonly shape: SketchShape;
+}
+
+interface Ranked {
+  readonly c: SummaryEntry;
+  readonly est: number[];
+  readonly err: number[];
+  score: number;
+}
+
+// Fills r's estimate and error for metric m; returns the estimate.
+function estimateInto(w: Window, r: Ranked, m: number): number {
+  const e = w.maps[m]!.get(r.c);
+  const upper = e === undefined ? w.bases[m]! : e.count;
+  const cells = w.cells[m];
+  const v =
+    cells === null || cells === undefined ? 0 : Math.min(upper, summedEstimate(cells, r.c.hash, w.shape));
+  r.est[m] = v;
+  r.err[m] = v - (e?.lower ?? 0);
+  return v;
+}
+
+function byCountDesc(a: SummaryEntry, b: SummaryEntry): number {
+  return b.count - a.count;
+}
+
+// Ties (common among cold keys) go by key hash, then key bytes, not by
+// candidate order, so a smaller limit returns the head of a larger one. Hash
+// first: under uniform load most candidates tie, and comparing their bytes
+// was a third of the ranking.
+function byScoreDesc(a: Ranked, b: Ranked): number {
+  return b.score - a.score || a.c.hash - b.c.hash || Buffer.compare(a.c.key, b.c.key);
 }
 
 /** Packs per-metric estimates and errors (reads, writes, bytes). */
