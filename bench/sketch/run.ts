@@ -22,7 +22,11 @@ import * as hdr from 'hdr-histogram-js';
 import { parseArgs } from 'node:util';
 import { ManualClock } from '../../src/clock.js';
 import { LatencyHistogram } from '../../src/telemetry/histogram.js';
-import { Outcome, RouterTelemetry } from '../../src/telemetry/router-telemetry.js';
+import {
+  Outcome,
+  RouterTelemetry,
+  type RouterTelemetryOptions,
+} from '../../src/telemetry/router-telemetry.js';
 import { CountMinSketch } from '../../src/telemetry/sketches/count-min.js';
 import { HeavyHitters } from '../../src/telemetry/sketches/heavy-hitters.js';
 import { HyperLogLog } from '../../src/telemetry/sketches/hyperloglog.js';
@@ -117,12 +121,25 @@ for (let i = 0; i < PER_ROUND; i++) {
 }
 const bytesOf = (rank: number): number => 32 + (rank % 61) * 16;
 
-function facade(budget: number): (round: number) => number {
+/** Telemetry on a manual clock with 16 shards on 4 nodes and 8 tenants (their indexes). */
+function rig(options: RouterTelemetryOptions = {}) {
   const clock = new ManualClock(1_700_000_000_000);
-  const t = new RouterTelemetry({ clock, sampleBudget: budget, sketchBudget: budget, sampleSeed: 7 });
-  const shards = Array.from({ length: 16 }, (_, i) => t.shardIndex(`s${i}`));
-  const nodes = Array.from({ length: 4 }, (_, i) => t.nodeIndex(`n${i}`));
-  const tenants = Array.from({ length: 8 }, (_, i) => t.tenantIndex(`t${i}`));
+  const t = new RouterTelemetry({ ...options, clock });
+  return {
+    clock,
+    t,
+    shards: Array.from({ length: 16 }, (_, i) => t.shardIndex(`s${i}`)),
+    nodes: Array.from({ length: 4 }, (_, i) => t.nodeIndex(`n${i}`)),
+    tenants: Array.from({ length: 8 }, (_, i) => t.tenantIndex(`t${i}`)),
+  };
+}
+
+function facade(budget: number): (round: number) => number {
+  const { clock, t, shards, nodes, tenants } = rig({
+    sampleBudget: budget,
+    sketchBudget: budget,
+    sampleSeed: 7,
+  });
   return () => {
     clock.advance(1000);
     for (let i = 0; i < PER_ROUND; i++) {
@@ -142,11 +159,7 @@ function facade(budget: number): (round: number) => number {
 }
 
 function keyless(): (round: number) => number {
-  const clock = new ManualClock(1_700_000_000_000);
-  const t = new RouterTelemetry({ clock });
-  const shards = Array.from({ length: 16 }, (_, i) => t.shardIndex(`s${i}`));
-  const nodes = Array.from({ length: 4 }, (_, i) => t.nodeIndex(`n${i}`));
-  const tenants = Array.from({ length: 8 }, (_, i) => t.tenantIndex(`t${i}`));
+  const { clock, t, shards, nodes, tenants } = rig();
   return () => {
     clock.advance(1000);
     for (let i = 0; i < PER_ROUND; i++) {
@@ -169,11 +182,7 @@ function keyless(): (round: number) => number {
 
 /** What every request costs: one count for its shard, node and tenant. */
 function countOnly(): (round: number) => number {
-  const clock = new ManualClock(1_700_000_000_000);
-  const t = new RouterTelemetry({ clock });
-  const shards = Array.from({ length: 16 }, (_, i) => t.shardIndex(`s${i}`));
-  const nodes = Array.from({ length: 4 }, (_, i) => t.nodeIndex(`n${i}`));
-  const tenants = Array.from({ length: 8 }, (_, i) => t.tenantIndex(`t${i}`));
+  const { clock, t, shards, nodes, tenants } = rig();
   return () => {
     clock.advance(1000);
     for (let i = 0; i < PER_ROUND; i++) {

@@ -23,31 +23,37 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
+/** A router over two embedded nodes, measured by telemetry; stopped after the test. */
+function instrumentedRouter(): { router: Router; telemetry: RouterTelemetry } {
+  const nodes = ['n0', 'n1'].map(nodeId);
+  const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes, shards: 4 });
+  const backends = new Map<NodeId, ShardBackend>(nodes.map((n) => [n, new MemoryBackend({ node: n })]));
+  cleanups.push(() => Promise.all([...backends.values()].map((b) => b.close())).then(() => {}));
+  const router = new Router(table, backends);
+  const telemetry = new RouterTelemetry();
+  router.instrument(new Instrumentation(telemetry, table));
+  return { router, telemetry };
+}
+
+/** Every snapshot the detector is given, in order. */
+function snapshotsOf(detector: Detector): TickSnapshot[] {
+  const seen: TickSnapshot[] = [];
+  const tick = detector.tick.bind(detector);
+  detector.tick = (s: TickSnapshot) => {
+    seen.push(s);
+    return tick(s);
+  };
+  return seen;
+}
+
+const settings = { bus: new EventBus(), sloP99Ms: 20, tickMs: 20, windowSeconds: 1 };
+
 describe('monitor', () => {
   it('monitor - timed ticks run while requests flow and rest while the router is idle and nothing is hot', async () => {
-    const nodes = ['n0', 'n1'].map(nodeId);
-    const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes, shards: 4 });
-    const backends = new Map<NodeId, ShardBackend>(nodes.map((n) => [n, new MemoryBackend({ node: n })]));
-    cleanups.push(() => Promise.all([...backends.values()].map((b) => b.close())).then(() => {}));
-    const router = new Router(table, backends);
-    const telemetry = new RouterTelemetry();
-    router.instrument(new Instrumentation(telemetry, table));
+    const { router, telemetry } = instrumentedRouter();
     const detector = new Detector();
-    const seen: TickSnapshot[] = [];
-    const tick = detector.tick.bind(detector);
-    detector.tick = (s: TickSnapshot) => {
-      seen.push(s);
-      return tick(s);
-    };
-    const monitor = new Monitor({
-      router,
-      telemetry,
-      detector,
-      bus: new EventBus(),
-      sloP99Ms: 20,
-      tickMs: 20,
-      windowSeconds: 1,
-    });
+    const seen = snapshotsOf(detector);
+    const monitor = new Monitor({ ...settings, router, telemetry, detector });
     monitor.start();
     cleanups.push(() => monitor.stop());
     await sleep(250);
@@ -71,13 +77,7 @@ describe('monitor', () => {
   });
 
   it('monitor - ticks every quietTickMs while the detector watches nothing, every tickMs while it does', async () => {
-    const nodes = ['n0', 'n1'].map(nodeId);
-    const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes, shards: 4 });
-    const backends = new Map<NodeId, ShardBackend>(nodes.map((n) => [n, new MemoryBackend({ node: n })]));
-    cleanups.push(() => Promise.all([...backends.values()].map((b) => b.close())).then(() => {}));
-    const router = new Router(table, backends);
-    const telemetry = new RouterTelemetry();
-    router.instrument(new Instrumentation(telemetry, table));
+    const { router, telemetry } = instrumentedRouter();
     // What the detector watches is its own business (detector tests); here only the timer's answer to it.
     class Steered extends Detector {
       on = false;
@@ -86,22 +86,8 @@ describe('monitor', () => {
       }
     }
     const detector = new Steered();
-    let ticks = 0;
-    const tick = detector.tick.bind(detector);
-    detector.tick = (s: TickSnapshot) => {
-      ticks++;
-      return tick(s);
-    };
-    const monitor = new Monitor({
-      router,
-      telemetry,
-      detector,
-      bus: new EventBus(),
-      sloP99Ms: 20,
-      tickMs: 20,
-      quietTickMs: 100,
-      windowSeconds: 1,
-    });
+    const seen = snapshotsOf(detector);
+    const monitor = new Monitor({ ...settings, router, telemetry, detector, quietTickMs: 100 });
     const session = new Session(1, 'test', false, 0);
     let k = 0;
     const traffic = setInterval(() => {
@@ -111,10 +97,10 @@ describe('monitor', () => {
     monitor.start();
     cleanups.push(() => monitor.stop());
     await sleep(800);
-    const quiet = ticks;
+    const quiet = seen.length;
     detector.on = true;
     await sleep(800);
-    const watching = ticks - quiet;
+    const watching = seen.length - quiet;
     // 800 ms: 8 quiet ticks, 40 watching ones; the margins absorb a loaded machine's late timers.
     expect(quiet).toBeGreaterThanOrEqual(3);
     expect(quiet).toBeLessThanOrEqual(10);
