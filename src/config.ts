@@ -103,18 +103,20 @@ export const configSchema = z
         /** How often detection runs (ms) while a condition is pending or a hotspot active. */
         tickMs: positiveInt.default(250),
         /**
-         * How often it runs (ms) while nothing is in sight: halves what
-         * detection costs a quiet proxy, and delays the first sight of a new
-         * hotspot by up to quietTickMs − tickMs (Monitor.quietTickMs).
+         * How often it runs (ms) while nothing is in sight. The default runs
+         * it every tickMs always; 500 halves what detection costs a quiet
+         * proxy and delays the first sight of a new hotspot by up to
+         * quietTickMs − tickMs, which puts a hot key at the edge of its 1 s
+         * target (Monitor.quietTickMs, docs/observability.md).
          */
-        quietTickMs: positiveInt.default(500),
+        quietTickMs: positiveInt.default(250),
         /** Seconds of telemetry each detection round looks at. */
         windowSeconds: positiveInt.default(1),
         /** Overrides of the detector's rules (see src/detect/rules.ts). */
         rules: z.record(z.string(), z.unknown()).default({}),
       })
       .strict()
-      .default({ tickMs: 250, quietTickMs: 500, windowSeconds: 1, rules: {} }),
+      .default({ tickMs: 250, quietTickMs: 250, windowSeconds: 1, rules: {} }),
     /** Sampled access log (JSON lines) for `hotshard replay`. */
     accessLog: z
       .object({

@@ -8,9 +8,9 @@
  * 2. False alarms: 5 simulated minutes of uniform load, and of slowly drifting
  *    load, at 8 × the telemetry's sample budget (so measured through the same
  *    weighted sample as a loaded router), fed through the same telemetry,
- *    snapshot and detector code on a manual clock (ticks every 500 ms, every
- *    250 ms while the detector watches something, as the monitor does by
- *    default). Target: 0 hotspots.
+ *    snapshot and detector code on a manual clock, ticking as the monitor does
+ *    with the default config (detector.tickMs, quietTickMs). Target: 0
+ *    hotspots.
  *    A Zipf(0.99) run is shown for information: its heavy keys are real, so
  *    only warning-or-worse counts there.
  *
@@ -18,6 +18,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ManualClock } from '../../src/clock.js';
+import { loadConfig } from '../../src/config.js';
 import { Detector } from '../../src/detect/detector.js';
 import type { Hotspot } from '../../src/detect/hotspot.js';
 import { nodeId } from '../../src/keyspace/ids.js';
@@ -104,10 +105,10 @@ function simulate(
   const rng = createRng(7, label);
   const random = (): number => rng.nextFloat();
   const raised: Hotspot[] = [];
-  // As the monitor ticks at the defaults: every 250 ms while the detector
-  // watches something, every 500 ms while it does not.
-  const tickMs = 250;
-  const quietTickMs = 500;
+  // As the monitor ticks with the default config: every tickMs while the
+  // detector watches something, every quietTickMs while it does not.
+  const { tickMs, quietTickMs } = loadConfig().detector;
+  const quietMs = Math.max(1, Math.ceil(quietTickMs / tickMs)) * tickMs;
   const stepMs = 5; // requests are spread over 5 ms slices
   for (let t = 0; t < minutes * 60_000; t += stepMs) {
     const rate = rateOf(t, 0);
@@ -127,7 +128,7 @@ function simulate(
     }
     clock.advance(stepMs);
     const at = t + stepMs;
-    if (at % tickMs === 0 && (detector.watching || at % quietTickMs === 0)) {
+    if (at % tickMs === 0 && (detector.watching || at % quietMs === 0)) {
       const snap = buildSnapshot(telemetry, {
         windowSeconds: 1,
         withCurrent: true,
