@@ -57,6 +57,8 @@ const USAGE = `npm run bench:proxy -- [options]    (or: node --import tsx bench/
   --nodes N             redis-server nodes behind both proxies (default 4)
   --hotshard-args "..." extra flags for \`hotshard start\`, e.g. "--shards 16"
   --quick               a smoke run: 1 repeat of 1 s runs, shorter warm-up
+  --a-a                 both hotshard legs run --no-telemetry: the telemetry columns then show the
+                        bench's own noise (an A/A check), which a real difference must exceed
 `;
 
 interface Settings {
@@ -69,6 +71,8 @@ interface Settings {
   requests: number | undefined;
   hotshardArgs: string[];
   quick: boolean;
+  /** hotshard runs --no-telemetry too (A/A). */
+  aa: boolean;
 }
 
 /** A running target: where redis-benchmark points, and what to say if it died. */
@@ -117,6 +121,7 @@ function parseSettings(argv: string[]): Settings {
       requests: { type: 'string' },
       'hotshard-args': { type: 'string', default: '' },
       quick: { type: 'boolean', default: false },
+      'a-a': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -148,6 +153,7 @@ function parseSettings(argv: string[]): Settings {
     requests: values.requests === undefined ? undefined : int('requests', values.requests),
     hotshardArgs: shellWords(values['hotshard-args']),
     quick: values.quick,
+    aa: values['a-a'],
   };
 }
 
@@ -415,8 +421,8 @@ function summarize(samples: readonly Sample[]) {
   type Result = (typeof results)[number];
   // Each ratio is the median over repeats of the ratio within one repeat:
   // legs of one repeat ran in the same round, seconds apart, so the machine's
-  // drift between rounds cancels (an A/A run, both legs --no-telemetry, put
-  // the ratio of separate medians 9 % off in one cell, the paired one 1 %).
+  // drift between rounds cancels (an A/A run, --a-a, put the ratio of
+  // separate medians 9 % off in one cell, the paired one 1 %).
   const compare = (
     num: Target,
     den: Target,
@@ -507,6 +513,10 @@ function table(s: Settings, summary: ReturnType<typeof summarize>): string {
   );
   if (vsTwemproxy || vsOff)
     out.push('ratios: median over repeats of the ratio within each repeat [lowest, highest]');
+  if (s.aa)
+    out.push(
+      'A/A (--a-a): both hotshard legs ran --no-telemetry; the telemetry columns show the noise alone',
+    );
   if (summary.ratios.geomean !== undefined)
     out.push(`hotshard/twemproxy geometric mean: ${summary.ratios.geomean.toFixed(2)} (target ≥ 1.00)`);
   if (summary.telemetry.geomean !== undefined)
@@ -554,7 +564,7 @@ async function main(): Promise<void> {
   throwIfAborted();
   for (const target of ['hotshard', 'hotshard-off'] as const) {
     if (!s.targets.includes(target)) continue;
-    const args = target === 'hotshard' ? s.hotshardArgs : [...s.hotshardArgs, '--no-telemetry'];
+    const args = target === 'hotshard' && !s.aa ? s.hotshardArgs : [...s.hotshardArgs, '--no-telemetry'];
     const hs = await startHotshardProcess(addresses, args);
     endpoints.set(target, hs);
     log(`${target} on 127.0.0.1:${hs.port}${args.length > 0 ? ` with ${args.join(' ')}` : ''}`);

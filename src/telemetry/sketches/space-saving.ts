@@ -142,7 +142,8 @@ function heaviest(counts: Float64Array, n: number, top: number): Int32Array {
   return ids;
 }
 
-function byCountDesc(a: SummaryEntry, b: SummaryEntry): number {
+/** Heaviest first: a comparator defined once, not made per call (see rankKeys). */
+export function byCountDesc(a: SummaryEntry, b: SummaryEntry): number {
   return b.count - a.count;
 }
 

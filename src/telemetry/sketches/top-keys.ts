@@ -6,7 +6,7 @@
  */
 import { remix } from './key-hash.js';
 import type { SketchShape } from './codec.js';
-import { EntryIndex, summaryBase, type Summary, type SummaryEntry } from './space-saving.js';
+import { EntryIndex, byCountDesc, summaryBase, type Summary, type SummaryEntry } from './space-saving.js';
 
 /** What to rank top keys by. */
 export type RankBy = 'ops' | 'reads' | 'writes' | 'bytes';
@@ -136,10 +136,6 @@ function estimateInto(w: Window, r: Ranked, m: number): number {
   r.est[m] = v;
   r.err[m] = v - (e?.lower ?? 0);
   return v;
-}
-
-function byCountDesc(a: SummaryEntry, b: SummaryEntry): number {
-  return b.count - a.count;
 }
 
 // Ties (common among cold keys) go by key hash, then key bytes, not by
