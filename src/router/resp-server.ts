@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { ProtocolError, RequestDecoder, type DecoderLimits } from '../protocol/request-decoder.js';
 import { ReplyWriter } from '../protocol/reply-encoder.js';
 import { ReplyError, type Reply } from '../protocol/reply.js';
+import { replyTo, type ReplySink } from './reply-to.js';
 import type { Router } from './router.js';
 import { Session } from './session.js';
 
@@ -37,7 +38,7 @@ export interface RespServerOptions {
 const PENDING = Symbol('pending');
 type Slot = Reply | typeof PENDING;
 
-class Connection {
+class Connection implements ReplySink {
   readonly session: Session;
   readonly #socket: net.Socket;
   readonly #router: Router;
@@ -133,12 +134,13 @@ class Connection {
     if (this.#closing) return;
     const seq = this.#base + this.#slots.length;
     this.#slots.push(PENDING);
-    this.#router.dispatch(this.session, args, frame, (reply) => this.#complete(seq, reply));
+    this.#router.dispatch(this.session, args, frame, replyTo(this, seq));
     if (this.session.closeAfterReply) this.#closing = true;
     if (this.inFlight >= this.#server.options.maxPipeline) this.#pause();
   };
 
-  #complete(seq: number, reply: Reply): void {
+  /** A reply arrived for the command numbered `seq` (see replyTo). */
+  settle(seq: number, reply: Reply): void {
     if (this.#closed) return;
     const index = seq - this.#base;
     this.#slots[index] = reply;

@@ -90,8 +90,12 @@ export function rankKeys(
   // of them, and for reads + writes only a key near the cut in both could,
   // which the margin covers in practice; it keeps the CMS lookups bounded.
   const candidates = new EntryIndex<SummaryEntry>();
+  const most = candidatesFor(limit);
   for (const m of sources) {
-    const entries = [...(merged[m]?.entries ?? [])].sort(byCountDesc).slice(0, candidatesFor(limit));
+    let entries = merged[m]?.entries ?? [];
+    // A detector tick's merged summaries hold no more than that already
+    // (truncated to candidatesFor(limit) before merging): nothing to cut.
+    if (entries.length > most) entries = [...entries].sort(byCountDesc).slice(0, most);
     for (const e of entries) if (candidates.get(e) === undefined) candidates.add(e);
   }
   // Estimates of the ranked metrics first (each a Count-Min lookup, the cost
