@@ -103,20 +103,23 @@ export const configSchema = z
         /** How often detection runs (ms) while a condition is pending or a hotspot active. */
         tickMs: positiveInt.default(250),
         /**
-         * How often it runs (ms) while nothing is in sight. The default runs
-         * it every tickMs always; 500 halves what detection costs a quiet
-         * proxy and delays the first sight of a new hotspot by up to
-         * quietTickMs − tickMs, which puts a hot key at the edge of its 1 s
-         * target (Monitor.quietTickMs, docs/observability.md).
+         * How often it runs (ms) while nothing is in sight: half as often as
+         * tickMs by default, which halves what detection costs a proxy under
+         * steady load. A key rising past half the key-rate floor still gets a
+         * tick at the next tickMs (the monitor checks the current second's
+         * sketches in between), so hot-key detection keeps its pace; other
+         * hotspots are first seen up to quietTickMs − tickMs later
+         * (Monitor.quietTickMs, docs/observability.md). Set it to tickMs to
+         * tick at one pace always.
          */
-        quietTickMs: positiveInt.default(250),
+        quietTickMs: positiveInt.default(500),
         /** Seconds of telemetry each detection round looks at. */
         windowSeconds: positiveInt.default(1),
         /** Overrides of the detector's rules (see src/detect/rules.ts). */
         rules: z.record(z.string(), z.unknown()).default({}),
       })
       .strict()
-      .default({ tickMs: 250, quietTickMs: 250, windowSeconds: 1, rules: {} }),
+      .default({ tickMs: 250, quietTickMs: 500, windowSeconds: 1, rules: {} }),
     /** Sampled access log (JSON lines) for `hotshard replay`. */
     accessLog: z
       .object({

@@ -46,7 +46,7 @@ describe('config', () => {
   });
 
   it('config - the detector ticks every 250 ms, watching or quiet, both settable in a file', () => {
-    expect(loadConfig().detector).toMatchObject({ tickMs: 250, quietTickMs: 250 });
+    expect(loadConfig().detector).toMatchObject({ tickMs: 250, quietTickMs: 500 });
     const dir = mkdtempSync(join(tmpdir(), 'hs-config-'));
     const file = join(dir, 'c.json');
     writeFileSync(file, JSON.stringify({ detector: { tickMs: 100, quietTickMs: 1000 } }));

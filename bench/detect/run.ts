@@ -19,6 +19,7 @@
 import { parseArgs } from 'node:util';
 import { ManualClock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config.js';
+import { keyTripwire } from '../../src/control/monitor.js';
 import { Detector } from '../../src/detect/detector.js';
 import type { Hotspot } from '../../src/detect/hotspot.js';
 import { nodeId } from '../../src/keyspace/ids.js';
@@ -106,7 +107,8 @@ function simulate(
   const random = (): number => rng.nextFloat();
   const raised: Hotspot[] = [];
   // As the monitor ticks with the default config: every tickMs while the
-  // detector watches something, every quietTickMs while it does not.
+  // detector watches something or a key trips the wire, every quietTickMs
+  // otherwise.
   const { tickMs, quietTickMs } = loadConfig().detector;
   const quietMs = Math.max(1, Math.ceil(quietTickMs / tickMs)) * tickMs;
   const stepMs = 5; // requests are spread over 5 ms slices
@@ -128,7 +130,9 @@ function simulate(
     }
     clock.advance(stepMs);
     const at = t + stepMs;
-    if (at % tickMs === 0 && (detector.watching || at % quietMs === 0)) {
+    const due = (): boolean =>
+      detector.watching || at % quietMs === 0 || keyTripwire(telemetry, detector.rules);
+    if (at % tickMs === 0 && due()) {
       const snap = buildSnapshot(telemetry, {
         windowSeconds: 1,
         withCurrent: true,

@@ -409,6 +409,23 @@ export class RouterTelemetry {
     }));
   }
 
+  /**
+   * The rate (ops/s) of the heaviest key in the current second so far, by the
+   * sketches: its guaranteed weighted count over the time elapsed in the second (at
+   * least `minElapsed` s, so a second's first few ms do not turn one request
+   * into a rate). 0 until that key has been sampled about `minSamples` times,
+   * so under heavy sampling a cold key seen once or twice, whose weighted
+   * count is mostly its weight, does not read as hot. For the monitor's check
+   * between quiet ticks (a pass over two SpaceSaving summaries, ≈ 1 µs); the
+   * detector's own view is `topKeys`.
+   */
+  peakKeyRate(minSamples = 4, minElapsed = 0.25): number {
+    const hh = this.keys;
+    const { count, weightPerUpdate } = hh.currentPeak(this.#sampler.factor);
+    if (count < minSamples * weightPerUpdate) return 0;
+    return count / Math.max(minElapsed, this.#elapsedFraction());
+  }
+
   /** Estimated distinct keys touched in the last `seconds` whole seconds. */
   distinctKeys(seconds: number, withCurrent = false): number {
     const hh = this.keys;

@@ -106,4 +106,36 @@ describe('monitor', () => {
     expect(quiet).toBeLessThanOrEqual(10);
     expect(watching).toBeGreaterThanOrEqual(20);
   });
+
+  it('monitor - in its quiet pace, a key rising past the wire gets its tick at tickMs', async () => {
+    const { router, telemetry } = instrumentedRouter();
+    const detector = new Detector();
+    // Not watching (nothing proven yet), whatever the rules make of the key:
+    // the pace is the timer's answer to the wire alone.
+    Object.defineProperty(detector, 'watching', { get: () => false });
+    const seen = snapshotsOf(detector);
+    const monitor = new Monitor({ ...settings, router, telemetry, detector, quietTickMs: 200 });
+    const session = new Session(1, 'test', false, 0);
+    let k = 0;
+    let hot = false;
+    // 2,000 requests/s: cold keys, or one key (above keyRateFloor.clear / 2 = 375/s).
+    const traffic = setInterval(() => {
+      for (let i = 0; i < 10; i++) {
+        const key = hot ? 'celebrity' : `k${k++}`;
+        router.dispatch(session, [Buffer.from('GET'), Buffer.from(key)], undefined, () => {});
+      }
+    }, 5);
+    cleanups.push(() => clearInterval(traffic));
+    monitor.start();
+    cleanups.push(() => monitor.stop());
+    await sleep(800);
+    const cold = seen.length;
+    hot = true;
+    await sleep(800);
+    const tripped = seen.length - cold;
+    // 800 ms: 4 quiet ticks, or up to 40 at tickMs; a second's first 250 ms
+    // need more samples, and a loaded machine fires timers late.
+    expect(cold).toBeLessThanOrEqual(8);
+    expect(tripped).toBeGreaterThanOrEqual(15);
+  });
 });

@@ -123,6 +123,44 @@ describe('router telemetry', () => {
     expect(t.window('shard', 1).get('s0')).toMatchObject({ writes: 1, p99Ms: 0, meanMs: 0 });
   });
 
+  it('router telemetry - peakKeyRate: the heaviest key of the current second, once it has been sampled a few times', () => {
+    const clock = new ManualClock(START);
+    const t = new RouterTelemetry({ clock, sampleBudget: 100, sampleSeed: 3 });
+    const [s0, n0] = [t.shardIndex('s0'), t.nodeIndex('n0')];
+    // As the router does: count every request, measure the sampled ones with their weight.
+    const send = (key: string, times: number): void => {
+      const k = Buffer.from(key);
+      for (let i = 0; i < times; i++) {
+        t.count(s0, n0, -1, false);
+        const w = t.sample();
+        if (w > 0) t.measure(s0, n0, -1, k, false, 20, 20, 100, Outcome.Ok, w);
+      }
+    };
+    // Below the budget every request is a sample of weight 1.
+    for (let i = 0; i < 50; i++) send(`cold:${i}`, 1);
+    expect(t.peakKeyRate()).toBe(0); // each key seen once: not yet a rate
+    send('hot', 30);
+    clock.advance(500);
+    expect(t.peakKeyRate()).toBe(30 / 0.5);
+    // 10 k requests a second: the next second samples 1 in 128 (weight 128).
+    for (let i = 0; i < 10_000; i++) send(`cold:${i}`, 1);
+    clock.advance(500);
+    expect(t.second).toBe(START / 1000 + 1);
+    for (let i = 0; i < 5_000; i++) send(`cold:${i}`, 1);
+    // One sample of a cold key weighs 128 (256/s at 0.5 s): no key is hot.
+    clock.advance(100);
+    expect(t.peakKeyRate()).toBe(0);
+    send('hot', 5_000); // ≈ 39 samples
+    clock.advance(400);
+    const rate = t.peakKeyRate();
+    expect(rate).toBeGreaterThan(0.6 * 10_000);
+    expect(rate).toBeLessThan(1.4 * 10_000);
+    // A new second's first milliseconds count as a quarter second, not as a rate of their own.
+    clock.advance(510);
+    send('hot', 2_000);
+    expect(t.peakKeyRate()).toBeLessThan(1.5 * (2_000 / 0.25));
+  });
+
   it('router telemetry - in-flight gauges follow begin/end and their peak shows in the window', () => {
     const { clock, t, s, n } = setup();
     t.record(s[0]!, n[0]!, -1, null, false, 0, 0, 1, Outcome.Ok);

@@ -252,6 +252,18 @@ export class SpaceSaving {
     return this.#size;
   }
 
+  /**
+   * The largest lower bound of any monitored key (0 when empty): weight the
+   * key is guaranteed to have, without what it inherited from the counter it
+   * took over. One pass, allocation-free.
+   */
+  get peakLower(): number {
+    let max = 0;
+    const lowers = this.#lowers;
+    for (let e = 0; e < this.#size; e++) if (lowers[e]! > max) max = lowers[e]!;
+    return max;
+  }
+
   /** Bound on any unmonitored key's weight: the smallest count when full, else 0. */
   get base(): number {
     return this.#size < this.capacity ? 0 : this.#counts[this.#heap[0]!]!;

@@ -159,6 +159,21 @@ describe('space-saving', () => {
     expect(ss.upperBound(a, keyHash(a))).toBe(5);
   });
 
+  it('space-saving - peakLower is the largest guaranteed weight, not what a newcomer inherited', () => {
+    const ss = new SpaceSaving({ capacity: 2 });
+    expect(ss.peakLower).toBe(0);
+    const add = (k: number, w: number): void => ss.add(key(k), keyHash(key(k)), w);
+    add(1, 3);
+    add(2, 5);
+    expect(ss.peakLower).toBe(5);
+    // k3 takes over k1's counter: count 3 + 4 = 7, of which only its own 4 are guaranteed.
+    add(3, 4);
+    expect(ss.upperBound(key(3), keyHash(key(3)))).toBe(7);
+    expect(ss.peakLower).toBe(5);
+    add(3, 2);
+    expect(ss.peakLower).toBe(6);
+  });
+
   it('space-saving - shapes must match to load; key sizes must match to merge', () => {
     const a = new SpaceSaving({ capacity: 4 });
     expect(() => a.load(new SpaceSaving({ capacity: 8 }).summary())).toThrow(/shape/);
