@@ -57,7 +57,8 @@ function requestBytes(cmd: Command): number {
 /** Records what the router routes. */
 export class Instrumentation {
   readonly telemetry: RouterTelemetry;
-  readonly #log: AccessLog | undefined;
+  /** The sampled access log, if one is kept. */
+  readonly accessLog: AccessLog | undefined;
   /** Derive a session's tenant from the key's `tenant:` prefix when it named none. */
   readonly #tenantFromKey: boolean;
   /** Telemetry indexes of each shard of the table in force and of its node, by the shard's place in the table. */
@@ -71,7 +72,7 @@ export class Instrumentation {
     options: { accessLog?: AccessLog | undefined; tenantFromKey?: boolean } = {},
   ) {
     this.telemetry = telemetry;
-    this.#log = options.accessLog;
+    this.accessLog = options.accessLog;
     this.#tenantFromKey = options.tenantFromKey ?? false;
     this.setTable(table);
   }
@@ -125,22 +126,10 @@ export class Instrumentation {
     const tenant = this.#tenant(session, key);
     this.telemetry.count(shard, node, tenant, spec.write);
     const weight = this.telemetry.sample();
-    const logged = this.#log !== undefined && this.#log.sample();
+    const logged = this.accessLog !== undefined && this.accessLog.sample();
     if (weight === 0 && !logged) return done;
-    const measured = new MeasuredKeyed(
-      this.telemetry,
-      this.#log,
-      session,
-      spec,
-      cmd,
-      shard,
-      node,
-      tenant,
-      weight,
-      logged,
-      done,
-    );
-    return replyTo(measured, 0);
+    const measured = new MeasuredKeyed(this, session, spec, cmd, tenant, weight, logged, done);
+    return replyTo(measured.send(shard, node), 0);
   }
 
   /**
@@ -160,7 +149,7 @@ export class Instrumentation {
       this.telemetry.count(this.#shardIds[at[k]!]!, this.#nodeIds[at[k]!]!, tenant, spec.write);
     }
     const weight = this.telemetry.sample();
-    const logged = this.#log !== undefined && this.#log.sample();
+    const logged = this.accessLog !== undefined && this.accessLog.sample();
     if (weight === 0 && !logged) return done;
     // Loops, not Int32Array.from with an arrow: a closure over `this` here
     // would cost every call a context allocation (see `keyed`).
@@ -170,111 +159,122 @@ export class Instrumentation {
       shards[k] = this.#shardIds[at[k]!]!;
       nodes[k] = this.#nodeIds[at[k]!]!;
     }
-    const measured = new MeasuredMultiKey(
-      this.telemetry,
-      this.#log,
-      session,
-      spec,
-      cmd,
-      shards,
-      nodes,
-      tenant,
-      weight,
-      logged,
-      done,
-    );
-    return replyTo(measured, 0);
+    const measured = new MeasuredMultiKey(this, session, spec, cmd, tenant, weight, logged, done);
+    return replyTo(measured.send(shards, nodes), 0);
   }
 }
 
-/** One measured single-key request in flight: its reply goes into the telemetry, then on to `done`. */
-class MeasuredKeyed implements ReplySink {
-  readonly #bytesIn: number;
-  readonly #started = performance.now();
+/**
+ * A measured request in flight, from send to reply: what both kinds keep.
+ * `settle` takes the reply (see replyTo), records it and hands it on to `done`.
+ */
+abstract class Measured implements ReplySink {
+  readonly started = performance.now();
 
   constructor(
-    readonly telemetry: RouterTelemetry,
-    readonly log: AccessLog | undefined,
+    readonly ins: Instrumentation,
     readonly session: Session,
     readonly spec: CommandSpec,
     readonly cmd: Command,
-    readonly shard: number,
-    readonly node: number,
     readonly tenant: number,
+    /** The telemetry's sampling weight (0: only the access log wants it). */
     readonly weight: number,
     readonly logged: boolean,
     readonly done: ReplyCallback,
-  ) {
-    this.#bytesIn = requestBytes(cmd);
-    if (weight > 0) telemetry.begin(shard, node, weight);
+  ) {}
+
+  abstract settle(seq: number, reply: Reply): void;
+
+  /** The access log's line for this request. */
+  protected logLine(
+    key: Buffer,
+    shard: number,
+    bytes: number,
+    micros: number,
+    reply: Reply,
+    outcome: Outcome,
+  ): void {
+    const error =
+      outcome === Outcome.Ok
+        ? undefined
+        : reply instanceof ReplyError
+          ? reply.message.split(' ', 1)[0]
+          : 'ERR';
+    this.ins.accessLog!.write({
+      t: Date.now(),
+      tenant: this.session.tenant,
+      op: this.spec.name,
+      key: keyToText(key),
+      bytes,
+      shard: this.ins.telemetry.shardId(shard),
+      latencyMs: Math.round(micros) / 1000,
+      ...(error === undefined ? {} : { error }),
+    });
+  }
+}
+
+/** A measured single-key request. */
+class MeasuredKeyed extends Measured {
+  shard = -1;
+  node = -1;
+  bytesIn = 0;
+
+  /** It goes to `shard` on `node` now (telemetry indexes). */
+  send(shard: number, node: number): this {
+    this.shard = shard;
+    this.node = node;
+    this.bytesIn = requestBytes(this.cmd);
+    if (this.weight > 0) this.ins.telemetry.begin(shard, node, this.weight);
+    return this;
   }
 
   settle(_seq: number, reply: Reply): void {
-    const micros = (performance.now() - this.#started) * 1000;
+    const micros = (performance.now() - this.started) * 1000;
     const outcome = outcomeOf(reply);
-    const { telemetry, shard, node, weight } = this;
+    const { shard, node, weight, bytesIn } = this;
+    const telemetry = this.ins.telemetry;
     const key = this.cmd.args[1]!;
     if (weight > 0) {
       telemetry.end(shard, node, weight);
       const bytesOut = replyBytes(reply);
-      telemetry.measure(
-        shard,
-        node,
-        this.tenant,
-        key,
-        this.spec.write,
-        this.#bytesIn,
-        bytesOut,
-        micros,
-        outcome,
-        weight,
-      );
+      const write = this.spec.write;
+      telemetry.measure(shard, node, this.tenant, key, write, bytesIn, bytesOut, micros, outcome, weight);
     }
-    if (this.logged) {
-      const bytes = this.#bytesIn + replyBytes(reply);
-      logRecord(this.log!, telemetry, this.session, this.spec, key, shard, bytes, micros, reply, outcome);
-    }
+    if (this.logged) this.logLine(key, shard, bytesIn + replyBytes(reply), micros, reply, outcome);
     this.done(reply);
   }
 }
 
 /**
- * One measured multi-key request in flight: each key is measured on its own
- * shard, with an equal share of the request's bytes.
+ * A measured multi-key request: each key is measured on its own shard, with
+ * an equal share of the request's bytes.
  */
-class MeasuredMultiKey implements ReplySink {
-  readonly #bytesIn: number;
-  readonly #started = performance.now();
+class MeasuredMultiKey extends Measured {
+  shards: Int32Array = NO_INDEXES;
+  nodes: Int32Array = NO_INDEXES;
+  bytesIn = 0;
 
-  constructor(
-    readonly telemetry: RouterTelemetry,
-    readonly log: AccessLog | undefined,
-    readonly session: Session,
-    readonly spec: CommandSpec,
-    readonly cmd: Command,
-    /** Telemetry indexes of each key's shard and node, in key order. */
-    readonly shards: Int32Array,
-    readonly nodes: Int32Array,
-    readonly tenant: number,
-    readonly weight: number,
-    readonly logged: boolean,
-    readonly done: ReplyCallback,
-  ) {
-    this.#bytesIn = Math.ceil(requestBytes(cmd) / shards.length);
-    if (weight > 0) for (let i = 0; i < shards.length; i++) telemetry.begin(shards[i]!, nodes[i]!, weight);
+  /** Its keys go to `shards` on `nodes` now (telemetry indexes, in key order). */
+  send(shards: Int32Array, nodes: Int32Array): this {
+    this.shards = shards;
+    this.nodes = nodes;
+    this.bytesIn = Math.ceil(requestBytes(this.cmd) / shards.length);
+    if (this.weight > 0)
+      for (let i = 0; i < shards.length; i++) this.ins.telemetry.begin(shards[i]!, nodes[i]!, this.weight);
+    return this;
   }
 
   settle(_seq: number, reply: Reply): void {
-    const micros = (performance.now() - this.#started) * 1000;
+    const micros = (performance.now() - this.started) * 1000;
     const outcome = outcomeOf(reply);
-    const { telemetry, shards, nodes, weight, spec, cmd } = this;
+    const { shards, nodes, weight, spec, cmd, bytesIn } = this;
+    const telemetry = this.ins.telemetry;
     const n = shards.length;
     if (weight > 0) {
       const bytesOut = Math.ceil(replyBytes(reply) / n);
       for (let i = 0; i < n; i++) {
         const key = cmd.args[1 + i * spec.step]!;
         telemetry.end(shards[i]!, nodes[i]!, weight);
-        const bytesIn = this.#bytesIn;
         telemetry.measure(
           shards[i]!,
           nodes[i]!,
@@ -289,47 +289,10 @@ class MeasuredMultiKey implements ReplySink {
         );
       }
     }
-    if (this.logged) {
-      const bytes = this.#bytesIn * n + replyBytes(reply);
-      logRecord(
-        this.log!,
-        telemetry,
-        this.session,
-        spec,
-        cmd.args[1]!,
-        shards[0]!,
-        bytes,
-        micros,
-        reply,
-        outcome,
-      );
-    }
+    if (this.logged)
+      this.logLine(cmd.args[1]!, shards[0]!, bytesIn * n + replyBytes(reply), micros, reply, outcome);
     this.done(reply);
   }
 }
 
-function logRecord(
-  log: AccessLog,
-  telemetry: RouterTelemetry,
-  session: Session,
-  spec: CommandSpec,
-  key: Buffer,
-  shard: number,
-  bytes: number,
-  micros: number,
-  reply: Reply,
-  outcome: Outcome,
-): void {
-  const error =
-    outcome === Outcome.Ok ? undefined : reply instanceof ReplyError ? reply.message.split(' ', 1)[0] : 'ERR';
-  log.write({
-    t: Date.now(),
-    tenant: session.tenant,
-    op: spec.name,
-    key: keyToText(key),
-    bytes,
-    shard: telemetry.shardId(shard),
-    latencyMs: Math.round(micros) / 1000,
-    ...(error === undefined ? {} : { error }),
-  });
-}
+const NO_INDEXES = new Int32Array(0);
