@@ -40,8 +40,8 @@ import { HeavyHitters, type HeavyHittersOptions, type RankBy } from './sketches/
  * 35 k requests at s = 64). That caps measuring at ≈ 1.5 % of a core at any
  * rate. Why: at ≈ 2 µs of proxy CPU per request (redis-benchmark -P 16),
  * measuring every request cost 15–30 % more CPU per request; sampled, the
- * whole of telemetry costs ≈ 5 % (`npm run bench:proxy`, telemetry on/off
- * column; `npm run bench:telemetry`). The ≈ 3 µs and the split of the rest
+ * whole of telemetry costs 8–18 % at -P 16 and 0–5 % at -P 1 (`npm run
+ * bench:proxy`, telemetry on/off; docs/observability.md). The ≈ 3 µs and the split of the rest
  * (measuring, detector tick, counting) come from `node --cpu-prof` profiles.
  */
 export const DEFAULT_SAMPLE_BUDGET = 5_000;
