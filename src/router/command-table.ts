@@ -53,17 +53,28 @@ type SpecInput = Omit<CommandSpec, 'name' | 'firstKey' | 'lastKey' | 'step' | 's
 
 const specs = new Map<string, CommandSpec>();
 
+// Every spec is one object literal with every field, in one order: specs
+// built by spreading their inputs had a hidden class per combination of
+// optional fields and field order, so under a mix of commands the loads the
+// router makes on every request (route, noauth, write, arity) went megamorphic.
 function def(name: string, spec: SpecInput): void {
   const keyed = spec.route === Route.Key || spec.route === Route.MultiKey;
   specs.set(name, {
     name,
-    firstKey: keyed ? 1 : 0,
-    lastKey: spec.route === Route.Key ? 1 : spec.route === Route.MultiKey ? -1 : 0,
-    step: keyed ? 1 : 0,
-    since: '1.0.0',
+    arity: spec.arity,
+    flags: spec.flags,
+    firstKey: spec.firstKey ?? (keyed ? 1 : 0),
+    lastKey: spec.lastKey ?? (spec.route === Route.Key ? 1 : spec.route === Route.MultiKey ? -1 : 0),
+    step: spec.step ?? (keyed ? 1 : 0),
+    route: spec.route,
+    group: spec.group,
+    summary: spec.summary,
+    since: spec.since ?? '1.0.0',
+    merge: spec.merge,
+    mapReply: spec.mapReply,
+    refusal: spec.refusal,
     noauth: spec.flags.includes('noauth'),
     write: spec.flags.includes('write'),
-    ...spec,
   });
 }
 
