@@ -41,8 +41,9 @@ import { HeavyHitters, type HeavyHittersOptions, type RankBy } from './sketches/
  * rate. Why: at ≈ 2 µs of proxy CPU per request (redis-benchmark -P 16),
  * measuring every request cost 15–30 % more CPU per request; sampled, the
  * whole of telemetry costs 8–18 % at -P 16 and 0–5 % at -P 1 (`npm run
- * bench:proxy`, telemetry on/off; docs/observability.md). The ≈ 3 µs and the split of the rest
- * (measuring, detector tick, counting) come from `node --cpu-prof` profiles.
+ * bench:proxy`, telemetry on/off; docs/observability.md). The ≈ 3 µs and
+ * the split of the rest (measuring, detector tick, counting) come from
+ * `node --cpu-prof` profiles.
  */
 export const DEFAULT_SAMPLE_BUDGET = 5_000;
 
@@ -411,9 +412,9 @@ export class RouterTelemetry {
 
   /**
    * The rate (ops/s) of the heaviest key in the current second so far, by the
-   * sketches: its guaranteed weighted count over the time elapsed in the second (at
-   * least `minElapsed` s, so a second's first few ms do not turn one request
-   * into a rate). 0 until that key has been sampled about `minSamples` times,
+   * sketches: its guaranteed weighted count over the time elapsed in the
+   * second (at least `minElapsed` s, so a second's first few ms do not turn
+   * one request into a rate). 0 until that key has been sampled about `minSamples` times,
    * so under heavy sampling a cold key seen once or twice, whose weighted
    * count is mostly its weight, does not read as hot. For the monitor's check
    * between quiet ticks (a pass over two SpaceSaving summaries, ≈ 1 µs); the
@@ -421,8 +422,9 @@ export class RouterTelemetry {
    */
   peakKeyRate(minSamples = 4, minElapsed = 0.25): number {
     const hh = this.keys;
-    const { count, weightPerUpdate } = hh.currentPeak(this.#sampler.factor);
-    if (count < minSamples * weightPerUpdate) return 0;
+    const count = hh.currentPeak();
+    // What one sketch update weighs now: this sampler's factor times the sketches' own.
+    if (count < minSamples * this.#sampler.factor * hh.sampler.factor) return 0;
     return count / Math.max(minElapsed, this.#elapsedFraction());
   }
 

@@ -48,6 +48,24 @@ function snapshotsOf(detector: Detector): TickSnapshot[] {
 
 const settings = { bus: new EventBus(), sloP99Ms: 20, tickMs: 20, windowSeconds: 1 };
 
+/** A detector whose `watching` the test sets: what it watches is the detector tests' business, here only the timer's answer to it. */
+class Steered extends Detector {
+  on = false;
+  override get watching(): boolean {
+    return this.on;
+  }
+}
+
+/** GETs through the router every 5 ms, `perTick` at a time, each for the key `keyOf()` names; stopped after the test. */
+function trafficEvery5ms(router: Router, perTick: number, keyOf: () => string): void {
+  const session = new Session(1, 'test', false, 0);
+  const timer = setInterval(() => {
+    for (let i = 0; i < perTick; i++)
+      router.dispatch(session, [Buffer.from('GET'), Buffer.from(keyOf())], undefined, () => {});
+  }, 5);
+  cleanups.push(() => clearInterval(timer));
+}
+
 describe('monitor', () => {
   it('monitor - timed ticks run while requests flow and rest while the router is idle and nothing is hot', async () => {
     const { router, telemetry } = instrumentedRouter();
@@ -78,22 +96,11 @@ describe('monitor', () => {
 
   it('monitor - ticks every quietTickMs while the detector watches nothing, every tickMs while it does', async () => {
     const { router, telemetry } = instrumentedRouter();
-    // What the detector watches is its own business (detector tests); here only the timer's answer to it.
-    class Steered extends Detector {
-      on = false;
-      override get watching(): boolean {
-        return this.on;
-      }
-    }
     const detector = new Steered();
     const seen = snapshotsOf(detector);
     const monitor = new Monitor({ ...settings, router, telemetry, detector, quietTickMs: 100 });
-    const session = new Session(1, 'test', false, 0);
     let k = 0;
-    const traffic = setInterval(() => {
-      router.dispatch(session, [Buffer.from('GET'), Buffer.from(`k${k++}`)], undefined, () => {});
-    }, 5);
-    cleanups.push(() => clearInterval(traffic));
+    trafficEvery5ms(router, 1, () => `k${k++}`);
     monitor.start();
     cleanups.push(() => monitor.stop());
     await sleep(800);
@@ -109,23 +116,15 @@ describe('monitor', () => {
 
   it('monitor - in its quiet pace, a key rising past the wire gets its tick at tickMs', async () => {
     const { router, telemetry } = instrumentedRouter();
-    const detector = new Detector();
     // Not watching (nothing proven yet), whatever the rules make of the key:
     // the pace is the timer's answer to the wire alone.
-    Object.defineProperty(detector, 'watching', { get: () => false });
+    const detector = new Steered();
     const seen = snapshotsOf(detector);
     const monitor = new Monitor({ ...settings, router, telemetry, detector, quietTickMs: 200 });
-    const session = new Session(1, 'test', false, 0);
     let k = 0;
     let hot = false;
     // 2,000 requests/s: cold keys, or one key (above keyRateFloor.clear / 2 = 375/s).
-    const traffic = setInterval(() => {
-      for (let i = 0; i < 10; i++) {
-        const key = hot ? 'celebrity' : `k${k++}`;
-        router.dispatch(session, [Buffer.from('GET'), Buffer.from(key)], undefined, () => {});
-      }
-    }, 5);
-    cleanups.push(() => clearInterval(traffic));
+    trafficEvery5ms(router, 10, () => (hot ? 'celebrity' : `k${k++}`));
     monitor.start();
     cleanups.push(() => monitor.stop());
     await sleep(800);

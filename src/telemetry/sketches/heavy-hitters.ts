@@ -220,14 +220,12 @@ export class HeavyHitters {
 
   /**
    * The largest guaranteed count of one key (reads or writes, weighted: the
-   * SpaceSaving lower bound) in the current second so far, and the weight one sketch update of a request the caller offers
-   * with `weight` carries now (its weight × this sampler's factor).
-   * Allocation-free apart from the result; a pass over two summaries' counters.
+   * SpaceSaving lower bound) in the current second so far. A pass over two
+   * summaries' counters, allocation-free.
    */
-  currentPeak(weight = 1): { count: number; weightPerUpdate: number } {
+  currentPeak(): number {
     const ep = this.#current;
-    const count = Math.max(ep.ss[Metric.Reads].peakLower, ep.ss[Metric.Writes].peakLower);
-    return { count, weightPerUpdate: weight * this.sampler.factor };
+    return Math.max(ep.ss[Metric.Reads].peakLower, ep.ss[Metric.Writes].peakLower);
   }
 
   /** Totals over the last `seconds` whole seconds. */
