@@ -59,6 +59,9 @@ const USAGE = `npm run bench:proxy -- [options]    (or: node --import tsx bench/
   --quick               a smoke run: 1 repeat of 1 s runs, shorter warm-up
   --a-a                 both hotshard legs run --no-telemetry: the telemetry columns then show the
                         bench's own noise (an A/A check), which a real difference must exceed
+  --one-process         keep one process per hotshard leg for the whole run instead of a fresh,
+                        warmed-up one per repeat (faster; the ratios then carry that one pair's
+                        per-process luck, see README)
 `;
 
 interface Settings {
@@ -73,6 +76,8 @@ interface Settings {
   quick: boolean;
   /** hotshard runs --no-telemetry too (A/A). */
   aa: boolean;
+  /** A fresh hotshard process per leg for every repeat after the first. */
+  fresh: boolean;
 }
 
 /** A running target: where redis-benchmark points, and what to say if it died. */
@@ -82,6 +87,8 @@ interface Endpoint {
   died(): string | undefined;
   /** CPU seconds the process behind it has used so far (hotshard legs on Linux), else undefined. */
   cpuSeconds?: () => number | undefined;
+  /** Starts a fresh process in place of this one (hotshard legs), ready to route. */
+  restart?: () => Promise<Endpoint>;
 }
 
 /** A cell of the table: one test at one pipeline depth. */
@@ -122,6 +129,7 @@ function parseSettings(argv: string[]): Settings {
       'hotshard-args': { type: 'string', default: '' },
       quick: { type: 'boolean', default: false },
       'a-a': { type: 'boolean', default: false },
+      'one-process': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -154,6 +162,7 @@ function parseSettings(argv: string[]): Settings {
     hotshardArgs: shellWords(values['hotshard-args']),
     quick: values.quick,
     aa: values['a-a'],
+    fresh: !values['one-process'] && !values.quick,
   };
 }
 
@@ -200,7 +209,10 @@ async function startHotshardProcess(redis: readonly string[], extra: readonly st
     });
     const killNow = (): void => void child.kill('SIGKILL');
     process.once('exit', killNow);
+    let stopped = false;
     const stop = async (): Promise<void> => {
+      if (stopped) return;
+      stopped = true;
       if (exit === undefined) {
         child.kill('SIGTERM');
         const force = setTimeout(killNow, 5_000);
@@ -219,6 +231,10 @@ async function startHotshardProcess(redis: readonly string[], extra: readonly st
           port: respPort,
           died: () => (exit === undefined ? undefined : `hotshard exited (${exit}):\n${describe}\n${output}`),
           cpuSeconds: () => (child.pid === undefined ? undefined : processCpuSeconds(child.pid)),
+          restart: async () => {
+            await stop();
+            return startHotshardProcess(redis, extra);
+          },
         };
       }
       await new Promise((r) => setTimeout(r, 100));
@@ -362,6 +378,11 @@ async function measure(s: Settings, endpoints: Map<Target, Endpoint>): Promise<S
 
   const samples = new Map<string, Sample>();
   for (let r = 0; r < s.repeats; r++) {
+    // Each repeat measures its own pair of hotshard processes: one process's
+    // JIT decisions, hash seeds and memory layout move its CPU per request by
+    // several percent for its whole life (README, "Reading it"), so a ratio
+    // of two long-lived processes measures their luck as much as telemetry.
+    if (r > 0 && s.fresh) await renew(s, endpoints, cells, (t, c) => requests.get(key(t, c))!);
     for (const [ci, cell] of cells.entries()) {
       for (const target of orderFor(s.targets, r + ci)) {
         const n = requests.get(key(target, cell))!;
@@ -394,6 +415,26 @@ async function measure(s: Settings, endpoints: Map<Target, Endpoint>): Promise<S
     x.pipeline * 10 +
     TARGETS.indexOf(x.target);
   return [...samples.values()].sort((a, b) => order(a) - order(b));
+}
+
+/** Replaces each hotshard leg's process with a fresh one, warmed up on every cell. */
+async function renew(
+  s: Settings,
+  endpoints: Map<Target, Endpoint>,
+  cells: readonly Cell[],
+  requestsFor: (target: Target, cell: Cell) => number,
+): Promise<void> {
+  for (const target of ['hotshard', 'hotshard-off'] as const) {
+    const old = endpoints.get(target);
+    if (old?.restart === undefined) continue;
+    const fresh = await old.restart();
+    endpoints.set(target, fresh);
+    // The keyspace is already filled (the nodes keep it); this only warms the JIT up.
+    await bench(fresh, target, { test: 'set', pipeline: 16 }, KEYSPACE * 2, s, 300_000);
+    for (const cell of cells) {
+      await bench(fresh, target, cell, Math.ceil(requestsFor(target, cell) / 2), s, 300_000);
+    }
+  }
 }
 
 function fmt(n: number): string {

@@ -20,6 +20,7 @@
  */
 import { systemClock, type Clock } from '../clock.js';
 import { EntityCounters, Field } from './counters.js';
+import { LOG_MAX_KEY_BYTES, MeasureLog, type MeasureSink } from './measure-log.js';
 import { bucketOf, percentilesOf } from './histogram.js';
 import { AdaptiveSampler } from './sketches/sampler.js';
 import { HeavyHitters, type HeavyHittersOptions, type RankBy } from './sketches/heavy-hitters.js';
@@ -166,6 +167,9 @@ export class RouterTelemetry {
   readonly #tenants: EntityCounters;
   readonly #keys: HeavyHitters;
   readonly #sampler: AdaptiveSampler;
+  /** Measured requests of the current second not yet folded in (see measure-log.ts). */
+  readonly #log = new MeasureLog();
+  readonly #folder: MeasureSink;
   #second = -1;
 
   constructor(options: RouterTelemetryOptions = {}) {
@@ -181,6 +185,7 @@ export class RouterTelemetry {
     });
     this.topK = options.topK ?? 64;
     this.#sampler = new AdaptiveSampler(options.sampleBudget ?? DEFAULT_SAMPLE_BUDGET, options.sampleSeed);
+    this.#folder = new Folder(this.#shards, this.#nodes, this.#tenants, this.#keys);
   }
 
   /** The stable index of a shard id (created on first sight; not for the hot path). */
@@ -230,7 +235,9 @@ export class RouterTelemetry {
    * Hot path: the details of one measured, completed request (counted with
    * `count` when sent). `key` is `null` for a keyless command. Counts
    * `weight` times (what `sample` returned). Reads the clock once: the first
-   * call in a new second rotates the rings. Allocation-free.
+   * call in a new second rotates the rings. Written to the measure log and
+   * folded into counters and sketches a batch at a time (measure-log.ts);
+   * every read folds what is pending first. Allocation-free.
    */
   measure(
     shard: number,
@@ -246,11 +253,14 @@ export class RouterTelemetry {
   ): void {
     const second = Math.floor(this.#clock.now() / 1000);
     if (second > this.#second) this.#advance(second);
-    const bucket = outcome === Outcome.Shed ? -1 : bucketOf(latencyMicros);
-    this.#shards.add(shard, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
-    this.#nodes.add(node, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
-    if (tenant >= 0) this.#tenants.add(tenant, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
-    if (key !== null) this.#keys.offer(key, isWrite, bytesIn + bytesOut, weight);
+    const keyBytes = key === null ? 0 : key.length;
+    const log = this.#log;
+    if (!log.fits(keyBytes) || keyBytes > LOG_MAX_KEY_BYTES) log.drain(this.#folder);
+    if (keyBytes > LOG_MAX_KEY_BYTES) {
+      this.#folder.fold(shard, node, tenant, key, isWrite, bytesIn, bytesOut, latencyMicros, outcome, weight);
+      return;
+    }
+    log.append(shard, node, tenant, key, isWrite, bytesIn, bytesOut, latencyMicros, outcome, weight);
   }
 
   /**
@@ -462,9 +472,12 @@ export class RouterTelemetry {
   #sync(): void {
     const second = Math.floor(this.#clock.now() / 1000);
     if (second > this.#second) this.#advance(second);
+    else if (this.#log.length > 0) this.#log.drain(this.#folder);
   }
 
   #advance(second: number): void {
+    // What the log holds belongs to the second that is ending.
+    if (this.#log.length > 0) this.#log.drain(this.#folder);
     // Choose this second's sampling factor from the requests of the last (one
     // step per second moved).
     for (let s = Math.max(this.#second + 1, second - 1); s <= second; s++) this.#sampler.nextSecond();
@@ -473,6 +486,35 @@ export class RouterTelemetry {
     this.#nodes.advanceTo(second);
     this.#tenants.advanceTo(second);
     this.#keys.advanceTo(second);
+  }
+}
+
+/** Folds measured requests into the counters and sketches (the measure log's drain target). */
+class Folder implements MeasureSink {
+  constructor(
+    readonly shards: EntityCounters,
+    readonly nodes: EntityCounters,
+    readonly tenants: EntityCounters,
+    readonly keys: HeavyHitters,
+  ) {}
+
+  fold(
+    shard: number,
+    node: number,
+    tenant: number,
+    key: Uint8Array | null,
+    isWrite: boolean,
+    bytesIn: number,
+    bytesOut: number,
+    latencyMicros: number,
+    outcome: number,
+    weight: number,
+  ): void {
+    const bucket = outcome === Outcome.Shed ? -1 : bucketOf(latencyMicros);
+    this.shards.add(shard, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
+    this.nodes.add(node, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
+    if (tenant >= 0) this.tenants.add(tenant, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
+    if (key !== null) this.keys.offer(key, isWrite, bytesIn + bytesOut, weight);
   }
 }
 

@@ -1,0 +1,139 @@
+/**
+ * Measured requests of the current second, written down on the hot path and
+ * folded into the counters and sketches in batches (RouterTelemetry drains
+ * the log when it fills, when the second moves on, and before every read).
+ *
+ * Why a log: folding one request in touches a latency-histogram bucket and a
+ * few scalars for each of its shard, node and tenant, and for a sketched one
+ * the Count-Min rows, SpaceSaving tables and HyperLogLog registers of its key
+ * — a few dozen cache lines that the request path has evicted since the last
+ * measured request a few hundred µs earlier. In a busy proxy that made each
+ * measured request cost ≈ 3.7 µs, most of it waiting on memory; folded a
+ * batch at a time, those lines stay in cache across the batch, and the
+ * request path itself only appends a dozen numbers and the key's bytes to
+ * arrays it wrote a moment ago. (Figures: bench/telemetry README.)
+ *
+ * Fixed-size typed arrays, allocation-free on both sides. Records keep their
+ * order, so the sketches' sampler sees the same sequence as unbatched.
+ */
+
+/** Records per batch; a full log is drained before the next append. */
+export const LOG_RECORDS = 1024;
+/** Key bytes per batch: keys are packed one after another. */
+const LOG_KEY_BYTES = 64 * 1024;
+/** A key longer than this is not logged: the caller folds that request in at once. */
+export const LOG_MAX_KEY_BYTES = 1024;
+
+/** What a drain hands each record to. */
+export interface MeasureSink {
+  fold(
+    shard: number,
+    node: number,
+    tenant: number,
+    key: Uint8Array | null,
+    isWrite: boolean,
+    bytesIn: number,
+    bytesOut: number,
+    latencyMicros: number,
+    outcome: number,
+    weight: number,
+  ): void;
+}
+
+/** A batch of measured requests waiting to be folded in. */
+export class MeasureLog {
+  /** Records held. */
+  length = 0;
+  #keyEnd = 0;
+  // One column per field: shard, node, tenant, key length (-1: keyless), flags (outcome << 1 | isWrite).
+  readonly #ints = new Int32Array(LOG_RECORDS * 5);
+  // bytesIn, bytesOut, latency (µs), weight.
+  readonly #nums = new Float64Array(LOG_RECORDS * 4);
+  readonly #keys = new Uint8Array(LOG_KEY_BYTES);
+  /** Views of the drain's key buffer, one per length, so a drain allocates nothing. */
+  readonly #scratch = new Uint8Array(LOG_MAX_KEY_BYTES);
+  readonly #views: Uint8Array[] = [];
+
+  constructor() {
+    for (let n = 0; n <= LOG_MAX_KEY_BYTES; n++) this.#views.push(this.#scratch.subarray(0, n));
+  }
+
+  /** Whether a record with a key of `keyBytes` bytes fits now (false: drain first). */
+  fits(keyBytes: number): boolean {
+    return this.length < LOG_RECORDS && this.#keyEnd + keyBytes <= LOG_KEY_BYTES;
+  }
+
+  /**
+   * Hot path: one measured request (see RouterTelemetry.measure). The caller
+   * checked `fits` and that the key is at most LOG_MAX_KEY_BYTES long.
+   */
+  append(
+    shard: number,
+    node: number,
+    tenant: number,
+    key: Uint8Array | null,
+    isWrite: boolean,
+    bytesIn: number,
+    bytesOut: number,
+    latencyMicros: number,
+    outcome: number,
+    weight: number,
+  ): void {
+    const r = this.length++;
+    const ints = this.#ints;
+    const i = r * 5;
+    ints[i] = shard;
+    ints[i + 1] = node;
+    ints[i + 2] = tenant;
+    if (key === null) ints[i + 3] = -1;
+    else {
+      ints[i + 3] = key.length;
+      this.#keys.set(key, this.#keyEnd);
+      this.#keyEnd += key.length;
+    }
+    ints[i + 4] = (outcome << 1) | (isWrite ? 1 : 0);
+    const nums = this.#nums;
+    const j = r * 4;
+    nums[j] = bytesIn;
+    nums[j + 1] = bytesOut;
+    nums[j + 2] = latencyMicros;
+    nums[j + 3] = weight;
+  }
+
+  /** Hands every record to `sink` in the order appended, and empties the log. */
+  drain(sink: MeasureSink): void {
+    const ints = this.#ints;
+    const nums = this.#nums;
+    const keys = this.#keys;
+    const scratch = this.#scratch;
+    const views = this.#views;
+    let at = 0;
+    for (let r = 0; r < this.length; r++) {
+      const i = r * 5;
+      const j = r * 4;
+      const len = ints[i + 3]!;
+      let key: Uint8Array | null = null;
+      if (len >= 0) {
+        // A loop, not set(subarray): a view per record would allocate.
+        for (let k = 0; k < len; k++) scratch[k] = keys[at + k]!;
+        at += len;
+        key = views[len]!;
+      }
+      const flags = ints[i + 4]!;
+      sink.fold(
+        ints[i]!,
+        ints[i + 1]!,
+        ints[i + 2]!,
+        key,
+        (flags & 1) === 1,
+        nums[j]!,
+        nums[j + 1]!,
+        nums[j + 2]!,
+        flags >> 1,
+        nums[j + 3]!,
+      );
+    }
+    this.length = 0;
+    this.#keyEnd = 0;
+  }
+}
