@@ -14,7 +14,11 @@
  * arrays it wrote a moment ago. (Figures: bench/telemetry README.)
  *
  * Fixed-size typed arrays, allocation-free on both sides. Records keep their
- * order, so the sketches' sampler sees the same sequence as unbatched.
+ * order, so the sketches' sampler sees the same sequence as unbatched. Every
+ * field is an int32: a float64 read back from a Float64Array and handed to a
+ * call V8 did not inline is boxed (an allocation per record), an int32 in
+ * Smi range is not. So latency is kept in whole µs (rounded: the histogram's
+ * buckets are far wider) and bytes up to 2 GiB per request.
  */
 
 /** Records per batch; a full log is drained before the next append. */
@@ -23,6 +27,9 @@ export const LOG_RECORDS = 1024;
 const LOG_KEY_BYTES = 64 * 1024;
 /** A key longer than this is not logged: the caller folds that request in at once. */
 export const LOG_MAX_KEY_BYTES = 1024;
+
+const FIELDS = 9;
+const INT_MAX = 0x7fffffff;
 
 /** What a drain hands each record to. */
 export interface MeasureSink {
@@ -45,10 +52,9 @@ export class MeasureLog {
   /** Records held. */
   length = 0;
   #keyEnd = 0;
-  // One column per field: shard, node, tenant, key length (-1: keyless), flags (outcome << 1 | isWrite).
-  readonly #ints = new Int32Array(LOG_RECORDS * 5);
-  // bytesIn, bytesOut, latency (µs), weight.
-  readonly #nums = new Float64Array(LOG_RECORDS * 4);
+  // FIELDS ints a record: shard, node, tenant, key length (-1: keyless),
+  // flags (outcome << 1 | isWrite), bytes in, bytes out, latency (µs), weight.
+  readonly #ints = new Int32Array(LOG_RECORDS * FIELDS);
   readonly #keys = new Uint8Array(LOG_KEY_BYTES);
   /** Views of the drain's key buffer, one per length, so a drain allocates nothing. */
   readonly #scratch = new Uint8Array(LOG_MAX_KEY_BYTES);
@@ -79,9 +85,8 @@ export class MeasureLog {
     outcome: number,
     weight: number,
   ): void {
-    const r = this.length++;
     const ints = this.#ints;
-    const i = r * 5;
+    const i = this.length++ * FIELDS;
     ints[i] = shard;
     ints[i + 1] = node;
     ints[i + 2] = tenant;
@@ -92,25 +97,21 @@ export class MeasureLog {
       this.#keyEnd += key.length;
     }
     ints[i + 4] = (outcome << 1) | (isWrite ? 1 : 0);
-    const nums = this.#nums;
-    const j = r * 4;
-    nums[j] = bytesIn;
-    nums[j + 1] = bytesOut;
-    nums[j + 2] = latencyMicros;
-    nums[j + 3] = weight;
+    ints[i + 5] = Math.min(bytesIn, INT_MAX);
+    ints[i + 6] = Math.min(bytesOut, INT_MAX);
+    ints[i + 7] = Math.min(Math.round(latencyMicros), INT_MAX);
+    ints[i + 8] = weight;
   }
 
   /** Hands every record to `sink` in the order appended, and empties the log. */
   drain(sink: MeasureSink): void {
     const ints = this.#ints;
-    const nums = this.#nums;
     const keys = this.#keys;
     const scratch = this.#scratch;
     const views = this.#views;
     let at = 0;
     for (let r = 0; r < this.length; r++) {
-      const i = r * 5;
-      const j = r * 4;
+      const i = r * FIELDS;
       const len = ints[i + 3]!;
       let key: Uint8Array | null = null;
       if (len >= 0) {
@@ -126,11 +127,11 @@ export class MeasureLog {
         ints[i + 2]!,
         key,
         (flags & 1) === 1,
-        nums[j]!,
-        nums[j + 1]!,
-        nums[j + 2]!,
+        ints[i + 5]!,
+        ints[i + 6]!,
+        ints[i + 7]!,
         flags >> 1,
-        nums[j + 3]!,
+        ints[i + 8]!,
       );
     }
     this.length = 0;

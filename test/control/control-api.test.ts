@@ -173,6 +173,13 @@ describe('control api - a celebrity key over real RESP load', () => {
     }
   });
 
+  it('control api - every measured request was settled: bytes out on the hot shard, nothing left in flight once the load ends', async () => {
+    const hot = spike.stats.shards.find((r) => r.shard_id === celebrityShard.id)!;
+    expect(hot.bytesOut).toBeGreaterThan(hot.bytesIn / 4); // GET replies carry the values
+    const after = (await getJson<ShardStatsBody>(t, '/shards/stats?window=1')).body;
+    for (const r of after.shards) expect(r.inflight, r.shard_id).toBe(0);
+  });
+
   it('control api - /hotspots holds an active hot-key for the celebrity with its evidence', () => {
     const h = raised.active.find((x) => x.kind === 'hot-key')!;
     expect(h).toMatchObject({

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { LOG_MAX_KEY_BYTES, LOG_RECORDS, MeasureLog, type MeasureSink } from '../../src/telemetry/measure-log.js';
+import {
+  LOG_MAX_KEY_BYTES,
+  LOG_RECORDS,
+  MeasureLog,
+  type MeasureSink,
+} from '../../src/telemetry/measure-log.js';
 import { Outcome, RouterTelemetry } from '../../src/telemetry/router-telemetry.js';
 
 const START = 1_700_000_000_000;
@@ -19,7 +24,7 @@ describe('measure log', () => {
     const log = new MeasureLog();
     const rec = new Recorder();
     const keys = ['a', '', 'user:42:profile', 'é€'].map((k) => Buffer.from(k));
-    log.append(1, 2, 3, keys[0]!, false, 10, 20, 30.5, Outcome.Ok, 1);
+    log.append(1, 2, 3, keys[0]!, false, 10, 20, 30.4, Outcome.Ok, 1);
     log.append(4, 5, -1, null, true, 0, 8, 0, Outcome.Shed, 64);
     log.append(6, 7, 8, keys[1]!, true, 1, 2, 3, Outcome.Error, 2);
     log.append(9, 10, 11, keys[2]!, false, 4, 5, 6, Outcome.Ok, 1);
@@ -27,7 +32,7 @@ describe('measure log', () => {
     expect(log.length).toBe(5);
     log.drain(rec);
     expect(rec.seen).toEqual([
-      [1, 2, 3, 'a', false, 10, 20, 30.5, Outcome.Ok, 1],
+      [1, 2, 3, 'a', false, 10, 20, 30, Outcome.Ok, 1], // latency in whole µs
       [4, 5, -1, null, true, 0, 8, 0, Outcome.Shed, 64],
       [6, 7, 8, '', true, 1, 2, 3, Outcome.Error, 2],
       [9, 10, 11, 'user:42:profile', false, 4, 5, 6, Outcome.Ok, 1],
