@@ -22,7 +22,6 @@ import { RawReply, ReplyError, type Reply } from '../protocol/reply.js';
 import { Outcome, type RouterTelemetry } from '../telemetry/router-telemetry.js';
 import { keyToText, type AccessLog } from './access-log.js';
 import type { CommandSpec } from './command-table.js';
-import type { Probe } from './probes.js';
 import { replyTo, type ReplySink } from './reply-to.js';
 import type { Session } from './session.js';
 
@@ -130,7 +129,7 @@ export class Instrumentation {
     const logged = this.accessLog !== undefined && this.accessLog.sample();
     if (weight === 0 && !logged) return done;
     const measured = new MeasuredKeyed(this, session, spec, cmd, tenant, weight, logged, done);
-    return this.#await(session, measured.send(shard, node), done);
+    return replyTo(measured.send(shard, node), 0);
   }
 
   /**
@@ -161,20 +160,7 @@ export class Instrumentation {
       nodes[k] = this.#nodeIds[at[k]!]!;
     }
     const measured = new MeasuredMultiKey(this, session, spec, cmd, tenant, weight, logged, done);
-    return this.#await(session, measured.send(shards, nodes), done);
-  }
-
-  /**
-   * How a measured request's reply reaches it: through the session's probes
-   * when its connection hands them every reply (the request then goes out
-   * with the caller's own callback; probes.ts says why), else through a
-   * `replyTo` callback that records the reply and hands it on.
-   */
-  #await(session: Session, measured: Measured, done: ReplyCallback): ReplyCallback {
-    const probes = session.probes;
-    if (probes === null) return replyTo(measured, 0);
-    probes.add(measured);
-    return done;
+    return replyTo(measured.send(shards, nodes), 0);
   }
 }
 
@@ -182,9 +168,8 @@ export class Instrumentation {
  * A measured request in flight, from send to reply: what both kinds keep.
  * `settle` takes the reply (see replyTo), records it and hands it on to `done`.
  */
-abstract class Measured implements ReplySink, Probe {
+abstract class Measured implements ReplySink {
   readonly started = performance.now();
-  seq = 0;
 
   constructor(
     readonly ins: Instrumentation,
@@ -198,17 +183,7 @@ abstract class Measured implements ReplySink, Probe {
     readonly done: ReplyCallback,
   ) {}
 
-  /** Records the reply. */
-  abstract record(reply: Reply): void;
-
-  /** The reply will never come: in-flight gauges down, nothing measured. */
-  abstract abandon(): void;
-
-  /** As a reply sink (a `replyTo` callback): records the reply and hands it on. */
-  settle(_seq: number, reply: Reply): void {
-    this.record(reply);
-    this.done(reply);
-  }
+  abstract settle(seq: number, reply: Reply): void;
 
   /** The access log's line for this request. */
   protected logLine(
@@ -253,11 +228,7 @@ class MeasuredKeyed extends Measured {
     return this;
   }
 
-  abandon(): void {
-    if (this.weight > 0) this.ins.telemetry.end(this.shard, this.node, this.weight);
-  }
-
-  record(reply: Reply): void {
+  settle(_seq: number, reply: Reply): void {
     const micros = (performance.now() - this.started) * 1000;
     const outcome = outcomeOf(reply);
     const { shard, node, weight, bytesIn } = this;
@@ -270,6 +241,7 @@ class MeasuredKeyed extends Measured {
       telemetry.measure(shard, node, this.tenant, key, write, bytesIn, bytesOut, micros, outcome, weight);
     }
     if (this.logged) this.logLine(key, shard, bytesIn + replyBytes(reply), micros, reply, outcome);
+    this.done(reply);
   }
 }
 
@@ -292,13 +264,7 @@ class MeasuredMultiKey extends Measured {
     return this;
   }
 
-  abandon(): void {
-    if (this.weight === 0) return;
-    for (let i = 0; i < this.shards.length; i++)
-      this.ins.telemetry.end(this.shards[i]!, this.nodes[i]!, this.weight);
-  }
-
-  record(reply: Reply): void {
+  settle(_seq: number, reply: Reply): void {
     const micros = (performance.now() - this.started) * 1000;
     const outcome = outcomeOf(reply);
     const { shards, nodes, weight, spec, cmd, bytesIn } = this;
@@ -325,6 +291,7 @@ class MeasuredMultiKey extends Measured {
     }
     if (this.logged)
       this.logLine(cmd.args[1]!, shards[0]!, bytesIn * n + replyBytes(reply), micros, reply, outcome);
+    this.done(reply);
   }
 }
 

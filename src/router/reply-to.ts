@@ -6,10 +6,9 @@
  * the same function literal (closures of one literal count as one target);
  * a second literal turns the site megamorphic, and every reply then goes
  * through the generic Call builtin. So the client connection's callback and
- * the instrumentation's measuring callback (for callers whose session has no
- * probes, see probes.ts; RESP connections avoid even the polymorphism below)
- * are both made here, and differ in the object they settle: `sink.settle`
- * sees a couple of classes, which V8 handles as a polymorphic call.
+ * the instrumentation's measuring callback are both made here, and differ in
+ * the object they settle: `sink.settle` sees a couple of classes, which V8
+ * handles as a polymorphic call it can still inline.
  *
  * Measured with `perf record` under redis-benchmark -P 16 GET: a measuring
  * callback of its own literal put 2.3 % of the proxy's cycles into

@@ -13,7 +13,6 @@ import type { Logger } from 'pino';
 import { ProtocolError, RequestDecoder, type DecoderLimits } from '../protocol/request-decoder.js';
 import { ReplyWriter } from '../protocol/reply-encoder.js';
 import { ReplyError, type Reply } from '../protocol/reply.js';
-import { Probes } from './probes.js';
 import { replyTo, type ReplySink } from './reply-to.js';
 import type { Router } from './router.js';
 import { Session } from './session.js';
@@ -57,7 +56,6 @@ class Connection implements ReplySink {
   #closing = false;
   #closed = false;
   #lastActivity = Date.now();
-  readonly #probes = new Probes();
 
   constructor(socket: net.Socket, router: Router, server: RespServer, id: number) {
     this.#socket = socket;
@@ -70,14 +68,12 @@ class Connection implements ReplySink {
       router.options.password !== undefined,
       Date.now(),
     );
-    this.session.probes = this.#probes;
     socket.setNoDelay(true);
     socket.on('data', this.#onData);
     socket.on('drain', this.#maybeResume);
     socket.on('error', () => {}); // ECONNRESET and friends: 'close' follows and cleans up
     socket.on('close', () => {
       this.#closed = true;
-      this.#probes.abandonAll();
       this.#server.forget(this);
     });
     if (server.options.idleTimeoutMs > 0) {
@@ -138,7 +134,6 @@ class Connection implements ReplySink {
     if (this.#closing) return;
     const seq = this.#base + this.#slots.length;
     this.#slots.push(PENDING);
-    this.#probes.current = seq;
     this.#router.dispatch(this.session, args, frame, replyTo(this, seq));
     if (this.session.closeAfterReply) this.#closing = true;
     if (this.inFlight >= this.#server.options.maxPipeline) this.#pause();
@@ -146,7 +141,6 @@ class Connection implements ReplySink {
 
   /** A reply arrived for the command numbered `seq` (see replyTo). */
   settle(seq: number, reply: Reply): void {
-    if (this.#probes.count !== 0) this.#probes.settle(seq, reply);
     if (this.#closed) return;
     const index = seq - this.#base;
     this.#slots[index] = reply;

@@ -1,5 +1,3 @@
-import type { Probes } from './probes.js';
-
 /** The state of one client connection (RESP) or request (HTTP). */
 export class Session {
   /** 2 until the client says HELLO 3. */
@@ -19,12 +17,6 @@ export class Session {
    * executed, so commands meant for the transaction never run outside it.
    */
   inRefusedMulti = false;
-  /**
-   * Where measured requests wait for their reply, when the connection hands
-   * every reply there itself (RESP, see probes.ts); null where the
-   * instrumentation wraps the reply callback instead (HTTP).
-   */
-  probes: Probes | null = null;
   /** Set by QUIT: close once the reply is written. */
   closeAfterReply = false;
   readonly createdAt: number;

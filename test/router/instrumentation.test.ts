@@ -18,7 +18,6 @@ import type { Reply } from '../../src/protocol/reply.js';
 import { AccessLog } from '../../src/router/access-log.js';
 import { commandSpec } from '../../src/router/command-table.js';
 import { Instrumentation } from '../../src/router/instrumentation.js';
-import { Probes } from '../../src/router/probes.js';
 import { replyTo } from '../../src/router/reply-to.js';
 import { Router } from '../../src/router/router.js';
 import { Session } from '../../src/router/session.js';
@@ -131,42 +130,6 @@ describe('instrumentation', () => {
     expect(settled).toEqual([[7, reply]]);
     // Measured, not only counted: bytes come from the measurement alone.
     expect(telemetry.window('shard', 1, true).get(table.shardFor(key).id)?.bytesOut).toBeGreaterThan(0);
-  });
-
-  it("instrumentation - on a connection that settles probes, a measured request keeps the caller's callback and is recorded from its seq alone", () => {
-    const { table } = cluster();
-    const telemetry = new RouterTelemetry({ clock: new ManualClock(START), sampleBudget: Infinity });
-    const ins = new Instrumentation(telemetry, table);
-    const session = new Session(1, 'test', false, 0);
-    const probes = new Probes();
-    session.probes = probes;
-    const get = commandSpec('get')!;
-    const done: ReplyCallback = () => {};
-    const keys = ['user:1', 'user:2', 'user:3'].map((k) => Buffer.from(k));
-    keys.forEach((key, i) => {
-      probes.current = 10 + i;
-      const cmd = { name: 'get', args: [Buffer.from('GET'), key], frame: undefined };
-      expect(ins.keyed(session, get, cmd, table.indexFor(key), done)).toBe(done);
-    });
-    expect(probes.count).toBe(3);
-    const inflight = (): number =>
-      [...telemetry.window('node', 1, true).values()].reduce((sum, w) => sum + w.inflight, 0);
-    expect(inflight()).toBe(3);
-    // Replies arrive out of order; one that was not measured (seq 99) changes nothing.
-    probes.settle(99, Buffer.from('x'));
-    probes.settle(12, Buffer.from('three'));
-    probes.settle(10, Buffer.from('one'));
-    expect(probes.count).toBe(1);
-    expect(inflight()).toBe(1);
-    const bytesOut = (): number =>
-      [...telemetry.window('shard', 1, true).values()].reduce((sum, w) => sum + w.bytesOut * w.seconds, 0);
-    expect(bytesOut()).toBeCloseTo(3 + 8 + 5 + 8, 6); // 'one' and 'three', 8 bytes of framing each
-    // The connection closes with user:2 in flight: its gauge comes down, nothing is measured.
-    probes.abandonAll();
-    expect(probes.count).toBe(0);
-    expect(inflight()).toBe(0);
-    probes.settle(11, Buffer.from('late'));
-    expect(bytesOut()).toBeCloseTo(3 + 8 + 5 + 8, 6);
   });
 
   it('instrumentation - through the router, MGET counts every key on its own shard and errors are measured', () => {
