@@ -29,22 +29,19 @@ import { HeavyHitters, type HeavyHittersOptions, type RankBy } from './sketches/
  * Requests measured in full per second before sampling starts, unless
  * configured. Every request is counted exactly (reads and writes per shard,
  * node and tenant: a few array increments, ≈ 20 ns). Measuring one in full
- * costs ≈ 3 µs in a busy proxy, mostly cache misses: a wrapped reply callback,
- * two clock reads, bytes, outcome, latency histogram, in-flight gauges, and
- * the heavy-hitter sketches (Count-Min rows and SpaceSaving tables that the
- * request path has evicted since the last sampled request). Up to this rate
- * every request is measured; above, each is measured with probability 1/s
- * and counted with weight s (s the smallest power of two with rate / s ≤
- * budget; see sketches/sampler.ts), so bytes, errors, shed, latency
- * percentiles, in-flight gauges and per-key counts are unbiased estimates
- * (relative standard error √((s−1)/n) for n requests: 3 % for a hot key's
- * 35 k requests at s = 64). That caps measuring at ≈ 1.5 % of a core at any
- * rate. Why: at ≈ 2 µs of proxy CPU per request (redis-benchmark -P 16),
- * measuring every request cost 15–30 % more CPU per request; sampled, the
- * whole of telemetry costs 8–18 % at -P 16 and 0–5 % at -P 1 (`npm run
- * bench:proxy`, telemetry on/off; docs/observability.md). The ≈ 3 µs and
- * the split of the rest (measuring, detector tick, counting) come from
- * `node --cpu-prof` profiles.
+ * (two clock reads, bytes, outcome, latency histogram, in-flight gauges and
+ * the heavy-hitter sketches) cost ≈ 3.7 µs in a busy proxy when each was
+ * folded in as its reply arrived, mostly cache misses; they are now written
+ * to the measure log and folded a batch at a time (measure-log.ts). Up to
+ * this rate every request is measured; above, each is measured with
+ * probability 1/s and counted with weight s (s the smallest power of two
+ * with rate / s ≤ budget; see sketches/sampler.ts), so bytes, errors, shed,
+ * latency percentiles, in-flight gauges and per-key counts are unbiased
+ * estimates (relative standard error √((s−1)/n) for n requests: 3 % for a
+ * hot key's 35 k requests at s = 64). That caps measuring at well under 1 %
+ * of a core at any rate (bench/telemetry/timing.ts). What telemetry costs
+ * the proxy as a whole is measured by `npm run bench:proxy` (telemetry
+ * on/off; docs/observability.md).
  */
 export const DEFAULT_SAMPLE_BUDGET = 5_000;
 

@@ -113,8 +113,11 @@ describe('control api - a celebrity key over real RESP load', () => {
     expect(first!.reads).toBeGreaterThan(first!.writes * 4);
     expect(first!.bytes).toBeGreaterThan(0);
     expect(first!.error).toBeLessThan(sent * 0.05);
-    // Everything else is uniform over 10,000 keys: well under 1 % of the celebrity.
-    expect(ops(second!)).toBeLessThan(ops(first!) / 100);
+    // Everything else is uniform over 10,000 keys (≈ 0.25/s each): far below
+    // the celebrity. Not 1 %: a backlog sent at once after a CPU stall raises
+    // the sketches' sampling factor for the rest of that second, and one cold
+    // key sampled twice at weight 8 then reads 16/s (seen in CI under load).
+    expect(ops(second!)).toBeLessThan(ops(first!) / 40);
     // Default limit 20, ranked by ops.
     expect(spike.hotkeys.keys).toHaveLength(20);
     const rates = spike.hotkeys.keys.map(ops);
