@@ -59,9 +59,9 @@ const USAGE = `npm run bench:proxy -- [options]    (or: node --import tsx bench/
   --quick               a smoke run: 1 repeat of 1 s runs, shorter warm-up
   --a-a                 both hotshard legs run --no-telemetry: the telemetry columns then show the
                         bench's own noise (an A/A check), which a real difference must exceed
-  --one-process         keep one process per hotshard leg for the whole run instead of a fresh,
-                        warmed-up one per repeat (faster; the ratios then carry that one pair's
-                        per-process luck, see README)
+  --fresh-pairs         a fresh, warmed-up process per hotshard leg for every repeat, so the
+                        median is over several pairs of processes (see README: young processes
+                        also pay the detector's slow warm-up)
 `;
 
 interface Settings {
@@ -129,7 +129,7 @@ function parseSettings(argv: string[]): Settings {
       'hotshard-args': { type: 'string', default: '' },
       quick: { type: 'boolean', default: false },
       'a-a': { type: 'boolean', default: false },
-      'one-process': { type: 'boolean', default: false },
+      'fresh-pairs': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -162,7 +162,7 @@ function parseSettings(argv: string[]): Settings {
     hotshardArgs: shellWords(values['hotshard-args']),
     quick: values.quick,
     aa: values['a-a'],
-    fresh: !values['one-process'] && !values.quick,
+    fresh: values['fresh-pairs'],
   };
 }
 
@@ -378,10 +378,9 @@ async function measure(s: Settings, endpoints: Map<Target, Endpoint>): Promise<S
 
   const samples = new Map<string, Sample>();
   for (let r = 0; r < s.repeats; r++) {
-    // Each repeat measures its own pair of hotshard processes: one process's
-    // JIT decisions, hash seeds and memory layout move its CPU per request by
-    // several percent for its whole life (README, "Reading it"), so a ratio
-    // of two long-lived processes measures their luck as much as telemetry.
+    // With --fresh-pairs each repeat measures its own pair of hotshard
+    // processes: one process's JIT decisions, hash seeds and memory layout
+    // move its CPU per request by a few percent for its whole life (README).
     if (r > 0 && s.fresh) await renew(s, endpoints, cells, (t, c) => requests.get(key(t, c))!);
     for (const [ci, cell] of cells.entries()) {
       for (const target of orderFor(s.targets, r + ci)) {
