@@ -10,10 +10,15 @@
  * time the telemetry's own work, not what it does to the rest of the proxy
  * (bench:proxy's on/off pair measures that).
  *
- *   node --import tsx bench/telemetry/timing.ts [--test get] [--pipeline 16] [--requests 3000000] [--budget N]
+ * Run with `node --expose-gc` to also print the heap used after a full GC
+ * at the end of the load; `--off` runs the same load with telemetry off
+ * (no timers then), for the heap and CPU per request to compare.
+ *
+ *   node [--expose-gc] --import tsx bench/telemetry/timing.ts [--test get] [--pipeline 16] [--requests 3000000] [--budget N] [--off]
  */
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import { Monitor } from '../../src/control/monitor.js';
 import { EntityCounters } from '../../src/telemetry/counters.js';
 import { MeasureLog } from '../../src/telemetry/measure-log.js';
@@ -28,6 +33,7 @@ const { values } = parseArgs({
     pipeline: { type: 'string', default: '16' },
     requests: { type: 'string', default: '3000000' },
     budget: { type: 'string' },
+    off: { type: 'boolean', default: false },
   },
 });
 
@@ -56,11 +62,12 @@ timed(HeavyHitters.prototype, 'advanceTo', 'HeavyHitters.advanceTo');
 timed(Monitor.prototype, 'tick', 'Monitor.tick');
 
 let gcs = 0;
-const gc = new PerformanceObserver((list) => void (gcs += list.getEntries().length));
-gc.observe({ entryTypes: ['gc'] });
+const gcWatch = new PerformanceObserver((list) => void (gcs += list.getEntries().length));
+gcWatch.observe({ entryTypes: ['gc'] });
 
 const t = await startTestHotshard({
   backend: 'redis',
+  telemetry: !values.off,
   ...(values.budget === undefined ? {} : { telemetrySampleBudget: Number(values.budget) }),
 });
 try {
@@ -83,11 +90,20 @@ try {
     `${values.test.toUpperCase()} P${pipeline}: ${requests} requests in ${seconds.toFixed(1)} s, ` +
       `${(((cpu.user + cpu.system) / requests) * 1).toFixed(2)} µs CPU a request, ${gcs} GCs\n`,
   );
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc !== undefined) {
+    gc();
+    gc();
+    const mb = v8.getHeapStatistics().used_heap_size / 1e6;
+    process.stdout.write(
+      `  heap used after a full GC: ${mb.toFixed(2)} MB (telemetry ${values.off ? 'off' : 'on'})\n`,
+    );
+  }
   for (const [label, e] of spent)
     process.stdout.write(
       `  ${label.padEnd(52)} ${String(e.calls).padStart(8)} calls  ${perSecond(e.ms)} ms/s\n`,
     );
 } finally {
-  gc.disconnect();
+  gcWatch.disconnect();
   await t.stop();
 }

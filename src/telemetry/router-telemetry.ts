@@ -252,11 +252,13 @@ export class RouterTelemetry {
     if (second > this.#second) this.#advance(second);
     const keyBytes = key === null ? 0 : key.length;
     const log = this.#log;
-    if (!log.fits(keyBytes) || keyBytes > LOG_MAX_KEY_BYTES) log.drain(this.#folder);
     if (keyBytes > LOG_MAX_KEY_BYTES) {
+      // Too long to log: fold it in now, after what came before it.
+      log.drain(this.#folder);
       this.#folder.fold(shard, node, tenant, key, isWrite, bytesIn, bytesOut, latencyMicros, outcome, weight);
       return;
     }
+    if (!log.fits(keyBytes)) log.drain(this.#folder);
     log.append(shard, node, tenant, key, isWrite, bytesIn, bytesOut, latencyMicros, outcome, weight);
   }
 
