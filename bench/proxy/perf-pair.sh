@@ -8,8 +8,10 @@
 #   bench/proxy/perf-pair.sh [get|set] [pipeline] [requests] [order...]
 #   bench/proxy/perf-pair.sh get 16 2000000 on off on off
 #
-# An order word is `on`, `off` (--no-telemetry) or `count` (telemetry on, but
-# --telemetry-sample-budget 1: counting only, nearly nothing measured).
+# An order word is `on`, `off` (--no-telemetry), `count` (telemetry on, but
+# --telemetry-sample-budget 1: counting only, nearly nothing measured), or
+# `v8young16` / `v8young16-off` (on / off with V8's default young generation,
+# --max-semi-space-size=16, instead of the launcher's; src/cli/node-flags.ts).
 # PERF_RECORD=1 also keeps a `perf record` profile per leg in /tmp/hotshard-perf-<leg>-<n>.data
 # (node runs with --perf-basic-prof so JIT frames have names).
 set -euo pipefail
@@ -31,11 +33,14 @@ bench() { redis-benchmark -p $PROXY -t "$1" -P "$2" -c 50 -n "$3" -r 100000 -d 6
 leg=0
 for word in "${ORDER[@]}"; do
   case $word in
-    on) extra=() ;; off) extra=(--no-telemetry) ;; count) extra=(--telemetry-sample-budget 1) ;;
-    *) echo "perf-pair: unknown leg '$word' (on, off, count)" >&2; exit 2 ;;
+    on|v8young16) extra=() ;; off|v8young16-off) extra=(--no-telemetry) ;; count) extra=(--telemetry-sample-budget 1) ;;
+    *) echo "perf-pair: unknown leg '$word' (on, off, count, v8young16, v8young16-off)" >&2; exit 2 ;;
   esac
   leg=$((leg + 1))
-  flags=(); [ "${PERF_RECORD:-}" = 1 ] && flags=(--perf-basic-prof)
+  # The launcher's V8 flags given here, so $pid is hotshard itself, not a launcher restarting node.
+  read -r -a flags <<< "$(node -e 'import("./dist/cli/node-flags.js").then((m) => console.log(m.SERVER_NODE_FLAGS.join(" ")))')"
+  case $word in v8young16*) flags=(--max-semi-space-size=16) ;; esac
+  [ "${PERF_RECORD:-}" = 1 ] && flags+=(--perf-basic-prof)
   node "${flags[@]}" bin/hotshard.js start --backend redis --redis "$NODES" --resp-port $PROXY \
     --http-port $((PROXY + 1)) --log-level warn "${extra[@]}" >/dev/null 2>&1 &
   pid=$!

@@ -21,6 +21,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { SERVER_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { freePort, startRedisCluster } from '../../src/testkit/index.js';
 import {
   findNutcracker,
@@ -191,7 +192,10 @@ async function startHotshardProcess(redis: readonly string[], extra: readonly st
       'log-level': 'warn',
       'data-dir': dataDir, // keeps the embedded config store out of the working tree
     };
+    // The launcher's V8 flags given here, so the process we watch (CPU per
+    // request) is hotshard itself, not a launcher restarting node with them.
     const args = [
+      ...SERVER_NODE_FLAGS,
       bin,
       'start',
       ...Object.entries(flags).flatMap(([k, v]) => [`--${k}`, String(v)]),

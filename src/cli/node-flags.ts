@@ -1,0 +1,55 @@
+/**
+ * The Node.js (V8) flags a long-running hotshard process runs with, and the
+ * check the launcher (bin/hotshard.js) makes before it starts one.
+ *
+ * Why a young generation of 32 MB per semi-space (V8's default on 64-bit is
+ * 16 MB): a busy proxy allocates about 100 MB/s of short-lived objects
+ * (request arguments, reply buffers, callbacks), so with 16 MB V8 scavenges
+ * about 20 times a second. Whatever is in flight at two scavenges in a row is
+ * promoted, the old generation fills at about 1 MB/s, and V8 marks the whole
+ * heap every 0.4–2 s (`node --trace-gc`: "GC in old space requested"). With
+ * 32 MB the scavenges halve and major GCs nearly stop. Telemetry's share of
+ * that: each detector tick keeps its snapshot until the next one (about
+ * 100 KB promoted a tick), and with 16 MB a telemetry-on proxy ran a major
+ * GC about every 0.4 s in every run, a `--no-telemetry` one every 0.4–3 s;
+ * that gap was most of what `bench:proxy` read as telemetry's cost.
+ *
+ * Measured under redis-benchmark GET -P 16, side by side in one run
+ * (`bench/proxy/perf-pair.sh get 16 2000000 on off v8young16 v8young16-off`,
+ * three rounds): CPU per request 3.0–4.2 µs with this flag against 3.8–4.4
+ * µs with V8's default, 6–22 % less. 64 and 128 MB behaved as 32 in a
+ * one-off harness: V8 grows the semi-space only as far as survival asks.
+ * Memory: up to 32 MB more resident at peak.
+ *
+ * V8 reads this flag once, when the heap is set up: `v8.setFlagsFromString`
+ * at run time does not resize it (checked), hence a launcher that restarts
+ * node with the flag rather than a call in main.
+ */
+
+/** Flags the server commands run with. */
+export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32'];
+
+/** Commands that run for long and allocate per request: they get SERVER_NODE_FLAGS. */
+export const SERVER_COMMANDS: ReadonlySet<string> = new Set(['start', 'demo', 'scenario', 'load', 'replay']);
+
+/**
+ * The SERVER_NODE_FLAGS not already given, neither on node's command line
+ * (`execArgv`) nor in NODE_OPTIONS, in any spelling V8 accepts
+ * (`--max-semi-space-size` or `--max_semi_space_size`, with a value after
+ * `=` or as the next word). A flag the operator set, to any value, is theirs:
+ * it is never added a second time.
+ *
+ * @example
+ * missingNodeFlags([], '') // ['--max-semi-space-size=32']
+ * missingNodeFlags(['--max_semi_space_size', '16'], '') // []
+ */
+export function missingNodeFlags(execArgv: readonly string[], nodeOptions = ''): string[] {
+  const given = new Set(
+    [...execArgv, ...nodeOptions.split(/\s+/)].filter((a) => a.startsWith('--')).map((a) => flagName(a)),
+  );
+  return SERVER_NODE_FLAGS.filter((f) => !given.has(flagName(f)));
+}
+
+function flagName(arg: string): string {
+  return arg.split('=', 1)[0]!.replaceAll('_', '-');
+}
