@@ -18,9 +18,12 @@ if (!existsSync(entry)) {
 const { SERVER_COMMANDS, missingNodeFlags } = await import(
   new URL('../dist/cli/node-flags.js', import.meta.url).href
 );
-const missing = SERVER_COMMANDS.has(process.argv[2])
-  ? missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS)
-  : [];
+// Not on Windows, which has no process groups to hand signals on with: there
+// hotshard runs as started.
+const missing =
+  process.platform !== 'win32' && SERVER_COMMANDS.has(process.argv[2])
+    ? missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS)
+    : [];
 if (missing.length === 0) {
   await import(entry.href);
 } else {
