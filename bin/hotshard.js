@@ -4,44 +4,50 @@
 // The server commands want V8 flags that only work on node's own command line
 // (a larger young generation; see src/cli/node-flags.ts for why and what it
 // measured). When they are missing, this restarts node with them and stands
-// by: signals go to the server, its exit code or signal comes back. Give the
-// flag yourself (`node --max-semi-space-size=16 bin/hotshard.js start`, or in
-// NODE_OPTIONS) and hotshard runs in this process with your value.
+// by: SIGINT, SIGTERM and SIGHUP go on to the server, its exit status comes
+// back, and if this process dies the server is told through an IPC channel
+// and stops as on SIGTERM. Give the flag yourself (`node
+// --max-semi-space-size=32 bin/hotshard.js start`, or in NODE_OPTIONS, as a
+// service should) and hotshard runs in this one process with your value.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 
 const entry = new URL('../dist/cli/main.js', import.meta.url);
 if (!existsSync(entry)) {
   console.error('hotshard: dist/ is missing; run `npm run build` first');
   process.exit(1);
 }
-const { SERVER_COMMANDS, missingNodeFlags } = await import(
+const { SERVER_COMMANDS, LAUNCHED_ENV, missingNodeFlags, profiling } = await import(
   new URL('../dist/cli/node-flags.js', import.meta.url).href
 );
-// Not on Windows, which has no process groups to hand signals on with: there
-// hotshard runs as started.
+// No restart on Windows (signals do not pass between processes there), nor
+// under a debugger or profiler, which would attach to this process instead.
 const missing =
-  process.platform !== 'win32' && SERVER_COMMANDS.has(process.argv[2])
+  process.platform !== 'win32' && SERVER_COMMANDS.has(process.argv[2]) && !profiling(process.execArgv)
     ? missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS)
     : [];
 if (missing.length === 0) {
   await import(entry.href);
 } else {
-  // Its own process group: a Ctrl-C in the terminal reaches this process only,
-  // and is handed on once (the server takes a second signal as "exit now").
+  // The same process group, so job control, Ctrl-\ and window resizes reach
+  // the server as they would without a launcher. A terminal's Ctrl-C (or
+  // systemd's SIGTERM to the whole unit) therefore reaches the server twice,
+  // directly and from here; it takes a repeat within a second as one
+  // (stopOnSignals in src/cli/start.ts).
   const child = spawn(process.execPath, [...missing, ...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    detached: true,
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, [LAUNCHED_ENV]: '1' },
   });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   child.on('error', (err) => {
     console.error(`hotshard: could not start node: ${err.message}`);
     process.exit(1);
   });
-  child.on('exit', (code, signal) => {
-    if (signal === null) process.exit(code ?? 1);
-    // Die of the same signal, so whoever started us sees what the server saw.
-    process.removeAllListeners(signal);
-    process.kill(process.pid, signal);
-  });
+  // A signal's death as the shell reports it (128 + its number), not re-raised
+  // here: as a container's PID 1 this process would ignore it, and a SIGABRT
+  // would dump a second core.
+  child.on('exit', (code, signal) =>
+    process.exit(signal === null ? (code ?? 1) : 128 + constants.signals[signal]),
+  );
 }

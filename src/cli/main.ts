@@ -6,6 +6,7 @@ import { addDemoCommand } from './demo.js';
 import { addScenarioCommand } from './scenario.js';
 import { addLoadCommand } from './load.js';
 import { addReplayCommand } from './replay.js';
+import { followLauncher } from './node-flags.js';
 
 const program = new Command('hotshard')
   .description(
@@ -17,4 +18,5 @@ addDemoCommand(program);
 addScenarioCommand(program);
 addLoadCommand(program);
 addReplayCommand(program);
+followLauncher();
 await program.parseAsync(process.argv);

@@ -19,7 +19,8 @@
  * three rounds): CPU per request 3.0–4.2 µs with this flag against 3.8–4.4
  * µs with V8's default, 6–22 % less. 64 and 128 MB behaved as 32 in a
  * one-off harness: V8 grows the semi-space only as far as survival asks.
- * Memory: up to 32 MB more resident at peak.
+ * Memory: up to 32 MB more resident at peak, plus about 44 MB for the idle
+ * launcher when it restarts node.
  *
  * V8 reads this flag once, when the heap is set up: `v8.setFlagsFromString`
  * at run time does not resize it (checked), hence a launcher that restarts
@@ -32,22 +33,42 @@ export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32']
 /** Commands that run for long and allocate per request: they get SERVER_NODE_FLAGS. */
 export const SERVER_COMMANDS: ReadonlySet<string> = new Set(['start', 'demo', 'scenario', 'load', 'replay']);
 
+/** Set by the launcher in the environment of the server it restarts. */
+export const LAUNCHED_ENV = 'HOTSHARD_LAUNCHED';
+
 /**
  * The SERVER_NODE_FLAGS not already given, neither on node's command line
- * (`execArgv`) nor in NODE_OPTIONS, in any spelling V8 accepts
- * (`--max-semi-space-size` or `--max_semi_space_size`, with a value after
- * `=` or as the next word). A flag the operator set, to any value, is theirs:
- * it is never added a second time.
+ * (`execArgv`) nor in NODE_OPTIONS, in either spelling V8 accepts
+ * (`--max-semi-space-size=N` or `--max_semi_space_size=N`). A flag the
+ * operator set, to any value, is theirs: it is never added a second time.
  *
  * @example
  * missingNodeFlags([], '') // ['--max-semi-space-size=32']
- * missingNodeFlags(['--max_semi_space_size', '16'], '') // []
+ * missingNodeFlags(['--max_semi_space_size=16'], '') // []
  */
 export function missingNodeFlags(execArgv: readonly string[], nodeOptions = ''): string[] {
   const given = new Set(
     [...execArgv, ...nodeOptions.split(/\s+/)].filter((a) => a.startsWith('--')).map((a) => flagName(a)),
   );
   return SERVER_NODE_FLAGS.filter((f) => !given.has(flagName(f)));
+}
+
+/** Whether node runs under a debugger or profiler, which would attach to a launcher rather than the server it restarts. */
+export function profiling(execArgv: readonly string[]): boolean {
+  return execArgv.some((a) => /^--(inspect|debug|cpu-prof|heap-prof|prof)/.test(a));
+}
+
+/**
+ * In a server the launcher restarted: its IPC channel must not keep the
+ * process alive (commands that finish must exit), and when it closes the
+ * launcher is gone (killed with SIGKILL, say), so the server stops as on
+ * SIGTERM rather than run on, orphaned, holding its ports.
+ */
+export function followLauncher(): void {
+  if (process.env[LAUNCHED_ENV] !== '1' || process.channel === undefined) return;
+  delete process.env[LAUNCHED_ENV];
+  process.channel.unref();
+  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
 }
 
 function flagName(arg: string): string {

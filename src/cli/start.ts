@@ -4,15 +4,28 @@ import { loadConfig } from '../config.js';
 import { startHotshard, type Hotshard } from '../hotshard.js';
 import { addServerFlags, fail, flagsToConfig } from './server-flags.js';
 
-/** Stops gracefully on the first SIGINT/SIGTERM; a second one exits at once. */
+/**
+ * A stop signal repeated within this long counts once: systemd sends SIGTERM
+ * to every process of the unit and a terminal's Ctrl-C goes to the whole job,
+ * so a server started by bin/hotshard.js gets each of those twice, directly
+ * and relayed by the launcher, milliseconds apart.
+ */
+export const REPEAT_SIGNAL_MS = 1000;
+
+/**
+ * Stops gracefully on the first SIGINT/SIGTERM; another one at least
+ * REPEAT_SIGNAL_MS later exits at once.
+ */
 export function stopOnSignals(hs: Hotshard): void {
-  let stopping = false;
+  let firstAt: number | undefined;
   const stop = (signal: string): void => {
-    if (stopping) {
+    const now = performance.now();
+    if (firstAt !== undefined) {
+      if (now - firstAt < REPEAT_SIGNAL_MS) return;
       hs.log.warn({ signal }, 'second signal: exiting without waiting');
       process.exit(1);
     }
-    stopping = true;
+    firstAt = now;
     hs.log.info({ signal }, 'shutting down: draining in-flight requests');
     hs.close().then(
       () => process.exit(0),

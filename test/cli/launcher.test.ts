@@ -1,14 +1,15 @@
 /**
  * bin/hotshard.js: server commands run with SERVER_NODE_FLAGS (a restart of
- * node when they are missing), signals reach the server exactly once, and
- * its exit code comes back. Runs the built launcher (dist/, built by `npm
- * install`), as `npx hotshard` does.
+ * node when they are missing), a stop signal drains the server once however
+ * it is delivered, the server stops when the launcher dies, and its exit
+ * status comes back. Runs the built launcher (dist/; `npm test` builds it
+ * first), as `npx hotshard` does.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SERVER_NODE_FLAGS, missingNodeFlags } from '../../src/cli/node-flags.js';
+import { SERVER_NODE_FLAGS, missingNodeFlags, profiling } from '../../src/cli/node-flags.js';
 import { freePort } from '../../src/testkit/free-port.js';
 
 const BIN = new URL('../../bin/hotshard.js', import.meta.url).pathname;
@@ -52,6 +53,10 @@ function childrenOf(pid: number): number[] {
   return text === '' ? [] : text.split(' ').map(Number);
 }
 
+function alive(pid: number): boolean {
+  return existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+}
+
 function cmdline(pid: number): string[] {
   return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
     .split('\0')
@@ -68,61 +73,91 @@ describe('node flags', () => {
     expect(missingNodeFlags(['--inspect', '--max-old-space-size=4096'], '--trace-gc')).toEqual([
       ...SERVER_NODE_FLAGS,
     ]);
-    for (const given of [
-      ['--max-semi-space-size=8'],
-      ['--max_semi_space_size=64'],
-      ['--max-semi-space-size', '16'],
-    ]) {
+    for (const given of [['--max-semi-space-size=8'], ['--max_semi_space_size=64']]) {
       expect(missingNodeFlags(given, '')).toEqual([]);
     }
     expect(missingNodeFlags([], '--enable-source-maps  --max-semi-space-size=16')).toEqual([]);
+  });
+
+  it('node flags - a debugger or profiler on the command line is seen (no restart then)', () => {
+    for (const f of ['--inspect', '--inspect-brk=0', '--cpu-prof', '--heap-prof', '--prof'])
+      expect(profiling(['--import', 'tsx', f])).toBe(true);
+    expect(profiling(['--import', 'tsx', '--enable-source-maps'])).toBe(false);
   });
 });
 
 describe.skipIf(!BUILT || process.platform !== 'linux')('launcher', () => {
   const running: ChildProcess[] = [];
+  const servers: number[] = [];
   afterEach(() => {
-    for (const c of running.splice(0)) {
-      if (c.exitCode !== null || c.signalCode !== null) continue;
-      for (const pid of childrenOf(c.pid!)) process.kill(pid, 'SIGKILL');
-      c.kill('SIGKILL');
-    }
+    for (const pid of servers.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    for (const c of running.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   });
 
-  it('launcher - start runs the server with the flags; Ctrl-C on the job drains it once and exits 0', async () => {
+  /** A launched `start` with requests queued (capacity 2000 ops/s per node), and its server's pid. */
+  async function busyServer(): Promise<{
+    l: Launched;
+    server: number;
+    burst: Promise<PromiseSettledResult<unknown>[]>;
+  }> {
     const resp = await freePort();
     const l = launch([], [...serverArgs(resp, await freePort()), '--capacity', '2000']);
     running.push(l.child);
     await waitFor(l, /hotshard ready/);
     const [server] = childrenOf(l.child.pid!);
     expect(server).toBeDefined();
+    servers.push(server!);
     expect(cmdline(server!)).toEqual(expect.arrayContaining([...SERVER_NODE_FLAGS, BIN, 'start']));
-    // Requests queued at 2000 ops/s per node keep the server draining for a
-    // while, long enough for a second SIGINT to land, if one were sent.
+    // 3000 requests at 8000 ops/s keep the server draining for a while: long
+    // enough for a repeated signal to land, or for a lost one to show.
     const redis = new Redis({ port: resp, host: '127.0.0.1', maxRetriesPerRequest: 0 });
-    const burst = Array.from({ length: 3000 }, (_, i) => redis.set(`launcher:${i}`, 'x'));
+    const sent = Array.from({ length: 3000 }, (_, i) => redis.set(`launcher:${i}`, 'x'));
+    const burst = Promise.allSettled(sent).finally(() => redis.disconnect());
     await new Promise((r) => setTimeout(r, 50));
-    // What a terminal does on Ctrl-C: SIGINT to the foreground job's process group.
+    return { l, server: server!, burst };
+  }
+
+  it('launcher - Ctrl-C on the job reaches the server twice (directly and relayed) and drains it once, exit 0', async () => {
+    const { l, burst } = await busyServer();
+    // What a terminal does on Ctrl-C: SIGINT to every process of the foreground job.
     process.kill(-l.child.pid!, 'SIGINT');
-    const results = await Promise.allSettled(burst);
-    redis.disconnect();
-    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect((await burst).filter((r) => r.status === 'rejected')).toEqual([]);
     expect(await l.exited).toEqual({ code: 0, signal: null });
     expect(l.output()).toMatch(/shutting down/);
-    // One signal reached the server, not two (a second one means "exit without draining").
     expect(l.output()).not.toMatch(/second signal/);
   });
 
-  it('launcher - with the flag given, hotshard runs in the same process', async () => {
-    const l = launch(['--max-semi-space-size=16'], serverArgs(await freePort(), await freePort()));
-    running.push(l.child);
-    await waitFor(l, /hotshard ready/);
-    expect(childrenOf(l.child.pid!)).toEqual([]);
+  it('launcher - SIGTERM to the launcher alone (docker stop) drains the server, exit 0', async () => {
+    const { l, burst } = await busyServer();
     l.child.kill('SIGTERM');
+    expect((await burst).filter((r) => r.status === 'rejected')).toEqual([]);
     expect(await l.exited).toEqual({ code: 0, signal: null });
+    expect(l.output()).toMatch(/"signal":"SIGTERM".*shutting down/);
   });
 
-  it('launcher - the server exit code and a signal that killed it come back', async () => {
+  it('launcher - killed with SIGKILL, the launcher leaves no orphan: the server drains and exits', async () => {
+    const { l, server, burst } = await busyServer();
+    l.child.kill('SIGKILL');
+    expect(await l.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect((await burst).filter((r) => r.status === 'rejected')).toEqual([]);
+    const deadline = Date.now() + 10_000;
+    while (alive(server) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(alive(server)).toBe(false);
+    expect(l.output()).toMatch(/shutting down/);
+  });
+
+  it('launcher - with the flag given, or under a debugger, hotshard runs in the same process', async () => {
+    for (const nodeArgs of [['--max-semi-space-size=16'], ['--inspect=127.0.0.1:0']]) {
+      const l = launch(nodeArgs, serverArgs(await freePort(), await freePort()));
+      running.push(l.child);
+      await waitFor(l, /hotshard ready/);
+      expect(childrenOf(l.child.pid!)).toEqual([]);
+      l.child.kill('SIGTERM');
+      expect(await l.exited).toEqual({ code: 0, signal: null });
+    }
+  });
+
+  it('launcher - the server exit code comes back, and a signal that killed it as 128 + its number', async () => {
     const bad = launch([], ['start', '--backend', 'mongo']);
     running.push(bad.child);
     expect((await bad.exited).code).toBe(1);
@@ -131,8 +166,10 @@ describe.skipIf(!BUILT || process.platform !== 'linux')('launcher', () => {
     const l = launch([], serverArgs(await freePort(), await freePort()));
     running.push(l.child);
     await waitFor(l, /hotshard ready/);
-    process.kill(childrenOf(l.child.pid!)[0]!, 'SIGKILL');
-    expect(await l.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    const [server] = childrenOf(l.child.pid!);
+    servers.push(server!);
+    process.kill(server!, 'SIGKILL');
+    expect(await l.exited).toEqual({ code: 137, signal: null });
   });
 
   it('launcher - --version, not a server command, answers at once', async () => {

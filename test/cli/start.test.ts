@@ -81,6 +81,38 @@ describe('cli start', () => {
     redis.disconnect();
   });
 
+  it('cli start - a repeat of the stop signal within a second counts once; one later exits at once', async () => {
+    const resp = await freePort();
+    // 4 nodes at 300 ops/s: 3000 queued requests take about 2.5 s to drain.
+    const slow = hotshard([
+      'start',
+      '--resp-port',
+      String(resp),
+      '--http-port',
+      String(await freePort()),
+      '--capacity',
+      '300',
+    ]);
+    running.push(slow.child);
+    await waitFor(slow, /hotshard ready/);
+    const client = new Redis({ port: resp, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+    client.on('error', () => undefined);
+    const burst = Promise.allSettled(
+      Array.from({ length: 3000 }, (_, i) => client.set(`cli:slow:${i}`, 'x')),
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    slow.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 20));
+    slow.child.kill('SIGTERM'); // the same stop, relayed: ignored
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(slow.child.exitCode).toBeNull(); // still draining
+    slow.child.kill('SIGTERM'); // an operator's second signal: exit now
+    expect(await slow.exited).toBe(1);
+    expect(slow.output()).toMatch(/second signal: exiting without waiting/);
+    expect((await burst).some((r) => r.status === 'rejected')).toBe(true);
+    client.disconnect();
+  });
+
   it('cli start - a taken port is reported clearly', async () => {
     const port = await freePort();
     const first = hotshard(['start', '--resp-port', String(port), '--http-port', String(await freePort())]);
