@@ -5,7 +5,7 @@
  * status comes back. Runs the built launcher (dist/; `npm test` builds it
  * first), as `npx hotshard` does.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -170,6 +170,42 @@ describe.skipIf(!BUILT || process.platform !== 'linux')('launcher', () => {
     servers.push(server!);
     process.kill(server!, 'SIGKILL');
     expect(await l.exited).toEqual({ code: 137, signal: null });
+  });
+
+  it('launcher - as PID 1 of a container, a server killed by a signal still reads as a failure (137)', async (ctx) => {
+    // A PID namespace of its own, where the launcher is PID 1, as in a
+    // container: PID 1 ignores a default-action signal sent to itself, so a
+    // launcher that re-raised the server's signal would exit 0.
+    const probe = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']);
+    if (probe.status !== 0) {
+      console.warn('launcher PID 1 test skipped: unshare --pid needs root or CAP_SYS_ADMIN');
+      ctx.skip();
+    }
+    const [resp, http] = [await freePort(), await freePort()];
+    const child = spawn(
+      'unshare',
+      ['--pid', '--fork', '--mount-proc', process.execPath, BIN, ...serverArgs(resp, http)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+        env: { ...process.env, NODE_OPTIONS: '' },
+      },
+    );
+    running.push(child);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await waitFor(
+      { child, output: () => out, exited: exited.then((code) => ({ code, signal: null })) },
+      /hotshard ready/,
+    );
+    const [launcher] = childrenOf(child.pid!);
+    const [server] = childrenOf(launcher!);
+    expect(readFileSync(`/proc/${launcher!}/status`, 'utf8')).toMatch(/^NSpid:\s+\d+\s+1$/m);
+    servers.push(server!);
+    process.kill(server!, 'SIGKILL');
+    expect(await exited).toBe(137);
   });
 
   it('launcher - --version, not a server command, answers at once', async () => {
