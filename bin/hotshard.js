@@ -40,9 +40,11 @@ if (missing.length === 0) {
     env: { ...process.env, [LAUNCHED_ENV]: '1' },
   });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  // A failed spawn, or a signal that could not be relayed (the server already
+  // gone: its 'exit' follows and decides the status).
   child.on('error', (err) => {
-    console.error(`hotshard: could not start node: ${err.message}`);
-    process.exit(1);
+    console.error(`hotshard: ${err.message}`);
+    if (child.pid === undefined) process.exit(1);
   });
   // A signal's death as the shell reports it (128 + its number), not re-raised
   // here: as a container's PID 1 this process would ignore it, and a SIGABRT
