@@ -372,8 +372,9 @@ export class HeavyHitters {
   // then reads out and merges just the current second. Only the merge, cut to
   // `top`, is kept: full read-outs of every second in the ring (objects and
   // key views by the thousand, each living ten seconds) made the heap 3 MB
-  // larger, and every major GC of a busy proxy, one every ≈ 500 ms under
-  // redis-benchmark -P 16, marked them all.
+  // larger, and every major GC of a busy proxy (one every ≈ 500 ms under
+  // redis-benchmark -P 16 with V8's default young generation; rare with the
+  // server's 32 MB, src/cli/node-flags.ts) marked them all.
   #merged(epochs: readonly Epoch[], m: number, top: number): Summary {
     const done = epochs.filter((ep) => ep.second < this.#second);
     const parts: Summary[] = [];
