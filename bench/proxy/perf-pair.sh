@@ -10,8 +10,8 @@
 #
 # An order word is `on`, `off` (--no-telemetry), `count` (telemetry on, but
 # --telemetry-sample-budget 1: counting only, nearly nothing measured), or
-# `v8young16` / `v8young16-off` (on / off with V8's default young generation,
-# --max-semi-space-size=16, instead of the launcher's; src/cli/node-flags.ts).
+# `v8youngN` / `v8youngN-off` (on / off with --max-semi-space-size=N instead
+# of the launcher's 32, src/cli/node-flags.ts; 16 is V8's default).
 # PERF_RECORD=1 also keeps a `perf record` profile per leg in /tmp/hotshard-perf-<leg>-<n>.data
 # (node runs with --perf-basic-prof so JIT frames have names).
 set -euo pipefail
@@ -30,16 +30,19 @@ PROXY=$((BASE + 10))
 cleanup() { for i in 0 1 2 3; do redis-cli -p $((BASE + i)) shutdown nosave >/dev/null 2>&1 || true; done; }
 trap cleanup EXIT
 bench() { redis-benchmark -p $PROXY -t "$1" -P "$2" -c 50 -n "$3" -r 100000 -d 64 -q 2>/dev/null; }
+# The launcher's V8 flags, given to node directly, so $pid below is hotshard
+# itself rather than a launcher restarting node with them.
+read -r -a SERVER_FLAGS <<< "$(node -e 'import("./dist/cli/node-flags.js").then((m) => console.log(m.SERVER_NODE_FLAGS.join(" ")))')"
 leg=0
 for word in "${ORDER[@]}"; do
   case $word in
-    on|v8young16) extra=() ;; off|v8young16-off) extra=(--no-telemetry) ;; count) extra=(--telemetry-sample-budget 1) ;;
-    *) echo "perf-pair: unknown leg '$word' (on, off, count, v8young16, v8young16-off)" >&2; exit 2 ;;
+    on|v8young[0-9]*[0-9]) extra=() ;; off|v8young[0-9]*-off) extra=(--no-telemetry) ;;
+    count) extra=(--telemetry-sample-budget 1) ;;
+    *) echo "perf-pair: unknown leg '$word' (on, off, count, v8youngN, v8youngN-off)" >&2; exit 2 ;;
   esac
   leg=$((leg + 1))
-  # The launcher's V8 flags given here, so $pid is hotshard itself, not a launcher restarting node.
-  read -r -a flags <<< "$(node -e 'import("./dist/cli/node-flags.js").then((m) => console.log(m.SERVER_NODE_FLAGS.join(" ")))')"
-  case $word in v8young16*) flags=(--max-semi-space-size=16) ;; esac
+  flags=("${SERVER_FLAGS[@]}")
+  case $word in v8young*) n=${word#v8young}; flags=(--max-semi-space-size=${n%-off}) ;; esac
   [ "${PERF_RECORD:-}" = 1 ] && flags+=(--perf-basic-prof)
   node "${flags[@]}" bin/hotshard.js start --backend redis --redis "$NODES" --resp-port $PROXY \
     --http-port $((PROXY + 1)) --log-level warn "${extra[@]}" >/dev/null 2>&1 &

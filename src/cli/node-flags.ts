@@ -17,8 +17,12 @@
  * Measured under redis-benchmark GET -P 16, side by side in one run
  * (`bench/proxy/perf-pair.sh get 16 2000000 on off v8young16 v8young16-off`,
  * three rounds): CPU per request 3.0–4.2 µs with this flag against 3.8–4.4
- * µs with V8's default, 6–22 % less. 64 and 128 MB behaved as 32 in a
- * one-off harness: V8 grows the semi-space only as far as survival asks.
+ * µs with V8's default, 6–22 % less. 64 and 128 MB measured the same as
+ * 32 within the noise (`perf-pair.sh get 16 2000000 on v8young64
+ * v8young128 v8young16 v8young128 v8young64 on v8young16`: 2.9–3.9 µs for
+ * each of 32, 64 and 128 against 3.3–4.0 for 16): V8 grows the semi-space
+ * only as far as survival asks (a one-off harness counted about 71
+ * scavenges per 2 M requests for each of them, about 140 for 16).
  * Memory: up to 32 MB more resident at peak, plus about 44 MB for the idle
  * launcher when it restarts node.
  *

@@ -10,7 +10,7 @@ import { addServerFlags, fail, flagsToConfig } from './server-flags.js';
  * so a server started by bin/hotshard.js gets each of those twice, directly
  * and relayed by the launcher, milliseconds apart.
  */
-export const REPEAT_SIGNAL_MS = 1000;
+const REPEAT_SIGNAL_MS = 1000;
 
 /**
  * Stops gracefully on the first SIGINT/SIGTERM; another one at least

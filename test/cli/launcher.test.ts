@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SERVER_NODE_FLAGS, missingNodeFlags, profiling } from '../../src/cli/node-flags.js';
 import { freePort } from '../../src/testkit/free-port.js';
+import { waitForOutput } from './wait-for-output.js';
 
 const BIN = new URL('../../bin/hotshard.js', import.meta.url).pathname;
 const BUILT = existsSync(new URL('../../dist/cli/node-flags.js', import.meta.url));
@@ -22,9 +23,11 @@ interface Launched {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function launch(nodeArgs: string[], args: string[]): Launched {
+/** `node [nodeArgs] bin/hotshard.js [args]`, run through `wrapper` (a command and its arguments) when given. */
+function launch(nodeArgs: string[], args: string[], wrapper: string[] = []): Launched {
+  const [command, ...argv] = [...wrapper, process.execPath, ...nodeArgs, BIN, ...args];
   // Its own process group, as a shell job has: a signal to the group is what a terminal's Ctrl-C sends.
-  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
+  const child = spawn(command!, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
     env: { ...process.env, NODE_OPTIONS: '' },
@@ -36,15 +39,6 @@ function launch(nodeArgs: string[], args: string[]): Launched {
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
   return { child, output: () => out, exited };
-}
-
-async function waitFor(l: Launched, pattern: RegExp, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pattern.test(l.output())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; output:\n${l.output()}`);
-    if (l.child.exitCode !== null) throw new Error(`exited with ${l.child.exitCode}; output:\n${l.output()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** The pids of a process's children (Linux). */
@@ -103,7 +97,7 @@ describe.skipIf(!BUILT || process.platform !== 'linux')('launcher', () => {
     const resp = await freePort();
     const l = launch([], [...serverArgs(resp, await freePort()), '--capacity', '2000']);
     running.push(l.child);
-    await waitFor(l, /hotshard ready/);
+    await waitForOutput(l, /hotshard ready/);
     const [server] = childrenOf(l.child.pid!);
     expect(server).toBeDefined();
     servers.push(server!);
@@ -150,7 +144,7 @@ describe.skipIf(!BUILT || process.platform !== 'linux')('launcher', () => {
     for (const nodeArgs of [['--max-semi-space-size=16'], ['--inspect=127.0.0.1:0']]) {
       const l = launch(nodeArgs, serverArgs(await freePort(), await freePort()));
       running.push(l.child);
-      await waitFor(l, /hotshard ready/);
+      await waitForOutput(l, /hotshard ready/);
       expect(childrenOf(l.child.pid!)).toEqual([]);
       l.child.kill('SIGTERM');
       expect(await l.exited).toEqual({ code: 0, signal: null });
@@ -165,7 +159,7 @@ describe.skipIf(!BUILT || process.platform !== 'linux')('launcher', () => {
 
     const l = launch([], serverArgs(await freePort(), await freePort()));
     running.push(l.child);
-    await waitFor(l, /hotshard ready/);
+    await waitForOutput(l, /hotshard ready/);
     const [server] = childrenOf(l.child.pid!);
     servers.push(server!);
     process.kill(server!, 'SIGKILL');
@@ -181,31 +175,20 @@ describe.skipIf(!BUILT || process.platform !== 'linux')('launcher', () => {
       console.warn('launcher PID 1 test skipped: unshare --pid needs root or CAP_SYS_ADMIN');
       ctx.skip();
     }
-    const [resp, http] = [await freePort(), await freePort()];
-    const child = spawn(
+    const l = launch([], serverArgs(await freePort(), await freePort()), [
       'unshare',
-      ['--pid', '--fork', '--mount-proc', process.execPath, BIN, ...serverArgs(resp, http)],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-        env: { ...process.env, NODE_OPTIONS: '' },
-      },
-    );
-    running.push(child);
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await waitFor(
-      { child, output: () => out, exited: exited.then((code) => ({ code, signal: null })) },
-      /hotshard ready/,
-    );
-    const [launcher] = childrenOf(child.pid!);
+      '--pid',
+      '--fork',
+      '--mount-proc',
+    ]);
+    running.push(l.child);
+    await waitForOutput(l, /hotshard ready/);
+    const [launcher] = childrenOf(l.child.pid!);
     const [server] = childrenOf(launcher!);
     expect(readFileSync(`/proc/${launcher!}/status`, 'utf8')).toMatch(/^NSpid:\s+\d+\s+1$/m);
     servers.push(server!);
     process.kill(server!, 'SIGKILL');
-    expect(await exited).toBe(137);
+    expect((await l.exited).code).toBe(137);
   });
 
   it('launcher - --version, not a server command, answers at once', async () => {

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/testkit/free-port.js';
+import { waitForOutput } from './wait-for-output.js';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
@@ -21,17 +22,6 @@ function hotshard(args: string[]): Started {
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, output: () => out, exited };
-}
-
-async function waitFor(started: Started, pattern: RegExp, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pattern.test(started.output())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${pattern}; output:\n${started.output()}`);
-    if (started.child.exitCode !== null)
-      throw new Error(`exited with ${started.child.exitCode}; output:\n${started.output()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('cli start', () => {
@@ -62,7 +52,7 @@ describe('cli start', () => {
       '2000',
     ]);
     running.push(s.child);
-    await waitFor(s, /hotshard ready/);
+    await waitForOutput(s, /hotshard ready/);
     const redis = new Redis({ port: resp, host: '127.0.0.1', maxRetriesPerRequest: 0 });
     await redis.set('cli:k', 'v');
     expect(await redis.get('cli:k')).toBe('v');
@@ -94,7 +84,7 @@ describe('cli start', () => {
       '300',
     ]);
     running.push(slow.child);
-    await waitFor(slow, /hotshard ready/);
+    await waitForOutput(slow, /hotshard ready/);
     const client = new Redis({ port: resp, host: '127.0.0.1', maxRetriesPerRequest: 0 });
     client.on('error', () => undefined);
     const burst = Promise.allSettled(
@@ -117,7 +107,7 @@ describe('cli start', () => {
     const port = await freePort();
     const first = hotshard(['start', '--resp-port', String(port), '--http-port', String(await freePort())]);
     running.push(first.child);
-    await waitFor(first, /hotshard ready/);
+    await waitForOutput(first, /hotshard ready/);
     const second = hotshard(['start', '--resp-port', String(port), '--http-port', String(await freePort())]);
     running.push(second.child);
     expect(await second.exited).toBe(1);
