@@ -23,6 +23,10 @@ export const ErrorCode = {
   ShuttingDown: 'HS_ERR_SHUTTING_DOWN',
   NotFound: 'HS_ERR_NOT_FOUND',
   BadRequest: 'HS_ERR_BAD_REQUEST',
+  MethodNotAllowed: 'HS_ERR_METHOD_NOT_ALLOWED',
+  HeadersTooLarge: 'HS_ERR_HEADERS_TOO_LARGE',
+  Backend: 'HS_ERR_BACKEND',
+  Internal: 'HS_ERR_INTERNAL',
   Routing: 'HS_ERR_ROUTING',
 } as const;
 /** One of the stable error codes. */

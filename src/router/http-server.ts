@@ -3,6 +3,8 @@
  * Requests go through the same router as RESP, so they are routed, measured
  * and protected the same way.
  *
+ * A key is bytes, percent-encoded (`%FF` is 0xFF; see http-keys.ts).
+ *
  *   GET    /kv/{key}        value bytes, 404 when absent
  *   PUT    /kv/{key}        body = value; ?ttl=seconds or ?px=ms sets an expiry
  *   DELETE /kv/{key}        {"deleted": 0|1}
@@ -11,13 +13,17 @@
  *   GET    /healthz         node status
  *
  * Errors are JSON `{"error":{"code":"HS_ERR_...","message":"..."}}` with a
- * status that says whose fault it is, and Retry-After where waiting helps.
+ * status that says whose fault it is, and Retry-After where waiting helps
+ * (http-errors.ts makes fastify's and Node's own errors look the same).
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
+import { parseInt64 } from '../backend/memory-commands.js';
 import { ErrorCode } from '../errors.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
 import { RawReply, ReplyError, SimpleString, type Reply } from '../protocol/reply.js';
+import { clientErrorHandler, frameworkErrors, registerHttpErrors, sendHttpError } from './http-errors.js';
+import { decodeKey, rewriteKvUrl } from './http-keys.js';
 import type { Router } from './router.js';
 import { Session } from './session.js';
 
@@ -39,16 +45,12 @@ function call(router: Router, session: Session, args: Buffer[]): Promise<Reply> 
   });
 }
 
-interface ErrorBody {
-  error: { code: string; message: string };
-}
-
 /** Maps a RESP error from the pipeline to an HTTP status and stable code. */
 function sendError(res: FastifyReply, err: ReplyError): FastifyReply {
   const msg = err.message;
   const code = /\b(HS_ERR_[A-Z_]+)\b/.exec(msg)?.[1];
   let status = 500;
-  let stable: string = code ?? 'HS_ERR_BACKEND';
+  let stable: string = code ?? ErrorCode.Backend;
   if (
     code === ErrorCode.ShardUnavailable ||
     code === ErrorCode.BackendTimeout ||
@@ -66,14 +68,31 @@ function sendError(res: FastifyReply, err: ReplyError): FastifyReply {
   } else if (msg.startsWith('NOAUTH') || msg.startsWith('WRONGPASS')) {
     status = 401;
     stable = ErrorCode.NoAuth;
+  } else if (msg.startsWith('ERR invalid expire time')) {
+    // Checked before sending too; this covers a node whose clock puts the bound elsewhere.
+    status = 400;
+    stable = ErrorCode.BadRequest;
   }
-  const body: ErrorBody = { error: { code: stable, message: msg } };
-  return res.code(status).send(body);
+  return sendHttpError(res, status, stable, msg);
 }
 
 function badRequest(res: FastifyReply, message: string): FastifyReply {
-  const body: ErrorBody = { error: { code: ErrorCode.BadRequest, message } };
-  return res.code(400).send(body);
+  return sendHttpError(res, 400, ErrorCode.BadRequest, message);
+}
+
+const I64_MAX = 9223372036854775807n;
+const INT64 = 'written as Redis reads an integer (no leading zeros, no "+", no "-0")';
+
+/**
+ * The expiry arguments of SET for ?ttl= or ?px=, or why Redis would refuse
+ * them: a positive int64 whose deadline (now + ttl) still fits in an int64.
+ */
+function expiryArgs(name: 'ttl' | 'px', v: string, now: number): Buffer[] | string {
+  const n = parseInt64(Buffer.from(v));
+  const max = (I64_MAX - BigInt(now)) / (name === 'ttl' ? 1000n : 1n);
+  if (n === null || n <= 0 || BigInt(n) > max)
+    return `${name} must be an integer from 1 to ${max} ${name === 'ttl' ? 'seconds' : 'milliseconds'}, ${INT64}; got '${v}'`;
+  return [Buffer.from(name === 'ttl' ? 'EX' : 'PX'), Buffer.from(v)];
 }
 
 /** Builds the fastify app (not listening; `inject()` works on it directly). */
@@ -83,7 +102,14 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
     { component: 'http' },
     { level: log.levelVal > 40 ? log.level : 'warn' },
   );
-  const app = Fastify({ loggerInstance: httpLog, bodyLimit: options.maxValueBytes });
+  const app = Fastify({
+    loggerInstance: httpLog,
+    bodyLimit: options.maxValueBytes,
+    rewriteUrl: (req) => rewriteKvUrl(req.url ?? '/'),
+    frameworkErrors,
+    clientErrorHandler,
+  });
+  registerHttpErrors(app, { maxValueBytes: options.maxValueBytes });
 
   app.get('/healthz', () => ({
     status: [...router.backends.values()].every((b) => b.status === 'up') ? 'ok' : 'degraded',
@@ -120,20 +146,23 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
       s.tenant = tenant;
       return s;
     };
-    const keyOf = (session: Session, raw: string): Buffer =>
-      Buffer.from(options.tenantKeyPrefix ? `${session.tenant}:${raw}` : raw);
+    const keyOf = (session: Session, raw: Buffer): Buffer =>
+      options.tenantKeyPrefix ? Buffer.concat([Buffer.from(`${session.tenant}:`), raw]) : raw;
+    /** The key bytes of the still-encoded path after /kv/, or why there are none. */
+    const keyParam = (encoded: string): Buffer | string => {
+      if (encoded.length === 0) return 'missing key: use /kv/{key}';
+      return decodeKey(encoded) ?? `malformed percent-encoding in key '${encoded}'`;
+    };
 
     kv.get<{ Params: { '*': string } }>('/kv/*', async (req, res) => {
       const session = sessionFor(req.headers);
       if (typeof session === 'string') return badRequest(res, session);
-      const key = req.params['*'];
-      if (key.length === 0) return badRequest(res, 'missing key: use /kv/{key}');
+      const key = keyParam(req.params['*']);
+      if (typeof key === 'string') return badRequest(res, key);
       const reply = await call(router, session, [Buffer.from('get'), keyOf(session, key)]);
       if (reply instanceof ReplyError) return sendError(res, reply);
       if (reply === null)
-        return res
-          .code(404)
-          .send({ error: { code: ErrorCode.NotFound, message: `key '${key}' does not exist` } });
+        return sendHttpError(res, 404, ErrorCode.NotFound, `key '${req.params['*']}' does not exist`);
       return res.type('application/octet-stream').send(reply);
     });
 
@@ -142,8 +171,8 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
       async (req, res) => {
         const session = sessionFor(req.headers);
         if (typeof session === 'string') return badRequest(res, session);
-        const key = req.params['*'];
-        if (key.length === 0) return badRequest(res, 'missing key: use /kv/{key}');
+        const key = keyParam(req.params['*']);
+        if (typeof key === 'string') return badRequest(res, key);
         const body = req.body;
         const value = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
         const args = [Buffer.from('set'), keyOf(session, key), value];
@@ -155,9 +184,9 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
           ['px', px],
         ] as const) {
           if (v === undefined) continue;
-          if (!/^[1-9]\d{0,15}$/.test(v))
-            return badRequest(res, `${name} must be a positive integer, got '${v}'`);
-          args.push(Buffer.from(name === 'ttl' ? 'EX' : 'PX'), Buffer.from(v));
+          const expiry = expiryArgs(name, v, Date.now());
+          if (typeof expiry === 'string') return badRequest(res, expiry);
+          args.push(...expiry);
         }
         const reply = await call(router, session, args);
         if (reply instanceof ReplyError) return sendError(res, reply);
@@ -168,8 +197,8 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
     kv.delete<{ Params: { '*': string } }>('/kv/*', async (req, res) => {
       const session = sessionFor(req.headers);
       if (typeof session === 'string') return badRequest(res, session);
-      const key = req.params['*'];
-      if (key.length === 0) return badRequest(res, 'missing key: use /kv/{key}');
+      const key = keyParam(req.params['*']);
+      if (typeof key === 'string') return badRequest(res, key);
       const reply = await call(router, session, [Buffer.from('del'), keyOf(session, key)]);
       if (reply instanceof ReplyError) return sendError(res, reply);
       return { deleted: Number(reply) };
@@ -183,9 +212,14 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
       if (!path.endsWith(suffix) || path.length === suffix.length) {
         return badRequest(res, 'POST /kv/{key}:incr is the only POST on /kv/');
       }
-      const key = path.slice(0, -suffix.length);
+      const key = keyParam(path.slice(0, -suffix.length));
+      if (typeof key === 'string') return badRequest(res, key);
       const by = req.query.by ?? '1';
-      if (!/^-?\d{1,19}$/.test(by)) return badRequest(res, `by must be an integer, got '${by}'`);
+      if (parseInt64(Buffer.from(by)) === null)
+        return badRequest(
+          res,
+          `by must be an integer from -${I64_MAX + 1n} to ${I64_MAX}, ${INT64}; got '${by}'`,
+        );
       const reply = await call(router, session, [
         Buffer.from('incrby'),
         keyOf(session, key),
@@ -197,8 +231,5 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
     next();
   });
 
-  app.setNotFoundHandler((req, res) =>
-    res.code(404).send({ error: { code: ErrorCode.NotFound, message: `no route ${req.method} ${req.url}` } }),
-  );
   return app;
 }
