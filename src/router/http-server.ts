@@ -10,7 +10,7 @@
  *   DELETE /kv/{key}        {"deleted": 0|1}
  *   POST   /kv/{key}:incr   ?by=N (default 1) -> {"value": N}
  *   GET    /shards          shard metadata rows (shard_id, key_range, node, capacity, status)
- *   GET    /healthz         node status
+ *   GET    /healthz         node status (open even with a password: see http-auth.ts)
  *
  * Errors are JSON `{"error":{"code":"HS_ERR_...","message":"..."}}` with a
  * status that says whose fault it is, and Retry-After where waiting helps
@@ -22,6 +22,7 @@ import { parseInt64 } from '../backend/memory-commands.js';
 import { ErrorCode } from '../errors.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
 import { RawReply, ReplyError, SimpleString, type Reply } from '../protocol/reply.js';
+import { registerHttpAuth } from './http-auth.js';
 import { clientErrorHandler, frameworkErrors, registerHttpErrors, sendHttpError } from './http-errors.js';
 import { decodeKey, rewriteKvUrl } from './http-keys.js';
 import type { Router } from './router.js';
@@ -110,8 +111,14 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
     clientErrorHandler,
   });
   registerHttpErrors(app, { maxValueBytes: options.maxValueBytes });
+  registerHttpAuth(app, {
+    password: router.options.password,
+    adminPassword: router.options.adminPassword,
+    tenantHeader: options.tenantHeader,
+  });
 
-  app.get('/healthz', () => ({
+  // Open for load balancers even with a password: it shows node ids and their status, no keys.
+  app.get('/healthz', { config: { access: 'public' } }, () => ({
     status: [...router.backends.values()].every((b) => b.status === 'up') ? 'ok' : 'degraded',
     nodes: Object.fromEntries([...router.backends].map(([id, b]) => [id, b.status])),
     routingTableVersion: router.table.version,
