@@ -10,7 +10,8 @@
  *   Authorization: Basic <tenant>:<password> the user names the tenant
  *   Authorization: Basic admin:<admin-password>
  * More levels (an admin token for state-changing endpoints, a read-only
- * token) belong in `allowed` below as further `HttpAccess` values.
+ * token) are further `HttpAccess` values, checked in the hook before the
+ * no-password shortcut, since they apply with or without a password.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -70,10 +71,10 @@ function refuse(res: FastifyReply, code: ErrorCode, message: string): FastifyRep
 /** Adds the credential check to every route of `app` (register it before the routes). */
 export function registerHttpAuth(app: FastifyInstance, options: HttpAuthOptions): void {
   const { password, tenantHeader } = options;
-  // Without a password HTTP is as open as RESP is: nothing to check.
-  if (password === undefined) return;
   app.addHook('onRequest', async (req: FastifyRequest, res: FastifyReply) => {
-    if (req.routeOptions.config.access === 'public') return;
+    const access = req.routeOptions.config.access ?? 'client';
+    // Without a password HTTP is as open as RESP is.
+    if (access === 'public' || password === undefined) return;
     const header = req.headers.authorization;
     if (header === undefined)
       return refuse(

@@ -147,6 +147,16 @@ describe('http auth - with a password set', () => {
     expect(res.body).toBe('A');
   });
 
+  it('http auth - the event stream needs credentials too, and opens with them', async () => {
+    const url = `http://127.0.0.1:${t.httpPort}/events`;
+    expect((await fetch(url)).status).toBe(401);
+    const abort = new AbortController();
+    const res = await fetch(url, { headers: basic('acme', PASSWORD), signal: abort.signal });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    abort.abort();
+  });
+
   it('http auth - /healthz stays open for load balancers', async () => {
     const res = await t.hs.http.inject({ method: 'GET', url: '/healthz' });
     expect(res.statusCode).toBe(200);
