@@ -5,8 +5,9 @@
  * take the method, and requests Node's parser refuses before fastify sees
  * them (unknown method, request line and headers over 16 KB).
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCode } from '../errors.js';
 
@@ -67,6 +68,15 @@ export function registerHttpErrors(app: FastifyInstance, options: HttpErrorOptio
     return sendHttpError(res, status, codeFor(status), message);
   });
 
+  // Node hands CONNECT to this event, and closes the socket unanswered when nobody listens.
+  app.server.on('connect', (req: IncomingMessage, socket: Duplex) =>
+    answerAndClose(socket, {
+      status: 405,
+      code: ErrorCode.MethodNotAllowed,
+      message: `${req.method} is not supported: hotshard is not an HTTP proxy`,
+    }),
+  );
+
   app.setNotFoundHandler((req, res) => {
     const allowed = METHODS.filter((m) => app.findRoute({ method: m, url: req.url }) !== null);
     if (allowed.length === 0)
@@ -115,11 +125,12 @@ function clientError(code: string | undefined): { status: number; code: ErrorCod
   }
 }
 
-/** fastify's `clientErrorHandler` option: answers in the documented body, then closes, as Node would. */
-export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
-  // A reset socket is gone already; there is no one left to answer.
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const e = clientError(err.code);
+/** Answers a request fastify never saw in the documented body, then closes, as Node does. */
+function answerAndClose(
+  socket: Duplex,
+  e: { status: number; code: ErrorCode; message: string },
+  err?: Error,
+): void {
   const body = JSON.stringify({ error: { code: e.code, message: e.message } } satisfies HttpErrorBody);
   const allow = e.status === 405 ? `Allow: ${METHODS.join(', ')}\r\n` : '';
   if (socket.writable) {
@@ -129,4 +140,11 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Socke
     );
   }
   socket.destroy(err);
+}
+
+/** fastify's `clientErrorHandler` option: what Node's parser refused. */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  // A reset socket is gone already; there is no one left to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  answerAndClose(socket, clientError(err.code), err);
 }

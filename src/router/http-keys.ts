@@ -11,11 +11,14 @@ const KV = '/kv/';
 
 /** fastify's `rewriteUrl`: hides a /kv/ key's escapes from the router's UTF-8 decoding. */
 export function rewriteKvUrl(url: string): string {
-  if (!url.startsWith(KV)) return url;
-  const q = url.search(/[?#]/);
-  const path = q < 0 ? url : url.slice(0, q);
+  // Origin form (`/kv/...`) nearly always; absolute form (`http://host/kv/...`) is legal too.
+  const start = url.startsWith('/') ? 0 : url.indexOf('/', url.indexOf('://') + 3);
+  if (start < 0 || !url.startsWith(KV, start)) return url;
+  const q = url.slice(start).search(/[?#]/);
+  const end = q < 0 ? url.length : start + q;
+  const path = url.slice(start, end);
   if (!path.includes('%')) return url;
-  return path.replaceAll('%', '%25') + (q < 0 ? '' : url.slice(q));
+  return url.slice(0, start) + path.replaceAll('%', '%25') + url.slice(end);
 }
 
 const hex = (c: number): number =>

@@ -127,11 +127,13 @@ describe('http errors - the documented JSON body everywhere', () => {
     expect(res.body.error.message).toMatch(/RESP/);
   });
 
-  it('http errors - a method Node does not know is a 405 with Allow', async () => {
-    const res = await rawHttp(t.httpPort, 'FOO /kv/a HTTP/1.1\r\nHost: x\r\n\r\n');
-    expect(res.status).toBe(405);
-    expect(res.head).toMatch(/\r\nallow: GET, PUT, POST, DELETE/i);
-    expect(res.body.error.code).toBe('HS_ERR_METHOD_NOT_ALLOWED');
+  it('http errors - a method Node does not know, or CONNECT, is a 405 with Allow', async () => {
+    for (const method of ['FOO', 'CONNECT']) {
+      const res = await rawHttp(t.httpPort, `${method} /kv/a HTTP/1.1\r\nHost: x\r\n\r\n`);
+      expect(res.status, method).toBe(405);
+      expect(res.head).toMatch(/\r\nallow: GET, PUT, POST, DELETE/i);
+      expect(res.body.error.code).toBe('HS_ERR_METHOD_NOT_ALLOWED');
+    }
   });
 
   it('http errors - a known method a route does not take is a 405 naming the ones it does', async () => {

@@ -6,6 +6,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
+import { rawConnect } from './raw-client.js';
 
 describe('http keys - bytes, percent-encoded', () => {
   let t: TestHotshard;
@@ -44,6 +45,16 @@ describe('http keys - bytes, percent-encoded', () => {
     const res = await t.hs.http.inject({ method: 'POST', url: '/kv/hits%3Aincr:incr' });
     expect(res.json()).toEqual({ value: 1 });
     expect(await redis.get('hits:incr')).toBe('1');
+  });
+
+  it('http keys - an absolute-form request target reaches the same bytes', async () => {
+    await redis.set(Buffer.from([0xff, 0x41]), 'abs');
+    // inject() strips a URL to its path, so this one goes over a real socket.
+    const c = await rawConnect(t.httpPort);
+    c.write('GET http://localhost/kv/%FFA HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    const answer = await c.until((b) => b.includes('\r\n\r\n') && /\r\n\r\n.+/s.test(b.toString()));
+    c.close();
+    expect(answer.toString()).toMatch(/^HTTP\/1\.1 200 .*\r\n\r\nabs$/s);
   });
 
   it('http keys - a missing key reads back in the encoding it was asked in', async () => {
