@@ -8,11 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
 import { rawConnect } from './raw-client.js';
 
-describe('http keys - bytes, percent-encoded', () => {
+describe.each(['memory', 'redis'] as const)('http keys - bytes, percent-encoded (%s backend)', (backend) => {
   let t: TestHotshard;
   let redis: Redis;
   beforeAll(async () => {
-    t = await startTestHotshard({ backend: 'memory' });
+    t = await startTestHotshard({ backend, redisNodes: 2 });
     redis = new Redis({ port: t.port, host: '127.0.0.1' });
   });
   afterAll(async () => {
