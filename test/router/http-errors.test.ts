@@ -44,6 +44,13 @@ describe('http errors - the documented JSON body everywhere', () => {
   });
   afterAll(async () => t?.stop());
 
+  /** A well-behaved client on a real socket is served after each bad one. */
+  const bystanderServed = async (): Promise<void> => {
+    const url = `http://127.0.0.1:${t.httpPort}/kv/bystander`;
+    expect((await fetch(url, { method: 'PUT', body: 'ok' })).status).toBe(200);
+    expect(await (await fetch(url)).text()).toBe('ok');
+  };
+
   const expectError = (
     res: { statusCode: number; json: <T>() => T },
     status: number,
@@ -118,6 +125,7 @@ describe('http errors - the documented JSON body everywhere', () => {
     );
     expect(res.status).toBe(413);
     expect(res.body.error.code).toBe('HS_ERR_VALUE_TOO_LARGE');
+    await bystanderServed();
   });
 
   it('http errors - a key over 16 KB gets 431 HS_ERR_HEADERS_TOO_LARGE saying why', async () => {
@@ -125,6 +133,7 @@ describe('http errors - the documented JSON body everywhere', () => {
     expect(res.status).toBe(431);
     expect(res.body.error.code).toBe('HS_ERR_HEADERS_TOO_LARGE');
     expect(res.body.error.message).toMatch(/RESP/);
+    await bystanderServed();
   });
 
   it('http errors - a method Node does not know, or CONNECT, is a 405 with Allow', async () => {
@@ -134,6 +143,7 @@ describe('http errors - the documented JSON body everywhere', () => {
       expect(res.head).toMatch(/\r\nallow: GET, PUT, POST, DELETE/i);
       expect(res.body.error.code).toBe('HS_ERR_METHOD_NOT_ALLOWED');
     }
+    await bystanderServed();
   });
 
   it('http errors - a known method a route does not take is a 405 naming the ones it does', async () => {
