@@ -34,6 +34,8 @@ export interface Hotshard {
   /** Bound HTTP port. */
   readonly httpPort: number;
   readonly http: FastifyInstance;
+  /** The RESP front end (client counts, buffered bytes). */
+  readonly resp: RespServer;
   /** Router measurements (undefined when telemetry is off). */
   readonly telemetry: RouterTelemetry | undefined;
   /** The detection loop (undefined when telemetry is off). */
@@ -194,6 +196,7 @@ export async function startHotshard(
     respPort,
     httpPort,
     http,
+    resp,
     telemetry,
     monitor,
     events,

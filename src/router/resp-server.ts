@@ -6,7 +6,9 @@
  * flight before the socket stops being read, and reading also stops while the
  * client is not reading its replies (output above `outputHighWater`).
  * A protocol error answers `-ERR Protocol error: ...` after the replies of the
- * commands that preceded it, then closes that connection only.
+ * commands that preceded it, then closes that connection only. Every close
+ * the server starts (protocol error, QUIT, maxClients, shutdown) lingers:
+ * see `linger`.
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
@@ -32,6 +34,25 @@ export interface RespServerOptions {
   readonly outputHighWater: number;
   /** A client whose partial command holds more than this is cut off (Redis: client-query-buffer-limit). */
   readonly maxQueryBytes: number;
+  /** How long a connection the server has closed may still send before it is destroyed (ms). */
+  readonly closeLingerMs: number;
+}
+
+/**
+ * Ends our side of a connection the server is done with and makes sure it
+ * goes away whatever the client does. What the client still sends is read and
+ * dropped: a socket that is not read never sees its client hang up (once
+ * Node's 16 KB read buffer is full the kernel keeps the rest, and the FIN
+ * behind it), and a client blocked in send() would never get to read its
+ * error. After `lingerMs` the socket is destroyed, as Redis closes at once;
+ * the linger gives a well-behaved client the time to read the last reply.
+ */
+function linger(socket: net.Socket, lingerMs: number, lastWords?: string): void {
+  if (lastWords === undefined) socket.end();
+  else socket.end(lastWords);
+  socket.resume();
+  const timer = setTimeout(() => socket.destroy(), lingerMs);
+  socket.once('close', () => clearTimeout(timer));
 }
 
 /** Marks a slot whose reply has not arrived yet. */
@@ -54,6 +75,8 @@ class Connection implements ReplySink {
   #flushScheduled = false;
   /** No more commands are accepted (QUIT, protocol error, shutdown). */
   #closing = false;
+  /** Our side is ended and the socket lingers (see `linger`). */
+  #ended = false;
   #closed = false;
   #lastActivity = Date.now();
 
@@ -88,6 +111,12 @@ class Connection implements ReplySink {
     return this.#slots.length - this.#head;
   }
 
+  /** Bytes held for this client: unparsed input, unread input, replies not yet sent. */
+  get bufferedBytes(): number {
+    const socket = this.#socket;
+    return this.#decoder.bufferedBytes + socket.readableLength + socket.writableLength + this.#writer.length;
+  }
+
   /**
    * For shutdown: closes the connection once it has nothing in flight and the
    * client has been quiet for `quietMs`. Commands already on the wire are still
@@ -96,7 +125,7 @@ class Connection implements ReplySink {
   closeIfIdle(now: number, quietMs: number): void {
     if (this.inFlight === 0 && now - this.#lastActivity >= quietMs && !this.#closed) {
       this.#closing = true;
-      this.#socket.end();
+      this.#end();
     }
   }
 
@@ -124,8 +153,9 @@ class Connection implements ReplySink {
 
   /** Answers an error after the replies already owed, then closes. */
   #refuse(message: string): void {
+    // After QUIT the rest of the chunk is still decoded; Redis ignores it, so do we.
+    if (this.#closing) return;
     this.#closing = true;
-    this.#pause();
     this.#slots.push(new ReplyError(`ERR ${message}`));
     this.#advance();
   }
@@ -183,12 +213,19 @@ class Connection implements ReplySink {
     const socket = this.#socket;
     if (this.#writer.length > 0) socket.write(this.#writer.take());
     if (this.#closing && this.inFlight === 0) {
-      socket.end();
+      this.#end();
       return;
     }
     if (socket.writableLength > this.#server.options.outputHighWater) this.#pause();
     else this.#maybeResume();
   };
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#paused = false;
+    linger(this.#socket, this.#server.options.closeLingerMs);
+  }
 
   #pause(): void {
     if (!this.#paused) {
@@ -240,12 +277,26 @@ export class RespServer {
     return this.#connections.size;
   }
 
+  /** Open sockets: the clients, and clients refused at maxClients while they linger. */
+  sockets(): Promise<number> {
+    return new Promise((resolve, reject) =>
+      this.#server.getConnections((err, count) => (err ? reject(err) : resolve(count))),
+    );
+  }
+
+  /** Bytes held for all connected clients (memory accounting; walks every connection). */
+  get bufferedBytes(): number {
+    let bytes = 0;
+    for (const conn of this.#connections) bytes += conn.bufferedBytes;
+    return bytes;
+  }
+
   #accept(socket: net.Socket): void {
     const stats = this.#router.stats;
     stats.connectionsReceived++;
     if (this.#connections.size >= this.options.maxClients) {
       socket.on('error', () => {});
-      socket.end('-ERR max number of clients reached\r\n');
+      linger(socket, this.options.closeLingerMs, '-ERR max number of clients reached\r\n');
       return;
     }
     const conn = new Connection(socket, this.#router, this, this.#nextId++);
