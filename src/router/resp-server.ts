@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { ProtocolError, RequestDecoder, type DecoderLimits } from '../protocol/request-decoder.js';
 import { ReplyWriter } from '../protocol/reply-encoder.js';
 import { ReplyError, type Reply } from '../protocol/reply.js';
+import { RESERVED_FDS } from './open-files.js';
 import { replyTo, type ReplySink } from './reply-to.js';
 import type { Router } from './router.js';
 import { Session } from './session.js';
@@ -54,6 +55,8 @@ function linger(socket: net.Socket, lingerMs: number, lastWords?: string): void 
   const timer = setTimeout(() => socket.destroy(), lingerMs);
   socket.once('close', () => clearTimeout(timer));
 }
+
+const MAX_LINGERING_REFUSALS = RESERVED_FDS / 2;
 
 /** Marks a slot whose reply has not arrived yet. */
 const PENDING = Symbol('pending');
@@ -252,6 +255,8 @@ export class RespServer {
   readonly #server: net.Server;
   readonly #connections = new Set<Connection>();
   #nextId = 1;
+  /** Clients refused at maxClients that still linger. */
+  #refused = 0;
 
   constructor(router: Router, options: RespServerOptions, log: Logger) {
     this.#router = router;
@@ -296,7 +301,17 @@ export class RespServer {
     stats.connectionsReceived++;
     if (this.#connections.size >= this.options.maxClients) {
       socket.on('error', () => {});
-      linger(socket, this.options.closeLingerMs, '-ERR max number of clients reached\r\n');
+      const error = '-ERR max number of clients reached\r\n';
+      // Each lingering refusal holds a descriptor from the few kept aside
+      // (RESERVED_FDS): past a handful, close as soon as the error is written,
+      // as Redis always does, so a flood cannot use up the rest.
+      if (this.#refused >= MAX_LINGERING_REFUSALS) {
+        socket.end(error, () => socket.destroy());
+        return;
+      }
+      this.#refused++;
+      socket.once('close', () => this.#refused--);
+      linger(socket, this.options.closeLingerMs, error);
       return;
     }
     const conn = new Connection(socket, this.#router, this, this.#nextId++);
