@@ -31,6 +31,11 @@ const limitsSchema = z
     outputHighWater: positiveInt.default(8 * 1024 * 1024),
     /** Cut off a client whose unfinished command holds more than this (bytes); Redis's client-query-buffer-limit. */
     maxQueryBytes: positiveInt.default(256 * 1024 * 1024),
+    /**
+     * How long a connection the server closes (protocol error, QUIT, maxClients,
+     * shutdown) is still read, and its input dropped, before it is destroyed (ms).
+     */
+    closeLingerMs: positiveInt.max(2 ** 31 - 1).default(1000), // setTimeout's range
   })
   .strict();
 

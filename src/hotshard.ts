@@ -14,6 +14,7 @@ import { hashPartitioner, rangePartitioner } from './keyspace/partitioner.js';
 import { RoutingTable } from './keyspace/routing-table.js';
 import { buildHttpServer } from './router/http-server.js';
 import { RespServer } from './router/resp-server.js';
+import { fitMaxClients } from './router/open-files.js';
 import { Router } from './router/router.js';
 import { AccessLog } from './router/access-log.js';
 import { Instrumentation } from './router/instrumentation.js';
@@ -34,6 +35,8 @@ export interface Hotshard {
   /** Bound HTTP port. */
   readonly httpPort: number;
   readonly http: FastifyInstance;
+  /** The RESP front end (client counts, buffered bytes). */
+  readonly resp: RespServer;
   /** Router measurements (undefined when telemetry is off). */
   readonly telemetry: RouterTelemetry | undefined;
   /** The detection loop (undefined when telemetry is off). */
@@ -98,6 +101,13 @@ export async function startHotshard(
   log: Logger = pino({ level: config.logLevel }),
 ): Promise<Hotshard> {
   if (config.dataDir !== undefined) mkdirSync(config.dataDir, { recursive: true });
+  // Before anything is connected, so a limit too low for any client stops start-up cleanly.
+  const listeners = 2;
+  const maxClients = fitMaxClients(
+    config.limits.maxClients,
+    log,
+    listeners + (config.backend === 'redis' ? config.redis.length : 0),
+  );
   const backends = await createBackends(config, log);
   const partitioner = config.partitioner === 'hash' ? hashPartitioner() : rangePartitioner();
   let table: RoutingTable;
@@ -145,7 +155,7 @@ export async function startHotshard(
 
   const resp = new RespServer(
     router,
-    { ...config.limits, host: config.host, port: config.respPort, limits: config.limits },
+    { ...config.limits, maxClients, host: config.host, port: config.respPort, limits: config.limits },
     log.child({ component: 'resp' }),
   );
   const http = buildHttpServer(
@@ -194,6 +204,7 @@ export async function startHotshard(
     respPort,
     httpPort,
     http,
+    resp,
     telemetry,
     monitor,
     events,

@@ -6,13 +6,16 @@
  * flight before the socket stops being read, and reading also stops while the
  * client is not reading its replies (output above `outputHighWater`).
  * A protocol error answers `-ERR Protocol error: ...` after the replies of the
- * commands that preceded it, then closes that connection only.
+ * commands that preceded it, then closes that connection only. Every close
+ * the server starts (protocol error, QUIT, maxClients, shutdown) lingers:
+ * see `linger`.
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { ProtocolError, RequestDecoder, type DecoderLimits } from '../protocol/request-decoder.js';
 import { ReplyWriter } from '../protocol/reply-encoder.js';
 import { ReplyError, type Reply } from '../protocol/reply.js';
+import { RESERVED_FDS } from './open-files.js';
 import { replyTo, type ReplySink } from './reply-to.js';
 import type { Router } from './router.js';
 import { Session } from './session.js';
@@ -32,7 +35,28 @@ export interface RespServerOptions {
   readonly outputHighWater: number;
   /** A client whose partial command holds more than this is cut off (Redis: client-query-buffer-limit). */
   readonly maxQueryBytes: number;
+  /** How long a connection the server has closed may still send before it is destroyed (ms). */
+  readonly closeLingerMs: number;
 }
+
+/**
+ * Ends our side of a connection the server is done with and makes sure it
+ * goes away whatever the client does. What the client still sends is read and
+ * dropped: a socket that is not read never sees its client hang up (once
+ * Node's 16 KB read buffer is full the kernel keeps the rest, and the FIN
+ * behind it), and a client blocked in send() would never get to read its
+ * error. After `lingerMs` the socket is destroyed, as Redis closes at once;
+ * the linger gives a well-behaved client the time to read the last reply.
+ */
+function linger(socket: net.Socket, lingerMs: number, lastWords?: string): void {
+  if (lastWords === undefined) socket.end();
+  else socket.end(lastWords);
+  socket.resume();
+  const timer = setTimeout(() => socket.destroy(), lingerMs);
+  socket.once('close', () => clearTimeout(timer));
+}
+
+const MAX_LINGERING_REFUSALS = RESERVED_FDS / 2;
 
 /** Marks a slot whose reply has not arrived yet. */
 const PENDING = Symbol('pending');
@@ -54,6 +78,8 @@ class Connection implements ReplySink {
   #flushScheduled = false;
   /** No more commands are accepted (QUIT, protocol error, shutdown). */
   #closing = false;
+  /** Our side is ended and the socket lingers (see `linger`). */
+  #ended = false;
   #closed = false;
   #lastActivity = Date.now();
 
@@ -88,6 +114,12 @@ class Connection implements ReplySink {
     return this.#slots.length - this.#head;
   }
 
+  /** Bytes held for this client: unparsed input, unread input, replies not yet sent. */
+  get bufferedBytes(): number {
+    const socket = this.#socket;
+    return this.#decoder.bufferedBytes + socket.readableLength + socket.writableLength + this.#writer.length;
+  }
+
   /**
    * For shutdown: closes the connection once it has nothing in flight and the
    * client has been quiet for `quietMs`. Commands already on the wire are still
@@ -96,7 +128,7 @@ class Connection implements ReplySink {
   closeIfIdle(now: number, quietMs: number): void {
     if (this.inFlight === 0 && now - this.#lastActivity >= quietMs && !this.#closed) {
       this.#closing = true;
-      this.#socket.end();
+      this.#end();
     }
   }
 
@@ -124,8 +156,9 @@ class Connection implements ReplySink {
 
   /** Answers an error after the replies already owed, then closes. */
   #refuse(message: string): void {
+    // After QUIT the rest of the chunk is still decoded; Redis ignores it, so do we.
+    if (this.#closing) return;
     this.#closing = true;
-    this.#pause();
     this.#slots.push(new ReplyError(`ERR ${message}`));
     this.#advance();
   }
@@ -183,12 +216,19 @@ class Connection implements ReplySink {
     const socket = this.#socket;
     if (this.#writer.length > 0) socket.write(this.#writer.take());
     if (this.#closing && this.inFlight === 0) {
-      socket.end();
+      this.#end();
       return;
     }
     if (socket.writableLength > this.#server.options.outputHighWater) this.#pause();
     else this.#maybeResume();
   };
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#paused = false;
+    linger(this.#socket, this.#server.options.closeLingerMs);
+  }
 
   #pause(): void {
     if (!this.#paused) {
@@ -215,6 +255,8 @@ export class RespServer {
   readonly #server: net.Server;
   readonly #connections = new Set<Connection>();
   #nextId = 1;
+  /** Clients refused at maxClients that still linger. */
+  #refused = 0;
 
   constructor(router: Router, options: RespServerOptions, log: Logger) {
     this.#router = router;
@@ -240,12 +282,36 @@ export class RespServer {
     return this.#connections.size;
   }
 
+  /** Open sockets: the clients, and clients refused at maxClients while they linger. */
+  sockets(): Promise<number> {
+    return new Promise((resolve, reject) =>
+      this.#server.getConnections((err, count) => (err ? reject(err) : resolve(count))),
+    );
+  }
+
+  /** Bytes held for all connected clients (memory accounting; walks every connection). */
+  get bufferedBytes(): number {
+    let bytes = 0;
+    for (const conn of this.#connections) bytes += conn.bufferedBytes;
+    return bytes;
+  }
+
   #accept(socket: net.Socket): void {
     const stats = this.#router.stats;
     stats.connectionsReceived++;
     if (this.#connections.size >= this.options.maxClients) {
       socket.on('error', () => {});
-      socket.end('-ERR max number of clients reached\r\n');
+      const error = '-ERR max number of clients reached\r\n';
+      // Each lingering refusal holds a descriptor from the few kept aside
+      // (RESERVED_FDS): past a handful, close as soon as the error is written,
+      // as Redis always does, so a flood cannot use up the rest.
+      if (this.#refused >= MAX_LINGERING_REFUSALS) {
+        socket.end(error, () => socket.destroy());
+        return;
+      }
+      this.#refused++;
+      socket.once('close', () => this.#refused--);
+      linger(socket, this.options.closeLingerMs, error);
       return;
     }
     const conn = new Connection(socket, this.#router, this, this.#nextId++);

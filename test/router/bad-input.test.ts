@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary } from '../../src/testkit/binaries.js';
 import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
+import { waitFor } from '../control/harness.js';
 import { countSimpleReplies, rawConnect } from './raw-client.js';
 
 describe('bad input - memory backend', () => {
@@ -115,6 +116,13 @@ describe('bad input - memory backend', () => {
     expect(t.hs.router.stats.connectedClients).toBe(1);
   });
 
+  it('bad input - bytes after QUIT are ignored, as Redis does, even malformed ones', async () => {
+    const c = await rawConnect(t.port);
+    c.write('PING\r\nQUIT\r\n*abc\r\n');
+    await c.closed();
+    expect(c.received().toString()).toBe('+PONG\r\n+OK\r\n');
+  });
+
   it('bad input - an unbalanced inline quote is a protocol error', async () => {
     const c = await rawConnect(t.port);
     c.write('SET a "unterminated\r\n');
@@ -173,5 +181,114 @@ describe.skipIf(!hasRedis)('bad input - a redis node killed mid-request', () => 
     } finally {
       redis.disconnect();
     }
+  });
+});
+
+// A protocol error followed by more bytes than the server reads before it
+// notices (the issue's 16 KB), from clients that hang up once they have the
+// error: the server must see each one go, whatever was still unread.
+const MEGABYTE = Buffer.alloc(1024 * 1024, 'x');
+const BAD_OPENINGS: ReadonlyArray<readonly [string, string]> = [
+  ['an over-limit bulk length', `*2\r\n$3\r\nGET\r\n$${1024 * 1024 * 1024}\r\n`],
+  ['a 70 KB inline line', 'x'.repeat(70 * 1024)],
+  ['a bulk missing its CRLF', '*2\r\n$3\r\nGET\r\n$1\r\nkXY'],
+];
+
+// Longer than any wait below, so a release can only come from seeing the client hang up.
+const LONG_LINGER = 600_000;
+
+const waitForClients = (t: TestHotshard, n: number): Promise<true> =>
+  waitFor(
+    `connected_clients back to ${n}`,
+    () => (t.hs.router.stats.connectedClients === n ? true : undefined),
+    10_000,
+  );
+
+describe('bad input - protocol error with data in flight', () => {
+  let t: TestHotshard;
+  let bystander: Redis;
+  beforeAll(async () => {
+    t = await startTestHotshard({ backend: 'memory', limits: { closeLingerMs: LONG_LINGER } });
+    bystander = new Redis({ port: t.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+    await bystander.ping();
+  });
+  afterAll(async () => {
+    bystander?.disconnect();
+    await t?.stop();
+  });
+
+  for (const [what, opening] of BAD_OPENINGS) {
+    it(`bad input - 100 clients sending ${what} then 1 MB are all released when they hang up`, async () => {
+      const clients = await Promise.all(Array.from({ length: 100 }, () => rawConnect(t.port)));
+      for (const c of clients) {
+        c.write(opening);
+        c.write(MEGABYTE);
+      }
+      await Promise.all(clients.map((c) => c.until((b) => b.includes('-ERR Protocol error'))));
+      // While they linger the server holds what it has not yet dropped, not
+      // Node's 16 KB read buffer each (a paused socket fills it, and then the
+      // kernel keeps the rest).
+      await new Promise((r) => setTimeout(r, 100));
+      expect(t.hs.resp.bufferedBytes).toBeLessThan(100 * 4096);
+      for (const c of clients) c.close();
+      await waitForClients(t, 1);
+      expect(await t.hs.resp.sockets()).toBe(1);
+      expect(await bystander.info('clients')).toContain('connected_clients:1\r\n');
+      await bystander.set('in-flight:by', 'ok');
+      expect(await bystander.get('in-flight:by')).toBe('ok');
+    });
+  }
+});
+
+// QUIT after more commands than maxPipeline (reading paused mid-pipeline),
+// then more bytes: the client gets every reply and +OK, nothing after it, and
+// its slot is released when it hangs up.
+const pipelineThenQuit = async (t: TestHotshard): Promise<void> => {
+  const total = 1100;
+  const c = await rawConnect(t.port);
+  c.write('*2\r\n$3\r\nGET\r\n$6\r\nq:none\r\n'.repeat(total) + 'QUIT\r\n');
+  c.write(MEGABYTE);
+  const all = await c.until((b) => countSimpleReplies(b) >= total + 1, 20_000);
+  expect(all.toString()).toBe('$-1\r\n'.repeat(total) + '+OK\r\n');
+  c.close();
+  await waitForClients(t, 1);
+};
+
+describe('bad input - pipeline past maxPipeline, QUIT, more bytes - memory backend', () => {
+  let t: TestHotshard;
+  let bystander: Redis;
+  beforeAll(async () => {
+    t = await startTestHotshard({ backend: 'memory', limits: { closeLingerMs: LONG_LINGER } });
+    bystander = new Redis({ port: t.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+    await bystander.ping();
+  });
+  afterAll(async () => {
+    bystander?.disconnect();
+    await t?.stop();
+  });
+
+  it('bad input - every reply, +OK, then the slot is released when the client hangs up', async () => {
+    await pipelineThenQuit(t);
+    expect(await bystander.ping()).toBe('PONG');
+  });
+});
+
+describe.skipIf(!hasRedis)('bad input - pipeline past maxPipeline, QUIT, more bytes - redis backend', () => {
+  let t: TestHotshard;
+  let bystander: Redis;
+  beforeAll(async () => {
+    t = await startTestHotshard({ backend: 'redis', redisNodes: 2, limits: { closeLingerMs: LONG_LINGER } });
+    bystander = new Redis({ port: t.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+    await bystander.ping();
+  });
+  afterAll(async () => {
+    bystander?.disconnect();
+    await t?.stop();
+  });
+
+  it('bad input - every reply, +OK, then the slot is released when the client hangs up', async () => {
+    await pipelineThenQuit(t);
+    await bystander.set('quit:by', 'ok');
+    expect(await bystander.get('quit:by')).toBe('ok');
   });
 });
