@@ -183,14 +183,26 @@ const ENV_FIELDS = [
 const envName = (field: string): string =>
   'HOTSHARD_' + field.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
 
+/** HOTSHARD_* variables hotshard sets or reads elsewhere, so no typo: the launcher's mark (src/cli/node-flags.ts). */
+const OTHER_ENV: ReadonlySet<string> = new Set(['HOTSHARD_LAUNCHED']);
+
+/** Fields whose values an error message must not echo. */
+const SECRET = /password/i;
+
 /**
  * Builds the configuration from its sources. Throws ConfigError naming the
- * field, its source and the accepted values.
+ * field, its source, the value given and the accepted values. A HOTSHARD_*
+ * variable that is not a setting goes to `warn` (default: a process warning).
  *
  * @example loadConfig({ flags: { respPort: 0, backend: 'memory' } })
  */
 export function loadConfig(
-  sources: { file?: string | undefined; env?: NodeJS.ProcessEnv; flags?: Record<string, unknown> } = {},
+  sources: {
+    file?: string | undefined;
+    env?: NodeJS.ProcessEnv;
+    flags?: Record<string, unknown>;
+    warn?: (message: string) => void;
+  } = {},
 ): Config {
   const origin = new Map<string, Source>();
   let merged: Record<string, unknown> = {};
@@ -223,6 +235,8 @@ export function loadConfig(
       origin.set(field, 'env');
     }
   }
+  const warn = sources.warn ?? ((m: string): void => process.emitWarning(m, 'HotshardConfigWarning'));
+  for (const message of unknownEnv(env)) warn(message);
   for (const [k, v] of Object.entries(sources.flags ?? {})) {
     if (v !== undefined) {
       merged[k] = v;
@@ -233,7 +247,8 @@ export function loadConfig(
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const field = issue.path.join('.') || '(root)';
-    const top = String(issue.path[0] ?? '');
+    // An unknown top-level field comes from where that field was given.
+    const top = String(issue.path[0] ?? (issue.code === 'unrecognized_keys' ? issue.keys[0] : ''));
     const from = origin.get(top);
     const where =
       from === 'env'
@@ -243,7 +258,10 @@ export function loadConfig(
           : from === 'file'
             ? ` (from ${sources.file})`
             : '';
-    return `  ${field}${where}: ${describeIssue(issue)}`;
+    const given = SECRET.test(top) ? undefined : valueAt(merged, issue.path);
+    const got =
+      typeof given === 'string' || typeof given === 'number' ? `; got ${JSON.stringify(given)}` : '';
+    return `  ${field}${where}: ${describeIssue(issue)}${issue.code === 'unrecognized_keys' ? '' : got}`;
   });
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
 }
@@ -252,8 +270,61 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_value')
     return `${issue.message}; accepted: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   if (issue.code === 'unrecognized_keys')
-    return `unknown field(s) ${issue.keys.join(', ')}; known fields: ${Object.keys(configSchema.shape).join(', ')}`;
+    return `unknown field(s) ${issue.keys.join(', ')}; known fields: ${fieldsAt(issue.path).join(', ')}`;
+  // zod reports what it received after coercion ("received NaN"); the value given is echoed instead
+  if (issue.code === 'invalid_type')
+    return `expected ${issue.expected === 'number' ? 'a number' : issue.expected}`;
   return issue.message;
+}
+
+/** The fields of the config section at `path` (the top level for []). */
+function fieldsAt(path: readonly PropertyKey[]): string[] {
+  let schema: z.core.$ZodType | undefined = configSchema;
+  for (let i = 0; ; i++) {
+    // past defaults, optionals and preprocessing to the object itself
+    for (;;) {
+      const def: z.core.$ZodTypeDef = schema._zod.def;
+      if ('innerType' in def) schema = def.innerType as z.core.$ZodType;
+      else if (def.type === 'pipe') schema = (def as z.core.$ZodPipeDef).out;
+      else break;
+    }
+    if (!(schema instanceof z.ZodObject)) return [];
+    if (i === path.length) return Object.keys(schema.shape);
+    schema = schema.shape[String(path[i])] as z.core.$ZodType | undefined;
+    if (schema === undefined) return [];
+  }
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const key of path)
+    v = typeof v === 'object' && v !== null ? (v as Record<PropertyKey, unknown>)[key] : undefined;
+  return v;
+}
+
+/** A warning for each HOTSHARD_* variable that is not a setting, naming the nearest one that is. */
+function unknownEnv(env: NodeJS.ProcessEnv): string[] {
+  const known = ENV_FIELDS.map(envName);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('HOTSHARD_') && !known.includes(name) && !OTHER_ENV.has(name))
+    .map((name) => {
+      const nearest = known.reduce((a, b) => (editDistance(name, b) < editDistance(name, a) ? b : a));
+      const hint =
+        editDistance(name, nearest) <= 3 ? `did you mean ${nearest}?` : `known: ${known.join(', ')}`;
+      return `${name} is not a setting hotshard reads (ignored); ${hint}`;
+    });
+}
+
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
 }
 
 /** Shards to create: the configured number, or 4 per node. */

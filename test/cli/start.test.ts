@@ -38,6 +38,19 @@ describe('cli start', () => {
     expect(s.output()).toMatch(/"memory", "redis"/);
   });
 
+  it('cli start - a bad number is echoed, and a mistyped HOTSHARD_* variable is warned about', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '--resp-port', 'abc'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, HOTSHARD_HTTP_PROT: '9000' },
+    });
+    let out = '';
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    running.push(child);
+    expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(1);
+    expect(out).toMatch(/hotshard: warning: HOTSHARD_HTTP_PROT .*did you mean HOTSHARD_HTTP_PORT\?/);
+    expect(out).toMatch(/respPort \(from the command line\): expected a number; got "abc"/);
+  });
+
   it('cli start - serves RESP and HTTP, then SIGTERM drains in-flight requests and exits 0', async () => {
     const [resp, http] = [await freePort(), await freePort()];
     const s = hotshard([
