@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { fieldsAt, givenValue, unknownEnvWarnings } from './config-messages.js';
 import { ConfigError } from './errors.js';
 import { DEFAULT_DECODER_LIMITS } from './protocol/request-decoder.js';
 import { DEFAULT_SAMPLE_BUDGET } from './telemetry/router-telemetry.js';
@@ -186,9 +187,6 @@ const envName = (field: string): string =>
 /** HOTSHARD_* variables hotshard sets or reads elsewhere, so no typo: the launcher's mark (src/cli/node-flags.ts). */
 const OTHER_ENV: ReadonlySet<string> = new Set(['HOTSHARD_LAUNCHED']);
 
-/** Fields whose values an error message must not echo. */
-const SECRET = /password/i;
-
 /**
  * Builds the configuration from its sources. Throws ConfigError naming the
  * field, its source, the value given and the accepted values. A HOTSHARD_*
@@ -236,7 +234,7 @@ export function loadConfig(
     }
   }
   const warn = sources.warn ?? ((m: string): void => process.emitWarning(m, 'HotshardConfigWarning'));
-  for (const message of unknownEnv(env)) warn(message);
+  for (const message of unknownEnvWarnings(env, ENV_FIELDS.map(envName), OTHER_ENV)) warn(message);
   for (const [k, v] of Object.entries(sources.flags ?? {})) {
     if (v !== undefined) {
       merged[k] = v;
@@ -258,10 +256,8 @@ export function loadConfig(
           : from === 'file'
             ? ` (from ${sources.file})`
             : '';
-    const given = SECRET.test(top) ? undefined : valueAt(merged, issue.path);
-    const got =
-      typeof given === 'string' || typeof given === 'number' ? `; got ${JSON.stringify(given)}` : '';
-    return `  ${field}${where}: ${describeIssue(issue)}${issue.code === 'unrecognized_keys' ? '' : got}`;
+    const got = issue.code === 'unrecognized_keys' ? '' : givenValue(merged, issue.path);
+    return `  ${field}${where}: ${describeIssue(issue)}${got}`;
   });
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
 }
@@ -270,61 +266,11 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_value')
     return `${issue.message}; accepted: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   if (issue.code === 'unrecognized_keys')
-    return `unknown field(s) ${issue.keys.join(', ')}; known fields: ${fieldsAt(issue.path).join(', ')}`;
+    return `unknown field(s) ${issue.keys.join(', ')}; known fields: ${fieldsAt(configSchema, issue.path).join(', ')}`;
   // zod reports what it received after coercion ("received NaN"); the value given is echoed instead
   if (issue.code === 'invalid_type')
     return `expected ${issue.expected === 'number' ? 'a number' : issue.expected}`;
   return issue.message;
-}
-
-/** The fields of the config section at `path` (the top level for []). */
-function fieldsAt(path: readonly PropertyKey[]): string[] {
-  let schema: z.core.$ZodType | undefined = configSchema;
-  for (let i = 0; ; i++) {
-    // past defaults, optionals and preprocessing to the object itself
-    for (;;) {
-      const def: z.core.$ZodTypeDef = schema._zod.def;
-      if ('innerType' in def) schema = def.innerType as z.core.$ZodType;
-      else if (def.type === 'pipe') schema = (def as z.core.$ZodPipeDef).out;
-      else break;
-    }
-    if (!(schema instanceof z.ZodObject)) return [];
-    if (i === path.length) return Object.keys(schema.shape);
-    schema = schema.shape[String(path[i])] as z.core.$ZodType | undefined;
-    if (schema === undefined) return [];
-  }
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let v = root;
-  for (const key of path)
-    v = typeof v === 'object' && v !== null ? (v as Record<PropertyKey, unknown>)[key] : undefined;
-  return v;
-}
-
-/** A warning for each HOTSHARD_* variable that is not a setting, naming the nearest one that is. */
-function unknownEnv(env: NodeJS.ProcessEnv): string[] {
-  const known = ENV_FIELDS.map(envName);
-  return Object.keys(env)
-    .filter((name) => name.startsWith('HOTSHARD_') && !known.includes(name) && !OTHER_ENV.has(name))
-    .map((name) => {
-      const nearest = known.reduce((a, b) => (editDistance(name, b) < editDistance(name, a) ? b : a));
-      const hint =
-        editDistance(name, nearest) <= 3 ? `did you mean ${nearest}?` : `known: ${known.join(', ')}`;
-      return `${name} is not a setting hotshard reads (ignored); ${hint}`;
-    });
-}
-
-/** Levenshtein distance, for "did you mean". */
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++)
-      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[b.length]!;
 }
 
 /** Shards to create: the configured number, or 4 per node. */

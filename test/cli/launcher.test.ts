@@ -2,8 +2,8 @@
  * bin/hotshard.js: server commands run with SERVER_NODE_FLAGS (a restart of
  * node when they are missing), a stop signal drains the server once however
  * it is delivered, the server stops when the launcher dies (or, under npx,
- * when npm does), and its exit status comes back. Runs the built launcher (dist/; `npm test` builds it
- * first), as `npx hotshard` does.
+ * when npm does), and its exit status comes back. Runs the built launcher
+ * (dist/; `npm test` builds it first), as `npx hotshard` does.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
