@@ -18,10 +18,10 @@ import {
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SERVER_NODE_FLAGS, missingNodeFlags, profiling } from '../../src/cli/node-flags.js';
 import { freePort } from '../../src/testkit/free-port.js';
+import { queuedBurst } from './queued-burst.js';
 import { waitForOutput } from './wait-for-output.js';
 
 const BIN = new URL('../../bin/hotshard.js', import.meta.url).pathname;
@@ -107,6 +107,14 @@ function cmdline(pid: number): string[] {
     .filter((a) => a !== '');
 }
 
+/**
+ * 1000 requests queued at 100 ops/s per node (4 nodes) keep a server draining
+ * for about 2.5 s: long enough for a repeated signal to land, or for a lost
+ * one to show.
+ */
+const SLOW = ['--capacity', '100'];
+const BURST = 1000;
+
 function serverArgs(resp: number, http: number): string[] {
   return ['start', '--resp-port', String(resp), '--http-port', String(http), '--shards', '4'];
 }
@@ -138,27 +146,21 @@ describe.skipIf(!BUILT || process.platform !== 'linux')('launcher', () => {
     for (const c of running.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   });
 
-  /** A launched `start` with requests queued (capacity 2000 ops/s per node), and its server's pid. */
+  /** A launched `start` with requests queued, and its server's pid. */
   async function busyServer(): Promise<{
     l: Launched;
     server: number;
     burst: Promise<PromiseSettledResult<unknown>[]>;
   }> {
     const resp = await freePort();
-    const l = launch([], [...serverArgs(resp, await freePort()), '--capacity', '2000']);
+    const l = launch([], [...serverArgs(resp, await freePort()), ...SLOW]);
     running.push(l.child);
     await waitForOutput(l, /hotshard ready/);
     const [server] = childrenOf(l.child.pid!);
     expect(server).toBeDefined();
     servers.push(server!);
     expect(cmdline(server!)).toEqual(expect.arrayContaining([...SERVER_NODE_FLAGS, BIN, 'start']));
-    // 3000 requests at 8000 ops/s keep the server draining for a while: long
-    // enough for a repeated signal to land, or for a lost one to show.
-    const redis = new Redis({ port: resp, host: '127.0.0.1', maxRetriesPerRequest: 0 });
-    const sent = Array.from({ length: 3000 }, (_, i) => redis.set(`launcher:${i}`, 'x'));
-    const burst = Promise.allSettled(sent).finally(() => redis.disconnect());
-    await new Promise((r) => setTimeout(r, 50));
-    return { l, server: server!, burst };
+    return { l, server: server!, burst: (await queuedBurst(resp, BURST, 'launcher')).settled };
   }
 
   it('launcher - Ctrl-C on the job reaches the server twice (directly and relayed) and drains it once, exit 0', async () => {
@@ -199,7 +201,7 @@ describe.skipIf(!BUILT || process.platform !== 'linux')('launcher', () => {
       // npm relays SIGTERM only to the `sh -c` it runs the bin with, and sh dies
       // without passing it on: what hotshard started would run on, orphaned.
       const resp = await freePort();
-      const l = npx([...serverArgs(resp, await freePort()), '--capacity', '2000'], nodeOptions);
+      const l = npx([...serverArgs(resp, await freePort()), ...SLOW], nodeOptions);
       running.push(l.child);
       try {
         await waitForOutput(l, /hotshard ready/, 60_000);
@@ -213,11 +215,7 @@ describe.skipIf(!BUILT || process.platform !== 'linux')('launcher', () => {
         );
         // npm exec → sh → launcher → server, or → sh → server when node has the flag already
         expect(tree).toHaveLength(nodeOptions === '' ? 3 : 2);
-        const redis = new Redis({ port: resp, host: '127.0.0.1', maxRetriesPerRequest: 0 });
-        const burst = Promise.allSettled(
-          Array.from({ length: 3000 }, (_, i) => redis.set(`npx:${i}`, 'x')),
-        ).finally(() => redis.disconnect());
-        await new Promise((r) => setTimeout(r, 50));
+        const burst = (await queuedBurst(resp, BURST, 'npx')).settled;
         l.child.kill('SIGTERM'); // `kill <pid>` of npm exec, the process the user started
         await l.exited;
         expect((await burst).filter((r) => r.status === 'rejected')).toEqual([]);
