@@ -10,6 +10,6 @@
  * process.once('SIGTERM', () => void hs.close());
  */
 export { startHotshard, type Hotshard } from './hotshard.js';
-export { loadConfig, configSchema, shardCount, type Config, type ConfigInput } from './config.js';
+export { loadConfig, type Config, type ConfigInput } from './config.js';
 export { ConfigError, ErrorCode, HotshardError } from './errors.js';
 export { VERSION } from './version.js';
