@@ -6,7 +6,7 @@
 // measured). When they are missing, this restarts node with them and stands
 // by: SIGINT, SIGTERM and SIGHUP go on to the server, its exit status comes
 // back, and if this process dies the server is told through an IPC channel
-// and stops as on SIGTERM. Give the flag yourself (`node
+// and stops as on SIGTERM (src/cli/parent.ts). Give the flag yourself (`node
 // --max-semi-space-size=32 bin/hotshard.js start`, or in NODE_OPTIONS, as a
 // service should) and hotshard runs in this one process with your value.
 import { spawn } from 'node:child_process';
@@ -21,6 +21,9 @@ if (!existsSync(entry)) {
 const { SERVER_COMMANDS, LAUNCHED_ENV, missingNodeFlags, profiling } = await import(
   new URL('../dist/cli/node-flags.js', import.meta.url).href
 );
+const { followPackageManager } = await import(new URL('../dist/cli/parent.js', import.meta.url).href);
+// Started by npx or an npm script: stop (through the server's drain) once npm is gone.
+followPackageManager();
 // No restart on Windows (signals do not pass between processes there), nor
 // under a debugger or profiler, which would attach to this process instead.
 const missing =

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { fieldsAt, givenValue, unknownEnvWarnings } from './config-messages.js';
 import { ConfigError } from './errors.js';
 import { DEFAULT_DECODER_LIMITS } from './protocol/request-decoder.js';
 import { DEFAULT_SAMPLE_BUDGET } from './telemetry/router-telemetry.js';
@@ -188,14 +189,23 @@ const ENV_FIELDS = [
 const envName = (field: string): string =>
   'HOTSHARD_' + field.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
 
+/** HOTSHARD_* variables hotshard sets or reads elsewhere, so no typo: the launcher's mark (src/cli/node-flags.ts). */
+const OTHER_ENV: ReadonlySet<string> = new Set(['HOTSHARD_LAUNCHED']);
+
 /**
  * Builds the configuration from its sources. Throws ConfigError naming the
- * field, its source and the accepted values.
+ * field, its source, the value given and the accepted values. A HOTSHARD_*
+ * variable that is not a setting goes to `warn` (default: a process warning).
  *
  * @example loadConfig({ flags: { respPort: 0, backend: 'memory' } })
  */
 export function loadConfig(
-  sources: { file?: string | undefined; env?: NodeJS.ProcessEnv; flags?: Record<string, unknown> } = {},
+  sources: {
+    file?: string | undefined;
+    env?: NodeJS.ProcessEnv;
+    flags?: Record<string, unknown>;
+    warn?: (message: string) => void;
+  } = {},
 ): Config {
   const origin = new Map<string, Source>();
   let merged: Record<string, unknown> = {};
@@ -228,6 +238,8 @@ export function loadConfig(
       origin.set(field, 'env');
     }
   }
+  const warn = sources.warn ?? ((m: string): void => process.emitWarning(m, 'HotshardConfigWarning'));
+  for (const message of unknownEnvWarnings(env, ENV_FIELDS.map(envName), OTHER_ENV)) warn(message);
   for (const [k, v] of Object.entries(sources.flags ?? {})) {
     if (v !== undefined) {
       merged[k] = v;
@@ -238,7 +250,8 @@ export function loadConfig(
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const field = issue.path.join('.') || '(root)';
-    const top = String(issue.path[0] ?? '');
+    // An unknown top-level field comes from where that field was given.
+    const top = String(issue.path[0] ?? (issue.code === 'unrecognized_keys' ? issue.keys[0] : ''));
     const from = origin.get(top);
     const where =
       from === 'env'
@@ -248,7 +261,8 @@ export function loadConfig(
           : from === 'file'
             ? ` (from ${sources.file})`
             : '';
-    return `  ${field}${where}: ${describeIssue(issue)}`;
+    const got = issue.code === 'unrecognized_keys' ? '' : givenValue(merged, issue.path);
+    return `  ${field}${where}: ${describeIssue(issue)}${got}`;
   });
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
 }
@@ -257,7 +271,10 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_value')
     return `${issue.message}; accepted: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   if (issue.code === 'unrecognized_keys')
-    return `unknown field(s) ${issue.keys.join(', ')}; known fields: ${Object.keys(configSchema.shape).join(', ')}`;
+    return `unknown field(s) ${issue.keys.join(', ')}; known fields: ${fieldsAt(configSchema, issue.path).join(', ')}`;
+  // zod reports what it received after coercion ("received NaN"); the value given is echoed instead
+  if (issue.code === 'invalid_type')
+    return `expected ${issue.expected === 'number' ? 'a number' : issue.expected}`;
   return issue.message;
 }
 

@@ -65,9 +65,75 @@ describe('config', () => {
     expect(() => loadConfig({ file: join(dir, 'missing.json') })).toThrow(/cannot read config file/);
   });
 
+  it("config - a typo in a nested section lists that section's fields, and names the file", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hs-config-'));
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ limits: { maxclients: 5 } }));
+    const message = errorOf(() => loadConfig({ file }));
+    expect(message).toContain(
+      `limits (from ${file}): unknown field(s) maxclients; known fields: maxBulkBytes, maxArgs,`,
+    );
+    expect(message).toMatch(/known fields: [^\n]*maxClients/);
+    expect(message).not.toMatch(/respPort/);
+    writeFileSync(file, JSON.stringify({ detector: { tickms: 5 } }));
+    expect(errorOf(() => loadConfig({ file }))).toMatch(
+      /detector \(from .*\): unknown field\(s\) tickms; known fields: tickMs, quietTickMs, windowSeconds, rules$/m,
+    );
+  });
+
+  it('config - a top-level typo names its source file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hs-config-'));
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ respport: 1 }));
+    expect(errorOf(() => loadConfig({ file }))).toContain(`(from ${file}): unknown field(s) respport;`);
+    expect(errorOf(() => loadConfig({ flags: { respport: 1 } }))).toContain(
+      '(from the command line): unknown field(s) respport;',
+    );
+  });
+
+  it('config - a bad number echoes the value given, never a secret', () => {
+    const message = errorOf(() => loadConfig({ flags: { respPort: 'abc' } }));
+    expect(message).toContain('respPort (from the command line): expected a number; got "abc"');
+    expect(message).not.toMatch(/NaN/);
+    expect(errorOf(() => loadConfig({ env: { HOTSHARD_NODES: '0' } }))).toMatch(
+      /nodes \(from HOTSHARD_NODES\): .*>=1; got "0"/,
+    );
+    expect(errorOf(() => loadConfig({ flags: { backend: 'mongo' } }))).toMatch(/got "mongo"/);
+    const secret = errorOf(() => loadConfig({ flags: { password: 12_345_678, adminPassword: [9_876_543] } }));
+    expect(secret).toMatch(/^ {2}password \(from the command line\): expected string$/m);
+    expect(secret).not.toMatch(/12345678|9876543/);
+  });
+
+  it('config - an unknown HOTSHARD_* variable is warned about, with the nearest known name', () => {
+    const warnings: string[] = [];
+    const c = loadConfig({
+      env: { HOTSHARD_RESP_PROT: '7000', HOTSHARD_HTTP_PORT: '7001', HOTSHARD_LAUNCHED: '1', HOME: '/root' },
+      warn: (m) => warnings.push(m),
+    });
+    expect(c.respPort).toBe(6380);
+    expect(c.httpPort).toBe(7001);
+    expect(warnings).toEqual([
+      'HOTSHARD_RESP_PROT is not a setting hotshard reads (ignored); did you mean HOTSHARD_RESP_PORT?',
+    ]);
+    loadConfig({ env: { HOTSHARD_XYZZY_FOO_BAR: '1' }, warn: (m) => warnings.push(m) });
+    expect(warnings[1]).toMatch(
+      /^HOTSHARD_XYZZY_FOO_BAR is not a setting hotshard reads \(ignored\); known: HOTSHARD_BACKEND, /,
+    );
+  });
+
   it('config - redis nodes parse from a comma list', () => {
     const c = loadConfig({ flags: { backend: 'redis', redis: '127.0.0.1:7001,127.0.0.1:7002' } });
     expect(c.redis).toEqual(['127.0.0.1:7001', '127.0.0.1:7002']);
     expect(shardCount(c)).toBe(8);
   });
 });
+
+function errorOf(f: () => unknown): string {
+  try {
+    f();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}

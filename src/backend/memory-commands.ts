@@ -80,14 +80,12 @@ export class Keyspace {
     return this.#expires.delete(key);
   }
 
-  /** Live keys (expired ones are removed first). */
+  /**
+   * Keys held, in O(1): like Redis's DBSIZE (the size of its key dict), a key
+   * past its TTL counts until a lookup or active expiry reclaims it. Keys
+   * with an expiry are `#expires.size`, kept the same way.
+   */
   size(): number {
-    for (const [key, when] of this.#expires) {
-      if (this.now > when) {
-        this.#remove(key);
-        this.#expired++;
-      }
-    }
     return this.#data.size;
   }
 

@@ -187,10 +187,7 @@ export class MemoryBackend implements ShardBackend {
   }
 
   keyCount(): Promise<number> {
-    return this.#settle(() => {
-      this.#ks.now = this.#clock.now();
-      return this.#ks.size();
-    });
+    return this.#settle(() => this.#ks.size());
   }
 
   flushAll(): Promise<void> {

@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import type { Hotspot } from '../detect/hotspot.js';
 import { loadConfig, type Config } from '../config.js';
 import { startHotshard, type Hotshard } from '../hotshard.js';
-import { addServerFlags, fail, flagsToConfig } from './server-flags.js';
+import { addServerFlags, fail, flagsToConfig, warnConfig } from './server-flags.js';
 
 interface Phase {
   readonly name: string;
@@ -187,6 +187,7 @@ export function addDemoCommand(program: Command): void {
         const config = loadConfig({
           file: serverOpts.config as string | undefined,
           env: process.env,
+          warn: warnConfig,
           // A per-node capacity is what makes a hot node queue, as a real one would.
           flags: { logLevel: 'warn', capacity: 5000, ...flagsToConfig(serverOpts) },
         });

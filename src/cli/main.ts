@@ -6,7 +6,7 @@ import { addDemoCommand } from './demo.js';
 import { addScenarioCommand } from './scenario.js';
 import { addLoadCommand } from './load.js';
 import { addReplayCommand } from './replay.js';
-import { followLauncher } from './node-flags.js';
+import { followLauncher } from './parent.js';
 
 const program = new Command('hotshard')
   .description(

@@ -62,19 +62,6 @@ export function profiling(execArgv: readonly string[]): boolean {
   return execArgv.some((a) => /^--(inspect|debug|cpu-prof|heap-prof|prof)/.test(a));
 }
 
-/**
- * In a server the launcher restarted: its IPC channel must not keep the
- * process alive (commands that finish must exit), and when it closes the
- * launcher is gone (killed with SIGKILL, say), so the server stops as on
- * SIGTERM rather than run on, orphaned, holding its ports.
- */
-export function followLauncher(): void {
-  if (process.env[LAUNCHED_ENV] !== '1' || process.channel === undefined) return;
-  delete process.env[LAUNCHED_ENV];
-  process.channel.unref();
-  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
-}
-
 function flagName(arg: string): string {
   return arg.split('=', 1)[0]!.replaceAll('_', '-');
 }

@@ -47,6 +47,11 @@ export function flagsToConfig(opts: Record<string, unknown>): Record<string, unk
   return flags;
 }
 
+/** Where the server commands send configuration warnings (an unknown HOTSHARD_* variable): stderr, before any logger exists. */
+export function warnConfig(message: string): void {
+  console.error(`hotshard: warning: ${message}`);
+}
+
 /** Prints a start-up failure the way an operator wants it: one clear message, exit code 1. */
 export function fail(err: unknown): never {
   if (err instanceof HotshardError) console.error(`hotshard: ${err.message}`);

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { startHotshard, type Hotshard } from '../hotshard.js';
-import { addServerFlags, fail, flagsToConfig } from './server-flags.js';
+import { addServerFlags, fail, flagsToConfig, warnConfig } from './server-flags.js';
 
 /**
  * A stop signal repeated within this long counts once: systemd sends SIGTERM
@@ -49,6 +49,7 @@ export function addStartCommand(program: Command): void {
       const config = loadConfig({
         file: opts.config as string | undefined,
         env: process.env,
+        warn: warnConfig,
         flags: flagsToConfig(opts),
       });
       hs = await startHotshard(config);

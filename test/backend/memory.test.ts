@@ -91,15 +91,37 @@ describe('memory backend - TTL with a manual clock', () => {
     expect(await b.dump(Buffer.from('k2'))).toBeNull();
   });
 
-  it('keyCount and DBSIZE do not count expired keys', async () => {
+  it('keyCount and DBSIZE - count the keys held, as Redis does: an expired key counts until a lookup or active expiry reclaims it', async () => {
+    // Redis 7 (checked with DEBUG SET-ACTIVE-EXPIRE 0): DBSIZE is the size of
+    // the key dict, so a key past its TTL counts until something reclaims it.
+    // Reading the count must not scan the expiries: it stays O(1).
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const clock = new ManualClock();
     const b = backend({ clock });
+    const dbsize = (): Reply => syncCall(b, 'DBSIZE');
     syncCall(b, 'SET', 'a', 'v', 'PX', '10');
     syncCall(b, 'SET', 'b', 'v');
-    expect(await b.keyCount()).toBe(2);
-    clock.advance(11);
-    expect(await b.keyCount()).toBe(1);
-    expect(syncCall(b, 'DBSIZE')).toBe(1);
+    syncCall(b, 'SET', 'c', 'v', 'EX', '100');
+    syncCall(b, 'HSET', 'h', 'f', 'v');
+    syncCall(b, 'PEXPIRE', 'h', '20');
+    expect([dbsize(), await b.keyCount()]).toEqual([4, 4]);
+    syncCall(b, 'PERSIST', 'c');
+    syncCall(b, 'EXPIRE', 'b', '-1'); // a past expiry deletes at once
+    syncCall(b, 'DEL', 'missing');
+    expect(dbsize()).toBe(3);
+    clock.advance(30); // a and h are now past their TTL, not yet reclaimed
+    expect([dbsize(), await b.keyCount()]).toEqual([3, 3]);
+    expect(b.expiredKeys).toBe(0); // counting reclaimed nothing
+    expect(syncCall(b, 'GET', 'a')).toBeNull(); // lazy expiry reclaims a
+    expect([dbsize(), b.expiredKeys]).toEqual([2, 1]);
+    syncCall(b, 'SET', 'h', 'v'); // SET reclaims the expired h first (Redis's lookupKeyWrite), then stores it anew
+    expect([dbsize(), b.expiredKeys]).toEqual([2, 2]);
+    syncCall(b, 'SET', 'd', 'v', 'PX', '5');
+    clock.advance(6);
+    vi.advanceTimersByTime(100); // active expiry reclaims d
+    expect([dbsize(), b.expiredKeys]).toEqual([2, 3]);
+    syncCall(b, 'DEL', 'c', 'h');
+    expect([dbsize(), await b.keyCount()]).toEqual([0, 0]);
   });
 });
 

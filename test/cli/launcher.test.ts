@@ -1,16 +1,27 @@
 /**
  * bin/hotshard.js: server commands run with SERVER_NODE_FLAGS (a restart of
  * node when they are missing), a stop signal drains the server once however
- * it is delivered, the server stops when the launcher dies, and its exit
- * status comes back. Runs the built launcher (dist/; `npm test` builds it
- * first), as `npx hotshard` does.
+ * it is delivered, the server stops when the launcher dies (or, under npx,
+ * when npm does), and its exit status comes back. Runs the built launcher
+ * (dist/; `npm test` builds it first), as `npx hotshard` does.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SERVER_NODE_FLAGS, missingNodeFlags, profiling } from '../../src/cli/node-flags.js';
 import { freePort } from '../../src/testkit/free-port.js';
+import { queuedBurst } from './queued-burst.js';
 import { waitForOutput } from './wait-for-output.js';
 
 const BIN = new URL('../../bin/hotshard.js', import.meta.url).pathname;
@@ -41,6 +52,45 @@ function launch(nodeArgs: string[], args: string[], wrapper: string[] = []): Lau
   return { child, output: () => out, exited };
 }
 
+/** `npx hotshard [args]` in a project that has hotshard installed (a symlink to this tree, as `npm link` makes). */
+function npx(args: string[], nodeOptions = ''): Launched & { project: string } {
+  const project = mkdtempSync(join(tmpdir(), 'hs-npx-'));
+  mkdirSync(join(project, 'node_modules', '.bin'), { recursive: true });
+  symlinkSync(new URL('../..', import.meta.url).pathname, join(project, 'node_modules', 'hotshard'), 'dir');
+  symlinkSync('../hotshard/bin/hotshard.js', join(project, 'node_modules', '.bin', 'hotshard'));
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'user', private: true }));
+  const child = spawn('npx', ['--offline', 'hotshard', ...args], {
+    cwd: project,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    env: { ...process.env, NODE_OPTIONS: nodeOptions },
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, output: () => out, exited, project };
+}
+
+/** A process's descendants, children first (Linux). */
+function descendants(pid: number): number[] {
+  return childrenOf(pid).flatMap((c) => [c, ...descendants(c)]);
+}
+
+/** Whether something accepts connections on the port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 /** The pids of a process's children (Linux). */
 function childrenOf(pid: number): number[] {
   const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
@@ -56,6 +106,14 @@ function cmdline(pid: number): string[] {
     .split('\0')
     .filter((a) => a !== '');
 }
+
+/**
+ * 1000 requests queued at 100 ops/s per node (4 nodes) keep a server draining
+ * for about 2.5 s: long enough for a repeated signal to land, or for a lost
+ * one to show.
+ */
+const SLOW = ['--capacity', '100'];
+const BURST = 1000;
 
 function serverArgs(resp: number, http: number): string[] {
   return ['start', '--resp-port', String(resp), '--http-port', String(http), '--shards', '4'];
@@ -88,27 +146,21 @@ describe.skipIf(!BUILT || process.platform !== 'linux')('launcher', () => {
     for (const c of running.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   });
 
-  /** A launched `start` with requests queued (capacity 2000 ops/s per node), and its server's pid. */
+  /** A launched `start` with requests queued, and its server's pid. */
   async function busyServer(): Promise<{
     l: Launched;
     server: number;
     burst: Promise<PromiseSettledResult<unknown>[]>;
   }> {
     const resp = await freePort();
-    const l = launch([], [...serverArgs(resp, await freePort()), '--capacity', '2000']);
+    const l = launch([], [...serverArgs(resp, await freePort()), ...SLOW]);
     running.push(l.child);
     await waitForOutput(l, /hotshard ready/);
     const [server] = childrenOf(l.child.pid!);
     expect(server).toBeDefined();
     servers.push(server!);
     expect(cmdline(server!)).toEqual(expect.arrayContaining([...SERVER_NODE_FLAGS, BIN, 'start']));
-    // 3000 requests at 8000 ops/s keep the server draining for a while: long
-    // enough for a repeated signal to land, or for a lost one to show.
-    const redis = new Redis({ port: resp, host: '127.0.0.1', maxRetriesPerRequest: 0 });
-    const sent = Array.from({ length: 3000 }, (_, i) => redis.set(`launcher:${i}`, 'x'));
-    const burst = Promise.allSettled(sent).finally(() => redis.disconnect());
-    await new Promise((r) => setTimeout(r, 50));
-    return { l, server: server!, burst };
+    return { l, server: server!, burst: (await queuedBurst(resp, BURST, 'launcher')).settled };
   }
 
   it('launcher - Ctrl-C on the job reaches the server twice (directly and relayed) and drains it once, exit 0', async () => {
@@ -138,6 +190,71 @@ describe.skipIf(!BUILT || process.platform !== 'linux')('launcher', () => {
     while (alive(server) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(alive(server)).toBe(false);
     expect(l.output()).toMatch(/shutting down/);
+  });
+
+  it.each([
+    ['through the launcher', ''],
+    ['in one process (flag in NODE_OPTIONS)', '--max-semi-space-size=32'],
+  ])(
+    'launcher - SIGTERM to `npx hotshard start` (npm exec) drains the server and leaves nothing running, %s',
+    async (_, nodeOptions) => {
+      // npm relays SIGTERM only to the `sh -c` it runs the bin with, and sh dies
+      // without passing it on: what hotshard started would run on, orphaned.
+      const resp = await freePort();
+      const l = npx([...serverArgs(resp, await freePort()), ...SLOW], nodeOptions);
+      running.push(l.child);
+      try {
+        await waitForOutput(l, /hotshard ready/, 60_000);
+        const tree = descendants(l.child.pid!);
+        servers.push(...tree);
+        expect(tree.map((p) => cmdline(p).join(' '))).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(/^sh -c/),
+            expect.stringMatching(/bin\/hotshard start/),
+          ]),
+        );
+        // npm exec → sh → launcher → server, or → sh → server when node has the flag already
+        expect(tree).toHaveLength(nodeOptions === '' ? 3 : 2);
+        const burst = (await queuedBurst(resp, BURST, 'npx')).settled;
+        l.child.kill('SIGTERM'); // `kill <pid>` of npm exec, the process the user started
+        await l.exited;
+        expect((await burst).filter((r) => r.status === 'rejected')).toEqual([]);
+        const deadline = Date.now() + 15_000;
+        while (tree.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        expect(tree.filter(alive).map((p) => cmdline(p).join(' '))).toEqual([]);
+        expect(await listening(resp)).toBe(false);
+        expect(l.output()).toMatch(/shutting down/);
+        expect(l.output()).toMatch(/hotshard stopped/);
+      } finally {
+        rmSync(l.project, { recursive: true, force: true });
+      }
+    },
+    90_000,
+  );
+
+  it('launcher - started from a shell with `&` (not by a package manager), the server outlives that shell', async () => {
+    const resp = await freePort();
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_')));
+    const sh = spawnSync(
+      'sh',
+      [
+        '-c',
+        `"$0" "$@" >/dev/null 2>&1 & echo $!`,
+        process.execPath,
+        BIN,
+        ...serverArgs(resp, await freePort()),
+      ],
+      { encoding: 'utf8', env: { ...env, NODE_OPTIONS: '' } },
+    );
+    const launcher = Number(sh.stdout.trim());
+    servers.push(launcher);
+    const deadline = Date.now() + 20_000;
+    while (!(await listening(resp)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    servers.push(...descendants(launcher));
+    // the shell is gone; the parent checks (every 500 ms) would have seen it by now
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(alive(launcher)).toBe(true);
+    expect(await listening(resp)).toBe(true);
   });
 
   it('launcher - with the flag given, or under a debugger, hotshard runs in the same process', async () => {

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/testkit/free-port.js';
+import { queuedBurst } from './queued-burst.js';
 import { waitForOutput } from './wait-for-output.js';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
@@ -38,6 +39,19 @@ describe('cli start', () => {
     expect(s.output()).toMatch(/"memory", "redis"/);
   });
 
+  it('cli start - a bad number is echoed, and a mistyped HOTSHARD_* variable is warned about', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start', '--resp-port', 'abc'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, HOTSHARD_HTTP_PROT: '9000' },
+    });
+    let out = '';
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    running.push(child);
+    expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(1);
+    expect(out).toMatch(/hotshard: warning: HOTSHARD_HTTP_PROT .*did you mean HOTSHARD_HTTP_PORT\?/);
+    expect(out).toMatch(/respPort \(from the command line\): expected a number; got "abc"/);
+  });
+
   it('cli start - serves RESP and HTTP, then SIGTERM drains in-flight requests and exits 0', async () => {
     const [resp, http] = [await freePort(), await freePort()];
     const s = hotshard([
@@ -49,7 +63,7 @@ describe('cli start', () => {
       '--shards',
       '8',
       '--capacity',
-      '2000',
+      '100',
     ]);
     running.push(s.child);
     await waitForOutput(s, /hotshard ready/);
@@ -59,13 +73,11 @@ describe('cli start', () => {
     const shards = (await (await fetch(`http://127.0.0.1:${http}/shards`)).json()) as { shards: unknown[] };
     expect(shards.shards).toHaveLength(8);
 
-    // With 2000 ops/s per node, 2000 requests take a while to drain: SIGTERM
-    // arrives while they are queued, and every one must still be answered.
-    const burst = Array.from({ length: 2000 }, (_, i) => redis.set(`cli:burst:${i}`, 'x'));
-    await new Promise((r) => setTimeout(r, 50));
+    // At 100 ops/s per node, 400 requests take about a second to drain:
+    // SIGTERM arrives while they are queued, and every one must be answered.
+    const burst = await queuedBurst(resp, 400, 'cli:burst');
     s.child.kill('SIGTERM');
-    const results = await Promise.allSettled(burst);
-    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect((await burst.settled).filter((r) => r.status === 'rejected')).toEqual([]);
     expect(await s.exited).toBe(0);
     expect(s.output()).toMatch(/shutting down/);
     redis.disconnect();
@@ -73,7 +85,7 @@ describe('cli start', () => {
 
   it('cli start - a repeat of the stop signal within a second counts once; one later exits at once', async () => {
     const resp = await freePort();
-    // 4 nodes at 300 ops/s: 3000 queued requests take about 2.5 s to drain.
+    // 4 nodes at 100 ops/s: 1000 queued requests take about 2.5 s to drain.
     const slow = hotshard([
       'start',
       '--resp-port',
@@ -81,26 +93,22 @@ describe('cli start', () => {
       '--http-port',
       String(await freePort()),
       '--capacity',
-      '300',
+      '100',
     ]);
     running.push(slow.child);
     await waitForOutput(slow, /hotshard ready/);
-    const client = new Redis({ port: resp, host: '127.0.0.1', maxRetriesPerRequest: 0 });
-    client.on('error', () => undefined);
-    const burst = Promise.allSettled(
-      Array.from({ length: 3000 }, (_, i) => client.set(`cli:slow:${i}`, 'x')),
-    );
-    await new Promise((r) => setTimeout(r, 50));
+    const burst = await queuedBurst(resp, 1000, 'cli:slow');
     slow.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 20));
     slow.child.kill('SIGTERM'); // the same stop, relayed: ignored
-    await new Promise((r) => setTimeout(r, 1200));
+    // the next one counts from when the server took the first (a loaded machine may take it late)
+    await waitForOutput(slow, /shutting down/);
+    await new Promise((r) => setTimeout(r, 1100));
     expect(slow.child.exitCode).toBeNull(); // still draining
     slow.child.kill('SIGTERM'); // an operator's second signal: exit now
     expect(await slow.exited).toBe(1);
     expect(slow.output()).toMatch(/second signal: exiting without waiting/);
-    expect((await burst).some((r) => r.status === 'rejected')).toBe(true);
-    client.disconnect();
+    expect((await burst.settled).some((r) => r.status === 'rejected')).toBe(true);
   });
 
   it('cli start - a taken port is reported clearly', async () => {
