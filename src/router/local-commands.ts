@@ -61,11 +61,14 @@ function safeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** AUTH [username] password. The username names the tenant; `admin` with the admin password unlocks FLUSHALL. */
+/**
+ * AUTH [username] password. The username names the tenant (see tenants.ts for
+ * who may); `admin` with the admin password unlocks FLUSHALL.
+ */
 function auth(ctx: LocalContext, session: Session, rest: Buffer[]): Reply {
-  const { password, adminPassword } = ctx.router.options;
+  const { adminPassword } = ctx.router.options;
   if (rest.length > 2) return new ReplyError('ERR syntax error');
-  const user = rest.length === 2 ? text(rest[0]) : 'default';
+  const user = rest.length === 2 ? text(rest[0]) : undefined;
   const pass = text(rest[rest.length - 1]);
   if (user === 'admin' && adminPassword !== undefined) {
     if (!safeEqual(pass, adminPassword))
@@ -74,19 +77,10 @@ function auth(ctx: LocalContext, session: Session, rest: Buffer[]): Reply {
     session.admin = true;
     return OK;
   }
-  if (password === undefined) {
-    if (rest.length === 1) {
-      return new ReplyError(
-        'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
-      );
-    }
-    session.tenant = user;
-    return OK;
-  }
-  if (!safeEqual(pass, password))
-    return new ReplyError('WRONGPASS invalid username-password pair or user is disabled.');
+  const tenant = ctx.router.tenants.authenticate(user, pass);
+  if (tenant instanceof ReplyError) return tenant;
   session.authenticated = true;
-  session.tenant = user;
+  session.tenant = tenant;
   return OK;
 }
 

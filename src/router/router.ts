@@ -18,6 +18,7 @@ import { runLocalCommand, type LocalContext } from './local-commands.js';
 import type { Instrumentation } from './instrumentation.js';
 import { dispatchAllNodes, dispatchMultiKey, shardsOfKeys } from './multi-key.js';
 import type { Session } from './session.js';
+import { Tenants } from './tenants.js';
 
 /** What the router needs to know about its deployment. */
 export interface RouterOptions {
@@ -25,6 +26,8 @@ export interface RouterOptions {
   readonly password?: string | undefined;
   /** `AUTH admin <adminPassword>` unlocks FLUSHALL; unset disables FLUSHALL. */
   readonly adminPassword?: string | undefined;
+  /** Which tenants exist and their passwords; default: open, with `password` as the shared one. */
+  readonly tenants?: Tenants | undefined;
 }
 
 /** Counters INFO reports. */
@@ -40,6 +43,8 @@ export class Router {
   #table: RoutingTable;
   readonly #backends: ReadonlyMap<NodeId, ShardBackend>;
   readonly options: RouterOptions;
+  /** Who may be a tenant, and with which password. */
+  readonly tenants: Tenants;
   readonly stats: RouterStats = { commands: 0, rejected: 0, connectionsReceived: 0, connectedClients: 0 };
   readonly startedAt = Date.now();
   readonly #local: LocalContext;
@@ -51,6 +56,7 @@ export class Router {
     this.#table = table;
     this.#backends = backends;
     this.options = options;
+    this.tenants = options.tenants ?? new Tenants({ password: options.password });
     for (const node of table.nodes()) {
       if (!backends.has(node))
         throw new Error(`routing table places shards on node ${node}, which has no backend`);
