@@ -14,6 +14,7 @@ import { ProtocolError, RequestDecoder, type DecoderLimits } from '../protocol/r
 import { ReplyWriter } from '../protocol/reply-encoder.js';
 import { ReplyError, type Reply } from '../protocol/reply.js';
 import { replyTo, type ReplySink } from './reply-to.js';
+import type { ClientHandle } from './client-command.js';
 import type { Router } from './router.js';
 import { Session } from './session.js';
 
@@ -38,8 +39,9 @@ export interface RespServerOptions {
 const PENDING = Symbol('pending');
 type Slot = Reply | typeof PENDING;
 
-class Connection implements ReplySink {
+class Connection implements ReplySink, ClientHandle {
   readonly session: Session;
+  readonly laddr: string;
   readonly #socket: net.Socket;
   readonly #router: Router;
   readonly #server: RespServer;
@@ -62,6 +64,7 @@ class Connection implements ReplySink {
     this.#router = router;
     this.#server = server;
     this.#decoder = new RequestDecoder(server.options.limits);
+    this.laddr = `${socket.localAddress}:${socket.localPort}`;
     this.session = new Session(
       id,
       `${socket.remoteAddress}:${socket.remotePort}`,
@@ -101,6 +104,16 @@ class Connection implements ReplySink {
   }
 
   destroy(): void {
+    this.#socket.destroy();
+  }
+
+  /** When the client last sent anything (CLIENT LIST's idle). */
+  get lastActivity(): number {
+    return this.#lastActivity;
+  }
+
+  /** CLIENT KILL. */
+  kill(): void {
     this.#socket.destroy();
   }
 
@@ -250,12 +263,14 @@ export class RespServer {
     }
     const conn = new Connection(socket, this.#router, this, this.#nextId++);
     this.#connections.add(conn);
+    this.#router.clients.set(conn.session.id, conn);
     stats.connectedClients = this.#connections.size;
   }
 
   /** Called by a connection when its socket closes. */
   forget(conn: Connection): void {
     this.#connections.delete(conn);
+    this.#router.clients.delete(conn.session.id);
     this.#router.stats.connectedClients = this.#connections.size;
   }
 

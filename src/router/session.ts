@@ -7,6 +7,8 @@ export class Session {
   /** True after `AUTH admin <admin-password>`: may run FLUSHALL. */
   admin = false;
   name: Buffer | null = null;
+  /** The last command run (CLIENT LIST's `cmd`); null before the first. */
+  lastCommand: string | null = null;
   #tenant = 'default';
   /** True when the tenant was named (AUTH username, X-Tenant); else it may come from the key prefix. */
   tenantNamed = false;
