@@ -29,8 +29,8 @@ function wrongArity(sub: string): ReplyError {
   return new ReplyError(`ERR wrong number of arguments for 'client|${sub}' command`);
 }
 
-/** Redis's CLIENT SETNAME rule: printable ASCII without spaces ('!' to '~'). */
-function validName(name: Buffer): boolean {
+/** Redis's CLIENT SETNAME (and HELLO SETNAME) rule: printable ASCII without spaces ('!' to '~'). */
+export function validClientName(name: Buffer): boolean {
   for (const c of name) if (c < 0x21 || c > 0x7e) return false;
   return true;
 }
@@ -43,7 +43,7 @@ export function clientCommand(session: Session, clients: ClientRegistry, args: B
     case 'setname': {
       if (n !== 3) return wrongArity(sub);
       const name = args[2]!;
-      if (!validName(name))
+      if (!validClientName(name))
         return new ReplyError('ERR Client names cannot contain spaces, newlines or special characters.');
       session.name = name.length === 0 ? null : Buffer.from(name);
       return OK;

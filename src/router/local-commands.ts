@@ -4,7 +4,7 @@ import type { ReplyCallback } from '../backend/backend.js';
 import { MapReply, OK, PONG, ReplyError, SimpleString, type Reply } from '../protocol/reply.js';
 import { VERSION } from '../version.js';
 import { parseInt64 } from '../backend/memory-commands.js';
-import { clientCommand } from './client-command.js';
+import { clientCommand, validClientName } from './client-command.js';
 import { allCommandSpecs, commandSpec, type CommandSpec } from './command-table.js';
 import type { Router } from './router.js';
 import type { Session } from './session.js';
@@ -115,6 +115,8 @@ function hello(ctx: LocalContext, session: Session, args: Buffer[]): Reply {
       if (r instanceof ReplyError) return r;
       i += 2;
     } else if (opt === 'setname' && i + 1 < args.length) {
+      if (!validClientName(args[i + 1]!))
+        return new ReplyError('ERR Client names cannot contain spaces, newlines or special characters.');
       session.name = Buffer.from(args[i + 1]!);
       i += 1;
     } else {

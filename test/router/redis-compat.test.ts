@@ -102,7 +102,7 @@ describe.skipIf(!hasRedis)('redis compatibility - replies compared with redis-se
     const names = fieldNames(redisInfo!.trimEnd());
     const other = new Redis({ port: t.port, host: '127.0.0.1', connectionName: 'bystander' });
     try {
-      const otherId = (await other.client('ID'));
+      const otherId = await other.client('ID');
       const [info, list, myId] = (await exchange(t.port, [
         ['CLIENT', 'INFO'],
         ['CLIENT', 'LIST'],
