@@ -89,6 +89,10 @@ describe('tenant table', () => {
     send('heavy', 100);
     clock.advance(1000);
     expect(t.window('tenant', 1).get('heavy')?.reads).toBe(100);
+    // The tenant it replaced went into other with its history: totals still add up.
+    let total = 0;
+    for (const e of t.window('tenant', 10).values()) total += e.requests;
+    expect(total).toBe(3 * 10 + 500 + 100);
   });
 
   it('tenant table - a name inside other only a little busier than the lightest tracked one does not churn the table', () => {
