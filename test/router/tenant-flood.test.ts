@@ -86,4 +86,12 @@ describe('bad input - tenant flood', () => {
     expect(total).toBe(3 * NAMES + 2);
     expect(w.get('other')?.requests).toBeGreaterThan(0);
   });
+
+  it('bad input - after the flood /metrics exports at most 20 tenants by name and one "other"', async () => {
+    const res = await t.hs.http.inject({ method: 'GET', url: '/metrics' });
+    const series = res.body.split('\n').filter((l) => l.startsWith('hotshard_tenant_ops_per_second{'));
+    expect(series.length).toBeGreaterThan(1);
+    expect(series.length).toBeLessThanOrEqual(21);
+    expect(series.filter((l) => l.includes('tenant="other"'))).toHaveLength(1);
+  });
 });
