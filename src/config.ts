@@ -9,7 +9,9 @@ import { z } from 'zod';
 import { fieldsAt, givenValue, unknownEnvWarnings } from './config-messages.js';
 import { ConfigError } from './errors.js';
 import { DEFAULT_DECODER_LIMITS } from './protocol/request-decoder.js';
+import { RESERVED_TENANT_NAMES, TENANT_NAME } from './router/tenants.js';
 import { DEFAULT_SAMPLE_BUDGET } from './telemetry/router-telemetry.js';
+import { DEFAULT_MAX_TRACKED_TENANTS, DEFAULT_TENANT_IDLE_SECONDS } from './telemetry/tenant-table.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const hostPort = z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7001');
@@ -40,6 +42,63 @@ const limitsSchema = z
   })
   .strict();
 
+const tenantDeclaration = z
+  .object({
+    /** The AUTH username, tenant header value and (with keyPrefix) key prefix. */
+    name: z
+      .string()
+      .regex(TENANT_NAME, `expected a name matching ${TENANT_NAME.source}`)
+      .refine((n) => !RESERVED_TENANT_NAMES.includes(n), {
+        message: `reserved: ${RESERVED_TENANT_NAMES.join(', ')}`,
+      }),
+    /** Its AUTH password; unset: the top-level password (if that is unset too, none is needed). */
+    password: z.string().min(1).optional(),
+  })
+  .strict();
+
+/**
+ * Tenants: who they are, how traffic names them, and how many telemetry
+ * keeps by name. Per-tenant settings (quotas, priorities) belong on the
+ * entries of `declared`.
+ */
+const tenantSchema = z
+  .object({
+    /** HTTP header naming the tenant. */
+    header: z.string().min(1).default('x-tenant'),
+    /** Store HTTP keys as `<tenant>:<key>` so tenants cannot collide; RESP keys' prefix names their tenant. */
+    keyPrefix: z.coerce.boolean().default(false),
+    /**
+     * The only tenants that exist (besides `default`): AUTH, the tenant header
+     * and key prefixes accept no other name. Unset: any name is a tenant.
+     */
+    declared: z
+      .array(tenantDeclaration)
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((d, i) => {
+          if (seen.has(d.name))
+            ctx.addIssue({
+              code: 'custom',
+              path: [i, 'name'],
+              message: `tenant '${d.name}' is declared twice`,
+            });
+          seen.add(d.name);
+          if (d.name === 'default' && d.password !== undefined)
+            ctx.addIssue({
+              code: 'custom',
+              path: [i, 'password'],
+              message: "the default tenant's password is the top-level password",
+            });
+        });
+      })
+      .optional(),
+    /** Undeclared tenants telemetry keeps by name; the rest are summed as `other`. */
+    maxTracked: positiveInt.default(DEFAULT_MAX_TRACKED_TENANTS),
+    /** Seconds without a request before an undeclared tenant's counters are freed. */
+    idleSeconds: positiveInt.default(DEFAULT_TENANT_IDLE_SECONDS),
+  })
+  .strict();
+
 /** The validated configuration of one hotshard process. */
 export const configSchema = z
   .object({
@@ -65,7 +124,7 @@ export const configSchema = z
     host: z.string().min(1).default('127.0.0.1'),
     respPort: port.default(6380),
     httpPort: port.default(8080),
-    /** Clients must AUTH with this password (any username names the tenant). */
+    /** Clients must AUTH with this password (a username names the tenant; see tenant.declared). */
     password: z.string().min(1).optional(),
     /** `AUTH admin <adminPassword>` unlocks FLUSHALL; unset keeps FLUSHALL disabled. */
     adminPassword: z.string().min(1).optional(),
@@ -82,15 +141,7 @@ export const configSchema = z
     /** On SIGINT/SIGTERM, how long in-flight requests may take to finish (ms). */
     shutdownDrainMs: z.coerce.number().int().min(0).default(5000),
     limits: limitsSchema.default(limitsSchema.parse({})),
-    tenant: z
-      .object({
-        /** HTTP header naming the tenant. */
-        header: z.string().min(1).default('x-tenant'),
-        /** Store HTTP keys as `<tenant>:<key>` so tenants cannot collide. */
-        keyPrefix: z.coerce.boolean().default(false),
-      })
-      .strict()
-      .default({ header: 'x-tenant', keyPrefix: false }),
+    tenant: tenantSchema.default(tenantSchema.parse({})),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Measure every request (counters, sketches). Off only to measure what telemetry costs. */
     telemetry: z

@@ -16,6 +16,7 @@ import { buildHttpServer } from './router/http-server.js';
 import { RespServer } from './router/resp-server.js';
 import { fitMaxClients } from './router/open-files.js';
 import { Router } from './router/router.js';
+import { Tenants } from './router/tenants.js';
 import { AccessLog } from './router/access-log.js';
 import { Instrumentation } from './router/instrumentation.js';
 import { RouterTelemetry } from './telemetry/router-telemetry.js';
@@ -124,9 +125,11 @@ export async function startHotshard(
     await Promise.all([...backends.values()].map((b) => b.close()));
     throw err;
   }
+  const tenants = new Tenants({ password: config.password, declared: config.tenant.declared });
   const router = new Router(table, backends, {
     password: config.password,
     adminPassword: config.adminPassword,
+    tenants,
   });
 
   const events = new EventBus();
@@ -137,7 +140,15 @@ export async function startHotshard(
       ? undefined
       : new AccessLog(config.accessLog.file, config.accessLog.sampleRate);
   if (config.telemetry) {
-    telemetry = new RouterTelemetry({ sampleBudget: config.telemetrySampleBudget });
+    telemetry = new RouterTelemetry({
+      sampleBudget: config.telemetrySampleBudget,
+      tenants: {
+        maxTracked: config.tenant.maxTracked,
+        idleSeconds: config.tenant.idleSeconds,
+        pinned: tenants.declaredNames,
+        closed: tenants.closed,
+      },
+    });
     router.instrument(
       new Instrumentation(telemetry, table, { accessLog, tenantFromKey: config.tenant.keyPrefix }),
     );

@@ -126,6 +126,32 @@ describe('config', () => {
     expect(c.redis).toEqual(['127.0.0.1:7001', '127.0.0.1:7002']);
     expect(shardCount(c)).toBe(8);
   });
+
+  it('config - tenant.declared lists tenants with optional passwords; names are checked, unique, not reserved', () => {
+    const c = loadConfig({
+      flags: { tenant: { declared: [{ name: 'acme', password: 'pw' }, { name: 'globex' }] } },
+    });
+    expect(c.tenant).toMatchObject({
+      header: 'x-tenant',
+      keyPrefix: false,
+      maxTracked: 32,
+      idleSeconds: 60,
+      declared: [{ name: 'acme', password: 'pw' }, { name: 'globex' }],
+    });
+    expect(loadConfig().tenant.declared).toBeUndefined(); // open: any name is a tenant
+    const bad =
+      (declared: unknown[]): (() => unknown) =>
+      () =>
+        loadConfig({ flags: { tenant: { declared } } });
+    expect(bad([{ name: 'a b' }])).toThrow(/tenant\.declared\.0\.name.*expected a name matching/);
+    expect(bad([{ name: 'other' }])).toThrow(/tenant\.declared\.0\.name.*reserved: other, admin/);
+    expect(bad([{ name: 'a' }, { name: 'a' }])).toThrow(/tenant\.declared\.1\.name.*declared twice/);
+    expect(bad([{ name: 'default', password: 'x' }])).toThrow(
+      /default tenant's password is the top-level password/,
+    );
+    expect(bad([{ name: 'a', quota: 5 }])).toThrow(ConfigError);
+    expect(() => loadConfig({ flags: { tenant: { maxTracked: 0 } } })).toThrow(/tenant\.maxTracked/);
+  });
 });
 
 function errorOf(f: () => unknown): string {

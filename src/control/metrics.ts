@@ -8,6 +8,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Router } from '../router/router.js';
 import { keyText } from '../telemetry/snapshot.js';
+import { OTHER_TENANT } from '../telemetry/tenant-table.js';
 import type { RouterTelemetry } from '../telemetry/router-telemetry.js';
 import type { Monitor } from './monitor.js';
 
@@ -127,15 +128,20 @@ export function createMetrics(deps: {
     }
 
     tenantOps.reset();
-    const tenants = [...telemetry.window('tenant', 10).values()]
-      .map((w) => ({ id: w.id, ops: w.reads + w.writes }))
-      .sort((a, b) => b.ops - a.ops);
-    let other = 0;
+    // Telemetry's own `other` (tenants it does not track by name) joins the ones cut here.
+    const all = [...telemetry.window('tenant', 10).values()].map((w) => ({
+      id: w.id,
+      ops: w.reads + w.writes,
+    }));
+    const untracked = all.find((t) => t.id === OTHER_TENANT);
+    let other = untracked?.ops ?? 0;
+    const hasOther = untracked !== undefined;
+    const tenants = all.filter((t) => t !== untracked).sort((a, b) => b.ops - a.ops);
     tenants.forEach((t, i) => {
       if (i < MAX_TENANTS) tenantOps.set({ tenant: t.id }, t.ops);
       else other += t.ops;
     });
-    if (tenants.length > MAX_TENANTS) tenantOps.set({ tenant: 'other' }, other);
+    if (hasOther || tenants.length > MAX_TENANTS) tenantOps.set({ tenant: OTHER_TENANT }, other);
 
     hotKey.reset();
     telemetry.topKeys(5, HOT_KEY_RANKS).forEach((k, i) => {

@@ -22,6 +22,7 @@ import { type Heat, type Hotspot, type HotspotKind, ImpactSignal, Severity } fro
 import type { DetectorRules, Threshold } from './rules.js';
 import { skew, type SkewMeasures } from './skew.js';
 import type { EntityLoad, ShardLoad, TickSnapshot } from './snapshot.js';
+import { OTHER_TENANT } from '../telemetry/tenant-table.js';
 
 /** A subject that passes its rule this tick: a hotspot before the detector gives it an id and times. */
 export type Candidate = Omit<Hotspot, 'id' | 'onset' | 'detectedAt' | 'clearedAt'>;
@@ -363,12 +364,17 @@ function noisyTenants(c: Ctx, keys: KeyVerdict): Candidate[] {
   }
   const ops = s.tenants.map((tn) => Math.max(0, opsOf(tn) - (hotKeyOps.get(tn.id) ?? 0)));
   const total = ops.reduce((a, b) => a + b, 0);
-  const loaded = ops.filter((o) => o >= r.minRate.raise).length;
+  // `other` sums the tenants telemetry does not track by name (tenant-table.ts):
+  // its load counts in the total, but it is no tenant, so it is never raised
+  // and never the runner-up (each of its tenants is lighter than the tracked ones).
+  const single = s.tenants.map((tn) => tn.id !== OTHER_TENANT);
+  const loaded = ops.filter((o, i) => single[i] && o >= r.minRate.raise).length;
   if (loaded < 2 || total <= 0) return [];
   const candidates: Candidate[] = [];
   s.tenants.forEach((tn, i) => {
+    if (!single[i]) return;
     const o = ops[i] ?? 0;
-    const runnerUp = Math.max(...ops.filter((_, j) => j !== i));
+    const runnerUp = Math.max(0, ...ops.filter((_, j) => j !== i && single[j]));
     const share = o / total;
     const lv = levelOf(c, 'noisy-tenant', tn.id);
     if (o < r.minRate[lv] || share < r.tenantShare[lv] || !(o > r.tenantOverRunnerUp[lv] * runnerUp)) return;

@@ -35,8 +35,6 @@ export interface HttpServerOptions {
   readonly maxValueBytes: number;
 }
 
-const TENANT = /^[A-Za-z0-9_.-]{1,64}$/;
-
 /** Runs a command through the router and resolves with its decoded reply. */
 function call(router: Router, session: Session, args: Buffer[]): Promise<Reply> {
   return new Promise((resolve) => {
@@ -112,7 +110,7 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
   });
   registerHttpErrors(app, { maxValueBytes: options.maxValueBytes });
   registerHttpAuth(app, {
-    password: router.options.password,
+    tenants: router.tenants,
     adminPassword: router.options.adminPassword,
     tenantHeader: options.tenantHeader,
   });
@@ -148,7 +146,8 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
     const sessionFor = (headers: Record<string, string | string[] | undefined>): Session | string => {
       const raw = headers[options.tenantHeader];
       const tenant = typeof raw === 'string' ? raw : 'default';
-      if (!TENANT.test(tenant)) return `${options.tenantHeader} must match ${TENANT.source}`;
+      const refused = router.tenants.refuseName(tenant);
+      if (refused !== undefined) return `${options.tenantHeader}: ${refused}`;
       const s = new Session(0, 'http', false, Date.now());
       s.tenant = tenant;
       return s;

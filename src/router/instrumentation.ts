@@ -20,6 +20,7 @@ import type { RoutingTable } from '../keyspace/routing-table.js';
 import type { Command } from '../protocol/command.js';
 import { RawReply, ReplyError, type Reply } from '../protocol/reply.js';
 import { Outcome, type RouterTelemetry } from '../telemetry/router-telemetry.js';
+import { DEFAULT_TENANT } from '../telemetry/tenant-table.js';
 import { keyToText, type AccessLog } from './access-log.js';
 import type { CommandSpec } from './command-table.js';
 import { replyTo, type ReplySink } from './reply-to.js';
@@ -65,6 +66,9 @@ export class Instrumentation {
   #shardIds = new Int32Array(0);
   #nodeIds = new Int32Array(0);
   readonly #prefixTenants = new Map<string, number>();
+  #prefixEpoch = -1;
+  /** The tenant name #tenant last resolved (no allocation: a string it had anyway). */
+  #name = '';
 
   constructor(
     telemetry: RouterTelemetry,
@@ -83,21 +87,38 @@ export class Instrumentation {
     this.#nodeIds = Int32Array.from(table.shards, (s) => this.telemetry.nodeIndex(s.node));
   }
 
+  // The telemetry index of the request's tenant. Cached per session and per
+  // key prefix, and re-resolved when the tenant table's epoch moves (a slot
+  // changed owner). Leaves the tenant's name in #name for noteOther.
   #tenant(session: Session, key: Buffer): number {
-    if (session.tenantIndex >= 0 && !this.#tenantFromKey) return session.tenantIndex;
+    const tenants = this.telemetry.tenants;
     if (this.#tenantFromKey && !session.tenantNamed) {
       const colon = key.indexOf(COLON);
       if (colon > 0 && colon <= 64) {
+        if (this.#prefixEpoch !== tenants.epoch) {
+          this.#prefixTenants.clear();
+          this.#prefixEpoch = tenants.epoch;
+        }
         const name = key.toString('latin1', 0, colon);
         let index = this.#prefixTenants.get(name);
         if (index === undefined) {
-          index = this.telemetry.tenantIndex(name);
-          if (this.#prefixTenants.size < 10_000) this.#prefixTenants.set(name, index);
+          index = tenants.index(name);
+          // Bounded: a flood of prefixes past it costs a lookup each, not memory.
+          if (this.#prefixTenants.size < 4096) this.#prefixTenants.set(name, index);
         }
-        return index;
+        // A prefix that is no declared tenant is the session's own traffic.
+        if (index >= 0) {
+          this.#name = name;
+          return index;
+        }
       }
     }
-    if (session.tenantIndex < 0) session.tenantIndex = this.telemetry.tenantIndex(session.tenant);
+    this.#name = session.tenant;
+    if (session.tenantEpoch !== tenants.epoch) {
+      const index = tenants.index(session.tenant);
+      session.tenantIndex = index < 0 ? tenants.index(DEFAULT_TENANT) : index;
+      session.tenantEpoch = tenants.epoch;
+    }
     return session.tenantIndex;
   }
 
@@ -128,6 +149,8 @@ export class Instrumentation {
     const weight = this.telemetry.sample();
     const logged = this.accessLog !== undefined && this.accessLog.sample();
     if (weight === 0 && !logged) return done;
+    if (weight > 0 && tenant === this.telemetry.tenants.other)
+      this.telemetry.tenants.noteOther(this.#name, weight);
     const measured = new MeasuredKeyed(this, session, spec, cmd, tenant, weight, logged, done);
     return replyTo(measured.send(shard, node), 0);
   }
@@ -151,6 +174,8 @@ export class Instrumentation {
     const weight = this.telemetry.sample();
     const logged = this.accessLog !== undefined && this.accessLog.sample();
     if (weight === 0 && !logged) return done;
+    if (weight > 0 && tenant === this.telemetry.tenants.other)
+      this.telemetry.tenants.noteOther(this.#name, weight * at.length);
     // Loops, not Int32Array.from with an arrow: a closure over `this` here
     // would cost every call a context allocation (see `keyed`).
     const shards = new Int32Array(at.length);
@@ -170,6 +195,8 @@ export class Instrumentation {
  */
 abstract class Measured implements ReplySink {
   readonly started = performance.now();
+  /** The tenant table's epoch at send: if it moved, `tenant` may name another tenant now. */
+  readonly #epoch: number;
 
   constructor(
     readonly ins: Instrumentation,
@@ -181,7 +208,14 @@ abstract class Measured implements ReplySink {
     readonly weight: number,
     readonly logged: boolean,
     readonly done: ReplyCallback,
-  ) {}
+  ) {
+    this.#epoch = ins.telemetry.tenants.epoch;
+  }
+
+  /** The tenant index to measure under: none if its slot changed hands while this was in flight. */
+  protected get tenantNow(): number {
+    return this.#epoch === this.ins.telemetry.tenants.epoch ? this.tenant : -1;
+  }
 
   abstract settle(seq: number, reply: Reply): void;
 
@@ -238,7 +272,7 @@ class MeasuredKeyed extends Measured {
       telemetry.end(shard, node, weight);
       const bytesOut = replyBytes(reply);
       const write = this.spec.write;
-      telemetry.measure(shard, node, this.tenant, key, write, bytesIn, bytesOut, micros, outcome, weight);
+      telemetry.measure(shard, node, this.tenantNow, key, write, bytesIn, bytesOut, micros, outcome, weight);
     }
     if (this.logged) this.logLine(key, shard, bytesIn + replyBytes(reply), micros, reply, outcome);
     this.done(reply);
@@ -278,7 +312,7 @@ class MeasuredMultiKey extends Measured {
         telemetry.measure(
           shards[i]!,
           nodes[i]!,
-          this.tenant,
+          this.tenantNow,
           key,
           spec.write,
           bytesIn,

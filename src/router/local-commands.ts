@@ -3,6 +3,8 @@ import { timingSafeEqual } from 'node:crypto';
 import type { ReplyCallback } from '../backend/backend.js';
 import { MapReply, OK, PONG, ReplyError, SimpleString, type Reply } from '../protocol/reply.js';
 import { VERSION } from '../version.js';
+import { parseInt64 } from '../backend/memory-commands.js';
+import { clientCommand, validClientName } from './client-command.js';
 import { allCommandSpecs, commandSpec, type CommandSpec } from './command-table.js';
 import type { Router } from './router.js';
 import type { Session } from './session.js';
@@ -28,11 +30,7 @@ export function runLocalCommand(
     case 'echo':
       return done(args[1]!);
     case 'select':
-      return done(
-        text(args[1]) === '0'
-          ? OK
-          : new ReplyError('ERR DB index is out of range (hotshard serves database 0 only)'),
-      );
+      return done(select(args[1]!));
     case 'quit':
       session.closeAfterReply = true;
       return done(OK);
@@ -41,7 +39,8 @@ export function runLocalCommand(
     case 'hello':
       return done(hello(ctx, session, args));
     case 'client':
-      return done(client(session, args));
+      if (args.length > 1) session.lastCommand = `client|${text(args[1]).toLowerCase().slice(0, 32)}`;
+      return done(clientCommand(session, ctx.router.clients, args, Date.now()));
     case 'command':
       return done(command(args));
     case 'info':
@@ -49,6 +48,19 @@ export function runLocalCommand(
     default:
       return done(new ReplyError(`ERR internal: '${spec.name}' has no local handler`));
   }
+}
+
+/** SELECT: Redis's errors for what is no index, and 0 the only database served. */
+function select(arg: Buffer): Reply {
+  const db = parseInt64(arg);
+  if (db === null || typeof db === 'bigint')
+    return new ReplyError('ERR value is not an integer or out of range');
+  if (db === 0) return OK;
+  return new ReplyError(
+    db < 0 || db > 15
+      ? 'ERR DB index is out of range'
+      : 'ERR DB index is out of range (hotshard serves database 0 only)',
+  );
 }
 
 function wrongArity(name: string): ReplyError {
@@ -61,11 +73,14 @@ function safeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** AUTH [username] password. The username names the tenant; `admin` with the admin password unlocks FLUSHALL. */
+/**
+ * AUTH [username] password. The username names the tenant (see tenants.ts for
+ * who may); `admin` with the admin password unlocks FLUSHALL.
+ */
 function auth(ctx: LocalContext, session: Session, rest: Buffer[]): Reply {
-  const { password, adminPassword } = ctx.router.options;
+  const { adminPassword } = ctx.router.options;
   if (rest.length > 2) return new ReplyError('ERR syntax error');
-  const user = rest.length === 2 ? text(rest[0]) : 'default';
+  const user = rest.length === 2 ? text(rest[0]) : undefined;
   const pass = text(rest[rest.length - 1]);
   if (user === 'admin' && adminPassword !== undefined) {
     if (!safeEqual(pass, adminPassword))
@@ -74,19 +89,10 @@ function auth(ctx: LocalContext, session: Session, rest: Buffer[]): Reply {
     session.admin = true;
     return OK;
   }
-  if (password === undefined) {
-    if (rest.length === 1) {
-      return new ReplyError(
-        'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
-      );
-    }
-    session.tenant = user;
-    return OK;
-  }
-  if (!safeEqual(pass, password))
-    return new ReplyError('WRONGPASS invalid username-password pair or user is disabled.');
+  const tenant = ctx.router.tenants.authenticate(user, pass);
+  if (tenant instanceof ReplyError) return tenant;
   session.authenticated = true;
-  session.tenant = user;
+  session.tenant = tenant;
   return OK;
 }
 
@@ -95,8 +101,9 @@ function hello(ctx: LocalContext, session: Session, args: Buffer[]): Reply {
   let proto = session.proto;
   let i = 1;
   if (args.length > 1) {
-    const v = Number(text(args[1]));
-    if (!Number.isInteger(v)) return new ReplyError('ERR Protocol version is not an integer or out of range');
+    const v = parseInt64(args[1]!);
+    if (v === null || typeof v === 'bigint')
+      return new ReplyError('ERR Protocol version is not an integer or out of range');
     if (v !== 2 && v !== 3) return new ReplyError('NOPROTO unsupported protocol version');
     proto = v;
     i = 2;
@@ -108,6 +115,8 @@ function hello(ctx: LocalContext, session: Session, args: Buffer[]): Reply {
       if (r instanceof ReplyError) return r;
       i += 2;
     } else if (opt === 'setname' && i + 1 < args.length) {
+      if (!validClientName(args[i + 1]!))
+        return new ReplyError('ERR Client names cannot contain spaces, newlines or special characters.');
       session.name = Buffer.from(args[i + 1]!);
       i += 1;
     } else {
@@ -138,37 +147,59 @@ function hello(ctx: LocalContext, session: Session, args: Buffer[]): Reply {
   ]);
 }
 
-function client(session: Session, args: Buffer[]): Reply {
-  const sub = text(args[1]).toLowerCase();
-  switch (sub) {
-    case 'setname': {
-      if (args.length !== 3) return wrongArity('client|setname');
-      const name = args[2]!;
-      if (name.includes(0x20) || name.includes(0x0a)) {
-        return new ReplyError('ERR Client names cannot contain spaces, newlines or special characters.');
-      }
-      session.name = name.length === 0 ? null : Buffer.from(name);
-      return OK;
-    }
-    case 'getname':
-      return session.name;
-    case 'id':
-      return session.id;
-    case 'setinfo':
-      return OK; // redis clients send lib-name/lib-ver on connect; nothing to keep
-    default:
-      return new ReplyError(`ERR unknown subcommand '${text(args[1])}'. Try CLIENT HELP.`);
-  }
-}
+const ACL_GROUP: Record<string, string> = {
+  string: '@string',
+  hash: '@hash',
+  generic: '@keyspace',
+  connection: '@connection',
+};
 
+/** COMMAND INFO's ten fields, as Redis 7: ..., ACL categories, tips, key specs, subcommands. */
 function commandInfo(spec: CommandSpec): Reply {
+  const simple = (xs: string[]): SimpleString[] => xs.map((x) => new SimpleString(x));
+  const acl: string[] = [];
+  if (spec.write) acl.push('@write');
+  if (spec.flags.includes('readonly')) acl.push('@read');
+  const group = ACL_GROUP[spec.group];
+  if (group !== undefined) acl.push(group);
+  acl.push(spec.flags.includes('fast') ? '@fast' : '@slow');
+  const keySpecs =
+    spec.firstKey === 0
+      ? []
+      : [
+          new MapReply([
+            'flags',
+            simple(spec.write ? ['RW', 'update'] : ['RO', 'access']),
+            'begin_search',
+            new MapReply(['type', 'index', 'spec', new MapReply(['index', spec.firstKey])]),
+            'find_keys',
+            new MapReply([
+              'type',
+              'range',
+              'spec',
+              // Redis's lastkey counts from the first key; negative counts from the end.
+              new MapReply([
+                'lastkey',
+                spec.lastKey < 0 ? spec.lastKey : spec.lastKey - spec.firstKey,
+                'keystep',
+                spec.step,
+                'limit',
+                0,
+              ]),
+            ]),
+          ]),
+        ];
   return [
     spec.name,
     spec.arity,
-    spec.flags.map((f) => new SimpleString(f)),
+    simple([...spec.flags]),
     spec.firstKey,
     spec.lastKey,
     spec.step,
+    simple(acl),
+    [],
+    keySpecs,
+    [],
   ];
 }
 
@@ -239,7 +270,8 @@ function info(ctx: LocalContext, args: Buffer[], done: ReplyCallback): void {
       ].join('\r\n'),
     );
   }
-  if (!want('keyspace')) return done(sections.join('\r\n\r\n') + '\r\n');
+  // No section asked for exists: an empty bulk string, as Redis answers.
+  if (!want('keyspace')) return done(sections.length === 0 ? '' : sections.join('\r\n\r\n') + '\r\n');
   // INFO must answer even with a node down (clients use it as a health check),
   // so a node that cannot count is reported as unreachable, not as zero keys.
   const backends = [...router.backends.values()];

@@ -17,6 +17,7 @@ import { ReplyWriter } from '../protocol/reply-encoder.js';
 import { ReplyError, type Reply } from '../protocol/reply.js';
 import { RESERVED_FDS } from './open-files.js';
 import { replyTo, type ReplySink } from './reply-to.js';
+import type { ClientHandle } from './client-command.js';
 import type { Router } from './router.js';
 import { Session } from './session.js';
 
@@ -62,8 +63,9 @@ const MAX_LINGERING_REFUSALS = RESERVED_FDS / 2;
 const PENDING = Symbol('pending');
 type Slot = Reply | typeof PENDING;
 
-class Connection implements ReplySink {
+class Connection implements ReplySink, ClientHandle {
   readonly session: Session;
+  readonly laddr: string;
   readonly #socket: net.Socket;
   readonly #router: Router;
   readonly #server: RespServer;
@@ -88,6 +90,7 @@ class Connection implements ReplySink {
     this.#router = router;
     this.#server = server;
     this.#decoder = new RequestDecoder(server.options.limits);
+    this.laddr = `${socket.localAddress}:${socket.localPort}`;
     this.session = new Session(
       id,
       `${socket.remoteAddress}:${socket.remotePort}`,
@@ -133,6 +136,16 @@ class Connection implements ReplySink {
   }
 
   destroy(): void {
+    this.#socket.destroy();
+  }
+
+  /** When the client last sent anything (CLIENT LIST's idle). */
+  get lastActivity(): number {
+    return this.#lastActivity;
+  }
+
+  /** CLIENT KILL. */
+  kill(): void {
     this.#socket.destroy();
   }
 
@@ -316,12 +329,14 @@ export class RespServer {
     }
     const conn = new Connection(socket, this.#router, this, this.#nextId++);
     this.#connections.add(conn);
+    this.#router.clients.set(conn.session.id, conn);
     stats.connectedClients = this.#connections.size;
   }
 
   /** Called by a connection when its socket closes. */
   forget(conn: Connection): void {
     this.#connections.delete(conn);
+    this.#router.clients.delete(conn.session.id);
     this.#router.stats.connectedClients = this.#connections.size;
   }
 

@@ -13,11 +13,13 @@ import type { Command } from '../protocol/command.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
 import { MapReply, OK, RawReply, ReplyError, errorReply, type Reply } from '../protocol/reply.js';
 import { ErrorCode } from '../errors.js';
+import type { ClientRegistry } from './client-command.js';
 import { Route, arityOk, commandSpec, type CommandSpec } from './command-table.js';
 import { runLocalCommand, type LocalContext } from './local-commands.js';
 import type { Instrumentation } from './instrumentation.js';
 import { dispatchAllNodes, dispatchMultiKey, shardsOfKeys } from './multi-key.js';
 import type { Session } from './session.js';
+import { Tenants } from './tenants.js';
 
 /** What the router needs to know about its deployment. */
 export interface RouterOptions {
@@ -25,6 +27,8 @@ export interface RouterOptions {
   readonly password?: string | undefined;
   /** `AUTH admin <adminPassword>` unlocks FLUSHALL; unset disables FLUSHALL. */
   readonly adminPassword?: string | undefined;
+  /** Which tenants exist and their passwords; default: open, with `password` as the shared one. */
+  readonly tenants?: Tenants | undefined;
 }
 
 /** Counters INFO reports. */
@@ -40,8 +44,12 @@ export class Router {
   #table: RoutingTable;
   readonly #backends: ReadonlyMap<NodeId, ShardBackend>;
   readonly options: RouterOptions;
+  /** Who may be a tenant, and with which password. */
+  readonly tenants: Tenants;
   readonly stats: RouterStats = { commands: 0, rejected: 0, connectionsReceived: 0, connectedClients: 0 };
   readonly startedAt = Date.now();
+  /** The connected RESP clients (CLIENT LIST / KILL); the front end keeps it current. */
+  readonly clients: ClientRegistry = new Map();
   readonly #local: LocalContext;
   #instrumentation: Instrumentation | undefined;
   /** Extra INFO lines supplied by the server (ports, config). */
@@ -51,6 +59,7 @@ export class Router {
     this.#table = table;
     this.#backends = backends;
     this.options = options;
+    this.tenants = options.tenants ?? new Tenants({ password: options.password });
     for (const node of table.nodes()) {
       if (!backends.has(node))
         throw new Error(`routing table places shards on node ${node}, which has no backend`);
@@ -108,6 +117,7 @@ export class Router {
       this.stats.rejected++;
       return done(new ReplyError(`ERR wrong number of arguments for '${spec.name}' command`));
     }
+    session.lastCommand = spec.name; // a pointer store: CLIENT LIST's cmd=
     if (session.inRefusedMulti) return this.#insideRefusedMulti(session, spec, done);
     const reply = session.proto === 3 && spec.route !== Route.Local ? resp3(spec, done) : done;
     const cmd: Command = { name: spec.name, args, frame };
@@ -150,6 +160,9 @@ export class Router {
         return runLocalCommand(this.#local, session, spec, args, done);
       case Route.Refused:
         this.stats.rejected++;
+        // Redis's own answer: there is no transaction to end.
+        if (spec.name === 'exec' || spec.name === 'discard')
+          return done(new ReplyError(`ERR ${spec.name.toUpperCase()} without MULTI`));
         if (spec.name === 'multi') session.inRefusedMulti = true;
         return done(
           errorReply(

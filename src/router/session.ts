@@ -7,11 +7,14 @@ export class Session {
   /** True after `AUTH admin <admin-password>`: may run FLUSHALL. */
   admin = false;
   name: Buffer | null = null;
+  /** The last command run (CLIENT LIST's `cmd`); null before the first. */
+  lastCommand: string | null = null;
   #tenant = 'default';
   /** True when the tenant was named (AUTH username, X-Tenant); else it may come from the key prefix. */
   tenantNamed = false;
-  /** The tenant's telemetry index, cached by the router (-1 = not resolved yet). */
+  /** The tenant's telemetry index, cached by the instrumentation; valid while tenantEpoch is the table's epoch. */
   tenantIndex = -1;
+  tenantEpoch = -1;
   /**
    * Set after a MULTI, which hotshard refuses: until EXEC or DISCARD nothing is
    * executed, so commands meant for the transaction never run outside it.
@@ -40,5 +43,6 @@ export class Session {
     this.#tenant = name;
     this.tenantNamed = name !== 'default';
     this.tenantIndex = -1;
+    this.tenantEpoch = -1;
   }
 }

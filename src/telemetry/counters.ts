@@ -109,8 +109,12 @@ export class EntityCounters {
   readonly #fineSlots: number;
   readonly #coarseSlots: number;
   readonly #blocks: EntityBlock[] = [];
+  /** By index; '' marks a released slot waiting for reuse. */
   readonly #names: string[] = [];
   readonly #byName = new Map<string, number>();
+  readonly #free: number[] = [];
+  /** The last second each entity had a request counted in (for idle eviction). */
+  readonly #lastActive: number[] = [];
   /** Current second; -1 before the first. */
   #second = -1;
   #slot = 0;
@@ -139,23 +143,76 @@ export class EntityCounters {
     this.#coarseSlots = Math.ceil(this.seconds / COARSE_BLOCK_SECONDS) + 2;
   }
 
-  /** The stable index of an entity, created on first sight (not for the hot path). */
+  /**
+   * The stable index of an entity, created on first sight (not for the hot
+   * path). A released slot is reused, zeroed, before the table grows.
+   */
   index(name: string): number {
     let i = this.#byName.get(name);
-    if (i === undefined) {
+    if (i !== undefined) return i;
+    i = this.#free.pop();
+    if (i !== undefined) {
+      const b = this.#blocks[i]!;
+      b.scalars.fill(0);
+      b.fine.fill(0);
+      b.coarse.fill(0);
+      b.inflight = 0;
+      this.#names[i] = name;
+    } else {
       i = this.#blocks.length;
       if (2 * i + 2 > this.#pending.length) {
         const grown = new Float64Array(this.#pending.length * 2);
         grown.set(this.#pending);
         this.#pending = grown;
       }
-      // Counts sent to this index before it existed are not this entity's.
-      this.#pending[2 * i] = this.#pending[2 * i + 1] = 0;
       this.#blocks.push(new EntityBlock(this.#slots, this.#fineSlots, this.#coarseSlots));
       this.#names.push(name);
-      this.#byName.set(name, i);
     }
+    // Counts sent to this index before it was handed out are not this entity's.
+    this.#pending[2 * i] = this.#pending[2 * i + 1] = 0;
+    this.#lastActive[i] = this.#second;
+    this.#byName.set(name, i);
     return i;
+  }
+
+  /**
+   * Forgets an entity: its name is free and its slot (with its memory) is
+   * handed to the next new name. Whoever cached the index must stop using it.
+   * With `into`, its history is added to that entity first, so totals over
+   * all entities stay exact (the per-second percentiles already computed for
+   * `into` are not redone; window percentiles, from the histograms, are exact).
+   */
+  release(e: number, into = -1): void {
+    const name = this.#names[e];
+    if (name === undefined || name === '' || e === into) return;
+    const to = this.#blocks[into];
+    if (to !== undefined) {
+      this.#fold(e);
+      const from = this.#blocks[e]!;
+      for (let i = 0; i < from.scalars.length; i++) {
+        const v = from.scalars[i]!;
+        if (v === 0) continue;
+        const f = i % FIELDS;
+        if (f === Field.InflightMax) to.scalars[i] = Math.max(to.scalars[i]!, v);
+        else if (f < Field.P50) to.scalars[i]! += v;
+      }
+      addInto(to.fine, from.fine, 0, from.fine.length);
+      addInto(to.coarse, from.coarse, 0, from.coarse.length);
+      to.inflight += from.inflight;
+    }
+    this.#byName.delete(name);
+    this.#names[e] = '';
+    this.#free.push(e);
+  }
+
+  /** Entities with a name (released slots excluded). */
+  get size(): number {
+    return this.#byName.size;
+  }
+
+  /** The last second in which entity `e` had a request counted (its creation second before any). */
+  lastActive(e: number): number {
+    return this.#lastActive[e] ?? -1;
   }
 
   /** The index of a known entity, or undefined. */
@@ -163,7 +220,7 @@ export class EntityCounters {
     return this.#byName.get(name);
   }
 
-  /** Entity names by index. */
+  /** Entity names by index ('' for a released slot). */
   get names(): readonly string[] {
     return this.#names;
   }
@@ -182,6 +239,8 @@ export class EntityCounters {
     if (second <= old) return;
     for (let e = 0; e < this.#blocks.length; e++) this.#fold(e);
     if (old >= 0) this.#complete(old);
+    // Entities created before the first second are new as of it.
+    else this.#lastActive.fill(second);
     const firstScalar = Math.max(old + 1, second - this.#slots + 1);
     const firstFine = Math.max(old + 1, second - this.#fineSlots + 1);
     const firstBlock = Math.max(
@@ -262,6 +321,7 @@ export class EntityCounters {
     const reads = p[2 * e]!;
     const writes = p[2 * e + 1]!;
     if (reads === 0 && writes === 0) return;
+    this.#lastActive[e] = this.#second;
     const s = this.#blocks[e]!.scalars;
     s[this.#slot * FIELDS + Field.Reads]! += reads;
     s[this.#slot * FIELDS + Field.Writes]! += writes;
@@ -403,8 +463,13 @@ export class EntityCounters {
   }
 }
 
-function addInto(out: Float64Array, src: Uint32Array, base: number): void {
-  for (let i = 0; i < HISTOGRAM_BUCKETS; i++) {
+function addInto(
+  out: Float64Array | Uint32Array,
+  src: Uint32Array,
+  base: number,
+  n = HISTOGRAM_BUCKETS,
+): void {
+  for (let i = 0; i < n; i++) {
     const c = src[base + i]!;
     if (c !== 0) out[i]! += c;
   }

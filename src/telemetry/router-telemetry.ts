@@ -23,6 +23,7 @@ import { EntityCounters, Field } from './counters.js';
 import { LOG_MAX_KEY_BYTES, MeasureLog, type MeasureSink } from './measure-log.js';
 import { bucketOf, percentilesOf } from './histogram.js';
 import { AdaptiveSampler } from './sketches/sampler.js';
+import { TenantTable, type TenantTableOptions } from './tenant-table.js';
 import { HeavyHitters, type HeavyHittersOptions, type RankBy } from './sketches/heavy-hitters.js';
 
 /**
@@ -84,6 +85,8 @@ export interface RouterTelemetryOptions {
   readonly sampleSeed?: number;
   /** Measured requests per second offered to the key sketches before they sample among them (default DEFAULT_SKETCH_BUDGET). */
   readonly sketchBudget?: number;
+  /** Which tenants are kept by name (the rest are summed as `other`; see tenant-table.ts). */
+  readonly tenants?: TenantTableOptions;
 }
 
 /** One entity in one whole second. Latencies in ms. */
@@ -162,6 +165,8 @@ export class RouterTelemetry {
   readonly #shards: EntityCounters;
   readonly #nodes: EntityCounters;
   readonly #tenants: EntityCounters;
+  /** Tenant names to counter indexes, bounded (see tenant-table.ts). */
+  readonly tenants: TenantTable;
   readonly #keys: HeavyHitters;
   readonly #sampler: AdaptiveSampler;
   /** Measured requests of the current second not yet folded in (see measure-log.ts). */
@@ -175,6 +180,7 @@ export class RouterTelemetry {
     this.#shards = new EntityCounters(ring);
     this.#nodes = new EntityCounters(ring);
     this.#tenants = new EntityCounters(ring);
+    this.tenants = new TenantTable(this.#tenants, options.tenants);
     this.#keys = new HeavyHitters({
       ...options.sketch,
       budget: options.sketchBudget ?? DEFAULT_SKETCH_BUDGET,
@@ -200,9 +206,13 @@ export class RouterTelemetry {
     return this.#nodes.index(id);
   }
 
-  /** The stable index of a tenant name. */
+  /**
+   * The index of a tenant name: its own, or that of `other` once the table is
+   * full (-1: no tenant of a closed table). Valid while `tenants.epoch` stays
+   * the same (see tenant-table.ts).
+   */
   tenantIndex(name: string): number {
-    return this.#tenants.index(name);
+    return this.tenants.index(name);
   }
 
   /**
@@ -365,6 +375,7 @@ export class RouterTelemetry {
     const names = c.names;
     for (let e = 0; e < names.length; e++) {
       const id = names[e]!;
+      if (id === '') continue; // a released tenant slot
       const t = c.totals(e, whole, withCurrent);
       if (t.reads + t.writes === 0 && t.latencySum === 0) {
         q.fill(0); // nothing sent or answered in the window: no histogram to read
@@ -484,6 +495,7 @@ export class RouterTelemetry {
     this.#shards.advanceTo(second);
     this.#nodes.advanceTo(second);
     this.#tenants.advanceTo(second);
+    this.tenants.rebalance(second);
     this.#keys.advanceTo(second);
   }
 }

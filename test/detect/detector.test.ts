@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { estimateMedianKeyRate } from '../../src/detect/classify.js';
 import { Detector } from '../../src/detect/detector.js';
+import type { DetectorEvent } from '../../src/detect/hotspot.js';
+import type { TickSnapshot } from '../../src/detect/snapshot.js';
 import { DEFAULT_DETECTOR_RULES } from '../../src/detect/rules.js';
 import { at, ramp, run, snapshot, T0, TICK_MS, type TickedEvent, type WorldSpec } from './world.js';
 
@@ -184,6 +186,27 @@ describe('detector - classification', () => {
     expect(h).toMatchObject({ subject: 't0', shard: null, node: null, heat: 'read-hot' });
     expect(h.evidence.share).toBeCloseTo(0.65, 6);
     expect(h.evidence.overRunnerUp).toBeCloseTo(0.65 / (0.35 / 3), 4);
+  });
+
+  it('detector - `other` (the tenants telemetry does not track by name) is never raised as a noisy tenant, nor a runner-up', () => {
+    // t0 stands for `other` here: 65 % of the load summed over many small tenants.
+    class OtherAsT0 extends Detector {
+      override tick(s: TickSnapshot): DetectorEvent[] {
+        return super.tick({
+          ...s,
+          tenants: s.tenants.map((tn) => (tn.id === 't0' ? { ...tn, id: 'other' } : tn)),
+        });
+      }
+    }
+    const shares = [0.65, 0.35 / 3, 0.35 / 3, 0.35 / 3];
+    expect(run(new OtherAsT0(), 30, (t) => ({ tenantShares: t >= 10 ? shares : undefined }))).toEqual([]);
+    // A tenant at 55 % next to `other` at 40 %: raised, the runner-up is the largest single tenant.
+    const events = run(new OtherAsT0(), 30, (t) => ({
+      tenantShares: t >= 10 ? [0.4, 0.55, 0.03, 0.02] : undefined,
+    }));
+    expect(kinds(events)).toEqual(['noisy-tenant t1']);
+    const evidence = only(events, 'raised').hotspot.evidence;
+    expect(evidence.runnerUpRate).toBeCloseTo(Number(evidence.rate) * (0.03 / 0.55), 4);
   });
 
   it('detector - two tenants splitting 55/45 are not noisy', () => {

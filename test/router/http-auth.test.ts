@@ -129,13 +129,13 @@ describe('http auth - with a password set', () => {
     });
     expect(clash.statusCode).toBe(400);
     expect(clash.json<ErrorBody>().error.code).toBe('HS_ERR_BAD_REQUEST');
-    // The user is held to the tenant name rules, as X-Tenant is.
+    // A user that cannot be a tenant fails as AUTH does (WRONGPASS).
     const badName = await http.inject({
       method: 'GET',
       url: '/kv/k',
       headers: basic('no spaces!', PASSWORD),
     });
-    expect(badName.statusCode).toBe(400);
+    expect(badName.statusCode).toBe(401);
   });
 
   it('http auth - basic admin with the admin password is accepted, as AUTH admin is', async () => {
@@ -176,5 +176,89 @@ describe('http auth - without a password', () => {
     expect((await http.inject({ method: 'PUT', url: '/kv/k', payload: 'v' })).statusCode).toBe(200);
     expect((await http.inject({ method: 'GET', url: '/kv/k', headers: bearer('anything') })).body).toBe('v');
     expect((await http.inject({ method: 'GET', url: '/hotkeys' })).statusCode).toBe(200);
+  });
+});
+
+describe('http auth - declared tenants with passwords of their own', () => {
+  let t: TestHotshard;
+  beforeAll(async () => {
+    t = await startTestHotshard({
+      backend: 'memory',
+      password: PASSWORD,
+      tenant: {
+        header: 'x-tenant',
+        keyPrefix: true,
+        declared: [{ name: 'acme', password: 'acme-pw' }, { name: 'globex' }],
+      },
+    });
+  });
+  afterAll(async () => t?.stop());
+
+  it('http auth - a tenant is checked against its own password, as AUTH <tenant> is', async () => {
+    const http = t.hs.http;
+    const own = await http.inject({
+      method: 'PUT',
+      url: '/kv/k',
+      payload: 'A',
+      headers: basic('acme', 'acme-pw'),
+    });
+    expect(own.statusCode).toBe(200);
+    // The shared password does not open a tenant that has its own, by basic auth or by Bearer + header.
+    for (const headers of [basic('acme', PASSWORD), { ...bearer(PASSWORD), 'x-tenant': 'acme' }]) {
+      const res = await http.inject({ method: 'GET', url: '/kv/k', headers });
+      expect(res.statusCode, headers.authorization).toBe(401);
+      expect(res.json<ErrorBody>().error.code).toBe('HS_ERR_BAD_AUTH');
+    }
+    expect((await http.inject({ method: 'GET', url: '/kv/k', headers: bearer('acme-pw') })).statusCode).toBe(
+      401,
+    );
+    // globex has no password of its own: the shared one is its password.
+    const globex = await http.inject({ method: 'GET', url: '/kv/k', headers: basic('globex', PASSWORD) });
+    expect(globex.statusCode).toBe(404);
+    // A tenant that is not declared cannot authenticate at all.
+    const mallory = await http.inject({ method: 'GET', url: '/kv/k', headers: basic('mallory', PASSWORD) });
+    expect(mallory.statusCode).toBe(401);
+  });
+});
+
+describe('http auth - declared tenants, no shared password', () => {
+  let t: TestHotshard;
+  beforeAll(async () => {
+    t = await startTestHotshard({
+      backend: 'memory',
+      tenant: {
+        header: 'x-tenant',
+        keyPrefix: true,
+        declared: [{ name: 'acme', password: 'acme-pw' }, { name: 'open' }],
+      },
+    });
+  });
+  afterAll(async () => t?.stop());
+
+  it('http auth - naming a tenant that has a password takes that password; default and password-less tenants need none', async () => {
+    const http = t.hs.http;
+    const borrowed = await http.inject({
+      method: 'PUT',
+      url: '/kv/k',
+      payload: 'x',
+      headers: { 'x-tenant': 'acme' },
+    });
+    expect(borrowed.statusCode).toBe(401);
+    expect(borrowed.json<ErrorBody>().error.code).toBe('HS_ERR_NOAUTH');
+    const acme = await http.inject({
+      method: 'PUT',
+      url: '/kv/k',
+      payload: 'A',
+      headers: basic('acme', 'acme-pw'),
+    });
+    expect(acme.statusCode).toBe(200);
+    expect((await http.inject({ method: 'PUT', url: '/kv/k', payload: 'D' })).statusCode).toBe(200);
+    const open = await http.inject({ method: 'GET', url: '/kv/k', headers: { 'x-tenant': 'open' } });
+    expect(open.statusCode).toBe(404);
+    const undeclared = await http.inject({ method: 'GET', url: '/kv/k', headers: { 'x-tenant': 'mallory' } });
+    expect(undeclared.statusCode).toBe(400);
+    expect((await http.inject({ method: 'GET', url: '/kv/k', headers: basic('acme', 'acme-pw') })).body).toBe(
+      'A',
+    );
   });
 });

@@ -1,0 +1,185 @@
+/**
+ * CLIENT: the connection's own name and id, and the list of hotshard's
+ * client connections (LIST, INFO, KILL) in Redis 7's format and error texts,
+ * so tools that parse `CLIENT LIST` (redis-cli, monitoring agents) work.
+ * Fields hotshard has no counterpart for (query buffers, output lists,
+ * memory) read 0, as for an idle Redis client.
+ */
+import { parseInt64 } from '../backend/memory-commands.js';
+import { OK, ReplyError, type Reply } from '../protocol/reply.js';
+import type { Session } from './session.js';
+
+/** A client connection as CLIENT LIST / KILL see it (the RESP front end registers one per connection). */
+export interface ClientHandle {
+  readonly session: Session;
+  /** The local address the client connected to, `host:port`. */
+  readonly laddr: string;
+  /** When the client last sent anything (ms since the epoch). */
+  readonly lastActivity: number;
+  /** Closes the connection now. */
+  kill(): void;
+}
+
+/** The connected clients by id. */
+export type ClientRegistry = Map<number, ClientHandle>;
+
+const text = (b: Buffer | undefined): string => (b === undefined ? '' : b.toString('utf8'));
+
+function wrongArity(sub: string): ReplyError {
+  return new ReplyError(`ERR wrong number of arguments for 'client|${sub}' command`);
+}
+
+/** Redis's CLIENT SETNAME (and HELLO SETNAME) rule: printable ASCII without spaces ('!' to '~'). */
+export function validClientName(name: Buffer): boolean {
+  for (const c of name) if (c < 0x21 || c > 0x7e) return false;
+  return true;
+}
+
+/** CLIENT <subcommand> ... for `session`; `clients` are every connected client. */
+export function clientCommand(session: Session, clients: ClientRegistry, args: Buffer[], now: number): Reply {
+  const sub = text(args[1]).toLowerCase();
+  const n = args.length;
+  switch (sub) {
+    case 'setname': {
+      if (n !== 3) return wrongArity(sub);
+      const name = args[2]!;
+      if (!validClientName(name))
+        return new ReplyError('ERR Client names cannot contain spaces, newlines or special characters.');
+      session.name = name.length === 0 ? null : Buffer.from(name);
+      return OK;
+    }
+    case 'getname':
+      return n === 2 ? session.name : wrongArity(sub);
+    case 'id':
+      return n === 2 ? session.id : wrongArity(sub);
+    case 'setinfo':
+      return n === 4 ? OK : wrongArity(sub); // lib-name/lib-ver sent on connect; nothing to keep
+    case 'info':
+      return n === 2 ? clientLine(session, clients.get(session.id), now) : wrongArity(sub);
+    case 'list':
+      return list(session, clients, args, now);
+    case 'kill':
+      return kill(session, clients, args);
+    default:
+      return new ReplyError(`ERR unknown subcommand '${text(args[1])}'. Try CLIENT HELP.`);
+  }
+}
+
+/** One CLIENT LIST line, fields in Redis 7.0's order. */
+function clientLine(session: Session, handle: ClientHandle | undefined, now: number): string {
+  const age = Math.max(0, Math.floor((now - session.createdAt) / 1000));
+  const idle = Math.max(0, Math.floor((now - (handle?.lastActivity ?? now)) / 1000));
+  return (
+    `id=${session.id} addr=${session.remote} laddr=${handle?.laddr ?? ''} fd=-1 ` +
+    `name=${session.name?.toString('latin1') ?? ''} age=${age} idle=${idle} flags=N db=0 sub=0 psub=0 ssub=0 ` +
+    'multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r ' +
+    `cmd=${session.lastCommand ?? 'NULL'} user=${session.tenant} redir=-1 resp=${session.proto}\n`
+  );
+}
+
+/** CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...] */
+function list(session: Session, clients: ClientRegistry, args: Buffer[], now: number): Reply {
+  let ids: Set<number> | undefined;
+  let none = false;
+  for (let i = 2; i < args.length; i++) {
+    const opt = text(args[i]).toLowerCase();
+    if (opt === 'type' && i + 1 < args.length) {
+      const type = text(args[++i]).toLowerCase();
+      if (!['normal', 'master', 'replica', 'slave', 'pubsub'].includes(type))
+        return new ReplyError(`ERR Unknown client type '${text(args[i])}'`);
+      // Every hotshard client is a normal one.
+      if (type !== 'normal') none = true;
+    } else if (opt === 'id' && i + 1 < args.length) {
+      ids = new Set();
+      for (i++; i < args.length; i++) {
+        const id = parseInt64(args[i]!);
+        if (id === null || typeof id === 'bigint') return new ReplyError('ERR Invalid client ID');
+        ids.add(id);
+      }
+    } else {
+      return new ReplyError('ERR syntax error');
+    }
+  }
+  if (none) return '';
+  let out = '';
+  for (const [id, handle] of clients) {
+    if (ids !== undefined && !ids.has(id)) continue;
+    out += clientLine(handle.session, handle, now);
+  }
+  // A caller that is no registered connection (HTTP, tests) still sees itself.
+  if (!clients.has(session.id) && (ids === undefined || ids.has(session.id)))
+    out += clientLine(session, undefined, now);
+  return out;
+}
+
+/**
+ * CLIENT KILL ip:port (old form: OK or "No such client"), or
+ * CLIENT KILL [ID id] [ADDR ip:port] [LADDR ip:port] [TYPE t] [USER tenant] [SKIPME yes|no]
+ * (every filter must match; the number killed). The caller itself is closed
+ * after its reply, as Redis does.
+ */
+function kill(session: Session, clients: ClientRegistry, args: Buffer[]): Reply {
+  if (args.length === 3) {
+    const addr = text(args[2]);
+    for (const handle of clients.values()) {
+      if (handle.session.remote === addr) {
+        close(session, clients, handle);
+        return OK;
+      }
+    }
+    return new ReplyError('ERR No such client');
+  }
+  if (args.length < 4 || args.length % 2 !== 0) return new ReplyError('ERR syntax error');
+  let id: number | undefined;
+  let addr: string | undefined;
+  let laddr: string | undefined;
+  let user: string | undefined;
+  let normal = true;
+  let skipMe = true;
+  for (let i = 2; i < args.length; i += 2) {
+    const opt = text(args[i]).toLowerCase();
+    const value = text(args[i + 1]);
+    if (opt === 'id') {
+      const v = parseInt64(args[i + 1]!);
+      if (v === null || typeof v === 'bigint' || v <= 0)
+        return new ReplyError('ERR client-id should be greater than 0');
+      id = v;
+    } else if (opt === 'addr') addr = value;
+    else if (opt === 'laddr') laddr = value;
+    else if (opt === 'user') user = value;
+    else if (opt === 'type') {
+      const type = value.toLowerCase();
+      if (!['normal', 'master', 'replica', 'slave', 'pubsub'].includes(type))
+        return new ReplyError(`ERR Unknown client type '${value}'`);
+      normal = type === 'normal';
+    } else if (opt === 'skipme') {
+      const v = value.toLowerCase();
+      if (v !== 'yes' && v !== 'no') return new ReplyError('ERR syntax error');
+      skipMe = v === 'yes';
+    } else return new ReplyError('ERR syntax error');
+  }
+  if (!normal) return 0;
+  let killed = 0;
+  for (const handle of [...clients.values()]) {
+    const s = handle.session;
+    if (id !== undefined && s.id !== id) continue;
+    if (addr !== undefined && s.remote !== addr) continue;
+    if (laddr !== undefined && handle.laddr !== laddr) continue;
+    if (user !== undefined && s.tenant !== user) continue;
+    if (skipMe && s.id === session.id) continue;
+    close(session, clients, handle);
+    killed++;
+  }
+  return killed;
+}
+
+// Another client is cut off now (and listed no more, though its socket
+// closes a moment later); the caller gets its reply first.
+function close(session: Session, clients: ClientRegistry, handle: ClientHandle): void {
+  if (handle.session.id === session.id) {
+    session.closeAfterReply = true;
+    return;
+  }
+  clients.delete(handle.session.id);
+  handle.kill();
+}

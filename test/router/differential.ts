@@ -1,0 +1,19 @@
+/** Sends the same commands to redis-server and to hotshard, for tests that compare their replies. */
+import { DoubleReply, MapReply, SimpleString, ReplyError, type Reply } from '../../src/protocol/reply.js';
+import { respRoundTrip } from '../../src/testkit/round-trip.js';
+
+/** A reply as plain data, so toEqual compares errors by their text. */
+export function plain(r: Reply): unknown {
+  if (r instanceof ReplyError) return { error: r.message };
+  if (r instanceof SimpleString) return { simple: r.value };
+  if (r instanceof DoubleReply) return r.value;
+  if (r instanceof MapReply) return { map: r.entries.map(plain) };
+  if (Buffer.isBuffer(r)) return r.toString('latin1');
+  if (Array.isArray(r)) return (r as readonly Reply[]).map(plain);
+  return r;
+}
+
+/** The replies to `commands`, pipelined on one new connection, as plain data. */
+export async function exchange(port: number, commands: readonly string[][]): Promise<unknown[]> {
+  return (await respRoundTrip('127.0.0.1', port, commands, 10_000)).map(plain);
+}

@@ -1,0 +1,168 @@
+/**
+ * Differential: the same commands sent to a real redis-server 7 and to
+ * hotshard get the same replies (connection and server commands answered by
+ * the router itself), or, for CLIENT LIST / INFO and COMMAND INFO, replies of
+ * the same shape.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireBinary } from '../../src/testkit/binaries.js';
+import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
+import { startRedis, type RedisProcess } from '../../src/testkit/redis-server.js';
+import { exchange } from './differential.js';
+import { rawConnect } from './raw-client.js';
+
+const hasRedis = requireBinary('redis-server', 'replies compared with redis-server');
+
+/** The field names of CLIENT LIST / INFO lines, in order. */
+const fieldNames = (line: string): string[] => line.split(' ').map((f) => f.slice(0, f.indexOf('=')));
+
+describe.skipIf(!hasRedis)('redis compatibility - replies compared with redis-server 7', () => {
+  let t: TestHotshard;
+  let redis: RedisProcess;
+  beforeAll(async () => {
+    [t, redis] = await Promise.all([startTestHotshard({ backend: 'memory' }), startRedis()]);
+  });
+  afterAll(async () => {
+    await Promise.all([t?.stop(), redis?.stop()]);
+  });
+
+  const same = async (commands: string[][]): Promise<void> => {
+    const expected = await exchange(redis.port, commands);
+    const got = await exchange(t.port, commands);
+    commands.forEach((c, i) => expect(got[i], c.join(' ')).toEqual(expected[i]));
+  };
+
+  it('redis compatibility - HELLO takes only a plain integer protocol version', async () => {
+    await same([
+      ['HELLO', '3.0'],
+      ['HELLO', '0x3'],
+      ['HELLO', '03'],
+      ['HELLO', ' 3'],
+      ['HELLO', '4'],
+      ['HELLO', '-3'],
+    ]);
+  });
+
+  it('redis compatibility - CLIENT GETNAME / ID / INFO / SETNAME check their arity; SETNAME refuses spaces and control bytes', async () => {
+    await same([
+      ['CLIENT', 'GETNAME', 'x'],
+      ['CLIENT', 'ID', 'x'],
+      ['CLIENT', 'INFO', 'x'],
+      ['CLIENT', 'SETNAME'],
+      ['CLIENT', 'SETNAME', 'a b'],
+      ['CLIENT', 'SETNAME', 'a\x01b'],
+      ['CLIENT', 'SETNAME', 'a\x7fb'],
+      ['CLIENT', 'SETNAME', 'tab\there'],
+      ['CLIENT', 'SETNAME', 'fine-name'],
+      ['CLIENT', 'GETNAME'],
+      ['CLIENT', 'SETNAME', ''],
+      ['CLIENT', 'GETNAME'],
+      ['CLIENT', 'NOSUCH'],
+    ]);
+  });
+
+  it('redis compatibility - SELECT, INFO of an unknown section, EXEC and DISCARD without MULTI', async () => {
+    await same([
+      ['SELECT', 'abc'],
+      ['SELECT', '0x0'],
+      ['SELECT', '00'],
+      ['SELECT', '-1'],
+      ['SELECT', '16'],
+      ['SELECT', '0'],
+      ['INFO', 'bogus'],
+      ['EXEC'],
+      ['DISCARD'],
+      ['PING'],
+    ]);
+  });
+
+  it('redis compatibility - CLIENT KILL and CLIENT LIST options and their errors', async () => {
+    await same([
+      ['CLIENT', 'KILL', 'ID', 'abc'],
+      ['CLIENT', 'KILL', 'ID', '0'],
+      ['CLIENT', 'KILL', 'ID', '999999'],
+      ['CLIENT', 'KILL', 'ADDR', '1.2.3.4:5'],
+      ['CLIENT', 'KILL', '1.2.3.4:5'],
+      ['CLIENT', 'KILL', 'BOGUS', '1'],
+      ['CLIENT', 'KILL', 'ID'],
+      ['CLIENT', 'KILL', 'SKIPME', 'maybe'],
+      ['CLIENT', 'KILL', 'TYPE', 'bogus'],
+      ['CLIENT', 'KILL', 'TYPE', 'pubsub'],
+      ['CLIENT', 'LIST', 'x'],
+      ['CLIENT', 'LIST', 'ID', 'abc'],
+      ['CLIENT', 'LIST', 'TYPE', 'bogus'],
+      ['CLIENT', 'LIST', 'TYPE', 'pubsub'],
+      ['CLIENT', 'LIST', 'ID', '999999'],
+    ]);
+  });
+
+  it('redis compatibility - CLIENT INFO and CLIENT LIST lines have Redis 7 fields, in order, for every connection', async () => {
+    const [redisInfo] = (await exchange(redis.port, [['CLIENT', 'INFO']])) as string[];
+    const names = fieldNames(redisInfo!.trimEnd());
+    const other = new Redis({ port: t.port, host: '127.0.0.1', connectionName: 'bystander' });
+    try {
+      const otherId = await other.client('ID');
+      const [info, list, myId] = (await exchange(t.port, [
+        ['CLIENT', 'INFO'],
+        ['CLIENT', 'LIST'],
+        ['CLIENT', 'ID'],
+      ])) as [string, string, number];
+      expect(fieldNames(info.trimEnd())).toEqual(names);
+      expect(info).toMatch(
+        new RegExp(
+          `^id=${myId} addr=127\\.0\\.0\\.1:\\d+ laddr=127\\.0\\.0\\.1:${t.port} .* cmd=client\\|info user=default .*resp=2\\n$`,
+        ),
+      );
+      const lines = list.split('\n').filter((l) => l.length > 0);
+      for (const l of lines) expect(fieldNames(l)).toEqual(names);
+      expect(lines.find((l) => l.startsWith(`id=${otherId} `))).toMatch(/ name=bystander /);
+      expect(lines.find((l) => l.startsWith(`id=${myId} `))).toMatch(/ cmd=client\|list /);
+    } finally {
+      other.disconnect();
+    }
+  });
+
+  it('redis compatibility - CLIENT KILL ID, ADDR and the old ip:port form close that connection; SKIPME no closes the caller after its reply', async () => {
+    const victims = await Promise.all([rawConnect(t.port), rawConnect(t.port), rawConnect(t.port)]);
+    for (const v of victims) v.write('CLIENT ID\r\n');
+    await Promise.all(victims.map((v) => v.until((b) => b.toString().endsWith('\r\n'))));
+    const ids = victims.map((v) => Number(v.received().toString().slice(1)));
+    const addr = (i: number): string => `127.0.0.1:${victims[i]!.socket.localPort}`;
+    expect(
+      await exchange(t.port, [
+        ['CLIENT', 'KILL', 'ID', String(ids[0])],
+        ['CLIENT', 'KILL', 'ADDR', addr(1)],
+        ['CLIENT', 'KILL', addr(2)],
+        ['CLIENT', 'KILL', 'ID', String(ids[0])],
+      ]),
+    ).toEqual([1, 1, { simple: 'OK' }, 0]);
+    await Promise.all(victims.map((v) => v.closed()));
+    const self = await rawConnect(t.port);
+    self.write('CLIENT KILL ID 999999 SKIPME no\r\nCLIENT KILL TYPE normal SKIPME no\r\nPING\r\n');
+    await self.closed();
+    // Every client matched, itself included (after its reply); PING after it is never run.
+    expect(self.received().toString()).toMatch(/^:0\r\n:[1-9]\d*\r\n$/);
+    expect(await exchange(t.port, [['PING']])).toEqual([{ simple: 'PONG' }]);
+  });
+
+  it("redis compatibility - COMMAND INFO entries have Redis 7's ten fields; GET's key spec is Redis's", async () => {
+    const commands = [['COMMAND', 'INFO', 'get', 'mset', 'dbsize', 'nosuch']];
+    const [expected] = (await exchange(redis.port, commands)) as unknown[][];
+    const [got] = (await exchange(t.port, commands)) as unknown[][];
+    expect(got).toHaveLength(4);
+    expect(got![3]).toBeNull();
+    for (let i = 0; i < 3; i++) {
+      const e = expected![i] as unknown[];
+      const g = got![i] as unknown[];
+      expect(g).toHaveLength(10);
+      expect(g.slice(0, 2)).toEqual(e.slice(0, 2)); // name, arity
+      expect(g.slice(3, 6)).toEqual(e.slice(3, 6)); // first key, last key, step
+      for (const f of [6, 7, 8, 9]) expect(Array.isArray(g[f])).toBe(true);
+    }
+    expect((got![0] as unknown[])[8]).toEqual((expected![0] as unknown[])[8]);
+    expect((got![0] as unknown[])[6]).toEqual(
+      expect.arrayContaining([{ simple: '@read' }, { simple: '@string' }]),
+    );
+  });
+});
