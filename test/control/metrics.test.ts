@@ -169,9 +169,8 @@ describe('metrics - /metrics under load from 100 tenants', () => {
     expect(byName.has('t0')).toBe(true);
     const others = tenants.filter((s) => s.labels.tenant !== 't0' && s.labels.tenant !== 'other');
     expect(byName.get('t0')!).toBeGreaterThan(Math.max(...others.map((s) => s.value)) * 5);
-    // "other" carries the 80 smallest tenants, each at most as busy as the smallest named one.
-    const named = tenants.filter((s) => s.labels.tenant !== 'other').map((s) => s.value);
-    expect(byName.get('other')!).toBeLessThanOrEqual(Math.min(...named) * 80);
+    // "other" carries the other 80: telemetry keeps 32 by name (the rest it sums
+    // without knowing each one's rate), and the export cuts those to 20.
     expect(byName.get('other')!).toBeGreaterThan(0);
     expect(series(scrapes.at(-1)!, 'hotshard_hot_key_ops_per_second')).toHaveLength(10);
   });

@@ -88,7 +88,12 @@ describe('bad input - tenant flood', () => {
   });
 
   it('bad input - after the flood /metrics exports at most 20 tenants by name and one "other"', async () => {
-    const res = await t.hs.http.inject({ method: 'GET', url: '/metrics' });
+    const res = await t.hs.http.inject({
+      method: 'GET',
+      url: '/metrics',
+      headers: { authorization: 'Bearer pw' },
+    });
+    expect(res.statusCode).toBe(200);
     const series = res.body.split('\n').filter((l) => l.startsWith('hotshard_tenant_ops_per_second{'));
     expect(series.length).toBeGreaterThan(1);
     expect(series.length).toBeLessThanOrEqual(21);
