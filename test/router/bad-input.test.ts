@@ -6,6 +6,18 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ShardBackend } from '../../src/backend/backend.js';
+import { MemoryBackend } from '../../src/backend/memory.js';
+import { ManualClock } from '../../src/clock.js';
+import { HotshardError } from '../../src/errors.js';
+import { nodeId, type NodeId } from '../../src/keyspace/ids.js';
+import { hashPartitioner } from '../../src/keyspace/partitioner.js';
+import { RoutingTable } from '../../src/keyspace/routing-table.js';
+import { OK, ReplyError, type Reply } from '../../src/protocol/reply.js';
+import { Instrumentation } from '../../src/router/instrumentation.js';
+import { Router } from '../../src/router/router.js';
+import { Session } from '../../src/router/session.js';
+import { RouterTelemetry } from '../../src/telemetry/router-telemetry.js';
 import { requireBinary } from '../../src/testkit/binaries.js';
 import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
 import { countSimpleReplies, rawConnect } from './raw-client.js';
@@ -173,5 +185,57 @@ describe.skipIf(!hasRedis)('bad input - a redis node killed mid-request', () => 
     } finally {
       redis.disconnect();
     }
+  });
+});
+
+// --- issue 12: routing tables, big replies, nodes down ------------------------------------
+
+describe('bad input - routing tables and telemetry', () => {
+  const nodes = ['n0', 'n1'].map(nodeId);
+  const memoryCluster = (): { table: RoutingTable; backends: Map<NodeId, ShardBackend> } => ({
+    table: RoutingTable.create({ partitioner: hashPartitioner(), nodes, shards: 4 }),
+    backends: new Map<NodeId, ShardBackend>(nodes.map((n) => [n, new MemoryBackend({ node: n })])),
+  });
+  const dispatch = (router: Router, ...args: string[]): Reply => {
+    let reply: Reply | undefined;
+    router.dispatch(
+      new Session(1, 'test', false, 0),
+      args.map((a) => Buffer.from(a)),
+      undefined,
+      (r) => (reply = r),
+    );
+    if (reply === undefined) throw new Error(`no synchronous reply to ${args.join(' ')}`);
+    return reply;
+  };
+
+  it('bad input - setTable refuses a table that places a shard on a node with no backend, and keeps serving', () => {
+    const { table, backends } = memoryCluster();
+    const router = new Router(table, backends);
+    const stray = table.withNode(nodeId('n9')).move(table.shards[1]!.id, nodeId('n9'));
+    expect(() => router.setTable(stray)).toThrow(HotshardError);
+    expect(() => router.setTable(stray)).toThrow(
+      `routing table v${stray.version} places shard ${table.shards[1]!.id} on node n9, which has no backend`,
+    );
+    expect(router.table).toBe(table);
+    // A node with no shard needs no backend yet (it is where a move will go).
+    expect(router.setTable(table.withNode(nodeId('n9')))).toBe(true);
+    for (let i = 0; i < 50; i++) expect(dispatch(router, 'SET', `k${i}`, 'v')).toBe(OK);
+  });
+
+  it('bad input - an MSET with an odd number of arguments is refused before telemetry counts it', () => {
+    const { table, backends } = memoryCluster();
+    const router = new Router(table, backends);
+    const clock = new ManualClock(1_700_000_000_000);
+    const telemetry = new RouterTelemetry({ clock, sampleBudget: Infinity });
+    router.instrument(new Instrumentation(telemetry, table));
+    const reply = dispatch(router, 'MSET', 'a', '1', 'b');
+    expect(reply).toBeInstanceOf(ReplyError);
+    expect((reply as ReplyError).message).toBe("ERR wrong number of arguments for 'mset' command");
+    expect(router.stats.rejected).toBe(1);
+    expect(dispatch(router, 'MSET', 'a', '1', 'b', '2')).toBe(OK);
+    clock.advance(1000);
+    let writes = 0;
+    for (const w of telemetry.window('shard', 1).values()) writes += w.writes;
+    expect(writes).toBe(2); // the good MSET's two keys, nothing of the refused one
   });
 });
