@@ -12,8 +12,12 @@
  *   socket's chunk (no copy, no decode). Only a reply split across chunks is
  *   assembled, and only once: a bulk string's full length is known from its
  *   header, so its buffer is allocated at the exact size.
- * - Request age is sampled once per flush, not per request: the watchdog
- *   compares the oldest unanswered flush against the timeout.
+ * - Request age is sampled once per flush, not per request, and arriving
+ *   bytes are counted per chunk, not timed: the watchdog compares against the
+ *   timeout how long the node has been silent while a request waits, i.e. since
+ *   the later of the oldest unanswered flush and the last progress it saw: a
+ *   chunk arriving, or the kernel taking more of a request that waited in the
+ *   socket. A node sending a 50 MB reply, or reading one, is busy, not stalled.
  *
  * A connection lives once: when it fails (lost, stalled, garbage received) it
  * answers every waiting callback with an error and reports to its owner,
@@ -33,7 +37,7 @@ export interface RedisConnectionOptions {
   readonly host: string;
   readonly port: number;
   readonly password: string | undefined;
-  /** A request unanswered for this long stalls the node: the connection is reset. */
+  /** A node silent this long while a request waits is stalled: the connection is reset. */
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
   /** Names the node in error messages: `node n1 (127.0.0.1:7001)`. */
@@ -106,6 +110,15 @@ export class RedisConnection {
   #batchAt: number[] = [];
   #batchHead = 0;
   #watchdog: NodeJS.Timeout | undefined;
+  /** Chunks received: progress, read by the watchdog (a counter costs the data path no clock read). */
+  #chunks = 0;
+  #chunksSeen = 0;
+  /** Writes completed and bytes of the current write still queued, when the watchdog last looked. */
+  #writesDone = 0;
+  #writeQueued = 0;
+  /** When the watchdog last saw either move. */
+  #progressAt = 0;
+  #confirming = false;
 
   // The start of a reply that has not fully arrived.
   #part: Buffer | null = null;
@@ -240,6 +253,7 @@ export class RedisConnection {
   };
 
   #onData(chunk: Buffer): void {
+    this.#chunks++;
     try {
       let offset = 0;
       if (this.#part !== null) {
@@ -405,13 +419,47 @@ export class RedisConnection {
       head = 0;
     }
     this.#batchHead = head;
-    const age = Date.now() - this.#batchAt[head]!;
-    if (age > this.#opts.timeoutMs) {
+    const now = Date.now();
+    if (this.#progressed()) this.#progressAt = now;
+    const silent = now - Math.max(this.#batchAt[head]!, this.#progressAt);
+    if (silent <= this.#opts.timeoutMs || this.#confirming) return;
+    // After this process could not run for a while (a long GC, a blocking call)
+    // timers fire before pending I/O is read: look again once the poll phase
+    // has read what arrived meanwhile.
+    this.#confirming = true;
+    setImmediate(() => {
+      this.#confirming = false;
+      if (this.#ended) return;
+      if (this.#progressed()) {
+        this.#progressAt = Date.now();
+        return;
+      }
+      const silentMs = Date.now() - Math.max(this.#batchAt[this.#batchHead] ?? 0, this.#progressAt);
+      const waiting = `${this.#count} request${this.#count === 1 ? '' : 's'} waiting`;
       this.#end(
         'timeout',
-        `did not answer within ${this.#opts.timeoutMs} ms (oldest request waited ${age} ms); connection reset`,
+        `did not answer within ${this.#opts.timeoutMs} ms (silent for ${silentMs} ms, ${waiting}); connection reset`,
       );
-    }
+    });
+  }
+
+  /**
+   * Whether bytes arrived, or the node took request bytes, since the last
+   * look. A big write counts in writableLength until it completes; how much
+   * of it the kernel still holds back is only on the handle (writeQueueSize,
+   * libuv's count, which node's own stream code reads too).
+   */
+  #progressed(): boolean {
+    const socket = this.#socket;
+    const done = socket.bytesWritten - socket.writableLength;
+    const queued =
+      (socket as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0;
+    const wrote = done !== this.#writesDone || queued < this.#writeQueued;
+    this.#writesDone = done;
+    this.#writeQueued = queued;
+    if (this.#chunks === this.#chunksSeen && !wrote) return false;
+    this.#chunksSeen = this.#chunks;
+    return true;
   }
 
   /** Ends the connection once: answers every waiting callback, then tells the owner. */

@@ -25,7 +25,7 @@ export interface RedisBackendOptions {
   readonly port: number;
   /** Sent with AUTH on every (re)connect before anything else. */
   readonly password?: string;
-  /** The oldest unanswered request may wait this long before the node counts as stalled; default 2000. */
+  /** A node silent this long while requests wait counts as stalled (a node still sending is not); default 2000. */
   readonly timeoutMs?: number;
   /** How long one connection attempt may take; default 2000. */
   readonly connectTimeoutMs?: number;

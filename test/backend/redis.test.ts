@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBackend, type RedisBackendOptions } from '../../src/backend/redis.js';
@@ -117,6 +117,84 @@ async function fakeRedis(): Promise<FakeRedis> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   return Object.assign(fake, { port: typeof address === 'object' && address !== null ? address.port : 0 });
+}
+
+/**
+ * A TCP relay in front of a node that passes bytes at a fixed pace (`bytes`
+ * every `everyMs`) in each direction, reading no faster than it passes on, as
+ * a slow link does; `halt()` stops passing replies, as a node that freezes
+ * mid-reply.
+ */
+interface SlowLink {
+  readonly port: number;
+  /** Reply bytes passed on so far. */
+  readonly bytesSent: number;
+  /** Reply pieces passed on so far. */
+  readonly pieces: number;
+  halt(): void;
+  close(): Promise<void>;
+}
+
+async function slowLink(targetPort: number, bytes: number, everyMs: number): Promise<SlowLink> {
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  let halted = false;
+  const stats = { bytesSent: 0, pieces: 0 };
+  const pump = (from: Socket, to: Socket, replies: boolean): void => {
+    let queue: Buffer[] = [];
+    let queued = 0;
+    from.on('data', (chunk: Buffer) => {
+      queue.push(chunk);
+      queued += chunk.length;
+      if (queued > 2 * bytes) from.pause();
+    });
+    const timer = setInterval(() => {
+      if ((replies && halted) || queued === 0) return;
+      const all = Buffer.concat(queue);
+      const piece = all.subarray(0, bytes);
+      queue = all.length > bytes ? [all.subarray(bytes)] : [];
+      queued = all.length - piece.length;
+      if (replies) {
+        stats.bytesSent += piece.length;
+        stats.pieces++;
+      }
+      to.write(piece);
+      if (queued <= 2 * bytes) from.resume();
+    }, everyMs);
+    timers.add(timer);
+  };
+  const server: Server = createServer((client) => {
+    const upstream = connect({ host: '127.0.0.1', port: targetPort });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    pump(client, upstream, false);
+    pump(upstream, client, true);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    get bytesSent() {
+      return stats.bytesSent;
+    },
+    get pieces() {
+      return stats.pieces;
+    },
+    halt: () => {
+      halted = true;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        for (const t of timers) clearInterval(t);
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 /** Writes `bytes` in pieces cut at `cuts`, each piece in its own turn so they arrive as separate chunks. */
@@ -592,6 +670,119 @@ describe.skipIf(!hasRedis)('redis backend', () => {
       await sleep(200);
       expect(b.status).toBe('down');
       await expect(b.connect()).rejects.toMatchObject({ code: ErrorCode.ShuttingDown });
+    });
+  });
+
+  describe('redis backend - watchdog: sending is not stalling', () => {
+    /** Stores a value straight on the node, not through the link. */
+    const setDirect = async (server: RedisProcess, key: string, value: Buffer): Promise<void> => {
+      const direct = backend({ port: server.port, node: nodeId('direct') });
+      await direct.connect();
+      expect(show(await request(direct, makeCommand('SET', key, value)))).toBe('+OK\r\n');
+      await direct.close();
+    };
+
+    it('big replies that take many timeouts to arrive are not a stall; a small request behind them is answered', async () => {
+      const server = await redis();
+      // 128 KB per 10 ms: the three 4 MB replies take ≈ 1 s of sending, 3 × the timeout,
+      // while pieces arrive 30 × more often than the timeout.
+      const link = await slowLink(server.port, 128 * 1024, 10);
+      const b = backend({ port: link.port, node: nodeId('busy'), timeoutMs: 300 });
+      await b.connect();
+      const value = Buffer.alloc(4 * 1024 * 1024, 0x62);
+      await setDirect(server, 'big', value);
+      const sentAt = link.bytesSent;
+      const replies = await within(
+        20_000,
+        Promise.all([
+          request(b, makeCommand('GET', 'big')),
+          request(b, makeCommand('GET', 'big')),
+          request(b, makeCommand('GET', 'big')),
+          request(b, makeCommand('PING')),
+        ]),
+      );
+      for (const r of replies.slice(0, 3)) {
+        expect(r, show(r).slice(0, 200)).toBeInstanceOf(RawReply);
+        expect((decodeReply((r as RawReply).bytes) as Buffer).equals(value)).toBe(true);
+      }
+      expect(show(replies[3])).toBe('+PONG\r\n');
+      expect(link.bytesSent - sentAt).toBeGreaterThan(3 * value.length);
+      expect(link.pieces).toBeGreaterThan(90); // the link really trickled
+      expect(b.status).toBe('up');
+      await link.close();
+    });
+
+    it('a big request that takes many timeouts to reach the node is not a stall', async () => {
+      const server = await redis();
+      // 256 KB per 5 ms: ≈ 0.8 s to pass on 40 MB, while the node says nothing until it
+      // has read it all. The last few MB wait in kernel buffers, where progress cannot be
+      // seen: at this pace they pass well within the timeout.
+      const link = await slowLink(server.port, 256 * 1024, 5);
+      const b = backend({ port: link.port, node: nodeId('upload'), timeoutMs: 500 });
+      await b.connect();
+      const value = Buffer.alloc(40 * 1024 * 1024, 0x75);
+      const [set, ping] = await within(
+        20_000,
+        Promise.all([request(b, makeCommand('SET', 'up', value)), request(b, makeCommand('PING'))]),
+      );
+      expect(show(set)).toBe('+OK\r\n');
+      expect(show(ping)).toBe('+PONG\r\n');
+      expect(b.status).toBe('up');
+      await link.close();
+    });
+
+    it('a node that goes silent in the middle of a big reply times out', async () => {
+      const server = await redis();
+      const link = await slowLink(server.port, 64 * 1024, 10);
+      const b = backend({ port: link.port, node: nodeId('halt'), timeoutMs: 200 });
+      await b.connect();
+      await setDirect(server, 'big', Buffer.alloc(4 * 1024 * 1024));
+      const pending = Promise.all([request(b, makeCommand('GET', 'big')), request(b, makeCommand('PING'))]);
+      const before = link.bytesSent;
+      await waitFor(() => link.bytesSent - before > 512 * 1024, 10_000);
+      link.halt(); // the rest of the reply never comes
+      const replies = await within(5_000, pending);
+      for (const r of replies) {
+        expect(show(r)).toMatch(
+          /^-ERR HS_ERR_BACKEND_TIMEOUT node halt \(127\.0\.0\.1:\d+\) did not answer within 200 ms/,
+        );
+      }
+      await link.close();
+    });
+
+    it('a proxy too busy to read for longer than the timeout does not take the node for stalled', async () => {
+      const server = await redis();
+      const b = backend({ port: server.port, node: nodeId('patient'), timeoutMs: 100 });
+      await b.connect();
+      const reply = request(b, makeCommand('PING'));
+      // The answer waits in the socket while this process cannot run (a long GC, a blocking call):
+      // when it runs again, timers run before I/O is read.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const until = Date.now() + 400;
+      while (Date.now() < until) {
+        // busy
+      }
+      expect(show(await within(2_000, reply))).toBe('+PONG\r\n');
+      expect(b.status).toBe('up');
+    });
+
+    it('a redis-server stopped (SIGSTOP) while it sends a 64 MB reply times out', async () => {
+      const server = await redis();
+      const b = backend({ port: server.port, node: nodeId('stopped'), timeoutMs: 200 });
+      await b.connect();
+      expect(show(await request(b, makeCommand('SET', 'k', Buffer.alloc(64 * 1024 * 1024))))).toBe('+OK\r\n');
+      const pending = Promise.all([request(b, makeCommand('GET', 'k')), request(b, makeCommand('PING'))]);
+      await sleep(5); // the GET is written; the node has sent what fits in the socket buffers
+      server.kill('SIGSTOP');
+      try {
+        for (const r of await within(5_000, pending)) {
+          expect(show(r)).toMatch(
+            /^-ERR HS_ERR_BACKEND_TIMEOUT node stopped \(127\.0\.0\.1:\d+\) did not answer within 200 ms/,
+          );
+        }
+      } finally {
+        server.kill('SIGCONT');
+      }
     });
   });
 
