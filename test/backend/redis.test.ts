@@ -673,6 +673,63 @@ describe.skipIf(!hasRedis)('redis backend', () => {
     });
   });
 
+  describe('redis backend - health', () => {
+    it('a node down from the start is reported once with the reason, then up when it starts', async () => {
+      const port = await freePort();
+      const reports: string[] = [];
+      const b = backend({
+        port,
+        node: nodeId(`127.0.0.1:${port}`),
+        healthCheckMs: 20,
+        onStatusChange: (s, reason) => reports.push(`${s}: ${reason}`),
+      });
+      await expect(b.connect()).rejects.toMatchObject({ code: ErrorCode.ShardUnavailable });
+      expect(reports).toEqual([
+        `down: cannot connect to node 127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}`,
+      ]);
+      const down = b.health();
+      expect(down).toMatchObject({ status: 'down', latencyMs: null, address: `127.0.0.1:${port}` });
+      expect(down.reason).toMatch(/ECONNREFUSED/);
+      await sleep(300); // several more attempts fail: no news
+      expect(reports).toHaveLength(1);
+      await redis({ port });
+      await waitFor(() => b.status === 'up', 5_000);
+      expect(reports.slice(1)).toEqual(['up: connected']);
+      await waitFor(() => b.health().latencyMs !== null, 2_000);
+      const up = b.health();
+      expect(up.reason).toBeNull();
+      expect(up.since).toBeGreaterThanOrEqual(down.since);
+      expect(up.latencyMs).toBeGreaterThanOrEqual(0);
+      await b.close();
+      expect(reports).toHaveLength(2); // closing is the owner's doing: not reported
+      expect(b.health()).toMatchObject({ status: 'down', reason: 'closed' });
+    });
+
+    it('an idle node that stops answering is found by the health check, not by the next client', async () => {
+      const server = await redis();
+      const reports: string[] = [];
+      const b = backend({
+        port: server.port,
+        node: nodeId('idle'),
+        timeoutMs: 200,
+        connectTimeoutMs: 200,
+        healthCheckMs: 20,
+        onStatusChange: (s) => reports.push(s),
+      });
+      await b.connect();
+      server.kill('SIGSTOP');
+      try {
+        await waitFor(() => b.status === 'down', 5_000);
+        expect(reports).toEqual(['up', 'down']);
+        expect(b.health().reason).toMatch(/did not answer within 200 ms/);
+        expect(b.inFlight).toBe(0);
+      } finally {
+        server.kill('SIGCONT');
+      }
+      await waitFor(() => b.status === 'up', 5_000);
+    });
+  });
+
   describe('redis backend - watchdog: sending is not stalling', () => {
     /** Stores a value straight on the node, not through the link. */
     const setDirect = async (server: RedisProcess, key: string, value: Buffer): Promise<void> => {
