@@ -14,10 +14,11 @@
  *   header, so its buffer is allocated at the exact size.
  * - Request age is sampled once per flush, not per request, and arriving
  *   bytes are counted per chunk, not timed: the watchdog compares against the
- *   timeout how long the node has been silent while a request waits, i.e. since
- *   the later of the oldest unanswered flush and the last progress it saw: a
- *   chunk arriving, or the kernel taking more of a request that waited in the
- *   socket. A node sending a 50 MB reply, or reading one, is busy, not stalled.
+ *   timeout the age of the oldest unanswered flush or (`timeoutOn: 'silence'`)
+ *   how long the node has been silent while a request waits, i.e. since the
+ *   later of that flush and the last progress it saw: a chunk arriving, or the
+ *   kernel taking more of a request that waited in the socket. A node sending
+ *   a 50 MB reply, or reading one, is busy, not stalled.
  *
  * A connection lives once: when it fails (lost, stalled, garbage received) it
  * answers every waiting callback with an error and reports to its owner,
@@ -37,8 +38,16 @@ export interface RedisConnectionOptions {
   readonly host: string;
   readonly port: number;
   readonly password: string | undefined;
-  /** A node silent this long while a request waits is stalled: the connection is reset. */
+  /** Past this, a waiting request ends the connection (see `timeoutOn`). */
   readonly timeoutMs: number;
+  /**
+   * What must last `timeoutMs` to reset the connection: `age` (default), the
+   * oldest unanswered request's wait, which a load generator counts as a
+   * timeout; `silence`, a node that neither sends nor takes bytes while
+   * requests wait, which a backend counts as stalled (one still sending a
+   * 50 MB reply is busy).
+   */
+  readonly timeoutOn?: 'age' | 'silence';
   readonly connectTimeoutMs: number;
   /** Names the node in error messages: `node n1 (127.0.0.1:7001)`. */
   readonly label: string;
@@ -403,7 +412,7 @@ export class RedisConnection {
     this.#watchdog.unref();
   }
 
-  #checkStall(): void {
+  #checkStall(confirming = false): void {
     const ends = this.#batchEnd;
     let head = this.#batchHead;
     while (head < ends.length && ends[head]! <= this.#answered) head++;
@@ -421,26 +430,26 @@ export class RedisConnection {
     this.#batchHead = head;
     const now = Date.now();
     if (this.#progressed()) this.#progressAt = now;
-    const silent = now - Math.max(this.#batchAt[head]!, this.#progressAt);
-    if (silent <= this.#opts.timeoutMs || this.#confirming) return;
-    // After this process could not run for a while (a long GC, a blocking call)
-    // timers fire before pending I/O is read: look again once the poll phase
-    // has read what arrived meanwhile.
-    this.#confirming = true;
-    setImmediate(() => {
-      this.#confirming = false;
-      if (this.#ended) return;
-      if (this.#progressed()) {
-        this.#progressAt = Date.now();
-        return;
-      }
-      const silentMs = Date.now() - Math.max(this.#batchAt[this.#batchHead] ?? 0, this.#progressAt);
-      const waiting = `${this.#count} request${this.#count === 1 ? '' : 's'} waiting`;
-      this.#end(
-        'timeout',
-        `did not answer within ${this.#opts.timeoutMs} ms (silent for ${silentMs} ms, ${waiting}); connection reset`,
-      );
-    });
+    const silence = this.#opts.timeoutOn === 'silence';
+    const waited = now - (silence ? Math.max(this.#batchAt[head]!, this.#progressAt) : this.#batchAt[head]!);
+    if (waited <= this.#opts.timeoutMs) return;
+    if (!confirming) {
+      // After this process could not run for a while (a long GC, a blocking call)
+      // timers fire before pending I/O is read: look again once the poll phase
+      // has read what arrived meanwhile.
+      if (this.#confirming) return;
+      this.#confirming = true;
+      setImmediate(() => {
+        this.#confirming = false;
+        if (!this.#ended) this.#checkStall(true);
+      });
+      return;
+    }
+    const how = silence ? `silent for ${waited} ms` : `oldest request waited ${waited} ms`;
+    this.#end(
+      'timeout',
+      `did not answer within ${this.#opts.timeoutMs} ms (${how}, ${this.#count} waiting); connection reset`,
+    );
   }
 
   /**

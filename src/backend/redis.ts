@@ -233,6 +233,7 @@ export class RedisBackend implements ShardBackend {
       port: this.#opts.port,
       password: this.#opts.password,
       timeoutMs: this.#timeoutMs,
+      timeoutOn: 'silence',
       connectTimeoutMs: this.#connectTimeoutMs,
       label: this.#label,
       onEnd: (end, reason) => this.#onEnd(conn, end, reason),
