@@ -100,11 +100,8 @@ async function createBackends(
     await Promise.all(created.map((b) => b.close()));
     throw badAuth.reason;
   }
-  outcomes.forEach((o, i) => {
-    const b = created[i]!;
-    // A node that came up while the others were tried is up already: report what it is now.
-    if (o.status === 'rejected' && b.status === 'down') report(b, 'down', b.health().reason ?? '', true);
-  });
+  // What each node is now: one may have come up, or gone down, while the others were tried.
+  for (const b of created) if (b.status === 'down') report(b, 'down', b.health().reason ?? '', true);
   const up = created.filter((b) => b.status === 'up').map((b) => b.address);
   if (up.length === 0) {
     log.error(
