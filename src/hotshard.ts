@@ -21,7 +21,9 @@ import { AccessLog } from './router/access-log.js';
 import { Instrumentation } from './router/instrumentation.js';
 import { RouterTelemetry } from './telemetry/router-telemetry.js';
 import { Detector } from './detect/detector.js';
+import { ErrorCode, HotshardError } from './errors.js';
 import { EventBus } from './control/events.js';
+import { registerNodesView, reportNodeStatus, type NodeStatusReport } from './control/nodes.js';
 import { Monitor } from './control/monitor.js';
 import { registerControlApi } from './control/control-api.js';
 import { createMetrics } from './control/metrics.js';
@@ -42,14 +44,24 @@ export interface Hotshard {
   readonly telemetry: RouterTelemetry | undefined;
   /** The detection loop (undefined when telemetry is off). */
   readonly monitor: Monitor | undefined;
-  /** Control-plane events (hotspots raised and cleared). */
+  /** Control-plane events (hotspots raised and cleared, nodes down and up). */
   readonly events: EventBus;
   /** Stops accepting, drains in-flight requests, closes backends. Idempotent. */
   close(): Promise<void>;
 }
 
-/** Creates one backend per node. Redis nodes are connected before returning. */
-async function createBackends(config: Config, log: Logger): Promise<Map<NodeId, ShardBackend>> {
+/**
+ * Creates one backend per node. Redis nodes are connected before returning;
+ * one that cannot be reached does not stop start-up (a restart during a
+ * one-node outage must not become a full outage): it is reported and its
+ * backend keeps trying. A node that rejects the password does stop it: that
+ * is a configuration error, which no retry fixes.
+ */
+async function createBackends(
+  config: Config,
+  log: Logger,
+  report: NodeStatusReport,
+): Promise<Map<NodeId, ShardBackend>> {
   const backends = new Map<NodeId, ShardBackend>();
   if (config.backend === 'memory') {
     for (let i = 0; i < config.nodes; i++) {
@@ -66,27 +78,48 @@ async function createBackends(config: Config, log: Logger): Promise<Map<NodeId, 
     }
     return backends;
   }
-  const created: RedisBackend[] = [];
-  try {
-    for (const address of config.redis) {
-      const sep = address.lastIndexOf(':');
-      const backend = new RedisBackend({
-        node: nodeId(address),
-        host: address.slice(0, sep),
-        port: Number(address.slice(sep + 1)),
-        password: config.redisPassword,
-        timeoutMs: config.backendTimeoutMs,
-      });
-      created.push(backend);
-      backends.set(backend.node, backend);
-    }
-    await Promise.all(created.map((b) => b.connect()));
-  } catch (err) {
-    await Promise.all(created.map((b) => b.close()));
-    throw err;
+  let starting = true;
+  for (const address of config.redis) {
+    const sep = address.lastIndexOf(':');
+    const backend: RedisBackend = new RedisBackend({
+      node: nodeId(address),
+      host: address.slice(0, sep),
+      port: Number(address.slice(sep + 1)),
+      password: config.redisPassword,
+      timeoutMs: config.backendTimeoutMs,
+      // The first attempt's failure is reported below, once every node has had its try.
+      onStatusChange: (status, reason) => {
+        if (!starting) report(backend, status, reason);
+      },
+    });
+    backends.set(backend.node, backend);
   }
-  log.info({ nodes: config.redis }, 'connected to redis nodes');
+  const created = [...backends.values()] as RedisBackend[];
+  const outcomes = await Promise.allSettled(created.map((b) => b.connect()));
+  starting = false;
+  const badAuth = outcomes.find(
+    (o): o is PromiseRejectedResult => o.status === 'rejected' && codeOf(o.reason) === ErrorCode.BadAuth,
+  );
+  if (badAuth !== undefined) {
+    await Promise.all(created.map((b) => b.close()));
+    throw badAuth.reason;
+  }
+  // What each node is now: one may have come up, or gone down, while the others were tried.
+  for (const b of created) if (b.status === 'down') report(b, 'down', b.health().reason ?? '', true);
+  const up = created.filter((b) => b.status === 'up').map((b) => b.address);
+  if (up.length === 0) {
+    log.error(
+      { nodes: config.redis },
+      'no redis node answers: every request fails with HS_ERR_SHARD_UNAVAILABLE until one does',
+    );
+  } else {
+    log.info({ nodes: up }, `connected to ${up.length} of ${created.length} redis nodes`);
+  }
   return backends;
+}
+
+function codeOf(err: unknown): ErrorCode | undefined {
+  return err instanceof HotshardError ? err.code : undefined;
 }
 
 /**
@@ -109,7 +142,8 @@ export async function startHotshard(
     log,
     listeners + (config.backend === 'redis' ? config.redis.length : 0),
   );
-  const backends = await createBackends(config, log);
+  const events = new EventBus();
+  const backends = await createBackends(config, log, reportNodeStatus(log, events));
   const partitioner = config.partitioner === 'hash' ? hashPartitioner() : rangePartitioner();
   let table: RoutingTable;
   try {
@@ -132,7 +166,6 @@ export async function startHotshard(
     tenants,
   });
 
-  const events = new EventBus();
   let telemetry: RouterTelemetry | undefined;
   let monitor: Monitor | undefined;
   const accessLog =
@@ -178,6 +211,7 @@ export async function startHotshard(
     },
     log,
   );
+  registerNodesView(http, router);
   if (telemetry !== undefined && monitor !== undefined) {
     registerControlApi(http, { router, telemetry, monitor, bus: events });
     const metrics = createMetrics({ router, telemetry, monitor });

@@ -18,6 +18,19 @@ export interface KeyDump {
 /** Whether a node currently takes requests. */
 export type BackendStatus = 'up' | 'down';
 
+/** What an operator wants to know about a node now (GET /nodes). */
+export interface NodeHealth {
+  readonly status: BackendStatus;
+  /** When the status last changed (or the backend was created), ms since the epoch. */
+  readonly since: number;
+  /** Why the node is down (the last failure); null while up. */
+  readonly reason: string | null;
+  /** Round trip of the latest health check in ms; null without one (embedded nodes, nodes down). */
+  readonly latencyMs: number | null;
+  /** `host:port` of a Redis node; null for an embedded one. */
+  readonly address: string | null;
+}
+
 /**
  * One storage node: a redis-server, or an embedded in-memory store. Keys of
  * several shards may live on one node, as they do on a Redis node; the router
@@ -29,6 +42,8 @@ export interface ShardBackend {
   readonly node: NodeId;
   readonly kind: 'memory' | 'redis';
   readonly status: BackendStatus;
+  /** Status with its reason, since when, and latency. */
+  health(): NodeHealth;
 
   /**
    * Runs one data command (GET, SET, MGET over keys of this node, ...). The

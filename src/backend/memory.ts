@@ -3,7 +3,7 @@
  * runs (and demos) with nothing installed, optionally behind a capacity model
  * that makes a hot node really slow down.
  */
-import type { BackendStatus, KeyDump, ReplyCallback, ShardBackend } from './backend.js';
+import type { BackendStatus, KeyDump, NodeHealth, ReplyCallback, ShardBackend } from './backend.js';
 import { CapacityModel, DEFAULT_MAX_QUEUE } from './capacity.js';
 import { Keyspace, runCommand, type Value } from './memory-commands.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -62,6 +62,7 @@ export class MemoryBackend implements ShardBackend {
   readonly #model: CapacityModel<Pending> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #status: BackendStatus = 'up';
+  readonly #createdAt = Date.now();
 
   constructor(options: MemoryBackendOptions) {
     const { node, clock = systemClock, capacity = null, maxQueue = DEFAULT_MAX_QUEUE } = options;
@@ -92,6 +93,18 @@ export class MemoryBackend implements ShardBackend {
   /** 'up' until closed. */
   get status(): BackendStatus {
     return this.#status;
+  }
+
+  /** Embedded nodes live in this process: up from creation until closed. */
+  health(): NodeHealth {
+    const status = this.#status;
+    return {
+      status,
+      since: this.#createdAt,
+      reason: status === 'up' ? null : 'closed',
+      latencyMs: null,
+      address: null,
+    };
   }
 
   /** Operations per second this node serves, or null when unlimited. */

@@ -12,8 +12,13 @@
  *   socket's chunk (no copy, no decode). Only a reply split across chunks is
  *   assembled, and only once: a bulk string's full length is known from its
  *   header, so its buffer is allocated at the exact size.
- * - Request age is sampled once per flush, not per request: the watchdog
- *   compares the oldest unanswered flush against the timeout.
+ * - Request age is sampled once per flush, not per request, and arriving
+ *   bytes are counted per chunk, not timed: the watchdog compares against the
+ *   timeout the age of the oldest unanswered flush or (`timeoutOn: 'silence'`)
+ *   how long the node has been silent while a request waits, i.e. since the
+ *   later of that flush and the last progress it saw: a chunk arriving, or the
+ *   kernel taking more of a request that waited in the socket. A node sending
+ *   a 50 MB reply, or reading one, is busy, not stalled.
  *
  * A connection lives once: when it fails (lost, stalled, garbage received) it
  * answers every waiting callback with an error and reports to its owner,
@@ -33,8 +38,16 @@ export interface RedisConnectionOptions {
   readonly host: string;
   readonly port: number;
   readonly password: string | undefined;
-  /** A request unanswered for this long stalls the node: the connection is reset. */
+  /** Past this, a waiting request ends the connection (see `timeoutOn`). */
   readonly timeoutMs: number;
+  /**
+   * What must last `timeoutMs` to reset the connection: `age` (default), the
+   * oldest unanswered request's wait, which a load generator counts as a
+   * timeout; `silence`, a node that neither sends nor takes bytes while
+   * requests wait, which a backend counts as stalled (one still sending a
+   * 50 MB reply is busy).
+   */
+  readonly timeoutOn?: 'age' | 'silence';
   readonly connectTimeoutMs: number;
   /** Names the node in error messages: `node n1 (127.0.0.1:7001)`. */
   readonly label: string;
@@ -106,6 +119,15 @@ export class RedisConnection {
   #batchAt: number[] = [];
   #batchHead = 0;
   #watchdog: NodeJS.Timeout | undefined;
+  /** Chunks received: progress, read by the watchdog (a counter costs the data path no clock read). */
+  #chunks = 0;
+  #chunksSeen = 0;
+  /** Writes completed and bytes of the current write still queued, when the watchdog last looked. */
+  #writesDone = 0;
+  #writeQueued = 0;
+  /** When the watchdog last saw either move. */
+  #progressAt = 0;
+  #confirming = false;
 
   // The start of a reply that has not fully arrived.
   #part: Buffer | null = null;
@@ -240,6 +262,7 @@ export class RedisConnection {
   };
 
   #onData(chunk: Buffer): void {
+    this.#chunks++;
     try {
       let offset = 0;
       if (this.#part !== null) {
@@ -389,7 +412,7 @@ export class RedisConnection {
     this.#watchdog.unref();
   }
 
-  #checkStall(): void {
+  #checkStall(confirming = false): void {
     const ends = this.#batchEnd;
     let head = this.#batchHead;
     while (head < ends.length && ends[head]! <= this.#answered) head++;
@@ -405,13 +428,47 @@ export class RedisConnection {
       head = 0;
     }
     this.#batchHead = head;
-    const age = Date.now() - this.#batchAt[head]!;
-    if (age > this.#opts.timeoutMs) {
-      this.#end(
-        'timeout',
-        `did not answer within ${this.#opts.timeoutMs} ms (oldest request waited ${age} ms); connection reset`,
-      );
+    const now = Date.now();
+    if (this.#progressed()) this.#progressAt = now;
+    const silence = this.#opts.timeoutOn === 'silence';
+    const waited = now - (silence ? Math.max(this.#batchAt[head]!, this.#progressAt) : this.#batchAt[head]!);
+    if (waited <= this.#opts.timeoutMs) return;
+    if (!confirming) {
+      // After this process could not run for a while (a long GC, a blocking call)
+      // timers fire before pending I/O is read: look again once the poll phase
+      // has read what arrived meanwhile.
+      if (this.#confirming) return;
+      this.#confirming = true;
+      setImmediate(() => {
+        this.#confirming = false;
+        if (!this.#ended) this.#checkStall(true);
+      });
+      return;
     }
+    const how = silence ? `silent for ${waited} ms` : `oldest request waited ${waited} ms`;
+    this.#end(
+      'timeout',
+      `did not answer within ${this.#opts.timeoutMs} ms (${how}, ${this.#count} waiting); connection reset`,
+    );
+  }
+
+  /**
+   * Whether bytes arrived, or the node took request bytes, since the last
+   * look. A big write counts in writableLength until it completes; how much
+   * of it the kernel still holds back is only on the handle (writeQueueSize,
+   * libuv's count, which node's own stream code reads too).
+   */
+  #progressed(): boolean {
+    const socket = this.#socket;
+    const done = socket.bytesWritten - socket.writableLength;
+    const queued =
+      (socket as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0;
+    const wrote = done !== this.#writesDone || queued < this.#writeQueued;
+    this.#writesDone = done;
+    this.#writeQueued = queued;
+    if (this.#chunks === this.#chunksSeen && !wrote) return false;
+    this.#chunksSeen = this.#chunks;
+    return true;
   }
 
   /** Ends the connection once: answers every waiting callback, then tells the owner. */

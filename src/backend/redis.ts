@@ -15,7 +15,7 @@ import type { NodeId } from '../keyspace/ids.js';
 import type { Command } from '../protocol/command.js';
 import { RawReply, ReplyError, SimpleString, errorReply, type Reply } from '../protocol/reply.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
-import type { BackendStatus, KeyDump, ReplyCallback, ShardBackend } from './backend.js';
+import type { BackendStatus, KeyDump, NodeHealth, ReplyCallback, ShardBackend } from './backend.js';
 import { RedisConnection, encodeCommand, type ConnectionEnd } from './redis-connection.js';
 
 /** Where a Redis node is and how long to wait for it. */
@@ -25,11 +25,17 @@ export interface RedisBackendOptions {
   readonly port: number;
   /** Sent with AUTH on every (re)connect before anything else. */
   readonly password?: string;
-  /** The oldest unanswered request may wait this long before the node counts as stalled; default 2000. */
+  /** A node silent this long while requests wait counts as stalled (a node still sending is not); default 2000. */
   readonly timeoutMs?: number;
   /** How long one connection attempt may take; default 2000. */
   readonly connectTimeoutMs?: number;
-  /** Told when the node goes down or comes back up, with the reason. */
+  /** How often an idle connection is checked with a PING (its round trip is the latency); default 1000. */
+  readonly healthCheckMs?: number;
+  /**
+   * Told when the node goes down or comes back up, with the reason; also when
+   * the first connection attempt fails (the node was down from the start).
+   * Not told when `close()` takes it down.
+   */
   readonly onStatusChange?: (status: BackendStatus, reason: string) => void;
 }
 
@@ -37,6 +43,7 @@ const RECONNECT_FIRST_MS = 50;
 const RECONNECT_MAX_MS = 2_000;
 const UNLINK_CHUNK = 1_000;
 const EMPTY_COMMAND = errorReply('ERR', ErrorCode.Protocol, 'empty command');
+const PING = encodeCommand([Buffer.from('PING')]);
 
 /**
  * A ShardBackend over one redis-server.
@@ -65,19 +72,39 @@ export class RedisBackend implements ShardBackend {
   #closing: Promise<void> | null = null;
   #retryTimer: NodeJS.Timeout | undefined;
   #retryDelay = RECONNECT_FIRST_MS;
+  /** Whether the owner has heard a status yet: the first failed attempt is news, though 'down' is where it starts. */
+  #reported = false;
+  #since = Date.now();
+  #reason: string | null = 'not connected yet';
+  #latencyMs: number | null = null;
+  #healthTimer: NodeJS.Timeout | undefined;
+  #probing = false;
 
   constructor(opts: RedisBackendOptions) {
     this.#opts = opts;
     this.node = opts.node;
     this.address = `${opts.host}:${opts.port}`;
-    this.#label = `node ${opts.node} (${this.address})`;
+    this.#label = opts.node === this.address ? `node ${opts.node}` : `node ${opts.node} (${this.address})`;
     this.#timeoutMs = positive(opts.timeoutMs, 2_000, 'timeoutMs');
     this.#connectTimeoutMs = positive(opts.connectTimeoutMs, 2_000, 'connectTimeoutMs');
+    const healthCheckMs = positive(opts.healthCheckMs, 1_000, 'healthCheckMs');
     this.#downReply = this.#unavailable('not connected');
+    this.#healthTimer = setInterval(() => this.#checkHealth(), healthCheckMs);
+    this.#healthTimer.unref();
   }
 
   get status(): BackendStatus {
     return this.#status;
+  }
+
+  health(): NodeHealth {
+    return {
+      status: this.#status,
+      since: this.#since,
+      reason: this.#reason,
+      latencyMs: this.#latencyMs,
+      address: this.address,
+    };
   }
 
   /**
@@ -97,9 +124,9 @@ export class RedisBackend implements ShardBackend {
     return this.#connecting;
   }
 
-  /** Requests written to the node and not answered yet (0 while down). */
+  /** Requests written to the node and not answered yet (0 while down); health checks are not counted. */
   get inFlight(): number {
-    return this.#conn?.inFlight ?? 0;
+    return (this.#conn?.inFlight ?? 0) - (this.#probing ? 1 : 0);
   }
 
   send(cmd: Command, done: ReplyCallback): void {
@@ -186,12 +213,15 @@ export class RedisBackend implements ShardBackend {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    clearInterval(this.#healthTimer);
     const reply = errorReply('ERR', ErrorCode.ShuttingDown, `${this.#label} is shutting down`);
     this.#downReply = reply;
     const conn = this.#conn ?? this.#opening;
     this.#conn = null;
     this.#opening = null;
-    this.#setStatus('down', 'closed');
+    this.#status = 'down'; // the owner closed it: nothing to tell
+    this.#reason = 'closed';
+    this.#since = Date.now();
     if (conn !== null) await conn.destroy(reply);
     await this.#connecting?.catch(() => undefined);
   }
@@ -203,6 +233,7 @@ export class RedisBackend implements ShardBackend {
       port: this.#opts.port,
       password: this.#opts.password,
       timeoutMs: this.#timeoutMs,
+      timeoutOn: 'silence',
       connectTimeoutMs: this.#connectTimeoutMs,
       label: this.#label,
       onEnd: (end, reason) => this.#onEnd(conn, end, reason),
@@ -213,7 +244,9 @@ export class RedisBackend implements ShardBackend {
     } catch (err) {
       if (this.#opening === conn) this.#opening = null;
       if (!this.#closed) {
-        this.#downReply = this.#unavailable((err as Error).message);
+        const reason = (err as Error).message;
+        this.#downReply = this.#unavailable(reason);
+        this.#setStatus('down', reason);
         this.#scheduleReconnect();
       }
       throw err;
@@ -249,9 +282,31 @@ export class RedisBackend implements ShardBackend {
   }
 
   #setStatus(status: BackendStatus, reason: string): void {
-    if (this.#status === status) return;
+    // While down, the latest failure is the one worth showing.
+    this.#reason = status === 'down' ? reason : null;
+    if (this.#status === status && this.#reported) return;
+    this.#reported = true;
     this.#status = status;
+    this.#since = Date.now();
+    this.#latencyMs = null;
     this.#opts.onStatusChange?.(status, reason);
+  }
+
+  /**
+   * PINGs an idle connection: its round trip is the node's latency, and a
+   * node that went silent with no traffic is found by the watchdog instead of
+   * by the next client. A busy connection needs neither.
+   */
+  #checkHealth(): void {
+    const conn = this.#conn;
+    if (conn === null || this.#probing || conn.inFlight > 0) return;
+    this.#probing = true;
+    const sent = performance.now();
+    conn.send(PING, (reply) => {
+      this.#probing = false;
+      if (reply instanceof RawReply && this.#conn === conn)
+        this.#latencyMs = Math.round((performance.now() - sent) * 1000) / 1000;
+    });
   }
 
   #unavailable(reason: string): ReplyError {

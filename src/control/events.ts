@@ -1,6 +1,6 @@
 /**
- * The control plane's event stream: hotspots raised and cleared (later:
- * actions taken). Subscribers are the SSE endpoint, webhooks and the scenario
+ * The control plane's event stream: hotspots raised and cleared, nodes down
+ * and up (later: actions taken). Subscribers are the SSE endpoint, webhooks and the scenario
  * runner. A bounded backlog lets an SSE client that reconnects with
  * Last-Event-ID catch up on what it missed.
  */
@@ -9,7 +9,7 @@
 export interface ControlEvent {
   /** Increasing sequence number, the SSE `id:`. */
   readonly id: number;
-  /** `hotspot.raised`, `hotspot.updated`, `hotspot.cleared`, ... */
+  /** `hotspot.raised`, `hotspot.updated`, `hotspot.cleared`, `node.down`, `node.up`, ... */
   readonly type: string;
   /** ms since the epoch. */
   readonly at: number;

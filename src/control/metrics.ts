@@ -60,6 +60,9 @@ export function createMetrics(deps: {
     'node',
   ]);
   const nodeInflight = opsGauge('hotshard_node_inflight', 'Requests in flight to a node now.', ['node']);
+  const nodeUp = opsGauge('hotshard_node_up', 'Whether a node takes requests now (1) or is down (0).', [
+    'node',
+  ]);
   const nodeErrors = opsGauge(
     'hotshard_node_errors_per_second',
     'Failed and shed requests per second at a node over the last 10 seconds.',
@@ -113,10 +116,12 @@ export function createMetrics(deps: {
     nodeOps.reset();
     nodeP99.reset();
     nodeInflight.reset();
+    nodeUp.reset();
     nodeErrors.reset();
     const node1 = telemetry.window('node', window);
     const node10 = telemetry.window('node', 10);
-    for (const id of router.backends.keys()) {
+    for (const [id, backend] of router.backends) {
+      nodeUp.set({ node: id }, backend.status === 'up' ? 1 : 0);
       const w = node1.get(id);
       const w10 = node10.get(id);
       nodeOps.set({ node: id, kind: 'read' }, w?.reads ?? 0);

@@ -9,7 +9,7 @@
  *   PUT    /kv/{key}        body = value; ?ttl=seconds or ?px=ms sets an expiry
  *   DELETE /kv/{key}        {"deleted": 0|1}
  *   POST   /kv/{key}:incr   ?by=N (default 1) -> {"value": N}
- *   GET    /shards          shard metadata rows (shard_id, key_range, node, capacity, status)
+ *   GET    /shards          shard metadata rows (shard_id, key_range, node, capacity, status, node_status)
  *   GET    /healthz         node status (open even with a password: see http-auth.ts)
  *
  * Errors are JSON `{"error":{"code":"HS_ERR_...","message":"..."}}` with a
@@ -134,6 +134,7 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
         node: s.node,
         capacity: s.capacity,
         status: s.status,
+        node_status: router.backends.get(s.node)?.status ?? 'down',
       })),
     };
   });

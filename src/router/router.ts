@@ -12,7 +12,7 @@ import type { RoutingTable } from '../keyspace/routing-table.js';
 import type { Command } from '../protocol/command.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
 import { MapReply, OK, RawReply, ReplyError, errorReply, type Reply } from '../protocol/reply.js';
-import { ErrorCode } from '../errors.js';
+import { ErrorCode, HotshardError } from '../errors.js';
 import type { ClientRegistry } from './client-command.js';
 import { Route, arityOk, commandSpec, type CommandSpec } from './command-table.js';
 import { runLocalCommand, type LocalContext } from './local-commands.js';
@@ -60,10 +60,7 @@ export class Router {
     this.#backends = backends;
     this.options = options;
     this.tenants = options.tenants ?? new Tenants({ password: options.password });
-    for (const node of table.nodes()) {
-      if (!backends.has(node))
-        throw new Error(`routing table places shards on node ${node}, which has no backend`);
-    }
+    checkBackends(table, backends);
     this.#local = { router: this };
   }
 
@@ -72,9 +69,14 @@ export class Router {
     return this.#table;
   }
 
-  /** Installs a newer routing table (a split or a move); older versions are ignored. */
+  /**
+   * Installs a newer routing table (a split or a move); older versions are
+   * ignored. Throws HS_ERR_ROUTING, keeping the table in force, when a shard
+   * would land on a node this router has no backend for.
+   */
   setTable(table: RoutingTable): boolean {
     if (table.version <= this.#table.version) return false;
+    checkBackends(table, this.#backends);
     this.#instrumentation?.setTable(table);
     this.#table = table;
     return true;
@@ -130,6 +132,11 @@ export class Router {
         return backend.send(cmd, ins === undefined ? reply : ins.keyed(session, spec, cmd, at, reply));
       }
       case Route.MultiKey: {
+        // Refused before anything is counted: telemetry would record keys of a command that never ran.
+        if (spec.step === 2 && (args.length - 1) % 2 !== 0) {
+          this.stats.rejected++;
+          return done(new ReplyError(`ERR wrong number of arguments for '${spec.name}' command`));
+        }
         const table = this.#table;
         const at = shardsOfKeys(table, spec, cmd);
         const ins = this.#instrumentation;
@@ -195,6 +202,17 @@ export class Router {
         `${spec.name.toUpperCase()} not executed: it follows a MULTI, which hotshard does not support; send DISCARD`,
       ),
     );
+  }
+}
+
+/** Throws HS_ERR_ROUTING when `table` places a shard on a node without a backend. */
+function checkBackends(table: RoutingTable, backends: ReadonlyMap<NodeId, ShardBackend>): void {
+  for (const s of table.shards) {
+    if (!backends.has(s.node))
+      throw new HotshardError(
+        ErrorCode.Routing,
+        `routing table v${table.version} places shard ${s.id} on node ${s.node}, which has no backend`,
+      );
   }
 }
 

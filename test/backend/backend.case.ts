@@ -118,6 +118,15 @@ export function runBackendCases(label: string, make: () => Promise<BackendHarnes
       expect(typeof b.node).toBe('string');
     });
 
+    it('health - up, since a time past, no reason; an address only for a Redis node', () => {
+      const h = b.health();
+      expect(h.status).toBe('up');
+      expect(h.reason).toBeNull();
+      expect(h.since).toBeLessThanOrEqual(Date.now());
+      expect(h.address === null).toBe(b.kind === 'memory');
+      expect(h.latencyMs === null || h.latencyMs >= 0).toBe(true);
+    });
+
     it('PING - answers PONG, or echoes its argument as a bulk string', async () => {
       expect(await cmd('PING')).toEqual(simple('PONG'));
       expect(await cmd('PING', 'hello')).toEqual(bulk('hello'));

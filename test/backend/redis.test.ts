@@ -12,6 +12,7 @@ import { decodeReply, scanReply } from '../../src/protocol/reply-decoder.js';
 import { RawReply, ReplyError, type Reply } from '../../src/protocol/reply.js';
 import { freePort, requireBinary, startRedis, type RedisProcess } from '../../src/testkit/index.js';
 import { runBackendCases } from './backend.case.js';
+import { slowLink } from './slow-link.js';
 
 const hasRedis = requireBinary('redis-server', 'Redis backend tests');
 
@@ -592,6 +593,176 @@ describe.skipIf(!hasRedis)('redis backend', () => {
       await sleep(200);
       expect(b.status).toBe('down');
       await expect(b.connect()).rejects.toMatchObject({ code: ErrorCode.ShuttingDown });
+    });
+  });
+
+  describe('redis backend - health', () => {
+    it('a node down from the start is reported once with the reason, then up when it starts', async () => {
+      const port = await freePort();
+      const reports: string[] = [];
+      const b = backend({
+        port,
+        node: nodeId(`127.0.0.1:${port}`),
+        healthCheckMs: 20,
+        onStatusChange: (s, reason) => reports.push(`${s}: ${reason}`),
+      });
+      await expect(b.connect()).rejects.toMatchObject({ code: ErrorCode.ShardUnavailable });
+      expect(reports).toEqual([
+        `down: cannot connect to node 127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}`,
+      ]);
+      const down = b.health();
+      expect(down).toMatchObject({ status: 'down', latencyMs: null, address: `127.0.0.1:${port}` });
+      expect(down.reason).toMatch(/ECONNREFUSED/);
+      await sleep(300); // several more attempts fail: no news
+      expect(reports).toHaveLength(1);
+      await redis({ port });
+      await waitFor(() => b.status === 'up', 5_000);
+      expect(reports.slice(1)).toEqual(['up: connected']);
+      await waitFor(() => b.health().latencyMs !== null, 2_000);
+      const up = b.health();
+      expect(up.reason).toBeNull();
+      expect(up.since).toBeGreaterThanOrEqual(down.since);
+      expect(up.latencyMs).toBeGreaterThanOrEqual(0);
+      await b.close();
+      expect(reports).toHaveLength(2); // closing is the owner's doing: not reported
+      expect(b.health()).toMatchObject({ status: 'down', reason: 'closed' });
+    });
+
+    it('an idle node that stops answering is found by the health check, not by the next client', async () => {
+      const server = await redis();
+      const reports: string[] = [];
+      const b = backend({
+        port: server.port,
+        node: nodeId('idle'),
+        timeoutMs: 200,
+        connectTimeoutMs: 200,
+        healthCheckMs: 20,
+        onStatusChange: (s) => reports.push(s),
+      });
+      await b.connect();
+      server.kill('SIGSTOP');
+      try {
+        await waitFor(() => b.status === 'down', 5_000);
+        expect(reports).toEqual(['up', 'down']);
+        expect(b.health().reason).toMatch(/did not answer within 200 ms/);
+        expect(b.inFlight).toBe(0);
+      } finally {
+        server.kill('SIGCONT');
+      }
+      await waitFor(() => b.status === 'up', 5_000);
+    });
+  });
+
+  describe('redis backend - watchdog: sending is not stalling', () => {
+    /** Stores a value straight on the node, not through the link. */
+    const setDirect = async (server: RedisProcess, key: string, value: Buffer): Promise<void> => {
+      const direct = backend({ port: server.port, node: nodeId('direct') });
+      await direct.connect();
+      expect(show(await request(direct, makeCommand('SET', key, value)))).toBe('+OK\r\n');
+      await direct.close();
+    };
+
+    it('big replies that take many timeouts to arrive are not a stall; a small request behind them is answered', async () => {
+      const server = await redis();
+      // 128 KB per 10 ms: the three 4 MB replies take ≈ 1 s of sending, 3 × the timeout,
+      // while pieces arrive 30 × more often than the timeout.
+      const link = await slowLink(server.port, 128 * 1024, 10);
+      const b = backend({ port: link.port, node: nodeId('busy'), timeoutMs: 300 });
+      await b.connect();
+      const value = Buffer.alloc(4 * 1024 * 1024, 0x62);
+      await setDirect(server, 'big', value);
+      const sentAt = link.bytesSent;
+      const replies = await within(
+        20_000,
+        Promise.all([
+          request(b, makeCommand('GET', 'big')),
+          request(b, makeCommand('GET', 'big')),
+          request(b, makeCommand('GET', 'big')),
+          request(b, makeCommand('PING')),
+        ]),
+      );
+      for (const r of replies.slice(0, 3)) {
+        expect(r, show(r).slice(0, 200)).toBeInstanceOf(RawReply);
+        expect((decodeReply((r as RawReply).bytes) as Buffer).equals(value)).toBe(true);
+      }
+      expect(show(replies[3])).toBe('+PONG\r\n');
+      expect(link.bytesSent - sentAt).toBeGreaterThan(3 * value.length);
+      expect(link.pieces).toBeGreaterThan(90); // the link really trickled
+      expect(b.status).toBe('up');
+      await link.close();
+    });
+
+    it('a big request that takes many timeouts to reach the node is not a stall', async () => {
+      const server = await redis();
+      // 256 KB per 5 ms: ≈ 0.8 s to pass on 40 MB, while the node says nothing until it
+      // has read it all. The last few MB wait in kernel buffers, where progress cannot be
+      // seen: at this pace they pass well within the timeout.
+      const link = await slowLink(server.port, 256 * 1024, 5);
+      const b = backend({ port: link.port, node: nodeId('upload'), timeoutMs: 500 });
+      await b.connect();
+      const value = Buffer.alloc(40 * 1024 * 1024, 0x75);
+      const [set, ping] = await within(
+        20_000,
+        Promise.all([request(b, makeCommand('SET', 'up', value)), request(b, makeCommand('PING'))]),
+      );
+      expect(show(set)).toBe('+OK\r\n');
+      expect(show(ping)).toBe('+PONG\r\n');
+      expect(b.status).toBe('up');
+      await link.close();
+    });
+
+    it('a node that goes silent in the middle of a big reply times out', async () => {
+      const server = await redis();
+      const link = await slowLink(server.port, 64 * 1024, 10);
+      const b = backend({ port: link.port, node: nodeId('halt'), timeoutMs: 200 });
+      await b.connect();
+      await setDirect(server, 'big', Buffer.alloc(4 * 1024 * 1024));
+      const pending = Promise.all([request(b, makeCommand('GET', 'big')), request(b, makeCommand('PING'))]);
+      const before = link.bytesSent;
+      await waitFor(() => link.bytesSent - before > 512 * 1024, 10_000);
+      link.halt(); // the rest of the reply never comes
+      const replies = await within(5_000, pending);
+      for (const r of replies) {
+        expect(show(r)).toMatch(
+          /^-ERR HS_ERR_BACKEND_TIMEOUT node halt \(127\.0\.0\.1:\d+\) did not answer within 200 ms/,
+        );
+      }
+      await link.close();
+    });
+
+    it('a proxy too busy to read for longer than the timeout does not take the node for stalled', async () => {
+      const server = await redis();
+      const b = backend({ port: server.port, node: nodeId('patient'), timeoutMs: 100 });
+      await b.connect();
+      const reply = request(b, makeCommand('PING'));
+      // The answer waits in the socket while this process cannot run (a long GC, a blocking call):
+      // when it runs again, timers run before I/O is read.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const until = Date.now() + 400;
+      while (Date.now() < until) {
+        // busy
+      }
+      expect(show(await within(2_000, reply))).toBe('+PONG\r\n');
+      expect(b.status).toBe('up');
+    });
+
+    it('a redis-server stopped (SIGSTOP) while it sends a 64 MB reply times out', async () => {
+      const server = await redis();
+      const b = backend({ port: server.port, node: nodeId('stopped'), timeoutMs: 200 });
+      await b.connect();
+      expect(show(await request(b, makeCommand('SET', 'k', Buffer.alloc(64 * 1024 * 1024))))).toBe('+OK\r\n');
+      const pending = Promise.all([request(b, makeCommand('GET', 'k')), request(b, makeCommand('PING'))]);
+      await sleep(5); // the GET is written; the node has sent what fits in the socket buffers
+      server.kill('SIGSTOP');
+      try {
+        for (const r of await within(5_000, pending)) {
+          expect(show(r)).toMatch(
+            /^-ERR HS_ERR_BACKEND_TIMEOUT node stopped \(127\.0\.0\.1:\d+\) did not answer within 200 ms/,
+          );
+        }
+      } finally {
+        server.kill('SIGCONT');
+      }
     });
   });
 

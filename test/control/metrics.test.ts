@@ -27,6 +27,7 @@ const FAMILIES = {
   hotshard_node_ops_per_second: 'gauge',
   hotshard_node_p99_seconds: 'gauge',
   hotshard_node_inflight: 'gauge',
+  hotshard_node_up: 'gauge',
   hotshard_node_errors_per_second: 'gauge',
   hotshard_tenant_ops_per_second: 'gauge',
   hotshard_hot_key_ops_per_second: 'gauge',

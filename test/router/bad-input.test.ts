@@ -4,10 +4,30 @@
  * being served, and memory stays bounded.
  */
 import { randomBytes } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ShardBackend } from '../../src/backend/backend.js';
+import { MemoryBackend } from '../../src/backend/memory.js';
+import { ManualClock } from '../../src/clock.js';
+import { loadConfig } from '../../src/config.js';
+import { HotshardError } from '../../src/errors.js';
+import { startHotshard, type Hotshard } from '../../src/hotshard.js';
+import { nodeId, type NodeId } from '../../src/keyspace/ids.js';
+import { hashPartitioner } from '../../src/keyspace/partitioner.js';
+import { RoutingTable } from '../../src/keyspace/routing-table.js';
+import { OK, ReplyError, type Reply } from '../../src/protocol/reply.js';
+import { Instrumentation } from '../../src/router/instrumentation.js';
+import { Router } from '../../src/router/router.js';
+import { Session } from '../../src/router/session.js';
+import { RouterTelemetry } from '../../src/telemetry/router-telemetry.js';
 import { requireBinary } from '../../src/testkit/binaries.js';
+import { freePort } from '../../src/testkit/free-port.js';
+import { startRedis, startRedisCluster, type RedisProcess } from '../../src/testkit/redis-server.js';
 import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
+import { slowLink, type SlowLink } from '../backend/slow-link.js';
 import { waitFor } from '../control/harness.js';
 import { countSimpleReplies, rawConnect } from './raw-client.js';
 
@@ -290,5 +310,216 @@ describe.skipIf(!hasRedis)('bad input - pipeline past maxPipeline, QUIT, more by
     await pipelineThenQuit(t);
     await bystander.set('quit:by', 'ok');
     expect(await bystander.get('quit:by')).toBe('ok');
+  });
+});
+
+// --- issue 12: routing tables, big replies, nodes down ------------------------------------
+
+describe('bad input - routing tables and telemetry', () => {
+  const nodes = ['n0', 'n1'].map(nodeId);
+  const memoryCluster = (): { table: RoutingTable; backends: Map<NodeId, ShardBackend> } => ({
+    table: RoutingTable.create({ partitioner: hashPartitioner(), nodes, shards: 4 }),
+    backends: new Map<NodeId, ShardBackend>(nodes.map((n) => [n, new MemoryBackend({ node: n })])),
+  });
+  const dispatch = (router: Router, ...args: string[]): Reply => {
+    let reply: Reply | undefined;
+    router.dispatch(
+      new Session(1, 'test', false, 0),
+      args.map((a) => Buffer.from(a)),
+      undefined,
+      (r) => (reply = r),
+    );
+    if (reply === undefined) throw new Error(`no synchronous reply to ${args.join(' ')}`);
+    return reply;
+  };
+
+  it('bad input - setTable refuses a table that places a shard on a node with no backend, and keeps serving', () => {
+    const { table, backends } = memoryCluster();
+    const router = new Router(table, backends);
+    const stray = table.withNode(nodeId('n9')).move(table.shards[1]!.id, nodeId('n9'));
+    expect(() => router.setTable(stray)).toThrow(HotshardError);
+    expect(() => router.setTable(stray)).toThrow(
+      `routing table v${stray.version} places shard ${table.shards[1]!.id} on node n9, which has no backend`,
+    );
+    expect(router.table).toBe(table);
+    // A node with no shard needs no backend yet (it is where a move will go).
+    expect(router.setTable(table.withNode(nodeId('n9')))).toBe(true);
+    for (let i = 0; i < 50; i++) expect(dispatch(router, 'SET', `k${i}`, 'v')).toBe(OK);
+  });
+
+  it('bad input - an MSET with an odd number of arguments is refused before telemetry counts it', () => {
+    const { table, backends } = memoryCluster();
+    const router = new Router(table, backends);
+    const clock = new ManualClock(1_700_000_000_000);
+    const telemetry = new RouterTelemetry({ clock, sampleBudget: Infinity });
+    router.instrument(new Instrumentation(telemetry, table));
+    const reply = dispatch(router, 'MSET', 'a', '1', 'b');
+    expect(reply).toBeInstanceOf(ReplyError);
+    expect((reply as ReplyError).message).toBe("ERR wrong number of arguments for 'mset' command");
+    expect(router.stats.rejected).toBe(1);
+    expect(dispatch(router, 'MSET', 'a', '1', 'b', '2')).toBe(OK);
+    clock.advance(1000);
+    let writes = 0;
+    for (const w of telemetry.window('shard', 1).values()) writes += w.writes;
+    expect(writes).toBe(2); // the good MSET's two keys, nothing of the refused one
+  });
+});
+
+/** A full GC when the runtime allows one, so memory readings show what is kept, not what awaits collection. */
+const collect: () => void = (() => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as (() => void) | undefined;
+  return () => gc?.();
+})();
+
+/** Bytes outside the JS heap that are still referenced (socket buffers, replies) after a full GC. */
+function heldBytes(): number {
+  collect();
+  const m = process.memoryUsage();
+  return m.arrayBuffers + m.heapUsed;
+}
+
+describe.skipIf(!hasRedis)('bad input - big replies through the redis backend', () => {
+  let nodes: RedisProcess[];
+  let link: SlowLink;
+  let hs: Hotshard;
+  beforeAll(async () => {
+    nodes = await startRedisCluster(2);
+    // The first node sits behind a link of ≈ 100 MB/s: passing the replies below takes at least
+    // 0.8 s, while bytes arrive every few ms.
+    link = await slowLink(nodes[0]!.port, 512 * 1024, 5);
+    const config = loadConfig({
+      flags: {
+        respPort: 0,
+        httpPort: 0,
+        logLevel: 'silent',
+        backend: 'redis',
+        redis: `127.0.0.1:${link.port},${nodes[1]!.address}`,
+        // Shorter than the default 2 s, as the values are smaller than the 50 MB that broke it.
+        backendTimeoutMs: 600,
+        shutdownDrainMs: 200,
+      },
+    });
+    hs = await startHotshard(config, pino({ level: 'silent' }));
+  });
+  afterAll(async () => {
+    await hs?.close();
+    await link?.close();
+    await Promise.all((nodes ?? []).map((r) => r.stop()));
+  });
+
+  it('bad input - twenty clients GETting one 4 MB value all get it; a bystander on that node is served; nothing is kept', async () => {
+    const size = 4 * 1024 * 1024;
+    const node = `127.0.0.1:${link.port}`;
+    const keyOn = (prefix: string): string =>
+      Array.from({ length: 1000 }, (_, i) => `${prefix}:${i}`).find(
+        (k) => hs.router.table.shardFor(Buffer.from(k)).node === node,
+      )!;
+    const bigKey = keyOn('big');
+    const bystanderKey = keyOn('by');
+    const bystander = new Redis({ port: hs.respPort, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+    // Raw sockets that check the bytes as they pass and keep none.
+    const clients = await Promise.all(Array.from({ length: 20 }, () => rawConnect(hs.respPort)));
+    try {
+      await bystander.set(bigKey, Buffer.alloc(size, 0x42));
+      const header = Buffer.from(`$${size}\r\n`);
+      const whole = header.length + size + 2;
+      const expected = Buffer.concat([header, Buffer.alloc(size, 0x42), Buffer.from('\r\n')]);
+      const before = heldBytes();
+      const gets = clients.map(
+        (c) =>
+          new Promise<string>((resolve) => {
+            c.socket.removeAllListeners('data'); // the raw client would keep every chunk
+            let seen = 0;
+            c.socket.on('data', (chunk: Buffer) => {
+              const end = Math.min(whole, seen + chunk.length);
+              if (seen + chunk.length > whole || !chunk.equals(expected.subarray(seen, end))) {
+                resolve(`unexpected bytes at ${seen}: ${chunk.toString('latin1', 0, 120)}`);
+              }
+              seen += chunk.length;
+              if (seen === whole) resolve('ok');
+            });
+            c.socket.once('close', () => resolve(`closed after ${seen} bytes`));
+            c.write(`*2\r\n$3\r\nGET\r\n$${bigKey.length}\r\n${bigKey}\r\n`);
+          }),
+      );
+      // Behind the big replies on the same node's pipeline.
+      const small = bystander.set(bystanderKey, 'small').then(() => bystander.get(bystanderKey));
+      expect(await Promise.all(gets)).toEqual(clients.map(() => 'ok'));
+      expect(await small).toBe('small');
+      expect(link.bytesSent).toBeGreaterThan(20 * size);
+      expect(hs.router.backends.get(node as NodeId)!.status).toBe('up');
+      for (const c of clients) c.close();
+      await new Promise((r) => setTimeout(r, 50));
+      // The proxy kept none of the 80 MB it passed on.
+      expect(heldBytes() - before).toBeLessThan(2 * size);
+    } finally {
+      for (const c of clients) c.close();
+      bystander.disconnect();
+    }
+  });
+});
+
+describe.skipIf(!hasRedis)('bad input - a redis node down at start', () => {
+  let live: RedisProcess[];
+  let downPort: number;
+  let hs: Hotshard;
+  let revived: RedisProcess | undefined;
+  beforeAll(async () => {
+    live = await startRedisCluster(2);
+    downPort = await freePort();
+    const config = loadConfig({
+      flags: {
+        respPort: 0,
+        httpPort: 0,
+        logLevel: 'silent',
+        backend: 'redis',
+        redis: [live[0]!.address, `127.0.0.1:${downPort}`, live[1]!.address].join(','),
+        shutdownDrainMs: 200,
+      },
+    });
+    hs = await startHotshard(config, pino({ level: 'silent' }));
+  });
+  afterAll(async () => {
+    await hs?.close();
+    await Promise.all([...(live ?? []), ...(revived === undefined ? [] : [revived])].map((r) => r.stop()));
+  });
+
+  it('bad input - requests for the down node fail at once, 20k of them keep nothing, a bystander is served, and the node is served once it starts', async () => {
+    const down = `127.0.0.1:${downPort}`;
+    const keysOn = (node: string, n: number): string[] =>
+      Array.from({ length: 4000 }, (_, i) => `start:${i}`)
+        .filter((k) => hs.router.table.shardFor(Buffer.from(k)).node === node)
+        .slice(0, n);
+    const client = new Redis({ port: hs.respPort, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+    const bystander = new Redis({ port: hs.respPort, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+    try {
+      const deadKeys = keysOn(down, 100);
+      const liveKey = keysOn(live[1]!.address, 1)[0]!;
+      const before = heldBytes();
+      for (let round = 0; round < 4; round++) {
+        const pipeline = client.pipeline();
+        for (let i = 0; i < 5000; i++) pipeline.set(deadKeys[i % deadKeys.length]!, 'x'.repeat(100));
+        const results = (await pipeline.exec())!;
+        expect(results).toHaveLength(5000);
+        for (const [err] of results)
+          expect(err?.message).toMatch(/^ERR HS_ERR_SHARD_UNAVAILABLE node 127\.0\.0\.1:\d+ is down/);
+        await bystander.set(liveKey, `round ${round}`);
+        expect(await bystander.get(liveKey)).toBe(`round ${round}`);
+      }
+      expect(heldBytes() - before).toBeLessThan(16 * 1024 * 1024);
+
+      revived = await startRedis({ port: downPort });
+      const deadline = Date.now() + 10_000;
+      while (hs.router.backends.get(down as NodeId)!.status !== 'up') {
+        if (Date.now() > deadline) throw new Error(`node ${down} not up 10 s after it started`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await client.set(deadKeys[0]!, 'served');
+      expect(await client.get(deadKeys[0]!)).toBe('served');
+    } finally {
+      client.disconnect();
+      bystander.disconnect();
+    }
   });
 });

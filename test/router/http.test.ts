@@ -79,6 +79,7 @@ describe('http api - /kv on the memory backend', () => {
       'capacity',
       'key_range',
       'node',
+      'node_status',
       'shard_id',
       'status',
     ]);
