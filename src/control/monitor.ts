@@ -71,7 +71,8 @@ export class Monitor {
    */
   start(): void {
     const { tickMs, quietTickMs = tickMs } = this.#o;
-    const quietEvery = Math.max(1, Math.ceil(quietTickMs / tickMs));
+    const quietHalves = 2 * Math.max(1, Math.ceil(quietTickMs / tickMs));
+    // The timer fires every half tick (see tickDue); most firings only decide.
     this.#timer ??= setInterval(() => {
       const commands = this.#o.router.stats.commands;
       const idle =
@@ -83,10 +84,17 @@ export class Monitor {
       this.#skipped++;
       if (idle) return;
       const { detector, telemetry } = this.#o;
-      if (!detector.watching && this.#skipped < quietEvery && !keyTripwire(telemetry, detector.rules)) return;
+      const due = tickDue({
+        halves: this.#skipped,
+        quietHalves,
+        watching: detector.watching,
+        provingHotKey: detector.provingHotKey,
+        tripped: () => keyTripwire(telemetry, detector.rules),
+      });
+      if (!due) return;
       this.#skipped = 0;
       this.tick();
-    }, tickMs);
+    }, tickMs / 2);
     this.#timer.unref();
   }
 
@@ -164,6 +172,36 @@ export class Monitor {
     for (const e of events) this.#o.bus.publish(`hotspot.${e.type}`, e.hotspot, this.#clock.now());
     return events;
   }
+}
+
+/** What the monitor's timer knows when it fires (every tickMs / 2). */
+export interface TimerState {
+  /** Firings since the last tick, this one included. */
+  readonly halves: number;
+  /** Firings per tick while nothing is in sight (2 × quietTickMs / tickMs, rounded up). */
+  readonly quietHalves: number;
+  /** Detector.watching. */
+  readonly watching: boolean;
+  /** Detector.provingHotKey. */
+  readonly provingHotKey: boolean;
+  /** The key tripwire (keyTripwire), asked only when its answer decides. */
+  readonly tripped: () => boolean;
+}
+
+/**
+ * Whether the monitor's timer, firing every half tick, should run the
+ * detector now: at every firing while a hot key waits for its second tick
+ * (hotKeyRaiseTicks; a full tick more put detection at 600–1,060 ms after
+ * onset), and otherwise at most every tickMs: then while the detector
+ * watches something, once quietTickMs has passed, or when the key tripwire
+ * trips. The tripwire is asked at every firing from a full tick on, so a
+ * rising key's first tick comes within half a tick of the wire, not a
+ * whole one. Other kinds keep the tickMs pace their raiseTicks count in.
+ */
+export function tickDue(t: TimerState): boolean {
+  if (t.provingHotKey) return true;
+  if (t.halves < 2) return false;
+  return t.watching || t.halves >= t.quietHalves || t.tripped();
 }
 
 /**

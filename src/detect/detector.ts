@@ -20,6 +20,7 @@ import type { TickSnapshot } from './snapshot.js';
 
 /** Hysteresis state of one (kind, subject). */
 interface Track {
+  readonly kind: HotspotKind;
   /** First tick of the current run of ticks in which the raw condition held. */
   readonly onset: number;
   /** Consecutive ticks the condition has held (before raising). */
@@ -87,7 +88,7 @@ export class Detector {
       const key = trackKey(c.kind, c.subject);
       if (seen.has(key)) continue;
       seen.add(key);
-      const track = this.#tracks.get(key) ?? this.#newTrack(key, now);
+      const track = this.#tracks.get(key) ?? this.#newTrack(key, c.kind, now);
       const event = track.hotspot === null ? this.#prove(track, c, now) : this.#hold(track, c);
       if (event !== null) events.push({ type: event, hotspot: track.hotspot as Hotspot, at: now });
     }
@@ -119,6 +120,16 @@ export class Detector {
     return this.#tracks.size > 0;
   }
 
+  /**
+   * Whether a hot-key condition held at the last tick and waits for its next
+   * tick to be raised (`hotKeyRaiseTicks`). The monitor gives it that tick
+   * at half the period: a hot key's target leaves no room for a full one.
+   */
+  get provingHotKey(): boolean {
+    for (const t of this.#tracks.values()) if (t.hotspot === null && t.kind === 'hot-key') return true;
+    return false;
+  }
+
   /** The hotspots active now, in the order they were raised. */
   active(): Hotspot[] {
     return [...this.#history.values()].filter((h) => h.clearedAt === null);
@@ -129,8 +140,9 @@ export class Detector {
     return [...this.#history.values()];
   }
 
-  #newTrack(key: string, now: number): Track {
+  #newTrack(key: string, kind: HotspotKind, now: number): Track {
     const track: Track = {
+      kind,
       onset: now,
       held: 0,
       hotspot: null,
