@@ -38,6 +38,26 @@ interface Track {
 
 const trackKey = (kind: HotspotKind, subject: string): string => `${kind}\u0000${subject}`;
 
+const KIND_TEXT: Readonly<Record<HotspotKind, string>> = {
+  'hot-key': 'hot key',
+  'hot-range': 'hot range',
+  'hot-node': 'hot node',
+  'noisy-tenant': 'noisy tenant',
+  'skew-warning': 'skew warning',
+};
+
+/**
+ * A cleared hotspot's summary: kept in history() and sent with the cleared
+ * event, it must not go on saying, in the present tense of its last hot
+ * tick, that the subject is hot.
+ */
+function clearedSummary(h: Hotspot, rules: DetectorRules): string {
+  const subject = h.kind === 'hot-key' || h.kind === 'noisy-tenant' ? JSON.stringify(h.subject) : h.subject;
+  const rate = h.evidence.rate;
+  const at = typeof rate === 'number' ? ` at ${Math.round(rate)} ops/s` : '';
+  return `cleared: ${KIND_TEXT[h.kind]} ${subject} stayed below its clear thresholds for ${rules.clearTicks} ticks; it was ${h.heat}${at} when last hot`;
+}
+
 /**
  * Detects hot keys, hot ranges, hot nodes and noisy tenants with hysteresis.
  *
@@ -101,7 +121,11 @@ export class Detector {
       }
       track.below += 1;
       if (track.below >= this.rules.clearTicks) {
-        track.hotspot = Object.freeze({ ...track.hotspot, clearedAt: now });
+        track.hotspot = Object.freeze({
+          ...track.hotspot,
+          summary: clearedSummary(track.hotspot, this.rules),
+          clearedAt: now,
+        });
         this.#record(track.hotspot);
         this.#tracks.delete(key);
         events.push({ type: 'cleared', hotspot: track.hotspot, at: now });

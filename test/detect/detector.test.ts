@@ -280,6 +280,20 @@ describe('detector - hysteresis', () => {
     });
   });
 
+  it('detector - a cleared hotspot reads as cleared: its summary and its cleared event say so, not that it is hot', () => {
+    const d = new Detector();
+    const events = run(d, 40, (t) => celebrity(t, 0, t < 20 ? 8000 : 0));
+    const cleared = only(events, 'cleared').hotspot;
+    expect(d.history()[0]).toBe(cleared);
+    expect(cleared.summary).not.toMatch(/ is (read|write)-hot/);
+    expect(cleared.summary).toBe(
+      `cleared: hot key "celeb" stayed below its clear thresholds for ${CLEAR} ticks; it was read-hot at 8000 ops/s when last hot`,
+    );
+    // While active, the summary is the present tense of the latest tick.
+    const raisedAt = only(events, 'raised').hotspot;
+    expect(raisedAt.summary).toMatch(/^key "celeb" is read-hot: /);
+  });
+
   it('detector - ids are stable across ticks and new for the next episode of the same subject', () => {
     const d = new Detector();
     const events = run(d, 80, (t) => ({
