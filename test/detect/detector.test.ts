@@ -266,6 +266,23 @@ describe('detector - hysteresis', () => {
     expect(d.history()).toHaveLength(1);
   });
 
+  it('detector - provingHotKey while a hot-key condition waits for its second tick, not for other kinds or once raised', () => {
+    const d = new Detector();
+    const proving: boolean[] = [];
+    for (let t = 0; t < 4; t++) {
+      d.tick(
+        snapshot({ now: at(t), hotKeys: [{ key: 'celeb', shard: 3, reads: t >= 1 ? 8000 : 0, writes: 0 }] }),
+      );
+      proving.push(d.provingHotKey);
+    }
+    expect(proving).toEqual([false, true, false, false]);
+    expect(d.active().map((h) => h.kind)).toEqual(['hot-key']);
+    // A hot range waiting for its raiseTicks is watched, but not a hot key.
+    const r = new Detector();
+    r.tick(snapshot({ now: at(0), spread: [{ shard: 5, rate: 20_000, keys: 5000 }] }));
+    expect([r.watching, r.provingHotKey]).toEqual([true, false]);
+  });
+
   it('detector - clearing: active() empties and history() keeps the cleared hotspot', () => {
     const d = new Detector();
     run(d, 40, (t) => celebrity(t, 0, t < 20 ? 8000 : 0));
