@@ -33,8 +33,8 @@ export interface MonitorOptions {
    * so this only delays the first sight of a new hotspot, by up to
    * quietTickMs − tickMs, and saves what a detector tick costs the proxy
    * (see docs/observability.md, "Rates and windows"). Not for a hot key:
-   * at every tickMs in between, `keyTripwire` looks at the current second's
-   * sketches, and a key rising past it gets its tick then.
+   * at every half tick in between, `keyTripwire` looks at the current
+   * second's sketches, and a key rising past it gets its tick then (tickDue).
    */
   readonly quietTickMs?: number;
   /** Seconds of telemetry each snapshot covers. */
@@ -63,7 +63,7 @@ export class Monitor {
 
   /**
    * Starts ticking: every `tickMs` while the detector is watching something,
-   * every `quietTickMs` while it is not. A timed tick is skipped while the
+   * every `quietTickMs` while it is not, sooner for a hot key (tickDue). A timed tick is skipped while the
    * router has dispatched nothing since the last one, nothing is hot and the
    * last snapshot already showed no traffic: the snapshot would say what the
    * last one said, and an idle proxy should not spend a core's percent
@@ -207,7 +207,7 @@ export function tickDue(t: TimerState): boolean {
 /**
  * Whether a key in the current second's sketches runs above half the lower
  * key-rate floor (`rules.keyRateFloor.clear` / 2), so that a monitor in its
- * quiet pace should tick now: a hot key's 1 s detection target leaves no room
+ * quiet pace should tick now: a hot key's detection target leaves no room
  * for waiting out a quiet tick (with 500 ms quiet ticks and nothing else, one
  * bench:detect run saw a celebrity key 999 ms after onset). Costs a pass over
  * two SpaceSaving summaries (RouterTelemetry.peakKeyRate), not a tick. A key
