@@ -398,13 +398,17 @@ export class RouterTelemetry {
         for (let i = 0; i < h.length; i++) timed += h[i]!;
         percentilesOf(h, 0, timed, WINDOW_PERCENTILES, q);
       }
-      // The part of the oldest second the sliding window no longer covers.
-      const cut = (field: Field): number => (f === 0 ? 0 : f * c.value(e, field, oldest));
-      const reads = t.reads - cut(Field.Reads);
-      const writes = t.writes - cut(Field.Writes);
-      const shed = t.shed - cut(Field.Shed);
+      // Less the part of the oldest second the sliding window no longer covers.
+      const reads = t.reads - uncovered(c, e, Field.Reads, oldest, f);
+      const writes = t.writes - uncovered(c, e, Field.Writes, oldest, f);
+      const shed = t.shed - uncovered(c, e, Field.Shed, oldest, f);
       let measured = timed + shed;
-      if (f > 0 && timed > 0) measured -= f * this.#timedIn(c, e, whole);
+      if (f > 0 && timed > 0) {
+        // The oldest second's latency samples: its histogram, as the window's.
+        const inOldest =
+          histogramCount(c.latency(e, whole)) - (whole > 1 ? histogramCount(c.latency(e, whole - 1)) : 0);
+        measured -= f * inOldest;
+      }
       const sentPerMeasured = measured > 0 && reads + writes > 0 ? (reads + writes) / measured : 1;
       out.set(id, {
         id,
@@ -413,9 +417,9 @@ export class RouterTelemetry {
         sentPerMeasured,
         reads: reads / whole,
         writes: writes / whole,
-        bytesIn: (t.bytesIn - cut(Field.BytesIn)) / whole,
-        bytesOut: (t.bytesOut - cut(Field.BytesOut)) / whole,
-        errors: (t.errors - cut(Field.Errors)) / whole,
+        bytesIn: (t.bytesIn - uncovered(c, e, Field.BytesIn, oldest, f)) / whole,
+        bytesOut: (t.bytesOut - uncovered(c, e, Field.BytesOut, oldest, f)) / whole,
+        errors: (t.errors - uncovered(c, e, Field.Errors, oldest, f)) / whole,
         shed: shed / whole,
         meanMs: t.timed === 0 ? 0 : t.latencySum / t.timed / 1000,
         p50Ms: q[0]! / 1000,
@@ -438,6 +442,7 @@ export class RouterTelemetry {
     const hh = this.keys;
     const whole = clamp(seconds, hh.seconds);
     const n = whole;
+    // Sliding: the oldest whole second counts for the part of it still in the window.
     const oldestWeight = withCurrent ? 1 - this.#elapsedFraction() : 1;
     return hh.topKeys(whole, limit, by, withCurrent, oldestWeight).map((k) => ({
       key: k.key,
@@ -489,17 +494,6 @@ export class RouterTelemetry {
   /** ms since the epoch, from the telemetry's clock. */
   now(): number {
     return this.#clock.now();
-  }
-
-  // Latency samples (measured requests answered, weighted) in the oldest of
-  // the last `whole` whole seconds of entity e.
-  #timedIn(c: EntityCounters, e: number, whole: number): number {
-    const sum = (h: Float64Array): number => {
-      let n = 0;
-      for (let i = 0; i < h.length; i++) n += h[i]!;
-      return n;
-    };
-    return sum(c.latency(e, whole)) - (whole > 1 ? sum(c.latency(e, whole - 1)) : 0);
   }
 
   // How far into the current second the clock is (0..1).
@@ -569,6 +563,21 @@ class Folder implements MeasureSink {
     if (tenant >= 0) this.tenants.add(tenant, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
     if (key !== null) this.keys.offer(key, isWrite, bytesIn + bytesOut, weight);
   }
+}
+
+// Module-level, not closures in `window`'s loop (see rankKeys on closures
+// made per call).
+
+/** The fraction `f` of entity e's `field` in whole second `second`: what a sliding window leaves out of it. */
+function uncovered(c: EntityCounters, e: number, field: Field, second: number, f: number): number {
+  return f === 0 ? 0 : f * c.value(e, field, second);
+}
+
+/** Samples in a latency histogram. */
+function histogramCount(h: Float64Array): number {
+  let n = 0;
+  for (let i = 0; i < h.length; i++) n += h[i]!;
+  return n;
 }
 
 function clamp(seconds: number, max: number): number {

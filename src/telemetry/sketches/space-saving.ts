@@ -148,7 +148,17 @@ function heaviest(counts: Float64Array, n: number, top: number): Int32Array {
  * the weighted counts.
  */
 export function scaleSummary(s: Summary, weight: number): Summary {
-  const entries = s.entries.map((e) => ({ ...e, count: e.count * weight, lower: e.lower * weight }));
+  // A plain loop: this runs every detector tick (see rankKeys on closures).
+  const entries: SummaryEntry[] = [];
+  for (const e of s.entries) {
+    entries.push({
+      key: e.key,
+      hash: e.hash,
+      length: e.length,
+      count: e.count * weight,
+      lower: e.lower * weight,
+    });
+  }
   return { capacity: s.capacity, maxKeyBytes: s.maxKeyBytes, total: s.total * weight, entries };
 }
 
