@@ -63,11 +63,11 @@ export class Monitor {
 
   /**
    * Starts ticking: every `tickMs` while the detector is watching something,
-   * every `quietTickMs` while it is not, sooner for a hot key (tickDue). A timed tick is skipped while the
-   * router has dispatched nothing since the last one, nothing is hot and the
-   * last snapshot already showed no traffic: the snapshot would say what the
-   * last one said, and an idle proxy should not spend a core's percent
-   * re-reading it.
+   * every `quietTickMs` while it is not, sooner for a hot key (tickDue). A
+   * timed tick is skipped while the router has dispatched nothing since the
+   * last one, nothing is hot and the last snapshot already showed no traffic:
+   * the snapshot would say what the last one said, and an idle proxy should
+   * not spend a core's percent re-reading it.
    */
   start(): void {
     const { tickMs, quietTickMs = tickMs } = this.#o;
