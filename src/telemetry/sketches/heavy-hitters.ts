@@ -446,7 +446,14 @@ export class HeavyHitters {
     if (c !== undefined && c.from === ep.second && c.generation === this.#generation && c.top === top)
       return c.summary;
     const summary = ep.ss[m]!.summary(top);
-    this.#oldestCache[m] = { from: ep.second, to: ep.second, count: 1, generation: this.#generation, top, summary };
+    this.#oldestCache[m] = {
+      from: ep.second,
+      to: ep.second,
+      count: 1,
+      generation: this.#generation,
+      top,
+      summary,
+    };
     return summary;
   }
 

@@ -145,7 +145,9 @@ function estimateInto(w: Window, r: Ranked, m: number): number {
   const upper = e === undefined ? w.bases[m]! : e.count;
   const cells = w.cells[m];
   const v =
-    cells === null || cells === undefined ? 0 : Math.min(upper, summedEstimate(cells, r.c.hash, w.shape, w.weights));
+    cells === null || cells === undefined
+      ? 0
+      : Math.min(upper, summedEstimate(cells, r.c.hash, w.shape, w.weights));
   r.est[m] = v;
   r.err[m] = v - (e?.lower ?? 0);
   return v;
