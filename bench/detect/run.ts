@@ -8,8 +8,9 @@
  * 2. False alarms: 5 simulated minutes of uniform load, and of slowly drifting
  *    load, at 8 × the telemetry's sample budget (so measured through the same
  *    weighted sample as a loaded router), fed through the same telemetry,
- *    snapshot and detector code on a manual clock, ticking as the monitor does
- *    with the default config (detector.tickMs, quietTickMs). Target: 0
+ *    snapshot and detector code on a manual clock, ticking as the monitor's
+ *    timer decides with the default config (tickDue: detector.tickMs,
+ *    quietTickMs, a proving hot key at the next half tick). Target: 0
  *    hotspots.
  *    A Zipf(0.99) run is shown for information: its heavy keys are real, so
  *    only warning-or-worse counts there.
@@ -19,7 +20,7 @@
 import { parseArgs } from 'node:util';
 import { ManualClock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config.js';
-import { keyTripwire } from '../../src/control/monitor.js';
+import { keyTripwire, tickDue } from '../../src/control/monitor.js';
 import { Detector } from '../../src/detect/detector.js';
 import type { Hotspot } from '../../src/detect/hotspot.js';
 import { nodeId } from '../../src/keyspace/ids.js';
@@ -106,11 +107,12 @@ function simulate(
   const rng = createRng(7, label);
   const random = (): number => rng.nextFloat();
   const raised: Hotspot[] = [];
-  // As the monitor ticks with the default config: every tickMs while the
-  // detector watches something or a key trips the wire, every quietTickMs
-  // otherwise.
+  // As the monitor's timer decides with the default config (tickDue): it
+  // fires every half tick.
   const { tickMs, quietTickMs } = loadConfig().detector;
-  const quietMs = Math.max(1, Math.ceil(quietTickMs / tickMs)) * tickMs;
+  const halfMs = tickMs / 2;
+  const quietHalves = 2 * Math.max(1, Math.ceil(quietTickMs / tickMs));
+  let halves = 0;
   const stepMs = 5; // requests are spread over 5 ms slices
   for (let t = 0; t < minutes * 60_000; t += stepMs) {
     const rate = rateOf(t, 0);
@@ -130,9 +132,17 @@ function simulate(
     }
     clock.advance(stepMs);
     const at = t + stepMs;
-    const due = (): boolean =>
-      detector.watching || at % quietMs === 0 || keyTripwire(telemetry, detector.rules);
-    if (at % tickMs === 0 && due()) {
+    if (at % halfMs !== 0) continue;
+    halves++;
+    const due = tickDue({
+      halves,
+      quietHalves,
+      watching: detector.watching,
+      provingHotKey: detector.provingHotKey,
+      tripped: () => keyTripwire(telemetry, detector.rules),
+    });
+    if (due) {
+      halves = 0;
       const snap = buildSnapshot(telemetry, {
         windowSeconds: 1,
         withCurrent: true,

@@ -33,8 +33,8 @@ export interface MonitorOptions {
    * so this only delays the first sight of a new hotspot, by up to
    * quietTickMs − tickMs, and saves what a detector tick costs the proxy
    * (see docs/observability.md, "Rates and windows"). Not for a hot key:
-   * at every tickMs in between, `keyTripwire` looks at the current second's
-   * sketches, and a key rising past it gets its tick then.
+   * at every half tick in between, `keyTripwire` looks at the current
+   * second's sketches, and a key rising past it gets its tick then (tickDue).
    */
   readonly quietTickMs?: number;
   /** Seconds of telemetry each snapshot covers. */
@@ -63,15 +63,16 @@ export class Monitor {
 
   /**
    * Starts ticking: every `tickMs` while the detector is watching something,
-   * every `quietTickMs` while it is not. A timed tick is skipped while the
-   * router has dispatched nothing since the last one, nothing is hot and the
-   * last snapshot already showed no traffic: the snapshot would say what the
-   * last one said, and an idle proxy should not spend a core's percent
-   * re-reading it.
+   * every `quietTickMs` while it is not, sooner for a hot key (tickDue). A
+   * timed tick is skipped while the router has dispatched nothing since the
+   * last one, nothing is hot and the last snapshot already showed no traffic:
+   * the snapshot would say what the last one said, and an idle proxy should
+   * not spend a core's percent re-reading it.
    */
   start(): void {
     const { tickMs, quietTickMs = tickMs } = this.#o;
-    const quietEvery = Math.max(1, Math.ceil(quietTickMs / tickMs));
+    const quietHalves = 2 * Math.max(1, Math.ceil(quietTickMs / tickMs));
+    // The timer fires every half tick (see tickDue); most firings only decide.
     this.#timer ??= setInterval(() => {
       const commands = this.#o.router.stats.commands;
       const idle =
@@ -83,10 +84,17 @@ export class Monitor {
       this.#skipped++;
       if (idle) return;
       const { detector, telemetry } = this.#o;
-      if (!detector.watching && this.#skipped < quietEvery && !keyTripwire(telemetry, detector.rules)) return;
+      const due = tickDue({
+        halves: this.#skipped,
+        quietHalves,
+        watching: detector.watching,
+        provingHotKey: detector.provingHotKey,
+        tripped: () => keyTripwire(telemetry, detector.rules),
+      });
+      if (!due) return;
       this.#skipped = 0;
       this.tick();
-    }, tickMs);
+    }, tickMs / 2);
     this.#timer.unref();
   }
 
@@ -166,10 +174,40 @@ export class Monitor {
   }
 }
 
+/** What the monitor's timer knows when it fires (every tickMs / 2). */
+export interface TimerState {
+  /** Firings since the last tick, this one included. */
+  readonly halves: number;
+  /** Firings per tick while nothing is in sight (2 × quietTickMs / tickMs, rounded up). */
+  readonly quietHalves: number;
+  /** Detector.watching. */
+  readonly watching: boolean;
+  /** Detector.provingHotKey. */
+  readonly provingHotKey: boolean;
+  /** The key tripwire (keyTripwire), asked only when its answer decides. */
+  readonly tripped: () => boolean;
+}
+
+/**
+ * Whether the monitor's timer, firing every half tick, should run the
+ * detector now: at every firing while a hot key waits for its second tick
+ * (hotKeyRaiseTicks; a full tick more put detection at 600–1,060 ms after
+ * onset), and otherwise at most every tickMs: then while the detector
+ * watches something, once quietTickMs has passed, or when the key tripwire
+ * trips. The tripwire is asked at every firing from a full tick on, so a
+ * rising key's first tick comes within half a tick of the wire, not a
+ * whole one. Other kinds keep the tickMs pace their raiseTicks count in.
+ */
+export function tickDue(t: TimerState): boolean {
+  if (t.provingHotKey) return true;
+  if (t.halves < 2) return false;
+  return t.watching || t.halves >= t.quietHalves || t.tripped();
+}
+
 /**
  * Whether a key in the current second's sketches runs above half the lower
  * key-rate floor (`rules.keyRateFloor.clear` / 2), so that a monitor in its
- * quiet pace should tick now: a hot key's 1 s detection target leaves no room
+ * quiet pace should tick now: a hot key's detection target leaves no room
  * for waiting out a quiet tick (with 500 ms quiet ticks and nothing else, one
  * bench:detect run saw a celebrity key 999 ms after onset). Costs a pass over
  * two SpaceSaving summaries (RouterTelemetry.peakKeyRate), not a tick. A key

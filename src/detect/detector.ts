@@ -20,6 +20,7 @@ import type { TickSnapshot } from './snapshot.js';
 
 /** Hysteresis state of one (kind, subject). */
 interface Track {
+  readonly kind: HotspotKind;
   /** First tick of the current run of ticks in which the raw condition held. */
   readonly onset: number;
   /** Consecutive ticks the condition has held (before raising). */
@@ -36,6 +37,26 @@ interface Track {
 }
 
 const trackKey = (kind: HotspotKind, subject: string): string => `${kind}\u0000${subject}`;
+
+const KIND_TEXT: Readonly<Record<HotspotKind, string>> = {
+  'hot-key': 'hot key',
+  'hot-range': 'hot range',
+  'hot-node': 'hot node',
+  'noisy-tenant': 'noisy tenant',
+  'skew-warning': 'skew warning',
+};
+
+/**
+ * A cleared hotspot's summary: kept in history() and sent with the cleared
+ * event, it must not go on saying, in the present tense of its last hot
+ * tick, that the subject is hot.
+ */
+function clearedSummary(h: Hotspot, rules: DetectorRules): string {
+  const subject = h.kind === 'hot-key' || h.kind === 'noisy-tenant' ? JSON.stringify(h.subject) : h.subject;
+  const rate = h.evidence.rate;
+  const at = typeof rate === 'number' ? ` at ${Math.round(rate)} ops/s` : '';
+  return `cleared: ${KIND_TEXT[h.kind]} ${subject} stayed below its clear thresholds for ${rules.clearTicks} ticks; it was ${h.heat}${at} when last hot`;
+}
 
 /**
  * Detects hot keys, hot ranges, hot nodes and noisy tenants with hysteresis.
@@ -87,7 +108,7 @@ export class Detector {
       const key = trackKey(c.kind, c.subject);
       if (seen.has(key)) continue;
       seen.add(key);
-      const track = this.#tracks.get(key) ?? this.#newTrack(key, now);
+      const track = this.#tracks.get(key) ?? this.#newTrack(key, c.kind, now);
       const event = track.hotspot === null ? this.#prove(track, c, now) : this.#hold(track, c);
       if (event !== null) events.push({ type: event, hotspot: track.hotspot as Hotspot, at: now });
     }
@@ -100,7 +121,11 @@ export class Detector {
       }
       track.below += 1;
       if (track.below >= this.rules.clearTicks) {
-        track.hotspot = Object.freeze({ ...track.hotspot, clearedAt: now });
+        track.hotspot = Object.freeze({
+          ...track.hotspot,
+          summary: clearedSummary(track.hotspot, this.rules),
+          clearedAt: now,
+        });
         this.#record(track.hotspot);
         this.#tracks.delete(key);
         events.push({ type: 'cleared', hotspot: track.hotspot, at: now });
@@ -119,6 +144,16 @@ export class Detector {
     return this.#tracks.size > 0;
   }
 
+  /**
+   * Whether a hot-key condition held at the last tick and waits for its next
+   * tick to be raised (`hotKeyRaiseTicks`). The monitor gives it that tick
+   * at half the period: a hot key's target leaves no room for a full one.
+   */
+  get provingHotKey(): boolean {
+    for (const t of this.#tracks.values()) if (t.hotspot === null && t.kind === 'hot-key') return true;
+    return false;
+  }
+
   /** The hotspots active now, in the order they were raised. */
   active(): Hotspot[] {
     return [...this.#history.values()].filter((h) => h.clearedAt === null);
@@ -129,8 +164,9 @@ export class Detector {
     return [...this.#history.values()];
   }
 
-  #newTrack(key: string, now: number): Track {
+  #newTrack(key: string, kind: HotspotKind, now: number): Track {
     const track: Track = {
+      kind,
       onset: now,
       held: 0,
       hotspot: null,

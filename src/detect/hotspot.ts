@@ -79,7 +79,7 @@ export interface Hotspot {
   readonly impact: readonly ImpactSignal[];
   /** The latest evaluation's numbers. */
   readonly evidence: Evidence;
-  /** One sentence for operators. */
+  /** One sentence for operators: what the latest tick saw, or, once cleared, that it cleared. */
   readonly summary: string;
   /** Estimated onset: the first tick the raw condition held (ms since the epoch). The load began within one window before it. */
   readonly onset: number;

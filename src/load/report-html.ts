@@ -21,6 +21,8 @@ import type { Imbalance, ReportTarget, ScenarioReport, ScenarioSecond } from './
 
 /** What a null measurement renders as: a dash and this note, never a number. */
 export const NOT_MEASURED = 'not measured yet';
+/** A target measured but judged only once mitigation exists (ReportTarget.met null, actual set). */
+export const NOT_JUDGED = 'not judged until mitigation exists';
 
 /**
  * The report as one HTML page that works offline.
@@ -192,11 +194,18 @@ function tile(
 function verdict(r: ScenarioReport): string {
   const met = r.targets.filter((t) => t.met === true).length;
   const missed = r.targets.filter((t) => t.met === false).length;
+  const unjudged = r.targets.filter((t) => t.met === null && t.actual !== null).length;
   const unknown = r.targets.length - met - missed;
+  const unmeasured = unknown - unjudged;
   const targetNote =
     r.targets.length === 0
       ? 'no targets declared'
-      : [`${met} met`, `${missed} missed`, unknown > 0 ? `${unknown} ${NOT_MEASURED}` : '']
+      : [
+          `${met} met`,
+          `${missed} missed`,
+          unjudged > 0 ? `${unjudged} ${NOT_JUDGED}` : '',
+          unmeasured > 0 ? `${unmeasured} ${NOT_MEASURED}` : '',
+        ]
           .filter(Boolean)
           .join(' · ');
   const targetTone = missed > 0 ? 'bad' : r.targets.length > 0 && unknown === 0 ? 'good' : 'unknown';
@@ -345,7 +354,7 @@ function targetsTable(targets: readonly ReportTarget[]): string {
       ? '<span class="pill good">met</span>'
       : t.met === false
         ? '<span class="pill bad">missed</span>'
-        : `<span class="pill unknown">${NOT_MEASURED}</span>`;
+        : `<span class="pill unknown">${t.actual === null ? NOT_MEASURED : NOT_JUDGED}</span>`;
   const body =
     targets.length === 0
       ? '<tr><td colspan="4" class="muted">this scenario declares no targets</td></tr>'

@@ -53,7 +53,9 @@ export interface ReportAction {
 export interface ReportTarget {
   readonly name: string;
   readonly limit: number;
+  /** What the run measured; null when it cannot be measured yet. */
   readonly actual: number | null;
+  /** null: not judged, for want of a measurement or because the target needs mitigation, which does not exist yet. */
   readonly met: boolean | null;
 }
 

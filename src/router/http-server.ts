@@ -18,7 +18,9 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
+import type { ShardBackend } from '../backend/backend.js';
 import { parseInt64 } from '../backend/memory-commands.js';
+import { MemoryBackend } from '../backend/memory.js';
 import { ErrorCode } from '../errors.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
 import { RawReply, ReplyError, SimpleString, type Reply } from '../protocol/reply.js';
@@ -33,6 +35,17 @@ export interface HttpServerOptions {
   readonly tenantHeader: string;
   readonly tenantKeyPrefix: boolean;
   readonly maxValueBytes: number;
+}
+
+/**
+ * The most ops/s a shard can be served at: its own capacity in the routing
+ * table, its node's (`--capacity`, embedded nodes), the lower of the two, or
+ * null when neither is known.
+ */
+function shardCapacity(own: number | null, node: ShardBackend | undefined): number | null {
+  const nodeCapacity = node instanceof MemoryBackend ? node.capacity : null;
+  if (own === null) return nodeCapacity;
+  return nodeCapacity === null ? own : Math.min(own, nodeCapacity);
 }
 
 /** Runs a command through the router and resolves with its decoded reply. */
@@ -132,7 +145,7 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
         shard_id: s.id,
         key_range: [p.format(s.start), s.end === null ? null : p.format(s.end)],
         node: s.node,
-        capacity: s.capacity,
+        capacity: shardCapacity(s.capacity, router.backends.get(s.node)),
         status: s.status,
         node_status: router.backends.get(s.node)?.status ?? 'down',
       })),

@@ -24,7 +24,12 @@ import { LOG_MAX_KEY_BYTES, MeasureLog, type MeasureSink } from './measure-log.j
 import { bucketOf, percentilesOf } from './histogram.js';
 import { AdaptiveSampler } from './sketches/sampler.js';
 import { TenantTable, type TenantTableOptions } from './tenant-table.js';
-import { HeavyHitters, type HeavyHittersOptions, type RankBy } from './sketches/heavy-hitters.js';
+import {
+  HeavyHitters,
+  type HeavyHittersOptions,
+  type RankBy,
+  type SketchTotals,
+} from './sketches/heavy-hitters.js';
 
 /**
  * Requests measured in full per second before sampling starts, unless
@@ -111,6 +116,16 @@ export interface EntityWindow {
   readonly seconds: number;
   /** Requests in the window (a total, not a rate). */
   readonly requests: number;
+  /**
+   * Requests sent per request measured (answered or shed, weighted) in the
+   * window; 1 when nothing was measured. Measuring happens as a reply
+   * arrives, so this is above 1 while a queue builds up (a node over its
+   * capacity) and near 1 when replies keep up. The per-key sketches see
+   * requests as they are measured: a key's count times its shard's
+   * `sentPerMeasured` puts it on the same footing as `reads` and `writes`
+   * here, which count requests as they are sent (telemetry/snapshot.ts).
+   */
+  readonly sentPerMeasured: number;
   readonly reads: number;
   readonly writes: number;
   readonly bytesIn: number;
@@ -360,14 +375,21 @@ export class RouterTelemetry {
 
   /**
    * Every entity of a kind over the last `seconds` whole seconds (at most the
-   * ring). With `withCurrent`, the current partial second is included and
-   * rates are over `seconds` plus the elapsed fraction: detection sees a
-   * spike within its first second instead of after it.
+   * ring). With `withCurrent` the window slides: it ends now and is still
+   * `seconds` long, the current partial second in full and the oldest whole
+   * second weighted by the part of it the window covers (1 − the elapsed
+   * fraction; its requests taken as spread evenly over it). So a steady
+   * rate reads the same at any point of a second, and a spike shows within
+   * its first second at its share of the window, undiluted by time before
+   * it (a window of `seconds` plus the elapsed fraction read a spike in its
+   * first second at under half its rate). Latency percentiles cover the
+   * whole seconds and the partial one, unweighted.
    */
   window(kind: EntityKind, seconds: number, withCurrent = false): Map<string, EntityWindow> {
     const c = this.counters(kind);
     const whole = clamp(seconds, c.seconds);
-    const n = withCurrent ? whole + this.#elapsedFraction() : whole;
+    const f = withCurrent ? this.#elapsedFraction() : 0;
+    const oldest = this.#second - whole;
     const out = new Map<string, EntityWindow>();
     const q = [0, 0, 0, 0];
     // A loop, not names.forEach with a closure: this runs every detector tick
@@ -377,26 +399,39 @@ export class RouterTelemetry {
       const id = names[e]!;
       if (id === '') continue; // a released tenant slot
       const t = c.totals(e, whole, withCurrent);
+      let timed = 0;
       if (t.reads + t.writes === 0 && t.latencySum === 0) {
         q.fill(0); // nothing sent or answered in the window: no histogram to read
       } else {
         // Ranks from the histogram's own count: a window longer than the fine
         // ring starts at a 10 s boundary, so it may hold a few seconds more.
         const h = c.latency(e, whole, withCurrent);
-        let timed = 0;
         for (let i = 0; i < h.length; i++) timed += h[i]!;
         percentilesOf(h, 0, timed, WINDOW_PERCENTILES, q);
       }
+      // Less the part of the oldest second the sliding window no longer covers.
+      const reads = t.reads - uncovered(c, e, Field.Reads, oldest, f);
+      const writes = t.writes - uncovered(c, e, Field.Writes, oldest, f);
+      const shed = t.shed - uncovered(c, e, Field.Shed, oldest, f);
+      let measured = timed + shed;
+      if (f > 0 && timed > 0) {
+        // The oldest second's latency samples: its histogram, as the window's.
+        const inOldest =
+          histogramCount(c.latency(e, whole)) - (whole > 1 ? histogramCount(c.latency(e, whole - 1)) : 0);
+        measured -= f * inOldest;
+      }
+      const sentPerMeasured = measured > 0 && reads + writes > 0 ? (reads + writes) / measured : 1;
       out.set(id, {
         id,
-        seconds: n,
-        requests: t.reads + t.writes,
-        reads: t.reads / n,
-        writes: t.writes / n,
-        bytesIn: t.bytesIn / n,
-        bytesOut: t.bytesOut / n,
-        errors: t.errors / n,
-        shed: t.shed / n,
+        seconds: whole,
+        requests: reads + writes,
+        sentPerMeasured,
+        reads: reads / whole,
+        writes: writes / whole,
+        bytesIn: (t.bytesIn - uncovered(c, e, Field.BytesIn, oldest, f)) / whole,
+        bytesOut: (t.bytesOut - uncovered(c, e, Field.BytesOut, oldest, f)) / whole,
+        errors: (t.errors - uncovered(c, e, Field.Errors, oldest, f)) / whole,
+        shed: shed / whole,
         meanMs: t.timed === 0 ? 0 : t.latencySum / t.timed / 1000,
         p50Ms: q[0]! / 1000,
         p95Ms: q[1]! / 1000,
@@ -411,13 +446,16 @@ export class RouterTelemetry {
 
   /**
    * The heaviest keys over the last `seconds` whole seconds (at most the
-   * sketch window), as rates per second, ranked by `by` (default reads + writes).
+   * sketch window), as rates per second, ranked by `by` (default reads +
+   * writes). With `withCurrent` the window slides as in `window`.
    */
   topKeys(seconds: number, limit = this.topK, by: RankBy = 'ops', withCurrent = false): TopKey[] {
     const hh = this.keys;
     const whole = clamp(seconds, hh.seconds);
-    const n = withCurrent ? whole + this.#elapsedFraction() : whole;
-    return hh.topKeys(whole, limit, by, withCurrent).map((k) => ({
+    const n = whole;
+    // Sliding: the oldest whole second counts for the part of it still in the window.
+    const oldestWeight = withCurrent ? 1 - this.#elapsedFraction() : 1;
+    return hh.topKeys(whole, limit, by, withCurrent, oldestWeight).map((k) => ({
       key: k.key,
       truncated: k.truncated,
       reads: k.reads / n,
@@ -446,6 +484,16 @@ export class RouterTelemetry {
     // What one sketch update weighs now: this sampler's factor times the sketches' own.
     if (count < minSamples * this.#sampler.factor * hh.sampler.factor) return 0;
     return count / Math.max(minElapsed, this.#elapsedFraction());
+  }
+
+  /**
+   * Keyed requests, reads, writes and bytes the sketches saw over the last
+   * `seconds` whole seconds (weighted estimates under sampling); with
+   * `withCurrent` over a sliding window as in `window`. Totals, not rates.
+   */
+  keyTotals(seconds: number, withCurrent = false): SketchTotals {
+    const hh = this.keys;
+    return hh.totals(clamp(seconds, hh.seconds), withCurrent, withCurrent ? 1 - this.#elapsedFraction() : 1);
   }
 
   /** Estimated distinct keys touched in the last `seconds` whole seconds. */
@@ -527,6 +575,21 @@ class Folder implements MeasureSink {
     if (tenant >= 0) this.tenants.add(tenant, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
     if (key !== null) this.keys.offer(key, isWrite, bytesIn + bytesOut, weight);
   }
+}
+
+// Module-level, not closures in `window`'s loop (see rankKeys on closures
+// made per call).
+
+/** The fraction `f` of entity e's `field` in whole second `second`: what a sliding window leaves out of it. */
+function uncovered(c: EntityCounters, e: number, field: Field, second: number, f: number): number {
+  return f === 0 ? 0 : f * c.value(e, field, second);
+}
+
+/** Samples in a latency histogram. */
+function histogramCount(h: Float64Array): number {
+  let n = 0;
+  for (let i = 0; i < h.length; i++) n += h[i]!;
+  return n;
 }
 
 function clamp(seconds: number, max: number): number {

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ShardBackend } from '../../src/backend/backend.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { EventBus } from '../../src/control/events.js';
-import { Monitor } from '../../src/control/monitor.js';
+import { Monitor, tickDue, type TimerState } from '../../src/control/monitor.js';
 import type { TickSnapshot } from '../../src/detect/snapshot.js';
 import { Detector } from '../../src/detect/detector.js';
 import { nodeId, type NodeId } from '../../src/keyspace/ids.js';
@@ -136,5 +136,41 @@ describe('monitor', () => {
     // need more samples, and a loaded machine fires timers late.
     expect(cold).toBeLessThanOrEqual(8);
     expect(tripped).toBeGreaterThanOrEqual(15);
+  });
+});
+
+describe('monitor - tick decision', () => {
+  /** Which of 12 firings (half ticks) run the detector, starting right after a tick. */
+  const ticksAt = (state: Omit<TimerState, 'halves'>): number[] => {
+    const ran: number[] = [];
+    let halves = 0;
+    for (let firing = 1; firing <= 12; firing++) {
+      halves++;
+      if (tickDue({ ...state, halves })) {
+        ran.push(firing);
+        halves = 0;
+      }
+    }
+    return ran;
+  };
+  const quiet = { quietHalves: 4, watching: false, provingHotKey: false, tripped: () => false };
+
+  it('monitor - tick decision: every quietTickMs while nothing is in sight, every tickMs while something is', () => {
+    expect(ticksAt(quiet)).toEqual([4, 8, 12]);
+    expect(ticksAt({ ...quiet, watching: true })).toEqual([2, 4, 6, 8, 10, 12]);
+  });
+
+  it('monitor - tick decision: a hot key waiting for its second tick gets it at the next half tick', () => {
+    expect(ticksAt({ ...quiet, watching: true, provingHotKey: true })).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+    ]);
+  });
+
+  it('monitor - tick decision: the tripwire is asked at every half tick from a full tick on, and only then', () => {
+    let asked = 0;
+    const tripped = (): boolean => (asked++, asked === 2);
+    // Asked at firings 2 and 3 (not at 1: at most one tick per tickMs); trips at 3.
+    expect(ticksAt({ ...quiet, tripped }).slice(0, 1)).toEqual([3]);
+    expect(tickDue({ ...quiet, halves: 1, tripped: () => true })).toBe(false);
   });
 });

@@ -289,6 +289,23 @@ describe('detector - hysteresis', () => {
     expect(d.history()).toHaveLength(1);
   });
 
+  it('detector - provingHotKey while a hot-key condition waits for its second tick, not for other kinds or once raised', () => {
+    const d = new Detector();
+    const proving: boolean[] = [];
+    for (let t = 0; t < 4; t++) {
+      d.tick(
+        snapshot({ now: at(t), hotKeys: [{ key: 'celeb', shard: 3, reads: t >= 1 ? 8000 : 0, writes: 0 }] }),
+      );
+      proving.push(d.provingHotKey);
+    }
+    expect(proving).toEqual([false, true, false, false]);
+    expect(d.active().map((h) => h.kind)).toEqual(['hot-key']);
+    // A hot range waiting for its raiseTicks is watched, but not a hot key.
+    const r = new Detector();
+    r.tick(snapshot({ now: at(0), spread: [{ shard: 5, rate: 20_000, keys: 5000 }] }));
+    expect([r.watching, r.provingHotKey]).toEqual([true, false]);
+  });
+
   it('detector - clearing: active() empties and history() keeps the cleared hotspot', () => {
     const d = new Detector();
     run(d, 40, (t) => celebrity(t, 0, t < 20 ? 8000 : 0));
@@ -301,6 +318,20 @@ describe('detector - hysteresis', () => {
       onset: at(0),
       clearedAt: at(20 + CLEAR - 1),
     });
+  });
+
+  it('detector - a cleared hotspot reads as cleared: its summary and its cleared event say so, not that it is hot', () => {
+    const d = new Detector();
+    const events = run(d, 40, (t) => celebrity(t, 0, t < 20 ? 8000 : 0));
+    const cleared = only(events, 'cleared').hotspot;
+    expect(d.history()[0]).toBe(cleared);
+    expect(cleared.summary).not.toMatch(/ is (read|write)-hot/);
+    expect(cleared.summary).toBe(
+      `cleared: hot key "celeb" stayed below its clear thresholds for ${CLEAR} ticks; it was read-hot at 8000 ops/s when last hot`,
+    );
+    // While active, the summary is the present tense of the latest tick.
+    const raisedAt = only(events, 'raised').hotspot;
+    expect(raisedAt.summary).toMatch(/^key "celeb" is read-hot: /);
   });
 
   it('detector - ids are stable across ticks and new for the next episode of the same subject', () => {

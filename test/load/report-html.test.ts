@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NOT_MEASURED, renderReportHtml } from '../../src/load/report-html.js';
+import { NOT_JUDGED, NOT_MEASURED, renderReportHtml } from '../../src/load/report-html.js';
 import type { ScenarioReport } from '../../src/load/scenario-report.js';
 import { hasBrowser, launchBrowser, watchPage } from '../../src/testkit/browser.js';
 
@@ -141,6 +141,21 @@ describe('report html', () => {
       `Acknowledged writes lost 0 of ${w.acknowledged.toLocaleString('en-US')} acknowledged, ${w.checked.toLocaleString('en-US')} read back`,
     );
     expect(html).toContain('<div class="tile bad" id="v-targets">');
+  });
+
+  it('report html - a measured target that is not judged yet shows its value and says "not judged", not "not measured yet"', () => {
+    // The runner measures failed requests but judges them only once mitigation exists (met null).
+    const report: ScenarioReport = {
+      ...unmitigated,
+      targets: unmitigated.targets.map((t) => (t.name === 'failed requests (%)' ? { ...t, met: null } : t)),
+    };
+    const page = renderReportHtml(report);
+    const targets = text(part(page, 'targets'));
+    expect(targets).toContain(`failed requests (%) 1 2.005 ${NOT_JUDGED}`);
+    expect(targets).not.toContain(`failed requests (%) 1 2.005 ${NOT_MEASURED}`);
+    expect(text(part(page, 'v-targets'))).toBe(
+      `Targets 1 missed 1 met · 1 missed · 1 ${NOT_JUDGED} · 2 ${NOT_MEASURED}`,
+    );
   });
 
   it('report html - a filled detection and actions show their values, on the timeline in order', () => {

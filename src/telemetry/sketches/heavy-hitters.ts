@@ -34,7 +34,7 @@ import {
 import { CountMinSketch } from './count-min.js';
 import { HyperLogLog } from './hyperloglog.js';
 import { keyHash, remix } from './key-hash.js';
-import { SpaceSaving, mergeSummaries, truncateSummary, type Summary } from './space-saving.js';
+import { SpaceSaving, mergeSummaries, scaleSummary, truncateSummary, type Summary } from './space-saving.js';
 import {
   candidatesFor,
   keyEstimate,
@@ -144,6 +144,8 @@ export class HeavyHitters {
   /** Bumped whenever a completed epoch changes (a merge from another router). */
   #generation = 0;
   readonly #mergeCache: (MergeCache | undefined)[] = [undefined, undefined, undefined];
+  /** The oldest second of a sliding window, read out (see #readOut). */
+  readonly #oldestCache: (MergeCache | undefined)[] = [undefined, undefined, undefined];
 
   constructor(options: HeavyHittersOptions = {}) {
     const seconds = options.seconds ?? 10;
@@ -225,13 +227,21 @@ export class HeavyHitters {
     return Math.max(ep.ss[Metric.Reads].peakLower, ep.ss[Metric.Writes].peakLower);
   }
 
-  /** Totals over the last `seconds` whole seconds. */
-  totals(seconds: number, withCurrent = false): SketchTotals {
+  /**
+   * Totals over the last `seconds` whole seconds (and the current one when
+   * `withCurrent`), the oldest second counted `oldestWeight` times (see
+   * `topKeys`).
+   */
+  totals(seconds: number, withCurrent = false, oldestWeight = 1): SketchTotals {
     let requests = 0;
     const n = [0, 0, 0];
-    for (const ep of this.#window(seconds, withCurrent)) {
-      requests += ep.requests;
-      for (let m = 0; m < 3; m++) n[m]! += ep.cms[m]!.total;
+    const epochs = this.#window(seconds, withCurrent);
+    const weights = this.#weights(epochs, seconds, withCurrent, oldestWeight);
+    for (let i = 0; i < epochs.length; i++) {
+      const ep = epochs[i]!;
+      const w = weights[i]!;
+      requests += ep.requests * w;
+      for (let m = 0; m < 3; m++) n[m]! += ep.cms[m]!.total * w;
     }
     return { requests, reads: n[0]!, writes: n[1]!, bytes: n[2]! };
   }
@@ -266,11 +276,24 @@ export class HeavyHitters {
 
   /**
    * The heaviest keys over the last `seconds` whole seconds, by `by`
-   * (default reads + writes), at most `limit`.
+   * (default reads + writes), at most `limit`. With `withCurrent` the
+   * current, partial second is in the window too, and `oldestWeight` (in
+   * [0, 1]) scales the oldest whole second: 1 − the elapsed fraction of the
+   * current one makes a window that slides, always `seconds` long, so a
+   * steady key's count is its rate × `seconds` at any point of the second
+   * and a new one's is not diluted by the second before it began
+   * (RouterTelemetry.topKeys). Bounds then hold for the weighted counts.
    */
-  topKeys(seconds: number, limit: number, by: RankBy = 'ops', withCurrent = false): KeyEstimate[] {
+  topKeys(
+    seconds: number,
+    limit: number,
+    by: RankBy = 'ops',
+    withCurrent = false,
+    oldestWeight = 1,
+  ): KeyEstimate[] {
     const epochs = this.#window(seconds, withCurrent);
     if (epochs.length === 0 || limit <= 0) return [];
+    const weights = this.#weights(epochs, seconds, withCurrent, oldestWeight);
     // Only the summaries that rank are merged (the merge dominates this call,
     // which runs every detector tick); the other metrics are bounded by
     // Count-Min alone.
@@ -279,12 +302,12 @@ export class HeavyHitters {
     // candidatesFor(limit) per metric, see rankKeys) before merging: reading out and merging every
     // counter was most of a detector tick.
     const top = candidatesFor(limit);
-    const merged = [0, 1, 2].map((m) => (ranked.includes(m) ? this.#merged(epochs, m, top) : null));
+    const merged = [0, 1, 2].map((m) => (ranked.includes(m) ? this.#merged(epochs, weights, m, top) : null));
     // A metric with nothing in the window (reads only: no writes) needs no lookups (null).
     const cells = [0, 1, 2].map((m) =>
       epochs.every((ep) => ep.cms[m]!.total === 0) ? null : epochs.map((ep) => ep.cms[m]!.cells),
     );
-    return rankKeys(merged, cells, this.shape, limit, by);
+    return rankKeys(merged, cells, this.shape, limit, by, weights);
   }
 
   /**
@@ -375,9 +398,17 @@ export class HeavyHitters {
   // larger, and every major GC of a busy proxy (one every ≈ 500 ms under
   // redis-benchmark -P 16 with V8's default young generation; rare with the
   // server's 32 MB, src/cli/node-flags.ts) marked them all.
-  #merged(epochs: readonly Epoch[], m: number, top: number): Summary {
-    const done = epochs.filter((ep) => ep.second < this.#second);
+  // A whole second weighted below 1 (the oldest one of a sliding window) is
+  // scaled on its own, outside the cache: its weight changes every tick.
+  #merged(epochs: readonly Epoch[], weights: readonly number[], m: number, top: number): Summary {
     const parts: Summary[] = [];
+    const done: Epoch[] = [];
+    for (let i = 0; i < epochs.length; i++) {
+      const ep = epochs[i]!;
+      if (ep.second >= this.#second) continue;
+      if (weights[i] === 1) done.push(ep);
+      else parts.push(scaleSummary(this.#readOut(ep, m, top), weights[i]!));
+    }
     if (done.length > 0) {
       const c = this.#mergeCache[m];
       const valid =
@@ -406,6 +437,33 @@ export class HeavyHitters {
     }
     for (const ep of epochs) if (ep.second >= this.#second) parts.push(ep.ss[m]!.summary(top));
     return parts.length === 1 ? parts[0]! : mergeSummaries(parts);
+  }
+
+  // One completed second's summary of metric m cut to `top`, kept between
+  // calls like the merge of the others (#merged).
+  #readOut(ep: Epoch, m: number, top: number): Summary {
+    const c = this.#oldestCache[m];
+    if (c !== undefined && c.from === ep.second && c.generation === this.#generation && c.top === top)
+      return c.summary;
+    const summary = ep.ss[m]!.summary(top);
+    this.#oldestCache[m] = {
+      from: ep.second,
+      to: ep.second,
+      count: 1,
+      generation: this.#generation,
+      top,
+      summary,
+    };
+    return summary;
+  }
+
+  // The weight of each of `epochs` (from #window): 1, but `oldestWeight` for
+  // the oldest second of a window that includes the current one and reaches
+  // back `seconds` whole seconds.
+  #weights(epochs: readonly Epoch[], seconds: number, withCurrent: boolean, oldestWeight: number): number[] {
+    const oldest = withCurrent ? this.#second - Math.min(seconds, this.seconds) : -1;
+    const w = Math.min(1, Math.max(0, oldestWeight));
+    return epochs.map((ep) => (ep.second === oldest ? w : 1));
   }
 
   // Epochs of the `seconds` whole seconds before the current one (and the

@@ -142,6 +142,26 @@ function heaviest(counts: Float64Array, n: number, top: number): Int32Array {
   return ids;
 }
 
+/**
+ * A summary with every count (bounds and total) multiplied by `weight`: the
+ * part of a second a sliding window still covers. The bounds stay bounds of
+ * the weighted counts.
+ */
+export function scaleSummary(s: Summary, weight: number): Summary {
+  // A plain loop: this runs every detector tick (see rankKeys on closures).
+  const entries: SummaryEntry[] = [];
+  for (const e of s.entries) {
+    entries.push({
+      key: e.key,
+      hash: e.hash,
+      length: e.length,
+      count: e.count * weight,
+      lower: e.lower * weight,
+    });
+  }
+  return { capacity: s.capacity, maxKeyBytes: s.maxKeyBytes, total: s.total * weight, entries };
+}
+
 /** Heaviest first: a comparator defined once, not made per call (see rankKeys). */
 export function byCountDesc(a: SummaryEntry, b: SummaryEntry): number {
   return b.count - a.count;

@@ -28,17 +28,23 @@ export interface KeyEstimate {
 
 /**
  * The Count-Min estimate of a key in the sum of several sketches (one per
- * second): per row the sum of the cells, then the min — tighter than summing
- * each sketch's own estimate.
+ * second, the j-th counted `weights[j]` times, default 1): per row the
+ * weighted sum of the cells, then the min — tighter than summing each
+ * sketch's own estimate.
  */
-export function summedEstimate(cells: readonly Float64Array[], h1: number, shape: SketchShape): number {
+export function summedEstimate(
+  cells: readonly Float64Array[],
+  h1: number,
+  shape: SketchShape,
+  weights?: readonly number[],
+): number {
   const h2 = remix(h1);
   const mask = shape.width - 1;
   let min = Infinity;
   for (let i = 0; i < shape.depth; i++) {
     const at = i * shape.width + ((h1 + Math.imul(i, h2)) & mask);
     let sum = 0;
-    for (const c of cells) sum += c[at]!;
+    for (let j = 0; j < cells.length; j++) sum += cells[j]![at]! * (weights === undefined ? 1 : weights[j]!);
     if (sum < min) min = sum;
   }
   return min;
@@ -59,7 +65,8 @@ export function candidatesFor(limit: number): number {
  * the smaller of two upper bounds (its SpaceSaving count, or the summary's
  * base when unmonitored; and the Count-Min estimate over `cells[metric]`, the
  * cells of each second in the window, or 0 for a metric with nothing in it),
- * its error that minus the SpaceSaving lower bound.
+ * its error that minus the SpaceSaving lower bound. `weights` weigh the
+ * seconds of `cells` as the merged summaries were weighted (default 1 each).
  *
  * The loops here call only module-level functions. A closure made inside
  * this function (a comparator, a per-candidate helper) is a new function
@@ -75,10 +82,11 @@ export function rankKeys(
   shape: SketchShape,
   limit: number,
   by: RankBy,
+  weights?: readonly number[],
 ): KeyEstimate[] {
   const sources = by === 'ops' ? [0, 1] : by === 'reads' ? [0] : by === 'writes' ? [1] : [2];
   // A metric without a summary (null: not merged) is bounded by Count-Min alone.
-  const w: Window = { maps: [], bases: [], cells, shape };
+  const w: Window = { maps: [], bases: [], cells, shape, weights };
   for (const s of merged) {
     const index = new EntryIndex<SummaryEntry>();
     if (s !== null) for (const e of s.entries) index.add(e);
@@ -121,6 +129,7 @@ interface Window {
   readonly bases: number[];
   readonly cells: readonly (readonly Float64Array[] | null)[];
   readonly shape: SketchShape;
+  readonly weights: readonly number[] | undefined;
 }
 
 interface Ranked {
@@ -136,7 +145,9 @@ function estimateInto(w: Window, r: Ranked, m: number): number {
   const upper = e === undefined ? w.bases[m]! : e.count;
   const cells = w.cells[m];
   const v =
-    cells === null || cells === undefined ? 0 : Math.min(upper, summedEstimate(cells, r.c.hash, w.shape));
+    cells === null || cells === undefined
+      ? 0
+      : Math.min(upper, summedEstimate(cells, r.c.hash, w.shape, w.weights));
   r.est[m] = v;
   r.err[m] = v - (e?.lower ?? 0);
   return v;

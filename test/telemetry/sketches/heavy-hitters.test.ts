@@ -247,6 +247,21 @@ describe('heavy hitters', () => {
     expect(k).toMatchObject({ truncated: true, reads: 1 });
     expect(k?.key.toString()).toBe('01234567');
   });
+  it('heavy hitters - a sliding window weighs the oldest second, in top keys and totals alike', () => {
+    const hh = new HeavyHitters({ seconds: 5 });
+    hh.advanceTo(100);
+    for (let i = 0; i < 40; i++) hh.offer(b('k'), false, 10);
+    hh.advanceTo(101);
+    for (let i = 0; i < 8; i++) hh.offer(b('k'), true, 10);
+    // A quarter into second 101: three quarters of second 100 are still in a 1 s window.
+    const [k] = hh.topKeys(1, 1, 'ops', true, 0.75);
+    expect(k).toMatchObject({ reads: 30, writes: 8, bytes: 380, readsError: 0, writesError: 0 });
+    expect(hh.totals(1, true, 0.75)).toEqual({ requests: 38, reads: 30, writes: 8, bytes: 380 });
+    // Without the current second nothing is weighted.
+    expect(hh.topKeys(1, 1, 'ops', false, 0.75)[0]).toMatchObject({ reads: 40, writes: 0 });
+    // A 2 s window weighs second 99 (empty), not 100.
+    expect(hh.topKeys(2, 1, 'ops', true, 0.5)[0]).toMatchObject({ reads: 40, writes: 8 });
+  });
   it('heavy hitters - top keys see a merge into a second they already read', () => {
     const a = new HeavyHitters({ seconds: 5 });
     const other = new HeavyHitters({ seconds: 5 });
