@@ -31,7 +31,7 @@
 import { Socket } from 'node:net';
 import { ErrorCode, HotshardError } from '../errors.js';
 import { RawReply, ReplyError, errorReply, type Reply } from '../protocol/reply.js';
-import { ReplyProtocolError, scanReply } from '../protocol/reply-decoder.js';
+import { ReplyScan, scanReply } from '../protocol/reply-decoder.js';
 import type { ReplyCallback } from './backend.js';
 
 /** Why a connection ended. */
@@ -141,10 +141,8 @@ export class RedisConnection {
   #partLen = 0;
   /** Full length of the split reply when its header tells it (a bulk string), else 0. */
   #partNeed = 0;
-  /** For a split array: where its first incomplete element starts (0 = header not read yet). */
-  #partResume = 0;
-  /** For a split array: elements not complete yet. */
-  #partLeft = 0;
+  /** Finds the end of the reply in #part, resuming where it stopped. */
+  readonly #partScan = new ReplyScan();
 
   #endReply: ReplyError | undefined;
 
@@ -367,31 +365,9 @@ export class RedisConnection {
     return from + missing;
   }
 
-  /**
-   * Finds the end of the split reply, or -1. A large array arrives over many
-   * chunks; its complete elements are not scanned again on every chunk.
-   */
+  /** Finds the end of the split reply, or -1. */
   #scanPart(): number {
-    const part = this.#part!.subarray(0, this.#partLen);
-    if (this.#partResume === 0) {
-      const type = part[0];
-      // '*' array, '~' set, '>' push, '%' map
-      if (type !== 0x2a && type !== 0x7e && type !== 0x3e && type !== 0x25) return scanReply(part, 0);
-      const cr = part.indexOf(0x0d, 1);
-      if (cr === -1 || cr + 1 >= part.length) return -1;
-      const count = Number(part.toString('latin1', 1, cr));
-      if (!Number.isSafeInteger(count))
-        throw new ReplyProtocolError(`bad aggregate length ${part.toString('latin1', 1, cr)}`);
-      this.#partResume = cr + 2;
-      this.#partLeft = count <= 0 ? 0 : type === 0x25 ? count * 2 : count;
-    }
-    while (this.#partLeft > 0) {
-      const end = scanReply(part, this.#partResume);
-      if (end === -1) return -1;
-      this.#partResume = end;
-      this.#partLeft--;
-    }
-    return this.#partResume;
+    return this.#partScan.next(this.#part!.subarray(0, this.#partLen));
   }
 
   #finishPart(end: number, resumeAt: number): number {
@@ -399,7 +375,6 @@ export class RedisConnection {
     this.#part = null;
     this.#partLen = 0;
     this.#partNeed = 0;
-    this.#partResume = 0;
     this.#deliver(new RawReply(bytes));
     return resumeAt;
   }
