@@ -27,6 +27,7 @@ import { Redis, ReplyError } from 'ioredis';
 import { SERVER_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { freePort, startRedis } from '../../src/testkit/index.js';
 import { routesToAllNodes } from '../../src/testkit/nutcracker.js';
+import { processCpuSeconds } from '../lib/process-cpu.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const MB = 1024 * 1024;
@@ -55,8 +56,14 @@ const repeats = Number(flags.repeats);
 const kinds = flags.kinds.split(',').filter((k): k is Kind => (KINDS as readonly string[]).includes(k));
 const extra = flags['hotshard-args'].split(' ').filter((a) => a !== '');
 
+interface Proxy {
+  readonly port: number;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
 /** Spawns `hotshard start` in front of `redis`; resolves once it routes there. */
-async function startHotshard(redis: string): Promise<{ port: number; stop: () => Promise<void> }> {
+async function startHotshard(redis: string): Promise<Proxy> {
   if (!existsSync(join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('run `npm run build` first');
   const [port, httpPort] = [await freePort(), await freePort()];
   const dataDir = mkdtempSync(join(tmpdir(), 'hotshard-bench-'));
@@ -78,7 +85,7 @@ async function startHotshard(redis: string): Promise<{ port: number; stop: () =>
     rmSync(dataDir, { recursive: true, force: true });
   };
   for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
-    if (await routesToAllNodes(port, 1, 1_000).catch(() => false)) return { port, stop };
+    if (await routesToAllNodes(port, 1, 1_000).catch(() => false)) return { port, pid: child.pid!, stop };
     await new Promise((r) => setTimeout(r, 100));
   }
   await stop();
@@ -116,6 +123,8 @@ function rawGet(port: number, key: string, expected: number): Promise<string | u
 interface Run {
   seconds: number;
   errors: string[];
+  /** CPU seconds: [redis] straight to redis, [hotshard, redis] through hotshard. */
+  cpu?: number[];
 }
 
 /** `clients` clients of `kind` each GET `key` (`size` bytes). */
@@ -165,7 +174,7 @@ function median(xs: readonly number[]): number {
 
 async function main(): Promise<void> {
   const redis = await startRedis({ args: ['--save', '', '--appendonly', 'no'] });
-  let hotshard: { port: number; stop: () => Promise<void> } | undefined;
+  let hotshard: Proxy | undefined;
   try {
     hotshard = await startHotshard(redis.address);
     const setter = new Redis({ port: redis.port, host: '127.0.0.1' });
@@ -179,9 +188,17 @@ async function main(): Promise<void> {
           const order = k++ % 2 === 0 ? ['redis', 'hotshard'] : ['hotshard', 'redis'];
           for (const target of order) {
             const port = target === 'redis' ? redis.port : hotshard.port;
+            // CPU seconds of the server processes in the run: redis's alone, or hotshard's and redis's.
+            const pids = target === 'redis' ? [redis.pid] : [hotshard.pid, redis.pid];
+            const cpu = (): number[] => pids.map((pid) => processCpuSeconds(pid) ?? NaN);
+            const before = cpu();
             const one = await run(port, kind, `big:${size}`, size);
+            one.cpu = cpu().map((c, i) => c - before[i]!);
             const failed = one.errors.length === 0 ? '' : `, ${one.errors.length} failed: ${one.errors[0]}`;
-            console.error(`  ${size / MB} MB ${kind} ${target}: ${one.seconds.toFixed(2)} s${failed}`);
+            const cpuText = one.cpu.map((c) => c.toFixed(2)).join('+');
+            console.error(
+              `  ${size / MB} MB ${kind} ${target}: ${one.seconds.toFixed(2)} s, CPU ${cpuText} s${failed}`,
+            );
             const cell = `${size}/${kind}/${target}`;
             runs.set(cell, [...(runs.get(cell) ?? []), one]);
           }
@@ -193,12 +210,15 @@ async function main(): Promise<void> {
     console.log(
       `${clients} clients each GET one value; seconds until the last has its reply, median of ${repeats}`,
     );
-    console.log('size    client    redis    hotshard  hotshard/redis  failed replies (redis, hotshard)');
+    console.log(
+      'size    client    redis    hotshard  hotshard/redis  hotshard CPU  redis CPU (direct, behind hotshard)  failed replies (redis, hotshard)',
+    );
     for (const size of sizes) {
       for (const kind of kinds) {
         const of = (target: string): Run[] => runs.get(`${size}/${kind}/${target}`)!;
         const direct = median(of('redis').map((x) => x.seconds));
         const proxied = median(of('hotshard').map((x) => x.seconds));
+        const cpu = (target: string, i: number): number => median(of(target).map((x) => x.cpu![i]!));
         const failed = (target: string): number => of(target).reduce((n, x) => n + x.errors.length, 0);
         for (const x of [...of('redis'), ...of('hotshard')]) for (const e of x.errors) errors.add(e);
         const row = {
@@ -207,12 +227,15 @@ async function main(): Promise<void> {
           redis: direct,
           hotshard: proxied,
           ratio: proxied / direct,
+          hotshardCpu: cpu('hotshard', 0),
+          redisCpuDirect: cpu('redis', 0),
+          redisCpuBehind: cpu('hotshard', 1),
           failedRedis: failed('redis'),
           failedHotshard: failed('hotshard'),
         };
         rows.push(row);
         console.log(
-          `${`${size / MB} MB`.padEnd(8)}${kind.padEnd(10)}${direct.toFixed(2).padStart(5)} s ${proxied.toFixed(2).padStart(7)} s ${(proxied / direct).toFixed(2).padStart(10)}      ${failed('redis')}, ${failed('hotshard')} of ${clients * repeats}`,
+          `${`${size / MB} MB`.padEnd(8)}${kind.padEnd(10)}${direct.toFixed(2).padStart(5)} s ${proxied.toFixed(2).padStart(7)} s ${(proxied / direct).toFixed(2).padStart(10)}  ${cpu('hotshard', 0).toFixed(2).padStart(10)} s  ${cpu('redis', 0).toFixed(2)} s, ${cpu('hotshard', 1).toFixed(2)} s${' '.repeat(21)}${failed('redis')}, ${failed('hotshard')} of ${clients * repeats}`,
         );
       }
     }
