@@ -5,16 +5,23 @@
  * so the client's own parsing stays out of the figure). The reference is
  * redis-server itself: the proxy's share is hotshard's time over redis's.
  *
- *   npm run bench:bigvalue -- [--sizes 1,10,50] [--clients 20] [--repeats 3]
- *                             [--hotshard-args "--cpu-prof"]
+ *   npm run bench:bigvalue -- [--sizes 1,10,50] [--kinds ioredis,raw] [--clients 20]
+ *                             [--repeats 3] [--hotshard-args="--cpu-prof --cpu-prof-dir=/tmp/p"]
  *
  * hotshard runs as its own process (`node bin/hotshard.js start --backend
  * redis`, the launcher's V8 flags given directly, as bench/proxy does) in
  * front of one redis-server; the clients run here. Runs are interleaved (for
- * each repeat and size, each client kind: redis, then hotshard, alternating
- * which goes first). Each figure is the median of the repeats, in seconds
- * until the last client has its whole reply. Prints the table, then one JSON
- * line. Exits non-zero when a run fails or a reply is wrong.
+ * each repeat, size and client kind: redis and hotshard, alternating which
+ * goes first). Figures are medians of the repeats: seconds until the last
+ * client has its reply, and the CPU seconds the server processes spent in the
+ * run, which a busy machine moves much less than the seconds. Replies that
+ * came back as errors are counted, not fatal: Redis is silent while it copies
+ * the replies of the 20 GETs it read at once into its output buffer (1-2 s
+ * for 50 MB values, more on a loaded machine), and past `backendTimeoutMs`
+ * (2 s; `HOTSHARD_BACKEND_TIMEOUT_MS=10000 npm run bench:bigvalue`) hotshard
+ * takes that silence for a stall (docs/ARCHITECTURE.md). Prints the table,
+ * then one JSON line. Exits non-zero when a run fails otherwise or a reply
+ * has the wrong length.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
