@@ -16,7 +16,7 @@
  * line. Exits non-zero when a run fails — never because of a low ratio.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,7 @@ import {
   runRedisBenchmark,
   type RedisBenchmarkResult,
 } from '../lib/redis-benchmark.js';
+import { processCpuSeconds } from '../lib/process-cpu.js';
 
 const TARGETS = ['redis', 'twemproxy', 'hotshard', 'hotshard-off'] as const;
 type Target = (typeof TARGETS)[number];
@@ -249,24 +250,6 @@ async function startHotshardProcess(redis: readonly string[], extra: readonly st
     const why =
       exit === undefined ? 'did not route to every node within 30 s' : `exited during start-up (${exit})`;
     throw new Error(`hotshard ${why}:\n$ node bin/hotshard.js ${args.slice(1).join(' ')}\n${output}`);
-  }
-}
-
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-
-/**
- * User + system CPU seconds of a process from /proc (Linux), else undefined.
- * Throughput on a shared machine moves with whatever else runs; the proxy's
- * own CPU per request moves much less, so it is printed next to it.
- */
-function processCpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start at state, field 3.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
-  } catch {
-    return undefined;
   }
 }
 

@@ -87,6 +87,67 @@ export function scanReply(buf: Buffer, offset: number): number {
   }
 }
 
+/**
+ * Finds the end of one reply that arrives in pieces, resuming where the last
+ * call stopped: a complete element, at any depth of nesting, is not scanned
+ * again, so a reply of n bytes costs O(n) however it is cut (an `HSCAN ...
+ * COUNT 1000000` reply is an array nested in an array: scanning the inner one
+ * from its start on every read was quadratic).
+ *
+ * @example
+ * const scan = new ReplyScan();
+ * scan.next(partial); // -1: incomplete
+ * scan.next(more);    // offset just past the reply, once it is all there
+ */
+export class ReplyScan {
+  /** Elements still missing in each open aggregate, outermost first. */
+  readonly #left: number[] = [];
+  #pos = 0;
+
+  /** Where the next call starts scanning: the first byte of the first incomplete element. */
+  get position(): number {
+    return this.#pos;
+  }
+
+  /**
+   * `buf` holds the reply's bytes so far, from its first byte (the same bytes
+   * as before, and maybe more). Returns the offset just past the reply, or -1;
+   * after a reply is found the scanner starts over for the next one.
+   */
+  next(buf: Buffer): number {
+    const left = this.#left;
+    let pos = this.#pos;
+    do {
+      if (pos >= buf.length) return this.#stop(pos);
+      const type = buf[pos]!;
+      if (type === 0x2a || type === 0x7e || type === 0x3e || type === 0x25) {
+        const cr = lineEnd(buf, pos + 1);
+        if (cr === -1) return this.#stop(pos);
+        let count = parseInteger(buf, pos + 1, cr);
+        if (type === 0x25 && count > 0) count *= 2;
+        pos = cr + 2;
+        if (count > 0) {
+          left.push(count);
+          continue;
+        }
+      } else {
+        const end = scanReply(buf, pos);
+        if (end === -1) return this.#stop(pos);
+        pos = end;
+      }
+      // An element is complete, and with it every aggregate it was the last of.
+      while (left.length > 0 && --left[left.length - 1]! === 0) left.pop();
+    } while (left.length > 0);
+    this.#pos = 0;
+    return pos;
+  }
+
+  #stop(pos: number): -1 {
+    this.#pos = pos;
+    return -1;
+  }
+}
+
 /** Decodes the one complete reply in `buf` (from `offset`) into a value. */
 export function decodeReply(buf: Buffer, offset = 0): Reply {
   const state = { pos: offset };

@@ -182,7 +182,9 @@ export class ReplyWriter {
     if (reply === null) {
       this.#null();
     } else if (reply instanceof RawReply) {
-      this.#bytes(reply.bytes);
+      const chunks = reply.chunks;
+      if (chunks === undefined) this.#bytes(reply.bytes);
+      else for (const chunk of chunks) this.#bytes(chunk);
     } else if (reply instanceof Buffer) {
       this.#bulk(reply);
     } else if (typeof reply === 'number') {

@@ -23,10 +23,53 @@ export class ReplyError {
 /**
  * A reply already encoded as RESP2 by a Redis node. RESP2 clients get these
  * bytes as they are; that is what keeps the Redis hot path free of re-encoding.
+ *
+ * A big reply that spanned many socket reads is kept as those reads
+ * (`fromChunks`), so forwarding it copies nothing: the encoder hands the
+ * chunks to the client's writev. `bytes` joins them, once, for the paths that
+ * decode.
  */
 export class RawReply {
-  constructor(readonly bytes: Buffer) {}
+  #bytes: Buffer | undefined;
+  #chunks: readonly Buffer[] | undefined = undefined;
+
+  constructor(bytes: Buffer) {
+    this.#bytes = bytes;
+  }
+
+  /** A reply made of `chunks` in order (together one complete reply), not joined until `bytes` is read. */
+  static fromChunks(chunks: readonly Buffer[]): RawReply {
+    const reply = new RawReply(EMPTY);
+    reply.#bytes = undefined;
+    reply.#chunks = chunks;
+    return reply;
+  }
+
+  /** The reply's bytes in one buffer (joins the chunks the first time). */
+  get bytes(): Buffer {
+    return (this.#bytes ??= Buffer.concat(this.#chunks!));
+  }
+
+  /** The pieces the reply arrived in, or undefined when it is one buffer (`bytes`). */
+  get chunks(): readonly Buffer[] | undefined {
+    return this.#bytes === undefined ? this.#chunks : undefined;
+  }
+
+  /** Length in bytes. */
+  get length(): number {
+    if (this.#bytes !== undefined) return this.#bytes.length;
+    let n = 0;
+    for (const chunk of this.#chunks!) n += chunk.length;
+    return n;
+  }
+
+  /** The type byte (`-` for an error). */
+  get type(): number {
+    return this.#bytes !== undefined ? this.#bytes[0]! : this.#chunks![0]![0]!;
+  }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** A map: RESP3 `%`, RESP2 a flat array of alternating keys and values. */
 export class MapReply {
@@ -65,6 +108,6 @@ export function errorReply(prefix: string, code: string, message: string): Reply
 /** True when a reply is an error (including an error passed through raw from Redis). */
 export function isErrorReply(reply: Reply): boolean {
   if (reply instanceof ReplyError) return true;
-  if (reply instanceof RawReply) return reply.bytes[0] === 0x2d; // '-'
+  if (reply instanceof RawReply) return reply.type === 0x2d; // '-'
   return false;
 }

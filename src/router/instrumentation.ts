@@ -31,13 +31,13 @@ const COLON = 0x3a;
 /** How a reply ended, for the counters: refusals with a retry-after count as shed. */
 function outcomeOf(reply: Reply): Outcome {
   if (reply instanceof ReplyError) return reply.message.startsWith('BUSY') ? Outcome.Shed : Outcome.Error;
-  if (reply instanceof RawReply && reply.bytes[0] === 0x2d) return Outcome.Error;
+  if (reply instanceof RawReply && reply.type === 0x2d) return Outcome.Error;
   return Outcome.Ok;
 }
 
 /** Reply size on the wire, exact for forwarded replies and close enough for the rest. */
 function replyBytes(reply: Reply): number {
-  if (reply instanceof RawReply) return reply.bytes.length;
+  if (reply instanceof RawReply) return reply.length;
   if (Buffer.isBuffer(reply)) return reply.length + 8;
   if (Array.isArray(reply)) {
     let n = 4;

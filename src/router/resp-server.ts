@@ -57,6 +57,9 @@ function linger(socket: net.Socket, lingerMs: number, lastWords?: string): void 
   socket.once('close', () => clearTimeout(timer));
 }
 
+/** Above this many pending reply bytes a flush hands the writer's chunks to writev instead of joining them. */
+const WRITEV_ABOVE = 64 * 1024;
+
 const MAX_LINGERING_REFUSALS = RESERVED_FDS / 2;
 
 /** Marks a slot whose reply has not arrived yet. */
@@ -227,7 +230,14 @@ class Connection implements ReplySink, ClientHandle {
     this.#flushScheduled = false;
     if (this.#closed) return;
     const socket = this.#socket;
-    if (this.#writer.length > 0) socket.write(this.#writer.take());
+    const writer = this.#writer;
+    if (writer.length > WRITEV_ABOVE) {
+      // Big values go out as they are (the node's pieces, a big body): writev
+      // gathers them, where joining them would copy megabytes.
+      socket.cork();
+      for (const chunk of writer.takeChunks()) socket.write(chunk);
+      socket.uncork();
+    } else if (writer.length > 0) socket.write(writer.take());
     if (this.#closing && this.inFlight === 0) {
       this.#end();
       return;

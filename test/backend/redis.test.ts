@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { inspect } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisBackend, type RedisBackendOptions } from '../../src/backend/redis.js';
 import { encodeCommand } from '../../src/backend/redis-connection.js';
 import { ConfigError, ErrorCode, HotshardError } from '../../src/errors.js';
@@ -498,6 +498,37 @@ describe.skipIf(!hasRedis)('redis backend', () => {
       const extra = Buffer.from(`${p}missing`);
       expect(await target.deleteKeys([...keys.map((k) => Buffer.from(k)), extra])).toBe(2_500);
       expect(await target.keyCount()).toBe(1);
+    });
+
+    it('a big nested reply that arrives over many reads is scanned once: HSCAN of 100,000 fields', async () => {
+      const key = `${prefix()}h`;
+      const fields = 100_000;
+      for (let i = 0; i < fields; i += 10_000) {
+        const args = Array.from({ length: 10_000 }, (_, j) => [`f${i + j}`, `v${i + j}`]).flat();
+        expect(show(await request(b, makeCommand('HSET', key, ...args)))).toBe(':10000\r\n');
+      }
+      // `*2 <cursor> *200000 ...`: an array inside an array, about 2.6 MB, read
+      // in ~40 chunks. Each element scan finds one CR: count those lookups.
+      let lookups = 0;
+      type IndexOf = (this: Buffer, ...args: Parameters<Buffer['indexOf']>) => number;
+      const proto = Buffer.prototype as unknown as { indexOf: IndexOf };
+      const indexOf = proto.indexOf;
+      const spy = vi.spyOn(proto, 'indexOf').mockImplementation(function (this: Buffer, ...args) {
+        lookups++;
+        return indexOf.apply(this, args);
+      });
+      let reply: Reply;
+      try {
+        reply = await within(20_000, request(b, makeCommand('HSCAN', key, '0', 'COUNT', '1000000')));
+      } finally {
+        spy.mockRestore();
+      }
+      const [cursor, entries] = decodeReply((reply as RawReply).bytes) as [Buffer, Buffer[]];
+      expect(cursor.toString()).toBe('0');
+      expect(entries.length).toBe(2 * fields);
+      // Once per element, plus a retry of the cut element per read; rescanning the
+      // inner array from its start on every read took millions.
+      expect(lookups).toBeLessThan(2 * entries.length + 10_000);
     });
 
     it('restoreIfAbsent rejects a corrupt payload with the node named', async () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeReply, ReplyProtocolError, scanReply } from '../../src/protocol/reply-decoder.js';
+import { decodeReply, ReplyProtocolError, ReplyScan, scanReply } from '../../src/protocol/reply-decoder.js';
 import { DoubleReply, MapReply, ReplyError, SimpleString, type Reply } from '../../src/protocol/reply.js';
 
 // A float Redis formatted with long double precision (INCRBYFLOAT f 1e300).
@@ -156,6 +156,41 @@ describe('reply decoder - replies captured from Redis', () => {
     const chunks = Array.from({ length: stream.length }, (_, i) => stream.subarray(i, i + 1));
     expect(collect(chunks).map((r) => r.toString('latin1'))).toEqual(
       replies.map((r) => r.toString('latin1')),
+    );
+  });
+
+  it('reply decoder - ReplyScan finds each reply however it is cut, never looking back past where it stopped', () => {
+    const nested = b(`*2\r\n$1\r\n0\r\n*3\r\n${'$3\r\nabc\r\n'.repeat(2)}%1\r\n+k\r\n*2\r\n:1\r\n$-1\r\n`);
+    const replies = [...FIXTURES.map(([, text]) => b(text)), nested];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...replies),
+        fc.array(fc.integer({ min: 1, max: 64 }), { maxLength: 40 }),
+        (reply, cuts) => {
+          const scan = new ReplyScan();
+          // The bytes so far, in a copy whose bytes before scan.position are wiped
+          // after every call: a scan that went back over them would fail or differ.
+          const seen = Buffer.alloc(reply.length);
+          let have = 0;
+          let last = 0;
+          let position = 0;
+          for (const step of [...cuts, reply.length]) {
+            have = Math.min(reply.length, have + step);
+            reply.copy(seen, last, last, have);
+            const end = scan.next(seen.subarray(0, have));
+            if (end !== -1) {
+              expect(end).toBe(reply.length);
+              return;
+            }
+            expect(scan.position).toBeGreaterThanOrEqual(position);
+            position = scan.position;
+            seen.fill(0, 0, position);
+            last = have;
+          }
+          throw new Error('the whole reply was fed but not found');
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 
