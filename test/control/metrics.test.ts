@@ -196,3 +196,22 @@ describe('metrics - long keys', () => {
     }
   });
 });
+
+describe('metrics - back-to-back scrapes', () => {
+  it('metrics - scrapes closer than the event-loop sampling interval export no NaN and a sane lag range', async () => {
+    const t = await startTestHotshard({ backend: 'memory' });
+    try {
+      // prom-client's lag histogram resets at every scrape; one scraped again before it samples reads NaN.
+      for (let i = 0; i < 5; i++) {
+        const e = parseExposition((await scrape(t)).text);
+        for (const s of e.samples) expect(Number.isNaN(s.value), `${s.name} in scrape ${i + 1}`).toBe(false);
+        const lag = (m: string): number =>
+          series(e, `hotshard_process_nodejs_eventloop_lag_${m}_seconds`)[0]!.value;
+        expect(lag('min')).toBeLessThanOrEqual(lag('max'));
+        expect(lag('max')).toBeLessThan(60);
+      }
+    } finally {
+      await t.stop();
+    }
+  });
+});
