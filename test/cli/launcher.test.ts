@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SERVER_NODE_FLAGS, missingNodeFlags, profiling } from '../../src/cli/node-flags.js';
 import { freePort } from '../../src/testkit/free-port.js';
-import { waitForOutput } from './wait-for-output.js';
+import { waitForCommands, waitForOutput } from './wait-for-output.js';
 
 const BIN = new URL('../../bin/hotshard.js', import.meta.url).pathname;
 const BUILT = existsSync(new URL('../../dist/cli/node-flags.js', import.meta.url));
@@ -88,26 +88,27 @@ describe.skipIf(!BUILT || process.platform !== 'linux')('launcher', () => {
     for (const c of running.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   });
 
-  /** A launched `start` with requests queued (capacity 2000 ops/s per node), and its server's pid. */
+  /** A launched `start` with requests queued (capacity 500 ops/s per node), and its server's pid. */
   async function busyServer(): Promise<{
     l: Launched;
     server: number;
     burst: Promise<PromiseSettledResult<unknown>[]>;
   }> {
-    const resp = await freePort();
-    const l = launch([], [...serverArgs(resp, await freePort()), '--capacity', '2000']);
+    const [resp, http] = [await freePort(), await freePort()];
+    const l = launch([], [...serverArgs(resp, http), '--capacity', '500']);
     running.push(l.child);
     await waitForOutput(l, /hotshard ready/);
     const [server] = childrenOf(l.child.pid!);
     expect(server).toBeDefined();
     servers.push(server!);
     expect(cmdline(server!)).toEqual(expect.arrayContaining([...SERVER_NODE_FLAGS, BIN, 'start']));
-    // 3000 requests at 8000 ops/s keep the server draining for a while: long
-    // enough for a repeated signal to land, or for a lost one to show.
+    // 3000 requests at 2000 ops/s keep the server draining for a while: long
+    // enough for a repeated signal to land, or for a lost one to show. The
+    // signal waits until the server has them all: one unread is refused.
     const redis = new Redis({ port: resp, host: '127.0.0.1', maxRetriesPerRequest: 0 });
     const sent = Array.from({ length: 3000 }, (_, i) => redis.set(`launcher:${i}`, 'x'));
     const burst = Promise.allSettled(sent).finally(() => redis.disconnect());
-    await new Promise((r) => setTimeout(r, 50));
+    await waitForCommands(http, 3000);
     return { l, server: server!, burst };
   }
 

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/testkit/free-port.js';
-import { waitForOutput } from './wait-for-output.js';
+import { waitForCommands, waitForOutput } from './wait-for-output.js';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
@@ -49,7 +49,7 @@ describe('cli start', () => {
       '--shards',
       '8',
       '--capacity',
-      '2000',
+      '400',
     ]);
     running.push(s.child);
     await waitForOutput(s, /hotshard ready/);
@@ -59,10 +59,10 @@ describe('cli start', () => {
     const shards = (await (await fetch(`http://127.0.0.1:${http}/shards`)).json()) as { shards: unknown[] };
     expect(shards.shards).toHaveLength(8);
 
-    // With 2000 ops/s per node, 2000 requests take a while to drain: SIGTERM
+    // With 400 ops/s per node, 2000 requests take over a second to drain: SIGTERM
     // arrives while they are queued, and every one must still be answered.
     const burst = Array.from({ length: 2000 }, (_, i) => redis.set(`cli:burst:${i}`, 'x'));
-    await new Promise((r) => setTimeout(r, 50));
+    await waitForCommands(http, 2002);
     s.child.kill('SIGTERM');
     const results = await Promise.allSettled(burst);
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
@@ -72,16 +72,16 @@ describe('cli start', () => {
   });
 
   it('cli start - a repeat of the stop signal within a second counts once; one later exits at once', async () => {
-    const resp = await freePort();
-    // 4 nodes at 300 ops/s: 3000 queued requests take about 2.5 s to drain.
+    const [resp, http] = [await freePort(), await freePort()];
+    // 4 nodes at 100 ops/s: 3000 queued requests take about 7.5 s to drain.
     const slow = hotshard([
       'start',
       '--resp-port',
       String(resp),
       '--http-port',
-      String(await freePort()),
+      String(http),
       '--capacity',
-      '300',
+      '100',
     ]);
     running.push(slow.child);
     await waitForOutput(slow, /hotshard ready/);
@@ -90,7 +90,7 @@ describe('cli start', () => {
     const burst = Promise.allSettled(
       Array.from({ length: 3000 }, (_, i) => client.set(`cli:slow:${i}`, 'x')),
     );
-    await new Promise((r) => setTimeout(r, 50));
+    await waitForCommands(http, 3000);
     slow.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 20));
     slow.child.kill('SIGTERM'); // the same stop, relayed: ignored

@@ -16,3 +16,20 @@ export async function waitForOutput(p: Printing, pattern: RegExp, timeoutMs = 20
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * Resolves once the hotshard serving HTTP on `httpPort` has received `n`
+ * commands (hotshard_commands_total): a stop signal sent then finds them all
+ * in flight. A fixed wait is not enough on a loaded machine, where requests
+ * still unread when the signal lands are refused.
+ */
+export async function waitForCommands(httpPort: number, n: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    const received = Number(/^hotshard_commands_total (\d+)$/m.exec(metrics)?.[1] ?? 0);
+    if (received >= n) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} commands; received ${received}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
