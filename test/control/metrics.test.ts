@@ -16,7 +16,9 @@ import {
   type HotspotsBody,
 } from './harness.js';
 
-const RATE = 3000;
+// Half of what it was: at 3,000/s a loaded machine's starved generator sent
+// 2,038 requests in the last whole second before a scrape.
+const RATE = 1500;
 const CELEBRITY = 't0:key:000000000007';
 
 /** Every family src/control/metrics.ts registers (default process metrics aside). */
@@ -51,8 +53,8 @@ describe('metrics - /metrics under load from 100 tenants', () => {
     t = await startTestHotshard({
       backend: 'memory',
       tenant: { keyPrefix: true },
-      // t0's celebrity runs at ~450 ops/s: lower the floor so it is a hot key at this small rate.
-      detector: { rules: { keyRateFloor: { raise: 300, clear: 200 } } },
+      // t0's celebrity runs at ~230 ops/s: lower the floor so it is a hot key at this small rate.
+      detector: { rules: { keyRateFloor: { raise: 150, clear: 100 } } },
     });
     const tenants: TenantSpec[] = Array.from({ length: 100 }, (_, i) => ({ name: `t${i}`, rate: 1 }));
     tenants[0] = {
@@ -125,7 +127,7 @@ describe('metrics - /metrics under load from 100 tenants', () => {
       key: CELEBRITY,
       shard: t.hs.router.table.shardFor(Buffer.from(CELEBRITY)).id,
     });
-    // A 5 s average while the run is younger than that: well under the ~450/s sent, far over the rest.
+    // A 5 s average while the run is younger than that: well under the ~230/s sent, far over the rest.
     expect(first.value).toBeGreaterThan(50);
     const second = series(e, 'hotshard_hot_key_ops_per_second').find((s) => s.labels.rank === '2')!;
     expect(first.value).toBeGreaterThan(second.value * 10);
