@@ -10,6 +10,7 @@ import type { Router } from '../router/router.js';
 import { keyText } from '../telemetry/snapshot.js';
 import { OTHER_TENANT } from '../telemetry/tenant-table.js';
 import type { RouterTelemetry } from '../telemetry/router-telemetry.js';
+import { replaceEventLoopLag } from './event-loop-lag.js';
 import type { Monitor } from './monitor.js';
 
 /** Tenants exported by name; the rest are summed under "other". */
@@ -28,6 +29,7 @@ export function createMetrics(deps: {
   const { router, telemetry, monitor } = deps;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'hotshard_process_' });
+  replaceEventLoopLag(registry, 'hotshard_process_');
 
   const window = 1;
   const opsGauge = (name: string, help: string, labels: string[]): Gauge =>

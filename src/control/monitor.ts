@@ -40,13 +40,24 @@ export interface MonitorOptions {
   /** Seconds of telemetry each snapshot covers. */
   readonly windowSeconds: number;
   readonly clock?: Clock;
+  /** Where the ticks come from; default a real, unref'd setInterval. Tests fire theirs by hand. */
+  readonly interval?: Interval;
 }
+
+/** Calls `fn` every `ms` until the returned function is called. */
+export type Interval = (fn: () => void, ms: number) => () => void;
+
+const realInterval: Interval = (fn, ms) => {
+  const timer = setInterval(fn, ms);
+  timer.unref();
+  return () => clearInterval(timer);
+};
 
 /** Runs detection on a timer and publishes hotspot events. */
 export class Monitor {
   readonly #o: MonitorOptions;
   readonly #clock: Clock;
-  #timer: NodeJS.Timeout | undefined;
+  #stopTimer: (() => void) | undefined;
   #last: TickSnapshot | undefined;
   #lastSkew: SkewReport | undefined;
   /** Shard placements of the routing table in force, formatted once per table version. */
@@ -73,7 +84,7 @@ export class Monitor {
     const { tickMs, quietTickMs = tickMs } = this.#o;
     const quietHalves = 2 * Math.max(1, Math.ceil(quietTickMs / tickMs));
     // The timer fires every half tick (see tickDue); most firings only decide.
-    this.#timer ??= setInterval(() => {
+    this.#stopTimer ??= (this.#o.interval ?? realInterval)(() => {
       const commands = this.#o.router.stats.commands;
       const idle =
         commands === this.#lastCommands &&
@@ -95,13 +106,12 @@ export class Monitor {
       this.#skipped = 0;
       this.tick();
     }, tickMs / 2);
-    this.#timer.unref();
   }
 
   /** Stops ticking. */
   stop(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#stopTimer?.();
+    this.#stopTimer = undefined;
   }
 
   /** The newest snapshot the detector saw. */

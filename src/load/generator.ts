@@ -20,7 +20,7 @@
  */
 import { ConfigError } from '../errors.js';
 import type { LatencySummary } from './latency.js';
-import { RunTally } from './run-tally.js';
+import { RunTally, type SecondStats } from './run-tally.js';
 import { openTarget, type RequestError, type ReplyValue, type TargetSpec } from './targets.js';
 import {
   compileWorkload,
@@ -31,6 +31,8 @@ import {
   type WorkloadSpec,
 } from './workload.js';
 import { valueToken, type LedgerSummary, type WriteLedger } from './write-ledger.js';
+
+export type { SecondStats } from './run-tally.js';
 
 /** How to run the load. */
 export interface LoadOptions {
@@ -55,24 +57,6 @@ export interface LoadOptions {
   readonly onSecond?: (stats: SecondStats) => void;
   /** Called for every finished request (per key for MGET). Off unless given: it costs a Buffer per key. */
   readonly onRequest?: (key: Buffer, op: OpName, ok: boolean) => void;
-}
-
-/** One second of a run: requests that finished in [t, t+1) s. */
-export interface SecondStats {
-  readonly t: number;
-  /** Finished requests, successes and failures (including `overload-local`). */
-  readonly ops: number;
-  readonly ok: number;
-  readonly errors: number;
-  /** Refused with an explicit retry-later (BUSY, 429). */
-  readonly shed: number;
-  readonly errorsByKind: Readonly<Record<string, number>>;
-  /** Latency in ms (open loop: from the intended send time). */
-  readonly p50: number;
-  readonly p99: number;
-  readonly max: number;
-  /** Requests in flight at the end of the second. */
-  readonly outstanding: number;
 }
 
 /** What a run measured; plain JSON. */

@@ -2,9 +2,26 @@
  * Counts a run's outcomes overall and per second, for the load generator and
  * trace replay alike, so both report the same figures the same way.
  */
-import type { SecondStats } from './generator.js';
 import { LatencyHistogram } from './latency.js';
 import type { RequestError } from './targets.js';
+
+/** One second of a run: requests that finished in [t, t+1) s. */
+export interface SecondStats {
+  readonly t: number;
+  /** Finished requests, successes and failures (including `overload-local`). */
+  readonly ops: number;
+  readonly ok: number;
+  readonly errors: number;
+  /** Refused with an explicit retry-later (BUSY, 429). */
+  readonly shed: number;
+  readonly errorsByKind: Readonly<Record<string, number>>;
+  /** Latency in ms (open loop: from the intended send time). */
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  /** Requests in flight at the end of the second. */
+  readonly outstanding: number;
+}
 
 interface Second {
   t: number;

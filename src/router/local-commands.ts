@@ -1,17 +1,33 @@
 /** Commands the router answers itself: connection handling, COMMAND, INFO, CLIENT. */
 import { timingSafeEqual } from 'node:crypto';
-import type { ReplyCallback } from '../backend/backend.js';
+import type { ReplyCallback, ShardBackend } from '../backend/backend.js';
+import type { NodeId } from '../keyspace/ids.js';
+import type { RoutingTable } from '../keyspace/routing-table.js';
 import { MapReply, OK, PONG, ReplyError, SimpleString, type Reply } from '../protocol/reply.js';
 import { VERSION } from '../version.js';
 import { parseInt64 } from '../backend/memory-commands.js';
-import { clientCommand, validClientName } from './client-command.js';
+import { clientCommand, validClientName, type ClientRegistry } from './client-command.js';
 import { allCommandSpecs, commandSpec, type CommandSpec } from './command-table.js';
-import type { Router } from './router.js';
 import type { Session } from './session.js';
+import type { Tenants } from './tenants.js';
 
-/** What local commands may read. */
+/**
+ * What local commands may read: the parts of the Router they use, declared
+ * here because importing router.ts would be an import cycle.
+ */
 export interface LocalContext {
-  readonly router: Router;
+  readonly router: {
+    readonly options: { readonly password?: string | undefined; readonly adminPassword?: string | undefined };
+    readonly stats: Readonly<
+      Record<'commands' | 'rejected' | 'connectionsReceived' | 'connectedClients', number>
+    >;
+    readonly startedAt: number;
+    readonly table: RoutingTable;
+    readonly backends: ReadonlyMap<NodeId, ShardBackend>;
+    readonly infoExtras: () => Record<string, string | number>;
+    readonly tenants: Tenants;
+    readonly clients: ClientRegistry;
+  };
 }
 
 const text = (b: Buffer | undefined): string => (b === undefined ? '' : b.toString('utf8'));

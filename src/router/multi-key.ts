@@ -8,12 +8,12 @@
  * that fails on one node may have applied on another; the client gets the error.
  */
 import type { ReplyCallback, ShardBackend } from '../backend/backend.js';
+import type { NodeId } from '../keyspace/ids.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
 import type { Command } from '../protocol/command.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
 import { OK, RawReply, ReplyError, isErrorReply, type Reply } from '../protocol/reply.js';
 import type { CommandSpec } from './command-table.js';
-import type { Router } from './router.js';
 
 /** One node's part of a split command. */
 interface Part {
@@ -21,6 +21,11 @@ interface Part {
   readonly args: Buffer[];
   /** Index in the client's key list of each key in this part. */
   readonly positions: number[];
+}
+
+/** What dispatch reads of the Router (declared here: importing router.ts would be an import cycle). */
+interface RouterNodes {
+  readonly backends: ReadonlyMap<NodeId, ShardBackend>;
 }
 
 /**
@@ -36,7 +41,7 @@ export function shardsOfKeys(table: RoutingTable, spec: CommandSpec, cmd: Comman
 
 /** Splits a multi-key command by node and merges the replies; `at` is shardsOfKeys over `table`. */
 export function dispatchMultiKey(
-  router: Router,
+  router: RouterNodes,
   spec: CommandSpec,
   cmd: Command,
   table: RoutingTable,
@@ -75,7 +80,12 @@ export function dispatchMultiKey(
 }
 
 /** Sends a command to every node and combines the replies. */
-export function dispatchAllNodes(router: Router, spec: CommandSpec, cmd: Command, done: ReplyCallback): void {
+export function dispatchAllNodes(
+  router: RouterNodes,
+  spec: CommandSpec,
+  cmd: Command,
+  done: ReplyCallback,
+): void {
   const backends = [...router.backends.values()];
   const forward: Command = { name: cmd.name, args: cmd.args, frame: cmd.frame };
   gather(

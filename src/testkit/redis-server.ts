@@ -55,10 +55,16 @@ const LOG_TAIL_CHARS = 4_000;
 export async function startRedis(opts: RedisOptions = {}): Promise<RedisProcess> {
   const fixedPort = opts.port;
   const deadline = Date.now() + (opts.startTimeoutMs ?? 10_000);
+  let taken: Error | undefined;
   for (let i = 1; ; i++) {
     const port = fixedPort ?? (await freePort());
-    const outcome = await attempt(port, opts, deadline);
+    // A fixed port seen taken, then a retry that a loaded machine could not
+    // start before the deadline: the taken port is the news.
+    const outcome = await attempt(port, opts, deadline).catch((err: unknown) => {
+      throw taken ?? err;
+    });
     if (!(outcome instanceof Error)) return outcome;
+    taken = outcome;
     // Another process won the race for a free port: take another one. A fixed
     // port may still be held by a process that is exiting: wait, then retry.
     const giveUp = fixedPort === undefined ? i >= 5 : Date.now() + 100 > deadline;

@@ -1,7 +1,9 @@
 /**
  * The control read API against a real in-process hotshard under real RESP
  * load: 1.5 s of uniform traffic, then one celebrity key takes 40 % of
- * 4,000 requests/s for 2.5 s, then the load stops. The run is driven once in
+ * 1,000 requests/s for 2.5 s, then the load stops. The rate is one a loaded
+ * 2-core machine keeps up with: at 4,000/s a starved generator sent a whole
+ * second's backlog at once, and a 1 s window held 124 celebrity requests. The run is driven once in
  * beforeAll; each test reads what was captured at the moment it cares about.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +22,7 @@ import {
   type SkewReport,
 } from './harness.js';
 
-const RATE = 4000;
+const RATE = 1000;
 const SHARE = 0.4;
 const CELEBRITY = 'key:000000000042';
 const SPIKE_FROM_MS = 1500;
@@ -42,7 +44,11 @@ describe('control api - a celebrity key over real RESP load', () => {
 
   beforeAll(async () => {
     // clearTicks 2 (of 250 ms): the hotspot clears ~0.5 s after the key cools, not 2 s.
-    t = await startTestHotshard({ backend: 'memory', detector: { rules: { clearTicks: 2 } } });
+    // The celebrity runs at 400 ops/s: the key-rate floor is lowered to match.
+    t = await startTestHotshard({
+      backend: 'memory',
+      detector: { rules: { clearTicks: 2, keyRateFloor: { raise: 200, clear: 150 } } },
+    });
     const s = t.hs.router.table.shardFor(Buffer.from(CELEBRITY));
     celebrityShard = { id: s.id, node: s.node };
     const started = Date.now();
@@ -103,7 +109,7 @@ describe('control api - a celebrity key over real RESP load', () => {
     const [first, second] = spike.hotkeys.keys;
     expect(spike.hotkeys.windowSeconds).toBe(1);
     expect(first).toMatchObject({ key: CELEBRITY, shard: celebrityShard.id, node: celebrityShard.node });
-    // 40 % of 4,000/s, plus its 1/10,000 of the uniform rest.
+    // 40 % of 1,000/s, plus its 1/10,000 of the uniform rest.
     const sent = RATE * SHARE;
     // An open-loop generator that was starved of CPU for a moment sends the
     // backlog at once, so one 1-second window can hold up to ~2x the nominal
@@ -113,7 +119,7 @@ describe('control api - a celebrity key over real RESP load', () => {
     expect(first!.reads).toBeGreaterThan(first!.writes * 4);
     expect(first!.bytes).toBeGreaterThan(0);
     expect(first!.error).toBeLessThan(sent * 0.05);
-    // Everything else is uniform over 10,000 keys (≈ 0.25/s each): far below
+    // Everything else is uniform over 10,000 keys (≈ 0.06/s each): far below
     // the celebrity. Not 1 %: a backlog sent at once after a CPU stall raises
     // the sketches' sampling factor for the rest of that second, and one cold
     // key sampled twice at weight 8 then reads 16/s (seen in CI under load).

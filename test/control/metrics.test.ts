@@ -16,7 +16,9 @@ import {
   type HotspotsBody,
 } from './harness.js';
 
-const RATE = 3000;
+// Half of what it was: at 3,000/s a loaded machine's starved generator sent
+// 2,038 requests in the last whole second before a scrape.
+const RATE = 1500;
 const CELEBRITY = 't0:key:000000000007';
 
 /** Every family src/control/metrics.ts registers (default process metrics aside). */
@@ -52,8 +54,8 @@ describe('metrics - /metrics under load from 100 tenants', () => {
     t = await startTestHotshard({
       backend: 'memory',
       tenant: { keyPrefix: true },
-      // t0's celebrity runs at ~450 ops/s: lower the floor so it is a hot key at this small rate.
-      detector: { rules: { keyRateFloor: { raise: 300, clear: 200 } } },
+      // t0's celebrity runs at ~230 ops/s: lower the floor so it is a hot key at this small rate.
+      detector: { rules: { keyRateFloor: { raise: 150, clear: 100 } } },
     });
     const tenants: TenantSpec[] = Array.from({ length: 100 }, (_, i) => ({ name: `t${i}`, rate: 1 }));
     tenants[0] = {
@@ -62,11 +64,14 @@ describe('metrics - /metrics under load from 100 tenants', () => {
       distribution: { kind: 'celebrity', key: 7, share: 0.9, fromMs: 0 },
     };
     const started = Date.now();
+    // Runs until the scrapes are done, so that their last whole second lies inside it.
+    const stop = new AbortController();
     const load = runLoad({
       target: { kind: 'resp', host: '127.0.0.1', port: t.port, connections: 4 },
       workload: { keys: 1000, tenants },
       rate: RATE,
-      durationMs: 3000,
+      durationMs: 20_000,
+      signal: stop.signal,
     });
     await waitFor('the hot-key hotspot', async () => {
       const h = (await getJson<HotspotsBody>(t, '/hotspots')).body;
@@ -79,6 +84,7 @@ describe('metrics - /metrics under load from 100 tenants', () => {
       contentType = s.contentType;
       scrapes.push(parseExposition(s.text));
     }
+    stop.abort();
     await load;
   });
   afterAll(async () => t?.stop());
@@ -106,8 +112,11 @@ describe('metrics - /metrics under load from 100 tenants', () => {
       expect(['read', 'write']).toContain(s.labels.kind);
     }
     const total = shards.reduce((sum, s) => sum + s.value, 0);
-    expect(total).toBeGreaterThan(RATE * 0.8);
-    expect(total).toBeLessThan(RATE * 1.2);
+    // A generator starved of CPU for a moment sends its backlog at once, so one
+    // whole second can hold from about half to twice the rate on a loaded
+    // machine; the bounds catch an order-of-magnitude error.
+    expect(total).toBeGreaterThan(RATE * 0.5);
+    expect(total).toBeLessThan(RATE * 2);
     const nodeTotal = series(e, 'hotshard_node_ops_per_second').reduce((sum, s) => sum + s.value, 0);
     expect(nodeTotal).toBe(total);
     expect(series(e, 'hotshard_node_p99_seconds')).toHaveLength(4);
@@ -126,8 +135,8 @@ describe('metrics - /metrics under load from 100 tenants', () => {
       key: CELEBRITY,
       shard: t.hs.router.table.shardFor(Buffer.from(CELEBRITY)).id,
     });
-    // A 5 s average while the run is younger than that: well under the ~450/s sent, far over the rest.
-    expect(first.value).toBeGreaterThan(50);
+    // A 5 s average while the run is younger than that: well under the ~230/s sent, far over the rest.
+    expect(first.value).toBeGreaterThan(25);
     const second = series(e, 'hotshard_hot_key_ops_per_second').find((s) => s.labels.rank === '2')!;
     expect(first.value).toBeGreaterThan(second.value * 10);
     const hotKeys = series(e, 'hotshard_hotspots_active').filter((s) => s.labels.kind === 'hot-key');
@@ -191,6 +200,25 @@ describe('metrics - long keys', () => {
       const e = parseExposition((await scrape(t)).text);
       const first = series(e, 'hotshard_hot_key_ops_per_second').find((s) => s.labels.rank === '1')!;
       expect(first.labels.key).toBe(`long:${'x'.repeat(59)}…`);
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
+describe('metrics - back-to-back scrapes', () => {
+  it('metrics - scrapes closer than the event-loop sampling interval export no NaN and a sane lag range', async () => {
+    const t = await startTestHotshard({ backend: 'memory' });
+    try {
+      // prom-client's lag histogram resets at every scrape; one scraped again before it samples reads NaN.
+      for (let i = 0; i < 5; i++) {
+        const e = parseExposition((await scrape(t)).text);
+        for (const s of e.samples) expect(Number.isNaN(s.value), `${s.name} in scrape ${i + 1}`).toBe(false);
+        const lag = (m: string): number =>
+          series(e, `hotshard_process_nodejs_eventloop_lag_${m}_seconds`)[0]!.value;
+        expect(lag('min')).toBeLessThanOrEqual(lag('max'));
+        expect(lag('max')).toBeLessThan(60);
+      }
     } finally {
       await t.stop();
     }

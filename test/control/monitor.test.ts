@@ -1,12 +1,16 @@
 /**
  * The monitor's timer: it ticks while traffic flows, until the windows show
- * it gone, and rests while the router is idle and nothing is hot.
+ * it gone, and rests while the router is idle and nothing is hot. The timer
+ * and the clock are the test's: the timer is fired by hand every half tick as
+ * the clock moves, so the counts are exact on any machine.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ShardBackend } from '../../src/backend/backend.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
+import { ManualClock } from '../../src/clock.js';
 import { EventBus } from '../../src/control/events.js';
-import { Monitor, tickDue, type TimerState } from '../../src/control/monitor.js';
+
+import { Monitor, tickDue, type Interval, type TimerState } from '../../src/control/monitor.js';
 import type { TickSnapshot } from '../../src/detect/snapshot.js';
 import { Detector } from '../../src/detect/detector.js';
 import { nodeId, type NodeId } from '../../src/keyspace/ids.js';
@@ -17,22 +21,51 @@ import { Router } from '../../src/router/router.js';
 import { Session } from '../../src/router/session.js';
 import { RouterTelemetry } from '../../src/telemetry/router-telemetry.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-/** A router over two embedded nodes, measured by telemetry; stopped after the test. */
-function instrumentedRouter(): { router: Router; telemetry: RouterTelemetry } {
+const TICK_MS = 20;
+
+/**
+ * A router over two embedded nodes, measured by telemetry on a manual clock,
+ * and a manual timer: `period(n)` moves the clock by tickMs in two halves,
+ * firing the timer after each, with that period's traffic before the
+ * second firing, n times.
+ */
+function rig(): {
+  router: Router;
+  telemetry: RouterTelemetry;
+  clock: ManualClock;
+  interval: Interval;
+  period: (n: number, traffic?: () => void) => void;
+} {
+  const clock = new ManualClock();
   const nodes = ['n0', 'n1'].map(nodeId);
   const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes, shards: 4 });
   const backends = new Map<NodeId, ShardBackend>(nodes.map((n) => [n, new MemoryBackend({ node: n })]));
   cleanups.push(() => Promise.all([...backends.values()].map((b) => b.close())).then(() => {}));
   const router = new Router(table, backends);
-  const telemetry = new RouterTelemetry();
+  const telemetry = new RouterTelemetry({ clock });
   router.instrument(new Instrumentation(telemetry, table));
-  return { router, telemetry };
+  let fire: (() => void) | undefined;
+  // The monitor's timer fires every half tick (tickDue decides at each firing).
+  const interval: Interval = (fn, ms) => {
+    expect(ms).toBe(TICK_MS / 2);
+    fire = fn;
+    return () => (fire = undefined);
+  };
+  const period = (n: number, traffic?: () => void): void => {
+    for (let i = 0; i < n; i++) {
+      clock.advance(TICK_MS / 2);
+      fire?.();
+      clock.advance(TICK_MS / 2);
+      traffic?.();
+      fire?.();
+    }
+  };
+  return { router, telemetry, clock, interval, period };
 }
 
 /** Every snapshot the detector is given, in order. */
@@ -46,7 +79,7 @@ function snapshotsOf(detector: Detector): TickSnapshot[] {
   return seen;
 }
 
-const settings = { bus: new EventBus(), sloP99Ms: 20, tickMs: 20, windowSeconds: 1 };
+const settings = { bus: new EventBus(), sloP99Ms: 20, tickMs: TICK_MS, windowSeconds: 1 };
 
 /** A detector whose `watching` the test sets: what it watches is the detector tests' business, here only the timer's answer to it. */
 class Steered extends Detector {
@@ -56,86 +89,109 @@ class Steered extends Detector {
   }
 }
 
-/** GETs through the router every 5 ms, `perTick` at a time, each for the key `keyOf()` names; stopped after the test. */
-function trafficEvery5ms(router: Router, perTick: number, keyOf: () => string): void {
+/** Sends `n` GETs through the router, each for the key `keyOf()` names. */
+function gets(router: Router, n: number, keyOf: () => string): () => void {
   const session = new Session(1, 'test', false, 0);
-  const timer = setInterval(() => {
-    for (let i = 0; i < perTick; i++)
+  return () => {
+    for (let i = 0; i < n; i++)
       router.dispatch(session, [Buffer.from('GET'), Buffer.from(keyOf())], undefined, () => {});
-  }, 5);
-  cleanups.push(() => clearInterval(timer));
+  };
 }
 
+const reads = (s: TickSnapshot): number => s.shards.reduce((sum, x) => sum + x.reads, 0);
+
 describe('monitor', () => {
-  it('monitor - timed ticks run while requests flow and rest while the router is idle and nothing is hot', async () => {
-    const { router, telemetry } = instrumentedRouter();
+  it('monitor - timed ticks run while requests flow and rest while the router is idle and nothing is hot', () => {
+    const { router, telemetry, clock, interval, period } = rig();
     const detector = new Detector();
     const seen = snapshotsOf(detector);
-    const monitor = new Monitor({ ...settings, router, telemetry, detector });
+    const monitor = new Monitor({ ...settings, router, telemetry, detector, clock, interval });
     monitor.start();
     cleanups.push(() => monitor.stop());
-    await sleep(250);
     // The first timed tick runs (nothing seen yet); after that the idle router is left alone.
-    expect(seen.length).toBeLessThanOrEqual(2);
-    const idle = seen.length;
-    const session = new Session(1, 'test', false, 0);
-    const traffic = setInterval(() => {
-      router.dispatch(session, [Buffer.from('GET'), Buffer.from('k')], undefined, () => {});
-    }, 5);
-    await sleep(250);
-    clearInterval(traffic);
-    expect(seen.length - idle).toBeGreaterThanOrEqual(5);
-    expect(seen.at(-1)!.shards.reduce((sum, s) => sum + s.reads, 0)).toBeGreaterThan(0);
-    // Ticks go on until a snapshot shows the windows drained (≤ 2 s), then rest.
-    for (let i = 0; i < 60 && seen.at(-1)!.shards.some((s) => s.reads > 0); i++) await sleep(50);
-    expect(seen.at(-1)!.shards.every((s) => s.reads === 0)).toBe(true);
-    const drained = seen.length;
-    await sleep(250);
-    expect(seen.length - drained).toBeLessThanOrEqual(1);
+    period(10);
+    expect(seen).toHaveLength(1);
+    period(
+      10,
+      gets(router, 1, () => 'k'),
+    );
+    expect(seen).toHaveLength(11);
+    expect(reads(seen.at(-1)!)).toBeGreaterThan(0);
+    // Ticks go on until a snapshot shows the windows drained (a 1 s window: ≤ 2 s), then rest.
+    let drainedAfter = 0;
+    while (reads(seen.at(-1)!) > 0 && drainedAfter < 2000) {
+      period(1);
+      drainedAfter += TICK_MS;
+    }
+    expect(reads(seen.at(-1)!)).toBe(0);
+    expect(drainedAfter).toBeGreaterThan(0);
+    expect(seen).toHaveLength(11 + drainedAfter / TICK_MS);
+    period(50);
+    expect(seen).toHaveLength(11 + drainedAfter / TICK_MS);
+    monitor.stop();
+    period(
+      1,
+      gets(router, 1, () => 'k'),
+    );
+    expect(seen).toHaveLength(11 + drainedAfter / TICK_MS);
   });
 
-  it('monitor - ticks every quietTickMs while the detector watches nothing, every tickMs while it does', async () => {
-    const { router, telemetry } = instrumentedRouter();
+  it('monitor - ticks every quietTickMs while the detector watches nothing, every tickMs while it does', () => {
+    const { router, telemetry, clock, interval, period } = rig();
     const detector = new Steered();
     const seen = snapshotsOf(detector);
-    const monitor = new Monitor({ ...settings, router, telemetry, detector, quietTickMs: 100 });
+    const monitor = new Monitor({
+      ...settings,
+      router,
+      telemetry,
+      detector,
+      clock,
+      interval,
+      quietTickMs: 100,
+    });
     let k = 0;
-    trafficEvery5ms(router, 1, () => `k${k++}`);
+    const cold = gets(router, 4, () => `k${k++}`);
     monitor.start();
     cleanups.push(() => monitor.stop());
-    await sleep(800);
-    const quiet = seen.length;
+    // 800 ms: a tick every 5th period.
+    period(40, cold);
+    expect(seen).toHaveLength(8);
     detector.on = true;
-    await sleep(800);
-    const watching = seen.length - quiet;
-    // 800 ms: 8 quiet ticks, 40 watching ones; the margins absorb a loaded machine's late timers.
-    expect(quiet).toBeGreaterThanOrEqual(3);
-    expect(quiet).toBeLessThanOrEqual(10);
-    expect(watching).toBeGreaterThanOrEqual(20);
+    period(40, cold);
+    expect(seen).toHaveLength(48);
   });
 
-  it('monitor - in its quiet pace, a key rising past the wire gets its tick at tickMs', async () => {
-    const { router, telemetry } = instrumentedRouter();
+  it('monitor - in its quiet pace, a key rising past the wire gets its tick at tickMs', () => {
+    const { router, telemetry, clock, interval, period } = rig();
     // Not watching (nothing proven yet), whatever the rules make of the key:
     // the pace is the timer's answer to the wire alone.
     const detector = new Steered();
     const seen = snapshotsOf(detector);
-    const monitor = new Monitor({ ...settings, router, telemetry, detector, quietTickMs: 200 });
+    const monitor = new Monitor({
+      ...settings,
+      router,
+      telemetry,
+      detector,
+      clock,
+      interval,
+      quietTickMs: 200,
+    });
     let k = 0;
-    let hot = false;
-    // 2,000 requests/s: cold keys, or one key (above keyRateFloor.clear / 2 = 375/s).
-    trafficEvery5ms(router, 10, () => (hot ? 'celebrity' : `k${k++}`));
     monitor.start();
     cleanups.push(() => monitor.stop());
-    await sleep(800);
-    const cold = seen.length;
-    hot = true;
-    await sleep(800);
-    const tripped = seen.length - cold;
-    // 800 ms: 4 quiet ticks, or up to 40 at tickMs; a second's first 250 ms
-    // need more samples, and a loaded machine fires timers late.
-    expect(cold).toBeLessThanOrEqual(8);
-    expect(tripped).toBeGreaterThanOrEqual(15);
+    // 2,000 requests/s: a second of cold keys, then one key (above keyRateFloor.clear / 2 = 375/s).
+    period(
+      50,
+      gets(router, 40, () => `k${k++}`),
+    );
+    expect(seen).toHaveLength(5);
+    period(
+      40,
+      gets(router, 40, () => 'celebrity'),
+    );
+    // Every period from the third of the new second: the wire reads a rate
+    // over at least 250 ms, so 80 sightings in 40 ms read 320/s and 120 read 480/s.
+    expect(seen).toHaveLength(5 + 38);
   });
 });
 

@@ -157,5 +157,6 @@ describe.skipIf(!requireBinary('redis-server', 'hotshard load CLI tests'))('cli 
     expect(unknown.stderr).toMatch(/unknown option '--bogus'/);
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toMatch(/hotshard load: load target resp 127.0.0.1:1: .*ECONNREFUSED/);
-  });
+    // Four CLIs started at once through tsx: over 30 s on a machine running two suites.
+  }, 90_000);
 });
