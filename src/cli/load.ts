@@ -67,7 +67,7 @@ export function addLoadCommand(program: Command): void {
       '--max-outstanding <n>',
       'open loop: in-flight limit; due requests beyond it fail as overload-local',
     )
-    .option('--password <password>', 'AUTH password for a RESP target')
+    .option('--password <password>', 'hotshard/Redis password: AUTH over --resp, Bearer over --http')
     .option('--verify', 'record acknowledged writes, read them back at the end; exit 1 if any was lost')
     .option('--report <file>', 'write the JSON report here')
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : BAD_FLAGS))

@@ -45,7 +45,7 @@ export function addReplayCommand(program: Command): void {
     .option('--seed <n>', 'seeds the injection draws', '1')
     .option('--timeout <time>', 'a request unanswered this long fails as a timeout', '10s')
     .option('--max-outstanding <n>', 'in-flight limit; due requests beyond it fail as overload-local')
-    .option('--password <password>', 'AUTH password for a RESP target')
+    .option('--password <password>', 'hotshard/Redis password: AUTH over --resp, Bearer over --http')
     .option('--report <file>', 'write the JSON report here')
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : BAD_FLAGS))
     .action(async (trace: string, flags: ReplayFlags) => {

@@ -16,7 +16,7 @@ export function optionalInt(
   return v;
 }
 
-/** `--resp host:port` or `--http URL` (exactly one), with `--password` and `--connections`. */
+/** `--resp host:port` or `--http URL` (exactly one), with `--password` (AUTH over RESP, Bearer over HTTP) and `--connections`. */
 export function targetFromFlags(flags: {
   resp?: string | undefined;
   http?: string | undefined;
@@ -34,7 +34,6 @@ export function targetFromFlags(flags: {
       ...(connections !== undefined ? { connections } : {}),
     };
   }
-  if (flags.password !== undefined) throw new ConfigError('--password applies to --resp targets only');
   let url: URL;
   try {
     url = new URL(flags.http!);
@@ -45,5 +44,10 @@ export function targetFromFlags(flags: {
   }
   if (url.protocol !== 'http:')
     throw new ConfigError(`--http supports http:// URLs only, got ${JSON.stringify(flags.http)}`);
-  return { kind: 'http', url: url.href, ...(connections !== undefined ? { connections } : {}) };
+  return {
+    kind: 'http',
+    url: url.href,
+    ...(flags.password !== undefined ? { password: flags.password } : {}),
+    ...(connections !== undefined ? { connections } : {}),
+  };
 }

@@ -302,9 +302,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
 
   const windowSeconds = Math.max(stoppedAt, 1) / 1000;
   const shownTarget: TargetSpec =
-    options.target.kind === 'resp' && options.target.password !== undefined
-      ? { ...options.target, password: '***' }
-      : options.target;
+    options.target.password !== undefined ? { ...options.target, password: '***' } : options.target;
   return {
     target: target.label,
     mode: closed ? 'closed' : 'open',

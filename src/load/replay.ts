@@ -309,9 +309,7 @@ export async function replayTrace(options: ReplayOptions): Promise<ReplayReport>
 
   const windowSeconds = Math.max(stoppedAt, 1) / 1000;
   const shownTarget: TargetSpec =
-    options.target.kind === 'resp' && options.target.password !== undefined
-      ? { ...options.target, password: '***' }
-      : options.target;
+    options.target.password !== undefined ? { ...options.target, password: '***' } : options.target;
   return {
     target: target.label,
     trace,

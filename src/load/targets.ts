@@ -36,6 +36,11 @@ export interface HttpTargetSpec {
   readonly connections?: number;
   /** Header naming the tenant; default `x-tenant` (hotshard's default). */
   readonly tenantHeader?: string;
+  /**
+   * hotshard's `--password`, sent as `Authorization: Bearer`: with the tenant
+   * header beside it, that is exactly `AUTH <tenant> <password>` (docs/http.md).
+   */
+  readonly password?: string;
 }
 
 /** A load target as JSON. */
@@ -294,6 +299,7 @@ class HttpTarget implements Target {
   readonly #port: number;
   readonly #base: string;
   readonly #tenantHeader: string;
+  readonly #authorization: string | undefined;
   readonly #timeoutMs: number;
   readonly #inFlight = new Set<ReturnType<typeof request>>();
 
@@ -314,6 +320,7 @@ class HttpTarget implements Target {
     this.#port = url.port === '' ? 80 : Number(url.port);
     this.#base = url.pathname.replace(/\/$/, '');
     this.#tenantHeader = spec.tenantHeader ?? 'x-tenant';
+    this.#authorization = spec.password === undefined ? undefined : `Bearer ${spec.password}`;
     this.#timeoutMs = opts.timeoutMs;
     // One socket per lane: a lane's requests go out one after another, in order.
     this.#agents = Array.from({ length: lanes }, () => new Agent({ keepAlive: true, maxSockets: 1 }));
@@ -328,6 +335,7 @@ class HttpTarget implements Target {
     const path = `${this.#base}/kv/${encodeURIComponent(key).replace(/%3A/gi, ':')}${cmd.op === 'incr' ? ':incr' : ''}`;
     const headers: Record<string, string | number> = {};
     if (cmd.tenant !== '') headers[this.#tenantHeader] = cmd.tenant;
+    if (this.#authorization !== undefined) headers.authorization = this.#authorization;
     const body = cmd.op === 'set' ? (cmd.value ?? Buffer.alloc(0)) : undefined;
     if (body !== undefined) {
       headers['content-type'] = 'application/octet-stream';

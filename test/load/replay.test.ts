@@ -309,7 +309,6 @@ describe('cli replay', () => {
       [{ resp: 'h:1', inject: ['hot:2:0'] }, /--inject must be KEY:SHARE:FROM_S/],
       [{ resp: 'h:1', seed: 'x' }, /--seed must be an integer/],
       [{ resp: 'h:1', connections: '0' }, /--connections must be an integer/],
-      [{ http: 'http://x', password: 'p' }, /--password applies to --resp/],
     ];
     for (const [flags, message] of cases)
       expect(() => replayOptions('t.jsonl', { ...BASE, ...flags }), JSON.stringify(flags)).toThrow(message);
@@ -320,6 +319,13 @@ describe('cli replay', () => {
       target: { kind: 'resp', host: '127.0.0.1', port: 7000 },
       speed: 10,
       inject: [{ key: 'a:b', share: 0.2, fromS: 3 }],
+    });
+    expect(
+      replayOptions('t.jsonl', { ...BASE, http: 'http://127.0.0.1:8080', password: 'pw' }).target,
+    ).toEqual({
+      kind: 'http',
+      url: 'http://127.0.0.1:8080/',
+      password: 'pw',
     });
   });
 

@@ -91,6 +91,39 @@ describe('targets: hotshard (embedded)', () => {
   });
 });
 
+describe('targets: hotshard with a password (HTTP)', () => {
+  let hs: TestHotshard;
+  let url: string;
+  beforeAll(async () => {
+    hs = await startTestHotshard({ backend: 'memory', password: 'pw' });
+    url = `http://127.0.0.1:${hs.httpPort}`;
+  });
+  afterAll(() => hs.stop());
+
+  it('targets - HTTP with the password: every op but MGET for every tenant, no errors, no write lost', async () => {
+    await mixedRunIsClean({ kind: 'http', url, password: 'pw', connections: 8 }, NO_MGET);
+  });
+
+  it('targets - HTTP with a wrong or no password: every request fails at once as a 401, counted by kind', async () => {
+    for (const [password, kind] of [
+      ['nope', 'HS_ERR_BAD_AUTH'],
+      [undefined, 'HS_ERR_NOAUTH'],
+    ] as const) {
+      const report = await runLoad({
+        target: { kind: 'http', url, connections: 4, ...(password === undefined ? {} : { password }) },
+        workload: NO_MGET,
+        rate: 1_000,
+        durationMs: 300,
+        timeoutMs: 60_000, // a hang would show as no answer before the run ends, not as a 401
+        seed: 5,
+      });
+      expect(report.ok, String(password)).toBe(0);
+      expect(report.errorsByKind, String(password)).toEqual({ [kind]: 300 });
+      expect(report.errorExamples[kind]).toMatch(/^401: /);
+    }
+  });
+});
+
 describe.skipIf(!requireBinary('redis-server', 'load generator tests against redis-server'))(
   'targets: redis-server',
   () => {
