@@ -15,6 +15,16 @@ export interface KeyDump {
   readonly pttl: number;
 }
 
+/** What INFO keyspace shows of a node's db0. */
+export interface KeyspaceStats {
+  /** Keys held, as DBSIZE counts them. */
+  readonly keys: number;
+  /** Keys with an expiry (Redis counts one past its TTL until it is reclaimed). */
+  readonly expires: number;
+  /** Redis's sampled estimate of the mean TTL left, in ms; 0 when not estimated (embedded nodes). */
+  readonly avgTtlMs: number;
+}
+
 /** Whether a node currently takes requests. */
 export type BackendStatus = 'up' | 'down';
 
@@ -65,6 +75,8 @@ export interface ShardBackend {
   deleteKeys(keys: readonly Buffer[]): Promise<number>;
   /** Number of keys on the node. */
   keyCount(): Promise<number>;
+  /** Keys and keys with an expiry, for INFO keyspace; O(1) on embedded nodes. */
+  keyspaceStats(): Promise<KeyspaceStats>;
   /** Removes every key on the node. */
   flushAll(): Promise<void>;
 

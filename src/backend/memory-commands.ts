@@ -82,11 +82,19 @@ export class Keyspace {
 
   /**
    * Keys held, in O(1): like Redis's DBSIZE (the size of its key dict), a key
-   * past its TTL counts until a lookup or active expiry reclaims it. Keys
-   * with an expiry are `#expires.size`, kept the same way.
+   * past its TTL counts until a lookup or active expiry reclaims it.
    */
   size(): number {
     return this.#data.size;
+  }
+
+  /**
+   * Keys with an expiry, in O(1), counted as Redis's INFO keyspace `expires`
+   * (the size of db->expires): every write goes through set / setExpiresAt /
+   * persist / #remove / clear, which keep `#expires` in step with the keys.
+   */
+  expiresCount(): number {
+    return this.#expires.size;
   }
 
   /** A snapshot of the stored key names (may include keys that expire meanwhile). */

@@ -3,7 +3,14 @@
  * runs (and demos) with nothing installed, optionally behind a capacity model
  * that makes a hot node really slow down.
  */
-import type { BackendStatus, KeyDump, NodeHealth, ReplyCallback, ShardBackend } from './backend.js';
+import type {
+  BackendStatus,
+  KeyDump,
+  KeyspaceStats,
+  NodeHealth,
+  ReplyCallback,
+  ShardBackend,
+} from './backend.js';
 import { CapacityModel, DEFAULT_MAX_QUEUE } from './capacity.js';
 import { Keyspace, runCommand, type Value } from './memory-commands.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -201,6 +208,11 @@ export class MemoryBackend implements ShardBackend {
 
   keyCount(): Promise<number> {
     return this.#settle(() => this.#ks.size());
+  }
+
+  /** Both counts are the sizes of maps kept as keys are written; nothing is scanned. */
+  keyspaceStats(): Promise<KeyspaceStats> {
+    return this.#settle(() => ({ keys: this.#ks.size(), expires: this.#ks.expiresCount(), avgTtlMs: 0 }));
   }
 
   flushAll(): Promise<void> {

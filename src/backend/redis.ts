@@ -15,7 +15,14 @@ import type { NodeId } from '../keyspace/ids.js';
 import type { Command } from '../protocol/command.js';
 import { RawReply, ReplyError, SimpleString, errorReply, type Reply } from '../protocol/reply.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
-import type { BackendStatus, KeyDump, NodeHealth, ReplyCallback, ShardBackend } from './backend.js';
+import type {
+  BackendStatus,
+  KeyDump,
+  KeyspaceStats,
+  NodeHealth,
+  ReplyCallback,
+  ShardBackend,
+} from './backend.js';
 import { RedisConnection, encodeCommand, type ConnectionEnd } from './redis-connection.js';
 
 /** Where a Redis node is and how long to wait for it. */
@@ -197,6 +204,15 @@ export class RedisBackend implements ShardBackend {
     const reply = await this.#expect('DBSIZE');
     if (typeof reply !== 'number') throw this.#unexpected('DBSIZE', reply);
     return reply;
+  }
+
+  /** From the node's INFO keyspace: no db0 line means an empty db0. */
+  async keyspaceStats(): Promise<KeyspaceStats> {
+    const reply = await this.#expect('INFO', 'keyspace');
+    if (!Buffer.isBuffer(reply)) throw this.#unexpected('INFO keyspace', reply);
+    const db0 = /^db0:(.*)$/m.exec(reply.toString('latin1'))?.[1] ?? '';
+    const field = (name: string): number => Number(new RegExp(`\\b${name}=(\\d+)`).exec(db0)?.[1] ?? 0);
+    return { keys: field('keys'), expires: field('expires'), avgTtlMs: field('avg_ttl') };
   }
 
   async flushAll(): Promise<void> {

@@ -916,6 +916,41 @@ export function runBackendCases(label: string, make: () => Promise<BackendHarnes
       expect(await cmd('TTL', `${p}t`)).toBe(-2);
     });
 
+    it('keyspaceStats - keys and keys with an expiry, as Redis counts them (INFO keyspace)', async () => {
+      const p = prefix();
+      await b.flushAll();
+      const counts = async (): Promise<[number, number]> => {
+        const s = await b.keyspaceStats();
+        return [s.keys, s.expires];
+      };
+      expect(await counts()).toEqual([0, 0]);
+      expect(await cmd('SET', `${p}a`, 'v', 'EX', '100')).toEqual(OK);
+      expect(await cmd('SET', `${p}b`, 'v', 'PX', '100000')).toEqual(OK);
+      expect(await cmd('SET', `${p}c`, 'v')).toEqual(OK);
+      expect(await cmd('HSET', `${p}h`, 'f', 'v')).toBe(1);
+      expect(await counts()).toEqual([4, 2]);
+      expect(await cmd('EXPIRE', `${p}c`, '100')).toBe(1);
+      expect(await cmd('PEXPIRE', `${p}h`, '100000')).toBe(1);
+      expect(await cmd('EXPIRE', `${p}c`, '200')).toBe(1); // a new TTL replaces the old: still one
+      expect(await counts()).toEqual([4, 4]);
+      expect(await cmd('PERSIST', `${p}c`)).toBe(1);
+      expect(await cmd('PERSIST', `${p}c`)).toBe(0);
+      expect(await counts()).toEqual([4, 3]);
+      expect(await cmd('SET', `${p}a`, 'w', 'KEEPTTL')).toEqual(OK);
+      expect(await cmd('INCR', `${p}n`)).toBe(1);
+      expect(await cmd('EXPIRE', `${p}n`, '100')).toBe(1);
+      expect(await cmd('INCR', `${p}n`)).toBe(2); // INCR keeps the TTL
+      expect(await counts()).toEqual([5, 4]);
+      expect(await cmd('SET', `${p}b`, 'w')).toEqual(OK); // SET without KEEPTTL drops it
+      expect(await counts()).toEqual([5, 3]);
+      expect(await cmd('DEL', `${p}a`, `${p}c`)).toBe(2);
+      expect(await counts()).toEqual([3, 2]);
+      expect(await cmd('EXPIRE', `${p}h`, '-1')).toBe(1); // a past expiry deletes at once
+      expect(await counts()).toEqual([2, 1]);
+      await b.flushAll();
+      expect(await counts()).toEqual([0, 0]);
+    });
+
     it('FLUSHALL - empties the node; SYNC and ASYNC accepted, anything else a syntax error', async () => {
       const p = prefix();
       expect(await cmd('SET', `${p}a`, '1')).toEqual(OK);

@@ -125,6 +125,39 @@ describe('memory backend - TTL with a manual clock', () => {
   });
 });
 
+describe('memory backend - keyspace stats', () => {
+  it('keyspaceStats - keys with an expiry stay exact through lazy and active expiry, without a scan', async () => {
+    // Like Redis's `expires` (the size of db->expires): a key past its TTL
+    // counts until a lookup or active expiry reclaims it.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const clock = new ManualClock();
+    const b = backend({ clock });
+    const counts = async (): Promise<unknown> => {
+      const s = await b.keyspaceStats();
+      return [s.keys, s.expires, s.avgTtlMs];
+    };
+    syncCall(b, 'SET', 'a', 'v', 'PX', '10');
+    syncCall(b, 'SET', 'b', 'v', 'PX', '20');
+    syncCall(b, 'SET', 'c', 'v', 'EX', '100');
+    syncCall(b, 'SET', 'p', 'v');
+    expect(await counts()).toEqual([4, 3, 0]);
+    clock.advance(15); // a is past its TTL, not yet reclaimed
+    expect(await counts()).toEqual([4, 3, 0]);
+    expect(syncCall(b, 'GET', 'a')).toBeNull(); // lazy expiry
+    expect(await counts()).toEqual([3, 2, 0]);
+    clock.advance(10);
+    vi.advanceTimersByTime(100); // active expiry reclaims b
+    expect([await counts(), b.expiredKeys]).toEqual([[2, 1, 0], 2]);
+    syncCall(b, 'SET', 'c', 'v', 'PX', '5', 'GET');
+    syncCall(b, 'SET', 'b', 'v', 'EX', '1');
+    clock.advance(6);
+    syncCall(b, 'SET', 'c', 'w', 'EX', '9'); // an expired key written anew has its new TTL, counted once
+    expect(await counts()).toEqual([3, 2, 0]);
+    syncCall(b, 'FLUSHALL');
+    expect(await counts()).toEqual([0, 0, 0]);
+  });
+});
+
 describe('memory backend - active expiry', () => {
   it('removes expired keys every 100 ms without any access', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
