@@ -230,10 +230,14 @@ export async function startHotshard(
     throw err;
   }
   router.infoExtras = () => ({
-    tcp_port: respPort,
-    http_port: httpPort,
-    backend: config.backend,
-    partitioner: partitioner.kind,
+    server: {
+      tcp_port: respPort,
+      http_port: httpPort,
+      backend: config.backend,
+      partitioner: partitioner.kind,
+    },
+    // What the RESP server enforces: fitMaxClients may have lowered the configured value.
+    clients: { maxclients: resp.options.maxClients },
   });
   monitor?.start();
   log.info(

@@ -11,6 +11,12 @@ import { allCommandSpecs, commandSpec, type CommandSpec } from './command-table.
 import type { Session } from './session.js';
 import type { Tenants } from './tenants.js';
 
+/** INFO lines the server adds, by section (ports and config; the maxclients in force). */
+export interface InfoExtras {
+  readonly server?: Readonly<Record<string, string | number>>;
+  readonly clients?: Readonly<Record<string, string | number>>;
+}
+
 /**
  * What local commands may read: the parts of the Router they use, declared
  * here because importing router.ts would be an import cycle.
@@ -24,7 +30,7 @@ export interface LocalContext {
     readonly startedAt: number;
     readonly table: RoutingTable;
     readonly backends: ReadonlyMap<NodeId, ShardBackend>;
-    readonly infoExtras: () => Record<string, string | number>;
+    readonly infoExtras: () => InfoExtras;
     readonly tenants: Tenants;
     readonly clients: ClientRegistry;
   };
@@ -257,9 +263,11 @@ function info(ctx: LocalContext, args: Buffer[], done: ReplyCallback): void {
   const all = wanted.size === 0 || wanted.has('all') || wanted.has('default') || wanted.has('everything');
   const want = (s: string): boolean => all || wanted.has(s);
   const sections: string[] = [];
+  const extras = router.infoExtras();
+  const lines = (section: InfoExtras['server']): string[] =>
+    Object.entries(section ?? {}).map(([k, v]) => `${k}:${v}`);
   if (want('server')) {
     const uptime = Math.floor((Date.now() - router.startedAt) / 1000);
-    const extras = Object.entries(router.infoExtras()).map(([k, v]) => `${k}:${v}`);
     sections.push(
       [
         '# Server',
@@ -271,11 +279,15 @@ function info(ctx: LocalContext, args: Buffer[], done: ReplyCallback): void {
         `routing_table_version:${router.table.version}`,
         `shards:${router.table.shards.length}`,
         `nodes:${router.backends.size}`,
-        ...extras,
+        ...lines(extras.server),
       ].join('\r\n'),
     );
   }
-  if (want('clients')) sections.push(`# Clients\r\nconnected_clients:${router.stats.connectedClients}`);
+  if (want('clients')) {
+    // In Redis's order: connected_clients, then maxclients.
+    const clients = ['# Clients', `connected_clients:${router.stats.connectedClients}`];
+    sections.push([...clients, ...lines(extras.clients)].join('\r\n'));
+  }
   if (want('stats')) {
     sections.push(
       [
@@ -291,17 +303,28 @@ function info(ctx: LocalContext, args: Buffer[], done: ReplyCallback): void {
   // INFO must answer even with a node down (clients use it as a health check),
   // so a node that cannot count is reported as unreachable, not as zero keys.
   const backends = [...router.backends.values()];
-  void Promise.allSettled(backends.map((b) => b.keyCount())).then((results) => {
+  void Promise.allSettled(backends.map((b) => b.keyspaceStats())).then((results) => {
     let keys = 0;
+    let expires = 0;
+    // Redis's avg_ttl is a sampled estimate per node, 0 until it has one:
+    // weigh each node's by its keys with an expiry, among nodes that have one.
+    let ttlSum = 0;
+    let ttlWeight = 0;
     const unreachable: string[] = [];
     results.forEach((r, i) => {
-      if (r.status === 'fulfilled') keys += r.value;
-      else unreachable.push(backends[i]!.node);
+      if (r.status === 'rejected') return void unreachable.push(backends[i]!.node);
+      keys += r.value.keys;
+      expires += r.value.expires;
+      if (r.value.avgTtlMs > 0) {
+        ttlSum += r.value.avgTtlMs * r.value.expires;
+        ttlWeight += r.value.expires;
+      }
     });
-    const lines = ['# Keyspace'];
-    if (keys > 0) lines.push(`db0:keys=${keys}`);
-    if (unreachable.length > 0) lines.push(`unreachable_nodes:${unreachable.join(',')}`);
-    sections.push(lines.join('\r\n'));
+    const avgTtl = ttlWeight === 0 ? 0 : Math.round(ttlSum / ttlWeight);
+    const out = ['# Keyspace'];
+    if (keys > 0) out.push(`db0:keys=${keys},expires=${expires},avg_ttl=${avgTtl}`);
+    if (unreachable.length > 0) out.push(`unreachable_nodes:${unreachable.join(',')}`);
+    sections.push(out.join('\r\n'));
     done(sections.join('\r\n\r\n') + '\r\n');
   });
 }

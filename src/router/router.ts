@@ -15,7 +15,7 @@ import { MapReply, OK, RawReply, ReplyError, errorReply, type Reply } from '../p
 import { ErrorCode, HotshardError } from '../errors.js';
 import type { ClientRegistry } from './client-command.js';
 import { Route, arityOk, commandSpec, type CommandSpec } from './command-table.js';
-import { runLocalCommand, type LocalContext } from './local-commands.js';
+import { runLocalCommand, type InfoExtras, type LocalContext } from './local-commands.js';
 import type { Instrumentation } from './instrumentation.js';
 import { dispatchAllNodes, dispatchMultiKey, shardsOfKeys } from './multi-key.js';
 import type { Session } from './session.js';
@@ -52,8 +52,8 @@ export class Router {
   readonly clients: ClientRegistry = new Map();
   readonly #local: LocalContext;
   #instrumentation: Instrumentation | undefined;
-  /** Extra INFO lines supplied by the server (ports, config). */
-  infoExtras: () => Record<string, string | number> = () => ({});
+  /** Extra INFO lines supplied by the server (ports, config, the maxclients in force). */
+  infoExtras: () => InfoExtras = () => ({});
 
   constructor(table: RoutingTable, backends: ReadonlyMap<NodeId, ShardBackend>, options: RouterOptions = {}) {
     this.#table = table;
