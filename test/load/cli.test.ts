@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOptions, parseDuration } from '../../src/cli/load.js';
 import { ConfigError } from '../../src/errors.js';
+import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
 import { requireBinary, startRedis, type RedisProcess } from '../../src/testkit/index.js';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
@@ -161,5 +162,45 @@ describe.skipIf(!requireBinary('redis-server', 'hotshard load CLI tests'))('cli 
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toMatch(/hotshard load: load target resp 127.0.0.1:1: .*ECONNREFUSED/);
     // Four CLIs started at once through tsx: over 30 s on a machine running two suites.
+  }, 90_000);
+});
+
+describe('cli load - a password-protected hotshard over HTTP', () => {
+  let hs: TestHotshard;
+  let dir: string;
+  beforeAll(async () => {
+    hs = await startTestHotshard({ backend: 'memory', password: 'pw' });
+    dir = mkdtempSync(join(tmpdir(), 'hotshard-load-cli-http-'));
+  });
+  afterAll(async () => {
+    await hs?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('cli load - --http with --password is served; a wrong one fails every request as a 401, shown by kind', async () => {
+    const url = `http://127.0.0.1:${hs.httpPort}`;
+    const args = ['load', '--http', url, '--rate', '500', '--duration', '600ms', '--connections', '4'];
+    const [good, wrong] = [join(dir, 'good.json'), join(dir, 'wrong.json')];
+    const [served, refused] = await Promise.all([
+      hotshard(
+        [...args, '--ops', 'get=50,set=50', '--tenants', 'a=250,b=250', '--password', 'pw'].concat([
+          '--verify',
+          '--report',
+          good,
+        ]),
+      ),
+      hotshard([...args, '--ops', 'get=50,set=50', '--password', 'nope', '--report', wrong]),
+    ]);
+    expect(served.code, served.stderr).toBe(0);
+    expect(served.stdout).toMatch(/writes lost\s+0 of \d+ acknowledged/);
+    const okJson = JSON.parse(readFileSync(good, 'utf8')) as Record<string, unknown>;
+    expect(okJson).toMatchObject({ ok: 300, errors: 0, writeCheck: { lostWrites: 0, readErrors: 0 } });
+    expect(okJson.settings).toMatchObject({ target: { kind: 'http', password: '***' } });
+
+    expect(refused.code, refused.stderr).toBe(0);
+    expect(refused.stdout).toMatch(/HS_ERR_BAD_AUTH/);
+    const badJson = JSON.parse(readFileSync(wrong, 'utf8')) as Record<string, unknown>;
+    expect(badJson).toMatchObject({ ok: 0, errors: 300, errorsByKind: { HS_ERR_BAD_AUTH: 300 } });
+    expect(JSON.stringify(badJson)).not.toContain('nope');
   }, 90_000);
 });
