@@ -25,7 +25,10 @@ export interface LocalContext {
   readonly router: {
     readonly options: { readonly password?: string | undefined; readonly adminPassword?: string | undefined };
     readonly stats: Readonly<
-      Record<'commands' | 'rejected' | 'connectionsReceived' | 'connectedClients', number>
+      Record<
+        'commands' | 'rejected' | 'connectionsReceived' | 'rejectedConnections' | 'connectedClients',
+        number
+      >
     >;
     readonly startedAt: number;
     readonly table: RoutingTable;
@@ -294,6 +297,7 @@ function info(ctx: LocalContext, args: Buffer[], done: ReplyCallback): void {
         '# Stats',
         `total_connections_received:${router.stats.connectionsReceived}`,
         `total_commands_processed:${router.stats.commands}`,
+        `rejected_connections:${router.stats.rejectedConnections}`,
         `rejected_commands:${router.stats.rejected}`,
       ].join('\r\n'),
     );

@@ -323,6 +323,7 @@ export class RespServer {
     const stats = this.#router.stats;
     stats.connectionsReceived++;
     if (this.#connections.size >= this.options.maxClients) {
+      stats.rejectedConnections++;
       socket.on('error', () => {});
       const error = '-ERR max number of clients reached\r\n';
       // Each lingering refusal holds a descriptor from the few kept aside

@@ -36,6 +36,8 @@ export interface RouterStats {
   commands: number;
   rejected: number;
   connectionsReceived: number;
+  /** Clients refused at maxClients (Redis's rejected_connections). */
+  rejectedConnections: number;
   connectedClients: number;
 }
 
@@ -46,7 +48,13 @@ export class Router {
   readonly options: RouterOptions;
   /** Who may be a tenant, and with which password. */
   readonly tenants: Tenants;
-  readonly stats: RouterStats = { commands: 0, rejected: 0, connectionsReceived: 0, connectedClients: 0 };
+  readonly stats: RouterStats = {
+    commands: 0,
+    rejected: 0,
+    connectionsReceived: 0,
+    rejectedConnections: 0,
+    connectedClients: 0,
+  };
   readonly startedAt = Date.now();
   /** The connected RESP clients (CLIENT LIST / KILL); the front end keeps it current. */
   readonly clients: ClientRegistry = new Map();

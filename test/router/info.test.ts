@@ -1,8 +1,8 @@
 /**
- * INFO clients and INFO keyspace say what the server really has: the
- * maxclients in force and the keys with and without an expiry, in the field
- * names and order of a real redis-server 7, over embedded nodes and summed
- * over Redis nodes.
+ * INFO clients, stats and keyspace say what the server really has (the
+ * maxclients in force, the clients refused at it, the keys with and without
+ * an expiry) in the field names and order of a real redis-server 7, over
+ * embedded nodes and summed over Redis nodes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary } from '../../src/testkit/binaries.js';
@@ -56,6 +56,20 @@ describe.skipIf(!hasRedis)('INFO clients and keyspace', () => {
     expect([...fields(theirs).keys()].filter((n) => names.includes(n))).toEqual(names);
     expect(fields(mine).get('maxclients')).toBe(String(t.hs.resp.options.maxClients));
     expect(fields(mine).get('maxclients')).toBe('77');
+  });
+
+  it("INFO stats - Redis's fields in Redis's order, hotshard's own after them", async () => {
+    const [mine] = await exchange(t.port, [['INFO', 'stats']]);
+    const [theirs] = await exchange(redis.port, [['INFO', 'stats']]);
+    const names = [...fields(mine).keys()];
+    expect(names).toEqual([
+      'total_connections_received',
+      'total_commands_processed',
+      'rejected_connections',
+      'rejected_commands',
+    ]);
+    const redisNames = [...fields(theirs).keys()];
+    expect(redisNames.filter((n) => names.includes(n))).toEqual(names.slice(0, 3));
   });
 
   it('INFO keyspace - db0 has keys, expires and avg_ttl, counted as Redis counts them', async () => {

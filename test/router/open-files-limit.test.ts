@@ -58,6 +58,13 @@ describe.skipIf(process.platform === 'win32')('open files limit', () => {
     const entry = JSON.parse(lowered!) as { maxClients: number; requested: number; openFilesLimit: number };
     expect(entry).toMatchObject({ requested: 10_000, openFilesLimit: 256 });
     expect(info).toContain(`\r\nmaxclients:${entry.maxClients}\r\n`);
+    // And counts the clients it refused, as Redis's rejected_connections.
+    const before = first.received().length;
+    first.write('INFO stats\r\n');
+    const stats = (await first.until((b) => /\r\n\r\n$/.test(b.subarray(before).toString()))).subarray(
+      before,
+    );
+    expect(stats.toString()).toContain(`\r\nrejected_connections:${count('refused')}\r\n`);
     expect(count('served')).toBe(entry.maxClients - 1);
     // Served first, then refused: the slots fill in order.
     expect(outcomes.indexOf('refused')).toBe(entry.maxClients - 1);
