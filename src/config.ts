@@ -138,6 +138,13 @@ export const configSchema = z
     maxQueue: positiveInt.default(10_000),
     /** A Redis node that has not answered for this long is treated as failed (ms). */
     backendTimeoutMs: positiveInt.default(2000),
+    /**
+     * A node silent past backendTimeoutMs is probed with PING on a connection
+     * of its own: one that answers within backendTimeoutMs is busy (Redis is
+     * silent while one iteration copies big replies) and is waited for, up to
+     * this much longer (ms); one that does not is cut. 0: no probe.
+     */
+    backendMaxBusyMs: z.coerce.number().int().min(0).default(10_000),
     /** On SIGINT/SIGTERM, how long in-flight requests may take to finish (ms). */
     shutdownDrainMs: z.coerce.number().int().min(0).default(5000),
     limits: limitsSchema.default(limitsSchema.parse({})),
@@ -230,6 +237,7 @@ const ENV_FIELDS = [
   'capacity',
   'maxQueue',
   'backendTimeoutMs',
+  'backendMaxBusyMs',
   'shutdownDrainMs',
   'logLevel',
   'telemetry',

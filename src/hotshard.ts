@@ -87,6 +87,7 @@ async function createBackends(
       port: Number(address.slice(sep + 1)),
       password: config.redisPassword,
       timeoutMs: config.backendTimeoutMs,
+      maxBusyMs: config.backendMaxBusyMs,
       // The first attempt's failure is reported below, once every node has had its try.
       onStatusChange: (status, reason) => {
         if (!starting) report(backend, status, reason);

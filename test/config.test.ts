@@ -45,6 +45,12 @@ describe('config', () => {
     expect(() => loadConfig({ flags: { telemetrySampleBudget: '0' } })).toThrow(/telemetrySampleBudget/);
   });
 
+  it('config - backendMaxBusyMs: 10 s by default, HOTSHARD_BACKEND_MAX_BUSY_MS sets it, 0 turns the probe off', () => {
+    expect(loadConfig().backendMaxBusyMs).toBe(10_000);
+    expect(loadConfig({ env: { HOTSHARD_BACKEND_MAX_BUSY_MS: '0' } }).backendMaxBusyMs).toBe(0);
+    expect(() => loadConfig({ env: { HOTSHARD_BACKEND_MAX_BUSY_MS: '-1' } })).toThrow(/backendMaxBusyMs/);
+  });
+
   it('config - the detector ticks every 250 ms, watching or quiet, both settable in a file', () => {
     expect(loadConfig().detector).toMatchObject({ tickMs: 250, quietTickMs: 500 });
     const dir = mkdtempSync(join(tmpdir(), 'hs-config-'));

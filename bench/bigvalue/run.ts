@@ -17,9 +17,11 @@
  * run, which a busy machine moves much less than the seconds. Replies that
  * came back as errors are counted, not fatal: Redis is silent while it copies
  * the replies of the 20 GETs it read at once into its output buffer (1-2 s
- * for 50 MB values, more on a loaded machine), and past `backendTimeoutMs`
- * (2 s; `HOTSHARD_BACKEND_TIMEOUT_MS=10000 npm run bench:bigvalue`) hotshard
- * takes that silence for a stall (docs/ARCHITECTURE.md). Prints the table,
+ * for 50 MB values, more on a loaded machine); past `backendTimeoutMs` (2 s)
+ * hotshard probes the node, which answers once the copy is done, and an
+ * iteration longer than two timeouts is taken for a stall
+ * (docs/ARCHITECTURE.md; `HOTSHARD_BACKEND_MAX_BUSY_MS=0` shows the watchdog
+ * without the probe). Prints the table,
  * then one JSON line. Exits non-zero when a run fails otherwise or a reply
  * has the wrong length.
  */

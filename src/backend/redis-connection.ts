@@ -22,7 +22,12 @@
  *   how long the node has been silent while a request waits, i.e. since the
  *   later of that flush and the last progress it saw: a chunk arriving, or the
  *   kernel taking more of a request that waited in the socket. A node sending
- *   a 50 MB reply, or reading one, is busy, not stalled.
+ *   a 50 MB reply, or reading one, is busy, not stalled. Silent is not yet
+ *   stalled either: Redis says nothing while one event-loop iteration copies a
+ *   pipeline's big replies into its buffers, so a silent node is first asked
+ *   PING on another connection (`probe`), which it answers once that iteration
+ *   ends; only a node that does not answer is cut, or one that stays silent
+ *   here for `maxBusyMs` more while it answers probes.
  *
  * A connection lives once: when it fails (lost, stalled, garbage received) it
  * answers every waiting callback with an error and reports to its owner,
@@ -52,6 +57,15 @@ export interface RedisConnectionOptions {
    * 50 MB reply is busy).
    */
   readonly timeoutOn?: 'age' | 'silence';
+  /**
+   * With `timeoutOn: 'silence'`: asked, after `timeoutMs` of silence, whether
+   * the node answers on another connection within `timeoutMs`. An answer means
+   * busy, not stalled: the watchdog waits another `timeoutMs` (and asks again),
+   * up to `maxBusyMs` past the timeout in all. Runs only after silence.
+   */
+  readonly probe?: () => Promise<boolean>;
+  /** How much longer than `timeoutMs` a silent node that answers probes is waited for; default 0. */
+  readonly maxBusyMs?: number;
   readonly connectTimeoutMs: number;
   /** Names the node in error messages: `node n1 (127.0.0.1:7001)`. */
   readonly label: string;
@@ -132,6 +146,9 @@ export class RedisConnection {
   /** When the watchdog last saw either move. */
   #progressAt = 0;
   #confirming = false;
+  /** A probe is out; when the latest one was answered. */
+  #probing = false;
+  #aliveAt = 0;
 
   // The start of a reply that has not fully arrived: a bulk string whose
   // header is complete is kept as the pieces that came (#pieces), anything
@@ -407,7 +424,11 @@ export class RedisConnection {
     this.#watchdog.unref();
   }
 
-  #checkStall(confirming = false): void {
+  /**
+   * `look`: the timer's check; `confirm`: the same once pending I/O is read;
+   * `unanswered`: a probe got no answer, so silence past the timeout is a stall.
+   */
+  #checkStall(mode: 'look' | 'confirm' | 'unanswered' = 'look'): void {
     const ends = this.#batchEnd;
     let head = this.#batchHead;
     while (head < ends.length && ends[head]! <= this.#answered) head++;
@@ -425,10 +446,15 @@ export class RedisConnection {
     this.#batchHead = head;
     const now = Date.now();
     if (this.#progressed()) this.#progressAt = now;
+    const { timeoutMs, probe } = this.#opts;
+    const maxBusyMs = this.#opts.maxBusyMs ?? 0;
     const silence = this.#opts.timeoutOn === 'silence';
     const waited = now - (silence ? Math.max(this.#batchAt[head]!, this.#progressAt) : this.#batchAt[head]!);
-    if (waited <= this.#opts.timeoutMs) return;
-    if (!confirming) {
+    if (waited <= timeoutMs) return;
+    const busy = silence && probe !== undefined && mode !== 'unanswered' && waited <= timeoutMs + maxBusyMs;
+    // Answered a probe within the last timeout (a silence that began later makes aliveAt older still).
+    if (busy && now - this.#aliveAt <= timeoutMs) return;
+    if (mode === 'look') {
       // After this process could not run for a while (a long GC, a blocking call)
       // timers fire before pending I/O is read: look again once the poll phase
       // has read what arrived meanwhile.
@@ -436,15 +462,37 @@ export class RedisConnection {
       this.#confirming = true;
       setImmediate(() => {
         this.#confirming = false;
-        if (!this.#ended) this.#checkStall(true);
+        if (!this.#ended) this.#checkStall('confirm');
       });
       return;
     }
+    if (busy) {
+      if (!this.#probing) this.#probe(probe);
+      return;
+    }
     const how = silence ? `silent for ${waited} ms` : `oldest request waited ${waited} ms`;
+    const why =
+      mode === 'unanswered'
+        ? `, nor answered a probe within ${timeoutMs} ms`
+        : this.#aliveAt > now - waited
+          ? `, though it answers probes: busy past maxBusyMs ${maxBusyMs}`
+          : '';
     this.#end(
       'timeout',
-      `did not answer within ${this.#opts.timeoutMs} ms (${how}, ${this.#count} waiting); connection reset`,
+      `did not answer within ${timeoutMs} ms (${how}, ${this.#count} waiting${why}); connection reset`,
     );
+  }
+
+  #probe(probe: () => Promise<boolean>): void {
+    this.#probing = true;
+    const answered = (alive: boolean): void => {
+      this.#probing = false;
+      if (this.#ended) return;
+      if (alive) this.#aliveAt = Date.now();
+      // As above: replies may have arrived while this process waited on the probe's timer.
+      else setImmediate(() => !this.#ended && this.#checkStall('unanswered'));
+    };
+    probe().then(answered, () => answered(false));
   }
 
   /**

@@ -6,7 +6,9 @@
  * Data commands are forwarded as the bytes the client sent and answered with
  * the bytes Redis sent (see redis-connection.ts). Failures are answered, never
  * hung: while the node is down every request fails at once and the backend
- * reconnects in the background; a stalled node has its connection reset.
+ * reconnects in the background; a stalled node has its connection reset. A
+ * silent one is first probed with PING on a connection of its own, opened
+ * only then: one that answers is busy (see redis-connection.ts).
  * Live-move operations use the same connection, so they are ordered with the
  * data traffic of this router.
  */
@@ -34,6 +36,12 @@ export interface RedisBackendOptions {
   readonly password?: string;
   /** A node silent this long while requests wait counts as stalled (a node still sending is not); default 2000. */
   readonly timeoutMs?: number;
+  /**
+   * How much longer than `timeoutMs` a silent node that answers a probe (PING
+   * on another connection, within `timeoutMs`) is waited for; default 10000.
+   * 0: no probe, silence past `timeoutMs` is a stall.
+   */
+  readonly maxBusyMs?: number;
   /** How long one connection attempt may take; default 2000. */
   readonly connectTimeoutMs?: number;
   /** How often an idle connection is checked with a PING (its round trip is the latency); default 1000. */
@@ -86,6 +94,9 @@ export class RedisBackend implements ShardBackend {
   #latencyMs: number | null = null;
   #healthTimer: NodeJS.Timeout | undefined;
   #probing = false;
+  readonly #maxBusyMs: number;
+  /** The probe connection while one is out, closed with the backend. */
+  #prober: RedisConnection | null = null;
 
   constructor(opts: RedisBackendOptions) {
     this.#opts = opts;
@@ -94,6 +105,7 @@ export class RedisBackend implements ShardBackend {
     this.#label = opts.node === this.address ? `node ${opts.node}` : `node ${opts.node} (${this.address})`;
     this.#timeoutMs = positive(opts.timeoutMs, 2_000, 'timeoutMs');
     this.#connectTimeoutMs = positive(opts.connectTimeoutMs, 2_000, 'connectTimeoutMs');
+    this.#maxBusyMs = opts.maxBusyMs === 0 ? 0 : positive(opts.maxBusyMs, 10_000, 'maxBusyMs');
     const healthCheckMs = positive(opts.healthCheckMs, 1_000, 'healthCheckMs');
     this.#downReply = this.#unavailable('not connected');
     this.#healthTimer = setInterval(() => this.#checkHealth(), healthCheckMs);
@@ -239,6 +251,7 @@ export class RedisBackend implements ShardBackend {
     this.#reason = 'closed';
     this.#since = Date.now();
     if (conn !== null) await conn.destroy(reply);
+    await this.#prober?.destroy(reply);
     await this.#connecting?.catch(() => undefined);
   }
 
@@ -250,6 +263,8 @@ export class RedisBackend implements ShardBackend {
       password: this.#opts.password,
       timeoutMs: this.#timeoutMs,
       timeoutOn: 'silence',
+      maxBusyMs: this.#maxBusyMs,
+      probe: this.#maxBusyMs > 0 ? this.#probe : undefined,
       connectTimeoutMs: this.#connectTimeoutMs,
       label: this.#label,
       onEnd: (end, reason) => this.#onEnd(conn, end, reason),
@@ -324,6 +339,34 @@ export class RedisBackend implements ShardBackend {
         this.#latencyMs = Math.round((performance.now() - sent) * 1000) / 1000;
     });
   }
+
+  /**
+   * Whether the node answers AUTH and PING on a new connection within the
+   * timeout. A connection opened per probe, not kept: probes follow silence
+   * only, and an idle extra client on every node would buy nothing.
+   */
+  readonly #probe = async (): Promise<boolean> => {
+    if (this.#closed) return false;
+    const probe = new RedisConnection({
+      host: this.#opts.host,
+      port: this.#opts.port,
+      password: this.#opts.password,
+      timeoutMs: this.#timeoutMs,
+      connectTimeoutMs: this.#timeoutMs,
+      label: `${this.#label} (probe)`,
+      onEnd: () => undefined,
+    });
+    this.#prober = probe;
+    try {
+      await probe.connect();
+      return true;
+    } catch {
+      return false;
+    } finally {
+      if (this.#prober === probe) this.#prober = null;
+      await probe.destroy(this.#downReply);
+    }
+  };
 
   #unavailable(reason: string): ReplyError {
     return errorReply('ERR', ErrorCode.ShardUnavailable, `${this.#label} is down (${reason})`);

@@ -11,6 +11,7 @@ import { makeCommand, type Command } from '../../src/protocol/command.js';
 import { decodeReply, scanReply } from '../../src/protocol/reply-decoder.js';
 import { RawReply, ReplyError, type Reply } from '../../src/protocol/reply.js';
 import { freePort, requireBinary, startRedis, type RedisProcess } from '../../src/testkit/index.js';
+import { respRoundTrip } from '../../src/testkit/round-trip.js';
 import { runBackendCases } from './backend.case.js';
 import { slowLink } from './slow-link.js';
 
@@ -48,6 +49,25 @@ async function waitFor(cond: () => boolean, ms: number): Promise<void> {
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
     await sleep(10);
+  }
+}
+
+/** Sends one command on a connection of its own (after AUTH when the node has a password); resolves its reply. */
+async function ask(server: RedisProcess, command: string[], timeoutMs = 2_000): Promise<Reply> {
+  const auth = server.password === undefined ? [] : [['AUTH', server.password]];
+  const replies = await respRoundTrip(server.host, server.port, [...auth, command], timeoutMs);
+  return replies[replies.length - 1]!;
+}
+
+/** Waits until the node lists `n` clients (the asker included); fails with the list when it does not. */
+async function clientsSettle(server: RedisProcess, n: number): Promise<void> {
+  const deadline = Date.now() + 3_000;
+  for (;;) {
+    const list = await ask(server, ['CLIENT', 'LIST']);
+    const lines = (list as Buffer).toString().trim().split('\n');
+    if (lines.length === n) return;
+    if (Date.now() > deadline) expect(lines).toHaveLength(n);
+    await sleep(20);
   }
 }
 
@@ -262,7 +282,8 @@ describe('redis backend - reply framing (scripted node)', () => {
   });
 
   it('a node that never answers times out with HS_ERR_BACKEND_TIMEOUT', async () => {
-    const b = backend({ port: fake.port, node: nodeId('mute'), timeoutMs: 200 });
+    // The fake answers PING on any connection, so it answers the probe: busy, for maxBusyMs.
+    const b = backend({ port: fake.port, node: nodeId('mute'), timeoutMs: 200, maxBusyMs: 200 });
     await b.connect();
     fake.onRequest = () => undefined;
     const started = Date.now();
@@ -276,8 +297,8 @@ describe('redis backend - reply framing (scripted node)', () => {
         /^-ERR HS_ERR_BACKEND_TIMEOUT node mute \(127\.0\.0\.1:\d+\) did not answer within 200 ms/,
       );
     }
-    expect(elapsed).toBeGreaterThanOrEqual(190);
-    expect(elapsed).toBeLessThan(1_200);
+    expect(elapsed).toBeGreaterThanOrEqual(390);
+    expect(elapsed).toBeLessThan(1_400);
   });
 
   it('connect fails clearly when the node accepts but does not answer PING', async () => {
@@ -596,14 +617,19 @@ describe.skipIf(!hasRedis)('redis backend', () => {
           ),
         );
       }
-      expect(elapsed).toBeGreaterThanOrEqual(290);
-      expect(elapsed).toBeLessThan(300 + 700);
+      for (const r of replies)
+        expect(show(r)).toMatch(/nor answered a probe within 300 ms\); connection reset/);
+      // The timeout of silence, then the probe's own.
+      expect(elapsed).toBeGreaterThanOrEqual(590);
+      expect(elapsed).toBeLessThan(2 * 300 + 900);
       expect(b.status).toBe('down');
       await sleep(300); // reconnect attempts reach the kernel's backlog but get no PONG: still down
       expect(b.status).toBe('down');
       server.kill('SIGCONT');
       await waitFor(() => b.status === 'up', 4_000);
       expect(show(await request(b, makeCommand('PING')))).toBe('+PONG\r\n');
+      // The probe and the failed attempts leave nothing on the node: the backend's connection and the asker.
+      await clientsSettle(server, 2);
     });
 
     it('close fails in-flight requests with HS_ERR_SHUTTING_DOWN and stops reconnecting', async () => {
@@ -794,6 +820,89 @@ describe.skipIf(!hasRedis)('redis backend', () => {
       } finally {
         server.kill('SIGCONT');
       }
+    });
+  });
+
+  describe('redis backend - watchdog: busy is not stalled (the probe)', () => {
+    // DEBUG SLEEP blocks the server as one long event-loop iteration does (copying 20
+    // replies of 50 MB into its buffers): silent everywhere, then it answers.
+    const debugRedis = (password?: string): Promise<RedisProcess> =>
+      redis({ password, args: ['--enable-debug-command', 'local'] });
+    const connectionsReceived = async (server: RedisProcess): Promise<number> => {
+      const info = await ask(server, ['INFO', 'stats']);
+      return Number(/total_connections_received:(\d+)/.exec((info as Buffer).toString())![1]);
+    };
+
+    it('a node silent past the timeout in one long iteration answers the probe (with AUTH): its requests get their replies', async () => {
+      const server = await debugRedis('probe-secret');
+      const reports: string[] = [];
+      const b = backend({
+        port: server.port,
+        password: 'probe-secret',
+        node: nodeId('busy-loop'),
+        timeoutMs: 500,
+        onStatusChange: (s) => reports.push(s),
+      });
+      await b.connect();
+      expect(show(await request(b, makeCommand('SET', 'k', 'v')))).toBe('+OK\r\n');
+      const before = await connectionsReceived(server);
+      const sleeping = ask(server, ['DEBUG', 'SLEEP', '0.8'], 10_000);
+      await sleep(100); // the server is asleep before the requests arrive
+      const started = Date.now();
+      const replies = await within(
+        10_000,
+        Promise.all([
+          ...Array.from({ length: 20 }, () => request(b, makeCommand('GET', 'k'))),
+          request(b, makeCommand('PING')),
+        ]),
+      );
+      // Silent past the timeout: the watchdog had to tell busy from stalled.
+      expect(Date.now() - started).toBeGreaterThan(500);
+      expect(replies.slice(0, 20).map(show)).toEqual(Array.from({ length: 20 }, () => '$1\r\nv\r\n'));
+      expect(show(replies[20]!)).toBe('+PONG\r\n');
+      expect(await sleeping).toMatchObject({ value: 'OK' });
+      expect(reports).toEqual(['up']); // never cut
+      expect(show(await request(b, makeCommand('GET', 'k')))).toBe('$1\r\nv\r\n'); // a bystander after
+      // The sleeper, one probe and the asker of INFO; the probe is gone: the backend and the asker remain.
+      expect(await connectionsReceived(server)).toBe(before + 3);
+      await clientsSettle(server, 2);
+    });
+
+    it('a node that answers probes but not this connection is cut once maxBusyMs has passed', async () => {
+      const server = await debugRedis();
+      const b = backend({ port: server.port, node: nodeId('never'), timeoutMs: 200, maxBusyMs: 600 });
+      await b.connect();
+      const before = await connectionsReceived(server);
+      const started = Date.now();
+      // BLPOP holds this connection's pipeline while the node serves every other: busy forever.
+      const replies = await within(
+        5_000,
+        Promise.all([request(b, makeCommand('BLPOP', 'nothing', '0')), request(b, makeCommand('PING'))]),
+      );
+      const elapsed = Date.now() - started;
+      for (const r of replies) {
+        expect(show(r)).toMatch(
+          /^-ERR HS_ERR_BACKEND_TIMEOUT node never \(127\.0\.0\.1:\d+\) did not answer within 200 ms \(silent for \d+ ms, 2 waiting, though it answers probes: busy past maxBusyMs 600\); connection reset$/,
+        );
+      }
+      expect(elapsed).toBeGreaterThanOrEqual(200 + 600);
+      // Probed at least once before the bound (each probe a connection of its own), then cut.
+      expect(await connectionsReceived(server)).toBeGreaterThanOrEqual(before + 2);
+      await waitFor(() => b.status === 'up', 4_000);
+      await clientsSettle(server, 2);
+    });
+
+    it('maxBusyMs 0: no probe, silence past the timeout is a stall', async () => {
+      const server = await debugRedis();
+      const b = backend({ port: server.port, node: nodeId('strict'), timeoutMs: 200, maxBusyMs: 0 });
+      await b.connect();
+      const before = await connectionsReceived(server);
+      const [reply] = await within(5_000, Promise.all([request(b, makeCommand('BLPOP', 'nothing', '0'))]));
+      expect(show(reply)).toMatch(
+        /did not answer within 200 ms \(silent for \d+ ms, 1 waiting\); connection reset$/,
+      );
+      await waitFor(() => b.status === 'up', 4_000);
+      expect(await connectionsReceived(server)).toBe(before + 2); // the asker and the reconnect: no probe
     });
   });
 
