@@ -21,7 +21,7 @@
 import { type Heat, type Hotspot, type HotspotKind, ImpactSignal, Severity } from './hotspot.js';
 import type { DetectorRules, Threshold } from './rules.js';
 import { skew, type SkewMeasures } from './skew.js';
-import type { EntityLoad, ShardLoad, TickSnapshot } from './snapshot.js';
+import type { EntityLoad, KeyLoad, ShardLoad, TickSnapshot } from './snapshot.js';
 import { OTHER_TENANT } from '../telemetry/tenant-table.js';
 
 /** A subject that passes its rule this tick: a hotspot before the detector gives it an id and times. */
@@ -40,6 +40,16 @@ type Rw = { readonly reads: number; readonly writes: number };
 
 const opsOf = (e: Rw): number => e.reads + e.writes;
 const heatOf = (e: Rw): Heat => (e.writes > e.reads ? 'write-hot' : 'read-hot');
+/**
+ * A key's rate as it is now, for the reading (the rules judge the window's
+ * average): its recent rate when that is clearly above the average, a spike
+ * that began within the window, which the average dilutes with the time
+ * before it; else the average, steadier under sampling. Not the larger of
+ * the two, which sampling noise would bias up on a steady key.
+ */
+const RISING = 1.25;
+const rateNow = (k: KeyLoad): number =>
+  k.recent !== undefined && k.recent > RISING * opsOf(k) ? k.recent : opsOf(k);
 const readShare = (e: Rw): number => (opsOf(e) > 0 ? e.reads / opsOf(e) : 0);
 const meanOf = (xs: readonly number[]): number =>
   xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -221,10 +231,10 @@ function hotKeys(c: Ctx): KeyVerdict {
       shard: shard.id,
       node: key.node,
       heat,
-      summary: `key ${JSON.stringify(key.key)} is ${heat}: ${fmt(opsOf(key))} ops/s, ${pct(share)} of shard ${shard.id}, ${why} (median key ${medianKeyRate.toFixed(2)} ops/s)`,
+      summary: `key ${JSON.stringify(key.key)} is ${heat}: ${fmt(rateNow(key))} ops/s, ${pct(share)} of shard ${shard.id}, ${why} (median key ${medianKeyRate.toFixed(2)} ops/s)`,
     };
     const numbers = {
-      rate: opsOf(key),
+      rate: rateNow(key),
       reads: key.reads,
       writes: key.writes,
       bytes: key.bytes,

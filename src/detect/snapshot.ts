@@ -41,6 +41,12 @@ export interface KeyLoad {
   readonly bytes: number;
   /** Upper bound of the estimate's overcount (ops/s). */
   readonly error: number;
+  /**
+   * reads + writes per second over the last few hundred ms, when known: a
+   * key that began within the window reads here at its rate, where the
+   * window's average dilutes it with the time before it began.
+   */
+  readonly recent?: number;
 }
 
 /** One detector tick's input. */

@@ -27,6 +27,7 @@ import { TenantTable, type TenantTableOptions } from './tenant-table.js';
 import {
   HeavyHitters,
   type HeavyHittersOptions,
+  type KeyEstimate,
   type RankBy,
   type SketchTotals,
 } from './sketches/heavy-hitters.js';
@@ -184,6 +185,8 @@ export class RouterTelemetry {
   readonly tenants: TenantTable;
   readonly #keys: HeavyHitters;
   readonly #sampler: AdaptiveSampler;
+  /** Per key (latin1 text), its current-second count when `recentKeyRate` last remembered it. */
+  readonly #recent = new Map<string, { second: number; count: number; at: number }>();
   /** Measured requests of the current second not yet folded in (see measure-log.ts). */
   readonly #log = new MeasureLog();
   readonly #folder: MeasureSink;
@@ -466,6 +469,43 @@ export class RouterTelemetry {
       writesError: k.writesError / n,
       bytesError: k.bytesError / n,
     }));
+  }
+
+  /**
+   * A key's rate (reads + writes per second) now: its count since the last
+   * call that remembered it (200 ms to 1.1 s ago: the detector's previous
+   * tick), else over the current partial second once it is 250 ms long, else
+   * over the last 500 ms (the tail of the previous second taken as spread
+   * evenly over it). The sliding 1-s window reads a key that began 500 ms ago
+   * at half its rate; this reads it at its rate, with more sampling noise.
+   * Remembers the key's count for the next call at least 200 ms later.
+   */
+  recentKeyRate(key: Buffer): number {
+    const f = this.#elapsedFraction();
+    const now = this.#clock.now();
+    const hh = this.keys;
+    const id = key.toString('latin1');
+    const ops = (k: KeyEstimate): number => k.reads + k.writes;
+    const m = this.#recent.get(id);
+    const dt = m === undefined ? 0 : (now - m.at) / 1000;
+    let rate: number;
+    if (m !== undefined && dt >= 0.1 && dt <= 1.1 && this.#second - m.second < hh.seconds) {
+      rate = Math.max(0, ops(hh.estimate(key, this.#second - m.second, true)) - m.count) / dt;
+    } else {
+      const span = f >= 0.25 ? f : 0.5;
+      rate = ops(hh.estimate(key, 1, true, span - f)) / span;
+    }
+    if (m === undefined || dt >= 0.2 || dt < 0) {
+      if (this.#recent.size >= 4 * this.topK) this.#forgetRecent(now);
+      this.#recent.set(id, { second: this.#second, count: ops(hh.estimate(key, 0, true)), at: now });
+    }
+    return rate;
+  }
+
+  // Drops the remembered counts too old to use (keys no longer among the top).
+  #forgetRecent(now: number): void {
+    for (const [id, m] of this.#recent) if (now - m.at > 1100) this.#recent.delete(id);
+    if (this.#recent.size >= 4 * this.topK) this.#recent.clear(); // bounded whoever calls
   }
 
   /**

@@ -102,6 +102,7 @@ export function buildSnapshot(telemetry: RouterTelemetry, options: SnapshotOptio
         writes: k.writes * lag,
         bytes: k.bytes * lag,
         error: k.error * lag,
+        ...(current && !k.truncated ? { recent: telemetry.recentKeyRate(k.key) * lag } : {}),
       };
     });
   const totals = telemetry.keyTotals(keySeconds, current);

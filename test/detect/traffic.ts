@@ -58,6 +58,12 @@ export class Traffic {
     this.#sources.push({ src, from: this.clock.now(), sent: 0 });
   }
 
+  /** Stops a source now (its requests in flight are still answered). */
+  stop(src: Source): void {
+    const i = this.#sources.findIndex((r) => r.src === src);
+    if (i >= 0) this.#sources.splice(i, 1);
+  }
+
   /** Runs `ms` milliseconds of load. */
   run(ms: number): void {
     for (let i = 0; i < ms; i++) this.#step();

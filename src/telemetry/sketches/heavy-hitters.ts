@@ -253,21 +253,25 @@ export class HeavyHitters {
     return union.estimate();
   }
 
-  /** One key's estimate over the last `seconds` whole seconds. */
-  estimate(key: Buffer, seconds: number): KeyEstimate {
+  /**
+   * One key's estimate over the last `seconds` whole seconds (and the
+   * current one when `withCurrent`, the oldest second weighted as in `topKeys`).
+   */
+  estimate(key: Buffer, seconds: number, withCurrent = false, oldestWeight = 1): KeyEstimate {
     const h = keyHash(key);
-    const epochs = this.#window(seconds);
+    const epochs = this.#window(seconds, withCurrent);
+    const weights = this.#weights(epochs, seconds, withCurrent, oldestWeight);
     const est = [0, 0, 0];
     const err = [0, 0, 0];
     for (let m = 0; m < 3; m++) {
       let upper = 0;
       let lower = 0;
-      for (const ep of epochs) {
-        upper += ep.ss[m]!.upperBound(key, h);
-        lower += ep.ss[m]!.lowerBound(key, h);
+      for (let i = 0; i < epochs.length; i++) {
+        upper += epochs[i]!.ss[m]!.upperBound(key, h) * weights[i]!;
+        lower += epochs[i]!.ss[m]!.lowerBound(key, h) * weights[i]!;
       }
       const cells = epochs.map((ep) => ep.cms[m]!.cells);
-      const e = Math.min(upper, summedEstimate(cells, h, this.shape));
+      const e = Math.min(upper, summedEstimate(cells, h, this.shape, weights));
       est[m] = e;
       err[m] = e - lower;
     }
