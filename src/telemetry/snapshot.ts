@@ -89,6 +89,13 @@ export function buildSnapshot(telemetry: RouterTelemetry, options: SnapshotOptio
     sent += w.requests;
     measured += w.requests / w.sentPerMeasured;
   }
+  // A key's recent rate is put on the sent footing with its shard's ratio now.
+  const lags = new Map<string, number>();
+  const recentLag = (shard: string): number => {
+    let lag = lags.get(shard);
+    if (lag === undefined) lags.set(shard, (lag = telemetry.recentSentPerMeasured('shard', shard)));
+    return lag;
+  };
   const topKeys: KeyLoad[] = telemetry
     .topKeys(keySeconds, options.topKeys ?? telemetry.topK, 'ops', current)
     .map((k) => {
@@ -102,7 +109,7 @@ export function buildSnapshot(telemetry: RouterTelemetry, options: SnapshotOptio
         writes: k.writes * lag,
         bytes: k.bytes * lag,
         error: k.error * lag,
-        ...(current && !k.truncated ? { recent: telemetry.recentKeyRate(k.key) * lag } : {}),
+        ...(current && !k.truncated ? { recent: telemetry.recentKeyRate(k.key) * recentLag(at.shard) } : {}),
       };
     });
   const totals = telemetry.keyTotals(keySeconds, current);
