@@ -22,6 +22,7 @@ import { Instrumentation } from './router/instrumentation.js';
 import { RouterTelemetry } from './telemetry/router-telemetry.js';
 import { Detector } from './detect/detector.js';
 import { ErrorCode, HotshardError } from './errors.js';
+import { ControlErrors } from './control/control-errors.js';
 import { EventBus } from './control/events.js';
 import { registerNodesView, reportNodeStatus, type NodeStatusReport } from './control/nodes.js';
 import { Monitor } from './control/monitor.js';
@@ -144,6 +145,8 @@ export async function startHotshard(
     listeners + (config.backend === 'redis' ? config.redis.length : 0),
   );
   const events = new EventBus();
+  const controlErrors = new ControlErrors(log.child({ component: 'control' }));
+  events.onListenerError = (err, event) => controlErrors.record('event-listener', err, { event: event.type });
   const backends = await createBackends(config, log, reportNodeStatus(log, events));
   const partitioner = config.partitioner === 'hash' ? hashPartitioner() : rangePartitioner();
   let table: RoutingTable;
@@ -195,6 +198,7 @@ export async function startHotshard(
       tickMs: config.detector.tickMs,
       quietTickMs: config.detector.quietTickMs,
       windowSeconds: config.detector.windowSeconds,
+      onError: (err) => controlErrors.record('monitor', err),
     });
   }
 
@@ -215,7 +219,7 @@ export async function startHotshard(
   registerNodesView(http, router);
   if (telemetry !== undefined && monitor !== undefined) {
     registerControlApi(http, { router, telemetry, monitor, bus: events });
-    const metrics = createMetrics({ router, telemetry, monitor });
+    const metrics = createMetrics({ router, telemetry, monitor, controlErrors });
     http.get('/metrics', async (_req, res) => res.type(metrics.contentType).send(await metrics.metrics()));
   }
   let respPort: number;

@@ -19,15 +19,25 @@ export interface ControlEvent {
 /** Receives events as they are published. */
 export type EventListener = (event: ControlEvent) => void;
 
+/** Told when a listener throws: the event it was given and what it threw. */
+export type ListenerErrorHandler = (err: unknown, event: ControlEvent) => void;
+
 /** Fan-out of control-plane events with a bounded backlog. */
 export class EventBus {
   readonly #listeners = new Set<EventListener>();
   readonly #backlog: ControlEvent[] = [];
   readonly #backlogSize: number;
   #nextId = 1;
+  #onListenerError: ListenerErrorHandler | undefined;
 
-  constructor(backlogSize = 1000) {
+  constructor(backlogSize = 1000, onListenerError?: ListenerErrorHandler) {
     this.#backlogSize = backlogSize;
+    this.#onListenerError = onListenerError;
+  }
+
+  /** Where listener failures go (ControlErrors in a server); before, they are dropped. */
+  set onListenerError(handler: ListenerErrorHandler | undefined) {
+    this.#onListenerError = handler;
   }
 
   /** Publishes an event to every listener; a listener that throws does not stop the others. */
@@ -38,11 +48,21 @@ export class EventBus {
     for (const listener of this.#listeners) {
       try {
         listener(event);
-      } catch {
-        // one broken subscriber must not silence the stream for the others
+      } catch (err) {
+        // One broken subscriber must not silence the stream for the others;
+        // it is reported, not swallowed.
+        this.#reportListenerError(err, event);
       }
     }
     return event;
+  }
+
+  #reportListenerError(err: unknown, event: ControlEvent): void {
+    try {
+      this.#onListenerError?.(err, event);
+    } catch {
+      // a failing reporter cannot be reported anywhere else
+    }
   }
 
   /** Subscribes; returns the unsubscribe function. */

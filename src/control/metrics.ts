@@ -6,6 +6,7 @@
  * fixed number of ranks.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ControlErrors } from './control-errors.js';
 import type { Router } from '../router/router.js';
 import { keyText } from '../telemetry/snapshot.js';
 import { OTHER_TENANT } from '../telemetry/tenant-table.js';
@@ -25,8 +26,9 @@ export function createMetrics(deps: {
   router: Router;
   telemetry: RouterTelemetry;
   monitor: Monitor;
+  controlErrors?: ControlErrors;
 }): Registry {
-  const { router, telemetry, monitor } = deps;
+  const { router, telemetry, monitor, controlErrors } = deps;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'hotshard_process_' });
   replaceEventLoopLag(registry, 'hotshard_process_');
@@ -90,6 +92,16 @@ export function createMetrics(deps: {
     'severity',
   ]);
   const clients = opsGauge('hotshard_clients_connected', 'Connected RESP clients.', []);
+  new Counter({
+    name: 'hotshard_control_errors_total',
+    help: 'Failures of the control loop (where: monitor, event-listener), logged and survived.',
+    labelNames: ['where'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [where, n] of controlErrors?.counts ?? []) this.inc({ where }, n);
+    },
+  });
   new Counter({
     name: 'hotshard_commands_total',
     help: 'Commands received over RESP and HTTP.',

@@ -42,6 +42,8 @@ export interface MonitorOptions {
   readonly clock?: Clock;
   /** Where the ticks come from; default a real, unref'd setInterval. Tests fire theirs by hand. */
   readonly interval?: Interval;
+  /** Told when a timed tick throws; the timer goes on (default: rethrown into the timer). */
+  readonly onError?: (err: unknown) => void;
 }
 
 /** Calls `fn` every `ms` until the returned function is called. */
@@ -85,27 +87,39 @@ export class Monitor {
     const quietHalves = 2 * Math.max(1, Math.ceil(quietTickMs / tickMs));
     // The timer fires every half tick (see tickDue); most firings only decide.
     this.#stopTimer ??= (this.#o.interval ?? realInterval)(() => {
-      const commands = this.#o.router.stats.commands;
-      const idle =
-        commands === this.#lastCommands &&
-        this.#o.detector.active().length === 0 &&
-        this.#last !== undefined &&
-        !hasTraffic(this.#last);
-      this.#lastCommands = commands;
-      this.#skipped++;
-      if (idle) return;
-      const { detector, telemetry } = this.#o;
-      const due = tickDue({
-        halves: this.#skipped,
-        quietHalves,
-        watching: detector.watching,
-        provingHotKey: detector.provingHotKey,
-        tripped: () => keyTripwire(telemetry, detector.rules),
-      });
-      if (!due) return;
-      this.#skipped = 0;
-      this.tick();
+      try {
+        this.#timed(quietHalves);
+      } catch (err) {
+        // A bug in detection costs this tick, never the process: the data
+        // plane does not depend on the control loop.
+        if (this.#o.onError === undefined) throw err;
+        this.#o.onError(err);
+      }
     }, tickMs / 2);
+  }
+
+  /** One firing of the timer: decides whether to tick, and ticks. */
+  #timed(quietHalves: number): void {
+    const commands = this.#o.router.stats.commands;
+    const idle =
+      commands === this.#lastCommands &&
+      this.#o.detector.active().length === 0 &&
+      this.#last !== undefined &&
+      !hasTraffic(this.#last);
+    this.#lastCommands = commands;
+    this.#skipped++;
+    if (idle) return;
+    const { detector, telemetry } = this.#o;
+    const due = tickDue({
+      halves: this.#skipped,
+      quietHalves,
+      watching: detector.watching,
+      provingHotKey: detector.provingHotKey,
+      tripped: () => keyTripwire(telemetry, detector.rules),
+    });
+    if (!due) return;
+    this.#skipped = 0;
+    this.tick();
   }
 
   /** Stops ticking. */

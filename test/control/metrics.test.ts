@@ -37,6 +37,7 @@ const FAMILIES = {
   hotshard_hotspots_active: 'gauge',
   hotshard_clients_connected: 'gauge',
   hotshard_commands_total: 'counter',
+  hotshard_control_errors_total: 'counter',
 } as const;
 
 async function scrape(t: TestHotshard): Promise<{ contentType: string; text: string }> {

@@ -23,7 +23,13 @@ interface Reading {
  * run (`stopAfter` ms later it stops), the detector ticked every 250 ms for
  * `ms`, on nodes that answer `capacity` requests a second.
  */
-function readings(rate: number, phase: number, ms: number, stopAfter = Infinity, capacity = Infinity): Reading[] {
+function readings(
+  rate: number,
+  phase: number,
+  ms: number,
+  stopAfter = Infinity,
+  capacity = Infinity,
+): Reading[] {
   const traffic = new Traffic(capacity, phase + 1);
   traffic.add({ tenant: 'app', rate: 6000, keyOf: (i) => `key:${pad((i * 7919) % 100_000)}` });
   const detector = new Detector();
