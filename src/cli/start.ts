@@ -45,6 +45,15 @@ export function addStartCommand(program: Command): void {
     program.command('start').description('run the router, control plane and (embedded) shards'),
   ).action(async (opts: Record<string, unknown>) => {
     let hs: Hotshard;
+    // "hotshard ready" is logged before startHotshard returns, and a stop
+    // signal sent on seeing it must drain, not meet node's default action
+    // (exit) in the moment before stopOnSignals: hold it until then.
+    let early: NodeJS.Signals | undefined;
+    const hold = (signal: NodeJS.Signals): void => {
+      early ??= signal;
+    };
+    process.on('SIGINT', hold);
+    process.on('SIGTERM', hold);
     try {
       const config = loadConfig({
         file: opts.config as string | undefined,
@@ -56,6 +65,9 @@ export function addStartCommand(program: Command): void {
     } catch (err) {
       fail(err);
     }
+    process.off('SIGINT', hold);
+    process.off('SIGTERM', hold);
     stopOnSignals(hs);
+    if (early !== undefined) process.kill(process.pid, early);
   });
 }
