@@ -13,7 +13,9 @@ import type { RoutingTable } from '../keyspace/routing-table.js';
 import type { Command } from '../protocol/command.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
 import { OK, RawReply, ReplyError, isErrorReply, type Reply } from '../protocol/reply.js';
-import type { CommandSpec } from './command-table.js';
+import { commandSpec, type CommandSpec } from './command-table.js';
+import { runPolicy, type KeyPolicyTable, type PolicyHost } from './key-policies.js';
+import type { Session } from './session.js';
 
 /** One node's part of a split command. */
 interface Part {
@@ -27,6 +29,21 @@ interface Part {
 interface RouterNodes {
   readonly backends: ReadonlyMap<NodeId, ShardBackend>;
 }
+
+/** What a multi-key command with policy keys reads of the Router. */
+interface PolicyRouter extends RouterNodes, PolicyHost {
+  readonly table: RoutingTable;
+  readonly policies: KeyPolicyTable;
+}
+
+/** The single-key command each key of a multi-key command becomes when that key has a policy. */
+const SINGLE: Readonly<Record<string, string>> = {
+  mget: 'get',
+  mset: 'set',
+  del: 'del',
+  unlink: 'unlink',
+  exists: 'exists',
+};
 
 /**
  * Where each key of a multi-key command lives: its shard's place in `table`,
@@ -126,6 +143,95 @@ function merge(spec: CommandSpec, replies: Reply[], parts: Part[] | undefined, k
       });
       return out;
     }
+    default:
+      return new ReplyError(`ERR internal: no merge rule for '${spec.name}'`);
+  }
+}
+
+/**
+ * A multi-key command some of whose keys have a policy: each of those keys
+ * goes to its policy as the single-key command (MGET's key as a GET), the
+ * rest as one multi-key command on the plain route, and the replies are
+ * combined as the command's merge rule says. Not atomic, like any multi-key
+ * command spanning nodes.
+ */
+export function dispatchWithPolicies(
+  router: PolicyRouter,
+  session: Session,
+  spec: CommandSpec,
+  cmd: Command,
+  done: ReplyCallback,
+): void {
+  const single = commandSpec(SINGLE[spec.name] ?? '');
+  if (single === undefined) return done(new ReplyError(`ERR internal: no single-key form of '${spec.name}'`));
+  const args = cmd.args;
+  const step = spec.step;
+  const keyCount = (args.length - 1) / step;
+  const perKey = new Array<Reply | undefined>(keyCount);
+  const restArgs: Buffer[] = [args[0]!];
+  const restPositions: number[] = [];
+  let restReply: Reply = null;
+  let left = 1;
+  const finish = (): void => {
+    if (--left === 0) done(combine(spec, perKey, restPositions, restReply));
+  };
+  const name = Buffer.from(single.name);
+  for (let k = 0, i = 1; k < keyCount; k++, i += step) {
+    const entry = router.policies.get(args[i]!);
+    if (entry === undefined) {
+      for (let j = 0; j < step; j++) restArgs.push(args[i + j]!);
+      restPositions.push(k);
+      continue;
+    }
+    left++;
+    const sub: Command = { name: single.name, args: [name, ...args.slice(i, i + step)], frame: undefined };
+    runPolicy(router, entry, session, single, sub, (reply) => {
+      perKey[k] = reply;
+      finish();
+    });
+  }
+  if (restPositions.length > 0) {
+    left++;
+    const rest: Command = { name: cmd.name, args: restArgs, frame: undefined };
+    const table = router.table;
+    dispatchMultiKey(router, spec, rest, table, shardsOfKeys(table, spec, rest), (reply) => {
+      restReply = reply;
+      finish();
+    });
+  }
+  finish();
+}
+
+function combine(
+  spec: CommandSpec,
+  perKey: readonly (Reply | undefined)[],
+  restPositions: readonly number[],
+  restReply: Reply,
+): Reply {
+  const decode = (r: Reply): Reply => (r instanceof RawReply ? decodeReply(r.bytes) : r);
+  const rest = restPositions.length > 0 ? decode(restReply) : null;
+  if (rest !== null && isErrorReply(rest)) return rest;
+  const values = perKey.map((r) => (r === undefined ? undefined : decode(r)));
+  for (const v of values) {
+    // MGET answers nil for a key of another type, where GET says WRONGTYPE.
+    if (v === undefined || !isErrorReply(v)) continue;
+    if (spec.merge === 'mget' && (v as ReplyError).message.startsWith('WRONGTYPE')) continue;
+    return v;
+  }
+  switch (spec.merge) {
+    case 'mget': {
+      const out = values.map((v) => (v === undefined || isErrorReply(v) ? null : v));
+      const items = (rest ?? []) as readonly Reply[];
+      restPositions.forEach((k, j) => (out[k] = items[j] ?? null));
+      return out;
+    }
+    case 'sum': {
+      let total = rest === null ? 0 : Number(rest);
+      for (const v of values) if (v !== undefined) total += Number(v);
+      return total;
+    }
+    case 'all-ok':
+      return OK;
     default:
       return new ReplyError(`ERR internal: no merge rule for '${spec.name}'`);
   }

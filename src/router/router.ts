@@ -17,7 +17,8 @@ import type { ClientRegistry } from './client-command.js';
 import { Route, arityOk, commandSpec, type CommandSpec } from './command-table.js';
 import { runLocalCommand, type InfoExtras, type LocalContext } from './local-commands.js';
 import type { Instrumentation } from './instrumentation.js';
-import { dispatchAllNodes, dispatchMultiKey, shardsOfKeys } from './multi-key.js';
+import { KeyPolicyTable, runPolicy, type Forward } from './key-policies.js';
+import { dispatchAllNodes, dispatchMultiKey, dispatchWithPolicies, shardsOfKeys } from './multi-key.js';
 import type { Session } from './session.js';
 import { Tenants } from './tenants.js';
 
@@ -62,6 +63,15 @@ export class Router {
   #instrumentation: Instrumentation | undefined;
   /** Extra INFO lines supplied by the server (ports, config, the maxclients in force). */
   infoExtras: () => InfoExtras = () => ({});
+  /** Per-key overrides of the plain route (the mitigations of hot keys). */
+  readonly policies = new KeyPolicyTable();
+  /** Hears of a key policy's handler that threw (the request got an error; the control plane counts it). */
+  onPolicyError: (err: unknown, key: Buffer) => void = () => {};
+  /** Sends a single-key command to the node that owns its key now (what a policy falls back on). */
+  readonly forward: Forward = (cmd, done) => {
+    const table = this.#table;
+    this.#backends.get(table.shards[table.indexFor(cmd.args[1]!)]!.node)!.send(cmd, done);
+  };
 
   constructor(table: RoutingTable, backends: ReadonlyMap<NodeId, ShardBackend>, options: RouterOptions = {}) {
     this.#table = table;
@@ -134,10 +144,15 @@ export class Router {
     switch (spec.route) {
       case Route.Key: {
         const table = this.#table;
-        const at = table.indexFor(args[1]!);
-        const backend = this.#backends.get(table.shards[at]!.node)!;
+        const key = args[1]!;
+        const at = table.indexFor(key);
         const ins = this.#instrumentation;
-        return backend.send(cmd, ins === undefined ? reply : ins.keyed(session, spec, cmd, at, reply));
+        const measured = ins === undefined ? reply : ins.keyed(session, spec, cmd, at, reply);
+        if (this.policies.size !== 0) {
+          const entry = this.policies.get(key);
+          if (entry !== undefined) return runPolicy(this, entry, session, spec, cmd, measured);
+        }
+        return this.#backends.get(table.shards[at]!.node)!.send(cmd, measured);
       }
       case Route.MultiKey: {
         // Refused before anything is counted: telemetry would record keys of a command that never ran.
@@ -148,14 +163,10 @@ export class Router {
         const table = this.#table;
         const at = shardsOfKeys(table, spec, cmd);
         const ins = this.#instrumentation;
-        return dispatchMultiKey(
-          this,
-          spec,
-          cmd,
-          table,
-          at,
-          ins === undefined ? reply : ins.multiKey(session, spec, cmd, at, reply),
-        );
+        const measured = ins === undefined ? reply : ins.multiKey(session, spec, cmd, at, reply);
+        if (this.policies.size !== 0 && anyPolicy(this.policies, spec, args))
+          return dispatchWithPolicies(this, session, spec, cmd, measured);
+        return dispatchMultiKey(this, spec, cmd, table, at, measured);
       }
       case Route.AllNodes:
         if (spec.name === 'flushall' && !session.admin) {
@@ -211,6 +222,12 @@ export class Router {
       ),
     );
   }
+}
+
+function anyPolicy(policies: KeyPolicyTable, spec: CommandSpec, args: readonly Buffer[]): boolean {
+  for (let i = spec.firstKey; i < args.length; i += spec.step)
+    if (policies.get(args[i]!) !== undefined) return true;
+  return false;
 }
 
 /** Throws HS_ERR_ROUTING when `table` places a shard on a node without a backend. */
