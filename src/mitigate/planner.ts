@@ -1,0 +1,735 @@
+/**
+ * The planner for key-level hotspots: each tick it reads the detector's
+ * active hotspots and the actions in place, and decides what to ask the
+ * executor for. It walks a ladder per subject, seed 001's decision tree
+ * (§10) with DESIGN.md's additions:
+ *
+ *   read-hot key      cache + coalescing (replicas when the key is `strong`) → throttle-key → shed
+ *   write-hot counter aggregate → salt (counter patterns only) → throttle-key → shed
+ *   other write-hot   throttle-key → shed
+ *   noisy tenant      quota-tenant → shed
+ *
+ * A rung is taken when the one before it has been verified (`verifyDelayMs`
+ * after it was applied) and was either ineffective against its prediction or
+ * left the subject's impact in place. Cheap reversible rungs (cache,
+ * replicate, aggregate) need the hot-key signal alone; throttling and
+ * shedding need impact (severity warning or worse); shedding needs the SLO
+ * itself breached (p99 over it). Cache → replicas is no rung: a key is one or
+ * the other by its consistency.
+ *
+ * Counters. Telemetry counts reads and writes per key, not commands, so the
+ * planner cannot see a key's INCR share. A key matching a `counters` pattern
+ * is a counter; another write-hot key is given aggregation as a probe
+ * (aggregation is exact and passes other commands through, so trying it
+ * costs nothing a client can see) and its status then says whether
+ * increments arrived: none ⇒ not a counter, the probe is reverted and the
+ * ladder goes on to throttling. Salting is never tried outside the patterns:
+ * an INCR reply may be an id the application hands out. A `commandMix` input
+ * (should telemetry learn the mix) decides without the probe.
+ *
+ * Stability, on top of the executor's modes, cooldowns and caps: an action
+ * in place (or just asked for) is not asked for again; a rung refused or
+ * failed waits `cooldownMs` before it is asked again, and the ladder does not
+ * climb past it (a frozen executor must not walk the planner to shedding);
+ * an action whose subject has stayed cold for `hysteresisMs` is reverted;
+ * at most `maxActionsPerMinute` actions are asked for, the worst hotspots
+ * first. Actions an operator made are the operator's: the planner leaves
+ * their subject alone.
+ *
+ * Pure: time is the injected clock, inputs are functions, the output is a
+ * list of requests. A throw (a bad input) reaches the caller, which logs and
+ * counts it (ControlErrors 'planner'); the planner's memory is only updated
+ * once a tick has decided everything, so a failed tick changes nothing.
+ */
+import type { Clock } from '../clock.js';
+import { type Hotspot, type ImpactSignal, SEVERITY_RANK } from '../detect/hotspot.js';
+import type { Evidence } from '../detect/hotspot.js';
+import type { TickSnapshot } from '../detect/snapshot.js';
+import { OTHER_TENANT } from '../telemetry/tenant-table.js';
+import type { ActionKind, ActionRecord, ActionSubject, Measurement, Prediction } from './action.js';
+import { keyThrottleRate, shedBudget, tenantQuota } from './fair-share.js';
+import { KeyPatterns } from './key-patterns.js';
+import type { Consistency } from './policy.js';
+import { incrementsSeen, measureDefault, meets, predict, type MeasureContext } from './verify.js';
+
+/** What the planner decides with; `config.mitigation` gives them (src/config.ts). */
+export interface PlannerSettings {
+  /** Key patterns (Redis glob) of counters: aggregated without a probe, and the only keys ever salted. */
+  readonly counters: readonly string[];
+  /** Key patterns whose reads must never be stale: replicas instead of the cache. */
+  readonly strong: readonly string[];
+  /** Subjects (key patterns, tenant names, node ids) the planner never acts on. */
+  readonly doNotTouch: readonly string[];
+  /** An action is reverted once its subject has had no hotspot for this long (ms). */
+  readonly hysteresisMs: number;
+  /** How long after an action is applied its effect is measured (ms). */
+  readonly verifyDelayMs: number;
+  /** After a refused or failed request, how long before the same action is asked again (ms); the executor's per-subject cooldown. */
+  readonly cooldownMs: number;
+  /** Most actions asked for in any minute (the executor caps the same). */
+  readonly maxActionsPerMinute: number;
+  /** Utilization throttles and shedding aim at: 0.7 leaves the 20–30 % headroom of seed 000. */
+  readonly targetUtilization: number;
+  /** The retry-after a shedding node tells clients (ms). */
+  readonly shedRetryAfterMs: number;
+}
+
+/** The defaults (config.ts fills `mitigation` with these). */
+export const DEFAULT_PLANNER_SETTINGS: PlannerSettings = Object.freeze({
+  counters: [],
+  strong: [],
+  doNotTouch: [],
+  hysteresisMs: 30_000,
+  verifyDelayMs: 5_000,
+  cooldownMs: 10_000,
+  maxActionsPerMinute: 20,
+  targetUtilization: 0.7,
+  shedRetryAfterMs: 1_000,
+});
+
+/**
+ * Settings of the remedies the planner asks for. Issue 13's defaults:
+ * maxStaleMs 1,000 and flushMs 2 ms; two copies spread a read-hot key over
+ * three nodes.
+ */
+export const PLANNED_REMEDIES = Object.freeze({
+  cache: Object.freeze({ maxStaleMs: 1_000, staleWhileRevalidate: false, coalesce: true }),
+  replicate: Object.freeze({ count: 2 }),
+  aggregate: Object.freeze({ flushMs: 2, mode: 'sync' as const }),
+});
+
+/** A key's INCR share, should telemetry know it. */
+export interface CommandMix {
+  /** INCR / INCRBY / DECR / DECRBY per second. */
+  readonly increments: number;
+  /** All writes per second. */
+  readonly writes: number;
+}
+
+/** What the planner reads each tick. Only `clock`, `hotspots` and `actions` are required. */
+export interface PlannerInputs {
+  readonly clock: Clock;
+  /** The detector's active hotspots (Detector.active). */
+  readonly hotspots: () => readonly Hotspot[];
+  /** The executor's action log (in place and past). */
+  readonly actions: () => readonly ActionRecord[];
+  /** A key's policy consistency, if it has a policy (PolicyManager.get(key).policy.consistency). */
+  readonly consistencyOf?: (key: string) => Consistency | undefined;
+  /** A remedy's own report (ActionKindHandler.status). */
+  readonly status?: (kind: ActionKind, subject: ActionSubject) => Readonly<Record<string, unknown>> | null;
+  /** The detector's latest snapshot (Monitor.snapshot): node capacities, tenants' and nodes' p99. */
+  readonly snapshot?: () => TickSnapshot | undefined;
+  /** A tenant's priority; higher is more important (default 0). */
+  readonly tenantPriority?: (tenant: string) => number;
+  /** A key's INCR share; null or absent when unknown. */
+  readonly commandMix?: (key: string) => CommandMix | null;
+  /** A measurement in place of the default (verify.ts); undefined falls back to it. */
+  readonly measure?: (metric: string, context: MeasureContext) => number | null | undefined;
+}
+
+/** Ask the executor to take an action. */
+export interface ActionRequest {
+  readonly type: 'apply';
+  readonly kind: ActionKind;
+  readonly subject: ActionSubject;
+  /** The settings to apply: the key policy part (KeyPolicy field) or the quota / shedding numbers. */
+  readonly settings: Readonly<Record<string, unknown>>;
+  readonly reason: string;
+  readonly hotspot: { readonly id: string; readonly evidence: Evidence };
+  readonly prediction: Prediction | null;
+  /** Its place in the subject's ladder, 0 = first. */
+  readonly rung: number;
+  /** The action whose verdict led here (the rung before), or null. */
+  readonly follows: string | null;
+}
+
+/** Ask the executor to revert an action of the planner's. */
+export interface RevertRequest {
+  readonly type: 'revert';
+  readonly actionId: string;
+  readonly kind: ActionKind;
+  readonly subject: ActionSubject;
+  readonly reason: string;
+}
+
+/** The planner's judgement of an action, for its record (outcome, measurement, detail). */
+export interface Verdict {
+  readonly type: 'verdict';
+  readonly actionId: string;
+  readonly kind: ActionKind;
+  readonly subject: ActionSubject;
+  readonly outcome: 'effective' | 'ineffective';
+  readonly measurement: Measurement;
+  readonly detail: string;
+}
+
+/** What one tick decided. */
+export type PlannerOutput = ActionRequest | RevertRequest | Verdict;
+
+const subjectKey = (s: ActionSubject): string => `${s.type}:${s.name}`;
+const slotKey = (kind: ActionKind, s: ActionSubject): string => `${kind}|${subjectKey(s)}`;
+const LIVE_STATES = new Set(['pending', 'running', 'done']);
+const live = (r: ActionRecord): boolean => r.revertedAt === null && LIVE_STATES.has(r.state);
+const THROTTLING: ReadonlySet<ActionKind> = new Set(['throttle-key', 'quota-tenant', 'shed']);
+const SHEDDING: ImpactSignal = 'shedding';
+const P99: ImpactSignal = 'p99-over-slo';
+/** Share of a key's writes that must be increments for it to count as a counter. */
+const COUNTER_SHARE = 0.5;
+const MINUTE = 60_000;
+const NOT_COUNTER = 'no INCR-family command reached the aggregation: the key is no counter';
+
+/** What the planner remembers of a subject between ticks. */
+interface SubjectMemory {
+  lastHotAt: number;
+  shard: string | null;
+  node: string | null;
+}
+
+/** One tick's view of the world, built once. */
+interface View {
+  readonly now: number;
+  readonly active: readonly Hotspot[];
+  readonly activeIds: ReadonlySet<string>;
+  readonly hotBySubject: ReadonlyMap<string, Hotspot>;
+  /** Live records by slot (kind|subject), newest last. */
+  readonly liveBySlot: ReadonlyMap<string, ActionRecord>;
+  readonly records: readonly ActionRecord[];
+  readonly snapshot: TickSnapshot | undefined;
+}
+
+/** The rung a request climbs from, and how it was judged. */
+interface Follows {
+  readonly record: ActionRecord;
+  readonly outcome: 'effective' | 'ineffective';
+}
+
+/** Where a rung of a subject's ladder stands. */
+type RungState =
+  | { readonly at: 'absent' }
+  | { readonly at: 'waiting'; readonly why: string }
+  | { readonly at: 'judged'; readonly record: ActionRecord; readonly outcome: 'effective' | 'ineffective' };
+
+/**
+ * Decides mitigation actions for key-level hotspots.
+ *
+ * @example
+ * const planner = new Planner({ clock, hotspots: () => detector.active(), actions: () => executor.list() }, config.mitigation);
+ * for (const out of planner.tick()) executor.submit(out); // each tick, after the detector's
+ */
+export class Planner {
+  readonly settings: PlannerSettings;
+  readonly #in: PlannerInputs;
+  readonly #counters: KeyPatterns;
+  readonly #strong: KeyPatterns;
+  readonly #doNotTouch: KeyPatterns;
+  readonly #subjects = new Map<string, SubjectMemory>();
+  /** Requests asked for and not yet in the log, by slot. */
+  readonly #requested = new Map<string, number>();
+  readonly #reverting = new Map<string, number>();
+  readonly #verdicts = new Map<string, 'effective' | 'ineffective'>();
+  readonly #appliedAt = new Map<string, number>();
+  /** Keys whose aggregation probe saw no increments this episode. */
+  readonly #notCounters = new Set<string>();
+  /** Per node, the subjects whose ladders led to shedding it (they keep it hot). */
+  readonly #shedCauses = new Map<string, Set<string>>();
+  /** This tick's shed requests and the subject whose ladder led to each (committed with the tick). */
+  readonly #causes = new Map<ActionRequest, string>();
+  /** When each apply was asked for, for maxActionsPerMinute. */
+  #issued: number[] = [];
+
+  /** Throws a RangeError for a bad pattern or setting. */
+  constructor(inputs: PlannerInputs, settings: Partial<PlannerSettings> = {}) {
+    this.settings = Object.freeze({ ...DEFAULT_PLANNER_SETTINGS, ...settings });
+    this.#in = inputs;
+    this.#counters = new KeyPatterns(this.settings.counters);
+    this.#strong = new KeyPatterns(this.settings.strong);
+    this.#doNotTouch = new KeyPatterns(this.settings.doNotTouch);
+  }
+
+  /** One round: verdicts on actions due for measuring, reverts of cold subjects, then new actions, worst hotspot first. */
+  tick(): PlannerOutput[] {
+    const view = this.#view();
+    const verdicts = this.#verify(view);
+    const judged = new Map(verdicts.map((v) => [v.actionId, v]));
+    const reverts = this.#reverts(view, judged);
+    const applies = this.#plan(view, judged, new Set(reverts.map((r) => r.actionId)));
+    const room = Math.max(
+      0,
+      this.settings.maxActionsPerMinute - this.#issued.filter((t) => t > view.now - MINUTE).length,
+    );
+    const out: PlannerOutput[] = [...verdicts, ...reverts, ...applies.slice(0, room)];
+    this.#commit(view, out);
+    return out;
+  }
+
+  #view(): View {
+    const now = this.#in.clock.now();
+    const active = this.#in.hotspots().filter((h) => h.clearedAt === null);
+    const records = this.#in.actions();
+    const hotBySubject = new Map<string, Hotspot>();
+    for (const h of active) {
+      const s = subjectOf(h);
+      if (s !== null) hotBySubject.set(subjectKey(s), h);
+    }
+    const activeIds = new Set(active.map((h) => h.id));
+    const liveBySlot = new Map<string, ActionRecord>();
+    for (const r of records) {
+      // A dry-run recommendation stands for its hotspot's episode, so it is not repeated every tick.
+      if (r.outcome === 'recommended' && !(r.hotspot !== null && activeIds.has(r.hotspot.id))) continue;
+      if (live(r)) liveBySlot.set(slotKey(r.kind, r.subject), r);
+    }
+    // Subjects are hot while their hotspot is active; a shed node while anything on it, or what led to it, is.
+    for (const [sk, h] of hotBySubject) this.#remember(sk, now, h.shard, h.node);
+    for (const h of active) if (h.node !== null) this.#remember(`node:${h.node}`, now, null, h.node);
+    for (const [node, causes] of this.#shedCauses)
+      if ([...causes].some((c) => hotBySubject.has(c))) this.#remember(`node:${node}`, now, null, node);
+    return { now, active, activeIds, hotBySubject, liveBySlot, records, snapshot: this.#in.snapshot?.() };
+  }
+
+  #remember(sk: string, now: number, shard: string | null, node: string | null): void {
+    const m = this.#subjects.get(sk);
+    if (m === undefined) this.#subjects.set(sk, { lastHotAt: now, shard, node });
+    else {
+      m.lastHotAt = now;
+      m.shard = shard ?? m.shard;
+      m.node = node ?? m.node;
+    }
+  }
+
+  // ---- verification -------------------------------------------------------
+
+  #verify(view: View): Verdict[] {
+    const out: Verdict[] = [];
+    const { verifyDelayMs } = this.settings;
+    for (const r of view.liveBySlot.values()) {
+      if (r.by !== 'planner' || r.state !== 'done' || r.outcome !== 'pending' || this.#verdicts.has(r.id))
+        continue;
+      const appliedAt = this.#appliedAt.get(r.id) ?? r.updatedAt;
+      this.#appliedAt.set(r.id, appliedAt);
+      if (view.now < appliedAt + verifyDelayMs) continue;
+      const sk = subjectKey(r.subject);
+      const mem = this.#subjects.get(sk);
+      const hotspot = view.hotBySubject.get(sk) ?? null;
+      const context: MeasureContext = {
+        action: r,
+        hotspot,
+        shard: mem?.shard ?? null,
+        node: r.subject.type === 'node' ? r.subject.name : (mem?.node ?? null),
+        snapshot: view.snapshot,
+        status: this.#in.status?.(r.kind, r.subject) ?? null,
+      };
+      const v = this.#judge(r, context, view.now, appliedAt);
+      if (v !== null) out.push(v);
+    }
+    return out;
+  }
+
+  #judge(r: ActionRecord, c: MeasureContext, now: number, appliedAt: number): Verdict | null {
+    const p = r.prediction;
+    const evidence = c.hotspot?.evidence ?? {};
+    const verdict = (
+      outcome: 'effective' | 'ineffective',
+      value: number | null,
+      detail: string,
+    ): Verdict => ({
+      type: 'verdict',
+      actionId: r.id,
+      kind: r.kind,
+      subject: r.subject,
+      outcome,
+      measurement: { at: now, value, evidence },
+      detail,
+    });
+    if (r.kind === 'aggregate' && incrementsSeen(c.status) === 0)
+      return verdict('ineffective', null, NOT_COUNTER);
+    const value = p === null ? null : (this.#in.measure?.(p.metric, c) ?? measureDefault(p.metric, c));
+    if (p !== null && value !== null) {
+      const ok = meets(p, value);
+      const rel = p.direction === 'below' ? (ok ? '≤' : '>') : ok ? '≥' : '<';
+      return verdict(
+        ok ? 'effective' : 'ineffective',
+        value,
+        `${p.metric} ${fmt(value)} ${rel} ${fmt(p.expected)} predicted`,
+      );
+    }
+    if (c.hotspot === null) return verdict('effective', null, 'the subject is no longer hot');
+    // Unmeasured yet (no snapshot or status so far): give it two more delays before calling it.
+    if (now < appliedAt + 3 * this.settings.verifyDelayMs) return null;
+    return verdict(
+      'ineffective',
+      null,
+      `${p?.metric ?? 'its effect'} could not be measured and the subject is still hot`,
+    );
+  }
+
+  // ---- reverting ----------------------------------------------------------
+
+  #reverts(view: View, judged: ReadonlyMap<string, Verdict>): RevertRequest[] {
+    const out: RevertRequest[] = [];
+    for (const r of view.liveBySlot.values()) {
+      if (r.by !== 'planner' || r.state !== 'done' || r.outcome === 'recommended') continue;
+      const asked = this.#reverting.get(r.id);
+      if (asked !== undefined && view.now < asked + this.settings.cooldownMs) continue;
+      const sk = subjectKey(r.subject);
+      const notCounter =
+        r.kind === 'aggregate' &&
+        (judged.get(r.id)?.detail === NOT_COUNTER || this.#notCounters.has(r.subject.name));
+      if (notCounter) {
+        out.push(
+          revert(
+            r,
+            'the aggregation probe saw no increments: the key is no counter, so aggregating it does nothing',
+          ),
+        );
+        continue;
+      }
+      const lastHot = this.#subjects.get(sk)?.lastHotAt ?? r.createdAt;
+      const cold = view.now - Math.max(lastHot, r.createdAt);
+      if (cold >= this.settings.hysteresisMs)
+        out.push(
+          revert(
+            r,
+            `${r.subject.type} ${JSON.stringify(r.subject.name)} has had no hotspot for ${Math.round(cold / 1000)} s (hysteresis ${this.settings.hysteresisMs / 1000} s)`,
+          ),
+        );
+    }
+    return out;
+  }
+
+  // ---- the ladder ---------------------------------------------------------
+
+  #plan(view: View, judged: ReadonlyMap<string, Verdict>, reverting: ReadonlySet<string>): ActionRequest[] {
+    const out: ActionRequest[] = [];
+    const asked = new Set<string>();
+    const order = [...view.hotBySubject.values()].sort(
+      (a, b) =>
+        SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
+        (b.evidence.rate ?? 0) - (a.evidence.rate ?? 0),
+    );
+    for (const h of order) {
+      const subject = subjectOf(h)!;
+      const sk = subjectKey(subject);
+      if (this.#untouchable(subject.name)) continue;
+      if (this.#operatorOn(view, sk)) continue;
+      const req = this.#climb(view, h, subject, judged, reverting);
+      if (req === null) continue;
+      const slot = slotKey(req.kind, req.subject);
+      if (asked.has(slot) || this.#untouchable(req.subject.name)) continue;
+      asked.add(slot);
+      if (req.kind === 'shed') this.#causes.set(req, sk);
+      out.push(req);
+    }
+    return out;
+  }
+
+  /** The next request on `h`'s ladder, or null when the ladder waits or is done. */
+  #climb(
+    view: View,
+    h: Hotspot,
+    subject: ActionSubject,
+    judged: ReadonlyMap<string, Verdict>,
+    reverting: ReadonlySet<string>,
+  ): ActionRequest | null {
+    const rungs = this.#ladder(h, subject);
+    const ours = this.#throttled(view, subject, h.node);
+    const pressure = h.impact.filter((s) => !(s === SHEDDING && ours));
+    let follows: Follows | null = null;
+    for (let i = 0; i < rungs.length; i++) {
+      const kind = rungs[i]!;
+      const target = kind === 'shed' ? this.#shedNode(view, h) : subject;
+      if (target === null) return null;
+      const state = this.#rung(view, kind, target, judged, reverting);
+      if (state.at === 'waiting') return null;
+      if (state.at === 'judged') {
+        // Climb when the rung fell short of its prediction, or met it while the impact stayed.
+        if (state.outcome === 'effective' && pressure.length === 0) return null;
+        follows = { record: state.record, outcome: state.outcome };
+        continue;
+      }
+      if ((kind === 'throttle-key' || kind === 'quota-tenant') && pressure.length === 0) return null;
+      if (kind === 'shed' && (!pressure.includes(P99) || this.#awaitingOn(view, target.name))) return null;
+      return this.#request(view, h, kind, target, i, follows);
+    }
+    return null;
+  }
+
+  #ladder(h: Hotspot, subject: ActionSubject): ActionKind[] {
+    if (h.kind === 'noisy-tenant') return ['quota-tenant', 'shed'];
+    const key = subject.name;
+    if (h.heat === 'read-hot') return [this.#isStrong(key) ? 'replicate' : 'cache', 'throttle-key', 'shed'];
+    const mix = this.#in.commandMix?.(key) ?? null;
+    const byMix = mix !== null && mix.writes > 0 ? mix.increments / mix.writes >= COUNTER_SHARE : null;
+    if (byMix === false || this.#notCounters.has(key)) return ['throttle-key', 'shed'];
+    return this.#counters.matches(key)
+      ? ['aggregate', 'salt', 'throttle-key', 'shed']
+      : ['aggregate', 'throttle-key', 'shed'];
+  }
+
+  #rung(
+    view: View,
+    kind: ActionKind,
+    target: ActionSubject,
+    judged: ReadonlyMap<string, Verdict>,
+    reverting: ReadonlySet<string>,
+  ): RungState {
+    const slot = slotKey(kind, target);
+    const r = view.liveBySlot.get(slot);
+    if (r !== undefined) {
+      if (r.outcome === 'recommended') return { at: 'waiting', why: 'recommended (dry run)' };
+      // A probe being reverted as no counter is a rung skipped, not one standing.
+      if (reverting.has(r.id) && kind === 'aggregate')
+        return { at: 'judged', record: r, outcome: 'ineffective' };
+      const outcome = judged.get(r.id)?.outcome ?? this.#verdicts.get(r.id) ?? r.outcome;
+      if (outcome === 'effective' || outcome === 'ineffective') return { at: 'judged', record: r, outcome };
+      return { at: 'waiting', why: 'awaiting its verdict' };
+    }
+    const askedAt = this.#requested.get(slot);
+    if (askedAt !== undefined && view.now < askedAt + this.settings.cooldownMs)
+      return { at: 'waiting', why: 'asked for' };
+    // Refused or failed lately (cooldown, cap, mode): wait, and do not climb past it.
+    const last = latest(view.records, slot);
+    if (
+      last !== undefined &&
+      (last.state === 'failed' || last.state === 'cancelled') &&
+      view.now < last.updatedAt + this.settings.cooldownMs
+    )
+      return { at: 'waiting', why: `${last.state} lately` };
+    return { at: 'absent' };
+  }
+
+  #request(
+    view: View,
+    h: Hotspot,
+    kind: ActionKind,
+    subject: ActionSubject,
+    rung: number,
+    follows: Follows | null,
+  ): ActionRequest {
+    const ev = h.evidence;
+    const rate = ev.rate ?? 0;
+    const latency = h.impact.includes(P99);
+    const target = this.settings.targetUtilization;
+    const what = describe(h);
+    const after =
+      follows === null
+        ? ''
+        : `; ${follows.record.kind} (${follows.record.id}) was ${follows.outcome === 'effective' ? 'effective but the impact stayed' : 'ineffective'}`;
+    let settings: Record<string, unknown>;
+    let why: string;
+    let nodeP99: number | null = null;
+    switch (kind) {
+      case 'cache':
+        settings = { ...PLANNED_REMEDIES.cache };
+        why = 'cache + coalescing: cheap and reversible, taken on the hot-key signal alone';
+        break;
+      case 'replicate':
+        settings = { ...PLANNED_REMEDIES.replicate };
+        why = `replicas, not the cache: its reads must never be stale (${this.#strong.match(subject.name) === null ? 'its policy is strong' : `matches strong pattern ${JSON.stringify(this.#strong.match(subject.name))}`})`;
+        break;
+      case 'aggregate':
+        settings = { ...PLANNED_REMEDIES.aggregate };
+        why = this.#counters.matches(subject.name)
+          ? `aggregation: a counter (matches counters pattern ${JSON.stringify(this.#counters.match(subject.name))}), batched exactly`
+          : 'aggregation as a probe: telemetry does not tell INCR from other writes, and aggregation is exact and passes other commands through; its status shows whether increments arrive';
+        break;
+      case 'salt': {
+        const nodes = view.snapshot?.nodes.length ?? 0;
+        settings = { buckets: Math.max(2, nodes) };
+        why = `salting over ${Math.max(2, nodes)} sub-keys (one per node): still too hot for one node after aggregation, and allowed by counters pattern ${JSON.stringify(this.#counters.match(subject.name))}`;
+        break;
+      }
+      case 'throttle-key': {
+        const node = view.snapshot?.nodes.find((n) => n.id === h.node);
+        nodeP99 = node?.p99Ms ?? null;
+        const r = keyThrottleRate(rate, h.node, view.snapshot, ev.shardRate ?? rate, target);
+        settings = { opsPerSec: r.opsPerSec, burst: burstOf(r.opsPerSec) };
+        why = `throttle to ${r.opsPerSec} ops/s, ${r.why}; impact: ${h.impact.join(', ')}`;
+        break;
+      }
+      case 'quota-tenant': {
+        const q = tenantQuota(
+          subject.name,
+          { rate, totalRate: ev.totalRate ?? rate, tenants: ev.tenants ?? 1 },
+          view.snapshot,
+          target,
+        );
+        settings = { opsPerSec: q.opsPerSec, burst: burstOf(q.opsPerSec) };
+        why = `quota of ${q.opsPerSec} ops/s, ${q.why}; impact: ${h.impact.join(', ')}`;
+        break;
+      }
+      case 'shed': {
+        const node = view.snapshot?.nodes.find((n) => n.id === subject.name);
+        nodeP99 = node?.p99Ms ?? null;
+        const budget = shedBudget(subject.name, view.snapshot, target);
+        settings = {
+          opsPerSec: budget,
+          retryAfterMs: this.settings.shedRetryAfterMs,
+          tenantsLowestFirst: this.#tenantsLowestFirst(view.snapshot),
+        };
+        why = `shed on node ${subject.name} with retry-after ${this.settings.shedRetryAfterMs} ms, lowest-priority tenants first${budget === null ? '' : `, admitting ${budget} ops/s (${Math.round(target * 100)}% of its capacity)`}: p99 over the SLO with nothing cheaper left`;
+        break;
+      }
+    }
+    const otherP99 =
+      kind === 'quota-tenant'
+        ? measureDefault('otherTenantsP99Ms', {
+            action: { subject } as ActionRecord,
+            hotspot: h,
+            shard: null,
+            node: null,
+            snapshot: view.snapshot,
+            status: null,
+          })
+        : null;
+    return {
+      type: 'apply',
+      kind,
+      subject,
+      settings: Object.freeze(settings),
+      reason: `${what}: ${why}${after}`,
+      hotspot: { id: h.id, evidence: h.evidence },
+      prediction: predict(kind, h, {
+        latency,
+        copies: PLANNED_REMEDIES.replicate.count,
+        flushMs: PLANNED_REMEDIES.aggregate.flushMs,
+        otherTenantsP99Ms: otherP99,
+        nodeP99Ms: nodeP99,
+      }),
+      rung,
+      follows: follows?.record.id ?? null,
+    };
+  }
+
+  // ---- helpers ------------------------------------------------------------
+
+  #isStrong(key: string): boolean {
+    return this.#strong.matches(key) || this.#in.consistencyOf?.(key) === 'strong';
+  }
+
+  #untouchable(name: string): boolean {
+    return this.#doNotTouch.matches(name);
+  }
+
+  #operatorOn(view: View, sk: string): boolean {
+    for (const r of view.liveBySlot.values())
+      if (r.by === 'operator' && subjectKey(r.subject) === sk) return true;
+    return false;
+  }
+
+  /** Whether our own throttling could be what sheds this subject's requests (so 'shedding' is not impact). */
+  #throttled(view: View, subject: ActionSubject, node: string | null): boolean {
+    for (const r of view.liveBySlot.values()) {
+      if (!THROTTLING.has(r.kind)) continue;
+      if (subjectKey(r.subject) === subjectKey(subject)) return true;
+      if (r.kind === 'shed' && (r.subject.name === node || subject.type === 'tenant')) return true;
+    }
+    return false;
+  }
+
+  /** The node a subject's shedding rung acts on: a key's own node; for a tenant, the node furthest over the SLO. */
+  #shedNode(view: View, h: Hotspot): ActionSubject | null {
+    if (h.node !== null) return { type: 'node', name: h.node };
+    const slo = view.snapshot?.sloP99Ms ?? h.evidence.sloP99Ms ?? 0;
+    const worst = [...(view.snapshot?.nodes ?? [])]
+      .filter((n) => slo > 0 && n.p99Ms > slo)
+      .sort((a, b) => b.p99Ms - a.p99Ms)[0];
+    return worst === undefined ? null : { type: 'node', name: worst.id };
+  }
+
+  /** Whether a planner action on a subject living on `node` still awaits its verdict: something cheaper may yet work. */
+  #awaitingOn(view: View, node: string): boolean {
+    for (const r of view.liveBySlot.values()) {
+      if (r.by !== 'planner' || r.outcome !== 'pending' || this.#verdicts.has(r.id)) continue;
+      if (r.subject.type === 'key' && this.#subjects.get(subjectKey(r.subject))?.node === node) return true;
+    }
+    return false;
+  }
+
+  #tenantsLowestFirst(snapshot: TickSnapshot | undefined): string[] {
+    const priority = this.#in.tenantPriority ?? ((): number => 0);
+    return (snapshot?.tenants ?? [])
+      .filter((t) => t.id !== OTHER_TENANT && t.reads + t.writes > 0)
+      .sort((a, b) => priority(a.id) - priority(b.id) || b.reads + b.writes - (a.reads + a.writes))
+      .map((t) => t.id);
+  }
+
+  /** Remembers what this tick asked for, and forgets what is over. */
+  #commit(view: View, out: readonly PlannerOutput[]): void {
+    for (const o of out) {
+      if (o.type === 'verdict') {
+        this.#verdicts.set(o.actionId, o.outcome);
+        if (o.kind === 'aggregate' && o.detail === NOT_COUNTER) this.#notCounters.add(o.subject.name);
+      } else if (o.type === 'revert') {
+        this.#reverting.set(o.actionId, view.now);
+      } else {
+        this.#requested.set(slotKey(o.kind, o.subject), view.now);
+        this.#issued.push(view.now);
+        if (o.kind === 'shed') {
+          const causes = this.#shedCauses.get(o.subject.name) ?? new Set<string>();
+          const cause = this.#causes.get(o);
+          if (cause !== undefined) causes.add(cause);
+          this.#shedCauses.set(o.subject.name, causes);
+        }
+      }
+    }
+    this.#causes.clear();
+    this.#issued = this.#issued.filter((t) => t > view.now - MINUTE);
+    // A request is in the log once a record for its slot was created at or after it.
+    for (const [slot, at] of this.#requested) {
+      const r = latest(view.records, slot);
+      if (
+        (r !== undefined &&
+          r.createdAt >= at &&
+          !out.some((o) => o.type === 'apply' && slotKey(o.kind, o.subject) === slot)) ||
+        view.now >= at + this.settings.cooldownMs
+      )
+        this.#requested.delete(slot);
+    }
+    const liveIds = new Set([...view.liveBySlot.values()].map((r) => r.id));
+    for (const m of [this.#verdicts, this.#appliedAt, this.#reverting])
+      for (const id of m.keys()) if (!liveIds.has(id)) m.delete(id);
+    // A subject long cold with nothing in place starts its next episode from the first rung.
+    const liveSubjects = new Set([...view.liveBySlot.values()].map((r) => subjectKey(r.subject)));
+    for (const [sk, m] of this.#subjects) {
+      if (liveSubjects.has(sk) || view.now - m.lastHotAt < this.settings.hysteresisMs) continue;
+      this.#subjects.delete(sk);
+      if (sk.startsWith('key:')) this.#notCounters.delete(sk.slice(4));
+      if (sk.startsWith('node:')) this.#shedCauses.delete(sk.slice(5));
+    }
+  }
+}
+
+/** The subject a hotspot's ladder acts on; null for kinds this planner leaves to others (ranges, nodes, skew). */
+function subjectOf(h: Hotspot): ActionSubject | null {
+  if (h.kind === 'hot-key') return { type: 'key', name: h.subject };
+  if (h.kind === 'noisy-tenant') return { type: 'tenant', name: h.subject };
+  return null;
+}
+
+function revert(r: ActionRecord, reason: string): RevertRequest {
+  return { type: 'revert', actionId: r.id, kind: r.kind, subject: r.subject, reason };
+}
+
+function latest(records: readonly ActionRecord[], slot: string): ActionRecord | undefined {
+  let found: ActionRecord | undefined;
+  for (const r of records)
+    if (slotKey(r.kind, r.subject) === slot && (found === undefined || r.createdAt >= found.createdAt))
+      found = r;
+  return found;
+}
+
+function describe(h: Hotspot): string {
+  const ev = h.evidence;
+  const rate = typeof ev.rate === 'number' ? ` at ${Math.round(ev.rate)} ops/s` : '';
+  const share =
+    typeof ev.shareOfShard === 'number'
+      ? `, ${Math.round(ev.shareOfShard * 100)}% of shard ${h.shard ?? '?'}`
+      : '';
+  const who = h.kind === 'noisy-tenant' ? 'tenant' : 'key';
+  return `${who} ${JSON.stringify(h.subject)} is ${h.heat}${rate}${share} (${h.severity}${h.impact.length > 0 ? `: ${h.impact.join(', ')}` : ''})`;
+}
+
+/** A bucket of a tenth of a second's worth: bursts pass, a flood does not. */
+const burstOf = (opsPerSec: number): number => Math.max(1, Math.round(opsPerSec / 10));
+
+const fmt = (x: number): string => (Number.isInteger(x) ? String(x) : x.toPrecision(3));
