@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { fieldsAt, givenValue, unknownEnvWarnings } from './config-messages.js';
 import { ConfigError } from './errors.js';
+import { patternProblem } from './mitigate/key-patterns.js';
+import { DEFAULT_PLANNER_SETTINGS as PLANNER } from './mitigate/planner.js';
 import { DEFAULT_DECODER_LIMITS } from './protocol/request-decoder.js';
 import { RESERVED_TENANT_NAMES, TENANT_NAME } from './router/tenants.js';
 import { DEFAULT_SAMPLE_BUDGET } from './telemetry/router-telemetry.js';
@@ -99,6 +101,52 @@ const tenantSchema = z
   })
   .strict();
 
+/** Key patterns (Redis glob, as KEYS takes): each must be one a key can match. */
+const keyPatterns = z.array(
+  z.string().superRefine((p, ctx) => {
+    const problem = patternProblem(p);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+  }),
+);
+const milliseconds = z.coerce
+  .number()
+  .int()
+  .positive()
+  .max(2 ** 31 - 1); // setTimeout's range
+
+/**
+ * The planner and what it may do (src/mitigate/planner.ts, PlannerSettings,
+ * for what each field means). The executor reads cooldownMs and
+ * maxActionsPerMinute too.
+ */
+const mitigationSchema = z
+  .object({
+    counters: keyPatterns.default([...PLANNER.counters]),
+    strong: keyPatterns.default([...PLANNER.strong]),
+    doNotTouch: keyPatterns.default([...PLANNER.doNotTouch]),
+    hysteresisMs: milliseconds.default(PLANNER.hysteresisMs),
+    verifyDelayMs: milliseconds.default(PLANNER.verifyDelayMs),
+    cooldownMs: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(PLANNER.cooldownMs),
+    maxActionsPerMinute: positiveInt.default(PLANNER.maxActionsPerMinute),
+    targetUtilization: z.coerce.number().gt(0).max(1).default(PLANNER.targetUtilization),
+    shedRetryAfterMs: milliseconds.default(PLANNER.shedRetryAfterMs),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    // Reverting before the verdict would judge an action already gone.
+    if (m.hysteresisMs <= m.verifyDelayMs)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hysteresisMs'],
+        message: `must be longer than verifyDelayMs (${m.verifyDelayMs})`,
+      });
+  });
+
 /** The validated configuration of one hotshard process. */
 export const configSchema = z
   .object({
@@ -184,6 +232,8 @@ export const configSchema = z
       })
       .strict()
       .default({ tickMs: 250, quietTickMs: 500, windowSeconds: 1, rules: {} }),
+    /** The planner: counter and strong key patterns, do-not-touch, hysteresis, verification, budgets. */
+    mitigation: mitigationSchema.default(mitigationSchema.parse({})),
     /** Sampled access log (JSON lines) for `hotshard replay`. */
     accessLog: z
       .object({
