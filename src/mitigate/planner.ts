@@ -38,8 +38,9 @@
  *
  * Pure: time is the injected clock, inputs are functions, the output is a
  * list of requests. A throw (a bad input) reaches the caller, which logs and
- * counts it (ControlErrors 'planner'); the planner's memory is only updated
- * once a tick has decided everything, so a failed tick changes nothing.
+ * counts it (ControlErrors 'planner'). What a tick asked for is remembered
+ * only once it has decided everything, so a failed tick asks for nothing
+ * and the next one decides afresh.
  */
 import type { Clock } from '../clock.js';
 import { type Hotspot, type ImpactSignal, SEVERITY_RANK } from '../detect/hotspot.js';
@@ -278,12 +279,13 @@ export class Planner {
       if (r.outcome === 'recommended' && !(r.hotspot !== null && activeIds.has(r.hotspot.id))) continue;
       if (live(r)) liveBySlot.set(slotKey(r.kind, r.subject), r);
     }
+    const snapshot = this.#in.snapshot?.();
     // Subjects are hot while their hotspot is active; a shed node while anything on it, or what led to it, is.
     for (const [sk, h] of hotBySubject) this.#remember(sk, now, h.shard, h.node);
     for (const h of active) if (h.node !== null) this.#remember(`node:${h.node}`, now, null, h.node);
     for (const [node, causes] of this.#shedCauses)
       if ([...causes].some((c) => hotBySubject.has(c))) this.#remember(`node:${node}`, now, null, node);
-    return { now, active, activeIds, hotBySubject, liveBySlot, records, snapshot: this.#in.snapshot?.() };
+    return { now, active, activeIds, hotBySubject, liveBySlot, records, snapshot };
   }
 
   #remember(sk: string, now: number, shard: string | null, node: string | null): void {
