@@ -84,8 +84,8 @@ export function fairLevel(demands: readonly number[], budget: number): number {
     if (sorted[i]! >= share) return share;
     left -= sorted[i]!;
   }
-  // Every demand fits: nobody needs limiting; the largest demand is the level.
-  return sorted.length === 0 ? budget : sorted[sorted.length - 1]!;
+  // Every demand fits: the largest gets what it asks and whatever is left over.
+  return sorted.length === 0 ? budget : sorted[sorted.length - 1]! + left;
 }
 
 /** A noisy tenant's quota and the sentence that explains it. */

@@ -433,7 +433,7 @@ export class Planner {
     reverting: ReadonlySet<string>,
   ): ActionRequest | null {
     const rungs = this.#ladder(h, subject);
-    const ours = this.#throttled(view, subject, h.node);
+    const ours = this.#throttling(view);
     const pressure = h.impact.filter((s) => !(s === SHEDDING && ours));
     let follows: Follows | null = null;
     for (let i = 0; i < rungs.length; i++) {
@@ -618,13 +618,15 @@ export class Planner {
     return false;
   }
 
-  /** Whether our own throttling could be what sheds this subject's requests (so 'shedding' is not impact). */
-  #throttled(view: View, subject: ActionSubject, node: string | null): boolean {
-    for (const r of view.liveBySlot.values()) {
-      if (!THROTTLING.has(r.kind)) continue;
-      if (subjectKey(r.subject) === subjectKey(subject)) return true;
-      if (r.kind === 'shed' && (r.subject.name === node || subject.type === 'tenant')) return true;
-    }
+  /**
+   * Whether throttling is in place anywhere: its refusals count as shed
+   * requests (BUSY), which the detector reads as the 'shedding' impact, and
+   * a key's shard or a tenant mixes refusals of several scopes, so while any
+   * throttle, quota or shedding is on, 'shedding' is no evidence of impact.
+   */
+  #throttling(view: View): boolean {
+    for (const r of view.liveBySlot.values())
+      if (THROTTLING.has(r.kind) && r.outcome !== 'recommended') return true;
     return false;
   }
 
