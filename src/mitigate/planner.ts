@@ -116,8 +116,8 @@ export interface PlannerInputs {
   readonly actions: () => readonly ActionRecord[];
   /** A key's policy consistency, if it has a policy (PolicyManager.get(key).policy.consistency). */
   readonly consistencyOf?: (key: string) => Consistency | undefined;
-  /** A remedy's own report (ActionKindHandler.status). */
-  readonly status?: (kind: ActionKind, subject: ActionSubject) => Readonly<Record<string, unknown>> | null;
+  /** What the remedy of an action in force reports of itself (Executor.status(action.id)). */
+  readonly status?: (action: ActionRecord) => Readonly<Record<string, unknown>> | null;
   /** The detector's latest snapshot (Monitor.snapshot): node capacities, tenants' and nodes' p99. */
   readonly snapshot?: () => TickSnapshot | undefined;
   /** A tenant's priority; higher is more important (default 0). */
@@ -128,8 +128,12 @@ export interface PlannerInputs {
   readonly measure?: (metric: string, context: MeasureContext) => number | null | undefined;
 }
 
-/** Ask the executor to take an action. */
-export interface ActionRequest {
+/**
+ * Ask the executor to take an action: an executor ActionRequest
+ * (src/mitigate/executor.ts) with `by: 'planner'`, plus where it stands in
+ * the ladder.
+ */
+export interface PlannedAction {
   readonly type: 'apply';
   readonly kind: ActionKind;
   readonly subject: ActionSubject;
@@ -145,7 +149,7 @@ export interface ActionRequest {
 }
 
 /** Ask the executor to revert an action of the planner's. */
-export interface RevertRequest {
+export interface PlannedRevert {
   readonly type: 'revert';
   readonly actionId: string;
   readonly kind: ActionKind;
@@ -165,7 +169,7 @@ export interface Verdict {
 }
 
 /** What one tick decided. */
-export type PlannerOutput = ActionRequest | RevertRequest | Verdict;
+export type PlannerOutput = PlannedAction | PlannedRevert | Verdict;
 
 const subjectKey = (s: ActionSubject): string => `${s.type}:${s.name}`;
 const slotKey = (kind: ActionKind, s: ActionSubject): string => `${kind}|${subjectKey(s)}`;
@@ -234,7 +238,7 @@ export class Planner {
   /** Per node, the subjects whose ladders led to shedding it (they keep it hot). */
   readonly #shedCauses = new Map<string, Set<string>>();
   /** This tick's shed requests and the subject whose ladder led to each (committed with the tick). */
-  readonly #causes = new Map<ActionRequest, string>();
+  readonly #causes = new Map<PlannedAction, string>();
   /** When each apply was asked for, for maxActionsPerMinute. */
   #issued: number[] = [];
 
@@ -277,7 +281,11 @@ export class Planner {
     for (const r of records) {
       // A dry-run recommendation stands for its hotspot's episode, so it is not repeated every tick.
       if (r.outcome === 'recommended' && !(r.hotspot !== null && activeIds.has(r.hotspot.id))) continue;
-      if (live(r)) liveBySlot.set(slotKey(r.kind, r.subject), r);
+      if (!live(r)) continue;
+      // The newest per slot: the log may list newest first, and an older record superseded by it stays `done`.
+      const slot = slotKey(r.kind, r.subject);
+      const had = liveBySlot.get(slot);
+      if (had === undefined || r.createdAt >= had.createdAt) liveBySlot.set(slot, r);
     }
     const snapshot = this.#in.snapshot?.();
     // Subjects are hot while their hotspot is active; a shed node while anything on it, or what led to it, is.
@@ -318,7 +326,7 @@ export class Planner {
         shard: mem?.shard ?? null,
         node: r.subject.type === 'node' ? r.subject.name : (mem?.node ?? null),
         snapshot: view.snapshot,
-        status: this.#in.status?.(r.kind, r.subject) ?? null,
+        status: this.#in.status?.(r) ?? null,
       };
       const v = this.#judge(r, context, view.now, appliedAt);
       if (v !== null) out.push(v);
@@ -366,8 +374,8 @@ export class Planner {
 
   // ---- reverting ----------------------------------------------------------
 
-  #reverts(view: View, judged: ReadonlyMap<string, Verdict>): RevertRequest[] {
-    const out: RevertRequest[] = [];
+  #reverts(view: View, judged: ReadonlyMap<string, Verdict>): PlannedRevert[] {
+    const out: PlannedRevert[] = [];
     for (const r of view.liveBySlot.values()) {
       if (r.by !== 'planner' || r.state !== 'done' || r.outcome === 'recommended') continue;
       const asked = this.#reverting.get(r.id);
@@ -400,8 +408,8 @@ export class Planner {
 
   // ---- the ladder ---------------------------------------------------------
 
-  #plan(view: View, judged: ReadonlyMap<string, Verdict>, reverting: ReadonlySet<string>): ActionRequest[] {
-    const out: ActionRequest[] = [];
+  #plan(view: View, judged: ReadonlyMap<string, Verdict>, reverting: ReadonlySet<string>): PlannedAction[] {
+    const out: PlannedAction[] = [];
     const asked = new Set<string>();
     const order = [...view.hotBySubject.values()].sort(
       (a, b) =>
@@ -431,7 +439,7 @@ export class Planner {
     subject: ActionSubject,
     judged: ReadonlyMap<string, Verdict>,
     reverting: ReadonlySet<string>,
-  ): ActionRequest | null {
+  ): PlannedAction | null {
     const rungs = this.#ladder(h, subject);
     const ours = this.#throttling(view);
     const pressure = h.impact.filter((s) => !(s === SHEDDING && ours));
@@ -506,7 +514,7 @@ export class Planner {
     subject: ActionSubject,
     rung: number,
     follows: Follows | null,
-  ): ActionRequest {
+  ): PlannedAction {
     const ev = h.evidence;
     const rate = ev.rate ?? 0;
     const latency = h.impact.includes(P99);
@@ -710,7 +718,7 @@ function subjectOf(h: Hotspot): ActionSubject | null {
   return null;
 }
 
-function revert(r: ActionRecord, reason: string): RevertRequest {
+function revert(r: ActionRecord, reason: string): PlannedRevert {
   return { type: 'revert', actionId: r.id, kind: r.kind, subject: r.subject, reason };
 }
 

@@ -12,9 +12,9 @@
  * | action       | metric                      | from                        | expected            |
  * |--------------|-----------------------------|-----------------------------|---------------------|
  * | any, impact  | shardP99Ms / nodeP99Ms      | snapshot, else the evidence | ≤ the SLO           |
- * | cache        | keyBackendReadShare         | cache status: misses / reads| ≤ 0.2               |
- * | replicate    | keyBackendReadShare         | status `homeReadShare`      | ≤ 1/(copies+1) + 0.1|
- * | aggregate    | backendWritesPerIncrement   | status                      | ≤ 2 flushes' worth  |
+ * | cache        | keyBackendReadShare         | status: misses / (hits+misses) | ≤ 0.2            |
+ * | replicate    | keyBackendReadShare         | status: primary.reads / all | ≤ 1/(copies+1) + 0.1|
+ * | aggregate    | backendWritesPerIncrement   | status: writesPerIncrement, else backendWrites / increments | ≤ 2 flushes' worth |
  * | quota-tenant | otherTenantsP99Ms           | snapshot                    | ≤ the SLO           |
  *
  * The status fields read are listed in {@link statusNumber}'s callers; a
@@ -48,6 +48,19 @@ export function statusNumber(status: Readonly<Record<string, unknown>> | null, f
 export const incrementsSeen = (status: Readonly<Record<string, unknown>> | null): number | null =>
   statusNumber(status, 'increments');
 
+/**
+ * The share of a replicated key's reads its own node served, from the
+ * replicas' status: `primary.reads` against each of `copies[].reads`.
+ */
+function replicaHomeShare(status: Readonly<Record<string, unknown>> | null): number | null {
+  const primary = status?.primary as { reads?: unknown } | undefined;
+  const copies = status?.copies;
+  if (typeof primary?.reads !== 'number' || !Array.isArray(copies)) return null;
+  let total = primary.reads;
+  for (const c of copies as { reads?: unknown }[]) if (typeof c.reads === 'number') total += c.reads;
+  return total === 0 ? null : primary.reads / total;
+}
+
 /** The default measurements, by metric name; null when the inputs do not tell. */
 export function measureDefault(metric: string, c: MeasureContext): number | null {
   const ev = c.hotspot?.evidence;
@@ -65,14 +78,15 @@ export function measureDefault(metric: string, c: MeasureContext): number | null
       return others.length === 0 ? null : Math.max(...others.map((t) => t.p99Ms));
     }
     case 'backendWritesPerIncrement': {
-      const direct = statusNumber(c.status, 'backendWritesPerIncrement');
+      const direct =
+        statusNumber(c.status, 'backendWritesPerIncrement') ?? statusNumber(c.status, 'writesPerIncrement');
       if (direct !== null) return direct;
       const writes = statusNumber(c.status, 'backendWrites') ?? statusNumber(c.status, 'flushes');
       const incr = incrementsSeen(c.status);
       return writes === null || incr === null || incr === 0 ? null : writes / incr;
     }
     case 'keyBackendReadShare': {
-      const home = statusNumber(c.status, 'homeReadShare');
+      const home = statusNumber(c.status, 'homeReadShare') ?? replicaHomeShare(c.status);
       if (home !== null) return home;
       const ratio = statusNumber(c.status, 'hitRatio');
       if (ratio !== null) return 1 - ratio;

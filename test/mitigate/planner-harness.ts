@@ -10,7 +10,7 @@ import type { Hotspot, ImpactSignal } from '../../src/detect/hotspot.js';
 import type { ActionRecord } from '../../src/mitigate/action.js';
 import {
   Planner,
-  type ActionRequest,
+  type PlannedAction,
   type PlannerInputs,
   type PlannerOutput,
   type PlannerSettings,
@@ -86,7 +86,7 @@ export class ActionLog {
   }
 
   /** Adds an operator's action. */
-  operator(o: Omit<ActionRequest, 'type' | 'rung' | 'follows' | 'hotspot'>): ActionRecord {
+  operator(o: Omit<PlannedAction, 'type' | 'rung' | 'follows' | 'hotspot'>): ActionRecord {
     const r = this.#record(
       { ...o, type: 'apply', rung: 0, follows: null, hotspot: { id: 'x', evidence: {} } },
       this.clock.now(),
@@ -107,7 +107,7 @@ export class ActionLog {
     return this.records.filter((r) => r.revertedAt === null && r.state === 'done');
   }
 
-  #record(o: ActionRequest, now: number): ActionRecord {
+  #record(o: PlannedAction, now: number): ActionRecord {
     return {
       id: `a-${++this.#n}`,
       kind: o.kind,
@@ -163,8 +163,8 @@ export class Bench {
   }
 }
 
-export const applies = (outs: readonly PlannerOutput[]): ActionRequest[] =>
-  outs.filter((o): o is ActionRequest => o.type === 'apply');
+export const applies = (outs: readonly PlannerOutput[]): PlannedAction[] =>
+  outs.filter((o): o is PlannedAction => o.type === 'apply');
 export const kindsOf = (outs: readonly PlannerOutput[]): string[] =>
   outs.map((o) =>
     o.type === 'apply'

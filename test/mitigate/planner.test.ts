@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TickSnapshot } from '../../src/detect/snapshot.js';
-import type { MeasureContext } from '../../src/mitigate/verify.js';
+import { measureDefault, type MeasureContext } from '../../src/mitigate/verify.js';
 import { applies, Bench, hotspot, kindsOf } from './planner-harness.js';
 
 const IMPACT = ['p99-over-slo'] as const;
@@ -162,7 +162,7 @@ describe('planner - the ladder', () => {
   it('planner - a write-hot key whose aggregation probe sees no increments is no counter: the probe is reverted and the ladder goes on', () => {
     const b = new Bench(
       {},
-      { status: (kind) => (kind === 'aggregate' ? { increments: 0, backendWrites: 0 } : null) },
+      { status: (a) => (a.kind === 'aggregate' ? { increments: 0, backendWrites: 0 } : null) },
     );
     b.hot = [hotspot({ subject: 'session:x', heat: 'write-hot' })];
     expect(kindsOf(b.tick())).toEqual(['aggregate session:x']);
@@ -421,5 +421,58 @@ describe('planner - stability', () => {
     expect(() => b.planner.tick()).toThrow('telemetry gone');
     fail = false;
     expect(kindsOf(b.tick())).toEqual(['cache celeb']);
+  });
+});
+
+describe('planner - measurements', () => {
+  const ctx = (status: Record<string, unknown> | null, snapshot?: TickSnapshot): MeasureContext => ({
+    action: { subject: { type: 'tenant', name: 'flood' } } as MeasureContext['action'],
+    hotspot: null,
+    shard: 's1',
+    node: 'n0',
+    snapshot,
+    status,
+  });
+
+  it('verify - the defaults read what the remedies report of themselves, and the snapshot', () => {
+    // Aggregation (src/mitigate/actions/aggregate.ts status): its own ratio, else writes over increments.
+    expect(
+      measureDefault(
+        'backendWritesPerIncrement',
+        ctx({ increments: 1000, backendWrites: 10, writesPerIncrement: 0.01 }),
+      ),
+    ).toBe(0.01);
+    expect(measureDefault('backendWritesPerIncrement', ctx({ increments: 1000, backendWrites: 20 }))).toBe(
+      0.02,
+    );
+    expect(
+      measureDefault(
+        'backendWritesPerIncrement',
+        ctx({ increments: 0, backendWrites: 0, writesPerIncrement: null }),
+      ),
+    ).toBeNull();
+    // The cache: misses over reads. Replicas: the key's own node's share of the reads.
+    expect(measureDefault('keyBackendReadShare', ctx({ hits: 990, misses: 10 }))).toBe(0.01);
+    expect(
+      measureDefault(
+        'keyBackendReadShare',
+        ctx({ primary: { node: 'n0', reads: 100 }, copies: [{ reads: 150 }, { reads: 150 }] }),
+      ),
+    ).toBe(0.25);
+    expect(measureDefault('keyBackendReadShare', ctx(null))).toBeNull();
+    // Latency from the snapshot: the shard's, the node's, the worst of the other tenants with traffic.
+    const snap = world({
+      n0P99: 33,
+      tenants: [
+        ['flood', 9000, 90],
+        ['a', 100, 12],
+        ['b', 100, 17],
+        ['idle', 0, 99],
+      ],
+    });
+    expect(measureDefault('shardP99Ms', ctx(null, snap))).toBe(4);
+    expect(measureDefault('nodeP99Ms', ctx(null, snap))).toBe(33);
+    expect(measureDefault('otherTenantsP99Ms', ctx(null, snap))).toBe(17);
+    expect(measureDefault('nodeP99Ms', ctx(null))).toBeNull();
   });
 });
