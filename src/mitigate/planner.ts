@@ -120,7 +120,7 @@ export interface PlannerInputs {
   readonly status?: (action: ActionRecord) => Readonly<Record<string, unknown>> | null;
   /** The detector's latest snapshot (Monitor.snapshot): node capacities, tenants' and nodes' p99. */
   readonly snapshot?: () => TickSnapshot | undefined;
-  /** A tenant's priority; higher is more important (default 0). */
+  /** A tenant's priority, 0 (shed first) to 100; default 1 (docs/throttling.md). */
   readonly tenantPriority?: (tenant: string) => number;
   /** A key's INCR share; null or absent when unknown. */
   readonly commandMix?: (key: string) => CommandMix | null;
@@ -181,6 +181,8 @@ const P99: ImpactSignal = 'p99-over-slo';
 /** Share of a key's writes that must be increments for it to count as a counter. */
 const COUNTER_SHARE = 0.5;
 const MINUTE = 60_000;
+/** A tenant's priority when none is set (docs/throttling.md: 0 is shed first, default 1). */
+const DEFAULT_TENANT_PRIORITY = 1;
 const NOT_COUNTER = 'no INCR-family command reached the aggregation: the key is no counter';
 
 /** What the planner remembers of a subject between ticks. */
@@ -454,6 +456,14 @@ export class Planner {
         // Climb when the rung fell short of its prediction, or met it while the impact stayed.
         if (state.outcome === 'effective' && pressure.length === 0) return null;
         follows = { record: state.record, outcome: state.outcome };
+        // Past the last rung, shedding goes one priority tier up while the SLO stays breached.
+        if (kind === 'shed' && pressure.includes(P99)) {
+          const from = state.record.settings.level;
+          const next = this.#shedTier(view.snapshot, typeof from === 'number' ? from : null);
+          if (next !== null && typeof from === 'number' && next.level > from)
+            return this.#request(view, h, kind, target, i, follows, from);
+          return null;
+        }
         continue;
       }
       if ((kind === 'throttle-key' || kind === 'quota-tenant') && pressure.length === 0) return null;
@@ -514,6 +524,7 @@ export class Planner {
     subject: ActionSubject,
     rung: number,
     follows: Follows | null,
+    shedFrom: number | null = null,
   ): PlannedAction {
     const ev = h.evidence;
     const rate = ev.rate ?? 0;
@@ -571,12 +582,18 @@ export class Planner {
         const node = view.snapshot?.nodes.find((n) => n.id === subject.name);
         nodeP99 = node?.p99Ms ?? null;
         const budget = shedBudget(subject.name, view.snapshot, target);
+        const tier = this.#shedTier(view.snapshot, shedFrom);
         settings = {
+          level: tier?.level ?? null,
+          tenants: tier?.tenants ?? [],
           opsPerSec: budget,
           retryAfterMs: this.settings.shedRetryAfterMs,
-          tenantsLowestFirst: this.#tenantsLowestFirst(view.snapshot),
         };
-        why = `shed on node ${subject.name} with retry-after ${this.settings.shedRetryAfterMs} ms, lowest-priority tenants first${budget === null ? '' : `, admitting ${budget} ops/s (${Math.round(target * 100)}% of its capacity)`}: p99 over the SLO with nothing cheaper left`;
+        const whom =
+          tier === null
+            ? 'every tenant alike (one priority tier, or tenants unknown)'
+            : `tenants below priority ${tier.level} first (${tier.tenants.join(', ')})`;
+        why = `shed on node ${subject.name} with retry-after ${this.settings.shedRetryAfterMs} ms, ${whom}${budget === null ? '' : `, admitting ${budget} ops/s (${Math.round(target * 100)}% of its capacity)`}: p99 over the SLO with nothing cheaper left`;
         break;
       }
     }
@@ -657,12 +674,26 @@ export class Planner {
     return false;
   }
 
-  #tenantsLowestFirst(snapshot: TickSnapshot | undefined): string[] {
-    const priority = this.#in.tenantPriority ?? ((): number => 0);
-    return (snapshot?.tenants ?? [])
+  /**
+   * The priority tier a shedding node refuses: the lowest tier of the
+   * tenants with traffic at or above `from` (the level shed so far; null:
+   * none), as `level` (refuse priorities below it, Admission.setShedding)
+   * and the tenants in it and below. Never the top tier: the most important
+   * tenants are what shedding protects. Null when no tier is left.
+   */
+  #shedTier(
+    snapshot: TickSnapshot | undefined,
+    from: number | null,
+  ): { readonly level: number; readonly tenants: string[] } | null {
+    const priority = this.#in.tenantPriority ?? ((): number => DEFAULT_TENANT_PRIORITY);
+    const tenants = (snapshot?.tenants ?? [])
       .filter((t) => t.id !== OTHER_TENANT && t.reads + t.writes > 0)
-      .sort((a, b) => priority(a.id) - priority(b.id) || b.reads + b.writes - (a.reads + a.writes))
-      .map((t) => t.id);
+      .map((t) => ({ id: t.id, priority: priority(t.id) }))
+      .sort((a, b) => a.priority - b.priority);
+    const tiers = [...new Set(tenants.map((t) => t.priority))];
+    const tier = tiers.slice(0, -1).find((p) => from === null || p >= from);
+    if (tier === undefined) return null;
+    return { level: tier + 1, tenants: tenants.filter((t) => t.priority <= tier).map((t) => t.id) };
   }
 
   /** Remembers what this tick asked for, and forgets what is over. */

@@ -9,6 +9,7 @@ import { ManualClock } from '../../src/clock.js';
 import type { Hotspot, ImpactSignal } from '../../src/detect/hotspot.js';
 import type { ActionRecord } from '../../src/mitigate/action.js';
 import { Planner, type PlannerOutput } from '../../src/mitigate/planner.js';
+import { snapshot } from '../detect/world.js';
 import { hotspot, T0 } from './planner-harness.js';
 
 const SUBJECTS = ['likes:1', 'doc:1', 'celeb', 'balance:1', 'config:x', 'tenant:t1', 'tenant:t2'] as const;
@@ -62,6 +63,9 @@ function simulate(segments: readonly Segment[], seed: number) {
       clock,
       hotspots: () => hot,
       actions: () => [...records].reverse(),
+      // Four tenants in three priority tiers, so shedding has tiers to climb.
+      snapshot: () => snapshot({ now: clock.now(), p99Ms: 30, sloP99Ms: 20 }),
+      tenantPriority: (t) => ({ t0: 0, t1: 1, t2: 1, t3: 5 })[t] ?? 1,
       measure: () => (random() < 0.2 ? null : random() * 40),
       status: (a) =>
         a.kind === 'aggregate' ? { increments: random() < 0.3 ? 0 : 1000, backendWrites: 5 } : null,
@@ -153,10 +157,13 @@ describe('planner - properties', () => {
             if (o.type === 'apply') {
               const subject = `${o.subject.type}:${o.subject.name}`;
               appliedAt.push(now);
-              // Never asked again while in place.
-              expect(
-                live.some((r) => r.kind === o.kind && `${r.subject.type}:${r.subject.name}` === subject),
-              ).toBe(false);
+              // Never asked again while in place (shedding alone goes up a priority tier, replacing the level before).
+              const placed = live.filter(
+                (r) => r.kind === o.kind && `${r.subject.type}:${r.subject.name}` === subject,
+              );
+              if (o.kind !== 'shed') expect(placed).toEqual([]);
+              else
+                for (const r of placed) expect(o.settings.level).toBeGreaterThan(r.settings.level as number);
               // Never on a do-not-touch subject; never salted outside the counter patterns.
               expect(o.subject.name.startsWith('config:')).toBe(false);
               if (o.kind === 'salt') expect(o.subject.name).toMatch(/^likes:/);

@@ -239,7 +239,7 @@ describe('planner - the ladder', () => {
     );
   });
 
-  it('planner - SLO breach with nothing cheaper left: cache → throttle-key → shed on the node, lowest-priority tenants first', () => {
+  it('planner - SLO breach with nothing cheaper left: cache → throttle-key → shed on the node, lowest-priority tier first, then the next', () => {
     let p99 = 60;
     const snap = (): TickSnapshot =>
       world({
@@ -270,13 +270,22 @@ describe('planner - the ladder', () => {
       'ineffective throttle-key celeb',
       'shed n0',
       'ineffective shed n0',
+      'shed n0',
+      'ineffective shed n0',
     ]);
-    const shed = b.log.records.find((r) => r.kind === 'shed');
-    expect(shed).toMatchObject({
-      subject: { type: 'node', name: 'n0' },
-      settings: { retryAfterMs: 1000, opsPerSec: 14_000, tenantsLowestFirst: ['free', 'basic', 'gold'] },
-    });
-    expect(shed?.reason).toMatch(/throttle-key \(a-2\) was ineffective/);
+    // Shedding refuses the lowest priority tier first, then the next; never the top one.
+    const sheds = b.log.records.filter((r) => r.kind === 'shed');
+    expect(sheds.map((r) => r.settings)).toEqual([
+      { level: 1, tenants: ['free'], opsPerSec: 14_000, retryAfterMs: 1000 },
+      { level: 2, tenants: ['free', 'basic'], opsPerSec: 14_000, retryAfterMs: 1000 },
+    ]);
+    expect(sheds[0]?.subject).toEqual({ type: 'node', name: 'n0' });
+    expect(sheds[0]?.reason).toMatch(
+      /tenants below priority 1 first \(free\).*throttle-key \(a-2\) was ineffective/,
+    );
+    expect(applies(b.history.flat()).find((o) => o.kind === 'shed' && o.settings.level === 2)?.follows).toBe(
+      sheds[0]?.id,
+    );
     p99 = 5;
   });
 
