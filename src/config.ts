@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { fieldsAt, givenValue, unknownEnvWarnings } from './config-messages.js';
 import { ConfigError } from './errors.js';
 import { patternProblem } from './mitigate/key-patterns.js';
-import { DEFAULT_PLANNER_SETTINGS as PLANNER } from './mitigate/planner.js';
+import { DEFAULT_PLANNER_SETTINGS as PLANNER } from './mitigate/planner-io.js';
 import { DEFAULT_DECODER_LIMITS } from './protocol/request-decoder.js';
 import { RESERVED_TENANT_NAMES, TENANT_NAME } from './router/tenants.js';
 import { DEFAULT_SAMPLE_BUDGET } from './telemetry/router-telemetry.js';

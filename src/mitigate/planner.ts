@@ -41,135 +41,38 @@
  * counts it (ControlErrors 'planner'). What a tick asked for is remembered
  * only once it has decided everything, so a failed tick asks for nothing
  * and the next one decides afresh.
+ *
+ * Files: the inputs, outputs and settings are in planner-io.ts, a rung's
+ * settings, reason and prediction in plan-request.ts (with the rates from
+ * fair-share.ts), measuring and judging in verify.ts; this file is the
+ * ladder and what the planner remembers between ticks.
  */
-import type { Clock } from '../clock.js';
 import { type Hotspot, type ImpactSignal, SEVERITY_RANK } from '../detect/hotspot.js';
-import type { Evidence } from '../detect/hotspot.js';
 import type { TickSnapshot } from '../detect/snapshot.js';
-import { OTHER_TENANT } from '../telemetry/tenant-table.js';
-import type { ActionKind, ActionRecord, ActionSubject, Measurement, Prediction } from './action.js';
-import { keyThrottleRate, shedBudget, tenantQuota } from './fair-share.js';
+import type { ActionKind, ActionRecord, ActionSubject } from './action.js';
 import { KeyPatterns } from './key-patterns.js';
-import type { Consistency } from './policy.js';
-import { incrementsSeen, measureDefault, meets, predict, type MeasureContext } from './verify.js';
+import { planRequest, shedTier } from './plan-request.js';
+import {
+  DEFAULT_PLANNER_SETTINGS,
+  type PlannedAction,
+  type PlannedRevert,
+  type PlannerInputs,
+  type PlannerOutput,
+  type PlannerSettings,
+  type Verdict,
+} from './planner-io.js';
+import { incrementsSeen, measureDefault, meets, type MeasureContext } from './verify.js';
 
-/** What the planner decides with; `config.mitigation` gives them (src/config.ts). */
-export interface PlannerSettings {
-  /** Key patterns (Redis glob) of counters: aggregated without a probe, and the only keys ever salted. */
-  readonly counters: readonly string[];
-  /** Key patterns whose reads must never be stale: replicas instead of the cache. */
-  readonly strong: readonly string[];
-  /** Subjects (key patterns, tenant names, node ids) the planner never acts on. */
-  readonly doNotTouch: readonly string[];
-  /** An action is reverted once its subject has had no hotspot for this long (ms). */
-  readonly hysteresisMs: number;
-  /** How long after an action is applied its effect is measured (ms). */
-  readonly verifyDelayMs: number;
-  /** After a refused or failed request, how long before the same action is asked again (ms); the executor's per-subject cooldown. */
-  readonly cooldownMs: number;
-  /** Most actions asked for in any minute (the executor caps the same). */
-  readonly maxActionsPerMinute: number;
-  /** Utilization throttles and shedding aim at: 0.7 leaves the 20–30 % headroom of seed 000. */
-  readonly targetUtilization: number;
-  /** The retry-after a shedding node tells clients (ms). */
-  readonly shedRetryAfterMs: number;
-}
-
-/** The defaults (config.ts fills `mitigation` with these). */
-export const DEFAULT_PLANNER_SETTINGS: PlannerSettings = Object.freeze({
-  counters: [],
-  strong: [],
-  doNotTouch: [],
-  hysteresisMs: 30_000,
-  verifyDelayMs: 5_000,
-  cooldownMs: 10_000,
-  maxActionsPerMinute: 20,
-  targetUtilization: 0.7,
-  shedRetryAfterMs: 1_000,
-});
-
-/**
- * Settings of the remedies the planner asks for. Issue 13's defaults:
- * maxStaleMs 1,000 and flushMs 2 ms; two copies spread a read-hot key over
- * three nodes.
- */
-export const PLANNED_REMEDIES = Object.freeze({
-  cache: Object.freeze({ maxStaleMs: 1_000, staleWhileRevalidate: false, coalesce: true }),
-  replicate: Object.freeze({ count: 2 }),
-  aggregate: Object.freeze({ flushMs: 2, mode: 'sync' as const }),
-});
-
-/** A key's INCR share, should telemetry know it. */
-export interface CommandMix {
-  /** INCR / INCRBY / DECR / DECRBY per second. */
-  readonly increments: number;
-  /** All writes per second. */
-  readonly writes: number;
-}
-
-/** What the planner reads each tick. Only `clock`, `hotspots` and `actions` are required. */
-export interface PlannerInputs {
-  readonly clock: Clock;
-  /** The detector's active hotspots (Detector.active). */
-  readonly hotspots: () => readonly Hotspot[];
-  /** The executor's action log (in place and past). */
-  readonly actions: () => readonly ActionRecord[];
-  /** A key's policy consistency, if it has a policy (PolicyManager.get(key).policy.consistency). */
-  readonly consistencyOf?: (key: string) => Consistency | undefined;
-  /** What the remedy of an action in force reports of itself (Executor.status(action.id)). */
-  readonly status?: (action: ActionRecord) => Readonly<Record<string, unknown>> | null;
-  /** The detector's latest snapshot (Monitor.snapshot): node capacities, tenants' and nodes' p99. */
-  readonly snapshot?: () => TickSnapshot | undefined;
-  /** A tenant's priority, 0 (shed first) to 100; default 1 (docs/throttling.md). */
-  readonly tenantPriority?: (tenant: string) => number;
-  /** A key's INCR share; null or absent when unknown. */
-  readonly commandMix?: (key: string) => CommandMix | null;
-  /** A measurement in place of the default (verify.ts); undefined falls back to it. */
-  readonly measure?: (metric: string, context: MeasureContext) => number | null | undefined;
-}
-
-/**
- * Ask the executor to take an action: an executor ActionRequest
- * (src/mitigate/executor.ts) with `by: 'planner'`, plus where it stands in
- * the ladder.
- */
-export interface PlannedAction {
-  readonly type: 'apply';
-  readonly kind: ActionKind;
-  readonly subject: ActionSubject;
-  /** The settings to apply: the key policy part (KeyPolicy field) or the quota / shedding numbers. */
-  readonly settings: Readonly<Record<string, unknown>>;
-  readonly reason: string;
-  readonly hotspot: { readonly id: string; readonly evidence: Evidence };
-  readonly prediction: Prediction | null;
-  /** Its place in the subject's ladder, 0 = first. */
-  readonly rung: number;
-  /** The action whose verdict led here (the rung before), or null. */
-  readonly follows: string | null;
-}
-
-/** Ask the executor to revert an action of the planner's. */
-export interface PlannedRevert {
-  readonly type: 'revert';
-  readonly actionId: string;
-  readonly kind: ActionKind;
-  readonly subject: ActionSubject;
-  readonly reason: string;
-}
-
-/** The planner's judgement of an action, for its record (outcome, measurement, detail). */
-export interface Verdict {
-  readonly type: 'verdict';
-  readonly actionId: string;
-  readonly kind: ActionKind;
-  readonly subject: ActionSubject;
-  readonly outcome: 'effective' | 'ineffective';
-  readonly measurement: Measurement;
-  readonly detail: string;
-}
-
-/** What one tick decided. */
-export type PlannerOutput = PlannedAction | PlannedRevert | Verdict;
+export { DEFAULT_PLANNER_SETTINGS, PLANNED_REMEDIES } from './planner-io.js';
+export type {
+  CommandMix,
+  PlannedAction,
+  PlannedRevert,
+  PlannerInputs,
+  PlannerOutput,
+  PlannerSettings,
+  Verdict,
+} from './planner-io.js';
 
 const subjectKey = (s: ActionSubject): string => `${s.type}:${s.name}`;
 const slotKey = (kind: ActionKind, s: ActionSubject): string => `${kind}|${subjectKey(s)}`;
@@ -181,8 +84,6 @@ const P99: ImpactSignal = 'p99-over-slo';
 /** Share of a key's writes that must be increments for it to count as a counter. */
 const COUNTER_SHARE = 0.5;
 const MINUTE = 60_000;
-/** A tenant's priority when none is set (docs/throttling.md: 0 is shed first, default 1). */
-const DEFAULT_TENANT_PRIORITY = 1;
 const NOT_COUNTER = 'no INCR-family command reached the aggregation: the key is no counter';
 
 /** What the planner remembers of a subject between ticks. */
@@ -459,7 +360,11 @@ export class Planner {
         // Past the last rung, shedding goes one priority tier up while the SLO stays breached.
         if (kind === 'shed' && pressure.includes(P99)) {
           const from = state.record.settings.level;
-          const next = this.#shedTier(view.snapshot, typeof from === 'number' ? from : null);
+          const next = shedTier(
+            view.snapshot,
+            typeof from === 'number' ? from : null,
+            this.#in.tenantPriority,
+          );
           if (next !== null && typeof from === 'number' && next.level > from)
             return this.#request(view, h, kind, target, i, follows, from);
           return null;
@@ -526,105 +431,19 @@ export class Planner {
     follows: Follows | null,
     shedFrom: number | null = null,
   ): PlannedAction {
-    const ev = h.evidence;
-    const rate = ev.rate ?? 0;
-    const latency = h.impact.includes(P99);
-    const target = this.settings.targetUtilization;
-    const what = describe(h);
-    const after =
-      follows === null
-        ? ''
-        : `; ${follows.record.kind} (${follows.record.id}) was ${follows.outcome === 'effective' ? 'effective but the impact stayed' : 'ineffective'}`;
-    let settings: Record<string, unknown>;
-    let why: string;
-    let nodeP99: number | null = null;
-    switch (kind) {
-      case 'cache':
-        settings = { ...PLANNED_REMEDIES.cache };
-        why = 'cache + coalescing: cheap and reversible, taken on the hot-key signal alone';
-        break;
-      case 'replicate':
-        settings = { ...PLANNED_REMEDIES.replicate };
-        why = `replicas, not the cache: its reads must never be stale (${this.#strong.match(subject.name) === null ? 'its policy is strong' : `matches strong pattern ${JSON.stringify(this.#strong.match(subject.name))}`})`;
-        break;
-      case 'aggregate':
-        settings = { ...PLANNED_REMEDIES.aggregate };
-        why = this.#counters.matches(subject.name)
-          ? `aggregation: a counter (matches counters pattern ${JSON.stringify(this.#counters.match(subject.name))}), batched exactly`
-          : 'aggregation as a probe: telemetry does not tell INCR from other writes, and aggregation is exact and passes other commands through; its status shows whether increments arrive';
-        break;
-      case 'salt': {
-        const nodes = view.snapshot?.nodes.length ?? 0;
-        settings = { buckets: Math.max(2, nodes) };
-        why = `salting over ${Math.max(2, nodes)} sub-keys (one per node): still too hot for one node after aggregation, and allowed by counters pattern ${JSON.stringify(this.#counters.match(subject.name))}`;
-        break;
-      }
-      case 'throttle-key': {
-        const node = view.snapshot?.nodes.find((n) => n.id === h.node);
-        nodeP99 = node?.p99Ms ?? null;
-        const r = keyThrottleRate(rate, h.node, view.snapshot, ev.shardRate ?? rate, target);
-        settings = { opsPerSec: r.opsPerSec, burst: burstOf(r.opsPerSec) };
-        why = `throttle to ${r.opsPerSec} ops/s, ${r.why}; impact: ${h.impact.join(', ')}`;
-        break;
-      }
-      case 'quota-tenant': {
-        const q = tenantQuota(
-          subject.name,
-          { rate, totalRate: ev.totalRate ?? rate, tenants: ev.tenants ?? 1 },
-          view.snapshot,
-          target,
-        );
-        settings = { opsPerSec: q.opsPerSec, burst: burstOf(q.opsPerSec) };
-        why = `quota of ${q.opsPerSec} ops/s, ${q.why}; impact: ${h.impact.join(', ')}`;
-        break;
-      }
-      case 'shed': {
-        const node = view.snapshot?.nodes.find((n) => n.id === subject.name);
-        nodeP99 = node?.p99Ms ?? null;
-        const budget = shedBudget(subject.name, view.snapshot, target);
-        const tier = this.#shedTier(view.snapshot, shedFrom);
-        settings = {
-          level: tier?.level ?? null,
-          tenants: tier?.tenants ?? [],
-          opsPerSec: budget,
-          retryAfterMs: this.settings.shedRetryAfterMs,
-        };
-        const whom =
-          tier === null
-            ? 'every tenant alike (one priority tier, or tenants unknown)'
-            : `tenants below priority ${tier.level} first (${tier.tenants.join(', ')})`;
-        why = `shed on node ${subject.name} with retry-after ${this.settings.shedRetryAfterMs} ms, ${whom}${budget === null ? '' : `, admitting ${budget} ops/s (${Math.round(target * 100)}% of its capacity)`}: p99 over the SLO with nothing cheaper left`;
-        break;
-      }
-    }
-    const otherP99 =
-      kind === 'quota-tenant'
-        ? measureDefault('otherTenantsP99Ms', {
-            action: { subject } as ActionRecord,
-            hotspot: h,
-            shard: null,
-            node: null,
-            snapshot: view.snapshot,
-            status: null,
-          })
-        : null;
-    return {
-      type: 'apply',
+    return planRequest({
+      h,
       kind,
       subject,
-      settings: Object.freeze(settings),
-      reason: `${what}: ${why}${after}`,
-      hotspot: { id: h.id, evidence: h.evidence },
-      prediction: predict(kind, h, {
-        latency,
-        copies: PLANNED_REMEDIES.replicate.count,
-        flushMs: PLANNED_REMEDIES.aggregate.flushMs,
-        otherTenantsP99Ms: otherP99,
-        nodeP99Ms: nodeP99,
-      }),
       rung,
-      follows: follows?.record.id ?? null,
-    };
+      follows,
+      shedFrom,
+      snapshot: view.snapshot,
+      settings: this.settings,
+      counters: this.#counters,
+      strong: this.#strong,
+      tenantPriority: this.#in.tenantPriority,
+    });
   }
 
   // ---- helpers ------------------------------------------------------------
@@ -672,28 +491,6 @@ export class Planner {
       if (r.subject.type === 'key' && this.#subjects.get(subjectKey(r.subject))?.node === node) return true;
     }
     return false;
-  }
-
-  /**
-   * The priority tier a shedding node refuses: the lowest tier of the
-   * tenants with traffic at or above `from` (the level shed so far; null:
-   * none), as `level` (refuse priorities below it, Admission.setShedding)
-   * and the tenants in it and below. Never the top tier: the most important
-   * tenants are what shedding protects. Null when no tier is left.
-   */
-  #shedTier(
-    snapshot: TickSnapshot | undefined,
-    from: number | null,
-  ): { readonly level: number; readonly tenants: string[] } | null {
-    const priority = this.#in.tenantPriority ?? ((): number => DEFAULT_TENANT_PRIORITY);
-    const tenants = (snapshot?.tenants ?? [])
-      .filter((t) => t.id !== OTHER_TENANT && t.reads + t.writes > 0)
-      .map((t) => ({ id: t.id, priority: priority(t.id) }))
-      .sort((a, b) => a.priority - b.priority);
-    const tiers = [...new Set(tenants.map((t) => t.priority))];
-    const tier = tiers.slice(0, -1).find((p) => from === null || p >= from);
-    if (tier === undefined) return null;
-    return { level: tier + 1, tenants: tenants.filter((t) => t.priority <= tier).map((t) => t.id) };
   }
 
   /** Remembers what this tick asked for, and forgets what is over. */
@@ -760,19 +557,5 @@ function latest(records: readonly ActionRecord[], slot: string): ActionRecord | 
       found = r;
   return found;
 }
-
-function describe(h: Hotspot): string {
-  const ev = h.evidence;
-  const rate = typeof ev.rate === 'number' ? ` at ${Math.round(ev.rate)} ops/s` : '';
-  const share =
-    typeof ev.shareOfShard === 'number'
-      ? `, ${Math.round(ev.shareOfShard * 100)}% of shard ${h.shard ?? '?'}`
-      : '';
-  const who = h.kind === 'noisy-tenant' ? 'tenant' : 'key';
-  return `${who} ${JSON.stringify(h.subject)} is ${h.heat}${rate}${share} (${h.severity}${h.impact.length > 0 ? `: ${h.impact.join(', ')}` : ''})`;
-}
-
-/** A bucket of a tenth of a second's worth: bursts pass, a flood does not. */
-const burstOf = (opsPerSec: number): number => Math.max(1, Math.round(opsPerSec / 10));
 
 const fmt = (x: number): string => (Number.isInteger(x) ? String(x) : x.toPrecision(3));

@@ -1,0 +1,130 @@
+/**
+ * The planner's inputs and outputs: its settings (config `mitigation`), what
+ * it reads each tick, and what it asks the executor for. Kept apart from the
+ * planner so the config, the executor's wiring and tests can name them
+ * without the decision logic.
+ */
+import type { Clock } from '../clock.js';
+import type { Evidence, Hotspot } from '../detect/hotspot.js';
+import type { TickSnapshot } from '../detect/snapshot.js';
+import type { ActionKind, ActionRecord, ActionSubject, Measurement, Prediction } from './action.js';
+import type { Consistency } from './policy.js';
+import type { MeasureContext } from './verify.js';
+
+/** What the planner decides with; `config.mitigation` gives them (src/config.ts). */
+export interface PlannerSettings {
+  /** Key patterns (Redis glob) of counters: aggregated without a probe, and the only keys ever salted. */
+  readonly counters: readonly string[];
+  /** Key patterns whose reads must never be stale: replicas instead of the cache. */
+  readonly strong: readonly string[];
+  /** Subjects (key patterns, tenant names, node ids) the planner never acts on. */
+  readonly doNotTouch: readonly string[];
+  /** An action is reverted once its subject has had no hotspot for this long (ms). */
+  readonly hysteresisMs: number;
+  /** How long after an action is applied its effect is measured (ms). */
+  readonly verifyDelayMs: number;
+  /** After a refused or failed request, how long before the same action is asked again (ms); the executor's per-subject cooldown. */
+  readonly cooldownMs: number;
+  /** Most actions asked for in any minute (the executor caps the same). */
+  readonly maxActionsPerMinute: number;
+  /** Utilization throttles and shedding aim at: 0.7 leaves the 20–30 % headroom of seed 000. */
+  readonly targetUtilization: number;
+  /** The retry-after a shedding node tells clients (ms). */
+  readonly shedRetryAfterMs: number;
+}
+
+/** The defaults (config.ts fills `mitigation` with these). */
+export const DEFAULT_PLANNER_SETTINGS: PlannerSettings = Object.freeze({
+  counters: [],
+  strong: [],
+  doNotTouch: [],
+  hysteresisMs: 30_000,
+  verifyDelayMs: 5_000,
+  cooldownMs: 10_000,
+  maxActionsPerMinute: 20,
+  targetUtilization: 0.7,
+  shedRetryAfterMs: 1_000,
+});
+
+/**
+ * Settings of the remedies the planner asks for. Issue 13's defaults:
+ * maxStaleMs 1,000 and flushMs 2 ms; two copies spread a read-hot key over
+ * three nodes.
+ */
+export const PLANNED_REMEDIES = Object.freeze({
+  cache: Object.freeze({ maxStaleMs: 1_000, staleWhileRevalidate: false, coalesce: true }),
+  replicate: Object.freeze({ count: 2 }),
+  aggregate: Object.freeze({ flushMs: 2, mode: 'sync' as const }),
+});
+
+/** A key's INCR share, should telemetry know it. */
+export interface CommandMix {
+  /** INCR / INCRBY / DECR / DECRBY per second. */
+  readonly increments: number;
+  /** All writes per second. */
+  readonly writes: number;
+}
+
+/** What the planner reads each tick. Only `clock`, `hotspots` and `actions` are required. */
+export interface PlannerInputs {
+  readonly clock: Clock;
+  /** The detector's active hotspots (Detector.active). */
+  readonly hotspots: () => readonly Hotspot[];
+  /** The executor's action log (in place and past). */
+  readonly actions: () => readonly ActionRecord[];
+  /** A key's policy consistency, if it has a policy (PolicyManager.get(key).policy.consistency). */
+  readonly consistencyOf?: (key: string) => Consistency | undefined;
+  /** What the remedy of an action in force reports of itself (Executor.status(action.id)). */
+  readonly status?: (action: ActionRecord) => Readonly<Record<string, unknown>> | null;
+  /** The detector's latest snapshot (Monitor.snapshot): node capacities, tenants' and nodes' p99. */
+  readonly snapshot?: () => TickSnapshot | undefined;
+  /** A tenant's priority, 0 (shed first) to 100; default 1 (docs/throttling.md). */
+  readonly tenantPriority?: (tenant: string) => number;
+  /** A key's INCR share; null or absent when unknown. */
+  readonly commandMix?: (key: string) => CommandMix | null;
+  /** A measurement in place of the default (verify.ts); undefined falls back to it. */
+  readonly measure?: (metric: string, context: MeasureContext) => number | null | undefined;
+}
+
+/**
+ * Ask the executor to take an action: an executor ActionRequest
+ * (src/mitigate/executor.ts) with `by: 'planner'`, plus where it stands in
+ * the ladder.
+ */
+export interface PlannedAction {
+  readonly type: 'apply';
+  readonly kind: ActionKind;
+  readonly subject: ActionSubject;
+  /** The settings to apply: the key policy part (KeyPolicy field) or the quota / shedding numbers. */
+  readonly settings: Readonly<Record<string, unknown>>;
+  readonly reason: string;
+  readonly hotspot: { readonly id: string; readonly evidence: Evidence };
+  readonly prediction: Prediction | null;
+  /** Its place in the subject's ladder, 0 = first. */
+  readonly rung: number;
+  /** The action whose verdict led here (the rung before), or null. */
+  readonly follows: string | null;
+}
+
+/** Ask the executor to revert an action of the planner's. */
+export interface PlannedRevert {
+  readonly type: 'revert';
+  readonly actionId: string;
+  readonly kind: ActionKind;
+  readonly subject: ActionSubject;
+  readonly reason: string;
+}
+
+/** The planner's judgement of an action, for its record (outcome, measurement, detail). */
+export interface Verdict {
+  readonly type: 'verdict';
+  readonly actionId: string;
+  readonly kind: ActionKind;
+  readonly subject: ActionSubject;
+  readonly outcome: 'effective' | 'ineffective';
+  readonly measurement: Measurement;
+  readonly detail: string;
+}
+
+/** What one tick decided. */
+export type PlannerOutput = PlannedAction | PlannedRevert | Verdict;
