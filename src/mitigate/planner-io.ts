@@ -72,6 +72,14 @@ export interface PlannerInputs {
   readonly hotspots: () => readonly Hotspot[];
   /** The executor's action log (in place and past). */
   readonly actions: () => readonly ActionRecord[];
+  /**
+   * Whether an action is in force. Default: not reverted, and pending,
+   * running or done. The executor knows better: an action superseded by a
+   * newer one on its subject stays `done` in the log but is no longer in
+   * force (`(a) => executor.get(a.id) !== undefined && executor.status(a.id) !== null`,
+   * or a check of Executor.activeOn).
+   */
+  readonly inForce?: (action: ActionRecord) => boolean;
   /** A key's policy consistency, if it has a policy (PolicyManager.get(key).policy.consistency). */
   readonly consistencyOf?: (key: string) => Consistency | undefined;
   /** What the remedy of an action in force reports of itself (Executor.status(action.id)). */

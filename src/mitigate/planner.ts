@@ -121,8 +121,16 @@ type RungState =
  * Decides mitigation actions for key-level hotspots.
  *
  * @example
- * const planner = new Planner({ clock, hotspots: () => detector.active(), actions: () => executor.list() }, config.mitigation);
- * for (const out of planner.tick()) executor.submit(out); // each tick, after the detector's
+ * const planner = new Planner(
+ *   { clock, hotspots: () => detector.active(), actions: () => executor.list(), snapshot: () => monitor.snapshot },
+ *   config.mitigation,
+ * );
+ * // each monitor tick, after the detector's (a throw: controlErrors.record('planner', err)):
+ * for (const o of planner.tick()) {
+ *   if (o.type === 'apply') executor.execute({ ...o, by: 'planner' }).catch(noteRefusal);
+ *   else if (o.type === 'revert') executor.revert(o.actionId, o.reason, 'planner').catch(noteRefusal);
+ *   else executor.recordMeasurement(o.actionId, o.measurement, o.outcome);
+ * }
  */
 export class Planner {
   readonly settings: PlannerSettings;
@@ -184,7 +192,7 @@ export class Planner {
     for (const r of records) {
       // A dry-run recommendation stands for its hotspot's episode, so it is not repeated every tick.
       if (r.outcome === 'recommended' && !(r.hotspot !== null && activeIds.has(r.hotspot.id))) continue;
-      if (!live(r)) continue;
+      if (!live(r) || this.#in.inForce?.(r) === false) continue;
       // The newest per slot: the log may list newest first, and an older record superseded by it stays `done`.
       const slot = slotKey(r.kind, r.subject);
       const had = liveBySlot.get(slot);

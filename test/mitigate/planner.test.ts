@@ -485,3 +485,17 @@ describe('planner - measurements', () => {
     expect(measureDefault('nodeP99Ms', ctx(null))).toBeNull();
   });
 });
+
+describe('planner - what is in force', () => {
+  it('planner - an action the executor says is no longer in force (superseded) is neither reverted nor counted as in place', () => {
+    const superseded = new Set<string>();
+    const b = new Bench({}, { inForce: (a) => !superseded.has(a.id), measure: () => 0 });
+    b.hot = [hotspot({})];
+    expect(kindsOf(b.tick())).toEqual(['cache celeb']);
+    superseded.add('a-1');
+    expect(kindsOf(b.run(500))).toEqual(['cache celeb']);
+    b.hot = [];
+    expect(kindsOf(b.run(60_000))).toEqual(['effective cache celeb', 'revert cache celeb']);
+    expect(b.log.records.filter((r) => r.revertedAt !== null).map((r) => r.id)).toEqual(['a-2']);
+  });
+});
