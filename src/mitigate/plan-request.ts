@@ -108,6 +108,9 @@ export function planRequest(c: RungContext): PlannedAction {
       why = `shed on node ${subject.name} with retry-after ${c.settings.shedRetryAfterMs} ms, ${whom}${budget === null ? '' : `, admitting ${budget} ops/s (${Math.round(target * 100)}% of its capacity)`}: p99 over the SLO with nothing cheaper left`;
       break;
     }
+    default:
+      // Kinds only operators take (a whole key policy) are on no ladder.
+      throw new Error(`the planner has no rung of kind '${kind as string}'`);
   }
   const otherP99 =
     kind === 'quota-tenant'
@@ -127,13 +130,14 @@ export function planRequest(c: RungContext): PlannedAction {
     settings: Object.freeze(settings),
     reason: `${what}: ${why}${after}`,
     hotspot: { id: h.id, evidence: h.evidence },
-    prediction: predict(kind, h, {
-      latency,
-      copies: PLANNED_REMEDIES.replicate.count,
-      flushMs: PLANNED_REMEDIES.aggregate.flushMs,
-      otherTenantsP99Ms: otherP99,
-      nodeP99Ms: nodeP99,
-    }),
+    prediction:
+      predict(kind, h, {
+        latency,
+        copies: PLANNED_REMEDIES.replicate.count,
+        flushMs: PLANNED_REMEDIES.aggregate.flushMs,
+        otherTenantsP99Ms: otherP99,
+        nodeP99Ms: nodeP99,
+      }) ?? undefined,
     rung,
     follows: follows?.record.id ?? null,
   };

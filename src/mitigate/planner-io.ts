@@ -107,7 +107,8 @@ export interface PlannedAction {
   readonly settings: Readonly<Record<string, unknown>>;
   readonly reason: string;
   readonly hotspot: { readonly id: string; readonly evidence: Evidence };
-  readonly prediction: Prediction | null;
+  /** What it should change; absent when nothing can be predicted (no SLO to judge latency by). */
+  readonly prediction?: Prediction | undefined;
   /** Its place in the subject's ladder, 0 = first. */
   readonly rung: number;
   /** The action whose verdict led here (the rung before), or null. */

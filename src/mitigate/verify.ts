@@ -162,6 +162,9 @@ export function predict(
             expected: slo,
             direction: 'below',
           };
+    default:
+      // Kinds only operators take (a whole key policy) predict nothing.
+      return null;
   }
 }
 

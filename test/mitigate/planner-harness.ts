@@ -116,7 +116,7 @@ export class ActionLog {
       by: 'planner',
       reason: o.reason,
       hotspot: o.hotspot,
-      prediction: o.prediction,
+      prediction: o.prediction ?? null,
       state: this.mode === 'frozen' ? 'cancelled' : 'done',
       outcome: this.mode === 'dry-run' ? 'recommended' : 'pending',
       measurement: null,

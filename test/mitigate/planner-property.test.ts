@@ -114,7 +114,7 @@ function simulate(segments: readonly Segment[], seed: number) {
             by: 'planner',
             reason: o.reason,
             hotspot: o.hotspot,
-            prediction: o.prediction,
+            prediction: o.prediction ?? null,
             state: roll < 0.2 ? 'failed' : 'done',
             outcome: 'pending',
             measurement: null,

@@ -371,7 +371,6 @@ describe('planner - stability', () => {
       subject: { type: 'key', name: 'mine' },
       settings: {},
       reason: 'by hand',
-      prediction: null,
     });
     b.hot = [
       hotspot({ subject: 'config:flags' }),
