@@ -217,12 +217,7 @@ export class RedisConnection {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        this.#end(
-          'closed',
-          reason,
-          hsError(ErrorCode.ShardUnavailable, `${label} ${reason}`),
-          false,
-        );
+        this.#end('closed', reason, hsError(ErrorCode.ShardUnavailable, `${label} ${reason}`), false);
         const code = /rejected AUTH|NOAUTH/.test(reason) ? ErrorCode.BadAuth : ErrorCode.ShardUnavailable;
         reject(new HotshardError(code, `cannot connect to ${label}: ${reason}`, { cause }));
       };
