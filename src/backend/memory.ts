@@ -17,7 +17,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, ErrorCode, HotshardError } from '../errors.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { Command } from '../protocol/command.js';
-import { errorReply, ReplyError, type Reply } from '../protocol/reply.js';
+import { hsError, ReplyError, type Reply } from '../protocol/reply.js';
 
 /** Options of a {@link MemoryBackend}. */
 export interface MemoryBackendOptions {
@@ -226,7 +226,7 @@ export class MemoryBackend implements ShardBackend {
     this.#timer = undefined;
     const waiting = this.#model?.close() ?? [];
     this.#ks.clear();
-    const reply = errorReply('ERR', ErrorCode.ShuttingDown, `node ${this.node} is shutting down`);
+    const reply = hsError(ErrorCode.ShuttingDown, `node ${this.node} is shutting down`);
     for (const p of waiting) p.done(reply);
     return Promise.resolve();
   }
@@ -259,7 +259,7 @@ export class MemoryBackend implements ShardBackend {
   }
 
   #unavailable(): ReplyError {
-    return errorReply('ERR', ErrorCode.ShardUnavailable, `node ${this.node} is closed`);
+    return hsError(ErrorCode.ShardUnavailable, `node ${this.node} is closed`);
   }
 
   #ensureUp(): void {

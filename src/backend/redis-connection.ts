@@ -35,7 +35,7 @@
  */
 import { Socket } from 'node:net';
 import { ErrorCode, HotshardError } from '../errors.js';
-import { RawReply, ReplyError, errorReply, type Reply } from '../protocol/reply.js';
+import { RawReply, ReplyError, hsError, type Reply } from '../protocol/reply.js';
 import { ReplyScan, scanReply } from '../protocol/reply-decoder.js';
 import type { ReplyCallback } from './backend.js';
 
@@ -217,12 +217,7 @@ export class RedisConnection {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        this.#end(
-          'closed',
-          reason,
-          errorReply('ERR', ErrorCode.ShardUnavailable, `${label} ${reason}`),
-          false,
-        );
+        this.#end('closed', reason, hsError(ErrorCode.ShardUnavailable, `${label} ${reason}`), false);
         const code = /rejected AUTH|NOAUTH/.test(reason) ? ErrorCode.BadAuth : ErrorCode.ShardUnavailable;
         reject(new HotshardError(code, `cannot connect to ${label}: ${reason}`, { cause }));
       };
@@ -527,8 +522,8 @@ export class RedisConnection {
     // One shared error value for everyone: it is immutable.
     reply ??=
       end === 'timeout'
-        ? errorReply('ERR', ErrorCode.BackendTimeout, `${label} ${reason}`)
-        : errorReply('ERR', ErrorCode.ShardUnavailable, `${label} connection lost: ${reason}`);
+        ? hsError(ErrorCode.BackendTimeout, `${label} ${reason}`)
+        : hsError(ErrorCode.ShardUnavailable, `${label} connection lost: ${reason}`);
     this.#endReply = reply;
     // The owner hears first, so a callback below that sends again reaches a
     // backend that already knows the node is down.

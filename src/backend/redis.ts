@@ -15,7 +15,7 @@
 import { ConfigError, ErrorCode, HotshardError } from '../errors.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { Command } from '../protocol/command.js';
-import { RawReply, ReplyError, SimpleString, errorReply, type Reply } from '../protocol/reply.js';
+import { RawReply, ReplyError, SimpleString, hsError, type Reply } from '../protocol/reply.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
 import type {
   BackendStatus,
@@ -57,7 +57,7 @@ export interface RedisBackendOptions {
 const RECONNECT_FIRST_MS = 50;
 const RECONNECT_MAX_MS = 2_000;
 const UNLINK_CHUNK = 1_000;
-const EMPTY_COMMAND = errorReply('ERR', ErrorCode.Protocol, 'empty command');
+const EMPTY_COMMAND = hsError(ErrorCode.Protocol, 'empty command');
 const PING = encodeCommand([Buffer.from('PING')]);
 
 /**
@@ -242,7 +242,7 @@ export class RedisBackend implements ShardBackend {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     clearInterval(this.#healthTimer);
-    const reply = errorReply('ERR', ErrorCode.ShuttingDown, `${this.#label} is shutting down`);
+    const reply = hsError(ErrorCode.ShuttingDown, `${this.#label} is shutting down`);
     this.#downReply = reply;
     const conn = this.#conn ?? this.#opening;
     this.#conn = null;
@@ -369,7 +369,7 @@ export class RedisBackend implements ShardBackend {
   };
 
   #unavailable(reason: string): ReplyError {
-    return errorReply('ERR', ErrorCode.ShardUnavailable, `${this.#label} is down (${reason})`);
+    return hsError(ErrorCode.ShardUnavailable, `${this.#label} is down (${reason})`);
   }
 
   /**
@@ -388,7 +388,7 @@ export class RedisBackend implements ShardBackend {
             reject(err instanceof Error ? err : new Error(String(err)));
           }
         } else if (reply instanceof ReplyError) {
-          reject(new HotshardError(codeOf(reply), reply.message.replace(/^ERR HS_ERR_\w+ /, '')));
+          reject(new HotshardError(codeOf(reply), reply.detail));
         } else {
           resolve(reply);
         }
@@ -415,11 +415,9 @@ export class RedisBackend implements ShardBackend {
   }
 }
 
-/** The hotshard code carried by a ReplyError this backend made (`ERR HS_ERR_... message`). */
+/** The hotshard code of a ReplyError this backend made; one without a code means the node is unreachable. */
 function codeOf(reply: ReplyError): ErrorCode {
-  const code = /^ERR (HS_ERR_\w+) /.exec(reply.message)?.[1];
-  const known = Object.values(ErrorCode) as readonly string[];
-  return code !== undefined && known.includes(code) ? (code as ErrorCode) : ErrorCode.ShardUnavailable;
+  return reply.code ?? ErrorCode.ShardUnavailable;
 }
 
 function positive(value: number | undefined, fallback: number, field: string): number {

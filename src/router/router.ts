@@ -11,7 +11,7 @@ import type { NodeId } from '../keyspace/ids.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
 import type { Command } from '../protocol/command.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
-import { MapReply, OK, RawReply, ReplyError, errorReply, type Reply } from '../protocol/reply.js';
+import { MapReply, OK, RawReply, ReplyError, hsError, type Reply } from '../protocol/reply.js';
 import { ErrorCode, HotshardError } from '../errors.js';
 import type { ClientRegistry } from './client-command.js';
 import { Route, arityOk, commandSpec, type CommandSpec } from './command-table.js';
@@ -172,9 +172,8 @@ export class Router {
         if (spec.name === 'flushall' && !session.admin) {
           this.stats.rejected++;
           return done(
-            errorReply(
-              'NOPERM',
-              ErrorCode.NotAllowed,
+            hsError(
+              ErrorCode.NoPermission,
               this.options.adminPassword === undefined
                 ? 'FLUSHALL is disabled: no admin password is configured'
                 : 'FLUSHALL needs an admin connection (AUTH admin <admin-password>)',
@@ -191,8 +190,7 @@ export class Router {
           return done(new ReplyError(`ERR ${spec.name.toUpperCase()} without MULTI`));
         if (spec.name === 'multi') session.inRefusedMulti = true;
         return done(
-          errorReply(
-            'ERR',
+          hsError(
             ErrorCode.NotAllowed,
             `${spec.name.toUpperCase()} is not supported by hotshard: ${spec.refusal ?? ''}`,
           ),
@@ -215,8 +213,7 @@ export class Router {
       );
     }
     return done(
-      errorReply(
-        'ERR',
+      hsError(
         ErrorCode.NotAllowed,
         `${spec.name.toUpperCase()} not executed: it follows a MULTI, which hotshard does not support; send DISCARD`,
       ),
