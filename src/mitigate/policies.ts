@@ -148,9 +148,7 @@ export class PolicyManager {
       try {
         target.run(held.req, held.done);
       } catch (err) {
-        held.done(
-          hsError(ErrorCode.Internal, `the policy of this key failed: ${(err as Error).message}`),
-        );
+        held.done(hsError(ErrorCode.Internal, `the policy of this key failed: ${(err as Error).message}`));
       }
     }
     if (failure !== undefined)
