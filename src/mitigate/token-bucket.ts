@@ -99,6 +99,17 @@ export class TokenBucket {
   }
 }
 
+/**
+ * A limit whose burst may be left out: the burst is then one second of the
+ * rate, and never under one request.
+ */
+export function withBurst(limit: {
+  readonly opsPerSec: number;
+  readonly burst?: number | undefined;
+}): RateLimit {
+  return { opsPerSec: limit.opsPerSec, burst: limit.burst ?? Math.max(1, limit.opsPerSec) };
+}
+
 /** Throws a RangeError naming the field when a limit cannot work. */
 export function checkLimit(limit: RateLimit): void {
   if (!(Number.isFinite(limit.opsPerSec) && limit.opsPerSec > 0))

@@ -20,6 +20,7 @@
  * batch tenant 0 makes it the first to go without touching the others.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { withBurst, type RateLimit } from '../mitigate/token-bucket.js';
 import { ReplyError } from '../protocol/reply.js';
 import { DEFAULT_TENANT, OTHER_TENANT } from '../telemetry/tenant-table.js';
 
@@ -105,13 +106,10 @@ export class Tenants {
   }
 
   /** The configured quotas, burst filled in: what the router's admission starts with. */
-  quotas(): [name: string, limit: { opsPerSec: number; burst: number }][] {
-    const out: [string, { opsPerSec: number; burst: number }][] = [];
-    for (const d of this.#declared?.values() ?? []) {
-      if (d.quota === undefined) continue;
-      const { opsPerSec, burst } = d.quota;
-      out.push([d.name, { opsPerSec, burst: burst ?? Math.max(1, opsPerSec) }]);
-    }
+  quotas(): [name: string, limit: RateLimit][] {
+    const out: [string, RateLimit][] = [];
+    for (const d of this.#declared?.values() ?? [])
+      if (d.quota !== undefined) out.push([d.name, withBurst(d.quota)]);
     return out;
   }
 
