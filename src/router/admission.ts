@@ -19,6 +19,12 @@
  * charged one token per command, not per key: the limits bound the requests
  * a tenant makes; a node's load per key is the key-throttle's business.
  *
+ * Whose request it is: the session's tenant (AUTH username, HTTP tenant
+ * header), or, with `tenantFromKey` (config `tenant.keyPrefix`) and a session
+ * that named none, the key's `tenant:` prefix when that names a tenant — the
+ * same rule telemetry counts by, so the tenant the detector calls noisy is
+ * the one its quota applies to. A multi-key command is its first key's.
+ *
  * Nothing here runs unless something is configured: the router checks the one
  * field `engaged` and skips the stage otherwise.
  */
@@ -27,7 +33,8 @@ import type { NodeId } from '../keyspace/ids.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
 import { TokenBucket, checkLimit, withBurst, type RateLimit } from '../mitigate/token-bucket.js';
 import { throttledError, type ReplyError } from '../protocol/reply.js';
-import { DEFAULT_TENANT_PRIORITY } from './tenants.js';
+import type { Session } from './session.js';
+import { Tenants } from './tenants.js';
 
 /** A limit as the API takes it: the burst defaults to one second of the rate (at least 1). */
 export interface LimitSetting {
@@ -38,8 +45,10 @@ export interface LimitSetting {
 /** What admission needs to know. */
 export interface AdmissionOptions {
   readonly clock: Clock;
-  /** A tenant's priority (0 lowest); default: every tenant DEFAULT_TENANT_PRIORITY. */
-  readonly priorityOf?: ((tenant: string) => number) | undefined;
+  /** Which tenants exist and their priorities; default: open, every tenant of the default priority. */
+  readonly tenants?: Tenants | undefined;
+  /** A session that named no tenant is the key's `tenant:` prefix's (config tenant.keyPrefix). */
+  readonly tenantFromKey?: boolean | undefined;
   /** The retry-after a shed request is told (ms); default 1000: shedding lasts seconds, not milliseconds. */
   readonly shedRetryAfterMs?: number | undefined;
 }
@@ -77,6 +86,7 @@ export interface AdmissionStatus {
 }
 
 const NO_NODES: readonly NodeId[] = [];
+const COLON = 0x3a;
 
 /**
  * The router's admission stage.
@@ -90,7 +100,8 @@ export class Admission {
   /** True when any quota, node limit or shedding is set; the router skips this stage otherwise. */
   engaged = false;
   readonly #clock: Clock;
-  readonly #priorityOf: (tenant: string) => number;
+  readonly #tenantsConfig: Tenants;
+  readonly #tenantFromKey: boolean;
   readonly #shedRetryAfterMs: number;
   readonly #tenants = new Map<string, Limiter>();
   readonly #nodes = new Map<NodeId, Limiter>();
@@ -98,7 +109,8 @@ export class Admission {
 
   constructor(options: AdmissionOptions) {
     this.#clock = options.clock;
-    this.#priorityOf = options.priorityOf ?? (() => DEFAULT_TENANT_PRIORITY);
+    this.#tenantsConfig = options.tenants ?? new Tenants();
+    this.#tenantFromKey = options.tenantFromKey ?? false;
     this.#shedRetryAfterMs = options.shedRetryAfterMs ?? 1000;
   }
 
@@ -162,8 +174,22 @@ export class Admission {
     };
   }
 
-  /** A keyed command from `tenant` to `node`: undefined to go on, or the refusal to answer with. */
-  admit(tenant: string, node: NodeId): ReplyError | undefined {
+  /** The tenant a request for `key` counts against (see the header). */
+  tenantOf(session: Session, key: Buffer): string {
+    if (this.#tenantFromKey && !session.tenantNamed) {
+      const colon = key.indexOf(COLON);
+      if (colon > 0 && colon <= 64) {
+        const prefix = key.toString('latin1', 0, colon);
+        // A prefix that names no tenant is the session's own traffic.
+        if (this.#tenantsConfig.refuseName(prefix) === undefined) return prefix;
+      }
+    }
+    return session.tenant;
+  }
+
+  /** A keyed command for `key` on `node`: undefined to go on, or the refusal to answer with. */
+  admit(session: Session, key: Buffer, node: NodeId): ReplyError | undefined {
+    const tenant = this.tenantOf(session, key);
     if (this.#shedding.size !== 0) {
       const refused = this.#shed(tenant, node);
       if (refused !== undefined) return refused;
@@ -172,8 +198,9 @@ export class Admission {
     return this.#take(tenant, n === undefined ? NO_NODES : [node]);
   }
 
-  /** A multi-key command from `tenant` whose keys are on shards `at` of `table` (router.ts's shardsOfKeys). */
-  admitShards(tenant: string, table: RoutingTable, at: Int32Array): ReplyError | undefined {
+  /** A multi-key command whose first key is `key` and whose keys are on shards `at` of `table` (shardsOfKeys). */
+  admitShards(session: Session, key: Buffer, table: RoutingTable, at: Int32Array): ReplyError | undefined {
+    const tenant = this.tenantOf(session, key);
     const nodes: NodeId[] = [];
     for (const i of at) {
       const node = table.shards[i]!.node;
@@ -194,7 +221,7 @@ export class Admission {
   #shed(tenant: string, node: NodeId): ReplyError | undefined {
     const s = this.#shedding.get(node);
     if (s === undefined) return undefined;
-    const priority = this.#priorityOf(tenant);
+    const priority = this.#tenantsConfig.priorityOf(tenant);
     if (priority >= s.belowPriority) return undefined;
     s.shed++;
     return throttledError(

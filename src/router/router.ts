@@ -34,6 +34,8 @@ export interface RouterOptions {
   readonly tenants?: Tenants | undefined;
   /** Time for the admission stage's rate limits; default the wall clock. */
   readonly clock?: Clock | undefined;
+  /** A session that named no tenant is its key's `tenant:` prefix's (config tenant.keyPrefix). */
+  readonly tenantFromKey?: boolean | undefined;
 }
 
 /** Counters INFO reports. */
@@ -84,10 +86,10 @@ export class Router {
     this.#backends = backends;
     this.options = options;
     this.tenants = options.tenants ?? new Tenants({ password: options.password });
-    const tenants = this.tenants;
     this.admission = new Admission({
       clock: options.clock ?? systemClock,
-      priorityOf: (tenant) => tenants.priorityOf(tenant),
+      tenants: this.tenants,
+      tenantFromKey: options.tenantFromKey,
     });
     checkBackends(table, backends);
     this.#local = { router: this };
@@ -160,7 +162,7 @@ export class Router {
         const ins = this.#instrumentation;
         const measured = ins === undefined ? reply : ins.keyed(session, spec, cmd, at, reply);
         if (this.admission.engaged) {
-          const refused = this.admission.admit(session.tenant, table.shards[at]!.node);
+          const refused = this.admission.admit(session, key, table.shards[at]!.node);
           if (refused !== undefined) return measured(refused);
         }
         if (this.policies.size !== 0) {
@@ -180,7 +182,7 @@ export class Router {
         const ins = this.#instrumentation;
         const measured = ins === undefined ? reply : ins.multiKey(session, spec, cmd, at, reply);
         if (this.admission.engaged) {
-          const refused = this.admission.admitShards(session.tenant, table, at);
+          const refused = this.admission.admitShards(session, args[1]!, table, at);
           if (refused !== undefined) return measured(refused);
         }
         if (this.policies.size !== 0 && anyPolicy(this.policies, spec, args))
