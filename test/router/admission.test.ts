@@ -29,13 +29,16 @@ afterEach(async () => {
 const N0 = nodeId('n0');
 const N1 = nodeId('n1');
 
-function setup(tenants?: Tenants): { router: Router; clock: ManualClock; table: RoutingTable } {
+function setup(
+  tenants?: Tenants,
+  tenantFromKey = false,
+): { router: Router; clock: ManualClock; table: RoutingTable } {
   const clock = new ManualClock(START);
   const nodes = [N0, N1];
   const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes, shards: 4 });
   const backends = new Map<NodeId, ShardBackend>(nodes.map((n) => [n, new MemoryBackend({ node: n })]));
   toClose.push(...backends.values());
-  return { router: new Router(table, backends, { clock, tenants }), clock, table };
+  return { router: new Router(table, backends, { clock, tenants, tenantFromKey }), clock, table };
 }
 
 function sessionOf(tenant: string): Session {
@@ -219,6 +222,29 @@ describe('admission', () => {
       errors += w.errors;
     }
     expect({ reads, shed, errors }).toEqual({ reads: 4, shed: 3, errors: 0 });
+  });
+
+  it("admission - with tenantFromKey, a session that named no tenant is its key prefix's, if that names a tenant", () => {
+    const tenants = new Tenants({ declared: [{ name: 'acme' }, { name: 'batch', priority: 0 }] });
+    const { router, table } = setup(tenants, true);
+    router.admission.setTenantQuota('acme', { opsPerSec: 1, burst: 1 });
+    const anon = sessionOf('default');
+    const acme = sessionOf('acme');
+    expect(router.admission.tenantOf(anon, Buffer.from('acme:x'))).toBe('acme');
+    expect(router.admission.tenantOf(anon, Buffer.from('mallory:x'))).toBe('default'); // not declared
+    expect(router.admission.tenantOf(anon, Buffer.from('other:x'))).toBe('default'); // reserved
+    expect(router.admission.tenantOf(anon, Buffer.from('nocolon'))).toBe('default');
+    // A session that named its tenant keeps it, whatever its keys are called.
+    expect(router.admission.tenantOf(sessionOf('batch'), Buffer.from('acme:x'))).toBe('batch');
+    expect(send(router, anon, 'SET', 'acme:a', '1')).toBe(OK);
+    expect(shown(send(router, anon, 'GET', 'acme:a'))).toEqual({ throttled: 'tenant', retryAfterMs: 1000 });
+    expect(shown(send(router, acme, 'GET', 'x'))).toEqual({ throttled: 'tenant', retryAfterMs: 1000 });
+    expect(send(router, anon, 'GET', 'mallory:a')).toBe(null);
+    // Shedding goes by the same tenant: batch's keys are shed, the rest are not.
+    const on0 = keyOn(table, N0, 'batch:');
+    router.admission.setShedding(N0, 1);
+    expect(shown(send(router, anon, 'GET', on0))).toEqual({ throttled: 'node', retryAfterMs: 1000 });
+    expect(send(router, anon, 'GET', keyOn(table, N0, 'web:'))).toBe(null);
   });
 
   it('admission - bad limits are refused with the field named, and change nothing', () => {
