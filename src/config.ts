@@ -9,7 +9,12 @@ import { z } from 'zod';
 import { fieldsAt, givenValue, unknownEnvWarnings } from './config-messages.js';
 import { ConfigError } from './errors.js';
 import { DEFAULT_DECODER_LIMITS } from './protocol/request-decoder.js';
-import { RESERVED_TENANT_NAMES, TENANT_NAME } from './router/tenants.js';
+import {
+  HIGHEST_TENANT_PRIORITY,
+  LOWEST_TENANT_PRIORITY,
+  RESERVED_TENANT_NAMES,
+  TENANT_NAME,
+} from './router/tenants.js';
 import { DEFAULT_SAMPLE_BUDGET } from './telemetry/router-telemetry.js';
 import { DEFAULT_MAX_TRACKED_TENANTS, DEFAULT_TENANT_IDLE_SECONDS } from './telemetry/tenant-table.js';
 
@@ -42,6 +47,15 @@ const limitsSchema = z
   })
   .strict();
 
+const tenantQuota = z
+  .object({
+    /** Sustained requests per second (fractions allowed: 0.5 is one every 2 s). */
+    opsPerSec: z.number().positive('expected a positive number of requests per second'),
+    /** Requests it may send at once after a quiet spell; default one second's worth (at least 1). */
+    burst: z.number().min(1, 'expected at least 1 request').optional(),
+  })
+  .strict();
+
 const tenantDeclaration = z
   .object({
     /** The AUTH username, tenant header value and (with keyPrefix) key prefix. */
@@ -53,6 +67,21 @@ const tenantDeclaration = z
       }),
     /** Its AUTH password; unset: the top-level password (if that is unset too, none is needed). */
     password: z.string().min(1).optional(),
+    /** Its rate limit, enforced before routing: past it, BUSY HS_ERR_THROTTLED scope=tenant (HTTP 429). */
+    quota: tenantQuota.optional(),
+    /** Who is shed first when a node is saturated: 0 (lowest) first; default 1. */
+    priority: z
+      .number()
+      .int('expected an integer priority')
+      .min(
+        LOWEST_TENANT_PRIORITY,
+        `expected ${LOWEST_TENANT_PRIORITY} (lowest) to ${HIGHEST_TENANT_PRIORITY}`,
+      )
+      .max(
+        HIGHEST_TENANT_PRIORITY,
+        `expected ${LOWEST_TENANT_PRIORITY} (lowest) to ${HIGHEST_TENANT_PRIORITY}`,
+      )
+      .optional(),
   })
   .strict();
 

@@ -168,7 +168,9 @@ export async function startHotshard(
     password: config.password,
     adminPassword: config.adminPassword,
     tenants,
+    tenantFromKey: config.tenant.keyPrefix,
   });
+  for (const [name, quota] of tenants.quotas()) router.admission.setTenantQuota(name, quota);
 
   let telemetry: RouterTelemetry | undefined;
   let monitor: Monitor | undefined;
