@@ -17,7 +17,10 @@ import type { Router } from '../../src/router/router.js';
 import { Session } from '../../src/router/session.js';
 
 /** A key's value in the model. */
-type State = { readonly t: 'none' } | { readonly t: 'str'; readonly v: string } | { readonly t: 'hash'; readonly f: ReadonlyMap<string, string> };
+type State =
+  | { readonly t: 'none' }
+  | { readonly t: 'str'; readonly v: string }
+  | { readonly t: 'hash'; readonly f: ReadonlyMap<string, string> };
 
 const NONE: State = { t: 'none' };
 const FIELDS = ['a', 'b', 'c'];

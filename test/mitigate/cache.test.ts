@@ -74,7 +74,8 @@ async function cached(r: Router, keys: string[], p = policy(), options: CacheOpt
   const remedy = cacheRemedy(options);
   const manager = new PolicyManager({ router: r, clock: options.clock ?? new ManualClock() }, [remedy]);
   for (const k of keys) await manager.set(Buffer.from(k), p);
-  const status = (k: string) => manager.get(Buffer.from(k))!.status['cache'] as Record<string, number | boolean>;
+  const status = (k: string) =>
+    manager.get(Buffer.from(k))!.status['cache'] as Record<string, number | boolean>;
   return { manager, remedy, status };
 }
 
@@ -192,7 +193,15 @@ describe('cache overlay: the model under concurrency (embedded nodes)', () => {
     const { r } = gatedRouter([4_000, 9_000], () => Math.floor(rand() * 4));
     const keys = ['hot:a', 'hot:b', 'hot:c', 'hot:d'];
     const { status } = await cached(r, keys);
-    const run = await runModel({ router: r, keys, plainKey: 'plain', seed, clients: 12, ops: 120, readShare: 0.8 });
+    const run = await runModel({
+      router: r,
+      keys,
+      plainKey: 'plain',
+      seed,
+      clients: 12,
+      ops: 120,
+      readShare: 0.8,
+    });
     expect(run.violations).toEqual([]);
     const total = (name: string): number => keys.reduce((n, k) => n + (status(k)[name] as number), 0);
     expect(total('hits')).toBeGreaterThan(0);

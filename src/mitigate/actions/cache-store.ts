@@ -8,11 +8,7 @@
  * keeps anything more from being stored until linkUp: a read served while the
  * link is down will never be reported changed.
  */
-import type {
-  InvalidationFeed,
-  InvalidationListener,
-  ShardBackend,
-} from '../../backend/backend.js';
+import type { InvalidationFeed, InvalidationListener, ShardBackend } from '../../backend/backend.js';
 import type { NodeId } from '../../keyspace/ids.js';
 import type { Reply } from '../../protocol/reply.js';
 

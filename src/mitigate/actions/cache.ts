@@ -289,7 +289,8 @@ class KeyCache implements RemedyStage, CachedKey {
   invalidate(node: NodeId | null): void {
     this.#generation++;
     this.#invalidations++;
-    for (const entry of [...this.#entries.values()]) if (node === null || entry.node === node) this.#drop(entry);
+    for (const entry of [...this.#entries.values()])
+      if (node === null || entry.node === node) this.#drop(entry);
   }
 
   evicted(entry: CacheEntry): void {
