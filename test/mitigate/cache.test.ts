@@ -335,7 +335,7 @@ describe('request coalescing', () => {
       expect(gate.reads.get('get')).toBe(1);
       expect(status(key)['coalesced']).toBe(19);
     }
-    expect(status('h')['entries']).toBe(0);
+    expect(status('h')).toMatchObject({ entries: 0, errors: 1 });
     await send(r, 'get', 'h');
     expect(gateOf(r, gates, 'h').reads.get('get')).toBe(2); // the error was not cached
   });
@@ -367,6 +367,23 @@ describe('request coalescing', () => {
     // Synchronous embedded nodes answer before the second is sent: nothing to join.
     expect(gate.reads.get('strlen')).toBe(2);
     expect(status('k')['entries']).toBe(0);
+  });
+});
+
+describe('cache overlay: removal', () => {
+  it('removing the policy drops its entries and, with no cached key left, closes the feeds', async () => {
+    const r = routerOver(memoryNodes());
+    const { manager, remedy } = await cached(r, ['k', 'j']);
+    await send(r, 'set', 'k', 'v');
+    await send(r, 'get', 'k');
+    await send(r, 'get', 'j');
+    expect(remedy.storeStatus(r)).toMatchObject({ entries: 2 });
+    await manager.delete(Buffer.from('k'));
+    expect(remedy.storeStatus(r)).toMatchObject({ entries: 1 });
+    await manager.delete(Buffer.from('j'));
+    expect(remedy.storeStatus(r)).toMatchObject({ entries: 0, bytes: 0, feeds: {} });
+    await direct(ownerOf(r, 'k'), 'set', 'k', 'w');
+    expect(await text(r, 'get', 'k')).toBe('w');
   });
 });
 

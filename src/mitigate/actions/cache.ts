@@ -38,7 +38,7 @@ import type { KeyHandler, KeyRequest } from '../../router/key-policies.js';
 import type { Router } from '../../router/router.js';
 import type { CacheSettings, KeyPolicy, MitigationContext, Remedy, RemedyStage } from '../policy.js';
 import { CacheStore, type CacheEntry, type CachedKey } from './cache-store.js';
-import { Coalescer, readId, type Flight } from './coalesce.js';
+import { Coalescer, Flight, readId } from './coalesce.js';
 
 /** The reads whose replies are cached; other reads of the key are coalesced only. */
 const CACHED_READS: ReadonlySet<string> = new Set(['get', 'hget', 'hmget', 'hgetall']);
@@ -128,6 +128,8 @@ class KeyCache implements RemedyStage, CachedKey {
   #hits = 0;
   #misses = 0;
   #fillsDiscarded = 0;
+  /** Fills answered with an error (WRONGTYPE included), or whose PTTL failed: never stored. */
+  #errors = 0;
   #tooLarge = 0;
   #refreshes = 0;
   #invalidations = 0;
@@ -216,26 +218,26 @@ class KeyCache implements RemedyStage, CachedKey {
     const generation = this.#generation;
     const sentAt = this.#options.clock.now();
     // Without coalescing a flight is still the fill's record, just never joined.
-    const flight = this.#coalescer?.begin(id, generation, sentAt) ?? newFlight(generation, sentAt);
+    const flight = this.#coalescer?.begin(id, generation, sentAt) ?? new Flight(generation, sentAt);
     if (done !== undefined) flight.waiters.push(done);
     let value: Reply | undefined;
     let tracked = false;
     let pttl: number | null | undefined;
     const settle = (): void => {
       if (value === undefined || pttl === undefined) return;
-      const storable =
-        tracked &&
-        link.live &&
-        link.epoch === epoch &&
-        !this.#closed &&
-        this.#generation === generation &&
-        !isErrorReply(value) &&
-        pttl !== null;
-      if (!storable) {
+      if (isErrorReply(value) || pttl === null) {
+        this.#errors++;
+        return;
+      }
+      // Not stored when the key changed since the read was sent (or may have,
+      // unreported: the link went down), or when the read was not tracked.
+      const coherent =
+        tracked && link.live && link.epoch === epoch && !this.#closed && this.#generation === generation;
+      if (!coherent) {
         this.#fillsDiscarded++;
         return;
       }
-      this.#store1(id, value, pttl!, sentAt, node, tableVersion);
+      this.#keep(id, value, pttl, sentAt, node, tableVersion);
     };
     link.feed.readTracked(req.cmd, (reply, isTracked) => {
       value = reply;
@@ -250,7 +252,7 @@ class KeyCache implements RemedyStage, CachedKey {
     });
   }
 
-  #store1(id: string, reply: Reply, pttl: number, sentAt: number, node: NodeId, tableVersion: number): void {
+  #keep(id: string, reply: Reply, pttl: number, sentAt: number, node: NodeId, tableVersion: number): void {
     const bytes = replyBytes(reply);
     if (bytes > this.#options.maxValueBytes) {
       this.#tooLarge++;
@@ -308,6 +310,7 @@ class KeyCache implements RemedyStage, CachedKey {
       hits: this.#hits,
       misses: this.#misses,
       fillsDiscarded: this.#fillsDiscarded,
+      errors: this.#errors,
       tooLarge: this.#tooLarge,
       refreshes: this.#refreshes,
       coalesced: this.#coalescer?.joined ?? 0,
@@ -327,10 +330,6 @@ class KeyCache implements RemedyStage, CachedKey {
 
 /** Bookkeeping per entry counted against maxBytes besides the reply (maps, object, strings). */
 const ENTRY_OVERHEAD = 128;
-
-function newFlight(generation: number, sentAt: number): Flight {
-  return new Coalescer().begin('', generation, sentAt);
-}
 
 /** PTTL's integer, from a Redis node's raw reply or an embedded node's number; else null (not storable). */
 function decodedInteger(reply: Reply): number | null {
