@@ -71,6 +71,13 @@ export interface RedisConnectionOptions {
   readonly label: string;
   /** Called once when the connection ends after it was established. */
   readonly onEnd: (end: ConnectionEnd, reason: string) => void;
+  /**
+   * Shown every reply before it is matched with a request; true takes it as
+   * a message the node pushed unasked (pub/sub, RESP3 push), which answers no
+   * request. Only a subscriber connection has one: the data path pays a
+   * field check for it.
+   */
+  readonly onPush?: (reply: RawReply) => boolean;
 }
 
 const INITIAL_RING = 1024;
@@ -113,6 +120,7 @@ export function encodeCommand(args: readonly Buffer[]): Buffer {
  */
 export class RedisConnection {
   readonly #opts: RedisConnectionOptions;
+  readonly #onPush: ((reply: RawReply) => boolean) | undefined;
   readonly #socket: Socket;
   #ended = false;
   #established = false;
@@ -165,6 +173,7 @@ export class RedisConnection {
 
   constructor(opts: RedisConnectionOptions) {
     this.#opts = opts;
+    this.#onPush = opts.onPush;
     this.#socket = new Socket();
   }
 
@@ -304,6 +313,7 @@ export class RedisConnection {
 
   /** Hands one complete reply to the oldest waiting callback. */
   #deliver(reply: RawReply): void {
+    if (this.#onPush !== undefined && this.#onPush(reply)) return;
     if (this.#count === 0) {
       this.#end('protocol', 'sent a reply nobody asked for');
       return;

@@ -10,7 +10,8 @@
  * silent one is first probed with PING on a connection of its own, opened
  * only then: one that answers is busy (see redis-connection.ts).
  * Live-move operations use the same connection, so they are ordered with the
- * data traffic of this router.
+ * data traffic of this router. Invalidation feeds (a cache's) open two
+ * connections of their own each, only when asked for (see redis-tracking.ts).
  */
 import { ConfigError, ErrorCode, HotshardError } from '../errors.js';
 import type { NodeId } from '../keyspace/ids.js';
@@ -19,6 +20,8 @@ import { RawReply, ReplyError, SimpleString, hsError, type Reply } from '../prot
 import { decodeReply } from '../protocol/reply-decoder.js';
 import type {
   BackendStatus,
+  InvalidationFeed,
+  InvalidationListener,
   KeyDump,
   KeyspaceStats,
   NodeHealth,
@@ -26,6 +29,7 @@ import type {
   ShardBackend,
 } from './backend.js';
 import { RedisConnection, encodeCommand, type ConnectionEnd } from './redis-connection.js';
+import { RedisInvalidationFeed, type RedisFeedHost } from './redis-tracking.js';
 
 /** Where a Redis node is and how long to wait for it. */
 export interface RedisBackendOptions {
@@ -97,6 +101,8 @@ export class RedisBackend implements ShardBackend {
   readonly #maxBusyMs: number;
   /** The probe connection while one is out, closed with the backend. */
   #prober: RedisConnection | null = null;
+  readonly #feeds = new Set<RedisInvalidationFeed>();
+  readonly #feedHost: RedisFeedHost;
 
   constructor(opts: RedisBackendOptions) {
     this.#opts = opts;
@@ -110,6 +116,24 @@ export class RedisBackend implements ShardBackend {
     this.#downReply = this.#unavailable('not connected');
     this.#healthTimer = setInterval(() => this.#checkHealth(), healthCheckMs);
     this.#healthTimer.unref();
+    this.#feedHost = {
+      label: this.#label,
+      healthCheckMs,
+      connection: (purpose, onEnd, onPush) =>
+        new RedisConnection({
+          host: opts.host,
+          port: opts.port,
+          password: opts.password,
+          timeoutMs: this.#timeoutMs,
+          timeoutOn: 'silence',
+          connectTimeoutMs: this.#connectTimeoutMs,
+          label: `${this.#label} (${purpose})`,
+          onEnd,
+          onPush,
+        }),
+      send: (cmd, done) => this.send(cmd, done),
+      release: (feed) => this.#feeds.delete(feed),
+    };
   }
 
   get status(): BackendStatus {
@@ -154,6 +178,22 @@ export class RedisBackend implements ShardBackend {
     // Redis answers nothing to an empty multi-bulk, which would shift every later reply.
     if (cmd.frame === undefined && cmd.args.length === 0) return done(EMPTY_COMMAND);
     conn.send(cmd.frame ?? encodeCommand(cmd.args), done);
+  }
+
+  /**
+   * Opens a feed on two connections of its own (a subscriber and a
+   * tracked-read connection redirecting to it); it goes live, with linkUp,
+   * once Redis tracks for it, and keeps reconnecting while the node is away.
+   */
+  trackInvalidations(listener: InvalidationListener): InvalidationFeed {
+    const feed = new RedisInvalidationFeed(this.#feedHost, listener);
+    if (this.#closed) {
+      void feed.shutdown(`${this.#label} is closed`);
+    } else {
+      this.#feeds.add(feed);
+      feed.start();
+    }
+    return feed;
   }
 
   async *scanKeys(accept: (key: Buffer) => boolean, batchSize = 1_000): AsyncIterable<Buffer[]> {
@@ -250,8 +290,11 @@ export class RedisBackend implements ShardBackend {
     this.#status = 'down'; // the owner closed it: nothing to tell
     this.#reason = 'closed';
     this.#since = Date.now();
+    const feeds = [...this.#feeds].map((feed) => feed.shutdown(`${this.#label} is shutting down`));
+    this.#feeds.clear();
     if (conn !== null) await conn.destroy(reply);
     await this.#prober?.destroy(reply);
+    await Promise.all(feeds);
     await this.#connecting?.catch(() => undefined);
   }
 
