@@ -201,7 +201,7 @@ describe('memory backend - invalidation feed details', () => {
     expect(syncTracked(feed, rec, 'GET', 'k').tracked).toBe(false);
     b.restoreInvalidationLinks();
     expect(feed.live).toBe(true);
-    expect(rec.links).toEqual(['down', 'up']);
+    expect(rec.links).toEqual(['up']);
   });
 
   it('a listener that throws does not break the node: the command is answered, the error surfaces', () => {
