@@ -65,6 +65,12 @@ export interface InvalidationFeed {
    * that any later change to its keys is reported to the listener. Any other
    * command is answered HS_ERR_BAD_REQUEST. Failures arrive as replies, as
    * with `send`; while the link is down the read is served untracked.
+   *
+   * Ordering: the read sees every write acknowledged before it was sent. It is
+   * not ordered with writes sent through `send` and not yet acknowledged (on
+   * a Redis node it travels on a connection of its own), so a caller that
+   * must read its own writes, a client's pipelined SET then GET, sends a key's
+   * read here only while no write of its own to that key is in flight.
    */
   readTracked(cmd: Command, done: TrackedReplyCallback): void;
   /** Stops the subscription: the listener hears nothing more, not even linkDown. Idempotent. */

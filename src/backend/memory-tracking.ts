@@ -21,7 +21,7 @@ export interface MemoryFeedHost {
 }
 
 /** `live`: delivering; `down`: the link is cut (a fault injected by a test); `closed`: for good. */
-type FeedState = 'live' | 'down' | 'closed';
+export type FeedState = 'live' | 'down' | 'closed';
 
 /** One subscription to an embedded node's invalidations. */
 export class MemoryInvalidationFeed implements InvalidationFeed, KeyTracker {
@@ -29,11 +29,12 @@ export class MemoryInvalidationFeed implements InvalidationFeed, KeyTracker {
   readonly #listener: InvalidationListener;
   #state: FeedState;
 
-  constructor(host: MemoryFeedHost, listener: InvalidationListener, up: boolean) {
+  /** `state`: where it starts, telling nothing (a node closed, or its links cut). */
+  constructor(host: MemoryFeedHost, listener: InvalidationListener, state: FeedState) {
     this.#host = host;
     this.#listener = listener;
-    this.#state = up ? 'live' : 'closed';
-    if (up) host.keyspace.addTracker(this);
+    this.#state = state;
+    if (state === 'live') host.keyspace.addTracker(this);
   }
 
   get live(): boolean {

@@ -161,16 +161,17 @@ export class MemoryBackend implements ShardBackend {
    * delivered after the command that made it, before that command's reply.
    */
   trackInvalidations(listener: InvalidationListener): InvalidationFeed {
-    const feed = new MemoryInvalidationFeed(this.#feedHost, listener, this.#status === 'up');
-    if (this.#status === 'up') this.#feeds.add(feed);
-    if (this.#cutReason !== null) feed.cut(this.#cutReason);
+    const up = this.#status === 'up';
+    const state = !up ? 'closed' : this.#cutReason === null ? 'live' : 'down';
+    const feed = new MemoryInvalidationFeed(this.#feedHost, listener, state);
+    if (up) this.#feeds.add(feed);
     return feed;
   }
 
   /**
    * Fault injection for tests of what sits on a feed, as killing a Redis
    * node's subscriber connection would do: every feed reports linkDown and
-   * forgets what it tracked; feeds made meanwhile start down.
+   * forgets what it tracked; feeds made meanwhile start down (not live).
    */
   cutInvalidationLinks(reason = 'invalidation link cut'): void {
     this.#cutReason = reason;

@@ -1,11 +1,17 @@
+import fc from 'fast-check';
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ShardBackend } from '../../src/backend/backend.js';
+import { MemoryBackend } from '../../src/backend/memory.js';
 import { RedisBackend, type RedisBackendOptions } from '../../src/backend/redis.js';
+import { ManualClock } from '../../src/clock.js';
+import { makeCommand } from '../../src/protocol/command.js';
 import { nodeId } from '../../src/keyspace/ids.js';
 import type { Reply } from '../../src/protocol/reply.js';
 import { freePort, requireBinary, startRedis, type RedisProcess } from '../../src/testkit/index.js';
 import { respRoundTrip } from '../../src/testkit/round-trip.js';
 import { Recorder, plain, readTracked, runTrackingCases, until } from './tracking.case.js';
+import { trackingSteps } from './tracking-steps.js';
 
 const hasRedis = requireBinary('redis-server', 'Redis invalidation feed tests');
 
@@ -217,5 +223,59 @@ describe.skipIf(!hasRedis)('redis backend - invalidation feed', () => {
     feed.close();
     await clientsSettle(server, 2); // the data connection and the asker
     expect(rec.heard).toEqual([]);
+  });
+
+  it('the embedded node replies and reports invalidations as Redis does, command for command (differential)', async () => {
+    const server = await redis();
+    const { rec, feed } = await tracked(server);
+    const other = backend({ port: server.port, node: nodeId('other') }); // another client of the node
+    await other.connect();
+    const send = (b: ShardBackend, args: string[]): Promise<unknown> =>
+      new Promise((resolve) => b.send(makeCommand(...args), (r) => resolve(plain(r))));
+    // Times to live that cannot run out during the run, or are already past.
+    const { command, read } = trackingSteps(['-1', '0', '100000', '300000', '0.5']);
+    const step = fc.oneof(
+      { weight: 3, arbitrary: command.map((args) => ({ read: false, args })) },
+      { weight: 2, arbitrary: read.map((args) => ({ read: true, args })) },
+    );
+    const reported = (r: Recorder, from: number): string[] =>
+      [...new Set(r.heard.slice(from).flatMap((h) => (h.kind === 'invalidate' ? (h.keys ?? ['*']) : [])))]
+        .filter((k) => k !== 'marker')
+        .sort();
+    /** Everything Redis reported for the commands before comes before the marker's report. */
+    const sync = async (): Promise<void> => {
+      expect((await readTracked(feed, 'GET', 'marker')).tracked).toBe(true);
+      const marked = rec.count('marker');
+      await send(other, ['SET', 'marker', 'm']);
+      await until(() => rec.count('marker') > marked, 'the marker is reported');
+    };
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 5, maxLength: 25 }), async (steps) => {
+        await send(other, ['FLUSHALL']);
+        await until(() => rec.keys.includes('*'), 'the flush before the run is reported');
+        await sync();
+        rec.heard.length = 0;
+        const mem = new MemoryBackend({ node: nodeId('mem-diff'), clock: new ManualClock() });
+        const memRec = new Recorder();
+        const memFeed = mem.trackInvalidations(memRec);
+        try {
+          for (const s of steps) {
+            const [from, memFrom] = [rec.heard.length, memRec.heard.length];
+            if (s.read) {
+              const [got, want] = [await readTracked(memFeed, ...s.args), await readTracked(feed, ...s.args)];
+              expect(got, s.args.join(' ')).toEqual(want);
+              continue;
+            }
+            expect(await send(mem, s.args), s.args.join(' ')).toEqual(await send(other, s.args));
+            await sync();
+            expect(reported(memRec, memFrom), s.args.join(' ')).toEqual(reported(rec, from));
+          }
+        } finally {
+          memFeed.close();
+          await mem.close();
+        }
+      }),
+      { numRuns: 15 },
+    );
   });
 });
