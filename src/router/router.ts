@@ -73,6 +73,8 @@ export class Router {
   readonly admission: Admission;
   /** Per-key overrides of the plain route (the mitigations of hot keys). */
   readonly policies = new KeyPolicyTable();
+  /** Called when a FLUSHALL through this router is acknowledged (caches drop everything). */
+  readonly onFlushAll = new Set<() => void>();
   /** Hears of a key policy's handler that threw (the request got an error; the control plane counts it). */
   onPolicyError: (err: unknown, key: Buffer) => void = () => {};
   /** Sends a single-key command to the node that owns its key now (what a policy falls back on). */
@@ -200,6 +202,12 @@ export class Router {
                 : 'FLUSHALL needs an admin connection (AUTH admin <admin-password>)',
             ),
           );
+        }
+        if (spec.name === 'flushall' && this.onFlushAll.size !== 0) {
+          return dispatchAllNodes(this, spec, cmd, (r) => {
+            for (const flushed of this.onFlushAll) flushed();
+            reply(r);
+          });
         }
         return dispatchAllNodes(this, spec, cmd, reply);
       case Route.Local:

@@ -209,3 +209,35 @@ describe.skipIf(!hasRedis)('cache overlay over Redis', () => {
     expect((await calls(server, 'get')) - before).toBe(1); // the error was not cached
   }, 30_000);
 });
+
+describe.skipIf(!hasRedis)('cache overlay over Redis: a client’s own pipeline', () => {
+  it('a GET pipelined right behind a SET of a cached key reads the SET, as from Redis', async () => {
+    const r = await router();
+    await send(r, 'set', 'pipe', 'v0');
+    const { fill, status } = await cached(r, ['pipe']);
+    for (let round = 1; round <= 20; round++) {
+      await fill('pipe');
+      expect(plain(await send(r, 'get', 'pipe'))).toBe(`v${round - 1}`); // a hit
+      // Sent back to back without waiting: the GET goes out while the SET is in flight.
+      const set = send(r, 'set', 'pipe', `v${round}`);
+      const get = send(r, 'get', 'pipe');
+      expect(plain(await set)).toBe('OK');
+      expect(plain(await get)).toBe(`v${round}`);
+    }
+    expect(status('pipe')['hits']).toBeGreaterThan(0);
+  });
+
+  it('FLUSHALL through the router empties the cache at its acknowledgement', async () => {
+    const r = await router();
+    await send(r, 'set', 'gone', 'v');
+    const { fill } = await cached(r, ['gone']);
+    await fill('gone');
+    const admin = new Session(2, 'test', false, 0);
+    admin.admin = true;
+    const flushed = await new Promise<Reply>((resolve) =>
+      r.dispatch(admin, [Buffer.from('flushall')], undefined, resolve),
+    );
+    expect(plain(flushed)).toBe('OK');
+    expect(plain(await send(r, 'get', 'gone'))).toBeNull();
+  });
+});

@@ -139,8 +139,8 @@ export class CacheStore {
     if (this.#entries.delete(entry)) this.#bytes -= entry.bytes;
   }
 
-  /** Drops what came from `node` (its feed said everything changed, or its link went down). */
-  flushNode(node: NodeId): void {
+  /** Drops what came from `node` (its feed said everything changed, or its link went down); null: every node. */
+  flushNode(node: NodeId | null): void {
     for (const key of [...this.keys.values()]) key.invalidate(node);
   }
 

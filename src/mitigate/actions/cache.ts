@@ -90,6 +90,9 @@ export function cacheRemedy(options: CacheOptions = {}): CacheRemedy {
           maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
         });
         stores.set(ctx.router, store);
+        // FLUSHALL goes to every node, past the key-policy stage: its acknowledgement invalidates here.
+        const flushed = store;
+        ctx.router.onFlushAll.add(() => flushed.flushNode(null));
       }
       return new KeyCache(key, policy.cache!, policy.coalesce !== false, next, ctx.router, store, {
         clock: options.clock ?? ctx.clock,
@@ -123,6 +126,13 @@ class KeyCache implements RemedyStage, CachedKey {
   readonly #pttl: Command;
   /** Bumped at every invalidation; fills and joins must match it. */
   #generation = 0;
+  /**
+   * Writes of the key sent and not yet acknowledged. While there are any, reads
+   * take the plain route: on the node's data connection they queue behind the
+   * write, so a client that pipelines SET then GET reads its own write, as from
+   * Redis; a hit, or a fill over the feed's own connection, could overtake it.
+   */
+  #writing = 0;
   #closed = false;
   #bytes = 0;
   #hits = 0;
@@ -157,6 +167,7 @@ class KeyCache implements RemedyStage, CachedKey {
 
   run(req: KeyRequest, done: ReplyCallback): void {
     if (req.spec.write) return this.#write(req, done);
+    if (this.#writing > 0) return this.#next.run(req, done);
     const name = req.spec.name;
     if (this.#settings.maxStaleMs > 0 && CACHED_READS.has(name)) return this.#cachedRead(req, done);
     const co = this.#coalescer;
@@ -177,7 +188,9 @@ class KeyCache implements RemedyStage, CachedKey {
   // the two may see either value, but one sent after must see the write, and a
   // fill that began before the acknowledgement may hold the value before it.
   #write(req: KeyRequest, done: ReplyCallback): void {
+    this.#writing++;
     this.#next.run(req, (reply) => {
+      this.#writing--;
       this.invalidate(null);
       done(reply);
     });
