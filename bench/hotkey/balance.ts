@@ -38,7 +38,11 @@ export interface BalanceSettings {
   readonly rate: number;
   readonly warmupMs: number;
   readonly measureMs: number;
-  readonly namings: readonly { readonly name: string; readonly keyPrefix: string; readonly padWidth: number }[];
+  readonly namings: readonly {
+    readonly name: string;
+    readonly keyPrefix: string;
+    readonly padWidth: number;
+  }[];
   readonly seed: number;
 }
 

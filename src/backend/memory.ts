@@ -137,6 +137,9 @@ export class MemoryBackend implements ShardBackend {
     };
   }
 
+  /** Data commands executed so far (Redis's total_commands_processed, for data commands): what reached the node. */
+  commandsProcessed = 0;
+
   /** Operations per second this node serves, or null when unlimited. */
   get capacity(): number | null {
     return this.#model?.capacity ?? null;
@@ -315,6 +318,7 @@ export class MemoryBackend implements ShardBackend {
   ): void {
     let reply: Reply;
     let tracked = false;
+    this.commandsProcessed++;
     try {
       this.#ks.now = this.#clock.now();
       reply = runCommand(this.#ks, cmd.name, cmd.args);

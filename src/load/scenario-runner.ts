@@ -40,6 +40,8 @@ export interface ScenarioOptions {
   readonly onLine?: (line: string) => void;
   /** Extra hotshard configuration. */
   readonly config?: ConfigInput;
+  /** Called once the cluster is up, before the load starts (benchmarks sample the nodes). */
+  readonly onStart?: (hs: Hotshard) => void;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -156,6 +158,7 @@ export async function runScenario(
       }
     });
 
+    options.onStart?.(hs);
     // Start on a whole second so the load's seconds and the router's line up.
     await sleep(1000 - (Date.now() % 1000) + 5);
     const startMs = Date.now();
