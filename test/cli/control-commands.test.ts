@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config.js';
 import { startHotshard, type Hotshard } from '../../src/hotshard.js';
 import { freePort } from '../../src/testkit/free-port.js';
 import { answeringRemedy, send, text } from '../mitigate/test-remedy.js';
+import { waitForOutput } from './wait-for-output.js';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 const ADMIN = 'cli-admin-token-0123456789';
@@ -156,5 +157,37 @@ describe('cli control commands', () => {
     const thaw = await hotshard(['automation', 'auto', '--reason', 'thaw', '--url', url, '--token', ADMIN]);
     expect(thaw.code).toBe(0);
     expect(hs.executor.mode).toBe('auto');
+  }, 120_000);
+
+  it('cli start - prints the API URL and whether an admin token is set', async () => {
+    const http = await freePort();
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        MAIN,
+        'start',
+        '--resp-port',
+        String(await freePort()),
+        '--http-port',
+        String(http),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOTSHARD_ADMIN_TOKEN: ADMIN } },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    try {
+      await waitForOutput({ child, output: () => out }, /API at/);
+      expect(out).toMatch(
+        new RegExp(`API at http://127\\.0\\.0\\.1:${http}/ .*; admin token set; automation auto`),
+      );
+      expect(out).not.toContain(ADMIN);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
   }, 120_000);
 });

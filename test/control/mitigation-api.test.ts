@@ -285,4 +285,39 @@ describe('mitigation api', () => {
     expect(bad.statusCode).toBe(400);
     expect(bad.json<Body>().error.message).toMatch(/"auto", "dry-run", "manual", "frozen"/);
   });
+
+  it('mitigation api - a key policy that throws is counted as a policy control error; close removes every policy before the backends go', async () => {
+    const closed: string[] = [];
+    const config = loadConfig({
+      flags: { respPort: 0, httpPort: 0, logLevel: 'silent', nodes: 2, adminToken: ADMIN },
+    });
+    const hs = await startHotshard(config, pino({ level: 'silent' }), [
+      answeringRemedy('cache', closed),
+      {
+        name: 'throttle',
+        build: (_policy, key, next) => ({
+          run(req, done) {
+            if (req.spec.name === 'get') throw new Error('broken stage');
+            next.run(req, done);
+          },
+          status: () => ({}),
+          close: () => {
+            closed.push(`throttle ${key.toString()}`);
+            return Promise.resolve();
+          },
+        }),
+      },
+    ]);
+    const put = (key: string, payload: object) =>
+      hs.http.inject({ method: 'PUT', url: `/policies/${key}`, payload, headers: bearer(ADMIN) });
+    expect((await put('a', cachePolicy)).statusCode).toBe(200);
+    expect((await put('b', { throttle: { opsPerSec: 1, burst: 1 }, reason: 'x' })).statusCode).toBe(200);
+    const failed = await hs.http.inject({ url: '/kv/b' });
+    expect(failed.statusCode).toBe(500);
+    const metrics = (await hs.http.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/hotshard_control_errors_total\{where="policy"\} 1/);
+    await hs.close();
+    expect(closed.sort()).toEqual(['a', 'throttle b']);
+    expect(hs.policies.list()).toEqual([]);
+  });
 });
