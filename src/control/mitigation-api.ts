@@ -121,12 +121,10 @@ export function registerMitigationApi(app: FastifyInstance, deps: MitigationApiD
     if (record.state === 'done') return res.send({ action: record, ...extra });
     const status = record.state === 'cancelled' ? 409 : 500;
     const code = record.state === 'cancelled' ? ErrorCode.NotAllowed : ErrorCode.Internal;
-    return res
-      .code(status)
-      .send({
-        error: { code, message: `${record.id} ${record.state}: ${record.detail ?? ''}` },
-        action: record,
-      });
+    return res.code(status).send({
+      error: { code, message: `${record.id} ${record.state}: ${record.detail ?? ''}` },
+      action: record,
+    });
   };
   const keyParam = (encoded: string): Buffer | string => {
     if (encoded.length === 0) return 'missing key: use /policies/{key}';
