@@ -9,6 +9,7 @@ import { ManualClock } from '../../src/clock.js';
 import { EventBus } from '../../src/control/events.js';
 import type { ActionKindHandler, ActionSubject } from '../../src/mitigate/action.js';
 import { ActionRefused, Executor, type ActionRequest } from '../../src/mitigate/executor.js';
+import { admissionActions } from '../../src/mitigate/admission-actions.js';
 import { keyFromText, keyPolicyActions } from '../../src/mitigate/key-actions.js';
 import { PolicyManager } from '../../src/mitigate/policies.js';
 import { answeringRemedy, send, testRouter, text } from './test-remedy.js';
@@ -260,5 +261,76 @@ describe('executor', () => {
   it('key subjects - names written as keyText prints them turn back into the key bytes', () => {
     expect(keyFromText('plain:key')).toEqual(Buffer.from('plain:key'));
     expect(keyFromText('a\\\\b\\xff\\x00')).toEqual(Buffer.from([0x61, 0x5c, 0x62, 0xff, 0x00]));
+  });
+});
+
+/**
+ * The admission seam: the admission stage itself is another branch's
+ * (src/router/admission.ts); this stands in for its four methods, keeping
+ * only what they store.
+ */
+describe('admission actions', () => {
+  function admissionStandIn() {
+    const quotas = new Map<string, { opsPerSec: number; burst: number }>();
+    const levels = new Map<string, number>();
+    return {
+      quotas,
+      levels,
+      setTenantQuota(t: string, l: { opsPerSec: number; burst?: number | undefined } | null) {
+        if (l === null) quotas.delete(t);
+        else quotas.set(t, { opsPerSec: l.opsPerSec, burst: l.burst ?? Math.ceil(l.opsPerSec) });
+      },
+      tenantQuota: (t: string) => quotas.get(t),
+      setShedding(n: string, level: number | null) {
+        if (level === null) levels.delete(n);
+        else levels.set(n, level);
+      },
+      shedding: (n: string) => levels.get(n),
+    };
+  }
+
+  it('admission actions - a tenant quota and shedding apply, and their revert restores what was in force before (a configured quota stays)', async () => {
+    const adm = admissionStandIn();
+    adm.quotas.set('acme', { opsPerSec: 5000, burst: 5000 });
+    const executor = new Executor({ handlers: admissionActions(adm), clock: new ManualClock() });
+    const q1 = await executor.execute({
+      kind: 'quota-tenant',
+      subject: { type: 'tenant', name: 'acme' },
+      settings: { opsPerSec: 1000 },
+      by: 'planner',
+      reason: 'noisy tenant',
+    });
+    const q2 = await executor.execute({
+      kind: 'quota-tenant',
+      subject: { type: 'tenant', name: 'acme' },
+      settings: { opsPerSec: 500, burst: 50 },
+      by: 'operator',
+      reason: 'tighter',
+    });
+    expect(q1.detail).toBe(`superseded by ${q2.id}`);
+    expect(adm.quotas.get('acme')).toEqual({ opsPerSec: 500, burst: 50 });
+    await executor.revert(q2.id, 'quiet again');
+    expect(adm.quotas.get('acme')).toEqual({ opsPerSec: 5000, burst: 5000 });
+
+    const shed = await executor.execute({
+      kind: 'shed',
+      subject: { type: 'node', name: 'n1' },
+      settings: { belowPriority: 1 },
+      by: 'operator',
+      reason: 'SLO breach',
+    });
+    expect(adm.levels.get('n1')).toBe(1);
+    expect(executor.status(shed.id)).toEqual({ belowPriority: 1 });
+    await executor.revert(shed.id, 'recovered');
+    expect(adm.levels.has('n1')).toBe(false);
+
+    const wrong = await executor.execute({
+      kind: 'shed',
+      subject: { type: 'tenant', name: 'acme' },
+      settings: { belowPriority: 1 },
+      by: 'operator',
+      reason: 'x',
+    });
+    expect(wrong).toMatchObject({ state: 'failed', detail: 'shed acts on a node, not on a tenant' });
   });
 });
