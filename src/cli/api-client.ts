@@ -115,7 +115,7 @@ export function table(header: readonly string[], rows: readonly (readonly string
     .join('\n');
 }
 
-/** A time as the operator reads it: local ISO without milliseconds. */
+/** A time as the operator reads it: ISO 8601 in UTC, to the second. */
 export function when(ms: number | null): string {
   return ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 }

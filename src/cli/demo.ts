@@ -212,7 +212,7 @@ export function addDemoCommand(program: Command): void {
         `HTTP: ${http}/hotspots  ${http}/hotkeys  ${http}/shards/stats  ${http}/skew  ${http}/metrics  ${http}/events`,
       );
       console.log(
-        `admin token: ${hs.config.adminToken ?? '(none)'}  e.g. hotshard policies list --url ${http} --token ${hs.config.adminToken ?? 'T'}`,
+        `admin token: ${hs.config.adminToken ?? '(none)'}  try: hotshard policies set ${CELEBRITY} --cache --reason demo --url ${http} --token ${hs.config.adminToken ?? 'T'}`,
       );
       console.log(
         `workload: ${rate} ops/s, 90% GET / 10% SET over ${KEYS} keys; then 50% of requests on '${CELEBRITY}'\n`,
