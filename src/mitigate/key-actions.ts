@@ -137,8 +137,26 @@ function without(policy: KeyPolicy, ...fields: (keyof KeyPolicy)[]): KeyPolicy {
   return copy as unknown as KeyPolicy;
 }
 
-/** The action kinds of the key remedies, acting through `policies`. */
+/**
+ * The action kinds of the key remedies, acting through `policies`: one per
+ * remedy the manager can build (so the executor refuses a kind whose remedy
+ * this process lacks, before anything is tried), and `policy`.
+ */
 export function keyPolicyActions(policies: PolicyManager): ActionKindHandler[] {
+  const parts: [ActionKind, RemedyName][] = [
+    ['cache', 'cache'],
+    ['replicate', 'replicas'],
+    ['aggregate', 'aggregate'],
+    ['salt', 'salt'],
+    ['throttle-key', 'throttle'],
+  ];
+  const available = new Set(
+    parts.filter(([, remedy]) => policies.remedies.includes(remedy)).map(([kind]) => kind),
+  );
+  return all(policies).filter((h) => h.kind === 'policy' || available.has(h.kind));
+}
+
+function all(policies: PolicyManager): ActionKindHandler[] {
   return [
     partHandler(
       'cache',

@@ -334,3 +334,15 @@ describe('admission actions', () => {
     expect(wrong).toMatchObject({ state: 'failed', detail: 'shed acts on a node, not on a tenant' });
   });
 });
+
+describe('key policy actions', () => {
+  it('key policy actions - only the kinds whose remedy the process has are offered, so the executor refuses the others up front', () => {
+    const router = testRouter(toClose);
+    const policies = new PolicyManager({ router, clock: new ManualClock() }, [answeringRemedy('aggregate')]);
+    const executor = new Executor({ handlers: keyPolicyActions(policies) });
+    expect(executor.kinds).toEqual(['aggregate', 'policy']);
+    expect(executor.refusal(cacheBy('planner'))?.message).toBe(
+      "no handler for action kind 'cache' (available: aggregate, policy)",
+    );
+  });
+});
