@@ -3,6 +3,7 @@
  * with their states in order; the automation mode and the planner's budgets
  * (do-not-touch, cooldown, per-minute cap) are enforced on a manual clock.
  */
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ShardBackend } from '../../src/backend/backend.js';
 import { ManualClock } from '../../src/clock.js';
@@ -343,6 +344,92 @@ describe('key policy actions', () => {
     expect(executor.kinds).toEqual(['aggregate', 'policy']);
     expect(executor.refusal(cacheBy('planner'))?.message).toBe(
       "no handler for action kind 'cache' (available: aggregate, policy)",
+    );
+  });
+});
+
+describe('executor model', () => {
+  type Op =
+    | { op: 'part'; kind: 'cache' | 'throttle-key'; key: string; n: number }
+    | { op: 'revert'; kind: 'cache' | 'throttle-key' | 'policy'; key: string }
+    | { op: 'policy'; key: string; cache: number | null; throttle: number | null };
+  const keys = fc.constantFrom('a', 'b');
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({
+      op: fc.constant('part' as const),
+      kind: fc.constantFrom('cache' as const, 'throttle-key' as const),
+      key: keys,
+      n: fc.integer({ min: 1, max: 9 }),
+    }),
+    fc.record({
+      op: fc.constant('revert' as const),
+      kind: fc.constantFrom('cache' as const, 'throttle-key' as const, 'policy' as const),
+      key: keys,
+    }),
+    fc.record({
+      op: fc.constant('policy' as const),
+      key: keys,
+      cache: fc.option(fc.integer({ min: 1, max: 9 })),
+      throttle: fc.option(fc.integer({ min: 1, max: 9 })),
+    }),
+  );
+
+  it('executor model - after any sequence of applies, whole policies and reverts, each key’s policy holds exactly the parts of the actions in force', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { maxLength: 25 }), async (ops) => {
+        const { policies, executor } = setup();
+        // The model: per key, the remedy parts in force.
+        const model = new Map<string, { cache?: number; throttle?: number }>();
+        for (const o of ops) {
+          const parts = model.get(o.key) ?? {};
+          if (o.op === 'part') {
+            const r = await executor.execute({
+              kind: o.kind,
+              subject: key(o.key),
+              settings: o.kind === 'cache' ? { maxStaleMs: o.n } : { opsPerSec: o.n },
+              by: 'operator',
+              reason: 'model',
+            });
+            expect(r.state).toBe('done');
+            model.set(o.key, { ...parts, [o.kind === 'cache' ? 'cache' : 'throttle']: o.n });
+          } else if (o.op === 'policy') {
+            const settings: Record<string, unknown> = { consistency: 'bounded' };
+            if (o.cache !== null) settings.cache = { maxStaleMs: o.cache, staleWhileRevalidate: false };
+            if (o.throttle !== null) settings.throttle = { opsPerSec: o.throttle, burst: o.throttle };
+            await executor.execute({
+              kind: 'policy',
+              subject: key(o.key),
+              settings,
+              by: 'operator',
+              reason: 'm',
+            });
+            model.set(o.key, {
+              ...(o.cache === null ? {} : { cache: o.cache }),
+              ...(o.throttle === null ? {} : { throttle: o.throttle }),
+            });
+          } else {
+            const target = executor.activeOn(key(o.key)).find((r) => r.kind === o.kind);
+            if (target === undefined) continue;
+            await executor.revert(target.id, 'm');
+            if (o.kind === 'policy') model.set(o.key, {});
+            else {
+              const next = { ...parts };
+              delete next[o.kind === 'cache' ? 'cache' : 'throttle'];
+              model.set(o.key, next);
+            }
+          }
+          for (const k of ['a', 'b']) {
+            const want = model.get(k) ?? {};
+            const got = policies.get(Buffer.from(k))?.policy;
+            expect({ cache: got?.cache?.maxStaleMs, throttle: got?.throttle?.opsPerSec }).toEqual({
+              cache: want.cache,
+              throttle: want.throttle,
+            });
+          }
+        }
+        await policies.clear();
+      }),
+      { numRuns: 60, seed: 13 },
     );
   });
 });
