@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { fieldsAt, givenValue, unknownEnvWarnings } from './config-messages.js';
 import { ConfigError } from './errors.js';
+import { AUTOMATION_MODES } from './mitigate/executor.js';
 import { DEFAULT_DECODER_LIMITS } from './protocol/request-decoder.js';
 import {
   HIGHEST_TENANT_PRIORITY,
@@ -21,6 +22,11 @@ import { DEFAULT_MAX_TRACKED_TENANTS, DEFAULT_TENANT_IDLE_SECONDS } from './tele
 const port = z.coerce.number().int().min(0).max(65535);
 const hostPort = z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7001');
 const positiveInt = z.coerce.number().int().positive();
+/** An HTTP bearer token: long enough not to be guessed, and nothing a header would mangle. */
+const secretToken = z
+  .string()
+  .min(16, 'must be at least 16 characters (e.g. openssl rand -hex 16)')
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 
 const limitsSchema = z
   .object({
@@ -157,6 +163,12 @@ export const configSchema = z
     password: z.string().min(1).optional(),
     /** `AUTH admin <adminPassword>` unlocks FLUSHALL; unset keeps FLUSHALL disabled. */
     adminPassword: z.string().min(1).optional(),
+    /** Bearer token the state-changing HTTP endpoints require (policies, actions, automation); unset: they answer 403. */
+    adminToken: secretToken.optional(),
+    /** Bearer token that reads the HTTP API (GET) but changes nothing. */
+    readToken: secretToken.optional(),
+    /** What the planner may do: auto (default), dry-run (recommend only), manual (operators only), frozen (nothing changes). */
+    automation: z.enum(AUTOMATION_MODES).default('auto'),
     /** Where the embedded config store keeps its files. */
     dataDir: z.string().min(1).optional(),
     /** Embedded nodes: ops/s each node serves before requests queue (null = unlimited). */
@@ -232,6 +244,13 @@ export const configSchema = z
         message: 'backend "redis" needs at least one node, e.g. --redis 127.0.0.1:7001,127.0.0.1:7002',
       });
     }
+    if (c.adminToken !== undefined && c.adminToken === c.readToken) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['readToken'],
+        message: 'the read-only token must differ from the admin token',
+      });
+    }
     if (c.backend === 'memory' && c.redis.length > 0) {
       ctx.addIssue({
         code: 'custom',
@@ -262,6 +281,9 @@ const ENV_FIELDS = [
   'httpPort',
   'password',
   'adminPassword',
+  'adminToken',
+  'readToken',
+  'automation',
   'dataDir',
   'capacity',
   'maxQueue',

@@ -42,6 +42,9 @@ export interface HttpServerOptions {
   readonly tenantHeader: string;
   readonly tenantKeyPrefix: boolean;
   readonly maxValueBytes: number;
+  /** Bearer tokens of the control API (http-auth.ts). */
+  readonly adminToken?: string | undefined;
+  readonly readToken?: string | undefined;
 }
 
 /**
@@ -102,6 +105,8 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
     tenants: router.tenants,
     adminPassword: router.options.adminPassword,
     tenantHeader: options.tenantHeader,
+    adminToken: options.adminToken,
+    readToken: options.readToken,
   });
 
   // Open for load balancers even with a password: it shows node ids and their status, no keys.
