@@ -19,6 +19,11 @@ export function fieldsAt(root: z.core.$ZodType, path: readonly PropertyKey[]): s
       else if (def.type === 'pipe') schema = (def as z.core.$ZodPipeDef).out;
       else break;
     }
+    // an entry of a list (tenant.declared.0): its element's fields
+    if (schema instanceof z.ZodArray && i < path.length && typeof path[i] === 'number') {
+      schema = schema.element;
+      continue;
+    }
     if (!(schema instanceof z.ZodObject)) return [];
     if (i === path.length) return Object.keys(schema.shape);
     schema = schema.shape[String(path[i])] as z.core.$ZodType | undefined;

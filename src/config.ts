@@ -8,16 +8,27 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { fieldsAt, givenValue, unknownEnvWarnings } from './config-messages.js';
 import { ConfigError } from './errors.js';
+import { AUTOMATION_MODES } from './mitigate/executor.js';
 import { patternProblem } from './mitigate/key-patterns.js';
 import { DEFAULT_PLANNER_SETTINGS as PLANNER } from './mitigate/planner-io.js';
 import { DEFAULT_DECODER_LIMITS } from './protocol/request-decoder.js';
-import { RESERVED_TENANT_NAMES, TENANT_NAME } from './router/tenants.js';
+import {
+  HIGHEST_TENANT_PRIORITY,
+  LOWEST_TENANT_PRIORITY,
+  RESERVED_TENANT_NAMES,
+  TENANT_NAME,
+} from './router/tenants.js';
 import { DEFAULT_SAMPLE_BUDGET } from './telemetry/router-telemetry.js';
 import { DEFAULT_MAX_TRACKED_TENANTS, DEFAULT_TENANT_IDLE_SECONDS } from './telemetry/tenant-table.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const hostPort = z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7001');
 const positiveInt = z.coerce.number().int().positive();
+/** An HTTP bearer token: long enough not to be guessed, and nothing a header would mangle. */
+const secretToken = z
+  .string()
+  .min(16, 'must be at least 16 characters (e.g. openssl rand -hex 16)')
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 
 const limitsSchema = z
   .object({
@@ -44,6 +55,15 @@ const limitsSchema = z
   })
   .strict();
 
+const tenantQuota = z
+  .object({
+    /** Sustained requests per second (fractions allowed: 0.5 is one every 2 s). */
+    opsPerSec: z.number().positive('expected a positive number of requests per second'),
+    /** Requests it may send at once after a quiet spell; default one second's worth (at least 1). */
+    burst: z.number().min(1, 'expected at least 1 request').optional(),
+  })
+  .strict();
+
 const tenantDeclaration = z
   .object({
     /** The AUTH username, tenant header value and (with keyPrefix) key prefix. */
@@ -55,6 +75,21 @@ const tenantDeclaration = z
       }),
     /** Its AUTH password; unset: the top-level password (if that is unset too, none is needed). */
     password: z.string().min(1).optional(),
+    /** Its rate limit, enforced before routing: past it, BUSY HS_ERR_THROTTLED scope=tenant (HTTP 429). */
+    quota: tenantQuota.optional(),
+    /** Who is shed first when a node is saturated: 0 (lowest) first; default 1. */
+    priority: z
+      .number()
+      .int('expected an integer priority')
+      .min(
+        LOWEST_TENANT_PRIORITY,
+        `expected ${LOWEST_TENANT_PRIORITY} (lowest) to ${HIGHEST_TENANT_PRIORITY}`,
+      )
+      .max(
+        HIGHEST_TENANT_PRIORITY,
+        `expected ${LOWEST_TENANT_PRIORITY} (lowest) to ${HIGHEST_TENANT_PRIORITY}`,
+      )
+      .optional(),
   })
   .strict();
 
@@ -176,6 +211,12 @@ export const configSchema = z
     password: z.string().min(1).optional(),
     /** `AUTH admin <adminPassword>` unlocks FLUSHALL; unset keeps FLUSHALL disabled. */
     adminPassword: z.string().min(1).optional(),
+    /** Bearer token the state-changing HTTP endpoints require (policies, actions, automation); unset: they answer 403. */
+    adminToken: secretToken.optional(),
+    /** Bearer token that reads the HTTP API (GET) but changes nothing. */
+    readToken: secretToken.optional(),
+    /** What the planner may do: auto (default), dry-run (recommend only), manual (operators only), frozen (nothing changes). */
+    automation: z.enum(AUTOMATION_MODES).default('auto'),
     /** Where the embedded config store keeps its files. */
     dataDir: z.string().min(1).optional(),
     /** Embedded nodes: ops/s each node serves before requests queue (null = unlimited). */
@@ -253,6 +294,13 @@ export const configSchema = z
         message: 'backend "redis" needs at least one node, e.g. --redis 127.0.0.1:7001,127.0.0.1:7002',
       });
     }
+    if (c.adminToken !== undefined && c.adminToken === c.readToken) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['readToken'],
+        message: 'the read-only token must differ from the admin token',
+      });
+    }
     if (c.backend === 'memory' && c.redis.length > 0) {
       ctx.addIssue({
         code: 'custom',
@@ -283,6 +331,9 @@ const ENV_FIELDS = [
   'httpPort',
   'password',
   'adminPassword',
+  'adminToken',
+  'readToken',
+  'automation',
   'dataDir',
   'capacity',
   'maxQueue',

@@ -22,12 +22,20 @@ import { Instrumentation } from './router/instrumentation.js';
 import { RouterTelemetry } from './telemetry/router-telemetry.js';
 import { Detector } from './detect/detector.js';
 import { ErrorCode, HotshardError } from './errors.js';
+import { keyText } from './telemetry/snapshot.js';
 import { ControlErrors } from './control/control-errors.js';
 import { EventBus } from './control/events.js';
 import { registerNodesView, reportNodeStatus, type NodeStatusReport } from './control/nodes.js';
 import { Monitor } from './control/monitor.js';
 import { registerControlApi } from './control/control-api.js';
 import { createMetrics } from './control/metrics.js';
+import { registerMitigationApi } from './control/mitigation-api.js';
+import { systemClock } from './clock.js';
+import { Executor } from './mitigate/executor.js';
+import { keyPolicyActions } from './mitigate/key-actions.js';
+import { PolicyManager } from './mitigate/policies.js';
+import type { Remedy } from './mitigate/policy.js';
+import { availableRemedies } from './mitigate/remedies.js';
 
 /** A running hotshard process. */
 export interface Hotshard {
@@ -45,8 +53,12 @@ export interface Hotshard {
   readonly telemetry: RouterTelemetry | undefined;
   /** The detection loop (undefined when telemetry is off). */
   readonly monitor: Monitor | undefined;
-  /** Control-plane events (hotspots raised and cleared, nodes down and up). */
+  /** Control-plane events (hotspots raised and cleared, nodes down and up, actions). */
   readonly events: EventBus;
+  /** The key policies in force (cache, replicas, aggregation, salting, throttling per key). */
+  readonly policies: PolicyManager;
+  /** Every mitigation change, by the planner or an operator, under the automation mode; the actions log. */
+  readonly executor: Executor;
   /** Stops accepting, drains in-flight requests, closes backends. Idempotent. */
   close(): Promise<void>;
 }
@@ -135,6 +147,8 @@ function codeOf(err: unknown): ErrorCode | undefined {
 export async function startHotshard(
   config: Config,
   log: Logger = pino({ level: config.logLevel }),
+  /** The remedies keys may be given (default: availableRemedies()); tests pass their own. */
+  remedies: readonly Remedy[] = availableRemedies(),
 ): Promise<Hotshard> {
   if (config.dataDir !== undefined) mkdirSync(config.dataDir, { recursive: true });
   // Before anything is connected, so a limit too low for any client stops start-up cleanly.
@@ -168,6 +182,17 @@ export async function startHotshard(
     password: config.password,
     adminPassword: config.adminPassword,
     tenants,
+    tenantFromKey: config.tenant.keyPrefix,
+  });
+  for (const [name, quota] of tenants.quotas()) router.admission.setTenantQuota(name, quota);
+
+  router.onPolicyError = (err, key) => controlErrors.record('policy', err, { key: keyText(key) });
+  const policies = new PolicyManager({ router, clock: systemClock }, remedies);
+  const executor = new Executor({
+    handlers: keyPolicyActions(policies),
+    bus: events,
+    mode: config.automation,
+    onError: (err, action) => controlErrors.record('action', err, { action: action.id, kind: action.kind }),
   });
 
   let telemetry: RouterTelemetry | undefined;
@@ -213,10 +238,13 @@ export async function startHotshard(
       tenantHeader: config.tenant.header.toLowerCase(),
       tenantKeyPrefix: config.tenant.keyPrefix,
       maxValueBytes: config.limits.maxBulkBytes,
+      adminToken: config.adminToken,
+      readToken: config.readToken,
     },
     log,
   );
   registerNodesView(http, router);
+  registerMitigationApi(http, { executor, policies });
   if (telemetry !== undefined && monitor !== undefined) {
     registerControlApi(http, { router, telemetry, monitor, bus: events });
     const metrics = createMetrics({ router, telemetry, monitor, controlErrors });
@@ -262,6 +290,8 @@ export async function startHotshard(
     telemetry,
     monitor,
     events,
+    policies,
+    executor,
     close(): Promise<void> {
       closing ??= (async () => {
         monitor?.stop();
@@ -273,6 +303,8 @@ export async function startHotshard(
         http.server.closeAllConnections();
         await httpClosed;
         await accessLog?.close();
+        // Before the backends go: a pending batch is flushed, salted sub-keys folded back, copies removed.
+        await policies.clear().catch((err: unknown) => controlErrors.record('policy', err));
         await Promise.all([...backends.values()].map((b) => b.close()));
         log.info('hotshard stopped');
       })();

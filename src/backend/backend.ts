@@ -25,6 +25,58 @@ export interface KeyspaceStats {
   readonly avgTtlMs: number;
 }
 
+/**
+ * Hears of changes to keys read through {@link InvalidationFeed.readTracked},
+ * by anyone: this router, another router, a client of the node, expiry,
+ * FLUSHALL. What a per-router cache needs to stay coherent with writes that
+ * bypass the router (Redis's client-side caching, issue 13).
+ */
+export interface InvalidationListener {
+  /** These keys may have changed; null means every key (FLUSHALL, FLUSHDB, or tracking state lost). */
+  invalidate(keys: readonly Buffer[] | null): void;
+  /** The link is down: nothing read through readTracked may be trusted until linkUp. */
+  linkDown(reason: string): void;
+  /** The link is (again) up: tracked reads may be cached again. Also told the first time a feed comes up. */
+  linkUp(): void;
+}
+
+/**
+ * The reply to a tracked read. `tracked` is true when every later change of
+ * the keys it read will be reported: the read was served under tracking and
+ * the link did not go down between the read's sending and this reply. A reply
+ * with `tracked` false (link down, feed closed) is still the right answer, but
+ * must not be cached.
+ */
+export type TrackedReplyCallback = (reply: Reply, tracked: boolean) => void;
+
+/**
+ * One subscription to a node's invalidations (see
+ * {@link ShardBackend.trackInvalidations}). The promise, as Redis's own: every
+ * change of a key read through `readTracked`, made after that read was served,
+ * is reported to the listener, before the link is reported down at the latest.
+ * A key stays tracked from a read until its next invalidation (read it again
+ * to go on hearing of it), so only the keys a cache fills are tracked.
+ */
+export interface InvalidationFeed {
+  /** True while invalidations are delivered. */
+  readonly live: boolean;
+  /**
+   * Sends a read (GET, MGET, HGET, HMGET, HGETALL; the keys on this node) so
+   * that any later change to its keys is reported to the listener. Any other
+   * command is answered HS_ERR_BAD_REQUEST. Failures arrive as replies, as
+   * with `send`; while the link is down the read is served untracked.
+   *
+   * Ordering: the read sees every write acknowledged before it was sent. It is
+   * not ordered with writes sent through `send` and not yet acknowledged (on
+   * a Redis node it travels on a connection of its own), so a caller that
+   * must read its own writes, a client's pipelined SET then GET, sends a key's
+   * read here only while no write of its own to that key is in flight.
+   */
+  readTracked(cmd: Command, done: TrackedReplyCallback): void;
+  /** Stops the subscription: the listener hears nothing more, not even linkDown. Idempotent. */
+  close(): void;
+}
+
 /** Whether a node currently takes requests. */
 export type BackendStatus = 'up' | 'down';
 
@@ -79,6 +131,22 @@ export interface ShardBackend {
   keyspaceStats(): Promise<KeyspaceStats>;
   /** Removes every key on the node. */
   flushAll(): Promise<void>;
+
+  /**
+   * Subscribes to invalidations of keys read through the returned feed's
+   * `readTracked`. The feed starts as its `live` says (an embedded node's at
+   * once, a Redis node's once tracking is set up, then `linkUp`). Closing the
+   * backend tells every live feed's listener linkDown.
+   *
+   * @example
+   * const feed = backend.trackInvalidations({
+   *   invalidate: (keys) => (keys === null ? cache.clear() : keys.forEach((k) => cache.delete(k))),
+   *   linkDown: () => cache.clear(),
+   *   linkUp: () => undefined,
+   * });
+   * feed.readTracked(makeCommand('GET', 'k'), (reply, tracked) => tracked && cache.set('k', reply));
+   */
+  trackInvalidations(listener: InvalidationListener): InvalidationFeed;
 
   /** Fails what is in flight with HS_ERR_SHUTTING_DOWN and releases connections and timers. */
   close(): Promise<void>;

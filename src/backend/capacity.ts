@@ -7,7 +7,7 @@
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, ErrorCode } from '../errors.js';
 import type { NodeId } from '../keyspace/ids.js';
-import { errorReply, type ReplyError } from '../protocol/reply.js';
+import { hsError, type ReplyError } from '../protocol/reply.js';
 
 /** Options of a {@link CapacityModel}. */
 export interface CapacityModelOptions<T> {
@@ -73,8 +73,7 @@ export class CapacityModel<T> {
     this.#serve = options.serve;
     this.#tokens = burst;
     this.#last = this.#clock.now();
-    this.overloaded = errorReply(
-      'BUSY',
+    this.overloaded = hsError(
       ErrorCode.NodeOverloaded,
       `node ${options.node} is over capacity (${capacity} ops/s, queue full); retry later`,
     );

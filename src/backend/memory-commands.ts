@@ -16,6 +16,15 @@ import { MapReply, OK, PONG, ReplyError, SimpleString, type Reply } from '../pro
 /** A stored value: a string, or a hash of field (latin1-decoded bytes) to value. */
 export type Value = Buffer | Map<string, Buffer>;
 
+/** Told of changes to the keys it tracks (see {@link Keyspace.track}). */
+export interface KeyTracker {
+  /** Tracked keys that changed, each once, or null for every key (the keyspace was cleared). */
+  changed(keys: string[] | null): void;
+}
+
+/** Redis's default tracking-table-max-keys: past it the oldest tracked key is reported changed and forgotten. */
+export const DEFAULT_MAX_TRACKED_KEYS = 1_000_000;
+
 /**
  * Keys and expiries of one node. Keys are the key bytes decoded as latin1,
  * which maps every byte sequence to a distinct string.
@@ -23,16 +32,31 @@ export type Value = Buffer | Map<string, Buffer>;
  * Like Redis, expiries live in their own map beside the data (db->expires), a
  * key is expired once `now > expiresAt`, and expired keys go lazily on access
  * or actively through {@link Keyspace.activeExpireCycle}.
+ *
+ * Like Redis's client-side caching (tracking.c), a key read for a tracker is
+ * remembered until its next change, which is queued for that tracker and
+ * handed over by {@link Keyspace.deliverChanges}. Every change passes through
+ * set, setExpiresAt, persist, #remove, clear or (a hash changed in place)
+ * modified; each checks only the size of the tracking table, empty unless a
+ * cache tracks keys, so the write path pays one comparison for it.
  */
 export class Keyspace {
   readonly #data = new Map<string, Value>();
   readonly #expires = new Map<string, number>();
   #cursor: IterableIterator<[string, number]> | undefined;
   #expired = 0;
+  /** Per tracked key, the trackers that read it since its last change. */
+  readonly #tracked = new Map<string, KeyTracker[]>();
+  readonly #trackers = new Set<KeyTracker>();
+  /** Changes not delivered yet, per tracker (null: everything). */
+  #changes: Map<KeyTracker, string[] | null> | null = null;
   /** The time a whole command sees, like Redis's commandTimeSnapshot(); set before each command. */
   now = 0;
 
-  constructor(readonly maxValueBytes: number) {}
+  constructor(
+    readonly maxValueBytes: number,
+    readonly maxTrackedKeys = DEFAULT_MAX_TRACKED_KEYS,
+  ) {}
 
   /** How many keys have been removed because their time to live ran out. */
   get expiredKeys(): number {
@@ -56,6 +80,12 @@ export class Keyspace {
   set(key: string, value: Value, keepTtl = false): void {
     this.#data.set(key, value);
     if (!keepTtl) this.#expires.delete(key);
+    if (this.#tracked.size !== 0) this.#changed(key);
+  }
+
+  /** Says that the value of `key` was changed in place (a hash field written or removed). */
+  modified(key: string): void {
+    if (this.#tracked.size !== 0) this.#changed(key);
   }
 
   /** Deletes a live key; false when there was none. */
@@ -73,11 +103,14 @@ export class Keyspace {
   /** Sets the absolute expiry of an existing key. */
   setExpiresAt(key: string, when: number): void {
     this.#expires.set(key, when);
+    if (this.#tracked.size !== 0) this.#changed(key);
   }
 
   /** Removes a key's expiry; true when it had one. */
   persist(key: string): boolean {
-    return this.#expires.delete(key);
+    if (!this.#expires.delete(key)) return false;
+    if (this.#tracked.size !== 0) this.#changed(key);
+    return true;
   }
 
   /**
@@ -107,6 +140,69 @@ export class Keyspace {
     this.#data.clear();
     this.#expires.clear();
     this.#cursor = undefined;
+    if (this.#trackers.size === 0) return;
+    // As Redis: a flush tells every tracking client, whatever it read.
+    this.#tracked.clear();
+    const changes = (this.#changes ??= new Map<KeyTracker, string[] | null>());
+    for (const tracker of this.#trackers) changes.set(tracker, null);
+  }
+
+  /** Starts queueing changes for `tracker` (of the keys it then tracks, and flushes). */
+  addTracker(tracker: KeyTracker): void {
+    this.#trackers.add(tracker);
+  }
+
+  /** Forgets `tracker`: its keys and its undelivered changes. O(tracked keys). */
+  removeTracker(tracker: KeyTracker): void {
+    if (!this.#trackers.delete(tracker)) return;
+    for (const [key, who] of this.#tracked) {
+      const at = who.indexOf(tracker);
+      if (at === -1) continue;
+      if (who.length === 1) this.#tracked.delete(key);
+      else who.splice(at, 1);
+    }
+    this.#changes?.delete(tracker);
+    if (this.#changes?.size === 0) this.#changes = null;
+  }
+
+  /** Remembers that `tracker` read `keys`: their next change is queued for it. */
+  track(tracker: KeyTracker, keys: readonly string[]): void {
+    if (!this.#trackers.has(tracker)) return;
+    for (const key of keys) {
+      const who = this.#tracked.get(key);
+      if (who === undefined) this.#tracked.set(key, [tracker]);
+      else if (!who.includes(tracker)) who.push(tracker);
+    }
+    // Bounded as Redis bounds its tracking table: the oldest key is reported
+    // changed (its reader must forget it) rather than kept for ever.
+    while (this.#tracked.size > this.maxTrackedKeys) {
+      this.#changed(this.#tracked.keys().next().value!);
+    }
+  }
+
+  /** Whether changes wait for {@link deliverChanges}. */
+  get hasChanges(): boolean {
+    return this.#changes !== null;
+  }
+
+  /** Hands each tracker the changes queued for it since the last call. */
+  deliverChanges(): void {
+    const changes = this.#changes;
+    if (changes === null) return;
+    this.#changes = null;
+    for (const [tracker, keys] of changes) tracker.changed(keys);
+  }
+
+  /** Queues a change of `key` for whoever tracks it, who then no longer does. */
+  #changed(key: string): void {
+    const who = this.#tracked.get(key);
+    if (who === undefined) return;
+    this.#tracked.delete(key);
+    const changes = (this.#changes ??= new Map<KeyTracker, string[] | null>());
+    for (const tracker of who) {
+      if (!changes.has(tracker)) changes.set(tracker, [key]);
+      else changes.get(tracker)?.push(key); // undefined-safe: null means "everything" already
+    }
   }
 
   /**
@@ -146,6 +242,7 @@ export class Keyspace {
   #remove(key: string): void {
     this.#data.delete(key);
     this.#expires.delete(key);
+    if (this.#tracked.size !== 0) this.#changed(key);
   }
 }
 
@@ -565,6 +662,7 @@ const COMMANDS = new Map<string, Spec>(
           if (!h.has(field)) created++;
           h.set(field, copy(a[i + 1]!));
         }
+        ks.modified(key);
         return created;
       },
     },
@@ -577,6 +675,7 @@ const COMMANDS = new Map<string, Spec>(
         let n = 0;
         for (let i = 2; i < a.length; i++) if (h.delete(keyOf(a, i))) n++;
         if (h.size === 0) ks.delete(key);
+        else if (n > 0) ks.modified(key);
         return n;
       },
     },
@@ -619,6 +718,7 @@ const COMMANDS = new Map<string, Spec>(
         const result = addInt64(value, incr);
         if (result === null) return OVERFLOW;
         h.set(field, Buffer.from(String(result), 'latin1'));
+        ks.modified(key);
         return result;
       },
     },

@@ -5,19 +5,23 @@
  */
 import type {
   BackendStatus,
+  InvalidationFeed,
+  InvalidationListener,
   KeyDump,
   KeyspaceStats,
   NodeHealth,
   ReplyCallback,
   ShardBackend,
+  TrackedReplyCallback,
 } from './backend.js';
 import { CapacityModel, DEFAULT_MAX_QUEUE } from './capacity.js';
-import { Keyspace, runCommand, type Value } from './memory-commands.js';
+import { DEFAULT_MAX_TRACKED_KEYS, Keyspace, runCommand, type Value } from './memory-commands.js';
+import { MemoryInvalidationFeed, type MemoryFeedHost } from './memory-tracking.js';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, ErrorCode, HotshardError } from '../errors.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { Command } from '../protocol/command.js';
-import { errorReply, ReplyError, type Reply } from '../protocol/reply.js';
+import { hsError, ReplyError, type Reply } from '../protocol/reply.js';
 
 /** Options of a {@link MemoryBackend}. */
 export interface MemoryBackendOptions {
@@ -30,6 +34,8 @@ export interface MemoryBackendOptions {
   readonly maxQueue?: number;
   /** Largest string value, like Redis's proto-max-bulk-len. Default 512 MiB. */
   readonly maxValueBytes?: number;
+  /** Keys tracked for invalidation feeds at most, like Redis's tracking-table-max-keys. Default 1,000,000. */
+  readonly maxTrackedKeys?: number;
 }
 
 /** How often active expiry runs, as Redis's default `hz 10`. */
@@ -49,7 +55,10 @@ const DUMP_HEADER = 4;
 /** Passed through the capacity model: one command waiting for its turn. */
 interface Pending {
   readonly cmd: Command;
-  readonly done: ReplyCallback;
+  readonly done: TrackedReplyCallback;
+  /** A tracked read's feed and keys; undefined for plain commands. */
+  readonly feed: MemoryInvalidationFeed | undefined;
+  readonly keys: string[] | undefined;
 }
 
 /**
@@ -70,6 +79,10 @@ export class MemoryBackend implements ShardBackend {
   #timer: ReturnType<typeof setInterval> | undefined;
   #status: BackendStatus = 'up';
   readonly #createdAt = Date.now();
+  readonly #feeds = new Set<MemoryInvalidationFeed>();
+  readonly #feedHost: MemoryFeedHost;
+  /** Why invalidation links are cut (a fault injected by a test), or null. */
+  #cutReason: string | null = null;
 
   constructor(options: MemoryBackendOptions) {
     const { node, clock = systemClock, capacity = null, maxQueue = DEFAULT_MAX_QUEUE } = options;
@@ -77,9 +90,18 @@ export class MemoryBackend implements ShardBackend {
     if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 0) {
       throw new ConfigError(`maxValueBytes must be a non-negative integer (got ${String(maxValueBytes)})`);
     }
+    const maxTrackedKeys = options.maxTrackedKeys ?? DEFAULT_MAX_TRACKED_KEYS;
+    if (!Number.isSafeInteger(maxTrackedKeys) || maxTrackedKeys < 1) {
+      throw new ConfigError(`maxTrackedKeys must be a positive integer (got ${String(maxTrackedKeys)})`);
+    }
     this.node = node;
     this.#clock = clock;
-    this.#ks = new Keyspace(maxValueBytes);
+    this.#ks = new Keyspace(maxValueBytes, maxTrackedKeys);
+    this.#feedHost = {
+      keyspace: this.#ks,
+      submit: (cmd, done, feed, keys) => this.#submit(cmd, done, feed, keys),
+      release: (feed) => this.#feeds.delete(feed),
+    };
     this.#model =
       capacity === null
         ? undefined
@@ -88,11 +110,12 @@ export class MemoryBackend implements ShardBackend {
             capacity,
             maxQueue,
             clock,
-            serve: (p) => this.#execute(p.cmd, p.done),
+            serve: (p) => this.#execute(p.cmd, p.done, p.feed, p.keys),
           });
     this.#timer = setInterval(() => {
       this.#ks.now = this.#clock.now();
       this.#ks.activeExpireCycle();
+      this.#ks.deliverChanges();
     }, ACTIVE_EXPIRE_INTERVAL_MS);
     this.#timer.unref();
   }
@@ -114,6 +137,9 @@ export class MemoryBackend implements ShardBackend {
     };
   }
 
+  /** Data commands executed so far (Redis's total_commands_processed, for data commands): what reached the node. */
+  commandsProcessed = 0;
+
   /** Operations per second this node serves, or null when unlimited. */
   get capacity(): number | null {
     return this.#model?.capacity ?? null;
@@ -130,12 +156,49 @@ export class MemoryBackend implements ShardBackend {
   }
 
   send(cmd: Command, done: ReplyCallback): void {
+    this.#submit(cmd, done, undefined, undefined);
+  }
+
+  /**
+   * Tracked reads go through the capacity model like any command. A change is
+   * delivered after the command that made it, before that command's reply.
+   */
+  trackInvalidations(listener: InvalidationListener): InvalidationFeed {
+    const up = this.#status === 'up';
+    const state = !up ? 'closed' : this.#cutReason === null ? 'live' : 'down';
+    const feed = new MemoryInvalidationFeed(this.#feedHost, listener, state);
+    if (up) this.#feeds.add(feed);
+    return feed;
+  }
+
+  /**
+   * Fault injection for tests of what sits on a feed, as killing a Redis
+   * node's subscriber connection would do: every feed reports linkDown and
+   * forgets what it tracked; feeds made meanwhile start down (not live).
+   */
+  cutInvalidationLinks(reason = 'invalidation link cut'): void {
+    this.#cutReason = reason;
+    for (const feed of this.#feeds) feed.cut(reason);
+  }
+
+  /** Ends {@link cutInvalidationLinks}: every feed reports linkUp, tracking nothing until read again. */
+  restoreInvalidationLinks(): void {
+    this.#cutReason = null;
+    for (const feed of this.#feeds) feed.restore();
+  }
+
+  #submit(
+    cmd: Command,
+    done: TrackedReplyCallback,
+    feed: MemoryInvalidationFeed | undefined,
+    keys: string[] | undefined,
+  ): void {
     if (this.#status === 'down') {
-      done(this.#unavailable());
+      done(this.#unavailable(), false);
       return;
     }
-    if (this.#model === undefined) this.#execute(cmd, done);
-    else if (!this.#model.submit({ cmd, done })) done(this.#model.overloaded);
+    if (this.#model === undefined) this.#execute(cmd, done, feed, keys);
+    else if (!this.#model.submit({ cmd, done, feed, keys })) done(this.#model.overloaded, false);
   }
 
   async *scanKeys(accept: (key: Buffer) => boolean, batchSize = DEFAULT_SCAN_BATCH): AsyncIterable<Buffer[]> {
@@ -155,7 +218,9 @@ export class MemoryBackend implements ShardBackend {
       this.#ensureUp();
       this.#ks.now = this.#clock.now();
       const name = names[i]!;
-      if (this.#ks.get(name) === undefined) continue;
+      const live = this.#ks.get(name) !== undefined;
+      this.#ks.deliverChanges(); // the look may have expired it
+      if (!live) continue;
       const key = Buffer.from(name, 'latin1');
       if (!accept(key)) continue;
       batch.push(key);
@@ -224,10 +289,12 @@ export class MemoryBackend implements ShardBackend {
     this.#status = 'down';
     clearInterval(this.#timer);
     this.#timer = undefined;
+    for (const feed of this.#feeds) feed.shutdown(`node ${this.node} is closed`);
+    this.#feeds.clear();
     const waiting = this.#model?.close() ?? [];
     this.#ks.clear();
-    const reply = errorReply('ERR', ErrorCode.ShuttingDown, `node ${this.node} is shutting down`);
-    for (const p of waiting) p.done(reply);
+    const reply = hsError(ErrorCode.ShuttingDown, `node ${this.node} is shutting down`);
+    for (const p of waiting) p.done(reply, false);
     return Promise.resolve();
   }
 
@@ -238,19 +305,32 @@ export class MemoryBackend implements ShardBackend {
       return Promise.resolve(op());
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      this.#ks.deliverChanges();
     }
   }
 
-  #execute(cmd: Command, done: ReplyCallback): void {
+  #execute(
+    cmd: Command,
+    done: TrackedReplyCallback,
+    feed: MemoryInvalidationFeed | undefined,
+    keys: string[] | undefined,
+  ): void {
     let reply: Reply;
+    let tracked = false;
+    this.commandsProcessed++;
     try {
       this.#ks.now = this.#clock.now();
       reply = runCommand(this.#ks, cmd.name, cmd.args);
+      // Tracked after the read, as Redis does: its own lazy expiry is not news to it.
+      if (feed !== undefined) tracked = feed.served(keys!);
     } catch (err) {
       // a bug here must still answer the client, exactly once
       reply = new ReplyError(`ERR internal error in memory node ${this.node}: ${(err as Error).message}`);
     }
-    done(reply);
+    // Before the reply: a write is reported before it is acknowledged.
+    if (this.#ks.hasChanges) this.#ks.deliverChanges();
+    done(reply, tracked);
   }
 
   #touch(key: Buffer): string {
@@ -259,7 +339,7 @@ export class MemoryBackend implements ShardBackend {
   }
 
   #unavailable(): ReplyError {
-    return errorReply('ERR', ErrorCode.ShardUnavailable, `node ${this.node} is closed`);
+    return hsError(ErrorCode.ShardUnavailable, `node ${this.node} is closed`);
   }
 
   #ensureUp(): void {

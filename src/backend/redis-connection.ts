@@ -35,7 +35,7 @@
  */
 import { Socket } from 'node:net';
 import { ErrorCode, HotshardError } from '../errors.js';
-import { RawReply, ReplyError, errorReply, type Reply } from '../protocol/reply.js';
+import { RawReply, ReplyError, hsError, type Reply } from '../protocol/reply.js';
 import { ReplyScan, scanReply } from '../protocol/reply-decoder.js';
 import type { ReplyCallback } from './backend.js';
 
@@ -71,6 +71,13 @@ export interface RedisConnectionOptions {
   readonly label: string;
   /** Called once when the connection ends after it was established. */
   readonly onEnd: (end: ConnectionEnd, reason: string) => void;
+  /**
+   * Shown every reply before it is matched with a request; true takes it as
+   * a message the node pushed unasked (pub/sub, RESP3 push), which answers no
+   * request. Only a subscriber connection has one: the data path pays a
+   * field check for it.
+   */
+  readonly onPush?: (reply: RawReply) => boolean;
 }
 
 const INITIAL_RING = 1024;
@@ -113,6 +120,7 @@ export function encodeCommand(args: readonly Buffer[]): Buffer {
  */
 export class RedisConnection {
   readonly #opts: RedisConnectionOptions;
+  readonly #onPush: ((reply: RawReply) => boolean) | undefined;
   readonly #socket: Socket;
   #ended = false;
   #established = false;
@@ -165,6 +173,7 @@ export class RedisConnection {
 
   constructor(opts: RedisConnectionOptions) {
     this.#opts = opts;
+    this.#onPush = opts.onPush;
     this.#socket = new Socket();
   }
 
@@ -217,12 +226,7 @@ export class RedisConnection {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        this.#end(
-          'closed',
-          reason,
-          errorReply('ERR', ErrorCode.ShardUnavailable, `${label} ${reason}`),
-          false,
-        );
+        this.#end('closed', reason, hsError(ErrorCode.ShardUnavailable, `${label} ${reason}`), false);
         const code = /rejected AUTH|NOAUTH/.test(reason) ? ErrorCode.BadAuth : ErrorCode.ShardUnavailable;
         reject(new HotshardError(code, `cannot connect to ${label}: ${reason}`, { cause }));
       };
@@ -309,6 +313,7 @@ export class RedisConnection {
 
   /** Hands one complete reply to the oldest waiting callback. */
   #deliver(reply: RawReply): void {
+    if (this.#onPush !== undefined && this.#onPush(reply)) return;
     if (this.#count === 0) {
       this.#end('protocol', 'sent a reply nobody asked for');
       return;
@@ -527,8 +532,8 @@ export class RedisConnection {
     // One shared error value for everyone: it is immutable.
     reply ??=
       end === 'timeout'
-        ? errorReply('ERR', ErrorCode.BackendTimeout, `${label} ${reason}`)
-        : errorReply('ERR', ErrorCode.ShardUnavailable, `${label} connection lost: ${reason}`);
+        ? hsError(ErrorCode.BackendTimeout, `${label} ${reason}`)
+        : hsError(ErrorCode.ShardUnavailable, `${label} connection lost: ${reason}`);
     this.#endReply = reply;
     // The owner hears first, so a callback below that sends again reaches a
     // backend that already knows the node is down.

@@ -10,15 +10,18 @@
  * silent one is first probed with PING on a connection of its own, opened
  * only then: one that answers is busy (see redis-connection.ts).
  * Live-move operations use the same connection, so they are ordered with the
- * data traffic of this router.
+ * data traffic of this router. Invalidation feeds (a cache's) open two
+ * connections of their own each, only when asked for (see redis-tracking.ts).
  */
 import { ConfigError, ErrorCode, HotshardError } from '../errors.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { Command } from '../protocol/command.js';
-import { RawReply, ReplyError, SimpleString, errorReply, type Reply } from '../protocol/reply.js';
+import { RawReply, ReplyError, SimpleString, hsError, type Reply } from '../protocol/reply.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
 import type {
   BackendStatus,
+  InvalidationFeed,
+  InvalidationListener,
   KeyDump,
   KeyspaceStats,
   NodeHealth,
@@ -26,6 +29,7 @@ import type {
   ShardBackend,
 } from './backend.js';
 import { RedisConnection, encodeCommand, type ConnectionEnd } from './redis-connection.js';
+import { RedisInvalidationFeed, type RedisFeedHost } from './redis-tracking.js';
 
 /** Where a Redis node is and how long to wait for it. */
 export interface RedisBackendOptions {
@@ -57,7 +61,7 @@ export interface RedisBackendOptions {
 const RECONNECT_FIRST_MS = 50;
 const RECONNECT_MAX_MS = 2_000;
 const UNLINK_CHUNK = 1_000;
-const EMPTY_COMMAND = errorReply('ERR', ErrorCode.Protocol, 'empty command');
+const EMPTY_COMMAND = hsError(ErrorCode.Protocol, 'empty command');
 const PING = encodeCommand([Buffer.from('PING')]);
 
 /**
@@ -97,6 +101,8 @@ export class RedisBackend implements ShardBackend {
   readonly #maxBusyMs: number;
   /** The probe connection while one is out, closed with the backend. */
   #prober: RedisConnection | null = null;
+  readonly #feeds = new Set<RedisInvalidationFeed>();
+  readonly #feedHost: RedisFeedHost;
 
   constructor(opts: RedisBackendOptions) {
     this.#opts = opts;
@@ -110,6 +116,24 @@ export class RedisBackend implements ShardBackend {
     this.#downReply = this.#unavailable('not connected');
     this.#healthTimer = setInterval(() => this.#checkHealth(), healthCheckMs);
     this.#healthTimer.unref();
+    this.#feedHost = {
+      label: this.#label,
+      healthCheckMs,
+      connection: (purpose, onEnd, onPush) =>
+        new RedisConnection({
+          host: opts.host,
+          port: opts.port,
+          password: opts.password,
+          timeoutMs: this.#timeoutMs,
+          timeoutOn: 'silence',
+          connectTimeoutMs: this.#connectTimeoutMs,
+          label: `${this.#label} (${purpose})`,
+          onEnd,
+          onPush,
+        }),
+      send: (cmd, done) => this.send(cmd, done),
+      release: (feed) => this.#feeds.delete(feed),
+    };
   }
 
   get status(): BackendStatus {
@@ -154,6 +178,22 @@ export class RedisBackend implements ShardBackend {
     // Redis answers nothing to an empty multi-bulk, which would shift every later reply.
     if (cmd.frame === undefined && cmd.args.length === 0) return done(EMPTY_COMMAND);
     conn.send(cmd.frame ?? encodeCommand(cmd.args), done);
+  }
+
+  /**
+   * Opens a feed on two connections of its own (a subscriber and a
+   * tracked-read connection redirecting to it); it goes live, with linkUp,
+   * once Redis tracks for it, and keeps reconnecting while the node is away.
+   */
+  trackInvalidations(listener: InvalidationListener): InvalidationFeed {
+    const feed = new RedisInvalidationFeed(this.#feedHost, listener);
+    if (this.#closed) {
+      void feed.shutdown(`${this.#label} is closed`);
+    } else {
+      this.#feeds.add(feed);
+      feed.start();
+    }
+    return feed;
   }
 
   async *scanKeys(accept: (key: Buffer) => boolean, batchSize = 1_000): AsyncIterable<Buffer[]> {
@@ -242,7 +282,7 @@ export class RedisBackend implements ShardBackend {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     clearInterval(this.#healthTimer);
-    const reply = errorReply('ERR', ErrorCode.ShuttingDown, `${this.#label} is shutting down`);
+    const reply = hsError(ErrorCode.ShuttingDown, `${this.#label} is shutting down`);
     this.#downReply = reply;
     const conn = this.#conn ?? this.#opening;
     this.#conn = null;
@@ -250,8 +290,11 @@ export class RedisBackend implements ShardBackend {
     this.#status = 'down'; // the owner closed it: nothing to tell
     this.#reason = 'closed';
     this.#since = Date.now();
+    const feeds = [...this.#feeds].map((feed) => feed.shutdown(`${this.#label} is shutting down`));
+    this.#feeds.clear();
     if (conn !== null) await conn.destroy(reply);
     await this.#prober?.destroy(reply);
+    await Promise.all(feeds);
     await this.#connecting?.catch(() => undefined);
   }
 
@@ -369,7 +412,7 @@ export class RedisBackend implements ShardBackend {
   };
 
   #unavailable(reason: string): ReplyError {
-    return errorReply('ERR', ErrorCode.ShardUnavailable, `${this.#label} is down (${reason})`);
+    return hsError(ErrorCode.ShardUnavailable, `${this.#label} is down (${reason})`);
   }
 
   /**
@@ -388,7 +431,7 @@ export class RedisBackend implements ShardBackend {
             reject(err instanceof Error ? err : new Error(String(err)));
           }
         } else if (reply instanceof ReplyError) {
-          reject(new HotshardError(codeOf(reply), reply.message.replace(/^ERR HS_ERR_\w+ /, '')));
+          reject(new HotshardError(codeOf(reply), reply.detail));
         } else {
           resolve(reply);
         }
@@ -415,11 +458,9 @@ export class RedisBackend implements ShardBackend {
   }
 }
 
-/** The hotshard code carried by a ReplyError this backend made (`ERR HS_ERR_... message`). */
+/** The hotshard code of a ReplyError this backend made; one without a code means the node is unreachable. */
 function codeOf(reply: ReplyError): ErrorCode {
-  const code = /^ERR (HS_ERR_\w+) /.exec(reply.message)?.[1];
-  const known = Object.values(ErrorCode) as readonly string[];
-  return code !== undefined && known.includes(code) ? (code as ErrorCode) : ErrorCode.ShardUnavailable;
+  return reply.code ?? ErrorCode.ShardUnavailable;
 }
 
 function positive(value: number | undefined, fallback: number, field: string): number {

@@ -8,6 +8,7 @@
  * when one key turns celebrity its node saturates, requests queue and p99
  * climbs while the other nodes idle.
  */
+import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { Redis } from 'ioredis';
 import type { Hotspot } from '../detect/hotspot.js';
@@ -188,8 +189,14 @@ export function addDemoCommand(program: Command): void {
           file: serverOpts.config as string | undefined,
           env: process.env,
           warn: warnConfig,
-          // A per-node capacity is what makes a hot node queue, as a real one would.
-          flags: { logLevel: 'warn', capacity: 5000, ...flagsToConfig(serverOpts) },
+          // A per-node capacity is what makes a hot node queue, as a real one would. A fresh
+          // admin token (printed below) lets the operator try the policy API without setting one up.
+          flags: {
+            logLevel: 'warn',
+            capacity: 5000,
+            ...(process.env.HOTSHARD_ADMIN_TOKEN ? {} : { adminToken: randomBytes(16).toString('hex') }),
+            ...flagsToConfig(serverOpts),
+          },
         });
         hs = await startWithFallback(config);
       } catch (err) {
@@ -203,6 +210,9 @@ export function addDemoCommand(program: Command): void {
       console.log(`RESP: redis-cli -p ${hs.respPort}`);
       console.log(
         `HTTP: ${http}/hotspots  ${http}/hotkeys  ${http}/shards/stats  ${http}/skew  ${http}/metrics  ${http}/events`,
+      );
+      console.log(
+        `admin token: ${hs.config.adminToken ?? '(none)'}  try: hotshard policies set ${CELEBRITY} --cache --reason demo --url ${http} --token ${hs.config.adminToken ?? 'T'}`,
       );
       console.log(
         `workload: ${rate} ops/s, 90% GET / 10% SET over ${KEYS} keys; then 50% of requests on '${CELEBRITY}'\n`,

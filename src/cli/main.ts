@@ -6,6 +6,9 @@ import { addDemoCommand } from './demo.js';
 import { addScenarioCommand } from './scenario.js';
 import { addLoadCommand } from './load.js';
 import { addReplayCommand } from './replay.js';
+import { addPoliciesCommand } from './policies.js';
+import { addActionsCommand } from './actions.js';
+import { addAutomationCommand } from './automation.js';
 import { followLauncher } from './parent.js';
 
 const program = new Command('hotshard')
@@ -18,5 +21,8 @@ addDemoCommand(program);
 addScenarioCommand(program);
 addLoadCommand(program);
 addReplayCommand(program);
+addPoliciesCommand(program);
+addActionsCommand(program);
+addAutomationCommand(program);
 followLauncher();
 await program.parseAsync(process.argv);

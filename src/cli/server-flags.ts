@@ -1,6 +1,7 @@
 /** Flags shared by the commands that start a hotshard server. */
 import type { Command } from 'commander';
 import { HotshardError } from '../errors.js';
+import type { Hotshard } from '../hotshard.js';
 
 /** Declares the server flags; none has a commander default so file and env settings are not overridden. */
 export function addServerFlags(cmd: Command): Command {
@@ -17,6 +18,15 @@ export function addServerFlags(cmd: Command): Command {
     .option('--http-port <port>', 'HTTP port (default 8080)')
     .option('--password <password>', 'require AUTH with this password')
     .option('--admin-password <password>', 'AUTH admin <password> unlocks FLUSHALL')
+    .option(
+      '--admin-token <token>',
+      'Bearer token the state-changing HTTP endpoints require (policies, actions, automation)',
+    )
+    .option('--read-token <token>', 'Bearer token that reads the HTTP API but changes nothing')
+    .option(
+      '--automation <mode>',
+      'auto (default), dry-run (recommend only), manual (operators only) or frozen',
+    )
     .option('--capacity <ops>', 'embedded nodes: ops/s each serves before requests queue')
     .option('--data-dir <dir>', 'where the embedded config store keeps its files')
     .option('--log-level <level>', 'fatal, error, warn, info (default), debug, trace, silent')
@@ -45,6 +55,17 @@ export function flagsToConfig(opts: Record<string, unknown>): Record<string, unk
     };
   }
   return flags;
+}
+
+/** What a started server tells its operator about the HTTP API: where it is and whether it can be changed. */
+export function apiBanner(hs: Hotshard): string {
+  const host = hs.config.host === '0.0.0.0' || hs.config.host === '::' ? '127.0.0.1' : hs.config.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${hs.httpPort}`;
+  const tokens =
+    hs.config.adminToken === undefined
+      ? 'no admin token: policies, actions and automation are read-only (set --admin-token or HOTSHARD_ADMIN_TOKEN)'
+      : `admin token set${hs.config.readToken === undefined ? '' : ', read-only token set'}`;
+  return `hotshard: API at ${url}/ (policies, actions, automation, hotspots); ${tokens}; automation ${hs.config.automation}`;
 }
 
 /** Where the server commands send configuration warnings (an unknown HOTSHARD_* variable): stderr, before any logger exists. */

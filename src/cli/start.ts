@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { startHotshard, type Hotshard } from '../hotshard.js';
-import { addServerFlags, fail, flagsToConfig, warnConfig } from './server-flags.js';
+import { addServerFlags, apiBanner, fail, flagsToConfig, warnConfig } from './server-flags.js';
 
 /**
  * A stop signal repeated within this long counts once: systemd sends SIGTERM
@@ -67,6 +67,7 @@ export function addStartCommand(program: Command): void {
     }
     process.off('SIGINT', hold);
     process.off('SIGTERM', hold);
+    console.log(apiBanner(hs));
     stopOnSignals(hs);
     if (early !== undefined) process.kill(process.pid, early);
   });

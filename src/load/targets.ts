@@ -13,7 +13,7 @@
  */
 import { Agent, request } from 'node:http';
 import { RedisConnection, type ConnectionEnd } from '../backend/redis-connection.js';
-import { ConfigError, ErrorCode, HotshardError } from '../errors.js';
+import { ConfigError, ErrorCode, HotshardError, isShedCode, parseWireError } from '../errors.js';
 import { RawReply, ReplyError } from '../protocol/reply.js';
 import type { OpName } from './workload.js';
 
@@ -63,8 +63,10 @@ export interface RequestError {
   readonly message: string;
   /** False when the request never left the generator (so a write cannot have happened). */
   readonly sent: boolean;
-  /** Refused with an explicit retry-later: RESP `-BUSY`, HTTP 429, or hotshard's node-overloaded code. */
+  /** Refused with an explicit retry-later: hotshard's throttled or node-overloaded code, or HTTP 429. */
   readonly shed: boolean;
+  /** How long the target asked to wait before retrying, when it said (HS_ERR_THROTTLED). */
+  readonly retryAfterMs?: number;
 }
 
 /** A reply, reduced to what the generator needs: a GET's value, an integer, or null. */
@@ -123,11 +125,24 @@ export function parseRespAddress(text: string): { host: string; port: number } {
   return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port };
 }
 
-/** The error kind of a RESP error message (without the leading `-`). */
+/**
+ * A RESP error as the generator counts it, from its text (without the
+ * leading `-`), read by the one documented parser (`parseWireError`).
+ */
+export function respError(text: string): RequestError {
+  const wire = parseWireError(text);
+  return {
+    kind: wire.code ?? wire.class,
+    message: text,
+    sent: true,
+    shed: isShedCode(wire.code),
+    ...(wire.retryAfterMs === undefined ? {} : { retryAfterMs: wire.retryAfterMs }),
+  };
+}
+
+/** The error kind of a RESP error message (without the leading `-`): its code, else its class. */
 export function errorKind(message: string): string {
-  const code = /\b(HS_ERR_[A-Z_]+)\b/.exec(message)?.[1];
-  if (code !== undefined) return code;
-  return /^[A-Z][A-Z_]*/.exec(message)?.[0] ?? 'ERR';
+  return respError(message).kind;
 }
 
 // ---------------------------------------------------------------- RESP
@@ -162,8 +177,7 @@ function readReply(bytes: Buffer): RequestError | ReplyValue {
   switch (bytes[0]) {
     case 0x2d: {
       // '-'
-      const message = bytes.toString('utf8', 1, bytes.length - 2);
-      return { kind: errorKind(message), message, sent: true, shed: /^BUSY /.test(message) };
+      return respError(bytes.toString('utf8', 1, bytes.length - 2));
     }
     case 0x3a: // ':'
       return Number(bytes.toString('latin1', 1, bytes.length - 2));
@@ -407,11 +421,15 @@ function httpValue(op: OpName, data: Buffer): ReplyValue {
 
 function httpError(status: number, data: Buffer): RequestError {
   let code: string | undefined;
+  let retryAfterMs: number | undefined;
   let message = data.toString('utf8');
   try {
-    const json = JSON.parse(message) as { error?: { code?: unknown; message?: unknown } };
+    const json = JSON.parse(message) as {
+      error?: { code?: unknown; message?: unknown; retryAfterMs?: unknown };
+    };
     if (typeof json.error?.code === 'string') code = json.error.code;
     if (typeof json.error?.message === 'string') message = json.error.message;
+    if (typeof json.error?.retryAfterMs === 'number') retryAfterMs = json.error.retryAfterMs;
   } catch {
     // not JSON: keep the body as the message
   }
@@ -420,6 +438,7 @@ function httpError(status: number, data: Buffer): RequestError {
     kind,
     message: `${status}: ${message.slice(0, 200)}`,
     sent: true,
-    shed: status === 429 || kind === ErrorCode.NodeOverloaded,
+    shed: status === 429 || isShedCode(code),
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   };
 }

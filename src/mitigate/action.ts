@@ -25,7 +25,9 @@ export type ActionKind =
   /** Noisy tenant: a quota at its fair share. */
   | 'quota-tenant'
   /** SLO breach with nothing cheaper left: shed the lowest-priority tenants on a node. */
-  | 'shed';
+  | 'shed'
+  /** An operator's whole key policy (PUT /policies/{key}): replaces every part; one with no remedy removes it. */
+  | 'policy';
 
 /** Who or what an action acts on: a key (printable form), a tenant name or a node id. */
 export interface ActionSubject {

@@ -11,7 +11,7 @@
  */
 import type { ReplyCallback } from '../backend/backend.js';
 import { ErrorCode } from '../errors.js';
-import { errorReply } from '../protocol/reply.js';
+import { hsError } from '../protocol/reply.js';
 import type { KeyHandler, KeyRequest } from '../router/key-policies.js';
 import {
   REMEDY_ORDER,
@@ -148,9 +148,7 @@ export class PolicyManager {
       try {
         target.run(held.req, held.done);
       } catch (err) {
-        held.done(
-          errorReply('ERR', ErrorCode.Internal, `the policy of this key failed: ${(err as Error).message}`),
-        );
+        held.done(hsError(ErrorCode.Internal, `the policy of this key failed: ${(err as Error).message}`));
       }
     }
     if (failure !== undefined)

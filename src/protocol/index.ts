@@ -14,7 +14,7 @@ export {
 } from './reply-encoder.js';
 export {
   DoubleReply,
-  errorReply,
+  hsError,
   isErrorReply,
   MapReply,
   OK,
@@ -23,7 +23,9 @@ export {
   RawReply,
   ReplyError,
   SimpleString,
+  throttledError,
   type Reply,
+  type ReplyErrorFields,
 } from './reply.js';
 export {
   DEFAULT_DECODER_LIMITS,

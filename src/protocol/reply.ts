@@ -6,18 +6,55 @@
  * `null` is a null bulk string, `number`/`bigint` an integer, `Buffer` or
  * `string` a bulk string, an array a RESP array.
  */
+import { ERROR_CODES, ErrorCode, type ThrottleScope } from '../errors.js';
 
 /** A RESP simple string (`+OK`). */
 export class SimpleString {
   constructor(readonly value: string) {}
 }
 
+/** What an error hotshard raises carries beside its text (see `hsError`, `throttledError`). */
+export interface ReplyErrorFields {
+  readonly code: ErrorCode;
+  readonly retryAfterMs?: number;
+  readonly scope?: ThrottleScope;
+}
+
 /**
  * A RESP error. `message` is what follows the `-`, starting with the error
  * class as Redis does: `ERR ...`, `WRONGTYPE ...`, `BUSY ...`, `NOAUTH ...`.
+ *
+ * An error hotshard raises also carries its code as a field (`hsError`), so
+ * nothing downstream (HTTP status, telemetry, the Redis backend's control
+ * calls) reads it back out of the text. An error in Redis's own words, built
+ * with `new ReplyError(message)` or decoded from a node, has no code.
  */
 export class ReplyError {
-  constructor(readonly message: string) {}
+  /** The stable hotshard code, or undefined for an error in Redis's own words. */
+  readonly code: ErrorCode | undefined;
+  /** For HS_ERR_THROTTLED: how long the client should wait before retrying. */
+  readonly retryAfterMs: number | undefined;
+  /** For HS_ERR_THROTTLED: which limit was met. */
+  readonly scope: ThrottleScope | undefined;
+
+  constructor(
+    readonly message: string,
+    fields?: ReplyErrorFields,
+  ) {
+    // Every field assigned, present or not, so all ReplyErrors share one shape.
+    this.code = fields?.code;
+    this.retryAfterMs = fields?.retryAfterMs;
+    this.scope = fields?.scope;
+  }
+
+  /** The text after the class and code (and throttle fields): the part written for people. */
+  get detail(): string {
+    if (this.code === undefined) return this.message;
+    const head = ERROR_CODES[this.code].resp.length + 1 + this.code.length + 1;
+    const throttle =
+      this.retryAfterMs === undefined ? 0 : `retry-after-ms=${this.retryAfterMs} scope=${this.scope} `.length;
+    return this.message.slice(head + throttle);
+  }
 }
 
 /**
@@ -100,9 +137,30 @@ export const OK = new SimpleString('OK');
 export const PONG = new SimpleString('PONG');
 export const QUEUED = new SimpleString('QUEUED');
 
-/** Builds a RESP error reply carrying a stable hotshard code: `-<prefix> <code> <message>`. */
-export function errorReply(prefix: string, code: string, message: string): ReplyError {
-  return new ReplyError(`${prefix} ${code} ${message}`);
+/**
+ * An error hotshard raises: `-<CLASS> <CODE> <message>` on the wire, the class
+ * from the registry (docs/errors.md), the code also a field.
+ *
+ * @example
+ * hsError(ErrorCode.ShardUnavailable, 'node n1 is down') // -ERR HS_ERR_SHARD_UNAVAILABLE node n1 is down
+ */
+export function hsError(code: ErrorCode, message: string): ReplyError {
+  return new ReplyError(`${ERROR_CODES[code].resp} ${code} ${message}`, { code });
+}
+
+/**
+ * A request refused by a rate limit, with when to retry:
+ * `-BUSY HS_ERR_THROTTLED retry-after-ms=<n> scope=<key|node|tenant> <message>`.
+ * `retryAfterMs` is rounded up to a whole millisecond so the text is exact.
+ */
+export function throttledError(retryAfterMs: number, scope: ThrottleScope, message: string): ReplyError {
+  const ms = retryAfterMs > 0 ? Math.ceil(retryAfterMs) : 0;
+  const code = ErrorCode.Throttled;
+  return new ReplyError(`${ERROR_CODES[code].resp} ${code} retry-after-ms=${ms} scope=${scope} ${message}`, {
+    code,
+    retryAfterMs: ms,
+    scope,
+  });
 }
 
 /** True when a reply is an error (including an error passed through raw from Redis). */

@@ -11,9 +11,17 @@
  *   Authorization: Bearer <password>        tenant from X-Tenant (or default)
  *   Authorization: Basic <tenant>:<password> the user names the tenant
  *   Authorization: Basic admin:<admin-password>
- * More levels (an admin token for state-changing endpoints, a read-only
- * token) are further `HttpAccess` values, checked in the hook before the
- * no-password shortcut, since they apply with or without a password.
+ *
+ * The control plane's tokens apply with or without a password, so they are
+ * checked before the no-password shortcut:
+ *   - a route that changes state (policies, actions, automation) declares
+ *     `access: 'admin'` and needs `Authorization: Bearer <admin token>`:
+ *     401 without credentials or with wrong ones, 403 with the read-only
+ *     token, and 403 naming `--admin-token` when none is configured (an
+ *     open control plane is a choice an operator makes by setting one);
+ *   - a read (GET, HEAD) of any other route also accepts either token, so a
+ *     dashboard or `hotshard policies list` needs no client password. Data
+ *     writes under /kv/ still need the client's credentials.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -23,7 +31,7 @@ import { sendHttpError } from './http-errors.js';
 import type { Tenants } from './tenants.js';
 
 /** How much a route asks of its caller. */
-export type HttpAccess = 'public' | 'client';
+export type HttpAccess = 'public' | 'client' | 'admin';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -39,6 +47,52 @@ export interface HttpAuthOptions {
   readonly adminPassword?: string | undefined;
   /** Lower-cased name of the header that names the tenant. */
   readonly tenantHeader: string;
+  /** Bearer token of the state-changing routes (`--admin-token`); unset: they answer 403. */
+  readonly adminToken?: string | undefined;
+  /** Bearer token that reads but changes nothing (`--read-token`). */
+  readonly readToken?: string | undefined;
+}
+
+/** Which control token a header carries, if any. */
+function tokenOf(header: string | undefined, options: HttpAuthOptions): 'admin' | 'read' | undefined {
+  if (header === undefined || !/^bearer\s/i.test(header)) return undefined;
+  const given = header.slice(header.indexOf(' ') + 1).trim();
+  // Both compared always, so the timing does not tell which one exists.
+  const admin = options.adminToken !== undefined && safeEqual(given, options.adminToken);
+  const read = options.readToken !== undefined && safeEqual(given, options.readToken);
+  return admin ? 'admin' : read ? 'read' : undefined;
+}
+
+/** The admin level's verdict: undefined lets the request through. */
+function checkAdmin(
+  req: FastifyRequest,
+  res: FastifyReply,
+  options: HttpAuthOptions,
+): FastifyReply | undefined {
+  const header = req.headers.authorization;
+  if (options.adminToken === undefined)
+    return sendHttpError(
+      res,
+      403,
+      ErrorCode.NotAllowed,
+      'this endpoint changes state and no admin token is configured: start hotshard with --admin-token <token> (or HOTSHARD_ADMIN_TOKEN)',
+    );
+  if (header === undefined)
+    return refuse(
+      res,
+      ErrorCode.NoAuth,
+      'this endpoint changes state: send Authorization: Bearer <admin token> (--admin-token)',
+    );
+  const token = tokenOf(header, options);
+  if (token === 'admin') return undefined;
+  if (token === 'read')
+    return sendHttpError(
+      res,
+      403,
+      ErrorCode.NotAllowed,
+      'the read-only token cannot change state: use the admin token (--admin-token)',
+    );
+  return refuse(res, ErrorCode.BadAuth, 'invalid credentials: this endpoint needs the admin token');
 }
 
 const CHALLENGE = ['Bearer realm="hotshard"', 'Basic realm="hotshard", charset="UTF-8"'];
@@ -90,6 +144,12 @@ export function registerHttpAuth(app: FastifyInstance, options: HttpAuthOptions)
   app.addHook('onRequest', async (req: FastifyRequest, res: FastifyReply) => {
     const access = req.routeOptions.config.access ?? 'client';
     if (access === 'public') return;
+    if (access === 'admin') return checkAdmin(req, res, options);
+    if (
+      (req.method === 'GET' || req.method === 'HEAD') &&
+      tokenOf(req.headers.authorization, options) !== undefined
+    )
+      return;
     const raw = req.headers[tenantHeader];
     const named = typeof raw === 'string' ? raw : undefined;
     const header = req.headers.authorization;

@@ -9,11 +9,12 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ErrorCode } from '../errors.js';
+import { classifyRedisError, ERROR_CODES, ErrorCode, type ThrottleScope } from '../errors.js';
+import type { ReplyError } from '../protocol/reply.js';
 
-/** The JSON body of every HTTP error. */
+/** The JSON body of every HTTP error; a throttled one also says when to retry and which limit it met. */
 export interface HttpErrorBody {
-  error: { code: string; message: string };
+  error: { code: string; message: string; retryAfterMs?: number; scope?: ThrottleScope };
 }
 
 /** Sends the documented error body. */
@@ -25,6 +26,42 @@ export function sendHttpError(
 ): FastifyReply {
   const body: HttpErrorBody = { error: { code, message } };
   return res.code(status).send(body);
+}
+
+/**
+ * Answers a RESP error from the pipeline over HTTP. An error hotshard raised
+ * carries its code, and the registry gives the status; one in Redis's own
+ * words is classified by `classifyRedisError` (docs/errors.md lists both).
+ * The message is the RESP error's text, so both front ends say the same.
+ */
+export function sendReplyError(res: FastifyReply, err: ReplyError): FastifyReply {
+  if (err.code === undefined) {
+    const { code, http } = classifyRedisError(err.message);
+    return sendHttpError(res, http, code, err.message);
+  }
+  if (err.code === ErrorCode.Throttled) {
+    return sendThrottled(res, err.retryAfterMs ?? 1000, err.scope, err.message);
+  }
+  const status = ERROR_CODES[err.code].http;
+  // The node may be back in a moment: tell clients and load balancers to retry.
+  if (status === 503) void res.header('retry-after', '1');
+  return sendHttpError(res, status, err.code, err.message);
+}
+
+/**
+ * A 429 for a request over a rate limit: `Retry-After` in whole seconds
+ * (rounded up, at least 1, as HTTP allows no less) and the exact wait in the
+ * body's `retryAfterMs`, for clients that can wait less than a second.
+ */
+export function sendThrottled(
+  res: FastifyReply,
+  retryAfterMs: number,
+  scope: ThrottleScope | undefined,
+  message: string,
+): FastifyReply {
+  void res.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+  const body: HttpErrorBody = { error: { code: ErrorCode.Throttled, message, retryAfterMs, scope } };
+  return res.code(429).send(body);
 }
 
 /** The code of an error fastify raised with this status. */

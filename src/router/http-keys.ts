@@ -1,5 +1,5 @@
 /**
- * Keys in /kv/ URLs are bytes, percent-encoded: `%FF` is the byte 0xFF and
+ * Keys in /kv/ (and /policies/) URLs are bytes, percent-encoded: `%FF` is the byte 0xFF and
  * any other character stands for its UTF-8 bytes. fastify's router decodes
  * paths as UTF-8 and refuses `%FF`, which would leave keys that are not
  * UTF-8 out of reach over HTTP; so /kv/ URLs reach the router with every
@@ -7,13 +7,14 @@
  * `decodeKey` turns it into bytes.
  */
 
-const KV = '/kv/';
+/** Routes whose path ends in a key: the data API, and the key policies of the control API. */
+const KEYED = ['/kv/', '/policies/'];
 
-/** fastify's `rewriteUrl`: hides a /kv/ key's escapes from the router's UTF-8 decoding. */
+/** fastify's `rewriteUrl`: hides the escapes of a key in a /kv/ or /policies/ URL from the router's UTF-8 decoding. */
 export function rewriteKvUrl(url: string): string {
   // Origin form (`/kv/...`) nearly always; absolute form (`http://host/kv/...`) is legal too.
   const start = url.startsWith('/') ? 0 : url.indexOf('/', url.indexOf('://') + 3);
-  if (start < 0 || !url.startsWith(KV, start)) return url;
+  if (start < 0 || !KEYED.some((prefix) => url.startsWith(prefix, start))) return url;
   const q = url.slice(start).search(/[?#]/);
   const end = q < 0 ? url.length : start + q;
   const path = url.slice(start, end);

@@ -14,7 +14,8 @@
  *
  * Errors are JSON `{"error":{"code":"HS_ERR_...","message":"..."}}` with a
  * status that says whose fault it is, and Retry-After where waiting helps
- * (http-errors.ts makes fastify's and Node's own errors look the same).
+ * (http-errors.ts makes fastify's and Node's own errors look the same, and
+ * maps a reply error to its status: docs/errors.md).
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
@@ -25,7 +26,13 @@ import { ErrorCode } from '../errors.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
 import { RawReply, ReplyError, SimpleString, type Reply } from '../protocol/reply.js';
 import { registerHttpAuth } from './http-auth.js';
-import { clientErrorHandler, frameworkErrors, registerHttpErrors, sendHttpError } from './http-errors.js';
+import {
+  clientErrorHandler,
+  frameworkErrors,
+  registerHttpErrors,
+  sendHttpError,
+  sendReplyError,
+} from './http-errors.js';
 import { decodeKey, rewriteKvUrl } from './http-keys.js';
 import type { Router } from './router.js';
 import { Session } from './session.js';
@@ -35,6 +42,9 @@ export interface HttpServerOptions {
   readonly tenantHeader: string;
   readonly tenantKeyPrefix: boolean;
   readonly maxValueBytes: number;
+  /** Bearer tokens of the control API (http-auth.ts). */
+  readonly adminToken?: string | undefined;
+  readonly readToken?: string | undefined;
 }
 
 /**
@@ -55,37 +65,6 @@ function call(router: Router, session: Session, args: Buffer[]): Promise<Reply> 
       resolve(reply instanceof RawReply ? decodeReply(reply.bytes) : reply),
     );
   });
-}
-
-/** Maps a RESP error from the pipeline to an HTTP status and stable code. */
-function sendError(res: FastifyReply, err: ReplyError): FastifyReply {
-  const msg = err.message;
-  const code = /\b(HS_ERR_[A-Z_]+)\b/.exec(msg)?.[1];
-  let status = 500;
-  let stable: string = code ?? ErrorCode.Backend;
-  if (
-    code === ErrorCode.ShardUnavailable ||
-    code === ErrorCode.BackendTimeout ||
-    code === ErrorCode.NodeOverloaded ||
-    code === ErrorCode.ShuttingDown
-  ) {
-    status = 503;
-    void res.header('retry-after', '1');
-  } else if (msg.startsWith('WRONGTYPE')) {
-    status = 409;
-    stable = ErrorCode.WrongType;
-  } else if (/not an integer|overflow|not a valid float/.test(msg)) {
-    status = 409;
-    stable = ErrorCode.NotInteger;
-  } else if (msg.startsWith('NOAUTH') || msg.startsWith('WRONGPASS')) {
-    status = 401;
-    stable = ErrorCode.NoAuth;
-  } else if (msg.startsWith('ERR invalid expire time')) {
-    // Checked before sending too; this covers a node whose clock puts the bound elsewhere.
-    status = 400;
-    stable = ErrorCode.BadRequest;
-  }
-  return sendHttpError(res, status, stable, msg);
 }
 
 function badRequest(res: FastifyReply, message: string): FastifyReply {
@@ -126,6 +105,8 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
     tenants: router.tenants,
     adminPassword: router.options.adminPassword,
     tenantHeader: options.tenantHeader,
+    adminToken: options.adminToken,
+    readToken: options.readToken,
   });
 
   // Open for load balancers even with a password: it shows node ids and their status, no keys.
@@ -180,7 +161,7 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
       const key = keyParam(req.params['*']);
       if (typeof key === 'string') return badRequest(res, key);
       const reply = await call(router, session, [Buffer.from('get'), keyOf(session, key)]);
-      if (reply instanceof ReplyError) return sendError(res, reply);
+      if (reply instanceof ReplyError) return sendReplyError(res, reply);
       if (reply === null)
         return sendHttpError(res, 404, ErrorCode.NotFound, `key '${req.params['*']}' does not exist`);
       return res.type('application/octet-stream').send(reply);
@@ -209,7 +190,7 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
           args.push(...expiry);
         }
         const reply = await call(router, session, args);
-        if (reply instanceof ReplyError) return sendError(res, reply);
+        if (reply instanceof ReplyError) return sendReplyError(res, reply);
         return res.code(200).send({ ok: reply instanceof SimpleString });
       },
     );
@@ -220,7 +201,7 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
       const key = keyParam(req.params['*']);
       if (typeof key === 'string') return badRequest(res, key);
       const reply = await call(router, session, [Buffer.from('del'), keyOf(session, key)]);
-      if (reply instanceof ReplyError) return sendError(res, reply);
+      if (reply instanceof ReplyError) return sendReplyError(res, reply);
       return { deleted: Number(reply) };
     });
 
@@ -245,7 +226,7 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
         keyOf(session, key),
         Buffer.from(by),
       ]);
-      if (reply instanceof ReplyError) return sendError(res, reply);
+      if (reply instanceof ReplyError) return sendReplyError(res, reply);
       return { value: typeof reply === 'bigint' ? reply.toString() : reply };
     });
     next();

@@ -16,6 +16,7 @@
  * hot path does integer work only.
  */
 import type { ReplyCallback } from '../backend/backend.js';
+import { isShedCode } from '../errors.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
 import type { Command } from '../protocol/command.js';
 import { RawReply, ReplyError, type Reply } from '../protocol/reply.js';
@@ -30,7 +31,7 @@ const COLON = 0x3a;
 
 /** How a reply ended, for the counters: refusals with a retry-after count as shed. */
 function outcomeOf(reply: Reply): Outcome {
-  if (reply instanceof ReplyError) return reply.message.startsWith('BUSY') ? Outcome.Shed : Outcome.Error;
+  if (reply instanceof ReplyError) return isShedCode(reply.code) ? Outcome.Shed : Outcome.Error;
   if (reply instanceof RawReply && reply.type === 0x2d) return Outcome.Error;
   return Outcome.Ok;
 }

@@ -15,7 +15,7 @@
 import type { ReplyCallback } from '../backend/backend.js';
 import { ErrorCode } from '../errors.js';
 import type { Command } from '../protocol/command.js';
-import { errorReply } from '../protocol/reply.js';
+import { hsError } from '../protocol/reply.js';
 import type { CommandSpec } from './command-table.js';
 import type { Session } from './session.js';
 
@@ -136,6 +136,6 @@ export function runPolicy(
     entry.handler.run({ session, spec, cmd, key: cmd.args[spec.firstKey]!, forward: host.forward }, once);
   } catch (err) {
     host.onPolicyError(err, entry.key);
-    once(errorReply('ERR', ErrorCode.Internal, `the policy of this key failed: ${(err as Error).message}`));
+    once(hsError(ErrorCode.Internal, `the policy of this key failed: ${(err as Error).message}`));
   }
 }

@@ -7,12 +7,14 @@
  * object and the reply callback.
  */
 import type { ShardBackend, ReplyCallback } from '../backend/backend.js';
+import { systemClock, type Clock } from '../clock.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
 import type { Command } from '../protocol/command.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
-import { MapReply, OK, RawReply, ReplyError, errorReply, type Reply } from '../protocol/reply.js';
+import { MapReply, OK, RawReply, ReplyError, hsError, type Reply } from '../protocol/reply.js';
 import { ErrorCode, HotshardError } from '../errors.js';
+import { Admission } from './admission.js';
 import type { ClientRegistry } from './client-command.js';
 import { Route, arityOk, commandSpec, type CommandSpec } from './command-table.js';
 import { runLocalCommand, type InfoExtras, type LocalContext } from './local-commands.js';
@@ -30,6 +32,10 @@ export interface RouterOptions {
   readonly adminPassword?: string | undefined;
   /** Which tenants exist and their passwords; default: open, with `password` as the shared one. */
   readonly tenants?: Tenants | undefined;
+  /** Time for the admission stage's rate limits; default the wall clock. */
+  readonly clock?: Clock | undefined;
+  /** A session that named no tenant is its key's `tenant:` prefix's (config tenant.keyPrefix). */
+  readonly tenantFromKey?: boolean | undefined;
 }
 
 /** Counters INFO reports. */
@@ -63,8 +69,12 @@ export class Router {
   #instrumentation: Instrumentation | undefined;
   /** Extra INFO lines supplied by the server (ports, config, the maxclients in force). */
   infoExtras: () => InfoExtras = () => ({});
+  /** Tenant quotas, node limits and shedding, checked before a keyed command is routed. */
+  readonly admission: Admission;
   /** Per-key overrides of the plain route (the mitigations of hot keys). */
   readonly policies = new KeyPolicyTable();
+  /** Called when a FLUSHALL through this router is acknowledged (caches drop everything). */
+  readonly onFlushAll = new Set<() => void>();
   /** Hears of a key policy's handler that threw (the request got an error; the control plane counts it). */
   onPolicyError: (err: unknown, key: Buffer) => void = () => {};
   /** Sends a single-key command to the node that owns its key now (what a policy falls back on). */
@@ -78,6 +88,11 @@ export class Router {
     this.#backends = backends;
     this.options = options;
     this.tenants = options.tenants ?? new Tenants({ password: options.password });
+    this.admission = new Admission({
+      clock: options.clock ?? systemClock,
+      tenants: this.tenants,
+      tenantFromKey: options.tenantFromKey,
+    });
     checkBackends(table, backends);
     this.#local = { router: this };
   }
@@ -148,6 +163,10 @@ export class Router {
         const at = table.indexFor(key);
         const ins = this.#instrumentation;
         const measured = ins === undefined ? reply : ins.keyed(session, spec, cmd, at, reply);
+        if (this.admission.engaged) {
+          const refused = this.admission.admit(session, key, table.shards[at]!.node);
+          if (refused !== undefined) return measured(refused);
+        }
         if (this.policies.size !== 0) {
           const entry = this.policies.get(key);
           if (entry !== undefined) return runPolicy(this, entry, session, spec, cmd, measured);
@@ -164,6 +183,10 @@ export class Router {
         const at = shardsOfKeys(table, spec, cmd);
         const ins = this.#instrumentation;
         const measured = ins === undefined ? reply : ins.multiKey(session, spec, cmd, at, reply);
+        if (this.admission.engaged) {
+          const refused = this.admission.admitShards(session, args[1]!, table, at);
+          if (refused !== undefined) return measured(refused);
+        }
         if (this.policies.size !== 0 && anyPolicy(this.policies, spec, args))
           return dispatchWithPolicies(this, session, spec, cmd, measured);
         return dispatchMultiKey(this, spec, cmd, table, at, measured);
@@ -172,14 +195,19 @@ export class Router {
         if (spec.name === 'flushall' && !session.admin) {
           this.stats.rejected++;
           return done(
-            errorReply(
-              'NOPERM',
-              ErrorCode.NotAllowed,
+            hsError(
+              ErrorCode.NoPermission,
               this.options.adminPassword === undefined
                 ? 'FLUSHALL is disabled: no admin password is configured'
                 : 'FLUSHALL needs an admin connection (AUTH admin <admin-password>)',
             ),
           );
+        }
+        if (spec.name === 'flushall' && this.onFlushAll.size !== 0) {
+          return dispatchAllNodes(this, spec, cmd, (r) => {
+            for (const flushed of this.onFlushAll) flushed();
+            reply(r);
+          });
         }
         return dispatchAllNodes(this, spec, cmd, reply);
       case Route.Local:
@@ -191,8 +219,7 @@ export class Router {
           return done(new ReplyError(`ERR ${spec.name.toUpperCase()} without MULTI`));
         if (spec.name === 'multi') session.inRefusedMulti = true;
         return done(
-          errorReply(
-            'ERR',
+          hsError(
             ErrorCode.NotAllowed,
             `${spec.name.toUpperCase()} is not supported by hotshard: ${spec.refusal ?? ''}`,
           ),
@@ -215,8 +242,7 @@ export class Router {
       );
     }
     return done(
-      errorReply(
-        'ERR',
+      hsError(
         ErrorCode.NotAllowed,
         `${spec.name.toUpperCase()} not executed: it follows a MULTI, which hotshard does not support; send DISCARD`,
       ),

@@ -11,8 +11,16 @@
  * - declared: only the listed tenants (and `default`) exist; each AUTHs with
  *   its own password, or the shared one when it has none, or any password
  *   when neither is set (Redis's `nopass` user).
+ *
+ * A declared tenant may also carry a quota (ops/s with burst credit, enforced
+ * by the router's admission stage) and a priority: when a saturated node
+ * sheds load, tenants of the lowest priority are refused first. Priorities
+ * are integers from 0 (lowest, shed first) to 100; a tenant without one, and
+ * every tenant in open mode, has DEFAULT_TENANT_PRIORITY (1), so marking a
+ * batch tenant 0 makes it the first to go without touching the others.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { withBurst, type RateLimit } from '../mitigate/token-bucket.js';
 import { ReplyError } from '../protocol/reply.js';
 import { DEFAULT_TENANT, OTHER_TENANT } from '../telemetry/tenant-table.js';
 
@@ -22,11 +30,29 @@ export const TENANT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Names no tenant may take: `other` sums untracked tenants in telemetry, `admin` is the admin connection. */
 export const RESERVED_TENANT_NAMES: readonly string[] = [OTHER_TENANT, 'admin'];
 
+/** Lowest tenant priority: shed first. */
+export const LOWEST_TENANT_PRIORITY = 0;
+/** Highest tenant priority. */
+export const HIGHEST_TENANT_PRIORITY = 100;
+/** The priority of a tenant that does not declare one. */
+export const DEFAULT_TENANT_PRIORITY = 1;
+
+/** A tenant's quota as configured: ops/s, with a burst credit that defaults to one second of it. */
+export interface TenantQuota {
+  readonly opsPerSec: number;
+  /** Requests it may send at once after a quiet spell; default max(1, opsPerSec). */
+  readonly burst?: number | undefined;
+}
+
 /** One declared tenant (config `tenant.declared[]`). */
 export interface TenantDeclaration {
   readonly name: string;
   /** Its AUTH password; unset: the shared password. */
   readonly password?: string | undefined;
+  /** Its rate limit; unset: none. */
+  readonly quota?: TenantQuota | undefined;
+  /** 0 (lowest, shed first) to 100; unset: DEFAULT_TENANT_PRIORITY. */
+  readonly priority?: number | undefined;
 }
 
 /** How tenants are configured. */
@@ -72,6 +98,19 @@ export class Tenants {
   /** The declared tenants' names (empty in open mode). */
   get declaredNames(): string[] {
     return this.#declared === undefined ? [] : [...this.#declared.keys()];
+  }
+
+  /** A tenant's priority: 0 is shed first; DEFAULT_TENANT_PRIORITY unless declared otherwise. */
+  priorityOf(name: string): number {
+    return this.#declared?.get(name)?.priority ?? DEFAULT_TENANT_PRIORITY;
+  }
+
+  /** The configured quotas, burst filled in: what the router's admission starts with. */
+  quotas(): [name: string, limit: RateLimit][] {
+    const out: [string, RateLimit][] = [];
+    for (const d of this.#declared?.values() ?? [])
+      if (d.quota !== undefined) out.push([d.name, withBurst(d.quota)]);
+    return out;
   }
 
   /**

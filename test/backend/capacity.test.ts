@@ -2,10 +2,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CapacityModel, type CapacityModelOptions } from '../../src/backend/capacity.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { ManualClock } from '../../src/clock.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError, ErrorCode } from '../../src/errors.js';
 import { nodeId } from '../../src/keyspace/ids.js';
 import { makeCommand } from '../../src/protocol/command.js';
-import { ReplyError, type Reply } from '../../src/protocol/reply.js';
+import { hsError, ReplyError, type Reply } from '../../src/protocol/reply.js';
 
 // Fake timers fake Date too, so the model's default clock (Date.now) and its
 // timers move together and every latency below is exact.
@@ -168,9 +168,7 @@ describe('capacity model - in the memory backend', () => {
     send(3, 'GET', 'k');
     expect(replies[1]).toEqual([
       3,
-      new ReplyError(
-        'BUSY HS_ERR_NODE_OVERLOADED node m1 is over capacity (100 ops/s, queue full); retry later',
-      ),
+      hsError(ErrorCode.NodeOverloaded, 'node m1 is over capacity (100 ops/s, queue full); retry later'),
     ]);
     vi.advanceTimersByTime(10);
     expect(replies.map(([i]) => i)).toEqual([0, 3, 1]);
@@ -188,8 +186,8 @@ describe('capacity model - in the memory backend', () => {
     expect(replies).toHaveLength(1);
     await b.close();
     expect(replies.slice(1)).toEqual([
-      new ReplyError('ERR HS_ERR_SHUTTING_DOWN node m2 is shutting down'),
-      new ReplyError('ERR HS_ERR_SHUTTING_DOWN node m2 is shutting down'),
+      hsError(ErrorCode.ShuttingDown, 'node m2 is shutting down'),
+      hsError(ErrorCode.ShuttingDown, 'node m2 is shutting down'),
     ]);
     expect(vi.getTimerCount()).toBe(0);
   });

@@ -63,10 +63,9 @@ describe('scenario', () => {
     expect(r.detection!.correct).toBe(true);
     expect(r.classification).toBe('hot-key key:000000000042');
     expect(r.detectionLatencyMs).toBeLessThanOrEqual(1500);
-    // Mitigation does not exist: its fields stay null rather than invented.
-    expect(r.actions).toBeNull();
-    expect(r.p99RestoreSeconds).toBeNull();
-    expect(r.targets.find((t) => t.name.startsWith('p99 back under SLO'))!.met).toBeNull();
+    // Mitigation is reported: the actions taken, and the restore time judged.
+    expect(Array.isArray(r.actions)).toBe(true);
+    expect(r.targets.find((t) => t.name.startsWith('p99 back under SLO'))!.met).not.toBeNull();
     expect(r.targets.find((t) => t.name === 'acknowledged writes lost')!.met).toBe(true);
     expect(r.writes.acknowledged).toBeGreaterThan(1000);
     expect(r.writes.lost).toBe(0);

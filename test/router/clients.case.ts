@@ -132,6 +132,16 @@ export function runClientCases(label: string, start: () => Promise<TestHotshard>
       c.close();
     });
 
+    it('ioredis - FLUSHALL without an admin connection is NOPERM HS_ERR_NO_PERMISSION', async () => {
+      const c = await rawConnect(t.port);
+      c.write('FLUSHALL\r\n');
+      const all = (await c.until((b) => b.toString().endsWith('\r\n'))).toString();
+      expect(all).toBe(
+        '-NOPERM HS_ERR_NO_PERMISSION FLUSHALL is disabled: no admin password is configured\r\n',
+      );
+      c.close();
+    });
+
     it('ioredis - unknown commands fail at once in Redis wording', async () => {
       await expect(redis.call('NOSUCHCMD', 'a')).rejects.toThrow(
         "ERR unknown command 'NOSUCHCMD', with args beginning with: 'a'",

@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ReplyCallback, ShardBackend } from '../../src/backend/backend.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { ManualClock } from '../../src/clock.js';
+import { ErrorCode } from '../../src/errors.js';
 import { nodeId, type NodeId } from '../../src/keyspace/ids.js';
 import { hashPartitioner } from '../../src/keyspace/partitioner.js';
 import { RoutingTable } from '../../src/keyspace/routing-table.js';
@@ -157,6 +158,29 @@ describe('instrumentation', () => {
     expect({ reads, writes, errors }).toEqual({ reads: 6, writes: 3, errors: 1 });
     const xShard = table.shardFor(Buffer.from('x')).id;
     expect(shards.get(xShard)!.errors).toBe(1);
+  });
+
+  it('instrumentation - a node-overloaded reply counts as shed by its code, a Redis error as an error', () => {
+    const clock = new ManualClock(START);
+    const nodes = ['n0', 'n1'].map(nodeId);
+    const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes, shards: 4 });
+    // One operation per second, nothing may wait: the second request to a node is refused at once.
+    const backends = new Map<NodeId, ShardBackend>(
+      nodes.map((n) => [n, new MemoryBackend({ node: n, clock, capacity: 1, maxQueue: 0 })]),
+    );
+    cleanups.push(() => Promise.all([...backends.values()].map((b) => b.close())).then(() => {}));
+    const telemetry = new RouterTelemetry({ clock });
+    const router = new Router(table, backends);
+    router.instrument(new Instrumentation(telemetry, table));
+    const session = new Session(1, 'test', false, 0);
+    const replies: Reply[] = [];
+    for (let i = 0; i < 2; i++)
+      router.dispatch(session, [Buffer.from('GET'), Buffer.from('k')], undefined, (r) => replies.push(r));
+    expect(replies).toHaveLength(2);
+    expect(replies[1]).toMatchObject({ code: ErrorCode.NodeOverloaded });
+    clock.advance(1000);
+    const w = telemetry.window('shard', 1).get(table.shardFor(Buffer.from('k')).id)!;
+    expect({ reads: w.reads, errors: w.errors, shed: w.shed }).toEqual({ reads: 2, errors: 0, shed: 1 });
   });
 
   it('instrumentation - the access log gets its sampled requests even when telemetry does not measure them', async () => {

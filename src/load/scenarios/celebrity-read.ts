@@ -22,5 +22,5 @@ export const celebrityRead: ScenarioDefinition = {
     },
   }),
   expected: () => ({ kind: 'hot-key', subject: keyName('key:', CELEBRITY) }),
-  targets: commonTargets(1000),
+  targets: commonTargets(1000, 3),
 };

@@ -11,7 +11,7 @@ export const nodeFailureDuringSplit: ScenarioDefinition = {
   rate: 8000,
   workload: () => ({ keys: 50_000, ops: { get: 70, set: 30 } }),
   expected: () => ({ kind: 'node-failure', subject: 'n1' }),
-  targets: commonTargets(5000).filter((t) => t.measure !== 'detection-ms'),
+  targets: commonTargets(5000, 30, 'range-mitigation').filter((t) => t.measure !== 'detection-ms'),
   atOnset: async (hs) => {
     const [id, backend] = [...hs.router.backends][1]!;
     if (backend instanceof MemoryBackend) {

@@ -23,5 +23,5 @@ export const viralCounter: ScenarioDefinition = {
     ],
   }),
   expected: () => ({ kind: 'hot-key', subject: keyName('likes:counter:', 0) }),
-  targets: commonTargets(1000),
+  targets: commonTargets(1000, 3),
 };

@@ -1,0 +1,369 @@
+/**
+ * The cache overlay for read-hot keys (issue 13 §2.1) with request coalescing
+ * (§2.2): a per-router cache of GET, HGET, HMGET and HGETALL replies of the
+ * few keys that have a cache policy, coherent with writes.
+ *
+ * The promise (DESIGN.md "Semantics"): a read through the router never returns
+ * a value older than a write acknowledged through the router before the read
+ * was sent. How it is kept:
+ * - Every write of the key (`spec.write` in the command table, whatever the
+ *   command) is forwarded, and at its acknowledgement the key is invalidated:
+ *   entries dropped, its generation bumped. Multi-key writes reach this stage
+ *   one key at a time (DEL k1 k2 → DEL k1), so they are writes here too.
+ * - A fill stores its reply only if the key's generation is still the one it
+ *   began in: a GET in flight across a SET is answered, but never refills the
+ *   cache with the old value. Reads join only a backend read of the current
+ *   generation (coalesce.ts).
+ * - Fills are read over the node's invalidation feed, so writes that bypass
+ *   the router (another router, a client of Redis, expiry) invalidate too; a
+ *   feed whose link is down stores nothing (cache-store.ts).
+ * - An entry lives at most `maxStaleMs`, jittered to ×[1 − jitter, 1] so
+ *   entries filled together do not expire together, and never past the key's
+ *   own TTL: PTTL is read with every fill, and the TTL counted from the moment
+ *   the fill was sent.
+ * Errors (WRONGTYPE included) reach every waiter and are never stored; nor is
+ * a reply larger than `maxValueBytes`.
+ *
+ * PTTL goes on the data path right after the tracked read, not on the feed's
+ * connection: readTracked takes only the cached reads. A change between the two
+ * is reported by the feed (the key is tracked from the read on), so the TTL
+ * only bounds an expiry the node reports late.
+ */
+import type { ReplyCallback } from '../../backend/backend.js';
+import type { NodeId } from '../../keyspace/ids.js';
+import type { Clock } from '../../clock.js';
+import type { Command } from '../../protocol/command.js';
+import { isErrorReply, RawReply, type Reply } from '../../protocol/reply.js';
+import type { KeyHandler, KeyRequest } from '../../router/key-policies.js';
+import type { Router } from '../../router/router.js';
+import type { CacheSettings, KeyPolicy, MitigationContext, Remedy, RemedyStage } from '../policy.js';
+import { CacheStore, type CacheEntry, type CachedKey } from './cache-store.js';
+import { Coalescer, Flight, readId } from './coalesce.js';
+
+/** The reads whose replies are cached; other reads of the key are coalesced only. */
+const CACHED_READS: ReadonlySet<string> = new Set(['get', 'hget', 'hmget', 'hgetall']);
+
+/** Per-router options of the cache, shared by every cached key of that router. */
+export interface CacheOptions {
+  /** Entries held at most, over all keys. Default 10,000. */
+  readonly maxEntries?: number;
+  /** Bytes of replies held at most, over all keys. Default 64 MiB. */
+  readonly maxBytes?: number;
+  /** A larger reply is not cached. Default 1 MiB. */
+  readonly maxValueBytes?: number;
+  /** An entry lives maxStaleMs × [1 − jitter, 1]. Default 0.2. */
+  readonly jitter?: number;
+  /** Where time comes from. Default the policy context's clock. */
+  readonly clock?: Clock;
+  /** Uniform in [0, 1), for the jitter. Default Math.random. */
+  readonly random?: () => number;
+}
+
+/** The cache remedy, with a view of each router's shared store. */
+export interface CacheRemedy extends Remedy<'cache'> {
+  /** The store of `router` (entries, bytes, evictions, feeds), or undefined before its first cached key. */
+  storeStatus(router: Router): Record<string, unknown> | undefined;
+}
+
+/**
+ * Builds the cache remedy; one call per router (its bounds are that router's).
+ *
+ * @example
+ * const manager = new PolicyManager(ctx, [cacheRemedy({ maxEntries: 1_000 })]);
+ * await manager.set(Buffer.from('celebrity'), {
+ *   consistency: 'bounded',
+ *   cache: { maxStaleMs: 1_000, staleWhileRevalidate: false },
+ * });
+ */
+export function cacheRemedy(options: CacheOptions = {}): CacheRemedy {
+  const stores = new WeakMap<Router, CacheStore>();
+  const maxValueBytes = options.maxValueBytes ?? 1 << 20;
+  const jitter = options.jitter ?? 0.2;
+  const random = options.random ?? Math.random;
+  return {
+    name: 'cache',
+    build(policy: KeyPolicy, key: Buffer, next: KeyHandler, ctx: MitigationContext): RemedyStage {
+      let store = stores.get(ctx.router);
+      if (store === undefined) {
+        store = new CacheStore(ctx.router.backends, {
+          maxEntries: options.maxEntries ?? 10_000,
+          maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
+        });
+        stores.set(ctx.router, store);
+        // FLUSHALL goes to every node, past the key-policy stage: its acknowledgement invalidates here.
+        const flushed = store;
+        ctx.router.onFlushAll.add(() => flushed.flushNode(null));
+      }
+      return new KeyCache(key, policy.cache!, policy.coalesce !== false, next, ctx.router, store, {
+        clock: options.clock ?? ctx.clock,
+        random,
+        jitter,
+        maxValueBytes,
+      });
+    },
+    storeStatus: (router) => stores.get(router)?.status(),
+  };
+}
+
+interface KeyCacheOptions {
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly jitter: number;
+  readonly maxValueBytes: number;
+}
+
+/** One key's cache stage. */
+class KeyCache implements RemedyStage, CachedKey {
+  readonly name: string;
+  readonly #key: Buffer;
+  readonly #settings: CacheSettings;
+  readonly #next: KeyHandler;
+  readonly #router: Router;
+  readonly #store: CacheStore;
+  readonly #options: KeyCacheOptions;
+  readonly #coalescer: Coalescer | undefined;
+  readonly #entries = new Map<string, CacheEntry>();
+  readonly #pttl: Command;
+  /** Bumped at every invalidation; fills and joins must match it. */
+  #generation = 0;
+  /**
+   * Writes of the key sent and not yet acknowledged. While there are any, reads
+   * take the plain route: on the node's data connection they queue behind the
+   * write, so a client that pipelines SET then GET reads its own write, as from
+   * Redis; a hit, or a fill over the feed's own connection, could overtake it.
+   */
+  #writing = 0;
+  #closed = false;
+  #bytes = 0;
+  #hits = 0;
+  #misses = 0;
+  #fillsDiscarded = 0;
+  /** Fills answered with an error (WRONGTYPE included), or whose PTTL failed: never stored. */
+  #errors = 0;
+  #tooLarge = 0;
+  #refreshes = 0;
+  #invalidations = 0;
+
+  constructor(
+    key: Buffer,
+    settings: CacheSettings,
+    coalesce: boolean,
+    next: KeyHandler,
+    router: Router,
+    store: CacheStore,
+    options: KeyCacheOptions,
+  ) {
+    this.#key = Buffer.from(key);
+    this.name = key.toString('latin1');
+    this.#settings = settings;
+    this.#next = next;
+    this.#router = router;
+    this.#store = store;
+    this.#options = options;
+    this.#coalescer = coalesce ? new Coalescer() : undefined;
+    this.#pttl = { name: 'pttl', args: [Buffer.from('PTTL'), this.#key], frame: undefined };
+    store.register(this);
+  }
+
+  run(req: KeyRequest, done: ReplyCallback): void {
+    if (req.spec.write) return this.#write(req, done);
+    if (this.#writing > 0) return this.#next.run(req, done);
+    const name = req.spec.name;
+    if (this.#settings.maxStaleMs > 0 && CACHED_READS.has(name)) return this.#cachedRead(req, done);
+    const co = this.#coalescer;
+    if (co === undefined) return this.#next.run(req, done);
+    // Other reads (STRLEN, TTL, EXISTS, TYPE ...), and every read with maxStaleMs 0: coalesced only.
+    const id = readId(name, req.cmd.args);
+    const generation = this.#generation;
+    if (co.join(id, generation, done)) return;
+    const flight = co.begin(id, generation, 0);
+    flight.waiters.push(done);
+    this.#next.run(req, (reply) => {
+      co.end(id, flight);
+      flight.answer(reply);
+    });
+  }
+
+  // Invalidated at the acknowledgement, not the sending: a read sent between
+  // the two may see either value, but one sent after must see the write, and a
+  // fill that began before the acknowledgement may hold the value before it.
+  #write(req: KeyRequest, done: ReplyCallback): void {
+    this.#writing++;
+    this.#next.run(req, (reply) => {
+      this.#writing--;
+      this.invalidate(null);
+      done(reply);
+    });
+  }
+
+  #cachedRead(req: KeyRequest, done: ReplyCallback): void {
+    const id = readId(req.spec.name, req.cmd.args);
+    const entry = this.#entries.get(id);
+    if (entry !== undefined) {
+      const now = this.#options.clock.now();
+      if (now < entry.expiresAt && entry.tableVersion === this.#router.table.version) {
+        this.#hits++;
+        if (now >= entry.freshUntil) this.#refresh(req, id);
+        return done(entry.reply);
+      }
+      this.#drop(entry);
+    }
+    this.#misses++;
+    const generation = this.#generation;
+    if (this.#coalescer?.join(id, generation, done) === true) return;
+    this.#fill(req, id, done);
+  }
+
+  /** Stale-while-revalidate: one refresh per entry in flight, the entry served meanwhile. */
+  #refresh(req: KeyRequest, id: string): void {
+    if (this.#coalescer?.current(id, this.#generation) !== undefined) return;
+    this.#refreshes++;
+    this.#fill(req, id, undefined);
+  }
+
+  /** Reads `req` over the node's feed with the key's PTTL; answers the waiters, stores if still coherent. */
+  #fill(req: KeyRequest, id: string, done: ReplyCallback | undefined): void {
+    const table = this.#router.table;
+    const tableVersion = table.version;
+    const node = table.shards[table.indexFor(this.#key)]!.node;
+    const link = this.#store.link(node);
+    const epoch = link.epoch;
+    const generation = this.#generation;
+    const sentAt = this.#options.clock.now();
+    // Without coalescing a flight is still the fill's record, just never joined.
+    const flight = this.#coalescer?.begin(id, generation, sentAt) ?? new Flight(generation, sentAt);
+    if (done !== undefined) flight.waiters.push(done);
+    let value: Reply | undefined;
+    let tracked = false;
+    let pttl: number | null | undefined;
+    const settle = (): void => {
+      if (value === undefined || pttl === undefined) return;
+      if (isErrorReply(value) || pttl === null) {
+        this.#errors++;
+        return;
+      }
+      // Not stored when the key changed since the read was sent (or may have,
+      // unreported: the link went down), or when the read was not tracked.
+      const coherent =
+        tracked && link.live && link.epoch === epoch && !this.#closed && this.#generation === generation;
+      if (!coherent) {
+        this.#fillsDiscarded++;
+        return;
+      }
+      this.#keep(id, value, pttl, sentAt, node, tableVersion);
+    };
+    link.feed.readTracked(req.cmd, (reply, isTracked) => {
+      value = reply;
+      tracked = isTracked;
+      this.#coalescer?.end(id, flight);
+      settle();
+      flight.answer(reply);
+    });
+    req.forward(this.#pttl, (reply) => {
+      pttl = decodedInteger(reply);
+      settle();
+    });
+  }
+
+  #keep(id: string, reply: Reply, pttl: number, sentAt: number, node: NodeId, tableVersion: number): void {
+    const bytes = replyBytes(reply);
+    if (bytes > this.#options.maxValueBytes) {
+      this.#tooLarge++;
+      return;
+    }
+    const { maxStaleMs, staleWhileRevalidate } = this.#settings;
+    let life = maxStaleMs * (1 - this.#options.jitter * this.#options.random());
+    // -1: no TTL; -2: no key (a nil reply, bounded by maxStaleMs alone).
+    if (pttl >= 0) life = Math.min(life, pttl);
+    if (life <= 0) return;
+    const expiresAt = sentAt + life;
+    const entry: CacheEntry = {
+      owner: this,
+      id,
+      reply,
+      bytes: bytes + id.length + this.name.length + ENTRY_OVERHEAD,
+      node,
+      tableVersion,
+      freshUntil: staleWhileRevalidate ? sentAt + life / 2 : expiresAt,
+      expiresAt,
+    };
+    const old = this.#entries.get(id);
+    if (old !== undefined) this.#drop(old);
+    this.#entries.set(id, entry);
+    this.#bytes += entry.bytes;
+    this.#store.add(entry);
+  }
+
+  #drop(entry: CacheEntry): void {
+    if (this.#entries.get(entry.id) !== entry) return;
+    this.#entries.delete(entry.id);
+    this.#bytes -= entry.bytes;
+    this.#store.remove(entry);
+  }
+
+  invalidate(node: NodeId | null): void {
+    this.#generation++;
+    this.#invalidations++;
+    for (const entry of [...this.#entries.values()])
+      if (node === null || entry.node === node) this.#drop(entry);
+  }
+
+  evicted(entry: CacheEntry): void {
+    if (this.#entries.get(entry.id) !== entry) return;
+    this.#entries.delete(entry.id);
+    this.#bytes -= entry.bytes;
+  }
+
+  status(): Record<string, unknown> {
+    const table = this.#router.table;
+    const link = this.#store.linkIfAny(table.shards[table.indexFor(this.#key)]!.node);
+    return {
+      entries: this.#entries.size,
+      bytes: this.#bytes,
+      hits: this.#hits,
+      misses: this.#misses,
+      fillsDiscarded: this.#fillsDiscarded,
+      errors: this.#errors,
+      tooLarge: this.#tooLarge,
+      refreshes: this.#refreshes,
+      coalesced: this.#coalescer?.joined ?? 0,
+      invalidations: this.#invalidations,
+      liveFeed: link?.live ?? false,
+      maxStaleMs: this.#settings.maxStaleMs,
+    };
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    this.invalidate(null);
+    this.#store.unregister(this);
+    return Promise.resolve();
+  }
+}
+
+/** Bookkeeping per entry counted against maxBytes besides the reply (maps, object, strings). */
+const ENTRY_OVERHEAD = 128;
+
+/** PTTL's integer, from a Redis node's raw reply or an embedded node's number; else null (not storable). */
+function decodedInteger(reply: Reply): number | null {
+  if (typeof reply === 'number') return reply;
+  if (reply instanceof RawReply && reply.type === 0x3a /* ':' */) {
+    const n = Number(reply.bytes.toString('latin1', 1).trim());
+    return Number.isFinite(n) ? n : null;
+  }
+  return null;
+}
+
+/** Size of a reply's payload in bytes (what the byte bound counts). */
+function replyBytes(reply: Reply): number {
+  if (reply === null) return 0;
+  if (Buffer.isBuffer(reply)) return reply.length;
+  if (reply instanceof RawReply) return reply.length;
+  if (typeof reply === 'string') return Buffer.byteLength(reply);
+  if (Array.isArray(reply)) {
+    let n = 0;
+    for (const r of reply as readonly Reply[]) n += replyBytes(r) + 8;
+    return n;
+  }
+  return 16;
+}

@@ -1,0 +1,137 @@
+/**
+ * The per-key throttle remedy, through the policy manager and a router over
+ * embedded nodes: past the key's rate a request is refused at once with
+ * HS_ERR_THROTTLED scope=key and an exact retry-after; under it, requests
+ * reach the node; other keys are never touched.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ShardBackend } from '../../src/backend/backend.js';
+import { MemoryBackend } from '../../src/backend/memory.js';
+import { ManualClock } from '../../src/clock.js';
+import { ErrorCode } from '../../src/errors.js';
+import { nodeId, type NodeId } from '../../src/keyspace/ids.js';
+import { hashPartitioner } from '../../src/keyspace/partitioner.js';
+import { RoutingTable } from '../../src/keyspace/routing-table.js';
+import { throttleRemedy } from '../../src/mitigate/actions/throttle.js';
+import { PolicyManager } from '../../src/mitigate/policies.js';
+import { OK, ReplyError, type Reply } from '../../src/protocol/reply.js';
+import { Router } from '../../src/router/router.js';
+import { Session } from '../../src/router/session.js';
+
+const toClose: ShardBackend[] = [];
+afterEach(async () => {
+  await Promise.all(toClose.splice(0).map((b) => b.close()));
+});
+
+function router(): Router {
+  const nodes = ['n0', 'n1'].map(nodeId);
+  const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes, shards: 4 });
+  const backends = new Map<NodeId, ShardBackend>(nodes.map((n) => [n, new MemoryBackend({ node: n })]));
+  toClose.push(...backends.values());
+  return new Router(table, backends);
+}
+
+const session = new Session(1, 'test', false, 0);
+
+function send(r: Router, ...args: string[]): Promise<Reply> {
+  return new Promise((resolve) =>
+    r.dispatch(
+      session,
+      args.map((a) => Buffer.from(a)),
+      undefined,
+      resolve,
+    ),
+  );
+}
+
+/** What a reply says, in a form easy to compare. */
+function shown(reply: Reply): unknown {
+  if (reply instanceof ReplyError)
+    return { code: reply.code, retryAfterMs: reply.retryAfterMs, scope: reply.scope };
+  return Buffer.isBuffer(reply) ? reply.toString() : reply;
+}
+
+describe('throttle remedy', () => {
+  it('throttle - over the key limit a request is refused at once with scope=key and the exact retry-after; under it, it passes', async () => {
+    const r = router();
+    const clock = new ManualClock();
+    const m = new PolicyManager({ router: r, clock }, [throttleRemedy()]);
+    await m.set(Buffer.from('hot'), { consistency: 'bounded', throttle: { opsPerSec: 20, burst: 2 } });
+
+    expect(await send(r, 'SET', 'hot', 'a')).toBe(OK);
+    expect(shown(await send(r, 'GET', 'hot'))).toBe('a');
+    const refused = await send(r, 'SET', 'hot', 'b');
+    expect(shown(refused)).toEqual({ code: ErrorCode.Throttled, retryAfterMs: 50, scope: 'key' });
+    expect((refused as ReplyError).message).toMatch(/^BUSY HS_ERR_THROTTLED retry-after-ms=50 scope=key \S/);
+    // The refused write never reached the node.
+    clock.advance(49);
+    expect(shown(await send(r, 'GET', 'hot'))).toEqual({
+      code: ErrorCode.Throttled,
+      retryAfterMs: 1,
+      scope: 'key',
+    });
+    clock.advance(1);
+    expect(shown(await send(r, 'GET', 'hot'))).toBe('a');
+    // Other keys are not limited.
+    for (let i = 0; i < 10; i++) expect(shown(await send(r, 'GET', 'cold'))).toBe(null);
+  });
+
+  it('throttle - each key of a multi-key command is limited on its own', async () => {
+    const r = router();
+    const clock = new ManualClock();
+    const m = new PolicyManager({ router: r, clock }, [throttleRemedy()]);
+    await m.set(Buffer.from('hot'), { consistency: 'bounded', throttle: { opsPerSec: 1, burst: 1 } });
+    await send(r, 'MSET', 'hot', '1', 'cold', '2');
+    const reply = await send(r, 'MGET', 'hot', 'cold');
+    // The MSET took hot's only token: MGET's read of hot is refused, and a
+    // multi-key command answers with the first error, as Redis Cluster proxies do.
+    expect(shown(reply)).toEqual({ code: ErrorCode.Throttled, retryAfterMs: 1000, scope: 'key' });
+    clock.advance(1000);
+    expect(await send(r, 'MGET', 'hot', 'cold')).toEqual([Buffer.from('1'), Buffer.from('2')]);
+  });
+
+  it('throttle - status counts admitted and throttled; removing the policy lifts the limit', async () => {
+    const r = router();
+    const clock = new ManualClock();
+    const m = new PolicyManager({ router: r, clock }, [throttleRemedy()]);
+    const key = Buffer.from('k');
+    await m.set(key, { consistency: 'bounded', throttle: { opsPerSec: 5, burst: 3 } });
+    const outcomes: unknown[] = [];
+    for (let i = 0; i < 5; i++) outcomes.push(shown(await send(r, 'INCR', 'k')));
+    expect(outcomes.slice(0, 3)).toEqual([1, 2, 3]);
+    expect(outcomes.slice(3)).toEqual([
+      { code: ErrorCode.Throttled, retryAfterMs: 200, scope: 'key' },
+      { code: ErrorCode.Throttled, retryAfterMs: 200, scope: 'key' },
+    ]);
+    expect(m.get(key)?.status.throttle).toMatchObject({ opsPerSec: 5, burst: 3, admitted: 3, throttled: 2 });
+    await m.delete(key);
+    for (let i = 0; i < 5; i++) expect(await send(r, 'INCR', 'k')).toBe(4 + i);
+  });
+
+  it('throttle - changing the limit keeps the spent credit: tightening gives no fresh burst', async () => {
+    const r = router();
+    const clock = new ManualClock();
+    const m = new PolicyManager({ router: r, clock }, [throttleRemedy()]);
+    const key = Buffer.from('k');
+    await m.set(key, { consistency: 'bounded', throttle: { opsPerSec: 100, burst: 2 } });
+    await send(r, 'GET', 'k');
+    await send(r, 'GET', 'k');
+    await m.set(key, { consistency: 'bounded', throttle: { opsPerSec: 10, burst: 2 } });
+    expect(shown(await send(r, 'GET', 'k'))).toEqual({
+      code: ErrorCode.Throttled,
+      retryAfterMs: 100,
+      scope: 'key',
+    });
+    // Once it would have refilled, a re-set key starts with a full burst again.
+    await m.delete(key);
+    clock.advance(200);
+    await m.set(key, { consistency: 'bounded', throttle: { opsPerSec: 10, burst: 2 } });
+    expect(shown(await send(r, 'GET', 'k'))).toBe(null);
+    expect(shown(await send(r, 'GET', 'k'))).toBe(null);
+    expect(shown(await send(r, 'GET', 'k'))).toEqual({
+      code: ErrorCode.Throttled,
+      retryAfterMs: 100,
+      scope: 'key',
+    });
+  });
+});
