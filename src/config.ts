@@ -169,7 +169,6 @@ const mitigationSchema = z
       .default(PLANNER.cooldownMs),
     maxActionsPerMinute: positiveInt.default(PLANNER.maxActionsPerMinute),
     targetUtilization: z.coerce.number().gt(0).max(1).default(PLANNER.targetUtilization),
-    shedRetryAfterMs: milliseconds.default(PLANNER.shedRetryAfterMs),
   })
   .strict()
   .superRefine((m, ctx) => {

@@ -1,7 +1,6 @@
 /**
  * The rates the planner's throttling actions admit: a hot key's share of its
- * node, a noisy tenant's max-min fair share of the cluster, and what a node
- * that sheds keeps serving. All aim at `targetUtilization` of capacity (seed
+ * node and a noisy tenant's max-min fair share of the cluster. Both aim at `targetUtilization` of capacity (seed
  * 000: keep 20–30 % headroom), so the node that was past its SLO gets back
  * below it rather than to its edge.
  *
@@ -118,17 +117,6 @@ export function tenantQuota(
     opsPerSec,
     why: `tenant ${JSON.stringify(tenant)}'s max-min fair share of ${pct(target)} of ${capText} among ${demands.filter((d) => d > 0).length} tenants`,
   };
-}
-
-/** What a shedding node keeps admitting: its target utilization. */
-export function shedBudget(
-  nodeId: string,
-  snapshot: TickSnapshot | undefined,
-  target: number,
-): number | null {
-  const node = snapshot?.nodes.find((n) => n.id === nodeId);
-  if (node === undefined) return null;
-  return Math.max(1, Math.round(target * nodeCapacity(node).opsPerSec));
 }
 
 function spread(total: number, n: number): number[] {

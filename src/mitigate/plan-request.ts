@@ -6,15 +6,13 @@
  */
 import type { Hotspot } from '../detect/hotspot.js';
 import type { TickSnapshot } from '../detect/snapshot.js';
+import { DEFAULT_TENANT_PRIORITY } from '../router/tenants.js';
 import { OTHER_TENANT } from '../telemetry/tenant-table.js';
 import type { ActionKind, ActionRecord, ActionSubject } from './action.js';
-import { keyThrottleRate, shedBudget, tenantQuota } from './fair-share.js';
+import { keyThrottleRate, tenantQuota } from './fair-share.js';
 import type { KeyPatterns } from './key-patterns.js';
 import { PLANNED_REMEDIES, type PlannedAction, type PlannerSettings } from './planner-io.js';
 import { measureDefault, predict } from './verify.js';
-
-/** A tenant's priority when none is set (docs/throttling.md: 0 is shed first, default 1). */
-const DEFAULT_TENANT_PRIORITY = 1;
 
 /** Everything one rung's request is made from. */
 export interface RungContext {
@@ -93,19 +91,10 @@ export function planRequest(c: RungContext): PlannedAction {
     case 'shed': {
       const node = snapshot?.nodes.find((n) => n.id === subject.name);
       nodeP99 = node?.p99Ms ?? null;
-      const budget = shedBudget(subject.name, snapshot, target);
       const tier = shedTier(snapshot, c.shedFrom, c.tenantPriority);
-      settings = {
-        level: tier?.level ?? null,
-        tenants: tier?.tenants ?? [],
-        opsPerSec: budget,
-        retryAfterMs: c.settings.shedRetryAfterMs,
-      };
-      const whom =
-        tier === null
-          ? 'every tenant alike (one priority tier, or tenants unknown)'
-          : `tenants below priority ${tier.level} first (${tier.tenants.join(', ')})`;
-      why = `shed on node ${subject.name} with retry-after ${c.settings.shedRetryAfterMs} ms, ${whom}${budget === null ? '' : `, admitting ${budget} ops/s (${Math.round(target * 100)}% of its capacity)`}: p99 over the SLO with nothing cheaper left`;
+      if (tier === null) throw new Error('shed: no priority tier below the top one to refuse');
+      settings = { belowPriority: tier.level };
+      why = `shed on node ${subject.name}: refuse tenants below priority ${tier.level} (${tier.tenants.join(', ')}), lowest first, with retry-after; p99 over the SLO with nothing cheaper left`;
       break;
     }
     default:
@@ -146,7 +135,7 @@ export function planRequest(c: RungContext): PlannedAction {
 /**
  * The priority tier a shedding node refuses: the lowest tier of the
  * tenants with traffic at or above `from` (the level shed so far; null:
- * none), as `level` (refuse priorities below it, Admission.setShedding)
+ * none), as `level` (refuse priorities below it: the shed action's `belowPriority`, Admission.setShedding)
  * and the tenants in it and below. Never the top tier: the most important
  * tenants are what shedding protects. Null when no tier is left.
  */

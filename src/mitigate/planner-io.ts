@@ -29,8 +29,6 @@ export interface PlannerSettings {
   readonly maxActionsPerMinute: number;
   /** Utilization throttles and shedding aim at: 0.7 leaves the 20–30 % headroom of seed 000. */
   readonly targetUtilization: number;
-  /** The retry-after a shedding node tells clients (ms). */
-  readonly shedRetryAfterMs: number;
 }
 
 /** The defaults (config.ts fills `mitigation` with these). */
@@ -43,7 +41,6 @@ export const DEFAULT_PLANNER_SETTINGS: PlannerSettings = Object.freeze({
   cooldownMs: 10_000,
   maxActionsPerMinute: 20,
   targetUtilization: 0.7,
-  shedRetryAfterMs: 1_000,
 });
 
 /**

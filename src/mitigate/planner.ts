@@ -367,7 +367,7 @@ export class Planner {
         follows = { record: state.record, outcome: state.outcome };
         // Past the last rung, shedding goes one priority tier up while the SLO stays breached.
         if (kind === 'shed' && pressure.includes(P99)) {
-          const from = state.record.settings.level;
+          const from = state.record.settings.belowPriority;
           const next = shedTier(
             view.snapshot,
             typeof from === 'number' ? from : null,
@@ -381,6 +381,8 @@ export class Planner {
       }
       if ((kind === 'throttle-key' || kind === 'quota-tenant') && pressure.length === 0) return null;
       if (kind === 'shed' && (!pressure.includes(P99) || this.#awaitingOn(view, target.name))) return null;
+      // With every tenant in one priority tier, shedding would refuse them all: the ladder ends short of it.
+      if (kind === 'shed' && shedTier(view.snapshot, null, this.#in.tenantPriority) === null) return null;
       return this.#request(view, h, kind, target, i, follows);
     }
     return null;

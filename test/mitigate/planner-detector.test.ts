@@ -107,13 +107,16 @@ describe('planner - on real telemetry', () => {
     // Nodes answer 5,000 requests a second; the key alone asks 6,000: its node queues and its p99 climbs.
     const traffic = new Traffic(5000);
     const pad = (i: number): string => String(i).padStart(12, '0');
-    traffic.add({ tenant: 'app', rate: 4000, keyOf: (i) => `key:${pad((i * 7919) % 100_000)}` });
+    traffic.add({ tenant: 'app', rate: 2500, keyOf: (i) => `key:${pad((i * 7919) % 100_000)}` });
+    // A batch tenant of priority 0 is what shedding refuses first.
+    traffic.add({ tenant: 'batch', rate: 2000, keyOf: (i) => `batch:${pad((i * 104_729) % 100_000)}` });
     const detector = new Detector();
     const log = new ActionLog(traffic.clock);
     let last: TickSnapshot | undefined;
     const planner = new Planner(
       {
         clock: traffic.clock,
+        tenantPriority: (t) => (t === 'batch' ? 0 : 1),
         hotspots: () => detector.active(),
         actions: () => log.records,
         snapshot: () => last,
@@ -133,16 +136,16 @@ describe('planner - on real telemetry', () => {
     };
     tick(2000);
     expect(steps).toEqual([]);
-    const key = { tenant: 'app', rate: 6000, keyOf: () => 'celebrity' };
+    const key = { tenant: 'web', rate: 6000, keyOf: () => 'web:celebrity' };
     traffic.add(key);
     tick(8000);
     // Nothing here serves the cache, so p99 stays over the SLO and the ladder climbs to shedding.
-    const node = detector.active().find((h) => h.subject === 'celebrity')?.node;
+    const node = detector.active().find((h) => h.subject === 'web:celebrity')?.node;
     expect(steps).toEqual([
-      'cache celebrity',
-      'ineffective cache celebrity',
-      'throttle-key celebrity',
-      'ineffective throttle-key celebrity',
+      'cache web:celebrity',
+      'ineffective cache web:celebrity',
+      'throttle-key web:celebrity',
+      'ineffective throttle-key web:celebrity',
       `shed ${node}`,
       `ineffective shed ${node}`,
     ]);
@@ -150,11 +153,12 @@ describe('planner - on real telemetry', () => {
     expect(throttle?.reason).toMatch(/standing in for an unknown capacity/);
     expect(throttle?.settings.opsPerSec).toBeGreaterThan(1000);
     expect(throttle?.settings.opsPerSec).toBeLessThan(6000);
+    expect(log.records.find((r) => r.kind === 'shed')?.settings).toEqual({ belowPriority: 1 });
     traffic.stop(key);
     steps.length = 0;
     tick(12_000);
     expect(steps.filter((s) => s.startsWith('revert')).sort()).toEqual(
-      ['revert cache celebrity', 'revert throttle-key celebrity', `revert shed ${node}`].sort(),
+      ['revert cache web:celebrity', 'revert throttle-key web:celebrity', `revert shed ${node}`].sort(),
     );
     expect(log.live()).toEqual([]);
   });

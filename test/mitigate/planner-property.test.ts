@@ -163,7 +163,8 @@ describe('planner - properties', () => {
               );
               if (o.kind !== 'shed') expect(placed).toEqual([]);
               else
-                for (const r of placed) expect(o.settings.level).toBeGreaterThan(r.settings.level as number);
+                for (const r of placed)
+                  expect(o.settings.belowPriority).toBeGreaterThan(r.settings.belowPriority as number);
               // Never on a do-not-touch subject; never salted outside the counter patterns.
               expect(o.subject.name.startsWith('config:')).toBe(false);
               if (o.kind === 'salt') expect(o.subject.name).toMatch(/^likes:/);
