@@ -36,6 +36,7 @@ import { keyPolicyActions } from './mitigate/key-actions.js';
 import { PolicyManager } from './mitigate/policies.js';
 import type { Remedy } from './mitigate/policy.js';
 import { availableRemedies } from './mitigate/remedies.js';
+import { admissionActions } from './mitigate/admission-actions.js';
 
 /** A running hotshard process. */
 export interface Hotshard {
@@ -189,7 +190,7 @@ export async function startHotshard(
   router.onPolicyError = (err, key) => controlErrors.record('policy', err, { key: keyText(key) });
   const policies = new PolicyManager({ router, clock: systemClock }, remedies);
   const executor = new Executor({
-    handlers: keyPolicyActions(policies),
+    handlers: [...keyPolicyActions(policies), ...admissionActions(router.admission)],
     bus: events,
     mode: config.automation,
     onError: (err, action) => controlErrors.record('action', err, { action: action.id, kind: action.kind }),

@@ -4,9 +4,11 @@
  * Each remedy lives in `actions/<name>.ts`; add it to this list when it lands
  * (a policy naming a remedy that is not here is refused with a 400).
  */
+import { cacheRemedy } from './actions/cache.js';
+import { throttleRemedy } from './actions/throttle.js';
 import type { Remedy } from './policy.js';
 
 /** The remedies available to this process (built once per process; a remedy factory takes its options here). */
 export function availableRemedies(): Remedy[] {
-  return [];
+  return [throttleRemedy(), cacheRemedy()];
 }
