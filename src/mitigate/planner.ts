@@ -568,4 +568,4 @@ function latest(records: readonly ActionRecord[], slot: string): ActionRecord | 
   return found;
 }
 
-const fmt = (x: number): string => (Number.isInteger(x) ? String(x) : x.toPrecision(3));
+const fmt = (x: number): string => String(Number(x.toPrecision(3)));

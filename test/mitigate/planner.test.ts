@@ -127,7 +127,7 @@ describe('planner - the ladder', () => {
     expect(kindsOf(out)).toEqual(['ineffective aggregate likes:post-9', 'salt likes:post-9']);
     expect(out[0]).toMatchObject({
       measurement: { value: 0.5 },
-      detail: 'backendWritesPerIncrement 0.500 > 0.125 predicted',
+      detail: 'backendWritesPerIncrement 0.5 > 0.125 predicted',
     });
     expect(applies(out)[0]).toMatchObject({
       follows: agg && b.log.records[0]?.id,

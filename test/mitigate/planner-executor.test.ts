@@ -1,0 +1,92 @@
+/**
+ * The planner wired to the real executor, policy manager and remedies over a
+ * router on embedded nodes, the way the monitor wires it: its requests pass
+ * the action kinds' settings checks, its measurements come from the remedies'
+ * own status, and its reverts leave the key plain.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ShardBackend } from '../../src/backend/backend.js';
+import { ManualClock } from '../../src/clock.js';
+import type { Hotspot } from '../../src/detect/hotspot.js';
+import { Executor } from '../../src/mitigate/executor.js';
+import { keyPolicyActions } from '../../src/mitigate/key-actions.js';
+import { Planner, type PlannerOutput } from '../../src/mitigate/planner.js';
+import { PolicyManager } from '../../src/mitigate/policies.js';
+import { availableRemedies } from '../../src/mitigate/remedies.js';
+import { hotspot, T0 } from './planner-harness.js';
+import { send, testRouter, text } from './test-remedy.js';
+
+const toClose: ShardBackend[] = [];
+afterEach(async () => {
+  await Promise.all(toClose.splice(0).map((b) => b.close()));
+});
+
+describe('planner - with the executor', () => {
+  it('planner - cache from the planner serves the key, is judged effective from its hit count, then throttled under impact, and both revert once cold', async () => {
+    const router = testRouter(toClose);
+    const clock = new ManualClock(T0);
+    const policies = new PolicyManager({ router, clock }, availableRemedies());
+    const executor = new Executor({ handlers: keyPolicyActions(policies), clock, cooldownMs: 1_000 });
+    let hot: Hotspot[] = [];
+    const planner = new Planner(
+      {
+        clock,
+        hotspots: () => hot,
+        actions: () => executor.list(),
+        inForce: (a) => executor.activeOn(a.subject).some((r) => r.id === a.id),
+        status: (a) => executor.status(a.id),
+        consistencyOf: (k) => policies.get(Buffer.from(k, 'latin1'))?.policy.consistency,
+      },
+      { cooldownMs: 1_000, hysteresisMs: 10_000 },
+    );
+    const log: string[] = [];
+    const step = async (ms: number): Promise<PlannerOutput[]> => {
+      clock.advance(ms);
+      const out = planner.tick();
+      for (const o of out) {
+        if (o.type === 'apply') {
+          const r = await executor.execute({ ...o, by: 'planner' });
+          log.push(`${o.kind} ${r.state}${r.detail === null ? '' : `: ${r.detail}`}`);
+        } else if (o.type === 'revert') {
+          const r = await executor.revert(o.actionId, o.reason, 'planner');
+          log.push(`revert ${r.kind} ${r.state}`);
+        } else {
+          executor.recordMeasurement(o.actionId, o.measurement, o.outcome);
+          log.push(`${o.outcome} ${o.kind}: ${o.detail}`);
+        }
+      }
+      return out;
+    };
+
+    await send(router, 'set', 'celeb', 'v1');
+    hot = [hotspot({ subject: 'celeb' })];
+    await step(250);
+    expect(log).toEqual(['cache done']);
+    for (let i = 0; i < 20; i++) expect(text(await send(router, 'get', 'celeb'))).toBe('v1');
+    // 5 s on: one miss (the fill) in 20 reads.
+    await step(5_000);
+    expect(log.at(-1)).toBe('effective cache: keyBackendReadShare 0.05 ≤ 0.2 predicted');
+    expect(executor.list().find((r) => r.kind === 'cache')).toMatchObject({
+      outcome: 'effective',
+      measurement: { value: 0.05 },
+    });
+    // p99 over the SLO: the next rung, a throttle the throttle action kind accepts.
+    hot = [hotspot({ subject: 'celeb', impact: ['p99-over-slo'], severity: 'critical' })];
+    await step(250);
+    expect(log.at(-1)).toBe('throttle-key done');
+    expect(policies.get(Buffer.from('celeb'))?.policy).toMatchObject({
+      cache: { maxStaleMs: 1000, staleWhileRevalidate: false },
+      coalesce: true,
+      throttle: { opsPerSec: expect.any(Number) as unknown, burst: expect.any(Number) as unknown },
+    });
+    // Cold: after the hysteresis both are reverted and the key is plain again.
+    hot = [];
+    for (let i = 0; i < 44; i++) await step(250);
+    expect(log.filter((l) => l.startsWith('revert')).sort()).toEqual([
+      'revert cache rolled-back',
+      'revert throttle-key rolled-back',
+    ]);
+    expect(policies.get(Buffer.from('celeb'))).toBeUndefined();
+    expect(text(await send(router, 'get', 'celeb'))).toBe('v1');
+  });
+});
