@@ -10,7 +10,8 @@ import { ManualClock } from '../../src/clock.js';
 import type { Hotspot } from '../../src/detect/hotspot.js';
 import { Executor } from '../../src/mitigate/executor.js';
 import { keyPolicyActions } from '../../src/mitigate/key-actions.js';
-import { Planner, type PlannerOutput } from '../../src/mitigate/planner.js';
+import { submitPlan } from '../../src/mitigate/plan-runner.js';
+import { Planner } from '../../src/mitigate/planner.js';
 import { PolicyManager } from '../../src/mitigate/policies.js';
 import { availableRemedies } from '../../src/mitigate/remedies.js';
 import { hotspot, T0 } from './planner-harness.js';
@@ -40,22 +41,13 @@ describe('planner - with the executor', () => {
       { cooldownMs: 1_000, hysteresisMs: 10_000 },
     );
     const log: string[] = [];
-    const step = async (ms: number): Promise<PlannerOutput[]> => {
+    const step = async (ms: number): Promise<void> => {
       clock.advance(ms);
-      const out = planner.tick();
-      for (const o of out) {
-        if (o.type === 'apply') {
-          const r = await executor.execute({ ...o, by: 'planner' });
-          log.push(`${o.kind} ${r.state}${r.detail === null ? '' : `: ${r.detail}`}`);
-        } else if (o.type === 'revert') {
-          const r = await executor.revert(o.actionId, o.reason, 'planner');
-          log.push(`revert ${r.kind} ${r.state}`);
-        } else {
-          executor.recordMeasurement(o.actionId, o.measurement, o.outcome);
-          log.push(`${o.outcome} ${o.kind}: ${o.detail}`);
-        }
+      for (const { output: o, result, detail } of await submitPlan(planner.tick(), executor)) {
+        if (o.type === 'apply') log.push(`${o.kind} ${result}${detail === null ? '' : `: ${detail}`}`);
+        else if (o.type === 'revert') log.push(`revert ${o.kind} ${result}`);
+        else log.push(`${o.outcome} ${o.kind}: ${o.detail}`);
       }
-      return out;
     };
 
     await send(router, 'set', 'celeb', 'v1');
@@ -83,10 +75,34 @@ describe('planner - with the executor', () => {
     hot = [];
     for (let i = 0; i < 44; i++) await step(250);
     expect(log.filter((l) => l.startsWith('revert')).sort()).toEqual([
-      'revert cache rolled-back',
-      'revert throttle-key rolled-back',
+      'revert cache done',
+      'revert throttle-key done',
     ]);
     expect(policies.get(Buffer.from('celeb'))).toBeUndefined();
     expect(text(await send(router, 'get', 'celeb'))).toBe('v1');
+  });
+});
+
+describe('planner - with the executor refusing', () => {
+  it('planner - a request the executor refuses (manual mode) leaves no record; the planner asks again after its cooldown, and not for the next rung', async () => {
+    const router = testRouter(toClose);
+    const clock = new ManualClock(T0);
+    const policies = new PolicyManager({ router, clock }, availableRemedies());
+    const executor = new Executor({ handlers: keyPolicyActions(policies), clock, mode: 'manual' });
+    const planner = new Planner(
+      { clock, hotspots: () => [hotspot({ impact: ['p99-over-slo'] })], actions: () => executor.list() },
+      { cooldownMs: 2_000 },
+    );
+    const asked: string[] = [];
+    for (let i = 0; i < 24; i++) {
+      clock.advance(250);
+      for (const r of await submitPlan(planner.tick(), executor))
+        asked.push(
+          `${clock.now() - T0} ${r.output.type === 'apply' ? r.output.kind : r.output.type} ${r.result}`,
+        );
+    }
+    expect(asked).toEqual(['250 cache refused', '2250 cache refused', '4250 cache refused']);
+    expect(executor.list()).toEqual([]);
+    expect(policies.get(Buffer.from('celeb'))).toBeUndefined();
   });
 });
