@@ -77,6 +77,13 @@ export interface PlannerInputs {
    * or a check of Executor.activeOn).
    */
   readonly inForce?: (action: ActionRecord) => boolean;
+  /**
+   * The action kinds the executor can run (Executor.kinds). A rung of
+   * another kind is skipped, so a process without, say, salting climbs from
+   * aggregation straight to throttling rather than asking for salting forever.
+   * Default: every kind.
+   */
+  readonly kinds?: () => readonly ActionKind[];
   /** A key's policy consistency, if it has a policy (PolicyManager.get(key).policy.consistency). */
   readonly consistencyOf?: (key: string) => Consistency | undefined;
   /** What the remedy of an action in force reports of itself (Executor.status(action.id)). */

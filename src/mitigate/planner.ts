@@ -351,7 +351,8 @@ export class Planner {
     judged: ReadonlyMap<string, Verdict>,
     reverting: ReadonlySet<string>,
   ): PlannedAction | null {
-    const rungs = this.#ladder(h, subject);
+    const can = this.#in.kinds?.();
+    const rungs = this.#ladder(h, subject).filter((k) => can === undefined || can.includes(k));
     const ours = this.#throttling(view);
     const pressure = h.impact.filter((s) => !(s === SHEDDING && ours));
     let follows: Follows | null = null;

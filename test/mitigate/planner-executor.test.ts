@@ -34,6 +34,7 @@ describe('planner - with the executor', () => {
         clock,
         hotspots: () => hot,
         actions: () => executor.list(),
+        kinds: () => executor.kinds,
         inForce: (a) => executor.activeOn(a.subject).some((r) => r.id === a.id),
         status: (a) => executor.status(a.id),
         consistencyOf: (k) => policies.get(Buffer.from(k, 'latin1'))?.policy.consistency,

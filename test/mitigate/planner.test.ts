@@ -304,6 +304,19 @@ describe('planner - the ladder', () => {
   });
 });
 
+describe('planner - what the executor can do', () => {
+  it('planner - a rung whose kind the executor lacks is skipped: a counter without aggregation or salting goes to throttling', () => {
+    const b = new Bench(
+      { counters: ['likes:*'] },
+      { kinds: () => ['cache', 'throttle-key', 'quota-tenant', 'shed'] },
+    );
+    b.hot = [hotspot({ subject: 'likes:1', heat: 'write-hot' })];
+    expect(b.run(2_000)).toEqual([]);
+    b.hot = [hotspot({ subject: 'likes:1', heat: 'write-hot', impact: IMPACT })];
+    expect(kindsOf(b.tick())).toEqual(['throttle-key likes:1']);
+  });
+});
+
 describe('planner - stability', () => {
   it('planner - an action is reverted once its subject has been cold for the hysteresis, not before; then a new episode starts over', () => {
     const b = new Bench({ hysteresisMs: 30_000 }, { measure: () => 0 });
