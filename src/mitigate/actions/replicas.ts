@@ -1,0 +1,352 @@
+/**
+ * Hot-key read replicas (issue 13 §2.3): for a read-hot key whose policy is
+ * `strong` (never stale), copies of the key on other nodes; reads are spread
+ * round-robin over the key and its copies, writes go to all of them.
+ *
+ * Why reads are never stale: every write of the key runs alone (a per-key
+ * queue), first on the key, then on every copy in the read set, and the client
+ * is answered only once all of them have answered. A read sent after that
+ * answer finds the write on whichever copy it lands. A copy whose reply to a
+ * write differs from the key's, or that fails, leaves the read set at once
+ * and is re-copied from the key (DUMP/RESTORE through the backend API) inside
+ * the same queue, so no write can slip between the copy and its rejoining.
+ *
+ * A client pipelining a write and then a read of the key expects, as from one
+ * Redis, the read to see the write: a read from a session with a write of
+ * this key still queued waits behind it in the queue (a read only waits for
+ * its turn to be sent, never for its reply). Reads of other sessions go at
+ * once: they are concurrent with any unanswered write, so either value is
+ * right.
+ *
+ * Copy names: `{hs\0replica:<fnv32 of key, hex>:<probe>}<key>`. The braces
+ * make the name's own hash tag decide its shard, whatever tag the key has; the
+ * probe is counted up until each copy lands on a node holding neither the key
+ * nor another copy. The NUL byte keeps a real client's key from being one in
+ * practice; DBSIZE leaves them out (Router.hiddenKeys); EXISTS and TYPE name
+ * the key itself, so they never see them.
+ *
+ * Limits: a copy carries the key's TTL as read when copied, so it may outlive
+ * the key by the copy's transfer time (a write meeting the difference puts it
+ * back in step); reads of different sessions concurrent with one write may
+ * see it on one copy and not yet on another, as with any replicated store.
+ */
+import type { KeyDump, ReplyCallback, ShardBackend } from '../../backend/backend.js';
+import type { NodeId } from '../../keyspace/ids.js';
+import type { Command } from '../../protocol/command.js';
+import { decodeReply } from '../../protocol/reply-decoder.js';
+import { RawReply, ReplyError, type Reply } from '../../protocol/reply.js';
+import type { KeyHandler, KeyRequest } from '../../router/key-policies.js';
+import type { HiddenKeys } from '../../router/multi-key.js';
+import type { Session } from '../../router/session.js';
+import type { KeyPolicy, MitigationContext, Remedy, RemedyStage } from '../policy.js';
+
+/** Options of the replicas remedy. */
+export interface ReplicasOptions {
+  /** Wait before re-trying to repair a copy whose node failed; default 1000 ms. */
+  readonly retryMs?: number;
+  /** Probes tried per copy before settling for fewer copies; default 4096. */
+  readonly maxProbes?: number;
+}
+
+/** Where a copy stands: `building` and `repairing` copies take writes and reads only once back in the set. */
+export type CopyState = 'building' | 'in-set' | 'repairing';
+
+interface Copy {
+  readonly name: Buffer;
+  state: CopyState;
+  reads: number;
+  repairs: number;
+  /** Why it last left the read set. */
+  lastFailure: string | null;
+  retry: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** One unit of the key's queue: runs alone; calls `finish` when the next may start. */
+type Task = (finish: () => void) => void;
+
+/** Where a copy of `key` with `probe` lives: the tag is the copy's own, whatever tag the key has. */
+export function copyName(key: Buffer, probe: number): Buffer {
+  return Buffer.concat([Buffer.from(`{hs\0replica:${fnv32(key).toString(16)}:${probe}}`, 'latin1'), key]);
+}
+
+function fnv32(key: Buffer): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * The replicas remedy: a stage per key keeping `policy.replicas.count` copies.
+ *
+ * @example
+ * const manager = new PolicyManager(ctx, [replicasRemedy()]);
+ * await manager.set(Buffer.from('celebrity'), { consistency: 'strong', replicas: { count: 2 } });
+ */
+export function replicasRemedy(options: ReplicasOptions = {}): Remedy<'replicas'> {
+  const retryMs = options.retryMs ?? 1_000;
+  const maxProbes = options.maxProbes ?? 4_096;
+  return {
+    name: 'replicas',
+    build: (policy, key, next, ctx) => new ReplicaStage(policy, key, next, ctx, retryMs, maxProbes),
+  };
+}
+
+/** The replicas remedy with default options. */
+export const replicas: Remedy<'replicas'> = replicasRemedy();
+
+class ReplicaStage implements RemedyStage {
+  readonly #key: Buffer;
+  readonly #next: KeyHandler;
+  readonly #ctx: MitigationContext;
+  readonly #retryMs: number;
+  readonly #wanted: number;
+  readonly #copies: Copy[] = [];
+  /** Primary then the copies in the read set, rebuilt when the set changes. */
+  #readSet: (Copy | null)[] = [null];
+  #turn = 0;
+  #primaryReads = 0;
+  #writes = 0;
+  readonly #queue: Task[] = [];
+  #busy = false;
+  #closed = false;
+  /** Writes queued or running per session: a read of such a session waits its turn. */
+  readonly #pending = new Map<Session, number>();
+  readonly #hidden: HiddenKeys;
+
+  constructor(
+    policy: KeyPolicy,
+    key: Buffer,
+    next: KeyHandler,
+    ctx: MitigationContext,
+    retryMs: number,
+    maxProbes: number,
+  ) {
+    this.#key = Buffer.from(key);
+    this.#next = next;
+    this.#ctx = ctx;
+    this.#retryMs = retryMs;
+    this.#wanted = Math.max(0, Math.floor(policy.replicas?.count ?? 0));
+    for (const name of this.#placeCopies(maxProbes))
+      this.#copies.push({ name, state: 'building', reads: 0, repairs: 0, lastFailure: null, retry: undefined });
+    const names = this.#copies.map((c) => c.name);
+    this.#hidden = () => names;
+    ctx.router.hiddenKeys.add(this.#hidden);
+    for (const copy of this.#copies) this.#enqueue((finish) => this.#recopy(copy, finish));
+  }
+
+  run(req: KeyRequest, done: ReplyCallback): void {
+    if (req.spec.write) {
+      this.#pending.set(req.session, (this.#pending.get(req.session) ?? 0) + 1);
+      this.#enqueue((finish) => this.#write(req, done, finish));
+    } else if (this.#pending.has(req.session)) {
+      this.#enqueue((finish) => {
+        this.#read(req, done);
+        finish();
+      });
+    } else this.#read(req, done);
+  }
+
+  status(): Record<string, unknown> {
+    const table = this.#ctx.router.table;
+    return {
+      wanted: this.#wanted,
+      primary: { node: this.#nodeOf(this.#key), reads: this.#primaryReads },
+      copies: this.#copies.map((c) => ({
+        name: c.name.toString('latin1'),
+        node: table.shards[table.indexFor(c.name)]!.node,
+        state: c.state,
+        reads: c.reads,
+        repairs: c.repairs,
+        lastFailure: c.lastFailure,
+      })),
+      writes: this.#writes,
+      queued: this.#queue.length,
+    };
+  }
+
+  close(): Promise<void> {
+    // Reads go to the key alone from now on; the queue drains, then the copies go.
+    this.#closed = true;
+    this.#setChanged();
+    return new Promise((resolve) => {
+      this.#enqueue((finish) => {
+        for (const copy of this.#copies) clearTimeout(copy.retry);
+        const deletions = this.#copies.map((c) => this.#backendOf(c.name).deleteKeys([c.name]));
+        void Promise.allSettled(deletions).then(() => {
+          this.#ctx.router.hiddenKeys.delete(this.#hidden);
+          finish();
+          resolve();
+        });
+      });
+    });
+  }
+
+  // Copy names, one per node other than the key's; fewer when there are not enough nodes.
+  #placeCopies(maxProbes: number): Buffer[] {
+    const used = new Set<NodeId>([this.#nodeOf(this.#key)]);
+    const names: Buffer[] = [];
+    const nodes = this.#ctx.router.backends.size;
+    for (let probe = 0; names.length < this.#wanted && used.size < nodes && probe < maxProbes; probe++) {
+      const name = copyName(this.#key, probe);
+      const node = this.#nodeOf(name);
+      if (used.has(node)) continue;
+      used.add(node);
+      names.push(name);
+    }
+    return names;
+  }
+
+  #nodeOf(name: Buffer): NodeId {
+    const table = this.#ctx.router.table;
+    return table.shards[table.indexFor(name)]!.node;
+  }
+
+  #backendOf(name: Buffer): ShardBackend {
+    return this.#ctx.router.backends.get(this.#nodeOf(name))!;
+  }
+
+  #enqueue(task: Task): void {
+    this.#queue.push(task);
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (!this.#busy && this.#queue.length > 0) {
+      const task = this.#queue.shift()!;
+      this.#busy = true;
+      let sync = true;
+      let finishedSync = false;
+      task(() => {
+        this.#busy = false;
+        if (sync) finishedSync = true;
+        else this.#pump();
+      });
+      sync = false;
+      if (!finishedSync) return;
+    }
+  }
+
+  #read(req: KeyRequest, done: ReplyCallback): void {
+    const set = this.#readSet;
+    const copy = set[this.#turn++ % set.length]!;
+    if (copy === null) {
+      this.#primaryReads++;
+      return this.#next.run(req, done);
+    }
+    copy.reads++;
+    req.forward(rename(req.cmd, req.spec.firstKey, copy.name), (reply) => {
+      if (!routerFailure(reply)) return done(reply);
+      // The copy's node failed: the copy leaves the set; the key answers instead (it is never older).
+      this.#leave(copy, reply);
+      this.#primaryReads++;
+      this.#next.run(req, done);
+    });
+  }
+
+  #write(req: KeyRequest, done: ReplyCallback, finish: () => void): void {
+    const targets = this.#copies.filter((c) => c.state === 'in-set');
+    this.#writes++;
+    this.#next.run(req, (primary) => {
+      const answer = (): void => {
+        const left = (this.#pending.get(req.session) ?? 1) - 1;
+        if (left === 0) this.#pending.delete(req.session);
+        else this.#pending.set(req.session, left);
+        // Answered before the next task starts: nothing runs on the key between the write and its answer.
+        done(primary);
+        finish();
+      };
+      if (targets.length === 0) return answer();
+      if (routerFailure(primary)) {
+        // Whether the key took the write is unknown: every copy is re-copied from it.
+        for (const copy of targets) this.#leave(copy, primary);
+        return answer();
+      }
+      const want = plain(primary);
+      let left = targets.length;
+      for (const copy of targets) {
+        req.forward(rename(req.cmd, req.spec.firstKey, copy.name), (reply) => {
+          if (!same(plain(reply), want)) this.#leave(copy, reply);
+          if (--left === 0) answer();
+        });
+      }
+    });
+  }
+
+  /** Takes a copy out of the read set and queues its repair. */
+  #leave(copy: Copy, why: Reply): void {
+    if (copy.state !== 'in-set') return;
+    copy.state = 'repairing';
+    copy.lastFailure = why instanceof ReplyError ? why.message : `reply differed from the key's`;
+    this.#setChanged();
+    this.#enqueue((finish) => this.#recopy(copy, finish));
+  }
+
+  /** Copies the key onto `copy` (inside the queue, so no write of the key runs meanwhile), then lets it join the set. */
+  #recopy(copy: Copy, finish: () => void): void {
+    if (this.#closed) return finish();
+    const target = this.#backendOf(copy.name);
+    const attempt = async (): Promise<void> => {
+      if (target.status !== 'up') throw new Error(`node ${target.node} is down`);
+      const dump: KeyDump | null = await this.#backendOf(this.#key).dump(this.#key);
+      await target.deleteKeys([copy.name]);
+      if (dump !== null && !(await target.restoreIfAbsent(copy.name, dump)))
+        throw new Error('the copy was written while being restored');
+    };
+    attempt().then(
+      () => {
+        if (copy.state === 'repairing') copy.repairs++;
+        copy.state = 'in-set';
+        this.#setChanged();
+        finish();
+      },
+      (err: unknown) => {
+        copy.state = 'repairing';
+        copy.lastFailure = (err as Error).message;
+        finish();
+        if (this.#closed) return;
+        copy.retry = setTimeout(() => {
+          copy.retry = undefined;
+          this.#enqueue((again) => this.#recopy(copy, again));
+        }, this.#retryMs);
+        copy.retry.unref?.();
+      },
+    );
+  }
+
+  #setChanged(): void {
+    this.#readSet = this.#closed ? [null] : [null, ...this.#copies.filter((c) => c.state === 'in-set')];
+  }
+}
+
+/** The command with its key replaced by a copy's name. */
+function rename(cmd: Command, at: number, name: Buffer): Command {
+  const args = cmd.args.slice();
+  args[at] = name;
+  return { name: cmd.name, args, frame: undefined };
+}
+
+/**
+ * An error hotshard raised because a node could not answer (down, stalled,
+ * shutting down, overloaded), as opposed to Redis's answer to the command.
+ * Redis's own errors never carry an HS_ERR_ code.
+ */
+function routerFailure(reply: Reply): boolean {
+  return reply instanceof ReplyError && reply.message.includes('HS_ERR_');
+}
+
+/** A reply as a value to compare: raw Redis bytes decoded. */
+function plain(reply: Reply): Reply {
+  return reply instanceof RawReply ? decodeReply(reply.bytes) : reply;
+}
+
+function same(a: Reply, b: Reply): boolean {
+  if (a === b) return true;
+  if (Buffer.isBuffer(a) || Buffer.isBuffer(b)) return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((x: Reply, i) => same(x, (b as readonly Reply[])[i]!));
+  }
+  if (typeof a === 'object' && typeof b === 'object' && a !== null && b !== null)
+    return a.constructor === b.constructor && JSON.stringify(a) === JSON.stringify(b);
+  return false;
+}
