@@ -38,7 +38,11 @@ interface World {
 }
 
 function world(backends: Map<NodeId, ShardBackend>): World {
-  const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes: [...backends.keys()], shards: 16 });
+  const table = RoutingTable.create({
+    partitioner: hashPartitioner(),
+    nodes: [...backends.keys()],
+    shards: 16,
+  });
   const router = new Router(table, backends);
   const manager = new PolicyManager({ router, clock: new ManualClock() }, [replicasRemedy({ retryMs: 20 })]);
   return { router, manager, backends };
@@ -75,7 +79,9 @@ interface ReplicaStatus {
   writes: number;
 }
 function status(w: World): ReplicaStatus {
-  return w.manager.get(KEY)!.status.replicas as unknown as ReplicaStatus;
+  const view = w.manager.get(KEY);
+  if (view === undefined) return { primary: { node: '', reads: 0 }, copies: [], writes: 0 };
+  return view.status.replicas as unknown as ReplicaStatus;
 }
 
 /** A reply as plain data: strings, numbers, arrays, `!WORD` for an error. */
@@ -252,7 +258,8 @@ async function load(
           states.push(s);
           checkCopies();
           const got = norm(r);
-          if (JSON.stringify(got) !== JSON.stringify(want)) readErrors.push({ write: op, got, want, at: acks });
+          if (JSON.stringify(got) !== JSON.stringify(want))
+            readErrors.push({ write: op, got, want, at: acks });
           resolve(acks);
         },
       ),
@@ -394,7 +401,8 @@ async function copyNodeFailsStory(w: World, seed: number, fail: (node: NodeId) =
   expect(gone.state).toBe('repairing');
   expect(st.copies.find((c) => c.name !== victim.name)!.state).toBe('in-set');
   const readsBefore = gone.reads;
-  for (let i = 0; i < 30; i++) expect(norm(await send(w, newSession(), ['GET', KEY.toString()]))).toBe('after');
+  for (let i = 0; i < 30; i++)
+    expect(norm(await send(w, newSession(), ['GET', KEY.toString()]))).toBe('after');
   expect(status(w).copies.find((c) => c.name === victim.name)!.reads).toBe(readsBefore);
   await w.manager.delete(KEY);
   expect(await copiesLeft(w)).toEqual([]);
@@ -445,6 +453,61 @@ describe('replicas over embedded nodes with a capacity model', () => {
       (await backendOf(w, KEY).dump(KEY))?.payload,
     );
     for (let i = 0; i < 9; i++) expect(norm(await send(w, s, ['GET', KEY.toString()]))).toBe('11');
+  });
+
+  it('reverting under load: the copies go and no reply is wrong before, during or after', async () => {
+    const w = memoryWorld();
+    await w.manager.set(KEY, strong(2));
+    await until(() => status(w).copies.every((c) => c.state === 'in-set'), 'copies built');
+    let reverting: Promise<boolean> | undefined;
+    const { readErrors } = await load(w, 21, {
+      initial: null,
+      writers: 3,
+      writesEach: 30,
+      readers: 4,
+      readsEach: 60,
+      during: () => (reverting ??= w.manager.delete(KEY)),
+    });
+    expect(await reverting).toBe(true);
+    expect(readErrors).toEqual([]);
+    expect(await copiesLeft(w)).toEqual([]);
+    expect(w.router.hiddenKeys.size).toBe(0);
+  });
+
+  it('multi-key commands reach the copies key by key; EXISTS and DBSIZE count the key once', async () => {
+    const w = memoryWorld();
+    const s = newSession();
+    const k = KEY.toString();
+    await w.manager.set(KEY, strong(2));
+    await until(() => status(w).copies.every((c) => c.state === 'in-set'), 'copies built');
+    expect(norm(await send(w, s, ['MSET', k, 'a', 'plain', 'b']))).toBe('OK');
+    const copies = status(w).copies.map((c) => Buffer.from(c.name, 'latin1'));
+    for (const c of copies)
+      expect((await backendOf(w, c).dump(c))?.payload).toEqual((await backendOf(w, KEY).dump(KEY))?.payload);
+    for (let i = 0; i < 6; i++)
+      expect(norm(await send(w, s, ['MGET', 'plain', k, 'none']))).toEqual(['b', 'a', null]);
+    expect(norm(await send(w, s, ['EXISTS', k, 'plain', k]))).toBe(3);
+    expect(await dbsize(w)).toBe(2);
+    expect(await nodeKeys(w)).toBe(4);
+    expect(norm(await send(w, s, ['DEL', 'plain', k]))).toBe(2);
+    for (const c of copies) expect(await backendOf(w, c).dump(c)).toBeNull();
+    expect(await dbsize(w)).toBe(0);
+    expect(status(w).copies.every((c) => c.state === 'in-set')).toBe(true);
+  });
+
+  it('replacing the policy: the old copies go before the new ones are made', async () => {
+    const w = memoryWorld();
+    const s = newSession();
+    await send(w, s, ['HSET', KEY.toString(), 'f', 'v']);
+    await w.manager.set(KEY, strong(3));
+    await until(() => status(w).copies.every((c) => c.state === 'in-set'), 'copies built');
+    await w.manager.set(KEY, strong(1));
+    await until(() => status(w).copies.every((c) => c.state === 'in-set'), 'copies rebuilt');
+    expect(status(w).copies).toHaveLength(1);
+    expect(await copiesLeft(w)).toEqual([status(w).copies[0]!.name]);
+    expect(await nodeKeys(w)).toBe(2);
+    expect(await dbsize(w)).toBe(1);
+    expect(w.router.hiddenKeys.size).toBe(1);
   });
 
   it('copies carry the key’s TTL, and a missing key has no copies', async () => {

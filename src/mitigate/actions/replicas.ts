@@ -32,11 +32,12 @@
  */
 import type { KeyDump, ReplyCallback, ShardBackend } from '../../backend/backend.js';
 import type { NodeId } from '../../keyspace/ids.js';
-import type { Command } from '../../protocol/command.js';
+import { makeCommand, type Command } from '../../protocol/command.js';
 import { decodeReply } from '../../protocol/reply-decoder.js';
-import { RawReply, ReplyError, type Reply } from '../../protocol/reply.js';
+import { RawReply, ReplyError, isErrorReply, type Reply } from '../../protocol/reply.js';
 import type { KeyHandler, KeyRequest } from '../../router/key-policies.js';
 import type { HiddenKeys } from '../../router/multi-key.js';
+import type { Router } from '../../router/router.js';
 import type { Session } from '../../router/session.js';
 import type { KeyPolicy, MitigationContext, Remedy, RemedyStage } from '../policy.js';
 
@@ -94,6 +95,15 @@ export function replicasRemedy(options: ReplicasOptions = {}): Remedy<'replicas'
 /** The replicas remedy with default options. */
 export const replicas: Remedy<'replicas'> = replicasRemedy();
 
+const claims = new WeakMap<Router, Set<string>>();
+
+/** The copy names the live stages of `router` use, so a closed stage's late clean-up never deletes a newer copy. */
+function claimedNames(router: Router): Set<string> {
+  let names = claims.get(router);
+  if (names === undefined) claims.set(router, (names = new Set()));
+  return names;
+}
+
 class ReplicaStage implements RemedyStage {
   readonly #key: Buffer;
   readonly #next: KeyHandler;
@@ -112,6 +122,10 @@ class ReplicaStage implements RemedyStage {
   /** Writes queued or running per session: a read of such a session waits its turn. */
   readonly #pending = new Map<Session, number>();
   readonly #hidden: HiddenKeys;
+  /** Copy names in use by the live stages of this router. */
+  readonly #claimed: Set<string>;
+  /** What DBSIZE leaves out: every copy, then (after close) those whose DEL failed. */
+  #hiddenNames: readonly Buffer[];
 
   constructor(
     policy: KeyPolicy,
@@ -127,11 +141,23 @@ class ReplicaStage implements RemedyStage {
     this.#retryMs = retryMs;
     this.#wanted = Math.max(0, Math.floor(policy.replicas?.count ?? 0));
     for (const name of this.#placeCopies(maxProbes))
-      this.#copies.push({ name, state: 'building', reads: 0, repairs: 0, lastFailure: null, retry: undefined });
-    const names = this.#copies.map((c) => c.name);
-    this.#hidden = () => names;
+      this.#copies.push({
+        name,
+        state: 'building',
+        reads: 0,
+        repairs: 0,
+        lastFailure: null,
+        retry: undefined,
+      });
+    this.#claimed = claimedNames(ctx.router);
+    for (const copy of this.#copies) this.#claimed.add(copy.name.toString('latin1'));
+    this.#hiddenNames = this.#copies.map((c) => c.name);
+    this.#hidden = () =>
+      this.#closed
+        ? this.#hiddenNames.filter((n) => !this.#claimed.has(n.toString('latin1')))
+        : this.#hiddenNames;
     ctx.router.hiddenKeys.add(this.#hidden);
-    for (const copy of this.#copies) this.#enqueue((finish) => this.#recopy(copy, finish));
+    for (const copy of this.#copies) this.#recopy(copy);
   }
 
   run(req: KeyRequest, done: ReplyCallback): void {
@@ -170,15 +196,46 @@ class ReplicaStage implements RemedyStage {
     this.#setChanged();
     return new Promise((resolve) => {
       this.#enqueue((finish) => {
-        for (const copy of this.#copies) clearTimeout(copy.retry);
-        const deletions = this.#copies.map((c) => this.#backendOf(c.name).deleteKeys([c.name]));
-        void Promise.allSettled(deletions).then(() => {
-          this.#ctx.router.hiddenKeys.delete(this.#hidden);
-          finish();
-          resolve();
-        });
+        for (const copy of this.#copies) {
+          clearTimeout(copy.retry);
+          this.#claimed.delete(copy.name.toString('latin1'));
+        }
+        this.#sweep(
+          this.#copies.map((c) => c.name),
+          () => {
+            finish();
+            resolve();
+          },
+        );
       });
     });
+  }
+
+  /**
+   * Deletes the copies through the data path, so a read already on its way to
+   * a copy is answered before the copy goes. `first` is told after the first
+   * round; a copy whose node failed stays hidden from DBSIZE and is deleted
+   * again every retryMs until its node takes the DEL.
+   */
+  #sweep(names: readonly Buffer[], first?: () => void, waitMs = this.#retryMs): void {
+    // A later stage of the key has the same copy names: those are its own now.
+    const mine = names.filter((n) => !this.#claimed.has(n.toString('latin1')));
+    const failed: Buffer[] = [];
+    let left = mine.length + 1;
+    const deleted = (name: Buffer | null, reply: Reply): void => {
+      if (name !== null && isErrorReply(reply)) failed.push(name);
+      if (--left !== 0) return;
+      this.#hiddenNames = failed;
+      if (failed.length === 0) this.#ctx.router.hiddenKeys.delete(this.#hidden);
+      else {
+        const next = Math.min(waitMs * 2, this.#retryMs * 64);
+        setTimeout(() => this.#sweep(failed, undefined, next), waitMs).unref?.();
+      }
+      first?.();
+    };
+    for (const name of mine)
+      this.#backendOf(name).send(makeCommand('del', name), (reply) => deleted(name, reply));
+    deleted(null, null);
   }
 
   // Copy names, one per node other than the key's; fewer when there are not enough nodes.
@@ -272,45 +329,62 @@ class ReplicaStage implements RemedyStage {
     });
   }
 
-  /** Takes a copy out of the read set and queues its repair. */
+  /** Takes a copy out of the read set and starts its repair. */
   #leave(copy: Copy, why: Reply): void {
     if (copy.state !== 'in-set') return;
     copy.state = 'repairing';
     copy.lastFailure = why instanceof ReplyError ? why.message : `reply differed from the key's`;
     this.#setChanged();
-    this.#enqueue((finish) => this.#recopy(copy, finish));
+    this.#recopy(copy);
   }
 
-  /** Copies the key onto `copy` (inside the queue, so no write of the key runs meanwhile), then lets it join the set. */
-  #recopy(copy: Copy, finish: () => void): void {
-    if (this.#closed) return finish();
+  /**
+   * Makes `copy` the key's value again, then lets it join the read set. First
+   * the copy is deleted through the data path, outside the key's queue (no
+   * write or read of the key goes to a copy outside the set): it comes after
+   * any read still on its way to the copy, and a node that does not answer
+   * holds up this copy alone, not the key's writes. Then, in the queue, so no
+   * write of the key runs in between, the key is dumped and restored onto it.
+   */
+  #recopy(copy: Copy): void {
+    if (this.#closed) return;
     const target = this.#backendOf(copy.name);
-    const attempt = async (): Promise<void> => {
-      if (target.status !== 'up') throw new Error(`node ${target.node} is down`);
-      const dump: KeyDump | null = await this.#backendOf(this.#key).dump(this.#key);
-      await target.deleteKeys([copy.name]);
-      if (dump !== null && !(await target.restoreIfAbsent(copy.name, dump)))
-        throw new Error('the copy was written while being restored');
-    };
-    attempt().then(
-      () => {
-        if (copy.state === 'repairing') copy.repairs++;
-        copy.state = 'in-set';
-        this.#setChanged();
-        finish();
-      },
-      (err: unknown) => {
-        copy.state = 'repairing';
-        copy.lastFailure = (err as Error).message;
-        finish();
-        if (this.#closed) return;
-        copy.retry = setTimeout(() => {
-          copy.retry = undefined;
-          this.#enqueue((again) => this.#recopy(copy, again));
-        }, this.#retryMs);
-        copy.retry.unref?.();
-      },
-    );
+    if (target.status !== 'up') return this.#retry(copy, `node ${target.node} is down`);
+    target.send(makeCommand('del', copy.name), (cleared) => {
+      if (isErrorReply(cleared)) return this.#retry(copy, describe(cleared));
+      this.#enqueue((finish) => {
+        if (this.#closed) return finish();
+        const restore = async (): Promise<void> => {
+          const dump: KeyDump | null = await this.#backendOf(this.#key).dump(this.#key);
+          // A write that reached the copy after its DEL (a timed-out one, late) makes this refuse: tried again.
+          if (dump !== null && !(await this.#backendOf(copy.name).restoreIfAbsent(copy.name, dump)))
+            throw new Error('the copy was written while it was being repaired');
+        };
+        restore().then(
+          () => {
+            if (copy.state === 'repairing') copy.repairs++;
+            copy.state = 'in-set';
+            this.#setChanged();
+            finish();
+          },
+          (err: unknown) => {
+            finish();
+            this.#retry(copy, (err as Error).message);
+          },
+        );
+      });
+    });
+  }
+
+  #retry(copy: Copy, why: string): void {
+    copy.state = 'repairing';
+    copy.lastFailure = why;
+    if (this.#closed || copy.retry !== undefined) return;
+    copy.retry = setTimeout(() => {
+      copy.retry = undefined;
+      this.#recopy(copy);
+    }, this.#retryMs);
+    copy.retry.unref?.();
   }
 
   #setChanged(): void {
@@ -334,6 +408,11 @@ function routerFailure(reply: Reply): boolean {
   return reply instanceof ReplyError && reply.message.includes('HS_ERR_');
 }
 
+function describe(reply: Reply): string {
+  const r = plain(reply);
+  return r instanceof ReplyError ? r.message : 'unexpected reply';
+}
+
 /** A reply as a value to compare: raw Redis bytes decoded. */
 function plain(reply: Reply): Reply {
   return reply instanceof RawReply ? decodeReply(reply.bytes) : reply;
@@ -341,7 +420,8 @@ function plain(reply: Reply): Reply {
 
 function same(a: Reply, b: Reply): boolean {
   if (a === b) return true;
-  if (Buffer.isBuffer(a) || Buffer.isBuffer(b)) return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
+  if (Buffer.isBuffer(a) || Buffer.isBuffer(b))
+    return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
   if (Array.isArray(a) || Array.isArray(b)) {
     if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
     return a.every((x: Reply, i) => same(x, (b as readonly Reply[])[i]!));
