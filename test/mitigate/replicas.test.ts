@@ -218,7 +218,16 @@ async function load(
   const states: State[] = [opts.initial];
   let acks = 0;
   const copyChecks: Promise<void>[] = [];
-  const reads: { lo: number | (() => number); hi: number; op: string[]; got: unknown }[] = [];
+  /** Reads in the order they were answered; `issued` and `answered` on one counter. */
+  const reads: {
+    lo: number | (() => number);
+    hi: number;
+    issued: number;
+    answered: number;
+    op: string[];
+    got: unknown;
+  }[] = [];
+  let tick = 0;
   const readErrors: unknown[] = [];
   let opIndex = 0;
 
@@ -265,12 +274,21 @@ async function load(
       ),
     );
 
-  const read = (session: Session, op: string[], lo: number | (() => number)): Promise<void> => {
-    const full = [op[0]!, k];
-    return send(w, session, full).then((r) => {
-      reads.push({ lo, hi: acks + 1, op: full, got: readReply(full, norm(r)) });
+  const read = (session: Session, op: string[], lo: number | (() => number)): Promise<void> =>
+    new Promise((resolve) => {
+      const full = [op[0]!, k];
+      const issued = ++tick;
+      w.router.dispatch(
+        session,
+        full.map((a) => Buffer.from(a)),
+        undefined,
+        (r) => {
+          // A write may be applied but not yet answered: the read may see one state past the answered ones.
+          reads.push({ lo, hi: acks + 1, issued, answered: ++tick, op: full, got: readReply(full, norm(r)) });
+          resolve();
+        },
+      );
     });
-  };
 
   const writers = Array.from({ length: opts.writers }, async () => {
     const session = newSession();
@@ -294,16 +312,29 @@ async function load(
   await Promise.all([...writers, ...readers]);
   await Promise.all(copyChecks);
 
+  // Linearizable reads: each read sees a state no older than the last write
+  // answered before it was sent, nor than what any read answered before it
+  // was sent saw (the earliest state that read's value fits).
+  const answeredAt: number[] = [];
+  const frontier: number[] = [];
   for (const r of reads) {
-    const lo = typeof r.lo === 'number' ? r.lo : r.lo();
-    const seen = [];
-    let ok = false;
+    let seenBefore = 0;
+    for (let i = answeredAt.length - 1; i >= 0; i--)
+      if (answeredAt[i]! < r.issued) {
+        seenBefore = frontier[i]!;
+        break;
+      }
+    const lo = Math.max(typeof r.lo === 'number' ? r.lo : r.lo(), seenBefore);
+    const couldBe = [];
+    let fits = -1;
     for (let j = lo; j <= Math.min(r.hi, states.length - 1); j++) {
       const want = readOf(states[j]!, r.op);
-      seen.push(want);
-      if (JSON.stringify(want) === JSON.stringify(r.got)) ok = true;
+      couldBe.push(want);
+      if (fits < 0 && JSON.stringify(want) === JSON.stringify(r.got)) fits = j;
     }
-    if (!ok) readErrors.push({ read: r.op, got: r.got, lo, hi: r.hi, couldBe: seen });
+    if (fits < 0) readErrors.push({ read: r.op, got: r.got, lo, hi: r.hi, couldBe });
+    answeredAt.push(r.answered);
+    frontier.push(Math.max(frontier[frontier.length - 1] ?? 0, fits < 0 ? lo : fits));
   }
   // The key itself ends where the model does.
   const final = states[states.length - 1]!;
@@ -410,17 +441,43 @@ async function copyNodeFailsStory(w: World, seed: number, fail: (node: NodeId) =
 
 // ---- embedded nodes with unequal capacities ----
 
+/**
+ * Delays each reply of `backend` by a random 0–2 ms, keeping the node's own
+ * reply order (as one connection does), so replies of different nodes
+ * overtake each other.
+ */
+function lagging(backend: MemoryBackend, rand: () => number): MemoryBackend {
+  const send = backend.send.bind(backend);
+  const waiting: { at: number; deliver: () => void }[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = (): void => {
+    timer = undefined;
+    const now = performance.now();
+    while (waiting.length > 0 && waiting[0]!.at <= now) waiting.shift()!.deliver();
+    if (waiting.length > 0) timer = setTimeout(flush, waiting[0]!.at - now);
+  };
+  backend.send = (cmd, done) =>
+    send(cmd, (reply) => {
+      const last = waiting[waiting.length - 1]?.at ?? 0;
+      waiting.push({ at: Math.max(last, performance.now() + rand() * 2), deliver: () => done(reply) });
+      timer ??= setTimeout(flush, waiting[0]!.at - performance.now());
+    });
+  return backend;
+}
+
 describe('replicas over embedded nodes with a capacity model', () => {
   const open: ShardBackend[] = [];
   afterEach(async () => {
     await Promise.all(open.splice(0).map((b) => b.close()));
   });
-  function memoryWorld(): World {
+  /** Four nodes of unequal capacity whose replies also take a random 0–2 ms each, in order per node. */
+  function memoryWorld(seed = 0): World {
     const caps = [3_000, 5_000, 8_000, 13_000];
+    const rand = rng(seed + 1000);
     const backends = new Map<NodeId, ShardBackend>(
       caps.map((capacity, i) => {
         const node = nodeId(`m${i}`);
-        return [node, new MemoryBackend({ node, capacity, maxQueue: 100_000 })];
+        return [node, lagging(new MemoryBackend({ node, capacity, maxQueue: 100_000 }), rand)];
       }),
     );
     open.push(...backends.values());
@@ -429,7 +486,7 @@ describe('replicas over embedded nodes with a capacity model', () => {
 
   for (const seed of [1, 2, 3]) {
     it(`keeps every copy equal to the key and no read stale (seed ${seed})`, async () => {
-      await replicatedKeyStory(memoryWorld(), seed, { writesEach: 40, readsEach: 80 });
+      await replicatedKeyStory(memoryWorld(seed), seed, { writesEach: 40, readsEach: 80 });
     });
   }
 

@@ -11,6 +11,14 @@
  * and is re-copied from the key (DUMP/RESTORE through the backend API) inside
  * the same queue, so no write can slip between the copy and its rejoining.
  *
+ * Reads are in fact linearizable, not merely never older than an answered
+ * write, because each node runs what it is sent in the order sent (one Redis
+ * connection; the embedded node's FIFO) and the write goes to every copy in
+ * the same turn, the moment the key has answered it: a read that sees the
+ * write on the key is answered after the key answered the write, so any read
+ * sent after it reaches a copy behind the write; a read that sees it on a
+ * copy was sent after that turn, so later reads find it everywhere.
+ *
  * A client pipelining a write and then a read of the key expects, as from one
  * Redis, the read to see the write: a read from a session with a write of
  * this key still queued waits behind it in the queue (a read only waits for
@@ -25,10 +33,12 @@
  * practice; DBSIZE leaves them out (Router.hiddenKeys); EXISTS and TYPE name
  * the key itself, so they never see them.
  *
- * Limits: a copy carries the key's TTL as read when copied, so it may outlive
- * the key by the copy's transfer time (a write meeting the difference puts it
- * back in step); reads of different sessions concurrent with one write may
- * see it on one copy and not yet on another, as with any replicated store.
+ * Limits: a copy carries the key's TTL as read when copied (and a relative
+ * EXPIRE lands on it a round trip later), so it may outlive the key by that
+ * much; a write that meets the difference gets a differing reply, which puts
+ * the copy back in step. Only this router's writes are replicated: a write
+ * that bypasses it (another router, a client on the node) reaches the key
+ * alone.
  */
 import type { KeyDump, ReplyCallback, ShardBackend } from '../../backend/backend.js';
 import type { NodeId } from '../../keyspace/ids.js';
