@@ -22,6 +22,7 @@ import { PolicyManager } from '../../src/mitigate/policies.js';
 import type { KeyPolicy } from '../../src/mitigate/policy.js';
 import { decodeReply } from '../../src/protocol/reply-decoder.js';
 import { MapReply, RawReply, ReplyError, SimpleString, type Reply } from '../../src/protocol/reply.js';
+import { commandSpec } from '../../src/router/command-table.js';
 import { Router } from '../../src/router/router.js';
 import { Session } from '../../src/router/session.js';
 import { requireBinary, startRedisCluster, type RedisProcess } from '../../src/testkit/index.js';
@@ -35,6 +36,8 @@ interface World {
   readonly router: Router;
   readonly manager: PolicyManager;
   readonly backends: Map<NodeId, ShardBackend>;
+  /** Reads of the hot key or a copy of it each node has been sent, counted at the node. */
+  readonly hotReads: Map<string, number>;
 }
 
 function world(backends: Map<NodeId, ShardBackend>): World {
@@ -43,9 +46,19 @@ function world(backends: Map<NodeId, ShardBackend>): World {
     nodes: [...backends.keys()],
     shards: 16,
   });
+  const hotReads = new Map<string, number>();
+  for (const [node, backend] of backends) {
+    const send = backend.send.bind(backend);
+    backend.send = (cmd, done) => {
+      const spec = commandSpec(cmd.name);
+      if (spec?.write === false && cmd.args[1]?.includes(KEY) === true)
+        hotReads.set(node, (hotReads.get(node) ?? 0) + 1);
+      send(cmd, done);
+    };
+  }
   const router = new Router(table, backends);
   const manager = new PolicyManager({ router, clock: new ManualClock() }, [replicasRemedy({ retryMs: 20 })]);
-  return { router, manager, backends };
+  return { router, manager, backends, hotReads };
 }
 
 let sessions = 0;
@@ -388,7 +401,10 @@ async function replicatedKeyStory(w: World, seed: number, sizes: { writesEach: n
   const { readErrors } = await load(w, seed, { initial, writers: 4, readers: 6, ...sizes });
   expect(readErrors).toEqual([]);
 
-  // Reads were spread over the key and both copies.
+  // Reads were spread over the key and both copies: each of the three nodes served a fair part.
+  const readsSeen = [...w.hotReads.values()].reduce((a, b) => a + b, 0);
+  expect(w.hotReads.size).toBe(3);
+  for (const n of w.hotReads.values()) expect(n).toBeGreaterThan(readsSeen / 6);
   const after = status(w);
   expect(after.primary.reads).toBeGreaterThan(0);
   for (const c of after.copies) expect(c.reads).toBeGreaterThan(0);
