@@ -583,6 +583,71 @@ describe('replicas over embedded nodes with a capacity model', () => {
     expect(w.router.hiddenKeys.size).toBe(1);
   });
 
+  /**
+   * Three nodes on a clock that never moves, those of the copies or the key's
+   * with a capacity of one operation and no queue: after one operation they
+   * refuse everything, without running it.
+   */
+  function exhausted(which: 'key' | 'copies'): World {
+    const nodes = ['o0', 'o1', 'o2'].map(nodeId);
+    const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes, shards: 16 });
+    const keyNode = table.shards[table.indexFor(KEY)]!.node;
+    const clock = new ManualClock();
+    const backends = new Map<NodeId, ShardBackend>(
+      nodes.map((node) => {
+        const limited = (node === keyNode) === (which === 'key');
+        return [node, new MemoryBackend({ node, clock, ...(limited ? { capacity: 1, maxQueue: 0 } : {}) })];
+      }),
+    );
+    open.push(...backends.values());
+    return world(backends);
+  }
+
+  it('a write the key’s node refuses reaches no copy: the copies stay in the set, equal to the key', async () => {
+    const w = exhausted('key');
+    const s = newSession();
+    await w.manager.set(KEY, strong(2));
+    await until(() => status(w).copies.every((c) => c.state === 'in-set'), 'copies built');
+    expect(norm(await send(w, s, ['SET', KEY.toString(), 'v1']))).toBe('OK');
+    expect(norm(await send(w, s, ['SET', KEY.toString(), 'v2']))).toBe('!BUSY');
+    const st = status(w);
+    expect(st.copies.map((c) => c.state)).toEqual(['in-set', 'in-set']);
+    for (const c of st.copies) {
+      const name = Buffer.from(c.name, 'latin1');
+      expect((await backendOf(w, name).dump(name))?.payload).toEqual(
+        (await backendOf(w, KEY).dump(KEY))?.payload,
+      );
+    }
+    // The copies answer their turns; the key's own turns are refused by its node, as without replicas.
+    const got = [];
+    for (let i = 0; i < 6; i++) got.push(norm(await send(w, s, ['GET', KEY.toString()])));
+    expect(got.filter((g) => g === 'v1')).toHaveLength(4);
+    expect(got.filter((g) => g === '!BUSY')).toHaveLength(2);
+  });
+
+  it('an overloaded node refuses without running: copies stay in the set, reads fall back to the key', async () => {
+    const w = exhausted('copies');
+    const s = newSession();
+    await send(w, s, ['SET', KEY.toString(), 'v']);
+    await w.manager.set(KEY, strong(2));
+    await until(() => status(w).copies.every((c) => c.state === 'in-set'), 'copies built');
+    // The build's DEL took each copy node's one token: every read sent to a
+    // copy is refused there and answered by the key; the copies stay in the set.
+    const got = [];
+    for (let i = 0; i < 9; i++) got.push(norm(await send(w, s, ['GET', KEY.toString()])));
+    expect(got).toEqual(Array<string>(9).fill('v'));
+    let st = status(w);
+    expect(st.copies.map((c) => c.state)).toEqual(['in-set', 'in-set']);
+    expect(st.copies.map((c) => c.reads)).toEqual([3, 3]);
+    expect(st.primary.reads).toBe(9);
+    // A write the copies' nodes refuse did not reach them: they leave the set, and reads stay right.
+    expect(norm(await send(w, s, ['SET', KEY.toString(), 'v2']))).toBe('OK');
+    st = status(w);
+    expect(st.copies.map((c) => c.state)).toEqual(['repairing', 'repairing']);
+    for (let i = 0; i < 6; i++) expect(norm(await send(w, s, ['GET', KEY.toString()]))).toBe('v2');
+    expect(status(w).primary.reads).toBe(15);
+  });
+
   it('copies carry the key’s TTL, and a missing key has no copies', async () => {
     const w = memoryWorld();
     const s = newSession();

@@ -41,6 +41,7 @@
  * alone.
  */
 import type { KeyDump, ReplyCallback, ShardBackend } from '../../backend/backend.js';
+import { ErrorCode } from '../../errors.js';
 import type { NodeId } from '../../keyspace/ids.js';
 import { makeCommand, type Command } from '../../protocol/command.js';
 import { decodeReply } from '../../protocol/reply-decoder.js';
@@ -303,15 +304,16 @@ class ReplicaStage implements RemedyStage {
     copy.reads++;
     req.forward(rename(req.cmd, req.spec.firstKey, copy.name), (reply) => {
       if (!routerFailure(reply)) return done(reply);
-      // The copy's node failed: the copy leaves the set; the key answers instead (it is never older).
-      this.#leave(copy, reply);
+      // The key answers instead (it is never older). A failed read says nothing
+      // of the copy's value (an overloaded node refuses without reading), so
+      // the copy stays in the set unless its node is down.
+      if (this.#backendOf(copy.name).status !== 'up') this.#leave(copy, reply);
       this.#primaryReads++;
       this.#next.run(req, done);
     });
   }
 
   #write(req: KeyRequest, done: ReplyCallback, finish: () => void): void {
-    const targets = this.#copies.filter((c) => c.state === 'in-set');
     this.#writes++;
     this.#next.run(req, (primary) => {
       const answer = (): void => {
@@ -322,7 +324,9 @@ class ReplicaStage implements RemedyStage {
         done(primary);
         finish();
       };
-      if (targets.length === 0) return answer();
+      // Taken now: a copy may have left the set while the key was writing.
+      const targets = this.#copies.filter((c) => c.state === 'in-set');
+      if (targets.length === 0 || refused(primary)) return answer();
       if (routerFailure(primary)) {
         // Whether the key took the write is unknown: every copy is re-copied from it.
         for (const copy of targets) this.#leave(copy, primary);
@@ -416,6 +420,14 @@ function rename(cmd: Command, at: number, name: Buffer): Command {
  */
 function routerFailure(reply: Reply): boolean {
   return reply instanceof ReplyError && reply.message.includes('HS_ERR_');
+}
+
+/**
+ * The node refused the command without running it (over capacity): the key
+ * is unchanged, so the copies are too, with nothing sent to them.
+ */
+function refused(reply: Reply): boolean {
+  return reply instanceof ReplyError && reply.message.includes(ErrorCode.NodeOverloaded);
 }
 
 function describe(reply: Reply): string {
