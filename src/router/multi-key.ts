@@ -146,7 +146,10 @@ function dbsizeWithoutHidden(router: AllNodesRouter, cmd: Command, done: ReplyCa
     sends.push({ backend, cmd: { name: cmd.name, args: cmd.args, frame: cmd.frame } });
     const names = hiddenOn.get(backend);
     if (names !== undefined)
-      sends.push({ backend, cmd: { name: 'exists', args: [Buffer.from('exists'), ...names], frame: undefined } });
+      sends.push({
+        backend,
+        cmd: { name: 'exists', args: [Buffer.from('exists'), ...names], frame: undefined },
+      });
   }
   gather(sends, (replies) => {
     const values = replies.map((r) => (r instanceof RawReply ? decodeReply(r.bytes) : r));
