@@ -41,7 +41,7 @@
  * alone.
  */
 import type { KeyDump, ReplyCallback, ShardBackend } from '../../backend/backend.js';
-import { ErrorCode } from '../../errors.js';
+import { ErrorCode, isShedCode } from '../../errors.js';
 import type { NodeId } from '../../keyspace/ids.js';
 import { makeCommand, type Command } from '../../protocol/command.js';
 import { decodeReply } from '../../protocol/reply-decoder.js';
@@ -413,21 +413,32 @@ function rename(cmd: Command, at: number, name: Buffer): Command {
   return { name: cmd.name, args, frame: undefined };
 }
 
+/** Codes that say the node did not give its answer to the command, not what the command does. */
+const NO_ANSWER: ReadonlySet<string | undefined> = new Set([
+  ErrorCode.ShardUnavailable,
+  ErrorCode.BackendTimeout,
+  ErrorCode.ShuttingDown,
+  ErrorCode.NodeOverloaded,
+  ErrorCode.Throttled,
+  ErrorCode.Backend,
+  ErrorCode.Internal,
+]);
+
 /**
  * An error hotshard raised because a node could not answer (down, stalled,
- * shutting down, overloaded), as opposed to Redis's answer to the command.
- * Redis's own errors never carry an HS_ERR_ code.
+ * shutting down, overloaded), as opposed to the node's answer to the command
+ * (WRONGTYPE and the like, which the key and its copies give alike).
  */
 function routerFailure(reply: Reply): boolean {
-  return reply instanceof ReplyError && reply.message.includes('HS_ERR_');
+  return reply instanceof ReplyError && NO_ANSWER.has(reply.code);
 }
 
 /**
- * The node refused the command without running it (over capacity): the key
- * is unchanged, so the copies are too, with nothing sent to them.
+ * The command was refused without running (over capacity, throttled): the
+ * key is unchanged, so the copies are too, with nothing sent to them.
  */
 function refused(reply: Reply): boolean {
-  return reply instanceof ReplyError && reply.message.includes(ErrorCode.NodeOverloaded);
+  return reply instanceof ReplyError && isShedCode(reply.code);
 }
 
 function describe(reply: Reply): string {
