@@ -253,7 +253,7 @@ class ReplicaStage implements RemedyStage {
   #placeCopies(maxProbes: number): Buffer[] {
     const used = new Set<NodeId>([this.#nodeOf(this.#key)]);
     const names: Buffer[] = [];
-    const nodes = this.#ctx.router.backends.size;
+    const nodes = new Set(this.#ctx.router.table.shards.map((s) => s.node)).size;
     for (let probe = 0; names.length < this.#wanted && used.size < nodes && probe < maxProbes; probe++) {
       const name = copyName(this.#key, probe);
       const node = this.#nodeOf(name);
