@@ -5,10 +5,11 @@
  * (a policy naming a remedy that is not here is refused with a 400).
  */
 import { cacheRemedy } from './actions/cache.js';
+import { replicasRemedy } from './actions/replicas.js';
 import { throttleRemedy } from './actions/throttle.js';
 import type { Remedy } from './policy.js';
 
 /** The remedies available to this process (built once per process; a remedy factory takes its options here). */
 export function availableRemedies(): Remedy[] {
-  return [throttleRemedy(), cacheRemedy()];
+  return [throttleRemedy(), replicasRemedy(), cacheRemedy()];
 }
