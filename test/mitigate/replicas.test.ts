@@ -24,6 +24,9 @@ import { decodeReply } from '../../src/protocol/reply-decoder.js';
 import { MapReply, RawReply, ReplyError, SimpleString, type Reply } from '../../src/protocol/reply.js';
 import { commandSpec } from '../../src/router/command-table.js';
 import { Router } from '../../src/router/router.js';
+import { loadConfig } from '../../src/config.js';
+import { startHotshard, type Hotshard } from '../../src/hotshard.js';
+import { pino } from 'pino';
 import { Session } from '../../src/router/session.js';
 import { requireBinary, startRedis, startRedisCluster, type RedisProcess } from '../../src/testkit/index.js';
 
@@ -688,6 +691,53 @@ describe('replicas over embedded nodes with a capacity model', () => {
     await w.manager.set(KEY, strong(9));
     await until(() => status(w).copies.every((c) => c.state === 'in-set'), 'copies built');
     expect(status(w).copies).toHaveLength(3);
+  });
+});
+
+// ---- through a started hotshard's HTTP API ----
+
+describe('replicas through PUT /policies', () => {
+  let hs: Hotshard | undefined;
+  afterEach(async () => {
+    await hs?.close();
+    hs = undefined;
+  });
+
+  it('a strong policy with replicas puts copies on the other nodes, GET /policies shows them, DELETE removes them', async () => {
+    const admin = 'admin-token-0123456789';
+    const config = loadConfig({
+      flags: { respPort: 0, httpPort: 0, logLevel: 'silent', nodes: 3, adminToken: admin },
+    });
+    hs = await startHotshard(config, pino({ level: 'silent' }));
+    const w: World = {
+      router: hs.router,
+      manager: hs.policies,
+      backends: new Map(hs.router.backends),
+      hotReads: new Map(),
+    };
+    const s = newSession();
+    await send(w, s, ['SET', KEY.toString(), 'v']);
+    const url = `/policies/${encodeURIComponent(KEY.toString())}`;
+    const headers = { authorization: `Bearer ${admin}` };
+    const put = await hs.http.inject({
+      method: 'PUT',
+      url,
+      headers,
+      payload: { consistency: 'strong', replicas: { count: 2 }, reason: 'celebrity, never stale' },
+    });
+    expect(put.statusCode).toBe(200);
+    await until(
+      () => status(w).copies.length === 2 && status(w).copies.every((c) => c.state === 'in-set'),
+      'copies built',
+    );
+    const shown = (await hs.http.inject({ url })).json<{ status: { replicas: ReplicaStatus } }>();
+    expect(shown.status.replicas.copies.map((c) => c.state)).toEqual(['in-set', 'in-set']);
+    expect(await nodeKeys(w)).toBe(3);
+    expect(await dbsize(w)).toBe(1);
+    const del = await hs.http.inject({ method: 'DELETE', url: `${url}?reason=cold`, headers });
+    expect(del.statusCode).toBe(200);
+    expect(await nodeKeys(w)).toBe(1);
+    expect(norm(await send(w, s, ['GET', KEY.toString()]))).toBe('v');
   });
 });
 
