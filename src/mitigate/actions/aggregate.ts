@@ -37,14 +37,7 @@ import { makeCommand } from '../../protocol/command.js';
 import { commandSpec, type CommandSpec } from '../../router/command-table.js';
 import type { KeyHandler, KeyRequest } from '../../router/key-policies.js';
 import type { AggregateSettings, KeyPolicy, Remedy, RemedyStage } from '../policy.js';
-import {
-  addInt64,
-  incrementOf,
-  intOf,
-  refusedByRedis,
-  subInt64,
-  type Int,
-} from './counter-values.js';
+import { addInt64, incrementOf, intOf, refusedByRedis, subInt64, type Int } from './counter-values.js';
 
 /** Where the flush timers come from; injected so tests decide when a batch is due. */
 export interface Timers {
@@ -71,6 +64,7 @@ export interface AggregateOptions {
 }
 
 const INCRBY: CommandSpec = commandSpec('incrby')!;
+const DECRBY: CommandSpec = commandSpec('decrby')!;
 
 interface Increment {
   readonly req: KeyRequest;
@@ -84,6 +78,9 @@ interface Batch {
   readonly kind: 'batch';
   readonly items: Increment[];
   sum: Int;
+  /** Lowest and highest running sum within the batch (0 included): Redis refuses an increment that takes the counter out of int64 on the way. */
+  lo: Int;
+  hi: Int;
   /** flushMs has passed (or something forces it out): send when nothing ahead blocks it. */
   due: boolean;
   /** Takes no more increments. */
@@ -166,7 +163,7 @@ class AggregateStage implements RemedyStage {
       sum = n;
     }
     if (batch === undefined) {
-      batch = { kind: 'batch', items: [], sum: 0, due: false, sealed: false, timer: undefined };
+      batch = { kind: 'batch', items: [], sum: 0, lo: 0, hi: 0, due: false, sealed: false, timer: undefined };
       this.#queue.push(batch);
       if (this.#flushMs <= 0 || this.#closing) batch.due = true;
       else {
@@ -190,6 +187,8 @@ class AggregateStage implements RemedyStage {
     }
     batch.items.push({ req, n, done, answered });
     batch.sum = sum!;
+    if (sum! < batch.lo) batch.lo = sum!;
+    if (sum! > batch.hi) batch.hi = sum!;
     if (batch.items.length >= this.#maxBatch) this.#seal(batch);
   }
 
@@ -268,11 +267,21 @@ class AggregateStage implements RemedyStage {
       });
     }
     const cmd = makeCommand('incrby', this.#key, String(batch.sum));
-    const req: KeyRequest = { session: first.req.session, spec: INCRBY, cmd, key: this.#key, forward: first.req.forward };
+    const req: KeyRequest = {
+      session: first.req.session,
+      spec: INCRBY,
+      cmd,
+      key: this.#key,
+      forward: first.req.forward,
+    };
     this.#next.run(req, (reply) => {
       const result = intOf(reply);
       if (result !== undefined) {
         let value = subInt64(result, batch.sum);
+        // One by one, Redis would have refused the increment that went past
+        // int64 on the way (a mixed batch can end in range): undo, replay.
+        if (addInt64(value, batch.lo) === null || addInt64(value, batch.hi) === null)
+          return this.#undo(batch, req);
         for (const item of items) {
           value = addInt64(value, item.n)!;
           if (!item.answered) item.done(value);
@@ -285,6 +294,21 @@ class AggregateStage implements RemedyStage {
       for (const item of items) if (!item.answered) item.done(reply);
       this.#acked(undefined);
     });
+  }
+
+  /** Takes a batch's sum back off the counter, then replays its increments one by one. */
+  #undo(batch: Batch, req: KeyRequest): void {
+    this.#stats.writes++;
+    // DECRBY of INT64_MIN is refused; its negation is no int64 either: two steps.
+    const minimum = typeof batch.sum === 'bigint' && batch.sum === -9223372036854775808n;
+    const undo = minimum ? ['9223372036854775807', '1'] : [String(batch.sum)];
+    let left = undo.length;
+    for (const by of undo) {
+      const cmd = makeCommand(minimum ? 'incrby' : 'decrby', this.#key, by);
+      this.#next.run({ ...req, spec: minimum ? INCRBY : DECRBY, cmd }, () => {
+        if (--left === 0) this.#replay(batch.items);
+      });
+    }
   }
 
   // Redis refused the sum: each increment again, in order, for its own answer.

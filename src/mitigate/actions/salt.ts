@@ -128,7 +128,14 @@ class SaltStage implements RemedyStage {
   #via: KeyRequest | undefined;
   readonly #stats = { increments: 0, reads: 0, folds: 0, looks: 0 };
 
-  constructor(key: Buffer, subs: Buffer[], nodes: string[], next: KeyHandler, clock: Clock, recheckMs: number) {
+  constructor(
+    key: Buffer,
+    subs: Buffer[],
+    nodes: string[],
+    next: KeyHandler,
+    clock: Clock,
+    recheckMs: number,
+  ) {
     this.#key = key;
     this.#subs = subs;
     this.#nodes = nodes;
@@ -362,20 +369,13 @@ class SaltStage implements RemedyStage {
       via.forward(makeCommand('getdel', sub), (reply) => {
         values[i] = reply;
         if (--left > 0) return;
-        let sum: Int | null = 0;
-        let any = false;
-        for (const v of values) {
-          const n = counterOf(v);
-          if (n === null) continue;
-          any = true;
-          sum = n === undefined || sum === null ? null : addInt64(sum, n);
-        }
-        if (!any) return done();
+        const sum = sumOf(values);
+        if (sum === null) return done();
         const failed = (reason: Reply): void => {
           this.#restore(via, values);
           done(reason);
         };
-        if (sum === null)
+        if (sum === undefined)
           return failed(
             firstError(null, values) ??
               errorReply('ERR', ErrorCode.Internal, 'salted sub-keys of this counter do not hold integers'),
@@ -397,18 +397,27 @@ class SaltStage implements RemedyStage {
   }
 }
 
-/** base + sub-keys: null when none exists, undefined when one is not an integer. */
+/**
+ * base + sub-keys: null when none exists, undefined when one is not an
+ * integer or the sum is outside int64. Summed without bounds on the way:
+ * parts of a counter in range may pass INT64_MAX between them.
+ */
 function total(base: Reply, subs: readonly Reply[]): Int | null | undefined {
-  let sum: Int | null = null;
-  for (const r of [base, ...subs]) {
+  return sumOf([base, ...subs]);
+}
+
+function sumOf(replies: readonly Reply[]): Int | null | undefined {
+  let sum = 0n;
+  let any = false;
+  for (const r of replies) {
     const v = counterOf(r);
     if (v === undefined) return undefined;
     if (v === null) continue;
-    const s: Int | null = addInt64(sum ?? 0, v);
-    if (s === null) return undefined;
-    sum = s;
+    any = true;
+    sum += BigInt(v);
   }
-  return sum;
+  if (!any) return null;
+  return addInt64(sum, 0) ?? undefined;
 }
 
 function firstError(base: Reply, subs: readonly Reply[]): Reply | undefined {
