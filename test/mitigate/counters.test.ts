@@ -12,6 +12,7 @@ import type { ShardBackend } from '../../src/backend/backend.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { RedisBackend } from '../../src/backend/redis.js';
 import { nodeId } from '../../src/keyspace/ids.js';
+import { ReplyError } from '../../src/protocol/reply.js';
 import { chooseSubKeys, subKeyName } from '../../src/mitigate/actions/salt.js';
 import type { KeyPolicy } from '../../src/mitigate/policy.js';
 import { requireBinary, startRedisCluster, type RedisProcess } from '../../src/testkit/index.js';
@@ -276,6 +277,72 @@ describe('counter aggregation - group commit', () => {
     expect(
       serialOrderProblem(0n, result.acked, BigInt((await send(r.router, client(), 'get', 'hot')) as string)),
     ).toBeNull();
+  });
+});
+
+describe('counter remedies - several routers on the same nodes', () => {
+  /** Two routers' loads at once; every acknowledged increment of both. */
+  async function twoRouters(
+    policy: KeyPolicy,
+  ): Promise<{ a: Load; b: Load; final: bigint; ra: Rig; rb: Rig }> {
+    const shared = memoryNodes(3, 150_000);
+    const ra = rig(shared);
+    const rb = rig(shared);
+    await ra.manager.set(Buffer.from('cnt'), policy);
+    await rb.manager.set(Buffer.from('cnt'), policy);
+    const [a, b] = await Promise.all([
+      load(ra, 'cnt', { clients: 20, rounds: 20, burst: 4, seed: 21, negative: false }),
+      load(rb, 'cnt', { clients: 20, rounds: 20, burst: 4, seed: 22, negative: false }),
+    ]);
+    expect([...a.errors, ...b.errors]).toEqual([]);
+    // Each router folds back its view; the other one's increments are kept.
+    await ra.manager.delete(Buffer.from('cnt'));
+    await rb.manager.delete(Buffer.from('cnt'));
+    const final = BigInt((await send(ra.router, client(), 'get', 'cnt')) as string);
+    return { a, b, final, ra, rb };
+  }
+
+  it('aggregation: replies stay exact across routers (each batch’s INCRBY result comes from the node)', async () => {
+    const { a, b, final } = await twoRouters(AGG);
+    const all = [...a.acked, ...b.acked];
+    expect(serialOrderProblem(0n, all, final)).toBeNull();
+    expect(new Set(all.map((x) => x.reply)).size).toBe(all.length);
+  });
+
+  it('salting: the sum stays exact, replies are exact only within each router', async () => {
+    const { a, b, final } = await twoRouters(SALT);
+    const sum = [...a.acked, ...b.acked].reduce((n, x) => n + x.n, 0n);
+    expect(final).toBe(sum);
+    // Within one router, replies are still distinct and rise per client.
+    for (const one of [a, b]) {
+      expect(new Set(one.acked.map((x) => x.reply)).size).toBe(one.acked.length);
+      for (const mine of one.perClient)
+        for (let i = 1; i < mine.length; i++) expect(mine[i]!).toBeGreaterThan(mine[i - 1]!);
+    }
+  });
+});
+
+describe('counter aggregation - failures that are not Redis refusing', () => {
+  it('a batch that meets hotshard’s own error (node overloaded) gives every client that error and is not replayed', async () => {
+    const timers = new ManualTimers();
+    const r = rig(memoryNodes(1, 100_000), { timers });
+    const s = client();
+    await r.manager.set(Buffer.from('c'), AGG);
+    const sent = Array.from({ length: 5 }, () => send(r.router, s, 'incr', 'c'));
+    const node = r.backends[0]!;
+    const original = node.send.bind(node);
+    node.send = (cmd, done) =>
+      cmd.name === 'incrby'
+        ? done(new ReplyError('BUSY HS_ERR_NODE_OVERLOADED node n0 is over capacity'))
+        : original(cmd, done);
+    timers.fireAll();
+    const replies = await Promise.all(sent);
+    expect(new Set(replies)).toEqual(new Set(['-BUSY HS_ERR_NODE_OVERLOADED node n0 is over capacity']));
+    node.send = original;
+    expect(r.count('incr')).toBe(0); // no replay
+    const next = send(r.router, s, 'incr', 'c');
+    timers.fireAll();
+    expect(await next).toBe(1n);
   });
 });
 

@@ -191,7 +191,8 @@ class SaltStage implements RemedyStage {
   #step(op: Op): boolean {
     if (op.kind === 'close') {
       if (this.#inFlight > 0) return false;
-      if (this.#mode !== 'salted') {
+      // plain: the sub-keys are empty. unknown after a failure: they may not be.
+      if (this.#mode === 'plain' || this.#via === undefined) {
         this.#queue.shift();
         op.resolve();
         return true;
