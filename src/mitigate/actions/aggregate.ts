@@ -28,8 +28,10 @@
  * queued since) and written with its batch later. The window: an answered
  * increment is lost if this router dies within flushMs (plus the previous
  * batch's round trip) of answering it. The replies are what Redis would give
- * only while this router is the counter's only writer; when the value is not
- * known (the first batch, after another write to the key, after a refused
+ * only while this router is the counter's only writer, and an answered
+ * increment whose batch then fails (node down, or refused because another
+ * client changed the key) is lost although answered. When the value is not
+ * known (the first batch, after another write to the key, after a failed
  * batch) or an increment would overflow, it is answered as in `sync`.
  */
 import type { ReplyCallback } from '../../backend/backend.js';

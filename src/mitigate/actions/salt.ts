@@ -324,8 +324,8 @@ class SaltStage implements RemedyStage {
         this.#mode = 'unknown';
         return done(firstError(base, subs) ?? base);
       }
+      this.#total = sum ?? 0;
       if (sum === null) return done(null);
-      this.#total = sum;
       done(bulkOf(sum));
     });
   }
