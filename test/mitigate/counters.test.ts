@@ -7,6 +7,7 @@
  * embedded nodes with a capacity model (replies arrive later) and over real
  * redis-server nodes.
  */
+import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ShardBackend } from '../../src/backend/backend.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
@@ -277,6 +278,117 @@ describe('counter aggregation - group commit', () => {
     expect(
       serialOrderProblem(0n, result.acked, BigInt((await send(r.router, client(), 'get', 'hot')) as string)),
     ).toBeNull();
+  });
+});
+
+/** A node whose replies arrive later (in order), as across a socket. */
+function deferred(inner: ShardBackend): ShardBackend {
+  const b = Object.create(inner) as ShardBackend;
+  b.send = (cmd, done) => inner.send(cmd, (reply) => setImmediate(() => done(reply)));
+  return b;
+}
+
+const MAX = String(INT64_MAX);
+const MIN = String(-INT64_MAX - 1n);
+const commandArb = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(['incr'], ['decr']) },
+  {
+    weight: 6,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom('incrby', 'decrby'),
+        fc.oneof(
+          fc.integer({ min: -20, max: 20 }).map(String),
+          fc.constantFrom(MAX, MIN, String(INT64_MAX - 2n), '-9223372036854775807', 'abc', '1.5'),
+        ),
+      )
+      .map(([c, n]) => [c, n]),
+  },
+  { weight: 2, arbitrary: fc.constantFrom(['get'], ['mget', '*', 'other'], ['exists'], ['ttl'], ['strlen']) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .constantFrom('0', '10', String(INT64_MAX - 3n), String(-INT64_MAX + 2n), 'abc')
+      .map((v) => ['set', v]),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      ['del'],
+      ['hset', 'f', 'v'],
+      ['expire', '100'],
+      ['persist'],
+      ['incrbyfloat', '1.5'],
+      ['getdel'],
+    ),
+  },
+);
+const stepArb = fc.oneof(
+  { weight: 10, arbitrary: commandArb.map((c) => ({ cmd: c })) },
+  { weight: 2, arbitrary: fc.constant({ fire: true as const }) },
+  { weight: 1, arbitrary: fc.constantFrom(undefined, AGG, ASYNC, SALT, BOTH).map((policy) => ({ policy })) },
+);
+
+/** The command with the key put in: after the name, and in place of `*`. */
+function withKey(c: readonly string[], key: string): string[] {
+  const [name, ...rest] = c;
+  return rest.includes('*') ? [name!, ...rest.map((a) => (a === '*' ? key : a))] : [name!, key, ...rest];
+}
+
+describe('counter remedies - same replies as one plain Redis, command by command (model-based)', () => {
+  it('any mix of commands, timer firings and policy changes answers exactly as a plain node in arrival order', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 40 }), async (steps) => {
+        const timers = new ManualTimers();
+        const r = rig(
+          memoryNodes(3).map((n) => deferred(n)),
+          { timers },
+        );
+        const model = new MemoryBackend({ node: nodeId('model') });
+        toClose.push(model);
+        const s = client();
+        const got: Promise<Seen>[] = [];
+        const want: Seen[] = [];
+        const changes: Promise<unknown>[] = [];
+        for (const step of steps) {
+          if ('fire' in step) timers.fireAll();
+          else if ('policy' in step) {
+            const p = step.policy;
+            changes.push(
+              p === undefined ? r.manager.delete(Buffer.from('k')) : r.manager.set(Buffer.from('k'), p),
+            );
+          } else {
+            const args = withKey(step.cmd, 'k');
+            got.push(send(r.router, s, ...args));
+            want.push(
+              args[0] === 'mget'
+                ? [await raw(model, 'get', 'k'), await raw(model, 'get', 'other')].map((v) =>
+                    typeof v === 'string' && v.startsWith('-WRONGTYPE') ? null : v,
+                  )
+                : await raw(model, ...args),
+            );
+          }
+          await tick();
+        }
+        let settled = false;
+        const all = Promise.all(got).finally(() => (settled = true));
+        while (!settled) {
+          timers.fireAll();
+          await tick();
+        }
+        await Promise.all(changes);
+        expect(await all).toEqual(want);
+        await r.manager.clear();
+        expect(await send(r.router, s, 'get', 'k')).toEqual(await raw(model, 'get', 'k'));
+        const subs = await Promise.all(
+          r.backends.flatMap((b) =>
+            Array.from({ length: 8 }, (_, j) => raw(b, 'exists', subKeyName(Buffer.from('k'), j))),
+          ),
+        );
+        expect(subs.every((x) => x === 0n)).toBe(true);
+      }),
+      { numRuns: 150 },
+    );
   });
 });
 
