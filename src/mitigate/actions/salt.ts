@@ -44,7 +44,16 @@ import { commandSpec } from '../../router/command-table.js';
 import type { KeyHandler, KeyRequest } from '../../router/key-policies.js';
 import type { Clock } from '../../clock.js';
 import type { KeyPolicy, Remedy, RemedyStage } from '../policy.js';
-import { OVERFLOW, addInt64, bulkOf, counterOf, incrementOf, intOf, type Int } from './counter-values.js';
+import {
+  OVERFLOW,
+  addInt64,
+  bulkOf,
+  counterOf,
+  incrementOf,
+  intOf,
+  refusedByRedis,
+  type Int,
+} from './counter-values.js';
 
 /** Options of the salt remedy. */
 export interface SaltOptions {
@@ -95,7 +104,15 @@ export function chooseSubKeys(key: Buffer, buckets: number, table: RoutingTable)
 type Op =
   | { readonly kind: 'incr'; readonly req: KeyRequest; readonly n: Int; readonly done: ReplyCallback }
   | { readonly kind: 'get' | 'other'; readonly req: KeyRequest; readonly done: ReplyCallback }
-  | { readonly kind: 'close'; readonly resolve: () => void };
+  | { readonly kind: 'close'; readonly resolve: () => void }
+  /** An increment a sub-key refused and the counter can take: into the base key, answered `value`. */
+  | {
+      readonly kind: 'retry';
+      readonly req: KeyRequest;
+      readonly n: Int;
+      readonly value: Int;
+      readonly done: ReplyCallback;
+    };
 
 /**
  * `unknown`: not read yet (the first request reads it); `salted`: the total
@@ -189,6 +206,7 @@ class SaltStage implements RemedyStage {
 
   /** Starts the op at the head of the queue; false when it must wait. */
   #step(op: Op): boolean {
+    if (op.kind === 'retry') return this.#retry(op);
     if (op.kind === 'close') {
       if (this.#inFlight > 0) return false;
       // plain: the sub-keys are empty. unknown after a failure: they may not be.
@@ -259,6 +277,27 @@ class SaltStage implements RemedyStage {
     );
   }
 
+  /**
+   * A sub-key's own part would have left int64 (or another client wrote the
+   * sub-key): fold back, then add the increment to the base key, which can
+   * take it since the total can. The total is read again afterwards.
+   */
+  #retry(op: Extract<Op, { kind: 'retry' }>): boolean {
+    return this.#exclusive((finish) =>
+      this.#fold(op.req, (failure) => {
+        this.#mode = 'unknown';
+        if (failure !== undefined) {
+          finish();
+          return op.done(failure);
+        }
+        this.#toBase(op.req, makeCommand('incrby', this.#key, String(op.n)), (reply) => {
+          finish();
+          op.done(intOf(reply) === undefined ? reply : op.value);
+        });
+      }),
+    );
+  }
+
   /** Runs `body` with the key to itself: nothing else starts until it calls finish. */
   #exclusive(body: (finish: () => void) => void): boolean {
     if (this.#inFlight > 0) return false;
@@ -281,8 +320,10 @@ class SaltStage implements RemedyStage {
     req.forward(makeCommand('incrby', sub, String(n)), (reply) => {
       this.#inFlight--;
       if (intOf(reply) !== undefined) done(value);
+      // Refused, so not applied: it goes to the base key before anything queued after it.
+      else if (refusedByRedis(reply)) this.#queue.unshift({ kind: 'retry', req, n, value, done });
       else {
-        // The sub-key refused or failed: the total is no longer known; read it again.
+        // Failed, perhaps applied: the total is no longer known; read it again.
         this.#mode = 'unknown';
         done(reply);
       }
@@ -297,6 +338,8 @@ class SaltStage implements RemedyStage {
     this.#next.run({ session: via.session, spec, cmd, key: this.#key, forward: via.forward }, (reply) => {
       this.#inFlight--;
       done(reply);
+      // What waited for the key to be quiet may start now.
+      this.#pump();
     });
   }
 
@@ -370,21 +413,31 @@ class SaltStage implements RemedyStage {
       via.forward(makeCommand('getdel', sub), (reply) => {
         values[i] = reply;
         if (--left > 0) return;
-        const sum = sumOf(values);
+        const sum = partsOf(values);
         if (sum === null) return done();
-        const failed = (reason: Reply): void => {
+        if (sum === undefined) {
           this.#restore(via, values);
-          done(reason);
-        };
-        if (sum === undefined)
-          return failed(
+          return done(
             firstError(null, values) ??
               errorReply('ERR', ErrorCode.Internal, 'salted sub-keys of this counter do not hold integers'),
           );
-        this.#toBase(via, makeCommand('incrby', this.#key, String(sum)), (r) => {
-          if (intOf(r) === undefined) return failed(r);
-          done();
-        });
+        }
+        // Parts of a counter in range may sum past int64 (a negative base):
+        // then the base takes them in steps, one after the other.
+        const todo = steps(sum);
+        const next = (i: number): void => {
+          if (i === todo.length) return done();
+          this.#toBase(via, makeCommand('incrby', this.#key, String(todo[i])), (r) => {
+            if (intOf(r) !== undefined) return next(i + 1);
+            // What the base did not take goes back to the sub-keys.
+            todo.slice(i).forEach((back, k) => {
+              const sub = this.#subs[k % this.#subs.length]!;
+              via.forward(makeCommand('incrby', sub, String(back)), () => {});
+            });
+            done(r);
+          });
+        };
+        next(0);
       }),
     );
   }
@@ -404,10 +457,12 @@ class SaltStage implements RemedyStage {
  * parts of a counter in range may pass INT64_MAX between them.
  */
 function total(base: Reply, subs: readonly Reply[]): Int | null | undefined {
-  return sumOf([base, ...subs]);
+  const sum = partsOf([base, ...subs]);
+  return sum === null || sum === undefined ? sum : (addInt64(sum, 0) ?? undefined);
 }
 
-function sumOf(replies: readonly Reply[]): Int | null | undefined {
+/** The sum of counter replies as a bigint, unbounded; null when none exists, undefined when one is not an integer. */
+function partsOf(replies: readonly Reply[]): bigint | null | undefined {
   let sum = 0n;
   let any = false;
   for (const r of replies) {
@@ -417,8 +472,26 @@ function sumOf(replies: readonly Reply[]): Int | null | undefined {
     any = true;
     sum += BigInt(v);
   }
-  if (!any) return null;
-  return addInt64(sum, 0) ?? undefined;
+  return any ? sum : null;
+}
+
+const I64_MAX = 9223372036854775807n;
+const I64_MIN = -9223372036854775808n;
+
+/**
+ * `sum` as INCRBY arguments: one when it is an int64, else up to three of
+ * one sign. Added in order to a base whose total with `sum` is an int64,
+ * every step stays between the base and that total, so none overflows.
+ */
+function steps(sum: bigint): bigint[] {
+  const out: bigint[] = [];
+  let left = sum;
+  do {
+    const step = left > I64_MAX ? I64_MAX : left < I64_MIN ? I64_MIN : left;
+    out.push(step);
+    left -= step;
+  } while (left !== 0n);
+  return out;
 }
 
 function firstError(base: Reply, subs: readonly Reply[]): Reply | undefined {
