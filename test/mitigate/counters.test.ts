@@ -440,6 +440,24 @@ describe('salted counters - at the int64 edge', () => {
   });
 });
 
+describe('salted counters - another client writes the key', () => {
+  it('a non-counter written behind the router’s back overwrites the salted increments, as on one node', async () => {
+    const r = rig(memoryNodes(3, 100_000));
+    const s = client();
+    await r.manager.set(Buffer.from('c'), SALT);
+    await Promise.all(Array.from({ length: 6 }, () => send(r.router, s, 'incr', 'c')));
+    const home = r.backends.find((b) => b.node === r.router.table.shardFor(Buffer.from('c')).node)!;
+    expect(await raw(home, 'set', 'c', 'abc')).toBe('OK');
+    expect(await send(r.router, s, 'get', 'c')).toBe('abc');
+    expect(await send(r.router, s, 'del', 'c')).toBe(1n);
+    expect(await send(r.router, s, 'incr', 'c')).toBe(1n);
+    await r.manager.delete(Buffer.from('c'));
+    expect(await send(r.router, s, 'get', 'c')).toBe('1');
+    for (const b of r.backends)
+      for (let j = 0; j < 8; j++) expect(await raw(b, 'exists', subKeyName(Buffer.from('c'), j))).toBe(0n);
+  });
+});
+
 describe('counter remedies - several routers on the same nodes', () => {
   /** Two routers' loads at once; every acknowledged increment of both. */
   async function twoRouters(

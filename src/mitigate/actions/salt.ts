@@ -260,13 +260,12 @@ class SaltStage implements RemedyStage {
     }
     return this.#exclusive((finish) =>
       this.#fold(op.req, (failure) => {
-        if (failure !== undefined) {
-          finish();
-          return op.done(failure);
-        }
+        // A fold fails only when another client made the key a non-counter;
+        // the command still runs on it, and the key is looked at again.
+        if (failure !== undefined) this.#mode = 'unknown';
         this.#toBase(op.req, op.req.cmd, (reply) => {
           // A write may change the value, its type or its expiry: read again before salting on.
-          if (op.req.spec.write) {
+          if (op.req.spec.write && this.#mode === 'salted') {
             this.#mode = 'plain';
             this.#retryAt = 0;
           }
@@ -385,7 +384,18 @@ class SaltStage implements RemedyStage {
         this.#retryAt = this.#clock.now() + this.#recheckMs;
         done();
       };
-      if (sum === undefined) return plain('the key does not hold an integer');
+      if (sum === undefined) {
+        const parts = subs.filter((r) => counterOf(r) !== null && counterOf(r) !== undefined).length;
+        if (counterOf(base) !== undefined || parts === 0) return plain('the key does not hold an integer');
+        // Another client made the key a non-counter after the sub-keys' increments
+        // were answered: that write overwrote them, as it would have on one node.
+        let left = this.#subs.length;
+        for (const sub of this.#subs)
+          via.forward(makeCommand('del', sub), () => {
+            if (--left === 0) plain('the key does not hold an integer');
+          });
+        return;
+      }
       this.#total = sum ?? 0;
       this.#mode = 'salted';
       if (ttl === undefined || ttl < 0) {
@@ -429,7 +439,10 @@ class SaltStage implements RemedyStage {
           if (i === todo.length) return done();
           this.#toBase(via, makeCommand('incrby', this.#key, String(todo[i])), (r) => {
             if (intOf(r) !== undefined) return next(i + 1);
-            // What the base did not take goes back to the sub-keys.
+            // Redis refused: another client made the key a non-counter after
+            // these increments were answered, which overwrote them, as it
+            // would have on one node. Any other failure: they go back.
+            if (refusedByRedis(r)) return done(r);
             todo.slice(i).forEach((back, k) => {
               const sub = this.#subs[k % this.#subs.length]!;
               via.forward(makeCommand('incrby', sub, String(back)), () => {});
