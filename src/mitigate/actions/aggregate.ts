@@ -113,7 +113,7 @@ class AggregateStage implements RemedyStage {
   #closed: (() => void)[] = [];
   /** async: the counter's value after everything queued, when known. */
   #known: Int | undefined;
-  readonly #stats = { batches: 0, increments: 0, writes: 0, fallbacks: 0, early: 0 };
+  readonly #stats = { batches: 0, increments: 0, writes: 0, refused: 0, early: 0 };
 
   constructor(key: Buffer, settings: AggregateSettings, next: KeyHandler, options: AggregateOptions) {
     this.#key = key;
@@ -142,7 +142,7 @@ class AggregateStage implements RemedyStage {
       increments: s.increments,
       backendWrites: s.writes,
       writesPerIncrement: s.increments === 0 ? null : s.writes / s.increments,
-      refusedBatches: s.fallbacks,
+      refusedBatches: s.refused,
       answeredEarly: s.early,
       pending,
     };
@@ -316,7 +316,7 @@ class AggregateStage implements RemedyStage {
 
   // Redis refused the sum: each increment again, in order, for its own answer.
   #replay(items: readonly Increment[]): void {
-    this.#stats.fallbacks++;
+    this.#stats.refused++;
     this.#stats.writes += items.length;
     let left = items.length;
     for (const item of items) {
