@@ -49,6 +49,8 @@ export class CountingBackend implements ShardBackend {
   keyCount: ShardBackend['keyCount'] = () => this.inner.keyCount();
   keyspaceStats: ShardBackend['keyspaceStats'] = () => this.inner.keyspaceStats();
   flushAll: ShardBackend['flushAll'] = () => this.inner.flushAll();
+  trackInvalidations: ShardBackend['trackInvalidations'] = (listener) =>
+    this.inner.trackInvalidations(listener);
   close: ShardBackend['close'] = () => this.inner.close();
 }
 

@@ -13,7 +13,8 @@ import type { ShardBackend } from '../../src/backend/backend.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { RedisBackend } from '../../src/backend/redis.js';
 import { nodeId } from '../../src/keyspace/ids.js';
-import { ReplyError } from '../../src/protocol/reply.js';
+import { ErrorCode } from '../../src/errors.js';
+import { hsError } from '../../src/protocol/reply.js';
 import { chooseSubKeys, subKeyName } from '../../src/mitigate/actions/salt.js';
 import type { KeyPolicy } from '../../src/mitigate/policy.js';
 import { requireBinary, startRedisCluster, type RedisProcess } from '../../src/testkit/index.js';
@@ -511,7 +512,7 @@ describe('counter aggregation - failures that are not Redis refusing', () => {
     const original = node.send.bind(node);
     node.send = (cmd, done) =>
       cmd.name === 'incrby'
-        ? done(new ReplyError('BUSY HS_ERR_NODE_OVERLOADED node n0 is over capacity'))
+        ? done(hsError(ErrorCode.NodeOverloaded, 'node n0 is over capacity'))
         : original(cmd, done);
     timers.fireAll();
     const replies = await Promise.all(sent);

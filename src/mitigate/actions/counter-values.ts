@@ -91,12 +91,7 @@ export function counterOf(reply: Reply): Int | null | undefined {
  */
 export function refusedByRedis(reply: Reply): boolean {
   if (reply instanceof RawReply) return reply.type === 0x2d;
-  if (!(reply instanceof ReplyError)) return false;
-  // Until errors carry their code as a field (issue 13 §1), hotshard's own
-  // errors are the ones whose second word is an HS_ERR_ code.
-  const code = (reply as { readonly code?: unknown }).code;
-  if (code !== undefined) return false;
-  return !/^\S+ HS_ERR_/.test(reply.message);
+  return reply instanceof ReplyError && reply.code === undefined;
 }
 
 /** The integer as Redis's GET shows it. */

@@ -38,7 +38,7 @@
 import type { ReplyCallback } from '../../backend/backend.js';
 import { ConfigError, ErrorCode } from '../../errors.js';
 import { makeCommand } from '../../protocol/command.js';
-import { errorReply, isErrorReply, type Reply } from '../../protocol/reply.js';
+import { hsError, isErrorReply, type Reply } from '../../protocol/reply.js';
 import type { RoutingTable } from '../../keyspace/routing-table.js';
 import { commandSpec } from '../../router/command-table.js';
 import type { KeyHandler, KeyRequest } from '../../router/key-policies.js';
@@ -429,7 +429,7 @@ class SaltStage implements RemedyStage {
           this.#restore(via, values);
           return done(
             firstError(null, values) ??
-              errorReply('ERR', ErrorCode.Internal, 'salted sub-keys of this counter do not hold integers'),
+              hsError(ErrorCode.Internal, 'salted sub-keys of this counter do not hold integers'),
           );
         }
         // Parts of a counter in range may sum past int64 (a negative base):
