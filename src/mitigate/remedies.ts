@@ -4,11 +4,14 @@
  * Each remedy lives in `actions/<name>.ts`; add it to this list when it lands
  * (a policy naming a remedy that is not here is refused with a 400).
  */
+import { aggregateRemedy } from './actions/aggregate.js';
 import { cacheRemedy } from './actions/cache.js';
+import { replicasRemedy } from './actions/replicas.js';
+import { saltRemedy } from './actions/salt.js';
 import { throttleRemedy } from './actions/throttle.js';
 import type { Remedy } from './policy.js';
 
 /** The remedies available to this process (built once per process; a remedy factory takes its options here). */
 export function availableRemedies(): Remedy[] {
-  return [throttleRemedy(), cacheRemedy()];
+  return [throttleRemedy(), aggregateRemedy(), saltRemedy(), replicasRemedy(), cacheRemedy()];
 }

@@ -30,6 +30,19 @@ interface RouterNodes {
   readonly backends: ReadonlyMap<NodeId, ShardBackend>;
 }
 
+/**
+ * Names of keys the router keeps on the nodes for itself (a replicated key's
+ * copies, src/mitigate/actions/replicas.ts): DBSIZE does not count them, so
+ * clients see the keyspace they wrote.
+ */
+export type HiddenKeys = () => readonly Buffer[];
+
+/** What a command sent to every node reads of the Router. */
+interface AllNodesRouter extends RouterNodes {
+  readonly table: RoutingTable;
+  readonly hiddenKeys: ReadonlySet<HiddenKeys>;
+}
+
 /** What a multi-key command with policy keys reads of the Router. */
 interface PolicyRouter extends RouterNodes, PolicyHost {
   readonly table: RoutingTable;
@@ -98,17 +111,54 @@ export function dispatchMultiKey(
 
 /** Sends a command to every node and combines the replies. */
 export function dispatchAllNodes(
-  router: RouterNodes,
+  router: AllNodesRouter,
   spec: CommandSpec,
   cmd: Command,
   done: ReplyCallback,
 ): void {
+  if (spec.name === 'dbsize' && router.hiddenKeys.size !== 0) return dbsizeWithoutHidden(router, cmd, done);
   const backends = [...router.backends.values()];
   const forward: Command = { name: cmd.name, args: cmd.args, frame: cmd.frame };
   gather(
     backends.map((backend) => ({ backend, cmd: forward })),
     (replies) => done(merge(spec, replies, undefined, 0)),
   );
+}
+
+/**
+ * DBSIZE less the hidden keys that exist: each node gets its DBSIZE and an
+ * EXISTS over the hidden names it holds in the same turn, one after the
+ * other on its connection, so both count the same keys.
+ */
+function dbsizeWithoutHidden(router: AllNodesRouter, cmd: Command, done: ReplyCallback): void {
+  const table = router.table;
+  const hiddenOn = new Map<ShardBackend, Buffer[]>();
+  for (const names of router.hiddenKeys) {
+    for (const name of names()) {
+      const backend = router.backends.get(table.shards[table.indexFor(name)]!.node)!;
+      const list = hiddenOn.get(backend);
+      if (list === undefined) hiddenOn.set(backend, [name]);
+      else list.push(name);
+    }
+  }
+  const sends: { backend: ShardBackend; cmd: Command }[] = [];
+  for (const backend of router.backends.values()) {
+    sends.push({ backend, cmd: { name: cmd.name, args: cmd.args, frame: cmd.frame } });
+    const names = hiddenOn.get(backend);
+    if (names !== undefined)
+      sends.push({
+        backend,
+        cmd: { name: 'exists', args: [Buffer.from('exists'), ...names], frame: undefined },
+      });
+  }
+  gather(sends, (replies) => {
+    const values = replies.map((r) => (r instanceof RawReply ? decodeReply(r.bytes) : r));
+    const failed = values.find((v) => isErrorReply(v));
+    if (failed !== undefined) return done(failed);
+    let total = 0;
+    values.forEach((v, i) => (total += (sends[i]!.cmd.name === 'exists' ? -1 : 1) * Number(v)));
+    done(total);
+  });
 }
 
 function gather(sends: { backend: ShardBackend; cmd: Command }[], done: (replies: Reply[]) => void): void {

@@ -20,7 +20,13 @@ import { Route, arityOk, commandSpec, type CommandSpec } from './command-table.j
 import { runLocalCommand, type InfoExtras, type LocalContext } from './local-commands.js';
 import type { Instrumentation } from './instrumentation.js';
 import { KeyPolicyTable, runPolicy, type Forward } from './key-policies.js';
-import { dispatchAllNodes, dispatchMultiKey, dispatchWithPolicies, shardsOfKeys } from './multi-key.js';
+import {
+  dispatchAllNodes,
+  dispatchMultiKey,
+  dispatchWithPolicies,
+  shardsOfKeys,
+  type HiddenKeys,
+} from './multi-key.js';
 import type { Session } from './session.js';
 import { Tenants } from './tenants.js';
 
@@ -75,6 +81,8 @@ export class Router {
   readonly policies = new KeyPolicyTable();
   /** Called when a FLUSHALL through this router is acknowledged (caches drop everything). */
   readonly onFlushAll = new Set<() => void>();
+  /** Keys the policies keep on the nodes for themselves (a replicated key's copies), left out of DBSIZE. */
+  readonly hiddenKeys = new Set<HiddenKeys>();
   /** Hears of a key policy's handler that threw (the request got an error; the control plane counts it). */
   onPolicyError: (err: unknown, key: Buffer) => void = () => {};
   /** Sends a single-key command to the node that owns its key now (what a policy falls back on). */
