@@ -11,7 +11,7 @@ import { OTHER_TENANT } from '../telemetry/tenant-table.js';
 import type { ActionKind, ActionRecord, ActionSubject } from './action.js';
 import { keyThrottleRate, tenantQuota } from './fair-share.js';
 import type { KeyPatterns } from './key-patterns.js';
-import { PLANNED_REMEDIES, type PlannedAction, type PlannerSettings } from './planner-io.js';
+import { flushMsFor, PLANNED_REMEDIES, type PlannedAction, type PlannerSettings } from './planner-io.js';
 import { measureDefault, predict } from './verify.js';
 
 /** Everything one rung's request is made from. */
@@ -48,6 +48,7 @@ export function planRequest(c: RungContext): PlannedAction {
   let settings: Record<string, unknown>;
   let why: string;
   let nodeP99: number | null = null;
+  let flushMs: number = PLANNED_REMEDIES.aggregate.flushMs;
   switch (kind) {
     case 'cache':
       settings = { ...PLANNED_REMEDIES.cache };
@@ -58,8 +59,10 @@ export function planRequest(c: RungContext): PlannedAction {
       why = `replicas, not the cache: its reads must never be stale (${c.strong.match(subject.name) === null ? 'its policy is strong' : `matches strong pattern ${JSON.stringify(c.strong.match(subject.name))}`})`;
       break;
     case 'aggregate':
-      settings = { ...PLANNED_REMEDIES.aggregate };
-      why = c.counters.matches(subject.name)
+      flushMs = flushMsFor(ev.writes ?? rate);
+      settings = { flushMs, mode: PLANNED_REMEDIES.aggregate.mode };
+      why = `flushing every ${flushMs} ms at ${Math.round(ev.writes ?? rate)} writes/s; `;
+      why += c.counters.matches(subject.name)
         ? `aggregation: a counter (matches counters pattern ${JSON.stringify(c.counters.match(subject.name))}), batched exactly`
         : 'aggregation as a probe: telemetry does not tell INCR from other writes, and aggregation is exact and passes other commands through; its status shows whether increments arrive';
       break;
@@ -123,7 +126,7 @@ export function planRequest(c: RungContext): PlannedAction {
       predict(kind, h, {
         latency,
         copies: PLANNED_REMEDIES.replicate.count,
-        flushMs: PLANNED_REMEDIES.aggregate.flushMs,
+        flushMs,
         otherTenantsP99Ms: otherP99,
         nodeP99Ms: nodeP99,
       }) ?? undefined,

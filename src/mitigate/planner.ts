@@ -63,7 +63,7 @@ import {
 } from './planner-io.js';
 import { incrementsSeen, measureDefault, meets, type MeasureContext } from './verify.js';
 
-export { DEFAULT_PLANNER_SETTINGS, PLANNED_REMEDIES } from './planner-io.js';
+export { DEFAULT_PLANNER_SETTINGS, flushMsFor, PLANNED_REMEDIES } from './planner-io.js';
 export type {
   CommandMix,
   PlannedAction,

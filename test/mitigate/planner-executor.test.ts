@@ -107,3 +107,57 @@ describe('planner - with the executor refusing', () => {
     expect(policies.get(Buffer.from('celeb'))).toBeUndefined();
   });
 });
+
+describe('planner - counters with the executor', () => {
+  it('planner - a counter is aggregated and judged from the aggregation’s own writes per increment; a write-hot key that gets no INCR is found no counter and its probe reverted', async () => {
+    const router = testRouter(toClose);
+    const clock = new ManualClock(T0);
+    const policies = new PolicyManager({ router, clock }, availableRemedies());
+    const executor = new Executor({ handlers: keyPolicyActions(policies), clock, cooldownMs: 1_000 });
+    const planner = new Planner(
+      {
+        clock,
+        hotspots: () => [
+          hotspot({ subject: 'likes:1', heat: 'write-hot', evidence: { writes: 20_000, rate: 20_000 } }),
+          hotspot({ subject: 'doc:1', heat: 'write-hot' }),
+        ],
+        actions: () => executor.list(),
+        kinds: () => executor.kinds,
+        inForce: (a) => executor.activeOn(a.subject).some((r) => r.id === a.id),
+        status: (a) => executor.status(a.id),
+      },
+      { counters: ['likes:*'] },
+    );
+    const log: string[] = [];
+    const step = async (ms: number): Promise<void> => {
+      clock.advance(ms);
+      for (const { output: o, result } of await submitPlan(planner.tick(), executor)) {
+        if (o.type === 'apply') log.push(`${o.kind} ${o.subject.name} ${result}`);
+        else if (o.type === 'revert') log.push(`revert ${o.kind} ${o.subject.name} ${result}`);
+        else log.push(`${o.outcome} ${o.kind} ${o.subject.name}: ${o.detail}`);
+      }
+    };
+    await step(250);
+    expect(log.sort()).toEqual(['aggregate doc:1 done', 'aggregate likes:1 done']);
+    // 400 increments at once on the counter, plain writes on the other key.
+    const replies = await Promise.all(Array.from({ length: 400 }, () => send(router, 'incr', 'likes:1')));
+    expect(new Set(replies.map(text)).size).toBe(400);
+    for (let i = 0; i < 10; i++) await send(router, 'set', 'doc:1', String(i));
+    log.length = 0;
+    await step(5_000);
+    const writes = executor.status(
+      executor.list().find((r) => r.subject.name === 'likes:1')!.id,
+    )?.writesPerIncrement;
+    expect(writes).toBeLessThanOrEqual(0.05);
+    expect(log.sort()).toEqual(
+      [
+        `effective aggregate likes:1: backendWritesPerIncrement ${String(Number((writes as number).toPrecision(3)))} ≤ 0.02 predicted`,
+        'ineffective aggregate doc:1: no INCR-family command reached the aggregation: the key is no counter',
+        'revert aggregate doc:1 done',
+      ].sort(),
+    );
+    expect(policies.get(Buffer.from('doc:1'))).toBeUndefined();
+    expect(policies.get(Buffer.from('likes:1'))?.policy.aggregate).toEqual({ flushMs: 5, mode: 'sync' });
+    expect(text(await send(router, 'get', 'likes:1'))).toBe('400');
+  });
+});
