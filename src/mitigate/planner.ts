@@ -381,7 +381,8 @@ export class Planner {
         continue;
       }
       if ((kind === 'throttle-key' || kind === 'quota-tenant') && pressure.length === 0) return null;
-      if (kind === 'shed' && (!pressure.includes(P99) || this.#awaitingOn(view, target.name))) return null;
+      if (kind === 'shed' && (!pressure.includes(P99) || this.#awaitingOn(view, target.name, judged)))
+        return null;
       // With every tenant in one priority tier, shedding would refuse them all: the ladder ends short of it.
       if (kind === 'shed' && shedTier(view.snapshot, null, this.#in.tenantPriority) === null) return null;
       return this.#request(view, h, kind, target, i, follows);
@@ -496,9 +497,10 @@ export class Planner {
   }
 
   /** Whether a planner action on a subject living on `node` still awaits its verdict: something cheaper may yet work. */
-  #awaitingOn(view: View, node: string): boolean {
+  #awaitingOn(view: View, node: string, judged: ReadonlyMap<string, Verdict>): boolean {
     for (const r of view.liveBySlot.values()) {
-      if (r.by !== 'planner' || r.outcome !== 'pending' || this.#verdicts.has(r.id)) continue;
+      if (r.by !== 'planner' || r.outcome !== 'pending' || this.#verdicts.has(r.id) || judged.has(r.id))
+        continue;
       if (r.subject.type === 'key' && this.#subjects.get(subjectKey(r.subject))?.node === node) return true;
     }
     return false;
