@@ -167,7 +167,7 @@ export async function viralCounter(
         target: { kind: 'resp', host: '127.0.0.1', port: hs.respPort, connections: 64 },
         workload: {
           keys: 1,
-          keyPrefix: 'likes:counter:',
+          counterPrefix: 'likes:counter:',
           ops: { incr: 1 },
           distribution: { kind: 'uniform' },
         },
