@@ -32,7 +32,9 @@ import { createMetrics } from './control/metrics.js';
 import { registerMitigationApi } from './control/mitigation-api.js';
 import { systemClock } from './clock.js';
 import { Executor } from './mitigate/executor.js';
-import { keyPolicyActions } from './mitigate/key-actions.js';
+import { keyFromText, keyPolicyActions } from './mitigate/key-actions.js';
+import { Planner } from './mitigate/planner.js';
+import { submitPlan } from './mitigate/plan-runner.js';
 import { PolicyManager } from './mitigate/policies.js';
 import type { Remedy } from './mitigate/policy.js';
 import { availableRemedies } from './mitigate/remedies.js';
@@ -193,6 +195,9 @@ export async function startHotshard(
     handlers: [...keyPolicyActions(policies), ...admissionActions(router.admission)],
     bus: events,
     mode: config.automation,
+    doNotTouch: config.mitigation.doNotTouch,
+    cooldownMs: config.mitigation.cooldownMs,
+    maxPlannerActionsPerMinute: config.mitigation.maxActionsPerMinute,
     onError: (err, action) => controlErrors.record('action', err, { action: action.id, kind: action.kind }),
   });
 
@@ -215,10 +220,33 @@ export async function startHotshard(
     router.instrument(
       new Instrumentation(telemetry, table, { accessLog, tenantFromKey: config.tenant.keyPrefix }),
     );
+    const detector = new Detector(config.detector.rules);
+    const planner = new Planner(
+      {
+        clock: systemClock,
+        hotspots: () => detector.active(),
+        actions: () => executor.list(),
+        kinds: () => executor.kinds,
+        inForce: (a) => executor.activeOn(a.subject).some((r) => r.id === a.id),
+        status: (a) => executor.status(a.id),
+        snapshot: () => monitor?.snapshot,
+        tenantPriority: (t) => tenants.priorityOf(t),
+        consistencyOf: (k) => policies.get(keyFromText(k))?.policy.consistency,
+      },
+      config.mitigation,
+    );
     monitor = new Monitor({
       router,
       telemetry,
-      detector: new Detector(config.detector.rules),
+      detector,
+      // After each firing: the planner turns what the detector holds into actions, verdicts and reverts.
+      afterFiring: () => {
+        try {
+          void submitPlan(planner.tick(), executor, (err) => controlErrors.record('action', err));
+        } catch (err) {
+          controlErrors.record('planner', err);
+        }
+      },
       bus: events,
       sloP99Ms: config.sloP99Ms,
       tickMs: config.detector.tickMs,

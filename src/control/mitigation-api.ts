@@ -60,6 +60,7 @@ export const policyBodySchema = closed(
     cache: closed({
       maxStaleMs: { type: 'integer', minimum: 0, default: 1000 },
       staleWhileRevalidate: { type: 'boolean', default: false },
+      writeThrough: { type: 'boolean', default: true },
     }),
     coalesce: { type: 'boolean' },
   },

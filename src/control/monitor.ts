@@ -44,6 +44,12 @@ export interface MonitorOptions {
   readonly interval?: Interval;
   /** Told when a timed tick throws; the timer goes on (default: rethrown into the timer). */
   readonly onError?: (err: unknown) => void;
+  /**
+   * Runs after every firing of the timer, ticked or not (the planner: it
+   * must also revert what an idle proxy no longer needs). Its throw is its
+   * own: the caller records it, and detection is unaffected.
+   */
+  readonly afterFiring?: () => void;
 }
 
 /** Calls `fn` every `ms` until the returned function is called. */
@@ -108,7 +114,11 @@ export class Monitor {
       !hasTraffic(this.#last);
     this.#lastCommands = commands;
     this.#skipped++;
-    if (idle) return;
+    if (!idle) this.#detectIfDue(quietHalves);
+    this.#o.afterFiring?.();
+  }
+
+  #detectIfDue(quietHalves: number): void {
     const { detector, telemetry } = this.#o;
     const due = tickDue({
       halves: this.#skipped,

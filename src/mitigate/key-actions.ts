@@ -47,6 +47,7 @@ const cacheSettings = z
   .object({
     maxStaleMs: nonNegInt.default(1000),
     staleWhileRevalidate: z.boolean().default(false),
+    writeThrough: z.boolean().default(true),
     coalesce: z.boolean().default(true),
   })
   .strict();
@@ -74,7 +75,14 @@ export const keyPolicySchema = z
       .strict()
       .optional(),
     replicas: z.object({ count: posInt }).strict().optional(),
-    cache: z.object({ maxStaleMs: nonNegInt, staleWhileRevalidate: z.boolean() }).strict().optional(),
+    cache: z
+      .object({
+        maxStaleMs: nonNegInt,
+        staleWhileRevalidate: z.boolean(),
+        writeThrough: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
     coalesce: z.boolean().optional(),
   })
   .strict();

@@ -56,7 +56,12 @@ export const DEFAULT_PLANNER_SETTINGS: PlannerSettings = Object.freeze({
  * default 20 ms SLO.
  */
 export const PLANNED_REMEDIES = Object.freeze({
-  cache: Object.freeze({ maxStaleMs: 1_000, staleWhileRevalidate: false, coalesce: true }),
+  cache: Object.freeze({
+    maxStaleMs: 1_000,
+    staleWhileRevalidate: false,
+    writeThrough: true,
+    coalesce: true,
+  }),
   replicate: Object.freeze({ count: 2 }),
   aggregate: Object.freeze({ flushMs: 2, maxFlushMs: 5, writesPerIncrement: 0.01, mode: 'sync' as const }),
 });

@@ -27,6 +27,12 @@ export interface CacheSettings {
   readonly maxStaleMs: number;
   /** Serve an entry past its freshness (within maxStaleMs) while one refresh is in flight. */
   readonly staleWhileRevalidate: boolean;
+  /**
+   * Keep the value of a plain `SET key value` at its acknowledgement, so a key
+   * that is also written often stays cached (every fill would race the next
+   * write). Absent: off; the HTTP API and the planner default it on.
+   */
+  readonly writeThrough?: boolean | undefined;
 }
 
 /** Read-hot key that must never be stale: copies on other shards, reads spread over them. */

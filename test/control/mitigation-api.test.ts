@@ -127,7 +127,7 @@ describe('mitigation api', () => {
       },
     });
     expect((await hs.http.inject({ url: '/kv/hot' })).body).toBe(
-      'cache:{"maxStaleMs":100,"staleWhileRevalidate":false}',
+      'cache:{"maxStaleMs":100,"staleWhileRevalidate":false,"writeThrough":true}',
     );
     const got = await hs.http.inject({ url: '/policies/hot' });
     expect(got.json<Body>()).toMatchObject({

@@ -63,7 +63,7 @@ describe('executor', () => {
       reason: 'celebrity launch',
     });
     expect(text(await send(router, 'get', 'hot'))).toBe(
-      'cache:{"maxStaleMs":50,"staleWhileRevalidate":false}',
+      'cache:{"maxStaleMs":50,"staleWhileRevalidate":false,"writeThrough":true}',
     );
     const t = await executor.execute({
       kind: 'throttle-key',
@@ -74,7 +74,7 @@ describe('executor', () => {
     });
     expect(policies.get(Buffer.from('hot'))?.policy).toEqual({
       consistency: 'bounded',
-      cache: { maxStaleMs: 50, staleWhileRevalidate: false },
+      cache: { maxStaleMs: 50, staleWhileRevalidate: false, writeThrough: true },
       coalesce: true,
       throttle: { opsPerSec: 100, burst: 100 },
     });

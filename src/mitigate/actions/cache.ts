@@ -33,8 +33,10 @@ import type { ReplyCallback } from '../../backend/backend.js';
 import type { NodeId } from '../../keyspace/ids.js';
 import type { Clock } from '../../clock.js';
 import type { Command } from '../../protocol/command.js';
-import { isErrorReply, RawReply, type Reply } from '../../protocol/reply.js';
+import { isErrorReply, RawReply, SimpleString, type Reply } from '../../protocol/reply.js';
+import { commandSpec } from '../../router/command-table.js';
 import type { KeyHandler, KeyRequest } from '../../router/key-policies.js';
+import type { Session } from '../../router/session.js';
 import type { Router } from '../../router/router.js';
 import type { CacheSettings, KeyPolicy, MitigationContext, Remedy, RemedyStage } from '../policy.js';
 import { CacheStore, type CacheEntry, type CachedKey } from './cache-store.js';
@@ -42,6 +44,9 @@ import { Coalescer, Flight, readId } from './coalesce.js';
 
 /** The reads whose replies are cached; other reads of the key are coalesced only. */
 const CACHED_READS: ReadonlySet<string> = new Set(['get', 'hget', 'hmget', 'hgetall']);
+/** A GET's arguments as readId sees them (the key does not take part). */
+const GET_ARGS: readonly Buffer[] = [Buffer.from('get'), Buffer.alloc(0)];
+const GET_SPEC = commandSpec('get')!;
 
 /** Per-router options of the cache, shared by every cached key of that router. */
 export interface CacheOptions {
@@ -112,6 +117,13 @@ interface KeyCacheOptions {
   readonly maxValueBytes: number;
 }
 
+/** A write or a read of one session, in the order the session sent them (see KeyCache.#writing). */
+interface SessionOrder {
+  readonly write: boolean;
+  acked: boolean;
+  readonly run: (() => void) | undefined;
+}
+
 /** One key's cache stage. */
 class KeyCache implements RemedyStage, CachedKey {
   readonly name: string;
@@ -124,15 +136,21 @@ class KeyCache implements RemedyStage, CachedKey {
   readonly #coalescer: Coalescer | undefined;
   readonly #entries = new Map<string, CacheEntry>();
   readonly #pttl: Command;
+  readonly #get: Command;
   /** Bumped at every invalidation; fills and joins must match it. */
   #generation = 0;
   /**
-   * Writes of the key sent and not yet acknowledged. While there are any, reads
-   * take the plain route: on the node's data connection they queue behind the
-   * write, so a client that pipelines SET then GET reads its own write, as from
-   * Redis; a hit, or a fill over the feed's own connection, could overtake it.
+   * Per session with a write of the key not yet acknowledged, that session's
+   * writes and reads of the key in the order it sent them. A read waits
+   * until every write the session sent before it is acknowledged, then is
+   * served as any read (a hit, often the write's own value): so a client
+   * that pipelines SET then GET reads its own write, as from Redis, without
+   * the read going to the node. Other clients' reads are served meanwhile:
+   * a write not yet acknowledged may or may not be seen.
    */
-  #writing = 0;
+  readonly #writing = new Map<Session, SessionOrder[]>();
+  /** Entries stored from a plain SET's acknowledgement (write-through). */
+  #writeThroughs = 0;
   #closed = false;
   #bytes = 0;
   #hits = 0;
@@ -162,12 +180,21 @@ class KeyCache implements RemedyStage, CachedKey {
     this.#options = options;
     this.#coalescer = coalesce ? new Coalescer() : undefined;
     this.#pttl = { name: 'pttl', args: [Buffer.from('PTTL'), this.#key], frame: undefined };
+    this.#get = { name: 'get', args: [Buffer.from('GET'), this.#key], frame: undefined };
     store.register(this);
   }
 
   run(req: KeyRequest, done: ReplyCallback): void {
     if (req.spec.write) return this.#write(req, done);
-    if (this.#writing > 0) return this.#next.run(req, done);
+    if (this.#writing.size !== 0) {
+      const order = this.#writing.get(req.session);
+      if (order !== undefined)
+        return void order.push({ write: false, acked: false, run: () => this.#read(req, done) });
+    }
+    this.#read(req, done);
+  }
+
+  #read(req: KeyRequest, done: ReplyCallback): void {
     const name = req.spec.name;
     if (this.#settings.maxStaleMs > 0 && CACHED_READS.has(name)) return this.#cachedRead(req, done);
     const co = this.#coalescer;
@@ -188,12 +215,60 @@ class KeyCache implements RemedyStage, CachedKey {
   // the two may see either value, but one sent after must see the write, and a
   // fill that began before the acknowledgement may hold the value before it.
   #write(req: KeyRequest, done: ReplyCallback): void {
-    this.#writing++;
+    const session = req.session;
+    let order = this.#writing.get(session);
+    if (order === undefined) this.#writing.set(session, (order = []));
+    const mine: SessionOrder = { write: true, acked: false, run: undefined };
+    order.push(mine);
+    const sentAt = this.#options.clock.now();
+    const table = this.#router.table;
+    const tableVersion = table.version;
+    const node = table.shards[table.indexFor(this.#key)]!.node;
+    const link = this.#store.link(node);
+    const epoch = link.epoch;
     this.#next.run(req, (reply) => {
-      this.#writing--;
+      mine.acked = true;
       this.invalidate(null);
+      // A plain `SET key value` acknowledged: the key now holds `value` and no TTL,
+      // whatever it held before, and writes through this router are acknowledged
+      // in the order the node ran them (one connection per node). So the value is
+      // kept, as a fill would have read it: a key written hundreds of times a
+      // second is still served from here, where every fill would race the next
+      // write and be discarded. Only while the node's feed is live and was
+      // throughout (a write that bypasses the router is then reported).
+      if (
+        req.spec.name === 'set' &&
+        req.cmd.args.length === 3 &&
+        this.#settings.writeThrough === true &&
+        reply instanceof SimpleString &&
+        this.#settings.maxStaleMs > 0 &&
+        link.live &&
+        link.epoch === epoch &&
+        !this.#closed
+      ) {
+        this.#writeThroughs++;
+        const id = readId('get', GET_ARGS);
+        this.#keep(id, req.cmd.args[2]!, -1, sentAt, node, tableVersion);
+        // Our own SET ended the node's tracking of the key (Redis untracks a key
+        // once it reports it): a tracked read in the background tracks it again,
+        // so a later write that bypasses the router is reported, not just aged out.
+        if (this.#coalescer?.current(id, this.#generation) === undefined)
+          this.#fill({ ...req, spec: GET_SPEC, cmd: this.#get }, id, undefined);
+      }
       done(reply);
+      this.#release(session, order);
     });
+  }
+
+  /** Runs a session's reads whose earlier writes are all acknowledged, in order. */
+  #release(session: Session, order: SessionOrder[]): void {
+    while (order.length > 0) {
+      const head = order[0]!;
+      if (head.write && !head.acked) return;
+      order.shift();
+      head.run?.();
+    }
+    if (this.#writing.get(session) === order) this.#writing.delete(session);
   }
 
   #cachedRead(req: KeyRequest, done: ReplyCallback): void {
@@ -323,6 +398,7 @@ class KeyCache implements RemedyStage, CachedKey {
       hits: this.#hits,
       misses: this.#misses,
       fillsDiscarded: this.#fillsDiscarded,
+      writeThroughs: this.#writeThroughs,
       errors: this.#errors,
       tooLarge: this.#tooLarge,
       refreshes: this.#refreshes,
