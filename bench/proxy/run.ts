@@ -650,18 +650,20 @@ function cpuLine(
  */
 function policiesLine(s: Settings, summary: ReturnType<typeof summarize>): string {
   const rounds = summary.policiesPerRepeat;
+  const [lo, hi] = [Math.min(...rounds), Math.max(...rounds)];
+  const range = `per repeat ${lo.toFixed(3)} to ${hi.toFixed(3)}`;
   let noise: string;
-  if (s.aa) noise = 'A/A: neither leg holds a policy, so this is the noise alone';
-  else if (rounds.length < 2)
-    noise = 'one repeat says nothing about noise: use --repeats 3 or more, and --a-a for the noise floor';
-  else {
-    const [lo, hi] = [Math.min(...rounds), Math.max(...rounds)];
+  if (rounds.length < 2)
+    noise = s.aa
+      ? 'A/A: neither leg holds a policy, so this is the noise alone'
+      : 'one repeat says nothing about noise: use --repeats 3 or more, and --a-a for the noise floor';
+  else if (s.aa) noise = `${range}; A/A: neither leg holds a policy, so this is the noise alone`;
+  else
     noise =
-      `per repeat ${lo.toFixed(3)} to ${hi.toFixed(3)}: ` +
+      `${range}: ` +
       (lo <= 1 && 1 <= hi
         ? "within this run's noise (1.000 lies inside the repeats' range)"
         : `outside this run's repeat-to-repeat range (every repeat reads ${hi < 1 ? 'below' : 'above'} 1.000): rerun with more --repeats and set it against --a-a`);
-  }
   return `policies ${policiesHeld(s)}/0 geometric mean: ${summary.policies.geomean!.toFixed(3)} (target: within noise; ${noise})`;
 }
 
