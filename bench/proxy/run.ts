@@ -42,7 +42,7 @@ import { processCpuSeconds } from '../lib/process-cpu.js';
 
 const TARGETS = ['redis', 'twemproxy', 'hotshard', 'hotshard-off', 'hotshard-policies'] as const;
 type Target = (typeof TARGETS)[number];
-// The policies leg is left out of the default run: it adds a fifth of the run
+// The policies leg is left out of the default run: it adds a quarter to the run
 // time to answer a question (does a policy table slow the misses?) that
 // changes only with the key-policy stage.
 const DEFAULT_TARGETS: readonly Target[] = ['redis', 'twemproxy', 'hotshard', 'hotshard-off'];
