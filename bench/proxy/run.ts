@@ -4,11 +4,14 @@
  * one of those nodes alone as a reference, and a second hotshard with
  * `--no-telemetry` to show what telemetry costs. Targets: hotshard/twemproxy
  * ≥ 1.0; telemetry ≤ 5 % of throughput (hotshard / hotshard-off ≥ 0.95).
+ * On request (`--target ...,hotshard-policies`), a third hotshard holding
+ * 1,000 key policies on keys redis-benchmark never touches, to show what the
+ * key-policy stage costs requests that match no policy. Target: within noise.
  *
- *   npm run bench:proxy -- [--quick] [--target redis,twemproxy,hotshard,hotshard-off]
+ *   npm run bench:proxy -- [--quick] [--target redis,twemproxy,hotshard,hotshard-off,hotshard-policies]
  *                          [--repeats 5] [--seconds 3] [--requests N]
  *                          [--pipelines 1,16] [--clients 50] [--nodes 4]
- *                          [--hotshard-args "--shards 4"]
+ *                          [--hotshard-args "--shards 4"] [--policies 1000]
  *
  * Runs are interleaved (repeat × test × pipeline, and within each the order of
  * the targets alternates) so drift on a shared machine hits every side alike;
@@ -16,6 +19,7 @@
  * line. Exits non-zero when a run fails — never because of a low ratio.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,21 +40,39 @@ import {
 } from '../lib/redis-benchmark.js';
 import { processCpuSeconds } from '../lib/process-cpu.js';
 
-const TARGETS = ['redis', 'twemproxy', 'hotshard', 'hotshard-off'] as const;
+const TARGETS = ['redis', 'twemproxy', 'hotshard', 'hotshard-off', 'hotshard-policies'] as const;
 type Target = (typeof TARGETS)[number];
+// The policies leg is left out of the default run: it adds a quarter to the run
+// time to answer a question (does a policy table slow the misses?) that
+// changes only with the key-policy stage.
+const DEFAULT_TARGETS: readonly Target[] = ['redis', 'twemproxy', 'hotshard', 'hotshard-off'];
+/** The hotshard legs, in the order they run back to back (reversed every other round). */
+const HOTSHARD_LEGS = ['hotshard-policies', 'hotshard', 'hotshard-off'] as const;
 const TESTS = ['get', 'set'] as const;
 const LABEL: Record<Target, string> = {
   redis: 'redis (1 node)',
   twemproxy: 'twemproxy',
   hotshard: 'hotshard',
   'hotshard-off': 'hotshard --no-telemetry',
+  'hotshard-policies': 'hotshard + policies', // labelOf() says how many
+};
+/** Policy keys live here; redis-benchmark's keys are `key:<12 digits>`, `counter:...`, `mylist` and the like. */
+const POLICY_KEY_PREFIX = 'untouched:';
+/** A policy that builds a real remedy stage (the cache) but never runs: no request names its key. */
+const BENCH_POLICY = {
+  consistency: 'bounded',
+  cache: { maxStaleMs: 1000, staleWhileRevalidate: false },
+  reason: 'bench:proxy, a key the benchmark never touches',
 };
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const KEYSPACE = 100_000;
 const DATA_SIZE = 64;
 const USAGE = `npm run bench:proxy -- [options]    (or: node --import tsx bench/proxy/run.ts [options])
-  --target LIST         legs to run, any of redis,twemproxy,hotshard,hotshard-off (default all four;
-                        hotshard-off is hotshard with --no-telemetry)
+  --target LIST         legs to run, any of redis,twemproxy,hotshard,hotshard-off,hotshard-policies
+                        (default the first four; hotshard-off is hotshard with --no-telemetry;
+                        hotshard-policies is hotshard holding --policies key policies on keys the
+                        benchmark never touches, compared with the hotshard leg)
+  --policies N          key policies the hotshard-policies leg holds (default 1000)
   --repeats N           measured runs per leg and cell; the median is reported (default 5; --quick 1)
   --seconds S           length of one measured run, -n is calibrated to it (default 3; --quick 1)
   --requests N          fixed -n for every measured run instead of calibrating
@@ -59,8 +81,9 @@ const USAGE = `npm run bench:proxy -- [options]    (or: node --import tsx bench/
   --nodes N             redis-server nodes behind both proxies (default 4)
   --hotshard-args "..." extra flags for \`hotshard start\`, e.g. "--shards 16"
   --quick               a smoke run: 1 repeat of 1 s runs, shorter warm-up
-  --a-a                 both hotshard legs run --no-telemetry: the telemetry columns then show the
-                        bench's own noise (an A/A check), which a real difference must exceed
+  --a-a                 both hotshard legs run --no-telemetry and hotshard-policies holds no policy:
+                        the telemetry and policies columns then show the bench's own noise (an
+                        A/A check), which a real difference must exceed
   --fresh-pairs         a fresh, warmed-up process per hotshard leg for every repeat, so the
                         median is over several pairs of processes (see README: young processes
                         also pay the detector's slow warm-up)
@@ -80,17 +103,23 @@ interface Settings {
   aa: boolean;
   /** A fresh hotshard process per leg for every repeat after the first. */
   fresh: boolean;
+  /** Key policies the hotshard-policies leg holds (none under --a-a). */
+  policies: number;
 }
 
 /** A running target: where redis-benchmark points, and what to say if it died. */
 interface Endpoint {
   port: number;
+  /** The HTTP API's port (hotshard legs). */
+  httpPort?: number;
   /** Set when the process behind it has exited (a crash mid-run), with its last output. */
   died(): string | undefined;
   /** CPU seconds the process behind it has used so far (hotshard legs on Linux), else undefined. */
   cpuSeconds?: () => number | undefined;
   /** Starts a fresh process in place of this one (hotshard legs), ready to route. */
   restart?: () => Promise<Endpoint>;
+  /** The keys that have a policy, from GET /policies (the hotshard-policies leg). */
+  policyKeys?: () => Promise<string[]>;
 }
 
 /** A cell of the table: one test at one pipeline depth. */
@@ -121,7 +150,7 @@ function parseSettings(argv: string[]): Settings {
   const { values } = parseArgs({
     args: args.filter((a, i) => !(a === '--hotshard-args' && i + 1 < args.length)),
     options: {
-      target: { type: 'string', default: TARGETS.join(',') },
+      target: { type: 'string', default: DEFAULT_TARGETS.join(',') },
       pipelines: { type: 'string', default: '1,16' },
       clients: { type: 'string', default: '50' },
       nodes: { type: 'string', default: '4' },
@@ -132,6 +161,7 @@ function parseSettings(argv: string[]): Settings {
       quick: { type: 'boolean', default: false },
       'a-a': { type: 'boolean', default: false },
       'fresh-pairs': { type: 'boolean', default: false },
+      policies: { type: 'string', default: '1000' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -165,6 +195,7 @@ function parseSettings(argv: string[]): Settings {
     quick: values.quick,
     aa: values['a-a'],
     fresh: values['fresh-pairs'],
+    policies: int('policies', values.policies),
   };
 }
 
@@ -234,6 +265,7 @@ async function startHotshardProcess(redis: readonly string[], extra: readonly st
         const describe = `$ node bin/hotshard.js ${args.slice(1).join(' ')}`;
         return {
           port: respPort,
+          httpPort,
           died: () => (exit === undefined ? undefined : `hotshard exited (${exit}):\n${describe}\n${output}`),
           cpuSeconds: () => (child.pid === undefined ? undefined : processCpuSeconds(child.pid)),
           restart: async () => {
@@ -254,17 +286,78 @@ async function startHotshardProcess(redis: readonly string[], extra: readonly st
 }
 
 /**
- * Target order for one (repeat, cell): hotshard and hotshard-off run back to
- * back, which of them first alternating, so each telemetry on/off pair sees
- * the same seconds of a drifting machine; that pair and twemproxy take turns
+ * The hotshard-policies leg: `hs` (started with `token` as its admin token)
+ * given `count` key policies over its HTTP API, which must then list exactly
+ * those. Its restart (--fresh-pairs) installs them again in the new process.
+ */
+async function withPolicies(hs: Endpoint, token: string, count: number): Promise<Endpoint> {
+  const base = `http://127.0.0.1:${hs.httpPort}`;
+  const auth = { authorization: `Bearer ${token}` };
+  const call = async (path: string, init: RequestInit = {}): Promise<unknown> => {
+    let res: Response;
+    try {
+      res = await fetch(`${base}${path}`, {
+        ...init,
+        headers: { ...auth, ...init.headers },
+        signal: abort.signal,
+      });
+    } catch (err) {
+      throwIfAborted();
+      const died = hs.died();
+      throw new Error(`${init.method ?? 'GET'} ${path}${died === undefined ? '' : `; ${died}`}`, {
+        cause: err,
+      });
+    }
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${path}: HTTP ${res.status} ${text.slice(0, 500)}`);
+    return JSON.parse(text) as unknown;
+  };
+  const policyKeys = async (): Promise<string[]> => {
+    const listed = (await call('/policies')) as { policies?: { key: string }[] };
+    return (listed.policies ?? []).map((p) => p.key);
+  };
+  // A few PUTs in flight at a time: each is an action through the executor,
+  // and 1,000 one after another would add seconds of round trips.
+  const body = JSON.stringify(BENCH_POLICY);
+  let next = 0;
+  const putNext = async (): Promise<void> => {
+    for (let i = next++; i < count; i = next++) {
+      await call(`/policies/${POLICY_KEY_PREFIX}${i}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, count) }, putNext));
+  // The leg must hold what it claims: every policy in place, none elsewhere.
+  const keys = await policyKeys();
+  const stray = keys.filter((k) => !k.startsWith(POLICY_KEY_PREFIX));
+  if (keys.length !== count || stray.length > 0)
+    throw new Error(
+      `hotshard-policies: GET /policies lists ${keys.length} policies (${stray.length} not under '${POLICY_KEY_PREFIX}'), expected ${count}`,
+    );
+  const restart = hs.restart;
+  return {
+    ...hs,
+    policyKeys,
+    restart: restart && (async () => withPolicies(await restart(), token, count)),
+  };
+}
+
+/**
+ * Target order for one (repeat, cell): the hotshard legs run back to back,
+ * hotshard in the middle so it sits next to both hotshard-off and
+ * hotshard-policies, the direction alternating, so each compared pair sees the
+ * same seconds of a drifting machine; that group and twemproxy take turns
  * going first; redis moves through the gaps between them.
  */
 function orderFor(targets: readonly Target[], k: number): Target[] {
-  const pair = (['hotshard', 'hotshard-off'] as const).filter((t) => targets.includes(t));
-  if (k % 2 === 1) pair.reverse();
+  const group: Target[] = HOTSHARD_LEGS.filter((t) => targets.includes(t));
+  if (k % 2 === 1) group.reverse();
   const units: Target[][] = [];
   if (targets.includes('twemproxy')) units.push(['twemproxy']);
-  if (pair.length > 0) units.push(pair);
+  if (group.length > 0) units.push(group);
   for (let i = 0; i < k % Math.max(1, units.length); i++) units.push(units.shift()!);
   if (targets.includes('redis')) units.splice(k % (units.length + 1), 0, ['redis']);
   return units.flat();
@@ -351,15 +444,14 @@ async function measure(s: Settings, endpoints: Map<Target, Endpoint>): Promise<S
       requests.set(key(target, cell), n);
     }
   }
-  // The telemetry pair runs the same -n: runs of equal length meet the same
-  // kind of disturbances (a GC, a neighbour's burst), so their ratio is steadier.
-  if (s.requests === undefined && s.targets.includes('hotshard') && s.targets.includes('hotshard-off')) {
+  // The hotshard legs run the same -n: runs of equal length meet the same
+  // kind of disturbances (a GC, a neighbour's burst), so their ratios are steadier.
+  const legs = HOTSHARD_LEGS.filter((t) => s.targets.includes(t));
+  if (s.requests === undefined && legs.length > 1) {
     for (const cell of cells) {
-      const n = Math.round(
-        Math.sqrt(requests.get(key('hotshard', cell))! * requests.get(key('hotshard-off', cell))!),
-      );
-      requests.set(key('hotshard', cell), n);
-      requests.set(key('hotshard-off', cell), n);
+      const logN = legs.reduce((sum, t) => sum + Math.log(requests.get(key(t, cell))!), 0);
+      const n = Math.round(Math.exp(logN / legs.length));
+      for (const t of legs) requests.set(key(t, cell), n);
     }
   }
 
@@ -410,7 +502,7 @@ async function renew(
   cells: readonly Cell[],
   requestsFor: (target: Target, cell: Cell) => number,
 ): Promise<void> {
-  for (const target of ['hotshard', 'hotshard-off'] as const) {
+  for (const target of HOTSHARD_LEGS) {
     const old = endpoints.get(target);
     if (old?.restart === undefined) continue;
     const fresh = await old.restart();
@@ -458,6 +550,9 @@ function summarize(samples: readonly Sample[]) {
     const cells: Record<string, number> = {};
     const spread: Record<string, [number, number]> = {};
     const logs: number[] = [];
+    // Per repeat, the sum of log ratios over the cells: the geometric mean of
+    // one round, whose spread over rounds is this pair's noise in this run.
+    const rounds: { sum: number; cells: number }[] = [];
     for (const h of results.filter((r) => r.target === num)) {
       const d = results.find(
         (r: Result) => r.target === den && r.test === h.test && r.pipeline === h.pipeline,
@@ -467,7 +562,12 @@ function summarize(samples: readonly Sample[]) {
       for (let i = 0; i < h.runs.length; i++) {
         const a = of(h, i);
         const b = of(d, i);
-        if (a !== null && b !== null && b > 0) pairs.push(a / b);
+        if (a !== null && b !== null && b > 0) {
+          pairs.push(a / b);
+          const round = (rounds[i] ??= { sum: 0, cells: 0 });
+          round.sum += Math.log(a / b);
+          round.cells++;
+        }
       }
       if (pairs.length === 0) continue;
       const m = median(pairs);
@@ -476,13 +576,25 @@ function summarize(samples: readonly Sample[]) {
       logs.push(Math.log(m));
     }
     if (logs.length > 0) cells.geomean = round3(Math.exp(logs.reduce((x, y) => x + y, 0) / logs.length));
-    return { cells, spread };
+    // Only rounds in which every cell was measured (a partial one would weigh cells differently).
+    const perRound = rounds
+      .filter((r) => r.cells === logs.length)
+      .map((r) => round3(Math.exp(r.sum / r.cells)));
+    return { cells, spread, perRound };
   };
   const vsTwemproxy = compare('hotshard', 'twemproxy');
   // What telemetry costs: hotshard (telemetry on, the default) over hotshard --no-telemetry.
   const vsOff = compare('hotshard', 'hotshard-off');
   // The same pairs by the proxy's own CPU per request (on over off: above 1 is what telemetry costs).
   const cpuVsOff = compare('hotshard', 'hotshard-off', (r, i) => r.cpuMicrosPerRequest[i] ?? null);
+  // What a table of key policies costs the requests that match none: the
+  // policies leg over hotshard (the same process but for the policies).
+  const vsNoPolicies = compare('hotshard-policies', 'hotshard');
+  const cpuVsNoPolicies = compare(
+    'hotshard-policies',
+    'hotshard',
+    (r, i) => r.cpuMicrosPerRequest[i] ?? null,
+  );
   return {
     results,
     ratios: vsTwemproxy.cells,
@@ -491,6 +603,11 @@ function summarize(samples: readonly Sample[]) {
     telemetryRanges: vsOff.spread,
     telemetryCpu: cpuVsOff.cells,
     telemetryCpuRanges: cpuVsOff.spread,
+    policies: vsNoPolicies.cells,
+    policiesRanges: vsNoPolicies.spread,
+    policiesPerRepeat: vsNoPolicies.perRound,
+    policiesCpu: cpuVsNoPolicies.cells,
+    policiesCpuRanges: cpuVsNoPolicies.spread,
   };
 }
 
@@ -505,13 +622,60 @@ function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
 
+/** Key policies the hotshard-policies leg holds in this run. */
+function policiesHeld(s: Settings): number {
+  return s.aa ? 0 : s.policies;
+}
+
+function labelOf(t: Target, s: Settings): string {
+  return t === 'hotshard-policies' ? `hotshard ${fmt(policiesHeld(s))} policies` : LABEL[t];
+}
+
+/** One "proxy CPU per request" line: each cell's ratio [lowest, highest], then the geometric mean. */
+function cpuLine(
+  what: string,
+  ratios: Record<string, number>,
+  ranges: Record<string, [number, number]>,
+): string {
+  const cells = Object.keys(ratios)
+    .filter((c) => c !== 'geomean')
+    .map((c) => `${c} ${ratioText(ratios[c], ranges[c])}`);
+  return `proxy CPU per request, ${what}: ${cells.join(', ')}; geometric mean ${ratios.geomean!.toFixed(3)}`;
+}
+
+/**
+ * The policies geometric mean and whether it is within noise. Within one run
+ * the noise is how far the rounds disagree: each round's geometric mean over
+ * the cells, lowest to highest. An A/A run (--a-a) shows the floor itself.
+ */
+function policiesLine(s: Settings, summary: ReturnType<typeof summarize>): string {
+  const rounds = summary.policiesPerRepeat;
+  const [lo, hi] = [Math.min(...rounds), Math.max(...rounds)];
+  const range = `per repeat ${lo.toFixed(3)} to ${hi.toFixed(3)}`;
+  let noise: string;
+  if (rounds.length < 2)
+    noise = s.aa
+      ? 'A/A: neither leg holds a policy, so this is the noise alone'
+      : 'one repeat says nothing about noise: use --repeats 3 or more, and --a-a for the noise floor';
+  else if (s.aa) noise = `${range}; A/A: neither leg holds a policy, so this is the noise alone`;
+  else
+    noise =
+      `${range}: ` +
+      (lo <= 1 && 1 <= hi
+        ? "within this run's noise (1.000 lies inside the repeats' range)"
+        : `outside this run's repeat-to-repeat range (every repeat reads ${hi < 1 ? 'below' : 'above'} 1.000): rerun with more --repeats and set it against --a-a`);
+  return `policies ${policiesHeld(s)}/0 geometric mean: ${summary.policies.geomean!.toFixed(3)} (target: within noise; ${noise})`;
+}
+
 function table(s: Settings, summary: ReturnType<typeof summarize>): string {
   const vsTwemproxy = s.targets.includes('hotshard') && s.targets.includes('twemproxy');
   const vsOff = s.targets.includes('hotshard') && s.targets.includes('hotshard-off');
+  const vsNoPolicies = s.targets.includes('hotshard') && s.targets.includes('hotshard-policies');
   const cols = [
-    ...s.targets.map((t) => LABEL[t]),
+    ...s.targets.map((t) => labelOf(t, s)),
     ...(vsTwemproxy ? ['hotshard/twemproxy'] : []),
     ...(vsOff ? ['telemetry on/off'] : []),
+    ...(vsNoPolicies ? [`policies ${policiesHeld(s)}/0`] : []),
   ];
   const rows: string[][] = [['test', 'pipeline', ...cols]];
   for (const test of TESTS.map((t) => t.toUpperCase())) {
@@ -528,6 +692,7 @@ function table(s: Settings, summary: ReturnType<typeof summarize>): string {
       const cell = `${test} P${pipeline}`;
       if (vsTwemproxy) row.push(ratioText(summary.ratios[cell], summary.ratioRanges[cell]));
       if (vsOff) row.push(ratioText(summary.telemetry[cell], summary.telemetryRanges[cell]));
+      if (vsNoPolicies) row.push(ratioText(summary.policies[cell], summary.policiesRanges[cell]));
       rows.push(row);
     }
   }
@@ -538,9 +703,13 @@ function table(s: Settings, summary: ReturnType<typeof summarize>): string {
   out.push(
     `ops/s, median of ${s.repeats} (± half the range); -c ${s.clients}, -r ${KEYSPACE}, -d ${DATA_SIZE}, ${s.nodes} redis nodes`,
   );
-  if (vsTwemproxy || vsOff)
+  if (vsTwemproxy || vsOff || vsNoPolicies)
     out.push('ratios: median over repeats of the ratio within each repeat [lowest, highest]');
-  if (s.aa)
+  if (s.aa && s.targets.includes('hotshard-policies'))
+    out.push(
+      'A/A (--a-a): every hotshard leg ran --no-telemetry and none held a policy; the telemetry and policies columns show the noise alone',
+    );
+  else if (s.aa)
     out.push(
       'A/A (--a-a): both hotshard legs ran --no-telemetry; the telemetry columns show the noise alone',
     );
@@ -550,14 +719,11 @@ function table(s: Settings, summary: ReturnType<typeof summarize>): string {
     out.push(
       `telemetry on/off geometric mean: ${summary.telemetry.geomean.toFixed(3)} (target ≥ 0.95: telemetry costs ≤ 5 % of throughput)`,
     );
-  if (summary.telemetryCpu.geomean !== undefined) {
-    const cells = Object.keys(summary.telemetryCpu)
-      .filter((c) => c !== 'geomean')
-      .map((c) => `${c} ${ratioText(summary.telemetryCpu[c], summary.telemetryCpuRanges[c])}`);
-    out.push(
-      `proxy CPU per request, telemetry on/off: ${cells.join(', ')}; geometric mean ${summary.telemetryCpu.geomean.toFixed(3)}`,
-    );
-  }
+  if (summary.telemetryCpu.geomean !== undefined)
+    out.push(cpuLine('telemetry on/off', summary.telemetryCpu, summary.telemetryCpuRanges));
+  if (summary.policies.geomean !== undefined) out.push(policiesLine(s, summary));
+  if (summary.policiesCpu.geomean !== undefined)
+    out.push(cpuLine(`policies ${policiesHeld(s)}/0`, summary.policiesCpu, summary.policiesCpuRanges));
   return out.join('\n');
 }
 
@@ -596,8 +762,27 @@ async function main(): Promise<void> {
     endpoints.set(target, hs);
     log(`${target} on 127.0.0.1:${hs.port}${args.length > 0 ? ` with ${args.join(' ')}` : ''}`);
   }
+  if (s.targets.includes('hotshard-policies')) {
+    // Started like the hotshard leg, plus a token so the bench may PUT /policies.
+    const args = s.aa ? [...s.hotshardArgs, '--no-telemetry'] : s.hotshardArgs;
+    const token = randomBytes(16).toString('hex');
+    const started = await startHotshardProcess(addresses, [...args, '--admin-token', token]);
+    log(`hotshard-policies on 127.0.0.1:${started.port}: installing ${policiesHeld(s)} key policies`);
+    endpoints.set('hotshard-policies', await withPolicies(started, token, policiesHeld(s)));
+    log(
+      `hotshard-policies holds ${policiesHeld(s)} policies on ${POLICY_KEY_PREFIX}0..${POLICY_KEY_PREFIX}${policiesHeld(s) - 1}` +
+        `${args.length > 0 ? `, with ${args.join(' ')}` : ''} --admin-token (generated)`,
+    );
+  }
 
-  const summary = summarize(await measure(s, endpoints));
+  const samples = await measure(s, endpoints);
+  // Still holding them after the last run: the ratio is of the table it claims.
+  const policyKeys = await endpoints.get('hotshard-policies')?.policyKeys?.();
+  if (policyKeys !== undefined && policyKeys.length !== policiesHeld(s))
+    throw new Error(
+      `hotshard-policies held ${policyKeys.length} policies after the runs, not ${policiesHeld(s)}`,
+    );
+  const summary = summarize(samples);
   process.stdout.write(`${table(s, summary)}\n`);
   const json = {
     bench: 'proxy',
