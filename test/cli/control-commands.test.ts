@@ -70,7 +70,7 @@ describe('cli control commands', () => {
     expect(set.code).toBe(0);
     expect(set.out).toMatch(/a-1 done: policy of 'user:1' set/);
     expect(text(await send(hs.router, 'get', 'user:1'))).toBe(
-      'cache:{"maxStaleMs":500,"staleWhileRevalidate":false}',
+      'cache:{"maxStaleMs":500,"staleWhileRevalidate":false,"writeThrough":true}',
     );
 
     // The admin token from the environment; the table names the remedy and its settings.
@@ -80,7 +80,7 @@ describe('cli control commands', () => {
     ]);
     expect(list.code).toBe(0);
     expect(list.out).toMatch(/KEY\s+CONSISTENCY\s+REMEDIES\s+SINCE/);
-    expect(list.out).toMatch(/user:1\s+bounded\s+cache\(maxStaleMs=500,staleWhileRevalidate=false\)/);
+    expect(list.out).toMatch(/user:1\s+bounded\s+cache\(maxStaleMs=500,staleWhileRevalidate=false,/);
     expect(list.out).toMatch(/remedies available: cache/);
     expect(get.code).toBe(0);
     expect(get.out).toMatch(/actions\s+a-1/);

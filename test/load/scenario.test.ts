@@ -39,7 +39,8 @@ describe('scenario', () => {
       {
         timing: { durationSeconds: 9, onsetSecond: 4 },
         onLine: (l) => lines.push(l),
-        config: { detector: { rules: { keyRateFloor: { raise: 500, clear: 375 } } } },
+        // Detected, not acted on: this run shows the incident itself (the next one, its mitigation).
+        config: { automation: 'manual', detector: { rules: { keyRateFloor: { raise: 500, clear: 375 } } } },
       },
     );
     expect(r.series).toHaveLength(9);
@@ -63,13 +64,43 @@ describe('scenario', () => {
     expect(r.detection!.correct).toBe(true);
     expect(r.classification).toBe('hot-key key:000000000042');
     expect(r.detectionLatencyMs).toBeLessThanOrEqual(1500);
-    // Mitigation is reported: the actions taken, and the restore time judged.
-    expect(Array.isArray(r.actions)).toBe(true);
+    // In manual mode the planner's requests are refused: no action is taken; the restore target is judged.
+    expect(r.actions).toEqual([]);
     expect(r.targets.find((t) => t.name.startsWith('p99 back under SLO'))!.met).not.toBeNull();
     expect(r.targets.find((t) => t.name === 'acknowledged writes lost')!.met).toBe(true);
     expect(r.writes.acknowledged).toBeGreaterThan(1000);
     expect(r.writes.lost).toBe(0);
     expect(lines.some((l) => l.includes('◀ onset'))).toBe(true);
     expect(lines.some((l) => l.includes('▲ hot-key key:000000000042'))).toBe(true);
+  }, 40_000);
+
+  it('scenario - celebrity-read with automation on: the key is cached, the cache serves its reads, the report shows the action', async () => {
+    const def = scenarioByName('celebrity-read')!;
+    // Sampled while the run lasts: the cluster is closed (its policies cleared) when it returns.
+    let status: Record<string, unknown> | undefined;
+    let sampler: ReturnType<typeof setInterval> | undefined;
+    const r = await runScenario(
+      { ...def, rate: 2500, cluster: { ...def.cluster, capacity: 900 } },
+      {
+        timing: { durationSeconds: 9, onsetSecond: 4 },
+        config: { detector: { rules: { keyRateFloor: { raise: 500, clear: 375 } } } },
+        onStart: (hs) => {
+          sampler = setInterval(() => {
+            const now = hs.policies.get(Buffer.from('key:000000000042'))?.status['cache'];
+            if (now !== undefined) status = now;
+          }, 100);
+        },
+      },
+    );
+    const cached = (r.actions ?? []).filter((a) => a.kind === 'cache' && a.subject === 'key:000000000042');
+    expect(cached.map((a) => a.detail.split(':')[0])).toEqual(
+      expect.arrayContaining(['pending', 'running', 'done']),
+    );
+    // Still in place at the end (the key stayed hot), serving most of its reads.
+    clearInterval(sampler);
+    expect(status).toBeDefined();
+    expect(status!['hits'] as number).toBeGreaterThan(1000);
+    expect(r.writes.lost).toBe(0);
+    expect(r.totals.errors).toBe(0);
   }, 40_000);
 });
