@@ -54,7 +54,7 @@ if (parts.has('a')) {
       .join(' / ')
       .padEnd(20)} ${[on.p99BeforeMs, on.p99DuringMs, on.p99AfterMs].map((x) => x.toFixed(1)).join(' / ')}`,
     `    hot node share before → after     ${`${(100 * off.hotNodeShareBefore).toFixed(0)}% → ${(100 * off.hotNodeShareAfter).toFixed(0)}%`.padEnd(20)} ${(100 * on.hotNodeShareBefore).toFixed(0)}% → ${(100 * on.hotNodeShareAfter).toFixed(0)}%`,
-    `    onset → p99 under SLO (s)          ${String(off.p99RestoreSeconds ?? 'never').padEnd(20)} ${on.p99RestoreSeconds ?? 'never'}   target ≤ 3: ${target(on.p99RestoreSeconds !== null && on.p99RestoreSeconds <= 3)}`,
+    `    onset → p99 under SLO (s)          ${(off.p99RestoreSeconds?.toFixed(2) ?? 'never').padEnd(20)} ${on.p99RestoreSeconds?.toFixed(2) ?? 'never'}   target ≤ 3: ${target(on.p99RestoreSeconds !== null && on.p99RestoreSeconds <= 3)}`,
   );
 }
 
