@@ -12,6 +12,8 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { Redis } from 'ioredis';
 import type { Hotspot } from '../detect/hotspot.js';
+import { MemoryBackend } from '../backend/memory.js';
+import type { ActionRecord } from '../mitigate/action.js';
 import { loadConfig, type Config } from '../config.js';
 import { startHotshard, type Hotshard } from '../hotshard.js';
 import { addServerFlags, fail, flagsToConfig, warnConfig } from './server-flags.js';
@@ -62,6 +64,11 @@ async function runDemo(hs: Hotshard, rate: number, phases: Phase[]): Promise<voi
   const value = 'x'.repeat(64);
   const nodeOf = (key: string): string => hs.router.table.shardFor(Buffer.from(key)).node;
   const nodes = [...hs.router.backends.keys()].map(String);
+  // Load as the nodes saw it (commands they ran), so a key served from the
+  // router's cache no longer lights its node up; demand where nodes do not count (Redis).
+  const embedded = [...hs.router.backends.values()].every((b) => b instanceof MemoryBackend);
+  const served = (): Map<string, number> =>
+    new Map([...hs.router.backends].map(([n, b]) => [String(n), (b as MemoryBackend).commandsProcessed]));
 
   // Preload so GETs hit.
   for (let i = 0; i < KEYS; i += 500) {
@@ -73,7 +80,19 @@ async function runDemo(hs: Hotshard, rate: number, phases: Phase[]): Promise<voi
 
   // The detector's verdicts, printed as they happen.
   let phaseStarted = Date.now();
+  const printed = new Set<string>();
   const unsubscribe = hs.events.subscribe((e) => {
+    if (e.type.startsWith('action.')) {
+      // What the planner did about it: applied, judged, reverted.
+      const a = e.data as ActionRecord;
+      const what = `${a.state}${a.outcome === 'pending' ? '' : ` (${a.outcome})`}`;
+      if (a.state === 'pending' || a.state === 'running' || printed.has(`${a.id} ${what}`)) return;
+      printed.add(`${a.id} ${what}`);
+      console.log(
+        `      ● ${a.id} ${a.kind} ${a.subject.name} ${what} ${((e.at - phaseStarted) / 1000).toFixed(2)} s into the phase: ${a.detail ?? a.reason}`,
+      );
+      return;
+    }
     if (!e.type.startsWith('hotspot.')) return;
     const h = e.data as Hotspot;
     if (h.severity === 'info' && e.type !== 'hotspot.cleared') return;
@@ -109,6 +128,7 @@ async function runDemo(hs: Hotshard, rate: number, phases: Phase[]): Promise<voi
       const secLat: number[] = [];
       let secErr = 0;
       const inflight: Promise<void>[] = [];
+      const servedBefore = embedded ? served() : undefined;
       const start = performance.now();
       for (let t = 0; t < 1000 / tickMs; t++) {
         const intended = start + t * tickMs;
@@ -134,6 +154,10 @@ async function runDemo(hs: Hotshard, rate: number, phases: Phase[]): Promise<voi
         }
       }
       await Promise.all(inflight);
+      if (servedBefore !== undefined) {
+        const now = served();
+        for (const n of nodes) secNode.set(n, now.get(n)! - servedBefore.get(n)!);
+      }
       stats.ops += inflight.length;
       stats.errors += secErr;
       stats.latencies.push(...secLat);
@@ -168,7 +192,13 @@ async function runDemo(hs: Hotshard, rate: number, phases: Phase[]): Promise<voi
   console.log(
     `\ndetected: ${found.length === 0 ? 'nothing' : found.map((h) => `${h.kind} ${h.subject}`).join(', ')}`,
   );
-  console.log('mitigation is not built yet: the celebrity phase shows the problem detected but unmitigated.');
+  const actions = hs.executor.list().filter((a) => a.by === 'planner');
+  console.log(
+    `mitigated: ${actions.length === 0 ? 'nothing' : actions.map((a) => `${a.kind} ${a.subject.name} (${a.outcome}${a.revertedAt === null ? '' : ', reverted once cold'})`).join(', ')}`,
+  );
+  console.log(
+    `node load is ${embedded ? 'what the nodes ran: reads served from the cache never reach them' : 'what clients asked of each node'}`,
+  );
 }
 
 /** Registers `demo`. */

@@ -151,6 +151,8 @@ class KeyCache implements RemedyStage, CachedKey {
   readonly #writing = new Map<Session, SessionOrder[]>();
   /** Entries stored from a plain SET's acknowledgement (write-through). */
   #writeThroughs = 0;
+  /** When the last background tracked read after a write-through was sent. */
+  #rearmedAt = -Infinity;
   #closed = false;
   #bytes = 0;
   #hits = 0;
@@ -252,8 +254,16 @@ class KeyCache implements RemedyStage, CachedKey {
         // Our own SET ended the node's tracking of the key (Redis untracks a key
         // once it reports it): a tracked read in the background tracks it again,
         // so a later write that bypasses the router is reported, not just aged out.
-        if (this.#coalescer?.current(id, this.#generation) === undefined)
+        // At most one per twentieth of maxStaleMs: a key written thousands of times
+        // a second would otherwise cost its node two reads per write.
+        const now = this.#options.clock.now();
+        if (
+          now - this.#rearmedAt >= this.#settings.maxStaleMs / 20 &&
+          this.#coalescer?.current(id, this.#generation) === undefined
+        ) {
+          this.#rearmedAt = now;
           this.#fill({ ...req, spec: GET_SPEC, cmd: this.#get }, id, undefined);
+        }
       }
       done(reply);
       this.#release(session, order);
