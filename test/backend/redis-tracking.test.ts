@@ -266,7 +266,8 @@ describe.skipIf(!hasRedis)('redis backend - invalidation feed', () => {
               expect(got, s.args.join(' ')).toEqual(want);
               continue;
             }
-            expect(await send(mem, s.args), s.args.join(' ')).toEqual(await send(other, s.args));
+            const [got, want] = [await send(mem, s.args), await send(other, s.args)];
+            expect(timeLeft(s.args, got), s.args.join(' ')).toEqual(timeLeft(s.args, want));
             await sync();
             expect(reported(memRec, memFrom), s.args.join(' ')).toEqual(reported(rec, from));
           }
@@ -279,3 +280,14 @@ describe.skipIf(!hasRedis)('redis backend - invalidation feed', () => {
     );
   });
 });
+
+/**
+ * A TTL or PTTL as the differential compares it: the embedded node's clock
+ * stands still while Redis's runs, so a time left is compared in whole
+ * seconds (the difference stays far below one over a run); other replies as they are.
+ */
+function timeLeft(args: readonly string[], reply: unknown): unknown {
+  const name = args[0]!.toLowerCase();
+  if ((name !== 'pttl' && name !== 'ttl') || typeof reply !== 'number' || reply < 0) return reply;
+  return name === 'pttl' ? Math.ceil(reply / 1000) : reply;
+}
