@@ -17,27 +17,26 @@
  * Read the figures with the backend in mind. Over Redis a forward pays the
  * socket write, the read and the reply's parse; a hit pays the key-policy
  * lookup and a map lookup. Over an embedded node a forward is itself a map
- * lookup, so the two are close. Under tsx (esbuild's keepNames) every closure
- * created per request (runPolicy's `once`) also pays a `__name` call that the
- * tsc build does not: measured here on a loaded 2-core box, 32 in flight over
- * Redis, a hit cost 0.75 µs against 0.95 µs for a forward under tsx, and
- * 0.38 µs against 0.71 µs bundled without keepNames.
+ * lookup, so the two are close. The router is the tsc build (`dist/`, which
+ * `npm run bench:hotkey` builds first), as `hotshard start` runs it: under tsx
+ * every closure made per request also pays esbuild's `__name` call, which
+ * made a hit look dearer than it is.
  */
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { ShardBackend } from '../../src/backend/backend.js';
-import { MemoryBackend } from '../../src/backend/memory.js';
-import { RedisBackend } from '../../src/backend/redis.js';
-import { systemClock } from '../../src/clock.js';
-import { nodeId, type NodeId } from '../../src/keyspace/ids.js';
-import { hashPartitioner } from '../../src/keyspace/partitioner.js';
-import { RoutingTable } from '../../src/keyspace/routing-table.js';
-import { cacheRemedy } from '../../src/mitigate/actions/cache.js';
-import { PolicyManager } from '../../src/mitigate/policies.js';
-import type { Reply } from '../../src/protocol/reply.js';
-import { Router } from '../../src/router/router.js';
-import { Session } from '../../src/router/session.js';
+import type { ShardBackend } from '../../dist/backend/backend.js';
+import { MemoryBackend } from '../../dist/backend/memory.js';
+import { RedisBackend } from '../../dist/backend/redis.js';
+import { systemClock } from '../../dist/clock.js';
+import { nodeId, type NodeId } from '../../dist/keyspace/ids.js';
+import { hashPartitioner } from '../../dist/keyspace/partitioner.js';
+import { RoutingTable } from '../../dist/keyspace/routing-table.js';
+import { cacheRemedy } from '../../dist/mitigate/actions/cache.js';
+import { PolicyManager } from '../../dist/mitigate/policies.js';
+import type { Reply } from '../../dist/protocol/reply.js';
+import { Router } from '../../dist/router/router.js';
+import { Session } from '../../dist/router/session.js';
 import { hasBinary, startRedis, type RedisProcess } from '../../src/testkit/index.js';
 
 /** One side's figures. */
