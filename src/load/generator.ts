@@ -56,7 +56,13 @@ export interface LoadOptions {
   /** Called once per second of the run with that second's figures. */
   readonly onSecond?: (stats: SecondStats) => void;
   /** Called for every finished request (per key for MGET). Off unless given: it costs a Buffer per key. */
-  readonly onRequest?: (key: Buffer, op: OpName, ok: boolean) => void;
+  readonly onRequest?: (
+    key: Buffer,
+    op: OpName,
+    ok: boolean,
+    /** How it went: its tenant ('' for none), when it was due (ms into the run) and its latency (null when never sent). */
+    detail: { readonly tenant: string; readonly intendedMs: number; readonly latencyMs: number | null },
+  ) => void;
 }
 
 /** What a run measured; plain JSON. */
@@ -174,7 +180,14 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     if (err === null) tally.succeed(req.op, now - intended);
     else tally.fail(req.op, err, err.sent ? now - intended : null);
     if (ledger !== undefined) track(ledger, req, seq, err, value);
-    if (onRequest !== undefined) for (const k of req.keys) onRequest(Buffer.from(k), req.op, err === null);
+    if (onRequest !== undefined) {
+      const detail = {
+        tenant: tenants[req.tenant]!,
+        intendedMs: intended,
+        latencyMs: err === null || err.sent ? now - intended : null,
+      };
+      for (const k of req.keys) onRequest(Buffer.from(k), req.op, err === null, detail);
+    }
   };
 
   const issue = (intended: number, then?: (err: RequestError | null) => void): void => {

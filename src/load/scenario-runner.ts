@@ -178,6 +178,12 @@ export async function runScenario(
 
     let seen = 0;
     const ledger = new WriteLedger();
+    // For a noisy tenant: the others' latencies, by the second they were due, so the
+    // restore is judged by those the incident hurt (the flooding tenant is throttled).
+    const othersOf = def.targets.some((d) => d.measure === 'others-p99-restore-s')
+      ? expected.subject
+      : undefined;
+    const othersLatency: number[][] = [];
     const target = { kind: 'resp' as const, host: '127.0.0.1', port: hs.respPort, connections: 8 };
     const load = await runLoad({
       target,
@@ -187,6 +193,19 @@ export async function runScenario(
       seed,
       timeoutMs: 5000,
       trackWrites: ledger,
+      ...(othersOf === undefined
+        ? {}
+        : {
+            onRequest: (
+              _key: Buffer,
+              _op: string,
+              _ok: boolean,
+              d: { tenant: string; intendedMs: number; latencyMs: number | null },
+            ) => {
+              if (d.tenant === othersOf || d.latencyMs === null) return;
+              (othersLatency[Math.floor(d.intendedMs / 1000)] ??= []).push(d.latencyMs);
+            },
+          }),
       onSecond: (s: SecondStats) => {
         const shards = telemetry.window('shard', 1);
         let hottest = ['-', 0] as [string, number];
@@ -265,6 +284,19 @@ export async function runScenario(
           return detection?.correct === true ? detection.latencyFromOnsetMs : null;
         case 'p99-restore-s':
           return p99RestoreSeconds(series, timing, config.sloP99Ms);
+        case 'others-p99-restore-s':
+          return p99RestoreSeconds(
+            series.map((s) => {
+              const l = (othersLatency[s.t] ?? []).sort((a, b) => a - b);
+              return {
+                t: s.t,
+                ops: l.length,
+                p99: l.length === 0 ? 0 : l[Math.min(l.length - 1, Math.floor(0.99 * l.length))]!,
+              };
+            }),
+            timing,
+            config.sloP99Ms,
+          );
         case 'failed-percent':
           return failedPercent;
         case 'failed-unshed-percent':

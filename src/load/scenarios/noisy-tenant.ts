@@ -29,6 +29,12 @@ export const noisyTenant: ScenarioDefinition = {
   targets: commonTargets(5000, 5).map((t) =>
     t.measure === 'failed-percent'
       ? { ...t, name: 'failed requests, throttled ones aside (%)', measure: 'failed-unshed-percent' as const }
-      : t,
+      : t.measure === 'p99-restore-s'
+        ? {
+            ...t,
+            name: "other tenants' p99 back under SLO ≤ 5 s after onset (s)",
+            measure: 'others-p99-restore-s' as const,
+          }
+        : t,
   ),
 };

@@ -17,6 +17,8 @@ export interface TargetDecl {
   readonly measure:
     | 'detection-ms'
     | 'p99-restore-s'
+    /** The same, over every tenant but the expected subject (a noisy tenant, throttled on purpose). */
+    | 'others-p99-restore-s'
     | 'failed-percent'
     /** Failed requests other than those refused with a retry-after (throttled, shed). */
     | 'failed-unshed-percent'
