@@ -20,8 +20,9 @@ import type { CacheSettings, KeyPolicy } from '../../src/mitigate/policy.js';
 import { makeCommand, type Command } from '../../src/protocol/command.js';
 import type { Reply } from '../../src/protocol/reply.js';
 import type { Router } from '../../src/router/router.js';
-import { plain, runModel, seeded } from './cache-model.js';
+import { plain, runModel } from './cache-model.js';
 import { memoryCluster, memoryNodes, routerOver, send } from './cluster.js';
+import { mulberry32 } from '../seeded-random.js';
 
 const NODES = ['n0', 'n1'];
 
@@ -162,7 +163,7 @@ describe('cache overlay: the model under concurrency (embedded nodes)', () => {
   // writes' acknowledgements, so coherence rests on the router's own
   // invalidation at the acknowledgement and on the generation rule.
   it.each([1, 2, 3])('also when the nodes report changes late (seed %i)', async (seed) => {
-    const rand = seeded(seed * 7919);
+    const rand = mulberry32(seed * 7919);
     const { r } = gatedRouter([4_000, 9_000], () => Math.floor(rand() * 4));
     const keys = ['hot:a', 'hot:b', 'hot:c', 'hot:d'];
     const { status } = await cached(r, keys);
