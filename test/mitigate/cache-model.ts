@@ -126,6 +126,9 @@ export interface ModelOptions {
   readonly readShare: number;
 }
 
+/** The load the model checks run: a plain key beside the cached ones, 12 clients, 80 % reads. */
+export const USUAL_LOAD = { plainKey: 'plain', clients: 12, readShare: 0.8 } as const;
+
 /** Runs `clients` concurrent random clients through `router`; checks every read against the model. */
 export async function runModel(o: ModelOptions): Promise<ModelRun> {
   // Seeded, so a failing interleaving's seed reproduces its choices.

@@ -20,7 +20,7 @@ import { Router } from '../../src/router/router.js';
 import { Session } from '../../src/router/session.js';
 import { requireBinary, startRedis, type RedisProcess } from '../../src/testkit/index.js';
 import { respRoundTrip } from '../../src/testkit/round-trip.js';
-import { plain, runModel } from './cache-model.js';
+import { plain, runModel, USUAL_LOAD } from './cache-model.js';
 import { send } from './cluster.js';
 
 const hasRedis = requireBinary('redis-server', 'cache overlay tests over Redis');
@@ -112,15 +112,7 @@ describe.skipIf(!hasRedis)('cache overlay over Redis', () => {
       const keys = ['hot:a', 'hot:b', 'hot:c', 'hot:d'];
       const { status, live } = await cached(r, keys);
       for (const k of keys) await live(k);
-      const run = await runModel({
-        router: r,
-        keys,
-        plainKey: 'plain',
-        seed,
-        clients: 12,
-        ops: 100,
-        readShare: 0.8,
-      });
+      const run = await runModel({ router: r, keys, seed, ops: 100, ...USUAL_LOAD });
       expect(run.violations).toEqual([]);
       expect(run.writes).toBeGreaterThan(50);
       const hits = keys.reduce((n, k) => n + (status(k)['hits'] as number), 0);

@@ -20,7 +20,7 @@ import type { CacheSettings, KeyPolicy } from '../../src/mitigate/policy.js';
 import { makeCommand, type Command } from '../../src/protocol/command.js';
 import type { Reply } from '../../src/protocol/reply.js';
 import type { Router } from '../../src/router/router.js';
-import { plain, runModel } from './cache-model.js';
+import { plain, runModel, USUAL_LOAD } from './cache-model.js';
 import { memoryCluster, memoryNodes, routerOver, send } from './cluster.js';
 import { mulberry32 } from '../seeded-random.js';
 
@@ -143,15 +143,7 @@ describe('cache overlay: the model under concurrency (embedded nodes)', () => {
     const r = memoryCluster({ nodes: NODES, shards: 4, capacity: [4_000, 9_000] });
     const keys = ['hot:a', 'hot:b', 'hot:c', 'hot:d'];
     const { status } = await cached(r, keys);
-    const run = await runModel({
-      router: r,
-      keys,
-      plainKey: 'plain',
-      seed,
-      clients: 12,
-      ops: 120,
-      readShare: 0.8,
-    });
+    const run = await runModel({ router: r, keys, seed, ops: 120, ...USUAL_LOAD });
     expect(run.violations).toEqual([]);
     expect(run.writes).toBeGreaterThan(50);
     const hits = keys.reduce((n, k) => n + (status(k)['hits'] as number), 0);
@@ -167,15 +159,7 @@ describe('cache overlay: the model under concurrency (embedded nodes)', () => {
     const { r } = gatedRouter([4_000, 9_000], () => Math.floor(rand() * 4));
     const keys = ['hot:a', 'hot:b', 'hot:c', 'hot:d'];
     const { status } = await cached(r, keys);
-    const run = await runModel({
-      router: r,
-      keys,
-      plainKey: 'plain',
-      seed,
-      clients: 12,
-      ops: 120,
-      readShare: 0.8,
-    });
+    const run = await runModel({ router: r, keys, seed, ops: 120, ...USUAL_LOAD });
     expect(run.violations).toEqual([]);
     const total = (name: string): number => keys.reduce((n, k) => n + (status(k)[name] as number), 0);
     expect(total('hits')).toBeGreaterThan(0);
