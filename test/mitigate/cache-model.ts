@@ -15,6 +15,7 @@ import { MapReply, RawReply, ReplyError, SimpleString, type Reply } from '../../
 import { decodeReply } from '../../src/protocol/reply-decoder.js';
 import type { Router } from '../../src/router/router.js';
 import { Session } from '../../src/router/session.js';
+import { mulberry32 } from '../seeded-random.js';
 
 /** A key's value in the model. */
 type State =
@@ -24,18 +25,6 @@ type State =
 
 const NONE: State = { t: 'none' };
 const FIELDS = ['a', 'b', 'c'];
-
-/** Mulberry32: a seeded PRNG, so a failing interleaving's seed reproduces its choices. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What Redis replies, normalised: strings, null, numbers, arrays, `!CLASS` for errors. */
 export type Plain = string | number | null | Plain[];
@@ -137,9 +126,13 @@ export interface ModelOptions {
   readonly readShare: number;
 }
 
+/** The load the model checks run: a plain key beside the cached ones, 12 clients, 80 % reads. */
+export const USUAL_LOAD = { plainKey: 'plain', clients: 12, readShare: 0.8 } as const;
+
 /** Runs `clients` concurrent random clients through `router`; checks every read against the model. */
 export async function runModel(o: ModelOptions): Promise<ModelRun> {
-  const rand = seeded(o.seed);
+  // Seeded, so a failing interleaving's seed reproduces its choices.
+  const rand = mulberry32(o.seed);
   const states = new Map(o.keys.map((k) => [k, [NONE]]));
   const acked = new Map(o.keys.map((k) => [k, 0]));
   const writing = new Set<string>();

@@ -20,7 +20,8 @@ import { Router } from '../../src/router/router.js';
 import { Session } from '../../src/router/session.js';
 import { requireBinary, startRedis, type RedisProcess } from '../../src/testkit/index.js';
 import { respRoundTrip } from '../../src/testkit/round-trip.js';
-import { plain, runModel } from './cache-model.js';
+import { plain, runModel, USUAL_LOAD } from './cache-model.js';
+import { send } from './cluster.js';
 
 const hasRedis = requireBinary('redis-server', 'cache overlay tests over Redis');
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -58,19 +59,6 @@ async function router(): Promise<Router> {
     map.set(n, b);
   }
   return new Router(table, map);
-}
-
-const session = new Session(1, 'test', false, 0);
-
-function send(r: Router, ...args: string[]): Promise<Reply> {
-  return new Promise((resolve) =>
-    r.dispatch(
-      session,
-      args.map((a) => Buffer.from(a)),
-      undefined,
-      resolve,
-    ),
-  );
 }
 
 const policy: KeyPolicy = {
@@ -124,15 +112,7 @@ describe.skipIf(!hasRedis)('cache overlay over Redis', () => {
       const keys = ['hot:a', 'hot:b', 'hot:c', 'hot:d'];
       const { status, live } = await cached(r, keys);
       for (const k of keys) await live(k);
-      const run = await runModel({
-        router: r,
-        keys,
-        plainKey: 'plain',
-        seed,
-        clients: 12,
-        ops: 100,
-        readShare: 0.8,
-      });
+      const run = await runModel({ router: r, keys, seed, ops: 100, ...USUAL_LOAD });
       expect(run.violations).toEqual([]);
       expect(run.writes).toBeGreaterThan(50);
       const hits = keys.reduce((n, k) => n + (status(k)['hits'] as number), 0);
@@ -252,9 +232,7 @@ describe.skipIf(!hasRedis)('cache overlay over Redis: a client’s own pipeline'
     await fill('gone');
     const admin = new Session(2, 'test', false, 0);
     admin.admin = true;
-    const flushed = await new Promise<Reply>((resolve) =>
-      r.dispatch(admin, [Buffer.from('flushall')], undefined, resolve),
-    );
+    const flushed = await send(r, admin, 'flushall');
     expect(plain(flushed)).toBe('OK');
     expect(plain(await send(r, 'get', 'gone'))).toBeNull();
   });

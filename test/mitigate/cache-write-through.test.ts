@@ -4,48 +4,20 @@
  * session's earlier writes, so a pipelined SET then GET reads its own write
  * without the read going to the node.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import type { ShardBackend } from '../../src/backend/backend.js';
-import { MemoryBackend } from '../../src/backend/memory.js';
+import { describe, expect, it } from 'vitest';
+import type { MemoryBackend } from '../../src/backend/memory.js';
 import { ManualClock } from '../../src/clock.js';
-import { nodeId, type NodeId } from '../../src/keyspace/ids.js';
-import { hashPartitioner } from '../../src/keyspace/partitioner.js';
-import { RoutingTable } from '../../src/keyspace/routing-table.js';
 import { cacheRemedy } from '../../src/mitigate/actions/cache.js';
 import { PolicyManager } from '../../src/mitigate/policies.js';
 import type { KeyPolicy } from '../../src/mitigate/policy.js';
 import type { Reply } from '../../src/protocol/reply.js';
-import { Router } from '../../src/router/router.js';
+import type { Router } from '../../src/router/router.js';
 import { Session } from '../../src/router/session.js';
 import { plain } from './cache-model.js';
+import { memoryCluster, send } from './cluster.js';
 
-const nodes: MemoryBackend[] = [];
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((b) => b.close()));
-});
-
-function router(): Router {
-  const ids = ['n0', 'n1'].map(nodeId);
-  const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes: ids, shards: 4 });
-  // A capacity model: replies come later, from a queue, as from a busy node.
-  const map = new Map<NodeId, ShardBackend>();
-  for (const id of ids) {
-    const b = new MemoryBackend({ node: id, capacity: 200_000 });
-    nodes.push(b);
-    map.set(id, b);
-  }
-  return new Router(table, map);
-}
-
-const send = (r: Router, s: Session, ...args: string[]): Promise<Reply> =>
-  new Promise((resolve) =>
-    r.dispatch(
-      s,
-      args.map((a) => Buffer.from(a)),
-      undefined,
-      resolve,
-    ),
-  );
+// A capacity model: replies come later, from a queue, as from a busy node.
+const router = (): Router => memoryCluster({ nodes: ['n0', 'n1'], shards: 4, capacity: 200_000 });
 
 const policy = (writeThrough: boolean): KeyPolicy => ({
   consistency: 'bounded',

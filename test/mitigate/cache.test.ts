@@ -5,56 +5,26 @@
  * that bypass the router, a lost invalidation link, coalescing, and the
  * bounds (size, entries, TTL, maxStaleMs, stale-while-revalidate).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type {
   InvalidationFeed,
   InvalidationListener,
   ShardBackend,
   TrackedReplyCallback,
 } from '../../src/backend/backend.js';
-import { MemoryBackend } from '../../src/backend/memory.js';
+import type { MemoryBackend } from '../../src/backend/memory.js';
 import { ManualClock } from '../../src/clock.js';
-import { nodeId, type NodeId } from '../../src/keyspace/ids.js';
-import { hashPartitioner } from '../../src/keyspace/partitioner.js';
-import { RoutingTable } from '../../src/keyspace/routing-table.js';
 import { cacheRemedy, type CacheOptions } from '../../src/mitigate/actions/cache.js';
 import { PolicyManager } from '../../src/mitigate/policies.js';
 import type { CacheSettings, KeyPolicy } from '../../src/mitigate/policy.js';
 import { makeCommand, type Command } from '../../src/protocol/command.js';
 import type { Reply } from '../../src/protocol/reply.js';
-import { Router } from '../../src/router/router.js';
-import { Session } from '../../src/router/session.js';
-import { plain, runModel, seeded } from './cache-model.js';
+import type { Router } from '../../src/router/router.js';
+import { plain, runModel, USUAL_LOAD } from './cache-model.js';
+import { memoryCluster, memoryNodes, routerOver, send } from './cluster.js';
+import { mulberry32 } from '../seeded-random.js';
 
-const toClose: ShardBackend[] = [];
-afterEach(async () => {
-  await Promise.all(toClose.splice(0).map((b) => b.close()));
-});
-
-const NODES = ['n0', 'n1'].map(nodeId);
-
-function routerOver(backends: ShardBackend[]): Router {
-  const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes: NODES, shards: 4 });
-  toClose.push(...backends);
-  return new Router(table, new Map<NodeId, ShardBackend>(backends.map((b) => [b.node, b])));
-}
-
-function memoryNodes(capacity?: number[]): MemoryBackend[] {
-  return NODES.map((node, i) => new MemoryBackend({ node, capacity: capacity?.[i] ?? null }));
-}
-
-const session = new Session(1, 'test', false, 0);
-
-function send(r: Router, ...args: string[]): Promise<Reply> {
-  return new Promise((resolve) =>
-    r.dispatch(
-      session,
-      args.map((a) => Buffer.from(a)),
-      undefined,
-      resolve,
-    ),
-  );
-}
+const NODES = ['n0', 'n1'];
 
 async function text(r: Router, ...args: string[]): Promise<unknown> {
   return plain(await send(r, ...args));
@@ -152,10 +122,14 @@ class GatedFeeds {
 }
 
 function gatedRouter(capacity?: number[], lag?: () => number): { r: Router; gates: GatedFeeds[] } {
-  const gates = memoryNodes(capacity).map((b) => new GatedFeeds(b, lag));
-  toClose.push(...gates.map((g) => g.inner));
-  const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes: NODES, shards: 4 });
-  return { r: new Router(table, new Map(gates.map((g) => [g.inner.node, g.backend()]))), gates };
+  const gates = memoryNodes(NODES, capacity).map((b) => new GatedFeeds(b, lag));
+  return {
+    r: routerOver(
+      gates.map((g) => g.backend()),
+      4,
+    ),
+    gates,
+  };
 }
 
 function gateOf(r: Router, gates: GatedFeeds[], key: string): GatedFeeds {
@@ -166,18 +140,10 @@ function gateOf(r: Router, gates: GatedFeeds[], key: string): GatedFeeds {
 describe('cache overlay: the model under concurrency (embedded nodes)', () => {
   it.each([1, 2, 3])('no read older than a write acknowledged before it was sent (seed %i)', async (seed) => {
     // Different capacities, so replies of the two nodes interleave differently.
-    const r = routerOver(memoryNodes([4_000, 9_000]));
+    const r = memoryCluster({ nodes: NODES, shards: 4, capacity: [4_000, 9_000] });
     const keys = ['hot:a', 'hot:b', 'hot:c', 'hot:d'];
     const { status } = await cached(r, keys);
-    const run = await runModel({
-      router: r,
-      keys,
-      plainKey: 'plain',
-      seed,
-      clients: 12,
-      ops: 120,
-      readShare: 0.8,
-    });
+    const run = await runModel({ router: r, keys, seed, ops: 120, ...USUAL_LOAD });
     expect(run.violations).toEqual([]);
     expect(run.writes).toBeGreaterThan(50);
     const hits = keys.reduce((n, k) => n + (status(k)['hits'] as number), 0);
@@ -189,19 +155,11 @@ describe('cache overlay: the model under concurrency (embedded nodes)', () => {
   // writes' acknowledgements, so coherence rests on the router's own
   // invalidation at the acknowledgement and on the generation rule.
   it.each([1, 2, 3])('also when the nodes report changes late (seed %i)', async (seed) => {
-    const rand = seeded(seed * 7919);
+    const rand = mulberry32(seed * 7919);
     const { r } = gatedRouter([4_000, 9_000], () => Math.floor(rand() * 4));
     const keys = ['hot:a', 'hot:b', 'hot:c', 'hot:d'];
     const { status } = await cached(r, keys);
-    const run = await runModel({
-      router: r,
-      keys,
-      plainKey: 'plain',
-      seed,
-      clients: 12,
-      ops: 120,
-      readShare: 0.8,
-    });
+    const run = await runModel({ router: r, keys, seed, ops: 120, ...USUAL_LOAD });
     expect(run.violations).toEqual([]);
     const total = (name: string): number => keys.reduce((n, k) => n + (status(k)[name] as number), 0);
     expect(total('hits')).toBeGreaterThan(0);
@@ -279,7 +237,7 @@ describe('cache overlay: writes through the router', () => {
 
 describe('cache overlay: writes that bypass the router', () => {
   it('a write straight to the node is reported by its feed and seen at once', async () => {
-    const r = routerOver(memoryNodes());
+    const r = memoryCluster({ nodes: NODES, shards: 4 });
     const { status } = await cached(r, ['k']);
     const node = ownerOf(r, 'k');
     await direct(node, 'set', 'k', 'v1');
@@ -293,7 +251,7 @@ describe('cache overlay: writes that bypass the router', () => {
   });
 
   it('with the invalidation link down nothing is served from the cache, and caching resumes once it is back', async () => {
-    const r = routerOver(memoryNodes());
+    const r = memoryCluster({ nodes: NODES, shards: 4 });
     const { status, remedy } = await cached(r, ['k']);
     const node = ownerOf(r, 'k');
     await direct(node, 'set', 'k', 'v1');
@@ -372,7 +330,7 @@ describe('request coalescing', () => {
 
 describe('cache overlay: removal', () => {
   it('removing the policy drops its entries and, with no cached key left, closes the feeds', async () => {
-    const r = routerOver(memoryNodes());
+    const r = memoryCluster({ nodes: NODES, shards: 4 });
     const { manager, remedy } = await cached(r, ['k', 'j']);
     await send(r, 'set', 'k', 'v');
     await send(r, 'get', 'k');
@@ -390,7 +348,7 @@ describe('cache overlay: removal', () => {
 describe('cache overlay: bounds', () => {
   it('never outlives maxStaleMs (jittered) nor the key’s TTL; maxStaleMs 0 never caches', async () => {
     const clock = new ManualClock();
-    const r = routerOver(memoryNodes());
+    const r = memoryCluster({ nodes: NODES, shards: 4 });
     const { status, manager } = await cached(r, ['k', 't'], policy({ maxStaleMs: 1_000 }), {
       clock,
       random: () => 0.999, // the shortest life: ×0.8
@@ -419,7 +377,7 @@ describe('cache overlay: bounds', () => {
   });
 
   it('does not cache a value over the size limit, and keeps to the entry bound', async () => {
-    const r = routerOver(memoryNodes());
+    const r = memoryCluster({ nodes: NODES, shards: 4 });
     const { status, remedy } = await cached(r, ['big', 'h'], policy(), { maxValueBytes: 100, maxEntries: 2 });
     await send(r, 'set', 'big', 'x'.repeat(101));
     await send(r, 'get', 'big');

@@ -196,18 +196,6 @@ export function serialOrderProblem(initial: bigint, acked: readonly Acked[], fin
   return null;
 }
 
-/** A seeded generator (mulberry32), so a failing run can be repeated. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Lets pending I/O and timers run. */
 export const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

@@ -24,7 +24,6 @@ import {
   client,
   nodes,
   raw,
-  random,
   rig,
   send,
   serialOrderProblem,
@@ -33,6 +32,7 @@ import {
   type Rig,
   type Seen,
 } from './counter-harness.js';
+import { mulberry32 } from '../seeded-random.js';
 
 const hasRedis = requireBinary('redis-server', 'counter remedy tests over Redis');
 
@@ -77,7 +77,7 @@ async function load(
   key: string,
   o: { clients: number; rounds: number; burst: number; seed: number; negative: boolean },
 ): Promise<Load> {
-  const rng = random(o.seed);
+  const rng = mulberry32(o.seed);
   const acked: Acked[] = [];
   const errors: string[] = [];
   const perClient: bigint[][] = [];
@@ -125,7 +125,7 @@ async function switching(
   seed: number,
   stop: () => boolean,
 ): Promise<number> {
-  const rng = random(seed ^ 0x5eed);
+  const rng = mulberry32(seed ^ 0x5eed);
   const k = Buffer.from(key);
   let switches = 0;
   while (!stop()) {

@@ -4,8 +4,7 @@
  * (do-not-touch, cooldown, per-minute cap) are enforced on a manual clock.
  */
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { ShardBackend } from '../../src/backend/backend.js';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { EventBus } from '../../src/control/events.js';
 import type { ActionKindHandler, ActionSubject } from '../../src/mitigate/action.js';
@@ -15,13 +14,8 @@ import { keyFromText, keyPolicyActions } from '../../src/mitigate/key-actions.js
 import { PolicyManager } from '../../src/mitigate/policies.js';
 import { answeringRemedy, send, testRouter, text } from './test-remedy.js';
 
-const toClose: ShardBackend[] = [];
-afterEach(async () => {
-  await Promise.all(toClose.splice(0).map((b) => b.close()));
-});
-
 function setup(options: Partial<ConstructorParameters<typeof Executor>[0]> = {}) {
-  const router = testRouter(toClose);
+  const router = testRouter();
   const clock = new ManualClock();
   const policies = new PolicyManager({ router, clock }, [
     answeringRemedy('cache'),
@@ -338,7 +332,7 @@ describe('admission actions', () => {
 
 describe('key policy actions', () => {
   it('key policy actions - only the kinds whose remedy the process has are offered, so the executor refuses the others up front', () => {
-    const router = testRouter(toClose);
+    const router = testRouter();
     const policies = new PolicyManager({ router, clock: new ManualClock() }, [answeringRemedy('aggregate')]);
     const executor = new Executor({ handlers: keyPolicyActions(policies) });
     expect(executor.kinds).toEqual(['aggregate', 'policy']);

@@ -3,44 +3,14 @@
  * and a change holds the key's requests until the old stages have closed, so
  * nothing overtakes a flush or a fold-back.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import type { ShardBackend } from '../../src/backend/backend.js';
-import { MemoryBackend } from '../../src/backend/memory.js';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { nodeId, type NodeId } from '../../src/keyspace/ids.js';
-import { hashPartitioner } from '../../src/keyspace/partitioner.js';
-import { RoutingTable } from '../../src/keyspace/routing-table.js';
 import { PolicyManager } from '../../src/mitigate/policies.js';
 import type { KeyPolicy, Remedy, RemedyName } from '../../src/mitigate/policy.js';
-import type { Reply } from '../../src/protocol/reply.js';
-import { Router } from '../../src/router/router.js';
-import { Session } from '../../src/router/session.js';
+import type { Router } from '../../src/router/router.js';
+import { memoryCluster, send } from './cluster.js';
 
-const toClose: ShardBackend[] = [];
-afterEach(async () => {
-  await Promise.all(toClose.splice(0).map((b) => b.close()));
-});
-
-function router(): Router {
-  const nodes = ['n0', 'n1'].map(nodeId);
-  const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes, shards: 4 });
-  const backends = new Map<NodeId, ShardBackend>(nodes.map((n) => [n, new MemoryBackend({ node: n })]));
-  toClose.push(...backends.values());
-  return new Router(table, backends);
-}
-
-const session = new Session(1, 'test', false, 0);
-
-function send(r: Router, ...args: string[]): Promise<Reply> {
-  return new Promise((resolve) =>
-    r.dispatch(
-      session,
-      args.map((a) => Buffer.from(a)),
-      undefined,
-      resolve,
-    ),
-  );
-}
+const router = (): Router => memoryCluster({ nodes: ['n0', 'n1'], shards: 4 });
 
 /** A remedy that tags what passes through it and whose close waits for the test to release it. */
 function tagging(name: RemedyName, log: string[], gates: (() => void)[]): Remedy {

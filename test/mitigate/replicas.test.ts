@@ -29,6 +29,7 @@ import { startHotshard, type Hotshard } from '../../src/hotshard.js';
 import { pino } from 'pino';
 import { Session } from '../../src/router/session.js';
 import { requireBinary, startRedis, startRedisCluster, type RedisProcess } from '../../src/testkit/index.js';
+import { mulberry32 } from '../seeded-random.js';
 
 const strong = (count: number): KeyPolicy => ({ consistency: 'strong', replicas: { count } });
 const KEY = Buffer.from('hot{user:1}');
@@ -179,17 +180,6 @@ function readReply(op: readonly string[], reply: unknown): unknown {
   return out.sort();
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomWrite(rand: () => number, i: number): string[] {
   const k = KEY.toString();
   const pick = Math.floor(rand() * 7);
@@ -229,7 +219,7 @@ async function load(
     during?: () => void;
   },
 ): Promise<{ readErrors: unknown[] }> {
-  const rand = rng(seed);
+  const rand = mulberry32(seed);
   const k = KEY.toString();
   const states: State[] = [opts.initial];
   let acks = 0;
@@ -509,7 +499,7 @@ describe('replicas over embedded nodes with a capacity model', () => {
   /** Four nodes of unequal capacity whose replies also take a random 0–2 ms each, in order per node. */
   function memoryWorld(seed = 0): World {
     const caps = [3_000, 5_000, 8_000, 13_000];
-    const rand = rng(seed + 1000);
+    const rand = mulberry32(seed + 1000);
     const backends = new Map<NodeId, ShardBackend>(
       caps.map((capacity, i) => {
         const node = nodeId(`m${i}`);

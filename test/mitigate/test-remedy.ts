@@ -1,35 +1,17 @@
 /** Helpers for the executor and mitigation API tests: a router over embedded nodes, and a remedy whose effect shows in replies. */
 import type { ShardBackend } from '../../src/backend/backend.js';
-import { MemoryBackend } from '../../src/backend/memory.js';
-import { nodeId, type NodeId } from '../../src/keyspace/ids.js';
-import { hashPartitioner } from '../../src/keyspace/partitioner.js';
-import { RoutingTable } from '../../src/keyspace/routing-table.js';
 import type { Remedy, RemedyName } from '../../src/mitigate/policy.js';
 import type { Reply } from '../../src/protocol/reply.js';
-import { Router } from '../../src/router/router.js';
-import { Session } from '../../src/router/session.js';
+import type { Router } from '../../src/router/router.js';
+import { memoryNodes, routerOver } from './cluster.js';
 
-/** A router over two embedded nodes; the backends are pushed to `toClose`. */
-export function testRouter(toClose: ShardBackend[]): Router {
-  const nodes = ['n0', 'n1'].map(nodeId);
-  const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes, shards: 4 });
-  const backends = new Map<NodeId, ShardBackend>(nodes.map((n) => [n, new MemoryBackend({ node: n })]));
-  toClose.push(...backends.values());
-  return new Router(table, backends);
-}
+export { send } from './cluster.js';
 
-const session = new Session(1, 'test', false, 0);
-
-/** Sends one command through the router. */
-export function send(r: Router, ...args: string[]): Promise<Reply> {
-  return new Promise((resolve) =>
-    r.dispatch(
-      session,
-      args.map((a) => Buffer.from(a)),
-      undefined,
-      resolve,
-    ),
-  );
+/** A router over two embedded nodes, closed after the test (and pushed to `toClose` when a test closes its own). */
+export function testRouter(toClose?: ShardBackend[]): Router {
+  const backends = memoryNodes(['n0', 'n1']);
+  toClose?.push(...backends);
+  return routerOver(backends, 4);
 }
 
 /**

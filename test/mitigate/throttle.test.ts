@@ -4,45 +4,16 @@
  * HS_ERR_THROTTLED scope=key and an exact retry-after; under it, requests
  * reach the node; other keys are never touched.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import type { ShardBackend } from '../../src/backend/backend.js';
-import { MemoryBackend } from '../../src/backend/memory.js';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { ErrorCode } from '../../src/errors.js';
-import { nodeId, type NodeId } from '../../src/keyspace/ids.js';
-import { hashPartitioner } from '../../src/keyspace/partitioner.js';
-import { RoutingTable } from '../../src/keyspace/routing-table.js';
 import { throttleRemedy } from '../../src/mitigate/actions/throttle.js';
 import { PolicyManager } from '../../src/mitigate/policies.js';
 import { OK, ReplyError, type Reply } from '../../src/protocol/reply.js';
-import { Router } from '../../src/router/router.js';
-import { Session } from '../../src/router/session.js';
+import type { Router } from '../../src/router/router.js';
+import { memoryCluster, send } from './cluster.js';
 
-const toClose: ShardBackend[] = [];
-afterEach(async () => {
-  await Promise.all(toClose.splice(0).map((b) => b.close()));
-});
-
-function router(): Router {
-  const nodes = ['n0', 'n1'].map(nodeId);
-  const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes, shards: 4 });
-  const backends = new Map<NodeId, ShardBackend>(nodes.map((n) => [n, new MemoryBackend({ node: n })]));
-  toClose.push(...backends.values());
-  return new Router(table, backends);
-}
-
-const session = new Session(1, 'test', false, 0);
-
-function send(r: Router, ...args: string[]): Promise<Reply> {
-  return new Promise((resolve) =>
-    r.dispatch(
-      session,
-      args.map((a) => Buffer.from(a)),
-      undefined,
-      resolve,
-    ),
-  );
-}
+const router = (): Router => memoryCluster({ nodes: ['n0', 'n1'], shards: 4 });
 
 /** What a reply says, in a form easy to compare. */
 function shown(reply: Reply): unknown {

@@ -1,15 +1,7 @@
 /** Deterministic test streams: a seeded PRNG, Zipf ranks, and keys written without allocating. */
 
 /** mulberry32: a small, fast, seeded PRNG returning [0, 1). */
-export function random(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as random } from '../seeded-random.js';
 
 /**
  * Zipf(s) over ranks 0..n-1 (rank r has weight (r+1)^-s), sampled by inverse

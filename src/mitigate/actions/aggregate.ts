@@ -41,7 +41,7 @@ import { makeCommand } from '../../protocol/command.js';
 import { commandSpec, type CommandSpec } from '../../router/command-table.js';
 import type { KeyHandler, KeyRequest } from '../../router/key-policies.js';
 import type { AggregateSettings, KeyPolicy, Remedy, RemedyStage } from '../policy.js';
-import { addInt64, incrementOf, intOf, refusedByRedis, subInt64, type Int } from './counter-values.js';
+import { addInt64, Drain, incrementOf, intOf, refusedByRedis, subInt64, type Int } from './counter-values.js';
 
 /** Where the flush timers come from; injected so tests decide when a batch is due. */
 export interface Timers {
@@ -108,8 +108,7 @@ class AggregateStage implements RemedyStage {
   readonly #queue: (Batch | Pass)[] = [];
   #batchInFlight = false;
   #passInFlight = 0;
-  #pumping = false;
-  #again = false;
+  readonly #drain = new Drain(() => this.#sendReady());
   #closing = false;
   #closed: (() => void)[] = [];
   /** async: the counter's value after everything queued, when known. */
@@ -217,36 +216,31 @@ class AggregateStage implements RemedyStage {
   }
 
   // Sends what may go now. Replies can arrive synchronously (an embedded node
-  // without a capacity model), re-entering here: the outer loop goes on instead.
+  // without a capacity model), re-entering here: the outer pass goes on instead.
   #pump(): void {
-    if (this.#pumping) {
-      this.#again = true;
-      return;
-    }
-    this.#pumping = true;
-    do {
-      this.#again = false;
-      while (!this.#batchInFlight && this.#queue.length > 0) {
-        const op = this.#queue[0]!;
-        if (op.kind === 'pass') {
-          this.#queue.shift();
-          this.#passInFlight++;
-          this.#next.run(op.req, (reply) => {
-            this.#passInFlight--;
-            op.done(reply);
-            this.#settled();
-          });
-          continue;
-        }
-        if (!op.due) break;
-        this.#queue.shift();
-        this.#seal(op);
-        this.#batchInFlight = true;
-        this.#send(op);
-      }
-    } while (this.#again);
-    this.#pumping = false;
+    if (!this.#drain.run()) return;
     if (this.#idle()) for (const resolve of this.#closed.splice(0)) resolve();
+  }
+
+  #sendReady(): void {
+    while (!this.#batchInFlight && this.#queue.length > 0) {
+      const op = this.#queue[0]!;
+      if (op.kind === 'pass') {
+        this.#queue.shift();
+        this.#passInFlight++;
+        this.#next.run(op.req, (reply) => {
+          this.#passInFlight--;
+          op.done(reply);
+          this.#settled();
+        });
+        continue;
+      }
+      if (!op.due) break;
+      this.#queue.shift();
+      this.#seal(op);
+      this.#batchInFlight = true;
+      this.#send(op);
+    }
   }
 
   #settled(): void {

@@ -3,7 +3,8 @@
  * replies: increments as Redis parses them, integer replies from either
  * backend (a Redis node's raw bytes or an embedded node's numbers), and
  * signed 64-bit arithmetic with Redis's overflow rule, so a reply computed
- * by a stage is the one Redis would have given.
+ * by a stage is the one Redis would have given; and the re-entrant drain
+ * both stages send their queues with.
  */
 import { parseInt64 } from '../../backend/memory-commands.js';
 import { decodeReply } from '../../protocol/reply-decoder.js';
@@ -97,4 +98,31 @@ export function refusedByRedis(reply: Reply): boolean {
 /** The integer as Redis's GET shows it. */
 export function bulkOf(v: Int): Buffer {
   return Buffer.from(String(v), 'latin1');
+}
+
+/**
+ * Runs `drain` until a pass ends with nothing more asked of it. A reply can
+ * arrive synchronously (an embedded node without a capacity model) and call
+ * `run` again from inside `drain`: that call only asks the running pass for
+ * one more round, so the stage's queue is never sent from two frames at once.
+ */
+export class Drain {
+  #running = false;
+  #again = false;
+  constructor(private readonly drain: () => void) {}
+
+  /** True when this call did the draining; false when it only asked the running one for another pass. */
+  run(): boolean {
+    if (this.#running) {
+      this.#again = true;
+      return false;
+    }
+    this.#running = true;
+    do {
+      this.#again = false;
+      this.drain();
+    } while (this.#again);
+    this.#running = false;
+    return true;
+  }
 }

@@ -49,6 +49,7 @@ import {
   addInt64,
   bulkOf,
   counterOf,
+  Drain,
   incrementOf,
   intOf,
   refusedByRedis,
@@ -138,8 +139,9 @@ class SaltStage implements RemedyStage {
   #inFlight = 0;
   /** A step that needs the key to itself (read, fold, look) is running. */
   #busy = false;
-  #pumping = false;
-  #again = false;
+  readonly #drain = new Drain(() => {
+    while (!this.#busy && this.#queue.length > 0) if (!this.#step(this.#queue[0]!)) break;
+  });
   #turn = 0;
   /** The last request seen: whose session and route the stage's own commands use. */
   #via: KeyRequest | undefined;
@@ -192,16 +194,7 @@ class SaltStage implements RemedyStage {
   }
 
   #pump(): void {
-    if (this.#pumping) {
-      this.#again = true;
-      return;
-    }
-    this.#pumping = true;
-    do {
-      this.#again = false;
-      while (!this.#busy && this.#queue.length > 0) if (!this.#step(this.#queue[0]!)) break;
-    } while (this.#again);
-    this.#pumping = false;
+    this.#drain.run();
   }
 
   /** Starts the op at the head of the queue; false when it must wait. */
