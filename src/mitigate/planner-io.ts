@@ -39,7 +39,7 @@ export const DEFAULT_PLANNER_SETTINGS: PlannerSettings = Object.freeze({
   hysteresisMs: 30_000,
   verifyDelayMs: 5_000,
   cooldownMs: 10_000,
-  maxActionsPerMinute: 20,
+  maxActionsPerMinute: 60,
   targetUtilization: 0.7,
 });
 

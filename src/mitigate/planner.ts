@@ -68,6 +68,7 @@ import { planRequest, shedTier, warmKeyRequest } from './plan-request.js';
 import {
   DEFAULT_PLANNER_SETTINGS,
   WARM_KEYS,
+  type HeavyKey,
   type PlannedAction,
   type PlannedRevert,
   type PlannerInputs,
@@ -243,24 +244,56 @@ export class Planner {
   ): WarmKey[] {
     const heavyKeys = this.#in.heavyKeys;
     if (heavyKeys === undefined) return [];
-    const out = new Map<string, WarmKey>();
-    for (const h of active) {
-      if ((h.kind !== 'hot-range' && h.kind !== 'hot-node') || h.heat !== 'read-hot') continue;
-      if (this.#untouchable(h.subject)) continue;
-      const minReads = WARM_KEYS.shareOfMeanShard * (meanShardRate(snapshot) ?? h.evidence.meanShardRate ?? 0);
-      if (!(minReads > 0)) continue;
-      const scope = h.kind === 'hot-range' ? { shard: h.subject } : { node: h.subject };
+    const own = new Map<string, WarmKey>();
+    const head = new Map<string, WarmKey>();
+    const hotspots = active
+      .filter((h) => (h.kind === 'hot-range' || h.kind === 'hot-node') && h.heat === 'read-hot')
+      .filter((h) => !this.#untouchable(h.subject))
+      .sort(
+        (a, b) =>
+          SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
+          (b.evidence.rate ?? 0) - (a.evidence.rate ?? 0),
+      );
+    const take = (
+      into: Map<string, WarmKey>,
+      keys: readonly HeavyKey[],
+      h: Hotspot,
+      minReads: number,
+      most: number,
+    ): void => {
       let n = 0;
-      for (const k of [...heavyKeys(scope)].sort((a, b) => b.reads - a.reads)) {
-        if (n >= WARM_KEYS.perHotspot || !(k.reads >= minReads)) break;
+      for (const k of [...keys].sort((a, b) => b.reads - a.reads)) {
+        if (n >= most || !(k.reads >= minReads)) break;
         // A hot key has its own ladder; a strong key would need replicas.
         if (hotBySubject.has(`key:${k.key}`) || this.#isStrong(k.key) || this.#untouchable(k.key)) continue;
         n++;
-        const had = out.get(k.key);
-        if (had === undefined || k.reads > had.reads) out.set(k.key, { key: k.key, reads: k.reads, minReads, h });
+        if (!into.has(k.key)) into.set(k.key, { key: k.key, reads: k.reads, minReads, h });
       }
+    };
+    for (const h of hotspots) {
+      const minReads =
+        WARM_KEYS.shareOfMeanShard * (meanShardRate(snapshot) ?? h.evidence.meanShardRate ?? 0);
+      if (!(minReads > 0)) continue;
+      take(
+        own,
+        heavyKeys(h.kind === 'hot-range' ? { shard: h.subject } : { node: h.subject }),
+        h,
+        minReads,
+        WARM_KEYS.perHotspot,
+      );
     }
-    return [...out.values()].sort((a, b) => b.reads - a.reads);
+    // Then the read skew's head anywhere: cached only where the detector points, the keys there
+    // leave their nodes below nodes as warm, which become the most loaded backends (bench:hotkey c).
+    const worst = hotspots[0];
+    const minReads =
+      WARM_KEYS.shareOfMeanShard * (meanShardRate(snapshot) ?? worst?.evidence.meanShardRate ?? 0);
+    if (worst !== undefined && minReads > 0) take(head, heavyKeys({}), worst, minReads, WARM_KEYS.max);
+    // The hotspots' own keys first (what was raised), then the rest of the head, each heaviest first.
+    const byReads = (a: WarmKey, b: WarmKey): number => b.reads - a.reads;
+    return [
+      ...[...own.values()].sort(byReads),
+      ...[...head.values()].filter((w) => !own.has(w.key)).sort(byReads),
+    ];
   }
 
   /**
@@ -299,7 +332,11 @@ export class Planner {
       if (anywhere === null) {
         const minReads = WARM_KEYS.shareOfMeanShard * (meanShardRate(snapshot) ?? 0);
         anywhere = new Set(
-          minReads > 0 ? heavyKeys({}).filter((k) => k.reads >= minReads).map((k) => k.key) : [],
+          minReads > 0
+            ? heavyKeys({})
+                .filter((k) => k.reads >= minReads)
+                .map((k) => k.key)
+            : [],
         );
       }
       if (anywhere.has(r.subject.name)) this.#remember(sk, now, null, null);
@@ -464,7 +501,11 @@ export class Planner {
       if (r.by === 'planner' && r.kind === 'cache' && isWarmCause(r.hotspot?.id)) placed++;
     }
     for (const [slot, at] of this.#requested)
-      if (slot.startsWith('cache|key:') && view.now < at + this.settings.cooldownMs && !view.liveBySlot.has(slot))
+      if (
+        slot.startsWith('cache|key:') &&
+        view.now < at + this.settings.cooldownMs &&
+        !view.liveBySlot.has(slot)
+      )
         placed++;
     const out: PlannedAction[] = [];
     for (const w of view.warm) {

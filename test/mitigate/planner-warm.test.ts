@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TickSnapshot } from '../../src/detect/snapshot.js';
-import { PLANNED_REMEDIES } from '../../src/mitigate/planner.js';
+import { PLANNED_REMEDIES, type PlannerSettings } from '../../src/mitigate/planner.js';
 import { applies, Bench, hotspot, kindsOf, T0 } from './planner-harness.js';
 
 /** 16 shards of 1,000 ops/s on 4 nodes: the mean shard is 1,000 ops/s, so a warm key needs 50 reads/s. */
@@ -64,14 +64,14 @@ const range = (shard: string, o: Parameters<typeof hotspot>[0] = {}) =>
     ...o,
   });
 
-function bench(settings: Parameters<typeof Bench.prototype.constructor>[0] = {}) {
+function bench(settings: Partial<PlannerSettings> = {}) {
   const keys = new Keys();
   const b = new Bench(settings, { heavyKeys: keys.heavy, snapshot: world, measure: () => 0 });
   return { b, keys };
 }
 
 describe('planner - warm keys of a read-hot range or node', () => {
-  it('planner - a read-hot range gets the cache on its heavy read keys only (≥ 5 % of the mean shard), never a strong or do-not-touch key', () => {
+  it('planner - a read-hot range gets the cache on its heavy read keys (≥ 5 % of the mean shard), then on the heavy keys elsewhere; never on a strong or do-not-touch key', () => {
     const { b, keys } = bench({ strong: ['acct:*'], doNotTouch: ['session:*'] });
     keys.byShard.set('s5', [
       { key: 'k:1', reads: 900 },
@@ -80,10 +80,18 @@ describe('planner - warm keys of a read-hot range or node', () => {
       { key: 'session:1', reads: 400 },
       { key: 'k:3', reads: 49 },
     ]);
-    keys.byShard.set('s9', [{ key: 'k:elsewhere', reads: 800 }]);
+    keys.byShard.set('s9', [
+      { key: 'k:elsewhere', reads: 800 },
+      { key: 'k:cool', reads: 30 },
+    ]);
     b.hot = [range('s5')];
     const out = applies(b.tick());
-    expect(out.map((o) => `${o.kind} ${o.subject.name}`)).toEqual(['cache k:1', 'cache k:2']);
+    // The range's own keys first, then the read skew's head anywhere (so the max does not move to another node).
+    expect(out.map((o) => `${o.kind} ${o.subject.name}`)).toEqual([
+      'cache k:1',
+      'cache k:2',
+      'cache k:elsewhere',
+    ]);
     expect(out[0]).toMatchObject({
       settings: { ...PLANNED_REMEDIES.cache },
       hotspot: { id: `hot-range:s5@${T0}` },
@@ -92,32 +100,42 @@ describe('planner - warm keys of a read-hot range or node', () => {
     });
     expect(out[0]?.reason).toMatch(/"k:1" reads 900\/s in hot range s5.*cache \+ coalescing/);
     expect(keys.calls).toContainEqual({ shard: 's5' });
+    expect(keys.calls).toContainEqual({});
   });
 
-  it('planner - a read-hot node gets its heavy keys cached; a write-hot range gets nothing', () => {
+  it('planner - a read-hot node gets its heavy keys cached first; a write-hot range gets nothing', () => {
     const { b, keys } = bench();
     keys.byShard.set('s4', [{ key: 'k:a', reads: 200 }]);
     keys.byShard.set('s6', [{ key: 'k:b', reads: 100 }]);
     keys.byShard.set('s9', [{ key: 'k:c', reads: 800 }]);
+    b.hot = [range('s9', { heat: 'write-hot' })];
+    expect(kindsOf(b.tick())).toEqual([]);
     b.hot = [
       hotspot({ kind: 'hot-node', subject: 'n1', shard: null, node: 'n1', evidence: { rate: 6000 } }),
       range('s9', { heat: 'write-hot' }),
     ];
-    expect(kindsOf(b.tick())).toEqual(['cache k:a', 'cache k:b']);
+    expect(kindsOf(b.tick())).toEqual(['cache k:a', 'cache k:b', 'cache k:c']);
   });
 
-  it('planner - at most 16 keys per hotspot, and a key with its own hot-key ladder is left to it', () => {
-    const { b, keys } = bench({ maxActionsPerMinute: 100 });
+  it('planner - a hotspot’s own keys come first, 16 at most; at most 64 warm caches in all; a hot key is left to its own ladder', () => {
+    const { b, keys } = bench({ maxActionsPerMinute: 1000 });
+    // s5's keys are lighter than s9's: the range's own 16 still come first.
     keys.byShard.set(
       's5',
-      Array.from({ length: 20 }, (_, i) => ({ key: `k:${i}`, reads: 1000 - i })),
+      Array.from({ length: 20 }, (_, i) => ({ key: `k:${i}`, reads: 100 - i })),
+    );
+    keys.byShard.set(
+      's9',
+      Array.from({ length: 60 }, (_, i) => ({ key: `far:${i}`, reads: 1000 - i })),
     );
     b.hot = [hotspot({ subject: 'k:0', shard: 's5', node: 'n1' }), range('s5')];
     const out = kindsOf(b.tick());
     expect(out[0]).toBe('cache k:0');
     expect(out.filter((o) => o === 'cache k:0')).toHaveLength(1);
-    // k:0 is the hot key's; the range's 16 are the next heaviest.
-    expect(out.slice(1)).toEqual(Array.from({ length: 16 }, (_, i) => `cache k:${i + 1}`));
+    // k:0 is the hot key's; the range's 16 are the next heaviest, then the head anywhere up to 64.
+    expect(out.slice(1, 17)).toEqual(Array.from({ length: 16 }, (_, i) => `cache k:${i + 1}`));
+    expect(out.slice(17)).toEqual(Array.from({ length: 48 }, (_, i) => `cache far:${i}`));
+    expect(applies(b.run(20_000))).toEqual([]);
   });
 
   it('planner - warm keys come after the ladders under the per-minute cap, heaviest first', () => {
