@@ -71,9 +71,10 @@ export const PLANNED_REMEDIES = Object.freeze({
  * warm keys. A key qualifies with reads of at least `shareOfMeanShard` of the
  * mean shard's rate (reads + writes): caching it takes a twentieth of a
  * shard's fair load off its backend, where the keys below that are the Zipf
- * tail that hashing already spreads evenly. The heaviest `perHotspot` per
- * hotspot, and `max` warm caches in place at once, bound what a wide hot
- * node can ask for (each cache holds at most one value per key).
+ * tail that hashing already spreads evenly. A hotspot's own heaviest
+ * `perHotspot` come first, then such keys anywhere (docs/planner.md, "Warm
+ * keys"); `max` warm caches in place at once bound what a read skew can ask
+ * for (each cache holds one value per key).
  */
 export const WARM_KEYS = Object.freeze({ shareOfMeanShard: 0.05, perHotspot: 16, max: 64 });
 

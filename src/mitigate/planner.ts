@@ -13,10 +13,12 @@
  *
  * Warm keys. A read-hot range or node is many keys, none hot on its own
  * (Zipf's shoulder: the keys after the top one or two). Its heaviest read
- * keys (WARM_KEYS: reads ≥ 5 % of the mean shard's rate, 16 per hotspot, 64
- * in place) get the hot key's cache, on the signal alone; strong and
- * do-not-touch keys are left out, and they come after the ladders under the
- * per-minute cap. A cached key counts as hot while the range or node
+ * keys (WARM_KEYS: reads ≥ 5 % of the mean shard's rate, 16 per hotspot),
+ * then such keys anywhere (the skew's head: cached only where the detector
+ * points, the max backend just moves to the next node), 64 in place at
+ * most, get the hot key's cache on the signal alone; strong and do-not-touch
+ * keys are left out, and they come after the ladders under the per-minute
+ * cap. A cached key counts as hot while the range or node
  * hotspot that led to it is active, or while it is still among the heaviest
  * keys (by the same rule, anywhere), and is reverted after `hysteresisMs`
  * once neither holds. Telemetry counts a key before its cache serves it, so
@@ -731,7 +733,7 @@ export class Planner {
   }
 }
 
-/** The subject a hotspot's ladder acts on; null for kinds this planner leaves to others (ranges, nodes, skew). */
+/** The subject a hotspot's ladder acts on; null for ranges, nodes (their warm keys are cached instead: #warmKeys) and skew. */
 function subjectOf(h: Hotspot): ActionSubject | null {
   if (h.kind === 'hot-key') return { type: 'key', name: h.subject };
   if (h.kind === 'noisy-tenant') return { type: 'tenant', name: h.subject };
