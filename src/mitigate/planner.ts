@@ -8,8 +8,8 @@
  *   write-hot counter aggregate → salt (counter patterns only) → throttle-key → shed
  *   other write-hot   throttle-key → shed
  *   noisy tenant      quota-tenant → shed
- *   read-hot range    cache on its warm keys (no further rung)
- *   read-hot node     cache on its warm keys (no further rung)
+ *   read-hot range    cache on its warm keys, then the skew's head anywhere (no further rung)
+ *   read-hot node     cache on its warm keys, then the skew's head anywhere (no further rung)
  *
  * Warm keys. A read-hot range or node is many keys, none hot on its own
  * (Zipf's shoulder: the keys after the top one or two). Its heaviest read
@@ -284,8 +284,8 @@ export class Planner {
         WARM_KEYS.perHotspot,
       );
     }
-    // Then the read skew's head anywhere: cached only where the detector points, the keys there
-    // leave their nodes below nodes as warm, which become the most loaded backends (bench:hotkey c).
+    // Then the read skew's head anywhere: caching only where the detector points leaves the warm
+    // keys of other nodes uncached, and those become the most loaded backends (bench:hotkey c).
     const worst = hotspots[0];
     const minReads =
       WARM_KEYS.shareOfMeanShard * (meanShardRate(snapshot) ?? worst?.evidence.meanShardRate ?? 0);
@@ -502,6 +502,7 @@ export class Planner {
       occupied.add(subjectKey(r.subject));
       if (r.by === 'planner' && r.kind === 'cache' && isWarmCause(r.hotspot?.id)) placed++;
     }
+    // Asked for and not yet in the log (a hot key's cache too: a bound, not a count).
     for (const [slot, at] of this.#requested)
       if (
         slot.startsWith('cache|key:') &&
