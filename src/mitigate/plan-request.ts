@@ -11,7 +11,13 @@ import { OTHER_TENANT } from '../telemetry/tenant-table.js';
 import type { ActionKind, ActionRecord, ActionSubject } from './action.js';
 import { keyThrottleRate, tenantQuota } from './fair-share.js';
 import type { KeyPatterns } from './key-patterns.js';
-import { flushMsFor, PLANNED_REMEDIES, type PlannedAction, type PlannerSettings } from './planner-io.js';
+import {
+  flushMsFor,
+  PLANNED_REMEDIES,
+  WARM_KEYS,
+  type PlannedAction,
+  type PlannerSettings,
+} from './planner-io.js';
 import { measureDefault, predict } from './verify.js';
 
 /** Everything one rung's request is made from. */
@@ -132,6 +138,29 @@ export function planRequest(c: RungContext): PlannedAction {
       }) ?? undefined,
     rung,
     follows: follows?.record.id ?? null,
+  };
+}
+
+/**
+ * The cache on a warm key: one of the heaviest read keys of a read-hot hot
+ * range or hot node (WARM_KEYS). The same cache as a hot key's, taken on the
+ * range's or node's signal alone; judged by its own hit rate, since one key
+ * of several cannot be held to the shard's or node's latency.
+ */
+export function warmKeyRequest(h: Hotspot, key: string, reads: number, minReads: number): PlannedAction {
+  const where = h.kind === 'hot-range' ? `hot range ${h.subject}` : `hot node ${h.subject}`;
+  return {
+    type: 'apply',
+    kind: 'cache',
+    subject: { type: 'key', name: key },
+    settings: Object.freeze({ ...PLANNED_REMEDIES.cache }),
+    reason:
+      `key ${JSON.stringify(key)} reads ${Math.round(reads)}/s in ${where} (${h.heat}, ${h.severity}): ` +
+      `cache + coalescing: one of its heaviest read keys (≥ ${Math.round(WARM_KEYS.shareOfMeanShard * 100)} % of the mean shard, ${Math.round(minReads)} reads/s), cheap and reversible, taken on the ${h.kind} signal alone`,
+    hotspot: { id: h.id, evidence: { ...h.evidence, keyReads: reads, minKeyReads: minReads } },
+    prediction: predict('cache', h, { latency: false }) ?? undefined,
+    rung: 0,
+    follows: null,
   };
 }
 

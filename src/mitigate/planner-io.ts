@@ -39,7 +39,7 @@ export const DEFAULT_PLANNER_SETTINGS: PlannerSettings = Object.freeze({
   hysteresisMs: 30_000,
   verifyDelayMs: 5_000,
   cooldownMs: 10_000,
-  maxActionsPerMinute: 20,
+  maxActionsPerMinute: 60,
   targetUtilization: 0.7,
 });
 
@@ -65,6 +65,24 @@ export const PLANNED_REMEDIES = Object.freeze({
   replicate: Object.freeze({ count: 2 }),
   aggregate: Object.freeze({ flushMs: 2, maxFlushMs: 5, writesPerIncrement: 0.01, mode: 'sync' as const }),
 });
+
+/**
+ * Which keys of a read-hot hot range (or hot node) the planner caches: its
+ * warm keys. A key qualifies with reads of at least `shareOfMeanShard` of the
+ * mean shard's rate (reads + writes): caching it takes a twentieth of a
+ * shard's fair load off its backend, where the keys below that are the Zipf
+ * tail that hashing already spreads evenly. A hotspot's own heaviest
+ * `perHotspot` come first, then such keys anywhere (docs/planner.md, "Warm
+ * keys"); `max` warm caches in place at once bound what a read skew can ask
+ * for (each cache holds one value per key).
+ */
+export const WARM_KEYS = Object.freeze({ shareOfMeanShard: 0.05, perHotspot: 16, max: 64 });
+
+/** A key and its reads per second, as heavyKeys reports it. */
+export interface HeavyKey {
+  readonly key: string;
+  readonly reads: number;
+}
 
 /** The flush interval for a counter at `incrementsPerSec` (see PLANNED_REMEDIES). */
 export function flushMsFor(incrementsPerSec: number): number {
@@ -114,6 +132,12 @@ export interface PlannerInputs {
   readonly tenantPriority?: (tenant: string) => number;
   /** A key's INCR share; null or absent when unknown. */
   readonly commandMix?: (key: string) => CommandMix | null;
+  /**
+   * The heaviest keys by reads per second over the detector's window, within
+   * a shard or a node (no scope: anywhere), as text (keyText); truncated keys
+   * left out. Without it, only hot keys are cached (no warm keys).
+   */
+  readonly heavyKeys?: (scope: { readonly shard?: string; readonly node?: string }) => readonly HeavyKey[];
   /** A measurement in place of the default (verify.ts); undefined falls back to it. */
   readonly measure?: (metric: string, context: MeasureContext) => number | null | undefined;
 }

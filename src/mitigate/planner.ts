@@ -8,6 +8,21 @@
  *   write-hot counter aggregate → salt (counter patterns only) → throttle-key → shed
  *   other write-hot   throttle-key → shed
  *   noisy tenant      quota-tenant → shed
+ *   read-hot range    cache on its warm keys, then the skew's head anywhere (no further rung)
+ *   read-hot node     cache on its warm keys, then the skew's head anywhere (no further rung)
+ *
+ * Warm keys. A read-hot range or node is many keys, none hot on its own
+ * (Zipf's shoulder: the keys after the top one or two). Its heaviest read
+ * keys (WARM_KEYS: reads ≥ 5 % of the mean shard's rate, 16 per hotspot),
+ * then such keys anywhere (the skew's head: cached only where the detector
+ * points, the max backend just moves to the next node), 64 in place at
+ * most, get the hot key's cache on the signal alone; strong and do-not-touch
+ * keys are left out, and they come after the ladders under the per-minute
+ * cap. A cached key counts as hot while the range or node
+ * hotspot that led to it is active, or while it is still among the heaviest
+ * keys (by the same rule, anywhere), and is reverted after `hysteresisMs`
+ * once neither holds. Telemetry counts a key before its cache serves it, so
+ * caching does not cool what led to it.
  *
  * A rung is taken when the one before it has been verified (`verifyDelayMs`
  * after it was applied) and was either ineffective against its prediction or
@@ -51,9 +66,11 @@ import { type Hotspot, type ImpactSignal, SEVERITY_RANK } from '../detect/hotspo
 import type { TickSnapshot } from '../detect/snapshot.js';
 import type { ActionKind, ActionRecord, ActionSubject } from './action.js';
 import { KeyPatterns } from './key-patterns.js';
-import { planRequest, shedTier } from './plan-request.js';
+import { planRequest, shedTier, warmKeyRequest } from './plan-request.js';
 import {
   DEFAULT_PLANNER_SETTINGS,
+  WARM_KEYS,
+  type HeavyKey,
   type PlannedAction,
   type PlannedRevert,
   type PlannerInputs,
@@ -63,9 +80,10 @@ import {
 } from './planner-io.js';
 import { incrementsSeen, measureDefault, meets, type MeasureContext } from './verify.js';
 
-export { DEFAULT_PLANNER_SETTINGS, flushMsFor, PLANNED_REMEDIES } from './planner-io.js';
+export { DEFAULT_PLANNER_SETTINGS, flushMsFor, PLANNED_REMEDIES, WARM_KEYS } from './planner-io.js';
 export type {
   CommandMix,
+  HeavyKey,
   PlannedAction,
   PlannedRevert,
   PlannerInputs,
@@ -93,6 +111,15 @@ interface SubjectMemory {
   node: string | null;
 }
 
+/** A warm key of a read-hot range or node: a candidate for the cache. */
+interface WarmKey {
+  readonly key: string;
+  readonly reads: number;
+  /** The reads that qualified it (WARM_KEYS.shareOfMeanShard of the mean shard). */
+  readonly minReads: number;
+  readonly h: Hotspot;
+}
+
 /** One tick's view of the world, built once. */
 interface View {
   readonly now: number;
@@ -103,6 +130,8 @@ interface View {
   readonly liveBySlot: ReadonlyMap<string, ActionRecord>;
   readonly records: readonly ActionRecord[];
   readonly snapshot: TickSnapshot | undefined;
+  /** Warm keys of this tick's read-hot ranges and nodes, heaviest first. */
+  readonly warm: readonly WarmKey[];
 }
 
 /** The rung a request climbs from, and how it was judged. */
@@ -204,7 +233,116 @@ export class Planner {
     for (const h of active) if (h.node !== null) this.#remember(`node:${h.node}`, now, null, h.node);
     for (const [node, causes] of this.#shedCauses)
       if ([...causes].some((c) => hotBySubject.has(c))) this.#remember(`node:${node}`, now, null, node);
-    return { now, active, activeIds, hotBySubject, liveBySlot, records, snapshot };
+    const warm = this.#warmKeys(active, hotBySubject, snapshot);
+    this.#keepWarm(now, liveBySlot, activeIds, hotBySubject, warm, snapshot);
+    return { now, active, activeIds, hotBySubject, liveBySlot, records, snapshot, warm };
+  }
+
+  /** The warm keys of the active read-hot ranges and nodes (WARM_KEYS), heaviest first, each once. */
+  #warmKeys(
+    active: readonly Hotspot[],
+    hotBySubject: ReadonlyMap<string, Hotspot>,
+    snapshot: TickSnapshot | undefined,
+  ): WarmKey[] {
+    const heavyKeys = this.#in.heavyKeys;
+    if (heavyKeys === undefined) return [];
+    const own = new Map<string, WarmKey>();
+    const head = new Map<string, WarmKey>();
+    const hotspots = active
+      .filter((h) => (h.kind === 'hot-range' || h.kind === 'hot-node') && h.heat === 'read-hot')
+      .filter((h) => !this.#untouchable(h.subject))
+      .sort(
+        (a, b) =>
+          SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
+          (b.evidence.rate ?? 0) - (a.evidence.rate ?? 0),
+      );
+    const take = (
+      into: Map<string, WarmKey>,
+      keys: readonly HeavyKey[],
+      h: Hotspot,
+      minReads: number,
+      most: number,
+    ): void => {
+      let n = 0;
+      for (const k of [...keys].sort((a, b) => b.reads - a.reads)) {
+        if (n >= most || !(k.reads >= minReads)) break;
+        // A hot key has its own ladder; a strong key would need replicas.
+        if (hotBySubject.has(`key:${k.key}`) || this.#isStrong(k.key) || this.#untouchable(k.key)) continue;
+        n++;
+        if (!into.has(k.key)) into.set(k.key, { key: k.key, reads: k.reads, minReads, h });
+      }
+    };
+    for (const h of hotspots) {
+      const minReads =
+        WARM_KEYS.shareOfMeanShard * (meanShardRate(snapshot) ?? h.evidence.meanShardRate ?? 0);
+      if (!(minReads > 0)) continue;
+      take(
+        own,
+        heavyKeys(h.kind === 'hot-range' ? { shard: h.subject } : { node: h.subject }),
+        h,
+        minReads,
+        WARM_KEYS.perHotspot,
+      );
+    }
+    // Then the read skew's head anywhere: caching only where the detector points leaves the warm
+    // keys of other nodes uncached, and those become the most loaded backends (bench:hotkey c).
+    const worst = hotspots[0];
+    const minReads =
+      WARM_KEYS.shareOfMeanShard * (meanShardRate(snapshot) ?? worst?.evidence.meanShardRate ?? 0);
+    if (worst !== undefined && minReads > 0) take(head, heavyKeys({}), worst, minReads, WARM_KEYS.max);
+    // The hotspots' own keys first (what was raised), then the rest of the head, each heaviest first.
+    const byReads = (a: WarmKey, b: WarmKey): number => b.reads - a.reads;
+    return [
+      ...[...own.values()].sort(byReads),
+      ...[...head.values()].filter((w) => !own.has(w.key)).sort(byReads),
+    ];
+  }
+
+  /**
+   * Warm caches stay hot: a cached key counts as hot while the range or node
+   * hotspot that led to its cache is active, or while it is still among the
+   * heaviest keys (a warm key of an active hotspot, or anywhere by the same
+   * rule). A hot key's cache stays so too once its hot-key hotspot is gone.
+   */
+  #keepWarm(
+    now: number,
+    liveBySlot: ReadonlyMap<string, ActionRecord>,
+    activeIds: ReadonlySet<string>,
+    hotBySubject: ReadonlyMap<string, Hotspot>,
+    warm: readonly WarmKey[],
+    snapshot: TickSnapshot | undefined,
+  ): void {
+    const heavyKeys = this.#in.heavyKeys;
+    if (heavyKeys === undefined) return;
+    const cached = [...liveBySlot.values()].filter(
+      (r) => r.kind === 'cache' && r.subject.type === 'key' && !hotBySubject.has(subjectKey(r.subject)),
+    );
+    if (cached.length === 0) return;
+    const found = new Map(warm.map((w) => [w.key, w]));
+    let anywhere: ReadonlySet<string> | null = null;
+    for (const r of cached) {
+      const w = found.get(r.subject.name);
+      const sk = subjectKey(r.subject);
+      if (w !== undefined) {
+        this.#remember(sk, now, w.h.shard, w.h.node);
+        continue;
+      }
+      if (r.hotspot !== null && activeIds.has(r.hotspot.id)) {
+        this.#remember(sk, now, null, null);
+        continue;
+      }
+      if (anywhere === null) {
+        const minReads = WARM_KEYS.shareOfMeanShard * (meanShardRate(snapshot) ?? 0);
+        anywhere = new Set(
+          minReads > 0
+            ? heavyKeys({})
+                .filter((k) => k.reads >= minReads)
+                .map((k) => k.key)
+            : [],
+        );
+      }
+      if (anywhere.has(r.subject.name)) this.#remember(sk, now, null, null);
+    }
   }
 
   #remember(sk: string, now: number, shard: string | null, node: string | null): void {
@@ -306,11 +444,15 @@ export class Planner {
       }
       const lastHot = this.#subjects.get(sk)?.lastHotAt ?? r.createdAt;
       const cold = view.now - Math.max(lastHot, r.createdAt);
+      const what =
+        r.kind === 'cache' && this.#in.heavyKeys !== undefined
+          ? 'has been neither hot nor among the heaviest keys'
+          : 'has had no hotspot';
       if (cold >= this.settings.hysteresisMs)
         out.push(
           revert(
             r,
-            `${r.subject.type} ${JSON.stringify(r.subject.name)} has had no hotspot for ${Math.round(cold / 1000)} s (hysteresis ${this.settings.hysteresisMs / 1000} s)`,
+            `${r.subject.type} ${JSON.stringify(r.subject.name)} ${what} for ${Math.round(cold / 1000)} s (hysteresis ${this.settings.hysteresisMs / 1000} s)`,
           ),
         );
     }
@@ -339,6 +481,46 @@ export class Planner {
       asked.add(slot);
       if (req.kind === 'shed') this.#causes.set(req, sk);
       out.push(req);
+    }
+    out.push(...this.#warmRequests(view, judged, reverting, asked));
+    return out;
+  }
+
+  /** Caches for warm keys with nothing in place, heaviest first, up to WARM_KEYS.max warm caches. */
+  #warmRequests(
+    view: View,
+    judged: ReadonlyMap<string, Verdict>,
+    reverting: ReadonlySet<string>,
+    asked: Set<string>,
+  ): PlannedAction[] {
+    if (view.warm.length === 0) return [];
+    const can = this.#in.kinds?.();
+    if (can !== undefined && !can.includes('cache')) return [];
+    const occupied = new Set<string>();
+    let placed = 0;
+    for (const r of view.liveBySlot.values()) {
+      occupied.add(subjectKey(r.subject));
+      if (r.by === 'planner' && r.kind === 'cache' && isWarmCause(r.hotspot?.id)) placed++;
+    }
+    // Asked for and not yet in the log (a hot key's cache too: a bound, not a count).
+    for (const [slot, at] of this.#requested)
+      if (
+        slot.startsWith('cache|key:') &&
+        view.now < at + this.settings.cooldownMs &&
+        !view.liveBySlot.has(slot)
+      )
+        placed++;
+    const out: PlannedAction[] = [];
+    for (const w of view.warm) {
+      if (placed >= WARM_KEYS.max) break;
+      const subject: ActionSubject = { type: 'key', name: w.key };
+      const slot = slotKey('cache', subject);
+      // Anything in place on the key (an operator's, a hot-key rung) is left as it is.
+      if (asked.has(slot) || occupied.has(subjectKey(subject))) continue;
+      if (this.#rung(view, 'cache', subject, judged, reverting).at !== 'absent') continue;
+      asked.add(slot);
+      out.push(warmKeyRequest(w.h, w.key, w.reads, w.minReads));
+      placed++;
     }
     return out;
   }
@@ -552,11 +734,23 @@ export class Planner {
   }
 }
 
-/** The subject a hotspot's ladder acts on; null for kinds this planner leaves to others (ranges, nodes, skew). */
+/** The subject a hotspot's ladder acts on; null for ranges, nodes (their warm keys are cached instead: #warmKeys) and skew. */
 function subjectOf(h: Hotspot): ActionSubject | null {
   if (h.kind === 'hot-key') return { type: 'key', name: h.subject };
   if (h.kind === 'noisy-tenant') return { type: 'tenant', name: h.subject };
   return null;
+}
+
+/** Whether a hotspot id (`<kind>:<subject>@<onset>`) is a range's or a node's: the cause of a warm cache. */
+function isWarmCause(id: string | undefined): boolean {
+  return id !== undefined && (id.startsWith('hot-range:') || id.startsWith('hot-node:'));
+}
+
+/** The mean shard's rate (reads + writes per second) in the snapshot, or null without one. */
+function meanShardRate(snapshot: TickSnapshot | undefined): number | null {
+  const shards = snapshot?.shards ?? [];
+  if (shards.length === 0) return null;
+  return shards.reduce((a, sh) => a + sh.reads + sh.writes, 0) / shards.length;
 }
 
 function revert(r: ActionRecord, reason: string): PlannedRevert {
