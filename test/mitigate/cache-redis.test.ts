@@ -237,3 +237,29 @@ describe.skipIf(!hasRedis)('cache overlay over Redis: a client’s own pipeline'
     expect(plain(await send(r, 'get', 'gone'))).toBeNull();
   });
 });
+
+describe.skipIf(!hasRedis)('cache overlay over Redis: write-through', () => {
+  it('a plain SET through the router is kept at its acknowledgement (a Redis node answers +OK as raw bytes)', async () => {
+    const r = await router();
+    const remedy = cacheRemedy();
+    const manager = new PolicyManager({ router: r, clock: new ManualClock() }, [remedy]);
+    await manager.set(Buffer.from('wt'), {
+      consistency: 'bounded',
+      cache: { maxStaleMs: 60_000, staleWhileRevalidate: false, writeThrough: true },
+    });
+    const status = (): Record<string, number | boolean> =>
+      manager.get(Buffer.from('wt'))!.status['cache'] as Record<string, number | boolean>;
+    for (let i = 0; i < 500 && status()['liveFeed'] !== true; i++) {
+      await send(r, 'get', 'wt');
+      await sleep(5);
+    }
+    expect(plain(await send(r, 'set', 'wt', 'v1'))).toBe('OK');
+    expect(status()['writeThroughs']).toBe(1);
+    const server = serverOf(r, 'wt');
+    const gets = await calls(server, 'get');
+    expect(plain(await send(r, 'get', 'wt'))).toBe('v1');
+    expect(status()['hits']).toBeGreaterThan(0);
+    // Served here: at most the background read that re-arms tracking reached the node.
+    expect((await calls(server, 'get')) - gets).toBeLessThanOrEqual(1);
+  });
+});

@@ -242,7 +242,7 @@ class KeyCache implements RemedyStage, CachedKey {
         req.spec.name === 'set' &&
         req.cmd.args.length === 3 &&
         this.#settings.writeThrough === true &&
-        reply instanceof SimpleString &&
+        isOk(reply) &&
         this.#settings.maxStaleMs > 0 &&
         link.live &&
         link.epoch === epoch &&
@@ -452,4 +452,12 @@ function replyBytes(reply: Reply): number {
     return n;
   }
   return 16;
+}
+
+const OK_BYTES = Buffer.from('+OK\r\n');
+
+/** `+OK`, as an embedded node answers it or as a Redis node's bytes. */
+function isOk(reply: Reply): boolean {
+  if (reply instanceof SimpleString) return reply.value === 'OK';
+  return reply instanceof RawReply && reply.length === OK_BYTES.length && reply.bytes.equals(OK_BYTES);
 }
