@@ -70,8 +70,12 @@ export class PolicyManager {
     return REMEDY_ORDER.filter((n) => this.#remedies.has(n));
   }
 
+  /** Set by clear(): no policy is set after it. */
+  #closing = false;
+
   /** Sets (or replaces) `key`'s policy; resolves once the new chain serves the key. */
   set(key: Buffer, policy: KeyPolicy): Promise<void> {
+    if (this.#closing) return Promise.reject(new Error('hotshard is shutting down: no policy is set now'));
     for (const name of REMEDY_ORDER)
       if (policy[name] !== undefined && !this.#remedies.has(name))
         return Promise.reject(new Error(`remedy '${name}' is not available`));
@@ -97,9 +101,17 @@ export class PolicyManager {
     return [...this.#chains].map(([name, chain]) => view(Buffer.from(name, 'latin1'), chain));
   }
 
-  /** Removes every policy (shutdown): batches flushed, sub-keys folded, copies removed. */
+  /**
+   * Removes every policy (shutdown): batches flushed, sub-keys folded, copies
+   * removed. Changes already under way finish first, and later ones are
+   * refused, so none lands after it (a replica copy nobody knows to hide).
+   */
   async clear(): Promise<void> {
-    await Promise.all([...this.#chains.keys()].map((name) => this.delete(Buffer.from(name, 'latin1'))));
+    this.#closing = true;
+    while (this.#changing.size > 0) await Promise.all([...this.#changing.values()]);
+    await Promise.all(
+      [...this.#chains.keys()].map((name) => this.#change(Buffer.from(name, 'latin1'), undefined)),
+    );
   }
 
   #change(key: Buffer, policy: KeyPolicy | undefined): Promise<void> {

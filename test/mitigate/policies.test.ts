@@ -92,4 +92,25 @@ describe('policy manager', () => {
     expect(r.policies.size).toBe(0);
     expect(await m.delete(key)).toBe(false);
   });
+
+  it('clear() lets a change under way finish, removes every policy, and refuses any later one', async () => {
+    const r = router();
+    const log: string[] = [];
+    const gates: (() => void)[] = [];
+    const m = new PolicyManager({ router: r, clock: new ManualClock() }, [tagging('cache', log, gates)]);
+    const cache = bounded({ cache: { maxStaleMs: 10, staleWhileRevalidate: false } });
+    await m.set(Buffer.from('a'), cache);
+    const replacing = m.set(Buffer.from('a'), cache); // closes the old stage first: waits on its gate
+    await until(() => gates.length === 1);
+    const clearing = m.clear();
+    gates.shift()!();
+    await replacing;
+    await until(() => gates.length === 1);
+    gates.shift()!();
+    await clearing;
+    expect(r.policies.size).toBe(0);
+    expect(m.list()).toEqual([]);
+    await expect(m.set(Buffer.from('b'), cache)).rejects.toThrow(/shutting down/);
+    expect(r.policies.size).toBe(0);
+  });
 });

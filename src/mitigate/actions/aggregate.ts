@@ -148,12 +148,25 @@ class AggregateStage implements RemedyStage {
     };
   }
 
+  /** The counter may no longer hold what this stage last knew (FLUSHALL). */
+  forgetValue(): void {
+    this.#known = undefined;
+  }
+
+  #afterClose: (() => void) | undefined;
+  /** Called once the stage has closed. */
+  onClose(fn: () => void): void {
+    this.#afterClose = fn;
+  }
+
   close(): Promise<void> {
     this.#closing = true;
     for (const op of this.#queue) if (op.kind === 'batch') this.#seal(op);
     this.#pump();
-    if (this.#idle()) return Promise.resolve();
-    return new Promise((resolve) => this.#closed.push(resolve));
+    const closed = this.#idle()
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => this.#closed.push(resolve));
+    return closed.then(() => this.#afterClose?.());
   }
 
   #increment(req: KeyRequest, n: Int, done: ReplyCallback): void {
@@ -368,7 +381,15 @@ export function aggregateRemedy(options: AggregateOptions = {}): Remedy<'aggrega
     throw new ConfigError(`maxBatch must be a positive integer (got ${String(maxBatch)})`);
   return {
     name: 'aggregate',
-    build: (policy, key, next) => new AggregateStage(key, checked(policy), next, options),
+    build: (policy, key, next, ctx) => {
+      const stage = new AggregateStage(key, checked(policy), next, options);
+      // A FLUSHALL through the router passes no key's stages: the value async mode
+      // answers from is forgotten at its acknowledgement (the next batch re-learns it).
+      const flushed = (): void => stage.forgetValue();
+      ctx.router.onFlushAll.add(flushed);
+      stage.onClose(() => ctx.router.onFlushAll.delete(flushed));
+      return stage;
+    },
   };
 }
 

@@ -39,7 +39,7 @@ import type { KeyHandler, KeyRequest } from '../../router/key-policies.js';
 import type { Session } from '../../router/session.js';
 import type { Router } from '../../router/router.js';
 import type { CacheSettings, KeyPolicy, MitigationContext, Remedy, RemedyStage } from '../policy.js';
-import { CacheStore, type CacheEntry, type CachedKey } from './cache-store.js';
+import { CacheStore, type CacheEntry, type CachedKey, type NodeLink } from './cache-store.js';
 import { Coalescer, Flight, readId } from './coalesce.js';
 
 /** The reads whose replies are cached; other reads of the key are coalesced only. */
@@ -149,10 +149,10 @@ class KeyCache implements RemedyStage, CachedKey {
    * a write not yet acknowledged may or may not be seen.
    */
   readonly #writing = new Map<Session, SessionOrder[]>();
+  /** Until the barrier sent at creation returns: reads take the plain route. */
+  #settling = true;
   /** Entries stored from a plain SET's acknowledgement (write-through). */
   #writeThroughs = 0;
-  /** When the last background tracked read after a write-through was sent. */
-  #rearmedAt = -Infinity;
   #closed = false;
   #bytes = 0;
   #hits = 0;
@@ -184,6 +184,9 @@ class KeyCache implements RemedyStage, CachedKey {
     this.#pttl = { name: 'pttl', args: [Buffer.from('PTTL'), this.#key], frame: undefined };
     this.#get = { name: 'get', args: [Buffer.from('GET'), this.#key], frame: undefined };
     store.register(this);
+    // A barrier: its reply on the plain route comes after every write to the key
+    // sent before this stage was installed (each node runs its connection in order).
+    router.forward(this.#pttl, () => (this.#settling = false));
   }
 
   run(req: KeyRequest, done: ReplyCallback): void {
@@ -197,6 +200,10 @@ class KeyCache implements RemedyStage, CachedKey {
   }
 
   #read(req: KeyRequest, done: ReplyCallback): void {
+    // Closed: its feeds are gone (a read released late must not reopen them).
+    // Settling: writes sent before this stage existed may still be in flight on
+    // the plain route; a read there queues behind them, a hit or a fill could not.
+    if (this.#closed || this.#settling) return this.#next.run(req, done);
     const name = req.spec.name;
     if (this.#settings.maxStaleMs > 0 && CACHED_READS.has(name)) return this.#cachedRead(req, done);
     const co = this.#coalescer;
@@ -218,16 +225,39 @@ class KeyCache implements RemedyStage, CachedKey {
   // fill that began before the acknowledgement may hold the value before it.
   #write(req: KeyRequest, done: ReplyCallback): void {
     const session = req.session;
-    let order = this.#writing.get(session);
-    if (order === undefined) this.#writing.set(session, (order = []));
-    const mine: SessionOrder = { write: true, acked: false, run: undefined };
-    order.push(mine);
     const sentAt = this.#options.clock.now();
     const table = this.#router.table;
     const tableVersion = table.version;
     const node = table.shards[table.indexFor(this.#key)]!.node;
     const link = this.#store.link(node);
     const epoch = link.epoch;
+    let order = this.#writing.get(session);
+    if (order === undefined) this.#writing.set(session, (order = []));
+    const mine: SessionOrder = { write: true, acked: false, run: undefined };
+    order.push(mine);
+    const sent = order;
+    try {
+      this.#send(req, done, mine, sent, session, sentAt, tableVersion, node, link, epoch);
+    } catch (err) {
+      // The request is answered with the error (runPolicy); the session's later reads must not wait for it.
+      mine.acked = true;
+      this.#release(session, sent);
+      throw err;
+    }
+  }
+
+  #send(
+    req: KeyRequest,
+    done: ReplyCallback,
+    mine: SessionOrder,
+    order: SessionOrder[],
+    session: Session,
+    sentAt: number,
+    tableVersion: number,
+    node: NodeId,
+    link: NodeLink,
+    epoch: number,
+  ): void {
     this.#next.run(req, (reply) => {
       mine.acked = true;
       this.invalidate(null);
@@ -252,18 +282,13 @@ class KeyCache implements RemedyStage, CachedKey {
         const id = readId('get', GET_ARGS);
         this.#keep(id, req.cmd.args[2]!, -1, sentAt, node, tableVersion);
         // Our own SET ended the node's tracking of the key (Redis untracks a key
-        // once it reports it): a tracked read in the background tracks it again,
-        // so a later write that bypasses the router is reported, not just aged out.
-        // At most one per twentieth of maxStaleMs: a key written thousands of times
-        // a second would otherwise cost its node two reads per write.
-        const now = this.#options.clock.now();
-        if (
-          now - this.#rearmedAt >= this.#settings.maxStaleMs / 20 &&
-          this.#coalescer?.current(id, this.#generation) === undefined
-        ) {
-          this.#rearmedAt = now;
+        // once it reports it): a tracked read right behind it tracks it again, and
+        // its value (with its TTL) replaces the kept one, so a write that bypassed
+        // the router in between is not served for longer than a fill would be. One
+        // per write-through: skipping some left writes that bypass the router
+        // unreported until the entry aged out.
+        if (this.#coalescer?.current(id, this.#generation) === undefined)
           this.#fill({ ...req, spec: GET_SPEC, cmd: this.#get }, id, undefined);
-        }
       }
       done(reply);
       this.#release(session, order);

@@ -186,11 +186,20 @@ class SaltStage implements RemedyStage {
     };
   }
 
+  /** The counter may no longer hold the total this stage keeps (FLUSHALL): read it again. */
+  forgetTotal(): void {
+    if (this.#mode === 'salted') this.#mode = 'unknown';
+  }
+
+  #closedResolve: () => void = () => {};
+  /** Settles once the stage has closed. */
+  readonly closed = new Promise<void>((resolve) => (this.#closedResolve = resolve));
+
   close(): Promise<void> {
-    return new Promise((resolve) => {
+    return new Promise<void>((resolve) => {
       this.#queue.push({ kind: 'close', resolve });
       this.#pump();
-    });
+    }).then(() => this.#closedResolve());
   }
 
   #pump(): void {
@@ -529,7 +538,13 @@ export function saltRemedy(options: SaltOptions = {}): Remedy<'salt'> {
       const table = ctx.router.table;
       const subs = chooseSubKeys(key, buckets, table);
       const nodes = subs.map((s) => table.shardFor(s).node as string);
-      return new SaltStage(Buffer.from(key), subs, nodes, next, ctx.clock, recheckMs);
+      const stage = new SaltStage(Buffer.from(key), subs, nodes, next, ctx.clock, recheckMs);
+      // A FLUSHALL through the router passes no key's stages: the running total is
+      // re-read (base and sub-keys) before the next increment is answered.
+      const flushed = (): void => stage.forgetTotal();
+      ctx.router.onFlushAll.add(flushed);
+      void stage.closed.then(() => ctx.router.onFlushAll.delete(flushed));
+      return stage;
     },
   };
 }
