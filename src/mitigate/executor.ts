@@ -279,6 +279,7 @@ export class Executor {
       } catch (err) {
         this.#set(record, 'failed', message(err));
         this.#reportError(err, record);
+        this.#dropGone(record.subject, record.id);
         return;
       }
       this.#supersede(record);
@@ -387,6 +388,20 @@ export class Executor {
     if (this.#mode === 'manual' && by === 'planner')
       return new ActionRefused('manual', 'automation is manual: the planner may not act');
     return null;
+  }
+
+  /**
+   * A failed apply may have taken away what was in force (a policy change
+   * closes the old chain before it builds the new one): actions on the
+   * subject whose remedy no longer reports itself are no longer in force.
+   */
+  #dropGone(subject: ActionSubject, by: string): void {
+    for (const r of this.activeOn(subject)) {
+      if (this.#handlers.get(r.kind)!.status(r.subject) !== null) continue;
+      this.#active.delete(r.id);
+      r.detail = `no longer in force: ${by} failed after taking it away`;
+      r.updatedAt = this.#clock.now();
+    }
   }
 
   /** A newer action on the subject takes over from older ones: a whole policy from all, a part from the same part. */

@@ -427,3 +427,29 @@ describe('executor model', () => {
     );
   });
 });
+
+describe('executor: a failed policy change', () => {
+  it('an apply that fails after the old chain closed leaves no action listed as in force for what is gone', async () => {
+    const router = testRouter();
+    const clock = new ManualClock();
+    const cache = answeringRemedy('cache');
+    // Builds fail for one setting: the change has closed the old chain by then.
+    const failing: typeof cache = {
+      name: 'cache',
+      build: (policy, k, next, ctx) => {
+        if (policy.cache?.maxStaleMs === 13) throw new Error('cannot build');
+        return cache.build(policy, k, next, ctx);
+      },
+    };
+    const policies = new PolicyManager({ router, clock }, [failing]);
+    const executor = new Executor({ handlers: keyPolicyActions(policies), clock });
+    const first = await executor.execute({ ...cacheBy('operator'), settings: { maxStaleMs: 50 } });
+    expect(first.state).toBe('done');
+    expect(executor.activeOn(key('hot')).map((r) => r.id)).toEqual([first.id]);
+    const second = await executor.execute({ ...cacheBy('operator'), settings: { maxStaleMs: 13 } });
+    expect(second.state).toBe('failed');
+    expect(router.policies.size).toBe(0);
+    expect(executor.activeOn(key('hot'))).toEqual([]);
+    expect(executor.status(first.id)).toBeNull();
+  });
+});
