@@ -47,6 +47,8 @@ const CACHED_READS: ReadonlySet<string> = new Set(['get', 'hget', 'hmget', 'hget
 /** A GET's arguments as readId sees them (the key does not take part). */
 const GET_ARGS: readonly Buffer[] = [Buffer.from('get'), Buffer.alloc(0)];
 const GET_SPEC = commandSpec('get')!;
+/** Tracked reads behind write-throughs: at most one per this share of maxStaleMs (see KeyCache.#send). */
+const REARM_SHARE = 1 / 20;
 
 /** Per-router options of the cache, shared by every cached key of that router. */
 export interface CacheOptions {
@@ -151,6 +153,8 @@ class KeyCache implements RemedyStage, CachedKey {
   readonly #writing = new Map<Session, SessionOrder[]>();
   /** Until the barrier sent at creation returns: reads take the plain route. */
   #settling = true;
+  /** When the last tracked read behind a write-through was sent. */
+  #rearmedAt = -Infinity;
   /** Entries stored from a plain SET's acknowledgement (write-through). */
   #writeThroughs = 0;
   #closed = false;
@@ -280,15 +284,23 @@ class KeyCache implements RemedyStage, CachedKey {
       ) {
         this.#writeThroughs++;
         const id = readId('get', GET_ARGS);
-        this.#keep(id, req.cmd.args[2]!, -1, sentAt, node, tableVersion);
         // Our own SET ended the node's tracking of the key (Redis untracks a key
-        // once it reports it): a tracked read right behind it tracks it again, and
-        // its value (with its TTL) replaces the kept one, so a write that bypassed
-        // the router in between is not served for longer than a fill would be. One
-        // per write-through: skipping some left writes that bypass the router
-        // unreported until the entry aged out.
-        if (this.#coalescer?.current(id, this.#generation) === undefined)
+        // once it reports it), so a write that bypasses the router right after it
+        // would go unreported. A tracked read right behind the SET tracks the key
+        // again, and its value (with its TTL) replaces the kept one unless a newer
+        // write of ours came first. One such read per write would double the node's
+        // work for a key written thousands of times a second, so they are sent at
+        // most once per REARM_SHARE of maxStaleMs; a value kept without one lives
+        // only that long. A write that bypasses the router is then unseen for at
+        // most maxStaleMs × REARM_SHARE (50 ms by default) after one of our SETs.
+        const now = this.#options.clock.now();
+        const every = this.#settings.maxStaleMs * REARM_SHARE;
+        const rearm = now - this.#rearmedAt >= every;
+        this.#keep(id, req.cmd.args[2]!, rearm ? -1 : every, sentAt, node, tableVersion);
+        if (rearm && this.#coalescer?.current(id, this.#generation) === undefined) {
+          this.#rearmedAt = now;
           this.#fill({ ...req, spec: GET_SPEC, cmd: this.#get }, id, undefined);
+        }
       }
       done(reply);
       this.#release(session, order);
