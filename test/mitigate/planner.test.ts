@@ -300,9 +300,17 @@ describe('planner - the ladder', () => {
 
   it('planner - an effective action whose subject keeps its impact is followed by the next rung', () => {
     const b = new Bench({}, { measure: () => 0.05 });
-    b.hot = [hotspot({ impact: ['near-capacity'] })];
+    b.hot = [hotspot({ impact: ['p99-over-slo'] })];
     b.tick();
     expect(kindsOf(b.run(5_000))).toEqual(['effective cache celeb', 'throttle-key celeb']);
+  });
+
+  it('planner - an effective cache is not followed by a throttle for near-capacity alone (utilization counts the demand the cache serves)', () => {
+    const b = new Bench({}, { measure: () => 0.05 });
+    b.hot = [hotspot({ impact: ['near-capacity'] })];
+    b.tick();
+    expect(kindsOf(b.run(5_000))).toEqual(['effective cache celeb']);
+    expect(kindsOf(b.run(30_000))).toEqual([]);
   });
 });
 
