@@ -99,12 +99,13 @@ const live = (r: ActionRecord): boolean => r.revertedAt === null && LIVE_STATES.
 const THROTTLING: ReadonlySet<ActionKind> = new Set(['throttle-key', 'quota-tenant', 'shed']);
 const SHEDDING: ImpactSignal = 'shedding';
 const P99: ImpactSignal = 'p99-over-slo';
-const NEAR_CAPACITY: ImpactSignal = 'near-capacity';
 /**
  * Rungs that serve the key's demand without its node (the cache, copies,
- * batches). Utilization is read from the demand the router saw, so after one
- * of them works 'near-capacity' stays though the node is relieved: only p99
- * and a rising queue, which the node's own latency shows, are reason to climb.
+ * batches). Utilization and queue depth are read from the demand the router
+ * saw and the requests it holds (a batch waiting for its flush is in flight),
+ * so after one of them works 'near-capacity' and 'queue-rising' can stay
+ * though the node is relieved: only p99 over the SLO, what clients feel, is
+ * reason to climb past it.
  */
 const RELIEVES_NODE: ReadonlySet<ActionKind> = new Set(['cache', 'replicate', 'aggregate', 'salt']);
 /** Share of a key's writes that must be increments for it to count as a counter. */
@@ -554,7 +555,7 @@ export class Planner {
       if (state.at === 'waiting') return null;
       if (state.at === 'judged') {
         // Climb when the rung fell short of its prediction, or met it while the impact stayed.
-        const stayed = RELIEVES_NODE.has(kind) ? pressure.filter((s) => s !== NEAR_CAPACITY) : pressure;
+        const stayed = RELIEVES_NODE.has(kind) ? pressure.filter((s) => s === P99) : pressure;
         if (state.outcome === 'effective' && stayed.length === 0) return null;
         follows = { record: state.record, outcome: state.outcome };
         // Past the last rung, shedding goes one priority tier up while the SLO stays breached.

@@ -305,9 +305,9 @@ describe('planner - the ladder', () => {
     expect(kindsOf(b.run(5_000))).toEqual(['effective cache celeb', 'throttle-key celeb']);
   });
 
-  it('planner - an effective cache is not followed by a throttle for near-capacity alone (utilization counts the demand the cache serves)', () => {
+  it('planner - an effective cache is not followed by a throttle for near-capacity or a rising queue alone (both count the demand the cache serves)', () => {
     const b = new Bench({}, { measure: () => 0.05 });
-    b.hot = [hotspot({ impact: ['near-capacity'] })];
+    b.hot = [hotspot({ impact: ['near-capacity', 'queue-rising'] })];
     b.tick();
     expect(kindsOf(b.run(5_000))).toEqual(['effective cache celeb']);
     expect(kindsOf(b.run(30_000))).toEqual([]);
