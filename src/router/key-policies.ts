@@ -15,7 +15,7 @@
 import type { ReplyCallback } from '../backend/backend.js';
 import { ErrorCode } from '../errors.js';
 import type { Command } from '../protocol/command.js';
-import { hsError } from '../protocol/reply.js';
+import { hsError, type Reply } from '../protocol/reply.js';
 import type { CommandSpec } from './command-table.js';
 import type { Session } from './session.js';
 
@@ -38,6 +38,12 @@ export interface KeyRequest {
 export interface KeyHandler {
   /** Serves one command; `done` is called exactly once, possibly synchronously, never with a throw. */
   run(req: KeyRequest, done: ReplyCallback): void;
+  /**
+   * The refusal `run` would answer at once (a throttle out of tokens), taking
+   * nothing; undefined when it would go ahead. A multi-key command asks every
+   * key's policy first, so it is refused whole or not at all, as from Redis.
+   */
+  refusal?(): Reply | undefined;
 }
 
 /** A key's policy as the table holds it. */

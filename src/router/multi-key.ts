@@ -225,6 +225,12 @@ export function dispatchWithPolicies(
   const finish = (): void => {
     if (--left === 0) done(combine(spec, perKey, restPositions, restReply));
   };
+  // Refused whole or not at all: a key whose policy would refuse at once (a
+  // throttle) refuses the command before any part of it runs.
+  for (let i = 1; i < args.length; i += step) {
+    const refused = router.policies.get(args[i]!)?.handler.refusal?.();
+    if (refused !== undefined) return done(refused);
+  }
   const name = Buffer.from(single.name);
   for (let k = 0, i = 1; k < keyCount; k++, i += step) {
     const entry = router.policies.get(args[i]!);

@@ -61,6 +61,26 @@ describe('throttle remedy', () => {
     expect(await send(r, 'MGET', 'hot', 'cold')).toEqual([Buffer.from('1'), Buffer.from('2')]);
   });
 
+  it('throttle - a multi-key write with a throttled key is refused whole: no other key is touched', async () => {
+    const r = router();
+    const clock = new ManualClock();
+    const m = new PolicyManager({ router: r, clock }, [throttleRemedy()]);
+    await send(r, 'MSET', 'a', '1', 'b', '2');
+    await m.set(Buffer.from('a'), { consistency: 'bounded', throttle: { opsPerSec: 1, burst: 1 } });
+    expect(await send(r, 'GET', 'a')).toEqual(Buffer.from('1')); // takes a's only token
+    expect(shown(await send(r, 'DEL', 'a', 'b'))).toEqual({
+      code: ErrorCode.Throttled,
+      retryAfterMs: 1000,
+      scope: 'key',
+    });
+    expect(shown(await send(r, 'MSET', 'b', 'x', 'a', 'y'))).toMatchObject({ code: ErrorCode.Throttled });
+    // Neither command ran in part: b is as it was.
+    expect(await send(r, 'GET', 'b')).toEqual(Buffer.from('2'));
+    clock.advance(1000);
+    // Retried once the token is back, the DEL answers what one Redis would have: both deleted.
+    expect(await send(r, 'DEL', 'a', 'b')).toBe(2);
+  });
+
   it('throttle - status counts admitted and throttled; removing the policy lifts the limit', async () => {
     const r = router();
     const clock = new ManualClock();

@@ -15,7 +15,7 @@
  */
 import type { ReplyCallback } from '../../backend/backend.js';
 import type { Clock } from '../../clock.js';
-import { throttledError } from '../../protocol/reply.js';
+import { throttledError, type Reply } from '../../protocol/reply.js';
 import type { KeyHandler, KeyRequest } from '../../router/key-policies.js';
 import type { KeyPolicy, Remedy, RemedyStage } from '../policy.js';
 import { TokenBucket } from '../token-bucket.js';
@@ -45,9 +45,20 @@ class ThrottleStage implements RemedyStage {
       return this.next.run(req, done);
     }
     this.throttled++;
+    done(this.#refused(wait));
+  }
+
+  refusal(): Reply | undefined {
+    const wait = this.bucket.wait();
+    if (wait === 0) return undefined;
+    this.throttled++;
+    return this.#refused(wait);
+  }
+
+  #refused(wait: number): Reply {
     const { opsPerSec, burst } = this.bucket.limit;
     // The key is not named: it may be binary, and the client knows which key it sent.
-    done(throttledError(wait, 'key', `this key is limited to ${opsPerSec} ops/s (burst ${burst})`));
+    return throttledError(wait, 'key', `this key is limited to ${opsPerSec} ops/s (burst ${burst})`);
   }
 
   status(): Record<string, unknown> {
