@@ -90,7 +90,8 @@ describe('admission - shard scope', () => {
       'BUSY HS_ERR_THROTTLED retry-after-ms=100 scope=shard shard s0 is over its limit of 10 ops/s (burst 2)',
     );
     // s2 shares n0 with s0 and is not limited.
-    for (let i = 0; i < 20; i++) expect(send(router, a, 'SET', keyIn(router, shardId('s2'), i), 'v')).toBe(OK);
+    for (let i = 0; i < 20; i++)
+      expect(send(router, a, 'SET', keyIn(router, shardId('s2'), i), 'v')).toBe(OK);
     clock.advance(100);
     expect(send(router, a, 'GET', hot)).toEqual(Buffer.from('v'));
     expect(router.admission.status().shards).toEqual([
