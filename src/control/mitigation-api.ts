@@ -122,26 +122,38 @@ export function registerMitigationApi(app: FastifyInstance, deps: MitigationApiD
     return decodeKey(encoded) ?? `malformed percent-encoding in key '${encoded}'`;
   };
 
-  app.get('/policies', () => ({
-    remedies: policies.remedies,
-    policies: policies.list().map(policyJson),
-  }));
+  app.get(
+    '/policies',
+    { schema: { summary: 'every key policy, with what its remedies are doing', tags: ['policies'] } },
+    () => ({
+      remedies: policies.remedies,
+      policies: policies.list().map(policyJson),
+    }),
+  );
 
-  app.get<{ Params: { '*': string } }>('/policies/*', (req, res) => {
-    const key = keyParam(req.params['*']);
-    if (typeof key === 'string') return bad(res, key);
-    const view = policies.get(key);
-    if (view === undefined)
-      return sendHttpError(res, 404, ErrorCode.NotFound, `key '${keyText(key)}' has no policy`);
-    const actions = executor.activeOn({ type: 'key', name: keyText(key) }).map((r) => r.id);
-    return { ...policyJson(view), actions };
-  });
+  app.get<{ Params: { '*': string } }>(
+    '/policies/*',
+    { schema: { summary: 'one key policy (the key percent-encoded)', tags: ['policies'] } },
+    (req, res) => {
+      const key = keyParam(req.params['*']);
+      if (typeof key === 'string') return bad(res, key);
+      const view = policies.get(key);
+      if (view === undefined)
+        return sendHttpError(res, 404, ErrorCode.NotFound, `key '${keyText(key)}' has no policy`);
+      const actions = executor.activeOn({ type: 'key', name: keyText(key) }).map((r) => r.id);
+      return { ...policyJson(view), actions };
+    },
+  );
 
   app.put<{ Params: { '*': string }; Body: KeyPolicy & { reason: string } }>(
     '/policies/*',
     {
       config: { access: 'admin' },
-      schema: { body: policyBodySchema },
+      schema: {
+        summary: "replace a key's policy (cache, replicas, aggregate, salt, throttle)",
+        tags: ['policies'],
+        body: policyBodySchema,
+      },
       schemaErrorFormatter: schemaMessage,
     },
     async (req, res) => {
@@ -177,52 +189,68 @@ export function registerMitigationApi(app: FastifyInstance, deps: MitigationApiD
     Params: { '*': string };
     Querystring: { reason?: string };
     Body: { reason?: string } | undefined;
-  }>('/policies/*', { config: { access: 'admin' } }, async (req, res) => {
-    const key = keyParam(req.params['*']);
-    if (typeof key === 'string') return bad(res, key);
-    const why = req.query.reason ?? (typeof req.body?.reason === 'string' ? req.body.reason : undefined);
-    if (why === undefined || why.length === 0)
-      return bad(res, 'say why: ?reason=... or a JSON body {"reason": "..."}');
-    if (policies.get(key) === undefined)
-      return sendHttpError(res, 404, ErrorCode.NotFound, `key '${keyText(key)}' has no policy`);
-    try {
-      const record = await executor.execute({
-        kind: 'policy',
-        subject: { type: 'key', name: keyText(key) },
-        settings: {},
-        by: 'operator',
-        reason: why,
-      });
-      audited('policy.delete', `key:${keyText(key)}`, why, { action: record.id, state: record.state });
-      return answer(res, record);
-    } catch (err) {
-      return refused(res, err);
-    }
-  });
+  }>(
+    '/policies/*',
+    {
+      config: { access: 'admin' },
+      schema: { summary: "remove a key's policy (back to the plain route)", tags: ['policies'] },
+    },
+    async (req, res) => {
+      const key = keyParam(req.params['*']);
+      if (typeof key === 'string') return bad(res, key);
+      const why = req.query.reason ?? (typeof req.body?.reason === 'string' ? req.body.reason : undefined);
+      if (why === undefined || why.length === 0)
+        return bad(res, 'say why: ?reason=... or a JSON body {"reason": "..."}');
+      if (policies.get(key) === undefined)
+        return sendHttpError(res, 404, ErrorCode.NotFound, `key '${keyText(key)}' has no policy`);
+      try {
+        const record = await executor.execute({
+          kind: 'policy',
+          subject: { type: 'key', name: keyText(key) },
+          settings: {},
+          by: 'operator',
+          reason: why,
+        });
+        audited('policy.delete', `key:${keyText(key)}`, why, { action: record.id, state: record.state });
+        return answer(res, record);
+      } catch (err) {
+        return refused(res, err);
+      }
+    },
+  );
 
-  app.get<{ Querystring: { state?: string; kind?: string; limit?: string } }>('/actions', (req, res) => {
-    const { state, kind, limit } = req.query;
-    if (state !== undefined && !STATES.includes(state as ActionState))
-      return bad(res, `state must be one of ${STATES.join(', ')}; got '${state}'`);
-    const n = limit === undefined ? 100 : Number(limit);
-    if (!Number.isInteger(n) || n < 1 || n > 1000)
-      return bad(res, `limit must be an integer from 1 to 1000, got '${limit}'`);
-    const long = (operations?.actions() ?? []).filter(
-      (a) => (state === undefined || a.state === state) && (kind === undefined || a.kind === kind),
-    );
-    const logged: (ActionRecord | OperationAction)[] = executor.list({
-      ...(state === undefined ? {} : { state: state as ActionState }),
-      ...(kind === undefined ? {} : { kind: kind as ActionKind }),
-      limit: n,
-    });
-    return {
-      mode: executor.mode,
-      actions:
-        long.length === 0
-          ? logged
-          : [...long, ...logged].sort((a, b) => b.createdAt - a.createdAt).slice(0, n),
-    };
-  });
+  app.get<{ Querystring: { state?: string; kind?: string; limit?: string } }>(
+    '/actions',
+    {
+      schema: {
+        summary: 'the actions log, newest first: mitigations and long operations',
+        tags: ['actions'],
+      },
+    },
+    (req, res) => {
+      const { state, kind, limit } = req.query;
+      if (state !== undefined && !STATES.includes(state as ActionState))
+        return bad(res, `state must be one of ${STATES.join(', ')}; got '${state}'`);
+      const n = limit === undefined ? 100 : Number(limit);
+      if (!Number.isInteger(n) || n < 1 || n > 1000)
+        return bad(res, `limit must be an integer from 1 to 1000, got '${limit}'`);
+      const long = (operations?.actions() ?? []).filter(
+        (a) => (state === undefined || a.state === state) && (kind === undefined || a.kind === kind),
+      );
+      const logged: (ActionRecord | OperationAction)[] = executor.list({
+        ...(state === undefined ? {} : { state: state as ActionState }),
+        ...(kind === undefined ? {} : { kind: kind as ActionKind }),
+        limit: n,
+      });
+      return {
+        mode: executor.mode,
+        actions:
+          long.length === 0
+            ? logged
+            : [...long, ...logged].sort((a, b) => b.createdAt - a.createdAt).slice(0, n),
+      };
+    },
+  );
 
   // Ids never hold a colon: `:id(^[^:]+)` stops before a verb (shards-api.ts says why).
   app.get<{ Params: { id: string } }>(
@@ -264,15 +292,29 @@ export function registerMitigationApi(app: FastifyInstance, deps: MitigationApiD
     },
   );
 
-  app.get('/automation', () => ({
-    mode: executor.mode,
-    doNotTouch: executor.doNotTouch,
-    changes: [...executor.changes].reverse(),
-  }));
+  app.get(
+    '/automation',
+    {
+      schema: { summary: 'the automation mode, do-not-touch list and recent changes', tags: ['automation'] },
+    },
+    () => ({
+      mode: executor.mode,
+      doNotTouch: executor.doNotTouch,
+      changes: [...executor.changes].reverse(),
+    }),
+  );
 
   app.post<{ Body: { mode?: AutomationMode; doNotTouch?: string[]; reason: string } }>(
     '/automation',
-    { config: { access: 'admin' }, schema: { body: automationBody }, schemaErrorFormatter: schemaMessage },
+    {
+      config: { access: 'admin' },
+      schema: {
+        summary: 'set the automation mode and/or the do-not-touch list',
+        tags: ['automation'],
+        body: automationBody,
+      },
+      schemaErrorFormatter: schemaMessage,
+    },
     (req, res) => {
       const { mode, doNotTouch, reason: why } = req.body;
       if (mode === undefined && doNotTouch === undefined) return bad(res, 'give mode and/or doNotTouch');
