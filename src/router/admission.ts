@@ -343,7 +343,10 @@ export class Admission {
 
   #engage(): void {
     this.engaged =
-      this.#tenants.size !== 0 || this.#nodes.size !== 0 || this.#shards.size !== 0 || this.#shedding.size !== 0;
+      this.#tenants.size !== 0 ||
+      this.#nodes.size !== 0 ||
+      this.#shards.size !== 0 ||
+      this.#shedding.size !== 0;
   }
 }
 
