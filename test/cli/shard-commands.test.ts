@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { startHotshard, type Hotshard } from '../../src/hotshard.js';
 import { shardId } from '../../src/keyspace/ids.js';
+import { answeringRemedy } from '../mitigate/test-remedy.js';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 const ADMIN = 'cli-shards-admin-token-0123';
@@ -53,7 +54,7 @@ describe('cli shard commands', () => {
         readToken: READ,
       },
     });
-    hs = await startHotshard(config, pino({ level: 'silent' }));
+    hs = await startHotshard(config, pino({ level: 'silent' }), [answeringRemedy('cache')]);
     const url = `http://127.0.0.1:${hs.httpPort}`;
     api = ['--url', url, '--token', ADMIN];
     read = ['--url', url, '--token', READ];
@@ -136,6 +137,24 @@ describe('cli shard commands', () => {
     expect(readOnly.err).toMatch(/403 HS_ERR_NOT_ALLOWED: the read-only token cannot change state/);
     expect(missing.code).toBe(1);
     expect(missing.err).toMatch(/404 HS_ERR_NOT_FOUND: no shard 's77'/);
+  }, 120_000);
+
+  it('cli actions - `actions ID --revert` and `actions --state` still work beside the cancel and limit verbs', async () => {
+    const put = await hs.http.inject({
+      method: 'PUT',
+      url: '/policies/user:9',
+      headers: { authorization: `Bearer ${ADMIN}` },
+      payload: { cache: {}, reason: 'launch' },
+    });
+    const id = put.json<{ action: { id: string } }>().action.id;
+    const revert = await hotshard(['actions', id, '--revert', '--reason', 'launch over', ...api]);
+    expect(revert.err).toBe('');
+    expect(revert.code).toBe(0);
+    expect(revert.out).toMatch(/^state\s+rolled-back$/m);
+    const listed = await hotshard(['actions', '--state', 'rolled-back', ...read]);
+    expect(listed.out).toMatch(new RegExp(`^${id} .* policy\\s+user:9\\s+rolled-back`, 'm'));
+    const audit = await hotshard(['audit', '--limit', '1', ...read]);
+    expect(audit.out).toMatch(new RegExp(`operator\\s+action.revert\\s+action:${id}\\s+launch over`));
   }, 120_000);
 
   it('cli nodes - lists every node with its health and shard count', async () => {

@@ -129,6 +129,18 @@ describe('shards api', () => {
     const owners = new Set(keys.map((k) => hs.router.table.shardFor(Buffer.from(k)).id));
     expect(owners.size).toBeGreaterThan(1);
     for (const k of keys) expect(await send(hs.router, 'GET', k)).toEqual(Buffer.from(k));
+    const published = hs.events.since(0).filter((e) => e.type === 'shard.split');
+    expect(published.map((e) => e.data)).toEqual([
+      expect.objectContaining({
+        shard: 's1',
+        newShard: 's4',
+        at: '1610612736',
+        version: 2,
+        by: 'operator',
+        reason: 'hot range',
+      }),
+      expect.objectContaining({ shard: 's4', newShard: 's5', at: '1700000000', version: 3, reason: null }),
+    ]);
     // A hex position, the partitioner's other spelling.
     expect((await call(hs, 'POST', '/shards/s0:split', { at: '0x10' })).body.shards?.[1]?.key_range[0]).toBe(
       '16',
