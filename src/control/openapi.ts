@@ -3,11 +3,12 @@
  * the routes as registered (an `onRoute` hook), with the JSON schemas they
  * validate and serialize with, so it cannot drift from what they do.
  *
- * Generated here rather than by @fastify/swagger: our paths need a
- * translation that plugin gets wrong (`/shards/:id(^[^:]+)::split` is
- * `/shards/{id}:split`; a wildcard is the percent-encoded `{key}` of /kv/ and
- * /policies/), and the schemas need no conversion (3.1 is JSON Schema), so a
- * hundred lines do it without a dependency.
+ * Generated here rather than by @fastify/swagger (9.x would fit Node 20 and
+ * fastify 5): our paths need a translation of our own either way
+ * (`/shards/:id(^[^:]+)::split` is `/shards/{id}:split`; a wildcard is the
+ * percent-encoded `{key}` of /kv/ and /policies/), and the schemas need no
+ * conversion (3.1 is JSON Schema), so a hundred lines do it without a
+ * dependency and its transitive ones.
  */
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { VERSION } from '../version.js';
