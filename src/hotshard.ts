@@ -218,7 +218,7 @@ export async function startHotshard(
   });
 
   const audit = new AuditLog({
-    onPersistError: (err, entry) => controlErrors.record('action', err, { audit: entry.id }),
+    onPersistError: (err, entry) => controlErrors.record('audit', err, { audit: entry.id }),
   });
   auditPlannerActions(events, audit);
   const operations = auditedOperations(new LocalShardOperations({ router, executor, bus: events }), audit);

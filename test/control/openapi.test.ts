@@ -108,6 +108,12 @@ describe('openapi', () => {
       ['since', 'query'],
       ['limit', 'query'],
     ]);
+    // Every {param} of every path is declared on each of its operations, as OpenAPI requires.
+    for (const [path, ops] of Object.entries(doc.paths))
+      for (const [method, op] of Object.entries(ops)) {
+        const declared = (op.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name);
+        expect(declared, `${method} ${path}`).toEqual([...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]));
+      }
     expect(doc.paths['/healthz']!.get!.security).toEqual([]);
     expect(doc.paths['/shards']!.get!.security).toContainEqual({ readToken: [] });
   });

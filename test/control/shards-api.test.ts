@@ -141,6 +141,8 @@ describe('shards api', () => {
       }),
       expect.objectContaining({ shard: 's4', newShard: 's5', at: '1700000000', version: 3, reason: null }),
     ]);
+    // A percent-encoded colon is the same verb (find-my-way decodes before matching).
+    expect((await call(hs, 'POST', '/shards/s2%3Asplit', {})).body.version).toBe(4);
     // A hex position, the partitioner's other spelling.
     expect((await call(hs, 'POST', '/shards/s0:split', { at: '0x10' })).body.shards?.[1]?.key_range[0]).toBe(
       '16',
