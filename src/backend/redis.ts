@@ -23,13 +23,17 @@ import type {
   InvalidationFeed,
   InvalidationListener,
   KeyDump,
+  KeyWrite,
   KeyspaceStats,
   NodeHealth,
   ReplyCallback,
   ShardBackend,
+  WriteListener,
+  WriteWatch,
 } from './backend.js';
 import { RedisConnection, encodeCommand, type ConnectionEnd } from './redis-connection.js';
 import { RedisInvalidationFeed, type RedisFeedHost } from './redis-tracking.js';
+import { openRedisWriteWatch } from './redis-write-watch.js';
 
 /** Where a Redis node is and how long to wait for it. */
 export interface RedisBackendOptions {
@@ -63,6 +67,12 @@ const RECONNECT_MAX_MS = 2_000;
 const UNLINK_CHUNK = 1_000;
 const EMPTY_COMMAND = hsError(ErrorCode.Protocol, 'empty command');
 const PING = encodeCommand([Buffer.from('PING')]);
+const DUMP = Buffer.from('DUMP');
+const PTTL = Buffer.from('PTTL');
+const RESTORE = Buffer.from('RESTORE');
+const REPLACE = Buffer.from('REPLACE');
+const DEL = Buffer.from('DEL');
+const NO_TTL = Buffer.from('0');
 
 /**
  * A ShardBackend over one redis-server.
@@ -103,6 +113,9 @@ export class RedisBackend implements ShardBackend {
   #prober: RedisConnection | null = null;
   readonly #feeds = new Set<RedisInvalidationFeed>();
   readonly #feedHost: RedisFeedHost;
+  /** The side connection of live-move copies (dumpKeys, restoreKeys), opened on first use. */
+  #side: Promise<RedisConnection> | null = null;
+  readonly #watches = new Set<WriteWatch>();
 
   constructor(opts: RedisBackendOptions) {
     this.#opts = opts;
@@ -194,6 +207,129 @@ export class RedisBackend implements ShardBackend {
       feed.start();
     }
     return feed;
+  }
+
+  barrier(): Promise<void> {
+    const conn = this.#conn;
+    if (conn === null) return Promise.resolve();
+    return new Promise((resolve) => conn.send(PING, () => resolve()));
+  }
+
+  async watchWrites(listener: WriteListener): Promise<WriteWatch> {
+    if (this.#closed) throw new HotshardError(ErrorCode.ShuttingDown, `${this.#label} is closed`);
+    let watch: WriteWatch | undefined;
+    const untrack: WriteListener = {
+      changed: (keys) => listener.changed(keys),
+      lost: (reason) => {
+        if (watch !== undefined) this.#watches.delete(watch);
+        listener.lost(reason);
+      },
+    };
+    watch = await openRedisWriteWatch(this.#feedHost.connection, this.#label, untrack);
+    if (this.#closed) {
+      watch.close();
+      throw new HotshardError(ErrorCode.ShuttingDown, `${this.#label} is closed`);
+    }
+    this.#watches.add(watch);
+    return watch;
+  }
+
+  async dumpKeys(keys: readonly Buffer[]): Promise<(KeyDump | null)[]> {
+    const conn = await this.#sideConnection();
+    return new Promise((resolve, reject) => {
+      const out = new Array<KeyDump | null>(keys.length).fill(null);
+      const payloads = new Array<Buffer | null>(keys.length).fill(null);
+      let left = keys.length;
+      let failed: Error | null = null;
+      if (left === 0) return resolve(out);
+      keys.forEach((key, i) => {
+        conn.send(encodeCommand([DUMP, key]), (reply) => {
+          const v = this.#decoded(reply, 'DUMP');
+          if (v instanceof Error) failed ??= v;
+          else if (Buffer.isBuffer(v)) payloads[i] = Buffer.from(v);
+        });
+        conn.send(encodeCommand([PTTL, key]), (reply) => {
+          const v = this.#decoded(reply, 'PTTL');
+          if (v instanceof Error) failed ??= v;
+          else {
+            const payload = payloads[i];
+            if (typeof v === 'number' && v !== -2 && payload !== null && payload !== undefined)
+              out[i] = { payload, pttl: v };
+          }
+          if (--left > 0) return;
+          if (failed !== null) reject(failed);
+          else resolve(out);
+        });
+      });
+    });
+  }
+
+  async restoreKeys(writes: readonly KeyWrite[]): Promise<void> {
+    for (const { dump } of writes) {
+      if (dump !== null && (dump.pttl < -1 || dump.pttl === 0 || !Number.isSafeInteger(dump.pttl)))
+        throw new HotshardError(ErrorCode.BadRequest, `invalid pttl ${dump.pttl} in key dump`);
+    }
+    const conn = await this.#sideConnection();
+    return new Promise((resolve, reject) => {
+      let left = writes.length;
+      let failed: Error | null = null;
+      if (left === 0) return resolve();
+      for (const { key, dump } of writes) {
+        const frame =
+          dump === null
+            ? encodeCommand([DEL, key])
+            : encodeCommand([
+                RESTORE,
+                key,
+                dump.pttl === -1 ? NO_TTL : Buffer.from(String(dump.pttl)),
+                dump.payload,
+                REPLACE,
+              ]);
+        conn.send(frame, (reply) => {
+          const v = this.#decoded(reply, dump === null ? 'DEL' : 'RESTORE');
+          if (v instanceof Error) failed ??= v;
+          if (--left > 0) return;
+          if (failed !== null) reject(failed);
+          else resolve();
+        });
+      }
+    });
+  }
+
+  /** A reply of the side connection decoded, or the Error it means. */
+  #decoded(reply: Reply, command: string): Reply | Error {
+    try {
+      const v = reply instanceof RawReply ? decodeReply(reply.bytes) : reply;
+      if (v instanceof ReplyError)
+        return v.code !== undefined
+          ? new HotshardError(v.code, `${this.#label} ${command}: ${v.detail}`)
+          : this.#unexpected(command, v);
+      return v;
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  /** The side connection, opened on first use and again after it ended. */
+  #sideConnection(): Promise<RedisConnection> {
+    if (this.#closed)
+      return Promise.reject(new HotshardError(ErrorCode.ShuttingDown, `${this.#label} is closed`));
+    if (this.#side !== null) return this.#side;
+    let opening: Promise<RedisConnection> | null = null;
+    opening = (async () => {
+      const conn = this.#feedHost.connection('move copy', () => {
+        if (this.#side === opening) this.#side = null;
+      });
+      try {
+        await conn.connect();
+      } catch (err) {
+        if (this.#side === opening) this.#side = null;
+        throw err;
+      }
+      return conn;
+    })();
+    this.#side = opening;
+    return opening;
   }
 
   async *scanKeys(accept: (key: Buffer) => boolean, batchSize = 1_000): AsyncIterable<Buffer[]> {
@@ -292,6 +428,11 @@ export class RedisBackend implements ShardBackend {
     this.#since = Date.now();
     const feeds = [...this.#feeds].map((feed) => feed.shutdown(`${this.#label} is shutting down`));
     this.#feeds.clear();
+    for (const watch of [...this.#watches]) watch.close();
+    this.#watches.clear();
+    const side = this.#side;
+    this.#side = null;
+    if (side !== null) await side.then((c) => c.destroy(reply)).catch(() => undefined);
     if (conn !== null) await conn.destroy(reply);
     await this.#prober?.destroy(reply);
     await Promise.all(feeds);
