@@ -208,7 +208,7 @@ export class MemoryBackend implements ShardBackend {
     try {
       this.#ensureUp();
     } catch (err) {
-      return Promise.reject(err as Error);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     const watch = new MemoryWriteWatch(this.#ks, listener, (w) => this.#watches.delete(w));
     this.#watches.add(watch);

@@ -217,15 +217,21 @@ export class RedisBackend implements ShardBackend {
 
   async watchWrites(listener: WriteListener): Promise<WriteWatch> {
     if (this.#closed) throw new HotshardError(ErrorCode.ShuttingDown, `${this.#label} is closed`);
-    let watch: WriteWatch | undefined;
+    const opened: { watch?: WriteWatch } = {};
     const untrack: WriteListener = {
       changed: (keys) => listener.changed(keys),
       lost: (reason) => {
-        if (watch !== undefined) this.#watches.delete(watch);
+        if (opened.watch !== undefined) this.#watches.delete(opened.watch);
         listener.lost(reason);
       },
     };
-    watch = await openRedisWriteWatch(this.#feedHost.connection, this.#label, untrack);
+    const host = this.#feedHost;
+    const watch = await openRedisWriteWatch(
+      (purpose, onEnd, onPush) => host.connection(purpose, onEnd, onPush),
+      this.#label,
+      untrack,
+    );
+    opened.watch = watch;
     if (this.#closed) {
       watch.close();
       throw new HotshardError(ErrorCode.ShuttingDown, `${this.#label} is closed`);
