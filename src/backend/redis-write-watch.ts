@@ -91,7 +91,8 @@ class RedisWriteWatch implements WriteWatch {
 
   barrier(): Promise<void> {
     const sub = this.#sub;
-    if (!this.#live || sub === null) return Promise.reject(new Error(`${this.#label}: write watch is not live`));
+    if (!this.#live || sub === null)
+      return Promise.reject(new Error(`${this.#label}: write watch is not live`));
     return new Promise((resolve, reject) => {
       sub.send(PING, (reply) => {
         if (reply instanceof ReplyError || !this.#live) reject(new Error(`${this.#label}: write watch lost`));
