@@ -22,7 +22,11 @@ function cluster(): { router: Router; nodes: MemoryBackend[] } {
     (n) => new MemoryBackend({ node: nodeId(n), capacity: 500_000, maxQueue: 100_000 }),
   );
   open.push(...nodes);
-  const table = RoutingTable.create({ partitioner: hashPartitioner(), nodes: nodes.map((n) => n.node), shards: 6 });
+  const table = RoutingTable.create({
+    partitioner: hashPartitioner(),
+    nodes: nodes.map((n) => n.node),
+    shards: 6,
+  });
   return { router: new Router(table, new Map(nodes.map((n) => [n.node, n]))), nodes };
 }
 
@@ -105,7 +109,8 @@ describe('live move - embedded nodes', () => {
     expect(opsDuring).toBeGreaterThan(1_000);
     expect(writer.written.size).toBe(50);
     expect(await l.check()).toEqual([]);
-    for (const [k, v] of writer.written) expect(value(await via(router, session, 'GET', k))).toEqual(Buffer.from(v));
+    for (const [k, v] of writer.written)
+      expect(value(await via(router, session, 'GET', k))).toEqual(Buffer.from(v));
     const gotBig = value(await via(router, session, 'GET', bigKey));
     expect(Buffer.isBuffer(gotBig) && gotBig.equals(big)).toBe(true);
     // Exactly once: the range is on the target only.
@@ -136,7 +141,13 @@ describe('live move - embedded nodes', () => {
     const before = router.table.shard(S0)!;
     const sourceKeys = (await keysOn(n0, inS0(router))).sort();
     l.start(3);
-    const move = new ShardMove({ router, shard: S0, target: N1, limits: { maxKeysPerSec: 5_000 }, batchKeys: 100 });
+    const move = new ShardMove({
+      router,
+      shard: S0,
+      target: N1,
+      limits: { maxKeysPerSec: 5_000 },
+      batchKeys: 100,
+    });
     const running = move.run();
     while (move.progress().keysCopied === 0) await new Promise((r) => setTimeout(r, 5));
     expect(move.progress().phase).toBe('copying');
@@ -166,7 +177,13 @@ describe('live move - embedded nodes', () => {
     const l = load(router, 200);
     await l.fill();
     l.start(5);
-    const move = new ShardMove({ router, shard: S0, target: n3.node, limits: { maxKeysPerSec: 10_000 }, batchKeys: 100 });
+    const move = new ShardMove({
+      router,
+      shard: S0,
+      target: n3.node,
+      limits: { maxKeysPerSec: 10_000 },
+      batchKeys: 100,
+    });
     const running = move.run();
     while (move.progress().keysCopied === 0) await new Promise((r) => setTimeout(r, 5));
     await n3.close();
@@ -185,7 +202,13 @@ describe('live move - embedded nodes', () => {
     const { router, nodes } = cluster();
     await bulk(router, 3_000);
     const before = router.table.shard(S0)!;
-    const move = new ShardMove({ router, shard: S0, target: N1, limits: { maxKeysPerSec: 10_000 }, batchKeys: 100 });
+    const move = new ShardMove({
+      router,
+      shard: S0,
+      target: N1,
+      limits: { maxKeysPerSec: 10_000 },
+      batchKeys: 100,
+    });
     const running = move.run();
     while (move.progress().keysCopied === 0) await new Promise((r) => setTimeout(r, 5));
     await nodes[0]!.close();
@@ -203,7 +226,13 @@ describe('live move - embedded nodes', () => {
     const l = load(router, 200);
     await l.fill();
     l.start(11);
-    const move = new ShardMove({ router, shard: S0, target: N1, limits: { maxKeysPerSec: 20_000 }, batchKeys: 100 });
+    const move = new ShardMove({
+      router,
+      shard: S0,
+      target: N1,
+      limits: { maxKeysPerSec: 20_000 },
+      batchKeys: 100,
+    });
     const running = move.run();
     while (move.progress().keysCopied === 0) await new Promise((r) => setTimeout(r, 5));
     n0.cutWriteWatches('test cut');
@@ -252,7 +281,11 @@ describe('live move - embedded nodes', () => {
   it('refuses a range with a cache policy on one of its keys, naming it, and changes nothing', async () => {
     const { router } = cluster();
     const key = Buffer.from(keysIn(router, S0, 'hot:', 1)[0]!);
-    router.policies.set(key, { consistency: 'bounded', cache: { maxStaleMs: 100 } }, { run: (req, done) => req.forward(req.cmd, done) });
+    router.policies.set(
+      key,
+      { consistency: 'bounded', cache: { maxStaleMs: 100 } },
+      { run: (req, done) => req.forward(req.cmd, done) },
+    );
     const version = router.table.version;
     const result = await new ShardMove({ router, shard: S0, target: N1 }).run();
     expect(result.state).toBe('failed');
@@ -266,7 +299,13 @@ describe('live move - embedded nodes', () => {
       /maxKeysPerSec must be null \(unlimited\) or a positive number/,
     );
     await bulk(router, 2_000);
-    const move = new ShardMove({ router, shard: S0, target: N1, limits: { maxKeysPerSec: 1_000 }, batchKeys: 50 });
+    const move = new ShardMove({
+      router,
+      shard: S0,
+      target: N1,
+      limits: { maxKeysPerSec: 1_000 },
+      batchKeys: 50,
+    });
     const running = move.run();
     while (move.progress().keysCopied === 0) await new Promise((r) => setTimeout(r, 5));
     expect(move.progress().keysTotal).toBeGreaterThan(0);
