@@ -29,7 +29,7 @@ const text = (r: Reply): string | null => {
   if (Buffer.isBuffer(v)) return v.toString('latin1');
   if (v instanceof SimpleString) return v.value;
   if (v instanceof ReplyError) return `ERR:${v.message}`;
-  return String(v as number);
+  return typeof v === 'number' || typeof v === 'bigint' ? String(v) : JSON.stringify(v);
 };
 
 /** Sends one command through the router as `session`. */

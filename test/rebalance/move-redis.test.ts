@@ -13,7 +13,7 @@ const hasRedis = requireBinary('redis-server', 'live move tests on Redis');
 
 const S0 = shardId('s0');
 let procs: RedisProcess[] = [];
-let backends: RedisBackend[] = [];
+const backends: RedisBackend[] = [];
 afterEach(async () => {
   await Promise.all(backends.splice(0).map((b) => b.close()));
   await Promise.all(procs.splice(0).map((p) => p.stop()));
