@@ -156,7 +156,6 @@ async function oneRun(name: string, withWrites: boolean): Promise<RunFigures> {
     // Writers into the moving range: INCR counters at WRITE_RATE/s, in ticks of 10 ms.
     const counterKeys = withWrites ? counterNames(inS0, 20_000) : [];
     const acked = new Map<string, number>();
-    let writes = 0;
     let writesDuringMove = 0;
     let moving = false;
     let writer: Promise<void> = Promise.resolve();
@@ -174,7 +173,6 @@ async function oneRun(name: string, withWrites: boolean): Promise<RunFigures> {
               if (v instanceof ReplyError) failed++;
               else {
                 acked.set(k, (acked.get(k) ?? 0) + 1);
-                writes++;
                 if (moving) writesDuringMove++;
               }
             });
