@@ -228,6 +228,8 @@ export class ShardMove {
   readonly #dirty = new Map<string, Buffer>();
   readonly #holds: number[] = [];
   #copyStartedAt = 0;
+  /** When the bulk copy ended (0 while it runs): its rate is frozen there. */
+  #copyEndedAt = 0;
   #sourceKeysAtStart = 0;
   #copyDone = false;
 
@@ -327,7 +329,7 @@ export class ShardMove {
   progress(): MoveProgress {
     const c = this.#copier?.counters;
     const copied = c?.keysCopied ?? this.#state.counters.keysCopied;
-    const elapsed = (performance.now() - this.#copyStartedAt) / 1000;
+    const elapsed = ((this.#copyEndedAt || performance.now()) - this.#copyStartedAt) / 1000;
     const rate = this.#copyStartedAt > 0 && elapsed > 0 ? copied / elapsed : 0;
     let total: number | undefined;
     if (c !== undefined && this.#copyDone) total = c.keysInRange;
@@ -474,10 +476,12 @@ export class ShardMove {
     await copier.clear(this.#target!, this.#check);
     this.#sourceKeysAtStart = await this.#source!.keyCount();
     this.#copyDone = false;
+    this.#copyEndedAt = 0;
     this.#copyStartedAt = performance.now();
     // Anything changed from here on is reported; what changed before is what the copy reads.
     this.#dirty.clear();
     await copier.copyAll(this.#check);
+    this.#copyEndedAt = performance.now();
     this.#copyDone = true;
     this.#syncCounters();
   }

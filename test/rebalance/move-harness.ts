@@ -60,11 +60,6 @@ interface Expect {
   expiredBy: number;
 }
 
-/** Keys named `<prefix><kind>:<i>`, some of which fall in `shard`. */
-export function keysFor(router: Router, prefix: string, count: number): string[] {
-  return Array.from({ length: count }, (_, i) => `${prefix}${i}`);
-}
-
 /** Names of `n` keys that the table in force places in `shard`. */
 export function keysIn(router: Router, shard: ShardId, prefix: string, n: number): string[] {
   const out: string[] = [];
