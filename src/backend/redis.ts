@@ -67,12 +67,17 @@ const RECONNECT_MAX_MS = 2_000;
 const UNLINK_CHUNK = 1_000;
 const EMPTY_COMMAND = hsError(ErrorCode.Protocol, 'empty command');
 const PING = encodeCommand([Buffer.from('PING')]);
-const DUMP = Buffer.from('DUMP');
-const PTTL = Buffer.from('PTTL');
-const RESTORE = Buffer.from('RESTORE');
-const REPLACE = Buffer.from('REPLACE');
-const DEL = Buffer.from('DEL');
+const EVAL = Buffer.from('EVAL');
 const NO_TTL = Buffer.from('0');
+const DELETE_MARK = Buffer.from('-');
+const EMPTY = Buffer.alloc(0);
+// Lua false becomes a nil reply: a missing key dumps as nil.
+const DUMP_SCRIPT = Buffer.from(
+  "local out = {} for i, k in ipairs(KEYS) do out[2*i-1] = redis.call('DUMP', k) out[2*i] = redis.call('PTTL', k) end return out",
+);
+const RESTORE_SCRIPT = Buffer.from(
+  "for i, k in ipairs(KEYS) do local ttl = ARGV[2*i-1] if ttl == '-' then redis.call('DEL', k) else redis.call('RESTORE', k, ttl, ARGV[2*i], 'REPLACE') end end return #KEYS",
+);
 
 /**
  * A ShardBackend over one redis-server.
@@ -240,66 +245,50 @@ export class RedisBackend implements ShardBackend {
     return watch;
   }
 
+  /**
+   * One EVAL per batch (DUMP and PTTL of each key inside the script): for
+   * small keys the node and this process parse one command instead of two per
+   * key, which is what bounds the copy rate. A batch is kept near a few MB by
+   * the copier, so the script holds the node no longer than the DUMPs would.
+   */
   async dumpKeys(keys: readonly Buffer[]): Promise<(KeyDump | null)[]> {
+    if (keys.length === 0) return [];
     const conn = await this.#sideConnection();
-    return new Promise((resolve, reject) => {
-      const out = new Array<KeyDump | null>(keys.length).fill(null);
-      const payloads = new Array<Buffer | null>(keys.length).fill(null);
-      let left = keys.length;
-      let failed: Error | null = null;
-      if (left === 0) return resolve(out);
-      keys.forEach((key, i) => {
-        conn.send(encodeCommand([DUMP, key]), (reply) => {
-          const v = this.#decoded(reply, 'DUMP');
-          if (v instanceof Error) failed ??= v;
-          else if (Buffer.isBuffer(v)) payloads[i] = Buffer.from(v);
-        });
-        conn.send(encodeCommand([PTTL, key]), (reply) => {
-          const v = this.#decoded(reply, 'PTTL');
-          if (v instanceof Error) failed ??= v;
-          else {
-            const payload = payloads[i];
-            if (typeof v === 'number' && v !== -2 && payload !== null && payload !== undefined)
-              out[i] = { payload, pttl: v };
-          }
-          if (--left > 0) return;
-          if (failed !== null) reject(failed);
-          else resolve(out);
-        });
-      });
+    const reply = await new Promise<Reply>((resolve) =>
+      conn.send(encodeCommand([EVAL, DUMP_SCRIPT, Buffer.from(String(keys.length)), ...keys]), resolve),
+    );
+    const v = this.#decoded(reply, 'DUMP (script)');
+    if (v instanceof Error) throw v;
+    if (!Array.isArray(v) || v.length !== keys.length * 2) throw this.#unexpected('DUMP (script)', v);
+    const items = v as readonly Reply[];
+    return keys.map((_, i) => {
+      const payload = items[2 * i];
+      const pttl = items[2 * i + 1];
+      // A copy: the reply is a view into a socket chunk a move may otherwise keep alive.
+      return Buffer.isBuffer(payload) && typeof pttl === 'number' && pttl !== -2
+        ? { payload: Buffer.from(payload), pttl }
+        : null;
     });
   }
 
+  /** One EVAL per batch: RESTORE ... REPLACE, or DEL, for each key in order inside the script. */
   async restoreKeys(writes: readonly KeyWrite[]): Promise<void> {
     for (const { dump } of writes) {
       if (dump !== null && (dump.pttl < -1 || dump.pttl === 0 || !Number.isSafeInteger(dump.pttl)))
         throw new HotshardError(ErrorCode.BadRequest, `invalid pttl ${dump.pttl} in key dump`);
     }
+    if (writes.length === 0) return;
     const conn = await this.#sideConnection();
-    return new Promise((resolve, reject) => {
-      let left = writes.length;
-      let failed: Error | null = null;
-      if (left === 0) return resolve();
-      for (const { key, dump } of writes) {
-        const frame =
-          dump === null
-            ? encodeCommand([DEL, key])
-            : encodeCommand([
-                RESTORE,
-                key,
-                dump.pttl === -1 ? NO_TTL : Buffer.from(String(dump.pttl)),
-                dump.payload,
-                REPLACE,
-              ]);
-        conn.send(frame, (reply) => {
-          const v = this.#decoded(reply, dump === null ? 'DEL' : 'RESTORE');
-          if (v instanceof Error) failed ??= v;
-          if (--left > 0) return;
-          if (failed !== null) reject(failed);
-          else resolve();
-        });
-      }
-    });
+    const args: Buffer[] = [EVAL, RESTORE_SCRIPT, Buffer.from(String(writes.length))];
+    for (const { key } of writes) args.push(key);
+    for (const { dump } of writes) {
+      if (dump === null) args.push(DELETE_MARK, EMPTY);
+      else args.push(dump.pttl === -1 ? NO_TTL : Buffer.from(String(dump.pttl)), dump.payload);
+    }
+    const reply = await new Promise<Reply>((resolve) => conn.send(encodeCommand(args), resolve));
+    const v = this.#decoded(reply, 'RESTORE (script)');
+    if (v instanceof Error) throw v;
+    if (v !== writes.length) throw this.#unexpected('RESTORE (script)', v);
   }
 
   /** A reply of the side connection decoded, or the Error it means. */
