@@ -135,10 +135,12 @@ export interface MoveProgress {
   readonly state: MoveOutcome;
   readonly keysCopied: number;
   readonly bytesCopied: number;
-  /** Keys of the range: estimated while the copy scans, exact after. */
-  readonly keysTotal: number | undefined;
+  /** Keys of the range: estimated while the copy scans, exact after; null before the copy. */
+  readonly keysTotal: number | null;
   readonly keysPerSec: number;
-  readonly etaSeconds: number | undefined;
+  readonly bytesPerSec: number;
+  /** null while unknown. */
+  readonly etaSeconds: number | null;
   readonly dirtyKeys: number;
   readonly held: number;
   readonly holdP99Ms: number;
@@ -331,19 +333,21 @@ export class ShardMove {
     const copied = c?.keysCopied ?? this.#state.counters.keysCopied;
     const elapsed = ((this.#copyEndedAt || performance.now()) - this.#copyStartedAt) / 1000;
     const rate = this.#copyStartedAt > 0 && elapsed > 0 ? copied / elapsed : 0;
-    let total: number | undefined;
+    let total: number | null = null;
     if (c !== undefined && this.#copyDone) total = c.keysInRange;
     else if (c !== undefined && c.keysScanned > 0)
       total = Math.round((this.#sourceKeysAtStart * c.keysInRange) / c.keysScanned);
-    const eta = total !== undefined && rate > 0 ? Math.max(0, (total - copied) / rate) : undefined;
+    const eta = total !== null && rate > 0 ? Math.max(0, (total - copied) / rate) : null;
+    const bytes = c?.bytesCopied ?? this.#state.counters.bytesCopied;
     return {
       phase: this.#state.phase,
       state: this.#state.state,
       keysCopied: copied,
-      bytesCopied: c?.bytesCopied ?? this.#state.counters.bytesCopied,
+      bytesCopied: bytes,
       keysTotal: total,
       keysPerSec: Math.round(rate),
-      etaSeconds: eta === undefined ? undefined : Math.round(eta * 10) / 10,
+      bytesPerSec: this.#copyStartedAt > 0 && elapsed > 0 ? Math.round(bytes / elapsed) : 0,
+      etaSeconds: eta === null ? null : Math.round(eta * 10) / 10,
       dirtyKeys: this.#dirty.size,
       held: this.#state.counters.held,
       holdP99Ms: this.#state.counters.holdP99Ms,
