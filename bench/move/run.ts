@@ -8,7 +8,8 @@
  * held-request p99 at cutover, failed requests and lost writes (target 0);
  * then one JSON line.
  *
- *   npm run bench:move -- [--keys 1000000] [--write-rate 30000] [--clients 32] [--runs both|plain|writes]
+ *   npm run bench:move -- [--keys 1000000] [--write-rate 30000] [--clients 32] [--client-rate 20000]
+ *                         [--runs both|plain|writes] [--before-seconds 3]
  *
  * The clients, the router and the copier share this process, as they share
  * `hotshard start`'s; the keys are filled with pipelined SETs on a connection
@@ -33,6 +34,7 @@ const { values: args } = parseArgs({
     keys: { type: 'string', default: '1000000' },
     'write-rate': { type: 'string', default: '30000' },
     clients: { type: 'string', default: '32' },
+    'client-rate': { type: 'string', default: '20000' },
     runs: { type: 'string', default: 'both' },
     'before-seconds': { type: 'string', default: '3' },
     help: { type: 'boolean', default: false },
@@ -47,6 +49,7 @@ if (args.help) {
 const KEYS = Number(args.keys);
 const WRITE_RATE = Number(args['write-rate']);
 const CLIENTS = Number(args.clients);
+const CLIENT_RATE = Number(args['client-rate']);
 const BEFORE_S = Number(args['before-seconds']);
 const S0 = shardId('s0');
 
@@ -116,7 +119,8 @@ async function oneRun(name: string, withWrites: boolean): Promise<RunFigures> {
       `[${name}] filled ${inRange.length + elsewhere.length} keys in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
 
-    // Clients: GET/SET (4:1) over keys of both shards, one request at a time each.
+    // Clients: GET/SET (4:1) over keys of both shards, one request at a time each, paced to
+    // CLIENT_RATE in all: a closed loop would saturate this process and time our own queue.
     const before = hdr.build({
       lowestDiscernibleValue: 1,
       highestTrackableValue: 60_000_000,
@@ -135,7 +139,12 @@ async function oneRun(name: string, withWrites: boolean): Promise<RunFigures> {
     const pool = [...inRange.slice(0, 50_000), ...elsewhere.slice(0, 50_000)];
     const client = async (id: number): Promise<void> => {
       const session = new Session(id, 'bench', false, 0);
+      const every = (1000 * CLIENTS) / CLIENT_RATE;
+      let due = performance.now() + Math.random() * every;
       while (running) {
+        due += every;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
         const k = pool[Math.floor(rnd() * pool.length)]!;
         const cmd = rnd() < 0.8 ? ['GET', k] : ['SET', k, `value-of-${k}`];
         const t = performance.now();
