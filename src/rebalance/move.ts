@@ -541,7 +541,11 @@ export class ShardMove {
       this.#check();
       c.cutoverAttempts++;
       const gate = new RangeGate(id);
-      this.#router.closeGate(gate);
+      // Another move's cutover holds the router's one gate for at most its hold bound: wait it out.
+      while (!this.#tryCloseGate(gate)) {
+        await new Promise((r) => setTimeout(r, 10));
+        this.#check();
+      }
       let keys: Buffer[] = [];
       const final = (async () => {
         await this.#source!.barrier();
@@ -583,6 +587,15 @@ export class ShardMove {
     this.#watch?.close();
     this.#watch = null;
     this.#syncCounters();
+  }
+
+  #tryCloseGate(gate: RangeGate): boolean {
+    try {
+      this.#router.closeGate(gate);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Places the shard on the target, active, in one new table version; requests are held meanwhile. */

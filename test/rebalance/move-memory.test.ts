@@ -293,6 +293,25 @@ describe('live move - embedded nodes', () => {
     expect(router.table.version).toBe(version);
   });
 
+  it('two moves at once share the router: both cutovers happen, one after the other, nothing lost', async () => {
+    const { router, nodes } = cluster();
+    await bulk(router, 2_000);
+    const l = load(router, 200);
+    await l.fill();
+    l.start(17);
+    // s0 n0 -> n1 and s1 n1 -> n2: if their cutovers meet at the router's one gate, the second waits for it.
+    const a = new ShardMove({ router, shard: S0, target: N1, batchKeys: 100 });
+    const b = new ShardMove({ router, shard: shardId('s1'), target: nodeId('n2'), batchKeys: 100 });
+    const [ra, rb] = await Promise.all([a.run(), b.run()]);
+    await l.stop();
+    expect([ra.state, rb.state]).toEqual(['done', 'done']);
+    expect(l.failures).toEqual([]);
+    expect(await l.check()).toEqual([]);
+    expect(router.table.shard(S0)!.node).toBe(N1);
+    expect(router.table.shard(shardId('s1'))!.node).toBe(nodeId('n2'));
+    expect(await keysOn(nodes[0]!, inS0(router))).toEqual([]);
+  });
+
   it('throttle: limits can change while it runs and bad limits are refused by name', async () => {
     const { router } = cluster();
     expect(() => new ShardMove({ router, shard: S0, target: N1, limits: { maxKeysPerSec: -1 } })).toThrow(
