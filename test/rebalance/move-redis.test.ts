@@ -178,6 +178,26 @@ describe.skipIf(!hasRedis)('live move - redis-server nodes', () => {
     expect([s.node, s.status]).toEqual([nodeId('n0'), ShardStatus.Active]);
   });
 
+  it('write watch connection killed on the source mid-copy: the copy starts over, nothing missed', async () => {
+    const { router, nodes } = await cluster();
+    const [n0, n1] = nodes as [RedisBackend, RedisBackend];
+    await bulk(router, 10_000);
+    const l = load(router, 200);
+    await l.fill();
+    l.start(24);
+    const move = new ShardMove({ router, shard: S0, target: n1.node, limits: { maxKeysPerSec: 20_000 } });
+    const running = move.run();
+    await until(() => move.progress().keysCopied > 0);
+    expect(Number(value(await direct(n0, 'CLIENT', 'KILL', 'TYPE', 'pubsub')))).toBe(1);
+    const result = await running;
+    await l.stop();
+    expect(result.state).toBe('done');
+    expect(result.move.counters.copyRestarts).toBe(1);
+    expect(l.failures).toEqual([]);
+    expect(await l.check()).toEqual([]);
+    expect(await keysOn(n0, inS0(router))).toEqual([]);
+  });
+
   it('source redis-server killed: the move fails and says so, routing unchanged', async () => {
     const { router, procs } = await cluster();
     await bulk(router, 10_000);
