@@ -222,6 +222,8 @@ export class ShardMove {
   #source: ShardBackend | undefined;
   #target: ShardBackend | undefined;
   #inRange: (key: Buffer) => boolean = () => false;
+  /** Whether a position is in the moving range. */
+  #rangeHolds: (pos: Position) => boolean = () => false;
   #copier: RangeCopier | undefined;
   #watch: WriteWatch | null = null;
   /** Bumped per watch: a lost watch's late events are ignored. */
@@ -410,10 +412,8 @@ export class ShardMove {
     const end = st.range.end === null ? null : p.parse(st.range.end);
     if (p.compare(start, s.start) !== 0 || !samePosition((a, b) => p.compare(a, b), end, s.end))
       throw new Refused(`shard ${id}'s range changed since the move was planned`);
-    this.#inRange = (key) => {
-      const pos = p.position(key);
-      return p.compare(pos, start) >= 0 && (end === null || p.compare(pos, end) < 0);
-    };
+    this.#rangeHolds = (pos) => p.compare(pos, start) >= 0 && (end === null || p.compare(pos, end) < 0);
+    this.#inRange = (key) => this.#rangeHolds(p.position(key));
     this.#source = this.#router.backends.get(nodeId(st.source));
     this.#target = this.#router.backends.get(nodeId(st.target));
     if (this.#source === undefined) throw new Refused(`source node ${st.source} has no backend`);
@@ -603,8 +603,18 @@ export class ShardMove {
     const st = this.#state;
     const table = this.#router.table;
     const s = table.shard(shardId(st.shard));
-    if (s === undefined || s.node !== st.source)
-      throw new Error(`shard ${st.shard} changed under the move (now on ${s?.node ?? 'no node'})`);
+    const p = table.partitioner;
+    const range =
+      s === undefined ? null : { start: p.format(s.start), end: s.end === null ? null : p.format(s.end) };
+    if (
+      s === undefined ||
+      s.node !== st.source ||
+      range?.start !== st.range.start ||
+      range.end !== st.range.end
+    )
+      throw new Error(
+        `shard ${st.shard} changed under the move (now ${s === undefined ? 'gone' : `[${range?.start}, ${range?.end ?? 'end'}) on ${s.node}`})`,
+      );
     const bypass = bypassingPolicy(this.#router, this.#inRange);
     if (bypass !== null) throw new Error(bypass);
     const json: RoutingTableJSON = table.toJSON();
@@ -638,10 +648,12 @@ export class ShardMove {
     await this.#phase(MovePhase.RollingBack).catch(() => undefined);
     const notes: string[] = [message(err)];
     try {
-      const table = this.#router.table;
-      const s = table.shard(shardId(st.shard));
-      if (s !== undefined && s.status === ShardStatus.Moving)
-        this.#router.setTable(table.withStatus(s.id, ShardStatus.Active));
+      // The shard, and any part of it split off meanwhile (a split keeps the status), active again.
+      let table = this.#router.table;
+      for (const s of table.shards)
+        if (s.status === ShardStatus.Moving && s.node === st.source && this.#rangeHolds(s.start))
+          table = table.withStatus(s.id, ShardStatus.Active);
+      if (table !== this.#router.table) this.#router.setTable(table);
     } catch (e) {
       notes.push(`status not restored: ${message(e)}`);
     }

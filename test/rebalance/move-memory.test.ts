@@ -312,6 +312,36 @@ describe('live move - embedded nodes', () => {
     expect(await keysOn(nodes[0]!, inS0(router))).toEqual([]);
   });
 
+  it('a split of the moving shard under the move: it rolls back, both halves active on the source, nothing lost', async () => {
+    const { router, nodes } = cluster();
+    await bulk(router, 3_000);
+    const l = load(router, 200);
+    await l.fill();
+    l.start(19);
+    const move = new ShardMove({
+      router,
+      shard: S0,
+      target: N1,
+      limits: { maxKeysPerSec: 20_000 },
+      batchKeys: 100,
+    });
+    const running = move.run();
+    while (move.progress().keysCopied === 0) await new Promise((r) => setTimeout(r, 5));
+    router.setTable(router.table.split(S0));
+    const result = await running;
+    await l.stop();
+    expect(result.state).toBe('rolled-back');
+    expect(result.detail).toMatch(/shard s0 changed under the move/);
+    expect(l.failures).toEqual([]);
+    expect(await l.check()).toEqual([]);
+    const halves = router.table.shards.filter((s) => s.id === S0 || s.id === shardId('s6'));
+    expect(halves.map((s) => [s.node, s.status])).toEqual([
+      [nodeId('n0'), ShardStatus.Active],
+      [nodeId('n0'), ShardStatus.Active],
+    ]);
+    expect(await keysOn(nodes[1]!, (k) => ['s0', 's6'].includes(router.table.shardFor(k).id))).toEqual([]);
+  });
+
   it('throttle: limits can change while it runs and bad limits are refused by name', async () => {
     const { router } = cluster();
     expect(() => new ShardMove({ router, shard: S0, target: N1, limits: { maxKeysPerSec: -1 } })).toThrow(
