@@ -883,7 +883,12 @@ export function runBackendCases(label: string, make: () => Promise<BackendHarnes
       expect(await cmd('HSET', `${p}h`, 'f', 'v')).toBe(1);
       const keys = [`${p}a`, `${p}b`, `${p}h`, `${p}missing`].map((k) => Buffer.from(k));
       const dumps = await b.dumpKeys(keys);
-      expect(dumps.map((d) => (d === null ? null : d.pttl > 0 ? 'ttl' : d.pttl))).toEqual([-1, 'ttl', -1, null]);
+      expect(dumps.map((d) => (d === null ? null : d.pttl > 0 ? 'ttl' : d.pttl))).toEqual([
+        -1,
+        'ttl',
+        -1,
+        null,
+      ]);
       expect(await cmd('SET', `${p}a2`, 'old')).toEqual(OK);
       expect(await cmd('SET', `${p}gone`, 'x')).toEqual(OK);
       await b.restoreKeys([
