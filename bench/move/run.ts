@@ -42,7 +42,7 @@ const { values: args } = parseArgs({
 });
 if (args.help) {
   console.log(
-    'npm run bench:move -- [--keys N] [--write-rate N] [--clients N] [--runs both|plain|writes] [--before-seconds S]',
+    'npm run bench:move -- [--keys N] [--write-rate N] [--clients N] [--client-rate N] [--runs both|plain|writes] [--before-seconds S]',
   );
   process.exit(0);
 }
