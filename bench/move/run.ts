@@ -51,6 +51,24 @@ const WRITE_RATE = Number(args['write-rate']);
 const CLIENTS = Number(args.clients);
 const CLIENT_RATE = Number(args['client-rate']);
 const BEFORE_S = Number(args['before-seconds']);
+for (const [name, v] of Object.entries({
+  keys: KEYS,
+  'write-rate': WRITE_RATE,
+  clients: CLIENTS,
+  'client-rate': CLIENT_RATE,
+  'before-seconds': BEFORE_S,
+})) {
+  if (!Number.isFinite(v) || v <= 0) {
+    console.error(
+      `bench:move: --${name} must be a positive number, got ${JSON.stringify(args[name as keyof typeof args])}`,
+    );
+    process.exit(2);
+  }
+}
+if (!['both', 'plain', 'writes'].includes(args.runs)) {
+  console.error(`bench:move: --runs must be both, plain or writes, got ${JSON.stringify(args.runs)}`);
+  process.exit(2);
+}
 const S0 = shardId('s0');
 
 const decoded = (r: Reply): Reply => (r instanceof RawReply ? decodeReply(r.bytes) : r);
