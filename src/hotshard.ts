@@ -51,6 +51,7 @@ import { PolicyManager } from './mitigate/policies.js';
 import type { Remedy } from './mitigate/policy.js';
 import { availableRemedies } from './mitigate/remedies.js';
 import { admissionActions } from './mitigate/admission-actions.js';
+import { ShardActions } from './rebalance/shard-actions.js';
 
 /** A running hotshard process. */
 export interface Hotshard {
@@ -98,32 +99,15 @@ async function createBackends(
   if (config.backend === 'memory') {
     for (let i = 0; i < config.nodes; i++) {
       const node = nodeId(`n${i}`);
-      backends.set(
-        node,
-        new MemoryBackend({
-          node,
-          capacity: config.capacity,
-          maxQueue: config.maxQueue,
-          maxValueBytes: config.limits.maxBulkBytes,
-        }),
-      );
+      backends.set(node, memoryBackend(config, node));
     }
     return backends;
   }
   let starting = true;
   for (const address of config.redis) {
-    const sep = address.lastIndexOf(':');
-    const backend: RedisBackend = new RedisBackend({
-      node: nodeId(address),
-      host: address.slice(0, sep),
-      port: Number(address.slice(sep + 1)),
-      password: config.redisPassword,
-      timeoutMs: config.backendTimeoutMs,
-      maxBusyMs: config.backendMaxBusyMs,
-      // The first attempt's failure is reported below, once every node has had its try.
-      onStatusChange: (status, reason) => {
-        if (!starting) report(backend, status, reason);
-      },
+    // The first attempt's failure is reported below, once every node has had its try.
+    const backend = redisBackend(config, address, (b, status, reason) => {
+      if (!starting) report(b, status, reason);
     });
     backends.set(backend.node, backend);
   }
@@ -149,6 +133,62 @@ async function createBackends(
     log.info({ nodes: up }, `connected to ${up.length} of ${created.length} redis nodes`);
   }
   return backends;
+}
+
+/** An embedded node as the config sets them up (capacity model, queue, value limit). */
+function memoryBackend(config: Config, node: NodeId): MemoryBackend {
+  return new MemoryBackend({
+    node,
+    capacity: config.capacity,
+    maxQueue: config.maxQueue,
+    maxValueBytes: config.limits.maxBulkBytes,
+  });
+}
+
+/** A Redis node at `host:port`, not yet connected; its id is its address. */
+function redisBackend(config: Config, address: string, report: NodeStatusReport): RedisBackend {
+  const sep = address.lastIndexOf(':');
+  const port = Number(address.slice(sep + 1));
+  if (sep <= 0 || !Number.isInteger(port) || port < 1 || port > 65535)
+    throw new HotshardError(
+      ErrorCode.BadRequest,
+      `node address must be host:port, got ${JSON.stringify(address)}`,
+    );
+  const backend: RedisBackend = new RedisBackend({
+    node: nodeId(address),
+    host: address.slice(0, sep),
+    port,
+    password: config.redisPassword,
+    timeoutMs: config.backendTimeoutMs,
+    maxBusyMs: config.backendMaxBusyMs,
+    onStatusChange: (status, reason) => report(backend, status, reason),
+  });
+  return backend;
+}
+
+/**
+ * Opens a node an operator adds at run time (POST /nodes): a Redis node must
+ * answer before it joins; an embedded node is named by its address.
+ */
+function nodeConnector(config: Config, report: NodeStatusReport): (address: string) => Promise<ShardBackend> {
+  return async (address) => {
+    if (config.backend === 'memory') {
+      if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(address))
+        throw new HotshardError(
+          ErrorCode.BadRequest,
+          `an embedded node is named by letters, digits and _ . : - (at most 64), got ${JSON.stringify(address)}`,
+        );
+      return memoryBackend(config, nodeId(address));
+    }
+    const backend = redisBackend(config, address, report);
+    try {
+      await backend.connect();
+    } catch (err) {
+      await backend.close();
+      throw err;
+    }
+    return backend;
+  };
 }
 
 function codeOf(err: unknown): ErrorCode | undefined {
@@ -207,8 +247,17 @@ export async function startHotshard(
 
   router.onPolicyError = (err, key) => controlErrors.record('policy', err, { key: keyText(key) });
   const policies = new PolicyManager({ router, clock: systemClock }, remedies);
+  const shardActions = new ShardActions({
+    router,
+    bus: events,
+    connectNode: nodeConnector(config, reportNodeStatus(log, events)),
+  });
   const executor = new Executor({
-    handlers: [...keyPolicyActions(policies), ...admissionActions(router.admission)],
+    handlers: [
+      ...keyPolicyActions(policies),
+      ...admissionActions(router.admission),
+      ...shardActions.handlers,
+    ],
     bus: events,
     mode: config.automation,
     doNotTouch: config.mitigation.doNotTouch,
@@ -221,7 +270,10 @@ export async function startHotshard(
     onPersistError: (err, entry) => controlErrors.record('audit', err, { audit: entry.id }),
   });
   auditPlannerActions(events, audit);
-  const operations = auditedOperations(new LocalShardOperations({ router, executor, bus: events }), audit);
+  const operations = auditedOperations(
+    new LocalShardOperations({ router, executor, bus: events, shardActions }),
+    audit,
+  );
 
   let telemetry: RouterTelemetry | undefined;
   let monitor: Monitor | undefined;
