@@ -39,7 +39,7 @@ describe('split finder', () => {
     expect(Math.max(d.leftShare, d.rightShare)).toBeLessThanOrEqual(0.6);
     // What the finder counted agrees with a recount of the whole stream.
     const all = recount(
-      keys.map((k) => hash.position(Buffer.from(k))),
+      keys.map((k) => hash.position(Buffer.from(k)) as number),
       d.at as number,
     );
     expect(Math.max(all.left, all.right)).toBeLessThanOrEqual(0.62);

@@ -47,7 +47,7 @@ function setup(): {
     const cb = ins.keyed(
       session,
       commandSpec('get')!,
-      { name: 'get', args: [Buffer.from('GET'), k] },
+      { name: 'get', args: [Buffer.from('GET'), k], frame: undefined },
       ins_index(k),
       done,
     );
@@ -57,7 +57,13 @@ function setup(): {
   const mget = (...keys: string[]): void => {
     const args = [Buffer.from('MGET'), ...keys.map((k) => Buffer.from(k))];
     const at = Int32Array.from(args.slice(1), (k) => table.indexFor(k));
-    const cb = ins.multiKey(session, commandSpec('mget')!, { name: 'mget', args }, at, done);
+    const cb = ins.multiKey(
+      session,
+      commandSpec('mget')!,
+      { name: 'mget', args, frame: undefined },
+      at,
+      done,
+    );
     if (cb !== done) cb([]);
   };
   return { table, ins, sampler, clock, get, mget };

@@ -1,0 +1,689 @@
+/**
+ * The planner for range and node hotspots (DESIGN.md, "Mitigate": hot range →
+ * load-based split, then move; hot node → move ranges off), with merges of
+ * cold neighbours. Each tick it reads the detector's hotspots, the routing
+ * table, per-shard load and the split sampler's points, and returns proposals
+ * (`split`, `move`, `merge`) with their predicted effect, plus what it would
+ * do but does not and why (budget, hysteresis, a key-level action first):
+ * what `GET /proposals` shows, and what the integrator executes.
+ *
+ *   hot range  split at the load-based point (split-finder.ts), then move the
+ *              hotter half to the least-loaded node with headroom; one key
+ *              dominating → no split: a key-level action (deferred, naming the key)
+ *   hot node   move its shards off, one at a time, the one whose move leaves
+ *              the lowest maximum of source and target first
+ *   cold pair  adjacent shards on one node carrying little → merge
+ *
+ * Budgets: concurrent moves, moves per hour; a move never takes its target
+ * above `maxUtilization` (seed 000's headroom) nor above what the source had.
+ * A saturated shard is not moved while a key-level action exists for it.
+ * Hysteresis: no merge of a range split within `splitHysteresisMs`, no move
+ * onto a node the range (or the range it was split from) left within
+ * `moveHysteresisMs`.
+ *
+ * Pure apart from its memory of what happened: the clock is injected, inputs
+ * are functions, and what happened (splits, moves, merges) is read off the
+ * routing table's changes between ticks, so the same inputs give the same
+ * plan. After a split the planner proposes, the move of the hotter half
+ * follows on the next ticks even when the detector has not yet re-measured
+ * the halves (their load is estimated from the split point's shares).
+ */
+import { SEVERITY_RANK, type Hotspot } from '../detect/hotspot.js';
+import { nodeId as toNodeId, shardId as toShardId, type ShardId } from '../keyspace/ids.js';
+import type { RoutingTable, ShardInfo } from '../keyspace/routing-table.js';
+import {
+  DEFAULT_RANGE_PLANNER_SETTINGS,
+  type Deferral,
+  type Proposal,
+  type ProposalPrediction,
+  type RangePlan,
+  type RangePlannerInputs,
+  type RangePlannerSettings,
+  type RebalanceEvent,
+} from './range-planner-io.js';
+
+const HOUR = 3_600_000;
+/** How long a split's estimate of its halves' load stands in for telemetry, and its follow-up move stays due (ms). */
+const FOLLOW_UP_MS = 60_000;
+const SHARD_ID = /^s(\d+)$/;
+
+const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+const fmt = (x: number): string => String(Math.round(x));
+const pct = (x: number): string => `${Math.round(x * 100)} %`;
+
+/** A split the planner proposed: if the table shows it, its hotter half is moved next. */
+interface ProposedSplit {
+  readonly at: string;
+  readonly leftOps: number;
+  readonly rightOps: number;
+  readonly hotspot: string | null;
+  readonly until: number;
+}
+
+/** A half of a split that happened and is due to move. */
+interface FollowUp {
+  /** The other half: not split again while this one waits to move. */
+  readonly sibling: string;
+  readonly ops: number;
+  readonly reason: string;
+  readonly hotspot: string | null;
+  readonly until: number;
+}
+
+/** Loads as this tick's plan would leave them (moves proposed are applied as they are chosen). */
+class Sim {
+  readonly shardOps = new Map<string, number>();
+  readonly nodeOps = new Map<string, number>();
+  readonly nodeCap = new Map<string, number | null>();
+  readonly placement = new Map<string, string>();
+  movesLeft = 0;
+
+  ops(shard: string): number {
+    return this.shardOps.get(shard) ?? 0;
+  }
+  load(node: string): number {
+    return this.nodeOps.get(node) ?? 0;
+  }
+  /** Utilization, or ops where capacity is unknown (compared only among nodes alike). */
+  level(node: string, extra = 0): number {
+    const cap = this.nodeCap.get(node) ?? null;
+    const ops = this.load(node) + extra;
+    return cap !== null && cap > 0 ? ops / cap : ops;
+  }
+  move(shard: string, to: string, ops = this.ops(shard)): void {
+    const from = this.placement.get(shard);
+    if (from !== undefined) this.nodeOps.set(from, this.load(from) - ops);
+    this.nodeOps.set(to, this.load(to) + ops);
+    this.placement.set(shard, to);
+  }
+}
+
+/** What one tick works with. */
+interface View {
+  readonly now: number;
+  readonly table: RoutingTable;
+  readonly hot: readonly Hotspot[];
+  readonly sim: Sim;
+  readonly proposals: Proposal[];
+  readonly deferred: Deferral[];
+  readonly watch: Set<ShardId>;
+  /** Shards a proposal of this tick already concerns. */
+  readonly handled: Set<string>;
+  readonly hotNodes: ReadonlySet<string>;
+  nextId: number;
+}
+
+/**
+ * Proposes splits, moves and merges for range and node hotspots.
+ *
+ * @example
+ * const sampler = new SplitSampler({ clock });            // router.instrumentation.splitSampler = sampler
+ * const planner = new RangePlanner({
+ *   clock, table: () => router.table, hotspots: () => detector.active(), snapshot: () => monitor.snapshot,
+ *   splitPoint: (s, c) => sampler.decide(s, c), nodeCapacity: () => config.capacity,
+ * }, config.rebalance);
+ * // each monitor tick, after the detector's:
+ * const plan = planner.tick();
+ * sampler.watchOnly(plan.watch);
+ * sampler.tick();
+ * // plan.proposals: execute in order (split/merge: RoutingTable + store; move: the move engine), honouring `after`
+ */
+export class RangePlanner {
+  readonly settings: RangePlannerSettings;
+  readonly #in: RangePlannerInputs;
+  #last: RoutingTable | null = null;
+  #maxId = -1;
+  /** When a shard was split, or created by a split. */
+  readonly #splitAt = new Map<string, number>();
+  /** Per shard, the nodes it left and when. */
+  readonly #left = new Map<string, Map<string, number>>();
+  /** When each move happened. */
+  #moves: number[] = [];
+  readonly #proposedSplits = new Map<string, ProposedSplit>();
+  readonly #followUps = new Map<string, FollowUp>();
+  readonly #estimates = new Map<string, { ops: number; until: number }>();
+
+  /** `history`: what happened before this planner started (after a restart), for its hysteresis. Throws RangeError on a bad setting. */
+  constructor(
+    inputs: RangePlannerInputs,
+    settings: Partial<RangePlannerSettings> = {},
+    history: readonly RebalanceEvent[] = [],
+  ) {
+    const s = { ...DEFAULT_RANGE_PLANNER_SETTINGS, ...settings };
+    this.settings = Object.freeze({
+      ...s,
+      split: Object.freeze({ ...DEFAULT_RANGE_PLANNER_SETTINGS.split, ...settings.split }),
+    });
+    if (
+      !(this.settings.maxUtilization > 0) ||
+      this.settings.targetUtilization > this.settings.maxUtilization
+    ) {
+      throw new RangeError(
+        `targetUtilization (${this.settings.targetUtilization}) must be > 0 and at most maxUtilization (${this.settings.maxUtilization})`,
+      );
+    }
+    this.#in = inputs;
+    for (const e of history) this.#record(e);
+  }
+
+  /** What the planner would do now. */
+  tick(): RangePlan {
+    const now = this.#in.clock.now();
+    const table = this.#in.table();
+    this.#observe(table, now);
+    const view = this.#view(table, now);
+    this.#followUp(view);
+    for (const h of view.hot) {
+      if (h.kind === 'hot-range') this.#hotRange(view, h);
+    }
+    for (const h of view.hot) {
+      if (h.kind === 'hot-node') this.#hotNode(view, h);
+    }
+    if (view.hot.every((h) => h.kind !== 'hot-range' && h.kind !== 'hot-node')) this.#merge(view);
+    const hourAgo = now - HOUR;
+    this.#moves = this.#moves.filter((t) => t > hourAgo);
+    return {
+      at: now,
+      tableVersion: table.version,
+      proposals: view.proposals,
+      deferred: view.deferred,
+      watch: [...view.watch],
+      budget: {
+        movesLeftThisHour: Math.max(0, this.settings.maxMovesPerHour - this.#moves.length),
+        movesInFlight: this.#inFlight(table),
+      },
+    };
+  }
+
+  // ---- what happened --------------------------------------------------------
+
+  /** Reads splits, moves and merges off the table's change since the last tick. */
+  #observe(table: RoutingTable, now: number): void {
+    for (const s of table.shards) this.#noteId(s.id);
+    const old = this.#last;
+    this.#last = table;
+    if (old === null || old.version === table.version) return;
+    const p = table.partitioner;
+    const before = new Map(old.shards.map((s) => [s.id as string, s]));
+    for (const s of table.shards) {
+      const was = before.get(s.id);
+      if (was === undefined) {
+        const parent = old.shardAt(s.start);
+        this.#record({ kind: 'split', shard: parent.id, other: s.id, at: now });
+        this.#splitFollowUp(parent, s, table, p.format(s.start), now);
+        if (parent.node !== s.node)
+          this.#record({ kind: 'move', shard: s.id, from: parent.node, to: s.node, at: now });
+      } else if (was.node !== s.node) {
+        this.#record({ kind: 'move', shard: s.id, from: was.node, to: s.node, at: now });
+      }
+    }
+    const ids = new Set(table.shards.map((s) => s.id as string));
+    for (const s of old.shards) {
+      if (ids.has(s.id)) continue;
+      const survivor = table.shardAt(s.start);
+      if (survivor.id !== s.id && ids.has(survivor.id) && before.has(survivor.id))
+        this.#record({ kind: 'merge', shard: survivor.id, other: s.id, at: now });
+    }
+  }
+
+  /** A split the planner proposed happened: the hotter half is due to move; both halves' loads are estimated. */
+  #splitFollowUp(parent: ShardInfo, created: ShardInfo, table: RoutingTable, at: string, now: number): void {
+    const proposed = this.#proposedSplits.get(parent.id);
+    this.#proposedSplits.delete(parent.id);
+    if (proposed === undefined || proposed.until < now || proposed.at !== at) return;
+    this.#estimates.set(parent.id, { ops: proposed.leftOps, until: now + FOLLOW_UP_MS });
+    this.#estimates.set(created.id, { ops: proposed.rightOps, until: now + FOLLOW_UP_MS });
+    const hotterRight = proposed.rightOps >= proposed.leftOps;
+    const hotter = hotterRight ? created.id : parent.id;
+    const ops = hotterRight ? proposed.rightOps : proposed.leftOps;
+    if (table.shard(hotter)?.node !== parent.node) return; // moved already
+    this.#followUps.set(hotter, {
+      sibling: hotterRight ? parent.id : created.id,
+      ops,
+      reason: `the hotter half of ${parent.id}'s split at ${JSON.stringify(at)}`,
+      hotspot: proposed.hotspot,
+      until: now + FOLLOW_UP_MS,
+    });
+  }
+
+  #record(e: RebalanceEvent): void {
+    this.#noteId(e.shard);
+    if (e.other !== undefined) this.#noteId(e.other);
+    if (e.kind === 'split') {
+      this.#splitAt.set(e.shard, e.at);
+      if (e.other !== undefined) {
+        this.#splitAt.set(e.other, e.at);
+        // The new half's keys were on the parent's nodes: it inherits where it must not go back to.
+        const left = this.#left.get(e.shard);
+        if (left !== undefined) this.#left.set(e.other, new Map(left));
+      }
+    } else if (e.kind === 'move') {
+      if (e.from !== undefined) {
+        const left = this.#left.get(e.shard) ?? new Map<string, number>();
+        left.set(e.from, e.at);
+        this.#left.set(e.shard, left);
+      }
+      this.#moves.push(e.at);
+      this.#followUps.delete(e.shard);
+    } else if (e.other !== undefined) {
+      const absorbed = this.#left.get(e.other);
+      if (absorbed !== undefined) {
+        const left = this.#left.get(e.shard) ?? new Map<string, number>();
+        for (const [n, t] of absorbed) left.set(n, Math.max(t, left.get(n) ?? 0));
+        this.#left.set(e.shard, left);
+      }
+    }
+  }
+
+  /** Ids the planner gives new shards are never reused, even after a merge freed one. */
+  #noteId(id: string): void {
+    const m = SHARD_ID.exec(id);
+    if (m !== null) this.#maxId = Math.max(this.#maxId, Number(m[1]));
+  }
+
+  #inFlight(table: RoutingTable): number {
+    return this.#in.movesInFlight?.() ?? table.shards.filter((s) => s.status === 'moving').length;
+  }
+
+  // ---- this tick's view -----------------------------------------------------
+
+  #view(table: RoutingTable, now: number): View {
+    const snapshot = this.#in.snapshot();
+    const sim = new Sim();
+    const seen = new Map((snapshot?.shards ?? []).map((s) => [s.id, s.reads + s.writes]));
+    for (const [id, e] of this.#estimates) if (e.until < now) this.#estimates.delete(id);
+    for (const s of table.shards) {
+      const est = this.#estimates.get(s.id);
+      sim.shardOps.set(s.id, est?.ops ?? seen.get(s.id) ?? 0);
+      sim.placement.set(s.id, s.node);
+      sim.nodeOps.set(s.node, sim.load(s.node) + sim.ops(s.id));
+    }
+    const nodeLoad = new Map((snapshot?.nodes ?? []).map((n) => [n.id, n]));
+    for (const n of table.nodes()) {
+      if (!sim.nodeOps.has(n)) sim.nodeOps.set(n, 0);
+      let cap = this.#in.nodeCapacity?.(n) ?? null;
+      const e = nodeLoad.get(n);
+      if (cap === null && e !== undefined && e.utilization !== null && e.utilization > 0)
+        cap = (e.reads + e.writes) / e.utilization;
+      sim.nodeCap.set(n, cap);
+    }
+    const inFlight = this.#inFlight(table);
+    const hourAgo = now - HOUR;
+    const movedThisHour = this.#moves.filter((t) => t > hourAgo).length;
+    sim.movesLeft = Math.max(
+      0,
+      Math.min(this.settings.maxConcurrentMoves - inFlight, this.settings.maxMovesPerHour - movedThisHour),
+    );
+    const hot = this.#in
+      .hotspots()
+      .filter((h) => h.clearedAt === null)
+      .sort(
+        (a, b) =>
+          SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
+          (b.evidence.rate ?? 0) - (a.evidence.rate ?? 0) ||
+          (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : 0),
+      );
+    const hotNodes = new Set(hot.filter((h) => h.kind === 'hot-node').map((h) => h.subject));
+    for (const h of hot) if (h.kind === 'hot-range' && h.node !== null) hotNodes.add(h.node);
+    return {
+      now,
+      table,
+      hot,
+      sim,
+      proposals: [],
+      deferred: [],
+      watch: new Set(),
+      handled: new Set(),
+      hotNodes,
+      nextId: this.#maxId + 1,
+    };
+  }
+
+  // ---- decisions ------------------------------------------------------------
+
+  /** Moves due after a split that happened: the hotter half goes, as soon as the budget allows. */
+  #followUp(v: View): void {
+    for (const [id, f] of [...this.#followUps].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const s = v.table.shard(toShardId(id));
+      if (s === undefined || f.until < v.now) {
+        this.#followUps.delete(id);
+        continue;
+      }
+      v.handled.add(id);
+      v.handled.add(f.sibling);
+      if (s.status !== 'active') {
+        this.#defer(v, `shard:${id}`, 'busy', `shard ${id} is ${s.status}`, f.hotspot);
+        continue;
+      }
+      this.#proposeMove(v, s, f.ops, f.reason, f.hotspot, undefined);
+    }
+  }
+
+  #hotRange(v: View, h: Hotspot): void {
+    const id = toShardId(h.shard ?? h.subject);
+    const s = v.table.shard(id);
+    if (s === undefined) return;
+    v.watch.add(id);
+    if (v.handled.has(id)) return;
+    v.handled.add(id);
+    if (s.status !== 'active')
+      return this.#defer(v, `shard:${id}`, 'busy', `shard ${id} is ${s.status}`, h.id);
+    const ops = v.sim.ops(id);
+    const cheaper = this.#cheaper(v, id);
+    if (cheaper !== null && this.#saturated(v, s, h)) {
+      return this.#defer(
+        v,
+        `shard:${id}`,
+        'key-level-first',
+        `shard ${id} is saturated and a key-level action is cheaper: ${cheaper}`,
+        h.id,
+      );
+    }
+    const decide = this.#in.splitPoint;
+    if (decide === undefined) return this.#moveWhole(v, s, h, 'no split sampler is wired');
+    const d = decide(id, this.settings.split);
+    if (!d.ok) {
+      if (d.code === 'too-few-samples' || d.code === 'not-watched')
+        return this.#defer(v, `shard:${id}`, 'sampling', `finding a split point: ${d.reason}`, h.id);
+      if (d.code === 'dominant-key') {
+        v.deferred.push({
+          subject: `shard:${id}`,
+          code: 'dominant-key',
+          reason: d.reason,
+          ...(d.key === undefined ? {} : { key: d.key }),
+          hotspot: h.id,
+        });
+        return;
+      }
+      return this.#moveWhole(v, s, h, d.reason);
+    }
+    const newShard = `s${v.nextId++}`;
+    // Requests spanning the point reach both halves.
+    const leftOps = ops * (d.leftShare + d.spanningShare);
+    const rightOps = ops * (d.rightShare + d.spanningShare);
+    const hotterRight = rightOps >= leftOps;
+    const [hotter, cooler] = hotterRight ? [newShard, id] : [id, newShard];
+    const [hotOps, coolOps] = hotterRight ? [rightOps, leftOps] : [leftOps, rightOps];
+    const cap = s.capacity;
+    const index = v.proposals.length;
+    v.proposals.push({
+      kind: 'split',
+      shard: id,
+      at: d.atText,
+      newShard,
+      reason: `${h.summary}; ${d.reason}`,
+      predicted:
+        cap !== null && cap > 0
+          ? { metric: 'shardUtilization', subject: hotter, before: r3(ops / cap), expected: r3(hotOps / cap) }
+          : { metric: 'shardOps', subject: hotter, before: r3(ops), expected: r3(hotOps) },
+      alsoPredicted: [{ metric: 'shardOps', subject: cooler, before: null, expected: r3(coolOps) }],
+      evidence: {
+        shardOps: r3(ops),
+        leftShare: r3(d.leftShare),
+        rightShare: r3(d.rightShare),
+        spanningShare: r3(d.spanningShare),
+        samples: d.samples,
+        nodeOps: r3(v.sim.load(s.node)),
+      },
+      hotspot: h.id,
+    });
+    this.#proposedSplits.set(id, {
+      at: d.atText,
+      leftOps,
+      rightOps,
+      hotspot: h.id,
+      until: v.now + FOLLOW_UP_MS,
+    });
+    const half = (name: string): ShardInfo => ({ ...s, id: toShardId(name) });
+    v.sim.shardOps.set(hotter, hotOps);
+    v.sim.shardOps.set(cooler, coolOps);
+    v.sim.placement.set(newShard, s.node);
+    const why = `the hotter half of splitting ${id} at ${JSON.stringify(d.atText)} (${pct(hotOps / Math.max(ops, 1e-9))} of its load)`;
+    if (!this.#proposeMove(v, half(hotter), hotOps, why, h.id, index, true)) {
+      // The hotter half fits nowhere: the cooler one still relieves the node.
+      const whyCool = `the cooler half of splitting ${id} at ${JSON.stringify(d.atText)}: the hotter half fits on no node`;
+      this.#proposeMove(v, half(cooler), coolOps, whyCool, h.id, index);
+    }
+  }
+
+  /** A hot range that cannot be split moves whole when its node is over target and a node can take it. */
+  #moveWhole(v: View, s: ShardInfo, h: Hotspot, why: string): void {
+    const level = v.sim.level(s.node);
+    const cap = v.sim.nodeCap.get(s.node) ?? null;
+    const over = cap !== null ? level > this.settings.targetUtilization : v.hotNodes.has(s.node);
+    if (!over) return this.#defer(v, `shard:${s.id}`, 'cannot-split', `cannot split ${s.id}: ${why}`, h.id);
+    this.#proposeMove(
+      v,
+      s,
+      v.sim.ops(s.id),
+      `${h.summary}; cannot split it (${why}), so it moves whole`,
+      h.id,
+      undefined,
+    );
+  }
+
+  #hotNode(v: View, h: Hotspot): void {
+    const node = toNodeId(h.subject);
+    if (!v.table.nodes().includes(node)) return;
+    const cap = v.sim.nodeCap.get(node) ?? null;
+    const mean = (): number => {
+      const loads = v.table.nodes().map((n) => v.sim.load(n));
+      return loads.reduce((a, b) => a + b, 0) / loads.length;
+    };
+    const done = (): boolean =>
+      cap !== null ? v.sim.level(node) <= this.settings.targetUtilization : v.sim.load(node) <= 1.1 * mean();
+    let first = true;
+    for (;;) {
+      // The node is hot by the detector's word: at least one move, then as many as it takes to be back at target.
+      if (!first && done()) return;
+      first = false;
+      const shards = v.table
+        .shardsOn(node)
+        .filter((s) => v.sim.placement.get(s.id) === node && !v.handled.has(s.id) && s.status === 'active')
+        .filter((s) => !(this.#saturated(v, s, h) && this.#cheaper(v, s.id) !== null));
+      let best: { s: ShardInfo; target: string; worst: number; ops: number } | null = null;
+      for (const s of shards) {
+        const ops = v.sim.ops(s.id);
+        if (!(ops > 0)) continue;
+        const target = this.#target(v, s, ops);
+        if (target === null) continue;
+        const worst = Math.max(v.sim.level(node, -ops), v.sim.level(target, ops));
+        if (best === null || worst < best.worst || (worst === best.worst && s.id < best.s.id))
+          best = { s, target, worst, ops };
+      }
+      if (best === null) {
+        return this.#defer(
+          v,
+          `node:${node}`,
+          'no-target',
+          `node ${node} is hot, but no shard of it fits on another node within ${pct(this.settings.maxUtilization)} utilization without moving back within the hysteresis`,
+          h.id,
+        );
+      }
+      v.handled.add(best.s.id);
+      this.#proposeMove(
+        v,
+        best.s,
+        best.ops,
+        `${h.summary}: moving its shard ${best.s.id} off`,
+        h.id,
+        undefined,
+      );
+      if (v.sim.movesLeft <= 0) {
+        if (!done() && v.proposals.at(-1)?.shard === best.s.id)
+          this.#defer(
+            v,
+            `node:${node}`,
+            'budget',
+            `node ${node} needs more moves than the budget allows now; the next ones wait`,
+            h.id,
+          );
+        return;
+      }
+    }
+  }
+
+  /** Merges the coldest pair of neighbours on one node, if any (one per tick). */
+  #merge(v: View): void {
+    const { table, sim, now } = v;
+    const total = table.shards.reduce((a, s) => a + sim.ops(s.id), 0);
+    if (total < this.settings.minTotalOps || table.shards.length < 2) return;
+    const mean = total / table.shards.length;
+    const recent = (id: string): boolean =>
+      (this.#splitAt.get(id) ?? -Infinity) > now - this.settings.splitHysteresisMs;
+    let best: { a: ShardInfo; b: ShardInfo; ops: number } | null = null;
+    for (let i = 0; i + 1 < table.shards.length; i++) {
+      const a = table.shards[i]!;
+      const b = table.shards[i + 1]!;
+      if (a.node !== b.node || a.status !== 'active' || b.status !== 'active') continue;
+      if (recent(a.id) || recent(b.id)) continue;
+      if (table.shardsOn(a.node).length <= this.settings.minShardsPerNode) continue;
+      const ops = sim.ops(a.id) + sim.ops(b.id);
+      if (ops > this.settings.mergeBelowShareOfMean * mean) continue;
+      if (a.capacity !== null && ops > this.settings.targetUtilization * a.capacity) continue;
+      if (best === null || ops < best.ops) best = { a, b, ops };
+    }
+    if (best === null) return;
+    const { a, b, ops } = best;
+    v.proposals.push({
+      kind: 'merge',
+      shard: a.id,
+      with: b.id,
+      reason: `${a.id} and ${b.id} on ${a.node} together carry ${fmt(ops)} ops/s, ${pct(ops / mean)} of the mean shard: one range is enough`,
+      predicted: { metric: 'shardOps', subject: a.id, before: r3(sim.ops(a.id)), expected: r3(ops) },
+      alsoPredicted: [],
+      evidence: {
+        leftOps: r3(sim.ops(a.id)),
+        rightOps: r3(sim.ops(b.id)),
+        meanShardOps: r3(mean),
+        shards: table.shards.length,
+      },
+      hotspot: null,
+    });
+  }
+
+  // ---- helpers ----------------------------------------------------------------
+
+  /**
+   * Proposes moving `s` (with `ops` of load) off its node to the best target, within budget.
+   * Returns false when it could not (deferred with the reason), unless `quiet`, which leaves
+   * the deferral to the caller's fallback.
+   */
+  #proposeMove(
+    v: View,
+    s: ShardInfo,
+    ops: number,
+    why: string,
+    hotspot: string | null,
+    after: number | undefined,
+    quiet = false,
+  ): boolean {
+    const source = v.sim.placement.get(s.id) ?? s.node;
+    const target = this.#target(v, s, ops);
+    if (target === null) {
+      if (!quiet)
+        this.#defer(
+          v,
+          `shard:${s.id}`,
+          'no-target',
+          `${why}: no node can take ${fmt(ops)} ops/s and stay within ${pct(this.settings.maxUtilization)} utilization and below ${source}'s load (nodes it left within the hysteresis excluded)`,
+          hotspot,
+        );
+      return false;
+    }
+    if (v.sim.movesLeft <= 0) {
+      this.#defer(
+        v,
+        `shard:${s.id}`,
+        'budget',
+        `${why}: would move it to ${target}, but the move budget is spent (${this.settings.maxConcurrentMoves} at once, ${this.settings.maxMovesPerHour} per hour)`,
+        hotspot,
+      );
+      return true;
+    }
+    v.sim.movesLeft--;
+    const capS = v.sim.nodeCap.get(source) ?? null;
+    const capT = v.sim.nodeCap.get(target) ?? null;
+    const predict = (node: string, cap: number | null, delta: number): ProposalPrediction =>
+      cap !== null && cap > 0
+        ? {
+            metric: 'nodeUtilization',
+            subject: node,
+            before: r3(v.sim.load(node) / cap),
+            expected: r3((v.sim.load(node) + delta) / cap),
+          }
+        : {
+            metric: 'nodeOps',
+            subject: node,
+            before: r3(v.sim.load(node)),
+            expected: r3(v.sim.load(node) + delta),
+          };
+    const bytes = this.#in.shardBytes?.(s.id) ?? null;
+    const proposal: Proposal = {
+      kind: 'move',
+      shard: s.id,
+      source,
+      target,
+      ...(after === undefined ? {} : { after }),
+      throttle: { maxBytesPerSec: this.settings.copyBytesPerSec },
+      reason: `${why}: to ${target}, the least-loaded node with headroom`,
+      predicted: predict(source, capS, -ops),
+      alsoPredicted: [predict(target, capT, ops)],
+      evidence: {
+        shardOps: r3(ops),
+        sourceOps: r3(v.sim.load(source)),
+        targetOps: r3(v.sim.load(target)),
+        ...(bytes === null
+          ? {}
+          : { shardBytes: bytes, copySeconds: r3(bytes / this.settings.copyBytesPerSec) }),
+      },
+      hotspot,
+    };
+    v.proposals.push(proposal);
+    v.sim.move(s.id, target, ops);
+    v.handled.add(s.id);
+    return true;
+  }
+
+  /** The least-loaded node that can take `ops` more within maxUtilization and below the source's load, never one `s` left recently. */
+  #target(v: View, s: ShardInfo, ops: number): string | null {
+    const source = v.sim.placement.get(s.id) ?? s.node;
+    const left = this.#left.get(s.id);
+    const since = v.now - this.settings.moveHysteresisMs;
+    let best: string | null = null;
+    for (const n of v.table.nodes()) {
+      if (n === source || (left?.get(n) ?? -Infinity) > since) continue;
+      const cap = v.sim.nodeCap.get(n) ?? null;
+      if (cap !== null && (v.sim.load(n) + ops) / cap > this.settings.maxUtilization) continue;
+      // Never make the target hotter than the source is now: that is the next hot node.
+      if (v.sim.load(n) + ops >= v.sim.load(source)) continue;
+      if (
+        best === null ||
+        v.sim.level(n) < v.sim.level(best) ||
+        (v.sim.level(n) === v.sim.level(best) && n < best)
+      )
+        best = n;
+    }
+    return best;
+  }
+
+  /** A key-level action for the shard, if any: the integrator's, or an active hot key on it. */
+  #cheaper(v: View, shard: string): string | null {
+    if (this.#in.cheaperAction !== undefined) return this.#in.cheaperAction(shard);
+    const key = v.hot.find((h) => h.kind === 'hot-key' && h.shard === shard);
+    return key === undefined ? null : `hot key ${JSON.stringify(key.subject)} (${key.id})`;
+  }
+
+  /** At or over saturatedUtilization (the shard's capacity, else its node's), or shedding. */
+  #saturated(v: View, s: ShardInfo, h: Hotspot): boolean {
+    if (h.impact.includes('shedding')) return true;
+    const u = s.capacity !== null && s.capacity > 0 ? v.sim.ops(s.id) / s.capacity : null;
+    const cap = v.sim.nodeCap.get(s.node) ?? null;
+    const nodeU = cap !== null && cap > 0 ? v.sim.load(s.node) / cap : null;
+    return (u ?? nodeU ?? 0) >= this.settings.saturatedUtilization;
+  }
+
+  #defer(v: View, subject: string, code: Deferral['code'], reason: string, hotspot: string | null): void {
+    v.deferred.push({ subject, code, reason, hotspot });
+  }
+}
