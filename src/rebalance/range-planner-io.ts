@@ -24,6 +24,12 @@ export interface RangePlannerSettings {
   readonly maxUtilization: number;
   /** A shard at or above this utilization is saturated: not moved while a key-level action is in place or possible. */
   readonly saturatedUtilization: number;
+  /**
+   * After a shard is split, moved or merged, how long (ms) before it is split or moved again:
+   * telemetry has to measure the new ranges and the detector re-judge them. Their load is
+   * estimated from the split point's shares meanwhile.
+   */
+  readonly settleMs: number;
   /** No merge of a range split (or created by a split) within this long (ms). */
   readonly splitHysteresisMs: number;
   /** No move of a range onto a node it left within this long (ms). */
@@ -46,9 +52,10 @@ export const DEFAULT_RANGE_PLANNER_SETTINGS: RangePlannerSettings = Object.freez
   targetUtilization: 0.7,
   maxUtilization: 0.8,
   saturatedUtilization: 0.95,
+  settleMs: 10_000,
   splitHysteresisMs: 3_600_000,
   moveHysteresisMs: 3_600_000,
-  mergeBelowShareOfMean: 0.25,
+  mergeBelowShareOfMean: 0.5,
   minShardsPerNode: 2,
   minTotalOps: 100,
   split: DEFAULT_SPLIT_CRITERIA,
@@ -134,7 +141,14 @@ export interface Deferral {
   /** `shard:<id>` or `node:<id>`. */
   readonly subject: string;
   readonly code:
-    'sampling' | 'dominant-key' | 'cannot-split' | 'key-level-first' | 'budget' | 'no-target' | 'busy';
+    | 'sampling'
+    | 'dominant-key'
+    | 'cannot-split'
+    | 'key-level-first'
+    | 'budget'
+    | 'no-target'
+    | 'busy'
+    | 'headroom';
   readonly reason: string;
   /** dominant-key: the key the key-level planner should act on. */
   readonly key?: string;

@@ -142,6 +142,8 @@ export class RangePlanner {
   readonly #proposedSplits = new Map<string, ProposedSplit>();
   readonly #followUps = new Map<string, FollowUp>();
   readonly #estimates = new Map<string, { ops: number; until: number }>();
+  /** When a shard was last split, moved or merged. */
+  readonly #touchedAt = new Map<string, number>();
 
   /** `history`: what happened before this planner started (after a restart), for its hysteresis. Throws RangeError on a bad setting. */
   constructor(
@@ -179,7 +181,7 @@ export class RangePlanner {
     for (const h of view.hot) {
       if (h.kind === 'hot-node') this.#hotNode(view, h);
     }
-    if (view.hot.every((h) => h.kind !== 'hot-range' && h.kind !== 'hot-node')) this.#merge(view);
+    this.#merge(view);
     const hourAgo = now - HOUR;
     this.#moves = this.#moves.filter((t) => t > hourAgo);
     return {
@@ -231,8 +233,9 @@ export class RangePlanner {
     const proposed = this.#proposedSplits.get(parent.id);
     this.#proposedSplits.delete(parent.id);
     if (proposed === undefined || proposed.until < now || proposed.at !== at) return;
-    this.#estimates.set(parent.id, { ops: proposed.leftOps, until: now + FOLLOW_UP_MS });
-    this.#estimates.set(created.id, { ops: proposed.rightOps, until: now + FOLLOW_UP_MS });
+    const until = now + this.settings.settleMs;
+    this.#estimates.set(parent.id, { ops: proposed.leftOps, until });
+    this.#estimates.set(created.id, { ops: proposed.rightOps, until });
     const hotterRight = proposed.rightOps >= proposed.leftOps;
     const hotter = hotterRight ? created.id : parent.id;
     const ops = hotterRight ? proposed.rightOps : proposed.leftOps;
@@ -248,6 +251,8 @@ export class RangePlanner {
 
   #record(e: RebalanceEvent): void {
     this.#noteId(e.shard);
+    this.#touchedAt.set(e.shard, Math.max(e.at, this.#touchedAt.get(e.shard) ?? -Infinity));
+    if (e.other !== undefined && e.kind === 'split') this.#touchedAt.set(e.other, e.at);
     if (e.other !== undefined) this.#noteId(e.other);
     if (e.kind === 'split') {
       this.#splitAt.set(e.shard, e.at);
@@ -366,6 +371,14 @@ export class RangePlanner {
     v.watch.add(id);
     if (v.handled.has(id)) return;
     v.handled.add(id);
+    if (this.#settling(v, id))
+      return this.#defer(
+        v,
+        `shard:${id}`,
+        'busy',
+        `shard ${id} changed within the last ${fmt(this.settings.settleMs / 1000)} s: waiting for its load to be measured`,
+        h.id,
+      );
     if (s.status !== 'active')
       return this.#defer(v, `shard:${id}`, 'busy', `shard ${id} is ${s.status}`, h.id);
     const ops = v.sim.ops(id);
@@ -379,6 +392,8 @@ export class RangePlanner {
         h.id,
       );
     }
+    const relief = this.#relief(v, s);
+    if (relief !== null) return this.#defer(v, `shard:${id}`, 'headroom', relief, h.id);
     const decide = this.#in.splitPoint;
     if (decide === undefined) return this.#moveWhole(v, s, h, 'no split sampler is wired');
     const d = decide(id, this.settings.split);
@@ -397,7 +412,7 @@ export class RangePlanner {
       }
       return this.#moveWhole(v, s, h, d.reason);
     }
-    const newShard = `s${v.nextId++}`;
+    const newShard = `s${v.nextId}`;
     // Requests spanning the point reach both halves.
     const leftOps = ops * (d.leftShare + d.spanningShare);
     const rightOps = ops * (d.rightShare + d.spanningShare);
@@ -405,6 +420,23 @@ export class RangePlanner {
     const [hotter, cooler] = hotterRight ? [newShard, id] : [id, newShard];
     const [hotOps, coolOps] = hotterRight ? [rightOps, leftOps] : [leftOps, rightOps];
     const cap = s.capacity;
+    const half = (name: string): ShardInfo => ({ ...s, id: toShardId(name) });
+    // A split is for the move that follows it, unless the shard is over its own capacity's target.
+    const overOwn = cap !== null && cap > 0 && ops > this.settings.targetUtilization * cap;
+    if (
+      !overOwn &&
+      this.#target(v, half(hotter), hotOps, id) === null &&
+      this.#target(v, half(cooler), coolOps, id) === null
+    ) {
+      return this.#defer(
+        v,
+        `shard:${id}`,
+        'no-target',
+        `splitting ${id} at ${JSON.stringify(d.atText)} would not help: no node can take either half (${fmt(hotOps)} or ${fmt(coolOps)} ops/s) within ${pct(this.settings.maxUtilization)} utilization and below ${s.node}'s load (nodes it left within the hysteresis excluded)`,
+        h.id,
+      );
+    }
+    v.nextId++;
     const index = v.proposals.length;
     v.proposals.push({
       kind: 'split',
@@ -434,15 +466,14 @@ export class RangePlanner {
       hotspot: h.id,
       until: v.now + FOLLOW_UP_MS,
     });
-    const half = (name: string): ShardInfo => ({ ...s, id: toShardId(name) });
     v.sim.shardOps.set(hotter, hotOps);
     v.sim.shardOps.set(cooler, coolOps);
     v.sim.placement.set(newShard, s.node);
     const why = `the hotter half of splitting ${id} at ${JSON.stringify(d.atText)} (${pct(hotOps / Math.max(ops, 1e-9))} of its load)`;
-    if (!this.#proposeMove(v, half(hotter), hotOps, why, h.id, index, true)) {
+    if (!this.#proposeMove(v, half(hotter), hotOps, why, h.id, index, true, id)) {
       // The hotter half fits nowhere: the cooler one still relieves the node.
       const whyCool = `the cooler half of splitting ${id} at ${JSON.stringify(d.atText)}: the hotter half fits on no node`;
-      this.#proposeMove(v, half(cooler), coolOps, whyCool, h.id, index);
+      this.#proposeMove(v, half(cooler), coolOps, whyCool, h.id, index, false, id);
     }
   }
 
@@ -466,6 +497,15 @@ export class RangePlanner {
     const node = toNodeId(h.subject);
     if (!v.table.nodes().includes(node)) return;
     const cap = v.sim.nodeCap.get(node) ?? null;
+    if (cap !== null && cap > 0 && v.sim.level(node) <= this.settings.targetUtilization) {
+      return this.#defer(
+        v,
+        `node:${node}`,
+        'headroom',
+        `node ${node} carries more than the others, but is at ${pct(v.sim.level(node))} of capacity, within the ${pct(this.settings.targetUtilization)} target: nothing to relieve`,
+        h.id,
+      );
+    }
     const mean = (): number => {
       const loads = v.table.nodes().map((n) => v.sim.load(n));
       return loads.reduce((a, b) => a + b, 0) / loads.length;
@@ -480,6 +520,7 @@ export class RangePlanner {
       const shards = v.table
         .shardsOn(node)
         .filter((s) => v.sim.placement.get(s.id) === node && !v.handled.has(s.id) && s.status === 'active')
+        .filter((s) => !this.#settling(v, s.id))
         .filter((s) => !(this.#saturated(v, s, h) && this.#cheaper(v, s.id) !== null));
       let best: { s: ShardInfo; target: string; worst: number; ops: number } | null = null;
       for (const s of shards) {
@@ -523,12 +564,19 @@ export class RangePlanner {
     }
   }
 
-  /** Merges the coldest pair of neighbours on one node, if any (one per tick). */
+  /** Merges the coldest pair of neighbours on one node that nothing hot or planned concerns (one per tick). */
   #merge(v: View): void {
     const { table, sim, now } = v;
     const total = table.shards.reduce((a, s) => a + sim.ops(s.id), 0);
     if (total < this.settings.minTotalOps || table.shards.length < 2) return;
     const mean = total / table.shards.length;
+    const hotShards = new Set(v.hot.filter((h) => h.kind === 'hot-range').map((h) => h.shard ?? h.subject));
+    // A merge leaves its node's load as it is, so a hot node may merge too; not one a move of this tick concerns.
+    const busyNodes = new Set<string>();
+    for (const p of v.proposals) {
+      busyNodes.add(table.shard(toShardId(p.shard))?.node ?? '');
+      if (p.target !== undefined) busyNodes.add(p.target);
+    }
     const recent = (id: string): boolean =>
       (this.#splitAt.get(id) ?? -Infinity) > now - this.settings.splitHysteresisMs;
     let best: { a: ShardInfo; b: ShardInfo; ops: number } | null = null;
@@ -536,6 +584,8 @@ export class RangePlanner {
       const a = table.shards[i]!;
       const b = table.shards[i + 1]!;
       if (a.node !== b.node || a.status !== 'active' || b.status !== 'active') continue;
+      // Not a hot range, and nothing this tick's plan already changes.
+      if (busyNodes.has(a.node) || hotShards.has(a.id) || hotShards.has(b.id)) continue;
       if (recent(a.id) || recent(b.id)) continue;
       if (table.shardsOn(a.node).length <= this.settings.minShardsPerNode) continue;
       const ops = sim.ops(a.id) + sim.ops(b.id);
@@ -577,9 +627,10 @@ export class RangePlanner {
     hotspot: string | null,
     after: number | undefined,
     quiet = false,
+    parent?: string,
   ): boolean {
     const source = v.sim.placement.get(s.id) ?? s.node;
-    const target = this.#target(v, s, ops);
+    const target = this.#target(v, s, ops, parent);
     if (target === null) {
       if (!quiet)
         this.#defer(
@@ -645,14 +696,18 @@ export class RangePlanner {
     return true;
   }
 
-  /** The least-loaded node that can take `ops` more within maxUtilization and below the source's load, never one `s` left recently. */
-  #target(v: View, s: ShardInfo, ops: number): string | null {
+  /**
+   * The least-loaded node that can take `ops` more within maxUtilization and below the source's
+   * load, never one `s` (or `parent`, for a half of a split not yet made) left recently.
+   */
+  #target(v: View, s: ShardInfo, ops: number, parent?: string): string | null {
     const source = v.sim.placement.get(s.id) ?? s.node;
-    const left = this.#left.get(s.id);
+    const left = [this.#left.get(s.id), parent === undefined ? undefined : this.#left.get(parent)];
     const since = v.now - this.settings.moveHysteresisMs;
+    const leftRecently = (n: string): boolean => left.some((m) => (m?.get(n) ?? -Infinity) > since);
     let best: string | null = null;
     for (const n of v.table.nodes()) {
-      if (n === source || (left?.get(n) ?? -Infinity) > since) continue;
+      if (n === source || leftRecently(n)) continue;
       const cap = v.sim.nodeCap.get(n) ?? null;
       if (cap !== null && (v.sim.load(n) + ops) / cap > this.settings.maxUtilization) continue;
       // Never make the target hotter than the source is now: that is the next hot node.
@@ -665,6 +720,26 @@ export class RangePlanner {
         best = n;
     }
     return best;
+  }
+
+  /**
+   * Null when a hot range needs relief: over its own capacity's target, or its node over the
+   * target utilization, or capacities unknown (the detector's relative judgement stands);
+   * else why not.
+   */
+  #relief(v: View, s: ShardInfo): string | null {
+    const target = this.settings.targetUtilization;
+    const ops = v.sim.ops(s.id);
+    if (s.capacity !== null && s.capacity > 0 && ops > target * s.capacity) return null;
+    const cap = v.sim.nodeCap.get(s.node) ?? null;
+    if (cap === null || !(cap > 0)) return null;
+    const u = v.sim.load(s.node) / cap;
+    if (u > target) return null;
+    return `shard ${s.id} is hot against the other shards, but its node ${s.node} is at ${pct(u)} of capacity, within the ${pct(target)} target${s.capacity === null ? '' : ` and the shard at ${pct(ops / s.capacity)} of its own`}: nothing to relieve`;
+  }
+
+  #settling(v: View, shard: string): boolean {
+    return (this.#touchedAt.get(shard) ?? -Infinity) > v.now - this.settings.settleMs;
   }
 
   /** A key-level action for the shard, if any: the integrator's, or an active hot key on it. */
