@@ -40,6 +40,8 @@ import { PolicyManager } from './mitigate/policies.js';
 import type { Remedy } from './mitigate/policy.js';
 import { availableRemedies } from './mitigate/remedies.js';
 import { admissionActions } from './mitigate/admission-actions.js';
+import { RangePlanning } from './rebalance/range-planning.js';
+import { rangeProposals, registerProposalsApi } from './control/proposals-api.js';
 
 /** A running hotshard process. */
 export interface Hotshard {
@@ -63,6 +65,8 @@ export interface Hotshard {
   readonly policies: PolicyManager;
   /** Every mitigation change, by the planner or an operator, under the automation mode; the actions log. */
   readonly executor: Executor;
+  /** Split sampling and the range/node planner (undefined when telemetry is off): its plans are not executed yet. */
+  readonly rangePlanning: RangePlanning | undefined;
   /** Stops accepting, drains in-flight requests, closes backends. Idempotent. */
   close(): Promise<void>;
 }
@@ -204,6 +208,7 @@ export async function startHotshard(
 
   let telemetry: RouterTelemetry | undefined;
   let monitor: Monitor | undefined;
+  let rangePlanning: RangePlanning | undefined;
   const accessLog =
     config.accessLog.file === undefined
       ? undefined
@@ -237,6 +242,15 @@ export async function startHotshard(
       },
       config.mitigation,
     );
+    const ranges = new RangePlanning({
+      clock: systemClock,
+      router,
+      hotspots: () => detector.active(),
+      snapshot: () => monitor?.snapshot,
+      capacity: config.capacity,
+      settings: config.rebalance,
+    });
+    rangePlanning = ranges;
     monitor = new Monitor({
       router,
       telemetry,
@@ -245,6 +259,12 @@ export async function startHotshard(
       afterFiring: () => {
         try {
           void submitPlan(planner.tick(), executor, (err) => controlErrors.record('action', err));
+        } catch (err) {
+          controlErrors.record('planner', err);
+        }
+        // Plans splits, moves and merges and points the split sampler at hot ranges; executes nothing yet.
+        try {
+          ranges.tick();
         } catch (err) {
           controlErrors.record('planner', err);
         }
@@ -278,6 +298,7 @@ export async function startHotshard(
   registerMitigationApi(http, { executor, policies });
   if (telemetry !== undefined && monitor !== undefined) {
     registerControlApi(http, { router, telemetry, monitor, bus: events });
+    if (rangePlanning !== undefined) registerProposalsApi(http, rangeProposals(rangePlanning));
     const metrics = createMetrics({ router, telemetry, monitor, controlErrors });
     http.get('/metrics', async (_req, res) => res.type(metrics.contentType).send(await metrics.metrics()));
   }
@@ -323,6 +344,7 @@ export async function startHotshard(
     events,
     policies,
     executor,
+    rangePlanning,
     close(): Promise<void> {
       closing ??= (async () => {
         monitor?.stop();

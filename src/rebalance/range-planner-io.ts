@@ -155,6 +155,18 @@ export interface Deferral {
   readonly hotspot: string | null;
 }
 
+/** A node's load now and once the plan's moves are done (Cruise Control's load before / after). */
+export interface NodeLoadForecast {
+  readonly node: string;
+  /** Ops/s the node serves at most; null when unknown. */
+  readonly capacity: number | null;
+  readonly opsBefore: number;
+  readonly opsAfter: number;
+  /** ops / capacity; null when capacity is unknown. */
+  readonly utilizationBefore: number | null;
+  readonly utilizationAfter: number | null;
+}
+
 /** One tick's plan. */
 export interface RangePlan {
   readonly at: number;
@@ -163,6 +175,8 @@ export interface RangePlan {
   readonly deferred: readonly Deferral[];
   /** Shards whose request keys should be sampled for split points (SplitSampler.watchOnly). */
   readonly watch: readonly ShardId[];
+  /** Per node, load now and predicted once the proposals are done. */
+  readonly nodes: readonly NodeLoadForecast[];
   /** Moves left in this hour's budget, and running now. */
   readonly budget: { readonly movesLeftThisHour: number; readonly movesInFlight: number };
 }

@@ -174,6 +174,7 @@ export class RangePlanner {
     const table = this.#in.table();
     this.#observe(table, now);
     const view = this.#view(table, now);
+    const opsBefore = new Map(view.sim.nodeOps);
     this.#followUp(view);
     for (const h of view.hot) {
       if (h.kind === 'hot-range') this.#hotRange(view, h);
@@ -190,6 +191,20 @@ export class RangePlanner {
       proposals: view.proposals,
       deferred: view.deferred,
       watch: [...view.watch],
+      nodes: table.nodes().map((n) => {
+        const capacity = view.sim.nodeCap.get(n) ?? null;
+        const before = opsBefore.get(n) ?? 0;
+        const after = view.sim.load(n);
+        const u = (x: number): number | null => (capacity !== null && capacity > 0 ? r3(x / capacity) : null);
+        return {
+          node: n,
+          capacity,
+          opsBefore: r3(before),
+          opsAfter: r3(after),
+          utilizationBefore: u(before),
+          utilizationAfter: u(after),
+        };
+      }),
       budget: {
         movesLeftThisHour: Math.max(0, this.settings.maxMovesPerHour - this.#moves.length),
         movesInFlight: this.#inFlight(table),
