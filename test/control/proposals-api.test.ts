@@ -44,8 +44,9 @@ describe('proposals api', () => {
     });
     cleanups.push(() => t.stop());
     const client = new Redis({ port: t.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
-    cleanups.push(async () => {
+    cleanups.push(() => {
       client.disconnect();
+      return Promise.resolve();
     });
     expect(t.hs.router.table.shards.map((s) => `${s.id}@${s.node}`)).toEqual([
       's0@n0',
