@@ -27,6 +27,12 @@
  * plan. After a split the planner proposes, the move of the hotter half
  * follows on the next ticks even when the detector has not yet re-measured
  * the halves (their load is estimated from the split point's shares).
+ *
+ * Files: settings, inputs and the plan's shape in range-planner-io.ts; what
+ * happened (hysteresis, budget, follow-ups) in rebalance-memory.ts; this file
+ * is the decisions. Longer than most because the three decisions share one
+ * tick's simulated loads and move budget (`View`), so a move chosen for a hot
+ * range is seen by the hot-node and merge decisions after it.
  */
 import { SEVERITY_RANK, type Hotspot } from '../detect/hotspot.js';
 import { nodeId as toNodeId, shardId as toShardId, type ShardId } from '../keyspace/ids.js';
@@ -43,32 +49,11 @@ import {
 } from './range-planner-io.js';
 
 const HOUR = 3_600_000;
-/** How long a split's estimate of its halves' load stands in for telemetry, and its follow-up move stays due (ms). */
-const FOLLOW_UP_MS = 60_000;
-const SHARD_ID = /^s(\d+)$/;
+import { FOLLOW_UP_MS, RebalanceMemory } from './rebalance-memory.js';
 
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 const fmt = (x: number): string => String(Math.round(x));
 const pct = (x: number): string => `${Math.round(x * 100)} %`;
-
-/** A split the planner proposed: if the table shows it, its hotter half is moved next. */
-interface ProposedSplit {
-  readonly at: string;
-  readonly leftOps: number;
-  readonly rightOps: number;
-  readonly hotspot: string | null;
-  readonly until: number;
-}
-
-/** A half of a split that happened and is due to move. */
-interface FollowUp {
-  /** The other half: not split again while this one waits to move. */
-  readonly sibling: string;
-  readonly ops: number;
-  readonly reason: string;
-  readonly hotspot: string | null;
-  readonly until: number;
-}
 
 /** Loads as this tick's plan would leave them (moves proposed are applied as they are chosen). */
 class Sim {
@@ -131,19 +116,8 @@ interface View {
 export class RangePlanner {
   readonly settings: RangePlannerSettings;
   readonly #in: RangePlannerInputs;
-  #last: RoutingTable | null = null;
-  #maxId = -1;
-  /** When a shard was split, or created by a split. */
-  readonly #splitAt = new Map<string, number>();
-  /** Per shard, the nodes it left and when. */
-  readonly #left = new Map<string, Map<string, number>>();
-  /** When each move happened. */
-  #moves: number[] = [];
-  readonly #proposedSplits = new Map<string, ProposedSplit>();
-  readonly #followUps = new Map<string, FollowUp>();
-  readonly #estimates = new Map<string, { ops: number; until: number }>();
-  /** When a shard was last split, moved or merged. */
-  readonly #touchedAt = new Map<string, number>();
+  /** What happened: splits, moves, merges, and the planner's own splits awaiting their move. */
+  readonly #mem: RebalanceMemory;
 
   /** `history`: what happened before this planner started (after a restart), for its hysteresis. Throws RangeError on a bad setting. */
   constructor(
@@ -165,14 +139,15 @@ export class RangePlanner {
       );
     }
     this.#in = inputs;
-    for (const e of history) this.#record(e);
+    this.#mem = new RebalanceMemory(this.settings.settleMs);
+    for (const e of history) this.#mem.record(e);
   }
 
   /** What the planner would do now. */
   tick(): RangePlan {
     const now = this.#in.clock.now();
     const table = this.#in.table();
-    this.#observe(table, now);
+    this.#mem.observe(table, now);
     const view = this.#view(table, now);
     const opsBefore = new Map(view.sim.nodeOps);
     this.#followUp(view);
@@ -183,8 +158,7 @@ export class RangePlanner {
       if (h.kind === 'hot-node') this.#hotNode(view, h);
     }
     this.#merge(view);
-    const hourAgo = now - HOUR;
-    this.#moves = this.#moves.filter((t) => t > hourAgo);
+    this.#mem.prune(now - HOUR);
     return {
       at: now,
       tableVersion: table.version,
@@ -206,99 +180,10 @@ export class RangePlanner {
         };
       }),
       budget: {
-        movesLeftThisHour: Math.max(0, this.settings.maxMovesPerHour - this.#moves.length),
+        movesLeftThisHour: Math.max(0, this.settings.maxMovesPerHour - this.#mem.movesSince(now - HOUR)),
         movesInFlight: this.#inFlight(table),
       },
     };
-  }
-
-  // ---- what happened --------------------------------------------------------
-
-  /** Reads splits, moves and merges off the table's change since the last tick. */
-  #observe(table: RoutingTable, now: number): void {
-    for (const s of table.shards) this.#noteId(s.id);
-    const old = this.#last;
-    this.#last = table;
-    if (old === null || old.version === table.version) return;
-    const p = table.partitioner;
-    const before = new Map(old.shards.map((s) => [s.id as string, s]));
-    for (const s of table.shards) {
-      const was = before.get(s.id);
-      if (was === undefined) {
-        const parent = old.shardAt(s.start);
-        this.#record({ kind: 'split', shard: parent.id, other: s.id, at: now });
-        this.#splitFollowUp(parent, s, table, p.format(s.start), now);
-        if (parent.node !== s.node)
-          this.#record({ kind: 'move', shard: s.id, from: parent.node, to: s.node, at: now });
-      } else if (was.node !== s.node) {
-        this.#record({ kind: 'move', shard: s.id, from: was.node, to: s.node, at: now });
-      }
-    }
-    const ids = new Set(table.shards.map((s) => s.id as string));
-    for (const s of old.shards) {
-      if (ids.has(s.id)) continue;
-      const survivor = table.shardAt(s.start);
-      if (survivor.id !== s.id && ids.has(survivor.id) && before.has(survivor.id))
-        this.#record({ kind: 'merge', shard: survivor.id, other: s.id, at: now });
-    }
-  }
-
-  /** A split the planner proposed happened: the hotter half is due to move; both halves' loads are estimated. */
-  #splitFollowUp(parent: ShardInfo, created: ShardInfo, table: RoutingTable, at: string, now: number): void {
-    const proposed = this.#proposedSplits.get(parent.id);
-    this.#proposedSplits.delete(parent.id);
-    if (proposed === undefined || proposed.until < now || proposed.at !== at) return;
-    const until = now + this.settings.settleMs;
-    this.#estimates.set(parent.id, { ops: proposed.leftOps, until });
-    this.#estimates.set(created.id, { ops: proposed.rightOps, until });
-    const hotterRight = proposed.rightOps >= proposed.leftOps;
-    const hotter = hotterRight ? created.id : parent.id;
-    const ops = hotterRight ? proposed.rightOps : proposed.leftOps;
-    if (table.shard(hotter)?.node !== parent.node) return; // moved already
-    this.#followUps.set(hotter, {
-      sibling: hotterRight ? parent.id : created.id,
-      ops,
-      reason: `the hotter half of ${parent.id}'s split at ${JSON.stringify(at)}`,
-      hotspot: proposed.hotspot,
-      until: now + FOLLOW_UP_MS,
-    });
-  }
-
-  #record(e: RebalanceEvent): void {
-    this.#noteId(e.shard);
-    this.#touchedAt.set(e.shard, Math.max(e.at, this.#touchedAt.get(e.shard) ?? -Infinity));
-    if (e.other !== undefined && e.kind === 'split') this.#touchedAt.set(e.other, e.at);
-    if (e.other !== undefined) this.#noteId(e.other);
-    if (e.kind === 'split') {
-      this.#splitAt.set(e.shard, e.at);
-      if (e.other !== undefined) {
-        this.#splitAt.set(e.other, e.at);
-        // The new half's keys were on the parent's nodes: it inherits where it must not go back to.
-        const left = this.#left.get(e.shard);
-        if (left !== undefined) this.#left.set(e.other, new Map(left));
-      }
-    } else if (e.kind === 'move') {
-      if (e.from !== undefined) {
-        const left = this.#left.get(e.shard) ?? new Map<string, number>();
-        left.set(e.from, e.at);
-        this.#left.set(e.shard, left);
-      }
-      this.#moves.push(e.at);
-      this.#followUps.delete(e.shard);
-    } else if (e.other !== undefined) {
-      const absorbed = this.#left.get(e.other);
-      if (absorbed !== undefined) {
-        const left = this.#left.get(e.shard) ?? new Map<string, number>();
-        for (const [n, t] of absorbed) left.set(n, Math.max(t, left.get(n) ?? 0));
-        this.#left.set(e.shard, left);
-      }
-    }
-  }
-
-  /** Ids the planner gives new shards are never reused, even after a merge freed one. */
-  #noteId(id: string): void {
-    const m = SHARD_ID.exec(id);
-    if (m !== null) this.#maxId = Math.max(this.#maxId, Number(m[1]));
   }
 
   #inFlight(table: RoutingTable): number {
@@ -311,9 +196,8 @@ export class RangePlanner {
     const snapshot = this.#in.snapshot();
     const sim = new Sim();
     const seen = new Map((snapshot?.shards ?? []).map((s) => [s.id, s.reads + s.writes]));
-    for (const [id, e] of this.#estimates) if (e.until < now) this.#estimates.delete(id);
     for (const s of table.shards) {
-      const est = this.#estimates.get(s.id);
+      const est = this.#mem.estimate(s.id, now);
       sim.shardOps.set(s.id, est?.ops ?? seen.get(s.id) ?? 0);
       sim.placement.set(s.id, s.node);
       sim.nodeOps.set(s.node, sim.load(s.node) + sim.ops(s.id));
@@ -328,8 +212,7 @@ export class RangePlanner {
       sim.nodeCap.set(n, cap);
     }
     const inFlight = this.#inFlight(table);
-    const hourAgo = now - HOUR;
-    const movedThisHour = this.#moves.filter((t) => t > hourAgo).length;
+    const movedThisHour = this.#mem.movesSince(now - HOUR);
     sim.movesLeft = Math.max(
       0,
       Math.min(this.settings.maxConcurrentMoves - inFlight, this.settings.maxMovesPerHour - movedThisHour),
@@ -355,7 +238,7 @@ export class RangePlanner {
       watch: new Set(),
       handled: new Set(),
       hotNodes,
-      nextId: this.#maxId + 1,
+      nextId: this.#mem.maxId + 1,
     };
   }
 
@@ -363,10 +246,10 @@ export class RangePlanner {
 
   /** Moves due after a split that happened: the hotter half goes, as soon as the budget allows. */
   #followUp(v: View): void {
-    for (const [id, f] of [...this.#followUps].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    for (const [id, f] of [...this.#mem.followUps].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const s = v.table.shard(toShardId(id));
       if (s === undefined || f.until < v.now) {
-        this.#followUps.delete(id);
+        this.#mem.followUps.delete(id);
         continue;
       }
       v.handled.add(id);
@@ -474,7 +357,7 @@ export class RangePlanner {
       },
       hotspot: h.id,
     });
-    this.#proposedSplits.set(id, {
+    this.#mem.proposedSplits.set(id, {
       at: d.atText,
       leftOps,
       rightOps,
@@ -593,7 +476,7 @@ export class RangePlanner {
       if (p.target !== undefined) busyNodes.add(p.target);
     }
     const recent = (id: string): boolean =>
-      (this.#splitAt.get(id) ?? -Infinity) > now - this.settings.splitHysteresisMs;
+      (this.#mem.splitAt.get(id) ?? -Infinity) > now - this.settings.splitHysteresisMs;
     let best: { a: ShardInfo; b: ShardInfo; ops: number } | null = null;
     for (let i = 0; i + 1 < table.shards.length; i++) {
       const a = table.shards[i]!;
@@ -717,7 +600,7 @@ export class RangePlanner {
    */
   #target(v: View, s: ShardInfo, ops: number, parent?: string): string | null {
     const source = v.sim.placement.get(s.id) ?? s.node;
-    const left = [this.#left.get(s.id), parent === undefined ? undefined : this.#left.get(parent)];
+    const left = [this.#mem.left.get(s.id), parent === undefined ? undefined : this.#mem.left.get(parent)];
     const since = v.now - this.settings.moveHysteresisMs;
     const leftRecently = (n: string): boolean => left.some((m) => (m?.get(n) ?? -Infinity) > since);
     let best: string | null = null;
@@ -754,7 +637,7 @@ export class RangePlanner {
   }
 
   #settling(v: View, shard: string): boolean {
-    return (this.#touchedAt.get(shard) ?? -Infinity) > v.now - this.settings.settleMs;
+    return (this.#mem.touchedAt.get(shard) ?? -Infinity) > v.now - this.settings.settleMs;
   }
 
   /** A key-level action for the shard, if any: the integrator's, or an active hot key on it. */

@@ -1,0 +1,24 @@
+/** Rebalancing: load-based split points, the range/node planner and its proposals, and their wiring. */
+export {
+  DEFAULT_CANDIDATES,
+  DEFAULT_SPLIT_CRITERIA,
+  SplitFinder,
+  SplitRefusal,
+  type SplitCriteria,
+  type SplitDecision,
+} from './split-finder.js';
+export { DEFAULT_SPLIT_SAMPLE_BUDGET, SplitSampler, type SplitSamplerOptions } from './split-sampler.js';
+export {
+  DEFAULT_RANGE_PLANNER_SETTINGS,
+  type Deferral,
+  type NodeLoadForecast,
+  type Proposal,
+  type ProposalPrediction,
+  type RangePlan,
+  type RangePlannerInputs,
+  type RangePlannerSettings,
+  type RebalanceEvent,
+} from './range-planner-io.js';
+export { RangePlanner } from './range-planner.js';
+export { RangePlanning, type RangePlanningDeps, type SamplingView } from './range-planning.js';
+export { rebalanceSchema } from './rebalance-config.js';
