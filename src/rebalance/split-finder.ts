@@ -300,10 +300,14 @@ export class SplitFinder {
         dominant === null
           ? ''
           : `; the heaviest key, ${JSON.stringify(keyText(dominant.key))}, carries ${pct(dominantShare)}`;
+      // Nearly every request after every candidate: new keys keep arriving past all of them.
+      const appending = judged.every((x) => x.right > 0.95 * (x.left + x.right + x.spanning));
       const reason =
         code === SplitRefusal.Spanning
           ? `most sampled points are spanned by more than ${pct(c.maxSpanningShare)} of requests (multi-key commands with keys on both sides)`
-          : `no sampled point leaves at most ${pct(c.maxHotterShare)} of the load on either side${heaviest}`;
+          : appending
+            ? `the load keeps landing after every sampled point: keys arrive in increasing order (an append-only tail), which no split divides; move the range whole`
+            : `no sampled point leaves at most ${pct(c.maxHotterShare)} of the load on either side${heaviest}`;
       return { ok: false, code, reason, samples };
     }
     const { x } = best;

@@ -11,7 +11,7 @@ import { nodeId, shardId, type NodeId } from '../../src/keyspace/ids.js';
 import { hashPartitioner } from '../../src/keyspace/partitioner.js';
 import { RoutingTable } from '../../src/keyspace/routing-table.js';
 import { RangePlanner } from '../../src/rebalance/range-planner.js';
-import type { RangePlannerSettings } from '../../src/rebalance/range-planner-io.js';
+import type { RangePlannerSettings, RebalanceEvent } from '../../src/rebalance/range-planner-io.js';
 import { SplitFinder, type SplitDecision } from '../../src/rebalance/split-finder.js';
 import { mulberry32 } from '../seeded-random.js';
 import { hotspot, snapshotOf, TableDriver } from './world.js';
@@ -95,6 +95,11 @@ describe('range planner', () => {
       /the hotter half of splitting s0 at "134217728" \(60 % of its load\): to n1/,
     );
     expect(plan.budget).toEqual({ movesLeftThisHour: 12, movesInFlight: 0 });
+    expect(plan.nodes.map((n) => [n.node, n.utilizationBefore, n.utilizationAfter])).toEqual([
+      ['n0', 0.8, 0.38],
+      ['n1', 0.2, 0.62],
+      ['n2', 0.2, 0.2],
+    ]);
 
     // The integrator runs only the split: the move follows on the next tick, with no second split.
     w.driver.table = w.driver.table.split(s('s0'), at, s('s6'));
@@ -215,6 +220,51 @@ describe('range planner', () => {
     });
     w.driver.apply(plan.proposals);
     expect(w.driver.table.shards.map((x) => x.id)).toEqual(['s0', 's1', 's2']);
+  });
+
+  it('range planner - after a restart, history keeps the hysteresis: no move back onto a node left within the hour', () => {
+    const make = (history: RebalanceEvent[]): { w: Setup; planner: RangePlanner } => {
+      const w = setup(6, 1000);
+      w.loads.set('s0', 7000);
+      w.hot.push(hotspot('hot-range', 's0', { shard: 's0', node: 'n0' }));
+      w.decisions.set('s0', balanced(2 ** 27, 0.4, 0.55));
+      const planner = new RangePlanner(
+        {
+          clock: w.clock,
+          table: () => w.driver.table,
+          hotspots: () => w.hot,
+          snapshot: () => snapshotOf(w.driver.table, w.loads, w.clock.now(), CAPACITY),
+          splitPoint: (shard) => w.decisions.get(shard)!,
+          nodeCapacity: () => CAPACITY,
+        },
+        {},
+        history,
+      );
+      return { w, planner };
+    };
+    // s0 came from n1 twenty minutes ago: its halves go to n2, not back to n1.
+    const { w, planner } = make([]);
+    const at = w.clock.now() - 20 * 60_000;
+    const { planner: restarted } = make([{ kind: 'move', shard: 's0', from: 'n1', to: 'n0', at }]);
+    expect(planner.tick().proposals.map((p) => p.target ?? p.kind)).toEqual(['split', 'n1']);
+    expect(restarted.tick().proposals.map((p) => p.target ?? p.kind)).toEqual(['split', 'n2']);
+    // The move counts against the hour's budget.
+    expect(restarted.tick().budget.movesLeftThisHour).toBe(11);
+  });
+
+  it('range planner - a hot range is not merged with its cold neighbour; once it cools, they merge', () => {
+    const w = setup(4, 2000, { minShardsPerNode: 1 });
+    // s0 and s4 (split from s0) on n0, cold by load; s4 still raised as a hot range. Two hours on.
+    w.driver.table = w.driver.table.split(s('s0'), 2 ** 29, s('s4'));
+    w.loads.set('s0', 50);
+    w.loads.set('s4', 50);
+    w.clock.advance(2 * 3_600_000);
+    w.hot.push(hotspot('hot-range', 's4', { shard: 's4', node: 'n0' }));
+    w.decisions.set('s4', { ok: false, code: 'too-few-samples', reason: 'none yet', samples: 0 });
+    const plan = w.planner.tick();
+    expect(plan.proposals.filter((p) => p.kind === 'merge')).toEqual([]);
+    w.hot.length = 0;
+    expect(w.planner.tick().proposals.map((p) => [p.kind, p.shard, p.with])).toEqual([['merge', 's0', 's4']]);
   });
 
   it('range planner - the same inputs give the same plan', () => {

@@ -158,6 +158,17 @@ describe('split finder', () => {
     );
   });
 
+  it('split finder - sequential inserts (an append-only tail) are refused as unbalanced, saying so', () => {
+    const f = new SplitFinder(range, Buffer.from('ingest:'), null, { random: mulberry32(8) });
+    for (let i = 0; i < 5000; i++) {
+      const key = Buffer.from(`ingest:key:${String(i).padStart(8, '0')}`);
+      f.record(key, key, key);
+    }
+    const d = f.decide();
+    expect(d).toMatchObject({ ok: false, code: SplitRefusal.Unbalanced });
+    if (!d.ok) expect(d.reason).toMatch(/keys arrive in increasing order \(an append-only tail\)/);
+  });
+
   it('split finder - rejects a bad candidate count', () => {
     expect(() => new SplitFinder(hash, 0, null, { size: 0 })).toThrow(/size must be an integer >= 1/);
   });
