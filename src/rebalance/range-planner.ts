@@ -35,7 +35,7 @@
  * range is seen by the hot-node and merge decisions after it.
  */
 import { SEVERITY_RANK, type Hotspot } from '../detect/hotspot.js';
-import { nodeId as toNodeId, shardId as toShardId, type ShardId } from '../keyspace/ids.js';
+import { nodeId as toNodeId, shardId as toShardId, type NodeId, type ShardId } from '../keyspace/ids.js';
 import type { RoutingTable, ShardInfo } from '../keyspace/routing-table.js';
 import {
   DEFAULT_RANGE_PLANNER_SETTINGS,
@@ -49,6 +49,8 @@ import {
 } from './range-planner-io.js';
 
 const HOUR = 3_600_000;
+/** A shard is judged unsplittable only once a candidate has seen this many times `split.minSamples` requests. */
+const GIVE_UP_SAMPLES = 5;
 import { FOLLOW_UP_MS, RebalanceMemory } from './rebalance-memory.js';
 
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
@@ -308,6 +310,16 @@ export class RangePlanner {
         });
         return;
       }
+      // Giving up on a split moves ranges: only on more evidence than a split point needs.
+      const enough = GIVE_UP_SAMPLES * this.settings.split.minSamples;
+      if (d.samples < enough)
+        return this.#defer(
+          v,
+          `shard:${id}`,
+          'sampling',
+          `no split point yet (${d.reason}); sampling on to ${enough} requests before giving up on splitting`,
+          h.id,
+        );
       return this.#moveWhole(v, s, h, d.reason);
     }
     const newShard = `s${v.nextId}`;
@@ -326,12 +338,11 @@ export class RangePlanner {
       this.#target(v, half(hotter), hotOps, id) === null &&
       this.#target(v, half(cooler), coolOps, id) === null
     ) {
-      return this.#defer(
+      return this.#relieveAround(
         v,
-        `shard:${id}`,
-        'no-target',
+        s,
+        h,
         `splitting ${id} at ${JSON.stringify(d.atText)} would not help: no node can take either half (${fmt(hotOps)} or ${fmt(coolOps)} ops/s) within ${pct(this.settings.maxUtilization)} utilization and below ${s.node}'s load (nodes it left within the hysteresis excluded)`,
-        h.id,
       );
     }
     v.nextId++;
@@ -381,14 +392,28 @@ export class RangePlanner {
     const cap = v.sim.nodeCap.get(s.node) ?? null;
     const over = cap !== null ? level > this.settings.targetUtilization : v.hotNodes.has(s.node);
     if (!over) return this.#defer(v, `shard:${s.id}`, 'cannot-split', `cannot split ${s.id}: ${why}`, h.id);
-    this.#proposeMove(
-      v,
-      s,
-      v.sim.ops(s.id),
-      `${h.summary}; cannot split it (${why}), so it moves whole`,
-      h.id,
-      undefined,
-    );
+    const whole = `${h.summary}; cannot split it (${why}), so it moves whole`;
+    if (this.#proposeMove(v, s, v.sim.ops(s.id), whole, h.id, undefined, true)) return;
+    this.#relieveAround(v, s, h, `cannot split ${s.id} (${why}) and no node can take it whole`);
+  }
+
+  /**
+   * A hot range that can neither be divided nor moved (an append-only tail, a range as big as
+   * any node's headroom) still leaves its node's other shards: moving them off makes room for it.
+   */
+  #relieveAround(v: View, s: ShardInfo, h: Hotspot, why: string): void {
+    const before = v.proposals.length;
+    const made = (other: string): string =>
+      `${h.summary}; ${why}: moving ${other} off ${s.node} to make room for it`;
+    this.#drain(v, toNodeId(s.node), h, made, true);
+    if (v.proposals.length === before && !v.deferred.some((d) => d.subject === `node:${s.node}`))
+      this.#defer(
+        v,
+        `shard:${s.id}`,
+        'no-target',
+        `${why}; nor does any other shard of ${s.node} fit elsewhere`,
+        h.id,
+      );
   }
 
   #hotNode(v: View, h: Hotspot): void {
@@ -404,6 +429,16 @@ export class RangePlanner {
         h.id,
       );
     }
+    this.#drain(v, node, h, (shard) => `${h.summary}: moving its shard ${shard} off`);
+  }
+
+  /**
+   * Moves shards off `node`, each time the one whose move leaves the lowest maximum of source and
+   * target, until it is back at the target utilization (at least one move: it is hot by the
+   * detector's word) or the budget is spent. Shards already handled this tick stay.
+   */
+  #drain(v: View, node: NodeId, h: Hotspot, why: (shard: string) => string, quiet = false): void {
+    const cap = v.sim.nodeCap.get(node) ?? null;
     const mean = (): number => {
       const loads = v.table.nodes().map((n) => v.sim.load(n));
       return loads.reduce((a, b) => a + b, 0) / loads.length;
@@ -412,7 +447,6 @@ export class RangePlanner {
       cap !== null ? v.sim.level(node) <= this.settings.targetUtilization : v.sim.load(node) <= 1.1 * mean();
     let first = true;
     for (;;) {
-      // The node is hot by the detector's word: at least one move, then as many as it takes to be back at target.
       if (!first && done()) return;
       first = false;
       const shards = v.table
@@ -431,6 +465,7 @@ export class RangePlanner {
           best = { s, target, worst, ops };
       }
       if (best === null) {
+        if (quiet || v.proposals.some((p) => p.kind === 'move' && p.source === node)) return;
         return this.#defer(
           v,
           `node:${node}`,
@@ -440,14 +475,7 @@ export class RangePlanner {
         );
       }
       v.handled.add(best.s.id);
-      this.#proposeMove(
-        v,
-        best.s,
-        best.ops,
-        `${h.summary}: moving its shard ${best.s.id} off`,
-        h.id,
-        undefined,
-      );
+      this.#proposeMove(v, best.s, best.ops, why(best.s.id), h.id, undefined);
       if (v.sim.movesLeft <= 0) {
         if (!done() && v.proposals.at(-1)?.shard === best.s.id)
           this.#defer(

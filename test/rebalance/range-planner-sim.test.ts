@@ -47,14 +47,14 @@ function lowerBound(a: Float64Array, x: number, lo = 0, hi = a.length): number {
 }
 
 /**
- * Three nodes always have one the hot range has not just left; two nodes often do not (the
- * hysteresis forbids the way back, and the planner then says so), yet in this run every hot
- * phase still ends relieved. Two nodes' ranges end up side by side on one node more often, so
- * they merge.
+ * Three nodes always have one the hot range has not just left: every hot phase ends relieved.
+ * Two nodes often do not (the hysteresis forbids the way back): in this run one hot phase ends
+ * at 0.87, with the planner saying no node can take it. Two nodes' ranges end up side by side
+ * on one node more often, so they merge.
  */
 const worlds = [
   { nodes: ['n0', 'n1', 'n2'].map(nodeId), capacity: 12_000, seed: 42, relieved: 6, minMerges: 0 },
-  { nodes: ['n0', 'n1'].map(nodeId), capacity: 16_000, seed: 43, relieved: 6, minMerges: 1 },
+  { nodes: ['n0', 'n1'].map(nodeId), capacity: 16_000, seed: 43, relieved: 5, minMerges: 1 },
 ];
 
 describe.each(worlds)(

@@ -199,6 +199,28 @@ describe('range planner', () => {
     ]);
   });
 
+  it('range planner - a range no split divides and no node can take whole has its node relieved of the other shards', () => {
+    const w = setup(6, 1500); // n0: s0 + s3; n1: s1 + s4; n2: s2 + s5
+    w.loads.set('s0', 6000); // n0 at 0.75; s0 whole would take n1 to 0.9
+    w.hot.push(hotspot('hot-range', 's0', { shard: 's0', node: 'n0' }));
+    const appending = (samples: number): SplitDecision => ({
+      ok: false,
+      code: 'unbalanced',
+      reason: 'the load keeps landing after every sampled point',
+      samples,
+    });
+    // Not enough evidence yet to give up on a split.
+    w.decisions.set('s0', appending(300));
+    expect(w.planner.tick().deferred.map((d) => [d.subject, d.code])).toEqual([['shard:s0', 'sampling']]);
+    w.decisions.set('s0', appending(800));
+    const plan = w.planner.tick();
+    expect(plan.proposals.map((p) => [p.kind, p.shard, p.target])).toEqual([['move', 's3', 'n1']]);
+    expect(plan.proposals[0]!.reason).toMatch(
+      /cannot split s0 \(the load keeps landing after every sampled point\) and no node can take it whole: moving s3 off n0 to make room for it/,
+    );
+    expect(plan.nodes.find((n) => n.node === 'n0')!.utilizationAfter).toBe(0.6);
+  });
+
   it('range planner - cold neighbours on one node merge, but not within the hour after a split', () => {
     const w = setup(3, 3000, { minShardsPerNode: 1 });
     // s0 split into s0 + s3, both on n0: cold halves.
