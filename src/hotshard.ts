@@ -52,6 +52,8 @@ import type { Remedy } from './mitigate/policy.js';
 import { availableRemedies } from './mitigate/remedies.js';
 import { admissionActions } from './mitigate/admission-actions.js';
 import { ShardActions } from './rebalance/shard-actions.js';
+import { RangePlanning } from './rebalance/range-planning.js';
+import { rangeProposals, registerProposalsApi } from './control/proposals-api.js';
 
 /** A running hotshard process. */
 export interface Hotshard {
@@ -79,6 +81,8 @@ export interface Hotshard {
   readonly audit: AuditLog;
   /** Split, move, merge, throttle, nodes: what the shard and node routes call (audited). */
   readonly operations: ShardOperations;
+  /** Split sampling and the range/node planner (undefined when telemetry is off): its plans are not executed yet. */
+  readonly rangePlanning: RangePlanning | undefined;
   /** Stops accepting, drains in-flight requests, closes backends. Idempotent. */
   close(): Promise<void>;
 }
@@ -277,6 +281,7 @@ export async function startHotshard(
 
   let telemetry: RouterTelemetry | undefined;
   let monitor: Monitor | undefined;
+  let rangePlanning: RangePlanning | undefined;
   const accessLog =
     config.accessLog.file === undefined
       ? undefined
@@ -310,6 +315,15 @@ export async function startHotshard(
       },
       config.mitigation,
     );
+    const ranges = new RangePlanning({
+      clock: systemClock,
+      router,
+      hotspots: () => detector.active(),
+      snapshot: () => monitor?.snapshot,
+      capacity: config.capacity,
+      settings: config.rebalance,
+    });
+    rangePlanning = ranges;
     monitor = new Monitor({
       router,
       telemetry,
@@ -318,6 +332,12 @@ export async function startHotshard(
       afterFiring: () => {
         try {
           void submitPlan(planner.tick(), executor, (err) => controlErrors.record('action', err));
+        } catch (err) {
+          controlErrors.record('planner', err);
+        }
+        // Plans splits, moves and merges and points the split sampler at hot ranges; executes nothing yet.
+        try {
+          ranges.tick();
         } catch (err) {
           controlErrors.record('planner', err);
         }
@@ -355,6 +375,7 @@ export async function startHotshard(
   registerOpenApi(http);
   if (telemetry !== undefined && monitor !== undefined) {
     registerControlApi(http, { router, telemetry, monitor, bus: events });
+    if (rangePlanning !== undefined) registerProposalsApi(http, rangeProposals(rangePlanning));
     const metrics = createMetrics({ router, telemetry, monitor, controlErrors });
     http.get('/metrics', async (_req, res) => res.type(metrics.contentType).send(await metrics.metrics()));
   }
@@ -402,6 +423,7 @@ export async function startHotshard(
     executor,
     audit,
     operations,
+    rangePlanning,
     close(): Promise<void> {
       closing ??= (async () => {
         monitor?.stop();
