@@ -30,6 +30,10 @@ import { Monitor } from './control/monitor.js';
 import { registerControlApi } from './control/control-api.js';
 import { createMetrics } from './control/metrics.js';
 import { registerMitigationApi } from './control/mitigation-api.js';
+import { IncidentManager } from './control/incidents.js';
+import { incidentInputs } from './control/incident-inputs.js';
+import { registerIncidentsApi } from './control/incidents-api.js';
+import { WebhookNotifier } from './control/webhooks.js';
 import { systemClock } from './clock.js';
 import { Executor } from './mitigate/executor.js';
 import { keyFromText, keyPolicyActions } from './mitigate/key-actions.js';
@@ -63,6 +67,10 @@ export interface Hotshard {
   readonly policies: PolicyManager;
   /** Every mitigation change, by the planner or an operator, under the automation mode; the actions log. */
   readonly executor: Executor;
+  /** Incidents opened from hotspots and actions (undefined when telemetry is off). */
+  readonly incidents: IncidentManager | undefined;
+  /** Deliveries of events to the configured webhooks. */
+  readonly webhooks: WebhookNotifier;
   /** Stops accepting, drains in-flight requests, closes backends. Idempotent. */
   close(): Promise<void>;
 }
@@ -204,6 +212,16 @@ export async function startHotshard(
 
   let telemetry: RouterTelemetry | undefined;
   let monitor: Monitor | undefined;
+  let incidents: IncidentManager | undefined;
+  const webhooks = new WebhookNotifier({
+    hooks: config.webhooks,
+    bus: events,
+    timeoutMs: config.incidents.webhookTimeoutMs,
+    maxAttempts: config.incidents.webhookMaxAttempts,
+    maxQueue: config.incidents.webhookMaxQueue,
+    onFailure: (origin, error, willRetry) =>
+      log.warn({ webhook: origin, error, willRetry }, 'webhook delivery attempt failed'),
+  });
   const accessLog =
     config.accessLog.file === undefined
       ? undefined
@@ -248,6 +266,7 @@ export async function startHotshard(
         } catch (err) {
           controlErrors.record('planner', err);
         }
+        incidents?.tick();
       },
       bus: events,
       sloP99Ms: config.sloP99Ms,
@@ -255,6 +274,15 @@ export async function startHotshard(
       quietTickMs: config.detector.quietTickMs,
       windowSeconds: config.detector.windowSeconds,
       onError: (err) => controlErrors.record('monitor', err),
+    });
+    incidents = new IncidentManager({
+      bus: events,
+      inputs: incidentInputs(monitor, telemetry),
+      sloP99Ms: config.sloP99Ms,
+      resolveAfterMs: config.incidents.resolveAfterMs,
+      expectedRecoveryMs: config.mitigation.verifyDelayMs,
+      keep: config.incidents.keep,
+      onError: (err) => controlErrors.record('incidents', err),
     });
   }
 
@@ -278,7 +306,9 @@ export async function startHotshard(
   registerMitigationApi(http, { executor, policies });
   if (telemetry !== undefined && monitor !== undefined) {
     registerControlApi(http, { router, telemetry, monitor, bus: events });
-    const metrics = createMetrics({ router, telemetry, monitor, controlErrors });
+    if (incidents !== undefined)
+      registerIncidentsApi(http, { incidents, tenantHeader: config.tenant.header.toLowerCase() });
+    const metrics = createMetrics({ router, telemetry, monitor, controlErrors, incidents, webhooks });
     http.get('/metrics', async (_req, res) => res.type(metrics.contentType).send(await metrics.metrics()));
   }
   let respPort: number;
@@ -323,9 +353,13 @@ export async function startHotshard(
     events,
     policies,
     executor,
+    incidents,
+    webhooks,
     close(): Promise<void> {
       closing ??= (async () => {
         monitor?.stop();
+        incidents?.close();
+        webhooks.close();
         const httpClosed = http.close();
         await resp.close(config.shutdownDrainMs);
         // In-flight HTTP requests had the same drain period; a connection that is

@@ -1,0 +1,506 @@
+/**
+ * The incident manager: turns hotspots and actions into incidents that say
+ * who is hurt, what is being done and when it should be over, and resolves
+ * them once the metrics are back (incident.ts has the record and its texts).
+ *
+ * Life of an incident:
+ *   opened     an active hotspot hurts clients (p99 over the SLO, a rising
+ *              queue, requests shed), or an action was taken on it (a
+ *              mitigation underway). A hotspot related to an open incident
+ *              (same key, shard or node; a noisy tenant that is the
+ *              incident's heaviest tenant) joins it instead: a hot key and
+ *              its hot node are one cause, one incident.
+ *   updated    a hotspot joins or clears, an action changes state or gets
+ *              its verdict, an SLO's status or the state changes, a new
+ *              tenant is seen: one `incident.updated` per evaluation, with
+ *              a timeline entry per change. Evidence alone changes nothing
+ *              (it moves every tick; webhooks would drown).
+ *   resolved   nothing of it hurts clients any more, no action is pending or
+ *              running, and its nodes' p99 is under the SLO with nothing shed,
+ *              continuously for `resolveAfterMs` (hysteresis, default 10 s):
+ *              then the summary (detection latency, actions, time to
+ *              restore, failed requests) is written and the record is final.
+ *
+ * Evaluated on every monitor firing (`tick`) and at once on hotspot and
+ * action events. Time comes from the injected clock; what is measured comes
+ * from `IncidentInputs` (incident-inputs.ts reads them from a running
+ * hotshard), so tests drive it exactly.
+ */
+import type { Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
+import { SEVERITY_RANK, type Hotspot } from '../detect/hotspot.js';
+import type { ActionRecord } from '../mitigate/action.js';
+import type { ControlEvent, EventBus } from './events.js';
+import {
+  customerText,
+  hurtsClients,
+  titleOf,
+  type Incident,
+  type IncidentAction,
+  type IncidentEvent,
+  type IncidentHotspot,
+  type IncidentNotice,
+  type IncidentScope,
+  type SloStatus,
+  type TenantImpact,
+} from './incident.js';
+
+/** What the scope's nodes (or, for a tenant-only incident, all nodes) look like now. */
+export interface ScopeHealth {
+  /** Highest p99 (ms) over the scope's nodes and shards; null without traffic. */
+  readonly p99Ms: number | null;
+  /** Requests shed per second there. */
+  readonly shedPerSec: number;
+}
+
+/** What the manager reads; incident-inputs.ts builds these from a running hotshard. */
+export interface IncidentInputs {
+  /** The detector's active hotspots. */
+  hotspots(): readonly Hotspot[];
+  health(scope: IncidentScope): ScopeHealth;
+  /** The tenants whose requests go to the scope now, with their share; [] when unknown. */
+  tenants?(scope: IncidentScope): TenantImpact[];
+  /** Failed plus shed requests of the scope over whole seconds `from`..`to` (epoch seconds). */
+  failures?(scope: IncidentScope, fromSecond: number, toSecond: number): number;
+}
+
+/** How the manager is set up. */
+export interface IncidentManagerOptions {
+  readonly bus: EventBus;
+  readonly inputs: IncidentInputs;
+  readonly sloP99Ms: number;
+  readonly clock?: Clock | undefined;
+  /** How long the metrics must stay clean before an incident resolves (ms). Default 10 s. */
+  readonly resolveAfterMs?: number | undefined;
+  /** How long after an action starts its effect should show (the planner's verifyDelayMs). Default 5 s. */
+  readonly expectedRecoveryMs?: number | undefined;
+  /** Resolved incidents kept (oldest dropped first). Default 200. */
+  readonly keep?: number | undefined;
+  /** Called with a copy of an incident whenever it is opened, updated or resolved (the config store, later). */
+  readonly persist?: ((incident: Incident) => void | Promise<void>) | undefined;
+  /** Told of a failing persist or evaluation. */
+  readonly onError?: ((err: unknown) => void) | undefined;
+}
+
+const MAX_TIMELINE = 500;
+const UNDERWAY = new Set(['pending', 'running']);
+
+/** An action that changed something (not a dry-run recommendation, not one that never ran). */
+const taken = (a: IncidentAction): boolean =>
+  a.outcome !== 'recommended' && a.state !== 'failed' && a.state !== 'cancelled';
+
+const copy = (i: Incident): Incident => structuredClone(i);
+
+function hotspotOf(h: Hotspot): IncidentHotspot {
+  const { id, kind, subject, shard, node, heat, severity, impact, summary, onset, detectedAt, clearedAt } = h;
+  return {
+    id,
+    kind,
+    subject,
+    shard,
+    node,
+    heat,
+    severity,
+    impact: [...impact],
+    summary,
+    onset,
+    detectedAt,
+    clearedAt,
+  };
+}
+
+const addTo = (list: string[], v: string | null): void => {
+  if (v !== null && !list.includes(v)) list.push(v);
+};
+
+/** Opens, updates and resolves incidents; see the file header. */
+export class IncidentManager {
+  readonly #o: IncidentManagerOptions;
+  readonly #clock: Clock;
+  readonly #resolveAfterMs: number;
+  readonly #recoveryMs: number;
+  readonly #incidents = new Map<string, Incident>();
+  /** Last second whose failures were counted, per open incident. */
+  readonly #countedTo = new Map<string, number>();
+  /** Hotspot ids with an action pending or running (a mitigation underway). */
+  readonly #underway = new Map<string, ActionRecord>();
+  /** When each action started running (its expected effect counts from there). */
+  readonly #started = new Map<string, number>();
+  /** Changes noted per incident since its last event: its next timeline entries. */
+  readonly #changes = new Map<string, string[]>();
+  readonly #unsubscribe: () => void;
+  #nextId = 1;
+  #evaluating = false;
+  #again = false;
+
+  constructor(options: IncidentManagerOptions) {
+    this.#o = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#resolveAfterMs = options.resolveAfterMs ?? 10_000;
+    this.#recoveryMs = options.expectedRecoveryMs ?? 5_000;
+    this.#unsubscribe = options.bus.subscribe((e) => this.#onEvent(e));
+  }
+
+  /** Stops listening to the bus. */
+  close(): void {
+    this.#unsubscribe();
+  }
+
+  /** Open incidents, oldest first. */
+  open(): Incident[] {
+    return [...this.#incidents.values()].filter((i) => i.state !== 'resolved');
+  }
+
+  /** Open incidents and the resolved ones kept, newest first. */
+  list(): Incident[] {
+    return [...this.#incidents.values()].reverse();
+  }
+
+  /** One incident, if kept. */
+  get(id: string): Incident | undefined {
+    return this.#incidents.get(id);
+  }
+
+  /**
+   * What customers may see (GET /status): the open incidents that affect
+   * `tenant` (all open ones without it; one whose tenants are unknown
+   * affects everyone), with the notice text only.
+   */
+  notices(tenant?: string): IncidentNotice[] {
+    return this.open()
+      .filter(
+        (i) => tenant === undefined || i.tenants.length === 0 || i.tenants.some((t) => t.tenant === tenant),
+      )
+      .map((i) => ({
+        id: i.id,
+        state: i.state,
+        startedAt: i.openedAt,
+        updatedAt: i.updatedAt,
+        text: i.customerText,
+      }));
+  }
+
+  /**
+   * Takes back incidents a store kept (after a restart): open ones go on
+   * being evaluated and resolve once their metrics are clean; ids go on
+   * after the highest restored.
+   */
+  restore(incidents: readonly Incident[]): void {
+    for (const i of incidents) {
+      this.#incidents.set(i.id, copy(i));
+      const n = Number(/^inc-(\d+)$/.exec(i.id)?.[1]);
+      if (Number.isSafeInteger(n) && n >= this.#nextId) this.#nextId = n + 1;
+      if (i.state !== 'resolved') this.#countedTo.set(i.id, Math.floor(i.updatedAt / 1000) - 1);
+    }
+    this.#trim();
+  }
+
+  /** Evaluates every incident against the hotspots and metrics now (each monitor firing). */
+  tick(): void {
+    if (this.#evaluating) {
+      // An event published by this evaluation (or a listener of ours) asked again.
+      this.#again = true;
+      return;
+    }
+    this.#evaluating = true;
+    try {
+      do {
+        this.#again = false;
+        this.#evaluate();
+      } while (this.#again);
+    } catch (err) {
+      this.#o.onError?.(err);
+    } finally {
+      this.#evaluating = false;
+    }
+  }
+
+  #onEvent(e: ControlEvent): void {
+    if (e.type.startsWith('action.')) {
+      this.#noteAction(e.data as ActionRecord);
+      this.tick();
+    } else if (e.type === 'hotspot.raised' || e.type === 'hotspot.updated' || e.type === 'hotspot.cleared') {
+      this.tick();
+    }
+  }
+
+  #noteAction(a: ActionRecord): void {
+    if (a.state === 'running' && !this.#started.has(a.id)) this.#started.set(a.id, a.updatedAt);
+    const hotspot = a.hotspot?.id;
+    if (hotspot !== undefined) {
+      if (UNDERWAY.has(a.state)) this.#underway.set(hotspot, a);
+      else if (this.#underway.get(hotspot)?.id === a.id) this.#underway.delete(hotspot);
+    }
+    const inc = this.#incidentForAction(a);
+    if (inc === undefined) return;
+    const i = inc.actions.findIndex((x) => x.id === a.id);
+    const started = this.#started.get(a.id) ?? a.createdAt;
+    const now = this.#clock.now();
+    const expectedBy = Math.max(started + this.#recoveryMs, UNDERWAY.has(a.state) ? now : 0);
+    const entry: IncidentAction = {
+      id: a.id,
+      kind: a.kind,
+      subject: `${a.subject.type} ${a.subject.name}`,
+      state: a.state,
+      outcome: a.outcome,
+      by: a.by,
+      reason: a.reason,
+      prediction: a.prediction,
+      createdAt: a.createdAt,
+      updatedAt: a.updatedAt,
+      expectedBy,
+    };
+    const before = i < 0 ? undefined : inc.actions[i];
+    if (before === undefined) inc.actions.push(entry);
+    else inc.actions[i] = entry;
+    if (before?.state !== entry.state || before.outcome !== entry.outcome)
+      this.#pending(inc).push(
+        `action ${a.id} ${a.kind} on ${entry.subject}: ${a.state}${a.outcome === 'pending' ? '' : `, ${a.outcome}`}${a.detail === null ? '' : ` (${a.detail})`}`,
+      );
+  }
+
+  #incidentForAction(a: ActionRecord): Incident | undefined {
+    const open = this.open();
+    const hotspot = a.hotspot?.id;
+    if (hotspot !== undefined) {
+      const byHotspot = open.find((i) => i.hotspots.some((h) => h.id === hotspot));
+      if (byHotspot !== undefined) return byHotspot;
+    }
+    const known = open.find((i) => i.actions.some((x) => x.id === a.id));
+    if (known !== undefined) return known;
+    const { type, name } = a.subject;
+    return open.find((i) =>
+      type === 'key'
+        ? i.scope.keys.includes(name)
+        : type === 'node'
+          ? i.scope.nodes.includes(name)
+          : i.scope.tenants.includes(name),
+    );
+  }
+
+  #pending(inc: Incident): string[] {
+    let list = this.#changes.get(inc.id);
+    if (list === undefined) this.#changes.set(inc.id, (list = []));
+    return list;
+  }
+
+  #evaluate(): void {
+    const now = this.#clock.now();
+    const active = this.#o.inputs.hotspots().filter((h) => h.kind !== 'skew-warning');
+    const opened = new Set<string>();
+    for (const h of active) {
+      const mine = this.open().find((i) => i.hotspots.some((x) => x.id === h.id));
+      if (mine !== undefined) {
+        this.#refreshHotspot(mine, h);
+        continue;
+      }
+      if (!hurtsClients(h.impact) && !this.#underway.has(h.id)) continue;
+      const related = this.#related(h);
+      if (related !== undefined) {
+        related.hotspots.push(hotspotOf(h));
+        this.#widen(related, h);
+        this.#pending(related).push(`joined by ${h.kind} ${h.subject}: ${h.summary}`);
+      } else opened.add(this.#openFor(h, now).id);
+    }
+    // An action taken before its incident opened (a mitigation underway is what opened it).
+    for (const [hotspot, action] of this.#underway)
+      if (this.open().some((i) => i.hotspots.some((h) => h.id === hotspot))) this.#noteAction(action);
+    const activeIds = new Set(active.map((h) => h.id));
+    for (const inc of this.open()) {
+      this.#assess(inc, activeIds, now);
+      const changes = this.#changes.get(inc.id) ?? [];
+      this.#changes.delete(inc.id);
+      if (inc.state === 'resolved') this.#publish('incident.resolved', inc, now, changes);
+      else if (opened.has(inc.id)) this.#publish('incident.opened', inc, now, changes);
+      else if (changes.length > 0) this.#publish('incident.updated', inc, now, changes);
+    }
+    this.#trim();
+  }
+
+  /** The open incident a new hotspot belongs to, if any. */
+  #related(h: Hotspot): Incident | undefined {
+    return this.open().find((i) => {
+      if (h.kind === 'noisy-tenant')
+        return i.tenants[0]?.tenant === h.subject || i.scope.tenants.includes(h.subject);
+      if (h.kind === 'hot-key' && i.scope.keys.includes(h.subject)) return true;
+      return (
+        (h.shard !== null && i.scope.shards.includes(h.shard)) ||
+        (h.node !== null && i.scope.nodes.includes(h.node))
+      );
+    });
+  }
+
+  #widen(inc: Incident, h: Hotspot): void {
+    if (h.kind === 'hot-key') addTo(inc.scope.keys, h.subject);
+    if (h.kind === 'noisy-tenant') addTo(inc.scope.tenants, h.subject);
+    addTo(inc.scope.shards, h.shard);
+    addTo(inc.scope.nodes, h.node);
+    if (h.onset < inc.onset) inc.onset = h.onset;
+    if (h.detectedAt < inc.detectedAt) inc.detectedAt = h.detectedAt;
+    if (SEVERITY_RANK[h.severity] > SEVERITY_RANK[inc.severity]) inc.severity = h.severity;
+  }
+
+  #openFor(h: Hotspot, now: number): Incident {
+    const inc: Incident = {
+      id: `inc-${this.#nextId++}`,
+      state: 'investigating',
+      severity: h.severity,
+      title: '',
+      customerText: '',
+      openedAt: now,
+      updatedAt: now,
+      resolvedAt: null,
+      onset: h.onset,
+      detectedAt: h.detectedAt,
+      restoredAt: null,
+      expectedRecoveryAt: null,
+      scope: { keys: [], shards: [], nodes: [], tenants: [] },
+      hotspots: [hotspotOf(h)],
+      actions: [],
+      slos: [],
+      tenants: [],
+      failedRequests: 0,
+      peakP99Ms: null,
+      timeline: [],
+      summary: null,
+    };
+    this.#widen(inc, h);
+    this.#incidents.set(inc.id, inc);
+    this.#countedTo.set(inc.id, Math.floor(h.onset / 1000) - 1);
+    this.#pending(inc).push(
+      `opened: ${h.kind} ${h.subject}${hurtsClients(h.impact) ? ` hurts clients (${h.impact.join(', ')})` : ': mitigation underway'}; ${h.summary}`,
+    );
+    return inc;
+  }
+
+  #refreshHotspot(inc: Incident, h: Hotspot): void {
+    const i = inc.hotspots.findIndex((x) => x.id === h.id);
+    const before = inc.hotspots[i]!;
+    inc.hotspots[i] = hotspotOf(h);
+    if (before.severity !== h.severity) this.#pending(inc).push(`${h.kind} ${h.subject} now ${h.severity}`);
+    if (SEVERITY_RANK[h.severity] > SEVERITY_RANK[inc.severity]) inc.severity = h.severity;
+  }
+
+  /** Re-reads the metrics of an open incident: SLOs, tenants, failures, state, resolution. */
+  #assess(inc: Incident, activeIds: ReadonlySet<string>, now: number): void {
+    const { inputs, sloP99Ms } = this.#o;
+    const changes = this.#pending(inc);
+    inc.hotspots = inc.hotspots.map((h) => {
+      if (h.clearedAt !== null || activeIds.has(h.id)) return h;
+      changes.push(`${h.kind} ${h.subject} cleared`);
+      return { ...h, clearedAt: now };
+    });
+    const live = inc.hotspots.filter((h) => h.clearedAt === null);
+    const health = inputs.health(inc.scope);
+    if (health.p99Ms !== null && (inc.peakP99Ms === null || health.p99Ms > inc.peakP99Ms))
+      inc.peakP99Ms = health.p99Ms;
+    this.#countFailures(inc, Math.floor(now / 1000) - 1);
+    this.#readTenants(inc, changes);
+
+    const signal = (s: string): boolean => live.some((h) => (h.impact as readonly string[]).includes(s));
+    const slowNow = (health.p99Ms ?? 0) > sloP99Ms || signal('p99-over-slo');
+    const shedNow = health.shedPerSec > 0 || signal('shedding');
+    const slos: SloStatus[] = [
+      {
+        slo: 'latency',
+        objective: `p99 ≤ ${sloP99Ms} ms`,
+        status: slowNow ? 'breached' : signal('queue-rising') || signal('near-capacity') ? 'at-risk' : 'met',
+        observed: health.p99Ms,
+      },
+      {
+        slo: 'availability',
+        objective: 'no request refused or failed',
+        status: shedNow ? 'breached' : 'met',
+        observed: inc.failedRequests,
+      },
+    ];
+    for (const s of slos) {
+      const was = inc.slos.find((x) => x.slo === s.slo)?.status ?? 'met';
+      if (was !== s.status) changes.push(`${s.slo} SLO (${s.objective}): ${s.status}`);
+    }
+    inc.slos = slos;
+
+    const underway = inc.actions.some((a) => UNDERWAY.has(a.state));
+    const clean = !slowNow && !shedNow && !underway && !live.some((h) => hurtsClients(h.impact));
+    if (!clean) inc.restoredAt = null;
+    else inc.restoredAt ??= now;
+    const waiting = inc.actions.filter(
+      (a) => a.outcome === 'pending' && !['failed', 'cancelled', 'rolled-back'].includes(a.state),
+    );
+    inc.expectedRecoveryAt = waiting.length === 0 ? null : Math.max(...waiting.map((a) => a.expectedBy));
+
+    let state = inc.state;
+    if (inc.restoredAt !== null && now - inc.restoredAt >= this.#resolveAfterMs) state = 'resolved';
+    else if (inc.restoredAt !== null) state = 'monitoring';
+    else state = inc.actions.some(taken) ? 'mitigating' : 'investigating';
+    if (state !== inc.state) changes.push(`state: ${state}`);
+    inc.state = state;
+    if (state === 'resolved') this.#resolve(inc, now);
+    inc.title = titleOf(inc);
+    inc.customerText = customerText(inc, now);
+  }
+
+  #readTenants(inc: Incident, changes: string[]): void {
+    const reading = this.#o.inputs.tenants?.(inc.scope) ?? [];
+    for (const t of reading) {
+      const i = inc.tenants.findIndex((x) => x.tenant === t.tenant);
+      if (i < 0) {
+        inc.tenants.push(t);
+        changes.push(`tenant ${t.tenant} affected (${Math.round(t.share * 100)}% of its requests)`);
+      } else if (t.share > inc.tenants[i]!.share) inc.tenants[i] = t;
+    }
+    inc.tenants.sort((a, b) => b.requestsPerSec - a.requestsPerSec);
+  }
+
+  #countFailures(inc: Incident, through: number): void {
+    const from = (this.#countedTo.get(inc.id) ?? through) + 1;
+    if (through < from || this.#o.inputs.failures === undefined) return;
+    inc.failedRequests += this.#o.inputs.failures(inc.scope, from, through);
+    this.#countedTo.set(inc.id, through);
+  }
+
+  #resolve(inc: Incident, now: number): void {
+    inc.resolvedAt = now;
+    inc.expectedRecoveryAt = null;
+    this.#countedTo.delete(inc.id);
+    const restored = inc.restoredAt ?? now;
+    const first = inc.actions.length === 0 ? null : Math.min(...inc.actions.map((a) => a.createdAt));
+    inc.summary = {
+      detectionLatencyMs: Math.max(0, inc.detectedAt - inc.onset),
+      timeToMitigateMs: first === null ? null : Math.max(0, first - inc.detectedAt),
+      timeToRestoreMs: Math.max(0, restored - inc.onset),
+      durationMs: now - inc.openedAt,
+      actions: inc.actions.map((a) => ({ id: a.id, kind: a.kind, state: a.state, outcome: a.outcome })),
+      failedRequests: inc.failedRequests,
+      peakP99Ms: inc.peakP99Ms,
+    };
+  }
+
+  #publish(type: IncidentEvent, inc: Incident, now: number, changes: readonly string[]): void {
+    inc.updatedAt = now;
+    for (const text of changes) inc.timeline.push({ at: now, text });
+    // The first entry (what opened it) stays; the oldest updates after it go.
+    if (inc.timeline.length > MAX_TIMELINE) inc.timeline.splice(1, inc.timeline.length - MAX_TIMELINE);
+    const snapshot = copy(inc);
+    this.#o.bus.publish(type, snapshot, now);
+    const { persist, onError } = this.#o;
+    if (persist === undefined) return;
+    try {
+      const done = persist(copy(inc));
+      if (done instanceof Promise) done.catch((err: unknown) => onError?.(err));
+    } catch (err) {
+      onError?.(err);
+    }
+  }
+
+  #trim(): void {
+    const keep = this.#o.keep ?? 200;
+    let resolved = [...this.#incidents.values()].filter((i) => i.state === 'resolved').length;
+    for (const [id, i] of this.#incidents) {
+      if (resolved <= keep) break;
+      if (i.state !== 'resolved') continue;
+      this.#incidents.delete(id);
+      resolved--;
+    }
+  }
+}
