@@ -132,6 +132,7 @@ export class IncidentManager {
   #nextId = 1;
   #evaluating = false;
   #again = false;
+  #scheduled = false;
 
   constructor(options: IncidentManagerOptions) {
     this.#o = options;
@@ -218,21 +219,38 @@ export class IncidentManager {
   #onEvent(e: ControlEvent): void {
     if (e.type.startsWith('action.')) {
       this.#noteAction(e.data as ActionRecord);
-      this.tick();
+      this.#soon();
     } else if (e.type === 'hotspot.raised' || e.type === 'hotspot.updated' || e.type === 'hotspot.cleared') {
-      this.tick();
+      this.#soon();
     }
+  }
+
+  /**
+   * Evaluates once the publisher is done: evaluating inside its publish would
+   * put our incident events before its own on every listener subscribed after
+   * us (an SSE client would see ids out of order).
+   */
+  #soon(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      this.tick();
+    });
   }
 
   #noteAction(a: ActionRecord): void {
     if (a.state === 'running' && !this.#started.has(a.id)) this.#started.set(a.id, a.updatedAt);
     const hotspot = a.hotspot?.id;
     if (hotspot !== undefined) {
-      if (UNDERWAY.has(a.state)) this.#underway.set(hotspot, a);
+      // Applied and not yet judged is still underway: a cache is done within
+      // a millisecond of being asked for, before any tick could see it pending.
+      if (UNDERWAY.has(a.state) || (a.state === 'done' && a.outcome === 'pending'))
+        this.#underway.set(hotspot, a);
       else if (this.#underway.get(hotspot)?.id === a.id) this.#underway.delete(hotspot);
     }
     const inc = this.#incidentForAction(a);
-    if (inc === undefined) return;
+    if (inc === undefined) return this.#noteLateVerdict(a);
     const i = inc.actions.findIndex((x) => x.id === a.id);
     const started = this.#started.get(a.id) ?? a.createdAt;
     const now = this.#clock.now();
@@ -257,6 +275,29 @@ export class IncidentManager {
       this.#pending(inc).push(
         `action ${a.id} ${a.kind} on ${entry.subject}: ${a.state}${a.outcome === 'pending' ? '' : `, ${a.outcome}`}${a.detail === null ? '' : ` (${a.detail})`}`,
       );
+  }
+
+  /**
+   * A verdict (or revert) that comes after its incident resolved: the
+   * record and its summary say how the action turned out, silently (a
+   * resolved incident publishes nothing more), and the store is told.
+   */
+  #noteLateVerdict(a: ActionRecord): void {
+    for (const inc of this.#incidents.values()) {
+      if (inc.state !== 'resolved') continue;
+      const i = inc.actions.findIndex((x) => x.id === a.id);
+      if (i < 0) continue;
+      inc.actions[i] = { ...inc.actions[i]!, state: a.state, outcome: a.outcome, updatedAt: a.updatedAt };
+      if (inc.summary !== null)
+        inc.summary = {
+          ...inc.summary,
+          actions: inc.summary.actions.map((x) =>
+            x.id === a.id ? { ...x, state: a.state, outcome: a.outcome } : x,
+          ),
+        };
+      this.#store(inc);
+      return;
+    }
   }
 
   #incidentForAction(a: ActionRecord): Incident | undefined {
@@ -294,7 +335,12 @@ export class IncidentManager {
         this.#refreshHotspot(mine, h);
         continue;
       }
-      if (!hurtsClients(h.impact) && !this.#underway.has(h.id)) continue;
+      // An action already told of in an incident (one since resolved) opens no new one.
+      const act = this.#underway.get(h.id);
+      const fresh =
+        act !== undefined &&
+        ![...this.#incidents.values()].some((i) => i.actions.some((x) => x.id === act.id));
+      if (!hurtsClients(h.impact) && !fresh) continue;
       const related = this.#related(h);
       if (related !== undefined) {
         related.hotspots.push(hotspotOf(h));
@@ -306,6 +352,7 @@ export class IncidentManager {
     for (const [hotspot, action] of this.#underway)
       if (this.open().some((i) => i.hotspots.some((h) => h.id === hotspot))) this.#noteAction(action);
     const activeIds = new Set(active.map((h) => h.id));
+    for (const hotspot of this.#underway.keys()) if (!activeIds.has(hotspot)) this.#underway.delete(hotspot);
     for (const inc of this.open()) {
       this.#assess(inc, activeIds, now);
       const changes = this.#changes.get(inc.id) ?? [];
@@ -481,8 +528,11 @@ export class IncidentManager {
     for (const text of changes) inc.timeline.push({ at: now, text });
     // The first entry (what opened it) stays; the oldest updates after it go.
     if (inc.timeline.length > MAX_TIMELINE) inc.timeline.splice(1, inc.timeline.length - MAX_TIMELINE);
-    const snapshot = copy(inc);
-    this.#o.bus.publish(type, snapshot, now);
+    this.#o.bus.publish(type, copy(inc), now);
+    this.#store(inc);
+  }
+
+  #store(inc: Incident): void {
     const { persist, onError } = this.#o;
     if (persist === undefined) return;
     try {

@@ -32,7 +32,9 @@ function hotspot(over: Partial<Hotspot> & { kind: Hotspot['kind']; subject: stri
   };
 }
 
-function action(over: Partial<ActionRecord> & { id: string; hotspot: ActionRecord['hotspot'] }): ActionRecord {
+function action(
+  over: Partial<ActionRecord> & { id: string; hotspot: ActionRecord['hotspot'] },
+): ActionRecord {
   return {
     kind: 'cache',
     subject: { type: 'key', name: 'celebrity' },
@@ -88,10 +90,15 @@ function setup(options: { resolveAfterMs?: number } = {}) {
 
 const slow: ImpactSignal[] = ['p99-over-slo'];
 
+/** Lets the manager evaluate what a publish asked for (it waits for the publisher to finish). */
+const settle = (): Promise<void> => new Promise((resolve) => queueMicrotask(resolve));
+
 describe('incidents', () => {
   it('incidents - a hotspot that hurts clients opens one incident; skew alone does not', () => {
     const { world, manager, events } = setup();
-    world.hotspots = [hotspot({ kind: 'hot-key', subject: 'quiet', shard: 's1', node: 'n1', severity: 'info' })];
+    world.hotspots = [
+      hotspot({ kind: 'hot-key', subject: 'quiet', shard: 's1', node: 'n1', severity: 'info' }),
+    ];
     manager.tick();
     expect(manager.open()).toHaveLength(0);
     world.hotspots.push(
@@ -107,7 +114,7 @@ describe('incidents', () => {
     expect(events.map((e) => e.type)).toEqual(['incident.opened']);
   });
 
-  it('incidents - a mitigation underway opens one without impact, and the action is in it with its expected recovery', () => {
+  it('incidents - a mitigation underway opens one without impact, and the action is in it with its expected recovery', async () => {
     const { world, manager, bus, clock } = setup();
     const h = hotspot({ kind: 'hot-key', subject: 'celebrity', shard: 's3', node: 'n0', severity: 'info' });
     world.hotspots = [h];
@@ -115,7 +122,11 @@ describe('incidents', () => {
     manager.tick();
     expect(manager.open()).toHaveLength(0);
     clock.advance(100);
-    bus.publish('action.pending', action({ id: 'a-1', hotspot: { id: h.id, evidence: {} }, createdAt: clock.now() }));
+    bus.publish(
+      'action.pending',
+      action({ id: 'a-1', hotspot: { id: h.id, evidence: {} }, createdAt: clock.now() }),
+    );
+    await settle();
     const inc = manager.open()[0]!;
     expect(inc.actions.map((a) => [a.id, a.state])).toEqual([['a-1', 'pending']]);
     expect(inc.state).toBe('mitigating');
@@ -123,15 +134,35 @@ describe('incidents', () => {
     expect(inc.customerText).toBe(
       'Increased load on requests to a subset of keys; no customer impact measured; mitigation in progress; expected recovery within 10 s.',
     );
-    bus.publish('action.running', action({ id: 'a-1', hotspot: { id: h.id, evidence: {} }, state: 'running', updatedAt: clock.now() }));
-    bus.publish('action.done', action({ id: 'a-1', hotspot: { id: h.id, evidence: {} }, state: 'done', updatedAt: clock.now() }));
+    bus.publish(
+      'action.running',
+      action({ id: 'a-1', hotspot: { id: h.id, evidence: {} }, state: 'running', updatedAt: clock.now() }),
+    );
+    bus.publish(
+      'action.done',
+      action({ id: 'a-1', hotspot: { id: h.id, evidence: {} }, state: 'done', updatedAt: clock.now() }),
+    );
+    await settle();
     expect(manager.get(inc.id)!.actions[0]!.state).toBe('done');
-    expect(manager.get(inc.id)!.timeline.map((e) => e.text).join('\n')).toMatch(/action a-1 cache on key celebrity: done/);
+    expect(
+      manager
+        .get(inc.id)!
+        .timeline.map((e) => e.text)
+        .join('\n'),
+    ).toMatch(/action a-1 cache on key celebrity: done/);
+    // Once it resolves, the same applied action (still unjudged, hotspot still active) opens nothing new.
+    clock.advance(10_000);
+    manager.tick();
+    expect(manager.get(inc.id)!.state).toBe('resolved');
+    manager.tick();
+    expect(manager.open()).toHaveLength(0);
   });
 
   it('incidents - a hot key and its hot node join one incident; an unrelated hot node opens another', () => {
     const { world, manager, events } = setup();
-    world.hotspots = [hotspot({ kind: 'hot-key', subject: 'celebrity', shard: 's3', node: 'n0', impact: slow })];
+    world.hotspots = [
+      hotspot({ kind: 'hot-key', subject: 'celebrity', shard: 's3', node: 'n0', impact: slow }),
+    ];
     manager.tick();
     world.hotspots.push(hotspot({ kind: 'hot-node', subject: 'n0', node: 'n0', impact: ['queue-rising'] }));
     manager.tick();
@@ -143,7 +174,7 @@ describe('incidents', () => {
     expect(manager.open().map((i) => i.scope.nodes)).toEqual([['n0'], ['n2']]);
   });
 
-  it('incidents - resolves only after the metrics stayed clean for resolveAfterMs, with a summary', () => {
+  it('incidents - resolves only after the metrics stayed clean for resolveAfterMs, with a summary', async () => {
     const { world, manager, bus, clock, events, persisted } = setup();
     const h = hotspot({ kind: 'hot-key', subject: 'celebrity', shard: 's3', node: 'n0', impact: slow });
     world.hotspots = [h];
@@ -151,8 +182,15 @@ describe('incidents', () => {
     clock.advance(800);
     manager.tick();
     const id = manager.open()[0]!.id;
-    bus.publish('action.pending', action({ id: 'a-7', hotspot: { id: h.id, evidence: {} }, createdAt: clock.now() }));
-    bus.publish('action.done', action({ id: 'a-7', hotspot: { id: h.id, evidence: {} }, state: 'done', createdAt: clock.now() }));
+    bus.publish(
+      'action.pending',
+      action({ id: 'a-7', hotspot: { id: h.id, evidence: {} }, createdAt: clock.now() }),
+    );
+    bus.publish(
+      'action.done',
+      action({ id: 'a-7', hotspot: { id: h.id, evidence: {} }, state: 'done', createdAt: clock.now() }),
+    );
+    await settle();
     // Cached: the hotspot stays (its skew does) but no longer hurts; p99 is back.
     clock.advance(2_000);
     world.hotspots = [{ ...h, impact: [], severity: 'info' }];
@@ -192,17 +230,32 @@ describe('incidents', () => {
     expect(done.customerText).toBe('Resolved: service is operating normally.');
     expect(events.at(-1)!.type).toBe('incident.resolved');
     expect(persisted.at(-1)!.state).toBe('resolved');
-    // Final: later ticks change nothing.
+    // Final: later ticks change nothing, and a late verdict lands in the record without an event.
     const count = events.length;
     clock.advance(60_000);
     manager.tick();
+    bus.publish(
+      'action.measured',
+      action({ id: 'a-7', hotspot: { id: h.id, evidence: {} }, state: 'done', outcome: 'effective' }),
+    );
+    await settle();
     expect(events).toHaveLength(count);
+    expect(manager.get(id)!.summary!.actions).toEqual([
+      { id: 'a-7', kind: 'cache', state: 'done', outcome: 'effective' },
+    ]);
+    expect(persisted.at(-1)!.actions[0]!.outcome).toBe('effective');
   });
 
   it('incidents - the customer text names no key, node, shard or tenant, and /status shows only affected tenants', () => {
     const { world, manager, clock } = setup();
     world.hotspots = [
-      hotspot({ kind: 'hot-key', subject: 'acme:secret-key', shard: 's3', node: '10.0.0.7:6379', impact: ['shedding', 'p99-over-slo'] }),
+      hotspot({
+        kind: 'hot-key',
+        subject: 'acme:secret-key',
+        shard: 's3',
+        node: '10.0.0.7:6379',
+        impact: ['shedding', 'p99-over-slo'],
+      }),
     ];
     world.health = { p99Ms: 80, shedPerSec: 12 };
     world.tenants = [
@@ -220,11 +273,23 @@ describe('incidents', () => {
     );
     expect(inc.tenants.map((t) => t.tenant)).toEqual(['acme', 'globex']);
     expect(manager.notices('acme')).toEqual([
-      { id: inc.id, state: 'investigating', startedAt: inc.openedAt, updatedAt: inc.updatedAt, text: inc.customerText },
+      {
+        id: inc.id,
+        state: 'investigating',
+        startedAt: inc.openedAt,
+        updatedAt: inc.updatedAt,
+        text: inc.customerText,
+      },
     ]);
     expect(manager.notices('initech')).toEqual([]);
     expect(manager.notices()).toHaveLength(1);
-    expect(Object.keys(manager.notices()[0]!).sort()).toEqual(['id', 'startedAt', 'state', 'text', 'updatedAt']);
+    expect(Object.keys(manager.notices()[0]!).sort()).toEqual([
+      'id',
+      'startedAt',
+      'state',
+      'text',
+      'updatedAt',
+    ]);
   });
 
   it('incidents - restore takes kept incidents back, and new ids go on after theirs', () => {

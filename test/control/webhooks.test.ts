@@ -54,7 +54,17 @@ function verify(r: Received, secret: string, nowSeconds: number): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-const incident = { id: 'inc-1', state: 'investigating', severity: 'warning', title: 'hot-key "k" on n0', customerText: 'Elevated latency', timeline: [], tenants: [], actions: [], summary: null };
+const incident = {
+  id: 'inc-1',
+  state: 'investigating',
+  severity: 'warning',
+  title: 'hot-key "k" on n0',
+  customerText: 'Elevated latency',
+  timeline: [],
+  tenants: [],
+  actions: [],
+  summary: null,
+};
 
 const closers: (() => unknown)[] = [];
 afterEach(async () => {
@@ -86,13 +96,17 @@ describe('webhooks', () => {
     const [d] = r.got;
     expect(verify(d!, SECRET, Math.floor(Date.now() / 1000))).toBe(true);
     expect(verify(d!, 'another-secret-of-16+', Math.floor(Date.now() / 1000))).toBe(false);
-    expect(verify({ ...d!, body: d!.body.replace('inc-1', 'inc-2') }, SECRET, Math.floor(Date.now() / 1000))).toBe(false);
+    expect(
+      verify({ ...d!, body: d!.body.replace('inc-1', 'inc-2') }, SECRET, Math.floor(Date.now() / 1000)),
+    ).toBe(false);
     expect(d!.headers['content-type']).toBe('application/json');
     expect(d!.headers['x-hotshard-event']).toBe('incident.opened');
     const body = JSON.parse(d!.body) as { text: string; event: string; incident: { id: string } };
     expect(body.event).toBe('incident.opened');
     expect(body.incident.id).toBe('inc-1');
-    expect(body.text).toMatch(/^:rotating_light: \*inc-1\* opened \(warning, investigating\): hot-key "k" on n0/);
+    expect(body.text).toMatch(
+      /^:rotating_light: \*inc-1\* opened \(warning, investigating\): hot-key "k" on n0/,
+    );
     expect(hooks.counts.get('delivered')).toBe(1);
   });
 
@@ -114,7 +128,10 @@ describe('webhooks', () => {
     expect(r.got).toHaveLength(3);
     expect(new Set(r.got.map((g) => g.headers['x-hotshard-delivery'])).size).toBe(1);
     for (const g of r.got) expect(verify(g, SECRET, Math.floor(Date.now() / 1000))).toBe(true);
-    expect(failures).toEqual([`${new URL(r.url).origin} HTTP 503 true`, `${new URL(r.url).origin} HTTP 503 true`]);
+    expect(failures).toEqual([
+      `${new URL(r.url).origin} HTTP 503 true`,
+      `${new URL(r.url).origin} HTTP 503 true`,
+    ]);
     expect(Object.fromEntries(hooks.counts)).toEqual({ delivered: 1, retried: 2, failed: 0, dropped: 0 });
   });
 
@@ -206,7 +223,9 @@ describe('webhooks', () => {
     expect(wants(undefined, 'hotspot.raised')).toBe(false);
     expect(wants(['hotspot.*'], 'hotspot.cleared')).toBe(true);
     expect(wants(['*'], 'node.down')).toBe(true);
-    expect(webhookSignature('k', 1, 'b')).toBe(`sha256=${createHmac('sha256', 'k').update('1.b').digest('hex')}`);
+    expect(webhookSignature('k', 1, 'b')).toBe(
+      `sha256=${createHmac('sha256', 'k').update('1.b').digest('hex')}`,
+    );
   });
 
   it('webhooks - config validates url, secret and events and never echoes the secret', () => {
@@ -219,9 +238,13 @@ describe('webhooks', () => {
       }
     };
     expect(bad([{ url: 'ftp://x/y', secret: SECRET }])).toMatch(/webhooks\.0\.url.*http/);
-    expect(bad([{ url: 'https://x/y', secret: 'short-secret' }])).toMatch(/webhooks\.0\.secret.*16 characters/);
+    expect(bad([{ url: 'https://x/y', secret: 'short-secret' }])).toMatch(
+      /webhooks\.0\.secret.*16 characters/,
+    );
     expect(bad([{ url: 'https://x/y', secret: 'short-secret' }])).not.toContain('short-secret');
-    expect(bad([{ url: 'https://x/y', secret: SECRET, events: ['Incident opened'] }])).toMatch(/webhooks\.0\.events\.0/);
+    expect(bad([{ url: 'https://x/y', secret: SECRET, events: ['Incident opened'] }])).toMatch(
+      /webhooks\.0\.events\.0/,
+    );
     expect(bad([{ url: 'https://x/y', secret: SECRET, extra: 1 }])).toMatch(/unknown field/);
     expect(loadConfig({ flags: { webhooks: [{ url: 'https://x/y', secret: SECRET }] } }).webhooks).toEqual([
       { url: 'https://x/y', secret: SECRET },
