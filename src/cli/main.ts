@@ -9,6 +9,7 @@ import { addReplayCommand } from './replay.js';
 import { addPoliciesCommand } from './policies.js';
 import { addActionsCommand } from './actions.js';
 import { addAutomationCommand } from './automation.js';
+import { addIncidentsCommand } from './incidents.js';
 import { followLauncher } from './parent.js';
 
 const program = new Command('hotshard')
@@ -24,5 +25,6 @@ addReplayCommand(program);
 addPoliciesCommand(program);
 addActionsCommand(program);
 addAutomationCommand(program);
+addIncidentsCommand(program);
 followLauncher();
 await program.parseAsync(process.argv);

@@ -5,6 +5,7 @@
  * planner's cache action shows in it, customers see a notice without
  * internal names, and after the load stops it resolves with a summary.
  */
+import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,24 @@ const ADMIN = 'admin-token-0123456789';
 const READ = 'read-token-0123456789a';
 const SECRET = 'whsec-0123456789abcdef';
 const CELEBRITY = 't0:key:000000000007';
+
+const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+
+/** Runs the real `hotshard` CLI; resolves with its exit code and output. */
+function hotshard(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const env = { ...process.env };
+  delete env.HOTSHARD_ADMIN_TOKEN;
+  delete env.HOTSHARD_READ_TOKEN;
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out, err })));
+}
 
 interface Delivery {
   event: string;
@@ -179,6 +198,28 @@ describe('incidents - a hot key on a real embedded hotshard', () => {
     expect((await get('/status')).statusCode).toBe(200);
     expect((await get('/status?tenant=bad%20name')).statusCode).toBe(400);
   });
+
+  it('incidents - the CLI lists incidents, shows one in full and the status page', async () => {
+    const url = `http://127.0.0.1:${t.httpPort}`;
+    const [list, one, status, refused] = await Promise.all([
+      hotshard(['incidents', '--url', url, '--token', READ]),
+      hotshard(['incidents', opened.id, '--url', url, '--token', READ]),
+      hotshard(['incidents', '--status', '--tenant', 't1', '--url', url]),
+      hotshard(['incidents', '--url', url]),
+    ]);
+    expect(list.err).toBe('');
+    expect(list.code).toBe(0);
+    expect(list.out).toMatch(new RegExp(`^${opened.id}\\s+\\S+\\s+resolved\\s+`, 'm'));
+    expect(one.code).toBe(0);
+    expect(one.out).toMatch(/^state\s+resolved$/m);
+    expect(one.out).toMatch(/^timeline$/m);
+    expect(one.out).toMatch(/^restored after\s+\d+\.\d s from onset$/m);
+    expect(one.out).toMatch(/cache/);
+    expect(status.code).toBe(0);
+    expect(status.out).toMatch(/^status: (operational|degraded)$/m);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/401 HS_ERR_NOAUTH/);
+  }, 30_000);
 
   it('incidents - /metrics counts open incidents and webhook deliveries', async () => {
     const text = (
