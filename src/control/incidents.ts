@@ -32,16 +32,21 @@ import { SEVERITY_RANK, type Hotspot } from '../detect/hotspot.js';
 import type { ActionRecord } from '../mitigate/action.js';
 import type { ControlEvent, EventBus } from './events.js';
 import {
-  customerText,
+  assess,
+  hotspotOf,
+  mergeTenants,
+  newIncident,
+  relatedTo,
+  UNDERWAY,
+  widen,
+} from './incident-rules.js';
+import {
   hurtsClients,
-  titleOf,
   type Incident,
   type IncidentAction,
   type IncidentEvent,
-  type IncidentHotspot,
   type IncidentNotice,
   type IncidentScope,
-  type SloStatus,
   type TenantImpact,
 } from './incident.js';
 
@@ -83,35 +88,8 @@ export interface IncidentManagerOptions {
 }
 
 const MAX_TIMELINE = 500;
-const UNDERWAY = new Set(['pending', 'running']);
-
-/** An action that changed something (not a dry-run recommendation, not one that never ran). */
-const taken = (a: IncidentAction): boolean =>
-  a.outcome !== 'recommended' && a.state !== 'failed' && a.state !== 'cancelled';
 
 const copy = (i: Incident): Incident => structuredClone(i);
-
-function hotspotOf(h: Hotspot): IncidentHotspot {
-  const { id, kind, subject, shard, node, heat, severity, impact, summary, onset, detectedAt, clearedAt } = h;
-  return {
-    id,
-    kind,
-    subject,
-    shard,
-    node,
-    heat,
-    severity,
-    impact: [...impact],
-    summary,
-    onset,
-    detectedAt,
-    clearedAt,
-  };
-}
-
-const addTo = (list: string[], v: string | null): void => {
-  if (v !== null && !list.includes(v)) list.push(v);
-};
 
 /** Opens, updates and resolves incidents; see the file header. */
 export class IncidentManager {
@@ -129,6 +107,7 @@ export class IncidentManager {
   /** Changes noted per incident since its last event: its next timeline entries. */
   readonly #changes = new Map<string, string[]>();
   readonly #unsubscribe: () => void;
+  #persist: IncidentManagerOptions['persist'];
   #nextId = 1;
   #evaluating = false;
   #again = false;
@@ -139,7 +118,16 @@ export class IncidentManager {
     this.#clock = options.clock ?? systemClock;
     this.#resolveAfterMs = options.resolveAfterMs ?? 10_000;
     this.#recoveryMs = options.expectedRecoveryMs ?? 5_000;
+    this.#persist = options.persist;
     this.#unsubscribe = options.bus.subscribe((e) => this.#onEvent(e));
+  }
+
+  /**
+   * Where every change goes (a copy of the incident): set after start-up by
+   * whatever keeps them (the config store), which then calls `restore`.
+   */
+  set persist(hook: IncidentManagerOptions['persist']) {
+    this.#persist = hook;
   }
 
   /** Stops listening to the bus. */
@@ -241,6 +229,10 @@ export class IncidentManager {
 
   #noteAction(a: ActionRecord): void {
     if (a.state === 'running' && !this.#started.has(a.id)) this.#started.set(a.id, a.updatedAt);
+    const started = this.#started.get(a.id) ?? a.createdAt;
+    // Bounded: once judged or ended, when it started no longer matters.
+    if (a.outcome !== 'pending' || ['failed', 'cancelled', 'rolled-back'].includes(a.state))
+      this.#started.delete(a.id);
     const hotspot = a.hotspot?.id;
     if (hotspot !== undefined) {
       // Applied and not yet judged is still underway: a cache is done within
@@ -252,7 +244,6 @@ export class IncidentManager {
     const inc = this.#incidentForAction(a);
     if (inc === undefined) return this.#noteLateVerdict(a);
     const i = inc.actions.findIndex((x) => x.id === a.id);
-    const started = this.#started.get(a.id) ?? a.createdAt;
     const now = this.#clock.now();
     const expectedBy = Math.max(started + this.#recoveryMs, UNDERWAY.has(a.state) ? now : 0);
     const entry: IncidentAction = {
@@ -341,10 +332,10 @@ export class IncidentManager {
         act !== undefined &&
         ![...this.#incidents.values()].some((i) => i.actions.some((x) => x.id === act.id));
       if (!hurtsClients(h.impact) && !fresh) continue;
-      const related = this.#related(h);
+      const related = this.open().find((i) => relatedTo(i, h));
       if (related !== undefined) {
         related.hotspots.push(hotspotOf(h));
-        this.#widen(related, h);
+        widen(related, h);
         this.#pending(related).push(`joined by ${h.kind} ${h.subject}: ${h.summary}`);
       } else opened.add(this.#openFor(h, now).id);
     }
@@ -364,54 +355,8 @@ export class IncidentManager {
     this.#trim();
   }
 
-  /** The open incident a new hotspot belongs to, if any. */
-  #related(h: Hotspot): Incident | undefined {
-    return this.open().find((i) => {
-      if (h.kind === 'noisy-tenant')
-        return i.tenants[0]?.tenant === h.subject || i.scope.tenants.includes(h.subject);
-      if (h.kind === 'hot-key' && i.scope.keys.includes(h.subject)) return true;
-      return (
-        (h.shard !== null && i.scope.shards.includes(h.shard)) ||
-        (h.node !== null && i.scope.nodes.includes(h.node))
-      );
-    });
-  }
-
-  #widen(inc: Incident, h: Hotspot): void {
-    if (h.kind === 'hot-key') addTo(inc.scope.keys, h.subject);
-    if (h.kind === 'noisy-tenant') addTo(inc.scope.tenants, h.subject);
-    addTo(inc.scope.shards, h.shard);
-    addTo(inc.scope.nodes, h.node);
-    if (h.onset < inc.onset) inc.onset = h.onset;
-    if (h.detectedAt < inc.detectedAt) inc.detectedAt = h.detectedAt;
-    if (SEVERITY_RANK[h.severity] > SEVERITY_RANK[inc.severity]) inc.severity = h.severity;
-  }
-
   #openFor(h: Hotspot, now: number): Incident {
-    const inc: Incident = {
-      id: `inc-${this.#nextId++}`,
-      state: 'investigating',
-      severity: h.severity,
-      title: '',
-      customerText: '',
-      openedAt: now,
-      updatedAt: now,
-      resolvedAt: null,
-      onset: h.onset,
-      detectedAt: h.detectedAt,
-      restoredAt: null,
-      expectedRecoveryAt: null,
-      scope: { keys: [], shards: [], nodes: [], tenants: [] },
-      hotspots: [hotspotOf(h)],
-      actions: [],
-      slos: [],
-      tenants: [],
-      failedRequests: 0,
-      peakP99Ms: null,
-      timeline: [],
-      summary: null,
-    };
-    this.#widen(inc, h);
+    const inc = newIncident(`inc-${this.#nextId++}`, h, now);
     this.#incidents.set(inc.id, inc);
     this.#countedTo.set(inc.id, Math.floor(h.onset / 1000) - 1);
     this.#pending(inc).push(
@@ -428,7 +373,7 @@ export class IncidentManager {
     if (SEVERITY_RANK[h.severity] > SEVERITY_RANK[inc.severity]) inc.severity = h.severity;
   }
 
-  /** Re-reads the metrics of an open incident: SLOs, tenants, failures, state, resolution. */
+  /** Re-reads the metrics of an open incident: hotspots cleared, failures, tenants, then the rules' assessment. */
   #assess(inc: Incident, activeIds: ReadonlySet<string>, now: number): void {
     const { inputs, sloP99Ms } = this.#o;
     const changes = this.#pending(inc);
@@ -437,66 +382,11 @@ export class IncidentManager {
       changes.push(`${h.kind} ${h.subject} cleared`);
       return { ...h, clearedAt: now };
     });
-    const live = inc.hotspots.filter((h) => h.clearedAt === null);
-    const health = inputs.health(inc.scope);
-    if (health.p99Ms !== null && (inc.peakP99Ms === null || health.p99Ms > inc.peakP99Ms))
-      inc.peakP99Ms = health.p99Ms;
     this.#countFailures(inc, Math.floor(now / 1000) - 1);
-    this.#readTenants(inc, changes);
-
-    const signal = (s: string): boolean => live.some((h) => (h.impact as readonly string[]).includes(s));
-    const slowNow = (health.p99Ms ?? 0) > sloP99Ms || signal('p99-over-slo');
-    const shedNow = health.shedPerSec > 0 || signal('shedding');
-    const slos: SloStatus[] = [
-      {
-        slo: 'latency',
-        objective: `p99 ≤ ${sloP99Ms} ms`,
-        status: slowNow ? 'breached' : signal('queue-rising') || signal('near-capacity') ? 'at-risk' : 'met',
-        observed: health.p99Ms,
-      },
-      {
-        slo: 'availability',
-        objective: 'no request refused or failed',
-        status: shedNow ? 'breached' : 'met',
-        observed: inc.failedRequests,
-      },
-    ];
-    for (const s of slos) {
-      const was = inc.slos.find((x) => x.slo === s.slo)?.status ?? 'met';
-      if (was !== s.status) changes.push(`${s.slo} SLO (${s.objective}): ${s.status}`);
-    }
-    inc.slos = slos;
-
-    const underway = inc.actions.some((a) => UNDERWAY.has(a.state));
-    const clean = !slowNow && !shedNow && !underway && !live.some((h) => hurtsClients(h.impact));
-    if (!clean) inc.restoredAt = null;
-    else inc.restoredAt ??= now;
-    const waiting = inc.actions.filter(
-      (a) => a.outcome === 'pending' && !['failed', 'cancelled', 'rolled-back'].includes(a.state),
-    );
-    inc.expectedRecoveryAt = waiting.length === 0 ? null : Math.max(...waiting.map((a) => a.expectedBy));
-
-    let state = inc.state;
-    if (inc.restoredAt !== null && now - inc.restoredAt >= this.#resolveAfterMs) state = 'resolved';
-    else if (inc.restoredAt !== null) state = 'monitoring';
-    else state = inc.actions.some(taken) ? 'mitigating' : 'investigating';
-    if (state !== inc.state) changes.push(`state: ${state}`);
-    inc.state = state;
-    if (state === 'resolved') this.#resolve(inc, now);
-    inc.title = titleOf(inc);
-    inc.customerText = customerText(inc, now);
-  }
-
-  #readTenants(inc: Incident, changes: string[]): void {
-    const reading = this.#o.inputs.tenants?.(inc.scope) ?? [];
-    for (const t of reading) {
-      const i = inc.tenants.findIndex((x) => x.tenant === t.tenant);
-      if (i < 0) {
-        inc.tenants.push(t);
-        changes.push(`tenant ${t.tenant} affected (${Math.round(t.share * 100)}% of its requests)`);
-      } else if (t.share > inc.tenants[i]!.share) inc.tenants[i] = t;
-    }
-    inc.tenants.sort((a, b) => b.requestsPerSec - a.requestsPerSec);
+    changes.push(...mergeTenants(inc, inputs.tenants?.(inc.scope) ?? []));
+    const health = inputs.health(inc.scope);
+    changes.push(...assess(inc, { now, ...health, sloP99Ms, resolveAfterMs: this.#resolveAfterMs }));
+    if (inc.state === 'resolved') this.#countedTo.delete(inc.id);
   }
 
   #countFailures(inc: Incident, through: number): void {
@@ -504,23 +394,6 @@ export class IncidentManager {
     if (through < from || this.#o.inputs.failures === undefined) return;
     inc.failedRequests += this.#o.inputs.failures(inc.scope, from, through);
     this.#countedTo.set(inc.id, through);
-  }
-
-  #resolve(inc: Incident, now: number): void {
-    inc.resolvedAt = now;
-    inc.expectedRecoveryAt = null;
-    this.#countedTo.delete(inc.id);
-    const restored = inc.restoredAt ?? now;
-    const first = inc.actions.length === 0 ? null : Math.min(...inc.actions.map((a) => a.createdAt));
-    inc.summary = {
-      detectionLatencyMs: Math.max(0, inc.detectedAt - inc.onset),
-      timeToMitigateMs: first === null ? null : Math.max(0, first - inc.detectedAt),
-      timeToRestoreMs: Math.max(0, restored - inc.onset),
-      durationMs: now - inc.openedAt,
-      actions: inc.actions.map((a) => ({ id: a.id, kind: a.kind, state: a.state, outcome: a.outcome })),
-      failedRequests: inc.failedRequests,
-      peakP99Ms: inc.peakP99Ms,
-    };
   }
 
   #publish(type: IncidentEvent, inc: Incident, now: number, changes: readonly string[]): void {
@@ -533,7 +406,8 @@ export class IncidentManager {
   }
 
   #store(inc: Incident): void {
-    const { persist, onError } = this.#o;
+    const persist = this.#persist;
+    const onError = this.#o.onError;
     if (persist === undefined) return;
     try {
       const done = persist(copy(inc));

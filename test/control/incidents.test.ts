@@ -312,6 +312,22 @@ describe('incidents', () => {
     expect(b.manager.open()).toHaveLength(0);
   });
 
+  it('incidents - a persist hook set after start-up gets every change', () => {
+    const { world, manager, clock } = setup();
+    const kept: string[] = [];
+    manager.persist = (i) => {
+      kept.push(`${i.id} ${i.state}`);
+    };
+    world.hotspots = [hotspot({ kind: 'hot-node', subject: 'n1', node: 'n1', impact: slow })];
+    manager.tick();
+    world.hotspots = [];
+    world.health = { p99Ms: 1, shedPerSec: 0 };
+    manager.tick();
+    clock.advance(10_000);
+    manager.tick();
+    expect(kept).toEqual(['inc-1 investigating', 'inc-1 monitoring', 'inc-1 resolved']);
+  });
+
   it('incidents - a failing persist hook is reported, never thrown into the bus', () => {
     const bus = new EventBus();
     const errors: unknown[] = [];
