@@ -237,3 +237,11 @@ export function slackText(event: IncidentEvent, incident: Incident): string {
   lines.push(`Customers see: ${incident.customerText}`);
   return lines.join('\n');
 }
+
+/** One line for a terminal (demo, scenarios): what customers are told when it opens, how it went when it resolves. */
+export function incidentLine(event: 'incident.opened' | 'incident.resolved', i: Incident): string {
+  if (event === 'incident.opened') return `${i.id} opened (${i.severity}): customers see "${i.customerText}"`;
+  const s = i.summary;
+  if (s === null) return `${i.id} resolved`;
+  return `${i.id} resolved: restored ${(s.timeToRestoreMs / 1000).toFixed(1)} s after onset, ${s.actions.length} action(s), ${s.failedRequests} failed requests`;
+}
