@@ -359,7 +359,8 @@ export async function startHotshard(
       closing ??= (async () => {
         monitor?.stop();
         incidents?.close();
-        webhooks.close();
+        // Last notices (an incident that just resolved) get a moment, never the whole drain.
+        const notified = webhooks.close(Math.min(config.shutdownDrainMs, 2000));
         const httpClosed = http.close();
         await resp.close(config.shutdownDrainMs);
         // In-flight HTTP requests had the same drain period; a connection that is
@@ -368,6 +369,7 @@ export async function startHotshard(
         http.server.closeAllConnections();
         await httpClosed;
         await accessLog?.close();
+        await notified;
         // Before the backends go: a pending batch is flushed, salted sub-keys folded back, copies removed.
         await policies.clear().catch((err: unknown) => controlErrors.record('policy', err));
         await Promise.all([...backends.values()].map((b) => b.close()));

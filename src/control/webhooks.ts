@@ -152,11 +152,21 @@ export class WebhookNotifier {
     return new Promise((resolve) => this.#idle.add(resolve));
   }
 
-  /** Stops: unsubscribes, aborts attempts in flight, and drops what waits (counted as dropped). */
-  close(): void {
+  /**
+   * Stops: unsubscribes, gives what is queued up to `graceMs` to go out (an
+   * incident resolved just before a shutdown should still be told), then
+   * aborts attempts in flight and drops what waits (counted as dropped).
+   */
+  async close(graceMs = 0): Promise<void> {
+    if (this.#closed) return;
+    this.#unsubscribe();
+    if (graceMs > 0 && this.queued > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.idle(), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+    }
     if (this.#closed) return;
     this.#closed = true;
-    this.#unsubscribe();
     for (const h of this.#hooks) {
       clearTimeout(h.timer);
       h.abort?.abort();
@@ -218,6 +228,8 @@ export class WebhookNotifier {
     timer.unref();
     let error: string;
     let retryable: boolean;
+    /** What the receiver asked for (Retry-After, seconds), honoured up to maxDelayMs. */
+    let retryAfterMs = 0;
     try {
       const res = await fetch(h.config.url, {
         method: 'POST',
@@ -241,6 +253,8 @@ export class WebhookNotifier {
       }
       error = `HTTP ${res.status}`;
       retryable = res.status === 429 || res.status >= 500;
+      const after = Number(res.headers.get('retry-after'));
+      if (Number.isFinite(after) && after > 0) retryAfterMs = after * 1000;
     } catch (err) {
       error = abort.signal.aborted
         ? `no answer within ${this.#o.timeoutMs ?? 5000} ms`
@@ -255,9 +269,11 @@ export class WebhookNotifier {
     this.#o.onFailure?.(h.origin, error, again);
     if (!again) return null;
     const base = this.#o.baseDelayMs ?? 500;
-    const ceiling = Math.min(this.#o.maxDelayMs ?? 30_000, base * 2 ** (d.attempts - 1));
+    const max = this.#o.maxDelayMs ?? 30_000;
+    const ceiling = Math.min(max, base * 2 ** (d.attempts - 1));
     // Half fixed, half random: receivers that failed together do not retry together.
-    return ceiling / 2 + (this.#o.random ?? Math.random)() * (ceiling / 2);
+    const backoff = ceiling / 2 + (this.#o.random ?? Math.random)() * (ceiling / 2);
+    return Math.min(max, Math.max(backoff, retryAfterMs));
   }
 
   #wakeIdle(): void {

@@ -210,12 +210,39 @@ describe('webhooks', () => {
     bus.publish('incident.opened', incident);
     bus.publish('incident.updated', incident);
     while (hung.got.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
-    hooks.close();
+    await hooks.close();
     await hooks.idle();
     expect(hooks.queued).toBe(0);
     expect(hooks.counts.get('dropped')).toBe(2);
     bus.publish('incident.resolved', incident);
     expect(hooks.queued).toBe(0);
+  });
+
+  it('webhooks - a Retry-After is honoured; close with a grace period lets the queue go out first', async () => {
+    const times: number[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        times.push(Date.now());
+        if (times.length === 1) res.writeHead(503, { 'retry-after': '1' }).end();
+        else res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    track({ server, hung: [] });
+    const bus = new EventBus();
+    const hooks = new WebhookNotifier({
+      bus,
+      hooks: [{ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, secret: SECRET }],
+      baseDelayMs: 10,
+    });
+    bus.publish('incident.resolved', incident);
+    // Closing now would drop it; with 10 s of grace it is delivered after the receiver's second.
+    await hooks.close(10_000);
+    expect(times).toHaveLength(2);
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(990);
+    expect(hooks.counts.get('delivered')).toBe(1);
+    expect(hooks.counts.get('dropped')).toBe(0);
   });
 
   it('webhooks - event patterns and the signature helper', () => {
