@@ -277,7 +277,7 @@ export async function startHotshard(
     });
     incidents = new IncidentManager({
       bus: events,
-      inputs: incidentInputs(monitor, telemetry),
+      inputs: incidentInputs(monitor, telemetry, executor),
       sloP99Ms: config.sloP99Ms,
       resolveAfterMs: config.incidents.resolveAfterMs,
       expectedRecoveryMs: config.mitigation.verifyDelayMs,

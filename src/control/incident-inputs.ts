@@ -10,6 +10,7 @@
  * alone) has no nodes: its tenants are left unknown, so every tenant's
  * status page shows it.
  */
+import type { Executor } from '../mitigate/executor.js';
 import type { Monitor } from './monitor.js';
 import type { RouterTelemetry } from '../telemetry/router-telemetry.js';
 import type { IncidentScope, TenantImpact } from './incident.js';
@@ -23,11 +24,16 @@ const MIN_SHARE = 0.01;
 const MIX_SECONDS = 2;
 
 /** IncidentInputs over a hotshard's monitor and telemetry. */
-export function incidentInputs(monitor: Monitor, telemetry: RouterTelemetry): IncidentInputs {
+export function incidentInputs(
+  monitor: Monitor,
+  telemetry: RouterTelemetry,
+  executor?: Pick<Executor, 'progress'>,
+): IncidentInputs {
   const nodesOf = (scope: IncidentScope): string[] =>
     scope.nodes.length > 0 ? scope.nodes : monitor.snapshot.nodes.map((n) => n.id);
   return {
     hotspots: () => monitor.active(),
+    ...(executor === undefined ? {} : { progress: (id: string) => executor.progress(id) }),
 
     health(scope): ScopeHealth {
       const s = monitor.snapshot;

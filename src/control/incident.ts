@@ -52,8 +52,10 @@ export interface IncidentAction {
   readonly prediction: Prediction | null;
   readonly createdAt: number;
   readonly updatedAt: number;
-  /** When its effect should show: when it started plus the verification delay. */
+  /** When its effect should show: when it started plus the verification delay, or a running move's ETA. */
   readonly expectedBy: number;
+  /** A long action's progress as last read (a move's phase, keys copied, etaSeconds), else null. */
+  readonly progress: Readonly<Record<string, unknown>> | null;
 }
 
 /** An objective and how it fares. */

@@ -67,6 +67,8 @@ export interface IncidentInputs {
   tenants?(scope: IncidentScope): TenantImpact[];
   /** Failed plus shed requests of the scope over whole seconds `from`..`to` (epoch seconds). */
   failures?(scope: IncidentScope, fromSecond: number, toSecond: number): number;
+  /** A running action's progress now (Executor.progress): its `phase` and `etaSeconds` are read. */
+  progress?(actionId: string): Readonly<Record<string, unknown>> | null;
 }
 
 /** How the manager is set up. */
@@ -244,6 +246,7 @@ export class IncidentManager {
     const inc = this.#incidentForAction(a);
     if (inc === undefined) return this.#noteLateVerdict(a);
     const i = inc.actions.findIndex((x) => x.id === a.id);
+    const before = i < 0 ? undefined : inc.actions[i];
     const now = this.#clock.now();
     const expectedBy = Math.max(started + this.#recoveryMs, UNDERWAY.has(a.state) ? now : 0);
     const entry: IncidentAction = {
@@ -258,8 +261,9 @@ export class IncidentManager {
       createdAt: a.createdAt,
       updatedAt: a.updatedAt,
       expectedBy,
+      // Events carry the progress of the apply's start and end; #readProgress the rest.
+      progress: a.progress ?? before?.progress ?? null,
     };
-    const before = i < 0 ? undefined : inc.actions[i];
     if (before === undefined) inc.actions.push(entry);
     else inc.actions[i] = entry;
     if (before?.state !== entry.state || before.outcome !== entry.outcome)
@@ -301,13 +305,15 @@ export class IncidentManager {
     const known = open.find((i) => i.actions.some((x) => x.id === a.id));
     if (known !== undefined) return known;
     const { type, name } = a.subject;
-    return open.find((i) =>
+    const scope = (i: Incident): readonly string[] =>
       type === 'key'
-        ? i.scope.keys.includes(name)
+        ? i.scope.keys
         : type === 'node'
-          ? i.scope.nodes.includes(name)
-          : i.scope.tenants.includes(name),
-    );
+          ? i.scope.nodes
+          : type === 'shard'
+            ? i.scope.shards
+            : i.scope.tenants;
+    return open.find((i) => scope(i).includes(name));
   }
 
   #pending(inc: Incident): string[] {
@@ -377,6 +383,7 @@ export class IncidentManager {
   #assess(inc: Incident, activeIds: ReadonlySet<string>, now: number): void {
     const { inputs, sloP99Ms } = this.#o;
     const changes = this.#pending(inc);
+    this.#readProgress(inc, now, changes);
     inc.hotspots = inc.hotspots.map((h) => {
       if (h.clearedAt !== null || activeIds.has(h.id)) return h;
       changes.push(`${h.kind} ${h.subject} cleared`);
@@ -387,6 +394,27 @@ export class IncidentManager {
     const health = inputs.health(inc.scope);
     changes.push(...assess(inc, { now, ...health, sloP99Ms, resolveAfterMs: this.#resolveAfterMs }));
     if (inc.state === 'resolved') this.#countedTo.delete(inc.id);
+  }
+
+  /**
+   * A running long action (a move) says how far it is: a new phase is a
+   * timeline entry, and its ETA is when its effect should show.
+   */
+  #readProgress(inc: Incident, now: number, changes: string[]): void {
+    const { inputs } = this.#o;
+    if (inputs.progress === undefined) return;
+    inc.actions = inc.actions.map((a) => {
+      if (a.state !== 'running') return a;
+      const progress = inputs.progress?.(a.id) ?? null;
+      if (progress === null) return a;
+      const phase = progress.phase;
+      if (typeof phase === 'string' && phase !== a.progress?.phase)
+        changes.push(`action ${a.id} ${a.kind} on ${a.subject}: ${phase}`);
+      const eta = progress.etaSeconds;
+      const expectedBy =
+        typeof eta === 'number' && Number.isFinite(eta) && eta >= 0 ? now + eta * 1000 : a.expectedBy;
+      return { ...a, progress, expectedBy };
+    });
   }
 
   #countFailures(inc: Incident, through: number): void {

@@ -49,6 +49,7 @@ function action(
     createdAt: START,
     updatedAt: START,
     revertedAt: null,
+    progress: null,
     ...over,
   };
 }
@@ -63,6 +64,8 @@ function setup(options: { resolveAfterMs?: number } = {}) {
     tenants: [] as TenantImpact[],
     /** Two requests fail in each whole second before this one (epoch seconds), as telemetry's history would say. */
     failingUntil: 0,
+    /** What a running long action reports (Executor.progress), by action id. */
+    progress: new Map<string, Record<string, unknown>>(),
   };
   const events: ControlEvent[] = [];
   bus.subscribe((e) => {
@@ -83,6 +86,7 @@ function setup(options: { resolveAfterMs?: number } = {}) {
       health: () => world.health,
       tenants: () => world.tenants,
       failures: (_scope, from, to) => 2 * Math.max(0, Math.min(to + 1, world.failingUntil) - from),
+      progress: (id) => world.progress.get(id) ?? null,
     },
   });
   return { clock, bus, world, events, manager, persisted };
@@ -310,6 +314,43 @@ describe('incidents', () => {
     b.clock.advance(10_000);
     b.manager.tick();
     expect(b.manager.open()).toHaveLength(0);
+  });
+
+  it('incidents - a long action on the hot shard joins by its subject; its phases are updates and its ETA the expected recovery', async () => {
+    const { world, manager, bus, clock } = setup();
+    world.hotspots = [hotspot({ kind: 'hot-range', subject: 's5', shard: 's5', node: 'n1', impact: slow })];
+    manager.tick();
+    const id = manager.open()[0]!.id;
+    // An operator's move of the shard: no hotspot on it, the subject says where it belongs.
+    const move = action({
+      id: 'a-9',
+      kind: 'move',
+      by: 'operator',
+      subject: { type: 'shard', name: 's5' },
+      hotspot: null,
+      prediction: null,
+      state: 'running',
+    });
+    bus.publish('action.running', move);
+    await settle();
+    world.progress.set('a-9', { phase: 'copy', keysCopied: 1000, etaSeconds: 40 });
+    clock.advance(1000);
+    manager.tick();
+    expect(manager.get(id)!.expectedRecoveryAt).toBe(clock.now() + 40_000);
+    expect(manager.get(id)!.customerText).toMatch(/expected recovery within 1 min\.$/);
+    world.progress.set('a-9', { phase: 'copy', keysCopied: 90_000, etaSeconds: 4 });
+    clock.advance(1000);
+    manager.tick();
+    world.progress.set('a-9', { phase: 'cutover', keysCopied: 100_000, etaSeconds: 0 });
+    clock.advance(1000);
+    manager.tick();
+    const texts = manager.get(id)!.timeline.map((e) => e.text);
+    expect(texts.filter((t) => t.startsWith('action a-9 move on shard s5: '))).toEqual([
+      'action a-9 move on shard s5: running',
+      'action a-9 move on shard s5: copy',
+      'action a-9 move on shard s5: cutover',
+    ]);
+    expect(manager.get(id)!.actions[0]!.progress).toMatchObject({ phase: 'cutover', keysCopied: 100_000 });
   });
 
   it('incidents - a persist hook set after start-up gets every change', () => {
