@@ -90,6 +90,8 @@ export interface IncidentManagerOptions {
 }
 
 const MAX_TIMELINE = 500;
+/** Timeline entries an event carries (GET /incidents/{id} has them all). */
+export const EVENT_TIMELINE = 20;
 
 const copy = (i: Incident): Incident => structuredClone(i);
 
@@ -429,7 +431,11 @@ export class IncidentManager {
     for (const text of changes) inc.timeline.push({ at: now, text });
     // The first entry (what opened it) stays; the oldest updates after it go.
     if (inc.timeline.length > MAX_TIMELINE) inc.timeline.splice(1, inc.timeline.length - MAX_TIMELINE);
-    this.#o.bus.publish(type, copy(inc), now);
+    // Events carry the latest entries only: every update of a long incident
+    // would otherwise resend its whole history to /events and every webhook.
+    const event = copy(inc);
+    event.timeline = event.timeline.slice(-EVENT_TIMELINE);
+    this.#o.bus.publish(type, event, now);
     this.#store(inc);
   }
 

@@ -232,6 +232,7 @@ describe('incidents', () => {
       peakP99Ms: 45,
     });
     expect(done.customerText).toBe('Resolved: service is operating normally.');
+
     expect(events.at(-1)!.type).toBe('incident.resolved');
     expect(persisted.at(-1)!.state).toBe('resolved');
     // Final: later ticks change nothing, and a late verdict lands in the record without an event.
@@ -351,6 +352,20 @@ describe('incidents', () => {
       'action a-9 move on shard s5: cutover',
     ]);
     expect(manager.get(id)!.actions[0]!.progress).toMatchObject({ phase: 'cutover', keysCopied: 100_000 });
+  });
+
+  it('incidents - an event carries the latest 20 timeline entries; the record keeps them all', () => {
+    const { world, manager, clock, events } = setup();
+    world.hotspots = [hotspot({ kind: 'hot-node', subject: 'n1', node: 'n1', impact: ['queue-rising'] })];
+    for (let i = 0; i < 30; i++) {
+      world.health = { p99Ms: i % 2 === 0 ? 45 : 5, shedPerSec: 0 };
+      manager.tick();
+      clock.advance(250);
+    }
+    const record = manager.open()[0]!;
+    const last = events.at(-1)!.data as Incident;
+    expect(record.timeline.length).toBeGreaterThan(20);
+    expect(last.timeline).toEqual(record.timeline.slice(-20));
   });
 
   it('incidents - a persist hook set after start-up gets every change', () => {
