@@ -10,11 +10,12 @@
  *              (same key, shard or node; a noisy tenant that is the
  *              incident's heaviest tenant) joins it instead: a hot key and
  *              its hot node are one cause, one incident.
- *   updated    a hotspot joins or clears, an action changes state or gets
- *              its verdict, an SLO's status or the state changes, a new
- *              tenant is seen: one `incident.updated` per evaluation, with
- *              a timeline entry per change. Evidence alone changes nothing
- *              (it moves every tick; webhooks would drown).
+ *   updated    a hotspot joins or clears, an action changes state or phase
+ *              or gets its verdict: one `incident.updated` per evaluation,
+ *              with a timeline entry per change. An SLO's status, the state
+ *              or a new tenant alone are published at most every
+ *              `minorUpdateMs`; evidence alone changes nothing (it moves
+ *              every tick; webhooks would drown).
  *   resolved   nothing of it hurts clients any more, no action is pending or
  *              running, and its nodes' p99 is under the SLO with nothing shed,
  *              continuously for `resolveAfterMs` (hysteresis, default 10 s):
@@ -81,6 +82,14 @@ export interface IncidentManagerOptions {
   readonly resolveAfterMs?: number | undefined;
   /** How long after an action starts its effect should show (the planner's verifyDelayMs). Default 5 s. */
   readonly expectedRecoveryMs?: number | undefined;
+  /**
+   * Changes of SLO status, tenants and state (investigating, mitigating,
+   * monitoring) are published at most this often (ms) unless something
+   * else changes with them: a p99 flapping around the SLO would otherwise
+   * send an update every tick. Default 5 s. The record itself, and so
+   * /status, is always current.
+   */
+  readonly minorUpdateMs?: number | undefined;
   /** Resolved incidents kept (oldest dropped first). Default 200. */
   readonly keep?: number | undefined;
   /** Called with a copy of an incident whenever it is opened, updated or resolved (the config store, later). */
@@ -90,6 +99,13 @@ export interface IncidentManagerOptions {
 }
 
 const MAX_TIMELINE = 500;
+
+/** A change waiting for the incident's next event. */
+interface Change {
+  readonly at: number;
+  readonly text: string;
+  readonly minor: boolean;
+}
 /** Timeline entries an event carries (GET /incidents/{id} has them all). */
 export const EVENT_TIMELINE = 20;
 
@@ -101,6 +117,7 @@ export class IncidentManager {
   readonly #clock: Clock;
   readonly #resolveAfterMs: number;
   readonly #recoveryMs: number;
+  readonly #minorEveryMs: number;
   readonly #incidents = new Map<string, Incident>();
   /** Last second whose failures were counted, per open incident. */
   readonly #countedTo = new Map<string, number>();
@@ -109,7 +126,7 @@ export class IncidentManager {
   /** When each action started running (its expected effect counts from there). */
   readonly #started = new Map<string, number>();
   /** Changes noted per incident since its last event: its next timeline entries. */
-  readonly #changes = new Map<string, string[]>();
+  readonly #changes = new Map<string, Change[]>();
   readonly #unsubscribe: () => void;
   #persist: IncidentManagerOptions['persist'];
   #nextId = 1;
@@ -122,6 +139,7 @@ export class IncidentManager {
     this.#clock = options.clock ?? systemClock;
     this.#resolveAfterMs = options.resolveAfterMs ?? 10_000;
     this.#recoveryMs = options.expectedRecoveryMs ?? 5_000;
+    this.#minorEveryMs = options.minorUpdateMs ?? 5_000;
     this.#persist = options.persist;
     this.#unsubscribe = options.bus.subscribe((e) => this.#onEvent(e));
   }
@@ -269,7 +287,8 @@ export class IncidentManager {
     if (before === undefined) inc.actions.push(entry);
     else inc.actions[i] = entry;
     if (before?.state !== entry.state || before.outcome !== entry.outcome)
-      this.#pending(inc).push(
+      this.#note(
+        inc,
         `action ${a.id} ${a.kind} on ${entry.subject}: ${a.state}${a.outcome === 'pending' ? '' : `, ${a.outcome}`}${a.detail === null ? '' : ` (${a.detail})`}`,
       );
   }
@@ -318,10 +337,11 @@ export class IncidentManager {
     return open.find((i) => scope(i).includes(name));
   }
 
-  #pending(inc: Incident): string[] {
+  /** Notes a change for the incident's next event; `minor` ones (SLO status, tenants, state) may wait for company. */
+  #note(inc: Incident, text: string, minor = false): void {
     let list = this.#changes.get(inc.id);
     if (list === undefined) this.#changes.set(inc.id, (list = []));
-    return list;
+    list.push({ at: this.#clock.now(), text, minor });
   }
 
   #evaluate(): void {
@@ -344,7 +364,7 @@ export class IncidentManager {
       if (related !== undefined) {
         related.hotspots.push(hotspotOf(h));
         widen(related, h);
-        this.#pending(related).push(`joined by ${h.kind} ${h.subject}: ${h.summary}`);
+        this.#note(related, `joined by ${h.kind} ${h.subject}: ${h.summary}`);
       } else opened.add(this.#openFor(h, now).id);
     }
     // An action taken before its incident opened (a mitigation underway is what opened it).
@@ -355,10 +375,18 @@ export class IncidentManager {
     for (const inc of this.open()) {
       this.#assess(inc, activeIds, now);
       const changes = this.#changes.get(inc.id) ?? [];
+      const type: IncidentEvent | null =
+        inc.state === 'resolved'
+          ? 'incident.resolved'
+          : opened.has(inc.id)
+            ? 'incident.opened'
+            : changes.some((c) => !c.minor) ||
+                (changes.length > 0 && now - inc.updatedAt >= this.#minorEveryMs)
+              ? 'incident.updated'
+              : null;
+      if (type === null) continue;
       this.#changes.delete(inc.id);
-      if (inc.state === 'resolved') this.#publish('incident.resolved', inc, now, changes);
-      else if (opened.has(inc.id)) this.#publish('incident.opened', inc, now, changes);
-      else if (changes.length > 0) this.#publish('incident.updated', inc, now, changes);
+      this.#publish(type, inc, now, changes);
     }
     this.#trim();
   }
@@ -367,7 +395,8 @@ export class IncidentManager {
     const inc = newIncident(`inc-${this.#nextId++}`, h, now);
     this.#incidents.set(inc.id, inc);
     this.#countedTo.set(inc.id, Math.floor(h.onset / 1000) - 1);
-    this.#pending(inc).push(
+    this.#note(
+      inc,
       `opened: ${h.kind} ${h.subject}${hurtsClients(h.impact) ? ` hurts clients (${h.impact.join(', ')})` : ': mitigation underway'}; ${h.summary}`,
     );
     return inc;
@@ -377,24 +406,24 @@ export class IncidentManager {
     const i = inc.hotspots.findIndex((x) => x.id === h.id);
     const before = inc.hotspots[i]!;
     inc.hotspots[i] = hotspotOf(h);
-    if (before.severity !== h.severity) this.#pending(inc).push(`${h.kind} ${h.subject} now ${h.severity}`);
+    if (before.severity !== h.severity) this.#note(inc, `${h.kind} ${h.subject} now ${h.severity}`);
     if (SEVERITY_RANK[h.severity] > SEVERITY_RANK[inc.severity]) inc.severity = h.severity;
   }
 
   /** Re-reads the metrics of an open incident: hotspots cleared, failures, tenants, then the rules' assessment. */
   #assess(inc: Incident, activeIds: ReadonlySet<string>, now: number): void {
     const { inputs, sloP99Ms } = this.#o;
-    const changes = this.#pending(inc);
-    this.#readProgress(inc, now, changes);
+    this.#readProgress(inc, now);
     inc.hotspots = inc.hotspots.map((h) => {
       if (h.clearedAt !== null || activeIds.has(h.id)) return h;
-      changes.push(`${h.kind} ${h.subject} cleared`);
+      this.#note(inc, `${h.kind} ${h.subject} cleared`);
       return { ...h, clearedAt: now };
     });
     this.#countFailures(inc, Math.floor(now / 1000) - 1);
-    changes.push(...mergeTenants(inc, inputs.tenants?.(inc.scope) ?? []));
+    for (const text of mergeTenants(inc, inputs.tenants?.(inc.scope) ?? [])) this.#note(inc, text, true);
     const health = inputs.health(inc.scope);
-    changes.push(...assess(inc, { now, ...health, sloP99Ms, resolveAfterMs: this.#resolveAfterMs }));
+    for (const text of assess(inc, { now, ...health, sloP99Ms, resolveAfterMs: this.#resolveAfterMs }))
+      this.#note(inc, text, true);
     if (inc.state === 'resolved') this.#countedTo.delete(inc.id);
   }
 
@@ -402,7 +431,7 @@ export class IncidentManager {
    * A running long action (a move) says how far it is: a new phase is a
    * timeline entry, and its ETA is when its effect should show.
    */
-  #readProgress(inc: Incident, now: number, changes: string[]): void {
+  #readProgress(inc: Incident, now: number): void {
     const { inputs } = this.#o;
     if (inputs.progress === undefined) return;
     inc.actions = inc.actions.map((a) => {
@@ -411,7 +440,7 @@ export class IncidentManager {
       if (progress === null) return a;
       const phase = progress.phase;
       if (typeof phase === 'string' && phase !== a.progress?.phase)
-        changes.push(`action ${a.id} ${a.kind} on ${a.subject}: ${phase}`);
+        this.#note(inc, `action ${a.id} ${a.kind} on ${a.subject}: ${phase}`);
       const eta = progress.etaSeconds;
       const expectedBy =
         typeof eta === 'number' && Number.isFinite(eta) && eta >= 0 ? now + eta * 1000 : a.expectedBy;
@@ -426,9 +455,9 @@ export class IncidentManager {
     this.#countedTo.set(inc.id, through);
   }
 
-  #publish(type: IncidentEvent, inc: Incident, now: number, changes: readonly string[]): void {
+  #publish(type: IncidentEvent, inc: Incident, now: number, changes: readonly Change[]): void {
     inc.updatedAt = now;
-    for (const text of changes) inc.timeline.push({ at: now, text });
+    for (const { at, text } of changes) inc.timeline.push({ at, text });
     // The first entry (what opened it) stays; the oldest updates after it go.
     if (inc.timeline.length > MAX_TIMELINE) inc.timeline.splice(1, inc.timeline.length - MAX_TIMELINE);
     // Events carry the latest entries only: every update of a long incident

@@ -368,6 +368,38 @@ describe('incidents', () => {
     expect(last.timeline).toEqual(record.timeline.slice(-20));
   });
 
+  it('incidents - a p99 flapping around the SLO sends an update at most every 5 s; a new hotspot at once, with what waited', () => {
+    const { world, manager, clock, events } = setup();
+    world.hotspots = [hotspot({ kind: 'hot-node', subject: 'n1', node: 'n1', impact: ['queue-rising'] })];
+    manager.tick();
+    const opened = events.length;
+    for (let i = 0; i < 40; i++) {
+      clock.advance(250);
+      world.health = { p99Ms: i % 2 === 0 ? 5 : 45, shedPerSec: 0 };
+      manager.tick();
+    }
+    // 10 s of flapping: two updates, each with every flip since the one before.
+    const updates = events.slice(opened);
+    expect(updates.map((e) => e.type)).toEqual(['incident.updated', 'incident.updated']);
+    expect(updates.map((e) => e.at - START)).toEqual([5000, 10_000]);
+    // p99 back under the SLO: that waits ...
+    clock.advance(250);
+    world.health = { p99Ms: 5, shedPerSec: 0 };
+    manager.tick();
+    expect(events.length).toBe(opened + 2);
+    // ... until a hotspot joins, which goes out at once, with it.
+    clock.advance(250);
+    world.hotspots.push(
+      hotspot({ kind: 'hot-key', subject: 'k', node: 'n1', shard: 's1', impact: ['queue-rising'] }),
+    );
+    manager.tick();
+    const last = events.at(-1)!;
+    expect(last.at - START).toBe(10_500);
+    const timeline = (last.data as Incident).timeline;
+    expect(timeline.at(-1)!.text).toMatch(/^joined by hot-key k/);
+    expect(timeline.at(-2)).toEqual({ at: START + 10_250, text: 'latency SLO (p99 ≤ 20 ms): at-risk' });
+  });
+
   it('incidents - a persist hook set after start-up gets every change', () => {
     const { world, manager, clock } = setup();
     const kept: string[] = [];
