@@ -25,11 +25,22 @@ import { ErrorCode, HotshardError } from './errors.js';
 import { keyText } from './telemetry/snapshot.js';
 import { ControlErrors } from './control/control-errors.js';
 import { EventBus } from './control/events.js';
-import { registerNodesView, reportNodeStatus, type NodeStatusReport } from './control/nodes.js';
+import {
+  registerNodesApi,
+  registerNodesView,
+  reportNodeStatus,
+  type NodeStatusReport,
+} from './control/nodes.js';
 import { Monitor } from './control/monitor.js';
 import { registerControlApi } from './control/control-api.js';
 import { createMetrics } from './control/metrics.js';
 import { registerMitigationApi } from './control/mitigation-api.js';
+import { AuditLog, auditPlannerActions } from './control/audit.js';
+import { registerAuditApi } from './control/audit-api.js';
+import { auditedOperations } from './control/audited-operations.js';
+import { LocalShardOperations, type ShardOperations } from './control/operations.js';
+import { registerOpenApi } from './control/openapi.js';
+import { registerShardsApi } from './control/shards-api.js';
 import { IncidentManager } from './control/incidents.js';
 import { incidentInputs } from './control/incident-inputs.js';
 import { registerIncidentsApi } from './control/incidents-api.js';
@@ -67,6 +78,10 @@ export interface Hotshard {
   readonly policies: PolicyManager;
   /** Every mitigation change, by the planner or an operator, under the automation mode; the actions log. */
   readonly executor: Executor;
+  /** Every change to the control plane's state: who, when, what, why (GET /audit). */
+  readonly audit: AuditLog;
+  /** Split, move, merge, throttle, nodes: what the shard and node routes call (audited). */
+  readonly operations: ShardOperations;
   /** Incidents opened from hotspots and actions (undefined when telemetry is off). */
   readonly incidents: IncidentManager | undefined;
   /** Deliveries of events to the configured webhooks. */
@@ -210,6 +225,12 @@ export async function startHotshard(
     onError: (err, action) => controlErrors.record('action', err, { action: action.id, kind: action.kind }),
   });
 
+  const audit = new AuditLog({
+    onPersistError: (err, entry) => controlErrors.record('audit', err, { audit: entry.id }),
+  });
+  const stopAuditing = auditPlannerActions(events, audit);
+  const operations = auditedOperations(new LocalShardOperations({ router, executor, bus: events }), audit);
+
   let telemetry: RouterTelemetry | undefined;
   let monitor: Monitor | undefined;
   let incidents: IncidentManager | undefined;
@@ -303,7 +324,11 @@ export async function startHotshard(
     log,
   );
   registerNodesView(http, router);
-  registerMitigationApi(http, { executor, policies });
+  registerNodesApi(http, operations);
+  registerShardsApi(http, { router, operations, telemetry });
+  registerMitigationApi(http, { executor, policies, audit, operations });
+  registerAuditApi(http, audit);
+  registerOpenApi(http);
   if (telemetry !== undefined && monitor !== undefined) {
     registerControlApi(http, { router, telemetry, monitor, bus: events });
     if (incidents !== undefined)
@@ -353,12 +378,15 @@ export async function startHotshard(
     events,
     policies,
     executor,
+    audit,
+    operations,
     incidents,
     webhooks,
     close(): Promise<void> {
       closing ??= (async () => {
         monitor?.stop();
         incidents?.close();
+        stopAuditing();
         // Last notices (an incident that just resolved) get a moment, never the whole drain.
         const notified = webhooks.close(Math.min(config.shutdownDrainMs, 2000));
         const httpClosed = http.close();

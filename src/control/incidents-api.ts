@@ -36,7 +36,20 @@ export function registerIncidentsApi(
 
   app.get<{ Querystring: { state?: string; limit?: string } }>(
     '/incidents',
-    { config: { access: 'read' } },
+    {
+      config: { access: 'read' },
+      schema: {
+        summary: 'open incidents first, then the resolved ones kept, newest first (no timeline)',
+        tags: ['incidents'],
+        querystring: {
+          type: 'object',
+          properties: {
+            state: { type: 'string', description: 'open or resolved' },
+            limit: { type: 'string', description: 'an integer from 1 to 1000 (default 50)' },
+          },
+        },
+      },
+    },
     (req, res) => {
       const { state, limit } = req.query;
       if (state !== undefined && state !== 'open' && state !== 'resolved')
@@ -62,23 +75,47 @@ export function registerIncidentsApi(
     },
   );
 
-  app.get<{ Params: { id: string } }>('/incidents/:id', { config: { access: 'read' } }, (req, res) => {
-    const incident = incidents.get(req.params.id);
-    if (incident === undefined)
-      return sendHttpError(res, 404, ErrorCode.NotFound, `no incident '${req.params.id}'`);
-    return { incident };
-  });
+  app.get<{ Params: { id: string } }>(
+    '/incidents/:id',
+    {
+      config: { access: 'read' },
+      schema: {
+        summary: 'one incident in full: timeline, hotspots, actions, SLOs, tenants, summary',
+        tags: ['incidents'],
+      },
+    },
+    (req, res) => {
+      const incident = incidents.get(req.params.id);
+      if (incident === undefined)
+        return sendHttpError(res, 404, ErrorCode.NotFound, `no incident '${req.params.id}'`);
+      return { incident };
+    },
+  );
 
-  app.get<{ Querystring: { tenant?: string } }>('/status', { config: { access: 'public' } }, (req, res) => {
-    const header = req.headers[tenantHeader];
-    const tenant = req.query.tenant ?? (typeof header === 'string' ? header : undefined);
-    if (tenant !== undefined && !TENANT_NAME.test(tenant))
-      return sendHttpError(res, 400, ErrorCode.BadRequest, `tenant must match ${TENANT_NAME.source}`);
-    const notices = incidents.notices(tenant);
-    return {
-      status: notices.length === 0 ? 'operational' : 'degraded',
-      ...(tenant === undefined ? {} : { tenant }),
-      incidents: notices,
-    };
-  });
+  app.get<{ Querystring: { tenant?: string } }>(
+    '/status',
+    {
+      config: { access: 'public' },
+      schema: {
+        summary: 'customer-facing: the open incidents that affect a tenant, with their notice only',
+        tags: ['incidents'],
+        querystring: {
+          type: 'object',
+          properties: { tenant: { type: 'string', description: 'default: the tenant header, else all' } },
+        },
+      },
+    },
+    (req, res) => {
+      const header = req.headers[tenantHeader];
+      const tenant = req.query.tenant ?? (typeof header === 'string' ? header : undefined);
+      if (tenant !== undefined && !TENANT_NAME.test(tenant))
+        return sendHttpError(res, 400, ErrorCode.BadRequest, `tenant must match ${TENANT_NAME.source}`);
+      const notices = incidents.notices(tenant);
+      return {
+        status: notices.length === 0 ? 'operational' : 'degraded',
+        ...(tenant === undefined ? {} : { tenant }),
+        incidents: notices,
+      };
+    },
+  );
 }

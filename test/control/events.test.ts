@@ -15,7 +15,7 @@ describe('events - hotspots as server-sent events', () => {
   let base = 0;
   beforeAll(async () => {
     t = await startTestHotshard({ backend: 'memory', detector: { rules: { clearTicks: 2 } } });
-    // hotshard's own listeners (the incident manager) are there before any stream.
+    // hotshard's own listeners (the incident manager, the audit of planner actions) are there before any stream.
     base = t.hs.events.subscribers;
   });
   afterAll(async () => {
