@@ -32,7 +32,15 @@ function printIncident(i: Incident): void {
     ['resolved', when(i.resolvedAt)],
     ['customers', i.customerText],
     ['slos', i.slos.map((s) => `${s.slo} ${s.status} (${s.objective})`).join('; ')],
-    ['tenants', i.tenants.map((t) => `${t.tenant} ${Math.round(t.share * 100)}%`).join(', ') || '-'],
+    [
+      'tenants',
+      i.tenants
+        .map(
+          (t) =>
+            `${t.tenant} ${Math.round(t.share * 100)}%${t.hotShare === null ? '' : ` (hot ${Math.round(t.hotShare * 100)}%)`}`,
+        )
+        .join(', ') || '-',
+    ],
     ['nodes', i.scope.nodes.join(', ') || '-'],
     ['keys', i.scope.keys.join(', ') || '-'],
   ];

@@ -50,14 +50,18 @@ export function incidentInputs(
 
     tenants(scope): TenantImpact[] {
       if (scope.nodes.length === 0) return [];
-      const sums = new Map<string, { to: number; total: number }>();
-      for (const node of scope.nodes) {
-        for (const [tenant, c] of telemetry.tenantsOf('node', node, MIX_SECONDS)) {
-          const s = sums.get(tenant) ?? { to: 0, total: c.total };
-          s.to += c.toEntity;
-          sums.set(tenant, s);
-        }
-      }
+      const sums = new Map<string, { to: number; hot: number; total: number }>();
+      const add = (kind: 'node' | 'shard', ids: readonly string[]): void => {
+        for (const id of ids)
+          for (const [tenant, c] of telemetry.tenantsOf(kind, id, MIX_SECONDS)) {
+            const s = sums.get(tenant) ?? { to: 0, hot: 0, total: c.total };
+            if (kind === 'node') s.to += c.toEntity;
+            else s.hot += c.toEntity;
+            sums.set(tenant, s);
+          }
+      };
+      add('node', scope.nodes);
+      add('shard', scope.shards);
       // The window is one whole second plus the part of the current one gone by.
       const span = 1 + (telemetry.now() % 1000) / 1000;
       return [...sums]
@@ -65,6 +69,7 @@ export function incidentInputs(
           tenant,
           share: c.total > 0 ? Math.min(1, c.to / c.total) : 0,
           requestsPerSec: Math.round(c.to / span),
+          hotShare: scope.shards.length === 0 ? null : c.total > 0 ? Math.min(1, c.hot / c.total) : 0,
         }))
         .filter((t) => t.share >= MIN_SHARE)
         .sort((a, b) => b.requestsPerSec - a.requestsPerSec)

@@ -76,6 +76,13 @@ export interface TenantImpact {
   readonly share: number;
   /** Its requests per second to them at that reading. */
   readonly requestsPerSec: number;
+  /**
+   * Of its requests, the share that went to the incident's hot shards (the
+   * hot key's shard, the hot range) at that reading: high for the tenant
+   * that causes the load, low for one that only shares the node; null when
+   * the incident has no shard (a hot node).
+   */
+  readonly hotShare: number | null;
 }
 
 /** One entry of the timeline. */
@@ -223,7 +230,7 @@ export function slackText(event: IncidentEvent, incident: Incident): string {
     lines.push(
       `Tenants: ${incident.tenants
         .slice(0, 5)
-        .map((t) => `${t.tenant} ${pct(t.share)}`)
+        .map((t) => `${t.tenant} ${pct(t.share)}${t.hotShare === null ? '' : ` (hot ${pct(t.hotShare)})`}`)
         .join(', ')}`,
     );
   if (incident.actions.length > 0)

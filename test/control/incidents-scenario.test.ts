@@ -161,6 +161,9 @@ describe('incidents - a hot key on a real embedded hotshard', () => {
     expect(t0.share).toBeGreaterThan(0.5);
     expect(t1.share).toBeGreaterThan(0.05);
     expect(t1.share).toBeLessThan(t0.share);
+    // The celebrity's shard: most of t0's requests, a sixteenth of t1's (one shard of sixteen).
+    expect(t0.hotShare).toBeGreaterThan(0.5);
+    expect(t1.hotShare).toBeLessThan(0.25);
     expect(inc.slos.map((s) => s.slo)).toEqual(['latency', 'availability']);
   });
 

@@ -264,8 +264,8 @@ describe('incidents', () => {
     ];
     world.health = { p99Ms: 80, shedPerSec: 12 };
     world.tenants = [
-      { tenant: 'acme', share: 0.8, requestsPerSec: 900 },
-      { tenant: 'globex', share: 0.05, requestsPerSec: 20 },
+      { tenant: 'acme', share: 0.8, requestsPerSec: 900, hotShare: 0.75 },
+      { tenant: 'globex', share: 0.05, requestsPerSec: 20, hotShare: 0.01 },
     ];
     manager.tick();
     clock.advance(1000);
