@@ -264,7 +264,9 @@ export class WebhookNotifier {
       clearTimeout(timer);
       h.abort = undefined;
     }
-    const again = retryable && d.attempts < (this.#o.maxAttempts ?? 5) && !this.#closed;
+    // Stopped under it: close counts it as dropped, and it is no failure of the receiver's.
+    if (this.#closed) return null;
+    const again = retryable && d.attempts < (this.#o.maxAttempts ?? 5);
     this.#count(again ? 'retried' : 'failed');
     this.#o.onFailure?.(h.origin, error, again);
     if (!again) return null;

@@ -214,6 +214,8 @@ describe('webhooks', () => {
     await hooks.idle();
     expect(hooks.queued).toBe(0);
     expect(hooks.counts.get('dropped')).toBe(2);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(hooks.counts.get('failed')).toBe(0);
     bus.publish('incident.resolved', incident);
     expect(hooks.queued).toBe(0);
   });
