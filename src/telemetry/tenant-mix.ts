@@ -8,8 +8,9 @@
  * the request path: only measured requests, at most the sample budget a
  * second (DEFAULT_SAMPLE_BUDGET), each with its sampling weight, so the
  * counts are unbiased estimates and cost three array increments per measured
- * request (≈ 40 ns with 64 shards and 34 tenants, so 0.2 ms of CPU a second
- * at the default budget; timed with a loop over `add`). A few seconds are kept (an incident reads its latest window; the
+ * request (16–40 ns with 64 shards and 34 tenants on a shared 2-core box,
+ * so at most 0.2 ms of CPU a second at the default budget:
+ * bench/telemetry/tenant-mix.ts). A few seconds are kept (an incident reads its latest window; the
  * long history lives in the incident itself).
  *
  * Tenant indexes are the tenant table's; a slot that changes owner
