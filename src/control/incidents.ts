@@ -100,6 +100,23 @@ export interface IncidentManagerOptions {
 
 const MAX_TIMELINE = 500;
 
+/**
+ * An action event's record with what a long operation's record may lack
+ * (src/control/operations.ts, OperationAction: no outcome, hotspot or
+ * prediction) filled in: not judged, no hotspot, nothing predicted.
+ */
+function asAction(a: Partial<ActionRecord> & Pick<ActionRecord, 'id'>): ActionRecord {
+  return {
+    ...(a as ActionRecord),
+    outcome: a.outcome ?? 'pending',
+    hotspot: a.hotspot ?? null,
+    prediction: a.prediction ?? null,
+    detail: a.detail ?? null,
+    progress: a.progress ?? null,
+    reason: a.reason ?? '',
+  };
+}
+
 /** A change waiting for the incident's next event. */
 interface Change {
   readonly at: number;
@@ -228,7 +245,7 @@ export class IncidentManager {
 
   #onEvent(e: ControlEvent): void {
     if (e.type.startsWith('action.')) {
-      this.#noteAction(e.data as ActionRecord);
+      this.#noteAction(asAction(e.data as Partial<ActionRecord> & Pick<ActionRecord, 'id'>));
       this.#soon();
     } else if (e.type === 'hotspot.raised' || e.type === 'hotspot.updated' || e.type === 'hotspot.cleared') {
       this.#soon();

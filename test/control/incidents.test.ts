@@ -322,16 +322,22 @@ describe('incidents', () => {
     world.hotspots = [hotspot({ kind: 'hot-range', subject: 's5', shard: 's5', node: 'n1', impact: slow })];
     manager.tick();
     const id = manager.open()[0]!.id;
-    // An operator's move of the shard: no hotspot on it, the subject says where it belongs.
-    const move = action({
+    // An operator's move of the shard, as a long operation's record has it (operations.ts:
+    // no outcome, hotspot or prediction): the subject says where it belongs.
+    const move = {
       id: 'a-9',
       kind: 'move',
-      by: 'operator',
       subject: { type: 'shard', name: 's5' },
-      hotspot: null,
-      prediction: null,
       state: 'running',
-    });
+      progress: null,
+      settings: { node: 'n2' },
+      limits: {},
+      by: 'operator',
+      reason: null,
+      detail: null,
+      createdAt: clock.now(),
+      updatedAt: clock.now(),
+    };
     bus.publish('action.running', move);
     await settle();
     world.progress.set('a-9', { phase: 'copy', keysCopied: 1000, etaSeconds: 40 });
