@@ -182,6 +182,50 @@ const mitigationSchema = z
       });
   });
 
+/**
+ * Webhook receivers of control-plane events (src/control/webhooks.ts,
+ * docs/incidents.md): each gets the events it names, signed with its secret.
+ */
+const webhookSchema = z
+  .object({
+    /** Where to POST: http or https. */
+    url: z
+      .string()
+      .url('expected a URL, e.g. https://hooks.slack.com/services/...')
+      .refine((u) => /^https?:\/\//i.test(u), { message: 'expected an http:// or https:// URL' }),
+    /** Key of the HMAC-SHA256 signature (X-Hotshard-Signature). */
+    secret: z.string().min(16, 'must be at least 16 characters (e.g. openssl rand -hex 16)'),
+    /** Event types to send: exact (incident.opened) or a prefix and * (incident.*, *); default the incident events. */
+    events: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^(\*|[a-z]+\.(\*|[a-z-]+))$/,
+            'expected an event type like incident.opened, incident.* or *',
+          ),
+      )
+      .min(1)
+      .optional(),
+  })
+  .strict();
+
+/** Incidents (src/control/incidents.ts) and how their notices are sent. */
+const incidentsSchema = z
+  .object({
+    /** How long the metrics must stay clean before an incident resolves (ms). */
+    resolveAfterMs: milliseconds.default(10_000),
+    /** Resolved incidents kept in memory for GET /incidents. */
+    keep: positiveInt.default(200),
+    /** Per webhook attempt (ms). */
+    webhookTimeoutMs: milliseconds.default(5_000),
+    /** Attempts per webhook delivery, the first included. */
+    webhookMaxAttempts: positiveInt.max(20).default(5),
+    /** Deliveries waiting per webhook before the oldest is dropped. */
+    webhookMaxQueue: positiveInt.default(1_000),
+  })
+  .strict();
+
 /** The validated configuration of one hotshard process. */
 export const configSchema = z
   .object({
@@ -277,6 +321,10 @@ export const configSchema = z
     mitigation: mitigationSchema.default(mitigationSchema.parse({})),
     /** The range/node planner's budgets: concurrent moves, moves per hour, copy bandwidth, headroom, hysteresis (src/rebalance/rebalance-config.ts). */
     rebalance: rebalanceSchema.default(rebalanceSchema.parse({})),
+    /** Incident hysteresis and webhook delivery settings. */
+    incidents: incidentsSchema.default(incidentsSchema.parse({})),
+    /** Webhook receivers: [{url, secret, events?}] (docs/incidents.md). */
+    webhooks: z.array(webhookSchema).default([]),
     /** Sampled access log (JSON lines) for `hotshard replay`. */
     accessLog: z
       .object({

@@ -41,6 +41,10 @@ import { auditedOperations } from './control/audited-operations.js';
 import { LocalShardOperations, type ShardOperations } from './control/operations.js';
 import { registerOpenApi } from './control/openapi.js';
 import { registerShardsApi } from './control/shards-api.js';
+import { IncidentManager } from './control/incidents.js';
+import { incidentInputs } from './control/incident-inputs.js';
+import { registerIncidentsApi } from './control/incidents-api.js';
+import { WebhookNotifier } from './control/webhooks.js';
 import { systemClock } from './clock.js';
 import { Executor } from './mitigate/executor.js';
 import { keyFromText, keyPolicyActions } from './mitigate/key-actions.js';
@@ -83,6 +87,10 @@ export interface Hotshard {
   readonly operations: ShardOperations;
   /** Split sampling and the range/node planner (undefined when telemetry is off): its plans are not executed yet. */
   readonly rangePlanning: RangePlanning | undefined;
+  /** Incidents opened from hotspots and actions (undefined when telemetry is off). */
+  readonly incidents: IncidentManager | undefined;
+  /** Deliveries of events to the configured webhooks. */
+  readonly webhooks: WebhookNotifier;
   /** Stops accepting, drains in-flight requests, closes backends. Idempotent. */
   close(): Promise<void>;
 }
@@ -273,7 +281,7 @@ export async function startHotshard(
   const audit = new AuditLog({
     onPersistError: (err, entry) => controlErrors.record('audit', err, { audit: entry.id }),
   });
-  auditPlannerActions(events, audit);
+  const stopAuditing = auditPlannerActions(events, audit);
   const operations = auditedOperations(
     new LocalShardOperations({ router, executor, bus: events, shardActions }),
     audit,
@@ -282,6 +290,16 @@ export async function startHotshard(
   let telemetry: RouterTelemetry | undefined;
   let monitor: Monitor | undefined;
   let rangePlanning: RangePlanning | undefined;
+  let incidents: IncidentManager | undefined;
+  const webhooks = new WebhookNotifier({
+    hooks: config.webhooks,
+    bus: events,
+    timeoutMs: config.incidents.webhookTimeoutMs,
+    maxAttempts: config.incidents.webhookMaxAttempts,
+    maxQueue: config.incidents.webhookMaxQueue,
+    onFailure: (origin, error, willRetry) =>
+      log.warn({ webhook: origin, error, willRetry }, 'webhook delivery attempt failed'),
+  });
   const accessLog =
     config.accessLog.file === undefined
       ? undefined
@@ -341,6 +359,7 @@ export async function startHotshard(
         } catch (err) {
           controlErrors.record('planner', err);
         }
+        incidents?.tick();
       },
       bus: events,
       sloP99Ms: config.sloP99Ms,
@@ -348,6 +367,15 @@ export async function startHotshard(
       quietTickMs: config.detector.quietTickMs,
       windowSeconds: config.detector.windowSeconds,
       onError: (err) => controlErrors.record('monitor', err),
+    });
+    incidents = new IncidentManager({
+      bus: events,
+      inputs: incidentInputs(monitor, telemetry, executor),
+      sloP99Ms: config.sloP99Ms,
+      resolveAfterMs: config.incidents.resolveAfterMs,
+      expectedRecoveryMs: config.mitigation.verifyDelayMs,
+      keep: config.incidents.keep,
+      onError: (err) => controlErrors.record('incidents', err),
     });
   }
 
@@ -376,7 +404,9 @@ export async function startHotshard(
   if (telemetry !== undefined && monitor !== undefined) {
     registerControlApi(http, { router, telemetry, monitor, bus: events });
     if (rangePlanning !== undefined) registerProposalsApi(http, rangeProposals(rangePlanning));
-    const metrics = createMetrics({ router, telemetry, monitor, controlErrors });
+    if (incidents !== undefined)
+      registerIncidentsApi(http, { incidents, tenantHeader: config.tenant.header.toLowerCase() });
+    const metrics = createMetrics({ router, telemetry, monitor, controlErrors, incidents, webhooks });
     http.get('/metrics', async (_req, res) => res.type(metrics.contentType).send(await metrics.metrics()));
   }
   let respPort: number;
@@ -424,9 +454,15 @@ export async function startHotshard(
     audit,
     operations,
     rangePlanning,
+    incidents,
+    webhooks,
     close(): Promise<void> {
       closing ??= (async () => {
         monitor?.stop();
+        incidents?.close();
+        stopAuditing();
+        // Last notices (an incident that just resolved) get a moment, never the whole drain.
+        const notified = webhooks.close(Math.min(config.shutdownDrainMs, 2000));
         const httpClosed = http.close();
         await resp.close(config.shutdownDrainMs);
         // In-flight HTTP requests had the same drain period; a connection that is
@@ -435,6 +471,7 @@ export async function startHotshard(
         http.server.closeAllConnections();
         await httpClosed;
         await accessLog?.close();
+        await notified;
         // Before the backends go: a pending batch is flushed, salted sub-keys folded back, copies removed.
         await policies.clear().catch((err: unknown) => controlErrors.record('policy', err));
         await Promise.all([...backends.values()].map((b) => b.close()));

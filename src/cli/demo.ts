@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { Redis } from 'ioredis';
 import type { Hotspot } from '../detect/hotspot.js';
+import { incidentLine, type Incident } from '../control/incident.js';
 import { MemoryBackend } from '../backend/memory.js';
 import type { ActionRecord } from '../mitigate/action.js';
 import { loadConfig, type Config } from '../config.js';
@@ -91,6 +92,10 @@ async function runDemo(hs: Hotshard, rate: number, phases: Phase[]): Promise<voi
       console.log(
         `      ● ${a.id} ${a.kind} ${a.subject.name} ${what} ${((e.at - phaseStarted) / 1000).toFixed(2)} s into the phase: ${a.detail ?? a.reason}`,
       );
+      return;
+    }
+    if (e.type === 'incident.opened' || e.type === 'incident.resolved') {
+      console.log(`      ⚑ ${incidentLine(e.type, e.data as Incident)}`);
       return;
     }
     if (!e.type.startsWith('hotspot.')) return;

@@ -12,6 +12,7 @@ import { addAutomationCommand } from './automation.js';
 import { addShardsCommand } from './shards.js';
 import { addNodesCommand } from './nodes.js';
 import { addAuditCommand } from './audit.js';
+import { addIncidentsCommand } from './incidents.js';
 import { followLauncher } from './parent.js';
 
 const program = new Command('hotshard')
@@ -30,5 +31,6 @@ addAutomationCommand(program);
 addShardsCommand(program);
 addNodesCommand(program);
 addAuditCommand(program);
+addIncidentsCommand(program);
 followLauncher();
 await program.parseAsync(process.argv);

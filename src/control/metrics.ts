@@ -13,6 +13,8 @@ import { OTHER_TENANT } from '../telemetry/tenant-table.js';
 import type { RouterTelemetry } from '../telemetry/router-telemetry.js';
 import { replaceEventLoopLag } from './event-loop-lag.js';
 import type { Monitor } from './monitor.js';
+import type { IncidentManager } from './incidents.js';
+import { DELIVERY_OUTCOMES, type WebhookNotifier } from './webhooks.js';
 
 /** Tenants exported by name; the rest are summed under "other". */
 const MAX_TENANTS = 20;
@@ -27,8 +29,10 @@ export function createMetrics(deps: {
   telemetry: RouterTelemetry;
   monitor: Monitor;
   controlErrors?: ControlErrors;
+  incidents?: IncidentManager;
+  webhooks?: WebhookNotifier;
 }): Registry {
-  const { router, telemetry, monitor, controlErrors } = deps;
+  const { router, telemetry, monitor, controlErrors, incidents, webhooks } = deps;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'hotshard_process_' });
   replaceEventLoopLag(registry, 'hotshard_process_');
@@ -109,6 +113,28 @@ export function createMetrics(deps: {
     collect() {
       this.reset();
       this.inc(router.stats.commands);
+    },
+  });
+
+  new Gauge({
+    name: 'hotshard_incidents_open',
+    help: 'Incidents open now (investigating, mitigating or monitoring), by severity.',
+    labelNames: ['severity'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const severity of ['info', 'warning', 'critical']) this.set({ severity }, 0);
+      for (const i of incidents?.open() ?? []) this.inc({ severity: i.severity });
+    },
+  });
+  new Counter({
+    name: 'hotshard_webhook_deliveries_total',
+    help: 'Webhook deliveries by outcome: delivered, retried (an attempt failed and will be retried), failed (gave up), dropped (queue full or shutdown).',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const outcome of DELIVERY_OUTCOMES) this.inc({ outcome }, webhooks?.counts.get(outcome) ?? 0);
     },
   });
 

@@ -2,6 +2,7 @@
  * The JSON a scenario run writes with `--report FILE`. Fields for capabilities
  * that do not exist yet (detection, mitigation) are null, never invented.
  */
+import type { IncidentSummary } from '../control/incident.js';
 
 /** One second of a scenario, as measured by the load generator and the router. */
 export interface ScenarioSecond {
@@ -103,4 +104,15 @@ export interface ScenarioReport {
   readonly hotspots: readonly { kind: string; subject: string; heat: string; severity: string; at: number }[];
   /** What was done to the cluster (e.g. a node failed at the onset). */
   readonly events: readonly string[];
+  /** The incidents of the run as they stood at its end (seconds since start; docs/incidents.md). */
+  readonly incidents?: readonly {
+    id: string;
+    state: string;
+    severity: string;
+    openedAt: number;
+    resolvedAt: number | null;
+    title: string;
+    customerText: string;
+    summary: IncidentSummary | null;
+  }[];
 }

@@ -10,6 +10,7 @@
  */
 import { loadConfig, type ConfigInput } from '../config.js';
 import type { Hotspot } from '../detect/hotspot.js';
+import { incidentLine, type Incident } from '../control/incident.js';
 import { startHotshard, type Hotshard } from '../hotshard.js';
 import { pino } from 'pino';
 import { runLoad, type SecondStats } from './generator.js';
@@ -144,6 +145,8 @@ export async function runScenario(
     let startedAt = Date.now();
     const unsubscribe = hs.events.subscribe((e) => {
       if (e.type === 'hotspot.raised') raised.push({ hotspot: e.data as Hotspot, at: e.at });
+      if (e.type === 'incident.opened' || e.type === 'incident.resolved')
+        say(`   ⚑ ${incidentLine(e.type, e.data as Incident)}`);
       if (e.type.startsWith('action.')) {
         const a = e.data as {
           kind: string;
@@ -345,6 +348,16 @@ export async function runScenario(
         at: (r.hotspot.detectedAt - startMs) / 1000,
       })),
       events: actions,
+      incidents: (hs.incidents?.list() ?? []).reverse().map((i) => ({
+        id: i.id,
+        state: i.state,
+        severity: i.severity,
+        openedAt: (i.openedAt - startMs) / 1000,
+        resolvedAt: i.resolvedAt === null ? null : (i.resolvedAt - startMs) / 1000,
+        title: i.title,
+        customerText: i.customerText,
+        summary: i.summary,
+      })),
     };
   } finally {
     await hs.close();

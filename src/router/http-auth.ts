@@ -22,7 +22,11 @@
  *     open control plane is a choice an operator makes by setting one);
  *   - a read (GET, HEAD) of any other route also accepts either token, so a
  *     dashboard or `hotshard policies list` needs no client password. Data
- *     writes under /kv/ still need the client's credentials.
+ *     writes under /kv/ still need the client's credentials;
+ *   - a route that declares `access: 'read'` (incidents: they name keys,
+ *     nodes and tenants) needs one of the two tokens whenever either is
+ *     configured (401 without, or with a wrong one); with neither, it is a
+ *     `client` route.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -32,7 +36,7 @@ import { sendHttpError } from './http-errors.js';
 import type { Tenants } from './tenants.js';
 
 /** How much a route asks of its caller. */
-export type HttpAccess = 'public' | 'client' | 'admin';
+export type HttpAccess = 'public' | 'client' | 'read' | 'admin';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -146,6 +150,12 @@ export function registerHttpAuth(app: FastifyInstance, options: HttpAuthOptions)
     const access = req.routeOptions.config.access ?? 'client';
     if (access === 'public') return;
     if (access === 'admin') return checkAdmin(req, res, options);
+    if (access === 'read' && (options.adminToken !== undefined || options.readToken !== undefined)) {
+      if (tokenOf(req.headers.authorization, options) !== undefined) return;
+      return req.headers.authorization === undefined
+        ? refuse(res, ErrorCode.NoAuth, 'this endpoint needs Authorization: Bearer <read or admin token>')
+        : refuse(res, ErrorCode.BadAuth, 'invalid credentials: this endpoint needs the read or admin token');
+    }
     if (
       (req.method === 'GET' || req.method === 'HEAD') &&
       tokenOf(req.headers.authorization, options) !== undefined

@@ -23,6 +23,7 @@ import { EntityCounters, Field } from './counters.js';
 import { LOG_MAX_KEY_BYTES, MeasureLog, type MeasureSink } from './measure-log.js';
 import { bucketOf, percentilesOf } from './histogram.js';
 import { AdaptiveSampler } from './sketches/sampler.js';
+import { TenantMix } from './tenant-mix.js';
 import { TenantTable, type TenantTableOptions } from './tenant-table.js';
 import {
   HeavyHitters,
@@ -190,6 +191,8 @@ export class RouterTelemetry {
   /** Measured requests of the current second not yet folded in (see measure-log.ts). */
   readonly #log = new MeasureLog();
   readonly #folder: MeasureSink;
+  /** Which tenants send to which shard and node (tenant-mix.ts). */
+  readonly #mix = new TenantMix();
   #second = -1;
 
   constructor(options: RouterTelemetryOptions = {}) {
@@ -206,7 +209,7 @@ export class RouterTelemetry {
     });
     this.topK = options.topK ?? 64;
     this.#sampler = new AdaptiveSampler(options.sampleBudget ?? DEFAULT_SAMPLE_BUDGET, options.sampleSeed);
-    this.#folder = new Folder(this.#shards, this.#nodes, this.#tenants, this.#keys);
+    this.#folder = new Folder(this.#shards, this.#nodes, this.#tenants, this.#keys, this.#mix);
   }
 
   /** The stable index of a shard id (created on first sight; not for the hot path). */
@@ -565,6 +568,33 @@ export class RouterTelemetry {
     return hh.distinctKeys(clamp(seconds, hh.seconds), withCurrent);
   }
 
+  /**
+   * Which tenants sent the requests of a shard or node over the last
+   * `seconds` (the current one included; at most TENANT_MIX_SECONDS), and
+   * how many each sent in all: tenant name → { toEntity, total }, weighted
+   * estimates from the measured requests (tenant-mix.ts). Tenants that sent
+   * nothing to the entity are left out.
+   */
+  tenantsOf(
+    kind: 'shard' | 'node',
+    id: string,
+    seconds: number,
+  ): Map<string, { toEntity: number; total: number }> {
+    this.#sync();
+    const out = new Map<string, { toEntity: number; total: number }>();
+    const entity = (kind === 'shard' ? this.#shards : this.#nodes).find(id);
+    if (entity === undefined) return out;
+    const to = this.#mix.counts(kind, entity, this.#second, seconds);
+    const all = this.#mix.counts(kind, null, this.#second, seconds);
+    const names = this.#tenants.names;
+    for (let t = 0; t < to.length; t++) {
+      const name = names[t];
+      if (!(to[t]! > 0) || name === undefined || name === '') continue;
+      out.set(name, { toEntity: to[t]!, total: all[t] ?? to[t]! });
+    }
+    return out;
+  }
+
   /** ms since the epoch, from the telemetry's clock. */
   now(): number {
     return this.#clock.now();
@@ -608,6 +638,7 @@ export class RouterTelemetry {
     this.#tenants.advanceTo(second);
     this.tenants.rebalance(second);
     this.#keys.advanceTo(second);
+    this.#mix.advanceTo(second);
   }
 }
 
@@ -618,6 +649,7 @@ class Folder implements MeasureSink {
     readonly nodes: EntityCounters,
     readonly tenants: EntityCounters,
     readonly keys: HeavyHitters,
+    readonly mix: TenantMix,
   ) {}
 
   fold(
@@ -637,6 +669,7 @@ class Folder implements MeasureSink {
     this.nodes.add(node, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
     if (tenant >= 0) this.tenants.add(tenant, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
     if (key !== null) this.keys.offer(key, isWrite, bytesIn + bytesOut, weight);
+    this.mix.add(shard, node, tenant, weight);
   }
 }
 

@@ -38,6 +38,8 @@ const FAMILIES = {
   hotshard_clients_connected: 'gauge',
   hotshard_commands_total: 'counter',
   hotshard_control_errors_total: 'counter',
+  hotshard_incidents_open: 'gauge',
+  hotshard_webhook_deliveries_total: 'counter',
 } as const;
 
 async function scrape(t: TestHotshard): Promise<{ contentType: string; text: string }> {

@@ -102,5 +102,9 @@ describe('scenario', () => {
     expect(status!['hits'] as number).toBeGreaterThan(1000);
     expect(r.writes.lost).toBe(0);
     expect(r.totals.errors).toBe(0);
+    // The incident it opened is in the report, with the notice customers saw.
+    const incident = r.incidents?.find((i) => i.title.includes('"key:000000000042"'));
+    expect(incident?.openedAt).toBeGreaterThan(4);
+    expect(incident?.customerText).not.toContain('key:');
   }, 40_000);
 });
