@@ -56,6 +56,7 @@ import type { Remedy } from './mitigate/policy.js';
 import { availableRemedies } from './mitigate/remedies.js';
 import { admissionActions } from './mitigate/admission-actions.js';
 import { ShardActions } from './rebalance/shard-actions.js';
+import { RangePlanRunner } from './rebalance/range-plan-runner.js';
 import { RangePlanning } from './rebalance/range-planning.js';
 import { rangeProposals, registerProposalsApi } from './control/proposals-api.js';
 
@@ -203,6 +204,20 @@ function nodeConnector(config: Config, report: NodeStatusReport): (address: stri
   };
 }
 
+/**
+ * A key-level action in force on a key of `shard` (cache, replicas, counter
+ * batching, a throttle), named, or null: the range planner leaves a
+ * saturated shard to it before it moves the shard.
+ */
+function keyActionOn(executor: Executor, router: Router, shard: string): string | null {
+  for (const r of executor.list({ state: 'done' })) {
+    if (r.subject.type !== 'key' || r.revertedAt !== null) continue;
+    if (!executor.activeOn(r.subject).some((a) => a.id === r.id)) continue;
+    if (router.table.shardFor(keyFromText(r.subject.name)).id === shard) return `${r.kind} ${r.subject.name}`;
+  }
+  return null;
+}
+
 function codeOf(err: unknown): ErrorCode | undefined {
   return err instanceof HotshardError ? err.code : undefined;
 }
@@ -340,8 +355,19 @@ export async function startHotshard(
       snapshot: () => monitor?.snapshot,
       capacity: config.capacity,
       settings: config.rebalance,
+      extra: {
+        movesInFlight: () => shardActions.moving,
+        cheaperAction: (shard) => keyActionOn(executor, router, shard),
+      },
     });
     rangePlanning = ranges;
+    const rangeRunner = new RangePlanRunner({
+      executor,
+      clock: systemClock,
+      snapshot: () => monitor?.snapshot,
+      verifyDelayMs: config.mitigation.verifyDelayMs,
+      onError: (err) => controlErrors.record('planner', err),
+    });
     monitor = new Monitor({
       router,
       telemetry,
@@ -353,9 +379,10 @@ export async function startHotshard(
         } catch (err) {
           controlErrors.record('planner', err);
         }
-        // Plans splits, moves and merges and points the split sampler at hot ranges; executes nothing yet.
+        // Plans splits, moves and merges (run through the executor, under the automation mode) and points the split sampler at hot ranges.
         try {
-          ranges.tick();
+          rangeRunner.tick();
+          rangeRunner.submit(ranges.tick());
         } catch (err) {
           controlErrors.record('planner', err);
         }

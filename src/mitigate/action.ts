@@ -111,6 +111,8 @@ export interface ActionKindHandler {
   apply(
     subject: ActionSubject,
     settings: Readonly<Record<string, unknown>>,
+    /** The action being applied (who asked and why, its id). */
+    record?: Readonly<ActionRecord>,
   ): Promise<void | { readonly progress: Readonly<Record<string, unknown>> }>;
   /** Takes it away again, leaving the subject as it was (a counter folded back, copies removed). */
   revert(subject: ActionSubject): Promise<void>;

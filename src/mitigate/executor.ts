@@ -289,7 +289,7 @@ export class Executor {
       this.#set(record, 'running', null);
       this.#running.set(record.id, record);
       try {
-        const applied = await handler.apply(record.subject, record.settings);
+        const applied = await handler.apply(record.subject, record.settings, record);
         if (applied !== undefined) record.progress = applied.progress;
       } catch (err) {
         if (err instanceof ActionEnded) {

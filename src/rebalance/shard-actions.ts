@@ -162,7 +162,7 @@ export class ShardActions {
     return {
       kind: 'split',
       oneShot: true,
-      apply: (subject, settings) => {
+      apply: (subject, settings, record) => {
         const id = shardOf(subject);
         const table = router.table;
         const s = table.shard(id);
@@ -170,7 +170,8 @@ export class ShardActions {
         if (s.status !== ShardStatus.Active)
           return Promise.reject(routing(`shard ${id} is ${s.status}: only an active shard can be split`));
         const at = typeof settings['at'] === 'string' ? table.partitioner.parse(settings['at']) : undefined;
-        const next = table.split(id, at);
+        const newId = typeof settings['newShard'] === 'string' ? shardId(settings['newShard']) : undefined;
+        const next = table.split(id, at, newId);
         const right = next.shards[next.shards.findIndex((x) => x.id === id) + 1]!;
         const limit = router.admission.shardLimit(id);
         router.setTable(next);
@@ -181,6 +182,9 @@ export class ShardActions {
           newShard: right.id,
           at: next.partitioner.format(right.start),
           version: next.version,
+          by: record?.by ?? 'operator',
+          reason: record === undefined || record.reason === '' ? null : record.reason,
+          action: record?.id ?? null,
         });
         return Promise.resolve({
           progress: {
@@ -323,5 +327,5 @@ function shardOf(subject: ActionSubject): ShardId {
 
 function limitsOf(settings: Readonly<Record<string, unknown>>): Partial<MoveLimits> {
   const limits = settings['limits'];
-  return typeof limits === 'object' && limits !== null ? (limits) : {};
+  return typeof limits === 'object' && limits !== null ? limits : {};
 }

@@ -112,11 +112,11 @@ describe('cli shard commands', () => {
     ]);
   }, 120_000);
 
-  it('cli shards - refusals: 501 for a move without the engine (exit 1), 409/404 as the server says, bad usage exits 2, the read token cannot change state', async () => {
+  it('cli shards - refusals: exit 1 with the server’s status and reason (409, 404, 400), bad usage exits 2, the read token cannot change state', async () => {
     const [move, drain, add, cancel, limit, noLimit, badOps, readOnly, missing] = await Promise.all([
-      hotshard(['shards', 'move', 's0', 'n1', '--no-wait', ...api]),
-      hotshard(['nodes', 'drain', 'n1', ...api]),
-      hotshard(['nodes', 'add', '10.0.0.9:6379', ...api]),
+      hotshard(['shards', 'move', 's0', 'n0', '--no-wait', ...api]),
+      hotshard(['nodes', 'drain', 'n9', ...api]),
+      hotshard(['nodes', 'add', 'redis.local', ...api]),
       hotshard(['actions', 'cancel', 'a-40', ...api]),
       hotshard(['actions', 'limit', 'a-40', '--keys-per-sec', '50000', '--bytes-per-sec', 'off', ...api]),
       hotshard(['actions', 'limit', 'a-40', ...api]),
@@ -124,11 +124,12 @@ describe('cli shard commands', () => {
       hotshard(['shards', 'split', 's0', ...read]),
       hotshard(['shards', 's77', ...read]),
     ]);
-    for (const r of [move, drain, add, cancel, limit]) {
-      expect(r.code, r.err).toBe(1);
-      expect(r.err).toMatch(/501 HS_ERR_NOT_ALLOWED: .*move engine/);
-    }
-    expect(move.err).toMatch(/^hotshard shards: 501 /);
+    for (const r of [move, drain, add, cancel, limit]) expect(r.code, r.err).toBe(1);
+    expect(move.err).toMatch(/^hotshard shards: 409 HS_ERR_NOT_ALLOWED: shard s0 is already on node n0/);
+    expect(drain.err).toMatch(/404 HS_ERR_NOT_FOUND: no node 'n9'/);
+    expect(add.err).toMatch(/400 .*host:port/);
+    expect(cancel.err).toMatch(/404 HS_ERR_NOT_FOUND: no action 'a-40'/);
+    expect(limit.err).toMatch(/404 HS_ERR_NOT_FOUND: no action 'a-40'/);
     expect(noLimit.code).toBe(2);
     expect(noLimit.err).toMatch(/give --keys-per-sec and\/or --bytes-per-sec/);
     expect(badOps.code).toBe(2);

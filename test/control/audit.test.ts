@@ -147,7 +147,7 @@ describe('audit api', () => {
       ['POST', '/shards/s1:throttle', { opsPerSec: null }],
       ['PUT', '/policies/user:1', { cache: {}, reason: 'celebrity' }],
       ['PUT', '/policies/user:2', { cache: {}, reason: 'celebrity too' }],
-      ['POST', '/actions/a-2:revert', { reason: 'false alarm' }],
+      ['POST', '/actions/a-3:revert', { reason: 'false alarm' }], // a-1 is the split
       ['DELETE', '/policies/user:1?reason=cleanup', {}],
       ['POST', '/automation', { mode: 'manual', reason: 'change freeze' }],
     ];
@@ -167,7 +167,7 @@ describe('audit api', () => {
     expect(entries.map((e) => [e.who, e.verb, e.target, e.reason])).toEqual([
       ['operator', 'automation.set', 'automation', 'change freeze'],
       ['operator', 'policy.delete', 'key:user:1', 'cleanup'],
-      ['operator', 'action.revert', 'action:a-2', 'false alarm'],
+      ['operator', 'action.revert', 'action:a-3', 'false alarm'],
       ['operator', 'policy.put', 'key:user:2', 'celebrity too'],
       ['operator', 'policy.put', 'key:user:1', 'celebrity'],
       ['operator', 'shard.throttle', 'shard:s1', null],

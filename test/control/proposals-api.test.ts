@@ -3,7 +3,9 @@
  * detector raises it, the router's split sampler finds the load-based point
  * from the keys it sees, and the plan shows the split and the move of the
  * hotter half with their predicted effect. Readable with the read token (no
- * admin token), and nothing in the table changes: proposals are not executed.
+ * admin token). In dry-run the executor records them as recommended and the
+ * table does not change; under `auto` they run: the range is split at that
+ * point and its hotter half moved live, with no request failing.
  */
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -30,49 +32,58 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
+/** A 2-node range cluster whose shard s0 takes up to 2,200 writes/s over 1,000 keys; `stop` ends the load and says how many requests failed. */
+async function hotRange(automation: 'dry-run' | 'auto') {
+  // s0 [, "g") and s2 ["m", "t") on n0, s1 and s3 on n1; each node serves 1,500 ops/s.
+  const t: TestHotshard = await startTestHotshard({
+    nodes: 2,
+    partitioner: 'range',
+    splits: ['g', 'm', 't'],
+    capacity: 1500,
+    adminToken: ADMIN,
+    readToken: READ,
+    detector: { tickMs: 100, quietTickMs: 100 },
+    automation,
+  });
+  cleanups.push(() => t.stop());
+  const client = new Redis({ port: t.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+  cleanups.push(() => {
+    client.disconnect();
+    return Promise.resolve();
+  });
+  expect(t.hs.router.table.shards.map((s) => `${s.id}@${s.node}`)).toEqual([
+    's0@n0',
+    's1@n1',
+    's2@n0',
+    's3@n1',
+  ]);
+
+  // Up to 2,200 writes/s over 1,000 keys of s0 ("a:0000".."a:0999"), a tenth of that on each
+  // other shard (a loaded machine sends less, still well over 70 % of n0's capacity).
+  const random = mulberry32(5);
+  let running = true;
+  let failed = 0;
+  const load = (async () => {
+    while (running) {
+      const p = client.pipeline();
+      for (let i = 0; i < 220; i++) p.set(`a:${String(Math.floor(random() * 1000)).padStart(4, '0')}`, 'v');
+      for (const prefix of ['h', 'n', 'u']) for (let i = 0; i < 10; i++) p.set(`${prefix}:${i}`, 'v');
+      for (const [err] of (await p.exec()) ?? []) if (err !== null) failed++;
+      await sleep(100);
+    }
+  })();
+  const stop = async (): Promise<number> => {
+    running = false;
+    await load;
+    return failed;
+  };
+  cleanups.push(async () => void (await stop()));
+  return { t, stop };
+}
+
 describe('proposals api', () => {
-  it('proposals api - a hot range under real traffic is proposed split at its load-based point, its hotter half moved', async () => {
-    // s0 [, "g") and s2 ["m", "t") on n0, s1 and s3 on n1; each node serves 1,500 ops/s.
-    const t: TestHotshard = await startTestHotshard({
-      nodes: 2,
-      partitioner: 'range',
-      splits: ['g', 'm', 't'],
-      capacity: 1500,
-      adminToken: ADMIN,
-      readToken: READ,
-      detector: { tickMs: 100, quietTickMs: 100 },
-    });
-    cleanups.push(() => t.stop());
-    const client = new Redis({ port: t.port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
-    cleanups.push(() => {
-      client.disconnect();
-      return Promise.resolve();
-    });
-    expect(t.hs.router.table.shards.map((s) => `${s.id}@${s.node}`)).toEqual([
-      's0@n0',
-      's1@n1',
-      's2@n0',
-      's3@n1',
-    ]);
-
-    // Up to 2,200 writes/s over 1,000 keys of s0 ("a:0000".."a:0999"), a tenth of that on each
-    // other shard (a loaded machine sends less, still well over 70 % of n0's capacity).
-    const random = mulberry32(5);
-    let running = true;
-    const load = (async () => {
-      while (running) {
-        const p = client.pipeline();
-        for (let i = 0; i < 220; i++) p.set(`a:${String(Math.floor(random() * 1000)).padStart(4, '0')}`, 'v');
-        for (const prefix of ['h', 'n', 'u']) for (let i = 0; i < 10; i++) p.set(`${prefix}:${i}`, 'v');
-        await p.exec();
-        await sleep(100);
-      }
-    })();
-    cleanups.push(async () => {
-      running = false;
-      await load;
-    });
-
+  it('proposals api - a hot range under real traffic is proposed split at its load-based point, its hotter half moved (dry-run: recommended only)', async () => {
+    const { t } = await hotRange('dry-run');
     const get = async (token: string): Promise<{ status: number; body: ProposalsBody }> => {
       const res = await t.hs.http.inject({
         method: 'GET',
@@ -105,7 +116,28 @@ describe('proposals api', () => {
     expect(body.summary.maxNodeUtilizationBefore).toBeGreaterThan(0.7);
     expect(body.sampling.map((s) => s.shard)).toContain('s0');
     expect(body.budget).toMatchObject({ movesLeftThisHour: 12, maxConcurrentMoves: 1 });
-    // Proposed, not executed.
+    // Proposed, not executed: the executor has it as recommended.
     expect(t.hs.router.table.shards.map((s) => s.id)).toEqual(['s0', 's1', 's2', 's3']);
+    await waitFor('the split recommended in /actions', () =>
+      t.hs.executor.list({ kind: 'split' }).find((a) => a.outcome === 'recommended'),
+    );
+  }, 60_000);
+
+  it('proposals api - under auto the planner splits the hot range at its load-based point and moves the hotter half live; no request fails', async () => {
+    const { t, stop } = await hotRange('auto');
+    const moved = await waitFor(
+      'the split and the move of its hotter half, done',
+      () => t.hs.executor.list({ kind: 'move' }).find((a) => a.state === 'done' && a.by === 'planner'),
+      40_000,
+    );
+    const split = t.hs.executor.list({ kind: 'split' }).find((a) => a.state === 'done')!;
+    expect(split).toMatchObject({ by: 'planner', subject: { type: 'shard', name: 's0' } });
+    const half = t.hs.router.table.shard(moved.subject.name as never)!;
+    expect(half.node).toBe('n1');
+    // The moved half is the one the split made, starting at the load-based point among the hot keys.
+    const at = String(split.settings['at']);
+    expect(at > 'a:0150' && at < 'a:0850').toBe(true);
+    expect(t.hs.router.table.partitioner.format(half.start)).toBe(at);
+    expect(await stop()).toBe(0);
   }, 60_000);
 });

@@ -44,6 +44,16 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((hs) => hs.close()));
 });
 
+/** Waits until action `id` has ended (a move on embedded nodes takes a few turns). */
+async function waitDone(hs: Hotshard, id: string): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    const state = hs.executor.get(id)?.state;
+    if (state !== 'pending' && state !== 'running') return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`action ${id} did not end`);
+}
+
 async function start(flags: Record<string, unknown> = {}): Promise<Hotshard> {
   const config = loadConfig({
     flags: {
@@ -227,25 +237,8 @@ describe('shards api', () => {
     expect(hs.audit.size).toBe(0);
   });
 
-  it('shards api - move, merge, nodes, drain, cancel and copy limits validate their input, then answer 501 naming the move engine', async () => {
+  it('shards api - move, merge, nodes, drain, cancel and copy limits validate their input and change nothing; then a move answers 202 and ends done, and a merge on one node is immediate', async () => {
     const hs = await start();
-    const expect501 = async (
-      method: 'POST' | 'DELETE' | 'PATCH',
-      url: string,
-      payload?: unknown,
-    ): Promise<void> => {
-      const r = await call(hs, method, url, payload);
-      expect(r.status, `${method} ${url}`).toBe(501);
-      expect(r.body.error.code).toBe('HS_ERR_NOT_ALLOWED');
-      expect(r.body.error.message).toMatch(/move engine/);
-    };
-    await expect501('POST', '/shards/s1:move', { node: 'n0', reason: 'rebalance' });
-    await expect501('POST', '/shards/s0:merge');
-    await expect501('POST', '/nodes', { address: '10.0.0.7:6379' });
-    await expect501('DELETE', '/nodes/n1?reason=decommission');
-    await expect501('POST', '/actions/a-77:cancel', { reason: 'wrong target' });
-    await expect501('PATCH', '/actions/a-77', { maxKeysPerSec: 50_000, maxBytesPerSec: null });
-
     const cases: [string, string, unknown, number, RegExp][] = [
       ['POST', '/shards/s1:move', {}, 400, /must have required property 'node'/],
       ['POST', '/shards/s9:move', { node: 'n0' }, 404, /no shard 's9'/],
@@ -274,7 +267,30 @@ describe('shards api', () => {
     // A node id that is host:port reaches the route whole.
     const redisId = await call(hs, 'DELETE', '/nodes/127.0.0.1:6390');
     expect(redisId.body.error.message).toMatch(/no node '127.0.0.1:6390'/);
+    expect((await call(hs, 'POST', '/actions/a-77:cancel', { reason: 'wrong target' })).status).toBe(404);
+    expect((await call(hs, 'PATCH', '/actions/a-77', { maxKeysPerSec: 50_000 })).status).toBe(404);
     expect(hs.audit.size).toBe(0);
+
+    const keys = Array.from({ length: 40 }, (_, i) => keyIn(hs, 's1', i));
+    for (const k of keys) await send(hs.router, 'SET', k, k);
+    const moved = await call(hs, 'POST', '/shards/s1:move', { node: 'n0', reason: 'rebalance' });
+    expect(moved.status).toBe(202);
+    const id = (moved.body as unknown as { action: { id: string } }).action.id;
+    await waitDone(hs, id);
+    expect(hs.executor.get(id)?.state).toBe('done');
+    expect(hs.router.table.shard(shardId('s1'))?.node).toBe('n0');
+    for (const k of keys) expect(await send(hs.router, 'GET', k)).toEqual(Buffer.from(k));
+    // s0 and s1 are both on n0 now: the merge is metadata only, answered at once.
+    const merged = await call(hs, 'POST', '/shards/s0:merge', { reason: 'cold' });
+    expect(merged.status).toBe(200);
+    expect(hs.router.table.shard(shardId('s1'))).toBeUndefined();
+    for (const k of keys) expect(await send(hs.router, 'GET', k)).toEqual(Buffer.from(k));
+    expect(
+      hs.audit
+        .list({})
+        .map((e) => e.verb)
+        .slice(0, 2),
+    ).toEqual(['shard.merge', 'shard.move']);
   });
 
   it('shards api - :cancel of an executor action that already took effect is a 409 (only a pending one stops)', async () => {
