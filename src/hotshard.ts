@@ -357,6 +357,7 @@ export async function startHotshard(
       settings: config.rebalance,
       extra: {
         movesInFlight: () => shardActions.moving,
+        nodeUp: (n) => router.backends.get(nodeId(n))?.status === 'up',
         cheaperAction: (shard) => keyActionOn(executor, router, shard),
       },
     });

@@ -1,18 +1,19 @@
 /**
  * Which key policies a live move cannot carry across its cutover, because
- * they reach a node without going through `router.forward`, the path the
+ * they write to a node without going through `router.forward`, the path the
  * cutover holds:
  *
- * - cache: fills are read over the node's invalidation feed (its own
- *   connection) and entries are tied to the node they came from;
  * - replicas: copies live under names placed on other shards, and are written
  *   and swept straight to their nodes; the router hides their names.
  *
- * Throttle, aggregate and salt send everything through `forward`, so the
- * cutover holds them like any request. A move of a range with a cache or
- * replica policy on one of its keys (or a hidden copy name in it) is refused,
- * with the key named: take the policy away first (the planner does), move,
- * then let it come back.
+ * A cached key moves safely: its writes go through `forward` (held at the
+ * cutover), its fills read the node the table in force names, and an entry
+ * is served only under the routing version it was filled in, so nothing
+ * read from the source is served once the target owns the range
+ * (test/rebalance/move-cache.test.ts). Throttle, aggregate and salt send
+ * everything through `forward` too. A move of a range with a replica policy
+ * on one of its keys (or a hidden copy name in it) is refused, with the key
+ * named: take the policy away first, move, then let it come back.
  */
 import type { Router } from '../router/router.js';
 
@@ -20,10 +21,9 @@ import type { Router } from '../router/router.js';
 export function bypassingPolicy(router: Router, inRange: (key: Buffer) => boolean): string | null {
   for (const entry of router.policies.entries()) {
     if (!inRange(entry.key)) continue;
-    const policy = entry.policy as { cache?: unknown; replicas?: unknown } | null;
-    const which = policy?.cache != null ? 'cache' : policy?.replicas != null ? 'replicas' : null;
-    if (which !== null)
-      return `key ${JSON.stringify(entry.key.toString('latin1'))} has a ${which} policy, which reaches its node without the router's forward path; remove it before moving the range`;
+    const policy = entry.policy as { replicas?: unknown } | null;
+    if (policy?.replicas != null)
+      return `key ${JSON.stringify(entry.key.toString('latin1'))} has a replicas policy, which writes its copies without the router's forward path; remove it before moving the range`;
   }
   for (const names of router.hiddenKeys) {
     for (const name of names()) {

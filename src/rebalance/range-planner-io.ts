@@ -90,6 +90,8 @@ export interface RangePlannerInputs {
   readonly nodeCapacity?: (node: string) => number | null;
   /** Moves running now, when the move engine knows better than the table's `moving` statuses. */
   readonly movesInFlight?: () => number;
+  /** False for a node that does not answer now (a move onto it would only roll back); default all up. */
+  readonly nodeUp?: (node: string) => boolean;
   /**
    * A key-level action in place or pending on a shard (the key planner's cache, throttle, ...), as
    * a sentence, else null. Default: an active hot-key hotspot on the shard.

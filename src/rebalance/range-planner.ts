@@ -633,7 +633,7 @@ export class RangePlanner {
     const leftRecently = (n: string): boolean => left.some((m) => (m?.get(n) ?? -Infinity) > since);
     let best: string | null = null;
     for (const n of v.table.nodes()) {
-      if (n === source || leftRecently(n)) continue;
+      if (n === source || leftRecently(n) || this.#in.nodeUp?.(n) === false) continue;
       const cap = v.sim.nodeCap.get(n) ?? null;
       if (cap !== null && (v.sim.load(n) + ops) / cap > this.settings.maxUtilization) continue;
       // Never make the target hotter than the source is now: that is the next hot node.

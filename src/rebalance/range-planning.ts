@@ -34,7 +34,7 @@ export interface RangePlanningDeps {
   /** What happened before a restart, for the hysteresis. */
   readonly history?: readonly RebalanceEvent[];
   /** Anything else the planner can use (movesInFlight from the move engine, cheaperAction from the executor, shardBytes). */
-  readonly extra?: Pick<RangePlannerInputs, 'movesInFlight' | 'cheaperAction' | 'shardBytes'>;
+  readonly extra?: Pick<RangePlannerInputs, 'movesInFlight' | 'cheaperAction' | 'shardBytes' | 'nodeUp'>;
 }
 
 /** A watched shard's sampling, as GET /proposals shows it. */

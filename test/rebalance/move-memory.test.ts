@@ -278,18 +278,18 @@ describe('live move - embedded nodes', () => {
     expect((await keysOn(n0, inS0(router))).length).toBeGreaterThan(2_000);
   });
 
-  it('refuses a range with a cache policy on one of its keys, naming it, and changes nothing', async () => {
+  it('refuses a range with a replicas policy on one of its keys, naming it, and changes nothing', async () => {
     const { router } = cluster();
     const key = Buffer.from(keysIn(router, S0, 'hot:', 1)[0]!);
     router.policies.set(
       key,
-      { consistency: 'bounded', cache: { maxStaleMs: 100 } },
+      { consistency: 'strong', replicas: { count: 2 } },
       { run: (req, done) => req.forward(req.cmd, done) },
     );
     const version = router.table.version;
     const result = await new ShardMove({ router, shard: S0, target: N1 }).run();
     expect(result.state).toBe('failed');
-    expect(result.detail).toContain(`key "${key.toString()}" has a cache policy`);
+    expect(result.detail).toContain(`key "${key.toString()}" has a replicas policy`);
     expect(router.table.version).toBe(version);
   });
 

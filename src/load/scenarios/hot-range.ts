@@ -37,5 +37,5 @@ export const hotRange: ScenarioDefinition = {
     ],
   }),
   expected: (hs) => ({ kind: 'hot-range', subject: hs.router.table.shardFor(Buffer.from('ingest:key:')).id }),
-  targets: commonTargets(5000, 30, 'range-mitigation'),
+  targets: commonTargets(5000, 30),
 };

@@ -14,13 +14,12 @@ export const rebalanceUnderLoad: ScenarioDefinition = {
     subject: hs.router.table.shardFor(Buffer.from('key:000000000000')).node,
   }),
   targets: [
-    ...commonTargets(5000, 30, 'range-mitigation'),
+    ...commonTargets(5000, 30),
     {
       name: 'node load max/mean after rebalancing',
       limit: 1.2,
       better: 'lower',
       measure: 'node-imbalance-after',
-      requires: 'range-mitigation',
     },
   ],
 };

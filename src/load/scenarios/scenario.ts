@@ -24,12 +24,6 @@ export interface TargetDecl {
     | 'failed-unshed-percent'
     | 'writes-lost'
     | 'node-imbalance-after';
-  /**
-   * A capability the target depends on that does not exist yet (live split
-   * and move of ranges); the actual value is still reported, but `met` stays
-   * null (not a miss) until it does.
-   */
-  readonly requires?: 'range-mitigation';
 }
 
 /** Timing of one run, after any overrides. */
@@ -73,12 +67,10 @@ export interface ScenarioDefinition {
  * Targets DESIGN.md sets for every incident: detection within `detectionMs`,
  * p99 back under the SLO within `restoreSeconds` of the onset, no failed
  * request (shed ones with a retry-after count as failed), nothing lost.
- * `requires` marks incidents only range mitigation (split, move) can restore.
  */
 export const commonTargets = (
   detectionMs: number,
   restoreSeconds = 10,
-  requires?: 'range-mitigation',
 ): TargetDecl[] => [
   {
     name: `detected ≤ ${detectionMs / 1000} s after onset (ms)`,
@@ -91,14 +83,12 @@ export const commonTargets = (
     limit: restoreSeconds,
     better: 'lower',
     measure: 'p99-restore-s',
-    ...(requires === undefined ? {} : { requires }),
   },
   {
     name: 'failed requests (%)',
     limit: 1,
     better: 'lower',
     measure: 'failed-percent',
-    ...(requires === undefined ? {} : { requires }),
   },
   { name: 'acknowledged writes lost', limit: 0, better: 'lower', measure: 'writes-lost' },
 ];

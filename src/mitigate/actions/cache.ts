@@ -375,6 +375,17 @@ class KeyCache implements RemedyStage, CachedKey {
       this.#keep(id, value, pttl, sentAt, node, tableVersion);
     };
     link.feed.readTracked(req.cmd, (reply, isTracked) => {
+      // The routing changed while the read was out (a live move of the key's
+      // range): the node it went to may have handed the range over and deleted
+      // it by now, so the reply is neither kept nor given. The read goes again
+      // by the router's own path, which a move holds and drains at its cutover,
+      // and its answer is given, not kept. Table changes are rare.
+      if (this.#router.table.version !== tableVersion && !this.#closed) {
+        this.#fillsDiscarded++;
+        this.#coalescer?.end(id, flight);
+        req.forward(req.cmd, (again) => flight.answer(again));
+        return;
+      }
       value = reply;
       tracked = isTracked;
       this.#coalescer?.end(id, flight);
