@@ -1,0 +1,35 @@
+/** The config store: one interface, embedded (SQLite) and PostgreSQL implementations. */
+export type {
+  ActionFilter,
+  ActionStore,
+  AuditEntry,
+  AuditFilter,
+  AuditInput,
+  AuditStore,
+  ConfigStore,
+  IncidentStore,
+  MoveStore,
+  NodeKind,
+  NodeStore,
+  PolicyStore,
+  RoutingStore,
+  RoutingVersion,
+  SaveRoutingOptions,
+  StoredIncident,
+  StoredMove,
+  StoredNode,
+  StoredPolicy,
+  Unwatch,
+} from './store.js';
+export { StoreUnavailable, VersionConflict } from './store.js';
+export { EMBEDDED_FILE, openEmbeddedStore, type EmbeddedStoreOptions } from './embedded.js';
+export {
+  checkPostgresUrl,
+  openPostgresStore,
+  redactUrl,
+  ROUTING_CHANNEL,
+  type PostgresStoreOptions,
+} from './postgres.js';
+export { openConfigStore, type StoreSettings } from './open.js';
+export { migrate, MIGRATION_LOCK_KEY, type MigrateOptions } from './migrate.js';
+export { MIGRATIONS, type Migration } from './schema.js';
