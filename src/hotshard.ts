@@ -40,6 +40,7 @@ import { PolicyManager } from './mitigate/policies.js';
 import type { Remedy } from './mitigate/policy.js';
 import { availableRemedies } from './mitigate/remedies.js';
 import { admissionActions } from './mitigate/admission-actions.js';
+import { configuredNodes, StoreLink, type NodeAccess } from './store/attach.js';
 
 /** A running hotshard process. */
 export interface Hotshard {
@@ -63,6 +64,8 @@ export interface Hotshard {
   readonly policies: PolicyManager;
   /** Every mitigation change, by the planner or an operator, under the automation mode; the actions log. */
   readonly executor: Executor;
+  /** The config store and this process's link to it (`store.commit(table, reason)` changes the routing table). */
+  readonly store: StoreLink;
   /** Stops accepting, drains in-flight requests, closes backends. Idempotent. */
   close(): Promise<void>;
 }
@@ -97,18 +100,9 @@ async function createBackends(
   }
   let starting = true;
   for (const address of config.redis) {
-    const sep = address.lastIndexOf(':');
-    const backend: RedisBackend = new RedisBackend({
-      node: nodeId(address),
-      host: address.slice(0, sep),
-      port: Number(address.slice(sep + 1)),
-      password: config.redisPassword,
-      timeoutMs: config.backendTimeoutMs,
-      maxBusyMs: config.backendMaxBusyMs,
-      // The first attempt's failure is reported below, once every node has had its try.
-      onStatusChange: (status, reason) => {
-        if (!starting) report(backend, status, reason);
-      },
+    // The first attempt's failure is reported below, once every node has had its try.
+    const backend = redisBackend(address, config, (b, status, reason) => {
+      if (!starting) report(b, status, reason);
     });
     backends.set(backend.node, backend);
   }
@@ -134,6 +128,21 @@ async function createBackends(
     log.info({ nodes: up }, `connected to ${up.length} of ${created.length} redis nodes`);
   }
   return backends;
+}
+
+/** A backend for the Redis node at `address` (host:port), not yet connected. */
+function redisBackend(address: string, config: Config, report: NodeStatusReport): RedisBackend {
+  const sep = address.lastIndexOf(':');
+  const backend: RedisBackend = new RedisBackend({
+    node: nodeId(address),
+    host: address.slice(0, sep),
+    port: Number(address.slice(sep + 1)),
+    password: config.redisPassword,
+    timeoutMs: config.backendTimeoutMs,
+    maxBusyMs: config.backendMaxBusyMs,
+    onStatusChange: (status, reason) => report(backend, status, reason),
+  });
+  return backend;
 }
 
 function codeOf(err: unknown): ErrorCode | undefined {
@@ -165,7 +174,24 @@ export async function startHotshard(
   const events = new EventBus();
   const controlErrors = new ControlErrors(log.child({ component: 'control' }));
   events.onListenerError = (err, event) => controlErrors.record('event-listener', err, { event: event.type });
-  const backends = await createBackends(config, log, reportNodeStatus(log, events));
+  const store = await StoreLink.open(config, log, (err) => controlErrors.record('store', err));
+  const reportNode = reportNodeStatus(log, events);
+  const backends = await createBackends(config, log, reportNode).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
+  // Nodes the config store knows that the configuration does not (a Redis node added at run time).
+  const nodeAccess: NodeAccess = {
+    has: (node) => backends.has(node),
+    async add(node) {
+      const backend = redisBackend(node.address!, config, reportNode);
+      await backend.connect().catch((err: unknown) => {
+        if (codeOf(err) === ErrorCode.BadAuth) throw err;
+      });
+      // The router holds this map: a backend added here serves the next table that names it.
+      backends.set(backend.node, backend);
+    },
+  };
   const partitioner = config.partitioner === 'hash' ? hashPartitioner() : rangePartitioner();
   let table: RoutingTable;
   try {
@@ -177,8 +203,14 @@ export async function startHotshard(
         ? {}
         : { splits: config.splits.map((text) => partitioner.parse(text)) }),
     });
+    table = await store.tableAtStart(
+      table,
+      configuredNodes(config, [...backends.keys()], Date.now()),
+      nodeAccess,
+    );
   } catch (err) {
     await Promise.all([...backends.values()].map((b) => b.close()));
+    await store.close();
     throw err;
   }
   const tenants = new Tenants({ password: config.password, declared: config.tenant.declared });
@@ -200,6 +232,7 @@ export async function startHotshard(
     cooldownMs: config.mitigation.cooldownMs,
     maxPlannerActionsPerMinute: config.mitigation.maxActionsPerMinute,
     onError: (err, action) => controlErrors.record('action', err, { action: action.id, kind: action.kind }),
+    idPrefix: store.actionIdPrefix,
   });
 
   let telemetry: RouterTelemetry | undefined;
@@ -284,12 +317,15 @@ export async function startHotshard(
   let respPort: number;
   let httpPort: number;
   try {
+    await store.attach({ router, policies, executor, events, nodes: nodeAccess });
     respPort = await resp.listen();
     await http.listen({ host: config.host, port: config.httpPort });
     httpPort = (http.server.address() as { port: number }).port;
   } catch (err) {
     await resp.close(0).catch(() => {});
     await http.close().catch(() => {});
+    await store.close().catch(() => {});
+    await policies.clear().catch(() => {});
     await Promise.all([...backends.values()].map((b) => b.close()));
     throw err;
   }
@@ -323,6 +359,7 @@ export async function startHotshard(
     events,
     policies,
     executor,
+    store,
     close(): Promise<void> {
       closing ??= (async () => {
         monitor?.stop();
@@ -334,6 +371,8 @@ export async function startHotshard(
         http.server.closeAllConnections();
         await httpClosed;
         await accessLog?.close();
+        // Before the policies go: their removal at shutdown is not a change to keep.
+        await store.close().catch((err: unknown) => controlErrors.record('store', err));
         // Before the backends go: a pending batch is flushed, salted sub-keys folded back, copies removed.
         await policies.clear().catch((err: unknown) => controlErrors.record('policy', err));
         await Promise.all([...backends.values()].map((b) => b.close()));

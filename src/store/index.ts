@@ -23,13 +23,8 @@ export type {
 } from './store.js';
 export { StoreUnavailable, VersionConflict } from './store.js';
 export { EMBEDDED_FILE, openEmbeddedStore, type EmbeddedStoreOptions } from './embedded.js';
-export {
-  checkPostgresUrl,
-  openPostgresStore,
-  redactUrl,
-  ROUTING_CHANNEL,
-  type PostgresStoreOptions,
-} from './postgres.js';
+export { openPostgresStore, ROUTING_CHANNEL, type PostgresStoreOptions } from './postgres.js';
+export { checkPostgresUrl, isPostgresUrl, redactUrl } from './url.js';
 export { openConfigStore, type StoreSettings } from './open.js';
 export { migrate, MIGRATION_LOCK_KEY, type MigrateOptions } from './migrate.js';
 export { MIGRATIONS, type Migration } from './schema.js';

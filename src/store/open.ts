@@ -6,7 +6,8 @@
 import type { Clock } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import { openEmbeddedStore } from './embedded.js';
-import { isPostgresUrl, openPostgresStore } from './postgres.js';
+import { openPostgresStore } from './postgres.js';
+import { isPostgresUrl } from './url.js';
 import type { ConfigStore } from './store.js';
 
 /** What {@link openConfigStore} reads. */

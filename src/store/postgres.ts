@@ -14,11 +14,11 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { systemClock, type Clock } from '../clock.js';
-import { ConfigError } from '../errors.js';
 import { migrate } from './migrate.js';
 import type { Tables } from './schema.js';
 import { createSqlStore, type ChangeFeed } from './sql-store.js';
 import { StoreUnavailable, type ConfigStore } from './store.js';
+import { checkPostgresUrl, redactUrl } from './url.js';
 
 /** The NOTIFY channel of new routing versions. */
 export const ROUTING_CHANNEL = 'hotshard_routing';
@@ -34,38 +34,6 @@ export interface PostgresStoreOptions {
   readonly clock?: Clock | undefined;
   /** Told of failures nobody awaits (a dropped LISTEN connection, a watch's read). */
   readonly onError?: ((err: unknown) => void) | undefined;
-}
-
-/** True for the URLs the PostgreSQL store takes. */
-export function isPostgresUrl(text: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(text);
-}
-
-/** The URL with its password masked, for logs and messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
-
-/** Checks a store URL; throws a ConfigError naming the field and what is accepted. */
-export function checkPostgresUrl(url: string, field = 'store'): URL {
-  const accepted = 'accepted: postgres://[user[:password]@]host[:port]/database';
-  if (!isPostgresUrl(url))
-    throw new ConfigError(`${field}: ${JSON.stringify(url)} is not a PostgreSQL URL; ${accepted}`);
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new ConfigError(`${field}: ${JSON.stringify(redactUrl(url))} is not a valid URL; ${accepted}`);
-  }
-  if (u.hostname === '') throw new ConfigError(`${field}: the URL names no host; ${accepted}`);
-  if (u.pathname.length <= 1) throw new ConfigError(`${field}: the URL names no database; ${accepted}`);
-  return u;
 }
 
 function explain(err: unknown): string {
