@@ -184,10 +184,13 @@ export async function startHotshard(
   const nodeAccess: NodeAccess = {
     has: (node) => backends.has(node),
     async add(node) {
-      const backend = redisBackend(node.address!, config, reportNode);
+      if (backends.has(nodeId(node.id)) || node.address === null) return;
+      const backend = redisBackend(node.address, config, reportNode);
+      // A node that is down is reported and retried, as at start; a wrong password is not retried.
       await backend.connect().catch((err: unknown) => {
         if (codeOf(err) === ErrorCode.BadAuth) throw err;
       });
+      if (backends.has(backend.node)) return backend.close();
       // The router holds this map: a backend added here serves the next table that names it.
       backends.set(backend.node, backend);
     },

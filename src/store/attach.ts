@@ -195,14 +195,16 @@ export class StoreLink {
    * VersionConflict (nothing installed) when another process saved first.
    */
   async commit(table: RoutingTable, reason: string): Promise<void> {
-    const router = this.#parts?.router;
-    if (router === undefined)
+    const parts = this.#parts;
+    if (parts === undefined)
       throw new HotshardError(ErrorCode.Internal, 'the config store is not attached yet');
+    // Before saving: a table this process could not install must not become every router's.
+    await this.#provideNodes(table, parts.nodes, false);
     await this.#enqueue(async () => {
       await this.store.routing.save(table, { expectedVersion: this.#stored, reason });
       this.#stored = table.version;
     });
-    router.setTable(table);
+    parts.router.setTable(table);
   }
 
   /** Stops saving and following, waits for the writes asked for, and closes the store. Idempotent. */
