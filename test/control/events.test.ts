@@ -12,8 +12,11 @@ const CELEBRITY = 'key:000000000007';
 
 describe('events - hotspots as server-sent events', () => {
   let t: TestHotshard;
+  let base = 0;
   beforeAll(async () => {
     t = await startTestHotshard({ backend: 'memory', detector: { rules: { clearTicks: 2 } } });
+    // The process's own listeners (the config store keeps action records from the bus).
+    base = t.hs.events.subscribers;
   });
   afterAll(async () => {
     // After a client aborts a fetch, undici opens a spare keep-alive connection that never
@@ -26,7 +29,7 @@ describe('events - hotspots as server-sent events', () => {
     const first = await openEvents(t.httpPort);
     expect(first.status).toBe(200);
     expect(first.contentType).toBe('text/event-stream');
-    await waitFor('the stream to subscribe', () => (t.hs.events.subscribers === 1 ? true : undefined));
+    await waitFor('the stream to subscribe', () => (t.hs.events.subscribers === base + 1 ? true : undefined));
 
     const stopLoad = new AbortController();
     const load = runLoad({
@@ -60,7 +63,7 @@ describe('events - hotspots as server-sent events', () => {
     expect(evidence.shareOfShard).toBeGreaterThan(0.5);
     expect(raised.data.detectedAt as number).toBeGreaterThanOrEqual(raised.data.onset as number);
     // The aborted client is unsubscribed.
-    await waitFor('the stream to unsubscribe', () => (t.hs.events.subscribers === 0 ? true : undefined));
+    await waitFor('the stream to unsubscribe', () => (t.hs.events.subscribers === base ? true : undefined));
 
     // While no one listens, the load has stopped and the hotspot clears.
     await waitFor('the hotspot to clear', async () => {
@@ -88,22 +91,25 @@ describe('events - hotspots as server-sent events', () => {
     } finally {
       second.close();
     }
-    await waitFor('the stream to unsubscribe', () => (t.hs.events.subscribers === 0 ? true : undefined));
+    await waitFor('the stream to unsubscribe', () => (t.hs.events.subscribers === base ? true : undefined));
   });
 
   it('events - many clients coming and going leave no listener behind', async () => {
     const streams = await Promise.all(Array.from({ length: 8 }, () => openEvents(t.httpPort)));
-    await waitFor('8 subscribers', () => (t.hs.events.subscribers === 8 ? true : undefined));
+    await waitFor('8 subscribers', () => (t.hs.events.subscribers === base + 8 ? true : undefined));
     const e = t.hs.events.publish('test.fanout', { n: 2 });
     for (const s of streams) expect((await s.until((x) => x.event === 'test.fanout', 2000)).id).toBe(e.id);
     for (const s of streams) s.close();
-    await waitFor('no subscriber', () => (t.hs.events.subscribers === 0 ? true : undefined));
+    await waitFor('no subscriber', () => (t.hs.events.subscribers === base ? true : undefined));
   });
 
   it('events - an open stream does not keep hotshard from stopping, and ends cleanly', async () => {
     const own = await startTestHotshard({ backend: 'memory' });
+    const ownBase = own.hs.events.subscribers;
     const stream = await openEvents(own.httpPort);
-    await waitFor('the stream to subscribe', () => (own.hs.events.subscribers === 1 ? true : undefined));
+    await waitFor('the stream to subscribe', () =>
+      own.hs.events.subscribers === ownBase + 1 ? true : undefined,
+    );
     const ended = stream.until(() => false, 3000).catch((err: Error) => err.message);
     const stopped = await Promise.race([
       own.stop().then(() => 'stopped'),
