@@ -32,6 +32,9 @@ import type { Router } from '../router/router.js';
 import { openConfigStore } from './open.js';
 import { VersionConflict, type ConfigStore, type RoutingVersion, type StoredNode } from './store.js';
 
+/** How long close() waits for the store writes already asked for (ms). */
+const CLOSE_WAIT_MS = 5000;
+
 /** How the link reaches the process's nodes. */
 export interface NodeAccess {
   /** Whether the process has a backend for `node`. */
@@ -211,7 +214,15 @@ export class StoreLink {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       for (const stop of this.#stops.splice(0)) stop();
-      await this.#writes;
+      // A store that stopped answering must not hold the shutdown: what is still queued then is lost (and logged).
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.#writes,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, CLOSE_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
       await this.store.close();
     })();
     return this.#closing;

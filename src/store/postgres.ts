@@ -23,6 +23,9 @@ import { checkPostgresUrl, redactUrl } from './url.js';
 /** The NOTIFY channel of new routing versions. */
 export const ROUTING_CHANNEL = 'hotshard_routing';
 
+/** The longest any one store query may take (ms); the store's queries are small. */
+const QUERY_TIMEOUT_MS = 15_000;
+
 /** Options of {@link openPostgresStore}. */
 export interface PostgresStoreOptions {
   /** Give up connecting after this long (ms). Default 5,000. */
@@ -133,6 +136,8 @@ export async function openPostgresStore(
     max: options.poolSize ?? 4,
     connectionTimeoutMillis: timeoutMs,
     idleTimeoutMillis: 30_000,
+    // A server that accepted a query and went silent fails the query, not the caller forever.
+    query_timeout: QUERY_TIMEOUT_MS,
     application_name: 'hotshard',
   });
   // An idle connection the server drops must not crash the process; the next query reconnects.
