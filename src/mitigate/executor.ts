@@ -361,10 +361,11 @@ export class Executor {
    * action done and not reverted is in force again if its remedy reports
    * itself (re-apply the key policies first), the newest per subject and
    * kind, as before the restart; one pending or running was cut short by the
-   * restart and is marked failed. Returns the records it changed, to be saved
-   * back. New ids continue after the restored ones.
+   * restart and is marked failed, unless `interrupt` is false (a store shared
+   * with other processes, whose running actions these may be). Returns the
+   * records it changed, to be saved back. New ids continue after the restored ones.
    */
-  restore(records: readonly ActionRecord[]): ActionRecord[] {
+  restore(records: readonly ActionRecord[], { interrupt = true } = {}): ActionRecord[] {
     const changed: ActionRecord[] = [];
     const inForce = new Map<string, ActionRecord>();
     const sorted = [...records].sort(
@@ -373,7 +374,7 @@ export class Executor {
     for (const original of sorted) {
       if (this.get(original.id) !== undefined) continue;
       const record: ActionRecord = { ...original };
-      if (record.state === 'pending' || record.state === 'running') {
+      if (interrupt && (record.state === 'pending' || record.state === 'running')) {
         record.state = 'failed';
         record.detail = `interrupted: hotshard restarted while it was ${original.state}`;
         record.updatedAt = this.#clock.now();

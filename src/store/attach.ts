@@ -164,7 +164,9 @@ export class StoreLink {
       });
     }
     const restored = await this.store.actions.list({ limit: 1000 });
-    for (const changed of parts.executor.restore(restored))
+    // On a shared store a running action may be another router's, alive: only an embedded store's are surely cut short.
+    const interrupt = !this.store.shared;
+    for (const changed of parts.executor.restore(restored, { interrupt }))
       this.#write(() => this.store.actions.put(changed));
     const onTable = (table: RoutingTable): void => this.#saveInstalled(table);
     parts.router.onTable.add(onTable);

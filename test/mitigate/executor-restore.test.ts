@@ -108,3 +108,29 @@ describe('executor - restore', () => {
     expect(r.id).toBe('a-7-1');
   });
 });
+
+describe('executor - restore from a shared store', () => {
+  it('executor - with interrupt off, a pending or running record is kept as it is (it may be another process’s, alive)', () => {
+    const { executor } = setup();
+    const record = {
+      id: 'a-3-1',
+      kind: 'cache',
+      subject: { type: 'key', name: 'k' },
+      settings: {},
+      by: 'planner',
+      reason: 'r',
+      hotspot: null,
+      prediction: null,
+      state: 'running',
+      outcome: 'pending',
+      measurement: null,
+      detail: null,
+      createdAt: 1,
+      updatedAt: 1,
+      revertedAt: null,
+    } as const;
+    expect(executor.restore([record], { interrupt: false })).toEqual([]);
+    expect(executor.get('a-3-1')).toMatchObject({ state: 'running', detail: null });
+    expect(executor.activeOn(record.subject)).toEqual([]);
+  });
+});
