@@ -15,6 +15,7 @@ export type {
   RoutingStore,
   RoutingVersion,
   SaveRoutingOptions,
+  ShardRow,
   StoredIncident,
   StoredMove,
   StoredNode,
@@ -28,3 +29,5 @@ export { checkPostgresUrl, isPostgresUrl, redactUrl } from './url.js';
 export { openConfigStore, type StoreSettings } from './open.js';
 export { migrate, MIGRATION_LOCK_KEY, type MigrateOptions } from './migrate.js';
 export { MIGRATIONS, type Migration } from './schema.js';
+export { storeJournal, type Journal } from './journal.js';
+export { StoreLink, configuredNodes, type NodeAccess, type StoreParts } from './attach.js';

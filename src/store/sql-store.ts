@@ -183,6 +183,31 @@ export function createSqlStore(o: SqlStoreOptions): ConfigStore {
           .executeTakeFirst();
         return row === undefined ? undefined : toVersion(row);
       }),
+    shards: () =>
+      run('read the shards of the routing version in force', async () => {
+        // Key order is the routing table's: read it from the version's JSON, not from text bounds.
+        const head = await latest();
+        if (head === undefined) return [];
+        const rows = await db.selectFrom('shards').selectAll().execute();
+        const byId = new Map(rows.map((r) => [r.shard_id, r]));
+        return head.table.shards.flatMap((s) => {
+          const r = byId.get(s.id);
+          return r === undefined
+            ? []
+            : [
+                {
+                  shardId: r.shard_id,
+                  keyRange: r.key_range,
+                  start: r.range_start,
+                  end: r.range_end,
+                  node: r.node,
+                  capacity: r.capacity === null ? null : Number(r.capacity),
+                  status: r.status,
+                  version: Number(r.version),
+                },
+              ];
+        });
+      }),
     save: (table: RoutingTable, { expectedVersion, reason }) =>
       run(`save routing version ${String(table?.version)}`, async () => {
         if (typeof table?.toJSON !== 'function') throw badRequest('save takes a RoutingTable');

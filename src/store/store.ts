@@ -26,6 +26,21 @@ export interface RoutingVersion {
   readonly reason: string;
 }
 
+/** The seed's shard metadata row `(shard_id, key_range, node, capacity, status)`, with its bounds. */
+export interface ShardRow {
+  readonly shardId: string;
+  /** `[start, end)` in the partitioner's text; `∞` for the end of the keyspace. */
+  readonly keyRange: string;
+  readonly start: string;
+  /** null: the end of the keyspace. */
+  readonly end: string | null;
+  readonly node: string;
+  readonly capacity: number | null;
+  readonly status: string;
+  /** The routing version the row belongs to. */
+  readonly version: number;
+}
+
 /** Options of {@link RoutingStore.save}. */
 export interface SaveRoutingOptions {
   /**
@@ -46,6 +61,8 @@ export interface RoutingStore {
   latest(): Promise<RoutingVersion | undefined>;
   /** One version, if kept. */
   get(version: number): Promise<RoutingVersion | undefined>;
+  /** The seed's shard rows of the version in force, in key order. */
+  shards(): Promise<ShardRow[]>;
   /**
    * Saves `table` as the version in force if `expectedVersion` is still the
    * latest; rejects with {@link VersionConflict} otherwise, and with

@@ -84,3 +84,23 @@ describe('embedded store - its file', () => {
     );
   });
 });
+
+describe('store journal', () => {
+  it('store journal - saves each state, lists the open ones for a restart, and forgets', async () => {
+    const { storeJournal } = await import('../../src/store/index.js');
+    const store = await openEmbeddedStore();
+    try {
+      type State = { id: string; phase: string; keys: number };
+      const journal = storeJournal<State>(store, (s) => s.phase !== 'done');
+      await journal.save({ id: 'm-1', phase: 'copy', keys: 10 });
+      await journal.save({ id: 'm-2', phase: 'copy', keys: 0 });
+      await journal.save({ id: 'm-1', phase: 'catch-up', keys: 500 });
+      await journal.save({ id: 'm-2', phase: 'done', keys: 7 });
+      expect(await journal.open()).toEqual([{ id: 'm-1', phase: 'catch-up', keys: 500 }]);
+      await journal.forget('m-1');
+      expect(await journal.open()).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -100,6 +100,7 @@ export function runStoreCases(label: string, make: () => Promise<StoreHarness>):
     it('config store - an empty store has no routing version, nodes, policies, actions, moves, audit or incidents', () =>
       withStore(async (store) => {
         expect(await store.routing.latest()).toBeUndefined();
+        expect(await store.routing.shards()).toEqual([]);
         expect(await store.nodes.list()).toEqual([]);
         expect(await store.policies.list()).toEqual([]);
         expect(await store.actions.list()).toEqual([]);
@@ -133,6 +134,16 @@ export function runStoreCases(label: string, make: () => Promise<StoreHarness>):
         const rb = await store.routing.latest();
         expect(RoutingTable.fromJSON(rb!.table, rangePartitioner()).toJSON()).toEqual(r.toJSON());
         expect((await store.routing.get(2))?.table).toEqual(hash.toJSON());
+        // The seed's rows for the version in force: the range table's, in key order.
+        const rows = await store.routing.shards();
+        expect(rows.map((row) => [row.shardId, row.node, row.capacity, row.status, row.version])).toEqual(
+          r.shards.map((s) => [s.id, s.node, s.capacity, s.status, r.version]),
+        );
+        expect(rows.map((row) => [row.start, row.end])).toEqual(
+          r.toJSON().shards.map((s) => [s.start, s.end]),
+        );
+        expect(rows[0]!.keyRange).toBe(`[${rows[0]!.start}, ${rows[0]!.end!})`);
+        expect(rows.at(-1)!.keyRange).toBe(`[${rows.at(-1)!.start}, ∞)`);
         expect(await store.routing.get(99)).toBeUndefined();
       }));
 
