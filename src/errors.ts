@@ -135,7 +135,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, ErrorCodeInfo>> = {
   HS_ERR_THROTTLED: {
     resp: 'BUSY',
     http: 429,
-    summary: 'over a key, node or tenant rate limit; retry after retry-after-ms',
+    summary: 'over a key, shard, node or tenant rate limit; retry after retry-after-ms',
   },
   HS_ERR_CROSS_SHARD: { resp: 'ERR', http: 400, summary: 'the keys of one command live on different shards' },
   HS_ERR_STORE_UNAVAILABLE: {
@@ -156,7 +156,7 @@ export function isShedCode(code: string | undefined): boolean {
 }
 
 /** Which limit a throttled request met. */
-export type ThrottleScope = 'key' | 'node' | 'tenant';
+export type ThrottleScope = 'key' | 'shard' | 'node' | 'tenant';
 
 /** A code with the HTTP status to answer it with. */
 export interface HttpClassification {
@@ -206,7 +206,7 @@ export interface WireError {
 }
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
-const THROTTLE_FIELDS = /^retry-after-ms=(\d+) scope=(key|node|tenant)(?: |$)/;
+const THROTTLE_FIELDS = /^retry-after-ms=(\d+) scope=(key|shard|node|tenant)(?: |$)/;
 
 /**
  * Reads a RESP error (the text after `-`, without CRLF) in the documented

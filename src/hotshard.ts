@@ -25,11 +25,22 @@ import { ErrorCode, HotshardError } from './errors.js';
 import { keyText } from './telemetry/snapshot.js';
 import { ControlErrors } from './control/control-errors.js';
 import { EventBus } from './control/events.js';
-import { registerNodesView, reportNodeStatus, type NodeStatusReport } from './control/nodes.js';
+import {
+  registerNodesApi,
+  registerNodesView,
+  reportNodeStatus,
+  type NodeStatusReport,
+} from './control/nodes.js';
 import { Monitor } from './control/monitor.js';
 import { registerControlApi } from './control/control-api.js';
 import { createMetrics } from './control/metrics.js';
 import { registerMitigationApi } from './control/mitigation-api.js';
+import { AuditLog, auditPlannerActions } from './control/audit.js';
+import { registerAuditApi } from './control/audit-api.js';
+import { auditedOperations } from './control/audited-operations.js';
+import { LocalShardOperations, type ShardOperations } from './control/operations.js';
+import { registerOpenApi } from './control/openapi.js';
+import { registerShardsApi } from './control/shards-api.js';
 import { systemClock } from './clock.js';
 import { Executor } from './mitigate/executor.js';
 import { keyFromText, keyPolicyActions } from './mitigate/key-actions.js';
@@ -66,6 +77,10 @@ export interface Hotshard {
   readonly executor: Executor;
   /** The config store and this process's link to it (`store.commit(table, reason)` changes the routing table). */
   readonly store: StoreLink;
+  /** Every change to the control plane's state: who, when, what, why (GET /audit). */
+  readonly audit: AuditLog;
+  /** Split, move, merge, throttle, nodes: what the shard and node routes call (audited). */
+  readonly operations: ShardOperations;
   /** Stops accepting, drains in-flight requests, closes backends. Idempotent. */
   close(): Promise<void>;
 }
@@ -238,6 +253,12 @@ export async function startHotshard(
     idPrefix: store.actionIdPrefix,
   });
 
+  const audit = new AuditLog({
+    onPersistError: (err, entry) => controlErrors.record('audit', err, { audit: entry.id }),
+  });
+  auditPlannerActions(events, audit);
+  const operations = auditedOperations(new LocalShardOperations({ router, executor, bus: events }), audit);
+
   let telemetry: RouterTelemetry | undefined;
   let monitor: Monitor | undefined;
   const accessLog =
@@ -311,7 +332,11 @@ export async function startHotshard(
     log,
   );
   registerNodesView(http, router);
-  registerMitigationApi(http, { executor, policies });
+  registerNodesApi(http, operations);
+  registerShardsApi(http, { router, operations, telemetry });
+  registerMitigationApi(http, { executor, policies, audit, operations });
+  registerAuditApi(http, audit);
+  registerOpenApi(http);
   if (telemetry !== undefined && monitor !== undefined) {
     registerControlApi(http, { router, telemetry, monitor, bus: events });
     const metrics = createMetrics({ router, telemetry, monitor, controlErrors });
@@ -363,6 +388,8 @@ export async function startHotshard(
     policies,
     executor,
     store,
+    audit,
+    operations,
     close(): Promise<void> {
       closing ??= (async () => {
         monitor?.stop();

@@ -110,7 +110,7 @@ describe('errors - the wire format', () => {
   });
 
   it('errors - parseWireError reads back what hsError and throttledError write, off the encoded bytes', () => {
-    const scopes: ThrottleScope[] = ['key', 'node', 'tenant'];
+    const scopes: ThrottleScope[] = ['key', 'shard', 'node', 'tenant'];
     const text = fc.string().map((s) => s.replace(/[\r\n]/g, ' '));
     const offWire = (err: ReplyError): string => {
       const back = decodeReply(encodeReply(err));

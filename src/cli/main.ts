@@ -9,6 +9,9 @@ import { addReplayCommand } from './replay.js';
 import { addPoliciesCommand } from './policies.js';
 import { addActionsCommand } from './actions.js';
 import { addAutomationCommand } from './automation.js';
+import { addShardsCommand } from './shards.js';
+import { addNodesCommand } from './nodes.js';
+import { addAuditCommand } from './audit.js';
 import { followLauncher } from './parent.js';
 
 const program = new Command('hotshard')
@@ -24,5 +27,8 @@ addReplayCommand(program);
 addPoliciesCommand(program);
 addActionsCommand(program);
 addAutomationCommand(program);
+addShardsCommand(program);
+addNodesCommand(program);
+addAuditCommand(program);
 followLauncher();
 await program.parseAsync(process.argv);

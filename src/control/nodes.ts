@@ -2,16 +2,21 @@
  * Node health for operators: the GET /nodes view, and the log lines and
  * `/events` messages when a node goes down or comes back.
  *
- *   GET /nodes   one row per node: id, kind, address, status, since, reason, latencyMs, shards
+ *   GET    /nodes        one row per node: id, kind, address, status, since, reason, latencyMs, shards
+ *   POST   /nodes        admin; {address: "host:port", reason?}: adds a Redis node (201 {node, version})
+ *   DELETE /nodes/{id}   admin; ?reason= or {reason}: drains the node (202 {action}), then removes it
  *
- * Node ids of Redis nodes are their `host:port`; the control API's node
- * verbs (POST /nodes, DELETE /nodes/{id}) will use the same ids.
+ * Node ids of Redis nodes are their `host:port`, the same in every verb.
  */
 import type { FastifyInstance } from 'fastify';
+import { nodeId } from '../keyspace/ids.js';
 import type { Logger } from 'pino';
 import type { BackendStatus, ShardBackend } from '../backend/backend.js';
 import type { Router } from '../router/router.js';
 import type { EventBus } from './events.js';
+import type { ShardOperations } from './operations.js';
+import { adminErrors, closed, open, reason, schemaMessage } from './schema.js';
+import { actionSchema, emptyBody, operatorContext, sendRefusal } from './shards-api.js';
 
 /** One row of GET /nodes. */
 export interface NodeRow {
@@ -48,7 +53,73 @@ export function nodeRows(router: Router): NodeRow[] {
 
 /** Registers GET /nodes. */
 export function registerNodesView(app: FastifyInstance, router: Router): void {
-  app.get('/nodes', () => ({ nodes: nodeRows(router) }));
+  app.get(
+    '/nodes',
+    { schema: { summary: 'every node with its health and shard count', tags: ['nodes'] } },
+    () => ({
+      nodes: nodeRows(router),
+    }),
+  );
+}
+
+/** `host:port` with a port from 1 to 65535; a host of letters, digits, dots, dashes, or an IPv6 literal in brackets. */
+const ADDRESS =
+  '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$';
+
+/** Registers POST /nodes and DELETE /nodes/{id}. */
+export function registerNodesApi(app: FastifyInstance, operations: ShardOperations): void {
+  const tags = ['nodes'];
+  app.post<{ Body: { address: string; reason?: string } }>(
+    '/nodes',
+    {
+      config: { access: 'admin' },
+      schema: {
+        summary: 'add a Redis node (host:port) that shards can be moved onto',
+        tags,
+        body: closed({ address: { type: 'string', pattern: ADDRESS, maxLength: 300 }, reason }, ['address']),
+        response: { 201: open({ node: { type: 'string' }, version: { type: 'integer' } }), ...adminErrors },
+      },
+      schemaErrorFormatter: (errors, dataVar) => {
+        const bad = errors.find((e) => e.keyword === 'pattern');
+        return bad === undefined
+          ? schemaMessage(errors, dataVar)
+          : new Error(`${dataVar}.address must be host:port with a port from 1 to 65535 (a Redis node)`);
+      },
+    },
+    async (req, res) => {
+      try {
+        return res.code(201).send(await operations.addNode(req.body.address, operatorContext(req.body)));
+      } catch (err) {
+        return sendRefusal(res, err);
+      }
+    },
+  );
+
+  app.delete<{ Params: { id: string }; Querystring: { reason?: string }; Body: { reason?: string } }>(
+    '/nodes/:id',
+    {
+      config: { access: 'admin' },
+      preValidation: emptyBody,
+      schema: {
+        summary: 'drain a node: move its shards away, then remove it (202 with the drain action)',
+        tags,
+        params: { type: 'object', properties: { id: { type: 'string', minLength: 1 } } },
+        querystring: closed({ reason }),
+        body: closed({ reason }),
+        response: { 202: open({ action: actionSchema }), ...adminErrors },
+      },
+      schemaErrorFormatter: schemaMessage,
+    },
+    async (req, res) => {
+      const why = req.query.reason ?? req.body.reason;
+      try {
+        const started = await operations.drainNode(nodeId(req.params.id), operatorContext({ reason: why }));
+        return res.code(202).send(started);
+      } catch (err) {
+        return sendRefusal(res, err);
+      }
+    },
+  );
 }
 
 /** Called when a node goes down or comes back; `atStart` for a node found down while hotshard starts. */

@@ -27,11 +27,23 @@ export type ActionKind =
   /** SLO breach with nothing cheaper left: shed the lowest-priority tenants on a node. */
   | 'shed'
   /** An operator's whole key policy (PUT /policies/{key}): replaces every part; one with no remedy removes it. */
-  | 'policy';
+  | 'policy'
+  /** Hot range: cut a shard in two (metadata only; both halves stay on the node). */
+  | 'split'
+  /** Hot range or hot node: copy a shard live to another node and switch its route. */
+  | 'move'
+  /** Cold neighbours: join a shard with its right-hand neighbour. */
+  | 'merge'
+  /** A per-shard ops/s limit (POST /shards/{id}:throttle). */
+  | 'throttle-shard'
+  /** A node joins the cluster (POST /nodes). */
+  | 'add-node'
+  /** A node leaves: its shards are moved away, then it is removed (DELETE /nodes/{id}). */
+  | 'drain-node';
 
 /** Who or what an action acts on: a key (printable form), a tenant name or a node id. */
 export interface ActionSubject {
-  readonly type: 'key' | 'tenant' | 'node';
+  readonly type: 'key' | 'tenant' | 'node' | 'shard';
   /** For keys, the key as `keyText` prints it (binary bytes escaped). */
   readonly name: string;
 }
@@ -85,15 +97,52 @@ export interface ActionRecord {
   readonly createdAt: number;
   updatedAt: number;
   revertedAt: number | null;
+  /** A long action's progress while it runs and as it ended (a move's phase, keys copied, ETA); null for others. */
+  progress: Readonly<Record<string, unknown>> | null;
 }
 
 /** Applies, reverts and reports one kind of action. */
 export interface ActionKindHandler {
   readonly kind: ActionKind;
-  /** Puts the remedy in place; rejects with a message an operator can act on. */
-  apply(subject: ActionSubject, settings: Readonly<Record<string, unknown>>): Promise<void>;
+  /**
+   * Puts the remedy in place; rejects with a message an operator can act on.
+   * A long action may resolve with its final progress (kept on the record).
+   */
+  apply(
+    subject: ActionSubject,
+    settings: Readonly<Record<string, unknown>>,
+  ): Promise<void | { readonly progress: Readonly<Record<string, unknown>> }>;
   /** Takes it away again, leaving the subject as it was (a counter folded back, copies removed). */
   revert(subject: ActionSubject): Promise<void>;
   /** What the remedy is doing now, or null when it is not in place. */
   status(subject: ActionSubject): Record<string, unknown> | null;
+  /**
+   * Actions that are done once applied (a split, a move): never kept in
+   * force, never reverted — undoing one is a new action (a move back).
+   */
+  readonly oneShot?: boolean;
+  /** A running apply's progress (a move's phase and counters), or null when none runs on the subject. */
+  progress?(subject: ActionSubject): Record<string, unknown> | null;
+  /**
+   * Asks a running apply to stop; true when one was running. Its apply then
+   * ends by throwing {@link ActionEnded} (`cancelled`, or `rolled-back`).
+   */
+  cancel?(subject: ActionSubject, reason: string): boolean;
+}
+
+/**
+ * Thrown by an apply that stopped without failing: cancelled by an operator,
+ * or rolled back on its own (a move whose target died) — the subject is
+ * exactly as it was before. The record takes `state` instead of `failed`.
+ */
+export class ActionEnded extends Error {
+  override readonly name = 'ActionEnded';
+  constructor(
+    readonly state: 'cancelled' | 'rolled-back',
+    message: string,
+    /** The action's progress when it stopped. */
+    readonly progress: Readonly<Record<string, unknown>> | null = null,
+  ) {
+    super(message);
+  }
 }

@@ -23,6 +23,7 @@ import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import type { EventBus } from '../control/events.js';
 import { ErrorCode, HotshardError } from '../errors.js';
+import { ActionEnded } from './action.js';
 import type {
   ActionKind,
   ActionKindHandler,
@@ -134,6 +135,8 @@ export class Executor {
   #doNotTouch: readonly string[];
   readonly #changes: AutomationChange[] = [];
   readonly #log: ActionRecord[] = [];
+  /** Actions whose apply is under way, by id (a move runs for minutes). */
+  readonly #running = new Map<string, ActionRecord>();
   /** Actions in force, by id: revertible even after the log has dropped them. */
   readonly #active = new Map<string, ActionRecord>();
   /** Last change per subject (the planner's cooldown). */
@@ -242,6 +245,15 @@ export class Executor {
    * ActionRefused when the mode or a budget forbids it.
    */
   async execute(request: ActionRequest): Promise<ActionRecord> {
+    return this.start(request).settled;
+  }
+
+  /**
+   * Takes an action and returns its record at once (`pending`), for long
+   * actions an API answers 202 to; `settled` resolves as `execute` does.
+   * Throws ActionRefused, synchronously, when the mode or a budget forbids it.
+   */
+  start(request: ActionRequest): { record: ActionRecord; settled: Promise<ActionRecord> } {
     const refused = this.refusal(request);
     if (refused !== null) throw refused;
     const handler = this.#handlers.get(request.kind)!;
@@ -262,6 +274,7 @@ export class Executor {
       createdAt: now,
       updatedAt: now,
       revertedAt: null,
+      progress: null,
     };
     this.#append(record);
     const subject = subjectId(record.subject);
@@ -272,28 +285,39 @@ export class Executor {
       record.outcome = 'recommended';
       record.detail = 'dry-run: recommended, not applied';
       this.#publish('recommended', record);
-      return record;
+      return { record, settled: Promise.resolve(record) };
     }
     this.#publish('pending', record);
-    await this.#serial(subject, async () => {
+    const settled = this.#serial(subject, async () => {
       if (record.state === 'cancelled') return;
       // The mode may have changed while this waited its turn.
       const late = this.#modeRefusal(record.by);
       if (late !== null) return this.#set(record, 'cancelled', `not applied: ${late.message}`);
       this.#set(record, 'running', null);
+      this.#running.set(record.id, record);
       try {
-        await handler.apply(record.subject, record.settings);
+        const applied = await handler.apply(record.subject, record.settings);
+        if (applied !== undefined) record.progress = applied.progress;
       } catch (err) {
+        if (err instanceof ActionEnded) {
+          if (err.progress !== null) record.progress = err.progress;
+          this.#set(record, err.state, err.message);
+          return;
+        }
         this.#set(record, 'failed', message(err));
         this.#reportError(err, record);
         this.#dropGone(record.subject, record.id);
         return;
+      } finally {
+        this.#running.delete(record.id);
       }
-      this.#supersede(record);
-      this.#active.set(record.id, record);
+      if (handler.oneShot !== true) {
+        this.#supersede(record);
+        this.#active.set(record.id, record);
+      }
       this.#set(record, 'done', null);
-    });
-    return record;
+    }).then(() => record);
+    return { record, settled };
   }
 
   /** Takes an action in force away again; resolves with its record, now `rolled-back`. */
@@ -332,17 +356,31 @@ export class Executor {
     return record;
   }
 
-  /** Stops an action still waiting its turn; an action already running cannot be stopped (revert it after). */
+  /**
+   * Stops an action waiting its turn, or asks a running one whose kind can
+   * stop (a move) to stop: it then ends `cancelled` (or `rolled-back`) once
+   * the subject is as it was. Anything else cannot be cancelled (revert it).
+   */
   cancel(id: string, reason = 'cancelled by operator'): ActionRecord {
     const record = this.get(id);
     if (record === undefined) throw new ActionRefused('not-found', `no action '${id}'`);
-    if (record.state !== 'pending')
-      throw new ActionRefused(
-        'not-revertible',
-        `${id} is ${record.state}: only a pending action can be cancelled`,
-      );
-    this.#set(record, 'cancelled', reason);
-    return record;
+    if (record.state === 'pending') {
+      this.#set(record, 'cancelled', reason);
+      return record;
+    }
+    const handler = this.#handlers.get(record.kind)!;
+    if (record.state === 'running' && handler.cancel !== undefined) {
+      if (handler.cancel(record.subject, reason)) {
+        record.detail = `cancelling: ${reason}`;
+        record.updatedAt = this.#clock.now();
+        this.#publish('cancelling', record);
+        return record;
+      }
+    }
+    throw new ActionRefused(
+      'not-revertible',
+      `${id} is ${record.state}: only a pending action${handler.cancel === undefined ? '' : ' or a running ' + record.kind} can be cancelled`,
+    );
   }
 
   /** What the planner measured after the action had time to work, and its verdict. */
@@ -397,7 +435,7 @@ export class Executor {
 
   /** One action, if still kept. */
   get(id: string): ActionRecord | undefined {
-    return this.#active.get(id) ?? this.#log.find((r) => r.id === id);
+    return this.#active.get(id) ?? this.#running.get(id) ?? this.#log.find((r) => r.id === id);
   }
 
   /** The log, newest first, optionally filtered. */
@@ -423,6 +461,22 @@ export class Executor {
   status(id: string): Record<string, unknown> | null {
     const record = this.#active.get(id);
     return record === undefined ? null : this.#handlers.get(record.kind)!.status(record.subject);
+  }
+
+  /** A running action's progress as its handler reports it now; else what it reported last (or null). */
+  progress(id: string): Readonly<Record<string, unknown>> | null {
+    const running = this.#running.get(id);
+    if (running !== undefined) {
+      const now = this.#handlers.get(running.kind)!.progress?.(running.subject) ?? null;
+      if (now !== null) running.progress = now;
+      return running.progress;
+    }
+    return this.get(id)?.progress ?? null;
+  }
+
+  /** The actions running now, oldest first. */
+  running(): ActionRecord[] {
+    return [...this.#running.values()];
   }
 
   #modeRefusal(by: 'planner' | 'operator'): ActionRefused | null {

@@ -150,7 +150,7 @@ export function hsError(code: ErrorCode, message: string): ReplyError {
 
 /**
  * A request refused by a rate limit, with when to retry:
- * `-BUSY HS_ERR_THROTTLED retry-after-ms=<n> scope=<key|node|tenant> <message>`.
+ * `-BUSY HS_ERR_THROTTLED retry-after-ms=<n> scope=<key|shard|node|tenant> <message>`.
  * `retryAfterMs` is rounded up to a whole millisecond so the text is exact.
  */
 export function throttledError(retryAfterMs: number, scope: ThrottleScope, message: string): ReplyError {

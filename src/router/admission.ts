@@ -1,7 +1,7 @@
 /**
  * Admission: the rate limits a request meets before it is routed, and
  * shedding. Every refusal is an explicit answer at once, never a silent
- * timeout: `-BUSY HS_ERR_THROTTLED retry-after-ms=<n> scope=<tenant|node> ...`
+ * timeout: `-BUSY HS_ERR_THROTTLED retry-after-ms=<n> scope=<tenant|shard|node> ...`
  * over RESP, 429 with Retry-After over HTTP (docs/errors.md), counted as shed
  * by telemetry.
  *
@@ -10,6 +10,10 @@
  * - A node's limit: a token bucket per node, taken by every keyed request
  *   whose key lives there (a multi-key command takes one token from each node
  *   it touches).
+ * - A shard's limit (`POST /shards/{id}:throttle`): the same per shard, so an
+ *   operator can cap one hot range without touching its node's other ranges.
+ *   The shard of a single-key request is looked up in the routing table the
+ *   admission stage follows (`followTable`), only while a shard limit is set.
  * - Shedding: a saturated node refuses requests from tenants whose priority
  *   (config `tenant.declared[].priority`, 0 lowest) is below a level. Raising
  *   the level one step at a time drops the lowest-priority tenants first.
@@ -29,7 +33,7 @@
  * field `engaged` and skips the stage otherwise.
  */
 import type { Clock } from '../clock.js';
-import type { NodeId } from '../keyspace/ids.js';
+import type { NodeId, ShardId } from '../keyspace/ids.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
 import { TokenBucket, checkLimit, withBurst, type RateLimit } from '../mitigate/token-bucket.js';
 import { throttledError, type ReplyError } from '../protocol/reply.js';
@@ -78,6 +82,7 @@ export interface LimitStatus extends RateLimit {
 export interface AdmissionStatus {
   readonly tenants: readonly (LimitStatus & { readonly tenant: string })[];
   readonly nodes: readonly (LimitStatus & { readonly node: NodeId })[];
+  readonly shards: readonly (LimitStatus & { readonly shard: ShardId })[];
   readonly shedding: readonly {
     readonly node: NodeId;
     readonly belowPriority: number;
@@ -86,6 +91,7 @@ export interface AdmissionStatus {
 }
 
 const NO_NODES: readonly NodeId[] = [];
+const NO_SHARDS: readonly ShardId[] = [];
 const COLON = 0x3a;
 
 /**
@@ -105,6 +111,8 @@ export class Admission {
   readonly #shedRetryAfterMs: number;
   readonly #tenants = new Map<string, Limiter>();
   readonly #nodes = new Map<NodeId, Limiter>();
+  readonly #shards = new Map<ShardId, Limiter>();
+  #table: (() => RoutingTable) | undefined;
   readonly #shedding = new Map<NodeId, Shedding>();
 
   constructor(options: AdmissionOptions) {
@@ -141,6 +149,31 @@ export class Admission {
   }
 
   /**
+   * Where a single-key request's shard is looked up while a shard limit is
+   * set (the router's table in force; the router's call passes only the node).
+   */
+  followTable(table: () => RoutingTable): void {
+    this.#table = table;
+  }
+
+  /**
+   * Sets the limit on requests to one shard, or removes it (null); as
+   * setTenantQuota. Throws an Error when no table is followed: a shard limit
+   * that no request could be matched to would silently do nothing.
+   */
+  setShardLimit(shard: ShardId, limit: LimitSetting | null): void {
+    if (limit !== null && this.#table === undefined)
+      throw new Error('a shard limit needs the routing table: call followTable() first');
+    setLimit(this.#shards, shard, limit, this.#clock);
+    this.#engage();
+  }
+
+  /** A shard's limit in force, if any. */
+  shardLimit(shard: ShardId): RateLimit | undefined {
+    return this.#shards.get(shard)?.bucket.limit;
+  }
+
+  /**
    * Makes `node` refuse requests from tenants whose priority is below
    * `belowPriority` (1 sheds the priority-0 tenants; each step up sheds the
    * next-lowest too), or stops shedding there (null).
@@ -166,6 +199,7 @@ export class Admission {
     return {
       tenants: [...this.#tenants].map(([tenant, l]) => ({ tenant, ...limitStatus(l) })),
       nodes: [...this.#nodes].map(([node, l]) => ({ node, ...limitStatus(l) })),
+      shards: [...this.#shards].map(([shard, l]) => ({ shard, ...limitStatus(l) })),
       shedding: [...this.#shedding].map(([node, s]) => ({
         node,
         belowPriority: s.belowPriority,
@@ -195,16 +229,23 @@ export class Admission {
       if (refused !== undefined) return refused;
     }
     const n = this.#nodes.size === 0 ? undefined : this.#nodes.get(node);
-    return this.#take(tenant, n === undefined ? NO_NODES : [node]);
+    let shards = NO_SHARDS;
+    if (this.#shards.size !== 0) {
+      const shard = this.#table!().shardFor(key).id;
+      if (this.#shards.has(shard)) shards = [shard];
+    }
+    return this.#take(tenant, n === undefined ? NO_NODES : [node], shards);
   }
 
   /** A multi-key command whose first key is `key` and whose keys are on shards `at` of `table` (shardsOfKeys). */
   admitShards(session: Session, key: Buffer, table: RoutingTable, at: Int32Array): ReplyError | undefined {
     const tenant = this.tenantOf(session, key);
     const nodes: NodeId[] = [];
+    const shards: ShardId[] = [];
     for (const i of at) {
-      const node = table.shards[i]!.node;
+      const { id, node } = table.shards[i]!;
       if (!nodes.includes(node)) nodes.push(node);
+      if (this.#shards.has(id) && !shards.includes(id)) shards.push(id);
     }
     if (this.#shedding.size !== 0) {
       for (const node of nodes) {
@@ -215,6 +256,7 @@ export class Admission {
     return this.#take(
       tenant,
       nodes.filter((node) => this.#nodes.has(node)),
+      shards,
     );
   }
 
@@ -234,10 +276,11 @@ export class Admission {
   // Looks at every limit first and takes a token from each only when all
   // have one: a refused request leaves every bucket as it was. The refusal
   // names the limit with the longest wait, which the client must wait anyway.
-  #take(tenant: string, nodes: readonly NodeId[]): ReplyError | undefined {
+  #take(tenant: string, nodes: readonly NodeId[], shards: readonly ShardId[]): ReplyError | undefined {
     const t = this.#tenants.size === 0 ? undefined : this.#tenants.get(tenant);
     let wait = t === undefined ? 0 : t.bucket.wait();
     let worst: NodeId | undefined;
+    let worstShard: ShardId | undefined;
     for (const node of nodes) {
       const w = this.#nodes.get(node)!.bucket.wait();
       if (w > wait) {
@@ -245,7 +288,24 @@ export class Admission {
         worst = node;
       }
     }
+    for (const shard of shards) {
+      const w = this.#shards.get(shard)!.bucket.wait();
+      if (w > wait) {
+        wait = w;
+        worstShard = shard;
+      }
+    }
     if (wait > 0) {
+      if (worstShard !== undefined) {
+        const s = this.#shards.get(worstShard)!;
+        s.throttled++;
+        const { opsPerSec, burst } = s.bucket.limit;
+        return throttledError(
+          wait,
+          'shard',
+          `shard ${worstShard} is over its limit of ${opsPerSec} ops/s (burst ${burst})`,
+        );
+      }
       if (worst === undefined) {
         t!.throttled++;
         const { opsPerSec, burst } = t!.bucket.limit;
@@ -273,11 +333,20 @@ export class Admission {
       n.bucket.take();
       n.admitted++;
     }
+    for (const shard of shards) {
+      const s = this.#shards.get(shard)!;
+      s.bucket.take();
+      s.admitted++;
+    }
     return undefined;
   }
 
   #engage(): void {
-    this.engaged = this.#tenants.size !== 0 || this.#nodes.size !== 0 || this.#shedding.size !== 0;
+    this.engaged =
+      this.#tenants.size !== 0 ||
+      this.#nodes.size !== 0 ||
+      this.#shards.size !== 0 ||
+      this.#shedding.size !== 0;
   }
 }
 

@@ -14,7 +14,8 @@
  *
  * The control plane's tokens apply with or without a password, so they are
  * checked before the no-password shortcut:
- *   - a route that changes state (policies, actions, automation) declares
+ *   - a route that changes state (policies, actions, automation, shard and
+ *     node verbs) declares
  *     `access: 'admin'` and needs `Authorization: Bearer <admin token>`:
  *     401 without credentials or with wrong ones, 403 with the read-only
  *     token, and 403 naming `--admin-token` when none is configured (an

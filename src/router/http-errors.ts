@@ -82,7 +82,7 @@ function codeFor(status: number): ErrorCode {
   }
 }
 
-const METHODS = ['GET', 'PUT', 'POST', 'DELETE'] as const;
+const METHODS = ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'] as const;
 
 /** Limits the messages name. */
 export interface HttpErrorOptions {

@@ -9,7 +9,7 @@
  *   PUT    /kv/{key}        body = value; ?ttl=seconds or ?px=ms sets an expiry
  *   DELETE /kv/{key}        {"deleted": 0|1}
  *   POST   /kv/{key}:incr   ?by=N (default 1) -> {"value": N}
- *   GET    /shards          shard metadata rows (shard_id, key_range, node, capacity, status, node_status)
+ *   GET    /shards          shard metadata rows (shard_id, key_range, node, capacity, status, node_status, throttle_ops_per_sec)
  *   GET    /healthz         node status (open even with a password: see http-auth.ts)
  *
  * Errors are JSON `{"error":{"code":"HS_ERR_...","message":"..."}}` with a
@@ -22,7 +22,9 @@ import type { Logger } from 'pino';
 import type { ShardBackend } from '../backend/backend.js';
 import { parseInt64 } from '../backend/memory-commands.js';
 import { MemoryBackend } from '../backend/memory.js';
+import { collectRoutes } from '../control/openapi.js';
 import { ErrorCode } from '../errors.js';
+import type { ShardInfo } from '../keyspace/routing-table.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
 import { RawReply, ReplyError, SimpleString, type Reply } from '../protocol/reply.js';
 import { registerHttpAuth } from './http-auth.js';
@@ -56,6 +58,33 @@ function shardCapacity(own: number | null, node: ShardBackend | undefined): numb
   const nodeCapacity = node instanceof MemoryBackend ? node.capacity : null;
   if (own === null) return nodeCapacity;
   return nodeCapacity === null ? own : Math.min(own, nodeCapacity);
+}
+
+/** One row of GET /shards: the seed's `(shard_id, key_range, node, capacity, status)` and what serves it now. */
+export interface ShardRow {
+  readonly shard_id: string;
+  /** `[start, end)` in the partitioner's text; end null = the end of the keyspace. */
+  readonly key_range: readonly [string, string | null];
+  readonly node: string;
+  readonly capacity: number | null;
+  readonly status: ShardInfo['status'];
+  readonly node_status: string;
+  /** The shard's ops/s limit (POST /shards/{id}:throttle), or null. */
+  readonly throttle_ops_per_sec: number | null;
+}
+
+/** A shard as GET /shards lists it. */
+export function shardRow(router: Router, s: ShardInfo): ShardRow {
+  const p = router.table.partitioner;
+  return {
+    shard_id: s.id,
+    key_range: [p.format(s.start), s.end === null ? null : p.format(s.end)],
+    node: s.node,
+    capacity: shardCapacity(s.capacity, router.backends.get(s.node)),
+    status: s.status,
+    node_status: router.backends.get(s.node)?.status ?? 'down',
+    throttle_ops_per_sec: router.admission.shardLimit(s.id)?.opsPerSec ?? null,
+  };
 }
 
 /** Runs a command through the router and resolves with its decoded reply. */
@@ -100,6 +129,8 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
     frameworkErrors,
     clientErrorHandler,
   });
+  // First, so GET /openapi.json lists every route added after it.
+  collectRoutes(app);
   registerHttpErrors(app, { maxValueBytes: options.maxValueBytes });
   registerHttpAuth(app, {
     tenants: router.tenants,
@@ -118,18 +149,10 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
 
   app.get('/shards', () => {
     const table = router.table;
-    const p = table.partitioner;
     return {
       version: table.version,
-      partitioner: p.kind,
-      shards: table.shards.map((s) => ({
-        shard_id: s.id,
-        key_range: [p.format(s.start), s.end === null ? null : p.format(s.end)],
-        node: s.node,
-        capacity: shardCapacity(s.capacity, router.backends.get(s.node)),
-        status: s.status,
-        node_status: router.backends.get(s.node)?.status ?? 'down',
-      })),
+      partitioner: table.partitioner.kind,
+      shards: table.shards.map((s) => shardRow(router, s)),
     };
   });
 

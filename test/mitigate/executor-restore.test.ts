@@ -82,6 +82,7 @@ describe('executor - restore', () => {
       createdAt: 1,
       updatedAt: 1,
       revertedAt: null,
+      progress: null,
     } as const;
     const changed = executor.restore([
       { ...base, id: 'a-7', kind: 'cache', state: 'running' },
@@ -128,6 +129,7 @@ describe('executor - restore from a shared store', () => {
       createdAt: 1,
       updatedAt: 1,
       revertedAt: null,
+      progress: null,
     } as const;
     expect(executor.restore([record], { interrupt: false })).toEqual([]);
     expect(executor.get('a-3-1')).toMatchObject({ state: 'running', detail: null });

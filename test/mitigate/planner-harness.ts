@@ -124,6 +124,7 @@ export class ActionLog {
       createdAt: now,
       updatedAt: now,
       revertedAt: null,
+      progress: null,
     };
   }
 }

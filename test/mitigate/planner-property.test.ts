@@ -122,6 +122,7 @@ function simulate(segments: readonly Segment[], seed: number) {
             createdAt: now,
             updatedAt: now,
             revertedAt: null,
+            progress: null,
           });
         } else if (o.type === 'verdict') {
           const r = records.find((x) => x.id === o.actionId)!;

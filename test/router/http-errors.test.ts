@@ -140,7 +140,7 @@ describe('http errors - the documented JSON body everywhere', () => {
     for (const method of ['FOO', 'CONNECT']) {
       const res = await rawHttp(t.httpPort, `${method} /kv/a HTTP/1.1\r\nHost: x\r\n\r\n`);
       expect(res.status, method).toBe(405);
-      expect(res.head).toMatch(/\r\nallow: GET, PUT, POST, DELETE/i);
+      expect(res.head).toMatch(/\r\nallow: GET, PUT, POST, PATCH, DELETE/i);
       expect(res.body.error.code).toBe('HS_ERR_METHOD_NOT_ALLOWED');
     }
     await bystanderServed();

@@ -82,6 +82,7 @@ describe('http api - /kv on the memory backend', () => {
       'node_status',
       'shard_id',
       'status',
+      'throttle_ops_per_sec',
     ]);
     expect(body.shards[0]!.key_range[0]).toBeDefined();
   });

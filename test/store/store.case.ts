@@ -52,6 +52,7 @@ function action(id: string, createdAt: number, state: ActionRecord['state'] = 'd
     createdAt,
     updatedAt: createdAt,
     revertedAt: null,
+    progress: null,
   };
 }
 
