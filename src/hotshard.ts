@@ -254,10 +254,19 @@ export async function startHotshard(
   });
 
   const audit = new AuditLog({
+    persist: (entry) => store.persistAudit(entry),
     onPersistError: (err, entry) => controlErrors.record('audit', err, { audit: entry.id }),
   });
   auditPlannerActions(events, audit);
-  const operations = auditedOperations(new LocalShardOperations({ router, executor, bus: events }), audit);
+  const operations = auditedOperations(
+    new LocalShardOperations({
+      router,
+      executor,
+      bus: events,
+      install: (table, reason) => store.commit(table, reason),
+    }),
+    audit,
+  );
 
   let telemetry: RouterTelemetry | undefined;
   let monitor: Monitor | undefined;
@@ -345,7 +354,7 @@ export async function startHotshard(
   let respPort: number;
   let httpPort: number;
   try {
-    await store.attach({ router, policies, executor, events, nodes: nodeAccess });
+    await store.attach({ router, policies, executor, events, nodes: nodeAccess, audit });
     respPort = await resp.listen();
     await http.listen({ host: config.host, port: config.httpPort });
     httpPort = (http.server.address() as { port: number }).port;

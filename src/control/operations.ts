@@ -17,7 +17,7 @@ import type { ActionRecord, ActionState } from '../mitigate/action.js';
 import type { Executor } from '../mitigate/executor.js';
 import { ErrorCode, HotshardError } from '../errors.js';
 import type { NodeId, ShardId } from '../keyspace/ids.js';
-import { ShardStatus, type ShardInfo } from '../keyspace/routing-table.js';
+import { ShardStatus, type RoutingTable, type ShardInfo } from '../keyspace/routing-table.js';
 import type { Router } from '../router/router.js';
 import type { AuditActor } from './audit.js';
 import type { EventBus } from './events.js';
@@ -162,6 +162,12 @@ export interface LocalOperationsDeps {
   readonly executor?: Executor | undefined;
   /** `shard.split` and `shard.throttled` are published here. */
   readonly bus?: EventBus | undefined;
+  /**
+   * Installs a new routing table: the config store's compare-and-set save,
+   * then `router.setTable` (`StoreLink.commit`), so a split cannot race
+   * another router's change. Unset: `router.setTable` alone.
+   */
+  readonly install?: ((table: RoutingTable, reason: string) => Promise<void>) | undefined;
 }
 
 /**
@@ -172,11 +178,13 @@ export class LocalShardOperations implements ShardOperations {
   readonly #router: Router;
   readonly #executor: Executor | undefined;
   readonly #bus: EventBus | undefined;
+  readonly #install: LocalOperationsDeps['install'];
 
   constructor(deps: LocalOperationsDeps) {
     this.#router = deps.router;
     this.#executor = deps.executor;
     this.#bus = deps.bus;
+    this.#install = deps.install;
     deps.router.admission.followTable(() => deps.router.table);
   }
 
@@ -196,50 +204,64 @@ export class LocalShardOperations implements ShardOperations {
     return s;
   }
 
-  split(id: ShardId, at: string | undefined, ctx: OperationContext): Promise<SplitDone> {
-    return settle((): SplitDone => {
-      const router = this.#router;
-      this.#active(id, 'split');
-      const table = router.table;
-      const p = table.partitioner;
-      let point;
-      if (at !== undefined) {
-        try {
-          point = p.parse(at);
-        } catch (err) {
-          throw new OperationRefused(400, ErrorCode.BadRequest, `at: ${(err as Error).message}`);
-        }
-      }
-      let next;
+  async split(id: ShardId, at: string | undefined, ctx: OperationContext): Promise<SplitDone> {
+    const next = await settle(() => this.#splitTable(id, at));
+    const router = this.#router;
+    const limit = router.admission.shardLimit(id);
+    if (this.#install === undefined) router.setTable(next);
+    else {
       try {
-        next = table.split(id, point);
+        await this.#install(next, `split ${id}${ctx.reason === null ? '' : `: ${ctx.reason}`}`);
       } catch (err) {
-        if (!(err instanceof HotshardError)) throw err;
-        // A point outside the range is the caller's mistake; a range too small to split is the shard's state.
-        const status = at === undefined ? 409 : 400;
-        throw new OperationRefused(
-          status,
-          status === 409 ? ErrorCode.NotAllowed : ErrorCode.BadRequest,
-          err.message,
-        );
+        if (err instanceof HotshardError && err.code === ErrorCode.VersionConflict)
+          throw new OperationRefused(409, ErrorCode.VersionConflict, err.message);
+        throw err;
       }
-      const i = next.shards.findIndex((s) => s.id === id);
-      const left = next.shards[i]!;
-      const right = next.shards[i + 1]!;
-      // Both halves carry a throttle the range had: the operator capped the range, not the id.
-      const limit = router.admission.shardLimit(id);
-      router.setTable(next);
-      if (limit !== undefined) router.admission.setShardLimit(right.id, limit);
-      this.#bus?.publish('shard.split', {
-        shard: id,
-        newShard: right.id,
-        at: p.format(right.start),
-        version: next.version,
-        by: ctx.who,
-        reason: ctx.reason,
-      });
-      return { version: next.version, shards: [left, right] };
+    }
+    const i = next.shards.findIndex((s) => s.id === id);
+    const left = next.shards[i]!;
+    const right = next.shards[i + 1]!;
+    // Both halves carry a throttle the range had: the operator capped the range, not the id.
+    if (limit !== undefined) router.admission.setShardLimit(right.id, limit);
+    this.#bus?.publish('shard.split', {
+      shard: id,
+      newShard: right.id,
+      at: next.partitioner.format(right.start),
+      version: next.version,
+      by: ctx.who,
+      reason: ctx.reason,
     });
+    return { version: next.version, shards: [left, right] };
+  }
+
+  /** The table with shard `id` split at `at` (or its midpoint), refused as the API answers it. */
+  #splitTable(id: ShardId, at: string | undefined): RoutingTable {
+    const router = this.#router;
+    this.#active(id, 'split');
+    const table = router.table;
+    const p = table.partitioner;
+    let point;
+    if (at !== undefined) {
+      try {
+        point = p.parse(at);
+      } catch (err) {
+        throw new OperationRefused(400, ErrorCode.BadRequest, `at: ${(err as Error).message}`);
+      }
+    }
+    let next;
+    try {
+      next = table.split(id, point);
+    } catch (err) {
+      if (!(err instanceof HotshardError)) throw err;
+      // A point outside the range is the caller's mistake; a range too small to split is the shard's state.
+      const status = at === undefined ? 409 : 400;
+      throw new OperationRefused(
+        status,
+        status === 409 ? ErrorCode.NotAllowed : ErrorCode.BadRequest,
+        err.message,
+      );
+    }
+    return next;
   }
 
   throttle(id: ShardId, opsPerSec: number | null, ctx: OperationContext): Promise<ThrottleDone> {

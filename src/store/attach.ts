@@ -21,6 +21,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { AuditActor, AuditEntry as LoggedAudit, AuditLog } from '../control/audit.js';
 import type { EventBus } from '../control/events.js';
 import { ConfigError, ErrorCode, HotshardError } from '../errors.js';
 import type { NodeId } from '../keyspace/ids.js';
@@ -31,6 +32,9 @@ import type { PolicyManager } from '../mitigate/policies.js';
 import type { Router } from '../router/router.js';
 import { openConfigStore } from './open.js';
 import { VersionConflict, type ConfigStore, type RoutingVersion, type StoredNode } from './store.js';
+
+/** Audit entries given back to the in-memory log at start (the newest). */
+const AUDIT_RESTORED = 10_000;
 
 /** How long close() waits for the store writes already asked for (ms). */
 const CLOSE_WAIT_MS = 5000;
@@ -50,6 +54,8 @@ export interface StoreParts {
   readonly executor: Executor;
   readonly events: EventBus;
   readonly nodes: NodeAccess;
+  /** The audit log: given back the stored entries at start (its `persist` hook is {@link StoreLink.persistAudit}). */
+  readonly audit?: AuditLog | undefined;
 }
 
 /** The nodes a configuration declares, as the store's nodes table keeps them. */
@@ -163,6 +169,20 @@ export class StoreLink {
         );
       });
     }
+    if (parts.audit !== undefined) {
+      const kept = await this.store.audit.list({ limit: AUDIT_RESTORED });
+      parts.audit.restore(
+        kept.map((e) => ({
+          id: `au-${e.id}`,
+          at: e.at,
+          who: e.who as AuditActor,
+          verb: e.verb,
+          target: e.target,
+          reason: e.reason,
+          details: e.details ?? {},
+        })),
+      );
+    }
     const restored = await this.store.actions.list({ limit: 1000 });
     // On a shared store a running action may be another router's, alive: only an embedded store's are surely cut short.
     const interrupt = !this.store.shared;
@@ -210,6 +230,20 @@ export class StoreLink {
       this.#stored = table.version;
     });
     parts.router.setTable(table);
+  }
+
+  /** Keeps an audit entry (the AuditLog's `persist` hook), in order with the other writes. */
+  persistAudit(entry: LoggedAudit): Promise<void> {
+    return this.#enqueue(async () => {
+      await this.store.audit.append({
+        at: entry.at,
+        who: entry.who,
+        verb: entry.verb,
+        target: entry.target,
+        reason: entry.reason,
+        details: entry.details,
+      });
+    });
   }
 
   /** Stops saving and following, waits for the writes asked for, and closes the store. Idempotent. */

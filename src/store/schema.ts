@@ -84,7 +84,7 @@ export const MIGRATIONS: readonly Migration[] = [
           who text NOT NULL,
           verb text NOT NULL,
           target text NOT NULL,
-          reason text NOT NULL,
+          reason text,
           details_json text)`,
         `CREATE TABLE incidents (
           id text PRIMARY KEY,
@@ -153,7 +153,7 @@ export interface Tables {
     who: string;
     verb: string;
     target: string;
-    reason: string;
+    reason: string | null;
     details_json: string | null;
   };
   incidents: {

@@ -525,7 +525,7 @@ export function createSqlStore(o: SqlStoreOptions): ConfigStore {
           who: text(e.who, 'audit who'),
           verb: text(e.verb, 'audit verb'),
           target: text(e.target, 'audit target'),
-          reason: typeof e.reason === 'string' ? e.reason : '',
+          reason: typeof e.reason === 'string' ? e.reason : null,
           details_json: e.details == null ? null : json(e.details, 'audit details'),
         };
         const r = await db.insertInto('audit_log').values(row).returning('id').executeTakeFirstOrThrow();

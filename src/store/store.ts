@@ -167,12 +167,14 @@ export interface AuditEntry {
   readonly verb: string;
   /** `shard:s3`, `key:user:1`, `node:10.0.0.5:6379`, ... */
   readonly target: string;
-  readonly reason: string;
+  /** Why, as given; null when none was. */
+  readonly reason: string | null;
   readonly details: Readonly<Record<string, unknown>> | null;
 }
 
 /** What an audit entry is made of; `at` defaults to the store's clock. */
-export type AuditInput = Omit<AuditEntry, 'id' | 'at' | 'details'> & {
+export type AuditInput = Omit<AuditEntry, 'id' | 'at' | 'details' | 'reason'> & {
+  readonly reason?: string | null | undefined;
   readonly at?: number | undefined;
   readonly details?: Readonly<Record<string, unknown>> | null | undefined;
 };

@@ -68,6 +68,13 @@ describe('store attach - embedded file', () => {
       first.router.setTable(expected);
       const record = await first.executor.execute(throttle);
       expect(record).toMatchObject({ id: 'a-1', state: 'done' });
+      // Through the control API's operations: saved first (CAS), then installed, and audited.
+      const split = await first.operations.split(shardId('s0'), undefined, {
+        who: 'operator',
+        reason: 'hot range',
+      });
+      expected = first.router.table;
+      expect(split.version).toBe(expected.version);
     } finally {
       await first.close();
     }
@@ -75,6 +82,13 @@ describe('store attach - embedded file', () => {
     const second = await start({ dataDir, nodes: 2, shards: 16 });
     try {
       expect(second.router.table.toJSON()).toEqual(expected.toJSON());
+      // The audit log comes back too.
+      const audited = second.audit.list();
+      expect(audited.map((e) => [e.verb, e.target, e.reason])).toContainEqual([
+        'shard.split',
+        'shard:s0',
+        'hot range',
+      ]);
       expect(second.policies.get(Buffer.from('user:1'))?.policy).toEqual({
         consistency: 'bounded',
         throttle: { opsPerSec: 1000, burst: 1000 },
@@ -172,6 +186,13 @@ describe.runIf(pgUp)('store attach - two routers on one PostgreSQL store', () =>
     b.router.setTable(moved); // installed directly: saved after, and followed by a all the same
     await eventually(() => expect(a.router.table.toJSON()).toEqual(moved.toJSON()), 'a follows the move');
 
+    // A split through the control API on b is followed by a.
+    await b.operations.split(shardId('s3'), undefined, { who: 'operator', reason: 'api split' });
+    await eventually(
+      () => expect(a.router.table.toJSON()).toEqual(b.router.table.toJSON()),
+      'a follows the API split',
+    );
+
     // Of two changes made from the same version at once, one wins and both routers run it.
     const base = a.router.table;
     const outcomes = await Promise.allSettled([
@@ -227,5 +248,37 @@ describe.runIf(pgUp)('store attach - two routers on one PostgreSQL store', () =>
     expect(again.executor.activeOn(HOT).map((r) => r.id)).toEqual([record.id]);
     const c2 = client(again);
     for (let i = 0; i < 50; i++) expect(await c2.get(`k${i}`)).toBe(`v${i}`);
+  });
+});
+
+describe('store attach - the split operation', () => {
+  it('store attach - a split that loses the compare-and-set is refused 409 with the version conflict, and nothing is installed', async () => {
+    const { LocalShardOperations, OperationRefused } = await import('../../src/control/operations.js');
+    const { Router } = await import('../../src/router/router.js');
+    const { MemoryBackend } = await import('../../src/backend/memory.js');
+    const { RoutingTable } = await import('../../src/keyspace/routing-table.js');
+    const { hashPartitioner } = await import('../../src/keyspace/partitioner.js');
+    const node = nodeId('n0');
+    const backend = new MemoryBackend({ node });
+    const router = new Router(
+      RoutingTable.create({ partitioner: hashPartitioner(), nodes: [node], shards: 2 }),
+      new Map([[node, backend]]),
+    );
+    const asked: number[] = [];
+    const ops = new LocalShardOperations({
+      router,
+      install: (table) => {
+        asked.push(table.version);
+        return Promise.reject(new VersionConflict(1, 2, table.version));
+      },
+    });
+    const err = await ops
+      .split(shardId('s0'), undefined, { who: 'operator', reason: null })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OperationRefused);
+    expect(err).toMatchObject({ status: 409, code: 'HS_ERR_VERSION_CONFLICT' });
+    expect(asked).toEqual([2]);
+    expect(router.table.version).toBe(1);
+    await backend.close();
   });
 });

@@ -372,9 +372,10 @@ export function runStoreCases(label: string, make: () => Promise<StoreHarness>):
           who: 'planner',
           verb: 'move',
           target: 'shard:s9',
-          reason: '',
+          reason: null,
         });
-        expect(explicit.at).toBe(7);
+        expect(explicit).toMatchObject({ at: 7, reason: null });
+        expect((await store.audit.list({ limit: 1 }))[0]).toEqual(explicit);
       }));
 
     it('config store - incidents are replaced as they change and listed newest first', () =>
