@@ -2,7 +2,6 @@
  * One hotshard process: backends, routing table, router, and the RESP and
  * HTTP front ends, started and stopped together.
  */
-import { mkdirSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { ShardBackend } from './backend/backend.js';
@@ -178,7 +177,6 @@ export async function startHotshard(
   /** The remedies keys may be given (default: availableRemedies()); tests pass their own. */
   remedies: readonly Remedy[] = availableRemedies(),
 ): Promise<Hotshard> {
-  if (config.dataDir !== undefined) mkdirSync(config.dataDir, { recursive: true });
   // Before anything is connected, so a limit too low for any client stops start-up cleanly.
   const listeners = 2;
   const maxClients = fitMaxClients(

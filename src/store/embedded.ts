@@ -7,8 +7,8 @@
  * stores of this process on the same file (a router and its tools), not of
  * other processes. Several routers share a control plane through PostgreSQL.
  */
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { systemClock, type Clock } from '../clock.js';
@@ -30,6 +30,24 @@ export interface EmbeddedStoreOptions {
 }
 
 /**
+ * mkdir -p, one level at a time. Node 20's `mkdirSync(dir, { recursive: true })`
+ * never returns where mkdir answers ENOENT under a directory that exists
+ * (`/proc/x`: it loops at 100 % CPU, measured); here the error surfaces.
+ */
+function makeDir(dir: string): void {
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && statSync(dir).isDirectory()) return;
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw err;
+    makeDir(parent);
+    mkdirSync(dir);
+  }
+}
+
+/**
  * One open file per process, shared by every store opened on it. better-sqlite3
  * is synchronous: two connections of one thread interleaving transactions on
  * one file would wait on each other's lock inside the same thread, so the
@@ -45,7 +63,7 @@ const openFiles = new Map<string, Promise<OpenFile>>();
 async function openFile(file: string | undefined, dataDir: string | undefined): Promise<OpenFile> {
   let raw: Database.Database;
   try {
-    if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true });
+    if (dataDir !== undefined) makeDir(resolve(dataDir));
     raw = new Database(file ?? ':memory:', { timeout: 5000 });
     if (file !== undefined) {
       // WAL: readers never wait for the writer; FULL: a saved routing version survives a power cut too.

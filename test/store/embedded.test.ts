@@ -63,6 +63,18 @@ describe('embedded store - its file', () => {
     }
   });
 
+  // Node 20's recursive mkdirSync loops forever there; the store must answer instead.
+  it.runIf(process.platform === 'linux')(
+    'embedded store - a data directory where no directory can be made (/proc) is an error, not a hang',
+    async () => {
+      const err = await openEmbeddedStore({ dataDir: '/proc/hotshard-store-test/data' }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(StoreUnavailable);
+      expect((err as Error).message).toContain('/proc/hotshard-store-test/data');
+    },
+  );
+
   it('embedded store - a database from a newer hotshard is refused, not migrated backwards', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hs-store-'));
     try {
