@@ -255,7 +255,7 @@ export async function startHotshard(
     persist: (entry) => store.persistAudit(entry),
     onPersistError: (err, entry) => controlErrors.record('audit', err, { audit: entry.id }),
   });
-  auditPlannerActions(events, audit);
+  const stopAuditingPlanner = auditPlannerActions(events, audit);
   const operations = auditedOperations(
     new LocalShardOperations({
       router,
@@ -408,6 +408,7 @@ export async function startHotshard(
         http.server.closeAllConnections();
         await httpClosed;
         await accessLog?.close();
+        stopAuditingPlanner();
         // Before the policies go: their removal at shutdown is not a change to keep.
         await store.close().catch((err: unknown) => controlErrors.record('store', err));
         // Before the backends go: a pending batch is flushed, salted sub-keys folded back, copies removed.
