@@ -7,7 +7,7 @@
  * one per start and per watch notice, so both must stay far below a
  * millisecond-scale budget, and the embedded one must need nothing installed.
  *
- *   node --import tsx bench/store/run.ts [--versions N]
+ *   npm run bench:store -- [--versions N]
  *
  * PostgreSQL rows need 127.0.0.1:5432 (user postgres, trust); pglite rows
  * need `npm install --no-save @electric-sql/pglite@0.3` (skipped otherwise).
