@@ -12,6 +12,7 @@ import { AUTOMATION_MODES } from './mitigate/executor.js';
 import { patternProblem } from './mitigate/key-patterns.js';
 import { DEFAULT_PLANNER_SETTINGS as PLANNER } from './mitigate/planner-io.js';
 import { DEFAULT_DECODER_LIMITS } from './protocol/request-decoder.js';
+import { rebalanceSchema } from './rebalance/rebalance-config.js';
 import {
   HIGHEST_TENANT_PRIORITY,
   LOWEST_TENANT_PRIORITY,
@@ -290,6 +291,8 @@ export const configSchema = z
       .default({ tickMs: 250, quietTickMs: 500, windowSeconds: 1, rules: {} }),
     /** The planner: counter and strong key patterns, do-not-touch, hysteresis, verification, budgets. */
     mitigation: mitigationSchema.default(mitigationSchema.parse({})),
+    /** The range/node planner's budgets: concurrent moves, moves per hour, copy bandwidth, headroom, hysteresis (src/rebalance/rebalance-config.ts). */
+    rebalance: rebalanceSchema.default(rebalanceSchema.parse({})),
     /** Sampled access log (JSON lines) for `hotshard replay`. */
     accessLog: z
       .object({

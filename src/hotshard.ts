@@ -51,6 +51,9 @@ import type { Remedy } from './mitigate/policy.js';
 import { availableRemedies } from './mitigate/remedies.js';
 import { admissionActions } from './mitigate/admission-actions.js';
 import { configuredNodes, StoreLink, type NodeAccess } from './store/attach.js';
+import { ShardActions } from './rebalance/shard-actions.js';
+import { RangePlanning } from './rebalance/range-planning.js';
+import { rangeProposals, registerProposalsApi } from './control/proposals-api.js';
 
 /** A running hotshard process. */
 export interface Hotshard {
@@ -80,6 +83,8 @@ export interface Hotshard {
   readonly audit: AuditLog;
   /** Split, move, merge, throttle, nodes: what the shard and node routes call (audited). */
   readonly operations: ShardOperations;
+  /** Split sampling and the range/node planner (undefined when telemetry is off): its plans are not executed yet. */
+  readonly rangePlanning: RangePlanning | undefined;
   /** Stops accepting, drains in-flight requests, closes backends. Idempotent. */
   close(): Promise<void>;
 }
@@ -100,22 +105,14 @@ async function createBackends(
   if (config.backend === 'memory') {
     for (let i = 0; i < config.nodes; i++) {
       const node = nodeId(`n${i}`);
-      backends.set(
-        node,
-        new MemoryBackend({
-          node,
-          capacity: config.capacity,
-          maxQueue: config.maxQueue,
-          maxValueBytes: config.limits.maxBulkBytes,
-        }),
-      );
+      backends.set(node, memoryBackend(config, node));
     }
     return backends;
   }
   let starting = true;
   for (const address of config.redis) {
     // The first attempt's failure is reported below, once every node has had its try.
-    const backend = redisBackend(address, config, (b, status, reason) => {
+    const backend = redisBackend(config, address, (b, status, reason) => {
       if (!starting) report(b, status, reason);
     });
     backends.set(backend.node, backend);
@@ -144,19 +141,106 @@ async function createBackends(
   return backends;
 }
 
-/** A backend for the Redis node at `address` (host:port), not yet connected. */
-function redisBackend(address: string, config: Config, report: NodeStatusReport): RedisBackend {
+/** An embedded node as the config sets them up (capacity model, queue, value limit). */
+function memoryBackend(config: Config, node: NodeId): MemoryBackend {
+  return new MemoryBackend({
+    node,
+    capacity: config.capacity,
+    maxQueue: config.maxQueue,
+    maxValueBytes: config.limits.maxBulkBytes,
+  });
+}
+
+/** A Redis node at `host:port`, not yet connected; its id is its address. */
+function redisBackend(config: Config, address: string, report: NodeStatusReport): RedisBackend {
   const sep = address.lastIndexOf(':');
+  const port = Number(address.slice(sep + 1));
+  if (sep <= 0 || !Number.isInteger(port) || port < 1 || port > 65535)
+    throw new HotshardError(
+      ErrorCode.BadRequest,
+      `node address must be host:port, got ${JSON.stringify(address)}`,
+    );
   const backend: RedisBackend = new RedisBackend({
     node: nodeId(address),
     host: address.slice(0, sep),
-    port: Number(address.slice(sep + 1)),
+    port,
     password: config.redisPassword,
     timeoutMs: config.backendTimeoutMs,
     maxBusyMs: config.backendMaxBusyMs,
     onStatusChange: (status, reason) => report(backend, status, reason),
   });
   return backend;
+}
+
+/**
+ * Opens a node an operator adds at run time (POST /nodes): a Redis node must
+ * answer before it joins; an embedded node is named by its address.
+ */
+function nodeConnector(config: Config, report: NodeStatusReport): (address: string) => Promise<ShardBackend> {
+  return async (address) => {
+    if (config.backend === 'memory') {
+      if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(address))
+        throw new HotshardError(
+          ErrorCode.BadRequest,
+          `an embedded node is named by letters, digits and _ . : - (at most 64), got ${JSON.stringify(address)}`,
+        );
+      return memoryBackend(config, nodeId(address));
+    }
+    const backend = redisBackend(config, address, report);
+    try {
+      await backend.connect();
+    } catch (err) {
+      await backend.close();
+      throw err;
+    }
+    return backend;
+  };
+}
+
+/**
+ * Backends for Redis nodes the config store lists as added at run time (by
+ * this process before a restart, or by another router) that this process
+ * lacks: connected, and one that is down is reported and retried, as at
+ * start; a wrong password stops it.
+ */
+function storedNodes(
+  config: Config,
+  report: NodeStatusReport,
+  known: ReadonlyMap<NodeId, ShardBackend>,
+  put: (backend: ShardBackend) => void,
+): NodeAccess {
+  return {
+    has: (node) => known.has(node),
+    async add(node) {
+      const id = nodeId(node.id);
+      if (known.has(id)) return;
+      const backend = redisBackend(config, node.address ?? id, report);
+      await backend.connect().catch((err: unknown) => {
+        if (codeOf(err) === ErrorCode.BadAuth) throw err;
+      });
+      if (known.has(backend.node)) return backend.close();
+      put(backend);
+    },
+  };
+}
+
+/** Node adds (POST /nodes) recorded in the config store, so a restart, or another router, gets their backends. */
+function recordedNodes(
+  connect: (address: string) => Promise<ShardBackend>,
+  config: Config,
+  store: StoreLink,
+): (address: string) => Promise<ShardBackend> {
+  return async (address) => {
+    const backend = await connect(address);
+    await store.store.nodes.put({
+      id: backend.node,
+      kind: config.backend === 'redis' ? 'redis' : 'memory',
+      address: config.backend === 'redis' ? address : null,
+      addedAt: Date.now(),
+      status: 'added',
+    });
+    return backend;
+  };
 }
 
 function codeOf(err: unknown): ErrorCode | undefined {
@@ -193,21 +277,8 @@ export async function startHotshard(
     await store.close();
     throw err;
   });
-  // Nodes the config store knows that the configuration does not (a Redis node added at run time).
-  const nodeAccess: NodeAccess = {
-    has: (node) => backends.has(node),
-    async add(node) {
-      if (backends.has(nodeId(node.id)) || node.address === null) return;
-      const backend = redisBackend(node.address, config, reportNode);
-      // A node that is down is reported and retried, as at start; a wrong password is not retried.
-      await backend.connect().catch((err: unknown) => {
-        if (codeOf(err) === ErrorCode.BadAuth) throw err;
-      });
-      if (backends.has(backend.node)) return backend.close();
-      // The router holds this map: a backend added here serves the next table that names it.
-      backends.set(backend.node, backend);
-    },
-  };
+  // Nodes the config store knows that the configuration does not (added at run time): before the router exists.
+  const startNodes = storedNodes(config, reportNode, backends, (b) => backends.set(b.node, b));
   const partitioner = config.partitioner === 'hash' ? hashPartitioner() : rangePartitioner();
   let table: RoutingTable;
   try {
@@ -222,7 +293,7 @@ export async function startHotshard(
     table = await store.tableAtStart(
       table,
       configuredNodes(config, [...backends.keys()], Date.now()),
-      nodeAccess,
+      startNodes,
     );
   } catch (err) {
     await Promise.all([...backends.values()].map((b) => b.close()));
@@ -240,8 +311,17 @@ export async function startHotshard(
 
   router.onPolicyError = (err, key) => controlErrors.record('policy', err, { key: keyText(key) });
   const policies = new PolicyManager({ router, clock: systemClock }, remedies);
+  const shardActions = new ShardActions({
+    router,
+    bus: events,
+    connectNode: recordedNodes(nodeConnector(config, reportNodeStatus(log, events)), config, store),
+  });
   const executor = new Executor({
-    handlers: [...keyPolicyActions(policies), ...admissionActions(router.admission)],
+    handlers: [
+      ...keyPolicyActions(policies),
+      ...admissionActions(router.admission),
+      ...shardActions.handlers,
+    ],
     bus: events,
     mode: config.automation,
     doNotTouch: config.mitigation.doNotTouch,
@@ -257,17 +337,13 @@ export async function startHotshard(
   });
   const stopAuditingPlanner = auditPlannerActions(events, audit);
   const operations = auditedOperations(
-    new LocalShardOperations({
-      router,
-      executor,
-      bus: events,
-      install: (table, reason) => store.commit(table, reason),
-    }),
+    new LocalShardOperations({ router, executor, bus: events, shardActions }),
     audit,
   );
 
   let telemetry: RouterTelemetry | undefined;
   let monitor: Monitor | undefined;
+  let rangePlanning: RangePlanning | undefined;
   const accessLog =
     config.accessLog.file === undefined
       ? undefined
@@ -301,6 +377,15 @@ export async function startHotshard(
       },
       config.mitigation,
     );
+    const ranges = new RangePlanning({
+      clock: systemClock,
+      router,
+      hotspots: () => detector.active(),
+      snapshot: () => monitor?.snapshot,
+      capacity: config.capacity,
+      settings: config.rebalance,
+    });
+    rangePlanning = ranges;
     monitor = new Monitor({
       router,
       telemetry,
@@ -309,6 +394,12 @@ export async function startHotshard(
       afterFiring: () => {
         try {
           void submitPlan(planner.tick(), executor, (err) => controlErrors.record('action', err));
+        } catch (err) {
+          controlErrors.record('planner', err);
+        }
+        // Plans splits, moves and merges and points the split sampler at hot ranges; executes nothing yet.
+        try {
+          ranges.tick();
         } catch (err) {
           controlErrors.record('planner', err);
         }
@@ -346,13 +437,21 @@ export async function startHotshard(
   registerOpenApi(http);
   if (telemetry !== undefined && monitor !== undefined) {
     registerControlApi(http, { router, telemetry, monitor, bus: events });
+    if (rangePlanning !== undefined) registerProposalsApi(http, rangeProposals(rangePlanning));
     const metrics = createMetrics({ router, telemetry, monitor, controlErrors });
     http.get('/metrics', async (_req, res) => res.type(metrics.contentType).send(await metrics.metrics()));
   }
   let respPort: number;
   let httpPort: number;
   try {
-    await store.attach({ router, policies, executor, events, nodes: nodeAccess, audit });
+    await store.attach({
+      router,
+      policies,
+      executor,
+      events,
+      audit,
+      nodes: storedNodes(config, reportNode, router.backends, (b) => router.addBackend(b.node, b)),
+    });
     respPort = await resp.listen();
     await http.listen({ host: config.host, port: config.httpPort });
     httpPort = (http.server.address() as { port: number }).port;
@@ -397,6 +496,7 @@ export async function startHotshard(
     store,
     audit,
     operations,
+    rangePlanning,
     close(): Promise<void> {
       closing ??= (async () => {
         monitor?.stop();
@@ -413,7 +513,10 @@ export async function startHotshard(
         await store.close().catch((err: unknown) => controlErrors.record('store', err));
         // Before the backends go: a pending batch is flushed, salted sub-keys folded back, copies removed.
         await policies.clear().catch((err: unknown) => controlErrors.record('policy', err));
-        await Promise.all([...backends.values()].map((b) => b.close()));
+        // The router's too: nodes added at run time are only there.
+        await Promise.all(
+          [...new Set([...backends.values(), ...router.backends.values()])].map((b) => b.close()),
+        );
         log.info('hotshard stopped');
       })();
       return closing;

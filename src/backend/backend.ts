@@ -77,6 +77,38 @@ export interface InvalidationFeed {
   close(): void;
 }
 
+/**
+ * Hears of every key changed on a node, by anyone: this router, another
+ * client of the node, expiry, eviction (see {@link ShardBackend.watchWrites}).
+ */
+export interface WriteListener {
+  /** These keys changed (written, deleted, expired); null: any key may have (FLUSHALL, FLUSHDB). */
+  changed(keys: readonly Buffer[] | null): void;
+  /** The watch is lost: later changes go unreported. Told at most once; nothing follows it. */
+  lost(reason: string): void;
+}
+
+/** A live subscription to every write on a node. */
+export interface WriteWatch {
+  /** True until lost or closed. */
+  readonly live: boolean;
+  /**
+   * Resolves once every change the node made before this call has been told
+   * to the listener (a PING behind them on the subscriber connection); rejects
+   * when the watch is lost first.
+   */
+  barrier(): Promise<void>;
+  /** Ends the watch; the listener hears nothing more. Idempotent. */
+  close(): void;
+}
+
+/** One key as a move writes it onto its new node: the dump to restore (replacing), or null to delete it. */
+export interface KeyWrite {
+  readonly key: Buffer;
+  /** `pttl` is the time to live left now (-1 none): the caller ages it by the time since the dump. */
+  readonly dump: KeyDump | null;
+}
+
 /** Whether a node currently takes requests. */
 export type BackendStatus = 'up' | 'down';
 
@@ -127,6 +159,30 @@ export interface ShardBackend {
   deleteKeys(keys: readonly Buffer[]): Promise<number>;
   /** Number of keys on the node. */
   keyCount(): Promise<number>;
+  /**
+   * Resolves once every command sent through `send` before the call has run
+   * and its reply was delivered (a PING behind them on the data connection;
+   * the capacity queue's tail on an embedded node). Never rejects: a node
+   * that is down has nothing in flight.
+   */
+  barrier(): Promise<void>;
+  /**
+   * Starts telling `listener` of every key changed on the node (Redis:
+   * `CLIENT TRACKING on BCAST` redirected to a subscriber of its own).
+   * Resolves once live: every change made after that is told. Rejects when
+   * the node cannot be watched.
+   */
+  watchWrites(listener: WriteListener): Promise<WriteWatch>;
+  /**
+   * Reads keys with their TTLs (null: absent), in one pipelined batch on a
+   * connection of their own, so a large value does not hold up client traffic.
+   */
+  dumpKeys(keys: readonly Buffer[]): Promise<(KeyDump | null)[]>;
+  /**
+   * Writes keys as given (RESTORE ... REPLACE, or DEL for a null dump), in
+   * order, in one pipelined batch on the same side connection as `dumpKeys`.
+   */
+  restoreKeys(writes: readonly KeyWrite[]): Promise<void>;
   /** Keys and keys with an expiry, for INFO keyspace; O(1) on embedded nodes. */
   keyspaceStats(): Promise<KeyspaceStats>;
   /** Removes every key on the node. */

@@ -51,6 +51,10 @@ export class CapacityModel<T> {
   #last: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  /** Items queued and served from the queue so far, and who waits for the queue to pass a count. */
+  #pushed = 0;
+  #passed = 0;
+  #marks: { at: number; fn: () => void }[] = [];
 
   constructor(options: CapacityModelOptions<T>) {
     const { capacity, maxQueue = DEFAULT_MAX_QUEUE } = options;
@@ -111,13 +115,25 @@ export class CapacityModel<T> {
     }
     if (this.queueDepth >= this.#maxQueue) return false;
     this.#queue.push(item);
+    this.#pushed++;
     this.#schedule();
     return true;
+  }
+
+  /**
+   * Calls `fn` once every item admitted before has been served: at once when
+   * nothing waits (an item served at submit ran synchronously), else after
+   * the queue's present tail (a live move's barrier). Also called at close.
+   */
+  afterQueued(fn: () => void): void {
+    if (this.queueDepth === 0 || this.#closed) return fn();
+    this.#marks.push({ at: this.#pushed, fn });
   }
 
   /** Stops serving: cancels the timer and hands back what was waiting, oldest first. */
   close(): T[] {
     this.#closed = true;
+    for (const m of this.#marks.splice(0)) m.fn();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     const waiting = this.#queue.slice(this.#head) as T[];
@@ -153,6 +169,7 @@ export class CapacityModel<T> {
       this.#tokens -= 1;
       const item = this.#queue[this.#head] as T;
       this.#queue[this.#head++] = undefined; // let the item be collected
+      this.#passed++;
       try {
         this.#serve(item);
       } catch (err) {
@@ -162,6 +179,7 @@ export class CapacityModel<T> {
         });
       }
     }
+    while (this.#marks.length > 0 && this.#marks[0]!.at <= this.#passed) this.#marks.shift()!.fn();
     if (this.queueDepth === 0) {
       this.#queue = [];
       this.#head = 0;

@@ -17,6 +17,12 @@ import { MapReply, OK, PONG, ReplyError, SimpleString, type Reply } from '../pro
 export type Value = Buffer | Map<string, Buffer>;
 
 /** Told of changes to the keys it tracks (see {@link Keyspace.track}). */
+export interface KeyWatcher {
+  /** `key` changed (null: every key, the keyspace was cleared); told synchronously, inside the change. */
+  written(key: string | null): void;
+}
+
+/** Told of each change of the keys it tracks (an invalidation feed). */
 export interface KeyTracker {
   /** Tracked keys that changed, each once, or null for every key (the keyspace was cleared). */
   changed(keys: string[] | null): void;
@@ -48,6 +54,8 @@ export class Keyspace {
   /** Per tracked key, the trackers that read it since its last change. */
   readonly #tracked = new Map<string, KeyTracker[]>();
   readonly #trackers = new Set<KeyTracker>();
+  /** Told of every change (a live move's dirty tracking); null while none, so writes pay one comparison. */
+  #watchers: Set<KeyWatcher> | null = null;
   /** Changes not delivered yet, per tracker (null: everything). */
   #changes: Map<KeyTracker, string[] | null> | null = null;
   /** The time a whole command sees, like Redis's commandTimeSnapshot(); set before each command. */
@@ -80,12 +88,12 @@ export class Keyspace {
   set(key: string, value: Value, keepTtl = false): void {
     this.#data.set(key, value);
     if (!keepTtl) this.#expires.delete(key);
-    if (this.#tracked.size !== 0) this.#changed(key);
+    if (this.#tracked.size !== 0 || this.#watchers !== null) this.#changed(key);
   }
 
   /** Says that the value of `key` was changed in place (a hash field written or removed). */
   modified(key: string): void {
-    if (this.#tracked.size !== 0) this.#changed(key);
+    if (this.#tracked.size !== 0 || this.#watchers !== null) this.#changed(key);
   }
 
   /** Deletes a live key; false when there was none. */
@@ -103,13 +111,13 @@ export class Keyspace {
   /** Sets the absolute expiry of an existing key. */
   setExpiresAt(key: string, when: number): void {
     this.#expires.set(key, when);
-    if (this.#tracked.size !== 0) this.#changed(key);
+    if (this.#tracked.size !== 0 || this.#watchers !== null) this.#changed(key);
   }
 
   /** Removes a key's expiry; true when it had one. */
   persist(key: string): boolean {
     if (!this.#expires.delete(key)) return false;
-    if (this.#tracked.size !== 0) this.#changed(key);
+    if (this.#tracked.size !== 0 || this.#watchers !== null) this.#changed(key);
     return true;
   }
 
@@ -140,11 +148,22 @@ export class Keyspace {
     this.#data.clear();
     this.#expires.clear();
     this.#cursor = undefined;
+    if (this.#watchers !== null) for (const w of this.#watchers) w.written(null);
     if (this.#trackers.size === 0) return;
     // As Redis: a flush tells every tracking client, whatever it read.
     this.#tracked.clear();
     const changes = (this.#changes ??= new Map<KeyTracker, string[] | null>());
     for (const tracker of this.#trackers) changes.set(tracker, null);
+  }
+
+  /** Tells `watcher` of every change from now on, until {@link unwatch}. */
+  watch(watcher: KeyWatcher): void {
+    (this.#watchers ??= new Set()).add(watcher);
+  }
+
+  /** Stops telling `watcher`. */
+  unwatch(watcher: KeyWatcher): void {
+    if (this.#watchers?.delete(watcher) === true && this.#watchers.size === 0) this.#watchers = null;
   }
 
   /** Starts queueing changes for `tracker` (of the keys it then tracks, and flushes). */
@@ -195,6 +214,7 @@ export class Keyspace {
 
   /** Queues a change of `key` for whoever tracks it, who then no longer does. */
   #changed(key: string): void {
+    if (this.#watchers !== null) for (const w of this.#watchers) w.written(key);
     const who = this.#tracked.get(key);
     if (who === undefined) return;
     this.#tracked.delete(key);
@@ -242,7 +262,7 @@ export class Keyspace {
   #remove(key: string): void {
     this.#data.delete(key);
     this.#expires.delete(key);
-    if (this.#tracked.size !== 0) this.#changed(key);
+    if (this.#tracked.size !== 0 || this.#watchers !== null) this.#changed(key);
   }
 }
 

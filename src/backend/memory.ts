@@ -8,14 +8,23 @@ import type {
   InvalidationFeed,
   InvalidationListener,
   KeyDump,
+  KeyWrite,
   KeyspaceStats,
   NodeHealth,
   ReplyCallback,
   ShardBackend,
   TrackedReplyCallback,
+  WriteListener,
+  WriteWatch,
 } from './backend.js';
 import { CapacityModel, DEFAULT_MAX_QUEUE } from './capacity.js';
-import { DEFAULT_MAX_TRACKED_KEYS, Keyspace, runCommand, type Value } from './memory-commands.js';
+import {
+  DEFAULT_MAX_TRACKED_KEYS,
+  Keyspace,
+  runCommand,
+  type KeyWatcher,
+  type Value,
+} from './memory-commands.js';
 import { MemoryInvalidationFeed, type MemoryFeedHost } from './memory-tracking.js';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, ErrorCode, HotshardError } from '../errors.js';
@@ -81,6 +90,7 @@ export class MemoryBackend implements ShardBackend {
   readonly #createdAt = Date.now();
   readonly #feeds = new Set<MemoryInvalidationFeed>();
   readonly #feedHost: MemoryFeedHost;
+  readonly #watches = new Set<MemoryWriteWatch>();
   /** Why invalidation links are cut (a fault injected by a test), or null. */
   #cutReason: string | null = null;
 
@@ -187,6 +197,61 @@ export class MemoryBackend implements ShardBackend {
     for (const feed of this.#feeds) feed.restore();
   }
 
+  barrier(): Promise<void> {
+    const model = this.#model;
+    if (model === undefined || this.#status === 'down') return Promise.resolve();
+    return new Promise((resolve) => model.afterQueued(resolve));
+  }
+
+  /** Changes are told synchronously, as they are made: the watch is live at once and its barrier immediate. */
+  watchWrites(listener: WriteListener): Promise<WriteWatch> {
+    try {
+      this.#ensureUp();
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    const watch = new MemoryWriteWatch(this.#ks, listener, (w) => this.#watches.delete(w));
+    this.#watches.add(watch);
+    return Promise.resolve(watch);
+  }
+
+  /** Fault injection for tests of a live move: every write watch is lost, as a dropped subscriber would be. */
+  cutWriteWatches(reason = 'write watch cut'): void {
+    for (const w of [...this.#watches]) w.lose(reason);
+  }
+
+  dumpKeys(keys: readonly Buffer[]): Promise<(KeyDump | null)[]> {
+    return this.#settle(() => keys.map((key) => this.#dumpNow(key)));
+  }
+
+  restoreKeys(writes: readonly KeyWrite[]): Promise<void> {
+    return this.#settle(() => {
+      this.#ks.now = this.#clock.now();
+      // All checked before any is written: a bad payload fails the batch whole.
+      const values = writes.map((w) => (w.dump === null ? null : checkedValue(w.dump)));
+      writes.forEach(({ key, dump }, i) => {
+        const name = key.toString('latin1');
+        const value = values[i];
+        if (dump === null || value === null || value === undefined) {
+          this.#ks.delete(name);
+          return;
+        }
+        this.#ks.set(name, value);
+        if (dump.pttl > 0) this.#ks.setExpiresAt(name, this.#ks.now + dump.pttl);
+      });
+    });
+  }
+
+  #dumpNow(key: Buffer): KeyDump | null {
+    const name = this.#touch(key);
+    const value = this.#ks.get(name);
+    if (value === undefined) return null;
+    const when = this.#ks.expiresAt(name);
+    // a live key has at least 1 ms left: 0 would read as "no expiry" to RESTORE
+    const pttl = when === undefined ? -1 : Math.max(1, when - this.#ks.now);
+    return { payload: encodeValue(value), pttl };
+  }
+
   #submit(
     cmd: Command,
     done: TrackedReplyCallback,
@@ -233,15 +298,7 @@ export class MemoryBackend implements ShardBackend {
   }
 
   dump(key: Buffer): Promise<KeyDump | null> {
-    return this.#settle(() => {
-      const name = this.#touch(key);
-      const value = this.#ks.get(name);
-      if (value === undefined) return null;
-      const when = this.#ks.expiresAt(name);
-      // a live key has at least 1 ms left: 0 would read as "no expiry" to RESTORE
-      const pttl = when === undefined ? -1 : Math.max(1, when - this.#ks.now);
-      return { payload: encodeValue(value), pttl };
-    });
+    return this.#settle(() => this.#dumpNow(key));
   }
 
   restoreIfAbsent(key: Buffer, dump: KeyDump): Promise<boolean> {
@@ -290,6 +347,7 @@ export class MemoryBackend implements ShardBackend {
     clearInterval(this.#timer);
     this.#timer = undefined;
     for (const feed of this.#feeds) feed.shutdown(`node ${this.node} is closed`);
+    for (const w of [...this.#watches]) w.lose(`node ${this.node} is closed`);
     this.#feeds.clear();
     const waiting = this.#model?.close() ?? [];
     this.#ks.clear();
@@ -347,6 +405,53 @@ export class MemoryBackend implements ShardBackend {
       throw new HotshardError(ErrorCode.ShardUnavailable, `node ${this.node} is closed`);
     }
   }
+}
+
+/** A write watch on an embedded node: the keyspace tells it of each change as it is made. */
+class MemoryWriteWatch implements WriteWatch, KeyWatcher {
+  #live = true;
+  constructor(
+    readonly ks: Keyspace,
+    readonly listener: WriteListener,
+    readonly released: (w: MemoryWriteWatch) => void,
+  ) {
+    ks.watch(this);
+  }
+
+  get live(): boolean {
+    return this.#live;
+  }
+
+  written(key: string | null): void {
+    this.listener.changed(key === null ? null : [Buffer.from(key, 'latin1')]);
+  }
+
+  barrier(): Promise<void> {
+    return this.#live ? Promise.resolve() : Promise.reject(new Error('write watch is not live'));
+  }
+
+  /** The watch is lost (node closed, fault injected): the listener hears it once. */
+  lose(reason: string): void {
+    if (!this.#live) return;
+    this.close();
+    this.listener.lost(reason);
+  }
+
+  close(): void {
+    if (!this.#live) return;
+    this.#live = false;
+    this.ks.unwatch(this);
+    this.released(this);
+  }
+}
+
+/** A dump's value for restoring, its TTL checked first. */
+function checkedValue(dump: KeyDump): Value {
+  const { pttl } = dump;
+  if (pttl !== -1 && !(Number.isSafeInteger(pttl) && pttl > 0)) {
+    throw new HotshardError(ErrorCode.BadRequest, `dump pttl must be -1 or a positive integer (got ${pttl})`);
+  }
+  return decodeValue(dump.payload);
 }
 
 /** Serializes a value into this backend's dump payload. */

@@ -23,13 +23,17 @@ import type {
   InvalidationFeed,
   InvalidationListener,
   KeyDump,
+  KeyWrite,
   KeyspaceStats,
   NodeHealth,
   ReplyCallback,
   ShardBackend,
+  WriteListener,
+  WriteWatch,
 } from './backend.js';
 import { RedisConnection, encodeCommand, type ConnectionEnd } from './redis-connection.js';
 import { RedisInvalidationFeed, type RedisFeedHost } from './redis-tracking.js';
+import { openRedisWriteWatch } from './redis-write-watch.js';
 
 /** Where a Redis node is and how long to wait for it. */
 export interface RedisBackendOptions {
@@ -63,6 +67,17 @@ const RECONNECT_MAX_MS = 2_000;
 const UNLINK_CHUNK = 1_000;
 const EMPTY_COMMAND = hsError(ErrorCode.Protocol, 'empty command');
 const PING = encodeCommand([Buffer.from('PING')]);
+const EVAL = Buffer.from('EVAL');
+const NO_TTL = Buffer.from('0');
+const DELETE_MARK = Buffer.from('-');
+const EMPTY = Buffer.alloc(0);
+// Lua false becomes a nil reply: a missing key dumps as nil.
+const DUMP_SCRIPT = Buffer.from(
+  "local out = {} for i, k in ipairs(KEYS) do out[2*i-1] = redis.call('DUMP', k) out[2*i] = redis.call('PTTL', k) end return out",
+);
+const RESTORE_SCRIPT = Buffer.from(
+  "for i, k in ipairs(KEYS) do local ttl = ARGV[2*i-1] if ttl == '-' then redis.call('DEL', k) else redis.call('RESTORE', k, ttl, ARGV[2*i], 'REPLACE') end end return #KEYS",
+);
 
 /**
  * A ShardBackend over one redis-server.
@@ -103,6 +118,9 @@ export class RedisBackend implements ShardBackend {
   #prober: RedisConnection | null = null;
   readonly #feeds = new Set<RedisInvalidationFeed>();
   readonly #feedHost: RedisFeedHost;
+  /** The side connection of live-move copies (dumpKeys, restoreKeys), opened on first use. */
+  #side: Promise<RedisConnection> | null = null;
+  readonly #watches = new Set<WriteWatch>();
 
   constructor(opts: RedisBackendOptions) {
     this.#opts = opts;
@@ -194,6 +212,119 @@ export class RedisBackend implements ShardBackend {
       feed.start();
     }
     return feed;
+  }
+
+  barrier(): Promise<void> {
+    const conn = this.#conn;
+    if (conn === null) return Promise.resolve();
+    return new Promise((resolve) => conn.send(PING, () => resolve()));
+  }
+
+  async watchWrites(listener: WriteListener): Promise<WriteWatch> {
+    if (this.#closed) throw new HotshardError(ErrorCode.ShuttingDown, `${this.#label} is closed`);
+    const opened: { watch?: WriteWatch } = {};
+    const untrack: WriteListener = {
+      changed: (keys) => listener.changed(keys),
+      lost: (reason) => {
+        if (opened.watch !== undefined) this.#watches.delete(opened.watch);
+        listener.lost(reason);
+      },
+    };
+    const host = this.#feedHost;
+    const watch = await openRedisWriteWatch(
+      (purpose, onEnd, onPush) => host.connection(purpose, onEnd, onPush),
+      this.#label,
+      untrack,
+    );
+    opened.watch = watch;
+    if (this.#closed) {
+      watch.close();
+      throw new HotshardError(ErrorCode.ShuttingDown, `${this.#label} is closed`);
+    }
+    this.#watches.add(watch);
+    return watch;
+  }
+
+  /**
+   * One EVAL per batch (DUMP and PTTL of each key inside the script): for
+   * small keys the node and this process parse one command instead of two per
+   * key, which is what bounds the copy rate. A batch is kept near a few MB by
+   * the copier, so the script holds the node no longer than the DUMPs would.
+   */
+  async dumpKeys(keys: readonly Buffer[]): Promise<(KeyDump | null)[]> {
+    if (keys.length === 0) return [];
+    const conn = await this.#sideConnection();
+    const reply = await new Promise<Reply>((resolve) =>
+      conn.send(encodeCommand([EVAL, DUMP_SCRIPT, Buffer.from(String(keys.length)), ...keys]), resolve),
+    );
+    const v = this.#decoded(reply, 'DUMP (script)');
+    if (v instanceof Error) throw v;
+    if (!Array.isArray(v) || v.length !== keys.length * 2) throw this.#unexpected('DUMP (script)', v);
+    const items = v as readonly Reply[];
+    return keys.map((_, i) => {
+      const payload = items[2 * i];
+      const pttl = items[2 * i + 1];
+      // A copy: the reply is a view into a socket chunk a move may otherwise keep alive.
+      return Buffer.isBuffer(payload) && typeof pttl === 'number' && pttl !== -2
+        ? { payload: Buffer.from(payload), pttl }
+        : null;
+    });
+  }
+
+  /** One EVAL per batch: RESTORE ... REPLACE, or DEL, for each key in order inside the script. */
+  async restoreKeys(writes: readonly KeyWrite[]): Promise<void> {
+    for (const { dump } of writes) {
+      if (dump !== null && (dump.pttl < -1 || dump.pttl === 0 || !Number.isSafeInteger(dump.pttl)))
+        throw new HotshardError(ErrorCode.BadRequest, `invalid pttl ${dump.pttl} in key dump`);
+    }
+    if (writes.length === 0) return;
+    const conn = await this.#sideConnection();
+    const args: Buffer[] = [EVAL, RESTORE_SCRIPT, Buffer.from(String(writes.length))];
+    for (const { key } of writes) args.push(key);
+    for (const { dump } of writes) {
+      if (dump === null) args.push(DELETE_MARK, EMPTY);
+      else args.push(dump.pttl === -1 ? NO_TTL : Buffer.from(String(dump.pttl)), dump.payload);
+    }
+    const reply = await new Promise<Reply>((resolve) => conn.send(encodeCommand(args), resolve));
+    const v = this.#decoded(reply, 'RESTORE (script)');
+    if (v instanceof Error) throw v;
+    if (v !== writes.length) throw this.#unexpected('RESTORE (script)', v);
+  }
+
+  /** A reply of the side connection decoded, or the Error it means. */
+  #decoded(reply: Reply, command: string): Reply | Error {
+    try {
+      const v = reply instanceof RawReply ? decodeReply(reply.bytes) : reply;
+      if (v instanceof ReplyError)
+        return v.code !== undefined
+          ? new HotshardError(v.code, `${this.#label} ${command}: ${v.detail}`)
+          : this.#unexpected(command, v);
+      return v;
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  /** The side connection, opened on first use and again after it ended. */
+  #sideConnection(): Promise<RedisConnection> {
+    if (this.#closed)
+      return Promise.reject(new HotshardError(ErrorCode.ShuttingDown, `${this.#label} is closed`));
+    if (this.#side !== null) return this.#side;
+    let opening: Promise<RedisConnection> | null = null;
+    opening = (async () => {
+      const conn = this.#feedHost.connection('move copy', () => {
+        if (this.#side === opening) this.#side = null;
+      });
+      try {
+        await conn.connect();
+      } catch (err) {
+        if (this.#side === opening) this.#side = null;
+        throw err;
+      }
+      return conn;
+    })();
+    this.#side = opening;
+    return opening;
   }
 
   async *scanKeys(accept: (key: Buffer) => boolean, batchSize = 1_000): AsyncIterable<Buffer[]> {
@@ -292,6 +423,11 @@ export class RedisBackend implements ShardBackend {
     this.#since = Date.now();
     const feeds = [...this.#feeds].map((feed) => feed.shutdown(`${this.#label} is shutting down`));
     this.#feeds.clear();
+    for (const watch of [...this.#watches]) watch.close();
+    this.#watches.clear();
+    const side = this.#side;
+    this.#side = null;
+    if (side !== null) await side.then((c) => c.destroy(reply)).catch(() => undefined);
     if (conn !== null) await conn.destroy(reply);
     await this.#prober?.destroy(reply);
     await Promise.all(feeds);

@@ -13,11 +13,13 @@
  * live move engine (src/rebalance) and the router's runtime backends
  * (`router.addBackend`) are plugged in by wrapping or replacing it.
  */
-import type { ActionRecord, ActionState } from '../mitigate/action.js';
-import type { Executor } from '../mitigate/executor.js';
+import type { ActionKind, ActionRecord, ActionState, ActionSubject } from '../mitigate/action.js';
+import { ActionRefused, type ActionRequest, type Executor } from '../mitigate/executor.js';
+import { checkLimits, type MoveLimits } from '../rebalance/copier.js';
+import type { ShardActions } from '../rebalance/shard-actions.js';
 import { ErrorCode, HotshardError } from '../errors.js';
 import type { NodeId, ShardId } from '../keyspace/ids.js';
-import { ShardStatus, type RoutingTable, type ShardInfo } from '../keyspace/routing-table.js';
+import { ShardStatus, type ShardInfo } from '../keyspace/routing-table.js';
 import type { Router } from '../router/router.js';
 import type { AuditActor } from './audit.js';
 import type { EventBus } from './events.js';
@@ -145,7 +147,7 @@ const conflict = (what: string): OperationRefused => new OperationRefused(409, E
 const missing = (what: string): OperationRefused => new OperationRefused(501, ErrorCode.NotAllowed, what);
 
 /** Runs `work` as a promise: a refusal it throws becomes a rejection, as callers of an async API expect. */
-function settle<T>(work: () => T): Promise<T> {
+function settle<T>(work: () => T | Promise<T>): Promise<T> {
   try {
     return Promise.resolve(work());
   } catch (err) {
@@ -162,12 +164,8 @@ export interface LocalOperationsDeps {
   readonly executor?: Executor | undefined;
   /** `shard.split` and `shard.throttled` are published here. */
   readonly bus?: EventBus | undefined;
-  /**
-   * Installs a new routing table: the config store's compare-and-set save,
-   * then `router.setTable` (`StoreLink.commit`), so a split cannot race
-   * another router's change. Unset: `router.setTable` alone.
-   */
-  readonly install?: ((table: RoutingTable, reason: string) => Promise<void>) | undefined;
+  /** The executor's split, move, merge, add-node and drain-node kinds: without them those answer 501. */
+  readonly shardActions?: ShardActions | undefined;
 }
 
 /**
@@ -178,13 +176,13 @@ export class LocalShardOperations implements ShardOperations {
   readonly #router: Router;
   readonly #executor: Executor | undefined;
   readonly #bus: EventBus | undefined;
-  readonly #install: LocalOperationsDeps['install'];
+  readonly #shardActions: ShardActions | undefined;
 
   constructor(deps: LocalOperationsDeps) {
     this.#router = deps.router;
     this.#executor = deps.executor;
     this.#bus = deps.bus;
-    this.#install = deps.install;
+    this.#shardActions = deps.shardActions;
     deps.router.admission.followTable(() => deps.router.table);
   }
 
@@ -204,64 +202,59 @@ export class LocalShardOperations implements ShardOperations {
     return s;
   }
 
-  async split(id: ShardId, at: string | undefined, ctx: OperationContext): Promise<SplitDone> {
-    const next = await settle(() => this.#splitTable(id, at));
-    const router = this.#router;
-    const limit = router.admission.shardLimit(id);
-    if (this.#install === undefined) router.setTable(next);
-    else {
-      try {
-        await this.#install(next, `split ${id}${ctx.reason === null ? '' : `: ${ctx.reason}`}`);
-      } catch (err) {
-        if (err instanceof HotshardError && err.code === ErrorCode.VersionConflict)
-          throw new OperationRefused(409, ErrorCode.VersionConflict, err.message);
-        throw err;
+  split(id: ShardId, at: string | undefined, ctx: OperationContext): Promise<SplitDone> {
+    return settle((): SplitDone | Promise<SplitDone> => {
+      const router = this.#router;
+      this.#active(id, 'split');
+      const table = router.table;
+      const p = table.partitioner;
+      let point;
+      if (at !== undefined) {
+        try {
+          point = p.parse(at);
+        } catch (err) {
+          throw new OperationRefused(400, ErrorCode.BadRequest, `at: ${(err as Error).message}`);
+        }
       }
-    }
-    const i = next.shards.findIndex((s) => s.id === id);
-    const left = next.shards[i]!;
-    const right = next.shards[i + 1]!;
-    // Both halves carry a throttle the range had: the operator capped the range, not the id.
-    if (limit !== undefined) router.admission.setShardLimit(right.id, limit);
-    this.#bus?.publish('shard.split', {
-      shard: id,
-      newShard: right.id,
-      at: next.partitioner.format(right.start),
-      version: next.version,
-      by: ctx.who,
-      reason: ctx.reason,
+      let next;
+      try {
+        next = table.split(id, point);
+      } catch (err) {
+        if (!(err instanceof HotshardError)) throw err;
+        // A point outside the range is the caller's mistake; a range too small to split is the shard's state.
+        const status = at === undefined ? 409 : 400;
+        throw new OperationRefused(
+          status,
+          status === 409 ? ErrorCode.NotAllowed : ErrorCode.BadRequest,
+          err.message,
+        );
+      }
+      const i = next.shards.findIndex((s) => s.id === id);
+      const left = next.shards[i]!;
+      const right = next.shards[i + 1]!;
+      if (this.#shardActions !== undefined) {
+        // Through the executor, so the split is in the actions log beside the planner's.
+        const settings = { at: p.format(right.start) };
+        return this.#now('split', { type: 'shard', name: id }, settings, ctx).then((record): SplitDone => {
+          const [l, r] = (record.progress?.['shards'] as [ShardId, ShardId] | undefined) ?? [id, right.id];
+          const now = router.table;
+          return { version: now.version, shards: [now.shard(l) ?? left, now.shard(r) ?? right] };
+        });
+      }
+      // Both halves carry a throttle the range had: the operator capped the range, not the id.
+      const limit = router.admission.shardLimit(id);
+      router.setTable(next);
+      if (limit !== undefined) router.admission.setShardLimit(right.id, limit);
+      this.#bus?.publish('shard.split', {
+        shard: id,
+        newShard: right.id,
+        at: p.format(right.start),
+        version: next.version,
+        by: ctx.who,
+        reason: ctx.reason,
+      });
+      return { version: next.version, shards: [left, right] };
     });
-    return { version: next.version, shards: [left, right] };
-  }
-
-  /** The table with shard `id` split at `at` (or its midpoint), refused as the API answers it. */
-  #splitTable(id: ShardId, at: string | undefined): RoutingTable {
-    const router = this.#router;
-    this.#active(id, 'split');
-    const table = router.table;
-    const p = table.partitioner;
-    let point;
-    if (at !== undefined) {
-      try {
-        point = p.parse(at);
-      } catch (err) {
-        throw new OperationRefused(400, ErrorCode.BadRequest, `at: ${(err as Error).message}`);
-      }
-    }
-    let next;
-    try {
-      next = table.split(id, point);
-    } catch (err) {
-      if (!(err instanceof HotshardError)) throw err;
-      // A point outside the range is the caller's mistake; a range too small to split is the shard's state.
-      const status = at === undefined ? 409 : 400;
-      throw new OperationRefused(
-        status,
-        status === 409 ? ErrorCode.NotAllowed : ErrorCode.BadRequest,
-        err.message,
-      );
-    }
-    return next;
   }
 
   throttle(id: ShardId, opsPerSec: number | null, ctx: OperationContext): Promise<ThrottleDone> {
@@ -280,7 +273,7 @@ export class LocalShardOperations implements ShardOperations {
     });
   }
 
-  move(id: ShardId, node: NodeId): Promise<Accepted> {
+  move(id: ShardId, node: NodeId, ctx: OperationContext): Promise<Accepted> {
     return settle((): Accepted => {
       const s = this.#active(id, 'moved');
       if (!this.#router.backends.has(node))
@@ -288,13 +281,13 @@ export class LocalShardOperations implements ShardOperations {
           `no node '${node}' (nodes: ${[...this.#router.backends.keys()].join(', ')}); add it first (POST /nodes)`,
         );
       if (s.node === node) throw conflict(`shard ${id} is already on node ${node}`);
-      throw missing(`moving shard ${id} to ${node} needs ${MOVE_ENGINE}`);
+      return { action: this.#start('move', { type: 'shard', name: id }, { node }, ctx) };
     });
   }
 
-  merge(id: ShardId): Promise<MergeDone | Accepted> {
-    return settle((): MergeDone | Accepted => {
-      this.#active(id, 'merged');
+  merge(id: ShardId, ctx: OperationContext): Promise<MergeDone | Accepted> {
+    return settle((): MergeDone | Accepted | Promise<MergeDone> => {
+      const left = this.#active(id, 'merged');
       const shards = this.#router.table.shards;
       const right = shards[shards.findIndex((s) => s.id === id) + 1];
       if (right === undefined)
@@ -303,57 +296,162 @@ export class LocalShardOperations implements ShardOperations {
         throw conflict(
           `shard ${id}'s right-hand neighbour ${right.id} is ${right.status}: only active shards merge`,
         );
-      throw missing(
-        `merging shards ${id} and ${right.id} needs RoutingTable.merge (the range planner's change)` +
-          (right.node === shards.find((s) => s.id === id)!.node
-            ? ''
-            : ` and, as they are on two nodes, ${MOVE_ENGINE}`),
-      );
+      const subject = { type: 'shard', name: id } as const;
+      // On two nodes the right-hand range moves first: a long operation.
+      if (right.node !== left.node) return { action: this.#start('merge', subject, {}, ctx) };
+      return this.#now('merge', subject, {}, ctx).then((): MergeDone => {
+        const shard = this.#router.table.shard(id)!;
+        return { version: this.#router.table.version, shard };
+      });
     });
   }
 
-  addNode(address: string): Promise<NodeAdded> {
-    return settle((): NodeAdded => {
+  addNode(address: string, ctx: OperationContext): Promise<NodeAdded> {
+    return settle((): Promise<NodeAdded> => {
       if (this.#router.backends.has(address as NodeId))
         throw conflict(`node ${address} is already in the cluster`);
-      throw missing(
-        `adding node ${address} needs the router's runtime backends (router.addBackend, with ${MOVE_ENGINE})`,
-      );
+      return this.#now('add-node', { type: 'node', name: address }, {}, ctx).then((record) => ({
+        node: (typeof record.progress?.['node'] === 'string' ? record.progress['node'] : address) as NodeId,
+        version: this.#router.table.version,
+      }));
     });
   }
 
-  drainNode(id: NodeId): Promise<Accepted> {
+  drainNode(id: NodeId, ctx: OperationContext): Promise<Accepted> {
     return settle((): Accepted => {
       if (!this.#router.backends.has(id))
         throw notFound(`no node '${id}' (nodes: ${[...this.#router.backends.keys()].join(', ')})`);
-      throw missing(`draining node ${id} moves its shards away: it needs ${MOVE_ENGINE}`);
+      if (this.#router.table.nodes().length < 2) throw conflict(`node ${id} is the only node`);
+      return { action: this.#start('drain-node', { type: 'node', name: id }, {}, ctx) };
     });
   }
 
   cancel(actionId: string, ctx: OperationContext): Promise<ActionChanged> {
     return settle((): ActionChanged => {
-      const executor = this.#executor;
-      if (executor?.get(actionId) !== undefined)
-        return { action: executor.cancel(actionId, ctx.reason ?? `cancelled by ${ctx.who}`) };
-      throw missing(
-        `no action '${actionId}' of the executor; cancelling a long operation needs ${MOVE_ENGINE}`,
-      );
+      const executor = this.#needExecutor();
+      const record = executor.get(actionId);
+      if (record === undefined) throw notFound(`no action '${actionId}'`);
+      const changed = executor.cancel(actionId, ctx.reason ?? `cancelled by ${ctx.who}`);
+      return { action: LONG_KINDS.has(changed.kind) ? this.#view(changed) : changed };
+    }).catch((err: unknown) => {
+      throw refusal(err);
     });
   }
 
-  setLimits(actionId: string): Promise<ActionChanged> {
+  setLimits(actionId: string, limits: CopyLimits): Promise<ActionChanged> {
     return settle((): ActionChanged => {
-      if (this.#executor?.get(actionId) !== undefined)
-        throw conflict(`${actionId} is a mitigation action: only a running move has copy limits`);
-      throw missing(`changing the copy limits of '${actionId}' needs ${MOVE_ENGINE}`);
+      const record = this.#needExecutor().get(actionId);
+      if (record === undefined) throw notFound(`no action '${actionId}'`);
+      if (!LONG_KINDS.has(record.kind))
+        throw conflict(`${actionId} is a ${record.kind} action: only a running move has copy limits`);
+      if (record.state !== 'running' && record.state !== 'pending')
+        throw conflict(`${actionId} is ${record.state}: only a running move's limits can change`);
+      const wanted: Partial<MoveLimits> = {
+        ...(limits.maxKeysPerSec === undefined ? {} : { maxKeysPerSec: limits.maxKeysPerSec }),
+        ...(limits.maxBytesPerSec === undefined ? {} : { maxBytesPerSec: limits.maxBytesPerSec }),
+      };
+      try {
+        checkLimits(wanted);
+      } catch (err) {
+        throw new OperationRefused(400, ErrorCode.BadRequest, (err as Error).message);
+      }
+      if (!this.#needShardActions().setLimits(record.subject, wanted))
+        throw conflict(`${actionId} has no copy running yet; try again once it is running`);
+      return { action: this.#view(record) };
     });
   }
 
-  action(): OperationAction | undefined {
-    return undefined;
+  action(id: string): OperationAction | undefined {
+    const record = this.#executor?.get(id);
+    return record === undefined || !LONG_KINDS.has(record.kind) ? undefined : this.#view(record);
   }
 
   actions(): readonly OperationAction[] {
-    return [];
+    return (this.#executor?.list() ?? []).filter((r) => LONG_KINDS.has(r.kind)).map((r) => this.#view(r));
   }
+
+  #needExecutor(): Executor {
+    if (this.#executor === undefined) throw missing('this router has no executor for long operations');
+    return this.#executor;
+  }
+
+  #needShardActions(): ShardActions {
+    if (this.#shardActions === undefined) throw missing(`long operations need ${MOVE_ENGINE}`);
+    return this.#shardActions;
+  }
+
+  /** Starts a long action and returns its view at once (HTTP 202). */
+  #start(
+    kind: ActionKind,
+    subject: ActionSubject,
+    settings: Record<string, unknown>,
+    ctx: OperationContext,
+  ): OperationAction {
+    this.#needShardActions();
+    let started;
+    try {
+      started = this.#needExecutor().start(request(kind, subject, settings, ctx));
+    } catch (err) {
+      throw refusal(err);
+    }
+    void started.settled.catch(() => {});
+    return this.#view(started.record);
+  }
+
+  /** Runs a short action to its end; a failure becomes a 409 naming why. */
+  async #now(
+    kind: ActionKind,
+    subject: ActionSubject,
+    settings: Record<string, unknown>,
+    ctx: OperationContext,
+  ): Promise<ActionRecord> {
+    this.#needShardActions();
+    let record: ActionRecord;
+    try {
+      record = await this.#needExecutor().execute(request(kind, subject, settings, ctx));
+    } catch (err) {
+      throw refusal(err);
+    }
+    if (record.state !== 'done') throw conflict(`${kind} ${subject.name}: ${record.detail ?? record.state}`);
+    return record;
+  }
+
+  #view(record: ActionRecord): OperationAction {
+    const progress = this.#executor?.progress(record.id) ?? record.progress;
+    const limits =
+      this.#shardActions?.limits(record.subject) ?? (progress?.['limits'] as CopyLimits | undefined);
+    return {
+      id: record.id,
+      kind: record.kind === 'drain-node' ? 'drain' : (record.kind as 'move' | 'merge'),
+      subject: { type: record.subject.type === 'node' ? 'node' : 'shard', name: record.subject.name },
+      state: record.state,
+      progress: progress === null ? null : (progress as unknown as OperationProgress),
+      settings: record.settings,
+      limits: limits ?? {},
+      by: record.by,
+      reason: record.reason === '' ? null : record.reason,
+      detail: record.detail,
+      createdAt: record.createdAt,
+      updatedAt: record.updatedAt,
+    };
+  }
+}
+
+/** Action kinds that run long and show as OperationAction. */
+const LONG_KINDS: ReadonlySet<ActionKind> = new Set<ActionKind>(['move', 'merge', 'drain-node']);
+
+function request(
+  kind: ActionKind,
+  subject: ActionSubject,
+  settings: Record<string, unknown>,
+  ctx: OperationContext,
+): ActionRequest {
+  return { kind, subject, settings, by: ctx.who, reason: ctx.reason ?? '' };
+}
+
+/** The executor's refusals (frozen, cooldown, not cancellable) as the HTTP answers operations give. */
+function refusal(err: unknown): unknown {
+  if (!(err instanceof ActionRefused)) return err;
+  const status = err.reason === 'not-found' ? 404 : err.reason === 'unknown-kind' ? 400 : 409;
+  return new OperationRefused(status, err.code, err.message);
 }

@@ -267,6 +267,33 @@ export class RoutingTable {
     return new RoutingTable(p, this.version + 1, this.#nodes, shards);
   }
 
+  /**
+   * Joins shard `id` with its right-hand neighbour, metadata only: both must be on one node and
+   * active (a shard being split or moved has data in flight). Shard `id` keeps its id, capacity
+   * and status and takes the union of the two ranges; the neighbour's id is gone, so
+   * `t.split(id, at).merge(id)` has exactly `t`'s shards.
+   */
+  merge(id: ShardId): RoutingTable {
+    const i = this.#indexOf(id);
+    const left = this.shards[i]!;
+    const right = this.shards[i + 1];
+    if (right === undefined)
+      throw routingError(`shard ${id} is the last range: it has no right-hand neighbour to merge with`);
+    if (left.node !== right.node) {
+      throw routingError(
+        `shard ${id} is on ${left.node} and its right-hand neighbour ${right.id} on ${right.node}: move one onto the other's node before merging`,
+      );
+    }
+    for (const s of [left, right]) {
+      if (s.status !== ShardStatus.Active) {
+        throw routingError(`shard ${s.id} is ${s.status}: merge needs both shards active`);
+      }
+    }
+    const shards = [...this.shards];
+    shards.splice(i, 2, { ...left, end: right.end });
+    return new RoutingTable(this.partitioner, this.version + 1, this.#nodes, shards);
+  }
+
   /** Places shard `id` on `node`, which must be in the table (see {@link withNode}). Same node: this table. */
   move(id: ShardId, node: NodeId): RoutingTable {
     if (!this.#nodes.includes(node)) {
@@ -425,7 +452,11 @@ export class RoutingTable {
     return new RoutingTable(this.partitioner, this.version + 1, this.#nodes, shards);
   }
 
-  /** "s" + one more than the largest "sN" in use: shards are only ever split, so an id is never reused. */
+  /**
+   * "s" + one more than the largest "sN" in use. A merge frees its neighbour's id, and a later
+   * split may take it again when it was the largest: callers that key history by shard id
+   * (the range planner) pass `newId` to split when that matters.
+   */
   #nextShardId(): ShardId {
     let max = -1;
     for (const s of this.shards) {

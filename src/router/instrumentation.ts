@@ -22,6 +22,7 @@ import type { Command } from '../protocol/command.js';
 import { RawReply, ReplyError, type Reply } from '../protocol/reply.js';
 import { Outcome, type RouterTelemetry } from '../telemetry/router-telemetry.js';
 import { DEFAULT_TENANT } from '../telemetry/tenant-table.js';
+import type { SplitSampler } from '../rebalance/split-sampler.js';
 import { keyToText, type AccessLog } from './access-log.js';
 import type { CommandSpec } from './command-table.js';
 import { replyTo, type ReplySink } from './reply-to.js';
@@ -70,6 +71,8 @@ export class Instrumentation {
   #prefixEpoch = -1;
   /** The tenant name #tenant last resolved (no allocation: a string it had anyway). */
   #name = '';
+  #splits: SplitSampler | undefined;
+  #table: RoutingTable | undefined;
 
   constructor(
     telemetry: RouterTelemetry,
@@ -86,6 +89,17 @@ export class Instrumentation {
   setTable(table: RoutingTable): void {
     this.#shardIds = Int32Array.from(table.shards, (s) => this.telemetry.shardIndex(s.id));
     this.#nodeIds = Int32Array.from(table.shards, (s) => this.telemetry.nodeIndex(s.node));
+    this.#table = table;
+    this.#splits?.setTable(table);
+  }
+
+  /** Where request keys of watched shards are sampled for split points (src/rebalance/split-sampler.ts). */
+  get splitSampler(): SplitSampler | undefined {
+    return this.#splits;
+  }
+  set splitSampler(sampler: SplitSampler | undefined) {
+    this.#splits = sampler;
+    if (this.#table !== undefined) sampler?.setTable(this.#table);
   }
 
   // The telemetry index of the request's tenant. Cached per session and per
@@ -147,6 +161,12 @@ export class Instrumentation {
     const node = this.#nodeIds[index]!;
     const tenant = this.#tenant(session, key);
     this.telemetry.count(shard, node, tenant, spec.write);
+    // Split sampling: one array read unless the shard is watched (split-sampler.ts).
+    const splits = this.#splits;
+    if (splits !== undefined) {
+      const watch = splits.watching?.[index];
+      if (watch !== undefined) splits.recordKey(watch, key);
+    }
     const weight = this.telemetry.sample();
     const logged = this.accessLog !== undefined && this.accessLog.sample();
     if (weight === 0 && !logged) return done;
@@ -172,6 +192,7 @@ export class Instrumentation {
     for (let k = 0; k < at.length; k++) {
       this.telemetry.count(this.#shardIds[at[k]!]!, this.#nodeIds[at[k]!]!, tenant, spec.write);
     }
+    if (this.#splits?.watching != null) this.#splits.recordKeys(at, cmd.args, spec.step);
     const weight = this.telemetry.sample();
     const logged = this.accessLog !== undefined && this.accessLog.sample();
     if (weight === 0 && !logged) return done;

@@ -29,6 +29,7 @@ import {
 } from './multi-key.js';
 import type { Session } from './session.js';
 import { Tenants } from './tenants.js';
+import type { RangeGate } from '../rebalance/range-gate.js';
 
 /** What the router needs to know about its deployment. */
 export interface RouterOptions {
@@ -57,7 +58,9 @@ export interface RouterStats {
 /** Routes commands to shard backends. */
 export class Router {
   #table: RoutingTable;
-  readonly #backends: ReadonlyMap<NodeId, ShardBackend>;
+  readonly #backends: Map<NodeId, ShardBackend>;
+  /** A live move's cutover holding its range's requests; undefined otherwise (the hot path checks only this). */
+  #gate: RangeGate | undefined;
   readonly options: RouterOptions;
   /** Who may be a tenant, and with which password. */
   readonly tenants: Tenants;
@@ -90,12 +93,15 @@ export class Router {
   /** Sends a single-key command to the node that owns its key now (what a policy falls back on). */
   readonly forward: Forward = (cmd, done) => {
     const table = this.#table;
-    this.#backends.get(table.shards[table.indexFor(cmd.args[1]!)]!.node)!.send(cmd, done);
+    const at = table.indexFor(cmd.args[1]!);
+    if (this.#gate !== undefined && this.#gate.mustHold(undefined, table, at))
+      return this.#gate.hold(undefined, () => this.forward(cmd, done));
+    this.#backends.get(table.shards[at]!.node)!.send(cmd, done);
   };
 
   constructor(table: RoutingTable, backends: ReadonlyMap<NodeId, ShardBackend>, options: RouterOptions = {}) {
     this.#table = table;
-    this.#backends = backends;
+    this.#backends = new Map(backends);
     this.options = options;
     this.tenants = options.tenants ?? new Tenants({ password: options.password });
     this.admission = new Admission({
@@ -124,6 +130,50 @@ export class Router {
     this.#table = table;
     for (const listener of this.onTable) listener(table);
     return true;
+  }
+
+  /**
+   * Holds every new request that touches `gate.shard` until {@link openGate}
+   * (a live move's cutover, src/rebalance/move.ts). One gate at a time:
+   * throws HS_ERR_ROUTING while another is in place.
+   */
+  closeGate(gate: RangeGate): void {
+    if (this.#gate !== undefined)
+      throw new HotshardError(ErrorCode.Routing, `shard ${this.#gate.shard} is already being cut over`);
+    this.#gate = gate;
+  }
+
+  /** Takes `gate` away and runs what it held onto the table in force; how long each request waited (ms). */
+  openGate(gate: RangeGate): number[] {
+    if (this.#gate === gate) this.#gate = undefined;
+    return gate.release();
+  }
+
+  /** Adds a node that tables may then place shards on (POST /nodes). Throws HS_ERR_ROUTING when it is known. */
+  addBackend(node: NodeId, backend: ShardBackend): void {
+    if (this.#backends.has(node))
+      throw new HotshardError(ErrorCode.Routing, `node ${node} already has a backend`);
+    if (backend.node !== node)
+      throw new HotshardError(ErrorCode.Routing, `backend of node ${backend.node} given as node ${node}`);
+    this.#backends.set(node, backend);
+  }
+
+  /**
+   * Forgets a node the table in force places no shard on (DELETE /nodes/{id},
+   * after its shards moved away); returns its backend for the caller to close.
+   * Throws HS_ERR_ROUTING when it still holds a shard or is unknown.
+   */
+  removeBackend(node: NodeId): ShardBackend {
+    const backend = this.#backends.get(node);
+    if (backend === undefined) throw new HotshardError(ErrorCode.Routing, `node ${node} has no backend`);
+    const held = this.#table.shardsOn(node).map((s) => s.id);
+    if (held.length > 0)
+      throw new HotshardError(
+        ErrorCode.Routing,
+        `node ${node} still holds shards ${held.join(', ')}; move them first`,
+      );
+    this.#backends.delete(node);
+    return backend;
   }
 
   /** Turns measurement on (telemetry, access log) or off (undefined). */
@@ -172,6 +222,8 @@ export class Router {
         const table = this.#table;
         const key = args[1]!;
         const at = table.indexFor(key);
+        if (this.#gate !== undefined && this.#gate.mustHold(session, table, at))
+          return this.#gate.hold(session, () => this.#again(session, args, frame, done));
         const ins = this.#instrumentation;
         const measured = ins === undefined ? reply : ins.keyed(session, spec, cmd, at, reply);
         if (this.admission.engaged) {
@@ -192,6 +244,8 @@ export class Router {
         }
         const table = this.#table;
         const at = shardsOfKeys(table, spec, cmd);
+        if (this.#gate !== undefined && this.#gate.mustHoldAny(session, table, at))
+          return this.#gate.hold(session, () => this.#again(session, args, frame, done));
         const ins = this.#instrumentation;
         const measured = ins === undefined ? reply : ins.multiKey(session, spec, cmd, at, reply);
         if (this.admission.engaged) {
@@ -203,6 +257,8 @@ export class Router {
         return dispatchMultiKey(this, spec, cmd, table, at, measured);
       }
       case Route.AllNodes:
+        if (this.#gate !== undefined)
+          return this.#gate.hold(session, () => this.#again(session, args, frame, done));
         if (spec.name === 'flushall' && !session.admin) {
           this.stats.rejected++;
           return done(
@@ -236,6 +292,12 @@ export class Router {
           ),
         );
     }
+  }
+
+  /** A request a cutover held, run again now that it is over; counted once. */
+  #again(session: Session, args: Buffer[], frame: Buffer | undefined, done: ReplyCallback): void {
+    this.stats.commands--;
+    this.dispatch(session, args, frame, done);
   }
 
   // What Redis does when a command fails to queue inside MULTI: the whole

@@ -43,7 +43,7 @@ const CLOSE_WAIT_MS = 5000;
 export interface NodeAccess {
   /** Whether the process has a backend for `node`. */
   has(node: NodeId): boolean;
-  /** Creates (and connects) a backend for a Redis node the store knows of. */
+  /** Creates (and connects) a backend for a Redis node the store lists as added. */
   add(node: StoredNode): Promise<void>;
 }
 
@@ -65,7 +65,7 @@ export function configuredNodes(config: Config, nodes: readonly NodeId[], now: n
     kind: config.backend === 'redis' ? 'redis' : 'memory',
     address: config.backend === 'redis' ? id : null,
     addedAt: now,
-    status: 'active',
+    status: 'configured',
   }));
 }
 
@@ -79,6 +79,8 @@ export class StoreLink {
   /** The latest version the store is known to hold (null: none yet). */
   #stored: number | null = null;
   #writes: Promise<void> = Promise.resolve();
+  /** Tables the store already holds (committed here, or followed): installing them saves nothing. */
+  readonly #saved = new WeakSet<RoutingTable>();
   readonly #stops: (() => void)[] = [];
   #parts: StoreParts | undefined;
   #closing: Promise<void> | undefined;
@@ -226,9 +228,13 @@ export class StoreLink {
     // Before saving: a table this process could not install must not become every router's.
     await this.#provideNodes(table, parts.nodes, false);
     await this.#enqueue(async () => {
+      // Built on a version older than one this process already heard of: another router won.
+      if (this.#stored !== null && table.version <= this.#stored)
+        throw new VersionConflict(table.version - 1, this.#stored, table.version);
       await this.store.routing.save(table, { expectedVersion: this.#stored, reason });
       this.#stored = table.version;
     });
+    this.#saved.add(table);
     parts.router.setTable(table);
   }
 
@@ -278,7 +284,8 @@ export class StoreLink {
     for (const node of table.nodes()) {
       if (nodes.has(node)) continue;
       const stored = await this.store.nodes.get(node);
-      if (stored?.kind === 'redis' && stored.address !== null && stored.status !== 'removed') {
+      // Only a Redis node added at run time: a configured one left out of the configuration stays out.
+      if (stored?.kind === 'redis' && stored.status === 'added') {
         await nodes.add(stored);
         continue;
       }
@@ -292,10 +299,12 @@ export class StoreLink {
 
   /** A table installed here by whatever means: saved unless it came from the store. */
   #saveInstalled(table: RoutingTable): void {
-    if (this.#stored !== null && table.version <= this.#stored) return;
+    if (this.#saved.has(table)) return;
     this.#write(async () => {
-      if (this.#stored !== null && table.version <= this.#stored) return;
       try {
+        // Installed here on a version another router already replaced: this router now differs from the store.
+        if (this.#stored !== null && table.version <= this.#stored)
+          throw new VersionConflict(table.version - 1, this.#stored, table.version);
         await this.store.routing.save(table, {
           expectedVersion: this.#stored,
           reason: `installed by this router (${this.actionIdPrefix}*)`,
@@ -324,6 +333,7 @@ export class StoreLink {
       if (v.version <= parts.router.table.version) return;
       const table = RoutingTable.fromJSON(v.table, parts.router.table.partitioner);
       await this.#provideNodes(table, parts.nodes, false);
+      this.#saved.add(table);
       if (parts.router.setTable(table))
         this.#log.info(
           { version: v.version, reason: v.reason },

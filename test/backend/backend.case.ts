@@ -876,6 +876,67 @@ export function runBackendCases(label: string, make: () => Promise<BackendHarnes
       expect(npttl).toBeLessThanOrEqual(5000);
     });
 
+    it('dumpKeys/restoreKeys - copy a batch with TTLs, replacing; a null dump deletes; absent keys dump as null', async () => {
+      const p = prefix();
+      expect(await cmd('SET', `${p}a`, 'one')).toEqual(OK);
+      expect(await cmd('SET', `${p}b`, 'two', 'PX', '60000')).toEqual(OK);
+      expect(await cmd('HSET', `${p}h`, 'f', 'v')).toBe(1);
+      const keys = [`${p}a`, `${p}b`, `${p}h`, `${p}missing`].map((k) => Buffer.from(k));
+      const dumps = await b.dumpKeys(keys);
+      expect(dumps.map((d) => (d === null ? null : d.pttl > 0 ? 'ttl' : d.pttl))).toEqual([
+        -1,
+        'ttl',
+        -1,
+        null,
+      ]);
+      expect(await cmd('SET', `${p}a2`, 'old')).toEqual(OK);
+      expect(await cmd('SET', `${p}gone`, 'x')).toEqual(OK);
+      await b.restoreKeys([
+        { key: Buffer.from(`${p}a2`), dump: dumps[0]! },
+        { key: Buffer.from(`${p}b2`), dump: dumps[1]! },
+        { key: Buffer.from(`${p}h2`), dump: dumps[2]! },
+        { key: Buffer.from(`${p}gone`), dump: null },
+      ]);
+      expect(await cmd('GET', `${p}a2`)).toEqual(bulk('one'));
+      expect(await cmd('TTL', `${p}a2`)).toBe(-1);
+      const pttl = (await cmd('PTTL', `${p}b2`)) as number;
+      expect(pttl).toBeGreaterThan(50_000);
+      expect(pttl).toBeLessThanOrEqual(60_000);
+      expect(await cmd('HGET', `${p}h2`, 'f')).toEqual(bulk('v'));
+      expect(await cmd('EXISTS', `${p}gone`)).toBe(0);
+      expect(await b.dumpKeys([])).toEqual([]);
+      await b.restoreKeys([]);
+    });
+
+    it('watchWrites - reports every key changed, by anyone, before its barrier resolves; not after close', async () => {
+      const p = prefix();
+      const seen = new Set<string>();
+      let lost: string | null = null;
+      const watch = await b.watchWrites({
+        changed: (keys) => keys?.forEach((k) => seen.add(k.toString('latin1'))),
+        lost: (reason) => (lost = reason),
+      });
+      expect(watch.live).toBe(true);
+      expect(await cmd('SET', `${p}w1`, 'x')).toEqual(OK);
+      expect(await cmd('INCR', `${p}w2`)).toBe(1);
+      expect(await cmd('SET', `${p}w3`, 'x', 'PX', '1')).toEqual(OK);
+      expect(await cmd('DEL', `${p}w1`)).toBe(1);
+      await sleep(20);
+      expect(await cmd('GET', `${p}w3`)).toBeNull(); // expired: reported too
+      await b.barrier();
+      await watch.barrier();
+      for (const k of ['w1', 'w2', 'w3']) expect(seen.has(`${p}${k}`), k).toBe(true);
+      watch.close();
+      expect(watch.live).toBe(false);
+      seen.clear();
+      expect(await cmd('SET', `${p}after`, 'x')).toEqual(OK);
+      await b.barrier();
+      await sleep(20);
+      expect(seen.has(`${p}after`)).toBe(false);
+      expect(lost).toBeNull();
+      await expect(watch.barrier()).rejects.toThrow();
+    });
+
     it('dump/restoreIfAbsent - a missing key dumps as null, an existing key is not overwritten', async () => {
       const p = prefix();
       expect(await b.dump(Buffer.from(`${p}missing`))).toBeNull();

@@ -51,6 +51,10 @@ export class CountingBackend implements ShardBackend {
   flushAll: ShardBackend['flushAll'] = () => this.inner.flushAll();
   trackInvalidations: ShardBackend['trackInvalidations'] = (listener) =>
     this.inner.trackInvalidations(listener);
+  barrier: ShardBackend['barrier'] = () => this.inner.barrier();
+  watchWrites: ShardBackend['watchWrites'] = (listener) => this.inner.watchWrites(listener);
+  dumpKeys: ShardBackend['dumpKeys'] = (keys) => this.inner.dumpKeys(keys);
+  restoreKeys: ShardBackend['restoreKeys'] = (writes) => this.inner.restoreKeys(writes);
   close: ShardBackend['close'] = () => this.inner.close();
 }
 

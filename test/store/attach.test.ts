@@ -93,14 +93,18 @@ describe('store attach - embedded file', () => {
         consistency: 'bounded',
         throttle: { opsPerSec: 1000, burst: 1000 },
       });
-      expect(second.executor.list().map((r) => [r.id, r.state])).toEqual([['a-1', 'done']]);
+      // The split went through the executor too (a-2).
+      expect(second.executor.list().map((r) => [r.id, r.kind, r.state])).toEqual([
+        ['a-2', 'split', 'done'],
+        ['a-1', 'throttle-key', 'done'],
+      ]);
       // In force again, so it can be reverted; new ids go on after the restored ones.
       expect(second.executor.activeOn(HOT).map((r) => r.id)).toEqual(['a-1']);
       const reverted = await second.executor.revert('a-1', 'cooled down');
       expect(reverted.state).toBe('rolled-back');
       const next = await second.executor.execute({ ...throttle, settings: { opsPerSec: 50 } });
-      expect(next.id).toBe('a-2');
-      await second.executor.revert('a-2', 'done with it');
+      expect(next.id).toBe('a-3');
+      await second.executor.revert('a-3', 'done with it');
     } finally {
       await second.close();
     }
@@ -109,7 +113,8 @@ describe('store attach - embedded file', () => {
     try {
       expect(third.policies.get(Buffer.from('user:1'))).toBeUndefined();
       expect(third.executor.list().map((r) => [r.id, r.state])).toEqual([
-        ['a-2', 'rolled-back'],
+        ['a-3', 'rolled-back'],
+        ['a-2', 'done'],
         ['a-1', 'rolled-back'],
       ]);
       expect(third.executor.activeOn(HOT)).toEqual([]);
@@ -207,19 +212,17 @@ describe.runIf(pgUp)('store attach - two routers on one PostgreSQL store', () =>
       expect(b.router.table.toJSON()).toEqual(a.router.table.toJSON());
     }, 'both run the winner');
 
-    // A Redis node added at run time (in the store's nodes table) gets a backend wherever a table names it.
+    // A Redis node added at run time (POST /nodes) is recorded in the store, so every router gets a backend for it.
     const added = redis[2]!.address;
-    await a.store.store.nodes.put({
-      id: added,
+    const joined = await a.operations.addNode(added, { who: 'operator', reason: 'grow' });
+    expect(joined.node).toBe(added);
+    expect(await a.store.store.nodes.get(added)).toMatchObject({
       kind: 'redis',
       address: added,
-      addedAt: Date.now(),
-      status: 'active',
+      status: 'added',
     });
-    await a.store.commit(
-      a.router.table.withNode(nodeId(added)).move(shardId('s1'), nodeId(added)),
-      'onto the new node',
-    );
+    await eventually(() => expect(b.router.table.nodes()).toContain(added), 'b follows the node add');
+    await a.store.commit(a.router.table.move(shardId('s1'), nodeId(added)), 'onto the new node');
     await eventually(
       () => expect(b.router.table.shard(shardId('s1'))?.node).toBe(added),
       'b follows onto the new node',
@@ -248,37 +251,5 @@ describe.runIf(pgUp)('store attach - two routers on one PostgreSQL store', () =>
     expect(again.executor.activeOn(HOT).map((r) => r.id)).toEqual([record.id]);
     const c2 = client(again);
     for (let i = 0; i < 50; i++) expect(await c2.get(`k${i}`)).toBe(`v${i}`);
-  });
-});
-
-describe('store attach - the split operation', () => {
-  it('store attach - a split that loses the compare-and-set is refused 409 with the version conflict, and nothing is installed', async () => {
-    const { LocalShardOperations, OperationRefused } = await import('../../src/control/operations.js');
-    const { Router } = await import('../../src/router/router.js');
-    const { MemoryBackend } = await import('../../src/backend/memory.js');
-    const { RoutingTable } = await import('../../src/keyspace/routing-table.js');
-    const { hashPartitioner } = await import('../../src/keyspace/partitioner.js');
-    const node = nodeId('n0');
-    const backend = new MemoryBackend({ node });
-    const router = new Router(
-      RoutingTable.create({ partitioner: hashPartitioner(), nodes: [node], shards: 2 }),
-      new Map([[node, backend]]),
-    );
-    const asked: number[] = [];
-    const ops = new LocalShardOperations({
-      router,
-      install: (table) => {
-        asked.push(table.version);
-        return Promise.reject(new VersionConflict(1, 2, table.version));
-      },
-    });
-    const err = await ops
-      .split(shardId('s0'), undefined, { who: 'operator', reason: null })
-      .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(OperationRefused);
-    expect(err).toMatchObject({ status: 409, code: 'HS_ERR_VERSION_CONFLICT' });
-    expect(asked).toEqual([2]);
-    expect(router.table.version).toBe(1);
-    await backend.close();
   });
 });

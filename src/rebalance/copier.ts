@@ -1,0 +1,317 @@
+/**
+ * The copy engine of a live move: copies a key range from one node to
+ * another in pipelined batches on the nodes' side connections (dumpKeys /
+ * restoreKeys), re-copies given keys (the catch-up of dirty keys), and clears
+ * a range from a node, all under one throttle in keys/s and bytes/s that can
+ * be changed while it runs.
+ *
+ * A copy never outlives its source: each key's TTL is aged by the time since
+ * its DUMP was sent (the DUMP ran no earlier), and a key whose time ran out
+ * meanwhile, or that is gone, is deleted on the target, so a deleted or
+ * expired key is never brought back.
+ */
+import type { KeyDump, KeyWrite, ShardBackend } from '../backend/backend.js';
+import { ConfigError } from '../errors.js';
+
+/** A move's copy limits; null is unlimited. */
+export interface MoveLimits {
+  readonly maxKeysPerSec: number | null;
+  readonly maxBytesPerSec: number | null;
+}
+
+/** Unlimited. */
+export const NO_LIMITS: MoveLimits = { maxKeysPerSec: null, maxBytesPerSec: null };
+
+/** Throws a ConfigError naming the field when a limit is not null or a positive number. */
+export function checkLimits(limits: Partial<MoveLimits>): MoveLimits {
+  const one = (field: keyof MoveLimits): number | null => {
+    const v = limits[field] ?? null;
+    if (v !== null && !(typeof v === 'number' && Number.isFinite(v) && v > 0))
+      throw new ConfigError(
+        `${field} must be null (unlimited) or a positive number, got ${JSON.stringify(v)}`,
+      );
+    return v;
+  };
+  return { maxKeysPerSec: one('maxKeysPerSec'), maxBytesPerSec: one('maxBytesPerSec') };
+}
+
+/** A sleep that can be cut short (a cancelled move must not wait out its throttle). */
+export type Sleep = (ms: number) => Promise<void>;
+
+const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One rate as a bucket that may go into debt: a batch is taken whole, then the next one waits the debt off. */
+class DebtBucket {
+  #rate: number | null = null;
+  #credit = 0;
+  #last: number;
+  constructor(now: number) {
+    this.#last = now;
+  }
+  set(rate: number | null, now: number): void {
+    this.refill(now);
+    this.#rate = rate;
+    if (rate === null) this.#credit = 0;
+    else this.#credit = Math.min(this.#credit, this.#burst());
+  }
+  #burst(): number {
+    return this.#rate === null ? 0 : Math.max(1, this.#rate / 10); // 100 ms worth
+  }
+  refill(now: number): void {
+    const elapsed = now - this.#last;
+    this.#last = now;
+    if (this.#rate === null || elapsed <= 0) return;
+    this.#credit = Math.min(this.#burst(), this.#credit + (elapsed * this.#rate) / 1000);
+  }
+  take(n: number, now: number): void {
+    this.refill(now);
+    if (this.#rate !== null) this.#credit -= n;
+  }
+  /** Ms until out of debt; 0 when not in debt or unlimited. */
+  wait(now: number): number {
+    this.refill(now);
+    if (this.#rate === null || this.#credit >= 0) return 0;
+    return Math.ceil((-this.#credit * 1000) / this.#rate);
+  }
+}
+
+/** The keys/s and bytes/s throttle of a move; {@link setLimits} applies to the next wait. */
+export class CopyThrottle {
+  readonly #now: () => number;
+  readonly #sleep: Sleep;
+  readonly #keys: DebtBucket;
+  readonly #bytes: DebtBucket;
+  #limits: MoveLimits;
+
+  constructor(limits: MoveLimits, now: () => number = () => performance.now(), sleep: Sleep = realSleep) {
+    this.#now = now;
+    this.#sleep = sleep;
+    this.#keys = new DebtBucket(now());
+    this.#bytes = new DebtBucket(now());
+    this.#limits = NO_LIMITS;
+    this.setLimits(limits);
+  }
+
+  get limits(): MoveLimits {
+    return this.#limits;
+  }
+
+  setLimits(limits: Partial<MoveLimits>): void {
+    const checked = checkLimits({ ...this.#limits, ...limits });
+    const now = this.#now();
+    this.#keys.set(checked.maxKeysPerSec, now);
+    this.#bytes.set(checked.maxBytesPerSec, now);
+    this.#limits = checked;
+  }
+
+  /** Takes `keys` and `bytes`, then waits (in slices, so a new limit or a stop applies soon) while in debt. */
+  async take(keys: number, bytes: number, check: () => void = () => undefined): Promise<void> {
+    const now = this.#now();
+    this.#keys.take(keys, now);
+    this.#bytes.take(bytes, now);
+    for (;;) {
+      const t = this.#now();
+      const wait = Math.max(this.#keys.wait(t), this.#bytes.wait(t));
+      if (wait <= 0) return;
+      check();
+      await this.#sleep(Math.min(wait, 100));
+    }
+  }
+}
+
+/** What a copier needs. */
+export interface CopierOptions {
+  readonly source: ShardBackend;
+  readonly target: ShardBackend;
+  /** Whether a key belongs to the moving range. */
+  readonly inRange: (key: Buffer) => boolean;
+  readonly throttle: CopyThrottle;
+  /** Keys per batch (default 500, as Codis). */
+  readonly batchKeys?: number;
+  /** Bytes a batch aims to stay under, once values' sizes are known (default 8 MiB). */
+  readonly batchBytes?: number;
+  /** Batches in flight at once (default 4): dumps of the next overlap restores of the last. */
+  readonly window?: number;
+  /** Monotonic ms, for aging TTLs. */
+  readonly now?: () => number;
+}
+
+/** Running totals of a copier. */
+export interface CopyCounters {
+  /** Keys written to the target by the bulk copy. */
+  keysCopied: number;
+  bytesCopied: number;
+  /** Keys re-copied by catch-up and repair (writes or deletes). */
+  keysResynced: number;
+  /** Keys seen by the bulk copy's scan, in the range or not (for the ETA's estimate). */
+  keysScanned: number;
+  /** Keys the bulk copy's scan found in the range. */
+  keysInRange: number;
+}
+
+/** Copies a range, re-copies keys, clears a range. */
+export class RangeCopier {
+  readonly counters: CopyCounters = {
+    keysCopied: 0,
+    bytesCopied: 0,
+    keysResynced: 0,
+    keysScanned: 0,
+    keysInRange: 0,
+  };
+  readonly #o: Required<CopierOptions>;
+  #bytesPerKey = 64;
+
+  constructor(options: CopierOptions) {
+    this.#o = {
+      batchKeys: 500,
+      batchBytes: 8 * 1024 * 1024,
+      window: 4,
+      now: () => performance.now(),
+      ...options,
+    };
+  }
+
+  /** Copies every key of the range on the source (as the scan finds them) to the target. */
+  async copyAll(check: () => void): Promise<void> {
+    const { source, inRange } = this.#o;
+    const c = this.counters;
+    const accept = (key: Buffer): boolean => {
+      c.keysScanned++;
+      if (!inRange(key)) return false;
+      c.keysInRange++;
+      return true;
+    };
+    await piped(this.#o.window, async (pipe) => {
+      let pending: Buffer[] = [];
+      for await (const scanned of source.scanKeys(accept, 1_000)) {
+        for (const k of scanned) pending.push(k);
+        while (pending.length >= this.#batchSize()) {
+          const size = this.#batchSize();
+          const batch = pending.slice(0, size);
+          pending = pending.slice(size);
+          await this.#launch(pipe, batch, false, check);
+        }
+      }
+      if (pending.length > 0) await this.#launch(pipe, pending, false, check);
+    });
+  }
+
+  /**
+   * Makes the target hold what the source holds now for `keys` (written, or
+   * deleted when absent there). Unthrottled when `throttled` is false: the
+   * final keys of a cutover, while requests wait.
+   */
+  async sync(keys: readonly Buffer[], check: () => void, throttled = true): Promise<void> {
+    await piped(this.#o.window, async (pipe) => {
+      for (let i = 0; i < keys.length;) {
+        const size = this.#batchSize();
+        await this.#launch(pipe, keys.slice(i, i + size), true, check, throttled);
+        i += size;
+      }
+    });
+  }
+
+  /** Deletes every key of the range on `node` (on its side connection); how many it found. */
+  async clear(node: ShardBackend, check: () => void): Promise<number> {
+    let n = 0;
+    await piped(this.#o.window, async (pipe) => {
+      for await (const batch of node.scanKeys(this.#o.inRange, this.#o.batchKeys)) {
+        check();
+        await this.#o.throttle.take(batch.length, 0, check);
+        n += batch.length;
+        await pipe.add(node.restoreKeys(batch.map((key) => ({ key, dump: null }))));
+      }
+    });
+    return n;
+  }
+
+  async #launch(
+    pipe: Pipeline,
+    keys: Buffer[],
+    resync: boolean,
+    check: () => void,
+    throttled = true,
+  ): Promise<void> {
+    check();
+    if (throttled) await this.#o.throttle.take(keys.length, 0, check);
+    await pipe.add(this.#copyBatch(keys, resync, check, throttled));
+  }
+
+  async #copyBatch(keys: Buffer[], resync: boolean, check: () => void, throttled: boolean): Promise<void> {
+    const { source, target, throttle, now } = this.#o;
+    const sent = now();
+    const dumps = await source.dumpKeys(keys);
+    let bytes = 0;
+    for (const d of dumps) if (d !== null) bytes += d.payload.length;
+    if (bytes > 0 && throttled) await throttle.take(0, bytes, check);
+    const elapsed = Math.ceil(now() - sent);
+    const writes: KeyWrite[] = keys.map((key, i) => ({ key, dump: aged(dumps[i] ?? null, elapsed) }));
+    await target.restoreKeys(writes);
+    const c = this.counters;
+    if (resync) c.keysResynced += keys.length;
+    else {
+      c.keysCopied += keys.length;
+      c.bytesCopied += bytes;
+    }
+    if (keys.length > 0) this.#bytesPerKey = Math.max(1, (this.#bytesPerKey * 3 + bytes / keys.length) / 4);
+  }
+
+  /** Keys per batch: `batchKeys`, fewer when values are large, so a batch stays near `batchBytes`. */
+  #batchSize(): number {
+    const { batchKeys, batchBytes } = this.#o;
+    return Math.max(1, Math.min(batchKeys, Math.floor(batchBytes / this.#bytesPerKey)));
+  }
+}
+
+/** A dump with its TTL aged by `elapsed` ms; null (delete) when it has run out meanwhile. */
+export function aged(dump: KeyDump | null, elapsed: number): KeyDump | null {
+  if (dump === null || dump.pttl === -1) return dump;
+  const left = dump.pttl - elapsed;
+  return left >= 1 ? { payload: dump.payload, pttl: left } : null;
+}
+
+/** Runs `body` over a pipeline and drains it, also when `body` throws (a stop or a failed batch). */
+async function piped(window: number, body: (pipe: Pipeline) => Promise<void>): Promise<void> {
+  const pipe = new Pipeline(window);
+  try {
+    await body(pipe);
+  } catch (err) {
+    await pipe.drain().catch(() => undefined);
+    throw err;
+  }
+  await pipe.drain();
+}
+
+/**
+ * Up to `window` operations at once. The first failure is thrown by the next
+ * add or by drain, once nothing is in flight any more: a batch still running
+ * could otherwise write to the target after a rollback cleared it.
+ */
+class Pipeline {
+  readonly #window: number;
+  readonly #inFlight = new Set<Promise<void>>();
+  #error: unknown = null;
+
+  constructor(window: number) {
+    this.#window = Math.max(1, window);
+  }
+
+  async add(op: Promise<void>): Promise<void> {
+    const tracked = op.then(
+      () => void this.#inFlight.delete(tracked),
+      (err: unknown) => {
+        this.#inFlight.delete(tracked);
+        this.#error ??= err;
+      },
+    );
+    this.#inFlight.add(tracked);
+    while (this.#error === null && this.#inFlight.size >= this.#window) await Promise.race(this.#inFlight);
+    if (this.#error !== null) await this.drain();
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.#inFlight);
+    const err = this.#error;
+    if (err !== null) throw err instanceof Error ? err : new Error(JSON.stringify(err));
+  }
+}
