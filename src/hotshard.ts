@@ -51,6 +51,8 @@ import type { Remedy } from './mitigate/policy.js';
 import { availableRemedies } from './mitigate/remedies.js';
 import { admissionActions } from './mitigate/admission-actions.js';
 import { configuredNodes, StoreLink, type NodeAccess } from './store/attach.js';
+import { storeJournal } from './store/journal.js';
+import { MoveOutcome, type MoveState } from './rebalance/move.js';
 import { ShardActions } from './rebalance/shard-actions.js';
 import { RangePlanning } from './rebalance/range-planning.js';
 import { rangeProposals, registerProposalsApi } from './control/proposals-api.js';
@@ -315,6 +317,8 @@ export async function startHotshard(
     router,
     bus: events,
     connectNode: recordedNodes(nodeConnector(config, reportNodeStatus(log, events)), config, store),
+    // Each move's state at every phase change: a restart resumes the open ones (StoreLink.attach).
+    journal: storeJournal<MoveState>(store.store, (state) => state.state === MoveOutcome.Running),
   });
   const executor = new Executor({
     handlers: [
@@ -451,6 +455,7 @@ export async function startHotshard(
       events,
       audit,
       nodes: storedNodes(config, reportNode, router.backends, (b) => router.addBackend(b.node, b)),
+      resumeMove: (state) => shardActions.resume(state as MoveState),
     });
     respPort = await resp.listen();
     await http.listen({ host: config.host, port: config.httpPort });

@@ -56,6 +56,8 @@ export interface StoreParts {
   readonly nodes: NodeAccess;
   /** The audit log: given back the stored entries at start (its `persist` hook is {@link StoreLink.persistAudit}). */
   readonly audit?: AuditLog | undefined;
+  /** Resumes a move the journal holds as still open (a restart); runs on in the background. */
+  readonly resumeMove?: ((state: unknown) => Promise<unknown>) | undefined;
 }
 
 /** The nodes a configuration declares, as the store's nodes table keeps them. */
@@ -190,6 +192,9 @@ export class StoreLink {
     const interrupt = !this.store.shared;
     for (const changed of parts.executor.restore(restored, { interrupt }))
       this.#write(() => this.store.actions.put(changed));
+    // Moves cut short by a restart. Not on a shared store: an open move there may be another router's, alive.
+    const cutShort =
+      parts.resumeMove !== undefined && !this.store.shared ? await this.store.moves.listOpen() : [];
     const onTable = (table: RoutingTable): void => this.#saveInstalled(table);
     parts.router.onTable.add(onTable);
     this.#stops.push(() => parts.router.onTable.delete(onTable));
@@ -214,6 +219,11 @@ export class StoreLink {
       this.#stops.push(
         this.store.routing.watch((v) => void this.#follow(v), { after: parts.router.table.version }),
       );
+    // Last, so every table a resumed move installs is saved.
+    for (const open of cutShort) {
+      this.#log.info({ move: open.id }, `resuming move ${open.id} from the config store`);
+      parts.resumeMove?.(open.state).catch((err: unknown) => this.#onError(err));
+    }
   }
 
   /**

@@ -253,3 +253,61 @@ describe.runIf(pgUp)('store attach - two routers on one PostgreSQL store', () =>
     for (let i = 0; i < 50; i++) expect(await c2.get(`k${i}`)).toBe(`v${i}`);
   });
 });
+
+describe('store attach - moves', () => {
+  it('store attach - a move is journaled at every phase, and one cut short by a shutdown is resumed at the next start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hs-attach-move-'));
+    try {
+      const dataDir = join(dir, 'data');
+      const first = await start({ dataDir, nodes: 2, shards: 2 });
+      let moveId: string;
+      try {
+        const c = new Redis({ port: first.respPort, maxRetriesPerRequest: 0 });
+        for (let i = 0; i < 400; i++) await c.set(`m${i}`, 'x');
+        c.disconnect();
+        const shard = first.router.table.shards[0]!;
+        const target = first.router.table.nodes().find((n) => n !== shard.node)!;
+        const accepted = await first.operations.move(shard.id, target, { who: 'operator', reason: 'test' });
+        // Slow enough that the shutdown comes mid-copy.
+        await first.operations.setLimits(
+          accepted.action.id,
+          { maxKeysPerSec: 20 },
+          { who: 'operator', reason: 'slow' },
+        );
+        await eventually(async () => {
+          expect(await first.store.store.moves.listOpen()).toHaveLength(1);
+        }, 'the move journaled as open');
+        moveId = (await first.store.store.moves.listOpen())[0]!.id;
+      } finally {
+        await first.close();
+      }
+      expect((await openEmbeddedStoreAt(dataDir)).map((m) => m.id)).toEqual([moveId]);
+
+      const second = await start({ dataDir, nodes: 2, shards: 2 });
+      try {
+        await eventually(async () => {
+          const m = await second.store.store.moves.get(moveId);
+          expect(m?.open).toBe(false);
+        }, 'the resumed move ends');
+        const ended = (await second.store.store.moves.get(moveId))!.state as { state: string };
+        expect(['done', 'rolled-back']).toContain(ended.state);
+        expect(second.router.table.shards.every((s) => s.status === 'active')).toBe(true);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** The open moves a closed data directory's store holds. */
+async function openEmbeddedStoreAt(dataDir: string): Promise<{ id: string }[]> {
+  const { openEmbeddedStore } = await import('../../src/store/index.js');
+  const store = await openEmbeddedStore({ dataDir });
+  try {
+    return await store.moves.listOpen();
+  } finally {
+    await store.close();
+  }
+}
