@@ -317,6 +317,8 @@ export async function startHotshard(
     router,
     bus: events,
     connectNode: recordedNodes(nodeConnector(config, reportNodeStatus(log, events)), config, store),
+    // Split, merge and node add save their table before installing it.
+    install: (table, reason) => store.commit(table, reason),
     // Each move's state at every phase change: a restart resumes the open ones (StoreLink.attach).
     journal: storeJournal<MoveState>(store.store, (state) => state.state === MoveOutcome.Running),
   });
