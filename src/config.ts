@@ -21,6 +21,7 @@ import {
 } from './router/tenants.js';
 import { DEFAULT_SAMPLE_BUDGET } from './telemetry/router-telemetry.js';
 import { DEFAULT_MAX_TRACKED_TENANTS, DEFAULT_TENANT_IDLE_SECONDS } from './telemetry/tenant-table.js';
+import { checkPostgresUrl } from './store/url.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const hostPort = z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7001');
@@ -261,8 +262,23 @@ export const configSchema = z
     readToken: secretToken.optional(),
     /** What the planner may do: auto (default), dry-run (recommend only), manual (operators only), frozen (nothing changes). */
     automation: z.enum(AUTOMATION_MODES).default('auto'),
-    /** Where the embedded config store keeps its files. */
+    /** Where the embedded config store keeps its files (`<dataDir>/hotshard.db`); unset with no `store`: in memory. */
     dataDir: z.string().min(1).optional(),
+    /**
+     * The config store shared by several routers: a postgres:// URL. Unset:
+     * the embedded store (docs/store.md).
+     */
+    store: z
+      .string()
+      .min(1)
+      .superRefine((url, ctx) => {
+        try {
+          checkPostgresUrl(url);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message.replace(/^store: /, '') });
+        }
+      })
+      .optional(),
     /** Embedded nodes: ops/s each node serves before requests queue (null = unlimited). */
     capacity: z
       .preprocess((v) => (v === 'null' || v === '' ? null : v), z.coerce.number().positive().nullable())
@@ -385,6 +401,7 @@ const ENV_FIELDS = [
   'readToken',
   'automation',
   'dataDir',
+  'store',
   'capacity',
   'maxQueue',
   'backendTimeoutMs',

@@ -38,6 +38,8 @@ export const ErrorCode = {
   Throttled: 'HS_ERR_THROTTLED',
   NoPermission: 'HS_ERR_NO_PERMISSION',
   CrossShard: 'HS_ERR_CROSS_SHARD',
+  StoreUnavailable: 'HS_ERR_STORE_UNAVAILABLE',
+  VersionConflict: 'HS_ERR_VERSION_CONFLICT',
 } as const;
 /** One of the stable error codes. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -136,6 +138,16 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, ErrorCodeInfo>> = {
     summary: 'over a key, shard, node or tenant rate limit; retry after retry-after-ms',
   },
   HS_ERR_CROSS_SHARD: { resp: 'ERR', http: 400, summary: 'the keys of one command live on different shards' },
+  HS_ERR_STORE_UNAVAILABLE: {
+    resp: 'ERR',
+    http: 503,
+    summary: 'the config store cannot be opened or reached, or is closed',
+  },
+  HS_ERR_VERSION_CONFLICT: {
+    resp: 'ERR',
+    http: 409,
+    summary: 'a routing table was saved against a version that is no longer the latest',
+  },
 };
 
 /** True for the codes that mean "refused now, retry later": the request was shed, not failed. */

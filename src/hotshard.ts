@@ -2,7 +2,6 @@
  * One hotshard process: backends, routing table, router, and the RESP and
  * HTTP front ends, started and stopped together.
  */
-import { mkdirSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { ShardBackend } from './backend/backend.js';
@@ -55,6 +54,9 @@ import { PolicyManager } from './mitigate/policies.js';
 import type { Remedy } from './mitigate/policy.js';
 import { availableRemedies } from './mitigate/remedies.js';
 import { admissionActions } from './mitigate/admission-actions.js';
+import { configuredNodes, StoreLink, type NodeAccess } from './store/attach.js';
+import { storeJournal } from './store/journal.js';
+import { MoveOutcome, type MoveState } from './rebalance/move.js';
 import { ShardActions } from './rebalance/shard-actions.js';
 import { RangePlanRunner } from './rebalance/range-plan-runner.js';
 import { RangePlanning } from './rebalance/range-planning.js';
@@ -82,6 +84,8 @@ export interface Hotshard {
   readonly policies: PolicyManager;
   /** Every mitigation change, by the planner or an operator, under the automation mode; the actions log. */
   readonly executor: Executor;
+  /** The config store and this process's link to it (`store.commit(table, reason)` changes the routing table). */
+  readonly store: StoreLink;
   /** Every change to the control plane's state: who, when, what, why (GET /audit). */
   readonly audit: AuditLog;
   /** Split, move, merge, throttle, nodes: what the shard and node routes call (audited). */
@@ -218,6 +222,52 @@ function keyActionOn(executor: Executor, router: Router, shard: string): string 
   return null;
 }
 
+/**
+ * Backends for Redis nodes the config store lists as added at run time (by
+ * this process before a restart, or by another router) that this process
+ * lacks: connected, and one that is down is reported and retried, as at
+ * start; a wrong password stops it.
+ */
+function storedNodes(
+  config: Config,
+  report: NodeStatusReport,
+  known: ReadonlyMap<NodeId, ShardBackend>,
+  put: (backend: ShardBackend) => void,
+): NodeAccess {
+  return {
+    has: (node) => known.has(node),
+    async add(node) {
+      const id = nodeId(node.id);
+      if (known.has(id)) return;
+      const backend = redisBackend(config, node.address ?? id, report);
+      await backend.connect().catch((err: unknown) => {
+        if (codeOf(err) === ErrorCode.BadAuth) throw err;
+      });
+      if (known.has(backend.node)) return backend.close();
+      put(backend);
+    },
+  };
+}
+
+/** Node adds (POST /nodes) recorded in the config store, so a restart, or another router, gets their backends. */
+function recordedNodes(
+  connect: (address: string) => Promise<ShardBackend>,
+  config: Config,
+  store: StoreLink,
+): (address: string) => Promise<ShardBackend> {
+  return async (address) => {
+    const backend = await connect(address);
+    await store.store.nodes.put({
+      id: backend.node,
+      kind: config.backend === 'redis' ? 'redis' : 'memory',
+      address: config.backend === 'redis' ? address : null,
+      addedAt: Date.now(),
+      status: 'added',
+    });
+    return backend;
+  };
+}
+
 function codeOf(err: unknown): ErrorCode | undefined {
   return err instanceof HotshardError ? err.code : undefined;
 }
@@ -236,7 +286,6 @@ export async function startHotshard(
   /** The remedies keys may be given (default: availableRemedies()); tests pass their own. */
   remedies: readonly Remedy[] = availableRemedies(),
 ): Promise<Hotshard> {
-  if (config.dataDir !== undefined) mkdirSync(config.dataDir, { recursive: true });
   // Before anything is connected, so a limit too low for any client stops start-up cleanly.
   const listeners = 2;
   const maxClients = fitMaxClients(
@@ -247,7 +296,14 @@ export async function startHotshard(
   const events = new EventBus();
   const controlErrors = new ControlErrors(log.child({ component: 'control' }));
   events.onListenerError = (err, event) => controlErrors.record('event-listener', err, { event: event.type });
-  const backends = await createBackends(config, log, reportNodeStatus(log, events));
+  const store = await StoreLink.open(config, log, (err) => controlErrors.record('store', err));
+  const reportNode = reportNodeStatus(log, events);
+  const backends = await createBackends(config, log, reportNode).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
+  // Nodes the config store knows that the configuration does not (added at run time): before the router exists.
+  const startNodes = storedNodes(config, reportNode, backends, (b) => backends.set(b.node, b));
   const partitioner = config.partitioner === 'hash' ? hashPartitioner() : rangePartitioner();
   let table: RoutingTable;
   try {
@@ -259,8 +315,14 @@ export async function startHotshard(
         ? {}
         : { splits: config.splits.map((text) => partitioner.parse(text)) }),
     });
+    table = await store.tableAtStart(
+      table,
+      configuredNodes(config, [...backends.keys()], Date.now()),
+      startNodes,
+    );
   } catch (err) {
     await Promise.all([...backends.values()].map((b) => b.close()));
+    await store.close();
     throw err;
   }
   const tenants = new Tenants({ password: config.password, declared: config.tenant.declared });
@@ -277,7 +339,11 @@ export async function startHotshard(
   const shardActions = new ShardActions({
     router,
     bus: events,
-    connectNode: nodeConnector(config, reportNodeStatus(log, events)),
+    connectNode: recordedNodes(nodeConnector(config, reportNodeStatus(log, events)), config, store),
+    // Split, merge and node add save their table before installing it.
+    install: (table, reason) => store.commit(table, reason),
+    // Each move's state at every phase change: a restart resumes the open ones (StoreLink.attach).
+    journal: storeJournal<MoveState>(store.store, (state) => state.state === MoveOutcome.Running),
   });
   const executor = new Executor({
     handlers: [
@@ -291,12 +357,14 @@ export async function startHotshard(
     cooldownMs: config.mitigation.cooldownMs,
     maxPlannerActionsPerMinute: config.mitigation.maxActionsPerMinute,
     onError: (err, action) => controlErrors.record('action', err, { action: action.id, kind: action.kind }),
+    idPrefix: store.actionIdPrefix,
   });
 
   const audit = new AuditLog({
+    persist: (entry) => store.persistAudit(entry),
     onPersistError: (err, entry) => controlErrors.record('audit', err, { audit: entry.id }),
   });
-  const stopAuditing = auditPlannerActions(events, audit);
+  const stopAuditingPlanner = auditPlannerActions(events, audit);
   const operations = auditedOperations(
     new LocalShardOperations({ router, executor, bus: events, shardActions }),
     audit,
@@ -440,12 +508,23 @@ export async function startHotshard(
   let respPort: number;
   let httpPort: number;
   try {
+    await store.attach({
+      router,
+      policies,
+      executor,
+      events,
+      audit,
+      nodes: storedNodes(config, reportNode, router.backends, (b) => router.addBackend(b.node, b)),
+      resumeMove: (state) => shardActions.resume(state as MoveState),
+    });
     respPort = await resp.listen();
     await http.listen({ host: config.host, port: config.httpPort });
     httpPort = (http.server.address() as { port: number }).port;
   } catch (err) {
     await resp.close(0).catch(() => {});
     await http.close().catch(() => {});
+    await store.close().catch(() => {});
+    await policies.clear().catch(() => {});
     await Promise.all([...backends.values()].map((b) => b.close()));
     throw err;
   }
@@ -479,6 +558,7 @@ export async function startHotshard(
     events,
     policies,
     executor,
+    store,
     audit,
     operations,
     rangePlanning,
@@ -488,7 +568,7 @@ export async function startHotshard(
       closing ??= (async () => {
         monitor?.stop();
         incidents?.close();
-        stopAuditing();
+        stopAuditingPlanner();
         // Last notices (an incident that just resolved) get a moment, never the whole drain.
         const notified = webhooks.close(Math.min(config.shutdownDrainMs, 2000));
         const httpClosed = http.close();
@@ -500,9 +580,14 @@ export async function startHotshard(
         await httpClosed;
         await accessLog?.close();
         await notified;
+        // Before the policies go: their removal at shutdown is not a change to keep.
+        await store.close().catch((err: unknown) => controlErrors.record('store', err));
         // Before the backends go: a pending batch is flushed, salted sub-keys folded back, copies removed.
         await policies.clear().catch((err: unknown) => controlErrors.record('policy', err));
-        await Promise.all([...backends.values()].map((b) => b.close()));
+        // The router's too: nodes added at run time are only there.
+        await Promise.all(
+          [...new Set([...backends.values(), ...router.backends.values()])].map((b) => b.close()),
+        );
         log.info('hotshard stopped');
       })();
       return closing;

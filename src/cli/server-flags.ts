@@ -29,6 +29,7 @@ export function addServerFlags(cmd: Command): Command {
     )
     .option('--capacity <ops>', 'embedded nodes: ops/s each serves before requests queue')
     .option('--data-dir <dir>', 'where the embedded config store keeps its files')
+    .option('--store <url>', 'a postgres:// config store shared by several routers (default: embedded)')
     .option('--log-level <level>', 'fatal, error, warn, info (default), debug, trace, silent')
     .option('--slo-p99-ms <ms>', 'p99 latency objective the detector judges impact against (default 20)')
     .option('--no-telemetry', 'do not measure requests (only to measure what telemetry costs)')

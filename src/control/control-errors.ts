@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 
 /** Where in the control loop a failure happened (the metric's `where` label). */
 export type ControlStage =
-  'monitor' | 'event-listener' | 'policy' | 'planner' | 'action' | 'audit' | 'incidents';
+  'monitor' | 'event-listener' | 'policy' | 'planner' | 'action' | 'audit' | 'incidents' | 'store';
 
 /** Counts and logs control-loop failures, by stage. */
 export class ControlErrors {

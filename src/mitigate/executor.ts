@@ -107,6 +107,11 @@ export interface ExecutorOptions {
   readonly logSize?: number | undefined;
   /** Told of an action whose apply or revert failed (ControlErrors in a server). */
   readonly onError?: ((err: unknown, record: ActionRecord) => void) | undefined;
+  /**
+   * What action ids start with (default `a-`). Routers sharing one config
+   * store each get their own, so their records never overwrite each other's.
+   */
+  readonly idPrefix?: string | undefined;
 }
 
 const MINUTE = 60_000;
@@ -141,8 +146,10 @@ export class Executor {
   /** The action running or queued last per subject; the next one waits for it. */
   readonly #queues = new Map<string, Promise<void>>();
   #nextId = 1;
+  readonly #idPrefix: string;
 
   constructor(options: ExecutorOptions) {
+    this.#idPrefix = options.idPrefix ?? 'a-';
     this.#handlers = new Map(options.handlers.map((h) => [h.kind, h]));
     this.#bus = options.bus;
     this.#clock = options.clock ?? systemClock;
@@ -252,7 +259,7 @@ export class Executor {
     const handler = this.#handlers.get(request.kind)!;
     const now = this.#clock.now();
     const record: ActionRecord = {
-      id: `a-${this.#nextId++}`,
+      id: `${this.#idPrefix}${this.#nextId++}`,
       kind: request.kind,
       subject: { type: request.subject.type, name: request.subject.name },
       settings: request.settings,
@@ -385,6 +392,45 @@ export class Executor {
     record.updatedAt = this.#clock.now();
     this.#publish('measured', record);
     return record;
+  }
+
+  /**
+   * Takes back the log a config store kept over a restart (any order). An
+   * action done and not reverted is in force again if its remedy reports
+   * itself (re-apply the key policies first), the newest per subject and
+   * kind, as before the restart; one pending or running was cut short by the
+   * restart and is marked failed, unless `interrupt` is false (a store shared
+   * with other processes, whose running actions these may be). Returns the
+   * records it changed, to be saved back. New ids continue after the restored ones.
+   */
+  restore(records: readonly ActionRecord[], { interrupt = true } = {}): ActionRecord[] {
+    const changed: ActionRecord[] = [];
+    const inForce = new Map<string, ActionRecord>();
+    const sorted = [...records].sort(
+      (a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id, 'en', { numeric: true }),
+    );
+    for (const original of sorted) {
+      if (this.get(original.id) !== undefined) continue;
+      const record: ActionRecord = { ...original };
+      if (interrupt && (record.state === 'pending' || record.state === 'running')) {
+        record.state = 'failed';
+        record.detail = `interrupted: hotshard restarted while it was ${original.state}`;
+        record.updatedAt = this.#clock.now();
+        changed.push(record);
+      }
+      this.#append(record);
+      const n = record.id.startsWith(this.#idPrefix) ? Number(record.id.slice(this.#idPrefix.length)) : NaN;
+      if (Number.isSafeInteger(n) && n >= this.#nextId) this.#nextId = n + 1;
+      if (record.state !== 'done' || record.outcome === 'recommended' || record.revertedAt !== null) continue;
+      const subject = subjectId(record.subject);
+      if (record.kind === 'policy')
+        for (const key of [...inForce.keys()]) if (key.startsWith(`${subject}|`)) inForce.delete(key);
+      inForce.set(`${subject}|${record.kind}`, record);
+    }
+    for (const record of inForce.values())
+      if (this.#handlers.get(record.kind)?.status(record.subject) != null)
+        this.#active.set(record.id, record);
+    return changed;
   }
 
   /** One action, if still kept. */

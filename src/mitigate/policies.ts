@@ -65,6 +65,9 @@ export class PolicyManager {
     this.#remedies = new Map(remedies.map((r) => [r.name, r]));
   }
 
+  /** Called with each key's policy once it is in force (undefined: removed); the config store keeps them. */
+  readonly onChange = new Set<(key: Buffer, policy: KeyPolicy | undefined) => void>();
+
   /** Remedies this manager can build (a policy naming another is refused). */
   get remedies(): readonly RemedyName[] {
     return REMEDY_ORDER.filter((n) => this.#remedies.has(n));
@@ -154,6 +157,13 @@ export class PolicyManager {
     else {
       this.#chains.set(name, next);
       table.set(key, policy, next.handler);
+    }
+    for (const listener of this.onChange) {
+      try {
+        listener(key, next?.policy);
+      } catch {
+        // a listener's failure is its own to report; the key's held requests must still run
+      }
     }
     const target = next?.handler ?? PLAIN;
     for (const held of holding?.queue ?? []) {

@@ -23,6 +23,12 @@ import { ShardMove, type MoveJournal, type MoveResult, type ShardMoveOptions } f
 export interface ShardActionsDeps {
   readonly router: Router;
   readonly bus?: EventBus | undefined;
+  /**
+   * Installs a split's, merge's or node add's table: the config store's
+   * compare-and-set save, then `router.setTable` (StoreLink.commit), so two
+   * routers cannot both make the next version. Unset: `router.setTable`.
+   */
+  readonly install?: ((table: RoutingTable, reason: string) => Promise<void>) | undefined;
   /** Where each move's state is kept so a restart can resume it (the config store). */
   readonly journal?: MoveJournal | undefined;
   /** Copy limits a move starts with unless its request names its own. */
@@ -157,24 +163,30 @@ export class ShardActions {
     throw routing(`move of shard ${shard} to ${target} failed: ${detail}`);
   }
 
+  #install(table: RoutingTable, reason: string): Promise<void> {
+    if (this.#deps.install !== undefined) return this.#deps.install(table, reason);
+    this.#deps.router.setTable(table);
+    return Promise.resolve();
+  }
+
   #split(): ActionKindHandler {
     const { router, bus } = this.#deps;
     return {
       kind: 'split',
       oneShot: true,
-      apply: (subject, settings, record) => {
+      apply: async (subject, settings, record) => {
         const id = shardOf(subject);
         const table = router.table;
         const s = table.shard(id);
-        if (s === undefined) return Promise.reject(routing(`no shard ${id}`));
+        if (s === undefined) throw routing(`no shard ${id}`);
         if (s.status !== ShardStatus.Active)
-          return Promise.reject(routing(`shard ${id} is ${s.status}: only an active shard can be split`));
+          throw routing(`shard ${id} is ${s.status}: only an active shard can be split`);
         const at = typeof settings['at'] === 'string' ? table.partitioner.parse(settings['at']) : undefined;
         const newId = typeof settings['newShard'] === 'string' ? shardId(settings['newShard']) : undefined;
         const next = table.split(id, at, newId);
         const right = next.shards[next.shards.findIndex((x) => x.id === id) + 1]!;
         const limit = router.admission.shardLimit(id);
-        router.setTable(next);
+        await this.#install(next, `split ${id}`);
         // Both halves keep a throttle the range had: the operator capped the range, not the id.
         if (limit !== undefined) router.admission.setShardLimit(right.id, limit);
         bus?.publish('shard.split', {
@@ -186,13 +198,13 @@ export class ShardActions {
           reason: record === undefined || record.reason === '' ? null : record.reason,
           action: record?.id ?? null,
         });
-        return Promise.resolve({
+        return {
           progress: {
             version: next.version,
             shards: [id, right.id],
             at: next.partitioner.format(right.start),
           },
-        });
+        };
       },
       revert: () => Promise.reject(routing('a split is undone by a merge')),
       status: () => null,
@@ -243,7 +255,7 @@ export class ShardActions {
               `${run.cancelled} (after ${right.id} moved to ${left.node}; not merged)`,
             );
           const next = router.table.merge(id);
-          router.setTable(next);
+          await this.#install(next, `merge ${id} with ${right.id}`);
           router.admission.setShardLimit(right.id, null);
           this.#deps.bus?.publish('shard.merged', { shard: id, absorbed: right.id, version: next.version });
           return { progress: { version: next.version, shard: id, absorbed: right.id } };
@@ -270,7 +282,7 @@ export class ShardActions {
         }
         router.addBackend(node, backend);
         const next = router.table.withNode(node);
-        router.setTable(next);
+        await this.#install(next, `add node ${node}`);
         bus?.publish('node.added', { node, version: next.version });
         return { progress: { node, version: next.version } };
       },

@@ -82,6 +82,8 @@ export class Router {
   readonly admission: Admission;
   /** Per-key overrides of the plain route (the mitigations of hot keys). */
   readonly policies = new KeyPolicyTable();
+  /** Called with each routing table installed (the config store saves it). */
+  readonly onTable = new Set<(table: RoutingTable) => void>();
   /** Called when a FLUSHALL through this router is acknowledged (caches drop everything). */
   readonly onFlushAll = new Set<() => void>();
   /** Keys the policies keep on the nodes for themselves (a replicated key's copies), left out of DBSIZE. */
@@ -126,6 +128,7 @@ export class Router {
     checkBackends(table, this.#backends);
     this.#instrumentation?.setTable(table);
     this.#table = table;
+    for (const listener of this.onTable) listener(table);
     return true;
   }
 
