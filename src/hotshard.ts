@@ -514,6 +514,7 @@ export async function startHotshard(
       executor,
       events,
       audit,
+      incidents,
       nodes: storedNodes(config, reportNode, router.backends, (b) => router.addBackend(b.node, b)),
       resumeMove: (state) => shardActions.resume(state as MoveState),
     });

@@ -19,6 +19,9 @@
  * Store writes run one at a time in the order they were asked for, off the
  * request path; a failed one is logged and counted, never a request's error.
  */
+import type { Incident } from '../control/incident.js';
+import type { IncidentManager } from '../control/incidents.js';
+import type { StoredIncident } from './store.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { AuditActor, AuditEntry as LoggedAudit, AuditLog } from '../control/audit.js';
@@ -40,6 +43,9 @@ const AUDIT_RESTORED = 10_000;
 const CLOSE_WAIT_MS = 5000;
 
 /** How the link reaches the process's nodes. */
+/** Incidents given back to the incident manager at start (the newest). */
+const INCIDENTS_RESTORED = 200;
+
 export interface NodeAccess {
   /** Whether the process has a backend for `node`. */
   has(node: NodeId): boolean;
@@ -56,6 +62,8 @@ export interface StoreParts {
   readonly nodes: NodeAccess;
   /** The audit log: given back the stored entries at start (its `persist` hook is {@link StoreLink.persistAudit}). */
   readonly audit?: AuditLog | undefined;
+  /** The incident manager: given back the stored incidents at start; each change is saved. */
+  readonly incidents?: IncidentManager | undefined;
   /** Resumes a move the journal holds as still open (a restart); runs on in the background. */
   readonly resumeMove?: ((state: unknown) => Promise<unknown>) | undefined;
 }
@@ -186,6 +194,16 @@ export class StoreLink {
           details: e.details ?? {},
         })),
       );
+    }
+    const incidents = parts.incidents;
+    if (incidents !== undefined) {
+      const kept = await this.store.incidents.list({ limit: INCIDENTS_RESTORED });
+      incidents.restore(kept.reverse() as unknown as Incident[]);
+      incidents.persist = (incident) =>
+        this.#write(() => this.store.incidents.put(structuredClone(incident) as unknown as StoredIncident));
+      this.#stops.push(() => {
+        incidents.persist = undefined;
+      });
     }
     const restored = await this.store.actions.list({ limit: 1000 });
     // On a shared store a running action may be another router's, alive: only an embedded store's are surely cut short.
