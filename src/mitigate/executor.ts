@@ -49,6 +49,12 @@ export interface ActionRequest {
   readonly reason: string;
   readonly hotspot?: ActionRecord['hotspot'] | undefined;
   readonly prediction?: Prediction | undefined;
+  /**
+   * The id of a done action on the same subject that this one completes (a
+   * split's hotter half moved next): the same plan, so the subject's cooldown
+   * does not hold it back.
+   */
+  readonly followUp?: string | undefined;
 }
 
 /** Why a request or a revert was refused (HTTP: 409 unless said otherwise). */
@@ -225,7 +231,13 @@ export class Executor {
       );
     const now = this.#clock.now();
     const last = this.#lastChange.get(subjectId(request.subject));
-    if (last !== undefined && now - last < this.#cooldownMs)
+    const before = request.followUp === undefined ? undefined : this.get(request.followUp);
+    const followsUp =
+      before !== undefined &&
+      before.state === 'done' &&
+      subjectId(before.subject) === subjectId(request.subject) &&
+      last === before.createdAt;
+    if (last !== undefined && now - last < this.#cooldownMs && !followsUp)
       return new ActionRefused(
         'cooldown',
         `${request.subject.type} '${name}' changed ${now - last} ms ago; the planner waits ${this.#cooldownMs} ms`,
@@ -278,7 +290,14 @@ export class Executor {
     };
     this.#append(record);
     const subject = subjectId(record.subject);
+    const changedBefore = this.#lastChange.get(subject);
     this.#lastChange.set(subject, now);
+    // An action that ends having changed nothing (cancelled, rolled back, failed) does not start the cooldown.
+    const unchanged = (): void => {
+      if (this.#lastChange.get(subject) !== now) return;
+      if (changedBefore === undefined) this.#lastChange.delete(subject);
+      else this.#lastChange.set(subject, changedBefore);
+    };
     if (request.by === 'planner') this.#plannerTimes.push(now);
     if (request.by === 'planner' && this.#mode === 'dry-run') {
       record.state = 'done';
@@ -289,10 +308,13 @@ export class Executor {
     }
     this.#publish('pending', record);
     const settled = this.#serial(subject, async () => {
-      if (record.state === 'cancelled') return;
+      if (record.state === 'cancelled') return unchanged();
       // The mode may have changed while this waited its turn.
       const late = this.#modeRefusal(record.by);
-      if (late !== null) return this.#set(record, 'cancelled', `not applied: ${late.message}`);
+      if (late !== null) {
+        unchanged();
+        return this.#set(record, 'cancelled', `not applied: ${late.message}`);
+      }
       this.#set(record, 'running', null);
       this.#running.set(record.id, record);
       try {
@@ -301,9 +323,11 @@ export class Executor {
       } catch (err) {
         if (err instanceof ActionEnded) {
           if (err.progress !== null) record.progress = err.progress;
+          unchanged();
           this.#set(record, err.state, err.message);
           return;
         }
+        if (handler.oneShot === true) unchanged();
         this.#set(record, 'failed', message(err));
         this.#reportError(err, record);
         this.#dropGone(record.subject, record.id);

@@ -91,8 +91,11 @@ export class RangePlanRunner {
     for (const p of proposals) {
       if (p.after !== undefined && ended[p.after]?.state !== 'done') return;
       let record: ActionRecord;
+      // The step before it on the same shard (a split, then its hotter half, which keeps the id, moved).
+      const before = p.after === undefined ? undefined : ended[p.after];
+      const followUp = before !== undefined && before?.subject.name === p.shard ? before.id : undefined;
       try {
-        record = await this.#deps.executor.execute(request(p));
+        record = await this.#deps.executor.execute({ ...request(p), followUp });
       } catch (err) {
         // Refused (mode, cooldown, cap): the rest of the chain waits for a later plan.
         if (!(err instanceof ActionRefused)) this.#deps.onError?.(err);

@@ -127,4 +127,28 @@ describe('executor: long actions', () => {
     expect(() => executor.start(moveReq('s1'))).toThrow(/frozen/);
     expect(executor.list()).toEqual([]);
   });
+
+  it('cooldown: a follow-up of a done action on the same shard is not held back; one that changed nothing (rolled back) starts no cooldown', async () => {
+    const { handler, runs } = longKind();
+    const clock = new ManualClock();
+    const executor = new Executor({ handlers: [handler], clock, cooldownMs: 10_000 });
+    const planner = { ...moveReq('s1'), by: 'planner' as const };
+    const first = executor.start(planner);
+    await tick();
+    runs.get('s1')!.finish();
+    const done = await first.settled;
+    clock.advance(1_000);
+    // Another plan's step on the subject waits out the cooldown...
+    expect(executor.refusal(planner)?.reason).toBe('cooldown');
+    // ...the same plan's next step does not, and only when it names a done action on this subject.
+    expect(executor.refusal({ ...planner, followUp: done.id })).toBeNull();
+    expect(executor.refusal({ ...planner, followUp: 'a-99' })?.reason).toBe('cooldown');
+    clock.advance(10_000);
+    const second = executor.start(planner);
+    await tick();
+    runs.get('s1')!.stop('target died');
+    expect((await second.settled).state).toBe('rolled-back');
+    // The rollback left the shard as it was: the cooldown runs from the last real change, long past.
+    expect(executor.refusal(planner)).toBeNull();
+  });
 });
