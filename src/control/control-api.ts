@@ -34,6 +34,24 @@ function intParam(value: string | undefined, fallback: number, min: number, max:
   return n;
 }
 
+/** One entity's counters over a telemetry window as the API shows them (zeros when it saw nothing). */
+export function windowLoad(w: Partial<Record<WindowField, number>> | undefined): Record<WindowField, number> {
+  return {
+    reads: w?.reads ?? 0,
+    writes: w?.writes ?? 0,
+    bytesIn: w?.bytesIn ?? 0,
+    bytesOut: w?.bytesOut ?? 0,
+    errors: w?.errors ?? 0,
+    shed: w?.shed ?? 0,
+    p50Ms: w?.p50Ms ?? 0,
+    p99Ms: w?.p99Ms ?? 0,
+    inflight: w?.inflight ?? 0,
+  };
+}
+
+type WindowField =
+  'reads' | 'writes' | 'bytesIn' | 'bytesOut' | 'errors' | 'shed' | 'p50Ms' | 'p99Ms' | 'inflight';
+
 function sseFrame(e: ControlEvent): string {
   return `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify({ at: e.at, ...(e.data as object) })}\n\n`;
 }
@@ -79,20 +97,7 @@ export function registerControlApi(app: FastifyInstance, deps: ControlApiDeps): 
       version: router.table.version,
       shards: router.table.shards.map((s) => {
         const w = stats.get(s.id);
-        return {
-          shard_id: s.id,
-          node: s.node,
-          status: s.status,
-          reads: w?.reads ?? 0,
-          writes: w?.writes ?? 0,
-          bytesIn: w?.bytesIn ?? 0,
-          bytesOut: w?.bytesOut ?? 0,
-          errors: w?.errors ?? 0,
-          shed: w?.shed ?? 0,
-          p50Ms: w?.p50Ms ?? 0,
-          p99Ms: w?.p99Ms ?? 0,
-          inflight: w?.inflight ?? 0,
-        };
+        return { shard_id: s.id, node: s.node, status: s.status, ...windowLoad(w) };
       }),
     };
   });

@@ -13,6 +13,7 @@
  * `:id::move` for one route, so the id is a regex parameter that stops at the
  * colon (`:id(^[^:]+)::split`); shard ids never hold a colon.
  */
+import { windowLoad } from './control-api.js';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ErrorCode } from '../errors.js';
 import { nodeId, shardId } from '../keyspace/ids.js';
@@ -137,15 +138,7 @@ export function registerShardsApi(app: FastifyInstance, deps: ShardsApiDeps): vo
             : {
                 windowSeconds: seconds,
                 opsPerSec: ((w?.reads ?? 0) + (w?.writes ?? 0)) / seconds,
-                reads: w?.reads ?? 0,
-                writes: w?.writes ?? 0,
-                bytesIn: w?.bytesIn ?? 0,
-                bytesOut: w?.bytesOut ?? 0,
-                errors: w?.errors ?? 0,
-                shed: w?.shed ?? 0,
-                p50Ms: w?.p50Ms ?? 0,
-                p99Ms: w?.p99Ms ?? 0,
-                inflight: w?.inflight ?? 0,
+                ...windowLoad(w),
               },
         throttle: limit ?? null,
         actions: operations.actions().filter((a) => a.subject.type === 'shard' && a.subject.name === s.id),

@@ -2,7 +2,7 @@ import { MemoryBackend } from '../../backend/memory.js';
 import type { ControlEvent } from '../../control/events.js';
 import type { Hotshard } from '../../hotshard.js';
 import type { ActionRecord } from '../../mitigate/action.js';
-import { appKeys, rangeSplits } from './hot-range.js';
+import { appKeys, appTenant, rangeCluster } from './hot-range.js';
 import { commonTargets, onsetMs, type ScenarioDefinition } from './scenario.js';
 
 /** The node an operator adds at the onset, and that dies while a split's hotter half is copied onto it. */
@@ -41,19 +41,13 @@ export const nodeFailureDuringSplit: ScenarioDefinition = {
     `At the onset a batch tenant pours 4,000 requests/s over 2,000 keys of one range, and an operator adds node ${FRESH}. ` +
     `The planner splits the hot range at its load-based point and moves the hotter half to ${FRESH}, the least-loaded node; ` +
     `${FRESH} dies during the copy. The move must roll back with no request failed and no write lost, and the half must land on a node that answers.`,
-  cluster: {
-    nodes: 4,
-    partitioner: 'range',
-    // The batch tenant's keys ("batch:key:...") sort between the app's last split and "ingest:".
-    splits: rangeSplits('ingest:'),
-    capacity: 5000,
-    tenant: { keyPrefix: true },
-  },
+  // The batch tenant's keys ("batch:key:...") sort between the app's last split and "ingest:".
+  cluster: rangeCluster,
   timing: { durationSeconds: 40, onsetSecond: 8, endSecond: null },
   workload: (t) => ({
     keys: appKeys,
     tenants: [
-      { name: 'app', rate: 6000, ops: { get: 70, set: 30 } },
+      appTenant,
       {
         name: 'batch',
         keys: 2000,

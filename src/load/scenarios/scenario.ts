@@ -68,10 +68,7 @@ export interface ScenarioDefinition {
  * p99 back under the SLO within `restoreSeconds` of the onset, no failed
  * request (shed ones with a retry-after count as failed), nothing lost.
  */
-export const commonTargets = (
-  detectionMs: number,
-  restoreSeconds = 10,
-): TargetDecl[] => [
+export const commonTargets = (detectionMs: number, restoreSeconds = 10): TargetDecl[] => [
   {
     name: `detected ≤ ${detectionMs / 1000} s after onset (ms)`,
     limit: detectionMs,
