@@ -6,7 +6,10 @@
  * (INCRs, each checked afterwards). Prints per run: copy keys/s (target ≥
  * 100k), the move's total time, client p99 before and during the move,
  * held-request p99 at cutover, failed requests and lost writes (target 0);
- * then one JSON line.
+ * then one JSON line. The peer, in the same run: Redis's own MIGRATE of the
+ * same number of keys between two fresh redis-servers in batches of 500, the
+ * way `redis-cli --cluster reshard` and Codis copy a slot (not live: keys
+ * being migrated are briefly unreadable there, and nothing is verified).
  *
  *   npm run bench:move -- [--keys 1000000] [--write-rate 30000] [--clients 32] [--client-rate 20000]
  *                         [--runs both|plain|writes] [--before-seconds 3]
@@ -17,6 +20,7 @@
  */
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
+import { Redis } from 'ioredis';
 import { RedisBackend } from '../../src/backend/redis.js';
 import { nodeId, shardId } from '../../src/keyspace/ids.js';
 import { hashPartitioner } from '../../src/keyspace/partitioner.js';
@@ -37,12 +41,13 @@ const { values: args } = parseArgs({
     'client-rate': { type: 'string', default: '20000' },
     runs: { type: 'string', default: 'both' },
     'before-seconds': { type: 'string', default: '3' },
+    'no-peer': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (args.help) {
   console.log(
-    'npm run bench:move -- [--keys N] [--write-rate N] [--clients N] [--client-rate N] [--runs both|plain|writes] [--before-seconds S]',
+    'npm run bench:move -- [--keys N] [--write-rate N] [--clients N] [--client-rate N] [--runs both|plain|writes] [--before-seconds S] [--no-peer]',
   );
   process.exit(0);
 }
@@ -281,6 +286,36 @@ function counterNames(inS0: (k: string) => boolean, n: number): string[] {
 
 const round = (x: number): number => Math.round(x * 100) / 100;
 
+/** The peer: MIGRATE ... KEYS in batches of 500 from a node holding KEYS keys to an empty one; keys/s. */
+async function migratePeer(): Promise<number> {
+  const [from, to] = await startRedisCluster(2);
+  const src = new Redis({ host: from!.host, port: from!.port, lazyConnect: true });
+  try {
+    await src.connect();
+    for (let i = 0; i < KEYS; i += 10_000) {
+      const p = src.pipeline();
+      for (let j = i; j < Math.min(KEYS, i + 10_000); j++) p.set(`k:${j}`, `value-of-k:${j}`);
+      await p.exec();
+    }
+    const t0 = performance.now();
+    let moved = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await src.scan(cursor, 'COUNT', 500);
+      cursor = next;
+      if (keys.length === 0) continue;
+      await src.call('MIGRATE', to!.host, String(to!.port), '', '0', '5000', 'REPLACE', 'KEYS', ...keys);
+      moved += keys.length;
+    } while (cursor !== '0');
+    const seconds = (performance.now() - t0) / 1000;
+    console.error(`[peer] MIGRATE moved ${moved} keys in ${seconds.toFixed(2)} s`);
+    return Math.round(moved / seconds);
+  } finally {
+    src.disconnect();
+    await Promise.all([from!.stop(), to!.stop()]);
+  }
+}
+
 const runs: RunFigures[] = [];
 if (args.runs !== 'writes') runs.push(await oneRun('mixed load', false));
 if (args.runs !== 'plain')
@@ -300,8 +335,13 @@ const cols: [string, (r: RunFigures) => string][] = [
   ['lost', (r) => String(r.lostWrites)],
   ['state', (r) => r.state],
 ];
+const peer = args['no-peer'] ? null : await migratePeer();
 console.log(cols.map(([h]) => h).join(' | '));
 for (const r of runs) console.log(cols.map(([, f]) => f(r)).join(' | '));
-console.log(JSON.stringify({ bench: 'move', runs }));
+if (peer !== null)
+  console.log(
+    `peer: redis MIGRATE, batches of 500, no load, not live | ${KEYS} | ${peer} keys/s | hotshard/peer ${runs.map((r) => (r.copyKeysPerSec / peer).toFixed(2)).join(', ')}`,
+  );
+console.log(JSON.stringify({ bench: 'move', runs, peerMigrateKeysPerSec: peer }));
 if (runs.some((r) => r.failedRequests > 0 || r.lostWrites > 0 || !r.state.startsWith('done')))
   process.exitCode = 1;
