@@ -36,7 +36,11 @@ afterEach(async () => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 30_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  ms = 30_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await probe();
@@ -158,10 +162,14 @@ const SOUND = { errors: 0, errorsByKind: {}, lostWrites: 0, excessKeys: 0, readE
 
 /** Polls a long operation until it ends. */
 function settled(hs: Hotshard, id: string, ms = 60_000): Promise<OperationAction> {
-  return until(`action ${id} to end`, () => {
-    const a = hs.operations.action(id);
-    return a !== undefined && ENDED.has(a.state) ? a : undefined;
-  }, ms);
+  return until(
+    `action ${id} to end`,
+    () => {
+      const a = hs.operations.action(id);
+      return a !== undefined && ENDED.has(a.state) ? a : undefined;
+    },
+    ms,
+  );
 }
 
 /** Lets the load run a little first, so the operation starts under it. */
@@ -175,8 +183,7 @@ async function warm(load: Load, hs: Hotshard): Promise<void> {
 /** Acknowledged writes so far: taken before and after an operation, it shows the load ran through it. */
 const acked = (load: Load): number => load.ledger.summary().acknowledgedWrites;
 
-const other = (hs: Hotshard, than: NodeId): NodeId =>
-  hs.router.table.nodes().find((n) => n !== than)!;
+const other = (hs: Hotshard, than: NodeId): NodeId => hs.router.table.nodes().find((n) => n !== than)!;
 
 describe.skipIf(!hasRedis)('rebalancing chaos - 3 redis-server nodes under mixed load', () => {
   it('split + move of the hotter half: 0 failed, 0 lost, the half on its new node only', async () => {
@@ -209,7 +216,15 @@ describe.skipIf(!hasRedis)('rebalancing chaos - 3 redis-server nodes under mixed
     expect(hs.router.table.shard(hot.id)).toMatchObject({ node: target, status: ShardStatus.Active });
     const source = redis.find((r) => r.address === hot.node)!;
     expect(await keysOfShard(hs, source, hot.id)).toEqual([]);
-    expect((await keysOfShard(hs, redis.find((r) => r.address === target)!, hot.id)).length).toBeGreaterThan(0);
+    expect(
+      (
+        await keysOfShard(
+          hs,
+          redis.find((r) => r.address === target)!,
+          hot.id,
+        )
+      ).length,
+    ).toBeGreaterThan(0);
   }, 60_000);
 
   it('merge of two ranges on different nodes (a move, then the merge): 0 failed, 0 lost', async () => {
@@ -235,7 +250,13 @@ describe.skipIf(!hasRedis)('rebalancing chaos - 3 redis-server nodes under mixed
     const joined = hs.router.table.shard(left.id)!;
     expect([joined.node, joined.status, joined.end]).toEqual([left.node, ShardStatus.Active, right.end]);
     // Nothing of the joined range is left on the node the right half came from.
-    expect(await keysOfShard(hs, redis.find((r) => r.address === right.node)!, left.id)).toEqual([]);
+    expect(
+      await keysOfShard(
+        hs,
+        redis.find((r) => r.address === right.node)!,
+        left.id,
+      ),
+    ).toEqual([]);
   }, 60_000);
 
   it('add a 4th node, move a shard onto it, drain it: 0 failed, 0 lost, the node gone from the table', async () => {
