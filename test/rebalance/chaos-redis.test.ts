@@ -123,10 +123,11 @@ function startLoad(hs: Hotshard, seed: number): Load {
   const running = runLoad({
     target,
     workload: {
-      keys: 4_000,
+      keys: 20_000,
       keyPrefix: `k${seed}:`,
       counterPrefix: `c${seed}:`,
-      distribution: { kind: 'zipf', theta: 0.9 },
+      // Uniform over many keys: a write lost at a switch is rarely healed by a later one to the same key.
+      distribution: { kind: 'uniform' },
       ops: { get: 40, set: 30, incr: 15, del: 15 },
       valueSize: { kind: 'uniform', min: 16, max: 256 },
     },
@@ -208,7 +209,6 @@ describe.skipIf(!hasRedis)('rebalancing chaos - 3 redis-server nodes under mixed
     const started = await hs.operations.move(hot.id, target, ctx);
     const end = await settled(hs, started.action.id);
     const ackedDuring = acked(load) - ackedBefore;
-    await sleep(300);
     const report = await load.stop();
     expect(end.state, end.detail ?? '').toBe('done');
     expect(ackedDuring).toBeGreaterThan(0);
@@ -241,7 +241,6 @@ describe.skipIf(!hasRedis)('rebalancing chaos - 3 redis-server nodes under mixed
     expect('action' in merged).toBe(true);
     const end = await settled(hs, (merged as { action: OperationAction }).action.id);
     const ackedDuring = acked(load) - ackedBefore;
-    await sleep(300);
     const report = await load.stop();
     expect(end.state, end.detail ?? '').toBe('done');
     expect(ackedDuring).toBeGreaterThan(0);
@@ -279,7 +278,6 @@ describe.skipIf(!hasRedis)('rebalancing chaos - 3 redis-server nodes under mixed
     const drain = await hs.operations.drainNode(nodeId(extra.address), ctx);
     const drainEnd = await settled(hs, drain.action.id);
     const ackedDuring = acked(load) - ackedBefore;
-    await sleep(300);
     const report = await load.stop();
     expect(drainEnd.state, drainEnd.detail ?? '').toBe('done');
     expect(ackedDuring).toBeGreaterThan(0);
@@ -309,7 +307,6 @@ describe.skipIf(!hasRedis)('rebalancing chaos - 3 redis-server nodes under mixed
     expect(hs.operations.action(id)!.state).toBe('running');
     await hs.operations.cancel(id, ctx);
     const end = await settled(hs, id);
-    await sleep(300);
     const report = await load.stop();
     expect(['cancelled', 'rolled-back']).toContain(end.state);
     expect(damage(report, await load.check(hs.respPort))).toEqual(SOUND);
