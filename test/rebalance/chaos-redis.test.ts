@@ -16,7 +16,11 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, type ConfigInput } from '../../src/config.js';
-import type { OperationAction, OperationContext } from '../../src/control/operations.js';
+import {
+  OperationRefused,
+  type OperationAction,
+  type OperationContext,
+} from '../../src/control/operations.js';
 import { startHotshard, type Hotshard } from '../../src/hotshard.js';
 import { nodeId, shardId, type NodeId, type ShardId } from '../../src/keyspace/ids.js';
 import { ShardStatus } from '../../src/keyspace/routing-table.js';
@@ -173,6 +177,23 @@ function settled(hs: Hotshard, id: string, ms = 60_000): Promise<OperationAction
   );
 }
 
+/**
+ * Limits a just-started move's copy rate, so it is still copying when the test
+ * acts. The executor starts the move on a later tick: until then there is no
+ * copy to limit (409), so this asks again.
+ */
+async function slow(hs: Hotshard, id: string, maxKeysPerSec: number): Promise<void> {
+  await until(`move ${id} to take a copy limit`, async () => {
+    try {
+      await hs.operations.setLimits(id, { maxKeysPerSec }, ctx);
+      return true;
+    } catch (err) {
+      if (err instanceof OperationRefused && err.status === 409) return undefined;
+      throw err;
+    }
+  });
+}
+
 /** Lets the load run a little first, so the operation starts under it. */
 async function warm(load: Load, hs: Hotshard): Promise<void> {
   await until('load to reach the router', () =>
@@ -298,7 +319,7 @@ describe.skipIf(!hasRedis)('rebalancing chaos - 3 redis-server nodes under mixed
     await warm(load, hs);
     const started = await hs.operations.move(s1, target, ctx);
     const id = started.action.id;
-    await hs.operations.setLimits(id, { maxKeysPerSec: 1_000 }, ctx);
+    await slow(hs, id, 1_000);
     await until('the copy to be under way', () => {
       const p = hs.operations.action(id)?.progress;
       return p !== null && p !== undefined && p.keysCopied > 0 ? true : undefined;
@@ -329,7 +350,7 @@ describe.skipIf(!hasRedis)('rebalancing chaos - 3 redis-server nodes under mixed
     await warm(load, first);
     const started = await first.operations.move(s3, target, ctx);
     const id = started.action.id;
-    await first.operations.setLimits(id, { maxKeysPerSec: 1_500 }, ctx);
+    await slow(first, id, 1_500);
     await until('the copy to be under way', () => {
       const p = first.operations.action(id)?.progress;
       return p !== null && p !== undefined && p.keysCopied > 0 ? true : undefined;
