@@ -57,6 +57,13 @@ const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 const fmt = (x: number): string => String(Math.round(x));
 const pct = (x: number): string => `${Math.round(x * 100)} %`;
 
+/** The nodes' served-command counters at one tick, under one table version. */
+interface ServedSample {
+  readonly at: number;
+  readonly version: number;
+  readonly counts: ReadonlyMap<string, number>;
+}
+
 /** Loads as this tick's plan would leave them (moves proposed are applied as they are chosen). */
 class Sim {
   readonly shardOps = new Map<string, number>();
@@ -120,6 +127,10 @@ export class RangePlanner {
   readonly #in: RangePlannerInputs;
   /** What happened: splits, moves, merges, and the planner's own splits awaiting their move. */
   readonly #mem: RebalanceMemory;
+  /** The balance goal's served-command samples since the table last changed, oldest first. */
+  #served: ServedSample[] = [];
+  /** Since when node load max/mean has been above `balanceMaxOverMean` (this table version); null: it is not. */
+  #overSince: number | null = null;
 
   /** `history`: what happened before this planner started (after a restart), for its hysteresis. Throws RangeError on a bad setting. */
   constructor(
@@ -140,6 +151,12 @@ export class RangePlanner {
         `targetUtilization (${this.settings.targetUtilization}) must be > 0 and at most maxUtilization (${this.settings.maxUtilization})`,
       );
     }
+    if (!(this.settings.balanceMaxOverMean > 1))
+      throw new RangeError(
+        `balanceMaxOverMean (${this.settings.balanceMaxOverMean}) must be above 1: max/mean is never below 1`,
+      );
+    if (!(this.settings.balanceSustainMs >= 0))
+      throw new RangeError(`balanceSustainMs (${this.settings.balanceSustainMs}) must be 0 or more`);
     this.#in = inputs;
     this.#mem = new RebalanceMemory(this.settings.settleMs);
     for (const e of history) this.#mem.record(e);
@@ -159,6 +176,7 @@ export class RangePlanner {
     for (const h of view.hot) {
       if (h.kind === 'hot-node') this.#hotNode(view, h);
     }
+    this.#balance(view);
     this.#merge(view);
     this.#mem.prune(now - HOUR);
     return {
@@ -488,6 +506,184 @@ export class RangePlanner {
         return;
       }
     }
+  }
+
+  /**
+   * The balance goal (Cruise Control's distribution goals beside its capacity goals): with no
+   * node over its capacity target, load can still pile up on one node. When the nodes' served
+   * load max/mean has stayed above `balanceMaxOverMean` for `balanceSustainMs` (measured since
+   * the table last changed: a window straddling a move mixes two placements), moves go from the
+   * busiest node to the least-loaded one a shard may go to, each time the shard whose move
+   * lowers the predicted maximum most. A move that would not lower it (a shard whose dominant
+   * key would just make its target the new busiest node) is never proposed.
+   */
+  #balance(v: View): void {
+    const loads = this.#servedLoads(v);
+    const nodes = v.table.nodes().filter((n) => this.#in.nodeUp?.(n) !== false);
+    if (loads === null || nodes.length < 2) return;
+    const total = nodes.reduce((a, n) => a + (loads.get(n) ?? 0), 0);
+    if (total < this.settings.minTotalOps) return;
+    const mean = total / nodes.length;
+    const maxOf = (m: ReadonlyMap<string, number>): number => Math.max(...nodes.map((n) => m.get(n) ?? 0));
+    const limit = this.settings.balanceMaxOverMean;
+    if (maxOf(loads) / mean <= limit) return;
+    // Another goal moved something this tick: its effect is measured before balancing on top of it.
+    if (v.proposals.some((p) => p.kind !== 'merge')) return;
+    // What a shard serves: its routed load, scaled by its node's served / routed (cache hits never reach a node).
+    const factor = new Map(
+      nodes.map((n) => {
+        const routed = v.sim.load(n);
+        return [n, routed > 0 ? (loads.get(n) ?? 0) / routed : 0];
+      }),
+    );
+    const served = new Map(loads);
+    const since = v.now - this.settings.moveHysteresisMs;
+    for (;;) {
+      const before = maxOf(served);
+      if (before / mean <= limit) return;
+      const source = [...nodes].sort(
+        (a, b) => (served.get(b) ?? 0) - (served.get(a) ?? 0) || (a < b ? -1 : 1),
+      )[0]!;
+      const byLoad = nodes
+        .filter((n) => n !== source)
+        .sort((a, b) => (served.get(a) ?? 0) - (served.get(b) ?? 0) || (a < b ? -1 : 1));
+      let best: { s: ShardInfo; target: string; ops: number; after: number } | null = null;
+      for (const s of v.table.shardsOn(toNodeId(source))) {
+        if (v.sim.placement.get(s.id) !== source || v.handled.has(s.id) || s.status !== 'active') continue;
+        if (this.#settling(v, s.id)) continue;
+        const ops = v.sim.ops(s.id) * (factor.get(source) ?? 0);
+        if (!(ops > 0)) continue;
+        const left = this.#mem.left.get(s.id);
+        const target = byLoad.find((n) => {
+          if ((left?.get(n) ?? -Infinity) > since) return false;
+          const cap = v.sim.nodeCap.get(n) ?? null;
+          return cap === null || ((served.get(n) ?? 0) + ops) / cap <= this.settings.maxUtilization;
+        });
+        if (target === undefined) continue;
+        const after = Math.max(
+          ...nodes.map((n) =>
+            n === source ? before - ops : n === target ? (served.get(n) ?? 0) + ops : (served.get(n) ?? 0),
+          ),
+        );
+        // At least 1 % of the mean lower: a move for a rounding error is churn.
+        if (!(after < before - 0.01 * mean)) continue;
+        if (best === null || after < best.after || (after === best.after && s.id < best.s.id))
+          best = { s, target, ops, after };
+      }
+      if (best === null) {
+        if (!v.proposals.some((p) => p.kind === 'move'))
+          this.#defer(
+            v,
+            `node:${source}`,
+            'no-target',
+            `node load max/mean is ${r3(before / mean)}, above ${limit}, but no shard of ${source} can move to another node and lower it (within ${pct(this.settings.maxUtilization)} utilization, nodes each shard left within the hysteresis excluded)`,
+            null,
+          );
+        return;
+      }
+      const { s, target, ops, after } = best;
+      const why = `node load max/mean ${r3(before / mean)} is above ${limit}: moving ${s.id} (${fmt(ops)} ops/s served) from the busiest node ${source} to ${target} lowers it to ${r3(after / mean)}`;
+      if (v.sim.movesLeft <= 0) {
+        this.#defer(
+          v,
+          `node:${source}`,
+          'budget',
+          `${why}, but the move budget is spent (${this.settings.maxConcurrentMoves} at once, ${this.settings.maxMovesPerHour} per hour)`,
+          null,
+        );
+        return;
+      }
+      v.sim.movesLeft--;
+      const bytes = this.#in.shardBytes?.(s.id) ?? null;
+      v.proposals.push({
+        kind: 'move',
+        shard: s.id,
+        source,
+        target,
+        throttle: { maxBytesPerSec: this.settings.copyBytesPerSec },
+        reason: why,
+        predicted: {
+          metric: 'nodeMaxOverMean',
+          subject: 'nodes',
+          before: r3(before / mean),
+          expected: r3(after / mean),
+        },
+        alsoPredicted: [
+          {
+            metric: 'nodeServedOps',
+            subject: source,
+            before: r3(served.get(source) ?? 0),
+            expected: r3((served.get(source) ?? 0) - ops),
+          },
+          {
+            metric: 'nodeServedOps',
+            subject: target,
+            before: r3(served.get(target) ?? 0),
+            expected: r3((served.get(target) ?? 0) + ops),
+          },
+        ],
+        evidence: {
+          shardServedOps: r3(ops),
+          sourceServedOps: r3(served.get(source) ?? 0),
+          targetServedOps: r3(served.get(target) ?? 0),
+          meanServedOps: r3(mean),
+          ...(bytes === null
+            ? {}
+            : { shardBytes: bytes, copySeconds: r3(bytes / this.settings.copyBytesPerSec) }),
+        },
+        hotspot: null,
+      });
+      served.set(source, (served.get(source) ?? 0) - ops);
+      served.set(target, (served.get(target) ?? 0) + ops);
+      v.sim.move(s.id, target);
+      v.handled.add(s.id);
+    }
+  }
+
+  /**
+   * Per node, the ops/s it served over the window the balance goal judges (since max/mean went
+   * above the limit, within this table version), once that has lasted `balanceSustainMs`; else
+   * null. Without `servedCommands`, the routed load stands in, sustained the same way.
+   */
+  #servedLoads(v: View): ReadonlyMap<string, number> | null {
+    const nodes = v.table.nodes().filter((n) => this.#in.nodeUp?.(n) !== false);
+    const ratio = (m: ReadonlyMap<string, number>): number => {
+      const xs = nodes.map((n) => m.get(n) ?? 0);
+      const mean = xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+      return mean > 0 ? Math.max(...xs) / mean : 1;
+    };
+    const over = (from: number, m: ReadonlyMap<string, number>): boolean => {
+      if (ratio(m) > this.settings.balanceMaxOverMean) this.#overSince ??= from;
+      else this.#overSince = null;
+      return this.#overSince !== null && v.now - this.#overSince >= this.settings.balanceSustainMs;
+    };
+    const read = this.#in.servedCommands;
+    if (read === undefined) {
+      const routed = new Map(nodes.map((n) => [n, v.sim.load(n)]));
+      if (this.#served.at(-1)?.version !== v.table.version) this.#overSince = null;
+      this.#served = [{ at: v.now, version: v.table.version, counts: new Map() }];
+      return over(v.now, routed) ? routed : null;
+    }
+    const counts = new Map(read());
+    const prev = this.#served.at(-1);
+    const sample = { at: v.now, version: v.table.version, counts };
+    const restarted =
+      prev !== undefined && nodes.some((n) => (counts.get(n) ?? 0) < (prev.counts.get(n) ?? 0));
+    if (prev === undefined || prev.version !== v.table.version || restarted || !(v.now > prev.at)) {
+      if (prev === undefined || prev.at !== v.now) this.#served = [sample];
+      this.#overSince = null;
+      return null;
+    }
+    this.#served.push(sample);
+    const rate = (a: ServedSample, b: ServedSample): Map<string, number> =>
+      new Map(
+        nodes.map((n) => [n, ((b.counts.get(n) ?? 0) - (a.counts.get(n) ?? 0)) / ((b.at - a.at) / 1000)]),
+      );
+    if (!over(prev.at, rate(prev, sample))) return null;
+    const from = this.#served.find((x) => x.at >= this.#overSince!)!;
+    // Samples before the window are no longer needed.
+    this.#served = this.#served.filter((x) => x.at >= from.at);
+    return from === sample ? null : rate(from, sample);
   }
 
   /** Merges the coldest pair of neighbours on one node that nothing hot or planned concerns (one per tick). */
