@@ -129,7 +129,7 @@ export class RangePlanner {
   readonly #mem: RebalanceMemory;
   /** The balance goal's served-command samples since the table last changed, oldest first. */
   #served: ServedSample[] = [];
-  /** Since when node load max/mean has been above `balanceMaxOverMean` (this table version); null: it is not. */
+  /** Without served counters: since when routed max/mean has been above `balanceMaxOverMean` (this table version); null: it is not. */
   #overSince: number | null = null;
 
   /** `history`: what happened before this planner started (after a restart), for its hysteresis. Throws RangeError on a bad setting. */
@@ -641,49 +641,43 @@ export class RangePlanner {
   }
 
   /**
-   * Per node, the ops/s it served over the window the balance goal judges (since max/mean went
-   * above the limit, within this table version), once that has lasted `balanceSustainMs`; else
-   * null. Without `servedCommands`, the routed load stands in, sustained the same way.
+   * Per node, the ops/s it served over the last `balanceSustainMs`, once this table version has
+   * stood that long (a window straddling a move mixes two placements); else null. Averaged over
+   * the window, one noisy second neither triggers nor cancels a move. Without `servedCommands`,
+   * the routed load stands in, and must stay over the limit at every tick of the window.
    */
   #servedLoads(v: View): ReadonlyMap<string, number> | null {
     const nodes = v.table.nodes().filter((n) => this.#in.nodeUp?.(n) !== false);
-    const ratio = (m: ReadonlyMap<string, number>): number => {
-      const xs = nodes.map((n) => m.get(n) ?? 0);
-      const mean = xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-      return mean > 0 ? Math.max(...xs) / mean : 1;
-    };
-    const over = (from: number, m: ReadonlyMap<string, number>): boolean => {
-      if (ratio(m) > this.settings.balanceMaxOverMean) this.#overSince ??= from;
-      else this.#overSince = null;
-      return this.#overSince !== null && v.now - this.#overSince >= this.settings.balanceSustainMs;
-    };
+    const sustain = this.settings.balanceSustainMs;
     const read = this.#in.servedCommands;
     if (read === undefined) {
       const routed = new Map(nodes.map((n) => [n, v.sim.load(n)]));
-      if (this.#served.at(-1)?.version !== v.table.version) this.#overSince = null;
+      const xs = nodes.map((n) => routed.get(n) ?? 0);
+      const mean = xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+      const over = mean > 0 && Math.max(...xs) / mean > this.settings.balanceMaxOverMean;
+      if (!over || this.#served.at(-1)?.version !== v.table.version) this.#overSince = null;
+      if (over) this.#overSince ??= v.now;
       this.#served = [{ at: v.now, version: v.table.version, counts: new Map() }];
-      return over(v.now, routed) ? routed : null;
+      return this.#overSince !== null && v.now - this.#overSince >= sustain ? routed : null;
     }
-    const counts = new Map(read());
+    const sample: ServedSample = { at: v.now, version: v.table.version, counts: new Map(read()) };
     const prev = this.#served.at(-1);
-    const sample = { at: v.now, version: v.table.version, counts };
     const restarted =
-      prev !== undefined && nodes.some((n) => (counts.get(n) ?? 0) < (prev.counts.get(n) ?? 0));
-    if (prev === undefined || prev.version !== v.table.version || restarted || !(v.now > prev.at)) {
-      if (prev === undefined || prev.at !== v.now) this.#served = [sample];
-      this.#overSince = null;
+      prev !== undefined && nodes.some((n) => (sample.counts.get(n) ?? 0) < (prev.counts.get(n) ?? 0));
+    if (prev === undefined || prev.version !== sample.version || restarted) {
+      this.#served = [sample];
       return null;
     }
+    if (!(sample.at > prev.at)) return null;
     this.#served.push(sample);
-    const rate = (a: ServedSample, b: ServedSample): Map<string, number> =>
-      new Map(
-        nodes.map((n) => [n, ((b.counts.get(n) ?? 0) - (a.counts.get(n) ?? 0)) / ((b.at - a.at) / 1000)]),
-      );
-    if (!over(prev.at, rate(prev, sample))) return null;
-    const from = this.#served.find((x) => x.at >= this.#overSince!)!;
-    // Samples before the window are no longer needed.
-    this.#served = this.#served.filter((x) => x.at >= from.at);
-    return from === sample ? null : rate(from, sample);
+    // The window: from the latest sample at least `sustain` old; older ones are no longer needed.
+    let from = -1;
+    for (let i = 0; i < this.#served.length - 1; i++) if (this.#served[i]!.at <= v.now - sustain) from = i;
+    if (from < 0) return null;
+    this.#served = this.#served.slice(from);
+    const a = this.#served[0]!;
+    const seconds = (sample.at - a.at) / 1000;
+    return new Map(nodes.map((n) => [n, ((sample.counts.get(n) ?? 0) - (a.counts.get(n) ?? 0)) / seconds]));
   }
 
   /** Merges the coldest pair of neighbours on one node that nothing hot or planned concerns (one per tick). */
