@@ -112,7 +112,7 @@ export interface RangePlannerInputs {
   /**
    * Per node, the data commands it has executed so far (a counter that only grows:
    * MemoryBackend / RedisBackend `commandsProcessed`). What a node serves, cache hits not
-   * included: the balance goal's measure. Absent: the routed load stands in.
+   * included: the balance goal's measure. Absent: no balance goal.
    */
   readonly servedCommands?: () => ReadonlyMap<string, number>;
 }

@@ -49,6 +49,8 @@ import {
 } from './range-planner-io.js';
 
 const HOUR = 3_600_000;
+/** The balance goal acts on a steady load only: no node's served rate moved more than this share of the mean within its window. */
+const STEADY_SHARE = 0.1;
 /** A shard is judged unsplittable only once a candidate has seen this many times `split.minSamples` requests. */
 const GIVE_UP_SAMPLES = 5;
 import { FOLLOW_UP_MS, RebalanceMemory } from './rebalance-memory.js';
@@ -129,8 +131,6 @@ export class RangePlanner {
   readonly #mem: RebalanceMemory;
   /** The balance goal's served-command samples since the table last changed, oldest first. */
   #served: ServedSample[] = [];
-  /** Without served counters: since when routed max/mean has been above `balanceMaxOverMean` (this table version); null: it is not. */
-  #overSince: number | null = null;
 
   /** `history`: what happened before this planner started (after a restart), for its hysteresis. Throws RangeError on a bad setting. */
   constructor(
@@ -547,7 +547,7 @@ export class RangePlanner {
       const byLoad = nodes
         .filter((n) => n !== source)
         .sort((a, b) => (served.get(a) ?? 0) - (served.get(b) ?? 0) || (a < b ? -1 : 1));
-      let best: { s: ShardInfo; target: string; ops: number; after: number } | null = null;
+      let best: { s: ShardInfo; target: string; ops: number; after: number; pair: number } | null = null;
       for (const s of v.table.shardsOn(toNodeId(source))) {
         if (v.sim.placement.get(s.id) !== source || v.handled.has(s.id) || s.status !== 'active') continue;
         if (this.#settling(v, s.id)) continue;
@@ -565,10 +565,17 @@ export class RangePlanner {
             n === source ? before - ops : n === target ? (served.get(n) ?? 0) + ops : (served.get(n) ?? 0),
           ),
         );
-        // At least 1 % of the mean lower: a move for a rounding error is churn.
-        if (!(after < before - 0.01 * mean)) continue;
-        if (best === null || after < best.after || (after === best.after && s.id < best.s.id))
-          best = { s, target, ops, after };
+        // The busier of source and target ends at least 1 % of the mean below where the source was
+        // (a move for a rounding error is churn; one that makes the target as busy just moves the
+        // hot spot); with another node as busy as the source, max/mean falls once both are relieved.
+        const pair = Math.max(before - ops, (served.get(target) ?? 0) + ops);
+        if (!(pair < before - 0.01 * mean)) continue;
+        if (
+          best === null ||
+          after < best.after ||
+          (after === best.after && (pair < best.pair || (pair === best.pair && s.id < best.s.id)))
+        )
+          best = { s, target, ops, after, pair };
       }
       if (best === null) {
         if (!v.proposals.some((p) => p.kind === 'move'))
@@ -602,13 +609,20 @@ export class RangePlanner {
         target,
         throttle: { maxBytesPerSec: this.settings.copyBytesPerSec },
         reason: why,
+        // In the snapshot's terms (routed ops), which the plan runner judges the move by.
         predicted: {
-          metric: 'nodeMaxOverMean',
-          subject: 'nodes',
-          before: r3(before / mean),
-          expected: r3(after / mean),
+          metric: 'nodeOps',
+          subject: source,
+          before: r3(v.sim.load(source)),
+          expected: r3(v.sim.load(source) - v.sim.ops(s.id)),
         },
         alsoPredicted: [
+          {
+            metric: 'nodeMaxOverMean',
+            subject: 'nodes',
+            before: r3(before / mean),
+            expected: r3(after / mean),
+          },
           {
             metric: 'nodeServedOps',
             subject: source,
@@ -643,23 +657,15 @@ export class RangePlanner {
   /**
    * Per node, the ops/s it served over the last `balanceSustainMs`, once this table version has
    * stood that long (a window straddling a move mixes two placements); else null. Averaged over
-   * the window, one noisy second neither triggers nor cancels a move. Without `servedCommands`,
-   * the routed load stands in, and must stay over the limit at every tick of the window.
+   * the window, one noisy second neither triggers nor cancels a move; and only a steady load
+   * counts. Without `servedCommands` there is no measure: null.
    */
   #servedLoads(v: View): ReadonlyMap<string, number> | null {
     const nodes = v.table.nodes().filter((n) => this.#in.nodeUp?.(n) !== false);
     const sustain = this.settings.balanceSustainMs;
     const read = this.#in.servedCommands;
-    if (read === undefined) {
-      const routed = new Map(nodes.map((n) => [n, v.sim.load(n)]));
-      const xs = nodes.map((n) => routed.get(n) ?? 0);
-      const mean = xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-      const over = mean > 0 && Math.max(...xs) / mean > this.settings.balanceMaxOverMean;
-      if (!over || this.#served.at(-1)?.version !== v.table.version) this.#overSince = null;
-      if (over) this.#overSince ??= v.now;
-      this.#served = [{ at: v.now, version: v.table.version, counts: new Map() }];
-      return this.#overSince !== null && v.now - this.#overSince >= sustain ? routed : null;
-    }
+    // Routed load is no measure of balance (cache hits never reach a node): no counters, no goal.
+    if (read === undefined) return null;
     const sample: ServedSample = { at: v.now, version: v.table.version, counts: new Map(read()) };
     const prev = this.#served.at(-1);
     const restarted =
@@ -668,16 +674,37 @@ export class RangePlanner {
       this.#served = [sample];
       return null;
     }
-    if (!(sample.at > prev.at)) return null;
-    this.#served.push(sample);
+    // A second tick at the same time (GET /proposals planning once more) judges the same window.
+    if (sample.at === prev.at) this.#served[this.#served.length - 1] = sample;
+    else if (sample.at > prev.at) this.#served.push(sample);
+    else {
+      this.#served = [sample];
+      return null;
+    }
     // The window: from the latest sample at least `sustain` old; older ones are no longer needed.
     let from = -1;
     for (let i = 0; i < this.#served.length - 1; i++) if (this.#served[i]!.at <= v.now - sustain) from = i;
     if (from < 0) return null;
     this.#served = this.#served.slice(from);
-    const a = this.#served[0]!;
-    const seconds = (sample.at - a.at) / 1000;
-    return new Map(nodes.map((n) => [n, ((sample.counts.get(n) ?? 0) - (a.counts.get(n) ?? 0)) / seconds]));
+    const rate = (a: ServedSample, b: ServedSample): Map<string, number> =>
+      new Map(
+        nodes.map((n) => [n, ((b.counts.get(n) ?? 0) - (a.counts.get(n) ?? 0)) / ((b.at - a.at) / 1000)]),
+      );
+    const first = this.#served[0]!;
+    const whole = rate(first, sample);
+    // Steady: each node served about the same in both halves of the window. Load still shifting
+    // (key-level actions caching keys, a ramp-up) is left to settle: balancing it now would
+    // balance what is about to change.
+    const mid = this.#served.find((x) => x.at >= first.at + (sample.at - first.at) / 2)!;
+    // Too few samples to tell whether the load is steady: wait for more.
+    if (mid === first || mid === sample) return null;
+    const early = rate(first, mid);
+    const late = rate(mid, sample);
+    const mean = [...whole.values()].reduce((a, b) => a + b, 0) / Math.max(1, whole.size);
+    const steady = nodes.every(
+      (n) => Math.abs((early.get(n) ?? 0) - (late.get(n) ?? 0)) <= STEADY_SHARE * mean,
+    );
+    return steady ? whole : null;
   }
 
   /** Merges the coldest pair of neighbours on one node that nothing hot or planned concerns (one per tick). */
