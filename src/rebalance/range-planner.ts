@@ -13,6 +13,9 @@
  *   hot node   move its shards off, one at a time, the one whose move leaves
  *              the lowest maximum of source and target first
  *   cold pair  adjacent shards on one node carrying little → merge
+ *   imbalance  served load max/mean over nodes above balanceMaxOverMean, steady
+ *              for balanceSustainMs → move the shard that lowers it most from
+ *              the busiest node to the least-loaded one
  *
  * Budgets: concurrent moves, moves per hour; a move never takes its target
  * above `maxUtilization` (seed 000's headroom) nor above what the source had.
@@ -529,13 +532,7 @@ export class RangePlanner {
     if (maxOf(loads) / mean <= limit) return;
     // Another goal moved something this tick: its effect is measured before balancing on top of it.
     if (v.proposals.some((p) => p.kind !== 'merge')) return;
-    // What a shard serves: its routed load, scaled by its node's served / routed (cache hits never reach a node).
-    const factor = new Map(
-      nodes.map((n) => {
-        const routed = v.sim.load(n);
-        return [n, routed > 0 ? (loads.get(n) ?? 0) / routed : 0];
-      }),
-    );
+    const shardServed = this.#shardServed(v, nodes, loads);
     const served = new Map(loads);
     const since = v.now - this.settings.moveHysteresisMs;
     for (;;) {
@@ -551,7 +548,7 @@ export class RangePlanner {
       for (const s of v.table.shardsOn(toNodeId(source))) {
         if (v.sim.placement.get(s.id) !== source || v.handled.has(s.id) || s.status !== 'active') continue;
         if (this.#settling(v, s.id)) continue;
-        const ops = v.sim.ops(s.id) * (factor.get(source) ?? 0);
+        const ops = shardServed.get(s.id) ?? 0;
         if (!(ops > 0)) continue;
         const left = this.#mem.left.get(s.id);
         const target = byLoad.find((n) => {
@@ -652,6 +649,34 @@ export class RangePlanner {
       v.sim.move(s.id, target);
       v.handled.add(s.id);
     }
+  }
+
+  /**
+   * What each shard serves, from its node's served load: cache hits are routed but never reach a
+   * node, and only shards with a key-level action in place have them. So a shard without one
+   * serves what is routed to it, and those with one share the rest of their node's served load
+   * in proportion to their routed load. Where that does not add up (served below the plain
+   * shards' routed load), every shard of the node is scaled by its served / routed.
+   */
+  #shardServed(v: View, nodes: readonly string[], loads: ReadonlyMap<string, number>): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const n of nodes) {
+      const shards = v.table.shards.filter((s) => v.sim.placement.get(s.id) === n);
+      const served = loads.get(n) ?? 0;
+      const cached = shards.filter((s) => this.#cheaper(v, s.id) !== null);
+      const plain = shards.filter((s) => this.#cheaper(v, s.id) === null);
+      const routedOf = (xs: readonly ShardInfo[]): number => xs.reduce((a, s) => a + v.sim.ops(s.id), 0);
+      const plainOps = routedOf(plain);
+      const cachedOps = routedOf(cached);
+      if (plainOps <= served && cachedOps > 0) {
+        for (const s of plain) out.set(s.id, v.sim.ops(s.id));
+        for (const s of cached) out.set(s.id, ((served - plainOps) * v.sim.ops(s.id)) / cachedOps);
+      } else {
+        const routed = plainOps + cachedOps;
+        for (const s of shards) out.set(s.id, routed > 0 ? (served * v.sim.ops(s.id)) / routed : 0);
+      }
+    }
+    return out;
   }
 
   /**
