@@ -132,6 +132,8 @@ export class RangePlanner {
   readonly #in: RangePlannerInputs;
   /** What happened: splits, moves, merges, and the planner's own splits awaiting their move. */
   readonly #mem: RebalanceMemory;
+  /** Balancing: max/mean went over `balanceMaxOverMean` and has not yet come down to half its excess. */
+  #balancing = false;
   /** The balance goal's served-command samples since the table last changed, oldest first. */
   #served: ServedSample[] = [];
 
@@ -528,8 +530,15 @@ export class RangePlanner {
     if (total < this.settings.minTotalOps) return;
     const mean = total / nodes.length;
     const maxOf = (m: ReadonlyMap<string, number>): number => Math.max(...nodes.map((n) => m.get(n) ?? 0));
-    const limit = this.settings.balanceMaxOverMean;
-    if (maxOf(loads) / mean <= limit) return;
+    // Over the limit starts balancing; it then goes on down to half the limit's excess (1.1 for
+    // 1.2), so a cluster balanced just under the limit does not drift back over it.
+    const over = this.settings.balanceMaxOverMean;
+    const under = 1 + (over - 1) / 2;
+    const ratio = maxOf(loads) / mean;
+    if (ratio <= under) this.#balancing = false;
+    else if (ratio > over) this.#balancing = true;
+    if (!this.#balancing) return;
+    const limit = under;
     // Another goal moved something this tick: its effect is measured before balancing on top of it.
     if (v.proposals.some((p) => p.kind !== 'merge')) return;
     const shardServed = this.#shardServed(v, nodes, loads);
@@ -575,18 +584,19 @@ export class RangePlanner {
           best = { s, target, ops, after, pair };
       }
       if (best === null) {
+        this.#balancing = false;
         if (!v.proposals.some((p) => p.kind === 'move'))
           this.#defer(
             v,
             `node:${source}`,
             'no-target',
-            `node load max/mean is ${r3(before / mean)}, above ${limit}, but no shard of ${source} can move to another node and lower it (within ${pct(this.settings.maxUtilization)} utilization, nodes each shard left within the hysteresis excluded)`,
+            `node load max/mean is ${r3(before / mean)} (balancing, from above ${over}, down to ${limit}), but no shard of ${source} can move to another node and lower it (within ${pct(this.settings.maxUtilization)} utilization, nodes each shard left within the hysteresis excluded)`,
             null,
           );
         return;
       }
       const { s, target, ops, after } = best;
-      const why = `node load max/mean ${r3(before / mean)} is above ${limit}: moving ${s.id} (${fmt(ops)} ops/s served) from the busiest node ${source} to ${target} lowers it to ${r3(after / mean)}`;
+      const why = `node load max/mean ${r3(before / mean)} (balancing, from above ${over}, down to ${limit}): moving ${s.id} (${fmt(ops)} ops/s served) from the busiest node ${source} to ${target} lowers it to ${r3(after / mean)}`;
       if (v.sim.movesLeft <= 0) {
         this.#defer(
           v,
