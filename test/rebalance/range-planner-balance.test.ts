@@ -83,14 +83,15 @@ function zipf(n: number, theta: number): number[] {
 }
 
 describe('range planner balance goal', () => {
-  it('range planner balance - a Zipf-like load converges to max/mean ≤ 1.2 in a few moves, then stays put for 6 simulated hours', () => {
+  it('range planner balance - a Zipf-like load converges to max/mean ≤ 1.2 (on down to 1.1) in a few moves, then stays put for 6 simulated hours', () => {
     // 16 shards, θ = 0.9: shard i on node i % 4, so n0 has the four hottest of their columns.
     const w = world(zipf(16, 0.9));
     const start = w.ratio();
     expect(start).toBeGreaterThan(1.3);
     for (let t = 0; t < 120; t++) w.step();
     const after = w.ratio();
-    expect(after).toBeLessThanOrEqual(1.2);
+    // Once over 1.2 it balances on down to half the excess.
+    expect(after).toBeLessThanOrEqual(1.1);
     expect(w.moves.length).toBeGreaterThan(0);
     expect(w.moves.length).toBeLessThanOrEqual(4);
     // Every move went off the node that was busiest, and lowered the predicted max/mean.
