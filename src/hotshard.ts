@@ -59,7 +59,7 @@ import { storeJournal } from './store/journal.js';
 import { MoveOutcome, type MoveState } from './rebalance/move.js';
 import { ShardActions } from './rebalance/shard-actions.js';
 import { RangePlanRunner } from './rebalance/range-plan-runner.js';
-import { RangePlanning } from './rebalance/range-planning.js';
+import { RangePlanning, servedCommandsOf } from './rebalance/range-planning.js';
 import { rangeProposals, registerProposalsApi } from './control/proposals-api.js';
 
 /** A running hotshard process. */
@@ -427,6 +427,7 @@ export async function startHotshard(
         movesInFlight: () => shardActions.moving,
         nodeUp: (n) => router.backends.get(nodeId(n))?.status === 'up',
         cheaperAction: (shard) => keyActionOn(executor, router, shard),
+        servedCommands: () => servedCommandsOf(router.backends),
       },
     });
     rangePlanning = ranges;

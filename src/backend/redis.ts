@@ -190,11 +190,15 @@ export class RedisBackend implements ShardBackend {
     return (this.#conn?.inFlight ?? 0) - (this.#probing ? 1 : 0);
   }
 
+  /** Data commands sent to the node so far (MemoryBackend.commandsProcessed's twin): what reached it, cache hits not. */
+  commandsProcessed = 0;
+
   send(cmd: Command, done: ReplyCallback): void {
     const conn = this.#conn;
     if (conn === null) return done(this.#downReply);
     // Redis answers nothing to an empty multi-bulk, which would shift every later reply.
     if (cmd.frame === undefined && cmd.args.length === 0) return done(EMPTY_COMMAND);
+    this.commandsProcessed++;
     conn.send(cmd.frame ?? encodeCommand(cmd.args), done);
   }
 

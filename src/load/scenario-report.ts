@@ -21,6 +21,11 @@ export interface ScenarioSecond {
   readonly shardOps: Readonly<Record<string, number>>;
   /** Requests per node in this second, keyed by node id. */
   readonly nodeOps: Readonly<Record<string, number>>;
+  /**
+   * Commands each node executed in this second (its backend's counter: cache hits never
+   * reach it), keyed by node id; absent when the backends keep no counter.
+   */
+  readonly nodeServedOps?: Readonly<Record<string, number>>;
 }
 
 /** Load imbalance over a window: max over mean of per-node (and per-shard) ops. */

@@ -12,6 +12,7 @@ import { loadConfig, type ConfigInput } from '../config.js';
 import type { Hotspot } from '../detect/hotspot.js';
 import { incidentLine, type Incident } from '../control/incident.js';
 import { startHotshard, type Hotshard } from '../hotshard.js';
+import { servedCommandsOf } from '../rebalance/range-planning.js';
 import { pino } from 'pino';
 import { runLoad, type SecondStats } from './generator.js';
 import type {
@@ -49,6 +50,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 function imbalance(series: readonly ScenarioSecond[], from: number, to: number): Imbalance {
   const window = series.filter((s) => s.t >= from && s.t < to);
+  // What the nodes executed, when known: cache hits are routed but never reach a node.
+  const served = window.length > 0 && window.every((s) => s.nodeServedOps !== undefined);
   const sum = (pick: (s: ScenarioSecond) => Readonly<Record<string, number>>): Map<string, number> => {
     const out = new Map<string, number>();
     for (const s of window) for (const [k, v] of Object.entries(pick(s))) out.set(k, (out.get(k) ?? 0) + v);
@@ -63,7 +66,7 @@ function imbalance(series: readonly ScenarioSecond[], from: number, to: number):
   const total = [...shards.values()].reduce((a, b) => a + b, 0);
   const hottest = [...shards].sort((a, b) => b[1] - a[1])[0] ?? ['', 0];
   return {
-    nodeMaxOverMean: ratio(sum((s) => s.nodeOps)),
+    nodeMaxOverMean: ratio(sum((s) => (served ? s.nodeServedOps! : s.nodeOps))),
     shardMaxOverMean: ratio(shards),
     hottestShardShare: total === 0 ? 0 : hottest[1] / total,
     hottestShard: hottest[0],
@@ -180,6 +183,10 @@ export async function runScenario(
       ? expected.subject
       : undefined;
     const othersLatency: number[][] = [];
+    // Commands each node executed, per load second (read at each second's end).
+    const servedAt: Array<Record<string, number>> = [];
+    let servedBefore = servedCommandsOf(hs.router.backends);
+    const servedKnown = servedBefore.size === hs.router.backends.size;
     const target = { kind: 'resp' as const, host: '127.0.0.1', port: hs.respPort, connections: 8 };
     const load = await runLoad({
       target,
@@ -203,6 +210,11 @@ export async function runScenario(
             },
           }),
       onSecond: (s: SecondStats) => {
+        if (servedKnown) {
+          const now = servedCommandsOf(hs.router.backends);
+          servedAt[s.t] = Object.fromEntries([...now].map(([n, c]) => [n, c - (servedBefore.get(n) ?? 0)]));
+          servedBefore = now;
+        }
         const shards = telemetry.window('shard', 1);
         let hottest = ['-', 0] as [string, number];
         let total = 0;
@@ -253,6 +265,12 @@ export async function runScenario(
         p99: l?.p99 ?? 0,
         shardOps: pick(shardSeries),
         nodeOps: pick(nodeSeries),
+        ...(servedKnown
+          ? {
+              nodeServedOps:
+                servedAt[t] ?? Object.fromEntries([...hs.router.backends.keys()].map((n) => [String(n), 0])),
+            }
+          : {}),
       });
     }
 

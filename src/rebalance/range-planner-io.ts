@@ -42,6 +42,14 @@ export interface RangePlannerSettings {
   readonly minTotalOps: number;
   /** What a load-based split point must achieve. */
   readonly split: SplitCriteria;
+  /**
+   * The balance goal: when the nodes' served load max/mean stays above this for
+   * `balanceSustainMs`, a shard moves from the busiest node to the least busy one, if
+   * that lowers max/mean. Above 1; a very large value switches the goal off.
+   */
+  readonly balanceMaxOverMean: number;
+  /** How long (ms) max/mean must stay above `balanceMaxOverMean`, measured since the table last changed, before a balance move. */
+  readonly balanceSustainMs: number;
 }
 
 /** The defaults (config.ts fills `rebalance` with these). */
@@ -59,6 +67,8 @@ export const DEFAULT_RANGE_PLANNER_SETTINGS: RangePlannerSettings = Object.freez
   minShardsPerNode: 2,
   minTotalOps: 100,
   split: DEFAULT_SPLIT_CRITERIA,
+  balanceMaxOverMean: 1.2,
+  balanceSustainMs: 3_000,
 });
 
 /** A split, move or merge that happened, for the planner's hysteresis (e.g. replayed from the action log after a restart). */
@@ -99,6 +109,12 @@ export interface RangePlannerInputs {
   readonly cheaperAction?: (shard: string) => string | null;
   /** Bytes a shard holds, when known: the proposal then predicts how long its copy takes. */
   readonly shardBytes?: (shard: string) => number | null;
+  /**
+   * Per node, the data commands it has executed so far (a counter that only grows:
+   * MemoryBackend / RedisBackend `commandsProcessed`). What a node serves, cache hits not
+   * included: the balance goal's measure. Absent: no balance goal.
+   */
+  readonly servedCommands?: () => ReadonlyMap<string, number>;
 }
 
 /** What a proposal is predicted to change. */

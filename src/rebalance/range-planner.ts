@@ -13,6 +13,9 @@
  *   hot node   move its shards off, one at a time, the one whose move leaves
  *              the lowest maximum of source and target first
  *   cold pair  adjacent shards on one node carrying little → merge
+ *   imbalance  served load max/mean over nodes above balanceMaxOverMean, steady
+ *              for balanceSustainMs → move the shard that lowers it most from
+ *              the busiest node to the least-loaded one
  *
  * Budgets: concurrent moves, moves per hour; a move never takes its target
  * above `maxUtilization` (seed 000's headroom) nor above what the source had.
@@ -49,6 +52,8 @@ import {
 } from './range-planner-io.js';
 
 const HOUR = 3_600_000;
+/** The balance goal acts on a steady load only: no node's served rate moved more than this share of the mean within its window. */
+const STEADY_SHARE = 0.1;
 /** A shard is judged unsplittable only once a candidate has seen this many times `split.minSamples` requests. */
 const GIVE_UP_SAMPLES = 5;
 import { FOLLOW_UP_MS, RebalanceMemory } from './rebalance-memory.js';
@@ -56,6 +61,13 @@ import { FOLLOW_UP_MS, RebalanceMemory } from './rebalance-memory.js';
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 const fmt = (x: number): string => String(Math.round(x));
 const pct = (x: number): string => `${Math.round(x * 100)} %`;
+
+/** The nodes' served-command counters at one tick, under one table version. */
+interface ServedSample {
+  readonly at: number;
+  readonly version: number;
+  readonly counts: ReadonlyMap<string, number>;
+}
 
 /** Loads as this tick's plan would leave them (moves proposed are applied as they are chosen). */
 class Sim {
@@ -120,6 +132,10 @@ export class RangePlanner {
   readonly #in: RangePlannerInputs;
   /** What happened: splits, moves, merges, and the planner's own splits awaiting their move. */
   readonly #mem: RebalanceMemory;
+  /** Balancing: max/mean went over `balanceMaxOverMean` and has not yet come down to half its excess. */
+  #balancing = false;
+  /** The balance goal's served-command samples since the table last changed, oldest first. */
+  #served: ServedSample[] = [];
 
   /** `history`: what happened before this planner started (after a restart), for its hysteresis. Throws RangeError on a bad setting. */
   constructor(
@@ -140,6 +156,12 @@ export class RangePlanner {
         `targetUtilization (${this.settings.targetUtilization}) must be > 0 and at most maxUtilization (${this.settings.maxUtilization})`,
       );
     }
+    if (!(this.settings.balanceMaxOverMean > 1))
+      throw new RangeError(
+        `balanceMaxOverMean (${this.settings.balanceMaxOverMean}) must be above 1: max/mean is never below 1`,
+      );
+    if (!(this.settings.balanceSustainMs >= 0))
+      throw new RangeError(`balanceSustainMs (${this.settings.balanceSustainMs}) must be 0 or more`);
     this.#in = inputs;
     this.#mem = new RebalanceMemory(this.settings.settleMs);
     for (const e of history) this.#mem.record(e);
@@ -159,6 +181,7 @@ export class RangePlanner {
     for (const h of view.hot) {
       if (h.kind === 'hot-node') this.#hotNode(view, h);
     }
+    this.#balance(view);
     this.#merge(view);
     this.#mem.prune(now - HOUR);
     return {
@@ -488,6 +511,235 @@ export class RangePlanner {
         return;
       }
     }
+  }
+
+  /**
+   * The balance goal (Cruise Control's distribution goals beside its capacity goals): with no
+   * node over its capacity target, load can still pile up on one node. When the nodes' served
+   * load max/mean has stayed above `balanceMaxOverMean` for `balanceSustainMs` (measured since
+   * the table last changed: a window straddling a move mixes two placements), moves go from the
+   * busiest node to the least-loaded one a shard may go to, each time the shard whose move
+   * lowers the predicted maximum most. A move that would not lower it (a shard whose dominant
+   * key would just make its target the new busiest node) is never proposed.
+   */
+  #balance(v: View): void {
+    const loads = this.#servedLoads(v);
+    const nodes = v.table.nodes().filter((n) => this.#in.nodeUp?.(n) !== false);
+    if (loads === null || nodes.length < 2) return;
+    const total = nodes.reduce((a, n) => a + (loads.get(n) ?? 0), 0);
+    if (total < this.settings.minTotalOps) return;
+    const mean = total / nodes.length;
+    const maxOf = (m: ReadonlyMap<string, number>): number => Math.max(...nodes.map((n) => m.get(n) ?? 0));
+    // Over the limit starts balancing; it then goes on down to half the limit's excess (1.1 for
+    // 1.2), so a cluster balanced just under the limit does not drift back over it.
+    const over = this.settings.balanceMaxOverMean;
+    const under = 1 + (over - 1) / 2;
+    const ratio = maxOf(loads) / mean;
+    if (ratio <= under) this.#balancing = false;
+    else if (ratio > over) this.#balancing = true;
+    if (!this.#balancing) return;
+    const limit = under;
+    // Another goal moved something this tick: its effect is measured before balancing on top of it.
+    if (v.proposals.some((p) => p.kind !== 'merge')) return;
+    const shardServed = this.#shardServed(v, nodes, loads);
+    const served = new Map(loads);
+    const since = v.now - this.settings.moveHysteresisMs;
+    for (;;) {
+      const before = maxOf(served);
+      if (before / mean <= limit) return;
+      const source = [...nodes].sort(
+        (a, b) => (served.get(b) ?? 0) - (served.get(a) ?? 0) || (a < b ? -1 : 1),
+      )[0]!;
+      const byLoad = nodes
+        .filter((n) => n !== source)
+        .sort((a, b) => (served.get(a) ?? 0) - (served.get(b) ?? 0) || (a < b ? -1 : 1));
+      let best: { s: ShardInfo; target: string; ops: number; after: number; pair: number } | null = null;
+      for (const s of v.table.shardsOn(toNodeId(source))) {
+        if (v.sim.placement.get(s.id) !== source || v.handled.has(s.id) || s.status !== 'active') continue;
+        if (this.#settling(v, s.id)) continue;
+        const ops = shardServed.get(s.id) ?? 0;
+        if (!(ops > 0)) continue;
+        const left = this.#mem.left.get(s.id);
+        const target = byLoad.find((n) => {
+          if ((left?.get(n) ?? -Infinity) > since) return false;
+          const cap = v.sim.nodeCap.get(n) ?? null;
+          return cap === null || ((served.get(n) ?? 0) + ops) / cap <= this.settings.maxUtilization;
+        });
+        if (target === undefined) continue;
+        const after = Math.max(
+          ...nodes.map((n) =>
+            n === source ? before - ops : n === target ? (served.get(n) ?? 0) + ops : (served.get(n) ?? 0),
+          ),
+        );
+        // The busier of source and target ends at least 1 % of the mean below where the source was
+        // (a move for a rounding error is churn; one that makes the target as busy just moves the
+        // hot spot); with another node as busy as the source, max/mean falls once both are relieved.
+        const pair = Math.max(before - ops, (served.get(target) ?? 0) + ops);
+        if (!(pair < before - 0.01 * mean)) continue;
+        if (
+          best === null ||
+          after < best.after ||
+          (after === best.after && (pair < best.pair || (pair === best.pair && s.id < best.s.id)))
+        )
+          best = { s, target, ops, after, pair };
+      }
+      if (best === null) {
+        this.#balancing = false;
+        if (!v.proposals.some((p) => p.kind === 'move'))
+          this.#defer(
+            v,
+            `node:${source}`,
+            'no-target',
+            `node load max/mean is ${r3(before / mean)} (balancing, from above ${over}, down to ${limit}), but no shard of ${source} can move to another node and lower it (within ${pct(this.settings.maxUtilization)} utilization, nodes each shard left within the hysteresis excluded)`,
+            null,
+          );
+        return;
+      }
+      const { s, target, ops, after } = best;
+      const why = `node load max/mean ${r3(before / mean)} (balancing, from above ${over}, down to ${limit}): moving ${s.id} (${fmt(ops)} ops/s served) from the busiest node ${source} to ${target} lowers it to ${r3(after / mean)}`;
+      if (v.sim.movesLeft <= 0) {
+        this.#defer(
+          v,
+          `node:${source}`,
+          'budget',
+          `${why}, but the move budget is spent (${this.settings.maxConcurrentMoves} at once, ${this.settings.maxMovesPerHour} per hour)`,
+          null,
+        );
+        return;
+      }
+      v.sim.movesLeft--;
+      const bytes = this.#in.shardBytes?.(s.id) ?? null;
+      v.proposals.push({
+        kind: 'move',
+        shard: s.id,
+        source,
+        target,
+        throttle: { maxBytesPerSec: this.settings.copyBytesPerSec },
+        reason: why,
+        // In the snapshot's terms (routed ops), which the plan runner judges the move by.
+        predicted: {
+          metric: 'nodeOps',
+          subject: source,
+          before: r3(v.sim.load(source)),
+          expected: r3(v.sim.load(source) - v.sim.ops(s.id)),
+        },
+        alsoPredicted: [
+          {
+            metric: 'nodeMaxOverMean',
+            subject: 'nodes',
+            before: r3(before / mean),
+            expected: r3(after / mean),
+          },
+          {
+            metric: 'nodeServedOps',
+            subject: source,
+            before: r3(served.get(source) ?? 0),
+            expected: r3((served.get(source) ?? 0) - ops),
+          },
+          {
+            metric: 'nodeServedOps',
+            subject: target,
+            before: r3(served.get(target) ?? 0),
+            expected: r3((served.get(target) ?? 0) + ops),
+          },
+        ],
+        evidence: {
+          shardServedOps: r3(ops),
+          sourceServedOps: r3(served.get(source) ?? 0),
+          targetServedOps: r3(served.get(target) ?? 0),
+          meanServedOps: r3(mean),
+          ...(bytes === null
+            ? {}
+            : { shardBytes: bytes, copySeconds: r3(bytes / this.settings.copyBytesPerSec) }),
+        },
+        hotspot: null,
+      });
+      served.set(source, (served.get(source) ?? 0) - ops);
+      served.set(target, (served.get(target) ?? 0) + ops);
+      v.sim.move(s.id, target);
+      v.handled.add(s.id);
+    }
+  }
+
+  /**
+   * What each shard serves, from its node's served load: cache hits are routed but never reach a
+   * node, and only shards with a key-level action in place have them. So a shard without one
+   * serves what is routed to it, and those with one share the rest of their node's served load
+   * in proportion to their routed load. Where that does not add up (served below the plain
+   * shards' routed load), every shard of the node is scaled by its served / routed.
+   */
+  #shardServed(v: View, nodes: readonly string[], loads: ReadonlyMap<string, number>): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const n of nodes) {
+      const shards = v.table.shards.filter((s) => v.sim.placement.get(s.id) === n);
+      const served = loads.get(n) ?? 0;
+      const cached = shards.filter((s) => this.#cheaper(v, s.id) !== null);
+      const plain = shards.filter((s) => this.#cheaper(v, s.id) === null);
+      const routedOf = (xs: readonly ShardInfo[]): number => xs.reduce((a, s) => a + v.sim.ops(s.id), 0);
+      const plainOps = routedOf(plain);
+      const cachedOps = routedOf(cached);
+      if (plainOps <= served && cachedOps > 0) {
+        for (const s of plain) out.set(s.id, v.sim.ops(s.id));
+        for (const s of cached) out.set(s.id, ((served - plainOps) * v.sim.ops(s.id)) / cachedOps);
+      } else {
+        const routed = plainOps + cachedOps;
+        for (const s of shards) out.set(s.id, routed > 0 ? (served * v.sim.ops(s.id)) / routed : 0);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Per node, the ops/s it served over the last `balanceSustainMs`, once this table version has
+   * stood that long (a window straddling a move mixes two placements); else null. Averaged over
+   * the window, one noisy second neither triggers nor cancels a move; and only a steady load
+   * counts. Without `servedCommands` there is no measure: null.
+   */
+  #servedLoads(v: View): ReadonlyMap<string, number> | null {
+    const nodes = v.table.nodes().filter((n) => this.#in.nodeUp?.(n) !== false);
+    const sustain = this.settings.balanceSustainMs;
+    const read = this.#in.servedCommands;
+    // Routed load is no measure of balance (cache hits never reach a node): no counters, no goal.
+    if (read === undefined) return null;
+    const sample: ServedSample = { at: v.now, version: v.table.version, counts: new Map(read()) };
+    const prev = this.#served.at(-1);
+    const restarted =
+      prev !== undefined && nodes.some((n) => (sample.counts.get(n) ?? 0) < (prev.counts.get(n) ?? 0));
+    if (prev === undefined || prev.version !== sample.version || restarted) {
+      this.#served = [sample];
+      return null;
+    }
+    // A second tick at the same time (GET /proposals planning once more) judges the same window.
+    if (sample.at === prev.at) this.#served[this.#served.length - 1] = sample;
+    else if (sample.at > prev.at) this.#served.push(sample);
+    else {
+      this.#served = [sample];
+      return null;
+    }
+    // The window: from the latest sample at least `sustain` old; older ones are no longer needed.
+    let from = -1;
+    for (let i = 0; i < this.#served.length - 1; i++) if (this.#served[i]!.at <= v.now - sustain) from = i;
+    if (from < 0) return null;
+    this.#served = this.#served.slice(from);
+    const rate = (a: ServedSample, b: ServedSample): Map<string, number> =>
+      new Map(
+        nodes.map((n) => [n, ((b.counts.get(n) ?? 0) - (a.counts.get(n) ?? 0)) / ((b.at - a.at) / 1000)]),
+      );
+    const first = this.#served[0]!;
+    const whole = rate(first, sample);
+    // Steady: each node served about the same in both halves of the window. Load still shifting
+    // (key-level actions caching keys, a ramp-up) is left to settle: balancing it now would
+    // balance what is about to change.
+    const mid = this.#served.find((x) => x.at >= first.at + (sample.at - first.at) / 2)!;
+    // Too few samples to tell whether the load is steady: wait for more.
+    if (mid === first || mid === sample) return null;
+    const early = rate(first, mid);
+    const late = rate(mid, sample);
+    const mean = [...whole.values()].reduce((a, b) => a + b, 0) / Math.max(1, whole.size);
+    const steady = nodes.every(
+      (n) => Math.abs((early.get(n) ?? 0) - (late.get(n) ?? 0)) <= STEADY_SHARE * mean,
+    );
+    return steady ? whole : null;
   }
 
   /** Merges the coldest pair of neighbours on one node that nothing hot or planned concerns (one per tick). */

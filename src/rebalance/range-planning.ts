@@ -33,8 +33,25 @@ export interface RangePlanningDeps {
   readonly settings?: Partial<RangePlannerSettings>;
   /** What happened before a restart, for the hysteresis. */
   readonly history?: readonly RebalanceEvent[];
-  /** Anything else the planner can use (movesInFlight from the move engine, cheaperAction from the executor, shardBytes). */
-  readonly extra?: Pick<RangePlannerInputs, 'movesInFlight' | 'cheaperAction' | 'shardBytes' | 'nodeUp'>;
+  /** Anything else the planner can use (movesInFlight from the move engine, cheaperAction from the executor, shardBytes, servedCommands from the backends). */
+  readonly extra?: Pick<
+    RangePlannerInputs,
+    'movesInFlight' | 'cheaperAction' | 'shardBytes' | 'nodeUp' | 'servedCommands'
+  >;
+}
+
+/**
+ * Per node, the data commands its backend has executed so far (`commandsProcessed`, which
+ * MemoryBackend and RedisBackend keep): the planner's `servedCommands` input. Nodes whose
+ * backend keeps no counter are left out.
+ */
+export function servedCommandsOf(backends: ReadonlyMap<string, object>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [node, b] of backends) {
+    const n = (b as { commandsProcessed?: unknown }).commandsProcessed;
+    if (typeof n === 'number') out.set(node, n);
+  }
+  return out;
 }
 
 /** A watched shard's sampling, as GET /proposals shows it. */

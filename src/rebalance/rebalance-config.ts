@@ -39,6 +39,9 @@ export const rebalanceSchema = z
     minShardsPerNode: z.coerce.number().int().min(1).default(D.minShardsPerNode),
     minTotalOps: z.coerce.number().min(0).default(D.minTotalOps),
     split: splitSchema.default(splitSchema.parse({})),
+    // Above 1: max/mean is never below it, so 1 or less would move shards for ever.
+    balanceMaxOverMean: z.coerce.number().gt(1).default(D.balanceMaxOverMean),
+    balanceSustainMs: ms.default(D.balanceSustainMs),
   })
   .strict()
   .superRefine((r, ctx) => {
