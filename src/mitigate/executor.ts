@@ -15,7 +15,8 @@
  *   manual   planner requests are refused; operators act
  *   frozen   nothing changes: operators are refused too
  * and, for the planner only: a do-not-touch list, at most
- * `maxPlannerActionsPerMinute`, and a cooldown per subject measured from the
+ * `maxPlannerActionsPerMinute` key-level actions (splits and moves have the
+ * range planner's own budgets), and a cooldown per subject measured from the
  * last change to it by anyone (so the planner does not undo an operator's
  * change the moment it is made).
  */
@@ -243,7 +244,7 @@ export class Executor {
         `${request.subject.type} '${name}' changed ${now - last} ms ago; the planner waits ${this.#cooldownMs} ms`,
       );
     this.#prunePlannerTimes(now);
-    if (this.#plannerTimes.length >= this.#cap)
+    if (!this.#ownBudget(request.kind) && this.#plannerTimes.length >= this.#cap)
       return new ActionRefused(
         'rate-cap',
         `the planner has taken ${this.#plannerTimes.length} actions in the last minute (cap ${this.#cap})`,
@@ -298,7 +299,7 @@ export class Executor {
       if (changedBefore === undefined) this.#lastChange.delete(subject);
       else this.#lastChange.set(subject, changedBefore);
     };
-    if (request.by === 'planner') this.#plannerTimes.push(now);
+    if (request.by === 'planner' && !this.#ownBudget(request.kind)) this.#plannerTimes.push(now);
     if (request.by === 'planner' && this.#mode === 'dry-run') {
       record.state = 'done';
       record.outcome = 'recommended';
@@ -501,6 +502,15 @@ export class Executor {
   /** The actions running now, oldest first. */
   running(): ActionRecord[] {
     return [...this.#running.values()];
+  }
+
+  /**
+   * One-shot kinds (split, move, merge, nodes) are budgeted by the range
+   * planner (moves per hour, concurrent moves): a burst of cheap key actions
+   * must not use up the per-minute cap and block the move that relieves a node.
+   */
+  #ownBudget(kind: ActionKind): boolean {
+    return this.#handlers.get(kind)?.oneShot === true;
   }
 
   #modeRefusal(by: 'planner' | 'operator'): ActionRefused | null {

@@ -151,4 +151,34 @@ describe('executor: long actions', () => {
     // The rollback left the shard as it was: the cooldown runs from the last real change, long past.
     expect(executor.refusal(planner)).toBeNull();
   });
+
+  it('the per-minute cap is for key-level actions: a move (one-shot, budgeted by the range planner) is not refused by it nor counted in it', async () => {
+    const { handler, runs } = longKind();
+    const cacheKind: ActionKindHandler = {
+      kind: 'cache',
+      apply: () => Promise.resolve(),
+      revert: () => Promise.resolve(),
+      status: () => ({}),
+    };
+    const executor = new Executor({
+      handlers: [handler, cacheKind],
+      clock: new ManualClock(),
+      maxPlannerActionsPerMinute: 2,
+    });
+    const cache = (name: string) => ({
+      kind: 'cache' as const,
+      subject: { type: 'key' as const, name },
+      settings: {},
+      by: 'planner' as const,
+      reason: 'hot',
+    });
+    await executor.execute(cache('a'));
+    await executor.execute(cache('b'));
+    expect(executor.refusal(cache('c'))?.reason).toBe('rate-cap');
+    const move = executor.start({ ...moveReq('s1'), by: 'planner' });
+    await tick();
+    runs.get('s1')!.finish();
+    expect((await move.settled).state).toBe('done');
+    expect(executor.refusal(cache('c'))?.reason).toBe('rate-cap');
+  });
 });
