@@ -344,6 +344,7 @@ export async function startHotshard(
     install: (table, reason) => store.commit(table, reason),
     // Each move's state at every phase change: a restart resumes the open ones (StoreLink.attach).
     journal: storeJournal<MoveState>(store.store, (state) => state.state === MoveOutcome.Running),
+    forgetNode: async (node) => void (await store.store.nodes.delete(node)),
   });
   const executor = new Executor({
     handlers: [

@@ -31,6 +31,8 @@ export interface ShardActionsDeps {
   readonly install?: ((table: RoutingTable, reason: string) => Promise<void>) | undefined;
   /** Where each move's state is kept so a restart can resume it (the config store). */
   readonly journal?: MoveJournal | undefined;
+  /** Told of a node drained and removed, so a restart does not connect it again (the config store's nodes). */
+  readonly forgetNode?: ((node: NodeId) => Promise<void>) | undefined;
   /** Copy limits a move starts with unless its request names its own. */
   readonly defaultLimits?: Partial<MoveLimits> | undefined;
   /** Opens a backend for a node an operator adds (a Redis `host:port`, or an embedded node's name). */
@@ -314,7 +316,8 @@ export class ShardActions {
             done++;
           }
           run.step = { done, total, shard: null };
-          router.setTable(router.table.withoutNode(node));
+          await this.#install(router.table.withoutNode(node), `drain ${node}`);
+          await this.#deps.forgetNode?.(node);
           const backend = router.removeBackend(node);
           await backend.close();
           bus?.publish('node.removed', { node, version: router.table.version, shardsMoved: done });

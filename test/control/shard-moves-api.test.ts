@@ -162,11 +162,15 @@ describe('shard moves api', () => {
     expect((await settled(t, moved.body.action.id)).state).toBe('done');
     let nodes = (await call(t, 'GET', '/nodes')).body.nodes;
     expect(nodes.find((n) => n.id === extra.address)?.shards).toBe(1);
+    // Recorded in the config store (a restart connects it again) until it is drained.
+    expect(await t.hs.store.store.nodes.get(extra.address)).toMatchObject({ status: 'added' });
     const drain = await call(t, 'DELETE', `/nodes/${extra.address}?reason=decommission`);
     expect(drain.status).toBe(202);
     expect((await settled(t, drain.body.action.id)).state).toBe('done');
     nodes = (await call(t, 'GET', '/nodes')).body.nodes;
     expect(nodes.map((n) => n.id)).not.toContain(extra.address);
+    expect(await t.hs.store.store.nodes.get(extra.address)).toBeUndefined();
+    expect((await t.hs.store.store.routing.latest())?.version).toBe(t.hs.router.table.version);
   }, 120_000);
 
   it('shard moves api - :merge joins a shard with its right-hand neighbour, across nodes through a move', async () => {
