@@ -90,7 +90,7 @@ export interface Hotshard {
   readonly audit: AuditLog;
   /** Split, move, merge, throttle, nodes: what the shard and node routes call (audited). */
   readonly operations: ShardOperations;
-  /** Split sampling and the range/node planner (undefined when telemetry is off): its plans are not executed yet. */
+  /** Split sampling and the range/node planner (undefined when telemetry is off); its plans run through the executor. */
   readonly rangePlanning: RangePlanning | undefined;
   /** Incidents opened from hotspots and actions (undefined when telemetry is off). */
   readonly incidents: IncidentManager | undefined;

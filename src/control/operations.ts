@@ -8,10 +8,11 @@
  * Split (metadata only: both halves stay on the node) and throttle complete
  * at once. Move, a merge of ranges on two nodes, and a drain are long: they
  * answer an {@link OperationAction} at once (HTTP 202) and run on; `cancel`
- * and `setLimits` steer them. `LocalShardOperations` does split and throttle
- * for real and refuses the long ones with 501 naming what is missing: the
- * live move engine (src/rebalance) and the router's runtime backends
- * (`router.addBackend`) are plugged in by wrapping or replacing it.
+ * and `setLimits` steer them. `LocalShardOperations` runs split, move, merge,
+ * add-node and drain-node as executor actions (src/rebalance/shard-actions.ts),
+ * so the automation mode, the budgets and the actions log apply to them as to
+ * every other change; without those action kinds (a router built without
+ * them) the long ones answer 501 naming what is missing.
  */
 import type { ActionKind, ActionRecord, ActionState, ActionSubject } from '../mitigate/action.js';
 import { ActionRefused, type ActionRequest, type Executor } from '../mitigate/executor.js';
@@ -169,8 +170,8 @@ export interface LocalOperationsDeps {
 }
 
 /**
- * Split and throttle on this router; the long operations refused with 501
- * (see the file header).
+ * The shard and node operations of this router, through its executor (see
+ * the file header).
  */
 export class LocalShardOperations implements ShardOperations {
   readonly #router: Router;

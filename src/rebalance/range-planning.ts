@@ -2,10 +2,10 @@
  * Range planning in a running process: the split sampler on the router's
  * request path and the range planner over the detector's hotspots, ticked
  * together after each detector firing. It plans and points the sampler at
- * the hot ranges; it executes nothing: `tick()` returns the plan, which the
- * integrator hands to the move engine and the config store (proposals in
- * order, each after the one its `after` names, under the automation mode),
- * and `GET /proposals` shows the latest one.
+ * the hot ranges; `tick()` returns the plan, which `range-plan-runner.ts`
+ * runs through the executor (proposals in order, each after the one its
+ * `after` names, under the automation mode), and `GET /proposals` shows the
+ * latest one.
  */
 import type { Clock } from '../clock.js';
 import type { Hotspot } from '../detect/hotspot.js';
