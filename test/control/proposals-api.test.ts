@@ -115,7 +115,11 @@ describe('proposals api', () => {
     expect(move!.predicted.expected).toBeLessThan(move!.predicted.before!);
     expect(move!.alsoPredicted[0]!.expected).toBeLessThanOrEqual(0.8);
     expect(body.summary).toMatchObject({ splits: 1, moves: 1 });
-    expect(body.summary.maxNodeUtilizationBefore).toBeGreaterThan(0.7);
+    // n0 is the hot node; how hot depends on how much a loaded machine manages to send (0.7 seen in CI).
+    expect(body.summary.maxNodeUtilizationBefore).toBeGreaterThan(0.5);
+    expect(body.summary.maxNodeUtilizationBefore).toBe(
+      body.nodes.find((n) => n.node === 'n0')!.utilizationBefore,
+    );
     expect(body.sampling.map((s) => s.shard)).toContain('s0');
     expect(body.budget).toMatchObject({ movesLeftThisHour: 12, maxConcurrentMoves: 1 });
     // Proposed, not executed: the executor has it as recommended.
