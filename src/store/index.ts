@@ -7,11 +7,14 @@ export type {
   AuditInput,
   AuditStore,
   ConfigStore,
+  CutoverHold,
+  HoldStore,
   IncidentStore,
   MoveStore,
   NodeKind,
   NodeStore,
   PolicyStore,
+  RouterStore,
   RoutingStore,
   RoutingVersion,
   SaveRoutingOptions,
@@ -20,9 +23,10 @@ export type {
   StoredMove,
   StoredNode,
   StoredPolicy,
+  StoredRouter,
   Unwatch,
 } from './store.js';
-export { StoreUnavailable, VersionConflict } from './store.js';
+export { HoldLost, HoldState, StoreUnavailable, VersionConflict } from './store.js';
 export { EMBEDDED_FILE, openEmbeddedStore, type EmbeddedStoreOptions } from './embedded.js';
 export { openPostgresStore, ROUTING_CHANNEL, type PostgresStoreOptions } from './postgres.js';
 export { checkPostgresUrl, isPostgresUrl, redactUrl } from './url.js';

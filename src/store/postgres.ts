@@ -92,8 +92,8 @@ function listenFeed(url: string, timeoutMs: number, onError: (err: unknown) => v
   }
 
   return {
-    async inTransaction(tx, version) {
-      await sql`SELECT pg_notify(${ROUTING_CHANNEL}, ${String(version)})`.execute(tx);
+    async inTransaction(tx, note) {
+      await sql`SELECT pg_notify(${ROUTING_CHANNEL}, ${note})`.execute(tx);
     },
     afterCommit() {
       // The NOTIFY reaches this store too; telling it now saves a round trip.

@@ -107,6 +107,41 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX moves_open ON moves (open)',
     ],
   },
+  {
+    version: 3,
+    name: 'routers',
+    statements(d) {
+      const t = types(d);
+      return [
+        // Each router sharing the store, with a lease it renews; one past its lease does not count.
+        `CREATE TABLE routers (
+          id text PRIMARY KEY,
+          address text NOT NULL,
+          started_at ${t.int64} NOT NULL,
+          heartbeat_at ${t.int64} NOT NULL,
+          lease_ms ${t.int64} NOT NULL)`,
+        // A move's cutover that every live router must hold, one row per attempt (docs/rebalance.md).
+        `CREATE TABLE cutover_holds (
+          id text PRIMARY KEY,
+          move_id text NOT NULL,
+          shard text NOT NULL,
+          source text NOT NULL,
+          target text NOT NULL,
+          from_version ${t.int64} NOT NULL,
+          timeout_ms ${t.int64} NOT NULL,
+          router text NOT NULL,
+          state text NOT NULL,
+          created_at ${t.int64} NOT NULL,
+          ended_at ${t.int64})`,
+        'CREATE INDEX cutover_holds_state ON cutover_holds (state)',
+        `CREATE TABLE cutover_acks (
+          hold_id text NOT NULL,
+          router text NOT NULL,
+          acked_at ${t.int64} NOT NULL,
+          PRIMARY KEY (hold_id, router))`,
+      ];
+    },
+  },
 ];
 
 /** Where the applied migrations are recorded. */
@@ -164,4 +199,19 @@ export interface Tables {
     incident_json: string;
   };
   instances: { id: Generated<Int64>; started_at: Int64 };
+  routers: { id: string; address: string; started_at: Int64; heartbeat_at: Int64; lease_ms: Int64 };
+  cutover_holds: {
+    id: string;
+    move_id: string;
+    shard: string;
+    source: string;
+    target: string;
+    from_version: Int64;
+    timeout_ms: Int64;
+    router: string;
+    state: string;
+    created_at: Int64;
+    ended_at: Int64 | null;
+  };
+  cutover_acks: { hold_id: string; router: string; acked_at: Int64 };
 }

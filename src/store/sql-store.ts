@@ -15,7 +15,9 @@ import type { RoutingTable, RoutingTableJSON } from '../keyspace/routing-table.j
 import type { ActionRecord } from '../mitigate/action.js';
 import type { KeyPolicy } from '../mitigate/policy.js';
 import type { Dialect, Tables } from './schema.js';
+import { createCoordination } from './sql-coordination.js';
 import {
+  HoldLost,
   StoreUnavailable,
   VersionConflict,
   type AuditEntry,
@@ -29,10 +31,13 @@ import {
 
 /** Tells watchers in other stores (or processes) that a routing version was saved. */
 export interface ChangeFeed {
-  /** Runs inside the saving transaction (PostgreSQL: NOTIFY, delivered at commit). */
-  inTransaction(tx: Transaction<Tables>, version: number): Promise<void>;
+  /**
+   * Runs inside the saving transaction (PostgreSQL: NOTIFY, delivered at
+   * commit). `note` is a routing version, or `hold` for a cutover hold's change.
+   */
+  inTransaction(tx: Transaction<Tables>, note: string): Promise<void>;
   /** Runs after the commit (embedded: tells the other stores of this process on the same file). */
-  afterCommit(version: number): void;
+  afterCommit(note: string): void;
   /** Starts hearing of saves, anyone's; returns how to stop. `signal` may be called spuriously. */
   listen(signal: () => void): () => void;
   close(): Promise<void>;
@@ -137,9 +142,19 @@ export function createSqlStore(o: SqlStoreOptions): ConfigStore {
     return row === undefined ? null : Number(row.version);
   }
 
-  // Watches: one listener on the feed for the whole store; each watch has its own high-water mark.
-  const watchers = new Set<{ after: number; listener: (v: RoutingVersion) => void }>();
+  // One listener on the feed for the whole store: it tells the routing watches and the hold watches.
+  const feedListeners = new Set<() => void>();
   let stopFeed: (() => void) | undefined;
+  function subscribe(signal: () => void): () => void {
+    feedListeners.add(signal);
+    stopFeed ??= o.feed.listen(() => {
+      for (const f of [...feedListeners]) f();
+    });
+    return () => feedListeners.delete(signal);
+  }
+
+  // Routing watches: each has its own high-water mark.
+  const watchers = new Set<{ after: number; listener: (v: RoutingVersion) => void }>();
   let checking = false;
   let again = false;
   function onSignal(): void {
@@ -208,7 +223,7 @@ export function createSqlStore(o: SqlStoreOptions): ConfigStore {
               ];
         });
       }),
-    save: (table: RoutingTable, { expectedVersion, reason }) =>
+    save: (table: RoutingTable, { expectedVersion, reason, hold }) =>
       run(`save routing version ${String(table?.version)}`, async () => {
         if (typeof table?.toJSON !== 'function') throw badRequest('save takes a RoutingTable');
         if (expectedVersion !== null && !Number.isSafeInteger(expectedVersion))
@@ -245,6 +260,22 @@ export function createSqlStore(o: SqlStoreOptions): ConfigStore {
             'numInsertedOrUpdatedRows' in won ? won.numInsertedOrUpdatedRows : won.numUpdatedRows;
           if (Number(changed ?? 0) !== 1)
             throw new VersionConflict(expectedVersion, await headVersion(tx), table.version);
+          if (hold !== undefined) {
+            const ended = await tx
+              .updateTable('cutover_holds')
+              .set({ state: 'switched', ended_at: record.createdAt })
+              .where('id', '=', hold)
+              .where('state', '=', 'holding')
+              .executeTakeFirst();
+            if (Number(ended.numUpdatedRows) !== 1) {
+              const row = await tx
+                .selectFrom('cutover_holds')
+                .select('state')
+                .where('id', '=', hold)
+                .executeTakeFirst();
+              throw new HoldLost(hold, row?.state ?? null);
+            }
+          }
           await tx
             .insertInto('routing_versions')
             .values({
@@ -276,16 +307,16 @@ export function createSqlStore(o: SqlStoreOptions): ConfigStore {
               .insertInto('shards')
               .values(rows.slice(i, i + SHARD_ROWS_PER_INSERT))
               .execute();
-          await o.feed.inTransaction(tx, table.version);
+          await o.feed.inTransaction(tx, String(table.version));
         });
-        o.feed.afterCommit(table.version);
+        o.feed.afterCommit(String(table.version));
         return record;
       }),
     watch(listener, options?: { after?: number }): Unwatch {
       if (closed) throw new StoreUnavailable(`the config store (${o.location}) is closed: cannot watch`);
       const w = { after: options?.after ?? Number.POSITIVE_INFINITY, listener };
       watchers.add(w);
-      stopFeed ??= o.feed.listen(onSignal);
+      if (!feedListeners.has(onSignal)) subscribe(onSignal);
       if (options?.after === undefined) {
         // "Saved after this call": the version in force now is the mark. Until it is read, nothing is delivered.
         void latest().then(
@@ -601,6 +632,16 @@ export function createSqlStore(o: SqlStoreOptions): ConfigStore {
       }),
   };
 
+  const { routers, holds } = createCoordination({
+    db,
+    clock,
+    feed: o.feed,
+    subscribe,
+    run,
+    onError: o.onError,
+    closed: () => closed,
+  });
+
   return {
     kind: o.kind,
     location: o.location,
@@ -612,6 +653,8 @@ export function createSqlStore(o: SqlStoreOptions): ConfigStore {
     moves,
     audit,
     incidents,
+    routers,
+    holds,
     instance: () =>
       run('register this process', async () => {
         const r = await db
@@ -625,6 +668,7 @@ export function createSqlStore(o: SqlStoreOptions): ConfigStore {
       closing ??= (async () => {
         closed = true;
         watchers.clear();
+        feedListeners.clear();
         stopFeed?.();
         await o.feed.close().catch(() => {});
         await o.release().catch(() => {});

@@ -50,6 +50,13 @@ export interface SaveRoutingOptions {
    */
   readonly expectedVersion: number | null;
   readonly reason: string;
+  /**
+   * A cutover hold (its id) that must still be `holding`: it becomes
+   * `switched` in the same transaction, or the save rejects with
+   * {@link HoldLost} and nothing is saved. A router that gave up waiting
+   * (expired the hold) can then no longer be overtaken by the switch.
+   */
+  readonly hold?: string | undefined;
 }
 
 /** Stops a watch. */
@@ -213,6 +220,87 @@ export interface IncidentStore {
   }): Promise<StoredIncident[]>;
 }
 
+/** A router sharing the store, as the registry keeps it. */
+export interface StoredRouter {
+  /** `r-<instance>`. */
+  readonly id: string;
+  /** Where it serves, for operators (`resp 10.0.0.1:6380 http 10.0.0.1:8080`). */
+  readonly address: string;
+  readonly startedAt: number;
+  /** When it last renewed its lease (the store's clock of the renewing process). */
+  readonly heartbeatAt: number;
+  readonly leaseMs: number;
+  /** Whether its lease runs now (heartbeatAt + leaseMs is still ahead). */
+  readonly live: boolean;
+}
+
+/** The routers sharing the store, each with a lease it renews. */
+export interface RouterStore {
+  /** Registers `id`, or renews its lease from now. */
+  heartbeat(router: {
+    readonly id: string;
+    readonly address: string;
+    readonly leaseMs: number;
+  }): Promise<void>;
+  /** Every registered router, live or not, by id. */
+  list(): Promise<StoredRouter[]>;
+  /** The routers whose lease runs now, by id. */
+  live(): Promise<StoredRouter[]>;
+  /** Leaves the registry (a clean shutdown); false when it was not there. */
+  delete(id: string): Promise<boolean>;
+}
+
+/** Where a cutover hold is. */
+export const HoldState = {
+  Holding: 'holding',
+  /** The routing version that moves the range was saved with it: the range's requests go to the target. */
+  Switched: 'switched',
+  /** The mover gave up this attempt: the range's requests go to the source. */
+  Aborted: 'aborted',
+  /** A router waited out the hold's timeout: no switch can follow; requests go where the store says. */
+  Expired: 'expired',
+} as const;
+/** One of the hold states. */
+export type HoldState = (typeof HoldState)[keyof typeof HoldState];
+
+/** A live move's cutover attempt that every live router must hold (docs/rebalance.md). */
+export interface CutoverHold {
+  /** `<move id>#<attempt>`. */
+  readonly id: string;
+  readonly moveId: string;
+  readonly shard: string;
+  readonly source: string;
+  readonly target: string;
+  /** The routing version in force when the hold began; the switch is the version after it. */
+  readonly fromVersion: number;
+  /** How long a router holds before it ends the hold itself (expired) and asks the store where the range is. */
+  readonly timeoutMs: number;
+  /** The mover's router (which holds in its own gate, and does not ack). */
+  readonly router: string;
+  readonly state: HoldState;
+  readonly createdAt: number;
+}
+
+/** Cutover holds: published by a mover, acknowledged by every other live router. */
+export interface HoldStore {
+  /** Publishes a hold (state `holding`) and notifies every router watching. */
+  publish(hold: Omit<CutoverHold, 'state' | 'createdAt'>): Promise<CutoverHold>;
+  get(id: string): Promise<CutoverHold | undefined>;
+  /** Ends a hold still `holding` as `state`; the state it is in after (an ended hold keeps its first end). */
+  end(id: string, state: 'aborted' | 'expired'): Promise<HoldState | undefined>;
+  /** `router` holds the range and every request it sent the source before has been answered. */
+  ack(id: string, router: string): Promise<void>;
+  /** The routers that acknowledged hold `id`, by id. */
+  acks(id: string): Promise<string[]>;
+  /** The holds still `holding`, oldest first. */
+  active(): Promise<CutoverHold[]>;
+  /**
+   * Calls `listener` with the holds still `holding` now, then again each time
+   * they may have changed (a burst may be folded; a call may repeat the list).
+   */
+  watch(listener: (holds: CutoverHold[]) => void): Unwatch;
+}
+
 /** The config store. */
 export interface ConfigStore {
   /** `embedded` (SQLite file or memory) or `postgres`. */
@@ -228,6 +316,8 @@ export interface ConfigStore {
   readonly moves: MoveStore;
   readonly audit: AuditStore;
   readonly incidents: IncidentStore;
+  readonly routers: RouterStore;
+  readonly holds: HoldStore;
   /** A number no other process sharing the store got from it (names this process's action ids). */
   instance(): Promise<number>;
   /** Closes connections and watches; later calls reject with HS_ERR_STORE_UNAVAILABLE. Idempotent. */
@@ -247,6 +337,20 @@ export class VersionConflict extends HotshardError {
     super(
       ErrorCode.VersionConflict,
       `routing version ${tableVersion} was not saved: it was based on version ${expected ?? 'none'}, but the store holds version ${actual ?? 'none'} (another router changed the table first); reload the latest and retry`,
+    );
+  }
+}
+
+/** A routing save tied to a cutover hold that is no longer `holding` (a router expired it, or the mover ended it). */
+export class HoldLost extends HotshardError {
+  override readonly name = 'HoldLost';
+  constructor(
+    readonly hold: string,
+    readonly state: string | null,
+  ) {
+    super(
+      ErrorCode.VersionConflict,
+      `the switch was not saved: cutover hold ${hold} is ${state ?? 'gone'}, not holding (a router waited past its timeout, or the attempt was ended)`,
     );
   }
 }

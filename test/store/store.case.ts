@@ -11,8 +11,10 @@ import { hashPartitioner, rangePartitioner } from '../../src/keyspace/partitione
 import { RoutingTable } from '../../src/keyspace/routing-table.js';
 import type { ActionRecord } from '../../src/mitigate/action.js';
 import {
+  HoldLost,
   StoreUnavailable,
   VersionConflict,
+  type CutoverHold,
   type ConfigStore,
   type RoutingVersion,
 } from '../../src/store/index.js';
@@ -405,6 +407,90 @@ export function runStoreCases(label: string, make: () => Promise<StoreHarness>):
         expect((await store.incidents.list()).map((i) => i.id)).toEqual(['i-2', 'i-1']);
         expect((await store.incidents.list({ state: 'open' })).map((i) => i.id)).toEqual(['i-2']);
         expect(await store.incidents.get('nope')).toBeUndefined();
+      }));
+
+    it('config store - routers register with a lease; one past its lease is listed but not live', () =>
+      withStore(async (store, h, clock) => {
+        const b = h.shared ? await h.open(clock) : store;
+        try {
+          const t0 = clock.now();
+          await store.routers.heartbeat({ id: 'r-1', address: 'resp :6380', leaseMs: 500 });
+          await b.routers.heartbeat({ id: 'r-2', address: 'resp :6381', leaseMs: 2_000 });
+          expect((await b.routers.live()).map((r) => r.id)).toEqual(['r-1', 'r-2']);
+          clock.advance(600);
+          expect((await store.routers.live()).map((r) => r.id)).toEqual(['r-2']);
+          expect(await store.routers.list()).toEqual([
+            { id: 'r-1', address: 'resp :6380', startedAt: t0, heartbeatAt: t0, leaseMs: 500, live: false },
+            { id: 'r-2', address: 'resp :6381', startedAt: t0, heartbeatAt: t0, leaseMs: 2_000, live: true },
+          ]);
+          // A renewal keeps the start and moves the lease on.
+          await store.routers.heartbeat({ id: 'r-1', address: 'resp :6390', leaseMs: 500 });
+          expect((await b.routers.live()).map((r) => [r.id, r.address, r.startedAt])).toEqual([
+            ['r-1', 'resp :6390', t0],
+            ['r-2', 'resp :6381', t0],
+          ]);
+          expect(await store.routers.delete('r-1')).toBe(true);
+          expect(await store.routers.delete('r-1')).toBe(false);
+          expect((await b.routers.list()).map((r) => r.id)).toEqual(['r-2']);
+          const err = await rejection(store.routers.heartbeat({ id: '', address: '', leaseMs: 0 }));
+          expect((err as HotshardError).code).toBe(ErrorCode.BadRequest);
+        } finally {
+          if (b !== store) await b.close();
+        }
+      }));
+
+    it('config store - a cutover hold is acked, watched, and leaves holding once: switched with its routing save, or ended', () =>
+      withStore(async (a, h, clock) => {
+        const b = h.shared ? await h.open(clock) : a;
+        try {
+          const v1 = table();
+          await a.routing.save(v1, { expectedVersion: null, reason: 'initial' });
+          const seen: string[][] = [];
+          const unwatch = b.holds.watch((holds) => seen.push(holds.map((x) => x.id)));
+          await eventually(() => expect(seen.at(-1)).toEqual([]), 'the first list');
+          const hold = (id: string): Omit<CutoverHold, 'state' | 'createdAt'> => ({
+            id,
+            moveId: 'm-1',
+            shard: 's0',
+            source: 'n0',
+            target: 'n1',
+            fromVersion: 1,
+            timeoutMs: 3_000,
+            router: 'r-1',
+          });
+          expect(await a.holds.publish(hold('m-1#1'))).toEqual({
+            ...hold('m-1#1'),
+            state: 'holding',
+            createdAt: clock.now(),
+          });
+          await eventually(() => expect(seen.at(-1)).toEqual(['m-1#1']), 'the published hold heard');
+          await b.holds.ack('m-1#1', 'r-2');
+          await b.holds.ack('m-1#1', 'r-2');
+          await a.holds.ack('m-1#1', 'r-3');
+          expect(await a.holds.acks('m-1#1')).toEqual(['r-2', 'r-3']);
+          // A router that waited it out ends it: the switch can no longer be saved on it.
+          expect(await b.holds.end('m-1#1', 'expired')).toBe('expired');
+          expect(await a.holds.end('m-1#1', 'aborted')).toBe('expired');
+          await eventually(() => expect(seen.at(-1)).toEqual([]), 'the ended hold heard');
+          const next = v1.move(shardId('s0'), nodeId('127.0.0.1:7002'));
+          const lost = await rejection(
+            a.routing.save(next, { expectedVersion: 1, reason: 'switch', hold: 'm-1#1' }),
+          );
+          expect(lost).toBeInstanceOf(HoldLost);
+          expect((await a.routing.latest())?.version).toBe(1);
+          // The next attempt switches: the routing version and the hold's end in one transaction.
+          await a.holds.publish(hold('m-1#2'));
+          await a.routing.save(next, { expectedVersion: 1, reason: 'switch', hold: 'm-1#2' });
+          expect((await b.holds.get('m-1#2'))?.state).toBe('switched');
+          expect(await b.holds.end('m-1#2', 'expired')).toBe('switched');
+          expect(await a.holds.active()).toEqual([]);
+          expect(await a.holds.get('nope')).toBeUndefined();
+          const err = await rejection(a.holds.publish({ ...hold('m-1#3'), fromVersion: 0 }));
+          expect((err as HotshardError).code).toBe(ErrorCode.BadRequest);
+          unwatch();
+        } finally {
+          if (b !== a) await b.close();
+        }
       }));
 
     it('config store - bad input is refused with a clear error, and a closed store says it is closed', () =>
