@@ -296,6 +296,12 @@ export const configSchema = z
     backendMaxBusyMs: z.coerce.number().int().min(0).default(10_000),
     /** On SIGINT/SIGTERM, how long in-flight requests may take to finish (ms). */
     shutdownDrainMs: z.coerce.number().int().min(0).default(5000),
+    /**
+     * Routers sharing a PostgreSQL store renew a lease this long in its
+     * registry; a move's cutover waits for the routers whose lease runs, so a
+     * dead router holds a cutover up for at most this long (docs/rebalance.md).
+     */
+    routerLeaseMs: z.coerce.number().int().min(300).max(600_000).default(10_000),
     limits: limitsSchema.default(limitsSchema.parse({})),
     tenant: tenantSchema.default(tenantSchema.parse({})),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -407,6 +413,7 @@ const ENV_FIELDS = [
   'backendTimeoutMs',
   'backendMaxBusyMs',
   'shutdownDrainMs',
+  'routerLeaseMs',
   'logLevel',
   'telemetry',
   'telemetrySampleBudget',

@@ -36,6 +36,7 @@ import { createMetrics } from './control/metrics.js';
 import { registerMitigationApi } from './control/mitigation-api.js';
 import { AuditLog, auditPlannerActions } from './control/audit.js';
 import { registerAuditApi } from './control/audit-api.js';
+import { registerRoutersApi } from './control/routers-api.js';
 import { auditedOperations } from './control/audited-operations.js';
 import { LocalShardOperations, type ShardOperations } from './control/operations.js';
 import { registerOpenApi } from './control/openapi.js';
@@ -345,6 +346,8 @@ export async function startHotshard(
     // Each move's state at every phase change: a restart resumes the open ones (StoreLink.attach).
     journal: storeJournal<MoveState>(store.store, (state) => state.state === MoveOutcome.Running),
     forgetNode: async (node) => void (await store.store.nodes.delete(node)),
+    // On a shared store every live router holds a move's range at its cutover (set once attached).
+    cutover: () => store.cutover,
   });
   const executor = new Executor({
     handlers: [
@@ -498,6 +501,7 @@ export async function startHotshard(
   registerShardsApi(http, { router, operations, telemetry });
   registerMitigationApi(http, { executor, policies, audit, operations });
   registerAuditApi(http, audit);
+  registerRoutersApi(http, store);
   registerOpenApi(http);
   if (telemetry !== undefined && monitor !== undefined) {
     registerControlApi(http, { router, telemetry, monitor, bus: events });
@@ -523,6 +527,7 @@ export async function startHotshard(
     respPort = await resp.listen();
     await http.listen({ host: config.host, port: config.httpPort });
     httpPort = (http.server.address() as { port: number }).port;
+    store.cutover?.setAddress(`resp ${config.host}:${respPort} http ${config.host}:${httpPort}`);
   } catch (err) {
     await resp.close(0).catch(() => {});
     await http.close().catch(() => {});

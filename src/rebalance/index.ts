@@ -13,6 +13,7 @@ export {
 } from './move.js';
 export { CopyThrottle, RangeCopier, checkLimits, NO_LIMITS, type MoveLimits } from './copier.js';
 export { RangeGate } from './range-gate.js';
+export { SwitchUnknown, type CutoverCoordinator, type HoldGrant, type HoldRequest } from './cutover-hold.js';
 export { diffKeys, diffRange, sameKey, type RangeDiff } from './verify.js';
 export { bypassingPolicy } from './policy-check.js';
 export {

@@ -42,6 +42,7 @@ import type { Position } from '../keyspace/partitioner.js';
 import { RoutingTable, ShardStatus, type RoutingTableJSON } from '../keyspace/routing-table.js';
 import type { Router } from '../router/router.js';
 import { CopyThrottle, RangeCopier, checkLimits, type MoveLimits } from './copier.js';
+import { SwitchUnknown, type CutoverCoordinator, type HoldGrant } from './cutover-hold.js';
 import { RangeGate } from './range-gate.js';
 import { bypassingPolicy } from './policy-check.js';
 import { diffKeys, diffRange } from './verify.js';
@@ -86,6 +87,8 @@ export interface MoveCounters {
   cutoverAttempts: number;
   /** Cutovers given up after holdMs (their requests went to the source). */
   cutoverAborts: number;
+  /** Of those, attempts another live router did not hold in time (several routers on one store). */
+  cutoverUnacked?: number;
   /** Requests held at cutover, and how long they waited. */
   held: number;
   holdP99Ms: number;
@@ -170,7 +173,18 @@ export interface ShardMoveOptions {
   readonly verify?: boolean;
   /** Keys per copy batch (default 500). */
   readonly batchKeys?: number;
+  /**
+   * The other routers sharing the config store: each cutover attempt asks
+   * them to hold the range too and switches only once every live one has
+   * (src/store/cutover.ts). Unset: this router is the only one serving.
+   */
+  readonly cutover?: CutoverCoordinator | undefined;
+  /** How long an attempt waits for the other routers' acks before it gives up and tries again (default 2000 ms). */
+  readonly ackWaitMs?: number;
 }
+
+/** What a router's hold adds to holdMs + ackWaitMs before it ends the hold itself: the switch's save. */
+const SWITCH_MARGIN_MS = 3_000;
 
 /** Ends the current step: cancel, or a copy that must start over. */
 class Interrupt extends Error {
@@ -213,7 +227,8 @@ export class ShardMove {
       ShardMoveOptions,
       'holdMs' | 'catchUpKeys' | 'maxCatchUpRounds' | 'maxCutoverAttempts' | 'maxCopyRestarts' | 'verify'
     >
-  > & { batchKeys: number };
+  > & { batchKeys: number; ackWaitMs: number };
+  readonly #cutoverWith: CutoverCoordinator | undefined;
   readonly #resuming: boolean;
   #running: Promise<MoveResult> | null = null;
   #cancelReason: string | null = null;
@@ -249,7 +264,9 @@ export class ShardMove {
       maxCopyRestarts: options.maxCopyRestarts ?? 3,
       verify: options.verify ?? true,
       batchKeys: options.batchKeys ?? 500,
+      ackWaitMs: options.ackWaitMs ?? 2_000,
     };
+    this.#cutoverWith = options.cutover;
     const limits = checkLimits({ ...resumed?.limits, ...options.limits });
     this.#throttle = new CopyThrottle(limits);
     this.#resuming = resumed !== undefined;
@@ -536,6 +553,11 @@ export class ShardMove {
     const st = this.#state;
     const c = st.counters;
     const id = shardId(st.shard);
+    const giveUp = (why: string): void => {
+      c.cutoverAborts++;
+      if (c.cutoverAborts >= this.#opts.maxCutoverAttempts)
+        throw new Error(`cutover: ${why}, ${c.cutoverAborts} times`);
+    };
     for (;;) {
       await this.#catchUp(false);
       this.#check();
@@ -545,6 +567,13 @@ export class ShardMove {
       while (!this.#tryCloseGate(gate)) {
         await new Promise((r) => setTimeout(r, 10));
         this.#check();
+      }
+      const hold = await this.#holdEverywhere(gate);
+      if (hold === false) {
+        giveUp(`another router did not hold the range within ${this.#opts.ackWaitMs} ms`);
+        // A dead router stops counting once its lease runs out: give it that time.
+        await new Promise((r) => setTimeout(r, this.#opts.ackWaitMs));
+        continue;
       }
       let keys: Buffer[] = [];
       const final = (async () => {
@@ -558,27 +587,26 @@ export class ShardMove {
       try {
         outcome = await within(final, this.#opts.holdMs);
       } catch (err) {
-        this.#redirty(keys);
-        this.#recordHold(this.#router.openGate(gate));
+        await this.#release(gate, hold, keys);
         throw err;
       }
       if (outcome === 'late') {
-        this.#redirty(keys);
-        this.#recordHold(this.#router.openGate(gate));
-        c.cutoverAborts++;
+        await this.#release(gate, hold, keys);
         await final.catch(() => undefined);
-        if (c.cutoverAborts >= this.#opts.maxCutoverAttempts)
-          throw new Error(
-            `cutover: the last keys were not copied within ${this.#opts.holdMs} ms, ${c.cutoverAborts} times`,
-          );
+        giveUp(`the last keys were not copied within ${this.#opts.holdMs} ms`);
         continue;
       }
       try {
         c.finalSyncKeys += keys.length;
-        this.#switchTable();
+        await this.#switchTable(hold);
       } catch (err) {
-        this.#redirty(keys);
-        this.#recordHold(this.#router.openGate(gate));
+        if (err instanceof SwitchUnknown) throw err;
+        await this.#release(gate, hold, keys);
+        // A router waited the hold out before the switch was saved: the range stayed the source's; try again.
+        if ((err as { name?: string }).name === 'HoldLost') {
+          giveUp(`the switch came after a router's hold timed out`);
+          continue;
+        }
         throw err;
       }
       this.#recordHold(this.#router.openGate(gate));
@@ -587,6 +615,44 @@ export class ShardMove {
     this.#watch?.close();
     this.#watch = null;
     this.#syncCounters();
+  }
+
+  /**
+   * With other routers on the store: asks each live one to hold the range
+   * too; the hold's id once all have, false (the local gate opened again)
+   * when one did not in time. Null when this router is the only one.
+   */
+  async #holdEverywhere(gate: RangeGate): Promise<string | null | false> {
+    const coordinator = this.#cutoverWith;
+    if (coordinator === undefined) return null;
+    const st = this.#state;
+    const hold = `${st.id}#${st.counters.cutoverAttempts}`;
+    let grant: HoldGrant;
+    try {
+      grant = await coordinator.hold({
+        id: hold,
+        moveId: st.id,
+        shard: st.shard,
+        source: st.source,
+        target: st.target,
+        fromVersion: this.#router.table.version,
+        timeoutMs: this.#opts.ackWaitMs + this.#opts.holdMs + SWITCH_MARGIN_MS,
+      });
+    } catch (err) {
+      grant = { acked: [], missing: [`the config store: ${message(err)}`] };
+      await coordinator.abort(hold);
+    }
+    if (grant.missing.length === 0) return hold;
+    st.counters.cutoverUnacked = (st.counters.cutoverUnacked ?? 0) + 1;
+    this.#recordHold(this.#router.openGate(gate));
+    return false;
+  }
+
+  /** Gives up an attempt: its keys dirty again, the other routers' holds ended, this router's requests let go (to the source). */
+  async #release(gate: RangeGate, hold: string | null, keys: readonly Buffer[]): Promise<void> {
+    this.#redirty(keys);
+    if (hold !== null) await this.#cutoverWith!.abort(hold);
+    this.#recordHold(this.#router.openGate(gate));
   }
 
   #tryCloseGate(gate: RangeGate): boolean {
@@ -598,8 +664,12 @@ export class ShardMove {
     }
   }
 
-  /** Places the shard on the target, active, in one new table version; requests are held meanwhile. */
-  #switchTable(): void {
+  /**
+   * Places the shard on the target, active, in one new table version;
+   * requests are held meanwhile. With other routers, the version is saved
+   * (with the hold switched) before it is installed here.
+   */
+  async #switchTable(hold: string | null): Promise<void> {
     const st = this.#state;
     const table = this.#router.table;
     const s = table.shard(shardId(st.shard));
@@ -625,7 +695,8 @@ export class ShardMove {
       row.status = ShardStatus.Active;
     }
     const next = RoutingTable.fromJSON(json, table.partitioner);
-    this.#router.setTable(next);
+    if (hold === null) this.#router.setTable(next);
+    else await this.#cutoverWith!.switchTo(hold, next, `move ${st.shard} to ${st.target} (move ${st.id})`);
     st.switched = true;
     st.tableVersion = next.version;
   }
@@ -640,6 +711,16 @@ export class ShardMove {
 
   async #rollback(err: unknown): Promise<MoveResult> {
     const st = this.#state;
+    if (err instanceof SwitchUnknown) {
+      // The switch may be in force on every router: clearing the target or restoring the status could lose writes.
+      this.#watch?.close();
+      this.#watch = null;
+      this.#syncCounters();
+      return this.#finish(
+        MoveOutcome.Failed,
+        `${err.message}; nothing rolled back, check the routing version`,
+      );
+    }
     const cancelled = err instanceof Interrupt && err.kind === 'cancel';
     const sourceDown = this.#source?.status === 'down';
     this.#watch?.close();

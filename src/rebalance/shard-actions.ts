@@ -17,6 +17,7 @@ import { ShardStatus, type RoutingTable } from '../keyspace/routing-table.js';
 import { ActionEnded, type ActionKindHandler, type ActionSubject } from '../mitigate/action.js';
 import type { Router } from '../router/router.js';
 import type { MoveLimits } from './copier.js';
+import type { CutoverCoordinator } from './cutover-hold.js';
 import { ShardMove, type MoveJournal, type MoveResult, type ShardMoveOptions } from './move.js';
 
 /** What the shard action kinds work on. */
@@ -39,6 +40,8 @@ export interface ShardActionsDeps {
   readonly connectNode?: ((address: string) => Promise<ShardBackend>) | undefined;
   /** The node a drained shard goes to; default the node holding the fewest shards. */
   readonly pickTarget?: ((table: RoutingTable, exclude: NodeId) => NodeId | undefined) | undefined;
+  /** The other routers on a shared config store, asked to hold each cutover too (StoreLink.cutover); unset: none. */
+  readonly cutover?: (() => CutoverCoordinator | undefined) | undefined;
   /** Move tuning (hold bound, catch-up threshold), for tests and benches. */
   readonly moveOptions?: Partial<Omit<ShardMoveOptions, 'router' | 'shard' | 'target'>> | undefined;
 }
@@ -102,7 +105,12 @@ export class ShardActions {
   /** Resumes a journaled move after a restart (before its switch it copies again; after, it cleans up). */
   resume(state: Parameters<typeof ShardMove.resume>[1]): Promise<MoveResult> {
     const move = ShardMove.resume(
-      { ...this.#deps.moveOptions, router: this.#deps.router, journal: this.#deps.journal },
+      {
+        ...this.#deps.moveOptions,
+        router: this.#deps.router,
+        journal: this.#deps.journal,
+        cutover: this.#deps.cutover?.(),
+      },
       state,
     );
     return move.run();
@@ -154,6 +162,7 @@ export class ShardActions {
       target,
       journal: this.#deps.journal,
       limits: { ...this.#deps.defaultLimits, ...run.limits },
+      cutover: this.#deps.cutover?.(),
     });
     run.move = move;
     const result = await move.run();

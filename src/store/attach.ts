@@ -33,6 +33,7 @@ import type { ActionRecord } from '../mitigate/action.js';
 import type { Executor } from '../mitigate/executor.js';
 import type { PolicyManager } from '../mitigate/policies.js';
 import type { Router } from '../router/router.js';
+import { StoreCutover } from './cutover.js';
 import { openConfigStore } from './open.js';
 import { VersionConflict, type ConfigStore, type RoutingVersion, type StoredNode } from './store.js';
 
@@ -94,12 +95,32 @@ export class StoreLink {
   readonly #stops: (() => void)[] = [];
   #parts: StoreParts | undefined;
   #closing: Promise<void> | undefined;
+  readonly #leaseMs: number;
+  readonly #instance: number | null;
+  #cutover: StoreCutover | undefined;
 
-  private constructor(store: ConfigStore, prefix: string, log: Logger, onError: (err: unknown) => void) {
+  private constructor(
+    store: ConfigStore,
+    instance: number | null,
+    log: Logger,
+    onError: (err: unknown) => void,
+    leaseMs: number,
+  ) {
     this.store = store;
-    this.actionIdPrefix = prefix;
+    this.#instance = instance;
+    this.actionIdPrefix = instance === null ? 'a-' : `a-${instance}-`;
     this.#log = log;
     this.#onError = onError;
+    this.#leaseMs = leaseMs;
+  }
+
+  /**
+   * On a shared store: this router's lease, its holds of other routers'
+   * cutovers, and the coordinator its own moves' cutovers go through
+   * (undefined on the embedded store, or before {@link attach}).
+   */
+  get cutover(): StoreCutover | undefined {
+    return this.#cutover;
   }
 
   /**
@@ -110,12 +131,12 @@ export class StoreLink {
   static async open(config: Config, log: Logger, onError: (err: unknown) => void): Promise<StoreLink> {
     const store = await openConfigStore({ store: config.store, dataDir: config.dataDir, onError });
     try {
-      const prefix = store.shared ? `a-${await store.instance()}-` : 'a-';
+      const instance = store.shared ? await store.instance() : null;
       log.info(
         { store: store.location, kind: store.kind },
         `config store: ${store.kind} at ${store.location}`,
       );
-      return new StoreLink(store, prefix, log, onError);
+      return new StoreLink(store, instance, log, onError, config.routerLeaseMs);
     } catch (err) {
       await store.close();
       throw err;
@@ -233,10 +254,24 @@ export class StoreLink {
         this.#write(() => this.store.actions.put(record));
       }),
     );
-    if (this.store.shared)
+    if (this.store.shared) {
       this.#stops.push(
         this.store.routing.watch((v) => void this.#follow(v), { after: parts.router.table.version }),
       );
+      // Before the router serves: a cutover under way on another router is held here from the first request.
+      this.#cutover = new StoreCutover({
+        store: this.store,
+        routerId: `r-${this.#instance}`,
+        leaseMs: this.#leaseMs,
+        router: parts.router,
+        ackWaitMs: Math.min(2_000, this.#leaseMs),
+        commit: (table, reason, hold) => this.commit(table, reason, hold),
+        refresh: () => this.refreshRouting(),
+        onError: this.#onError,
+        events: parts.events,
+      });
+      await this.#cutover.start();
+    }
     // Last, so every table a resumed move installs is saved.
     for (const open of cutShort) {
       this.#log.info({ move: open.id }, `resuming move ${open.id} from the config store`);
@@ -249,7 +284,7 @@ export class StoreLink {
    * change the table when another router may be changing it too. Rejects with
    * VersionConflict (nothing installed) when another process saved first.
    */
-  async commit(table: RoutingTable, reason: string): Promise<void> {
+  async commit(table: RoutingTable, reason: string, hold?: string): Promise<void> {
     const parts = this.#parts;
     if (parts === undefined)
       throw new HotshardError(ErrorCode.Internal, 'the config store is not attached yet');
@@ -259,9 +294,27 @@ export class StoreLink {
       // Built on a version older than one this process already heard of: another router won.
       if (this.#stored !== null && table.version <= this.#stored)
         throw new VersionConflict(table.version - 1, this.#stored, table.version);
-      await this.store.routing.save(table, { expectedVersion: this.#stored, reason });
+      await this.store.routing.save(table, { expectedVersion: this.#stored, reason, hold });
       this.#stored = table.version;
     });
+    this.#saved.add(table);
+    parts.router.setTable(table);
+  }
+
+  /**
+   * Reads the routing version in force from the store and installs it if it
+   * is newer than the router's; rejects when the store does not answer (a
+   * held range must not be let go on a guess).
+   */
+  async refreshRouting(): Promise<void> {
+    const parts = this.#parts;
+    if (parts === undefined) return;
+    const v = await this.store.routing.latest();
+    if (v === undefined) return;
+    if (this.#stored === null || v.version > this.#stored) this.#stored = v.version;
+    if (v.version <= parts.router.table.version) return;
+    const table = RoutingTable.fromJSON(v.table, parts.router.table.partitioner);
+    await this.#provideNodes(table, parts.nodes, false);
     this.#saved.add(table);
     parts.router.setTable(table);
   }
@@ -283,6 +336,7 @@ export class StoreLink {
   /** Stops saving and following, waits for the writes asked for, and closes the store. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      await this.#cutover?.close();
       for (const stop of this.#stops.splice(0)) stop();
       // A store that stopped answering must not hold the shutdown: what is still queued then is lost (and logged).
       let timer: NodeJS.Timeout | undefined;

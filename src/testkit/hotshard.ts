@@ -19,15 +19,18 @@ export interface TestHotshard {
 
 /**
  * Starts hotshard on free ports. With `backend: 'redis'`, first spawns
- * `redisNodes` redis-server processes (default 4).
+ * `redisNodes` redis-server processes (default 4), or uses `redisProcesses`
+ * (several routers in front of the same nodes; stop() leaves those running).
  *
  * @example const t = await startTestHotshard({ backend: 'redis' }); ... await t.stop();
  */
 export async function startTestHotshard(
-  config: ConfigInput & { redisNodes?: number } = {},
+  config: ConfigInput & { redisNodes?: number; redisProcesses?: readonly RedisProcess[] } = {},
 ): Promise<TestHotshard> {
-  const { redisNodes = 4, ...rest } = config;
-  const redis = rest.backend === 'redis' ? await startRedisCluster(redisNodes) : [];
+  const { redisNodes = 4, redisProcesses, ...rest } = config;
+  const spawned = rest.backend === 'redis' && redisProcesses === undefined;
+  const redis = spawned ? await startRedisCluster(redisNodes) : (redisProcesses ?? []);
+  const own = spawned ? redis : [];
   try {
     const full = loadConfig({
       flags: {
@@ -47,11 +50,11 @@ export async function startTestHotshard(
       redis,
       async stop() {
         await hs.close();
-        await Promise.all(redis.map((r) => r.stop()));
+        await Promise.all(own.map((r) => r.stop()));
       },
     };
   } catch (err) {
-    await Promise.all(redis.map((r) => r.stop()));
+    await Promise.all(own.map((r) => r.stop()));
     throw err;
   }
 }

@@ -23,7 +23,8 @@ export function value(r: Reply): Reply {
   return r instanceof RawReply ? decodeReply(r.bytes) : r;
 }
 
-const text = (r: Reply): string | null => {
+/** A reply as text (simple strings, bulk strings, numbers; errors as `ERR:<message>`). */
+export const text = (r: Reply): string | null => {
   const v = value(r);
   if (v === null) return null;
   if (Buffer.isBuffer(v)) return v.toString('latin1');
