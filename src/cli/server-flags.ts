@@ -30,6 +30,10 @@ export function addServerFlags(cmd: Command): Command {
     .option('--capacity <ops>', 'embedded nodes: ops/s each serves before requests queue')
     .option('--data-dir <dir>', 'where the embedded config store keeps its files')
     .option('--store <url>', 'a postgres:// config store shared by several routers (default: embedded)')
+    .option(
+      '--router-lease-ms <ms>',
+      'with --store: the lease each router renews; a cutover waits for live ones (default 10000)',
+    )
     .option('--log-level <level>', 'fatal, error, warn, info (default), debug, trace, silent')
     .option('--slo-p99-ms <ms>', 'p99 latency objective the detector judges impact against (default 20)')
     .option('--no-telemetry', 'do not measure requests (only to measure what telemetry costs)')

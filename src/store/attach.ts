@@ -271,6 +271,8 @@ export class StoreLink {
         events: parts.events,
       });
       await this.#cutover.start();
+      // A switch saved while this router started (its hold already ended) must not be served stale.
+      await this.refreshRouting();
     }
     // Last, so every table a resumed move installs is saved.
     for (const open of cutShort) {

@@ -30,9 +30,9 @@ beforeAll(async () => {
 const S0 = shardId('s0');
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
-let routers: TestHotshard[] = [];
+const routers: TestHotshard[] = [];
 let procs: RedisProcess[] = [];
-let children: ChildProcess[] = [];
+const children: ChildProcess[] = [];
 let db: TestDatabase | undefined;
 afterEach(async () => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
@@ -182,8 +182,8 @@ describe.skipIf(!hasRedis)('live move - several routers on one PostgreSQL store'
     );
     children.push(child);
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     await eventually(() => expect(out).toMatch(/hotshard ready/), `the third router starts: ${out}`, 30_000);
     await eventually(async () => {
       expect((await r1!.hs.store.store.routers.live()).length).toBe(3);
