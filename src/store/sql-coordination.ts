@@ -14,11 +14,10 @@
  * Publishing and ending a hold NOTIFY on the routing channel (note `hold`):
  * routers hear of it as fast as of a routing version.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../clock.js';
 import { ErrorCode, HotshardError } from '../errors.js';
 import type { Tables } from './schema.js';
-import type { ChangeFeed } from './sql-store.js';
 import {
   HoldState,
   type CutoverHold,
@@ -32,7 +31,11 @@ import {
 export interface CoordinationOptions {
   readonly db: Kysely<Tables>;
   readonly clock: Clock;
-  readonly feed: ChangeFeed;
+  /** The store's change feed (sql-store.ts `ChangeFeed`): notes a hold's change in its transaction and after. */
+  readonly feed: {
+    inTransaction(tx: Transaction<Tables>, note: string): Promise<void>;
+    afterCommit(note: string): void;
+  };
   /** Hears of every notice on the store's feed (spurious calls allowed); returns how to stop. */
   readonly subscribe: (signal: () => void) => () => void;
   /** Runs one store operation (closed store and database failures become StoreUnavailable). */
