@@ -56,7 +56,7 @@ import type { Remedy } from './mitigate/policy.js';
 import { availableRemedies } from './mitigate/remedies.js';
 import { admissionActions } from './mitigate/admission-actions.js';
 import { configuredNodes, StoreLink, type NodeAccess } from './store/attach.js';
-import { storeJournal } from './store/journal.js';
+import { storeJournal, type Journal } from './store/journal.js';
 import { MoveOutcome, type MoveState } from './rebalance/move.js';
 import { ShardActions } from './rebalance/shard-actions.js';
 import { RangePlanRunner } from './rebalance/range-plan-runner.js';
@@ -269,6 +269,11 @@ function recordedNodes(
   };
 }
 
+/** Stamps each journaled move with the router running it (shared store), so another can take it over if it dies. */
+function ownedJournal(journal: Journal<MoveState>, store: StoreLink): Journal<MoveState> {
+  return { ...journal, save: (state) => journal.save({ ...state, owner: store.cutover?.routerId }) };
+}
+
 function codeOf(err: unknown): ErrorCode | undefined {
   return err instanceof HotshardError ? err.code : undefined;
 }
@@ -344,7 +349,10 @@ export async function startHotshard(
     // Split, merge and node add save their table before installing it.
     install: (table, reason) => store.commit(table, reason),
     // Each move's state at every phase change: a restart resumes the open ones (StoreLink.attach).
-    journal: storeJournal<MoveState>(store.store, (state) => state.state === MoveOutcome.Running),
+    journal: ownedJournal(
+      storeJournal<MoveState>(store.store, (state) => state.state === MoveOutcome.Running),
+      store,
+    ),
     forgetNode: async (node) => void (await store.store.nodes.delete(node)),
     // On a shared store every live router holds a move's range at its cutover (set once attached).
     cutover: () => store.cutover,

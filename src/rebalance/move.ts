@@ -118,6 +118,8 @@ export interface MoveState {
   limits: MoveLimits;
   /** When each phase began (ms since the epoch), by phase name, plus `created` and `ended`. */
   timestamps: Record<string, number>;
+  /** The router running it, on a shared store (its journal stamps it): another takes it over once that one's lease runs out. */
+  owner?: string | undefined;
 }
 
 /** Where a move's state is kept (the config store); called at every phase change and awaited. */

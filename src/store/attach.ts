@@ -269,6 +269,9 @@ export class StoreLink {
         refresh: () => this.refreshRouting(),
         onError: this.#onError,
         events: parts.events,
+        resume: parts.resumeMove,
+        onAdopt: (move, from) =>
+          this.#log.info({ move, from }, `taking over move ${move} from router ${from}, whose lease ran out`),
       });
       await this.#cutover.start();
       // A switch saved while this router started (its hold already ended) must not be served stale.

@@ -11,7 +11,8 @@
  *   its timeout is ended here (expired), which makes a later switch fail, and
  *   the store read again: the router never guesses;
  * - as a mover, it publishes holds, waits for the acks of every live router,
- *   and saves the switch (the {@link CutoverCoordinator} a move is given).
+ *   and saves the switch (the {@link CutoverCoordinator} a move is given);
+ * - it takes over the open moves of routers whose lease ran out.
  */
 import type { EventBus } from '../control/events.js';
 import { ErrorCode, HotshardError } from '../errors.js';
@@ -49,6 +50,10 @@ export interface StoreCutoverOptions {
   readonly refresh: () => Promise<void>;
   readonly onError: (err: unknown) => void;
   readonly events?: EventBus | undefined;
+  /** Resumes a journaled move (ShardActions.resume): how a dead router's open move is taken over. */
+  readonly resume?: ((state: unknown) => Promise<unknown>) | undefined;
+  /** Told of each move taken over from a dead router. */
+  readonly onAdopt?: ((move: string, from: string) => void) | undefined;
 }
 
 interface Taken {
@@ -69,6 +74,7 @@ export class StoreCutover implements CutoverCoordinator {
   #heartbeat: NodeJS.Timeout | undefined;
   #unwatch: (() => void) | undefined;
   #closed = false;
+  #adopting = false;
 
   constructor(options: StoreCutoverOptions) {
     this.#o = options;
@@ -91,7 +97,10 @@ export class StoreCutover implements CutoverCoordinator {
    */
   async start(): Promise<void> {
     await this.#renew();
-    this.#heartbeat = setInterval(() => void this.#renew().catch(this.#o.onError), this.#o.leaseMs / 3);
+    this.#heartbeat = setInterval(
+      () => void this.#renew().then(() => this.#adopt()).catch(this.#o.onError),
+      this.#o.leaseMs / 3,
+    );
     this.#heartbeat.unref();
     const first = await this.#o.store.holds.active();
     for (const h of first) this.#take(h);
@@ -165,6 +174,34 @@ export class StoreCutover implements CutoverCoordinator {
       address: this.#address,
       leaseMs: this.#o.leaseMs,
     });
+  }
+
+  /**
+   * Takes over the open moves of routers whose lease ran out (they died
+   * mid-move): one router wins each (the journal's compare-and-set), reads
+   * the routing version in force, and resumes it — before its switch the copy
+   * starts over, after it only the cleanup runs (ShardMove.resume).
+   */
+  async #adopt(): Promise<void> {
+    const { store, routerId, resume } = this.#o;
+    if (resume === undefined || this.#closed || this.#adopting) return;
+    this.#adopting = true;
+    try {
+      const open = await store.moves.listOpen();
+      if (open.length === 0) return;
+      const live = new Set((await store.routers.live()).map((r) => r.id));
+      for (const m of open) {
+        const owner = (m.state as { owner?: unknown } | null)?.owner;
+        if (typeof owner !== 'string' || owner === routerId || live.has(owner)) continue;
+        const state = { ...(m.state as object), owner: routerId };
+        if (!(await store.moves.claim(m, state))) continue;
+        this.#o.onAdopt?.(m.id, owner);
+        await this.#o.refresh();
+        resume(state).catch(this.#o.onError);
+      }
+    } finally {
+      this.#adopting = false;
+    }
   }
 
   #onHolds(holds: readonly CutoverHold[]): void {

@@ -532,6 +532,17 @@ export function createSqlStore(o: SqlStoreOptions): ConfigStore {
             .execute()
         ).map(toMove),
       ),
+    claim: (m, state) =>
+      run(`claim move ${String(m?.id)}`, async () => {
+        const r = await db
+          .updateTable('moves')
+          .set({ state_json: json(state, 'the move state'), updated_at: clock.now() })
+          .where('id', '=', text(m.id, 'move id'))
+          .where('open', '=', 1)
+          .where('state_json', '=', json(m.state, 'the move state'))
+          .executeTakeFirst();
+        return Number(r.numUpdatedRows) === 1;
+      }),
     delete: (id) =>
       run(`delete move ${id}`, async () => {
         const r = await db.deleteFrom('moves').where('id', '=', id).executeTakeFirst();

@@ -160,6 +160,12 @@ export interface MoveStore {
   get(id: string): Promise<StoredMove | undefined>;
   /** The operations a restart must resume or roll back, oldest first. */
   listOpen(): Promise<StoredMove[]>;
+  /**
+   * Replaces an open operation's state with `state` only if it is still
+   * exactly `move.state` (compare-and-set): of several routers taking over
+   * a dead router's move, one wins. False when it changed or was closed.
+   */
+  claim(move: StoredMove, state: unknown): Promise<boolean>;
   delete(id: string): Promise<boolean>;
 }
 

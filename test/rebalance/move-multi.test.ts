@@ -98,6 +98,41 @@ const until = async (cond: () => boolean): Promise<void> => {
   while (!cond()) await new Promise((r) => setTimeout(r, 5));
 };
 
+/** A router in a process of its own over the cluster's nodes and store (so it can be frozen or killed like a host). */
+async function childRouter(
+  leaseMs: number,
+  extra: string[] = [],
+): Promise<{ child: ChildProcess; httpPort: number }> {
+  const httpPort = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      MAIN,
+      'start',
+      '--backend',
+      'redis',
+      '--redis',
+      procs.map((p) => p.address).join(','),
+      '--store',
+      db!.url,
+      '--resp-port',
+      String(await freePort()),
+      '--http-port',
+      String(httpPort),
+      ...extra,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOTSHARD_ROUTER_LEASE_MS: String(leaseMs) } },
+  );
+  children.push(child);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  await eventually(() => expect(out).toMatch(/hotshard ready/), `the child router starts: ${out}`, 30_000);
+  return { child, httpPort };
+}
+
 /** The node s0 is not on, among the cluster's. */
 function otherNode(table: RoutingTable): string {
   const from = table.shard(S0)!.node;
@@ -160,31 +195,7 @@ describe.skipIf(!hasRedis)('live move - several routers on one PostgreSQL store'
     const LEASE = 3_000;
     const [r1, r2] = await cluster(2, LEASE);
     // A third router in a process of its own, so it can be frozen like a stalled host.
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        MAIN,
-        'start',
-        '--backend',
-        'redis',
-        '--redis',
-        procs.map((p) => p.address).join(','),
-        '--store',
-        db!.url,
-        '--resp-port',
-        String(await freePort()),
-        '--http-port',
-        String(await freePort()),
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOTSHARD_ROUTER_LEASE_MS: String(LEASE) } },
-    );
-    children.push(child);
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    await eventually(() => expect(out).toMatch(/hotshard ready/), `the third router starts: ${out}`, 30_000);
+    const { child } = await childRouter(LEASE);
     await eventually(async () => {
       expect((await r1!.hs.store.store.routers.live()).length).toBe(3);
     }, 'three live routers');
@@ -263,5 +274,56 @@ describe.skipIf(!hasRedis)('live move - several routers on one PostgreSQL store'
     await expect(
       store.routing.save(late, { expectedVersion: from.version, reason: 'late switch', hold: 'dead#1' }),
     ).rejects.toBeInstanceOf(HoldLost);
+  });
+
+  it('multi-router move - the open move of a router that died (SIGKILL mid-move) is taken over by another once its lease runs out: done, 0 failed, 0 lost', async (ctx) => {
+    if (!hasPostgres) return ctx.skip();
+    const LEASE = 1_500;
+    const [r2] = await cluster(1, LEASE);
+    const token = 'move-multi-admin-token-0123456789';
+    const { child, httpPort } = await childRouter(LEASE, ['--admin-token', token]);
+    await bulk(r2!.hs.router, S0, 30_000);
+    const l = load(r2!.hs.router, 'r2');
+    await l.fill();
+    l.start(51);
+    await until(() => l.ops > 200);
+    const target = otherNode(r2!.hs.router.table);
+    const res = await fetch(`http://127.0.0.1:${httpPort}/shards/s0:move`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ node: target, reason: 'test' }),
+    });
+    expect(res.status).toBe(202);
+    type Row = { open: number; state: { phase: string; state: string; owner?: string } };
+    const moveRow = async (): Promise<Row | undefined> => {
+      const [row] = await db!.query<{ open: number; state_json: string }>(
+        'SELECT open, state_json FROM moves',
+      );
+      return row === undefined
+        ? undefined
+        : { open: Number(row.open), state: JSON.parse(row.state_json) as Row['state'] };
+    };
+    await eventually(
+      async () => expect((await moveRow())?.state.phase).toBe('copying'),
+      'the child copies',
+      30_000,
+    );
+    child.kill('SIGKILL');
+    const deadOwner = (await moveRow())!.state.owner;
+    expect(deadOwner).toMatch(/^r-\d+$/);
+    await eventually(
+      async () => expect((await moveRow())?.open).toBe(0),
+      'the move taken over and finished',
+      60_000,
+    );
+    await until(() => l.ops > 400);
+    await l.stop();
+
+    const row = (await moveRow())!;
+    expect(row.state.state).toBe('done');
+    expect(row.state.owner).toBe(r2!.hs.store.cutover!.routerId);
+    expect(r2!.hs.router.table.shard(S0)!.node).toBe(target);
+    expect(l.failures).toEqual([]);
+    expect(await l.check()).toEqual([]);
   });
 });

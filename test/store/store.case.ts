@@ -336,6 +336,29 @@ export function runStoreCases(label: string, make: () => Promise<StoreHarness>):
         expect(await store.moves.get('m-1')).toBeUndefined();
       }));
 
+    it('config store - an open move is claimed by exactly one of two routers, and only while unchanged', () =>
+      withStore(async (a, h) => {
+        const b = h.shared ? await h.open(new ManualClock()) : a;
+        try {
+          await a.moves.put({ id: 'm-9', open: true, state: { id: 'm-9', owner: 'r-1', phase: 'copying' } });
+          const [seen] = await b.moves.listOpen();
+          const won = await Promise.all([
+            a.moves.claim(seen!, { ...(seen!.state as object), owner: 'r-2' }),
+            b.moves.claim(seen!, { ...(seen!.state as object), owner: 'r-3' }),
+          ]);
+          expect(won.filter(Boolean)).toHaveLength(1);
+          const owner = won[0] ? 'r-2' : 'r-3';
+          expect(((await a.moves.get('m-9'))?.state as { owner: string }).owner).toBe(owner);
+          // A stale view of it claims nothing; nor does anyone once it is closed.
+          expect(await a.moves.claim(seen!, { id: 'm-9', owner: 'r-4' })).toBe(false);
+          const [now] = await a.moves.listOpen();
+          await a.moves.put({ id: 'm-9', open: false, state: now!.state });
+          expect(await b.moves.claim({ ...now!, open: true }, { id: 'm-9', owner: 'r-4' })).toBe(false);
+        } finally {
+          if (b !== a) await b.close();
+        }
+      }));
+
     it('config store - the audit log appends with increasing ids and lists by time', () =>
       withStore(async (store, _h, clock) => {
         const entries = [];
