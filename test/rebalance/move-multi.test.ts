@@ -146,6 +146,21 @@ describe.skipIf(!hasRedis)('live move - several routers on one PostgreSQL store'
     await eventually(async () => {
       expect((await r1!.hs.store.store.routers.live()).length).toBe(3);
     }, 'three live routers');
+    const listed = await fetch(`http://127.0.0.1:${r2!.httpPort}/routers`);
+    expect(listed.status).toBe(200);
+    const body = (await listed.json()) as {
+      self: string;
+      shared: boolean;
+      routers: { id: string; live: boolean }[];
+    };
+    expect(body.self).toBe(r2!.hs.store.cutover!.routerId);
+    expect(body.shared).toBe(true);
+    expect(
+      body.routers
+        .filter((r) => r.live)
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual([r1, r2, r3].map((r) => r!.hs.store.cutover!.routerId).sort());
     await bulk(r1!.hs.router, S0, 5_000);
     const loads = [load(r1!.hs.router, 'r1'), load(r2!.hs.router, 'r2'), load(r3!.hs.router, 'r3')];
     await Promise.all(loads.map((l) => l.fill()));
