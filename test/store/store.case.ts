@@ -410,7 +410,13 @@ export function runStoreCases(label: string, make: () => Promise<StoreHarness>):
 
     it('config store - heat samples are replaced by block, shard and source, listed by time and pruned', () =>
       withStore(async (store) => {
-        const sample = (at: number, shard: string, source: string, qps: number, utilization: number | null) => ({
+        const sample = (
+          at: number,
+          shard: string,
+          source: string,
+          qps: number,
+          utilization: number | null,
+        ) => ({
           at,
           shard,
           node: 'n0',
