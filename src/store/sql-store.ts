@@ -665,7 +665,10 @@ export function createSqlStore(o: SqlStoreOptions): ConfigStore {
       }),
     prune: (before) =>
       run('prune heat samples', async () => {
-        const r = await db.deleteFrom('heat').where('at', '<', time(before, 'heat before')).executeTakeFirst();
+        const r = await db
+          .deleteFrom('heat')
+          .where('at', '<', time(before, 'heat before'))
+          .executeTakeFirst();
         return Number(r.numDeletedRows);
       }),
   };
