@@ -132,6 +132,7 @@ export class HeatHistory {
   #timer: ReturnType<typeof setInterval> | undefined;
   #ticking: Promise<void> | undefined;
   readonly #q = [0];
+  readonly #onTable = (table: RoutingTable): void => this.#observe(table, this.#o.telemetry.second);
 
   constructor(options: HeatHistoryOptions) {
     this.#o = options;
@@ -140,6 +141,8 @@ export class HeatHistory {
     this.#broadcast = this.#started - 1;
     this.#stored = Math.floor(this.#started / BLOCK_SECONDS) * BLOCK_SECONDS - BLOCK_SECONDS;
     this.#observe(options.router.table, this.#started);
+    // At the change, not at the next tick: a shard gone mid-second is gone from the next second on.
+    options.router.onTable.add(this.#onTable);
   }
 
   /** Ticks once a second until `stop`; the timer does not hold the process. */
@@ -149,8 +152,9 @@ export class HeatHistory {
     this.#timer.unref();
   }
 
-  /** Stops ticking and waits for a tick in progress (its store write). */
+  /** Stops ticking and following the table, and waits for a tick in progress (its store write). */
   async stop(): Promise<void> {
+    this.#o.router.onTable.delete(this.#onTable);
     clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#ticking;
@@ -319,7 +323,11 @@ export class HeatHistory {
     return out;
   }
 
-  /** Records the shards of a table not seen before, and the end of those it no longer has. */
+  /**
+   * Records the shards of a table not seen before (from the current second:
+   * requests counted in it before the change show anyway, as counts), and
+   * the end of those it no longer has (after the current second).
+   */
   #observe(table: RoutingTable, second: number): void {
     if (table.version === this.#version) return;
     this.#version = table.version;
@@ -344,7 +352,7 @@ export class HeatHistory {
     }
     for (const [id, life] of this.#shards) {
       if (present.has(id) || life.to !== null) continue;
-      life.to = second;
+      life.to = second + 1;
       life.row = { ...life.row, status: 'gone' };
     }
   }
@@ -453,7 +461,11 @@ function splitKey(key: string): [number, string] {
   return [Number(key.slice(0, comma)), key.slice(comma + 1)];
 }
 
-/** Values to 4 significant decimals: the page draws colours, and 1,024 × 600 cells add up in JSON. */
+/**
+ * 3 decimals, or 4 significant digits below 1 (a utilization of 3e-5 is not
+ * 0): the page draws colours, and 1,024 × 600 cells add up in JSON.
+ */
 function round(v: number | null): number | null {
-  return v === null ? null : Math.round(v * 10_000) / 10_000;
+  if (v === null) return null;
+  return Math.abs(v) >= 1 || v === 0 ? Math.round(v * 1000) / 1000 : Number(v.toPrecision(4));
 }
