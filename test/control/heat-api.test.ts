@@ -257,6 +257,14 @@ describe('heat history', () => {
     expect(view.rows.at(-1)).toEqual({ id: 'old', node: 'n7', start: null, end: null, status: 'gone' });
     expect(rowOf(view, 'old')[col(START - 3_600_000)]).toBe(1);
 
+    // A day: 8,640 blocks, 9 to a column (at most 1,000 columns); rates averaged over the blocks the shard was there.
+    const day = await w.history.view('qps', 86_400);
+    expect(day.stepMs).toBe(90_000);
+    expect(day.values[0]).toHaveLength(960);
+    expect(day.to).toBe(START + 20_000);
+    expect(rowOf(day, 's3').at(-1)).toBe((25 + 40) / 2);
+    expect(rowOf(day, 's3').at(-2)).toBeNull();
+
     // A day later the old rows go (pruned at most once a minute, when a block is stored).
     w.clock.advance(24 * 3600 * 1000 - 30_000);
     await w.seconds(71);
