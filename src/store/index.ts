@@ -9,6 +9,8 @@ export type {
   ConfigStore,
   CutoverHold,
   HoldStore,
+  HeatSample,
+  HeatStore,
   IncidentStore,
   MoveStore,
   NodeKind,

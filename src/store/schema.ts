@@ -142,6 +142,26 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 4,
+    name: 'heat',
+    statements(d) {
+      const t = types(d);
+      return [
+        // One row per 10-second block, shard and router; pruned to a day (control/heat-history.ts).
+        `CREATE TABLE heat (
+          at ${t.int64} NOT NULL,
+          shard text NOT NULL,
+          source text NOT NULL,
+          node text NOT NULL,
+          qps ${t.real} NOT NULL,
+          p99_ms ${t.real} NOT NULL,
+          utilization ${t.real},
+          bytes ${t.real} NOT NULL,
+          PRIMARY KEY (at, shard, source))`,
+      ];
+    },
+  },
 ];
 
 /** Where the applied migrations are recorded. */
@@ -214,4 +234,14 @@ export interface Tables {
     ended_at: Int64 | null;
   };
   cutover_acks: { hold_id: string; router: string; acked_at: Int64 };
+  heat: {
+    at: Int64;
+    shard: string;
+    source: string;
+    node: string;
+    qps: number;
+    p99_ms: number;
+    utilization: number | null;
+    bytes: number;
+  };
 }
