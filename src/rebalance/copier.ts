@@ -161,7 +161,14 @@ export class RangeCopier {
     keysInRange: 0,
   };
   readonly #o: Required<CopierOptions>;
-  #bytesPerKey = 64;
+  /** A moving estimate of a key's dump size, which sizes batches; null until a batch is dumped. */
+  #bytesPerKey: number | null = null;
+  /**
+   * Keys the next batch may hold at most: 8 at first, doubled by each batch
+   * dumped, so the first batches, sent before any size is known, are small
+   * (8 large values, not 500) and small keys reach full batches in 6 steps.
+   */
+  #ramp = 8;
 
   constructor(options: CopierOptions) {
     this.#o = {
@@ -273,7 +280,9 @@ export class RangeCopier {
   ): Promise<void> {
     check();
     if (throttled) await this.#o.throttle.take(keys.length, 0, check);
-    await pipe.add(this.#copyBatch(keys, resync, check, throttled), keys.length * this.#bytesPerKey);
+    // Until a size is known a batch weighs a whole batchBytes: it goes alone.
+    const weight = this.#bytesPerKey === null ? this.#o.batchBytes : keys.length * this.#bytesPerKey;
+    await pipe.add(this.#copyBatch(keys, resync, check, throttled), weight);
   }
 
   async #copyBatch(keys: Buffer[], resync: boolean, check: () => void, throttled: boolean): Promise<void> {
@@ -281,7 +290,12 @@ export class RangeCopier {
     const sent = now();
     const dumps = await source.dumpKeys(keys);
     let bytes = 0;
-    for (const d of dumps) if (d !== null) bytes += d.payload.length;
+    let found = 0;
+    for (const d of dumps) {
+      if (d === null) continue;
+      bytes += d.payload.length;
+      found++;
+    }
     if (bytes > 0 && throttled) await throttle.take(0, bytes, check);
     const elapsed = Math.ceil(now() - sent);
     const writes: KeyWrite[] = keys.map((key, i) => ({ key, dump: aged(dumps[i] ?? null, elapsed) }));
@@ -292,19 +306,26 @@ export class RangeCopier {
       c.keysCopied += keys.length;
       c.bytesCopied += bytes;
     }
-    if (keys.length > 0) this.#bytesPerKey = Math.max(1, (this.#bytesPerKey * 3 + bytes / keys.length) / 4);
+    if (found > 0) {
+      const mean = Math.max(1, bytes / found);
+      this.#bytesPerKey = this.#bytesPerKey === null ? mean : (this.#bytesPerKey * 3 + mean) / 4;
+      this.#ramp = Math.min(this.#o.batchKeys, this.#ramp * 2);
+    }
   }
 
   /**
-   * Keys per batch: `batchKeys`, fewer when values are large, so a batch
-   * stays near `batchBytes`, and fewer under a low throttle (see
-   * {@link #throttledKeys}).
+   * Keys per batch: `batchKeys` (after the first few, see #ramp), fewer when
+   * values are large, so a batch stays near `batchBytes` (or 100 ms of a
+   * bytes/s limit), and fewer under a low keys/s limit (see #throttledKeys).
    */
   #batchSize(): number {
-    const { batchKeys, batchBytes } = this.#o;
+    const { batchBytes } = this.#o;
     const { maxBytesPerSec } = this.#o.throttle.limits;
     const bytes = Math.min(batchBytes, maxBytesPerSec === null ? Infinity : maxBytesPerSec / 10);
-    return this.#throttledKeys(Math.min(batchKeys, Math.floor(bytes / this.#bytesPerKey)));
+    const perKey = this.#bytesPerKey;
+    return this.#throttledKeys(
+      perKey === null ? this.#ramp : Math.min(this.#ramp, Math.floor(bytes / perKey)),
+    );
   }
 
   /**
@@ -344,10 +365,10 @@ async function piped(
 }
 
 /**
- * Up to `window` operations at once, and, by their weight (the bytes a copy
- * batch is expected to carry), at most `maxWeight` unless only one is in
- * flight: small keys fill the window, batches of large values go one at a
- * time, so the node is not asked for several of them back to back while its
+ * Up to `window` operations at once, and no new one while those in flight
+ * weigh (the bytes copy batches are expected to carry) over half of
+ * `maxWeight`: small keys fill the window, batches of large values (each
+ * sized near `maxWeight`) go one at a time, so the node is not asked for several of them back to back while its
  * other clients wait. The first failure is thrown by the next add or by
  * drain, once nothing is in flight any more: a batch still running could
  * otherwise write to the target after a rollback cleared it.
@@ -377,7 +398,7 @@ class Pipeline {
     this.#weight += weight;
     while (
       this.#error === null &&
-      (this.#inFlight.size >= this.#window || (this.#weight >= this.#maxWeight && this.#inFlight.size > 0))
+      (this.#inFlight.size >= this.#window || (this.#weight > this.#maxWeight / 2 && this.#inFlight.size > 0))
     )
       await Promise.race(this.#inFlight);
     if (this.#error !== null) await this.drain();
