@@ -105,10 +105,14 @@ function fakeThrottle(limits: MoveLimits): CopyThrottle {
   );
 }
 
+/** Every key of a node with its value. */
 async function rangeOn(b: MemoryBackend): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for await (const keys of b.scanKeys(() => true))
-    for (const k of keys) out.set(k.toString('latin1'), String(value(await direct(b, 'GET', k))));
+    for (const k of keys) {
+      const v = value(await direct(b, 'GET', k));
+      out.set(k.toString('latin1'), Buffer.isBuffer(v) ? v.toString('latin1') : JSON.stringify(v));
+    }
   return out;
 }
 
