@@ -257,6 +257,8 @@ export class RangeCopier {
       try {
         for await (const keys of node.scanKeys(accept, this.#o.scanKeys)) {
           if (!(await ahead.put(keys))) return;
+          // An embedded node scans in this process: a turn between steps lets its requests through.
+          await new Promise((resolve) => setImmediate(resolve));
         }
         ahead.end(null);
       } catch (err) {
