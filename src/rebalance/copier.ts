@@ -298,6 +298,12 @@ export class RangeCopier {
       bytes += d.payload.length;
       found++;
     }
+    // Sizes are known from here: the batches launched while this one restores already use them.
+    if (found > 0) {
+      const mean = Math.max(1, bytes / found);
+      this.#bytesPerKey = this.#bytesPerKey === null ? mean : (this.#bytesPerKey * 3 + mean) / 4;
+      this.#ramp = Math.min(this.#o.batchKeys, this.#ramp * 2);
+    }
     if (bytes > 0 && throttled) await throttle.take(0, bytes, check);
     const elapsed = Math.ceil(now() - sent);
     const writes: KeyWrite[] = keys.map((key, i) => ({ key, dump: aged(dumps[i] ?? null, elapsed) }));
@@ -307,11 +313,6 @@ export class RangeCopier {
     else {
       c.keysCopied += keys.length;
       c.bytesCopied += bytes;
-    }
-    if (found > 0) {
-      const mean = Math.max(1, bytes / found);
-      this.#bytesPerKey = this.#bytesPerKey === null ? mean : (this.#bytesPerKey * 3 + mean) / 4;
-      this.#ramp = Math.min(this.#o.batchKeys, this.#ramp * 2);
     }
   }
 
