@@ -80,64 +80,76 @@ describe.skipIf(!hasBrowser('dashboard browser tests'))('dashboard - celebrity-r
     await t?.stop();
   });
 
-  it('dashboard - the hot key tops its table and the hot shard lights up within 5 s of onset', async () => {
-    const { page } = ui;
-    const table = t.hs.router.table;
-    const hotShard = table.shardFor(Buffer.from(HOT_KEY)).id;
-    const hotRow = table.shards.findIndex((s) => s.id === hotShard);
-    await page.waitForFunction(
-      `document.querySelector('#top-keys tbody tr td')?.textContent === ${JSON.stringify(HOT_KEY)}`,
-      undefined,
-      { timeout: 30_000, polling: 50 },
-    );
-    const keyAt = Date.now();
-    // Lit: its row is drawn the farthest from the colour of 0, far ahead of every other row.
-    const litAt = await until('the hot shard to light up on the heat map', async () => {
-      const colours = await heatRowColours(page, table.shards.length);
-      const d = colours.map((c) => distance(c, ZERO));
-      const others = d.filter((_, i) => i !== hotRow);
-      return d[hotRow]! > 2 * Math.max(...others) && d[hotRow]! > 100 ? Date.now() : undefined;
-    });
-    expect(keyAt).toBeGreaterThan(onsetAt);
-    expect(keyAt - onsetAt).toBeLessThanOrEqual(5000);
-    expect(litAt - onsetAt).toBeLessThanOrEqual(5000);
-    // Hovering its row names it with its number.
-    await page.locator('#heat-canvas').hover({ position: { x: 900, y: 12 + (hotRow + 0.5) * 14 } });
-    await expect.poll(() => page.locator('#heat-tip').textContent()).toContain(hotShard);
-    await screenshot(page, 'dashboard-hot-key');
-  });
+  it(
+    'dashboard - the hot key tops its table and the hot shard lights up within 5 s of onset',
+    { timeout: 90_000 },
+    async () => {
+      const { page } = ui;
+      const table = t.hs.router.table;
+      const hotShard = table.shardFor(Buffer.from(HOT_KEY)).id;
+      const hotRow = table.shards.findIndex((s) => s.id === hotShard);
+      await page.waitForFunction(
+        `document.querySelector('#top-keys tbody tr td')?.textContent === ${JSON.stringify(HOT_KEY)}`,
+        undefined,
+        { timeout: 30_000, polling: 50 },
+      );
+      const keyAt = Date.now();
+      // Lit: its row is drawn the farthest from the colour of 0, far ahead of every other row.
+      const litAt = await until('the hot shard to light up on the heat map', async () => {
+        const colours = await heatRowColours(page, table.shards.length);
+        const d = colours.map((c) => distance(c, ZERO));
+        const others = d.filter((_, i) => i !== hotRow);
+        return d[hotRow]! > 2 * Math.max(...others) && d[hotRow]! > 100 ? Date.now() : undefined;
+      });
+      expect(keyAt).toBeGreaterThan(onsetAt);
+      expect(keyAt - onsetAt).toBeLessThanOrEqual(5000);
+      expect(litAt - onsetAt).toBeLessThanOrEqual(5000);
+      // Hovering its row names it with its number.
+      await page.locator('#heat-canvas').hover({ position: { x: 900, y: 12 + (hotRow + 0.5) * 14 } });
+      await expect.poll(() => page.locator('#heat-tip').textContent()).toContain(hotShard);
+      await screenshot(page, 'dashboard-hot-key');
+    },
+  );
 
-  it('dashboard - the incident and the mitigation appear, with its outcome', async () => {
-    const { page } = ui;
-    const incident = page.locator('#incidents article', { hasText: HOT_KEY });
-    await incident.first().waitFor({ timeout: 30_000 });
-    expect(await incident.first().textContent()).toContain('Customer notice');
-    const cache = page
-      .locator('#actions tbody tr', { hasText: `key ${HOT_KEY}` })
-      .filter({ hasText: 'cache' });
-    await cache.first().waitFor({ timeout: 30_000 });
-    await expect
-      .poll(() => cache.first().locator('td').nth(6).textContent(), { timeout: 30_000 })
-      .toBe('effective');
-    await screenshot(page, 'dashboard-incident');
-  });
+  it(
+    'dashboard - the incident and the mitigation appear, with its outcome',
+    { timeout: 90_000 },
+    async () => {
+      const { page } = ui;
+      const incident = page.locator('#incidents article', { hasText: HOT_KEY });
+      await incident.first().waitFor({ timeout: 30_000 });
+      expect(await incident.first().textContent()).toContain('Customer notice');
+      const cache = page
+        .locator('#actions tbody tr', { hasText: `key ${HOT_KEY}` })
+        .filter({ hasText: 'cache' });
+      await cache.first().waitFor({ timeout: 30_000 });
+      await expect
+        .poll(() => cache.first().locator('td').nth(6).textContent(), { timeout: 30_000 })
+        .toBe('effective');
+      await screenshot(page, 'dashboard-incident');
+    },
+  );
 
-  it('dashboard - automation set to manual from the page, after showing the request', async () => {
-    const { page } = ui;
-    await page.selectOption('#mode-mode', 'manual');
-    await page.click('form[data-act="mode"] button[type="submit"]');
-    expect(await page.locator('#confirm-request').textContent()).toContain('POST /automation');
-    expect(await page.locator('#confirm-request').textContent()).toContain('"mode": "manual"');
-    // Nothing is sent before "Send".
-    expect((await api<{ mode: string }>('GET', '/automation')).mode).toBe('auto');
-    await page.click('#confirm-send');
-    await until('automation to be manual', async () =>
-      (await api<{ mode: string }>('GET', '/automation')).mode === 'manual' ? true : undefined,
-    );
-    await expect.poll(() => page.locator('#mode').textContent()).toContain('manual');
-  });
+  it(
+    'dashboard - automation set to manual from the page, after showing the request',
+    { timeout: 90_000 },
+    async () => {
+      const { page } = ui;
+      await page.selectOption('#mode-mode', 'manual');
+      await page.click('form[data-act="mode"] button[type="submit"]');
+      expect(await page.locator('#confirm-request').textContent()).toContain('POST /automation');
+      expect(await page.locator('#confirm-request').textContent()).toContain('"mode": "manual"');
+      // Nothing is sent before "Send".
+      expect((await api<{ mode: string }>('GET', '/automation')).mode).toBe('auto');
+      await page.click('#confirm-send');
+      await until('automation to be manual', async () =>
+        (await api<{ mode: string }>('GET', '/automation')).mode === 'manual' ? true : undefined,
+      );
+      await expect.poll(() => page.locator('#mode').textContent()).toContain('manual');
+    },
+  );
 
-  it('dashboard - a manual split from the page changes the routing table', async () => {
+  it('dashboard - a manual split from the page changes the routing table', { timeout: 90_000 }, async () => {
     const { page } = ui;
     const hotShard = t.hs.router.table.shardFor(Buffer.from(HOT_KEY)).id;
     const before = new Set(t.hs.router.table.shards.map((s) => s.id));
@@ -154,66 +166,70 @@ describe.skipIf(!hasBrowser('dashboard browser tests'))('dashboard - celebrity-r
     await screenshot(page, 'dashboard-split');
   });
 
-  it('dashboard - a throttled move started from the page is cancelled from it', async () => {
-    const { page } = ui;
-    const table = t.hs.router.table;
-    const shard = table.shards.find((s) => s.id !== table.shardFor(Buffer.from(HOT_KEY)).id)!;
-    const target = [...t.hs.router.backends.keys()].find((n) => n !== shard.node)!;
-    // Enough keys that the copy is still running when its throttle lands.
-    const client = new Redis({ port: t.port, lazyConnect: true });
-    await client.connect();
-    try {
-      let pipe = client.pipeline();
-      let n = 0;
-      for (let i = 0; n < 60_000; i++) {
-        const key = `fill:${i}`;
-        if (table.shardFor(Buffer.from(key)).id !== shard.id) continue;
-        pipe.set(key, 'v');
-        if (++n % 5000 === 0) {
-          await pipe.exec();
-          pipe = client.pipeline();
+  it(
+    'dashboard - a throttled move started from the page is cancelled from it',
+    { timeout: 90_000 },
+    async () => {
+      const { page } = ui;
+      const table = t.hs.router.table;
+      const shard = table.shards.find((s) => s.id !== table.shardFor(Buffer.from(HOT_KEY)).id)!;
+      const target = [...t.hs.router.backends.keys()].find((n) => n !== shard.node)!;
+      // Enough keys that the copy is still running when its throttle lands.
+      const client = new Redis({ port: t.port, lazyConnect: true });
+      await client.connect();
+      try {
+        let pipe = client.pipeline();
+        let n = 0;
+        for (let i = 0; n < 60_000; i++) {
+          const key = `fill:${i}`;
+          if (table.shardFor(Buffer.from(key)).id !== shard.id) continue;
+          pipe.set(key, 'v');
+          if (++n % 5000 === 0) {
+            await pipe.exec();
+            pipe = client.pipeline();
+          }
         }
+        await pipe.exec();
+      } finally {
+        client.disconnect();
       }
-      await pipe.exec();
-    } finally {
-      client.disconnect();
-    }
-    await page.selectOption('#move-shard', shard.id);
-    await page.selectOption('#move-node', target);
-    await page.fill('#move-rate', '200');
-    await page.click('form[data-act="move"] button[type="submit"]');
-    const request = await page.locator('#confirm-request').textContent();
-    expect(request).toContain(`POST /shards/${shard.id}:move`);
-    expect(request).toContain(`"node": "${target}"`);
-    expect(await page.locator('#confirm-what').textContent()).toContain('200 keys/s');
-    await page.click('#confirm-send');
-    await expect
-      .poll(() => page.locator('#act-result').textContent(), { timeout: 20_000 })
-      .toContain('copy limited to 200 keys/s');
-    const move = page.locator('#moves [data-move]');
-    await move.first().waitFor({ timeout: 15_000 });
-    const id = (await move.first().getAttribute('data-move'))!;
-    expect(await move.first().locator('progress').count()).toBe(1);
-    expect(await move.first().textContent()).toContain('throttle 200 keys/s');
-    await screenshot(page, 'dashboard-move');
-    await move.first().locator(`button[data-cancel="${id}"]`).click();
-    expect(await page.locator('#confirm-request').textContent()).toContain(`POST /actions/${id}:cancel`);
-    await page.click('#confirm-send');
-    const ended = await until('the move to be cancelled', async () => {
-      const a = await api<{ action?: { state: string } }>('GET', `/actions/${id}`);
-      return a.action?.state === 'cancelled' || a.action?.state === 'rolled-back'
-        ? a.action.state
-        : undefined;
-    });
-    expect(ended).toBe('cancelled');
-    expect(t.hs.router.table.shards.find((s) => s.id === shard.id)?.node).toBe(shard.node);
-    await expect
-      .poll(() => page.locator('#actions tbody tr', { hasText: id }).first().textContent(), {
-        timeout: 15_000,
-      })
-      .toContain('cancelled');
-    await page.locator('#moves [data-move]').first().waitFor({ state: 'detached', timeout: 15_000 });
-  });
+      await page.selectOption('#move-shard', shard.id);
+      await page.selectOption('#move-node', target);
+      await page.fill('#move-rate', '200');
+      await page.click('form[data-act="move"] button[type="submit"]');
+      const request = await page.locator('#confirm-request').textContent();
+      expect(request).toContain(`POST /shards/${shard.id}:move`);
+      expect(request).toContain(`"node": "${target}"`);
+      expect(await page.locator('#confirm-what').textContent()).toContain('200 keys/s');
+      await page.click('#confirm-send');
+      await expect
+        .poll(() => page.locator('#act-result').textContent(), { timeout: 20_000 })
+        .toContain('copy limited to 200 keys/s');
+      const move = page.locator('#moves [data-move]');
+      await move.first().waitFor({ timeout: 15_000 });
+      const id = (await move.first().getAttribute('data-move'))!;
+      expect(await move.first().locator('progress').count()).toBe(1);
+      expect(await move.first().textContent()).toContain('throttle 200 keys/s');
+      await screenshot(page, 'dashboard-move');
+      await move.first().locator(`button[data-cancel="${id}"]`).click();
+      expect(await page.locator('#confirm-request').textContent()).toContain(`POST /actions/${id}:cancel`);
+      await page.click('#confirm-send');
+      const ended = await until('the move to be cancelled', async () => {
+        const a = await api<{ action?: { state: string } }>('GET', `/actions/${id}`);
+        return a.action?.state === 'cancelled' || a.action?.state === 'rolled-back'
+          ? a.action.state
+          : undefined;
+      });
+      expect(ended).toBe('cancelled');
+      expect(t.hs.router.table.shards.find((s) => s.id === shard.id)?.node).toBe(shard.node);
+      await expect
+        .poll(() => page.locator('#actions tbody tr', { hasText: id }).first().textContent(), {
+          timeout: 15_000,
+        })
+        .toContain('cancelled');
+      await page.locator('#moves [data-move]').first().waitFor({ state: 'detached', timeout: 15_000 });
+    },
+  );
 
   it('dashboard - no console errors, no failed or refused requests', () => {
     expect(ui.watch.errors).toEqual([]);

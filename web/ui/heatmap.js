@@ -238,11 +238,17 @@ export class Heatmap {
       this.#off.width = tw;
       this.#off.height = th;
     }
+    // -1 stands for "no sample" (values are never negative): NaN loses every `>`, so
+    // one comparison both keeps the max and lets any number beat "no sample".
     const acc = this.#acc;
     const vals = d.values;
-    if (tw === cols && th === rows) acc.set(vals.subarray(0, rows * cols));
-    else {
-      acc.fill(NaN);
+    acc.fill(-1);
+    if (tw === cols && th === rows) {
+      for (let i = 0; i < rows * cols; i++) {
+        const v = vals[i];
+        if (v >= 0) acc[i] = v;
+      }
+    } else {
       const xOf = new Int32Array(cols);
       for (let c = 0; c < cols; c++) xOf[c] = Math.floor((c * tw) / cols);
       for (let r = 0; r < rows; r++) {
@@ -251,8 +257,7 @@ export class Heatmap {
         for (let c = 0; c < cols; c++) {
           const v = vals[src + c];
           const i = base + xOf[c];
-          // NaN (no sample) never wins; a number beats NaN.
-          if (v > acc[i] || (acc[i] !== acc[i] && v === v)) acc[i] = v;
+          if (v > acc[i]) acc[i] = v;
         }
       }
     }
@@ -262,10 +267,10 @@ export class Heatmap {
     const k = d.max > 0 ? 255 / d.max : 0;
     for (let i = 0; i < px.length; i++) {
       const v = acc[i];
-      if (v !== v) px[i] = none;
+      if (v < 0) px[i] = none;
       else {
         const j = (v * k) | 0;
-        px[i] = lut[j < 0 ? 0 : j > 255 ? 255 : j];
+        px[i] = lut[j > 255 ? 255 : j];
       }
     }
     const off = /** @type {CanvasRenderingContext2D} */ (this.#off.getContext('2d'));
