@@ -20,6 +20,7 @@ import { AccessLog } from './router/access-log.js';
 import { Instrumentation } from './router/instrumentation.js';
 import { RouterTelemetry } from './telemetry/router-telemetry.js';
 import { Detector } from './detect/detector.js';
+import type { DetectorRules } from './detect/rules.js';
 import { ErrorCode, HotshardError } from './errors.js';
 import { keyText } from './telemetry/snapshot.js';
 import { ControlErrors } from './control/control-errors.js';
@@ -61,6 +62,10 @@ import { ShardActions } from './rebalance/shard-actions.js';
 import { RangePlanRunner } from './rebalance/range-plan-runner.js';
 import { RangePlanning, servedCommandsOf } from './rebalance/range-planning.js';
 import { rangeProposals, registerProposalsApi } from './control/proposals-api.js';
+import { HeatHistory } from './control/heat-history.js';
+import { KeyspaceHeat } from './control/heat-keyspace.js';
+import { registerHeatApi } from './control/heat-api.js';
+import { registerDashboardSummary } from './control/dashboard-summary.js';
 
 /** A running hotshard process. */
 export interface Hotshard {
@@ -96,6 +101,8 @@ export interface Hotshard {
   readonly incidents: IncidentManager | undefined;
   /** Deliveries of events to the configured webhooks. */
   readonly webhooks: WebhookNotifier;
+  /** Per-shard heat, 1 s for 10 minutes and 10 s for a day (undefined when telemetry is off). */
+  readonly heat: HeatHistory | undefined;
   /** Stops accepting, drains in-flight requests, closes backends. Idempotent. */
   close(): Promise<void>;
 }
@@ -375,6 +382,9 @@ export async function startHotshard(
   let monitor: Monitor | undefined;
   let rangePlanning: RangePlanning | undefined;
   let incidents: IncidentManager | undefined;
+  let heat: HeatHistory | undefined;
+  let keyspaceHeat: KeyspaceHeat | undefined;
+  let detectorRules: DetectorRules | undefined;
   const webhooks = new WebhookNotifier({
     hooks: config.webhooks,
     bus: events,
@@ -402,6 +412,7 @@ export async function startHotshard(
       new Instrumentation(telemetry, table, { accessLog, tenantFromKey: config.tenant.keyPrefix }),
     );
     const detector = new Detector(config.detector.rules);
+    detectorRules = detector.rules;
     const planner = new Planner(
       {
         clock: systemClock,
@@ -466,6 +477,18 @@ export async function startHotshard(
       windowSeconds: config.detector.windowSeconds,
       onError: (err) => controlErrors.record('monitor', err),
     });
+    heat = new HeatHistory({
+      router,
+      telemetry,
+      sloP99Ms: config.sloP99Ms,
+      nodeCapacity: config.backend === 'memory' ? (config.capacity ?? null) : null,
+      store: store.store.heat,
+      source: store.actionIdPrefix.replace(/^a-|-$/g, '') || 'local',
+      bus: events,
+      onError: (err) => controlErrors.record('store', err),
+    });
+    keyspaceHeat = new KeyspaceHeat(() => router.table);
+    telemetry.keySink = keyspaceHeat;
     incidents = new IncidentManager({
       bus: events,
       inputs: incidentInputs(monitor, telemetry, executor),
@@ -504,6 +527,16 @@ export async function startHotshard(
     if (rangePlanning !== undefined) registerProposalsApi(http, rangeProposals(rangePlanning));
     if (incidents !== undefined)
       registerIncidentsApi(http, { incidents, tenantHeader: config.tenant.header.toLowerCase() });
+    if (heat !== undefined && keyspaceHeat !== undefined && detectorRules !== undefined) {
+      registerHeatApi(http, { history: heat, keyspace: keyspaceHeat, telemetry });
+      registerDashboardSummary(http, {
+        router,
+        monitor,
+        executor,
+        policies,
+        rules: detectorRules,
+      });
+    }
     const metrics = createMetrics({ router, telemetry, monitor, controlErrors, incidents, webhooks });
     http.get('/metrics', async (_req, res) => res.type(metrics.contentType).send(await metrics.metrics()));
   }
@@ -542,6 +575,7 @@ export async function startHotshard(
     clients: { maxclients: resp.options.maxClients },
   });
   monitor?.start();
+  heat?.start();
   log.info(
     { respPort, httpPort, backend: config.backend, nodes: backends.size, shards: table.shards.length },
     'hotshard ready',
@@ -567,9 +601,11 @@ export async function startHotshard(
     rangePlanning,
     incidents,
     webhooks,
+    heat,
     close(): Promise<void> {
       closing ??= (async () => {
         monitor?.stop();
+        await heat?.stop();
         incidents?.close();
         stopAuditingPlanner();
         // Last notices (an incident that just resolved) get a moment, never the whole drain.

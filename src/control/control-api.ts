@@ -125,7 +125,7 @@ export function registerControlApi(app: FastifyInstance, deps: ControlApiDeps): 
     if (req.headers['last-event-id'] !== undefined && Number.isInteger(lastId) && lastId >= 0) {
       for (const e of bus.since(lastId)) raw.write(sseFrame(e));
     }
-    const unsubscribe = bus.subscribe((e) => raw.write(sseFrame(e)));
+    const unsubscribe = bus.subscribe((e) => raw.write(sseFrame(e)), { broadcasts: true });
     const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), HEARTBEAT_MS);
     heartbeat.unref();
     const end = (): void => {

@@ -1,6 +1,6 @@
 /**
  * The control plane's event stream: hotspots raised and cleared, nodes down
- * and up (later: actions taken). Subscribers are the SSE endpoint, webhooks and the scenario
+ * and up, actions, incidents, and the once-a-second `heat` column. Subscribers are the SSE endpoint, webhooks and the scenario
  * runner. A bounded backlog lets an SSE client that reconnects with
  * Last-Event-ID catch up on what it missed.
  */
@@ -25,6 +25,8 @@ export type ListenerErrorHandler = (err: unknown, event: ControlEvent) => void;
 /** Fan-out of control-plane events with a bounded backlog. */
 export class EventBus {
   readonly #listeners = new Set<EventListener>();
+  /** Listeners that also want broadcasts (the SSE stream). */
+  readonly #broadcastListeners = new Set<EventListener>();
   readonly #backlog: ControlEvent[] = [];
   readonly #backlogSize: number;
   #nextId = 1;
@@ -45,7 +47,27 @@ export class EventBus {
     const event: ControlEvent = { id: this.#nextId++, type, at, data };
     this.#backlog.push(event);
     if (this.#backlog.length > this.#backlogSize) this.#backlog.shift();
-    for (const listener of this.#listeners) {
+    this.#deliver(event);
+    return event;
+  }
+
+  /**
+   * Delivers an event to every listener without keeping it in the backlog:
+   * for frequent, self-contained events (the once-a-second `heat` column),
+   * which would push the hotspots and incidents a reconnecting client
+   * resumes from out of the backlog within minutes. Its id is from the same
+   * sequence, so Last-Event-ID stays ordered. Only listeners that asked for
+   * broadcasts get it: webhooks, the audit log and the store's followers
+   * would otherwise each see 86,400 of them a day.
+   */
+  broadcast(type: string, data: unknown, at = Date.now()): ControlEvent {
+    const event: ControlEvent = { id: this.#nextId++, type, at, data };
+    this.#deliver(event, this.#broadcastListeners);
+    return event;
+  }
+
+  #deliver(event: ControlEvent, listeners: Set<EventListener> = this.#listeners): void {
+    for (const listener of listeners) {
       try {
         listener(event);
       } catch (err) {
@@ -54,7 +76,6 @@ export class EventBus {
         this.#reportListenerError(err, event);
       }
     }
-    return event;
   }
 
   #reportListenerError(err: unknown, event: ControlEvent): void {
@@ -65,10 +86,14 @@ export class EventBus {
     }
   }
 
-  /** Subscribes; returns the unsubscribe function. */
-  subscribe(listener: EventListener): () => void {
+  /** Subscribes (with `broadcasts`, to broadcasts too); returns the unsubscribe function. */
+  subscribe(listener: EventListener, options: { readonly broadcasts?: boolean } = {}): () => void {
     this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    if (options.broadcasts === true) this.#broadcastListeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+      this.#broadcastListeners.delete(listener);
+    };
   }
 
   /** Events after `id` still in the backlog, oldest first. */

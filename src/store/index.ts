@@ -7,6 +7,8 @@ export type {
   AuditInput,
   AuditStore,
   ConfigStore,
+  HeatSample,
+  HeatStore,
   IncidentStore,
   MoveStore,
   NodeKind,

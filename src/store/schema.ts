@@ -107,6 +107,26 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX moves_open ON moves (open)',
     ],
   },
+  {
+    version: 3,
+    name: 'heat',
+    statements(d) {
+      const t = types(d);
+      return [
+        // One row per 10-second block, shard and router; pruned to a day (control/heat-history.ts).
+        `CREATE TABLE heat (
+          at ${t.int64} NOT NULL,
+          shard text NOT NULL,
+          source text NOT NULL,
+          node text NOT NULL,
+          qps ${t.real} NOT NULL,
+          p99_ms ${t.real} NOT NULL,
+          utilization ${t.real},
+          bytes ${t.real} NOT NULL,
+          PRIMARY KEY (at, shard, source))`,
+      ];
+    },
+  },
 ];
 
 /** Where the applied migrations are recorded. */
@@ -164,4 +184,14 @@ export interface Tables {
     incident_json: string;
   };
   instances: { id: Generated<Int64>; started_at: Int64 };
+  heat: {
+    at: Int64;
+    shard: string;
+    source: string;
+    node: string;
+    qps: number;
+    p99_ms: number;
+    utilization: number | null;
+    bytes: number;
+  };
 }

@@ -20,6 +20,7 @@ import {
   VersionConflict,
   type AuditEntry,
   type ConfigStore,
+  type HeatSample,
   type RoutingVersion,
   type StoredIncident,
   type StoredMove,
@@ -601,6 +602,77 @@ export function createSqlStore(o: SqlStoreOptions): ConfigStore {
       }),
   };
 
+  const finite = (v: unknown, what: string): number => {
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw badRequest(`${what} must be a finite number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const heatRow = (h: HeatSample): Tables['heat'] => ({
+    at: time(h.at, 'heat at'),
+    shard: text(h.shard, 'heat shard'),
+    source: text(h.source, 'heat source'),
+    node: text(h.node, 'heat node'),
+    qps: finite(h.qps, 'heat qps'),
+    p99_ms: finite(h.p99Ms, 'heat p99Ms'),
+    utilization: h.utilization === null ? null : finite(h.utilization, 'heat utilization'),
+    bytes: finite(h.bytes, 'heat bytes'),
+  });
+  const heat: ConfigStore['heat'] = {
+    put: (samples) =>
+      run(`save ${samples.length} heat samples`, async () => {
+        // Checked before anything is written: one bad sample writes none.
+        const rows = samples.map(heatRow);
+        // 8 values a row; SQLite allows 32,766 bound values per statement.
+        for (let i = 0; i < rows.length; i += SHARD_ROWS_PER_INSERT) {
+          await db
+            .insertInto('heat')
+            .values(rows.slice(i, i + SHARD_ROWS_PER_INSERT))
+            .onConflict((oc) =>
+              oc.columns(['at', 'shard', 'source']).doUpdateSet((eb) => ({
+                node: eb.ref('excluded.node'),
+                qps: eb.ref('excluded.qps'),
+                p99_ms: eb.ref('excluded.p99_ms'),
+                utilization: eb.ref('excluded.utilization'),
+                bytes: eb.ref('excluded.bytes'),
+              })),
+            )
+            .execute();
+        }
+      }),
+    list: (range) =>
+      run('list heat samples', async () => {
+        const from = time(range.from, 'heat from');
+        const to = time(range.to, 'heat to');
+        const rows = await db
+          .selectFrom('heat')
+          .selectAll()
+          .where('at', '>=', from)
+          .where('at', '<', to)
+          .orderBy('at')
+          .orderBy('shard')
+          .orderBy('source')
+          .execute();
+        return rows.map((r) => ({
+          at: Number(r.at),
+          shard: r.shard,
+          node: r.node,
+          source: r.source,
+          qps: Number(r.qps),
+          p99Ms: Number(r.p99_ms),
+          utilization: r.utilization === null ? null : Number(r.utilization),
+          bytes: Number(r.bytes),
+        }));
+      }),
+    prune: (before) =>
+      run('prune heat samples', async () => {
+        const r = await db
+          .deleteFrom('heat')
+          .where('at', '<', time(before, 'heat before'))
+          .executeTakeFirst();
+        return Number(r.numDeletedRows);
+      }),
+  };
+
   return {
     kind: o.kind,
     location: o.location,
@@ -612,6 +684,7 @@ export function createSqlStore(o: SqlStoreOptions): ConfigStore {
     moves,
     audit,
     incidents,
+    heat,
     instance: () =>
       run('register this process', async () => {
         const r = await db

@@ -213,6 +213,37 @@ export interface IncidentStore {
   }): Promise<StoredIncident[]>;
 }
 
+/**
+ * One shard's heat over one 10-second block (the dashboard's history beyond
+ * the 10 minutes each router keeps in memory at 1 s).
+ */
+export interface HeatSample {
+  /** Start of the block, ms since the epoch (a multiple of 10,000). */
+  readonly at: number;
+  readonly shard: string;
+  readonly node: string;
+  /** Which router measured it (several share one store; readers sum them). */
+  readonly source: string;
+  /** Requests per second over the block. */
+  readonly qps: number;
+  /** p99 latency over the block, ms. */
+  readonly p99Ms: number;
+  /** qps over the shard's capacity; null when that is unknown. */
+  readonly utilization: number | null;
+  /** Request and reply bytes per second. */
+  readonly bytes: number;
+}
+
+/** Per-shard heat in 10-second blocks, kept for a day (the caller prunes). */
+export interface HeatStore {
+  /** Inserts or replaces samples (by block, shard and source). */
+  put(samples: readonly HeatSample[]): Promise<void>;
+  /** Samples with `from <= at < to`, by time then shard then source. */
+  list(range: { readonly from: number; readonly to: number }): Promise<HeatSample[]>;
+  /** Deletes samples with `at < before`; resolves with how many. */
+  prune(before: number): Promise<number>;
+}
+
 /** The config store. */
 export interface ConfigStore {
   /** `embedded` (SQLite file or memory) or `postgres`. */
@@ -228,6 +259,7 @@ export interface ConfigStore {
   readonly moves: MoveStore;
   readonly audit: AuditStore;
   readonly incidents: IncidentStore;
+  readonly heat: HeatStore;
   /** A number no other process sharing the store got from it (names this process's action ids). */
   instance(): Promise<number>;
   /** Closes connections and watches; later calls reject with HS_ERR_STORE_UNAVAILABLE. Idempotent. */

@@ -72,6 +72,16 @@ export const Outcome = { Ok: 0, Error: 1, Shed: 2 } as const;
 /** One outcome. */
 export type Outcome = (typeof Outcome)[keyof typeof Outcome];
 
+/**
+ * Where each measured keyed request goes as well, a batch at a time as the
+ * measure log is folded (the dashboard's keyspace heat): its key, bytes and
+ * sampling weight, in the second `advanceTo` last named.
+ */
+export interface KeySink {
+  advanceTo(second: number): void;
+  offer(key: Uint8Array, isWrite: boolean, bytes: number, weight: number): void;
+}
+
 /** The kinds of entity with counters. */
 export type EntityKind = 'shard' | 'node' | 'tenant';
 
@@ -190,7 +200,7 @@ export class RouterTelemetry {
   readonly #recent = new Map<string, { second: number; count: number; at: number }>();
   /** Measured requests of the current second not yet folded in (see measure-log.ts). */
   readonly #log = new MeasureLog();
-  readonly #folder: MeasureSink;
+  readonly #folder: Folder;
   /** Which tenants send to which shard and node (tenant-mix.ts). */
   readonly #mix = new TenantMix();
   #second = -1;
@@ -341,6 +351,18 @@ export class RouterTelemetry {
   counters(kind: EntityKind): EntityCounters {
     this.#sync();
     return kind === 'shard' ? this.#shards : kind === 'node' ? this.#nodes : this.#tenants;
+  }
+
+  /**
+   * Also hands every measured keyed request to `sink` (see KeySink), or stops
+   * with undefined. Measured requests are all of them up to the sample
+   * budget and a weighted sample above, so a sink costs at most a few
+   * thousand calls a second whatever the load.
+   */
+  set keySink(sink: KeySink | undefined) {
+    this.#sync();
+    this.#folder.sink = sink;
+    sink?.advanceTo(this.#second);
   }
 
   /** The heavy-hitter sketches (read side). */
@@ -639,11 +661,13 @@ export class RouterTelemetry {
     this.tenants.rebalance(second);
     this.#keys.advanceTo(second);
     this.#mix.advanceTo(second);
+    this.#folder.sink?.advanceTo(second);
   }
 }
 
 /** Folds measured requests into the counters and sketches (the measure log's drain target). */
 class Folder implements MeasureSink {
+  sink: KeySink | undefined;
   constructor(
     readonly shards: EntityCounters,
     readonly nodes: EntityCounters,
@@ -668,7 +692,10 @@ class Folder implements MeasureSink {
     this.shards.add(shard, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
     this.nodes.add(node, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
     if (tenant >= 0) this.tenants.add(tenant, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
-    if (key !== null) this.keys.offer(key, isWrite, bytesIn + bytesOut, weight);
+    if (key !== null) {
+      this.keys.offer(key, isWrite, bytesIn + bytesOut, weight);
+      this.sink?.offer(key, isWrite, bytesIn + bytesOut, weight);
+    }
     this.mix.add(shard, node, tenant, weight);
   }
 }

@@ -108,6 +108,7 @@ export function runStoreCases(label: string, make: () => Promise<StoreHarness>):
         expect(await store.moves.listOpen()).toEqual([]);
         expect(await store.audit.list()).toEqual([]);
         expect(await store.incidents.list()).toEqual([]);
+        expect(await store.heat.list({ from: 0, to: Number.MAX_SAFE_INTEGER })).toEqual([]);
       }));
 
     it('config store - a saved routing table reads back equal, for both partitioners', () =>
@@ -405,6 +406,49 @@ export function runStoreCases(label: string, make: () => Promise<StoreHarness>):
         expect((await store.incidents.list()).map((i) => i.id)).toEqual(['i-2', 'i-1']);
         expect((await store.incidents.list({ state: 'open' })).map((i) => i.id)).toEqual(['i-2']);
         expect(await store.incidents.get('nope')).toBeUndefined();
+      }));
+
+    it('config store - heat samples are replaced by block, shard and source, listed by time and pruned', () =>
+      withStore(async (store) => {
+        const sample = (
+          at: number,
+          shard: string,
+          source: string,
+          qps: number,
+          utilization: number | null,
+        ) => ({
+          at,
+          shard,
+          node: 'n0',
+          source,
+          qps,
+          p99Ms: 1.5,
+          utilization,
+          bytes: qps * 100,
+        });
+        expect(await store.heat.list({ from: 0, to: 1e15 })).toEqual([]);
+        await store.heat.put([
+          sample(20_000, 's1', 'r1', 30, 0.3),
+          sample(10_000, 's0', 'r1', 10, null),
+          sample(10_000, 's0', 'r2', 5, 0.05),
+        ]);
+        // The same block, shard and source again replaces it.
+        await store.heat.put([sample(20_000, 's1', 'r1', 40, 0.4)]);
+        expect(await store.heat.list({ from: 0, to: 30_000 })).toEqual([
+          sample(10_000, 's0', 'r1', 10, null),
+          sample(10_000, 's0', 'r2', 5, 0.05),
+          sample(20_000, 's1', 'r1', 40, 0.4),
+        ]);
+        expect((await store.heat.list({ from: 10_001, to: 20_000 })).length).toBe(0);
+        // More rows than one INSERT takes.
+        await store.heat.put(Array.from({ length: 1200 }, (_, i) => sample(30_000, `x${i}`, 'r1', i, null)));
+        expect((await store.heat.list({ from: 30_000, to: 40_000 })).length).toBe(1200);
+        expect(await store.heat.prune(20_000)).toBe(2);
+        expect((await store.heat.list({ from: 0, to: 1e15 })).map((h) => h.at)[0]).toBe(20_000);
+        const err = await rejection(store.heat.put([sample(40_000, 's0', 'r1', Number.NaN, null)]));
+        expect((err as HotshardError).code).toBe(ErrorCode.BadRequest);
+        expect((err as Error).message).toMatch(/heat qps/);
+        expect(await store.heat.list({ from: 40_000, to: 50_000 })).toEqual([]);
       }));
 
     it('config store - bad input is refused with a clear error, and a closed store says it is closed', () =>

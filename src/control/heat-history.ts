@@ -1,0 +1,459 @@
+/**
+ * Heat history: per shard, per second, its requests (qps), p99, utilization
+ * and bytes, for the dashboard's shard × time heatmap.
+ *
+ * Nothing is counted twice: the last 10 minutes at 1 s are the telemetry's
+ * own per-shard rings (counters.ts: exact request counts, bytes and each
+ * second's p99), read when asked. What this adds:
+ * - each shard's lifetime (seen in a table from, gone at), so a second in
+ *   which a shard did not exist reads null, not 0, and shards a split or
+ *   merge removed keep their rows;
+ * - a longer history in the config store (`heat`, 10-second blocks, a day):
+ *   each block is written once it is complete, from the same rings (its p99
+ *   from the per-second histograms of the block, so exact to the bucket);
+ * - the newest column once a second as the SSE event `heat`, so the page
+ *   appends instead of re-fetching.
+ *
+ * Utilization is a shard's requests over its capacity: the shard's own, or
+ * its node's (`--capacity`, embedded nodes), as GET /shards shows it; so it
+ * is the share of its node a shard uses, and a node's shards add up to the
+ * node's utilization. Unknown (Redis nodes without a capacity): null.
+ */
+import { systemClock, type Clock } from '../clock.js';
+import type { RoutingTable } from '../keyspace/routing-table.js';
+import { shardRow } from '../router/http-server.js';
+import type { Router } from '../router/router.js';
+import type { HeatSample, HeatStore } from '../store/store.js';
+import { Field, type EntityCounters } from '../telemetry/counters.js';
+import { percentilesOf } from '../telemetry/histogram.js';
+import type { RouterTelemetry } from '../telemetry/router-telemetry.js';
+import type { EventBus } from './events.js';
+
+/** What a heatmap colours. */
+export const HEAT_METRICS = ['qps', 'p99', 'utilization', 'bytes'] as const;
+/** One heat metric. */
+export type HeatMetric = (typeof HEAT_METRICS)[number];
+/** The unit of each metric. */
+export const HEAT_UNITS = { qps: 'ops/s', p99: 'ms', utilization: 'ratio', bytes: 'bytes/s' } as const;
+
+/** Seconds of a block in the stored history. */
+export const BLOCK_SECONDS = 10;
+/** How long the stored history is kept. */
+export const HEAT_RETENTION_MS = 24 * 3600 * 1000;
+/** The bytes/s scale's top: a 1 Gbit/s link, what one node's NIC commonly carries. */
+export const BYTES_SCALE = 125_000_000;
+/** The qps scale's top when no node capacity is known: a busy Redis node's order of magnitude. */
+export const UNKNOWN_CAPACITY_QPS_SCALE = 100_000;
+
+/** One shard in one column. p99 is null where nothing was measured; utilization where capacity is unknown. */
+export interface HeatCell {
+  readonly qps: number;
+  readonly p99: number | null;
+  readonly utilization: number | null;
+  readonly bytes: number;
+}
+
+/** A row of the heatmap: a shard of the table in force, or one gone in the window (status `gone`). */
+export interface HeatRow {
+  readonly id: string;
+  readonly node: string;
+  readonly start: string | null;
+  readonly end: string | null;
+  readonly status: string;
+}
+
+/** An absolute colour scale: fixed by capacity and SLO, never by what the view holds. */
+export interface HeatScale {
+  readonly min: 0;
+  readonly max: number;
+  readonly why: string;
+}
+
+/** GET /heat. */
+export interface HeatView {
+  readonly metric: HeatMetric;
+  readonly unit: (typeof HEAT_UNITS)[HeatMetric];
+  readonly stepMs: number;
+  readonly from: number;
+  readonly to: number;
+  readonly rows: HeatRow[];
+  readonly values: (number | null)[][];
+  readonly scale: HeatScale;
+}
+
+/** What the history knows of a shard: its place, and when it was in the table (seconds, end exclusive). */
+interface Lifetime {
+  row: HeatRow;
+  capacity: number | null;
+  from: number;
+  to: number | null;
+}
+
+/** How a {@link HeatHistory} is set up. */
+export interface HeatHistoryOptions {
+  readonly router: Router;
+  readonly telemetry: RouterTelemetry;
+  readonly sloP99Ms: number;
+  /** The capacity of embedded nodes (ops/s), for the qps scale; null when unknown. */
+  readonly nodeCapacity: number | null;
+  /** Where the 10-second blocks go; none: the history is the last 10 minutes only. */
+  readonly store?: HeatStore | undefined;
+  /** This router's name in the store (several routers may share one). */
+  readonly source?: string;
+  /** Where the `heat` column is broadcast each second. */
+  readonly bus?: EventBus | undefined;
+  readonly clock?: Clock;
+  readonly retentionMs?: number;
+  /** Told of a failed store write (the block is then missing from the history, not retried). */
+  readonly onError?: (err: unknown) => void;
+}
+
+/**
+ * The heat history of one router.
+ *
+ * @example
+ * const heat = new HeatHistory({ router, telemetry, sloP99Ms: 20, nodeCapacity: 5000, store: store.heat, bus });
+ * heat.start(); // a tick a second: lifetimes, the SSE column, stored blocks
+ * (await heat.view('utilization', 600)).values[0]; // the first shard's last 600 seconds
+ */
+export class HeatHistory {
+  readonly #o: HeatHistoryOptions;
+  readonly #clock: Clock;
+  readonly #shards = new Map<string, Lifetime>();
+  /** Nodes of stored shards this process never saw (another router's, or before a restart). */
+  readonly #storedNodes = new Map<string, string>();
+  /** The first second this history watched (earlier columns are null). */
+  readonly #started: number;
+  #version = -1;
+  /** The last second broadcast and the last block stored (its start second). */
+  #broadcast: number;
+  #stored: number;
+  #prunedAt = -Infinity;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #ticking: Promise<void> | undefined;
+  readonly #q = [0];
+
+  constructor(options: HeatHistoryOptions) {
+    this.#o = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#started = options.telemetry.second;
+    this.#broadcast = this.#started - 1;
+    this.#stored = Math.floor(this.#started / BLOCK_SECONDS) * BLOCK_SECONDS - BLOCK_SECONDS;
+    this.#observe(options.router.table, this.#started);
+  }
+
+  /** Ticks once a second until `stop`; the timer does not hold the process. */
+  start(intervalMs = 1000): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => void this.tick(), intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Stops ticking and waits for a tick in progress (its store write). */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#ticking;
+  }
+
+  /**
+   * Notes table changes, broadcasts the columns completed since the last
+   * tick (at most 10), and stores the blocks completed since the last one.
+   * Never rejects: a store failure goes to `onError`.
+   */
+  tick(): Promise<void> {
+    const now = this.#o.telemetry.second;
+    this.#observe(this.#o.router.table, now);
+    const bus = this.#o.bus;
+    for (let s = Math.max(this.#broadcast + 1, now - 10); s < now; s++) {
+      if (bus !== undefined) bus.broadcast('heat', { shards: this.column(s) }, s * 1000);
+    }
+    this.#broadcast = Math.max(this.#broadcast, now - 1);
+    if (this.#ticking !== undefined) return this.#ticking;
+    const due = this.#dueBlocks(now);
+    if (due.length === 0) return Promise.resolve();
+    this.#ticking = this.#store(due, now).finally(() => (this.#ticking = undefined));
+    return this.#ticking;
+  }
+
+  /** Every shard with a value in `second`: the `heat` event's body. */
+  column(second: number): Record<string, HeatCell> {
+    const out: Record<string, HeatCell> = {};
+    const counters = this.#o.telemetry.counters('shard');
+    for (const [id, life] of this.#shards) {
+      const cell = this.#cell(counters, id, life, second);
+      if (cell !== null) out[id] = cell;
+    }
+    return out;
+  }
+
+  /** The absolute scale of a metric. */
+  scale(metric: HeatMetric): HeatScale {
+    const slo = this.#o.sloP99Ms;
+    const capacity = this.#o.nodeCapacity;
+    switch (metric) {
+      case 'utilization':
+        return {
+          min: 0,
+          max: 1,
+          why: "1 = the shard's capacity (its node's ops/s): above it requests queue",
+        };
+      case 'p99':
+        return { min: 0, max: 2 * slo, why: `twice the p99 SLO (sloP99Ms = ${slo} ms)` };
+      case 'bytes':
+        return { min: 0, max: BYTES_SCALE, why: 'a 1 Gbit/s link (125 MB/s)' };
+      case 'qps':
+        return capacity !== null && capacity > 0
+          ? { min: 0, max: capacity, why: `a node's capacity (${capacity} ops/s)` }
+          : {
+              min: 0,
+              max: UNKNOWN_CAPACITY_QPS_SCALE,
+              why: `no node capacity is configured: ${UNKNOWN_CAPACITY_QPS_SCALE} ops/s, a busy Redis node`,
+            };
+    }
+  }
+
+  /**
+   * The heatmap of the last `seconds`: at 1 s from the telemetry's rings up
+   * to their length (600 s), else at 10 s from the stored blocks (the blocks
+   * not stored yet from the rings).
+   */
+  async view(metric: HeatMetric, seconds: number): Promise<HeatView> {
+    const now = this.#o.telemetry.second;
+    this.#observe(this.#o.router.table, now);
+    const counters = this.#o.telemetry.counters('shard');
+    const fine = seconds <= counters.seconds;
+    const stepMs = fine ? 1000 : BLOCK_SECONDS * 1000;
+    const columns = fine ? seconds : Math.ceil(seconds / BLOCK_SECONDS);
+    const first = fine
+      ? now - seconds
+      : Math.floor(now / BLOCK_SECONDS) * BLOCK_SECONDS - columns * BLOCK_SECONDS;
+    const stepSeconds = stepMs / 1000;
+    const cells = new Map<string, (HeatCell | null)[]>();
+    const rowOf = (id: string): (HeatCell | null)[] => {
+      let row = cells.get(id);
+      if (row === undefined) cells.set(id, (row = new Array<HeatCell | null>(columns).fill(null)));
+      return row;
+    };
+    if (fine) {
+      for (const [id, life] of this.#shards) {
+        for (let c = 0; c < columns; c++) {
+          const cell = this.#cell(counters, id, life, first + c);
+          if (cell !== null) rowOf(id)[c] = cell;
+        }
+      }
+    } else {
+      const stored = await this.#stored10(first, columns);
+      for (const [key, cell] of stored) {
+        const [c, id] = splitKey(key);
+        rowOf(id)[c] = cell;
+      }
+      // Blocks not in the store yet (the last one or two): from the rings.
+      for (let c = 0; c < columns; c++) {
+        const block = first + c * BLOCK_SECONDS;
+        if (block <= this.#stored || block + BLOCK_SECONDS > now || block < now - counters.seconds) continue;
+        for (const [id, life] of this.#shards) {
+          const cell = this.#block(counters, id, life, block, now);
+          if (cell !== null) rowOf(id)[c] = cell;
+        }
+      }
+    }
+    const table = this.#o.router.table;
+    const ids = table.shards.map((s) => s.id as string);
+    const current = new Set(ids);
+    for (const id of cells.keys()) if (!current.has(id)) ids.push(id);
+    const rows = ids.map(
+      (id) =>
+        this.#shards.get(id)?.row ?? {
+          id,
+          node: this.#storedNodes.get(id) ?? '',
+          start: null,
+          end: null,
+          status: 'gone',
+        },
+    );
+    const values = ids.map((id) => {
+      const row = cells.get(id);
+      return row === undefined
+        ? new Array<number | null>(columns).fill(null)
+        : row.map((cell) => (cell === null ? null : round(cell[metric])));
+    });
+    return {
+      metric,
+      unit: HEAT_UNITS[metric],
+      stepMs,
+      from: first * 1000,
+      to: (first + columns * stepSeconds) * 1000,
+      rows,
+      values,
+      scale: this.scale(metric),
+    };
+  }
+
+  /** The stored blocks of the window, summed over routers: "column,shard" → cell. */
+  async #stored10(first: number, columns: number): Promise<Map<string, HeatCell>> {
+    const out = new Map<string, HeatCell>();
+    const store = this.#o.store;
+    if (store === undefined) return out;
+    const samples = await store.list({ from: first * 1000, to: (first + columns * BLOCK_SECONDS) * 1000 });
+    for (const s of samples) {
+      const c = Math.floor((s.at / 1000 - first) / BLOCK_SECONDS);
+      const key = `${c},${s.shard}`;
+      if (!this.#shards.has(s.shard)) this.#storedNodes.set(s.shard, s.node);
+      const had = out.get(key);
+      out.set(
+        key,
+        had === undefined
+          ? { qps: s.qps, p99: s.qps > 0 ? s.p99Ms : null, utilization: s.utilization, bytes: s.bytes }
+          : {
+              qps: had.qps + s.qps,
+              p99: s.qps > 0 ? Math.max(had.p99 ?? 0, s.p99Ms) : had.p99,
+              utilization:
+                had.utilization === null && s.utilization === null
+                  ? null
+                  : (had.utilization ?? 0) + (s.utilization ?? 0),
+              bytes: had.bytes + s.bytes,
+            },
+      );
+    }
+    return out;
+  }
+
+  /** Records the shards of a table not seen before, and the end of those it no longer has. */
+  #observe(table: RoutingTable, second: number): void {
+    if (table.version === this.#version) return;
+    this.#version = table.version;
+    const present = new Set<string>();
+    for (const s of table.shards) {
+      present.add(s.id);
+      const r = shardRow(this.#o.router, s);
+      const row: HeatRow = {
+        id: s.id,
+        node: s.node,
+        start: r.key_range[0],
+        end: r.key_range[1],
+        status: s.status,
+      };
+      const life = this.#shards.get(s.id);
+      if (life === undefined || life.to !== null)
+        this.#shards.set(s.id, { row, capacity: r.capacity, from: life?.from ?? second, to: null });
+      else {
+        life.row = row;
+        life.capacity = r.capacity;
+      }
+    }
+    for (const [id, life] of this.#shards) {
+      if (present.has(id) || life.to !== null) continue;
+      life.to = second;
+      life.row = { ...life.row, status: 'gone' };
+    }
+  }
+
+  /** A shard's cell in one whole second, or null when it was not there and nothing was counted. */
+  #cell(counters: EntityCounters, id: string, life: Lifetime, second: number): HeatCell | null {
+    const e = counters.find(id);
+    const reads = e === undefined ? 0 : counters.value(e, Field.Reads, second);
+    const writes = e === undefined ? 0 : counters.value(e, Field.Writes, second);
+    const qps = reads + writes;
+    if (qps === 0 && !this.#alive(life, second, second + 1)) return null;
+    const bytes =
+      e === undefined
+        ? 0
+        : counters.value(e, Field.BytesIn, second) + counters.value(e, Field.BytesOut, second);
+    const p99 = qps > 0 && e !== undefined ? counters.value(e, Field.P99, second) / 1000 : null;
+    return { qps, p99, utilization: utilization(qps, life.capacity), bytes };
+  }
+
+  /** A shard's cell over the block starting at `block` (its p99 from the block's histograms). */
+  #block(counters: EntityCounters, id: string, life: Lifetime, block: number, now: number): HeatCell | null {
+    const e = counters.find(id);
+    let ops = 0;
+    let bytes = 0;
+    let worst = 0;
+    for (let s = block; s < block + BLOCK_SECONDS; s++) {
+      if (e === undefined) break;
+      ops += counters.value(e, Field.Reads, s) + counters.value(e, Field.Writes, s);
+      bytes += counters.value(e, Field.BytesIn, s) + counters.value(e, Field.BytesOut, s);
+      worst = Math.max(worst, counters.value(e, Field.P99, s));
+    }
+    if (ops === 0 && !this.#alive(life, block, block + BLOCK_SECONDS)) return null;
+    let p99: number | null = null;
+    if (ops > 0 && e !== undefined) {
+      if (now - block <= counters.histogramSeconds) {
+        // [block, now) less [block + 10, now): the block's own histogram.
+        const all = Float64Array.from(counters.latency(e, now - block));
+        const after = counters.latency(e, now - block - BLOCK_SECONDS);
+        let total = 0;
+        for (let i = 0; i < all.length; i++) total += all[i]! -= after[i]!;
+        percentilesOf(all, 0, total, [99], this.#q);
+        p99 = this.#q[0]! / 1000;
+      } else p99 = worst / 1000; // past the per-second histograms: the worst second's
+    }
+    const qps = ops / BLOCK_SECONDS;
+    return { qps, p99, utilization: utilization(qps, life.capacity), bytes: bytes / BLOCK_SECONDS };
+  }
+
+  /** Whether the shard was in the table for any of the seconds [from, to) this history watched. */
+  #alive(life: Lifetime, from: number, to: number): boolean {
+    return to > this.#started && to > life.from && (life.to === null || from < life.to);
+  }
+
+  /** Starts of the blocks complete by `now` and not stored yet (within the fine histograms' reach). */
+  #dueBlocks(now: number): number[] {
+    if (this.#o.store === undefined) return [];
+    const due: number[] = [];
+    const last = Math.floor(now / BLOCK_SECONDS) * BLOCK_SECONDS - BLOCK_SECONDS;
+    for (let b = Math.max(this.#stored + BLOCK_SECONDS, last - 50); b <= last; b += BLOCK_SECONDS)
+      due.push(b);
+    return due;
+  }
+
+  async #store(blocks: number[], now: number): Promise<void> {
+    const store = this.#o.store!;
+    const counters = this.#o.telemetry.counters('shard');
+    const source = this.#o.source ?? 'local';
+    const samples: HeatSample[] = [];
+    for (const block of blocks) {
+      for (const [id, life] of this.#shards) {
+        const cell = this.#block(counters, id, life, block, now);
+        if (cell === null) continue;
+        samples.push({
+          at: block * 1000,
+          shard: id,
+          node: life.row.node,
+          source,
+          qps: cell.qps,
+          p99Ms: cell.p99 ?? 0,
+          utilization: cell.utilization,
+          bytes: cell.bytes,
+        });
+      }
+    }
+    // Marked stored before the write: a failed block is reported and left out, not retried forever.
+    this.#stored = blocks.at(-1)!;
+    try {
+      if (samples.length > 0) await store.put(samples);
+      const nowMs = this.#clock.now();
+      if (nowMs - this.#prunedAt >= 60_000) {
+        this.#prunedAt = nowMs;
+        await store.prune(nowMs - (this.#o.retentionMs ?? HEAT_RETENTION_MS));
+      }
+    } catch (err) {
+      this.#o.onError?.(err);
+    }
+  }
+}
+
+function utilization(qps: number, capacity: number | null): number | null {
+  return capacity === null || capacity <= 0 ? null : qps / capacity;
+}
+
+function splitKey(key: string): [number, string] {
+  const comma = key.indexOf(',');
+  return [Number(key.slice(0, comma)), key.slice(comma + 1)];
+}
+
+/** Values to 4 significant decimals: the page draws colours, and 1,024 × 600 cells add up in JSON. */
+function round(v: number | null): number | null {
+  return v === null ? null : Math.round(v * 10_000) / 10_000;
+}
