@@ -114,7 +114,7 @@ try {
     const page = await context.newPage();
     await page.addInitScript(`sessionStorage.setItem('hotshard.token', ${JSON.stringify(TOKEN)})`);
     await page.goto(`http://127.0.0.1:${t.httpPort}/`);
-    await page.waitForFunction(`document.body.dataset.ready === '1'`, undefined, { timeout: 30_000 });
+    await page.locator('body[data-ready="1"]').waitFor({ state: 'attached', timeout: 30_000 });
     interactive.push(
       await page.evaluate<number>(`performance.getEntriesByName('hotshard-ready')[0].startTime`),
     );
@@ -124,7 +124,7 @@ try {
   const page = await context.newPage();
   await page.addInitScript(`sessionStorage.setItem('hotshard.token', ${JSON.stringify(TOKEN)})`);
   await page.goto(`http://127.0.0.1:${t.httpPort}/`);
-  await page.waitForFunction(`document.documentElement.dataset.app === 'up'`);
+  await page.locator('html[data-app="up"]').waitFor({ state: 'attached' });
   const drawn = await page.evaluate<{ ours: number[]; naive: number[]; canvas: [number, number] }>(
     inPage(ROWS, COLS, FRAMES, NAIVE_FRAMES),
   );

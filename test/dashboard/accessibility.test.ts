@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runLoad } from '../../src/load/generator.js';
 import { hasBrowser, launchBrowser } from '../../src/testkit/browser.js';
 import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
-import { ADMIN_TOKEN, openDashboard, screenshot } from './page.js';
+import { ADMIN_TOKEN, openDashboard, screenshot, waitReady } from './page.js';
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
@@ -63,7 +63,7 @@ describe.skipIf(!hasBrowser('dashboard accessibility tests'))(
       async () => {
         for (const colorScheme of ['light', 'dark'] as const) {
           const { page, watch } = await openDashboard(browser, t.httpPort, { colorScheme, bypassCSP: true });
-          await page.waitForFunction(`document.body.dataset.ready === '1'`, undefined, { timeout: 30_000 });
+          await waitReady(page);
           await page.locator('#top-keys tbody tr td button').first().waitFor({ timeout: 30_000 });
           // The confirm step is part of the page too.
           await page.click('form[data-act="split"] button[type="submit"]');
@@ -79,7 +79,7 @@ describe.skipIf(!hasBrowser('dashboard accessibility tests'))(
 
     it('dashboard - the heat map reads out a cell with the keyboard', { timeout: 60_000 }, async () => {
       const { page } = await openDashboard(browser, t.httpPort);
-      await page.waitForFunction(`document.body.dataset.ready === '1'`, undefined, { timeout: 30_000 });
+      await waitReady(page);
       await page.focus('#heat-canvas');
       await page.keyboard.press('ArrowLeft');
       await page.keyboard.press('ArrowDown');
@@ -105,9 +105,9 @@ describe.skipIf(!hasBrowser('dashboard accessibility tests'))(
         expect(await page.locator('#token').inputValue()).toBe('');
         await expect.poll(() => page.locator('#banner').isHidden(), { timeout: 15_000 }).toBe(true);
         await page.reload();
-        await page.waitForFunction(`document.documentElement.dataset.app === 'up'`);
+        await page.locator('html[data-app="up"]').waitFor({ state: 'attached' });
         expect(await page.locator('#token-state').textContent()).toBe('token set for this tab');
-        await page.waitForFunction(`document.body.dataset.ready === '1'`, undefined, { timeout: 30_000 });
+        await waitReady(page);
         // The token is never put in a URL.
         expect(page.url()).not.toContain(ADMIN_TOKEN);
         await page.context().close();

@@ -46,9 +46,17 @@ export async function openDashboard(
     if (r.status() >= 400) badResponses.push(`${r.status()} ${r.request().method()} ${r.url()}`);
   });
   await page.goto(`http://127.0.0.1:${httpPort}/`);
-  // Browser-side code is passed as text: the test tsconfig has no DOM types.
-  await page.waitForFunction(`document.documentElement.dataset.app === 'up'`);
+  await page.locator('html[data-app="up"]').waitFor({ state: 'attached' });
   return { page, watch, badResponses };
+}
+
+/**
+ * Waits until the page has drawn its first summary and heat map. (Locators,
+ * not waitForFunction: a polled string predicate is eval'd in the page, which
+ * the page's CSP forbids.)
+ */
+export async function waitReady(page: Page): Promise<void> {
+  await page.locator('body[data-ready="1"]').waitFor({ state: 'attached', timeout: 30_000 });
 }
 
 /** Saves a full-page screenshot under SCREENSHOTS. */
@@ -61,23 +69,32 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 const GUTTER = { left: 58, right: 6, top: 12, bottom: 18 };
 
 /**
- * The colour drawn for each row of the shard heat map, a few columns left of
- * the newest (whose second is still filling), as [r, g, b].
+ * How far from `base` (the colour of 0) each row of the shard heat map is
+ * drawn over its newest three columns (the newest may still be filling):
+ * the largest colour distance per row.
  */
-export async function heatRowColours(page: Page, rows: number): Promise<number[][]> {
-  return page.evaluate<number[][]>(`(() => {
+export async function heatRowDistances(page: Page, rows: number, base: readonly number[]): Promise<number[]> {
+  // Browser-side code is passed as text: the test tsconfig has no DOM types.
+  return page.evaluate<number[]>(`(() => {
     const g = ${JSON.stringify(GUTTER)};
+    const base = ${JSON.stringify(base)};
     const rows = ${rows};
     const canvas = document.getElementById('heat-canvas');
     const ctx = canvas.getContext('2d');
     const dpr = window.devicePixelRatio || 1;
     const w = canvas.width - (g.left + g.right) * dpr;
     const h = canvas.height - (g.top + g.bottom) * dpr;
-    const x = Math.floor(g.left * dpr + w - 4 * (w / 600) - 2);
+    const col = w / 600;
     const out = [];
     for (let r = 0; r < rows; r++) {
-      const d = ctx.getImageData(x, Math.floor(g.top * dpr + (r + 0.5) * (h / rows)), 1, 1).data;
-      out.push([d[0], d[1], d[2]]);
+      const y = Math.floor(g.top * dpr + (r + 0.5) * (h / rows));
+      let best = 0;
+      for (let k = 0; k < 3; k++) {
+        const x = Math.floor(g.left * dpr + w - (k + 0.5) * col);
+        const d = ctx.getImageData(x, y, 1, 1).data;
+        best = Math.max(best, Math.hypot(d[0] - base[0], d[1] - base[1], d[2] - base[2]));
+      }
+      out.push(best);
     }
     return out;
   })()`);

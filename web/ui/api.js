@@ -9,6 +9,11 @@
  * instead (the SSE framing is a few lines): the stream is authorized exactly
  * like every other request, and no token ends up in an access log, the
  * browser history or a Referer header, as a `?token=` would.
+ *
+ * Requests carry no browser credentials (`credentials: 'omit'`): the token is
+ * the only credential, and a 401 whose WWW-Authenticate offers Basic would
+ * otherwise open the browser's login dialog (and hang the request until it is
+ * answered) instead of reaching the page, which asks for the token itself.
  */
 
 const TOKEN_KEY = 'hotshard.token';
@@ -66,6 +71,7 @@ export async function request(method, path, body) {
     headers: headers(body === undefined ? {} : { 'content-type': 'application/json' }),
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     cache: 'no-store',
+    credentials: 'omit',
   });
   const text = await res.text();
   /** @type {any} */
@@ -104,6 +110,7 @@ export async function followEvents(onEvent, onState, signal) {
           ...(lastId === '' ? {} : { 'last-event-id': lastId }),
         }),
         cache: 'no-store',
+        credentials: 'omit',
         signal,
       });
       if (!res.ok || res.body === null) {

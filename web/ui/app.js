@@ -43,19 +43,24 @@ const keyspace = new Heatmap(/** @type {HTMLCanvasElement} */ (byId('ks-canvas')
   height: () => 220,
 });
 
-/** Shows (or, with null, clears) the page's error line. @param {string | null} text */
-function banner(text) {
+/** What failed, by the panel that asked: one panel's success must not hide another's error. */
+const problems = new Map();
+
+/** Shows the page's error line from what is failing now. @param {string} what @param {string | null} text */
+function banner(what, text) {
+  if (text === null) problems.delete(what);
+  else problems.set(what, text);
   const el = byId('banner');
-  el.hidden = text === null;
-  el.textContent = text ?? '';
+  el.hidden = problems.size === 0;
+  el.textContent = [...problems.values()].join(' ');
 }
 
 /** Turns a failed request into a line a person can act on. @param {string} what @param {unknown} err */
 function failed(what, err) {
   if (err instanceof ApiError && (err.status === 401 || err.status === 403))
-    banner(`${what}: ${err.message}. Enter the read or admin token above (kept for this tab only).`);
-  else if (err instanceof ApiError) banner(`${what}: ${err.status} ${err.code}: ${err.message}`);
-  else banner(`${what}: hotshard does not answer (${String(err)}); retrying.`);
+    banner(what, `${what}: ${err.message}. Enter the read or admin token above (kept for this tab only).`);
+  else if (err instanceof ApiError) banner(what, `${what}: ${err.status} ${err.code}: ${err.message}`);
+  else banner(what, `${what}: hotshard does not answer (${String(err)}); retrying.`);
 }
 
 const hooks = { onKey: () => {}, onCancel: () => {}, onRevert: () => {} };
@@ -97,6 +102,7 @@ async function loadHeat() {
     });
     byId('heat-why').textContent = `colour scale 0 to ${m.scale.max} ${m.unit}: ${m.scale.why}`;
     state.ready.heat = true;
+    banner('heat map', null);
     markReady();
   } catch (err) {
     failed('heat map', err);
@@ -123,6 +129,7 @@ async function loadKeyspace() {
       })),
       marks: marks(),
     });
+    banner('keyspace heat map', null);
     byId('ks-why').textContent =
       `${k.partitioner} partitioner, ${k.buckets} buckets; colour scale 0 to ${k.scale.max}: ${k.scale.why}`;
   } catch (err) {
@@ -137,7 +144,7 @@ async function loadSummary() {
     renderMoves(s.moves ?? [], hooks);
     byId('mode').textContent = `automation: ${s.automation?.mode ?? '?'}`;
     state.ready.summary = true;
-    banner(null);
+    banner('summary', null);
     markReady();
   } catch (err) {
     failed('summary', err);
@@ -158,6 +165,7 @@ async function loadShards() {
       'nodes',
       state.nodes.map((n) => n.id),
     );
+    banner('routing table', null);
   } catch (err) {
     failed('routing table', err);
   }
@@ -176,6 +184,7 @@ async function loadDoing() {
     renderHotspots(hotspots, now);
     renderIncidents(state.incidents, now);
     renderActions(state.actions, hooks);
+    banner('incidents and actions', null);
     if (heat.data !== null) {
       heat.data.marks = marks();
       heat.draw();
