@@ -20,11 +20,15 @@
  *
  * `--toggle instrumentation` switches only the per-request half (the detector
  * ticks throughout), `--toggle detector` only the detector tick (requests
- * are measured throughout), to see which half costs what.
+ * are measured throughout), to see which half costs what. `--toggle heat`
+ * switches only what the dashboard's heat adds with everything else on: the
+ * keyspace heat fed by each measured request (RouterTelemetry.keySink) and
+ * the heat history's once-a-second tick (SSE column, stored blocks).
  *
- *   npm run bench:telemetry [-- --seconds 20 --tests get,set --pipelines 16,1 --toggle all]
+ *   npm run bench:telemetry [-- --seconds 20 --tests get,set --pipelines 16,1 --toggle all|instrumentation|detector|heat]
  */
 import { parseArgs } from 'node:util';
+import { KeyspaceHeat } from '../../src/control/heat-keyspace.js';
 import { startTestHotshard } from '../../src/testkit/hotshard.js';
 import { runRedisBenchmark } from '../lib/redis-benchmark.js';
 
@@ -37,8 +41,8 @@ const { values } = parseArgs({
   },
 });
 const toggle = values.toggle;
-if (!['all', 'instrumentation', 'detector'].includes(toggle))
-  throw new Error(`--toggle takes all, instrumentation or detector, got ${toggle}`);
+if (!['all', 'instrumentation', 'detector', 'heat'].includes(toggle))
+  throw new Error(`--toggle takes all, instrumentation, detector or heat, got ${toggle}`);
 const seconds = Number(values.seconds);
 if (!(seconds >= 4)) throw new Error(`--seconds must be at least 4, got ${values.seconds}`);
 const tests = values.tests.split(',');
@@ -50,8 +54,17 @@ const { router, monitor } = t.hs;
 const instrumentation = router.instrumentation;
 if (instrumentation === undefined || monitor === undefined) throw new Error('telemetry is off in this build');
 
-/** What is switched: all telemetry, or one half of it while the other stays on. */
+const { heat } = t.hs;
+const keyspace = new KeyspaceHeat(() => router.table);
+
+/** What is switched: all telemetry, one half of it while the other stays on, or the dashboard's heat. */
 function telemetry(on: boolean): void {
+  if (toggle === 'heat') {
+    t.hs.telemetry!.keySink = on ? keyspace : undefined;
+    if (on) heat!.start();
+    else void heat!.stop();
+    return;
+  }
   if (toggle !== 'detector') router.instrument(on ? instrumentation : undefined);
   if (toggle === 'instrumentation') return;
   if (on) monitor!.start();

@@ -1,12 +1,13 @@
 /**
  * `hotshard demo` (what `npm start` runs): an embedded cluster, a skewed
  * workload through a real Redis client, and a live per-node view in the
- * terminal, ending with a summary table.
+ * terminal, ending with a summary table; then the cluster and its dashboard
+ * stay up until Ctrl-C (`--exit` ends it after the summary instead), so the
+ * URLs it printed keep answering.
  *
- * Detection runs live (its verdicts are printed as they happen); mitigation is
- * not built yet, so the demo shows the problem detected but not relieved:
- * when one key turns celebrity its node saturates, requests queue and p99
- * climbs while the other nodes idle.
+ * Detection and mitigation run live (their verdicts are printed as they
+ * happen): when one key turns celebrity its node saturates, requests queue
+ * and p99 climbs, until the planner caches the key.
  */
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
@@ -17,7 +18,8 @@ import { MemoryBackend } from '../backend/memory.js';
 import type { ActionRecord } from '../mitigate/action.js';
 import { loadConfig, type Config } from '../config.js';
 import { startHotshard, type Hotshard } from '../hotshard.js';
-import { addServerFlags, fail, flagsToConfig, warnConfig } from './server-flags.js';
+import { addServerFlags, dashboardUrl, fail, flagsToConfig, warnConfig } from './server-flags.js';
+import { stopOnSignals } from './start.js';
 
 interface Phase {
   readonly name: string;
@@ -215,9 +217,9 @@ export function addDemoCommand(program: Command): void {
   )
     .option('--rate <ops>', 'requests per second the workload sends', '12000')
     .option('--duration <seconds>', 'total seconds over three phases', '21')
-    .option('--keep-running', 'keep serving after the workload ends')
+    .option('--exit', 'stop after the summary instead of serving until Ctrl-C')
     .action(async (opts: Record<string, unknown>) => {
-      const { rate, duration, keepRunning, ...serverOpts } = opts;
+      const { rate, duration, exit, ...serverOpts } = opts;
       let hs: Hotshard;
       try {
         const config = loadConfig({
@@ -242,6 +244,7 @@ export function addDemoCommand(program: Command): void {
         `hotshard demo: ${hs.router.backends.size} embedded nodes, ${hs.router.table.shards.length} shards, ${hs.config.capacity ?? 'unlimited'} ops/s per node`,
       );
       const http = `http://127.0.0.1:${hs.httpPort}`;
+      console.log(`dashboard: ${dashboardUrl(hs)}`);
       console.log(`RESP: redis-cli -p ${hs.respPort}`);
       console.log(
         `HTTP: ${http}/hotspots  ${http}/hotkeys  ${http}/shards/stats  ${http}/skew  ${http}/metrics  ${http}/events`,
@@ -263,10 +266,13 @@ export function addDemoCommand(program: Command): void {
         await hs.close();
         process.exit(1);
       }
-      if (keepRunning === true) {
-        console.log(`\nstill serving on RESP ${hs.respPort}, HTTP ${hs.httpPort}; Ctrl-C to stop`);
+      if (exit === true) {
+        await hs.close();
         return;
       }
-      await hs.close();
+      console.log(
+        `\nstill serving: dashboard ${dashboardUrl(hs)}  RESP redis-cli -p ${hs.respPort}; Ctrl-C to stop`,
+      );
+      stopOnSignals(hs);
     });
 }

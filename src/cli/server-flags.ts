@@ -60,13 +60,18 @@ export function flagsToConfig(opts: Record<string, unknown>): Record<string, unk
 
 /** What a started server tells its operator about the HTTP API: where it is and whether it can be changed. */
 export function apiBanner(hs: Hotshard): string {
-  const host = hs.config.host === '0.0.0.0' || hs.config.host === '::' ? '127.0.0.1' : hs.config.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${hs.httpPort}`;
+  const url = dashboardUrl(hs).slice(0, -1);
   const tokens =
     hs.config.adminToken === undefined
       ? 'no admin token: policies, actions and automation are read-only (set --admin-token or HOTSHARD_ADMIN_TOKEN)'
       : `admin token set${hs.config.readToken === undefined ? '' : ', read-only token set'}`;
-  return `hotshard: API at ${url}/ (policies, actions, automation, hotspots); ${tokens}; automation ${hs.config.automation}`;
+  return `hotshard: dashboard and API at ${url}/ (policies, actions, automation, hotspots); ${tokens}; automation ${hs.config.automation}`;
+}
+
+/** Where a browser on this machine finds the dashboard: `http://HOST:PORT/` (a wildcard listen address as 127.0.0.1). */
+export function dashboardUrl(hs: Hotshard): string {
+  const host = hs.config.host === '0.0.0.0' || hs.config.host === '::' ? '127.0.0.1' : hs.config.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${hs.httpPort}/`;
 }
 
 /** Where the server commands send configuration warnings (an unknown HOTSHARD_* variable): stderr, before any logger exists. */

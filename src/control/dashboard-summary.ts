@@ -86,7 +86,9 @@ export interface DashboardSummary {
 }
 
 const ops = (e: EntityLoad): number => e.reads + e.writes;
-const r4 = (v: number): number => Math.round(v * 10_000) / 10_000;
+/** 3 decimals, or 4 significant digits below 1 (a utilization of 3e-5 is not 0). */
+const r4 = (v: number): number =>
+  Math.abs(v) >= 1 || v === 0 ? Math.round(v * 1000) / 1000 : Number(v.toPrecision(4));
 const r4n = (v: number | null): number | null => (v === null ? null : r4(v));
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 

@@ -38,6 +38,8 @@ export const HEAT_UNITS = { qps: 'ops/s', p99: 'ms', utilization: 'ratio', bytes
 
 /** Seconds of a block in the stored history. */
 export const BLOCK_SECONDS = 10;
+/** Most columns a view beyond the rings has: more blocks than that share a column. */
+export const MAX_COLUMNS = 1000;
 /** How long the stored history is kept. */
 export const HEAT_RETENTION_MS = 24 * 3600 * 1000;
 /** The bytes/s scale's top: a 1 Gbit/s link, what one node's NIC commonly carries. */
@@ -132,6 +134,7 @@ export class HeatHistory {
   #timer: ReturnType<typeof setInterval> | undefined;
   #ticking: Promise<void> | undefined;
   readonly #q = [0];
+  readonly #onTable = (table: RoutingTable): void => this.#observe(table, this.#o.telemetry.second);
 
   constructor(options: HeatHistoryOptions) {
     this.#o = options;
@@ -140,17 +143,29 @@ export class HeatHistory {
     this.#broadcast = this.#started - 1;
     this.#stored = Math.floor(this.#started / BLOCK_SECONDS) * BLOCK_SECONDS - BLOCK_SECONDS;
     this.#observe(options.router.table, this.#started);
+    // At the change, not at the next tick: a shard gone mid-second is gone from the next second on.
+    options.router.onTable.add(this.#onTable);
   }
 
   /** Ticks once a second until `stop`; the timer does not hold the process. */
   start(intervalMs = 1000): void {
     if (this.#timer !== undefined) return;
-    this.#timer = setInterval(() => void this.tick(), intervalMs);
+    this.#o.router.onTable.add(this.#onTable);
+    this.#observe(this.#o.router.table, this.#o.telemetry.second);
+    // A throw here must not end the process: it is reported, and the next tick tries again.
+    this.#timer = setInterval(() => {
+      try {
+        void this.tick();
+      } catch (err) {
+        this.#o.onError?.(err);
+      }
+    }, intervalMs);
     this.#timer.unref();
   }
 
-  /** Stops ticking and waits for a tick in progress (its store write). */
+  /** Stops ticking and following the table, and waits for a tick in progress (its store write). */
   async stop(): Promise<void> {
+    this.#o.router.onTable.delete(this.#onTable);
     clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#ticking;
@@ -215,48 +230,52 @@ export class HeatHistory {
 
   /**
    * The heatmap of the last `seconds`: at 1 s from the telemetry's rings up
-   * to their length (600 s), else at 10 s from the stored blocks (the blocks
-   * not stored yet from the rings).
+   * to their length (600 s), else from the stored 10-second blocks (those
+   * not stored yet from the rings), several blocks a column when there would
+   * be more than MAX_COLUMNS (a day at 10 s is 8,640 columns a shard).
    */
   async view(metric: HeatMetric, seconds: number): Promise<HeatView> {
     const now = this.#o.telemetry.second;
     this.#observe(this.#o.router.table, now);
     const counters = this.#o.telemetry.counters('shard');
     const fine = seconds <= counters.seconds;
-    const stepMs = fine ? 1000 : BLOCK_SECONDS * 1000;
-    const columns = fine ? seconds : Math.ceil(seconds / BLOCK_SECONDS);
+    const blocks = Math.ceil(seconds / BLOCK_SECONDS);
+    const perColumn = fine ? 1 : Math.max(1, Math.ceil(blocks / MAX_COLUMNS));
+    const stepSeconds = fine ? 1 : perColumn * BLOCK_SECONDS;
+    const columns = fine ? seconds : Math.ceil(blocks / perColumn);
     const first = fine
       ? now - seconds
-      : Math.floor(now / BLOCK_SECONDS) * BLOCK_SECONDS - columns * BLOCK_SECONDS;
-    const stepSeconds = stepMs / 1000;
+      : Math.floor(now / BLOCK_SECONDS) * BLOCK_SECONDS - columns * stepSeconds;
     const cells = new Map<string, (HeatCell | null)[]>();
-    const rowOf = (id: string): (HeatCell | null)[] => {
+    const rowOf = (id: string, length: number): (HeatCell | null)[] => {
       let row = cells.get(id);
-      if (row === undefined) cells.set(id, (row = new Array<HeatCell | null>(columns).fill(null)));
+      if (row === undefined) cells.set(id, (row = new Array<HeatCell | null>(length).fill(null)));
       return row;
     };
     if (fine) {
       for (const [id, life] of this.#shards) {
         for (let c = 0; c < columns; c++) {
           const cell = this.#cell(counters, id, life, first + c);
-          if (cell !== null) rowOf(id)[c] = cell;
+          if (cell !== null) rowOf(id, columns)[c] = cell;
         }
       }
     } else {
-      const stored = await this.#stored10(first, columns);
+      const all = columns * perColumn;
+      const stored = await this.#stored10(first, all);
       for (const [key, cell] of stored) {
-        const [c, id] = splitKey(key);
-        rowOf(id)[c] = cell;
+        const [b, id] = splitKey(key);
+        rowOf(id, all)[b] = cell;
       }
       // Blocks not in the store yet (the last one or two): from the rings.
-      for (let c = 0; c < columns; c++) {
-        const block = first + c * BLOCK_SECONDS;
+      for (let b = 0; b < all; b++) {
+        const block = first + b * BLOCK_SECONDS;
         if (block <= this.#stored || block + BLOCK_SECONDS > now || block < now - counters.seconds) continue;
         for (const [id, life] of this.#shards) {
           const cell = this.#block(counters, id, life, block, now);
-          if (cell !== null) rowOf(id)[c] = cell;
+          if (cell !== null) rowOf(id, all)[b] = cell;
         }
       }
+      if (perColumn > 1) for (const [id, row] of cells) cells.set(id, coarsen(row, perColumn));
     }
     const table = this.#o.router.table;
     const ids = table.shards.map((s) => s.id as string);
@@ -281,7 +300,7 @@ export class HeatHistory {
     return {
       metric,
       unit: HEAT_UNITS[metric],
-      stepMs,
+      stepMs: stepSeconds * 1000,
       from: first * 1000,
       to: (first + columns * stepSeconds) * 1000,
       rows,
@@ -290,7 +309,7 @@ export class HeatHistory {
     };
   }
 
-  /** The stored blocks of the window, summed over routers: "column,shard" → cell. */
+  /** The stored blocks of the window, summed over routers: "block index,shard" → cell. */
   async #stored10(first: number, columns: number): Promise<Map<string, HeatCell>> {
     const out = new Map<string, HeatCell>();
     const store = this.#o.store;
@@ -319,7 +338,11 @@ export class HeatHistory {
     return out;
   }
 
-  /** Records the shards of a table not seen before, and the end of those it no longer has. */
+  /**
+   * Records the shards of a table not seen before (from the current second:
+   * requests counted in it before the change show anyway, as counts), and
+   * the end of those it no longer has (after the current second).
+   */
   #observe(table: RoutingTable, second: number): void {
     if (table.version === this.#version) return;
     this.#version = table.version;
@@ -343,8 +366,17 @@ export class HeatHistory {
       }
     }
     for (const [id, life] of this.#shards) {
+      // Gone past the rings: the stored rows keep its node; its lifetime is no longer needed.
+      if (
+        life.to !== null &&
+        life.to < second - this.#o.telemetry.counters('shard').seconds - BLOCK_SECONDS
+      ) {
+        this.#storedNodes.set(id, life.row.node);
+        this.#shards.delete(id);
+        continue;
+      }
       if (present.has(id) || life.to !== null) continue;
-      life.to = second;
+      life.to = second + 1;
       life.row = { ...life.row, status: 'gone' };
     }
   }
@@ -448,12 +480,54 @@ function utilization(qps: number, capacity: number | null): number | null {
   return capacity === null || capacity <= 0 ? null : qps / capacity;
 }
 
+/**
+ * `n` blocks a column: rates averaged over the blocks the shard was there
+ * for, p99 the worst block's; utilization averaged where known.
+ */
+function coarsen(row: readonly (HeatCell | null)[], n: number): (HeatCell | null)[] {
+  const out: (HeatCell | null)[] = [];
+  for (let c = 0; c * n < row.length; c++) {
+    let count = 0;
+    let qps = 0;
+    let bytes = 0;
+    let p99: number | null = null;
+    let util = 0;
+    let utilCount = 0;
+    for (const cell of row.slice(c * n, c * n + n)) {
+      if (cell === null) continue;
+      count++;
+      qps += cell.qps;
+      bytes += cell.bytes;
+      if (cell.p99 !== null) p99 = Math.max(p99 ?? 0, cell.p99);
+      if (cell.utilization !== null) {
+        util += cell.utilization;
+        utilCount++;
+      }
+    }
+    out.push(
+      count === 0
+        ? null
+        : {
+            qps: qps / count,
+            p99,
+            utilization: utilCount === 0 ? null : util / utilCount,
+            bytes: bytes / count,
+          },
+    );
+  }
+  return out;
+}
+
 function splitKey(key: string): [number, string] {
   const comma = key.indexOf(',');
   return [Number(key.slice(0, comma)), key.slice(comma + 1)];
 }
 
-/** Values to 4 significant decimals: the page draws colours, and 1,024 × 600 cells add up in JSON. */
+/**
+ * 3 decimals, or 4 significant digits below 1 (a utilization of 3e-5 is not
+ * 0): the page draws colours, and 1,024 × 600 cells add up in JSON.
+ */
 function round(v: number | null): number | null {
-  return v === null ? null : Math.round(v * 10_000) / 10_000;
+  if (v === null) return null;
+  return Math.abs(v) >= 1 || v === 0 ? Math.round(v * 1000) / 1000 : Number(v.toPrecision(4));
 }
