@@ -64,7 +64,7 @@ import { RangePlanRunner } from './rebalance/range-plan-runner.js';
 import { RangePlanning, servedCommandsOf } from './rebalance/range-planning.js';
 import { rangeProposals, registerProposalsApi } from './control/proposals-api.js';
 import { HeatHistory } from './control/heat-history.js';
-import { KeyspaceHeat } from './control/heat-keyspace.js';
+import { KeyspaceHeat, keyedRequests } from './control/heat-keyspace.js';
 import { registerHeatApi } from './control/heat-api.js';
 import { registerDashboardSummary } from './control/dashboard-summary.js';
 
@@ -498,7 +498,11 @@ export async function startHotshard(
       bus: events,
       onError: (err) => controlErrors.record('store', err),
     });
-    keyspaceHeat = new KeyspaceHeat(() => router.table);
+    keyspaceHeat = new KeyspaceHeat(
+      () => router.table,
+      telemetry.counters('shard').seconds,
+      keyedRequests(telemetry),
+    );
     telemetry.keySink = keyspaceHeat;
     incidents = new IncidentManager({
       bus: events,

@@ -23,6 +23,7 @@ import type { ShardBackend } from '../backend/backend.js';
 import { parseInt64 } from '../backend/memory-commands.js';
 import { MemoryBackend } from '../backend/memory.js';
 import { collectRoutes } from '../control/openapi.js';
+import { registerDashboard } from '../dashboard/assets.js';
 import { ErrorCode } from '../errors.js';
 import type { ShardInfo } from '../keyspace/routing-table.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
@@ -146,6 +147,9 @@ export function buildHttpServer(router: Router, options: HttpServerOptions, log:
     nodes: Object.fromEntries([...router.backends].map(([id, b]) => [id, b.status])),
     routingTableVersion: router.table.version,
   }));
+
+  // The web UI (src/dashboard/assets.ts): public, it holds no data.
+  registerDashboard(app);
 
   app.get('/shards', () => {
     const table = router.table;

@@ -13,7 +13,12 @@ import { ManualClock } from '../../src/clock.js';
 import { EventBus, type ControlEvent } from '../../src/control/events.js';
 import { registerHeatApi } from '../../src/control/heat-api.js';
 import { HeatHistory, type HeatCell, type HeatView } from '../../src/control/heat-history.js';
-import { FINE_BUCKETS, KeyspaceHeat, type KeyspaceView } from '../../src/control/heat-keyspace.js';
+import {
+  FINE_BUCKETS,
+  KeyspaceHeat,
+  keyedRequests,
+  type KeyspaceView,
+} from '../../src/control/heat-keyspace.js';
 import { nodeId, shardId, type NodeId } from '../../src/keyspace/ids.js';
 import { hashPartitioner, rangePartitioner, type Partitioner } from '../../src/keyspace/partitioner.js';
 import { RoutingTable } from '../../src/keyspace/routing-table.js';
@@ -68,7 +73,7 @@ function world(
   const router = new Router(table, backends);
   const telemetry = new RouterTelemetry({ clock, sampleBudget: options.budget ?? Infinity, sampleSeed: 7 });
   router.instrument(new Instrumentation(telemetry, table));
-  const keyspace = new KeyspaceHeat(() => router.table);
+  const keyspace = new KeyspaceHeat(() => router.table, 600, keyedRequests(telemetry));
   telemetry.keySink = keyspace;
   const bus = new EventBus();
   const history = new HeatHistory({
@@ -351,7 +356,7 @@ describe('keyspace heat', () => {
     expect(view.shardOfBucket[300]).toBe('s1');
   });
 
-  it('keyspace heat - above the sample budget the weighted sample adds up to the requests sent (unbiased)', async () => {
+  it('keyspace heat - above the sample budget each column is scaled to the exact requests of its second', async () => {
     const w = world({ budget: 200 });
     let sent = 0;
     for (let s = 0; s < 4; s++) {
@@ -360,10 +365,17 @@ describe('keyspace heat', () => {
       await w.seconds(1);
     }
     const view = w.keyspace.view('qps', 64, 10, w.telemetry.second);
-    const total = view.values.flat().reduce((a, b) => a + b, 0);
-    // The sampler's factor settles from the second second on; all of it is weighted.
-    expect(total).toBeGreaterThan(sent * 0.8);
-    expect(total).toBeLessThan(sent * 1.2);
+    const columns = view.values[0]!.map((_, c) => view.values.reduce((t, row) => t + row[c]!, 0));
+    expect(columns.slice(6).map((v) => Math.round(v))).toEqual([4000, 4000, 4000, 4000]);
+    expect(sent).toBe(16_000);
+    // Unscaled (no exact counts), the weighted sample is an unbiased estimate.
+    const raw = new KeyspaceHeat(() => w.router.table);
+    w.telemetry.keySink = raw;
+    for (let i = 0; i < 4000; i++) w.send(`k:${i % 500}`, 1);
+    await w.seconds(1);
+    const sample = raw.view('qps', 64, 10, w.telemetry.second).values.reduce((t, row) => t + row[9]!, 0);
+    expect(sample).toBeGreaterThan(4000 * 0.7);
+    expect(sample).toBeLessThan(4000 * 1.3);
   });
 
   it('keyspace heat - a view refuses bucket counts and windows it cannot give', () => {
