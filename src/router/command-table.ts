@@ -9,7 +9,7 @@
  * The router uses the table to validate and route; `COMMAND` and
  * `COMMAND DOCS` report it so redis-cli can show hints.
  */
-import { NO_KEYS, keyPositions, type KeySpec, type RedisCommandInfo } from './key-specs.js';
+import { NO_KEYS, keyPositions, sortKeys, type KeySpec, type RedisCommandInfo } from './key-specs.js';
 import { REDIS_COMMANDS } from './redis-commands.generated.js';
 
 /** How the router serves a command. */
@@ -207,6 +207,11 @@ own(
   ],
   { route: Route.Refused, refusal: 'hotshard proxies keys, not channels or replication streams' },
 );
+own(['migrate'], {
+  route: Route.Refused,
+  refusal: 'it moves keys off a node behind the routing table; move shards with the control API',
+});
+own(['move', 'swapdb'], { route: Route.Refused, refusal: 'hotshard serves database 0 only' });
 own(['blpop', 'brpop', 'brpoplpush', 'blmove', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop', 'wait'], {
   route: Route.Refused,
   refusal: 'a blocking command would hold a shard connection other clients share',
@@ -264,7 +269,13 @@ function fromRedis(info: RedisCommandInfo, learned: boolean, o: Own | undefined)
     // Redis's triple (redisLegacyKeys).
     firstKey: route === Route.Key || route === Route.MultiKey ? Math.max(1, info.firstKey) : info.firstKey,
     lastKey: route === Route.Key ? 1 : info.lastKey,
-    step: o?.step ?? (route === Route.Refused || route === Route.Local ? info.step : Math.max(1, info.step)),
+    step:
+      o?.step ??
+      (route === Route.Key || route === Route.MultiKey
+        ? Math.max(1, info.step)
+        : route === Route.OneShard || route === Route.Gather
+          ? 1
+          : info.step),
     acl: info.acl,
     keySpecs: info.keySpecs,
     subcommands,
@@ -327,6 +338,7 @@ export function keysOf(spec: CommandSpec, args: readonly Buffer[]): readonly num
     const s = spec.subcommands.get(sub.toString('latin1').toLowerCase());
     return s === undefined ? NO_KEYS : keyPositions(s.keySpecs, args);
   }
+  if (spec.name === 'sort' || spec.name === 'sort_ro') return sortKeys(args);
   return keyPositions(spec.keySpecs, args);
 }
 

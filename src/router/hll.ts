@@ -11,7 +11,7 @@ const REGISTERS = 1 << P;
 const Q = 64 - P;
 const BITS = 6;
 const HEADER = 16;
-const DENSE_SIZE = HEADER + (REGISTERS * BITS + 7) / 8;
+const DENSE_SIZE = HEADER + Math.floor((REGISTERS * BITS + 7) / 8);
 const ALPHA_INF = 0.7213475204444817; // 0.5 / ln 2, Redis's HLL_ALPHA_INF
 
 /** Why a string could not be read as an HLL; the reply Redis gives for each. */

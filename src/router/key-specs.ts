@@ -142,7 +142,7 @@ export function keyPositions(specs: readonly KeySpec[], args: readonly Buffer[])
           }
       }
       if (first === 0) continue; // the keyword is absent: this spec names no keys
-    } else return NO_KEYS;
+    } else continue; // found by the command's own code (SORT's STORE: sortKeys), not by a spec
     if (first >= argc) {
       if (spec.flags.includes('incomplete')) continue;
       return NO_KEYS;
@@ -177,4 +177,43 @@ export function keyPositions(specs: readonly KeySpec[], args: readonly Buffer[])
     }
   }
   return out ?? NO_KEYS;
+}
+
+/**
+ * SORT's and SORT_RO's keys as Redis's sortGetKeys finds them: the key at 1
+ * and, for SORT, the last STORE's destination (LIMIT's, BY's and GET's
+ * arguments skipped).
+ */
+export function sortKeys(args: readonly Buffer[]): readonly number[] {
+  const out = [1];
+  let store = 0;
+  for (let i = 2; i < args.length; i++) {
+    const a = args[i]!.length <= 5 ? args[i]!.toString('latin1').toLowerCase() : '';
+    if (a === 'limit') i += 2;
+    else if (a === 'get' || a === 'by') i += 1;
+    else if (a === 'store' && i + 1 < args.length) {
+      store = i + 1;
+      i += 1;
+    }
+  }
+  if (store !== 0) out.push(store);
+  return out;
+}
+
+/**
+ * A BY or GET pattern of SORT that reads keys other than the sorted one
+ * (`weight_*`, `obj_*->f`), which may live on other shards; undefined when
+ * there is none (`BY nosort`, `GET #`).
+ */
+export function sortPattern(args: readonly Buffer[]): string | undefined {
+  for (let i = 2; i + 1 < args.length; i++) {
+    const a = args[i]!.length <= 5 ? args[i]!.toString('latin1').toLowerCase() : '';
+    if (a === 'limit') i += 2;
+    else if (a === 'by' || a === 'get') {
+      const p = args[i + 1]!.toString('utf8');
+      if (p.includes('*') && !(a === 'get' && p === '#')) return `${a.toUpperCase()} ${p}`;
+      i += 1;
+    } else if (a === 'store') i += 1;
+  }
+  return undefined;
 }

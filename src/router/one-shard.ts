@@ -18,6 +18,7 @@ import { Route, keysOf, type CommandSpec } from './command-table.js';
 import { dispatchGather } from './gather.js';
 import type { Instrumentation } from './instrumentation.js';
 import type { KeyPolicyTable } from './key-policies.js';
+import { sortPattern } from './key-specs.js';
 import type { Session } from './session.js';
 
 /** What routing by key specs reads of the Router (declared here: importing router.ts would be a cycle). */
@@ -71,6 +72,18 @@ export function dispatchByKeySpecs(
         `${spec.name.toUpperCase()} with BLOCK is not supported by hotshard: it would hold a shard connection other clients share`,
       ),
     );
+  }
+  if (spec.name === 'sort' || spec.name === 'sort_ro') {
+    const pattern = sortPattern(args);
+    if (pattern !== undefined) {
+      router.stats.rejected++;
+      return done(
+        hsError(
+          ErrorCode.NotAllowed,
+          `${spec.name.toUpperCase()} ... ${pattern} is not supported by hotshard: the pattern reads other keys, which may live on other shards`,
+        ),
+      );
+    }
   }
   const table = router.table;
   const positions = keysOf(spec, args);
