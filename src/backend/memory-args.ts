@@ -224,18 +224,18 @@ export const NULL_ARRAY = new RawReply(Buffer.from('*-1\r\n', 'latin1'));
  */
 export function parseRangeLong(b: Buffer, min: number, max: number, msg?: string): number | ReplyError {
   const v = parseLong(b);
-  if (v === null) return NOT_INTEGER;
+  // with a text of its own, Redis answers it for a non-integer too
+  if (v === null) return msg === undefined ? NOT_INTEGER : new ReplyError(`ERR ${msg}`);
   if (v < min || v > max) {
     return new ReplyError(`ERR ${msg ?? `value is out of range, value must between ${min} and ${max}`}`);
   }
   return v;
 }
 
-/** getPositiveLongFromObjectOrReply: an integer >= 0. */
+/** getPositiveLongFromObjectOrReply: an integer >= 0, else the text (for a non-integer too). */
 export function parsePositiveLong(b: Buffer, msg?: string): number | ReplyError {
   const v = parseLong(b);
-  if (v === null) return NOT_INTEGER;
-  if (v < 0) return msg === undefined ? OUT_OF_RANGE_POSITIVE : new ReplyError(`ERR ${msg}`);
+  if (v === null || v < 0) return msg === undefined ? OUT_OF_RANGE_POSITIVE : new ReplyError(`ERR ${msg}`);
   return v;
 }
 
@@ -257,8 +257,10 @@ export interface BlockingCall {
   serve(ks: Keyspace): Reply | undefined;
   /** Serves from `key` when it now holds what the call waits for, else undefined (stays blocked). */
   serveKey(ks: Keyspace, key: string): Reply | undefined;
-  /** What the call answers when its time runs out, or when it cannot block (inside the non-blocking path). */
+  /** What the call answers when its time runs out. */
   readonly timedOut: Reply;
+  /** What it answers when it cannot block (sent through the non-blocking path, as inside MULTI). */
+  readonly cannotBlock: Reply;
 }
 
 /** Parses a blocking command's arguments: the call, or the error Redis answers. */

@@ -466,7 +466,7 @@ for (const [name, { arity, parse }] of BLOCKING) {
     run(ks, a) {
       const call = parse(a);
       if (call instanceof ReplyError) return call;
-      return call.serve(ks) ?? call.timedOut;
+      return call.serve(ks) ?? call.cannotBlock;
     },
   });
 }

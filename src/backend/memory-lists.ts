@@ -169,6 +169,7 @@ function popCall(keys: string[], end: End, timeoutMs: number): BlockingCall {
     keys,
     timeoutMs,
     timedOut: NULL_ARRAY,
+    cannotBlock: NULL_ARRAY,
     serveKey,
     serve(ks) {
       for (const key of keys) {
@@ -207,7 +208,9 @@ function parseBlmove(a: Args, from: End | null, to: End | null, timeoutAt: numbe
   return {
     keys: [srcKey],
     timeoutMs: timeout,
-    timedOut: null,
+    timedOut: NULL_ARRAY,
+    // BLMOVE inside MULTI answers a null bulk, where its timeout answers a null array
+    cannotBlock: null,
     serveKey,
     serve(ks) {
       const src = ks.get(srcKey);
@@ -227,6 +230,7 @@ const parseBlmpop: BlockingParse = (a) => {
     keys,
     timeoutMs: timeout,
     timedOut: NULL_ARRAY,
+    cannotBlock: NULL_ARRAY,
     serve: (ks) => mpop(ks, keys, end, count),
     serveKey(ks, key) {
       const v = ks.get(key);

@@ -15,6 +15,8 @@ export interface Range {
   readonly upToMax: (n: ZNode) => boolean;
   /** True when no node can be in it (min above max). */
   readonly empty: boolean;
+  /** A lex range (by member), not a score range. */
+  readonly lex: boolean;
 }
 
 const STRTOD =
@@ -54,6 +56,7 @@ export function parseScoreRange(minArg: Buffer, maxArg: Buffer): Range | null {
     atOrAfterMin: min.ex ? (n) => n.score > min.v : (n) => n.score >= min.v,
     upToMax: max.ex ? (n) => n.score < max.v : (n) => n.score <= max.v,
     empty: min.v > max.v || (min.v === max.v && (min.ex || max.ex)),
+    lex: false,
   };
 }
 
@@ -81,7 +84,7 @@ export function parseLexRange(minArg: Buffer, maxArg: Buffer): Range | null {
   if (min.kind === 'value' && max.kind === 'value') {
     empty = min.v > max.v || (min.v === max.v && (min.ex || max.ex));
   }
-  return { atOrAfterMin, upToMax, empty };
+  return { atOrAfterMin, upToMax, empty, lex: true };
 }
 
 /** The ranks [first, last] of the nodes in `range`, or null when none is. */
@@ -94,21 +97,48 @@ export function rankSpan(z: SortedSet, range: Range): [number, number] | null {
   return [first.rank, last.rank];
 }
 
+/** Below this size Redis keeps a sorted set as a listpack, whose range searches are linear scans. */
+const LISTPACK_ENTRIES = 128;
+
+/**
+ * The nodes of `range` in walk order, as Redis finds them: the range must
+ * overlap the set (zslIsInRange: the last node at or after min, the first up
+ * to max), then from the first node at or after min (the last up to max when
+ * reversed) the walk goes on while the other bound holds. For scores that is
+ * simply the nodes between the bounds. Lex ranges over unequal scores are
+ * not monotone: Redis's answer then depends on the search, a linear scan for
+ * a listpack, copied here.
+ */
+export function rangeNodes(z: SortedSet, range: Range, rev: boolean): ZNode[] {
+  const head = z.at(0);
+  const tail = z.tail;
+  if (range.empty || head === null || tail === null) return [];
+  if (!range.atOrAfterMin(tail) || !range.upToMax(head)) return [];
+  const linear = range.lex && z.size <= LISTPACK_ENTRIES;
+  const out: ZNode[] = [];
+  if (!rev) {
+    let n: ZNode | null = null;
+    if (linear) {
+      for (n = head; n !== null && !range.atOrAfterMin(n); ) n = n.level[0]!.forward;
+    } else n = z.first(range.atOrAfterMin)?.node ?? null;
+    for (; n !== null && range.upToMax(n); n = n.level[0]!.forward) out.push(n);
+  } else {
+    let n: ZNode | null = null;
+    if (linear) {
+      for (n = tail; n !== null && !range.upToMax(n); ) n = n.backward;
+    } else n = z.last(range.upToMax)?.node ?? null;
+    for (; n !== null && range.atOrAfterMin(n); n = n.backward) out.push(n);
+  }
+  return out;
+}
+
 /**
  * The nodes of `range` in order (reversed from the top for `rev`), skipping
  * `offset` and taking `limit` (negative: all), as genericZrangebyscoreCommand
  * does, including its answer to a negative offset: nothing.
  */
 export function walk(z: SortedSet, range: Range, rev: boolean, offset: number, limit: number): ZNode[] {
-  const span = rankSpan(z, range);
-  if (span === null || offset < 0) return [];
-  const out: ZNode[] = [];
-  const count = span[1] - span[0] + 1;
-  if (offset >= count) return out;
-  let node = z.at(rev ? span[1] - offset : span[0] + offset);
-  for (let taken = 0; node !== null && taken < count - offset && (limit < 0 || taken < limit); taken++) {
-    out.push(node);
-    node = rev ? node.backward : node.level[0]!.forward;
-  }
-  return out;
+  if (offset < 0) return [];
+  const all = rangeNodes(z, range, rev);
+  return all.slice(offset, limit < 0 ? undefined : offset + limit);
 }

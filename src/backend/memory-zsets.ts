@@ -34,6 +34,7 @@ import {
   LEX_RANGE_ERROR,
   parseLexRange,
   parseScoreRange,
+  rangeNodes,
   rankSpan,
   SCORE_RANGE_ERROR,
   walk,
@@ -242,10 +243,10 @@ function zpop(ks: Keyspace, a: Args, max: boolean): Reply {
     if (c instanceof ReplyError) return c;
     count = c;
   }
-  if (count === 0) return EMPTY;
   const key = keyOf(a, 1);
   const z = readZSet(ks, key);
   if (z === undefined || z instanceof ReplyError) return z ?? EMPTY;
+  if (count === 0) return EMPTY;
   return nodesReply(popNodes(ks, key, z, max, count === -1 ? 1 : count), true);
 }
 
@@ -292,6 +293,7 @@ function zpopCall(
     keys,
     timeoutMs,
     timedOut: NULL_ARRAY,
+    cannotBlock: NULL_ARRAY,
     serveKey,
     serve(ks) {
       for (const key of keys) {
@@ -344,6 +346,7 @@ function zcountGeneric(ks: Keyspace, a: Args, lex: boolean): Reply {
   if (range === null) return lex ? LEX_RANGE_ERROR : SCORE_RANGE_ERROR;
   const z = readZSet(ks, keyOf(a, 1));
   if (z === undefined || z instanceof ReplyError) return z ?? 0;
+  if (lex) return rangeNodes(z, range, false).length;
   const span = rankSpan(z, range);
   return span === null ? 0 : span[1] - span[0] + 1;
 }
@@ -365,13 +368,17 @@ function zremrange(ks: Keyspace, a: Args, type: 'rank' | 'score' | 'lex'): Reply
   const key = keyOf(a, 1);
   const z = readZSet(ks, key);
   if (z === undefined || z instanceof ReplyError) return z ?? 0;
-  const span = range === null ? clampRange(start, stop, z.size) : rankSpan(z, range);
-  if (span === null) return 0;
   const doomed: string[] = [];
-  let node = z.at(span[0]);
-  for (let i = span[0]; i <= span[1] && node !== null; i++) {
-    doomed.push(node.member);
-    node = node.level[0]!.forward;
+  if (range !== null) {
+    for (const n of rangeNodes(z, range, false)) doomed.push(n.member);
+  } else {
+    const span = clampRange(start, stop, z.size);
+    if (span === null) return 0;
+    let node = z.at(span[0]);
+    for (let i = span[0]; i <= span[1] && node !== null; i++) {
+      doomed.push(node.member);
+      node = node.level[0]!.forward;
+    }
   }
   for (const m of doomed) z.remove(m);
   if (z.size === 0) ks.delete(key);
