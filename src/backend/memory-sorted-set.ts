@@ -35,8 +35,11 @@ export class SortedSet {
     return this.#scores.get(member);
   }
 
-  /** Inserts or moves `member` to `score`. */
-  set(member: string, score: number): void {
+  /** Inserts or moves `member` to `score` (-0 stored as 0 unless kept). */
+  set(member: string, score: number, keepNegativeZero = false): void {
+    // a listpack (how Redis holds small sorted sets) keeps -0 as 0; ZINCRBY's reply still says -0,
+    // and so does ZUNION's, computed apart from any stored set (keepNegativeZero)
+    if (score === 0 && !keepNegativeZero) score = 0;
     const old = this.#scores.get(member);
     if (old !== undefined) {
       if (old === score) return;

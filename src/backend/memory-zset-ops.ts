@@ -58,7 +58,7 @@ function combine(op: Op, sources: Source[], how: Aggregate): SortedSet {
     const [first, ...rest] = sources;
     if (first?.scores === null || first === undefined) return out;
     for (const [m, s] of first.scores) {
-      if (rest.every((r) => r.scores === null || !r.scores.has(m))) out.set(m, s);
+      if (rest.every((r) => r.scores === null || !r.scores.has(m))) out.set(m, s, true);
     }
     return out;
   }
@@ -77,7 +77,7 @@ function combine(op: Op, sources: Source[], how: Aggregate): SortedSet {
         }
         score = aggregate(how, score, weighted(other, r.weight));
       }
-      if (everywhere) out.set(m, score);
+      if (everywhere) out.set(m, score, true);
     }
     return out;
   }
@@ -90,7 +90,7 @@ function combine(op: Op, sources: Source[], how: Aggregate): SortedSet {
       acc.set(m, cur === undefined ? v : aggregate(how, cur, v));
     }
   }
-  for (const [m, s] of acc) out.set(m, s);
+  for (const [m, s] of acc) out.set(m, s, true);
   return out;
 }
 
@@ -146,7 +146,9 @@ function generic(ks: Keyspace, a: Args, name: string, op: Op, numkeysAt: number,
       ks.delete(dst);
       return 0;
     }
-    ks.set(dst, result);
+    const stored = new SortedSet();
+    for (const n of result.entries()) stored.set(n.member, n.score);
+    ks.set(dst, stored);
     return result.size;
   }
   const out: Reply[] = [];
