@@ -31,6 +31,8 @@ import type {
   WriteListener,
   WriteWatch,
 } from './backend.js';
+import { learnCommands } from '../router/command-table.js';
+import { parseCommandInfo } from '../router/key-specs.js';
 import { RedisConnection, encodeCommand, type ConnectionEnd } from './redis-connection.js';
 import { RedisInvalidationFeed, type RedisFeedHost } from './redis-tracking.js';
 import { openRedisWriteWatch } from './redis-write-watch.js';
@@ -470,6 +472,7 @@ export class RedisBackend implements ShardBackend {
       await conn.destroy(this.#downReply);
       throw new HotshardError(ErrorCode.ShuttingDown, `${this.#label} was closed while connecting`);
     }
+    await learnFrom(conn);
     this.#conn = conn;
     this.#retryDelay = RECONNECT_FIRST_MS;
     this.#setStatus('up', 'connected');
@@ -597,6 +600,29 @@ export class RedisBackend implements ShardBackend {
     return new HotshardError(ErrorCode.BadRequest, `${this.#label} answered ${command} with ${shown}`);
   }
 }
+
+/**
+ * Teaches the command table the commands this node knows and it does not (a
+ * newer Redis or Valkey), from the node's COMMAND INFO, before the connection
+ * carries traffic. A node that will not tell (ACL, an old server) is served
+ * with the checked-in table.
+ */
+function learnFrom(conn: RedisConnection): Promise<void> {
+  return new Promise((resolve) => {
+    conn.send(encodeCommand([COMMAND, INFO]), (reply) => {
+      try {
+        const v = reply instanceof RawReply ? decodeReply(reply.bytes) : reply;
+        if (Array.isArray(v))
+          learnCommands(v.filter((c) => Array.isArray(c)).map((c) => parseCommandInfo(c)));
+      } catch {
+        // Not Redis 7's shape: the checked-in table stays the whole table.
+      }
+      resolve();
+    });
+  });
+}
+const COMMAND = Buffer.from('COMMAND');
+const INFO = Buffer.from('INFO');
 
 /** The hotshard code of a ReplyError this backend made; one without a code means the node is unreachable. */
 function codeOf(reply: ReplyError): ErrorCode {
