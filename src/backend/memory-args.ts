@@ -293,7 +293,6 @@ export function clampRange(start: number, stop: number, len: number): [number, n
 export const is = (b: Buffer | undefined, word: string): boolean =>
   b !== undefined && b.length === word.length && b.toString('latin1').toLowerCase() === word;
 
-
 // ---------------------------------------------------------------------------
 // INCRBYFLOAT in x87 80-bit long double, as Redis computes it: strtold, add,
 // then "%.17Lf" with trailing zeros removed. Doubles would print 0.1 + 0.2 as
@@ -318,7 +317,8 @@ export const LD_MAX_BITS = 16384;
 export const MAX_LD_CHARS = 5 * 1024;
 
 export const DECIMAL = /^([+-]?)(?:(\d+)(?:\.(\d*))?|\.(\d+))(?:[eE]([+-]?\d+))?$/;
-export const HEX = /^([+-]?)0[xX](?:([0-9a-fA-F]+)(?:\.([0-9a-fA-F]*))?|\.([0-9a-fA-F]+))(?:[pP]([+-]?\d+))?$/;
+export const HEX =
+  /^([+-]?)0[xX](?:([0-9a-fA-F]+)(?:\.([0-9a-fA-F]*))?|\.([0-9a-fA-F]+))(?:[pP]([+-]?\d+))?$/;
 export const INFINITE = /^[+-]?(?:inf|infinity)$/i;
 
 export const bitLength = (n: bigint): number => (n === 0n ? 0 : n.toString(2).length);
@@ -419,4 +419,3 @@ export function formatLongDouble(x: LongDouble): string {
   const body = frac === '' ? digits.slice(0, -17) : `${digits.slice(0, -17)}.${frac}`;
   return x.neg && body !== '0' ? `-${body}` : body;
 }
-

@@ -134,7 +134,12 @@ export function decodeValue(payload: Buffer): Value {
     value = z;
   }
   if (pos !== payload.length) throw bad('trailing bytes');
-  const size = value instanceof Map || value instanceof Set ? value.size : value instanceof Deque ? value.length : value.size;
+  const size =
+    value instanceof Map || value instanceof Set
+      ? value.size
+      : value instanceof Deque
+        ? value.length
+        : value.size;
   if (size === 0) throw bad('empty value');
   return value;
 }

@@ -61,7 +61,8 @@ function hrandfield(ks: Keyspace, a: Args): Reply {
   if (l instanceof ReplyError) return l;
   if (a.length > 4 || (a.length === 4 && !is(a[3], 'withvalues'))) return SYNTAX;
   const withValues = a.length === 4;
-  if (withValues && (l < -LONG_MAX / 2 || l > LONG_MAX / 2)) return new ReplyError('ERR value is out of range');
+  if (withValues && (l < -LONG_MAX / 2 || l > LONG_MAX / 2))
+    return new ReplyError('ERR value is out of range');
   const h = readHash(ks, keyOf(a, 1));
   if (h === undefined || h instanceof ReplyError) return h ?? EMPTY;
   if (l === 0) return EMPTY;
@@ -187,7 +188,12 @@ export const hashCommands: Readonly<Record<string, Spec>> = {
       if (compact) {
         for (const [f, v] of h) if (f.length > LISTPACK_VALUE || v.length > LISTPACK_VALUE) compact = false;
       }
-      return scan(a, cursor, { size: h.size, compact, members: () => h.keys(), reply: (f) => [bulk(f), h.get(f)!] });
+      return scan(a, cursor, {
+        size: h.size,
+        compact,
+        members: () => h.keys(),
+        reply: (f) => [bulk(f), h.get(f)!],
+      });
     },
   },
 };

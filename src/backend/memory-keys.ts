@@ -47,7 +47,12 @@ function getex(ks: Keyspace, a: Args): Reply {
     const next = a[j + 1];
     const opt = a[j]!.toString('latin1').toLowerCase();
     if (opt === 'persist' && unit === 0) persist = true;
-    else if ((opt === 'ex' || opt === 'px' || opt === 'exat' || opt === 'pxat') && next !== undefined && !persist && (unit === 0 || unit === ['ex', 'px', 'exat', 'pxat'].indexOf(opt) + 1)) {
+    else if (
+      (opt === 'ex' || opt === 'px' || opt === 'exat' || opt === 'pxat') &&
+      next !== undefined &&
+      !persist &&
+      (unit === 0 || unit === ['ex', 'px', 'exat', 'pxat'].indexOf(opt) + 1)
+    ) {
       unit = ['ex', 'px', 'exat', 'pxat'].indexOf(opt) + 1;
       expire = next;
       j++;

@@ -279,7 +279,6 @@ export class Keyspace {
   }
 }
 
-
 /** mulberry32: a small, fast generator whose sequence a seed fixes. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;

@@ -194,7 +194,12 @@ function parseBpop(end: End): BlockingParse {
   };
 }
 
-function parseBlmove(a: Args, from: End | null, to: End | null, timeoutAt: number): BlockingCall | ReplyError {
+function parseBlmove(
+  a: Args,
+  from: End | null,
+  to: End | null,
+  timeoutAt: number,
+): BlockingCall | ReplyError {
   if (from === null || to === null) return SYNTAX;
   const timeout = parseTimeout(a[timeoutAt]!);
   if (timeout instanceof ReplyError) return timeout;

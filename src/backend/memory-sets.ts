@@ -165,7 +165,9 @@ function srandmember(ks: Keyspace, a: Args): Reply {
 /** Whether Redis 7.0 would keep this set as an intset: all members integers, few of them. */
 function isIntset(s: ReadonlySet<string>): boolean {
   if (s.size > INTSET_MAX) return false;
-  for (const m of s) if (!/^(?:0|-?[1-9]\d{0,18})$/.test(m) || BigInt(m) > 2n ** 63n - 1n || BigInt(m) < -(2n ** 63n)) return false;
+  for (const m of s)
+    if (!/^(?:0|-?[1-9]\d{0,18})$/.test(m) || BigInt(m) > 2n ** 63n - 1n || BigInt(m) < -(2n ** 63n))
+      return false;
   return true;
 }
 
@@ -272,7 +274,8 @@ export const setCommands: Readonly<Record<string, Spec>> = {
     run(ks, a) {
       const numkeys = parseRangeLong(a[1]!, 1, LONG_MAX, 'numkeys should be greater than 0');
       if (numkeys instanceof ReplyError) return numkeys;
-      if (numkeys > a.length - 2) return new ReplyError("ERR Number of keys can't be greater than number of args");
+      if (numkeys > a.length - 2)
+        return new ReplyError("ERR Number of keys can't be greater than number of args");
       let limit = 0;
       for (let i = 2 + numkeys; i < a.length; i++) {
         if (is(a[i], 'limit') && i + 1 < a.length) {

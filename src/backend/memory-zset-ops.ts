@@ -95,7 +95,15 @@ function combine(op: Op, sources: Source[], how: Aggregate): SortedSet {
 }
 
 /** zunionInterDiffGenericCommand: `dst` set for the STORE forms, `cardOnly` for ZINTERCARD. */
-function generic(ks: Keyspace, a: Args, name: string, op: Op, numkeysAt: number, store: boolean, cardOnly: boolean): Reply {
+function generic(
+  ks: Keyspace,
+  a: Args,
+  name: string,
+  op: Op,
+  numkeysAt: number,
+  store: boolean,
+  cardOnly: boolean,
+): Reply {
   const setnum = parseLong(a[numkeysAt]!);
   if (setnum === null) return NOT_INTEGER;
   if (setnum < 1) return new ReplyError(`ERR at least 1 input key is needed for '${name}' command`);

@@ -119,13 +119,13 @@ export function rangeNodes(z: SortedSet, range: Range, rev: boolean): ZNode[] {
   if (!rev) {
     let n: ZNode | null = null;
     if (linear) {
-      for (n = head; n !== null && !range.atOrAfterMin(n); ) n = n.level[0]!.forward;
+      for (n = head; n !== null && !range.atOrAfterMin(n);) n = n.level[0]!.forward;
     } else n = z.first(range.atOrAfterMin)?.node ?? null;
     for (; n !== null && range.upToMax(n); n = n.level[0]!.forward) out.push(n);
   } else {
     let n: ZNode | null = null;
     if (linear) {
-      for (n = tail; n !== null && !range.upToMax(n); ) n = n.backward;
+      for (n = tail; n !== null && !range.upToMax(n);) n = n.backward;
     } else n = z.last(range.upToMax)?.node ?? null;
     for (; n !== null && range.atOrAfterMin(n); n = n.backward) out.push(n);
   }

@@ -179,7 +179,9 @@ function zrange(ks: Keyspace, a: Args, from: number, store: boolean, type: Range
   if (dir === 'auto') dir = 'forward';
   if (type === 'auto') type = 'rank';
   if (limit !== -1 && type === 'rank') {
-    return new ReplyError('ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX');
+    return new ReplyError(
+      'ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX',
+    );
   }
   if (withScores && type === 'lex') {
     return new ReplyError('ERR syntax error, WITHSCORES not supported in combination with BYLEX');
@@ -255,7 +257,10 @@ function mpopReply(key: string, nodes: readonly ZNode[]): Reply {
   return [bulk(key), nodes.map((n) => [bulk(n.member), scoreReply(n.score)])];
 }
 
-function parseZmpop(a: Args, numkeysAt: number): { keys: string[]; max: boolean; count: number } | ReplyError {
+function parseZmpop(
+  a: Args,
+  numkeysAt: number,
+): { keys: string[]; max: boolean; count: number } | ReplyError {
   const numkeys = parseRangeLong(a[numkeysAt]!, 1, LONG_MAX, 'numkeys should be greater than 0');
   if (numkeys instanceof ReplyError) return numkeys;
   const whereAt = numkeysAt + numkeys + 1;
@@ -396,7 +401,8 @@ function zrandmember(ks: Keyspace, a: Args): Reply {
   if (l instanceof ReplyError) return l;
   if (a.length > 4 || (a.length === 4 && !is(a[3], 'withscores'))) return SYNTAX;
   const withScores = a.length === 4;
-  if (withScores && (l < -LONG_MAX / 2 || l > LONG_MAX / 2)) return new ReplyError('ERR value is out of range');
+  if (withScores && (l < -LONG_MAX / 2 || l > LONG_MAX / 2))
+    return new ReplyError('ERR value is out of range');
   const z = readZSet(ks, keyOf(a, 1));
   if (z === undefined || z instanceof ReplyError) return z ?? EMPTY;
   if (l === 0) return EMPTY;

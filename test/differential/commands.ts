@@ -34,7 +34,22 @@ const int = fc.oneof(
 const smallCount = fc.oneof(fc.integer({ min: 0, max: 5 }).map(String), fc.constantFrom('-1', 'x', '1000'));
 const score = fc.oneof(
   fc.integer({ min: -5, max: 5 }).map(String),
-  fc.constantFrom('0.5', '-2.5', '1e3', 'inf', '-inf', '+inf', '0.1', '1.5e-7', 'nan', 'x', '', '1e400', ' 1', '0x1p3'),
+  fc.constantFrom(
+    '0.5',
+    '-2.5',
+    '1e3',
+    'inf',
+    '-inf',
+    '+inf',
+    '0.1',
+    '1.5e-7',
+    'nan',
+    'x',
+    '',
+    '1e400',
+    ' 1',
+    '0x1p3',
+  ),
 );
 const scoreBound = fc.oneof(
   score,
@@ -55,18 +70,30 @@ function cmd(order: Order, name: string, ...parts: Arb[]): fc.Arbitrary<GenComma
 }
 const ord = (name: string, ...parts: Arb[]): fc.Arbitrary<GenCommand> => cmd('ordered', name, ...parts);
 /** A command with a variable tail of arguments. */
-function tail(order: Order, name: string, head: Arb[], rest: Arb, min = 0, max = 4): fc.Arbitrary<GenCommand> {
+function tail(
+  order: Order,
+  name: string,
+  head: Arb[],
+  rest: Arb,
+  min = 0,
+  max = 4,
+): fc.Arbitrary<GenCommand> {
   return fc
     .tuple(fc.tuple(...head), fc.array(rest, { minLength: min, maxLength: max }))
     .map(([h, r]) => ({ args: [name, ...h, ...r], order }));
 }
 /** Optional words, each present or not, in a random order. */
 function options(words: Arb[]): fc.Arbitrary<string[]> {
-  return fc.tuple(...words.map((w) => fc.option(w, { nil: undefined }))).chain((picked) =>
-    fc.shuffledSubarray(picked.filter((w): w is string => w !== undefined)),
-  );
+  return fc
+    .tuple(...words.map((w) => fc.option(w, { nil: undefined })))
+    .chain((picked) => fc.shuffledSubarray(picked.filter((w): w is string => w !== undefined)));
 }
-function withOpts(order: Order, name: string, head: Arb[], opts: fc.Arbitrary<string[]>): fc.Arbitrary<GenCommand> {
+function withOpts(
+  order: Order,
+  name: string,
+  head: Arb[],
+  opts: fc.Arbitrary<string[]>,
+): fc.Arbitrary<GenCommand> {
   return fc.tuple(fc.tuple(...head), opts).map(([h, o]) => ({ args: [name, ...h, ...o], order }));
 }
 const numkeys = (keys: Arb, max = 3): fc.Arbitrary<string[]> =>
@@ -84,8 +111,15 @@ export const strings = fc.oneof(
   ord('GETDEL', key),
   ord('GETEX', key),
   ord('GETEX', key, fc.constantFrom('PERSIST', 'EX', 'PX')),
-  ord('GETEX', key, fc.constantFrom('EX', 'PX', 'EXAT'), fc.constantFrom('100', '0', '-1', 'x', '4102444800')),
-  tail('ordered', 'MSETNX', [key, value], fc.constantFrom('k2', 'v2'), 0, 2),
+  ord(
+    'GETEX',
+    key,
+    fc.constantFrom('EX', 'PX', 'EXAT'),
+    fc.constantFrom('100', '0', '-1', 'x', '4102444800'),
+  ),
+  fc
+    .tuple(key, value, fc.array(fc.tuple(key, value), { maxLength: 2 }))
+    .map(([kk, v, more]) => ({ args: ['MSETNX', kk, v, ...more.flat()], order: 'ordered' })),
 );
 
 export const keys = fc.oneof(
@@ -121,9 +155,16 @@ export const hashes = fc.oneof(
   tail('ordered', 'HMGET', [hashKey, member], member, 0, 2),
   cmd('pairs', 'HRANDFIELD', hashKey, fc.constant('1000'), fc.constant('WITHVALUES')),
   cmd('unordered', 'HRANDFIELD', hashKey, fc.constantFrom('1000', '0')),
-  withOpts('scan2', 'HSCAN', [hashKey, fc.constant('0')], options([pattern.map((p) => `MATCH ${p}`)]).map((o) =>
-    [...o.flatMap((x) => x.split(' ')), 'COUNT', '1000'],
-  )),
+  withOpts(
+    'scan2',
+    'HSCAN',
+    [hashKey, fc.constant('0')],
+    options([pattern.map((p) => `MATCH ${p}`)]).map((o) => [
+      ...o.flatMap((x) => x.split(' ')),
+      'COUNT',
+      '1000',
+    ]),
+  ),
 );
 
 export const lists = fc.oneof(
@@ -156,7 +197,10 @@ export const lists = fc.oneof(
   ord('RPOPLPUSH', listKey, listKey),
   fc
     .tuple(numkeys(listKey), end, fc.option(fc.constantFrom('1', '2', '0', 'x'), { nil: undefined }))
-    .map(([nk, e, c]) => ({ args: ['LMPOP', ...nk, e, ...(c === undefined ? [] : ['COUNT', c])], order: 'ordered' as Order })),
+    .map(([nk, e, c]) => ({
+      args: ['LMPOP', ...nk, e, ...(c === undefined ? [] : ['COUNT', c])],
+      order: 'ordered',
+    })),
   ord('LMPOP', fc.constantFrom('0', '5', 'x'), listKey, end),
 );
 
@@ -178,11 +222,21 @@ export const sets = fc.oneof(
   tail('ordered', 'SDIFFSTORE', [setKey, setKey], setKey, 0, 2),
   fc
     .tuple(numkeys(setKey), fc.option(fc.constantFrom('0', '1', '2', '-1'), { nil: undefined }))
-    .map(([nk, l]) => ({ args: ['SINTERCARD', ...nk, ...(l === undefined ? [] : ['LIMIT', l])], order: 'ordered' as Order })),
+    .map(([nk, l]) => ({
+      args: ['SINTERCARD', ...nk, ...(l === undefined ? [] : ['LIMIT', l])],
+      order: 'ordered',
+    })),
   ord('SINTERCARD', fc.constantFrom('0', '3', 'x'), setKey),
-  withOpts('scan1', 'SSCAN', [setKey, fc.constant('0')], options([pattern.map((p) => `MATCH ${p}`)]).map((o) =>
-    [...o.flatMap((x) => x.split(' ')), 'COUNT', '1000'],
-  )),
+  withOpts(
+    'scan1',
+    'SSCAN',
+    [setKey, fc.constant('0')],
+    options([pattern.map((p) => `MATCH ${p}`)]).map((o) => [
+      ...o.flatMap((x) => x.split(' ')),
+      'COUNT',
+      '1000',
+    ]),
+  ),
 );
 
 const zaddFlags = options([
@@ -200,7 +254,7 @@ const rangeOpts = options([
 export const zsets = fc.oneof(
   fc
     .tuple(zKey, zaddFlags, fc.array(fc.tuple(score, member), { minLength: 1, maxLength: 3 }))
-    .map(([kk, f, pairs]) => ({ args: ['ZADD', kk, ...f, ...pairs.flat()], order: 'ordered' as Order })),
+    .map(([kk, f, pairs]) => ({ args: ['ZADD', kk, ...f, ...pairs.flat()], order: 'ordered' })),
   ord('ZINCRBY', zKey, score, member),
   tail('ordered', 'ZREM', [zKey, member], member, 0, 2),
   ord('ZCARD', zKey),
@@ -213,9 +267,12 @@ export const zsets = fc.oneof(
   withOpts('ordered', 'ZRANGE', [zKey, int, int], rangeOpts),
   withOpts('ordered', 'ZRANGE', [zKey, scoreBound, scoreBound, fc.constant('BYSCORE')], rangeOpts),
   withOpts('ordered', 'ZRANGE', [zKey, lexBound, lexBound, fc.constant('BYLEX')], rangeOpts),
-  withOpts('ordered', 'ZRANGESTORE', [zKey, zKey, scoreBound, scoreBound, fc.constantFrom('BYSCORE', '')], rangeOpts).map(
-    (c) => ({ ...c, args: c.args.filter((a) => a !== '') }),
-  ),
+  withOpts(
+    'ordered',
+    'ZRANGESTORE',
+    [zKey, zKey, scoreBound, scoreBound, fc.constantFrom('BYSCORE', '')],
+    rangeOpts,
+  ).map((c) => ({ ...c, args: c.args.filter((a) => a !== '') })),
   withOpts('ordered', 'ZRANGEBYSCORE', [zKey, scoreBound, scoreBound], rangeOpts),
   withOpts('ordered', 'ZREVRANGEBYSCORE', [zKey, scoreBound, scoreBound], rangeOpts),
   withOpts('ordered', 'ZRANGEBYLEX', [zKey, lexBound, lexBound], rangeOpts),
@@ -227,8 +284,15 @@ export const zsets = fc.oneof(
   ord('ZPOPMIN', zKey),
   ord('ZPOPMAX', zKey, smallCount),
   fc
-    .tuple(numkeys(zKey), fc.constantFrom('MIN', 'MAX', 'x'), fc.option(fc.constantFrom('1', '2', '0'), { nil: undefined }))
-    .map(([nk, w, c]) => ({ args: ['ZMPOP', ...nk, w, ...(c === undefined ? [] : ['COUNT', c])], order: 'ordered' as Order })),
+    .tuple(
+      numkeys(zKey),
+      fc.constantFrom('MIN', 'MAX', 'x'),
+      fc.option(fc.constantFrom('1', '2', '0'), { nil: undefined }),
+    )
+    .map(([nk, w, c]) => ({
+      args: ['ZMPOP', ...nk, w, ...(c === undefined ? [] : ['COUNT', c])],
+      order: 'ordered',
+    })),
   fc
     .tuple(
       fc.constantFrom('ZUNION', 'ZINTER', 'ZDIFF', 'ZUNIONSTORE', 'ZINTERSTORE', 'ZDIFFSTORE', 'ZINTERCARD'),
@@ -246,13 +310,23 @@ export const zsets = fc.oneof(
       const flat = opts.flatMap((o) =>
         o.startsWith('WEIGHTS') ? ['WEIGHTS', ...srcs.map(() => o.split(' ')[1]!)] : o.split(' '),
       );
-      return { args: [name, ...(store ? [dst] : []), String(srcs.length), ...srcs, ...flat], order: 'ordered' as Order };
+      return {
+        args: [name, ...(store ? [dst] : []), String(srcs.length), ...srcs, ...flat],
+        order: 'ordered',
+      };
     }),
   cmd('unordered', 'ZRANDMEMBER', zKey, fc.constantFrom('1000', '0', 'x')),
   cmd('pairs', 'ZRANDMEMBER', zKey, fc.constant('1000'), fc.constant('WITHSCORES')),
-  withOpts('scan2', 'ZSCAN', [zKey, fc.constant('0')], options([pattern.map((p) => `MATCH ${p}`)]).map((o) =>
-    [...o.flatMap((x) => x.split(' ')), 'COUNT', '1000'],
-  )),
+  withOpts(
+    'scan2',
+    'ZSCAN',
+    [zKey, fc.constant('0')],
+    options([pattern.map((p) => `MATCH ${p}`)]).map((o) => [
+      ...o.flatMap((x) => x.split(' ')),
+      'COUNT',
+      '1000',
+    ]),
+  ),
 );
 
 /** Blocking pops that find data or time out at once (a short timeout on Redis; non-blocking on the node). */
@@ -264,7 +338,7 @@ export const blocking = fc.oneof(
   tail('ordered', 'BZPOPMAX', [zKey], zKey, 0, 1).map((c) => ({ ...c, args: [...c.args, '0.001'] })),
   fc
     .tuple(numkeys(zKey), fc.constantFrom('MIN', 'MAX'))
-    .map(([nk, w]) => ({ args: ['BZMPOP', '0.001', ...nk, w], order: 'ordered' as Order })),
+    .map(([nk, w]) => ({ args: ['BZMPOP', '0.001', ...nk, w], order: 'ordered' })),
 );
 
 /** Every group, weighted toward the new types. */

@@ -57,7 +57,10 @@ const RUNS: Record<keyof typeof groups, number> = {
 describe('differential - an embedded node answers as redis-server 7.0 does', () => {
   for (const [name, arb] of Object.entries(groups) as [keyof typeof groups, typeof anyCommand][]) {
     it(`${name}: seeded random sequences give the same replies`, async () => {
-      const seq = name === 'blocking' ? fc.array(fc.oneof(lists, zsets, blocking), { minLength: 1, maxLength: 60, size: 'max' }) : fc.array(arb, { minLength: 1, maxLength: 400, size: 'max' });
+      const seq =
+        name === 'blocking'
+          ? fc.array(fc.oneof(lists, zsets, blocking), { minLength: 1, maxLength: 60, size: 'max' })
+          : fc.array(arb, { minLength: 1, maxLength: 400, size: 'max' });
       await fc.assert(
         fc.asyncProperty(seq, (cmds) => {
           sent += cmds.length;

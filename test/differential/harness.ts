@@ -32,6 +32,9 @@ export async function compareSequence(
 ): Promise<void> {
   const all = [['FLUSHALL'], ...commands.map((c) => c.args)];
   const [want, got] = await Promise.all([expected(all), actual(all)]);
+  for (const flushed of [want[0], got[0]]) {
+    if (flushed?.toString() !== '+OK\r\n') throw new Error(`FLUSHALL failed: ${flushed?.toString()}`);
+  }
   for (let i = 0; i < commands.length; i++) {
     const c = commands[i]!;
     const w = canonical(parseResp(want[i + 1]!), c.order);
