@@ -80,7 +80,7 @@ function tail(
 ): fc.Arbitrary<GenCommand> {
   return fc
     .tuple(fc.tuple(...head), fc.array(rest, { minLength: min, maxLength: max }))
-    .map(([h, r]) => ({ args: [name, ...h, ...r], order }));
+    .map(([h, r]): GenCommand => ({ args: [name, ...h, ...r], order }));
 }
 /** Optional words, each present or not, in a random order. */
 function options(words: Arb[]): fc.Arbitrary<string[]> {
@@ -94,7 +94,7 @@ function withOpts(
   head: Arb[],
   opts: fc.Arbitrary<string[]>,
 ): fc.Arbitrary<GenCommand> {
-  return fc.tuple(fc.tuple(...head), opts).map(([h, o]) => ({ args: [name, ...h, ...o], order }));
+  return fc.tuple(fc.tuple(...head), opts).map(([h, o]): GenCommand => ({ args: [name, ...h, ...o], order }));
 }
 const numkeys = (keys: Arb, max = 3): fc.Arbitrary<string[]> =>
   fc.array(keys, { minLength: 1, maxLength: max }).map((ks) => [String(ks.length), ...ks]);
@@ -119,7 +119,7 @@ export const strings = fc.oneof(
   ),
   fc
     .tuple(key, value, fc.array(fc.tuple(key, value), { maxLength: 2 }))
-    .map(([kk, v, more]) => ({ args: ['MSETNX', kk, v, ...more.flat()], order: 'ordered' })),
+    .map(([kk, v, more]): GenCommand => ({ args: ['MSETNX', kk, v, ...more.flat()], order: 'ordered' })),
 );
 
 export const keys = fc.oneof(
@@ -197,7 +197,7 @@ export const lists = fc.oneof(
   ord('RPOPLPUSH', listKey, listKey),
   fc
     .tuple(numkeys(listKey), end, fc.option(fc.constantFrom('1', '2', '0', 'x'), { nil: undefined }))
-    .map(([nk, e, c]) => ({
+    .map(([nk, e, c]): GenCommand => ({
       args: ['LMPOP', ...nk, e, ...(c === undefined ? [] : ['COUNT', c])],
       order: 'ordered',
     })),
@@ -222,7 +222,7 @@ export const sets = fc.oneof(
   tail('ordered', 'SDIFFSTORE', [setKey, setKey], setKey, 0, 2),
   fc
     .tuple(numkeys(setKey), fc.option(fc.constantFrom('0', '1', '2', '-1'), { nil: undefined }))
-    .map(([nk, l]) => ({
+    .map(([nk, l]): GenCommand => ({
       args: ['SINTERCARD', ...nk, ...(l === undefined ? [] : ['LIMIT', l])],
       order: 'ordered',
     })),
@@ -254,7 +254,7 @@ const rangeOpts = options([
 export const zsets = fc.oneof(
   fc
     .tuple(zKey, zaddFlags, fc.array(fc.tuple(score, member), { minLength: 1, maxLength: 3 }))
-    .map(([kk, f, pairs]) => ({ args: ['ZADD', kk, ...f, ...pairs.flat()], order: 'ordered' })),
+    .map(([kk, f, pairs]): GenCommand => ({ args: ['ZADD', kk, ...f, ...pairs.flat()], order: 'ordered' })),
   ord('ZINCRBY', zKey, score, member),
   tail('ordered', 'ZREM', [zKey, member], member, 0, 2),
   ord('ZCARD', zKey),
@@ -289,7 +289,7 @@ export const zsets = fc.oneof(
       fc.constantFrom('MIN', 'MAX', 'x'),
       fc.option(fc.constantFrom('1', '2', '0'), { nil: undefined }),
     )
-    .map(([nk, w, c]) => ({
+    .map(([nk, w, c]): GenCommand => ({
       args: ['ZMPOP', ...nk, w, ...(c === undefined ? [] : ['COUNT', c])],
       order: 'ordered',
     })),
@@ -305,7 +305,7 @@ export const zsets = fc.oneof(
         fc.constantFrom('1', '0', '-1').map((l) => `LIMIT ${l}`),
       ]),
     )
-    .map(([name, dst, srcs, opts]) => {
+    .map(([name, dst, srcs, opts]): GenCommand => {
       const store = name.endsWith('STORE');
       const flat = opts.flatMap((o) =>
         o.startsWith('WEIGHTS') ? ['WEIGHTS', ...srcs.map(() => o.split(' ')[1]!)] : o.split(' '),
@@ -338,7 +338,7 @@ export const blocking = fc.oneof(
   tail('ordered', 'BZPOPMAX', [zKey], zKey, 0, 1).map((c) => ({ ...c, args: [...c.args, '0.001'] })),
   fc
     .tuple(numkeys(zKey), fc.constantFrom('MIN', 'MAX'))
-    .map(([nk, w]) => ({ args: ['BZMPOP', '0.001', ...nk, w], order: 'ordered' })),
+    .map(([nk, w]): GenCommand => ({ args: ['BZMPOP', '0.001', ...nk, w], order: 'ordered' })),
 );
 
 /** Every group, weighted toward the new types. */
