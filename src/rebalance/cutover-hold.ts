@@ -21,6 +21,8 @@ export interface HoldRequest {
   readonly fromVersion: number;
   /** How long a router holds before it ends the hold itself and asks the store where the range is. */
   readonly timeoutMs: number;
+  /** How long the mover waits for the acks before it gives this attempt up. */
+  readonly ackWaitMs: number;
 }
 
 /** Which live routers acknowledged the hold, and which did not in time. */

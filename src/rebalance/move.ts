@@ -639,6 +639,7 @@ export class ShardMove {
         target: st.target,
         fromVersion: this.#router.table.version,
         timeoutMs: this.#opts.ackWaitMs + this.#opts.holdMs + SWITCH_MARGIN_MS,
+        ackWaitMs: this.#opts.ackWaitMs,
       });
     } catch (err) {
       grant = { acked: [], missing: [`the config store: ${message(err)}`] };

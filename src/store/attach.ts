@@ -264,7 +264,6 @@ export class StoreLink {
         routerId: `r-${this.#instance}`,
         leaseMs: this.#leaseMs,
         router: parts.router,
-        ackWaitMs: Math.min(2_000, this.#leaseMs),
         commit: (table, reason, hold) => this.commit(table, reason, hold),
         refresh: () => this.refreshRouting(),
         onError: this.#onError,

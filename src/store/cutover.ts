@@ -42,8 +42,6 @@ export interface StoreCutoverOptions {
   readonly routerId: string;
   readonly leaseMs: number;
   readonly router: Router;
-  /** How long a mover waits for the acks (ms). */
-  readonly ackWaitMs: number;
   /** Saves `table` with `hold` switched in the same transaction, then installs it (StoreLink.commit). */
   readonly commit: (table: RoutingTable, reason: string, hold: string) => Promise<void>;
   /** Reads the routing version in force from the store and installs it if newer; rejects when the store does not answer. */
@@ -127,8 +125,9 @@ export class StoreCutover implements CutoverCoordinator {
   }
 
   async hold(request: HoldRequest): Promise<HoldGrant> {
-    const { store, routerId, ackWaitMs } = this.#o;
-    await store.holds.publish({ ...request, router: routerId });
+    const { store, routerId } = this.#o;
+    const { ackWaitMs, ...hold } = request;
+    await store.holds.publish({ ...hold, router: routerId });
     const started = performance.now();
     for (;;) {
       const [acked, live] = await Promise.all([store.holds.acks(request.id), store.routers.live()]);

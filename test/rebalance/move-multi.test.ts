@@ -129,7 +129,7 @@ async function childRouter(
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  await eventually(() => expect(out).toMatch(/hotshard ready/), `the child router starts: ${out}`, 30_000);
+  await eventually(() => expect(out).toMatch(/hotshard ready/), `the child router starts: ${out}`, 90_000);
   return { child, httpPort };
 }
 
@@ -203,7 +203,7 @@ describe.skipIf(!hasRedis)('live move - several routers on one PostgreSQL store'
     expect(acks.map((a) => a.router).sort()).toEqual(
       [r2!.hs.store.cutover!.routerId, r3!.hs.store.cutover!.routerId].sort(),
     );
-  });
+  }, 60000);
 
   it('multi-router move - a router that stops acking (SIGSTOP) aborts the cutover until its lease runs out, then the move completes: 0 failed, 0 lost', async (ctx) => {
     if (!hasPostgres) return ctx.skip();
@@ -246,7 +246,7 @@ describe.skipIf(!hasRedis)('live move - several routers on one PostgreSQL store'
       expect(l.failures, `router ${i + 1}'s failures`).toEqual([]);
       expect(await l.check(), `router ${i + 1}'s keys`).toEqual([]);
     }
-  });
+  }, 120000);
 
   it('multi-router move - a hold that outlives its timeout (the mover died) is ended by the router, which asks the store; a late switch is refused', async (ctx) => {
     if (!hasPostgres) return ctx.skip();
@@ -289,7 +289,7 @@ describe.skipIf(!hasRedis)('live move - several routers on one PostgreSQL store'
     await expect(
       store.routing.save(late, { expectedVersion: from.version, reason: 'late switch', hold: 'dead#1' }),
     ).rejects.toBeInstanceOf(HoldLost);
-  });
+  }, 60000);
 
   it('multi-router move - the open move of a router that died (SIGKILL mid-move) is taken over by another once its lease runs out: done, 0 failed, 0 lost', async (ctx) => {
     if (!hasPostgres) return ctx.skip();
@@ -340,5 +340,5 @@ describe.skipIf(!hasRedis)('live move - several routers on one PostgreSQL store'
     expect(r2!.hs.router.table.shard(S0)!.node).toBe(target);
     expect(l.failures).toEqual([]);
     expect(await l.check()).toEqual([]);
-  });
+  }, 120000);
 });
