@@ -197,7 +197,13 @@ export class HeatHistory {
     const counters = this.#o.telemetry.counters('shard');
     for (const [id, life] of this.#shards) {
       const cell = this.#cell(counters, id, life, second);
-      if (cell !== null) out[id] = cell;
+      if (cell !== null)
+        out[id] = {
+          qps: round(cell.qps)!,
+          p99: round(cell.p99),
+          utilization: round(cell.utilization),
+          bytes: round(cell.bytes)!,
+        };
     }
     return out;
   }

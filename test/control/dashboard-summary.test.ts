@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { DashboardSummary } from '../../src/control/dashboard-summary.js';
 import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
 import { send } from '../mitigate/test-remedy.js';
-import { sleep, waitFor } from './harness.js';
+import { openEvents, sleep, waitFor } from './harness.js';
 
 const ADMIN = 'summary-admin-token-0123456789';
 const READ = 'summary-read-token-0123456789';
@@ -157,5 +157,35 @@ describe('dashboard summary', () => {
       headers: { authorization: `Bearer ${READ}` },
     });
     expect(read.statusCode).toBe(200);
+  });
+
+  it('dashboard data - /events carries a heat column each second, every shard of the table, on the heatmap time axis', async () => {
+    const t = await cluster();
+    const stream = await openEvents(t.httpPort);
+    cleanup.push(() => Promise.resolve(stream.close()));
+    const stop = load(t);
+    cleanup.push(stop);
+    const first = await stream.until((e) => e.event === 'heat', 10_000);
+    const next = await stream.until((e) => e.event === 'heat' && e.id > first.id, 10_000);
+    expect(next.data['at']).toBe((first.data['at'] as number) + 1000);
+    expect((first.data['at'] as number) % 1000).toBe(0);
+    const shards = next.data['shards'] as Record<
+      string,
+      { qps: number; p99: number | null; utilization: number; bytes: number }
+    >;
+    expect(Object.keys(shards).sort()).toEqual(t.hs.router.table.shards.map((s) => s.id).sort());
+    const busy = await stream.until(
+      (e) =>
+        e.event === 'heat' &&
+        Object.values(e.data['shards'] as Record<string, { qps: number }>).some((c) => c.qps > 0),
+      10_000,
+    );
+    const cells = Object.values(busy.data['shards'] as Record<string, { qps: number; utilization: number }>);
+    for (const c of cells) expect(c.utilization).toBeCloseTo(c.qps / 100_000, 6);
+    // Heat columns are not kept for resuming: a reconnect replays none of them.
+    const resumed = await openEvents(t.httpPort, 0);
+    cleanup.push(() => Promise.resolve(resumed.close()));
+    await sleep(200);
+    expect(resumed.received.filter((e) => e.event === 'heat' && e.id <= next.id)).toEqual([]);
   });
 });
