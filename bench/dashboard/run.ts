@@ -101,7 +101,7 @@ const stop = new AbortController();
 const load = runLoad({
   target: { kind: 'resp', host: '127.0.0.1', port: t.port, connections: 2 },
   workload: { keys: 10_000, ops: { get: 90, set: 10 }, distribution: { kind: 'zipf', theta: 1.1 } },
-  rate: 2000,
+  rate: 500,
   durationMs: 600_000,
   signal: stop.signal,
 });

@@ -70,6 +70,10 @@ describe.skipIf(!hasBrowser('dashboard accessibility tests'))(
           await page.locator('#confirm').waitFor();
           await page.addScriptTag({ path: AXE });
           expect(await seriousViolations(page)).toEqual([]);
+          // Readable on a laptop screen: nothing wider than the 1440 px viewport.
+          expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(
+            1440,
+          );
           expect(watch.errors).toEqual([]);
           await screenshot(page, `dashboard-${colorScheme}`);
           await page.context().close();

@@ -121,7 +121,7 @@ describe.skipIf(!hasBrowser('dashboard browser tests'))('dashboard - celebrity-r
         .filter({ hasText: 'cache' });
       await cache.first().waitFor({ timeout: 30_000 });
       // Its outcome once measured, as the server measured it.
-      const outcome = cache.first().locator('td').nth(6);
+      const outcome = cache.first().locator('td').nth(5);
       await expect
         .poll(() => outcome.textContent(), { timeout: 30_000 })
         .toMatch(/^(effective|ineffective)$/);

@@ -242,12 +242,11 @@ export function renderActions(actions, hooks) {
     [
       { label: 'id', cell: (a) => a.id },
       { label: 'at', cell: (a) => clock(a.createdAt) },
-      { label: 'kind', cell: (a) => a.kind },
+      { label: 'kind', cell: (a) => `${a.kind} by ${a.by}` },
       { label: 'subject', cell: (a) => `${a.subject?.type ?? ''} ${a.subject?.name ?? ''}` },
-      { label: 'by', cell: (a) => a.by },
       { label: 'state', cell: (a) => a.state },
       { label: 'outcome', cell: (a) => pill(a.outcome ?? '—', outcomeClass(a.outcome)) },
-      { label: 'predicted → measured', cell: (a) => prediction(a) },
+      { label: 'predicted → measured', cell: (a) => h('span', { class: 'reason' }, prediction(a)) },
       {
         label: 'evidence',
         cell: (a) => h('span', { class: 'reason' }, a.reason ?? '', a.detail ? ` (${a.detail})` : ''),
