@@ -24,7 +24,7 @@ import {
   type Spec,
 } from './memory-args.js';
 import type { Keyspace } from './memory-keyspace.js';
-import { EMPTY_SCAN, parseCursor, scan } from './memory-scan.js';
+import { EMPTY_SCAN, parseCursor, scan } from './memory-scan-fields.js';
 
 const EMPTY: readonly Reply[] = [];
 /** hash-max-listpack-entries / -value: below both Redis keeps the hash compact. */

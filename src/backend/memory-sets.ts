@@ -19,7 +19,7 @@ import {
   type Spec,
 } from './memory-args.js';
 import type { Keyspace } from './memory-keyspace.js';
-import { EMPTY_SCAN, parseCursor, scan } from './memory-scan.js';
+import { EMPTY_SCAN, parseCursor, scan } from './memory-scan-fields.js';
 
 const EMPTY: readonly Reply[] = [];
 const INTSET_MAX = 512;

@@ -28,7 +28,7 @@ import {
   type Spec,
 } from './memory-args.js';
 import type { Keyspace } from './memory-keyspace.js';
-import { EMPTY_SCAN, parseCursor, scan } from './memory-scan.js';
+import { EMPTY_SCAN, parseCursor, scan } from './memory-scan-fields.js';
 import { SortedSet, type ZNode } from './memory-sorted-set.js';
 import {
   LEX_RANGE_ERROR,

@@ -27,7 +27,8 @@ function call(b: MemoryBackend, ...args: string[]): Reply {
   return out!;
 }
 /** A reply as RESP2 text, so nested arrays and null kinds compare plainly. */
-const resp = (r: Reply | undefined): string => (r === undefined ? 'pending' : encodeReply(r, 2).toString('latin1'));
+const resp = (r: Reply | undefined): string =>
+  r === undefined ? 'pending' : encodeReply(r, 2).toString('latin1');
 const bulk = (s: string): string => `$${s.length}\r\n${s}\r\n`;
 
 /** Timers that fire only when the test says so. */
@@ -49,7 +50,10 @@ class ManualTimers implements BlockTimers {
   }
 }
 
-function blockingCall(b: MemoryBackend, ...args: string[]): { reply: () => Reply | undefined; cancel: () => void } {
+function blockingCall(
+  b: MemoryBackend,
+  ...args: string[]
+): { reply: () => Reply | undefined; cancel: () => void } {
   let out: Reply | undefined;
   let calls = 0;
   const cancel = b.sendBlocking(makeCommand(...args), (r) => {
@@ -136,8 +140,12 @@ describe('memory backend - blocking pops', () => {
     expect(w.reply()).toBeUndefined();
     expect(resp(blockingCall(b, 'BLPOP', 'k', '0').reply())).toMatch(/^-WRONGTYPE/);
     expect(resp(blockingCall(b, 'BLPOP', 'k', '-1').reply())).toBe('-ERR timeout is negative\r\n');
-    expect(resp(blockingCall(b, 'BLPOP', 'k', 'x').reply())).toBe('-ERR timeout is not a float or out of range\r\n');
-    expect(resp(blockingCall(b, 'BLPOP', 'k').reply())).toBe("-ERR wrong number of arguments for 'blpop' command\r\n");
+    expect(resp(blockingCall(b, 'BLPOP', 'k', 'x').reply())).toBe(
+      '-ERR timeout is not a float or out of range\r\n',
+    );
+    expect(resp(blockingCall(b, 'BLPOP', 'k').reply())).toBe(
+      "-ERR wrong number of arguments for 'blpop' command\r\n",
+    );
   });
 
   it('BZMPOP and BLMPOP pop up to COUNT from the first key that has elements', () => {

@@ -1,6 +1,6 @@
 /**
- * SSCAN, HSCAN and ZSCAN on an embedded node, and Redis's glob matching
- * (util.c stringmatchlen) for their MATCH.
+ * SSCAN, HSCAN and ZSCAN on an embedded node (SCAN over keys is not here),
+ * and Redis's glob matching (util.c stringmatchlen) for their MATCH.
  *
  * Like Redis, a small collection (what Redis keeps as a listpack or an
  * intset) is returned whole with cursor 0. A larger one is walked in the order
