@@ -16,6 +16,11 @@ export const Route = {
   AllNodes: 'all-nodes',
   /** Known Redis command hotshard refuses on purpose, with the reason. */
   Refused: 'refused',
+  /**
+   * Served by a module of its own (by name): transactions (transaction.ts),
+   * scripts (scripts.ts), blocking commands (blocking.ts), SCAN / KEYS (scan.ts).
+   */
+  Special: 'special',
 } as const;
 /** How the router serves a command. */
 export type Route = (typeof Route)[keyof typeof Route];
@@ -411,36 +416,139 @@ def('hmget', {
   since: '2.0.0',
 });
 
+// Transactions, scripts, blocking commands, SCAN: Route.Special (see each module).
+const tx = 'transactions';
+for (const [name, arity, summary] of [
+  ['multi', 1, 'Starts a transaction (its keys must live on one node).'],
+  ['exec', 1, 'Runs the queued transaction on its node.'],
+  ['discard', 1, 'Discards the queued transaction.'],
+  ['unwatch', 1, 'Forgets the watched keys.'],
+] as const) {
+  def(name, {
+    arity,
+    flags: ['noscript', 'loading', 'stale', 'fast', 'allow_busy'],
+    route: Route.Special,
+    group: tx,
+    summary,
+    since: '2.0.0',
+  });
+}
+def('watch', {
+  arity: -2,
+  flags: ['noscript', 'loading', 'stale', 'fast', 'allow_busy'],
+  firstKey: 1,
+  lastKey: -1,
+  step: 1,
+  route: Route.Special,
+  group: tx,
+  summary: 'Watches keys of one node for an optimistic transaction.',
+  since: '2.2.0',
+});
+const scripting = 'scripting';
+for (const [name, flags, since] of [
+  ['eval', ['noscript', 'stale', 'skip_monitor', 'may_replicate', 'no_mandatory_keys'], '2.6.0'],
+  ['evalsha', ['noscript', 'stale', 'skip_monitor', 'may_replicate', 'no_mandatory_keys'], '2.6.0'],
+  ['eval_ro', ['noscript', 'stale', 'skip_monitor', 'no_mandatory_keys', 'readonly'], '7.0.0'],
+  ['evalsha_ro', ['noscript', 'stale', 'skip_monitor', 'no_mandatory_keys', 'readonly'], '7.0.0'],
+  ['fcall', ['noscript', 'stale', 'skip_monitor', 'may_replicate', 'no_mandatory_keys'], '7.0.0'],
+  ['fcall_ro', ['noscript', 'stale', 'skip_monitor', 'no_mandatory_keys', 'readonly'], '7.0.0'],
+] as const) {
+  def(name, {
+    arity: -3,
+    flags: [...flags, 'movablekeys'],
+    route: Route.Special,
+    group: scripting,
+    summary: 'Runs a script on the node of its declared keys (Redis nodes).',
+    since,
+  });
+}
+def('script', {
+  arity: -2,
+  flags: ['noscript'],
+  route: Route.Special,
+  group: scripting,
+  summary: 'SCRIPT LOAD / EXISTS / FLUSH / KILL on every node.',
+  since: '2.6.0',
+});
+def('function', {
+  arity: -2,
+  flags: ['noscript'],
+  route: Route.Special,
+  group: scripting,
+  summary: 'FUNCTION LOAD / DELETE / FLUSH / RESTORE / KILL on every node; LIST, DUMP, STATS from one.',
+  since: '7.0.0',
+});
+// Blocking commands: a dedicated node connection each, from a bounded pool.
+for (const [name, arity, firstKey, lastKey, group, since] of [
+  ['blpop', -3, 1, -2, 'list', '2.0.0'],
+  ['brpop', -3, 1, -2, 'list', '2.0.0'],
+  ['blmove', 6, 1, 2, 'list', '6.2.0'],
+  ['brpoplpush', 4, 1, 2, 'list', '2.2.0'],
+  ['blmpop', -5, 0, 0, 'list', '7.0.0'],
+  ['bzpopmin', -3, 1, -2, 'sorted-set', '5.0.0'],
+  ['bzpopmax', -3, 1, -2, 'sorted-set', '5.0.0'],
+  ['bzmpop', -5, 0, 0, 'sorted-set', '7.0.0'],
+] as const) {
+  def(name, {
+    arity,
+    flags: firstKey === 0 ? ['write', 'blocking', 'movablekeys'] : ['write', 'blocking'],
+    firstKey,
+    lastKey,
+    step: firstKey === 0 ? 0 : 1,
+    route: Route.Special,
+    group,
+    summary: 'Blocking pop on a dedicated node connection (keys on one node).',
+    since,
+  });
+}
+def('xread', {
+  arity: -4,
+  flags: ['readonly', 'blocking', 'movablekeys'],
+  route: Route.Special,
+  group: 'stream',
+  summary: 'Reads streams of one node; with BLOCK on a dedicated node connection.',
+  since: '5.0.0',
+});
+def('xreadgroup', {
+  arity: -7,
+  flags: ['write', 'blocking', 'movablekeys'],
+  route: Route.Special,
+  group: 'stream',
+  summary: 'Reads streams of one node as a consumer group; with BLOCK on a dedicated node connection.',
+  since: '5.0.0',
+});
+def('scan', {
+  arity: -2,
+  flags: ['readonly'],
+  route: Route.Special,
+  group: gen,
+  summary: 'Iterates the keys of every node (the cursor carries the node).',
+  since: '2.8.0',
+});
+def('keys', {
+  arity: 2,
+  flags: ['readonly'],
+  route: Route.Special,
+  group: gen,
+  summary: 'Returns the keys matching a pattern on every node (admin connections only).',
+});
+def('randomkey', {
+  arity: 1,
+  flags: ['readonly'],
+  route: Route.Special,
+  group: gen,
+  summary: 'Returns a random key of a random node.',
+});
+
 // Known Redis commands refused on purpose: a clear reason beats "unknown command".
-const crossShard = 'keys of one transaction may live on different shards';
-for (const name of ['multi', 'exec', 'discard', 'watch', 'unwatch']) {
+for (const name of ['wait', 'waitaof']) {
   def(name, {
-    arity: -1,
-    flags: [],
-    route: Route.Refused,
-    group: 'transactions',
-    summary: 'Not supported by hotshard.',
-    refusal: crossShard,
-  });
-}
-for (const name of ['eval', 'evalsha', 'fcall', 'script', 'function']) {
-  def(name, {
-    arity: -1,
-    flags: [],
-    route: Route.Refused,
-    group: 'scripting',
-    summary: 'Not supported by hotshard.',
-    refusal: 'a script may touch keys on several shards',
-  });
-}
-for (const name of ['keys', 'scan', 'randomkey']) {
-  def(name, {
-    arity: -1,
+    arity: -3,
     flags: [],
     route: Route.Refused,
     group: gen,
     summary: 'Not supported by hotshard.',
-    refusal: 'it would scan every shard; use the control API instead',
+    refusal: "it counts the replicas of one node, and a client's writes may have gone to several",
   });
 }
 for (const name of ['subscribe', 'psubscribe', 'publish', 'ssubscribe', 'monitor', 'sync', 'psync']) {
