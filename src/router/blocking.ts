@@ -95,9 +95,9 @@ export function runBlocking(
           if (finished) return;
           session.blocked = null;
           host.blockedSessions.delete(session);
-          // The node is still blocked on it: only closing ends that.
-          host.dedicated.release(node, conn, false);
           finish(reply);
+          // The node is still blocked on it: only closing ends that (its callback then finds it finished).
+          host.dedicated.release(node, conn, false);
         },
       };
       session.blocked = blocked;
