@@ -144,6 +144,9 @@ export interface NodeHealth {
   readonly address: string | null;
 }
 
+/** Cancels a blocked command: its callback is not called after this (the client went away). Idempotent. */
+export type CancelBlocking = () => void;
+
 /**
  * One storage node: a redis-server, or an embedded in-memory store. Keys of
  * several shards may live on one node, as they do on a Redis node; the router
@@ -165,6 +168,17 @@ export interface ShardBackend {
    * is down or stalled answers with HS_ERR_SHARD_UNAVAILABLE / HS_ERR_BACKEND_TIMEOUT.
    */
   send(cmd: Command, done: ReplyCallback): void;
+
+  /**
+   * Runs a blocking pop (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN,
+   * BZPOPMAX, BZMPOP) with Redis's semantics: answered at once when one of
+   * its keys can serve it, else parked until a push serves it (waiters on a
+   * key are served in the order they came) or its timeout runs out (the reply
+   * Redis times out with; timeout 0 waits for ever). A parked command holds
+   * up no other command. `done` is called exactly once unless cancelled
+   * first. Absent on a backend that cannot block (the router refuses then).
+   */
+  sendBlocking?(cmd: Command, done: ReplyCallback): CancelBlocking;
 
   // What live moves need.
 

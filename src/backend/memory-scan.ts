@@ -1,143 +1,139 @@
 /**
- * SCAN, KEYS and RANDOMKEY on an embedded node.
+ * SSCAN, HSCAN and ZSCAN on an embedded node, and Redis's glob matching
+ * (util.c stringmatchlen) for their MATCH.
  *
- * A JavaScript Map has no stable position to resume from (Redis's reverse-
- * binary cursor walks hash buckets), so a scan started at cursor 0 takes a
- * snapshot of the key names and the cursor is the snapshot's number and a
- * position in it. That gives Redis's guarantee and a little more: every key
- * present from the start to the end of the scan is returned exactly once;
- * keys added meanwhile are not returned; keys deleted meanwhile are skipped.
- * A snapshot costs one array of names, so at most MAX_SCANS are kept (the
- * oldest goes first); resuming a forgotten one is a clear error.
+ * Like Redis, a small collection (what Redis keeps as a listpack or an
+ * intset) is returned whole with cursor 0. A larger one is walked in the order
+ * of a 32-bit hash of its members, the cursor being where the walk stopped:
+ * so, as Redis promises, a member present for the whole scan is returned,
+ * whatever is added or removed meanwhile, and the cursor stays an integer.
  */
-import { ErrorCode } from '../errors.js';
-import { KeyPatterns } from '../mitigate/key-patterns.js';
-import { ReplyError, SimpleString, hsError, type Reply } from '../protocol/reply.js';
-import { runCommand, type Keyspace } from './memory-commands.js';
+import { ReplyError, type Reply } from '../protocol/reply.js';
+import { is, NOT_INTEGER, parseLong, SYNTAX, type Args } from './memory-args.js';
 
-/** Commands this module answers, by lower-case name. */
-export const SCAN_COMMANDS: ReadonlySet<string> = new Set(['scan', 'keys', 'randomkey']);
-
-const MAX_SCANS = 256;
-/** Positions take the low 32 bits of a cursor, the snapshot number the bits above (kept under 2^53). */
-const POSITION_SPAN = 2 ** 32;
-const MAX_SNAPSHOT_ID = 2 ** 20;
-const TYPE = Buffer.from('type');
-const SYNTAX = new ReplyError('ERR syntax error');
-const NOT_INTEGER = new ReplyError('ERR value is not an integer or out of range');
 const INVALID_CURSOR = new ReplyError('ERR invalid cursor');
+/** Redis's default COUNT. */
+const DEFAULT_COUNT = 10;
 
-/** The scans in progress on one node. */
-export class MemoryScans {
-  readonly #snapshots = new Map<number, string[]>();
-  #nextId = 1;
+/** A collection as a scan sees it: its members (latin1) and what follows each in the reply. */
+export interface Scannable {
+  /** How many members. */
+  readonly size: number;
+  /** True when Redis would hold it compact (listpack / intset): one reply, cursor 0. */
+  readonly compact: boolean;
+  /** Members in the order a compact one is returned. */
+  members(): Iterable<string>;
+  /** The reply elements of one member: [member] or [member, value]. */
+  reply(member: string): Reply[];
+}
 
-  /** Runs SCAN, KEYS or RANDOMKEY; `ks.now` must hold the command's time. */
-  run(ks: Keyspace, name: string, args: readonly Buffer[]): Reply {
-    if (name === 'keys') {
-      if (args.length !== 2) return arity(name);
-      const match = matcher(args[1]!);
-      if (match instanceof ReplyError) return match;
-      return ks
-        .keyNames()
-        .filter((k) => ks.get(k) !== undefined && match(k))
-        .map((k) => Buffer.from(k, 'latin1'));
+/** The cursor argument, as parseScanCursorOrReply reads it (an unsigned 64-bit integer). */
+export function parseCursor(b: Buffer): number | ReplyError {
+  const s = b.toString('latin1');
+  if (!/^\d+$/.test(s) || s.length > 20) return INVALID_CURSOR;
+  const v = BigInt(s);
+  if (v > 18446744073709551615n) return INVALID_CURSOR;
+  return v > 0xffffffffn ? 0xffffffff + 1 : Number(v);
+}
+
+/** The reply of an empty scan (a missing key): cursor 0, no elements. */
+export const EMPTY_SCAN: Reply = [Buffer.from('0'), []];
+
+/** scanGenericCommand from the options on: the page after `cursor`. */
+export function scan(a: Args, cursor: number, what: Scannable): Reply {
+  let count = DEFAULT_COUNT;
+  let pattern: Buffer | null = null;
+  for (let i = 3; i < a.length; i += 2) {
+    if (is(a[i], 'count') && i + 1 < a.length) {
+      const c = parseLong(a[i + 1]!);
+      if (c === null) return NOT_INTEGER;
+      if (c < 1) return SYNTAX;
+      count = c;
+    } else if (is(a[i], 'match') && i + 1 < a.length) {
+      pattern = a[i + 1]!;
+      if (pattern.length === 1 && pattern[0] === 0x2a) pattern = null;
+    } else return SYNTAX;
+  }
+  const out: Reply[] = [];
+  const keep = (m: string): void => {
+    if (pattern === null || globMatch(pattern, Buffer.from(m, 'latin1'))) out.push(...what.reply(m));
+  };
+  if (what.compact) {
+    for (const m of what.members()) keep(m);
+    return [Buffer.from('0'), out];
+  }
+  const page: [number, string][] = [];
+  for (const m of what.members()) {
+    const h = hash32(m);
+    if (h >= cursor) page.push([h, m]);
+  }
+  page.sort((x, y) => x[0] - y[0]);
+  let end = Math.min(count, page.length);
+  // every member of one hash goes in one page, or one could be skipped
+  while (end < page.length && page[end]![0] === page[end - 1]![0]) end++;
+  for (let i = 0; i < end; i++) keep(page[i]![1]);
+  return [Buffer.from(String(end < page.length ? page[end]![0] : 0)), out];
+}
+
+/** FNV-1a over the member's bytes, made odd so it is never 0 (a next cursor of 0 reads as "done"). */
+function hash32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h | 1) >>> 0;
+}
+
+/** Redis's stringmatchlen: `*`, `?`, `[...]` with ranges and `^`, and `\` escapes; byte-wise. */
+export function globMatch(p: Buffer, s: Buffer, pi = 0, si = 0): boolean {
+  while (pi < p.length) {
+    const c = p[pi]!;
+    if (c === 0x2a) {
+      while (pi + 1 < p.length && p[pi + 1] === 0x2a) pi++;
+      if (pi + 1 === p.length) return true;
+      for (let k = si; k <= s.length; k++) if (globMatch(p, s, pi + 1, k)) return true;
+      return false;
     }
-    if (name === 'randomkey') {
-      if (args.length !== 1) return arity(name);
-      const names = ks.keyNames();
-      // Expired keys are dropped as they are met, so this ends.
-      while (names.length > 0) {
-        const i = Math.floor(Math.random() * names.length);
-        const k = names[i]!;
-        if (ks.get(k) !== undefined) return Buffer.from(k, 'latin1');
-        names[i] = names[names.length - 1]!;
-        names.pop();
+    if (si >= s.length) return false;
+    if (c === 0x3f) {
+      si++;
+    } else if (c === 0x5b) {
+      pi++;
+      const not = p[pi] === 0x5e;
+      if (not) pi++;
+      let match = false;
+      for (;;) {
+        if (pi >= p.length) {
+          pi--;
+          break;
+        }
+        const d = p[pi]!;
+        if (d === 0x5c && pi + 2 < p.length) {
+          pi++;
+          if (p[pi] === s[si]) match = true;
+        } else if (d === 0x5d) {
+          break;
+        } else if (pi + 2 < p.length && p[pi + 1] === 0x2d) {
+          let lo = d;
+          let hi = p[pi + 2]!;
+          if (lo > hi) [lo, hi] = [hi, lo];
+          if (s[si]! >= lo && s[si]! <= hi) match = true;
+          pi += 2;
+        } else if (d === s[si]) {
+          match = true;
+        }
+        pi++;
       }
-      return null;
-    }
-    return this.#scan(ks, args);
-  }
-
-  #scan(ks: Keyspace, args: readonly Buffer[]): Reply {
-    if (args.length < 2) return arity('scan');
-    const text = args[1]!.toString('latin1');
-    if (!/^\d{1,20}$/.test(text)) return INVALID_CURSOR;
-    const cursor = Number(text);
-    let count = 10;
-    let match: ((k: string) => boolean) | undefined;
-    let type: string | undefined;
-    for (let i = 2; i < args.length; i += 2) {
-      const option = args[i]!.toString('latin1').toLowerCase();
-      const value = args[i + 1];
-      if (value === undefined) return SYNTAX;
-      if (option === 'count') {
-        const n = /^-?\d{1,18}$/.test(value.toString('latin1')) ? Number(value.toString('latin1')) : NaN;
-        if (Number.isNaN(n)) return NOT_INTEGER;
-        if (n < 1) return SYNTAX;
-        count = n;
-      } else if (option === 'match') {
-        const m = matcher(value);
-        if (m instanceof ReplyError) return m;
-        match = m;
-      } else if (option === 'type') {
-        type = value.toString('latin1').toLowerCase();
-      } else return SYNTAX;
-    }
-    let id: number;
-    let pos: number;
-    let names: string[] | undefined;
-    if (cursor === 0) {
-      id = this.#nextId;
-      this.#nextId = (this.#nextId % MAX_SNAPSHOT_ID) + 1;
-      names = ks.keyNames();
-      this.#snapshots.delete(id);
-      this.#snapshots.set(id, names);
-      if (this.#snapshots.size > MAX_SCANS) this.#snapshots.delete(this.#snapshots.keys().next().value!);
-      pos = 0;
+      if (not) match = !match;
+      if (!match) return false;
+      si++;
     } else {
-      id = Math.floor(cursor / POSITION_SPAN);
-      pos = cursor % POSITION_SPAN;
-      names = this.#snapshots.get(id);
-      if (names === undefined)
-        return hsError(
-          ErrorCode.BadRequest,
-          `SCAN cursor ${text} is unknown or expired on this embedded node (at most ${MAX_SCANS} scans are kept); start again from 0`,
-        );
+      if (c === 0x5c && pi + 1 < p.length) pi++;
+      if (p[pi] !== s[si]) return false;
+      si++;
     }
-    const keys: Buffer[] = [];
-    const end = Math.min(names.length, pos + count);
-    for (; pos < end; pos++) {
-      const k = names[pos]!;
-      if (ks.get(k) === undefined) continue;
-      if (match !== undefined && !match(k)) continue;
-      const key = Buffer.from(k, 'latin1');
-      if (type !== undefined && !sameType(ks, key, type)) continue;
-      keys.push(key);
-    }
-    if (pos >= names.length) {
-      this.#snapshots.delete(id);
-      return [Buffer.from('0'), keys];
-    }
-    return [Buffer.from(String(id * POSITION_SPAN + pos)), keys];
+    pi++;
   }
+  return si === s.length;
 }
-
-function sameType(ks: Keyspace, key: Buffer, type: string): boolean {
-  const reply = runCommand(ks, 'type', [TYPE, key]);
-  return reply instanceof SimpleString && reply.value === type;
-}
-
-function matcher(pattern: Buffer): ((k: string) => boolean) | ReplyError {
-  const text = pattern.toString('latin1');
-  if (text === '*') return () => true;
-  try {
-    const patterns = new KeyPatterns([text]);
-    return (k) => patterns.matches(k);
-  } catch (err) {
-    return hsError(ErrorCode.BadRequest, `invalid pattern: ${(err as Error).message}`);
-  }
-}
-
-const arity = (name: string): ReplyError =>
-  new ReplyError(`ERR wrong number of arguments for '${name}' command`);

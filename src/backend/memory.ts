@@ -7,6 +7,7 @@ import type {
   BackendStatus,
   DedicatedConnection,
   DedicatedPurpose,
+  CancelBlocking,
   InvalidationFeed,
   InvalidationListener,
   KeyDump,
@@ -20,15 +21,19 @@ import type {
   WriteWatch,
 } from './backend.js';
 import { CapacityModel, DEFAULT_MAX_QUEUE } from './capacity.js';
+import { BlockedClients, realTimers, type BlockTimers } from './memory-blocking.js';
 import {
   DEFAULT_MAX_TRACKED_KEYS,
   Keyspace,
+  parseBlocking,
   runCommand,
+  seededRandom,
   type KeyWatcher,
   type Value,
 } from './memory-commands.js';
 import { MemoryDedicated, type MemoryDedicatedHost } from './memory-dedicated.js';
-import { MemoryScans, SCAN_COMMANDS } from './memory-scan.js';
+import { MemoryScans, SCAN_COMMANDS } from './memory-keyscan.js';
+import { decodeValue, encodeValue } from './memory-dump.js';
 import { MemoryInvalidationFeed, type MemoryFeedHost } from './memory-tracking.js';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, ErrorCode, HotshardError } from '../errors.js';
@@ -49,6 +54,10 @@ export interface MemoryBackendOptions {
   readonly maxValueBytes?: number;
   /** Keys tracked for invalidation feeds at most, like Redis's tracking-table-max-keys. Default 1,000,000. */
   readonly maxTrackedKeys?: number;
+  /** Seeds the random choices of SPOP, SRANDMEMBER, ZRANDMEMBER and HRANDFIELD. Default 1. */
+  readonly seed?: number;
+  /** Timers of blocking pops' timeouts. Default the real ones. */
+  readonly timers?: BlockTimers;
 }
 
 /** What a dedicated connection's step is counted as (the node's commands processed). */
@@ -59,14 +68,6 @@ export const ACTIVE_EXPIRE_INTERVAL_MS = 100;
 const DEFAULT_MAX_VALUE_BYTES = 512 * 1024 * 1024;
 const DEFAULT_SCAN_BATCH = 1000;
 
-// Dump payload: "HS" magic, format version, type tag, then the data.
-// string: the bytes. hash: u32 field count, then per field u32 length + bytes for field and value.
-const DUMP_MAGIC_0 = 0x48;
-const DUMP_MAGIC_1 = 0x53;
-const DUMP_VERSION = 1;
-const TAG_STRING = 0;
-const TAG_HASH = 1;
-const DUMP_HEADER = 4;
 
 /** Passed through the capacity model: one command waiting for its turn. */
 interface Pending {
@@ -105,6 +106,7 @@ export class MemoryBackend implements ShardBackend {
   readonly #dedicated = new Set<MemoryDedicated>();
   readonly #dedicatedHost: MemoryDedicatedHost;
   readonly #scans = new MemoryScans();
+  readonly #blocked: BlockedClients;
 
   constructor(options: MemoryBackendOptions) {
     const { node, clock = systemClock, capacity = null, maxQueue = DEFAULT_MAX_QUEUE } = options;
@@ -119,6 +121,8 @@ export class MemoryBackend implements ShardBackend {
     this.node = node;
     this.#clock = clock;
     this.#ks = new Keyspace(maxValueBytes, maxTrackedKeys);
+    this.#ks.random = seededRandom(options.seed ?? 1);
+    this.#blocked = new BlockedClients(this.#ks, options.timers ?? realTimers, () => this.#ks.deliverChanges());
     this.#feedHost = {
       keyspace: this.#ks,
       submit: (cmd, done, feed, keys) => this.#submit(cmd, done, feed, keys),
@@ -204,6 +208,40 @@ export class MemoryBackend implements ShardBackend {
     const conn = new MemoryDedicated(this.#dedicatedHost, purpose);
     this.#dedicated.add(conn);
     return Promise.resolve(conn);
+  }
+
+  /**
+   * Blocking pops skip the capacity model: a parked client is no load, and
+   * one queued behind a full model could not be told apart from one parked.
+   */
+  sendBlocking(cmd: Command, done: ReplyCallback): CancelBlocking {
+    if (this.#status === 'down') {
+      done(this.#unavailable());
+      return () => undefined;
+    }
+    this.commandsProcessed++;
+    this.#ks.now = this.#clock.now();
+    const call = parseBlocking(cmd.name, cmd.args);
+    if (call instanceof ReplyError) {
+      done(call);
+      return () => undefined;
+    }
+    const reply = call.serve(this.#ks);
+    if (reply === undefined) return this.#blocked.park(call, done);
+    this.#afterWrite();
+    done(reply);
+    return () => undefined;
+  }
+
+  /** Clients parked by sendBlocking now. */
+  get blockedClients(): number {
+    return this.#blocked.size;
+  }
+
+  /** After a change: blocked clients a push can serve are served, then changes delivered. */
+  #afterWrite(): void {
+    if (this.#ks.ready !== null) this.#blocked.serveReady();
+    if (this.#ks.hasChanges) this.#ks.deliverChanges();
   }
 
   /**
@@ -391,6 +429,7 @@ export class MemoryBackend implements ShardBackend {
     const waiting = this.#model?.close() ?? [];
     this.#ks.clear();
     const reply = hsError(ErrorCode.ShuttingDown, `node ${this.node} is shutting down`);
+    this.#blocked.failAll(reply);
     for (const p of waiting) p.done(reply, false);
     return Promise.resolve();
   }
@@ -403,7 +442,7 @@ export class MemoryBackend implements ShardBackend {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     } finally {
-      this.#ks.deliverChanges();
+      this.#afterWrite();
     }
   }
 
@@ -429,7 +468,7 @@ export class MemoryBackend implements ShardBackend {
       reply = new ReplyError(`ERR internal error in memory node ${this.node}: ${(err as Error).message}`);
     }
     // Before the reply: a write is reported before it is acknowledged.
-    if (this.#ks.hasChanges) this.#ks.deliverChanges();
+    this.#afterWrite();
     done(reply, tracked);
   }
 
@@ -494,65 +533,4 @@ function checkedValue(dump: KeyDump): Value {
     throw new HotshardError(ErrorCode.BadRequest, `dump pttl must be -1 or a positive integer (got ${pttl})`);
   }
   return decodeValue(dump.payload);
-}
-
-/** Serializes a value into this backend's dump payload. */
-function encodeValue(value: Value): Buffer {
-  if (!(value instanceof Map)) {
-    const out = Buffer.allocUnsafe(DUMP_HEADER + value.length);
-    writeHeader(out, TAG_STRING);
-    value.copy(out, DUMP_HEADER);
-    return out;
-  }
-  let size = DUMP_HEADER + 4;
-  for (const [field, v] of value) size += 8 + Buffer.byteLength(field, 'latin1') + v.length;
-  const out = Buffer.allocUnsafe(size);
-  writeHeader(out, TAG_HASH);
-  let pos = out.writeUInt32BE(value.size, DUMP_HEADER);
-  for (const [field, v] of value) {
-    pos = out.writeUInt32BE(field.length, pos);
-    pos += out.write(field, pos, 'latin1');
-    pos = out.writeUInt32BE(v.length, pos);
-    pos += v.copy(out, pos);
-  }
-  return out;
-}
-
-function writeHeader(out: Buffer, tag: number): void {
-  out[0] = DUMP_MAGIC_0;
-  out[1] = DUMP_MAGIC_1;
-  out[2] = DUMP_VERSION;
-  out[3] = tag;
-}
-
-/** Parses a dump payload (copying it); throws HS_ERR_BAD_REQUEST when it is not one of ours. */
-function decodeValue(payload: Buffer): Value {
-  const bad = (why: string): HotshardError =>
-    new HotshardError(ErrorCode.BadRequest, `not a memory backend dump payload: ${why}`);
-  if (payload.length < DUMP_HEADER || payload[0] !== DUMP_MAGIC_0 || payload[1] !== DUMP_MAGIC_1) {
-    throw bad('bad magic');
-  }
-  if (payload[2] !== DUMP_VERSION) throw bad(`unsupported version ${String(payload[2])}`);
-  if (payload[3] === TAG_STRING) return Buffer.from(payload.subarray(DUMP_HEADER));
-  if (payload[3] !== TAG_HASH) throw bad(`unknown type tag ${String(payload[3])}`);
-  const readChunk = (at: number): Buffer => {
-    if (at + 4 > payload.length) throw bad('truncated');
-    const len = payload.readUInt32BE(at);
-    if (at + 4 + len > payload.length) throw bad('truncated');
-    return payload.subarray(at + 4, at + 4 + len);
-  };
-  if (payload.length < DUMP_HEADER + 4) throw bad('truncated');
-  const count = payload.readUInt32BE(DUMP_HEADER);
-  const hash = new Map<string, Buffer>();
-  let pos = DUMP_HEADER + 4;
-  for (let i = 0; i < count; i++) {
-    const field = readChunk(pos);
-    pos += 4 + field.length;
-    const value = readChunk(pos);
-    pos += 4 + value.length;
-    hash.set(field.toString('latin1'), Buffer.from(value));
-  }
-  if (pos !== payload.length) throw bad('trailing bytes');
-  if (hash.size === 0) throw bad('empty hash');
-  return hash;
 }

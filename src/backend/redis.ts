@@ -33,6 +33,8 @@ import type {
   WriteListener,
   WriteWatch,
 } from './backend.js';
+import { learnCommands } from '../router/command-table.js';
+import { parseCommandInfo } from '../router/key-specs.js';
 import { RedisConnection, encodeCommand, type ConnectionEnd } from './redis-connection.js';
 import { RedisInvalidationFeed, type RedisFeedHost } from './redis-tracking.js';
 import { openRedisWriteWatch } from './redis-write-watch.js';
@@ -54,6 +56,12 @@ export interface RedisBackendOptions {
   readonly maxBusyMs?: number;
   /** How long one connection attempt may take; default 2000. */
   readonly connectTimeoutMs?: number;
+  /**
+   * Ask the node's COMMAND INFO at each connect and teach the command table
+   * the commands it lacks (a newer Redis or Valkey); default true. Off for
+   * scripted nodes that answer only what a test sends.
+   */
+  readonly learnCommands?: boolean;
   /** How often an idle connection is checked with a PING (its round trip is the latency); default 1000. */
   readonly healthCheckMs?: number;
   /**
@@ -510,6 +518,21 @@ export class RedisBackend implements ShardBackend {
       await conn.destroy(this.#downReply);
       throw new HotshardError(ErrorCode.ShuttingDown, `${this.#label} was closed while connecting`);
     }
+    if (this.#opts.learnCommands !== false) {
+      await learnFrom(conn);
+      // The connection ended while it was asked (its end was not ours to hear yet): as a failed connect.
+      if (conn.ended || this.#closed) {
+        const reason = this.#closed
+          ? `${this.#label} was closed while connecting`
+          : 'connection lost while connecting';
+        if (!this.#closed) {
+          this.#downReply = this.#unavailable(reason);
+          this.#setStatus('down', reason);
+          this.#scheduleReconnect();
+        }
+        throw new HotshardError(this.#closed ? ErrorCode.ShuttingDown : ErrorCode.ShardUnavailable, reason);
+      }
+    }
     this.#conn = conn;
     this.#retryDelay = RECONNECT_FIRST_MS;
     this.#setStatus('up', 'connected');
@@ -662,6 +685,29 @@ class RedisDedicated implements DedicatedConnection {
 }
 
 const DEDICATED_CLOSED = hsError(ErrorCode.ShardUnavailable, 'dedicated connection closed by hotshard');
+
+/**
+ * Teaches the command table the commands this node knows and it does not (a
+ * newer Redis or Valkey), from the node's COMMAND INFO, before the connection
+ * carries traffic. A node that will not tell (ACL, an old server) is served
+ * with the checked-in table.
+ */
+function learnFrom(conn: RedisConnection): Promise<void> {
+  return new Promise((resolve) => {
+    conn.send(encodeCommand([COMMAND, INFO]), (reply) => {
+      try {
+        const v = reply instanceof RawReply ? decodeReply(reply.bytes) : reply;
+        if (Array.isArray(v))
+          learnCommands(v.filter((c) => Array.isArray(c)).map((c) => parseCommandInfo(c)));
+      } catch {
+        // Not Redis 7's shape: the checked-in table stays the whole table.
+      }
+      resolve();
+    });
+  });
+}
+const COMMAND = Buffer.from('COMMAND');
+const INFO = Buffer.from('INFO');
 
 /** The hotshard code of a ReplyError this backend made; one without a code means the node is unreachable. */
 function codeOf(reply: ReplyError): ErrorCode {

@@ -19,6 +19,7 @@
 import type { ReplyCallback } from '../backend/backend.js';
 import { ErrorCode } from '../errors.js';
 import type { Command } from '../protocol/command.js';
+import type { NodeId } from '../keyspace/ids.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
 import { ReplyError, hsError, type Reply } from '../protocol/reply.js';
 import type { CommandSpec } from './command-table.js';
@@ -73,6 +74,9 @@ export function runBlocking(
   // XREAD without BLOCK answers at once: an ordinary read on the data connection.
   if ((spec.name === 'xread' || spec.name === 'xreadgroup') && !hasBlockOption(args))
     return backend.send(cmd, done);
+  // An embedded node parks the command itself: no connection to hold.
+  if (backend.sendBlocking !== undefined)
+    return parkOnNode(host, session, backend.sendBlocking.bind(backend), node, keys, cmd, done);
   holdSession(session);
   let finished = false;
   const finish = (reply: Reply): void => {
@@ -112,6 +116,40 @@ export function runBlocking(
     },
     (err: unknown) => finish(errorReply(err)),
   );
+}
+
+/** A blocking command an embedded node parks (backend.sendBlocking): cancelled if the client leaves or its keys move. */
+function parkOnNode(
+  host: BlockingHost,
+  session: Session,
+  sendBlocking: (cmd: Command, done: ReplyCallback) => () => void,
+  node: NodeId,
+  keys: readonly Buffer[],
+  cmd: Command,
+  done: ReplyCallback,
+): void {
+  holdSession(session);
+  let finished = false;
+  const finish = (reply: Reply): void => {
+    if (finished) return;
+    finished = true;
+    if (session.blocked === blocked) session.blocked = null;
+    host.blockedSessions.delete(session);
+    done(reply);
+    resume(session);
+  };
+  const blocked = {
+    node,
+    conn: undefined,
+    keys: keys.map((k) => Buffer.from(k)),
+    interrupt: (reply: ReplyError): void => {
+      cancel();
+      finish(reply);
+    },
+  };
+  session.blocked = blocked;
+  host.blockedSessions.add(session);
+  const cancel = sendBlocking(cmd, finish);
 }
 
 /** Interrupts the blocked sessions whose keys `table` places on another node than the one they wait on. */

@@ -1,8 +1,16 @@
 /**
- * The commands hotshard serves, with Redis's arity and key-position metadata.
- * The router uses it to validate and route; `COMMAND` and `COMMAND DOCS`
- * report it so redis-cli can show hints.
+ * The commands hotshard serves, with Redis's arity, flags, key specs and
+ * groups. Redis's own metadata comes from redis-commands.generated.ts (made by
+ * scripts/gen-redis-commands.ts from redis-server 7.0's COMMAND INFO and
+ * COMMAND DOCS) and, at connect, from each Redis backend's COMMAND INFO
+ * (`learnCommands`), so a newer Redis's or Valkey's commands route without a
+ * release. The router's own list — what it answers itself, gathers across
+ * shards, sends to every node or refuses — always wins over what it learns.
+ * The router uses the table to validate and route; `COMMAND` and
+ * `COMMAND DOCS` report it so redis-cli can show hints.
  */
+import { NO_KEYS, keyPositions, sortKeys, type KeySpec, type RedisCommandInfo } from './key-specs.js';
+import { REDIS_COMMANDS } from './redis-commands.generated.js';
 
 /** How the router serves a command. */
 export const Route = {
@@ -10,8 +18,12 @@ export const Route = {
   Local: 'local',
   /** One key at args[1]: goes to that key's node unchanged. */
   Key: 'key',
-  /** Several keys: split by node, reassembled in order. */
+  /** Several keys every `step` from args[1]: split by node, reassembled in order. */
   MultiKey: 'multi-key',
+  /** Keys found by the key specs, all on one shard: forwarded unchanged; across shards refused. */
+  OneShard: 'one-shard',
+  /** A multi-key read computed in the router from per-shard reads when its keys span shards (SUNION). */
+  Gather: 'gather',
   /** Sent to every node, replies combined (DBSIZE, FLUSHALL). */
   AllNodes: 'all-nodes',
   /** Known Redis command hotshard refuses on purpose, with the reason. */
@@ -51,10 +63,39 @@ export interface CommandSpec {
   readonly noauth: boolean;
   /** Changes data (precomputed from flags; telemetry splits reads from writes). */
   readonly write: boolean;
+  /** Redis's ACL categories (COMMAND INFO). */
+  readonly acl: readonly string[];
+  /** Redis's key specs: where the keys are (see key-specs.ts). */
+  readonly keySpecs: readonly KeySpec[];
+  /** A container's subcommands by lower-case name (XINFO STREAM, OBJECT ENCODING); undefined otherwise. */
+  readonly subcommands: ReadonlyMap<string, CommandSpec> | undefined;
+  /** May block the connection it runs on (XREAD BLOCK): such a form is refused, not forwarded. */
+  readonly blocking: boolean;
+  /** Learned from a backend's COMMAND INFO at connect, not in the checked-in table. */
+  readonly learned: boolean;
 }
 
-type SpecInput = Omit<CommandSpec, 'name' | 'firstKey' | 'lastKey' | 'step' | 'since' | 'noauth' | 'write'> &
-  Partial<Pick<CommandSpec, 'firstKey' | 'lastKey' | 'step' | 'since'>>;
+type SpecInput = Omit<
+  CommandSpec,
+  | 'name'
+  | 'firstKey'
+  | 'lastKey'
+  | 'step'
+  | 'since'
+  | 'noauth'
+  | 'write'
+  | 'acl'
+  | 'keySpecs'
+  | 'subcommands'
+  | 'blocking'
+  | 'learned'
+> &
+  Partial<
+    Pick<
+      CommandSpec,
+      'firstKey' | 'lastKey' | 'step' | 'since' | 'acl' | 'keySpecs' | 'subcommands' | 'learned'
+    >
+  >;
 
 const specs = new Map<string, CommandSpec>();
 
@@ -62,9 +103,9 @@ const specs = new Map<string, CommandSpec>();
 // built by spreading their inputs had a hidden class per combination of
 // optional fields and field order, so under a mix of commands the loads the
 // router makes on every request (route, noauth, write, arity) went megamorphic.
-function def(name: string, spec: SpecInput): void {
+function make(name: string, spec: SpecInput): CommandSpec {
   const keyed = spec.route === Route.Key || spec.route === Route.MultiKey;
-  specs.set(name, {
+  return {
     name,
     arity: spec.arity,
     flags: spec.flags,
@@ -80,486 +121,256 @@ function def(name: string, spec: SpecInput): void {
     refusal: spec.refusal,
     noauth: spec.flags.includes('noauth'),
     write: spec.flags.includes('write'),
-  });
+    acl: spec.acl ?? [],
+    keySpecs: spec.keySpecs ?? [],
+    subcommands: spec.subcommands,
+    blocking: spec.flags.includes('blocking'),
+    learned: spec.learned ?? false,
+  };
 }
 
-const read = ['readonly', 'fast'];
-const write = ['write', 'denyoom'];
-const str = 'string';
-const hash = 'hash';
-const gen = 'generic';
-const conn = 'connection';
-const srv = 'server';
+/** Redis's metadata of the commands of the checked-in table, by name. */
+const redisInfo = new Map<string, RedisCommandInfo>(REDIS_COMMANDS.map((c) => [c.name, c]));
 
-// Router-local
-def('ping', {
-  arity: -1,
-  flags: ['fast'],
-  route: Route.Local,
-  group: conn,
-  summary: "Returns the server's liveliness response.",
-});
-def('echo', {
-  arity: 2,
-  flags: ['fast'],
-  route: Route.Local,
-  group: conn,
-  summary: 'Returns the given string.',
-});
-def('hello', {
-  arity: -1,
-  flags: ['noauth', 'fast'],
-  route: Route.Local,
-  group: conn,
-  summary: 'Handshakes with the proxy (RESP2 or RESP3).',
-  since: '6.0.0',
-});
-def('auth', {
-  arity: -2,
-  flags: ['noauth', 'fast'],
-  route: Route.Local,
-  group: conn,
-  summary: 'Authenticates the connection.',
-});
-def('select', {
-  arity: 2,
-  flags: ['fast'],
-  route: Route.Local,
-  group: conn,
-  summary: 'Selects database 0 (the only one).',
-});
-def('quit', {
-  arity: -1,
-  flags: ['noauth', 'fast'],
-  route: Route.Local,
-  group: conn,
-  summary: 'Closes the connection.',
-});
-def('command', {
-  arity: -1,
-  flags: ['loading', 'stale'],
-  route: Route.Local,
-  group: srv,
-  summary: 'Returns detailed information about the commands.',
-  since: '2.8.13',
-});
-def('info', {
-  arity: -1,
-  flags: ['loading', 'stale'],
-  route: Route.Local,
-  group: srv,
-  summary: 'Returns information and statistics about the proxy and its shards.',
-});
-def('client', {
-  arity: -2,
-  flags: ['noscript', 'loading', 'stale'],
-  route: Route.Local,
-  group: conn,
-  summary: 'CLIENT SETNAME, GETNAME, ID.',
-  since: '2.4.0',
-});
-def('dbsize', {
-  arity: 1,
-  flags: ['readonly', 'fast'],
+/** What the router decides about a command, whatever Redis says of it. */
+interface Own {
+  readonly route: Route;
+  readonly merge?: Merge;
+  readonly mapReply?: boolean;
+  readonly refusal?: string;
+  /** Replaces Redis's summary where hotshard's behaviour differs. */
+  readonly summary?: string;
+  /** Redis's flags, overridden (commands Redis does not have, or differs on). */
+  readonly flags?: readonly string[];
+  readonly arity?: number;
+  readonly step?: number;
+}
+
+/** The router's own list: what it answers itself, gathers, sends everywhere or refuses. Wins over Redis's. */
+const OWN = new Map<string, Own>();
+const own = (names: string[], o: Own): void => names.forEach((n) => OWN.set(n, o));
+
+own(['ping', 'echo', 'command', 'info'], { route: Route.Local });
+own(['hello', 'auth', 'quit'], { route: Route.Local, flags: ['noauth', 'fast'] });
+own(['select'], { route: Route.Local, summary: 'Selects database 0 (the only one).' });
+own(['client'], { route: Route.Local, summary: 'CLIENT SETNAME, GETNAME, ID, SETINFO, INFO, LIST, KILL.' });
+own(['dbsize'], {
   route: Route.AllNodes,
   merge: 'sum',
-  group: srv,
   summary: 'Returns the number of keys over all shards.',
 });
-def('flushall', {
-  arity: -1,
-  flags: ['write', 'admin'],
+own(['flushall'], {
   route: Route.AllNodes,
   merge: 'all-ok',
-  group: srv,
   summary: 'Removes every key on every shard (admin connections only).',
 });
-
-// Strings
-def('get', {
-  arity: 2,
-  flags: read,
-  route: Route.Key,
-  group: str,
-  summary: 'Returns the string value of a key.',
-});
-def('set', {
-  arity: -3,
-  flags: write,
-  route: Route.Key,
-  group: str,
-  summary: 'Sets the string value of a key, with expiry and conditions.',
-});
-def('setnx', {
-  arity: 3,
-  flags: [...write, 'fast'],
-  route: Route.Key,
-  group: str,
-  summary: 'Sets a key only when it does not exist.',
-});
-def('setex', {
-  arity: 4,
-  flags: write,
-  route: Route.Key,
-  group: str,
-  summary: 'Sets a key with an expiry in seconds.',
-  since: '2.0.0',
-});
-def('psetex', {
-  arity: 4,
-  flags: write,
-  route: Route.Key,
-  group: str,
-  summary: 'Sets a key with an expiry in milliseconds.',
-  since: '2.6.0',
-});
-def('getset', {
-  arity: 3,
-  flags: [...write, 'fast'],
-  route: Route.Key,
-  group: str,
-  summary: 'Sets a key and returns its old value.',
-});
-def('getdel', {
-  arity: 2,
-  flags: ['write', 'fast'],
-  route: Route.Key,
-  group: str,
-  summary: "Returns a key's value and deletes it.",
-  since: '6.2.0',
-});
-def('incr', {
-  arity: 2,
-  flags: [...write, 'fast'],
-  route: Route.Key,
-  group: str,
-  summary: 'Increments an integer by one.',
-});
-def('incrby', {
-  arity: 3,
-  flags: [...write, 'fast'],
-  route: Route.Key,
-  group: str,
-  summary: 'Increments an integer by a number.',
-});
-def('decr', {
-  arity: 2,
-  flags: [...write, 'fast'],
-  route: Route.Key,
-  group: str,
-  summary: 'Decrements an integer by one.',
-});
-def('decrby', {
-  arity: 3,
-  flags: [...write, 'fast'],
-  route: Route.Key,
-  group: str,
-  summary: 'Decrements an integer by a number.',
-});
-def('incrbyfloat', {
-  arity: 3,
-  flags: [...write, 'fast'],
-  route: Route.Key,
-  group: str,
-  summary: 'Increments a float by a number.',
-  since: '2.6.0',
-});
-def('append', {
-  arity: 3,
-  flags: [...write, 'fast'],
-  route: Route.Key,
-  group: str,
-  summary: 'Appends to a string.',
-  since: '2.0.0',
-});
-def('strlen', {
-  arity: 2,
-  flags: read,
-  route: Route.Key,
-  group: str,
-  summary: 'Returns the length of a string.',
-  since: '2.2.0',
-});
-def('mget', {
-  arity: -2,
-  flags: read,
+own(['mget'], {
   route: Route.MultiKey,
   merge: 'mget',
-  group: str,
   summary: 'Returns the values of several keys, across shards.',
 });
-def('mset', {
-  arity: -3,
-  flags: write,
+own(['mset'], {
   route: Route.MultiKey,
   merge: 'all-ok',
   step: 2,
-  group: str,
   summary: 'Sets several keys, across shards (atomic per shard only).',
-  since: '1.0.1',
+});
+own(['del', 'unlink', 'exists', 'touch'], { route: Route.MultiKey, merge: 'sum' });
+own(['hgetall'], { route: Route.Key, mapReply: true });
+own(['sinter', 'sunion', 'sdiff', 'sintercard', 'pfcount', 'zunion', 'zinter', 'zdiff'], {
+  route: Route.Gather,
 });
 
-// Keys
-def('del', {
-  arity: -2,
-  flags: ['write'],
-  route: Route.MultiKey,
-  merge: 'sum',
-  group: gen,
-  summary: 'Deletes keys, across shards.',
-});
-def('unlink', {
-  arity: -2,
-  flags: ['write', 'fast'],
-  route: Route.MultiKey,
-  merge: 'sum',
-  group: gen,
-  summary: 'Deletes keys asynchronously, across shards.',
-  since: '4.0.0',
-});
-def('exists', {
-  arity: -2,
-  flags: read,
-  route: Route.MultiKey,
-  merge: 'sum',
-  group: gen,
-  summary: 'Counts how many of the keys exist, across shards.',
-});
-def('type', { arity: 2, flags: read, route: Route.Key, group: gen, summary: 'Returns the type of a key.' });
-def('expire', {
-  arity: -3,
-  flags: ['write', 'fast'],
-  route: Route.Key,
-  group: gen,
-  summary: "Sets a key's time to live in seconds.",
-});
-def('pexpire', {
-  arity: -3,
-  flags: ['write', 'fast'],
-  route: Route.Key,
-  group: gen,
-  summary: "Sets a key's time to live in milliseconds.",
-  since: '2.6.0',
-});
-def('ttl', {
-  arity: 2,
-  flags: read,
-  route: Route.Key,
-  group: gen,
-  summary: "Returns a key's time to live in seconds.",
-});
-def('pttl', {
-  arity: 2,
-  flags: read,
-  route: Route.Key,
-  group: gen,
-  summary: "Returns a key's time to live in milliseconds.",
-  since: '2.6.0',
-});
-def('persist', {
-  arity: 2,
-  flags: ['write', 'fast'],
-  route: Route.Key,
-  group: gen,
-  summary: "Removes a key's expiry.",
-  since: '2.2.0',
-});
-
-// Hashes
-def('hget', {
-  arity: 3,
-  flags: read,
-  route: Route.Key,
-  group: hash,
-  summary: 'Returns the value of a field.',
-  since: '2.0.0',
-});
-def('hset', {
-  arity: -4,
-  flags: [...write, 'fast'],
-  route: Route.Key,
-  group: hash,
-  summary: 'Sets fields of a hash.',
-  since: '2.0.0',
-});
-def('hdel', {
-  arity: -3,
-  flags: ['write', 'fast'],
-  route: Route.Key,
-  group: hash,
-  summary: 'Deletes fields of a hash.',
-  since: '2.0.0',
-});
-def('hgetall', {
-  arity: 2,
-  flags: ['readonly'],
-  route: Route.Key,
-  mapReply: true,
-  group: hash,
-  summary: 'Returns all fields and values of a hash.',
-  since: '2.0.0',
-});
-def('hincrby', {
-  arity: 4,
-  flags: [...write, 'fast'],
-  route: Route.Key,
-  group: hash,
-  summary: 'Increments an integer field of a hash.',
-  since: '2.0.0',
-});
-def('hmget', {
-  arity: -3,
-  flags: read,
-  route: Route.Key,
-  group: hash,
-  summary: 'Returns the values of several fields.',
-  since: '2.0.0',
-});
-
-// Transactions, scripts, blocking commands, SCAN: Route.Special (see each module).
-const tx = 'transactions';
-for (const [name, arity, summary] of [
-  ['multi', 1, 'Starts a transaction (its keys must live on one node).'],
-  ['exec', 1, 'Runs the queued transaction on its node.'],
-  ['discard', 1, 'Discards the queued transaction.'],
-  ['unwatch', 1, 'Forgets the watched keys.'],
-] as const) {
-  def(name, {
-    arity,
-    flags: ['noscript', 'loading', 'stale', 'fast', 'allow_busy'],
-    route: Route.Special,
-    group: tx,
-    summary,
-    since: '2.0.0',
-  });
-}
-def('watch', {
-  arity: -2,
-  flags: ['noscript', 'loading', 'stale', 'fast', 'allow_busy'],
-  firstKey: 1,
-  lastKey: -1,
-  step: 1,
+// Transactions, scripts, blocking commands and SCAN run whole on one node or visit every node.
+own(['multi', 'exec', 'discard', 'watch', 'unwatch'], { route: Route.Special });
+own(['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro'], {
   route: Route.Special,
-  group: tx,
-  summary: 'Watches keys of one node for an optimistic transaction.',
-  since: '2.2.0',
+  summary: 'Runs a script on the node of its declared keys (Redis nodes).',
 });
-const scripting = 'scripting';
-for (const [name, flags, since] of [
-  ['eval', ['noscript', 'stale', 'skip_monitor', 'may_replicate', 'no_mandatory_keys'], '2.6.0'],
-  ['evalsha', ['noscript', 'stale', 'skip_monitor', 'may_replicate', 'no_mandatory_keys'], '2.6.0'],
-  ['eval_ro', ['noscript', 'stale', 'skip_monitor', 'no_mandatory_keys', 'readonly'], '7.0.0'],
-  ['evalsha_ro', ['noscript', 'stale', 'skip_monitor', 'no_mandatory_keys', 'readonly'], '7.0.0'],
-  ['fcall', ['noscript', 'stale', 'skip_monitor', 'may_replicate', 'no_mandatory_keys'], '7.0.0'],
-  ['fcall_ro', ['noscript', 'stale', 'skip_monitor', 'no_mandatory_keys', 'readonly'], '7.0.0'],
-] as const) {
-  def(name, {
-    arity: -3,
-    flags: [...flags, 'movablekeys'],
-    route: Route.Special,
-    group: scripting,
-    summary: 'Runs a script on the node of its declared keys (Redis nodes).',
-    since,
-  });
-}
-def('script', {
-  arity: -2,
-  flags: ['noscript'],
+own(['script'], { route: Route.Special, summary: 'SCRIPT LOAD / EXISTS / FLUSH / KILL on every node.' });
+own(['function'], {
   route: Route.Special,
-  group: scripting,
-  summary: 'SCRIPT LOAD / EXISTS / FLUSH / KILL on every node.',
-  since: '2.6.0',
-});
-def('function', {
-  arity: -2,
-  flags: ['noscript'],
-  route: Route.Special,
-  group: scripting,
   summary: 'FUNCTION LOAD / DELETE / FLUSH / RESTORE / KILL on every node; LIST, DUMP, STATS from one.',
-  since: '7.0.0',
 });
-// Blocking commands: a dedicated node connection each, from a bounded pool.
-for (const [name, arity, firstKey, lastKey, group, since] of [
-  ['blpop', -3, 1, -2, 'list', '2.0.0'],
-  ['brpop', -3, 1, -2, 'list', '2.0.0'],
-  ['blmove', 6, 1, 2, 'list', '6.2.0'],
-  ['brpoplpush', 4, 1, 2, 'list', '2.2.0'],
-  ['blmpop', -5, 0, 0, 'list', '7.0.0'],
-  ['bzpopmin', -3, 1, -2, 'sorted-set', '5.0.0'],
-  ['bzpopmax', -3, 1, -2, 'sorted-set', '5.0.0'],
-  ['bzmpop', -5, 0, 0, 'sorted-set', '7.0.0'],
-] as const) {
-  def(name, {
-    arity,
-    flags: firstKey === 0 ? ['write', 'blocking', 'movablekeys'] : ['write', 'blocking'],
-    firstKey,
-    lastKey,
-    step: firstKey === 0 ? 0 : 1,
+own(
+  [
+    'blpop',
+    'brpop',
+    'brpoplpush',
+    'blmove',
+    'blmpop',
+    'bzpopmin',
+    'bzpopmax',
+    'bzmpop',
+    'xread',
+    'xreadgroup',
+  ],
+  {
     route: Route.Special,
-    group,
-    summary: 'Blocking pop on a dedicated node connection (keys on one node).',
-    since,
-  });
-}
-def('xread', {
-  arity: -4,
-  flags: ['readonly', 'blocking', 'movablekeys'],
+  },
+);
+own(['scan'], {
   route: Route.Special,
-  group: 'stream',
-  summary: 'Reads streams of one node; with BLOCK on a dedicated node connection.',
-  since: '5.0.0',
-});
-def('xreadgroup', {
-  arity: -7,
-  flags: ['write', 'blocking', 'movablekeys'],
-  route: Route.Special,
-  group: 'stream',
-  summary: 'Reads streams of one node as a consumer group; with BLOCK on a dedicated node connection.',
-  since: '5.0.0',
-});
-def('scan', {
-  arity: -2,
-  flags: ['readonly'],
-  route: Route.Special,
-  group: gen,
   summary: 'Iterates the keys of every node (the cursor carries the node).',
-  since: '2.8.0',
 });
-def('keys', {
-  arity: 2,
-  flags: ['readonly'],
+own(['keys'], {
   route: Route.Special,
-  group: gen,
   summary: 'Returns the keys matching a pattern on every node (admin connections only).',
 });
-def('randomkey', {
-  arity: 1,
-  flags: ['readonly'],
-  route: Route.Special,
-  group: gen,
-  summary: 'Returns a random key of a random node.',
-});
+own(['randomkey'], { route: Route.Special, summary: 'Returns a random key of a random node.' });
 
 // Known Redis commands refused on purpose: a clear reason beats "unknown command".
-for (const name of ['wait', 'waitaof']) {
-  def(name, {
-    arity: -3,
-    flags: [],
-    route: Route.Refused,
-    group: gen,
-    summary: 'Not supported by hotshard.',
-    refusal: "it counts the replicas of one node, and a client's writes may have gone to several",
+own(
+  [
+    'subscribe',
+    'psubscribe',
+    'ssubscribe',
+    'unsubscribe',
+    'punsubscribe',
+    'sunsubscribe',
+    'publish',
+    'spublish',
+    'pubsub',
+    'monitor',
+    'sync',
+    'psync',
+    'replconf',
+  ],
+  { route: Route.Refused, refusal: 'hotshard proxies keys, not channels or replication streams' },
+);
+own(['migrate'], {
+  route: Route.Refused,
+  refusal: 'it moves keys off a node behind the routing table; move shards with the control API',
+});
+own(['move', 'swapdb'], { route: Route.Refused, refusal: 'hotshard serves database 0 only' });
+own(['wait', 'waitaof'], {
+  route: Route.Refused,
+  refusal: "it counts the replicas of one node, and a client's writes may have gone to several",
+});
+
+/** The refusal of a keyless command the router does not answer itself. */
+const KEYLESS = 'it names no key, so there is no one node to send it to';
+
+/** True when a command's only key is args[1] (the fast, Route.Key path). */
+function singleKeyAt1(info: RedisCommandInfo): boolean {
+  if (info.flags.includes('movablekeys') || info.keySpecs.length !== 1) return false;
+  const [k] = info.keySpecs;
+  return (
+    info.firstKey === 1 &&
+    info.lastKey === 1 &&
+    k!.begin[0] === 'index' &&
+    k!.begin[1] === 1 &&
+    k!.find[0] === 'range' &&
+    k!.find[1] === 0
+  );
+}
+
+/** How a command hotshard has no rule of its own for is served, from Redis's metadata. */
+function routeOf(info: RedisCommandInfo): Route {
+  if (info.subcommands.length > 0)
+    return info.subcommands.some((s) => s.keySpecs.length > 0) ? Route.OneShard : Route.Refused;
+  if (info.keySpecs.length === 0) return Route.Refused;
+  return singleKeyAt1(info) ? Route.Key : Route.OneShard;
+}
+
+function fromRedis(info: RedisCommandInfo, learned: boolean, o: Own | undefined): CommandSpec {
+  const route = o?.route ?? routeOf(info);
+  const subcommands =
+    route === Route.OneShard && info.subcommands.length > 0
+      ? new Map(
+          info.subcommands.map((s) => {
+            const sub = s.name.slice(s.name.indexOf('|') + 1);
+            return [sub, fromRedis(s, learned, undefined)] as const;
+          }),
+        )
+      : undefined;
+  return make(info.name, {
+    arity: o?.arity ?? info.arity,
+    flags: o?.flags ?? info.flags,
+    route,
+    group: info.group === '' ? 'generic' : info.group,
+    summary: o?.summary ?? info.summary,
+    since: info.since === '' ? undefined : info.since,
+    merge: o?.merge,
+    mapReply: o?.mapReply,
+    refusal: o?.refusal ?? (route === Route.Refused ? KEYLESS : undefined),
+    // Route.Key and Route.MultiKey read first/step on the hot path; Redis's
+    // legacy triple is what they mean (MSET: 1, -1, 2). Routes by key specs
+    // hand telemetry their keys packed (step 1); COMMAND INFO reports
+    // Redis's triple (redisLegacyKeys).
+    firstKey: route === Route.Key || route === Route.MultiKey ? Math.max(1, info.firstKey) : info.firstKey,
+    lastKey: route === Route.Key ? 1 : info.lastKey,
+    step:
+      o?.step ??
+      (route === Route.Key || route === Route.MultiKey
+        ? Math.max(1, info.step)
+        : route === Route.OneShard || route === Route.Gather
+          ? 1
+          : info.step),
+    acl: info.acl,
+    keySpecs: info.keySpecs,
+    subcommands,
+    learned,
   });
 }
-for (const name of ['subscribe', 'psubscribe', 'publish', 'ssubscribe', 'monitor', 'sync', 'psync']) {
-  def(name, {
-    arity: -1,
-    flags: [],
-    route: Route.Refused,
-    group: 'pubsub',
-    summary: 'Not supported by hotshard.',
-    refusal: 'hotshard proxies keys, not channels or replication streams',
-  });
+
+for (const info of REDIS_COMMANDS) specs.set(info.name, fromRedis(info, false, OWN.get(info.name)));
+// The router's own commands Redis 7.0 lacks keep a spec of their own.
+for (const [name, o] of OWN) {
+  if (specs.has(name)) continue;
+  specs.set(
+    name,
+    make(name, {
+      arity: o.arity ?? -1,
+      flags: o.flags ?? [],
+      route: o.route,
+      group: 'generic',
+      summary: o.summary ?? 'Not supported by hotshard.',
+      refusal: o.refusal,
+    }),
+  );
+}
+
+/**
+ * Adds the commands a backend's `COMMAND INFO` names that the table lacks (a
+ * newer Redis or Valkey), routed by their key specs as the checked-in ones
+ * are; the router's own list and the checked-in table win. Returns the names
+ * added.
+ */
+export function learnCommands(infos: readonly RedisCommandInfo[]): string[] {
+  const added: string[] = [];
+  for (const info of infos) {
+    if (specs.has(info.name) || OWN.has(info.name) || !/^[a-z][a-z0-9_.-]{0,31}$/.test(info.name)) continue;
+    redisInfo.set(info.name, info);
+    specs.set(info.name, fromRedis({ ...info, group: info.group || 'generic' }, true, undefined));
+    added.push(info.name);
+  }
+  // A spelling looked up before now was cached as unknown.
+  if (added.length > 0) for (const [raw, spec] of spellings) if (spec === null) spellings.delete(raw);
+  return added;
+}
+
+/** Redis's legacy first key, last key and step of a command (COMMAND INFO), where they differ from the spec's. */
+export function redisLegacyKeys(spec: CommandSpec): readonly [number, number, number] {
+  const info = redisInfo.get(spec.name);
+  return info === undefined
+    ? [spec.firstKey, spec.lastKey, spec.step]
+    : [info.firstKey, info.lastKey, info.step];
+}
+
+/**
+ * The argument indexes of a command's keys, by its key specs (a container's:
+ * its subcommand's); NO_KEYS when there are none or they cannot be found.
+ */
+export function keysOf(spec: CommandSpec, args: readonly Buffer[]): readonly number[] {
+  if (spec.subcommands !== undefined) {
+    const sub = args[1];
+    if (sub === undefined || sub.length > 64) return NO_KEYS;
+    const s = spec.subcommands.get(sub.toString('latin1').toLowerCase());
+    return s === undefined ? NO_KEYS : keyPositions(s.keySpecs, args);
+  }
+  if (spec.name === 'sort' || spec.name === 'sort_ro') return sortKeys(args);
+  return keyPositions(spec.keySpecs, args);
 }
 
 /** Looks up a command by lower-case name. */
@@ -575,4 +386,20 @@ export function allCommandSpecs(): IterableIterator<CommandSpec> {
 /** True when `argc` (name included) satisfies the spec's arity. */
 export function arityOk(spec: CommandSpec, argc: number): boolean {
   return spec.arity > 0 ? argc === spec.arity : argc >= -spec.arity;
+}
+
+// Command names arrive in any case; caching each spelling seen avoids
+// lower-casing on every request (clients send one spelling consistently).
+const spellings = new Map<string, CommandSpec | null>();
+
+/** The spec of a command name as sent (any case); undefined when unknown. */
+export function lookupCommand(nameBuf: Buffer): CommandSpec | undefined {
+  if (nameBuf.length > 32) return undefined;
+  const raw = nameBuf.toString('latin1');
+  let spec = spellings.get(raw);
+  if (spec === undefined) {
+    spec = specs.get(raw.toLowerCase()) ?? null;
+    if (spellings.size < 4096) spellings.set(raw, spec);
+  }
+  return spec ?? undefined;
 }

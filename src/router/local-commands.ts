@@ -7,7 +7,7 @@ import { MapReply, OK, PONG, ReplyError, SimpleString, type Reply } from '../pro
 import { VERSION } from '../version.js';
 import { parseInt64 } from '../backend/memory-commands.js';
 import { clientCommand, validClientName, type ClientRegistry } from './client-command.js';
-import { allCommandSpecs, commandSpec, type CommandSpec } from './command-table.js';
+import { allCommandSpecs, commandSpec, redisLegacyKeys, type CommandSpec } from './command-table.js';
 import type { Session } from './session.js';
 import type { Tenants } from './tenants.js';
 
@@ -172,59 +172,55 @@ function hello(ctx: LocalContext, session: Session, args: Buffer[]): Reply {
   ]);
 }
 
-const ACL_GROUP: Record<string, string> = {
-  string: '@string',
-  hash: '@hash',
-  generic: '@keyspace',
-  connection: '@connection',
-};
-
 /** COMMAND INFO's ten fields, as Redis 7: ..., ACL categories, tips, key specs, subcommands. */
 function commandInfo(spec: CommandSpec): Reply {
-  const simple = (xs: string[]): SimpleString[] => xs.map((x) => new SimpleString(x));
-  const acl: string[] = [];
-  if (spec.write) acl.push('@write');
-  if (spec.flags.includes('readonly')) acl.push('@read');
-  const group = ACL_GROUP[spec.group];
-  if (group !== undefined) acl.push(group);
-  acl.push(spec.flags.includes('fast') ? '@fast' : '@slow');
-  const keySpecs =
-    spec.firstKey === 0
-      ? []
-      : [
-          new MapReply([
-            'flags',
-            simple(spec.write ? ['RW', 'update'] : ['RO', 'access']),
-            'begin_search',
-            new MapReply(['type', 'index', 'spec', new MapReply(['index', spec.firstKey])]),
-            'find_keys',
-            new MapReply([
+  const simple = (xs: readonly string[]): SimpleString[] => xs.map((x) => new SimpleString(x));
+  const keySpecs = spec.keySpecs.map(
+    (k) =>
+      new MapReply([
+        'flags',
+        simple(k.flags),
+        'begin_search',
+        k.begin[0] === 'index'
+          ? new MapReply(['type', 'index', 'spec', new MapReply(['index', k.begin[1]])])
+          : k.begin[0] === 'keyword'
+            ? new MapReply([
+                'type',
+                'keyword',
+                'spec',
+                new MapReply(['keyword', k.begin[1].toUpperCase(), 'startfrom', k.begin[2]]),
+              ])
+            : new MapReply(['type', 'unknown', 'spec', new MapReply([])]),
+        'find_keys',
+        k.find[0] === 'range'
+          ? new MapReply([
               'type',
               'range',
               'spec',
-              // Redis's lastkey counts from the first key; negative counts from the end.
-              new MapReply([
-                'lastkey',
-                spec.lastKey < 0 ? spec.lastKey : spec.lastKey - spec.firstKey,
-                'keystep',
-                spec.step,
-                'limit',
-                0,
-              ]),
-            ]),
-          ]),
-        ];
+              new MapReply(['lastkey', k.find[1], 'keystep', k.find[2], 'limit', k.find[3]]),
+            ])
+          : k.find[0] === 'keynum'
+            ? new MapReply([
+                'type',
+                'keynum',
+                'spec',
+                new MapReply(['keynumidx', k.find[1], 'firstkey', k.find[2], 'keystep', k.find[3]]),
+              ])
+            : new MapReply(['type', 'unknown', 'spec', new MapReply([])]),
+      ]),
+  );
+  const [first, last, step] = redisLegacyKeys(spec);
   return [
     spec.name,
     spec.arity,
-    simple([...spec.flags]),
-    spec.firstKey,
-    spec.lastKey,
-    spec.step,
-    simple(acl),
+    simple(spec.flags),
+    first,
+    last,
+    step,
+    simple(spec.acl),
     [],
     keySpecs,
-    [],
+    spec.subcommands === undefined ? [] : [...spec.subcommands.values()].map(commandInfo),
   ];
 }
 

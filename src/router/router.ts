@@ -17,7 +17,7 @@ import { ErrorCode, HotshardError } from '../errors.js';
 import { Admission } from './admission.js';
 import type { ClientRegistry } from './client-command.js';
 import { interruptMoved, releaseBlocked, runBlocking, type BlockingHost } from './blocking.js';
-import { Route, arityOk, commandSpec, type CommandSpec } from './command-table.js';
+import { Route, arityOk, lookupCommand, type CommandSpec } from './command-table.js';
 import { DedicatedPool } from './dedicated-pool.js';
 import { runLocalCommand, type InfoExtras, type LocalContext } from './local-commands.js';
 import type { Instrumentation } from './instrumentation.js';
@@ -29,6 +29,7 @@ import {
   shardsOfKeys,
   type HiddenKeys,
 } from './multi-key.js';
+import { dispatchByKeySpecs } from './one-shard.js';
 import { runScan, type ScanHost } from './scan.js';
 import { runScript, runScriptAdmin } from './scripts.js';
 import type { Session } from './session.js';
@@ -260,7 +261,7 @@ export class Router {
     }
     const first = args[0];
     if (first === undefined) return done(new ReplyError('ERR empty command'));
-    const spec = lookup(first);
+    const spec = lookupCommand(first);
     if (spec === undefined) {
       this.stats.rejected++;
       if (session.multi !== null) session.multiFailed = true;
@@ -319,6 +320,9 @@ export class Router {
           return dispatchWithPolicies(this, session, spec, cmd, measured);
         return dispatchMultiKey(this, spec, cmd, table, at, measured);
       }
+      case Route.OneShard:
+      case Route.Gather:
+        return dispatchByKeySpecs(this, this.#gate, session, spec, cmd, reply, done);
       case Route.AllNodes:
         if (this.#gate !== undefined)
           return this.#gate.hold(session, () => this.#again(session, args, frame, done));
@@ -406,21 +410,6 @@ function checkBackends(table: RoutingTable, backends: ReadonlyMap<NodeId, ShardB
         `routing table v${table.version} places shard ${s.id} on node ${s.node}, which has no backend`,
       );
   }
-}
-
-// Command names arrive in any case; caching each spelling seen avoids
-// lower-casing on every request (clients send one spelling consistently).
-const spellings = new Map<string, CommandSpec | null>();
-
-function lookup(nameBuf: Buffer): CommandSpec | undefined {
-  if (nameBuf.length > 32) return undefined;
-  const raw = nameBuf.toString('latin1');
-  let spec = spellings.get(raw);
-  if (spec === undefined) {
-    spec = commandSpec(raw.toLowerCase()) ?? null;
-    if (spellings.size < 4096) spellings.set(raw, spec);
-  }
-  return spec ?? undefined;
 }
 
 /** Redis's own wording, so clients and humans recognise it. */

@@ -21,7 +21,8 @@ export interface Watching {
 /** A blocking command in progress on a dedicated connection. */
 export interface Blocked {
   readonly node: NodeId;
-  readonly conn: DedicatedConnection;
+  /** Undefined when the node parks the command itself (embedded). */
+  readonly conn: DedicatedConnection | undefined;
   readonly keys: readonly Buffer[];
   /** Ends the wait early with `reply` (the key's range moved away): the connection is closed. */
   interrupt(reply: ReplyError): void;

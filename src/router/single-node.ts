@@ -17,7 +17,7 @@ import type { RoutingTable } from '../keyspace/routing-table.js';
 import { ReplyError, hsError } from '../protocol/reply.js';
 import type { RangeGate } from '../rebalance/range-gate.js';
 import type { Admission } from './admission.js';
-import type { CommandSpec } from './command-table.js';
+import { keysOf as keyPositions, type CommandSpec } from './command-table.js';
 import type { DedicatedPool } from './dedicated-pool.js';
 import type { KeyPolicyTable } from './key-policies.js';
 import type { HiddenKeys } from './multi-key.js';
@@ -96,11 +96,7 @@ export function keysOf(spec: CommandSpec, args: readonly Buffer[]): Buffer[] | R
       );
     return args.slice(streams + 1, streams + 1 + rest / 2);
   }
-  if (spec.firstKey === 0) return [];
-  const last = spec.lastKey < 0 ? args.length + spec.lastKey : Math.min(spec.lastKey, args.length - 1);
-  const keys: Buffer[] = [];
-  for (let i = spec.firstKey; i <= last; i += spec.step) keys.push(args[i]!);
-  return keys;
+  return keyPositions(spec, args).map((i) => args[i]!);
 }
 
 /**

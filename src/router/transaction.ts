@@ -122,6 +122,8 @@ export function queueCommand(
   const queueable =
     spec.route === Route.Key ||
     spec.route === Route.MultiKey ||
+    spec.route === Route.OneShard ||
+    spec.route === Route.Gather ||
     (spec.route === Route.Local && QUEUEABLE_LOCAL.has(spec.name)) ||
     (spec.route === Route.Special && QUEUEABLE_SPECIAL.has(spec.name));
   if (!queueable) {

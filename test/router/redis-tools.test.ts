@@ -91,7 +91,7 @@ describe.skipIf(!hasCli)('redis-cli - against hotshard', () => {
     const dbsize = await run('redis-cli', ['-p', String(t.port), 'DBSIZE']);
     expect(Number(dbsize.stdout.trim())).toBeGreaterThanOrEqual(0);
     const docs = await run('redis-cli', ['-p', String(t.port), 'COMMAND', 'DOCS', 'get']);
-    expect(docs.stdout).toMatch(/Returns the string value of a key/);
+    expect(docs.stdout).toMatch(/Get the value of a key/);
   });
 });
 

@@ -234,12 +234,28 @@ export function runTransactionCases(label: 'memory' | 'redis', start: () => Prom
     });
 
     if (label === 'memory') {
-      it('embedded - scripts and blocking commands are refused with a clear error', async () => {
+      it('embedded - scripts are refused with a clear error; BLPOP is parked in the node and served by a push', async () => {
         const p = prefix();
         await expect(redis.eval('return 1', 1, `${p}k`)).rejects.toThrow(/HS_ERR_NOT_ALLOWED.*no Lua/);
         await expect(redis.call('SCRIPT', 'LOAD', 'return 1')).rejects.toThrow(/no Lua/);
-        await expect(redis.blpop(`${p}q`, 1)).rejects.toThrow(/HS_ERR_NOT_ALLOWED.*blocking/);
-        expect(await redis.ping()).toBe('PONG');
+        const blocked = client();
+        try {
+          const waiting = blocked.blpop(`${p}q`, 0);
+          await waitFor(() => t.hs.router.blockedSessions.size === 1, 'the BLPOP to be parked');
+          expect(await redis.get(`${p}other`)).toBeNull();
+          expect(await redis.lpush(`${p}q`, 'job')).toBe(1);
+          expect(await waiting).toEqual([`${p}q`, 'job']);
+          // A client that leaves while parked is cancelled: the next push stays.
+          const leaver = client();
+          void leaver.blpop(`${p}gone`, 0).catch(() => undefined);
+          await waitFor(() => t.hs.router.blockedSessions.size === 1, 'the second BLPOP to be parked');
+          leaver.disconnect();
+          await waitFor(() => t.hs.router.blockedSessions.size === 0, 'the leaver to be cancelled');
+          await redis.lpush(`${p}gone`, 'kept');
+          expect(await redis.lrange(`${p}gone`, 0, -1)).toEqual(['kept']);
+        } finally {
+          blocked.disconnect();
+        }
       });
     }
 

@@ -1,0 +1,352 @@
+/**
+ * Seeded random Redis commands over every group the embedded node serves,
+ * as fast-check arbitraries (so a failing sequence shrinks to a short one).
+ * Keys come from a small pool shared by all groups, so commands meet keys of
+ * every type (WRONGTYPE paths) and of none; arguments mix valid and invalid
+ * values (bad integers, bad floats, bad ranges) to reach the error texts.
+ * Only deterministic forms of the random commands are drawn (a count of at
+ * least the collection's size): their random forms are unit-tested with a seed.
+ */
+import fc from 'fast-check';
+import type { Order } from './canonical.js';
+
+/** One generated command: its arguments and how its reply is compared. */
+export interface GenCommand {
+  readonly args: readonly string[];
+  readonly order: Order;
+}
+
+/** A hash tag on every key, so a sharded router puts a sequence's keys on one shard. */
+export const TAG = '{d}';
+
+const k = (name: string): string => `${TAG}${name}`;
+const key = fc.constantFrom(...['a', 'b', 'c', 'l1', 'l2', 's1', 's2', 'z1', 'z2', 'h1', 'x'].map(k));
+const listKey = fc.constantFrom(k('l1'), k('l2'), k('a'), k('s1'));
+const setKey = fc.constantFrom(k('s1'), k('s2'), k('s3'), k('l1'));
+const zKey = fc.constantFrom(k('z1'), k('z2'), k('z3'), k('s1'), k('l1'));
+const hashKey = fc.constantFrom(k('h1'), k('h2'), k('a'));
+const member = fc.constantFrom('a', 'b', 'c', 'd', 'e', '1', '2', '10', '-1', 'aa', 'b\x00', 'Z');
+const value = fc.oneof(member, fc.constantFrom('', 'hello', '123', '-7', '3.5', '0x10'));
+const int = fc.oneof(
+  fc.integer({ min: -6, max: 6 }).map(String),
+  fc.constantFrom('0', '-0', '+1', '01', 'x', '9223372036854775807', '-9223372036854775808', '1.5', ''),
+);
+const smallCount = fc.oneof(fc.integer({ min: 0, max: 5 }).map(String), fc.constantFrom('-1', 'x', '1000'));
+const score = fc.oneof(
+  fc.integer({ min: -5, max: 5 }).map(String),
+  fc.constantFrom(
+    '0.5',
+    '-2.5',
+    '1e3',
+    'inf',
+    '-inf',
+    '+inf',
+    '0.1',
+    '1.5e-7',
+    'nan',
+    'x',
+    '',
+    '1e400',
+    ' 1',
+    '0x1p3',
+  ),
+);
+const scoreBound = fc.oneof(
+  score,
+  score.map((s) => `(${s}`),
+  fc.constantFrom('-inf', '+inf', '(', '[a'),
+);
+const lexBound = fc.oneof(
+  member.map((m) => `[${m}`),
+  member.map((m) => `(${m}`),
+  fc.constantFrom('-', '+', 'a', '', '[', '('),
+);
+const end = fc.constantFrom('LEFT', 'RIGHT', 'left', 'up');
+const pattern = fc.constantFrom('*', 'a*', '?', '[a-c]*', '*\\*', '1*', '[^a]');
+
+type Arb = fc.Arbitrary<string>;
+function cmd(order: Order, name: string, ...parts: Arb[]): fc.Arbitrary<GenCommand> {
+  return fc.tuple(...parts).map((args) => ({ args: [name, ...args], order }));
+}
+const ord = (name: string, ...parts: Arb[]): fc.Arbitrary<GenCommand> => cmd('ordered', name, ...parts);
+/** A command with a variable tail of arguments. */
+function tail(
+  order: Order,
+  name: string,
+  head: Arb[],
+  rest: Arb,
+  min = 0,
+  max = 4,
+): fc.Arbitrary<GenCommand> {
+  return fc
+    .tuple(fc.tuple(...head), fc.array(rest, { minLength: min, maxLength: max }))
+    .map(([h, r]): GenCommand => ({ args: [name, ...h, ...r], order }));
+}
+/** Optional words, each present or not, in a random order. */
+function options(words: Arb[]): fc.Arbitrary<string[]> {
+  return fc
+    .tuple(...words.map((w) => fc.option(w, { nil: undefined })))
+    .chain((picked) => fc.shuffledSubarray(picked.filter((w): w is string => w !== undefined)));
+}
+function withOpts(
+  order: Order,
+  name: string,
+  head: Arb[],
+  opts: fc.Arbitrary<string[]>,
+): fc.Arbitrary<GenCommand> {
+  return fc.tuple(fc.tuple(...head), opts).map(([h, o]): GenCommand => ({ args: [name, ...h, ...o], order }));
+}
+const numkeys = (keys: Arb, max = 3): fc.Arbitrary<string[]> =>
+  fc.array(keys, { minLength: 1, maxLength: max }).map((ks) => [String(ks.length), ...ks]);
+
+export const strings = fc.oneof(
+  ord('SET', key, value),
+  ord('GET', key),
+  ord('APPEND', key, value),
+  ord('INCR', key),
+  ord('INCRBY', key, int),
+  ord('STRLEN', key),
+  ord('GETRANGE', key, int, int),
+  ord('SETRANGE', key, fc.integer({ min: -1, max: 8 }).map(String), value),
+  ord('GETDEL', key),
+  ord('GETEX', key),
+  ord('GETEX', key, fc.constantFrom('PERSIST', 'EX', 'PX')),
+  ord(
+    'GETEX',
+    key,
+    fc.constantFrom('EX', 'PX', 'EXAT'),
+    fc.constantFrom('100', '0', '-1', 'x', '4102444800'),
+  ),
+  fc
+    .tuple(key, value, fc.array(fc.tuple(key, value), { maxLength: 2 }))
+    .map(([kk, v, more]): GenCommand => ({ args: ['MSETNX', kk, v, ...more.flat()], order: 'ordered' })),
+);
+
+export const keys = fc.oneof(
+  ord('TYPE', key),
+  tail('ordered', 'DEL', [key], key, 0, 2),
+  tail('ordered', 'EXISTS', [key], key, 0, 2),
+  tail('ordered', 'TOUCH', [key], key, 0, 2),
+  ord('EXPIRE', key, fc.constantFrom('100', '0', '-1', 'x')),
+  ord('EXPIREAT', key, fc.constantFrom('1', '4102444800', 'x')),
+  ord('PEXPIREAT', key, fc.constantFrom('1', '4102444800000')),
+  ord('EXPIRETIME', key),
+  ord('TTL', key),
+  ord('PERSIST', key),
+  ord('RENAME', key, key),
+  ord('RENAMENX', key, key),
+  withOpts('ordered', 'COPY', [key, key], options([fc.constant('REPLACE')])),
+  ord('DBSIZE'),
+);
+
+export const hashes = fc.oneof(
+  tail('ordered', 'HSET', [hashKey, member, value], fc.constantFrom('f', 'v'), 0, 2),
+  ord('HSETNX', hashKey, member, value),
+  ord('HGET', hashKey, member),
+  tail('ordered', 'HDEL', [hashKey, member], member, 0, 2),
+  cmd('pairs', 'HGETALL', hashKey),
+  cmd('unordered', 'HKEYS', hashKey),
+  cmd('unordered', 'HVALS', hashKey),
+  ord('HLEN', hashKey),
+  ord('HEXISTS', hashKey, member),
+  ord('HSTRLEN', hashKey, member),
+  ord('HINCRBY', hashKey, member, int),
+  ord('HINCRBYFLOAT', hashKey, member, fc.constantFrom('1.5', '-0.1', '10', 'x', 'inf')),
+  tail('ordered', 'HMGET', [hashKey, member], member, 0, 2),
+  cmd('pairs', 'HRANDFIELD', hashKey, fc.constant('1000'), fc.constant('WITHVALUES')),
+  cmd('unordered', 'HRANDFIELD', hashKey, fc.constantFrom('1000', '0')),
+  withOpts(
+    'scan2',
+    'HSCAN',
+    [hashKey, fc.constant('0')],
+    options([pattern.map((p) => `MATCH ${p}`)]).map((o) => [
+      ...o.flatMap((x) => x.split(' ')),
+      'COUNT',
+      '1000',
+    ]),
+  ),
+);
+
+export const lists = fc.oneof(
+  tail('ordered', 'LPUSH', [listKey, value], value, 0, 3),
+  tail('ordered', 'RPUSH', [listKey, value], value, 0, 3),
+  tail('ordered', 'LPUSHX', [listKey, value], value, 0, 1),
+  tail('ordered', 'RPUSHX', [listKey, value], value, 0, 1),
+  ord('LPOP', listKey),
+  ord('RPOP', listKey),
+  ord('LPOP', listKey, smallCount),
+  ord('RPOP', listKey, smallCount),
+  ord('LLEN', listKey),
+  ord('LRANGE', listKey, int, int),
+  ord('LINDEX', listKey, int),
+  ord('LSET', listKey, int, value),
+  ord('LINSERT', listKey, fc.constantFrom('BEFORE', 'AFTER', 'x'), value, value),
+  ord('LREM', listKey, int, value),
+  ord('LTRIM', listKey, int, int),
+  withOpts(
+    'ordered',
+    'LPOS',
+    [listKey, value],
+    options([
+      fc.constantFrom('1', '2', '-1', '-2', '0', 'x').map((r) => `RANK ${r}`),
+      fc.constantFrom('0', '1', '2', '-1').map((c) => `COUNT ${c}`),
+      fc.constantFrom('0', '2', '-1').map((m) => `MAXLEN ${m}`),
+    ]).map((o) => o.flatMap((x) => x.split(' '))),
+  ),
+  ord('LMOVE', listKey, listKey, end, end),
+  ord('RPOPLPUSH', listKey, listKey),
+  fc
+    .tuple(numkeys(listKey), end, fc.option(fc.constantFrom('1', '2', '0', 'x'), { nil: undefined }))
+    .map(([nk, e, c]): GenCommand => ({
+      args: ['LMPOP', ...nk, e, ...(c === undefined ? [] : ['COUNT', c])],
+      order: 'ordered',
+    })),
+  ord('LMPOP', fc.constantFrom('0', '5', 'x'), listKey, end),
+);
+
+export const sets = fc.oneof(
+  tail('ordered', 'SADD', [setKey, member], member, 0, 3),
+  tail('ordered', 'SREM', [setKey, member], member, 0, 2),
+  cmd('unordered', 'SMEMBERS', setKey),
+  ord('SISMEMBER', setKey, member),
+  tail('ordered', 'SMISMEMBER', [setKey, member], member, 0, 2),
+  ord('SCARD', setKey),
+  ord('SMOVE', setKey, setKey, member),
+  cmd('unordered', 'SPOP', setKey, fc.constantFrom('1000', '0', '-1', 'x')),
+  cmd('unordered', 'SRANDMEMBER', setKey, fc.constantFrom('1000', '0', 'x')),
+  tail('unordered', 'SINTER', [setKey], setKey, 0, 2),
+  tail('unordered', 'SUNION', [setKey], setKey, 0, 2),
+  tail('unordered', 'SDIFF', [setKey], setKey, 0, 2),
+  tail('ordered', 'SINTERSTORE', [setKey, setKey], setKey, 0, 2),
+  tail('ordered', 'SUNIONSTORE', [setKey, setKey], setKey, 0, 2),
+  tail('ordered', 'SDIFFSTORE', [setKey, setKey], setKey, 0, 2),
+  fc
+    .tuple(numkeys(setKey), fc.option(fc.constantFrom('0', '1', '2', '-1'), { nil: undefined }))
+    .map(([nk, l]): GenCommand => ({
+      args: ['SINTERCARD', ...nk, ...(l === undefined ? [] : ['LIMIT', l])],
+      order: 'ordered',
+    })),
+  ord('SINTERCARD', fc.constantFrom('0', '3', 'x'), setKey),
+  withOpts(
+    'scan1',
+    'SSCAN',
+    [setKey, fc.constant('0')],
+    options([pattern.map((p) => `MATCH ${p}`)]).map((o) => [
+      ...o.flatMap((x) => x.split(' ')),
+      'COUNT',
+      '1000',
+    ]),
+  ),
+);
+
+const zaddFlags = options([
+  fc.constantFrom('NX', 'XX'),
+  fc.constantFrom('GT', 'LT'),
+  fc.constant('CH'),
+  fc.constant('INCR'),
+]);
+const rangeOpts = options([
+  fc.constant('WITHSCORES'),
+  fc.constant('REV'),
+  fc.tuple(int, int).map(([o, c]) => `LIMIT ${o} ${c}`),
+]).map((o) => o.flatMap((x) => (x === '' ? [] : x.split(' '))));
+
+export const zsets = fc.oneof(
+  fc
+    .tuple(zKey, zaddFlags, fc.array(fc.tuple(score, member), { minLength: 1, maxLength: 3 }))
+    .map(([kk, f, pairs]): GenCommand => ({ args: ['ZADD', kk, ...f, ...pairs.flat()], order: 'ordered' })),
+  ord('ZINCRBY', zKey, score, member),
+  tail('ordered', 'ZREM', [zKey, member], member, 0, 2),
+  ord('ZCARD', zKey),
+  ord('ZSCORE', zKey, member),
+  tail('ordered', 'ZMSCORE', [zKey, member], member, 0, 2),
+  ord('ZRANK', zKey, member),
+  ord('ZREVRANK', zKey, member),
+  ord('ZCOUNT', zKey, scoreBound, scoreBound),
+  ord('ZLEXCOUNT', zKey, lexBound, lexBound),
+  withOpts('ordered', 'ZRANGE', [zKey, int, int], rangeOpts),
+  withOpts('ordered', 'ZRANGE', [zKey, scoreBound, scoreBound, fc.constant('BYSCORE')], rangeOpts),
+  withOpts('ordered', 'ZRANGE', [zKey, lexBound, lexBound, fc.constant('BYLEX')], rangeOpts),
+  withOpts(
+    'ordered',
+    'ZRANGESTORE',
+    [zKey, zKey, scoreBound, scoreBound, fc.constantFrom('BYSCORE', '')],
+    rangeOpts,
+  ).map((c) => ({ ...c, args: c.args.filter((a) => a !== '') })),
+  withOpts('ordered', 'ZRANGEBYSCORE', [zKey, scoreBound, scoreBound], rangeOpts),
+  withOpts('ordered', 'ZREVRANGEBYSCORE', [zKey, scoreBound, scoreBound], rangeOpts),
+  withOpts('ordered', 'ZRANGEBYLEX', [zKey, lexBound, lexBound], rangeOpts),
+  withOpts('ordered', 'ZREVRANGEBYLEX', [zKey, lexBound, lexBound], rangeOpts),
+  withOpts('ordered', 'ZREVRANGE', [zKey, int, int], options([fc.constant('WITHSCORES')])),
+  ord('ZREMRANGEBYRANK', zKey, int, int),
+  ord('ZREMRANGEBYSCORE', zKey, scoreBound, scoreBound),
+  ord('ZREMRANGEBYLEX', zKey, lexBound, lexBound),
+  ord('ZPOPMIN', zKey),
+  ord('ZPOPMAX', zKey, smallCount),
+  fc
+    .tuple(
+      numkeys(zKey),
+      fc.constantFrom('MIN', 'MAX', 'x'),
+      fc.option(fc.constantFrom('1', '2', '0'), { nil: undefined }),
+    )
+    .map(([nk, w, c]): GenCommand => ({
+      args: ['ZMPOP', ...nk, w, ...(c === undefined ? [] : ['COUNT', c])],
+      order: 'ordered',
+    })),
+  fc
+    .tuple(
+      fc.constantFrom('ZUNION', 'ZINTER', 'ZDIFF', 'ZUNIONSTORE', 'ZINTERSTORE', 'ZDIFFSTORE', 'ZINTERCARD'),
+      zKey,
+      fc.array(zKey, { minLength: 1, maxLength: 3 }),
+      options([
+        fc.constant('WITHSCORES'),
+        fc.constantFrom('SUM', 'MIN', 'MAX', 'x').map((a) => `AGGREGATE ${a}`),
+        fc.constantFrom('2', '0', '-1', 'x').map((w) => `WEIGHTS ${w}`),
+        fc.constantFrom('1', '0', '-1').map((l) => `LIMIT ${l}`),
+      ]),
+    )
+    .map(([name, dst, srcs, opts]): GenCommand => {
+      const store = name.endsWith('STORE');
+      const flat = opts.flatMap((o) =>
+        o.startsWith('WEIGHTS') ? ['WEIGHTS', ...srcs.map(() => o.split(' ')[1]!)] : o.split(' '),
+      );
+      return {
+        args: [name, ...(store ? [dst] : []), String(srcs.length), ...srcs, ...flat],
+        order: 'ordered',
+      };
+    }),
+  cmd('unordered', 'ZRANDMEMBER', zKey, fc.constantFrom('1000', '0', 'x')),
+  cmd('pairs', 'ZRANDMEMBER', zKey, fc.constant('1000'), fc.constant('WITHSCORES')),
+  withOpts(
+    'scan2',
+    'ZSCAN',
+    [zKey, fc.constant('0')],
+    options([pattern.map((p) => `MATCH ${p}`)]).map((o) => [
+      ...o.flatMap((x) => x.split(' ')),
+      'COUNT',
+      '1000',
+    ]),
+  ),
+);
+
+/** Blocking pops that find data or time out at once (a short timeout on Redis; non-blocking on the node). */
+export const blocking = fc.oneof(
+  tail('ordered', 'BLPOP', [listKey], listKey, 0, 1).map((c) => ({ ...c, args: [...c.args, '0.001'] })),
+  tail('ordered', 'BRPOP', [listKey], listKey, 0, 1).map((c) => ({ ...c, args: [...c.args, '0.001'] })),
+  ord('BLMOVE', listKey, listKey, end, end, fc.constantFrom('0.001', '-1', 'x')),
+  tail('ordered', 'BZPOPMIN', [zKey], zKey, 0, 1).map((c) => ({ ...c, args: [...c.args, '0.001'] })),
+  tail('ordered', 'BZPOPMAX', [zKey], zKey, 0, 1).map((c) => ({ ...c, args: [...c.args, '0.001'] })),
+  fc
+    .tuple(numkeys(zKey), fc.constantFrom('MIN', 'MAX'))
+    .map(([nk, w]): GenCommand => ({ args: ['BZMPOP', '0.001', ...nk, w], order: 'ordered' })),
+);
+
+/** Every group, weighted toward the new types. */
+export const anyCommand = fc.oneof(
+  { arbitrary: strings, weight: 1 },
+  { arbitrary: keys, weight: 2 },
+  { arbitrary: hashes, weight: 2 },
+  { arbitrary: lists, weight: 3 },
+  { arbitrary: sets, weight: 3 },
+  { arbitrary: zsets, weight: 5 },
+);
