@@ -43,6 +43,11 @@ const limitsSchema = z
     /** Commands in flight per client before its socket stops being read. */
     maxPipeline: positiveInt.default(1024),
     maxClients: positiveInt.default(10_000),
+    /**
+     * Dedicated connections per node for WATCH and blocking commands (BLPOP ...);
+     * past it such a command is refused at once (BUSY HS_ERR_NODE_OVERLOADED).
+     */
+    dedicatedPerNode: positiveInt.default(64),
     /** Close idle clients after this many ms; 0 = never (Redis's default). */
     idleTimeoutMs: z.coerce.number().int().min(0).default(0),
     /** Stop reading a client whose unread replies exceed this (bytes). */

@@ -94,7 +94,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, ErrorCodeInfo>> = {
   HS_ERR_NOT_ALLOWED: {
     resp: 'ERR',
     http: 400,
-    summary: 'a command hotshard refuses (MULTI, and what follows it)',
+    summary: 'a command hotshard refuses (WAIT, pub/sub, scripts on embedded nodes ...)',
   },
   HS_ERR_NO_PERMISSION: {
     resp: 'NOPERM',
@@ -110,7 +110,8 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, ErrorCodeInfo>> = {
   HS_ERR_NODE_OVERLOADED: {
     resp: 'BUSY',
     http: 503,
-    summary: "the key's node is over capacity and its queue is full",
+    summary:
+      "the key's node is over capacity and its queue is full, or its dedicated connections are all in use",
   },
   HS_ERR_SHUTTING_DOWN: { resp: 'ERR', http: 503, summary: 'the node or router is shutting down' },
   HS_ERR_NOT_FOUND: { resp: 'ERR', http: 404, summary: 'no such key or route' },

@@ -344,6 +344,7 @@ export async function startHotshard(
     adminPassword: config.adminPassword,
     tenants,
     tenantFromKey: config.tenant.keyPrefix,
+    dedicatedPerNode: config.limits.dedicatedPerNode,
   });
   for (const [name, quota] of tenants.quotas()) router.admission.setTenantQuota(name, quota);
 

@@ -109,6 +109,25 @@ export interface KeyWrite {
   readonly dump: KeyDump | null;
 }
 
+/**
+ * A connection of one client's own to a node, for what cannot share the
+ * pipelined data connection: WATCH (its state lives on the connection until
+ * EXEC) and blocking commands (BLPOP holds its connection until it is served).
+ */
+export interface DedicatedConnection {
+  /** What it was opened for; a blocking one never times out a silent node (BLPOP 0 waits forever). */
+  readonly purpose: DedicatedPurpose;
+  /** False once closed or lost: `send` then answers with an error at once. */
+  readonly open: boolean;
+  /** Runs one command on this connection, in order; failures arrive as replies, never as throws. */
+  send(cmd: Command, done: ReplyCallback): void;
+  /** Ends it; what is in flight is answered HS_ERR_SHARD_UNAVAILABLE. Idempotent. */
+  close(): void;
+}
+
+/** Why a dedicated connection is opened. */
+export type DedicatedPurpose = 'watch' | 'blocking';
+
 /** Whether a node currently takes requests. */
 export type BackendStatus = 'up' | 'down';
 
@@ -217,6 +236,15 @@ export interface ShardBackend {
    * feed.readTracked(makeCommand('GET', 'k'), (reply, tracked) => tracked && cache.set('k', reply));
    */
   trackInvalidations(listener: InvalidationListener): InvalidationFeed;
+
+  /**
+   * Opens a connection of the caller's own (see {@link DedicatedConnection});
+   * the caller bounds how many it keeps. Rejects with a HotshardError when
+   * the node is down, or HS_ERR_NOT_ALLOWED when the node cannot serve that
+   * purpose (an embedded node has no blocking commands). Optional: a backend
+   * without it serves no WATCH, embedded transaction or blocking command.
+   */
+  openDedicated?(purpose: DedicatedPurpose): Promise<DedicatedConnection>;
 
   /** Fails what is in flight with HS_ERR_SHUTTING_DOWN and releases connections and timers. */
   close(): Promise<void>;

@@ -5,6 +5,8 @@
  */
 import type {
   BackendStatus,
+  DedicatedConnection,
+  DedicatedPurpose,
   CancelBlocking,
   InvalidationFeed,
   InvalidationListener,
@@ -29,6 +31,8 @@ import {
   type KeyWatcher,
   type Value,
 } from './memory-commands.js';
+import { MemoryDedicated, type MemoryDedicatedHost } from './memory-dedicated.js';
+import { MemoryScans, SCAN_COMMANDS } from './memory-keyscan.js';
 import { decodeValue, encodeValue } from './memory-dump.js';
 import { MemoryInvalidationFeed, type MemoryFeedHost } from './memory-tracking.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -56,6 +60,9 @@ export interface MemoryBackendOptions {
   readonly timers?: BlockTimers;
 }
 
+/** What a dedicated connection's step is counted as (the node's commands processed). */
+const OP_COMMAND: Command = { name: 'exec', args: [], frame: undefined };
+
 /** How often active expiry runs, as Redis's default `hz 10`. */
 export const ACTIVE_EXPIRE_INTERVAL_MS = 100;
 const DEFAULT_MAX_VALUE_BYTES = 512 * 1024 * 1024;
@@ -68,6 +75,8 @@ interface Pending {
   /** A tracked read's feed and keys; undefined for plain commands. */
   readonly feed: MemoryInvalidationFeed | undefined;
   readonly keys: string[] | undefined;
+  /** A whole step of a dedicated connection (WATCH, EXEC's block) instead of `cmd`. */
+  readonly op: (() => Reply) | undefined;
 }
 
 /**
@@ -94,6 +103,9 @@ export class MemoryBackend implements ShardBackend {
   readonly #watches = new Set<MemoryWriteWatch>();
   /** Why invalidation links are cut (a fault injected by a test), or null. */
   #cutReason: string | null = null;
+  readonly #dedicated = new Set<MemoryDedicated>();
+  readonly #dedicatedHost: MemoryDedicatedHost;
+  readonly #scans = new MemoryScans();
   readonly #blocked: BlockedClients;
 
   constructor(options: MemoryBackendOptions) {
@@ -118,6 +130,12 @@ export class MemoryBackend implements ShardBackend {
       submit: (cmd, done, feed, keys) => this.#submit(cmd, done, feed, keys),
       release: (feed) => this.#feeds.delete(feed),
     };
+    this.#dedicatedHost = {
+      keyspace: this.#ks,
+      submit: (op, done) => this.#submit(OP_COMMAND, done, undefined, undefined, op),
+      send: (cmd, done) => this.send(cmd, done),
+      release: (conn) => this.#dedicated.delete(conn),
+    };
     this.#model =
       capacity === null
         ? undefined
@@ -126,7 +144,7 @@ export class MemoryBackend implements ShardBackend {
             capacity,
             maxQueue,
             clock,
-            serve: (p) => this.#execute(p.cmd, p.done, p.feed, p.keys),
+            serve: (p) => this.#execute(p.cmd, p.done, p.feed, p.keys, p.op),
           });
     this.#timer = setInterval(() => {
       this.#ks.now = this.#clock.now();
@@ -173,6 +191,25 @@ export class MemoryBackend implements ShardBackend {
 
   send(cmd: Command, done: ReplyCallback): void {
     this.#submit(cmd, done, undefined, undefined);
+  }
+
+  /**
+   * A session's own WATCH / MULTI state (see memory-dedicated.ts). Embedded
+   * nodes have no blocking commands: 'blocking' is refused.
+   */
+  openDedicated(purpose: DedicatedPurpose): Promise<DedicatedConnection> {
+    if (this.#status === 'down')
+      return Promise.reject(new HotshardError(ErrorCode.ShardUnavailable, `node ${this.node} is closed`));
+    if (purpose === 'blocking')
+      return Promise.reject(
+        new HotshardError(
+          ErrorCode.NotAllowed,
+          `embedded node ${this.node} serves no blocking commands; use Redis nodes (backend: redis)`,
+        ),
+      );
+    const conn = new MemoryDedicated(this.#dedicatedHost, purpose);
+    this.#dedicated.add(conn);
+    return Promise.resolve(conn);
   }
 
   /**
@@ -297,13 +334,14 @@ export class MemoryBackend implements ShardBackend {
     done: TrackedReplyCallback,
     feed: MemoryInvalidationFeed | undefined,
     keys: string[] | undefined,
+    op?: () => Reply,
   ): void {
     if (this.#status === 'down') {
       done(this.#unavailable(), false);
       return;
     }
-    if (this.#model === undefined) this.#execute(cmd, done, feed, keys);
-    else if (!this.#model.submit({ cmd, done, feed, keys })) done(this.#model.overloaded, false);
+    if (this.#model === undefined) this.#execute(cmd, done, feed, keys, op);
+    else if (!this.#model.submit({ cmd, done, feed, keys, op })) done(this.#model.overloaded, false);
   }
 
   async *scanKeys(accept: (key: Buffer) => boolean, batchSize = DEFAULT_SCAN_BATCH): AsyncIterable<Buffer[]> {
@@ -388,6 +426,7 @@ export class MemoryBackend implements ShardBackend {
     this.#timer = undefined;
     for (const feed of this.#feeds) feed.shutdown(`node ${this.node} is closed`);
     for (const w of [...this.#watches]) w.lose(`node ${this.node} is closed`);
+    for (const d of [...this.#dedicated]) d.close();
     this.#feeds.clear();
     const waiting = this.#model?.close() ?? [];
     this.#ks.clear();
@@ -414,13 +453,16 @@ export class MemoryBackend implements ShardBackend {
     done: TrackedReplyCallback,
     feed: MemoryInvalidationFeed | undefined,
     keys: string[] | undefined,
+    op?: () => Reply,
   ): void {
     let reply: Reply;
     let tracked = false;
     this.commandsProcessed++;
     try {
       this.#ks.now = this.#clock.now();
-      reply = runCommand(this.#ks, cmd.name, cmd.args);
+      if (op !== undefined) reply = op();
+      else if (SCAN_COMMANDS.has(cmd.name)) reply = this.#scans.run(this.#ks, cmd.name, cmd.args);
+      else reply = runCommand(this.#ks, cmd.name, cmd.args);
       // Tracked after the read, as Redis does: its own lazy expiry is not news to it.
       if (feed !== undefined) tracked = feed.served(keys!);
     } catch (err) {

@@ -20,6 +20,8 @@ import { RawReply, ReplyError, SimpleString, hsError, type Reply } from '../prot
 import { decodeReply } from '../protocol/reply-decoder.js';
 import type {
   BackendStatus,
+  DedicatedConnection,
+  DedicatedPurpose,
   InvalidationFeed,
   InvalidationListener,
   KeyDump,
@@ -71,6 +73,8 @@ export interface RedisBackendOptions {
 }
 
 const RECONNECT_FIRST_MS = 50;
+/** setTimeout's largest delay: a blocking connection's "never". */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const RECONNECT_MAX_MS = 2_000;
 const UNLINK_CHUNK = 1_000;
 const EMPTY_COMMAND = hsError(ErrorCode.Protocol, 'empty command');
@@ -129,6 +133,8 @@ export class RedisBackend implements ShardBackend {
   /** The side connection of live-move copies (dumpKeys, restoreKeys), opened on first use. */
   #side: Promise<RedisConnection> | null = null;
   readonly #watches = new Set<WriteWatch>();
+  /** Dedicated connections handed out and not closed (closed with the backend). */
+  readonly #dedicated = new Set<RedisConnection>();
 
   constructor(opts: RedisBackendOptions) {
     this.#opts = opts;
@@ -208,6 +214,37 @@ export class RedisBackend implements ShardBackend {
     if (cmd.frame === undefined && cmd.args.length === 0) return done(EMPTY_COMMAND);
     this.commandsProcessed++;
     conn.send(cmd.frame ?? encodeCommand(cmd.args), done);
+  }
+
+  /**
+   * A connection of its own for one client: WATCH's state, or a blocking
+   * command. A blocking one never counts silence as a stall (BLPOP 0 waits
+   * for ever); only a lost connection (TCP keepalive) ends it.
+   */
+  async openDedicated(purpose: DedicatedPurpose): Promise<DedicatedConnection> {
+    if (this.#closed) throw new HotshardError(ErrorCode.ShuttingDown, `${this.#label} is closed`);
+    const conn: RedisConnection = new RedisConnection({
+      host: this.#opts.host,
+      port: this.#opts.port,
+      password: this.#opts.password,
+      timeoutMs: purpose === 'blocking' ? MAX_TIMER_MS : this.#timeoutMs,
+      timeoutOn: 'silence',
+      connectTimeoutMs: this.#connectTimeoutMs,
+      label: `${this.#label} (${purpose})`,
+      onEnd: () => this.#dedicated.delete(conn),
+    });
+    this.#dedicated.add(conn);
+    try {
+      await conn.connect();
+    } catch (err) {
+      this.#dedicated.delete(conn);
+      throw err;
+    }
+    if (this.#closed) {
+      await conn.destroy(this.#downReply);
+      throw new HotshardError(ErrorCode.ShuttingDown, `${this.#label} is closed`);
+    }
+    return new RedisDedicated(conn, purpose, () => this.#dedicated.delete(conn));
   }
 
   /**
@@ -440,6 +477,9 @@ export class RedisBackend implements ShardBackend {
     const side = this.#side;
     this.#side = null;
     if (side !== null) await side.then((c) => c.destroy(reply)).catch(() => undefined);
+    const dedicated = [...this.#dedicated];
+    this.#dedicated.clear();
+    await Promise.all(dedicated.map((c) => c.destroy(reply)));
     if (conn !== null) await conn.destroy(reply);
     await this.#prober?.destroy(reply);
     await Promise.all(feeds);
@@ -620,6 +660,31 @@ export class RedisBackend implements ShardBackend {
     return new HotshardError(ErrorCode.BadRequest, `${this.#label} answered ${command} with ${shown}`);
   }
 }
+
+/** One client's own connection (see openDedicated). */
+class RedisDedicated implements DedicatedConnection {
+  constructor(
+    readonly conn: RedisConnection,
+    readonly purpose: DedicatedPurpose,
+    readonly release: () => void,
+  ) {}
+
+  get open(): boolean {
+    return !this.conn.ended;
+  }
+
+  send(cmd: Command, done: ReplyCallback): void {
+    if (cmd.frame === undefined && cmd.args.length === 0) return done(EMPTY_COMMAND);
+    this.conn.send(cmd.frame ?? encodeCommand(cmd.args), done);
+  }
+
+  close(): void {
+    this.release();
+    if (!this.conn.ended) void this.conn.destroy(DEDICATED_CLOSED);
+  }
+}
+
+const DEDICATED_CLOSED = hsError(ErrorCode.ShardUnavailable, 'dedicated connection closed by hotshard');
 
 /**
  * Teaches the command table the commands this node knows and it does not (a

@@ -28,6 +28,11 @@ export const Route = {
   AllNodes: 'all-nodes',
   /** Known Redis command hotshard refuses on purpose, with the reason. */
   Refused: 'refused',
+  /**
+   * Served by a module of its own (by name): transactions (transaction.ts),
+   * scripts (scripts.ts), blocking commands (blocking.ts), SCAN / KEYS (scan.ts).
+   */
+  Special: 'special',
 } as const;
 /** How the router serves a command. */
 export type Route = (typeof Route)[keyof typeof Route];
@@ -176,19 +181,45 @@ own(['sinter', 'sunion', 'sdiff', 'sintercard', 'pfcount', 'zunion', 'zinter', '
   route: Route.Gather,
 });
 
+// Transactions, scripts, blocking commands and SCAN run whole on one node or visit every node.
+own(['multi', 'exec', 'discard', 'watch', 'unwatch'], { route: Route.Special });
+own(['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro'], {
+  route: Route.Special,
+  summary: 'Runs a script on the node of its declared keys (Redis nodes).',
+});
+own(['script'], { route: Route.Special, summary: 'SCRIPT LOAD / EXISTS / FLUSH / KILL on every node.' });
+own(['function'], {
+  route: Route.Special,
+  summary: 'FUNCTION LOAD / DELETE / FLUSH / RESTORE / KILL on every node; LIST, DUMP, STATS from one.',
+});
+own(
+  [
+    'blpop',
+    'brpop',
+    'brpoplpush',
+    'blmove',
+    'blmpop',
+    'bzpopmin',
+    'bzpopmax',
+    'bzmpop',
+    'xread',
+    'xreadgroup',
+  ],
+  {
+    route: Route.Special,
+  },
+);
+own(['scan'], {
+  route: Route.Special,
+  summary: 'Iterates the keys of every node (the cursor carries the node).',
+});
+own(['keys'], {
+  route: Route.Special,
+  summary: 'Returns the keys matching a pattern on every node (admin connections only).',
+});
+own(['randomkey'], { route: Route.Special, summary: 'Returns a random key of a random node.' });
+
 // Known Redis commands refused on purpose: a clear reason beats "unknown command".
-own(['multi', 'exec', 'discard', 'watch', 'unwatch'], {
-  route: Route.Refused,
-  refusal: 'keys of one transaction may live on different shards',
-});
-own(['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro', 'script', 'function'], {
-  route: Route.Refused,
-  refusal: 'a script may touch keys on several shards',
-});
-own(['keys', 'scan', 'randomkey'], {
-  route: Route.Refused,
-  refusal: 'it would scan every shard; use the control API instead',
-});
 own(
   [
     'subscribe',
@@ -212,9 +243,9 @@ own(['migrate'], {
   refusal: 'it moves keys off a node behind the routing table; move shards with the control API',
 });
 own(['move', 'swapdb'], { route: Route.Refused, refusal: 'hotshard serves database 0 only' });
-own(['blpop', 'brpop', 'brpoplpush', 'blmove', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop', 'wait'], {
+own(['wait', 'waitaof'], {
   route: Route.Refused,
-  refusal: 'a blocking command would hold a shard connection other clients share',
+  refusal: "it counts the replicas of one node, and a client's writes may have gone to several",
 });
 
 /** The refusal of a keyless command the router does not answer itself. */

@@ -346,6 +346,7 @@ export class RespServer {
 
   /** Called by a connection when its socket closes. */
   forget(conn: Connection): void {
+    this.#router.sessionClosed(conn.session);
     this.#connections.delete(conn);
     this.#router.clients.delete(conn.session.id);
     this.#router.stats.connectedClients = this.#connections.size;

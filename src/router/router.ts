@@ -12,11 +12,13 @@ import type { NodeId } from '../keyspace/ids.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
 import type { Command } from '../protocol/command.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
-import { MapReply, OK, RawReply, ReplyError, hsError, type Reply } from '../protocol/reply.js';
+import { MapReply, RawReply, ReplyError, hsError, type Reply } from '../protocol/reply.js';
 import { ErrorCode, HotshardError } from '../errors.js';
 import { Admission } from './admission.js';
 import type { ClientRegistry } from './client-command.js';
+import { interruptMoved, releaseBlocked, runBlocking, type BlockingHost } from './blocking.js';
 import { Route, arityOk, lookupCommand, type CommandSpec } from './command-table.js';
+import { DedicatedPool } from './dedicated-pool.js';
 import { runLocalCommand, type InfoExtras, type LocalContext } from './local-commands.js';
 import type { Instrumentation } from './instrumentation.js';
 import { KeyPolicyTable, runPolicy, type Forward } from './key-policies.js';
@@ -28,8 +30,11 @@ import {
   type HiddenKeys,
 } from './multi-key.js';
 import { dispatchByKeySpecs } from './one-shard.js';
+import { runScan, type ScanHost } from './scan.js';
+import { runScript, runScriptAdmin } from './scripts.js';
 import type { Session } from './session.js';
 import { Tenants } from './tenants.js';
+import { TRANSACTION_CONTROL, queueCommand, runTransactionCommand, unwatch } from './transaction.js';
 import type { RangeGate } from '../rebalance/range-gate.js';
 
 /** What the router needs to know about its deployment. */
@@ -44,6 +49,8 @@ export interface RouterOptions {
   readonly clock?: Clock | undefined;
   /** A session that named no tenant is its key's `tenant:` prefix's (config tenant.keyPrefix). */
   readonly tenantFromKey?: boolean | undefined;
+  /** Dedicated node connections (WATCH, blocking commands) per node at most; default 64. */
+  readonly dedicatedPerNode?: number | undefined;
 }
 
 /** Counters INFO reports. */
@@ -100,9 +107,42 @@ export class Router {
     this.#backends.get(table.shards[at]!.node)!.send(cmd, done);
   };
 
+  /** Dedicated node connections of WATCH and blocking commands, bounded per node. */
+  readonly dedicated: DedicatedPool;
+  /** Sessions waiting in a blocking command now. */
+  readonly blockedSessions = new Set<Session>();
+  /** Node numbers of SCAN cursors: ids in order at start, nodes added later after them (scan.ts). */
+  readonly #nodeOrder: (NodeId | undefined)[];
+  /** What transactions, scripts, blocking commands and SCAN see of the router. */
+  readonly #host: BlockingHost & ScanHost;
+
   constructor(table: RoutingTable, backends: ReadonlyMap<NodeId, ShardBackend>, options: RouterOptions = {}) {
     this.#table = table;
     this.#backends = new Map(backends);
+    this.dedicated = new DedicatedPool(options.dedicatedPerNode);
+    this.#nodeOrder = [...backends.keys()].sort();
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const router = this;
+    this.#host = {
+      get table() {
+        return router.#table;
+      },
+      backends: this.#backends,
+      get gate() {
+        return router.#gate;
+      },
+      policies: this.policies,
+      get admission() {
+        return router.admission;
+      },
+      dedicated: this.dedicated,
+      hiddenKeys: this.hiddenKeys,
+      stats: this.stats,
+      blockedSessions: this.blockedSessions,
+      nodeOrder: this.#nodeOrder,
+      options,
+      again: (session, args, frame, done) => this.#again(session, args, frame, done),
+    };
     this.options = options;
     this.tenants = options.tenants ?? new Tenants({ password: options.password });
     this.admission = new Admission({
@@ -129,6 +169,7 @@ export class Router {
     checkBackends(table, this.#backends);
     this.#instrumentation?.setTable(table);
     this.#table = table;
+    if (this.blockedSessions.size !== 0) interruptMoved(this.#host, table);
     for (const listener of this.onTable) listener(table);
     return true;
   }
@@ -157,6 +198,7 @@ export class Router {
     if (backend.node !== node)
       throw new HotshardError(ErrorCode.Routing, `backend of node ${backend.node} given as node ${node}`);
     this.#backends.set(node, backend);
+    if (!this.#nodeOrder.includes(node)) this.#nodeOrder.push(node);
   }
 
   /**
@@ -174,6 +216,7 @@ export class Router {
         `node ${node} still holds shards ${held.join(', ')}; move them first`,
       );
     this.#backends.delete(node);
+    this.dedicated.closeIdle(node);
     return backend;
   }
 
@@ -194,16 +237,34 @@ export class Router {
   }
 
   /**
+   * The client has gone: its WATCH pin and blocked command give their node
+   * connections back (a blocked one is closed), and nothing it sent runs.
+   */
+  sessionClosed(session: Session): void {
+    session.gone = true;
+    session.held = null;
+    session.multi = null;
+    unwatch(this.#host, session);
+    releaseBlocked(session);
+  }
+
+  /**
    * Runs one command for a session. `done` is called exactly once, possibly
    * synchronously.
    */
   dispatch(session: Session, args: Buffer[], frame: Buffer | undefined, done: ReplyCallback): void {
     this.stats.commands++;
+    // One of its requests must finish first (a blocked BLPOP, a WATCH being set up).
+    if (session.held !== null) {
+      session.held.push(() => this.#again(session, args, frame, done));
+      return;
+    }
     const first = args[0];
     if (first === undefined) return done(new ReplyError('ERR empty command'));
     const spec = lookupCommand(first);
     if (spec === undefined) {
       this.stats.rejected++;
+      if (session.multi !== null) session.multiFailed = true;
       return done(unknownCommand(args));
     }
     if (!session.authenticated && !spec.noauth) {
@@ -212,10 +273,12 @@ export class Router {
     }
     if (!arityOk(spec, args.length)) {
       this.stats.rejected++;
+      if (session.multi !== null) session.multiFailed = true;
       return done(new ReplyError(`ERR wrong number of arguments for '${spec.name}' command`));
     }
     session.lastCommand = spec.name; // a pointer store: CLIENT LIST's cmd=
-    if (session.inRefusedMulti) return this.#insideRefusedMulti(session, spec, done);
+    if (session.multi !== null && !TRANSACTION_CONTROL.has(spec.name))
+      return queueCommand(session, spec, args, frame, done);
     const reply = session.proto === 3 && spec.route !== Route.Local ? resp3(spec, done) : done;
     const cmd: Command = { name: spec.name, args, frame };
     switch (spec.route) {
@@ -283,12 +346,10 @@ export class Router {
         return dispatchAllNodes(this, spec, cmd, reply);
       case Route.Local:
         return runLocalCommand(this.#local, session, spec, args, done);
+      case Route.Special:
+        return this.#special(session, spec, cmd, reply);
       case Route.Refused:
         this.stats.rejected++;
-        // Redis's own answer: there is no transaction to end.
-        if (spec.name === 'exec' || spec.name === 'discard')
-          return done(new ReplyError(`ERR ${spec.name.toUpperCase()} without MULTI`));
-        if (spec.name === 'multi') session.inRefusedMulti = true;
         return done(
           hsError(
             ErrorCode.NotAllowed,
@@ -304,26 +365,33 @@ export class Router {
     this.dispatch(session, args, frame, done);
   }
 
-  // What Redis does when a command fails to queue inside MULTI: the whole
-  // transaction is discarded at EXEC. Nothing in it runs.
-  #insideRefusedMulti(session: Session, spec: CommandSpec, done: ReplyCallback): void {
-    this.stats.rejected++;
-    if (spec.name === 'exec' || spec.name === 'discard') {
-      session.inRefusedMulti = false;
-      return done(
-        spec.name === 'discard'
-          ? OK
-          : new ReplyError(
-              'EXECABORT Transaction discarded because of previous errors (MULTI is not supported by hotshard).',
-            ),
-      );
+  /** Transactions, scripts, blocking commands, SCAN: each module by name. */
+  #special(session: Session, spec: CommandSpec, cmd: Command, done: ReplyCallback): void {
+    const host = this.#host;
+    switch (spec.name) {
+      case 'multi':
+      case 'exec':
+      case 'discard':
+      case 'watch':
+      case 'unwatch':
+        return runTransactionCommand(host, session, spec, cmd.args as Buffer[], cmd.frame, done);
+      case 'eval':
+      case 'evalsha':
+      case 'eval_ro':
+      case 'evalsha_ro':
+      case 'fcall':
+      case 'fcall_ro':
+        return runScript(host, session, spec, cmd, done);
+      case 'script':
+      case 'function':
+        return runScriptAdmin(host, session, spec, cmd, done);
+      case 'scan':
+      case 'keys':
+      case 'randomkey':
+        return runScan(host, session, spec, cmd, done);
+      default:
+        return runBlocking(host, session, spec, cmd, done);
     }
-    return done(
-      hsError(
-        ErrorCode.NotAllowed,
-        `${spec.name.toUpperCase()} not executed: it follows a MULTI, which hotshard does not support; send DISCARD`,
-      ),
-    );
   }
 }
 

@@ -1,3 +1,33 @@
+import type { DedicatedConnection } from '../backend/backend.js';
+import type { NodeId } from '../keyspace/ids.js';
+import type { ReplyError } from '../protocol/reply.js';
+
+/** One command queued inside MULTI. */
+export interface QueuedCommand {
+  readonly name: string;
+  readonly args: Buffer[];
+  readonly frame: Buffer | undefined;
+  /** The keys it touches (where it must run). */
+  readonly keys: readonly Buffer[];
+}
+
+/** WATCH's pin: a dedicated connection to the node of the watched keys. */
+export interface Watching {
+  readonly node: NodeId;
+  readonly conn: DedicatedConnection;
+  readonly keys: Buffer[];
+}
+
+/** A blocking command in progress on a dedicated connection. */
+export interface Blocked {
+  readonly node: NodeId;
+  /** Undefined when the node parks the command itself (embedded). */
+  readonly conn: DedicatedConnection | undefined;
+  readonly keys: readonly Buffer[];
+  /** Ends the wait early with `reply` (the key's range moved away): the connection is closed. */
+  interrupt(reply: ReplyError): void;
+}
+
 /** The state of one client connection (RESP) or request (HTTP). */
 export class Session {
   /** 2 until the client says HELLO 3. */
@@ -15,11 +45,22 @@ export class Session {
   /** The tenant's telemetry index, cached by the instrumentation; valid while tenantEpoch is the table's epoch. */
   tenantIndex = -1;
   tenantEpoch = -1;
+  /** The commands queued since MULTI; null outside a transaction (src/router/transaction.ts). */
+  multi: QueuedCommand[] | null = null;
+  /** A command failed to queue since MULTI: EXEC answers EXECABORT, as Redis. */
+  multiFailed = false;
+  /** The dedicated connection WATCH pinned this session to, and what it watches; null when nothing is watched. */
+  watching: Watching | null = null;
+  /** A blocking command's connection while it waits; closed when the client leaves. */
+  blocked: Blocked | null = null;
   /**
-   * Set after a MULTI, which hotshard refuses: until EXEC or DISCARD nothing is
-   * executed, so commands meant for the transaction never run outside it.
+   * Requests that arrived while one of this session's must finish first (a
+   * WATCH being set up, a blocked command): run in order when it does, so a
+   * client's pipeline is never reordered; null when nothing waits.
    */
-  inRefusedMulti = false;
+  held: (() => void)[] | null = null;
+  /** The client has gone: what resolves later must give its connections back instead. */
+  gone = false;
   /** Set by QUIT: close once the reply is written. */
   closeAfterReply = false;
   readonly createdAt: number;

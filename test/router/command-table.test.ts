@@ -62,8 +62,8 @@ describe('command table - Redis 7 commands and their keys', () => {
     expect(commandSpec('xadd')).toMatchObject({ route: Route.Key, write: true, group: 'stream' });
     expect(commandSpec('lmove')).toMatchObject({ route: Route.OneShard, write: true });
     expect(commandSpec('zunion')).toMatchObject({ route: Route.Gather, write: false });
-    expect(commandSpec('xread')).toMatchObject({ route: Route.OneShard, blocking: true });
-    expect(commandSpec('blpop')).toMatchObject({ route: Route.Refused });
+    expect(commandSpec('xread')).toMatchObject({ route: Route.Special, blocking: true });
+    expect(commandSpec('blpop')).toMatchObject({ route: Route.Special, blocking: true });
     expect(commandSpec('config')).toMatchObject({ route: Route.Refused });
   });
 
@@ -124,7 +124,7 @@ describe('command table - Redis 7 commands and their keys', () => {
       write: true,
       learned: true,
     });
-    expect(commandSpec('keys')!.route).toBe(Route.Refused);
+    expect(commandSpec('keys')!.route).toBe(Route.Special);
     expect(commandSpec('get')!.write).toBe(false);
     expect(() => parseCommandInfo(['x'])).toThrow(/COMMAND INFO/);
   });

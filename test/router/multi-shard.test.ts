@@ -198,7 +198,7 @@ describe.skipIf(!hasRedis)('multi-shard commands over 4 redis-server nodes', () 
     tagged.forEach((q, i) => expect(got[i], q.join(' ')).toEqual(want[i]));
   });
 
-  it('multi-shard - movable keys: XREAD over streams on one shard, XREAD BLOCK refused, XINFO / OBJECT by their key', async () => {
+  it('multi-shard - movable keys: XREAD over streams on one shard, XREAD BLOCK timing out, XINFO / OBJECT by their key', async () => {
     const [a, b] = spread('x', 2);
     const commands = [
       ['XADD', '{s}:1', '1-1', 'f', 'v'],
@@ -222,7 +222,8 @@ describe.skipIf(!hasRedis)('multi-shard commands over 4 redis-server nodes', () 
       ['XREAD', 'STREAMS', a!, b!, '0', '0'],
       ['MEMORY', 'STATS'],
     ]);
-    expect(errorOf(blocked)).toMatch(/^ERR HS_ERR_NOT_ALLOWED XREAD with BLOCK is not supported/);
+    // Served on a dedicated connection (blocking.ts): nothing arrives within 100 ms, so nil as from Redis.
+    expect(blocked).toBeNull();
     expect(errorOf(cross)).toMatch(/^ERR HS_ERR_CROSS_SHARD /);
     expect(errorOf(memoryStats)).toMatch(/MEMORY STATS is not supported by hotshard/);
   });

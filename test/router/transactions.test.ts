@@ -1,0 +1,14 @@
+import { describe } from 'vitest';
+import { requireBinary } from '../../src/testkit/binaries.js';
+import { startTestHotshard } from '../../src/testkit/hotshard.js';
+import { ADMIN_PASSWORD, runPoolCases, runTransactionCases } from './transactions.case.js';
+
+runTransactionCases('memory', () => startTestHotshard({ backend: 'memory', adminPassword: ADMIN_PASSWORD }));
+
+const hasRedis = requireBinary('redis-server', 'redis-backed transaction tests');
+describe.skipIf(!hasRedis)('redis', () => {
+  runTransactionCases('redis', () =>
+    startTestHotshard({ backend: 'redis', redisNodes: 4, adminPassword: ADMIN_PASSWORD }),
+  );
+  runPoolCases(() => startTestHotshard({ backend: 'redis', redisNodes: 2, limits: { dedicatedPerNode: 2 } }));
+});
