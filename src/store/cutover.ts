@@ -98,7 +98,10 @@ export class StoreCutover implements CutoverCoordinator {
   async start(): Promise<void> {
     await this.#renew();
     this.#heartbeat = setInterval(
-      () => void this.#renew().then(() => this.#adopt()).catch(this.#o.onError),
+      () =>
+        void this.#renew()
+          .then(() => this.#adopt())
+          .catch(this.#o.onError),
       this.#o.leaseMs / 3,
     );
     this.#heartbeat.unref();
