@@ -602,7 +602,11 @@ export class ShardMove {
         c.finalSyncKeys += keys.length;
         await this.#switchTable(hold);
       } catch (err) {
-        if (err instanceof SwitchUnknown) throw err;
+        if (err instanceof SwitchUnknown) {
+          // The coordinator asked the store for as long as it could; the requests cannot wait forever.
+          this.#recordHold(this.#router.openGate(gate));
+          throw err;
+        }
         await this.#release(gate, hold, keys);
         // A router waited the hold out before the switch was saved: the range stayed the source's; try again.
         if ((err as { name?: string }).name === 'HoldLost') {

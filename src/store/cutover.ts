@@ -32,6 +32,8 @@ import { HoldLost, HoldState, VersionConflict, type ConfigStore, type CutoverHol
 const ACK_POLL_MS = 5;
 /** Pause between tries of a store call a held range waits on (ms). */
 const RETRY_MS = 200;
+/** How often a switch whose save went unanswered asks for its hold's state (every RETRY_MS: 30 s). */
+const UNKNOWN_TRIES = 150;
 /** Ended holds remembered, so a list read before one ended does not take it again. */
 const REMEMBERED = 1_000;
 
@@ -146,8 +148,8 @@ export class StoreCutover implements CutoverCoordinator {
       await this.#o.commit(table, reason, holdId);
     } catch (err) {
       if (err instanceof HoldLost || err instanceof VersionConflict) throw err;
-      // The save may have committed before the answer was lost: the hold's state says.
-      for (let i = 0; i < 10; i++) {
+      // The save may have committed before the answer was lost: the hold's state says, once the store answers.
+      for (let i = 0; i < UNKNOWN_TRIES; i++) {
         try {
           const state = (await this.#o.store.holds.get(holdId))?.state;
           if (state === HoldState.Switched) return await this.#o.refresh();
