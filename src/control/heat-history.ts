@@ -14,6 +14,10 @@
  * - the newest column once a second as the SSE event `heat`, so the page
  *   appends instead of re-fetching.
  *
+ * What one cell holds, and the scales, are heat-cells.ts; this file keeps the
+ * state (lifetimes, what is stored) and the timer. Over 300 lines: the view's
+ * two paths (rings, store) and the lifetimes they both read stay together.
+ *
  * Utilization is a shard's requests over its capacity: the shard's own, or
  * its node's (`--capacity`, embedded nodes), as GET /shards shows it; so it
  * is the share of its node a shard uses, and a node's shards add up to the
@@ -24,64 +28,42 @@ import type { RoutingTable } from '../keyspace/routing-table.js';
 import { shardRow } from '../router/http-server.js';
 import type { Router } from '../router/router.js';
 import type { HeatSample, HeatStore } from '../store/store.js';
-import { Field, type EntityCounters } from '../telemetry/counters.js';
-import { percentilesOf } from '../telemetry/histogram.js';
+import type { EntityCounters } from '../telemetry/counters.js';
 import type { RouterTelemetry } from '../telemetry/router-telemetry.js';
 import type { EventBus } from './events.js';
+import {
+  addSample,
+  BLOCK_SECONDS,
+  blockCell,
+  coarsen,
+  HEAT_UNITS,
+  heatScale,
+  MAX_COLUMNS,
+  round,
+  secondCell,
+  type HeatCell,
+  type HeatMetric,
+  type HeatRow,
+  type HeatScale,
+  type HeatView,
+} from './heat-cells.js';
 
-/** What a heatmap colours. */
-export const HEAT_METRICS = ['qps', 'p99', 'utilization', 'bytes'] as const;
-/** One heat metric. */
-export type HeatMetric = (typeof HEAT_METRICS)[number];
-/** The unit of each metric. */
-export const HEAT_UNITS = { qps: 'ops/s', p99: 'ms', utilization: 'ratio', bytes: 'bytes/s' } as const;
+export {
+  BLOCK_SECONDS,
+  BYTES_SCALE,
+  HEAT_METRICS,
+  HEAT_UNITS,
+  MAX_COLUMNS,
+  UNKNOWN_CAPACITY_QPS_SCALE,
+  type HeatCell,
+  type HeatMetric,
+  type HeatRow,
+  type HeatScale,
+  type HeatView,
+} from './heat-cells.js';
 
-/** Seconds of a block in the stored history. */
-export const BLOCK_SECONDS = 10;
-/** Most columns a view beyond the rings has: more blocks than that share a column. */
-export const MAX_COLUMNS = 1000;
 /** How long the stored history is kept. */
 export const HEAT_RETENTION_MS = 24 * 3600 * 1000;
-/** The bytes/s scale's top: a 1 Gbit/s link, what one node's NIC commonly carries. */
-export const BYTES_SCALE = 125_000_000;
-/** The qps scale's top when no node capacity is known: a busy Redis node's order of magnitude. */
-export const UNKNOWN_CAPACITY_QPS_SCALE = 100_000;
-
-/** One shard in one column. p99 is null where nothing was measured; utilization where capacity is unknown. */
-export interface HeatCell {
-  readonly qps: number;
-  readonly p99: number | null;
-  readonly utilization: number | null;
-  readonly bytes: number;
-}
-
-/** A row of the heatmap: a shard of the table in force, or one gone in the window (status `gone`). */
-export interface HeatRow {
-  readonly id: string;
-  readonly node: string;
-  readonly start: string | null;
-  readonly end: string | null;
-  readonly status: string;
-}
-
-/** An absolute colour scale: fixed by capacity and SLO, never by what the view holds. */
-export interface HeatScale {
-  readonly min: 0;
-  readonly max: number;
-  readonly why: string;
-}
-
-/** GET /heat. */
-export interface HeatView {
-  readonly metric: HeatMetric;
-  readonly unit: (typeof HEAT_UNITS)[HeatMetric];
-  readonly stepMs: number;
-  readonly from: number;
-  readonly to: number;
-  readonly rows: HeatRow[];
-  readonly values: (number | null)[][];
-  readonly scale: HeatScale;
-}
 
 /** What the history knows of a shard: its place, and when it was in the table (seconds, end exclusive). */
 interface Lifetime {
@@ -133,7 +115,6 @@ export class HeatHistory {
   #prunedAt = -Infinity;
   #timer: ReturnType<typeof setInterval> | undefined;
   #ticking: Promise<void> | undefined;
-  readonly #q = [0];
   readonly #onTable = (table: RoutingTable): void => this.#observe(table, this.#o.telemetry.second);
 
   constructor(options: HeatHistoryOptions) {
@@ -210,28 +191,7 @@ export class HeatHistory {
 
   /** The absolute scale of a metric. */
   scale(metric: HeatMetric): HeatScale {
-    const slo = this.#o.sloP99Ms;
-    const capacity = this.#o.nodeCapacity;
-    switch (metric) {
-      case 'utilization':
-        return {
-          min: 0,
-          max: 1,
-          why: "1 = the shard's capacity (its node's ops/s): above it requests queue",
-        };
-      case 'p99':
-        return { min: 0, max: 2 * slo, why: `twice the p99 SLO (sloP99Ms = ${slo} ms)` };
-      case 'bytes':
-        return { min: 0, max: BYTES_SCALE, why: 'a 1 Gbit/s link (125 MB/s)' };
-      case 'qps':
-        return capacity !== null && capacity > 0
-          ? { min: 0, max: capacity, why: `a node's capacity (${capacity} ops/s)` }
-          : {
-              min: 0,
-              max: UNKNOWN_CAPACITY_QPS_SCALE,
-              why: `no node capacity is configured: ${UNKNOWN_CAPACITY_QPS_SCALE} ops/s, a busy Redis node`,
-            };
-    }
+    return heatScale(metric, this.#o.sloP99Ms, this.#o.nodeCapacity);
   }
 
   /**
@@ -325,21 +285,7 @@ export class HeatHistory {
       const c = Math.floor((s.at / 1000 - first) / BLOCK_SECONDS);
       const key = `${c},${s.shard}`;
       if (!this.#shards.has(s.shard)) this.#storedNodes.set(s.shard, s.node);
-      const had = out.get(key);
-      out.set(
-        key,
-        had === undefined
-          ? { qps: s.qps, p99: s.qps > 0 ? s.p99Ms : null, utilization: s.utilization, bytes: s.bytes }
-          : {
-              qps: had.qps + s.qps,
-              p99: s.qps > 0 ? Math.max(had.p99 ?? 0, s.p99Ms) : had.p99,
-              utilization:
-                had.utilization === null && s.utilization === null
-                  ? null
-                  : (had.utilization ?? 0) + (s.utilization ?? 0),
-              bytes: had.bytes + s.bytes,
-            },
-      );
+      out.set(key, addSample(out.get(key), s));
     }
     return out;
   }
@@ -389,46 +335,14 @@ export class HeatHistory {
 
   /** A shard's cell in one whole second, or null when it was not there and nothing was counted. */
   #cell(counters: EntityCounters, id: string, life: Lifetime, second: number): HeatCell | null {
-    const e = counters.find(id);
-    const reads = e === undefined ? 0 : counters.value(e, Field.Reads, second);
-    const writes = e === undefined ? 0 : counters.value(e, Field.Writes, second);
-    const qps = reads + writes;
-    if (qps === 0 && !this.#alive(life, second, second + 1)) return null;
-    const bytes =
-      e === undefined
-        ? 0
-        : counters.value(e, Field.BytesIn, second) + counters.value(e, Field.BytesOut, second);
-    const p99 = qps > 0 && e !== undefined ? counters.value(e, Field.P99, second) / 1000 : null;
-    return { qps, p99, utilization: utilization(qps, life.capacity), bytes };
+    const cell = secondCell(counters, counters.find(id), second, life.capacity);
+    return cell.qps === 0 && !this.#alive(life, second, second + 1) ? null : cell;
   }
 
-  /** A shard's cell over the block starting at `block` (its p99 from the block's histograms). */
+  /** A shard's cell over the block starting at `block`, or null as #cell. */
   #block(counters: EntityCounters, id: string, life: Lifetime, block: number, now: number): HeatCell | null {
-    const e = counters.find(id);
-    let ops = 0;
-    let bytes = 0;
-    let worst = 0;
-    for (let s = block; s < block + BLOCK_SECONDS; s++) {
-      if (e === undefined) break;
-      ops += counters.value(e, Field.Reads, s) + counters.value(e, Field.Writes, s);
-      bytes += counters.value(e, Field.BytesIn, s) + counters.value(e, Field.BytesOut, s);
-      worst = Math.max(worst, counters.value(e, Field.P99, s));
-    }
-    if (ops === 0 && !this.#alive(life, block, block + BLOCK_SECONDS)) return null;
-    let p99: number | null = null;
-    if (ops > 0 && e !== undefined) {
-      if (now - block <= counters.histogramSeconds) {
-        // [block, now) less [block + 10, now): the block's own histogram.
-        const all = Float64Array.from(counters.latency(e, now - block));
-        const after = counters.latency(e, now - block - BLOCK_SECONDS);
-        let total = 0;
-        for (let i = 0; i < all.length; i++) total += all[i]! -= after[i]!;
-        percentilesOf(all, 0, total, [99], this.#q);
-        p99 = this.#q[0]! / 1000;
-      } else p99 = worst / 1000; // past the per-second histograms: the worst second's
-    }
-    const qps = ops / BLOCK_SECONDS;
-    return { qps, p99, utilization: utilization(qps, life.capacity), bytes: bytes / BLOCK_SECONDS };
+    const cell = blockCell(counters, counters.find(id), block, now, life.capacity);
+    return cell.qps === 0 && !this.#alive(life, block, block + BLOCK_SECONDS) ? null : cell;
   }
 
   /** Whether the shard was in the table for any of the seconds [from, to) this history watched. */
@@ -482,58 +396,7 @@ export class HeatHistory {
   }
 }
 
-function utilization(qps: number, capacity: number | null): number | null {
-  return capacity === null || capacity <= 0 ? null : qps / capacity;
-}
-
-/**
- * `n` blocks a column: rates averaged over the blocks the shard was there
- * for, p99 the worst block's; utilization averaged where known.
- */
-function coarsen(row: readonly (HeatCell | null)[], n: number): (HeatCell | null)[] {
-  const out: (HeatCell | null)[] = [];
-  for (let c = 0; c * n < row.length; c++) {
-    let count = 0;
-    let qps = 0;
-    let bytes = 0;
-    let p99: number | null = null;
-    let util = 0;
-    let utilCount = 0;
-    for (const cell of row.slice(c * n, c * n + n)) {
-      if (cell === null) continue;
-      count++;
-      qps += cell.qps;
-      bytes += cell.bytes;
-      if (cell.p99 !== null) p99 = Math.max(p99 ?? 0, cell.p99);
-      if (cell.utilization !== null) {
-        util += cell.utilization;
-        utilCount++;
-      }
-    }
-    out.push(
-      count === 0
-        ? null
-        : {
-            qps: qps / count,
-            p99,
-            utilization: utilCount === 0 ? null : util / utilCount,
-            bytes: bytes / count,
-          },
-    );
-  }
-  return out;
-}
-
 function splitKey(key: string): [number, string] {
   const comma = key.indexOf(',');
   return [Number(key.slice(0, comma)), key.slice(comma + 1)];
-}
-
-/**
- * 3 decimals, or 4 significant digits below 1 (a utilization of 3e-5 is not
- * 0): the page draws colours, and 1,024 × 600 cells add up in JSON.
- */
-function round(v: number | null): number | null {
-  if (v === null) return null;
-  return Math.abs(v) >= 1 || v === 0 ? Math.round(v * 1000) / 1000 : Number(v.toPrecision(4));
 }

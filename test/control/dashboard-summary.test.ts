@@ -148,7 +148,7 @@ describe('dashboard summary', () => {
     );
   });
 
-  it('dashboard summary - with tokens configured it needs the read or admin token', async () => {
+  it('dashboard summary - with tokens configured it needs the read or admin token; the routes are in /openapi.json', async () => {
     const t = await cluster();
     expect((await t.hs.http.inject({ method: 'GET', url: '/dashboard/summary' })).statusCode).toBe(401);
     const read = await t.hs.http.inject({
@@ -157,6 +157,16 @@ describe('dashboard summary', () => {
       headers: { authorization: `Bearer ${READ}` },
     });
     expect(read.statusCode).toBe(200);
+    // Listed in the OpenAPI document with their schemas.
+    const doc = (await t.hs.http.inject({ method: 'GET', url: '/openapi.json' })).json<{
+      paths: Record<
+        string,
+        { get?: { responses?: Record<string, unknown>; parameters?: { name: string }[] } }
+      >;
+    }>();
+    for (const path of ['/heat', '/heat/keyspace', '/dashboard/summary'])
+      expect(doc.paths[path]?.get?.responses?.['200'], path).toBeDefined();
+    expect(doc.paths['/heat']?.get?.parameters?.map((p) => p.name).sort()).toEqual(['metric', 'seconds']);
   });
 
   it('dashboard data - /events carries a heat column each second, every shard of the table, on the heatmap time axis', async () => {
