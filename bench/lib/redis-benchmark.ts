@@ -214,8 +214,13 @@ export function parseRedisBenchmarkCsv(
   }
   for (const t of expected) {
     const name = t.toUpperCase();
-    // `-t ping` yields PING_INLINE and PING_MBULK; `-t lrange` yields LRANGE_100 ...
-    if (!results.some((r) => r.test.toUpperCase() === name || r.test.toUpperCase().startsWith(`${name}_`))) {
+    // `-t ping` yields PING_INLINE and PING_MBULK; `-t lrange` yields LRANGE_100 ...;
+    // `-t lrange_100` yields "LRANGE_100 (first 100 elements)".
+    const named = (r: RedisBenchmarkResult): boolean => {
+      const test = r.test.toUpperCase();
+      return test === name || test.startsWith(`${name}_`) || test.startsWith(`${name} `);
+    };
+    if (!results.some(named)) {
       throw new Error(`redis-benchmark printed no result for ${name}`);
     }
   }

@@ -1,5 +1,5 @@
 /**
- * Proxy throughput: redis-benchmark GET and SET through hotshard and through
+ * Proxy throughput: redis-benchmark GET, SET, LPUSH, LRANGE_100 and ZADD through hotshard and through
  * twemproxy (nutcracker), both in front of the same redis-server nodes, plus
  * one of those nodes alone as a reference, and a second hotshard with
  * `--no-telemetry` to show what telemetry costs. Targets: hotshard/twemproxy
@@ -48,7 +48,9 @@ type Target = (typeof TARGETS)[number];
 const DEFAULT_TARGETS: readonly Target[] = ['redis', 'twemproxy', 'hotshard', 'hotshard-off'];
 /** The hotshard legs, in the order they run back to back (reversed every other round). */
 const HOTSHARD_LEGS = ['hotshard-policies', 'hotshard', 'hotshard-off'] as const;
-const TESTS = ['get', 'set'] as const;
+// LPUSH, LRANGE_100 and ZADD: the list and sorted-set workloads (queues,
+// leaderboards) hotshard serves since the full command table (issue 16).
+const TESTS = ['get', 'set', 'lpush', 'lrange_100', 'zadd'] as const;
 const LABEL: Record<Target, string> = {
   redis: 'redis (1 node)',
   twemproxy: 'twemproxy',
@@ -77,6 +79,7 @@ const USAGE = `npm run bench:proxy -- [options]    (or: node --import tsx bench/
   --seconds S           length of one measured run, -n is calibrated to it (default 3; --quick 1)
   --requests N          fixed -n for every measured run instead of calibrating
   --pipelines LIST      redis-benchmark -P values (default 1,16)
+  --tests LIST          redis-benchmark tests, any of get,set,lpush,lrange_100,zadd (default all)
   --clients N           redis-benchmark -c (default 50)
   --nodes N             redis-server nodes behind both proxies (default 4)
   --hotshard-args "..." extra flags for \`hotshard start\`, e.g. "--shards 16"
@@ -92,6 +95,8 @@ const USAGE = `npm run bench:proxy -- [options]    (or: node --import tsx bench/
 interface Settings {
   targets: Target[];
   pipelines: number[];
+  /** redis-benchmark tests to run, in TESTS order. */
+  tests: (typeof TESTS)[number][];
   clients: number;
   nodes: number;
   repeats: number;
@@ -152,6 +157,7 @@ function parseSettings(argv: string[]): Settings {
     options: {
       target: { type: 'string', default: DEFAULT_TARGETS.join(',') },
       pipelines: { type: 'string', default: '1,16' },
+      tests: { type: 'string', default: TESTS.join(',') },
       clients: { type: 'string', default: '50' },
       nodes: { type: 'string', default: '4' },
       repeats: { type: 'string' },
@@ -180,12 +186,18 @@ function parseSettings(argv: string[]): Settings {
     if (!(TARGETS as readonly string[]).includes(t))
       throw new Error(`--target accepts ${TARGETS.join(', ')}; got ${JSON.stringify(t)}`);
   }
+  const tests = values.tests.split(',').map((t) => t.trim().toLowerCase());
+  for (const t of tests) {
+    if (!(TESTS as readonly string[]).includes(t))
+      throw new Error(`--tests accepts ${TESTS.join(', ')}; got ${JSON.stringify(t)}`);
+  }
   const seconds = Number(values.seconds ?? (values.quick ? 1 : 3));
   if (!(seconds > 0))
     throw new Error(`--seconds must be a positive number, got ${JSON.stringify(values.seconds)}`);
   return {
     targets: TARGETS.filter((t) => targets.includes(t)),
     pipelines: values.pipelines.split(',').map((p) => int('pipelines', p.trim())),
+    tests: TESTS.filter((t) => tests.includes(t)),
     clients: int('clients', values.clients),
     nodes: int('nodes', values.nodes),
     repeats: int('repeats', values.repeats ?? (values.quick ? '1' : '5')),
@@ -372,7 +384,7 @@ async function bench(
   timeoutMs: number,
 ): Promise<RedisBenchmarkResult> {
   try {
-    const [row] = await runRedisBenchmark({
+    const rows = await runRedisBenchmark({
       port: endpoint.port,
       tests: [cell.test],
       requests,
@@ -383,7 +395,11 @@ async function bench(
       timeoutMs,
       signal: abort.signal,
     });
-    return row!;
+    // `-t lrange_100` prints the LPUSH that fills its list first; the cell's own row is the one named for it.
+    const name = cell.test.toUpperCase();
+    const row = rows.find((r) => r.test.toUpperCase() === name || r.test.toUpperCase().startsWith(`${name} `));
+    if (row === undefined) throw new Error(`redis-benchmark printed no ${name} row`);
+    return row;
   } catch (err) {
     throwIfAborted();
     const died = endpoint.died();
@@ -422,7 +438,7 @@ async function checkValues(port: number, target: Target): Promise<void> {
 }
 
 async function measure(s: Settings, endpoints: Map<Target, Endpoint>): Promise<Sample[]> {
-  const cells: Cell[] = TESTS.flatMap((test) => s.pipelines.map((pipeline) => ({ test, pipeline })));
+  const cells: Cell[] = s.tests.flatMap((test) => s.pipelines.map((pipeline) => ({ test, pipeline })));
   const requests = new Map<string, number>();
   const key = (t: Target, c: Cell): string => `${t} ${c.test} ${c.pipeline}`;
 
@@ -678,7 +694,7 @@ function table(s: Settings, summary: ReturnType<typeof summarize>): string {
     ...(vsNoPolicies ? [`policies ${policiesHeld(s)}/0`] : []),
   ];
   const rows: string[][] = [['test', 'pipeline', ...cols]];
-  for (const test of TESTS.map((t) => t.toUpperCase())) {
+  for (const test of s.tests.map((t) => t.toUpperCase())) {
     for (const pipeline of s.pipelines) {
       const row = [test, `P${pipeline}`];
       for (const t of s.targets) {

@@ -54,6 +54,12 @@ export interface RedisBackendOptions {
   readonly maxBusyMs?: number;
   /** How long one connection attempt may take; default 2000. */
   readonly connectTimeoutMs?: number;
+  /**
+   * Ask the node's COMMAND INFO at each connect and teach the command table
+   * the commands it lacks (a newer Redis or Valkey); default true. Off for
+   * scripted nodes that answer only what a test sends.
+   */
+  readonly learnCommands?: boolean;
   /** How often an idle connection is checked with a PING (its round trip is the latency); default 1000. */
   readonly healthCheckMs?: number;
   /**
@@ -472,7 +478,21 @@ export class RedisBackend implements ShardBackend {
       await conn.destroy(this.#downReply);
       throw new HotshardError(ErrorCode.ShuttingDown, `${this.#label} was closed while connecting`);
     }
-    await learnFrom(conn);
+    if (this.#opts.learnCommands !== false) {
+      await learnFrom(conn);
+      // The connection ended while it was asked (its end was not ours to hear yet): as a failed connect.
+      if (conn.ended || this.#closed) {
+        const reason = this.#closed
+          ? `${this.#label} was closed while connecting`
+          : 'connection lost while connecting';
+        if (!this.#closed) {
+          this.#downReply = this.#unavailable(reason);
+          this.#setStatus('down', reason);
+          this.#scheduleReconnect();
+        }
+        throw new HotshardError(this.#closed ? ErrorCode.ShuttingDown : ErrorCode.ShardUnavailable, reason);
+      }
+    }
     this.#conn = conn;
     this.#retryDelay = RECONNECT_FIRST_MS;
     this.#setStatus('up', 'connected');

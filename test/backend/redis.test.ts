@@ -180,7 +180,7 @@ describe('redis backend - reply framing (scripted node)', () => {
   });
 
   it('hands every reply to its own callback, in order, however the bytes are chunked', async () => {
-    const b = backend({ port: fake.port });
+    const b = backend({ learnCommands: false, port: fake.port });
     await b.connect();
     let script: { count: number; replies: Buffer; cuts: number[] } = {
       count: 0,
@@ -210,7 +210,7 @@ describe('redis backend - reply framing (scripted node)', () => {
   });
 
   it('reassembles replies fed one byte at a time', async () => {
-    const b = backend({ port: fake.port });
+    const b = backend({ learnCommands: false, port: fake.port });
     await b.connect();
     const replies = [
       '+OK\r\n',
@@ -230,7 +230,7 @@ describe('redis backend - reply framing (scripted node)', () => {
   });
 
   it('reassembles a large array reply that arrives in many pieces', async () => {
-    const b = backend({ port: fake.port });
+    const b = backend({ learnCommands: false, port: fake.port });
     await b.connect();
     const items = Array.from({ length: 20_000 }, (_, i) => `$${String(i).length}\r\n${i}\r\n`);
     const array = Buffer.from(`*${items.length}\r\n${items.join('')}`);
@@ -250,7 +250,7 @@ describe('redis backend - reply framing (scripted node)', () => {
 
   it('a reply that is not RESP fails everything in flight and the backend reconnects', async () => {
     const statuses: string[] = [];
-    const b = backend({ port: fake.port, node: nodeId('garbled'), onStatusChange: (s) => statuses.push(s) });
+    const b = backend({ learnCommands: false, port: fake.port, node: nodeId('garbled'), onStatusChange: (s) => statuses.push(s) });
     await b.connect();
     let received = 0;
     fake.onRequest = (_args, socket) => {
@@ -274,7 +274,7 @@ describe('redis backend - reply framing (scripted node)', () => {
   });
 
   it('a reply nobody asked for resets the connection', async () => {
-    const b = backend({ port: fake.port });
+    const b = backend({ learnCommands: false, port: fake.port });
     await b.connect();
     fake.onRequest = (_args, socket) => socket.write('+ONE\r\n+TWO\r\n');
     expect(show(await request(b, makeCommand('GET', 'k')))).toBe('+ONE\r\n');
@@ -283,7 +283,7 @@ describe('redis backend - reply framing (scripted node)', () => {
 
   it('a node that never answers times out with HS_ERR_BACKEND_TIMEOUT', async () => {
     // The fake answers PING on any connection, so it answers the probe: busy, for maxBusyMs.
-    const b = backend({ port: fake.port, node: nodeId('mute'), timeoutMs: 200, maxBusyMs: 200 });
+    const b = backend({ learnCommands: false, port: fake.port, node: nodeId('mute'), timeoutMs: 200, maxBusyMs: 200 });
     await b.connect();
     fake.onRequest = () => undefined;
     const started = Date.now();

@@ -1,0 +1,112 @@
+/**
+ * redis-benchmark's full default test set (no -t: PING, SET, GET, INCR,
+ * LPUSH, RPUSH, LPOP, RPOP, SADD, HSET, SPOP, ZADD, ZPOPMIN, LRANGE, MSET,
+ * XADD ...), unpipelined and with -P 16, runs through hotshard without an
+ * error reply, to redis-server nodes and to the embedded nodes once they
+ * serve lists, sets and sorted sets.
+ */
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireBinary } from '../../src/testkit/binaries.js';
+import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
+import { exchange } from './differential.js';
+
+const hasTools =
+  requireBinary('redis-server', 'redis-benchmark through hotshard') &&
+  requireBinary('redis-benchmark', 'redis-benchmark through hotshard');
+
+/** Runs redis-benchmark -q against `port`; resolves with its exit code and everything it printed. */
+function benchmark(port: number, pipeline: number): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const args = ['-p', String(port), '-q', '-n', '2000', '-c', '10', '-r', '1000', '-P', String(pipeline)];
+    const child = spawn('redis-benchmark', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+/** The test names redis-benchmark printed a rate for (`SET: 1234.5 requests per second ...`). */
+const ran = (output: string): string[] =>
+  output
+    .split(/\r|\n/)
+    .map((l) => /^([A-Z][A-Z_0-9]*)[^:]*: [\d.]+ requests per second/.exec(l.trim())?.[1])
+    .filter((x): x is string => x !== undefined);
+
+const DEFAULT_SET = [
+  'PING_INLINE',
+  'PING_MBULK',
+  'SET',
+  'GET',
+  'INCR',
+  'LPUSH',
+  'RPUSH',
+  'LPOP',
+  'RPOP',
+  'SADD',
+  'HSET',
+  'SPOP',
+  'ZADD',
+  'ZPOPMIN',
+  'LRANGE_100',
+  'MSET',
+];
+
+function runDefaultSet(name: string, start: () => Promise<TestHotshard>): void {
+  describe(name, () => {
+    let t: TestHotshard;
+    beforeAll(async () => {
+      t = await start();
+    });
+    afterAll(async () => {
+      await t?.stop();
+    });
+    for (const pipeline of [1, 16]) {
+      it(`redis-benchmark -q (default tests) -P ${pipeline} finishes without an error reply`, async () => {
+        const { code, output } = await benchmark(t.port, pipeline);
+        expect(code, output).toBe(0);
+        expect(output).not.toMatch(/error|ERR |WRONGTYPE|unknown command|HS_ERR/i);
+        expect(ran(output)).toEqual(expect.arrayContaining(DEFAULT_SET));
+        // What it wrote is there: the list and the sorted set it filled.
+        const [llen, zcard] = await exchange(t.port, [
+          ['LLEN', 'mylist'],
+          ['ZCARD', 'myzset'],
+        ]);
+        expect(llen).toBeGreaterThan(0);
+        expect(typeof zcard).toBe('number');
+      }, 180_000);
+    }
+  });
+}
+
+describe.skipIf(!hasTools)('redis-benchmark default test set through hotshard', () => {
+  runDefaultSet('to 4 redis-server nodes', () => startTestHotshard({ backend: 'redis', redisNodes: 4 }));
+});
+
+// The embedded nodes serve lists, sets and sorted sets from issue 16's
+// embedded-types work on; until then this half is skipped, and says so.
+const embeddedTypes = await (async (): Promise<boolean> => {
+  const t = await startTestHotshard({ backend: 'memory' });
+  try {
+    const [l, s, z] = await exchange(t.port, [
+      ['LPUSH', 'probe:l', 'x'],
+      ['SADD', 'probe:s', 'x'],
+      ['ZADD', 'probe:z', '1', 'x'],
+    ]);
+    return l === 1 && s === 1 && z === 1;
+  } finally {
+    await t.stop();
+  }
+})();
+describe.skipIf(!hasTools || !embeddedTypes)(
+  'redis-benchmark default test set through hotshard (embedded nodes)',
+  () => {
+    runDefaultSet('to embedded nodes', () => startTestHotshard({ backend: 'memory' }));
+  },
+);
