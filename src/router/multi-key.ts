@@ -1,5 +1,5 @@
 /**
- * Multi-key commands (MGET, MSET, DEL, UNLINK, EXISTS) whose keys may live on
+ * Multi-key commands (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH) whose keys may live on
  * several nodes: split by node, send one sub-command per node, reassemble the
  * replies in the client's key order. When every key is on one node the
  * original frame goes through unchanged.
@@ -56,6 +56,7 @@ const SINGLE: Readonly<Record<string, string>> = {
   del: 'del',
   unlink: 'unlink',
   exists: 'exists',
+  touch: 'touch',
 };
 
 /**
