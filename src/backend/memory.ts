@@ -68,7 +68,6 @@ export const ACTIVE_EXPIRE_INTERVAL_MS = 100;
 const DEFAULT_MAX_VALUE_BYTES = 512 * 1024 * 1024;
 const DEFAULT_SCAN_BATCH = 1000;
 
-
 /** Passed through the capacity model: one command waiting for its turn. */
 interface Pending {
   readonly cmd: Command;
@@ -122,7 +121,9 @@ export class MemoryBackend implements ShardBackend {
     this.#clock = clock;
     this.#ks = new Keyspace(maxValueBytes, maxTrackedKeys);
     this.#ks.random = seededRandom(options.seed ?? 1);
-    this.#blocked = new BlockedClients(this.#ks, options.timers ?? realTimers, () => this.#ks.deliverChanges());
+    this.#blocked = new BlockedClients(this.#ks, options.timers ?? realTimers, () =>
+      this.#ks.deliverChanges(),
+    );
     this.#feedHost = {
       keyspace: this.#ks,
       submit: (cmd, done, feed, keys) => this.#submit(cmd, done, feed, keys),
