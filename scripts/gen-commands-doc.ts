@@ -71,30 +71,32 @@ function hotshard(spec: CommandSpec): string {
 }
 
 /** How each Route.Special command is served (the prose above the matrix says more). */
+const SCRIPT_RULE = "the declared keys' node (Redis nodes); across nodes: refused";
+const POP_RULE =
+  'keys on one node: a dedicated node connection from a bounded pool (embedded: parked in the node)';
 const SPECIAL: Readonly<Record<string, string>> = {
   multi: "queued by the router; EXEC runs the block on its keys' node (keys on one node)",
   exec: 'runs the queued block on one node, contiguously; across nodes: refused (HS_ERR_CROSS_SHARD)',
   discard: 'answered by the router',
   watch: "pins a dedicated connection of the keys' node (keys on one node)",
   unwatch: 'releases the WATCH connection',
-  eval: "the declared keys' node (Redis nodes); across nodes: refused",
-  evalsha: "the declared keys' node (Redis nodes); across nodes: refused",
-  eval_ro: "the declared keys' node (Redis nodes); across nodes: refused",
-  evalsha_ro: "the declared keys' node (Redis nodes); across nodes: refused",
-  fcall: "the declared keys' node (Redis nodes); across nodes: refused",
-  fcall_ro: "the declared keys' node (Redis nodes); across nodes: refused",
+  ...Object.fromEntries(
+    ['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro'].map((n) => [n, SCRIPT_RULE]),
+  ),
   script: 'every node (EXISTS: AND of the nodes)',
   function: 'every node (LIST, DUMP, STATS: one node)',
   scan: 'every node in turn; the cursor carries the node',
   keys: 'every node (admin connections only)',
   randomkey: 'a random node',
+  ...Object.fromEntries(
+    ['blpop', 'brpop', 'brpoplpush', 'blmove', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop'].map((n) => [
+      n,
+      POP_RULE,
+    ]),
+  ),
+  xread: 'keys on one node; BLOCK on a dedicated node connection from a bounded pool',
+  xreadgroup: 'keys on one node; BLOCK on a dedicated node connection from a bounded pool',
 };
-for (const name of ['blpop', 'brpop', 'brpoplpush', 'blmove', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop'])
-  (SPECIAL as Record<string, string>)[name] =
-    'keys on one node: a dedicated node connection from a bounded pool (embedded: parked in the node)';
-for (const name of ['xread', 'xreadgroup'])
-  (SPECIAL as Record<string, string>)[name] =
-    'keys on one node; BLOCK on a dedicated node connection from a bounded pool';
 
 /** The generated part of docs/commands.md. */
 export function commandMatrix(): string {

@@ -259,6 +259,11 @@ export class Router {
       session.held.push(() => this.#again(session, args, frame, done));
       return;
     }
+    // A session with a request held by a cutover waits whole: its EXEC held
+    // there must not find the commands sent after it queued into its block.
+    const gate = this.#gate;
+    if (gate !== undefined && gate.mustHoldAny(session, this.#table, NO_SHARDS))
+      return gate.hold(session, () => this.#again(session, args, frame, done));
     const first = args[0];
     if (first === undefined) return done(new ReplyError('ERR empty command'));
     const spec = lookupCommand(first);
@@ -394,6 +399,8 @@ export class Router {
     }
   }
 }
+
+const NO_SHARDS = new Int32Array(0);
 
 function anyPolicy(policies: KeyPolicyTable, spec: CommandSpec, args: readonly Buffer[]): boolean {
   for (let i = spec.firstKey; i < args.length; i += spec.step)
