@@ -44,6 +44,19 @@ export interface KeyHandler {
    * key's policy first, so it is refused whole or not at all, as from Redis.
    */
   refusal?(): Reply | undefined;
+  /**
+   * A write to the key was acknowledged on a path that did not go through
+   * `run` (a transaction or a script the node ran whole): drop whatever the
+   * handler keeps of the key's value, before the reply reaches the client, as
+   * `run` does for a write it serves.
+   */
+  wrote?(): void;
+  /**
+   * Calls `go` once the session's reads of the key that could be overtaken by
+   * a write it sends now (reads answered over another connection) are
+   * answered; at once when there are none.
+   */
+  afterReads?(session: Session, go: () => void): void;
 }
 
 /** A key's policy as the table holds it. */

@@ -25,7 +25,15 @@ import { decodeReply } from '../protocol/reply-decoder.js';
 import { OK, RawReply, ReplyError, hsError, isErrorReply, type Reply } from '../protocol/reply.js';
 import type { CommandSpec } from './command-table.js';
 import type { Session } from './session.js';
-import { keysOf, place, type SingleNodeHost } from './single-node.js';
+import {
+  afterBlockWrites,
+  afterReadsOf,
+  holdSession,
+  keysOf,
+  place,
+  resume,
+  type SingleNodeHost,
+} from './single-node.js';
 
 /** How each SCRIPT / FUNCTION subcommand is served. */
 type Fanout = 'all-first' | 'all-ok' | 'all-and' | 'any-ok' | 'first-node';
@@ -80,7 +88,20 @@ export function runScript(
     const refused = host.admission.admitShards(session, keys[0]!, host.table, placed.at);
     if (refused !== undefined) return done(refused);
   }
-  backend.send(cmd, done);
+  // A read-only script writes nothing; any other may write each declared key
+  // (EVAL has no `write` flag in Redis's table: its writes are the script's).
+  const after = spec.flags.includes('readonly') ? done : afterBlockWrites(host.policies, keys, done);
+  if (after === done) return backend.send(cmd, done);
+  // A cached key: the session's reads of it out on the node's feed connection
+  // are answered first (the script could overtake them), and its next requests
+  // wait for the script's reply, which drops the cached value.
+  holdSession(session);
+  afterReadsOf(host.policies, keys, session, () =>
+    backend.send(cmd, (reply) => {
+      after(reply);
+      resume(session);
+    }),
+  );
 }
 
 /** SCRIPT and FUNCTION: to every node, or the first shard's node, as SUBCOMMANDS says. */

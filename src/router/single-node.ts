@@ -19,7 +19,7 @@ import type { RangeGate } from '../rebalance/range-gate.js';
 import type { Admission } from './admission.js';
 import { keysOf as keyPositions, type CommandSpec } from './command-table.js';
 import type { DedicatedPool } from './dedicated-pool.js';
-import type { KeyPolicyTable } from './key-policies.js';
+import type { KeyHandler, KeyPolicyTable } from './key-policies.js';
 import type { HiddenKeys } from './multi-key.js';
 import type { Session } from './session.js';
 
@@ -174,6 +174,51 @@ function policyRefusal(policies: KeyPolicyTable, what: string, key: Buffer): Rep
     `${what} refused, nothing ran: key ${printable(key)} has a hot-key policy (${reshaping.join(', ') || 'unknown'}) ` +
       'that changes how it is stored; remove the policy (DELETE /policies/{key}) to use it here',
   );
+}
+
+/**
+ * `done`, after telling the policies of `keys` that a block the node ran
+ * whole may have written them: a cached value must not outlive the
+ * acknowledgement (read after it, it would be stale), and the node's
+ * invalidation may arrive later than the client's next read.
+ */
+export function afterBlockWrites(
+  policies: KeyPolicyTable,
+  keys: readonly Buffer[],
+  done: ReplyCallback,
+): ReplyCallback {
+  const handlers: KeyHandler[] = [];
+  for (const key of keys) {
+    const handler = policies.get(key)?.handler;
+    if (handler?.wrote !== undefined) handlers.push(handler);
+  }
+  if (handlers.length === 0) return done;
+  return (reply) => {
+    for (const h of handlers) h.wrote!();
+    done(reply);
+  };
+}
+
+/**
+ * Calls `go` once every read of `keys` by `session` that a block sent now
+ * could overtake is answered (see KeyHandler.afterReads); at once when none.
+ */
+export function afterReadsOf(
+  policies: KeyPolicyTable,
+  keys: readonly Buffer[],
+  session: Session,
+  go: () => void,
+): void {
+  const handlers: KeyHandler[] = [];
+  for (const key of keys) {
+    const handler = policies.get(key)?.handler;
+    if (handler?.afterReads !== undefined) handlers.push(handler);
+  }
+  const next = (i: number): void => {
+    if (i === handlers.length) return go();
+    handlers[i]!.afterReads!(session, () => next(i + 1));
+  };
+  next(0);
 }
 
 /** A key as error messages show it: text when printable, else hex. */

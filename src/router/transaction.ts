@@ -23,6 +23,7 @@
  * delete on the old node did), and the client retries, now on the new owner.
  */
 import type { DedicatedConnection, ReplyCallback } from '../backend/backend.js';
+import type { NodeId } from '../keyspace/ids.js';
 import type { Command } from '../protocol/command.js';
 import { OK, QUEUED, ReplyError, hsError, isErrorReply, type Reply } from '../protocol/reply.js';
 import { ErrorCode } from '../errors.js';
@@ -31,6 +32,8 @@ import type { Session } from './session.js';
 import {
   crossShard,
   errorReply,
+  afterBlockWrites,
+  afterReadsOf,
   holdSession,
   keysOf,
   place,
@@ -224,6 +227,27 @@ function exec(
   }
   session.multi = null;
   session.multiFailed = false;
+  const cachedDone = afterBlockWrites(host.policies, keys, done);
+  if (cachedDone === done) return runBlock(host, session, node, watching, queued, done, false);
+  // A cached key in the block: the session's reads of it still out on the
+  // node's feed connection are answered first (the block could overtake them),
+  // and its next requests wait for EXEC's reply, which drops the cached value.
+  holdSession(session);
+  afterReadsOf(host.policies, keys, session, () =>
+    runBlock(host, session, node, watching, queued, cachedDone, true),
+  );
+}
+
+/** Sends a checked block to `node`: on the WATCH connection, the node's data connection, or an embedded node's. */
+function runBlock(
+  host: SingleNodeHost,
+  session: Session,
+  node: NodeId,
+  watching: Session['watching'],
+  queued: NonNullable<Session['multi']>,
+  done: ReplyCallback,
+  cached: boolean,
+): void {
   const backend = host.backends.get(node)!;
   if (watching !== null) {
     session.watching = null;
@@ -239,7 +263,14 @@ function exec(
     );
     return;
   }
-  if (backend.kind === 'redis') return sendBlock(backend.send.bind(backend), queued, done);
+  if (backend.kind === 'redis') {
+    if (!cached) return sendBlock(backend.send.bind(backend), queued, done);
+    holdSession(session);
+    return sendBlock(backend.send.bind(backend), queued, (reply) => {
+      done(reply);
+      resume(session);
+    });
+  }
   holdSession(session);
   host.dedicated.acquire(backend, 'watch').then(
     (conn) =>

@@ -22,9 +22,12 @@ import type { Reply } from '../../src/protocol/reply.js';
 import type { Router } from '../../src/router/router.js';
 import { plain, runModel, USUAL_LOAD } from './cache-model.js';
 import { memoryCluster, memoryNodes, routerOver, send } from './cluster.js';
+import { Session } from '../../src/router/session.js';
 import { mulberry32 } from '../seeded-random.js';
 
 const NODES = ['n0', 'n1'];
+/** A second client, for reads that are not the writer's own. */
+const reader = new Session(2, 'reader', false, 0);
 
 async function text(r: Router, ...args: string[]): Promise<unknown> {
   return plain(await send(r, ...args));
@@ -175,7 +178,8 @@ describe('cache overlay: writes through the router', () => {
     await send(r, 'set', 'k', 'old');
     gate.holdReplies = true;
     gate.holdInvalidations = true; // the node's report arrives late, as Redis's push may
-    const inFlight = send(r, 'get', 'k');
+    // Another client's read: the writer's own earlier read would hold its write back.
+    const inFlight = send(r, reader, 'get', 'k');
     expect(gate.held).toHaveLength(1); // the read was served by the node; its reply is held
     expect(await send(r, 'set', 'k', 'new')).toBeDefined();
     gate.holdReplies = false;
@@ -183,6 +187,24 @@ describe('cache overlay: writes through the router', () => {
     expect(plain(await inFlight)).toBe('old');
     expect(await text(r, 'get', 'k')).toBe('new');
     expect(status('k')['fillsDiscarded']).toBe(1);
+  });
+
+  it('a write waits for its own session’s read still out on the feed connection, which could not see it', async () => {
+    const { r, gates } = gatedRouter();
+    await cached(r, ['k']);
+    const gate = gateOf(r, gates, 'k');
+    gate.holdReplies = true;
+    const read = send(r, 'get', 'k'); // a miss: filled over the feed, its reply held
+    expect(gate.held).toHaveLength(1);
+    const write = send(r, 'set', 'k', 'new');
+    // Not sent yet: on Redis the feed and the write's connection are not ordered with each other.
+    expect(gate.reads.get('set')).toBeUndefined();
+    gate.holdReplies = false;
+    gate.release();
+    expect(gate.reads.get('set')).toBe(1);
+    expect(plain(await read)).toBeNull();
+    expect(plain(await write)).toBe('OK');
+    expect(await text(r, 'get', 'k')).toBe('new');
   });
 
   it('a write acknowledged before the node reports it still invalidates (at the acknowledgement)', async () => {
@@ -305,7 +327,7 @@ describe('request coalescing', () => {
     gate.holdInvalidations = true;
     await send(r, 'set', 'k', 'old');
     gate.holdReplies = true;
-    const early = send(r, 'get', 'k');
+    const early = send(r, reader, 'get', 'k');
     gate.holdReplies = false;
     const write = send(r, 'set', 'k', 'new');
     expect(plain(await write)).toBe('OK');

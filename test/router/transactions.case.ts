@@ -11,6 +11,7 @@ import type { TestHotshard } from '../../src/testkit/hotshard.js';
 import { rawConnect } from './raw-client.js';
 
 export const ADMIN_PASSWORD = 'admin-secret-for-tests';
+export const ADMIN_TOKEN = 'admin-token-for-transaction-tests';
 
 /** Waits until `check` holds (generous: the machine is shared). */
 async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
@@ -79,6 +80,69 @@ export function runTransactionCases(label: 'memory' | 'redis', start: () => Prom
         [null, 'PONG'],
       ]);
       expect(await redis.get(`{${p}}a`)).toBe('1');
+    });
+
+    it('MULTI - a cached key written by a transaction or a script is never read stale after EXEC answers', async () => {
+      const p = prefix();
+      const key = `{${p}}c`;
+      const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+      // A long maxStaleMs: a stale value would be served for seconds, not milliseconds.
+      const put = await t.hs.http.inject({
+        method: 'PUT',
+        url: `/policies/${encodeURIComponent(key)}`,
+        headers: admin,
+        payload: { cache: { maxStaleMs: 5_000 }, reason: 'test' },
+      });
+      expect(put.statusCode).toBe(200);
+      await redis.set(key, '0');
+      for (let i = 1; i <= 50; i++) {
+        // The first GET is served from the cache with the value before the write;
+        // the GET pipelined behind EXEC is served as soon as EXEC is answered,
+        // before the node's invalidation can have reached the router.
+        const res = await redis
+          .pipeline([['get', key], ['multi'], ['incr', key], ['exec'], ['get', key]])
+          .exec();
+        expect(res).toEqual([
+          [null, String(i - 1)],
+          [null, 'OK'],
+          [null, 'QUEUED'],
+          [null, [i]],
+          [null, String(i)],
+        ]);
+      }
+      // The reads were served from the cache, so this test can fail.
+      const status = await t.hs.http.inject({
+        method: 'GET',
+        url: `/policies/${encodeURIComponent(key)}`,
+        headers: admin,
+      });
+      const cache = status.json<{ status: { cache: { hits: number } } }>().status.cache;
+      expect(cache.hits).toBeGreaterThan(10);
+      for (let i = 0; i < 50; i++) {
+        // EXEC drops the cached value, so the GET behind it misses and goes over
+        // the node's feed connection, which the INCR behind it must not overtake.
+        const v = 50 + 2 * i;
+        const res = await redis
+          .pipeline([['multi'], ['incr', key], ['exec'], ['get', key], ['incr', key], ['get', key]])
+          .exec();
+        expect(res).toEqual([
+          [null, 'OK'],
+          [null, 'QUEUED'],
+          [null, [v + 1]],
+          [null, String(v + 1)],
+          [null, v + 2],
+          [null, String(v + 2)],
+        ]);
+      }
+      if (label === 'redis') {
+        const res = await redis
+          .pipeline()
+          .get(key)
+          .eval("return redis.call('INCR', KEYS[1])", 1, key)
+          .get(key)
+          .exec();
+        expect(res!.map(([, v]) => v)).toEqual(['150', 151, '151']);
+      }
     });
 
     it('MULTI - a cross-shard transaction is refused at EXEC naming the keys, nodes and hash-tag fix; nothing runs', async () => {

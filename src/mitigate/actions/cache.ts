@@ -33,7 +33,8 @@ import type { ReplyCallback } from '../../backend/backend.js';
 import type { NodeId } from '../../keyspace/ids.js';
 import type { Clock } from '../../clock.js';
 import type { Command } from '../../protocol/command.js';
-import { isErrorReply, RawReply, SimpleString, type Reply } from '../../protocol/reply.js';
+import { hsError, isErrorReply, RawReply, SimpleString, type Reply } from '../../protocol/reply.js';
+import { ErrorCode } from '../../errors.js';
 import { commandSpec } from '../../router/command-table.js';
 import type { KeyHandler, KeyRequest } from '../../router/key-policies.js';
 import type { Session } from '../../router/session.js';
@@ -151,6 +152,13 @@ class KeyCache implements RemedyStage, CachedKey {
    * a write not yet acknowledged may or may not be seen.
    */
   readonly #writing = new Map<Session, SessionOrder[]>();
+  /**
+   * Per session, its reads answered over the node's feed connection that are
+   * still out, and what waits for them. The feed is not the connection writes
+   * take, so a write the session sent after such a read could overtake it on
+   * the node and the read would see it; the write waits instead.
+   */
+  readonly #reading = new Map<Session, { out: number; waiting: (() => void)[] }>();
   /** Until the barrier sent at creation returns: reads take the plain route. */
   #settling = true;
   /** When the last tracked read behind a write-through was sent. */
@@ -240,6 +248,20 @@ class KeyCache implements RemedyStage, CachedKey {
     const mine: SessionOrder = { write: true, acked: false, run: undefined };
     order.push(mine);
     const sent = order;
+    const reading = this.#reading.get(session);
+    if (reading !== undefined) {
+      // The session's earlier reads of this key are out on the feed connection: sent now, the write could land first.
+      reading.waiting.push(() => {
+        try {
+          this.#send(req, done, mine, sent, session, sentAt, tableVersion, node, link, epoch);
+        } catch (err) {
+          mine.acked = true;
+          this.#release(session, sent);
+          done(hsError(ErrorCode.Internal, `the policy of this key failed: ${(err as Error).message}`));
+        }
+      });
+      return;
+    }
     try {
       this.#send(req, done, mine, sent, session, sentAt, tableVersion, node, link, epoch);
     } catch (err) {
@@ -332,8 +354,19 @@ class KeyCache implements RemedyStage, CachedKey {
     }
     this.#misses++;
     const generation = this.#generation;
-    if (this.#coalescer?.join(id, generation, done) === true) return;
-    this.#fill(req, id, done);
+    const session = req.session;
+    let reading = this.#reading.get(session);
+    if (reading === undefined) this.#reading.set(session, (reading = { out: 0, waiting: [] }));
+    reading.out++;
+    const answered: ReplyCallback = (reply) => {
+      done(reply);
+      if (--reading.out === 0) {
+        this.#reading.delete(session);
+        for (const go of reading.waiting) go();
+      }
+    };
+    if (this.#coalescer?.join(id, generation, answered) === true) return;
+    this.#fill(req, id, answered);
   }
 
   /** Stale-while-revalidate: one refresh per entry in flight, the entry served meanwhile. */
@@ -439,6 +472,16 @@ class KeyCache implements RemedyStage, CachedKey {
     this.#invalidations++;
     for (const entry of [...this.#entries.values()])
       if (node === null || entry.node === node) this.#drop(entry);
+  }
+
+  wrote(): void {
+    this.invalidate(null);
+  }
+
+  afterReads(session: Session, go: () => void): void {
+    const reading = this.#reading.get(session);
+    if (reading === undefined) go();
+    else reading.waiting.push(go);
   }
 
   evicted(entry: CacheEntry): void {
