@@ -64,7 +64,7 @@ describe('differential - a hotshard router answers as redis-server 7.0 does', ()
               cmds,
             );
           }),
-          { seed: SEED, numRuns: Math.round(75 * SCALE), endOnFailure: false },
+          { seed: SEED, numRuns: Math.round(85 * SCALE), endOnFailure: false },
         );
       }, 120_000);
     }
