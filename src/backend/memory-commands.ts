@@ -41,7 +41,7 @@ import {
   type BlockingParse,
   type Spec,
 } from './memory-args.js';
-import { hashCommands } from './memory-hashes.js';
+import { hashCommands, setFields } from './memory-hashes.js';
 import type { Keyspace } from './memory-keyspace.js';
 import { keyCommands } from './memory-keys.js';
 import { listBlocking, listCommands } from './memory-lists.js';
@@ -356,25 +356,7 @@ const COMMANDS = new Map<string, Spec>(
     },
     hset: {
       arity: -4,
-      run(ks, a) {
-        if (a.length % 2 === 1) return arityError('hset');
-        const key = keyOf(a, 1);
-        let h = readHash(ks, key);
-        if (h instanceof ReplyError) return h;
-        for (let i = 3; i < a.length; i += 2) if (a[i]!.length > ks.maxValueBytes) return TOO_BIG;
-        if (h === undefined) {
-          h = new Map();
-          ks.set(key, h);
-        }
-        let created = 0;
-        for (let i = 2; i < a.length; i += 2) {
-          const field = keyOf(a, i);
-          if (!h.has(field)) created++;
-          h.set(field, copy(a[i + 1]!));
-        }
-        ks.modified(key);
-        return created;
-      },
+      run: (ks, a) => (a.length % 2 === 1 ? arityError('hset') : setFields(ks, a)),
     },
     hdel: {
       arity: -3,

@@ -31,7 +31,8 @@ const EMPTY: readonly Reply[] = [];
 const LISTPACK_ENTRIES = 128;
 const LISTPACK_VALUE = 64;
 
-function setFields(ks: Keyspace, a: Args): number | ReplyError {
+/** HSET's fields and values from args[2..]; how many fields are new. */
+export function setFields(ks: Keyspace, a: Args): number | ReplyError {
   const key = keyOf(a, 1);
   let h = readHash(ks, key);
   if (h instanceof ReplyError) return h;
