@@ -13,6 +13,7 @@
 import { ErrorCode } from '../errors.js';
 import { KeyPatterns } from '../mitigate/key-patterns.js';
 import { ReplyError, SimpleString, hsError, type Reply } from '../protocol/reply.js';
+import { parseScanCursor } from '../protocol/scan-cursor.js';
 import { runCommand, type Keyspace } from './memory-commands.js';
 
 /** Commands this module answers, by lower-case name. */
@@ -61,9 +62,9 @@ export class MemoryScans {
 
   #scan(ks: Keyspace, args: readonly Buffer[]): Reply {
     if (args.length < 2) return arity('scan');
-    const text = args[1]!.toString('latin1');
-    if (!/^\d{1,20}$/.test(text)) return INVALID_CURSOR;
-    const cursor = Number(text);
+    const parsed = parseScanCursor(args[1]!);
+    if (parsed === undefined) return INVALID_CURSOR;
+    const cursor = Number(parsed);
     let count = 10;
     let match: ((k: string) => boolean) | undefined;
     let type: string | undefined;
@@ -102,7 +103,7 @@ export class MemoryScans {
       if (names === undefined)
         return hsError(
           ErrorCode.BadRequest,
-          `SCAN cursor ${text} is unknown or expired on this embedded node (at most ${MAX_SCANS} scans are kept); start again from 0`,
+          `SCAN cursor ${parsed} is unknown or expired on this embedded node (at most ${MAX_SCANS} scans are kept); start again from 0`,
         );
     }
     const keys: Buffer[] = [];

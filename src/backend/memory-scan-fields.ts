@@ -9,6 +9,7 @@
  * whatever is added or removed meanwhile, and the cursor stays an integer.
  */
 import { ReplyError, type Reply } from '../protocol/reply.js';
+import { parseScanCursor } from '../protocol/scan-cursor.js';
 import { is, NOT_INTEGER, parseLong, SYNTAX, type Args } from './memory-args.js';
 
 const INVALID_CURSOR = new ReplyError('ERR invalid cursor');
@@ -27,12 +28,10 @@ export interface Scannable {
   reply(member: string): Reply[];
 }
 
-/** The cursor argument, as parseScanCursorOrReply reads it (an unsigned 64-bit integer). */
+/** The cursor argument, as parseScanCursorOrReply reads it; past 2^32 (no member's hash) as 2^32. */
 export function parseCursor(b: Buffer): number | ReplyError {
-  const s = b.toString('latin1');
-  if (!/^\d+$/.test(s) || s.length > 20) return INVALID_CURSOR;
-  const v = BigInt(s);
-  if (v > 18446744073709551615n) return INVALID_CURSOR;
+  const v = parseScanCursor(b);
+  if (v === undefined) return INVALID_CURSOR;
   return v > 0xffffffffn ? 0xffffffff + 1 : Number(v);
 }
 

@@ -4,6 +4,7 @@
  * bench/codec for its numbers.
  */
 export { makeCommand, type Command } from './command.js';
+export { parseScanCursor } from './scan-cursor.js';
 export { decodeReply, ReplyProtocolError, scanReply } from './reply-decoder.js';
 export {
   encodeReply,

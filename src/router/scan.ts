@@ -22,6 +22,7 @@ import type { NodeId } from '../keyspace/ids.js';
 import type { Command } from '../protocol/command.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
 import { RawReply, ReplyError, hsError, isErrorReply, type Reply } from '../protocol/reply.js';
+import { parseScanCursor } from '../protocol/scan-cursor.js';
 import type { CommandSpec } from './command-table.js';
 import type { Session } from './session.js';
 import type { SingleNodeHost } from './single-node.js';
@@ -58,10 +59,8 @@ export function runScan(
 }
 
 function scan(host: ScanHost, cmd: Command, done: ReplyCallback): void {
-  const text = cmd.args[1]!.toString('latin1');
-  if (!/^\d{1,20}$/.test(text)) return done(INVALID_CURSOR);
-  const cursor = BigInt(text);
-  if (cursor > MAX_CURSOR) return done(INVALID_CURSOR);
+  const cursor = parseScanCursor(cmd.args[1]!);
+  if (cursor === undefined) return done(INVALID_CURSOR);
   let number = Number(cursor & NODE_MASK);
   let nodeCursor = cursor >> NODE_BITS;
   const order = host.nodeOrder;

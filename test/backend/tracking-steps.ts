@@ -4,7 +4,7 @@
  * (redis-tracking.test.ts). Few keys, so reads and writes meet often.
  */
 import fc from 'fast-check';
-import { memoryCommandNames } from '../../src/backend/memory-commands.js';
+import { isBlockingCommand, memoryCommandNames } from '../../src/backend/memory-commands.js';
 
 /** The keys commands and reads use; a test reads the state over these. */
 export const TRACKING_KEYS: readonly string[] = ['k0', 'k1', 'f0'];
@@ -80,9 +80,15 @@ export function trackingSteps(numbers: readonly string[]): {
     fc.tuple(key, field, num).map(([k, f, n]) => ['HINCRBY', k, f, n]),
     fc.constant<string[]>(['FLUSHALL']),
   );
-  /** Any command of the table with any words: a command added later is exercised without editing a test. */
+  /**
+   * Any command of the table with any words: a command added later is
+   * exercised without editing a test. Not the blocking pops: on Redis one
+   * with a long timeout holds the connection the next steps are sent on
+   * (test/differential covers them).
+   */
+  const names = [...memoryCommandNames].filter((name) => !isBlockingCommand(name));
   const anyCommand: fc.Arbitrary<string[]> = fc
-    .tuple(fc.constantFrom(...memoryCommandNames), key, fc.array(fc.constantFrom(...words), { maxLength: 5 }))
+    .tuple(fc.constantFrom(...names), key, fc.array(fc.constantFrom(...words), { maxLength: 5 }))
     .map(([name, k, rest]) => [name, k, ...rest]);
   return {
     command: fc.oneof({ weight: 2, arbitrary: shaped }, { weight: 1, arbitrary: anyCommand }),

@@ -56,6 +56,17 @@ const scoreBound = fc.oneof(
   score.map((s) => `(${s}`),
   fc.constantFrom('-inf', '+inf', '(', '[a'),
 );
+/**
+ * A first SSCAN/HSCAN/ZSCAN cursor: 0 as Redis's strtoul reads it, or one it
+ * refuses. A cursor past 0 walks Redis's hash table, which no model repeats.
+ */
+const scanCursor = fc.oneof(
+  { weight: 4, arbitrary: fc.constant('0') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('', '-0', '+0', '00', 'x', '-', ' 0', '0 ', '18446744073709551616'),
+  },
+);
 const lexBound = fc.oneof(
   member.map((m) => `[${m}`),
   member.map((m) => `(${m}`),
@@ -158,7 +169,7 @@ export const hashes = fc.oneof(
   withOpts(
     'scan2',
     'HSCAN',
-    [hashKey, fc.constant('0')],
+    [hashKey, scanCursor],
     options([pattern.map((p) => `MATCH ${p}`)]).map((o) => [
       ...o.flatMap((x) => x.split(' ')),
       'COUNT',
@@ -230,7 +241,7 @@ export const sets = fc.oneof(
   withOpts(
     'scan1',
     'SSCAN',
-    [setKey, fc.constant('0')],
+    [setKey, scanCursor],
     options([pattern.map((p) => `MATCH ${p}`)]).map((o) => [
       ...o.flatMap((x) => x.split(' ')),
       'COUNT',
@@ -320,7 +331,7 @@ export const zsets = fc.oneof(
   withOpts(
     'scan2',
     'ZSCAN',
-    [zKey, fc.constant('0')],
+    [zKey, scanCursor],
     options([pattern.map((p) => `MATCH ${p}`)]).map((o) => [
       ...o.flatMap((x) => x.split(' ')),
       'COUNT',
