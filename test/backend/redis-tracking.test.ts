@@ -233,7 +233,9 @@ describe.skipIf(!hasRedis)('redis backend - invalidation feed', () => {
     const send = (b: ShardBackend, args: string[]): Promise<unknown> =>
       new Promise((resolve) => b.send(makeCommand(...args), (r) => resolve(plain(r))));
     // Times to live that cannot run out during the run, or are already past.
-    const { command, read } = trackingSteps(['-1', '0', '100000', '300000', '0.5']);
+    const { command, read } = trackingSteps(['-1', '0', '100000', '300000', '0.5'], {
+      deterministic: true,
+    });
     const step = fc.oneof(
       { weight: 3, arbitrary: command.map((args) => ({ read: false, args })) },
       { weight: 2, arbitrary: read.map((args) => ({ read: true, args })) },
