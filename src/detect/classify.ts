@@ -31,8 +31,11 @@ export type Candidate = Omit<Hotspot, 'id' | 'onset' | 'detectedAt' | 'clearedAt
 export interface ClassifyState {
   /** True when a hotspot of this kind and subject is active, so it is held at the `clear` thresholds. */
   isActive(kind: HotspotKind, subject: string): boolean;
-  /** The queue depth an entity (`shard:<id>`, `node:<id>`, `tenant:<id>`) had `ticks` ticks ago. */
-  queueDepthAgo(entity: string, ticks: number): number | undefined;
+  /**
+   * The queue depths an entity (`shard:<id>`, `node:<id>`, `tenant:<id>`) had
+   * at the last ticks (up to QUEUE_MEMORY × queueRiseTicks, rules.ts), oldest first.
+   */
+  queueDepths(entity: string): readonly number[] | undefined;
 }
 
 type Level = keyof Threshold;
@@ -99,6 +102,28 @@ interface Impact {
 }
 
 /** Impact of a subject: the worst of the entities it lives on (its shard and node, its tenant and the nodes). */
+/**
+ * A queue that grows: no shallower at each of the last `queueRiseTicks`
+ * ticks, and now deeper by `queueDepthMin` than at any tick remembered before
+ * those. A closed-loop client population (50 clients each waiting for its
+ * reply) keeps a queue that wanders within a bound: compared with one tick
+ * long ago it read as rising half the time, and the planner throttled a
+ * healthy key. Such a queue is often no shallower for a few ticks, but it does
+ * not climb past the highest depth of the seconds before.
+ */
+function queueRising(before: readonly number[] | undefined, now: number, r: DetectorRules): boolean {
+  if (before === undefined || before.length < r.queueRiseTicks) return false;
+  const from = before.length - r.queueRiseTicks;
+  let previous = before[from]!;
+  for (let i = from + 1; i <= before.length; i++) {
+    const depth = i === before.length ? now : before[i]!;
+    if (depth < previous) return false;
+    previous = depth;
+  }
+  const highest = from === 0 ? before[0]! : Math.max(...before.slice(0, from));
+  return now - highest >= r.queueDepthMin;
+}
+
 function assessImpact(
   roles: readonly Role[],
   s: TickSnapshot,
@@ -124,9 +149,8 @@ function assessImpact(
       if (e.p99Ms > r.p99OverSlo * s.sloP99Ms) signals.add(ImpactSignal.P99OverSlo);
       if (e.p99Ms >= r.criticalP99OverSlo * s.sloP99Ms) critical = true;
     }
-    const before = state.queueDepthAgo(queueKey, r.queueRiseTicks);
-    if (on.has(ImpactSignal.QueueRising) && e.queueDepth >= r.queueDepthMin && before !== undefined) {
-      if (e.queueDepth > before) signals.add(ImpactSignal.QueueRising);
+    if (on.has(ImpactSignal.QueueRising) && e.queueDepth >= r.queueDepthMin) {
+      if (queueRising(state.queueDepths(queueKey), e.queueDepth, r)) signals.add(ImpactSignal.QueueRising);
     }
     if (on.has(ImpactSignal.NearCapacity) && e.utilization !== null && e.utilization >= r.nearCapacity) {
       signals.add(ImpactSignal.NearCapacity);
@@ -459,7 +483,7 @@ function skewWarning(c: Ctx): Candidate[] {
 /**
  * Every subject that passes a rule in this snapshot: hot keys first, then hot ranges, hot
  * nodes, noisy tenants and the skew warning.
- * @example classify(snapshot, resolveRules(), { isActive: () => false, queueDepthAgo: () => undefined })
+ * @example classify(snapshot, resolveRules(), { isActive: () => false, queueDepths: () => undefined })
  */
 export function classify(s: TickSnapshot, r: DetectorRules, state: ClassifyState): Candidate[] {
   const c: Ctx = {

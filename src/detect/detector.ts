@@ -15,7 +15,7 @@ import {
   SEVERITY_RANK,
   type Severity,
 } from './hotspot.js';
-import { resolveRules, type DetectorRules } from './rules.js';
+import { QUEUE_MEMORY, resolveRules, type DetectorRules } from './rules.js';
 import type { TickSnapshot } from './snapshot.js';
 
 /** Hysteresis state of one (kind, subject). */
@@ -96,10 +96,7 @@ export class Detector {
     this.#lastNow = now;
     const state: ClassifyState = {
       isActive: (kind, subject) => this.#tracks.get(trackKey(kind, subject))?.hotspot != null,
-      queueDepthAgo: (entity, ticks) => {
-        const q = this.#queues.get(entity);
-        return q === undefined ? undefined : q[q.length - ticks];
-      },
+      queueDepths: (entity) => this.#queues.get(entity),
     };
     const candidates = classify(snapshot, this.rules, state);
     const events: DetectorEvent[] = [];
@@ -258,7 +255,7 @@ export class Detector {
   }
 
   #rememberQueues(s: TickSnapshot): void {
-    const keep = this.rules.queueRiseTicks;
+    const keep = QUEUE_MEMORY * this.rules.queueRiseTicks;
     const present = new Set<string>();
     const remember = (key: string, depth: number): void => {
       present.add(key);

@@ -128,7 +128,11 @@ export interface DetectorRules {
    * a few requests in flight all the time). 16. (hotshard)
    */
   readonly queueDepthMin: number;
-  /** Impact: "rising" = deeper than this many ticks ago (4 × 250 ms = 1 s). Seed 003: "queue depth rising". */
+  /**
+   * Impact: "rising" = no shallower at each of this many ticks (4 × 250 ms = 1 s),
+   * and deeper by `queueDepthMin` than at any tick of the `QUEUE_MEMORY` times
+   * longer span before them. Seed 003: "queue depth rising".
+   */
   readonly queueRiseTicks: number;
   /** Impact: utilization at or above this. 0.8 from seed 001 ("> 80%") and seed 000 (20–30 % headroom). */
   readonly nearCapacity: number;
@@ -138,6 +142,9 @@ export interface DetectorRules {
   /** Most hotspots `history()` keeps; the oldest cleared ones go first. (hotshard) */
   readonly maxHistory: number;
 }
+
+/** The detector remembers queue depths for this many times `queueRiseTicks` (see queueRising). */
+export const QUEUE_MEMORY = 4;
 
 const t = (raise: number, clear: number): Threshold => Object.freeze({ raise, clear });
 
