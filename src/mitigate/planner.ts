@@ -377,7 +377,9 @@ export class Planner {
       if (view.now < appliedAt + verifyDelayMs) continue;
       const sk = subjectKey(r.subject);
       const mem = this.#subjects.get(sk);
-      const hotspot = view.hotBySubject.get(sk) ?? null;
+      // A warm key's cache was taken on its range's or node's hotspot: while
+      // that one is active the key is not "no longer hot".
+      const hotspot = view.hotBySubject.get(sk) ?? view.active.find((h) => h.id === r.hotspot?.id) ?? null;
       const context: MeasureContext = {
         action: r,
         hotspot,

@@ -186,3 +186,23 @@ describe('planner - warm keys of a read-hot range or node', () => {
     expect(b.log.live()).toHaveLength(1);
   });
 });
+
+describe('planner - judging a warm key', () => {
+  it('planner - a warm key whose cache cannot be measured while its range stays hot is ineffective, not "no longer hot"', () => {
+    // LRANGE on a cached list: the cache serves none of its reads, so it counts no hit and no miss.
+    const keys = new Keys();
+    keys.byShard.set('s5', [{ key: 'mylist', reads: 900 }]);
+    const b = new Bench({}, { heavyKeys: keys.heavy, snapshot: world, measure: () => null });
+    b.hot = [range('s5')];
+    expect(kindsOf(b.tick())).toEqual(['cache mylist']);
+    const verdicts = b.run(60_000).filter((o) => o.type === 'verdict');
+    expect(verdicts).toEqual([
+      expect.objectContaining({
+        outcome: 'ineffective',
+        detail: expect.stringMatching(/could not be measured and the subject is still hot/) as unknown,
+      }),
+    ]);
+    // It is not asked for again (no apply-revert loop) while the range stays hot.
+    expect(applies(b.run(300_000))).toEqual([]);
+  });
+});
