@@ -12,6 +12,7 @@ import { ConfigError } from '../errors.js';
 import {
   DoubleReply,
   MapReply,
+  SetReply,
   OK,
   PONG,
   QUEUED,
@@ -101,9 +102,9 @@ const BIG_TEXT = 64 * 1024;
 /**
  * Encodes replies into slabs until `take()` hands the bytes over.
  *
- * - RESP2: null → `$-1`, MapReply → flat array, DoubleReply → bulk string,
+ * - RESP2: null → `$-1`, MapReply → flat array, SetReply → array, DoubleReply → bulk string,
  *   bigint beyond 64 bits → bulk string.
- * - RESP3: null → `_`, MapReply → `%`, DoubleReply → `,`, bigint beyond 64 bits → `(`.
+ * - RESP3: null → `_`, MapReply → `%`, SetReply → `~`, DoubleReply → `,`, bigint beyond 64 bits → `(`.
  * - A `number` that is not an integer is written as a double.
  * - RawReply bytes are written as they are, whatever the protocol: they are
  *   whatever the node sent (decode them first to re-encode for RESP3).
@@ -198,7 +199,10 @@ export class ReplyWriter {
     } else if (reply instanceof MapReply) {
       this.#map(reply.entries);
     } else if (reply instanceof DoubleReply) {
-      this.#double(reply.value);
+      this.#double(reply.value, reply.text);
+    } else if (reply instanceof SetReply) {
+      this.#header(this.#proto === 3 ? 0x7e : 0x2a, reply.items.length);
+      for (const item of reply.items) this.#write(item);
     } else if (typeof reply === 'bigint') {
       this.#bigint(reply);
     } else {
@@ -278,9 +282,9 @@ export class ReplyWriter {
     else this.#bulkString(n.toString());
   }
 
-  #double(value: number): void {
-    if (this.#proto === 3) this.#line(0x2c, formatDouble(value));
-    else this.#bulkString(formatDouble(value));
+  #double(value: number, text = formatDouble(value)): void {
+    if (this.#proto === 3) this.#line(0x2c, text);
+    else this.#bulkString(text);
   }
 
   #map(entries: readonly Reply[]): void {

@@ -113,9 +113,21 @@ export class MapReply {
   constructor(readonly entries: readonly Reply[]) {}
 }
 
-/** A double: RESP3 `,`, RESP2 a bulk string. */
+/**
+ * A double: RESP3 `,`, RESP2 a bulk string. `text`, when given, is written as
+ * it is: a node's score passed on keeps the node's own formatting (Redis 7.0
+ * prints %.17g, 7.2 the shortest form).
+ */
 export class DoubleReply {
-  constructor(readonly value: number) {}
+  constructor(
+    readonly value: number,
+    readonly text?: string,
+  ) {}
+}
+
+/** A set: RESP3 `~`, RESP2 an array. */
+export class SetReply {
+  constructor(readonly items: readonly Reply[]) {}
 }
 
 /** Any reply value. */
@@ -129,6 +141,7 @@ export type Reply =
   | ReplyError
   | RawReply
   | MapReply
+  | SetReply
   | DoubleReply
   | readonly Reply[];
 

@@ -21,8 +21,7 @@ import { ErrorCode } from '../errors.js';
 import type { Command } from '../protocol/command.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
-import { decodeReply } from '../protocol/reply-decoder.js';
-import { MapReply, RawReply, ReplyError, hsError, type Reply } from '../protocol/reply.js';
+import { ReplyError, hsError, type Reply } from '../protocol/reply.js';
 import type { CommandSpec } from './command-table.js';
 import type { Session } from './session.js';
 import {
@@ -60,7 +59,6 @@ export function runBlocking(
   done: ReplyCallback,
 ): void {
   const args = cmd.args as Buffer[];
-  if (session.proto === 3 && (spec.name === 'xread' || spec.name === 'xreadgroup')) done = streamsAsMap(done);
   const keys = keysOf(spec, args);
   if (keys instanceof ReplyError) return done(keys);
   const what = spec.name.toUpperCase();
@@ -152,23 +150,6 @@ function parkOnNode(
   session.blocked = blocked;
   host.blockedSessions.add(session);
   const cancel = sendBlocking(cmd, finish);
-}
-
-/**
- * XREAD's reply in RESP3 is a map of stream to entries, where RESP2 (what the
- * node speaks to hotshard) sends an array of [stream, entries] pairs.
- */
-function streamsAsMap(done: ReplyCallback): ReplyCallback {
-  return (reply) => {
-    const value = reply instanceof RawReply ? decodeReply(reply.bytes) : reply;
-    if (!Array.isArray(value)) return done(value);
-    const flat: Reply[] = [];
-    for (const pair of value as readonly Reply[]) {
-      if (!Array.isArray(pair)) return done(value);
-      flat.push(...(pair as readonly Reply[]));
-    }
-    done(new MapReply(flat));
-  };
 }
 
 /** Interrupts the blocked sessions whose keys `table` places on another node than the one they wait on. */

@@ -55,8 +55,6 @@ export interface CommandSpec {
   readonly since: string;
   /** Multi-key and all-node commands: how sub-replies combine. */
   readonly merge?: Merge;
-  /** The reply is a map in RESP3 (HGETALL); RESP2 nodes send a flat array. */
-  readonly mapReply?: boolean;
   /** For refused commands: why, in one sentence. */
   readonly refusal?: string;
   /** Allowed before AUTH (precomputed from flags; checked on every request). */
@@ -117,7 +115,6 @@ function make(name: string, spec: SpecInput): CommandSpec {
     summary: spec.summary,
     since: spec.since ?? '1.0.0',
     merge: spec.merge,
-    mapReply: spec.mapReply,
     refusal: spec.refusal,
     noauth: spec.flags.includes('noauth'),
     write: spec.flags.includes('write'),
@@ -136,7 +133,6 @@ const redisInfo = new Map<string, RedisCommandInfo>(REDIS_COMMANDS.map((c) => [c
 interface Own {
   readonly route: Route;
   readonly merge?: Merge;
-  readonly mapReply?: boolean;
   readonly refusal?: string;
   /** Replaces Redis's summary where hotshard's behaviour differs. */
   readonly summary?: string;
@@ -176,7 +172,6 @@ own(['mset'], {
   summary: 'Sets several keys, across shards (atomic per shard only).',
 });
 own(['del', 'unlink', 'exists', 'touch'], { route: Route.MultiKey, merge: 'sum' });
-own(['hgetall'], { route: Route.Key, mapReply: true });
 own(['sinter', 'sunion', 'sdiff', 'sintercard', 'pfcount', 'zunion', 'zinter', 'zdiff'], {
   route: Route.Gather,
 });
@@ -292,7 +287,6 @@ function fromRedis(info: RedisCommandInfo, learned: boolean, o: Own | undefined)
     summary: o?.summary ?? info.summary,
     since: info.since === '' ? undefined : info.since,
     merge: o?.merge,
-    mapReply: o?.mapReply,
     refusal: o?.refusal ?? (route === Route.Refused ? KEYLESS : undefined),
     // Route.Key and Route.MultiKey read first/step on the hot path; Redis's
     // legacy triple is what they mean (MSET: 1, -1, 2). Routes by key specs

@@ -11,13 +11,13 @@ import { systemClock, type Clock } from '../clock.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
 import type { Command } from '../protocol/command.js';
-import { decodeReply } from '../protocol/reply-decoder.js';
-import { MapReply, RawReply, ReplyError, hsError, type Reply } from '../protocol/reply.js';
+import { ReplyError, hsError, type Reply } from '../protocol/reply.js';
 import { ErrorCode, HotshardError } from '../errors.js';
 import { Admission } from './admission.js';
 import type { ClientRegistry } from './client-command.js';
 import { interruptMoved, releaseBlocked, runBlocking, type BlockingHost } from './blocking.js';
 import { Route, arityOk, lookupCommand, type CommandSpec } from './command-table.js';
+import { toResp3 } from './resp3.js';
 import { DedicatedPool } from './dedicated-pool.js';
 import { runLocalCommand, type InfoExtras, type LocalContext } from './local-commands.js';
 import type { Instrumentation } from './instrumentation.js';
@@ -284,7 +284,7 @@ export class Router {
     session.lastCommand = spec.name; // a pointer store: CLIENT LIST's cmd=
     if (session.multi !== null && !TRANSACTION_CONTROL.has(spec.name))
       return queueCommand(session, spec, args, frame, done);
-    const reply = session.proto === 3 && spec.route !== Route.Local ? resp3(spec, done) : done;
+    const reply = session.proto === 3 && spec.route !== Route.Local ? resp3(spec, args, done) : done;
     const cmd: Command = { name: spec.name, args, frame };
     switch (spec.route) {
       case Route.Key: {
@@ -429,11 +429,7 @@ function unknownCommand(args: Buffer[]): ReplyError {
   return new ReplyError(`ERR unknown command '${name}', with args beginning with: ${rest}`);
 }
 
-/** Turns a node's RESP2 reply into what a RESP3 client expects. */
-function resp3(spec: CommandSpec, done: ReplyCallback): ReplyCallback {
-  return (reply: Reply) => {
-    let value = reply instanceof RawReply ? decodeReply(reply.bytes) : reply;
-    if (spec.mapReply === true && Array.isArray(value)) value = new MapReply(value as Reply[]);
-    done(value);
-  };
+/** Turns a node's RESP2 reply into what a RESP3 client expects (resp3.ts). */
+function resp3(spec: CommandSpec, args: readonly Buffer[], done: ReplyCallback): ReplyCallback {
+  return (reply: Reply) => done(toResp3(spec.name, args, reply));
 }

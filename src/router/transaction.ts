@@ -25,9 +25,11 @@
 import type { DedicatedConnection, ReplyCallback } from '../backend/backend.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { Command } from '../protocol/command.js';
-import { OK, QUEUED, ReplyError, hsError, isErrorReply, type Reply } from '../protocol/reply.js';
+import { decodeReply } from '../protocol/reply-decoder.js';
+import { OK, QUEUED, RawReply, ReplyError, hsError, isErrorReply, type Reply } from '../protocol/reply.js';
 import { ErrorCode } from '../errors.js';
 import { Route, type CommandSpec } from './command-table.js';
+import { toResp3 } from './resp3.js';
 import type { Session } from './session.js';
 import {
   crossShard,
@@ -227,6 +229,7 @@ function exec(
   }
   session.multi = null;
   session.multiFailed = false;
+  if (session.proto === 3) done = execResp3(queued, done);
   const cachedDone = afterBlockWrites(host.policies, keys, done);
   if (cachedDone === done) return runBlock(host, session, node, watching, queued, done, false);
   // A cached key in the block: the session's reads of it still out on the
@@ -284,6 +287,15 @@ function runBlock(
       resume(session);
     },
   );
+}
+
+/** EXEC's replies for a RESP3 client: each in the shape its command has alone (resp3.ts). */
+function execResp3(queued: NonNullable<Session['multi']>, done: ReplyCallback): ReplyCallback {
+  return (reply) => {
+    const value = reply instanceof RawReply ? decodeReply(reply.bytes) : reply;
+    if (!Array.isArray(value) || value.length !== queued.length) return done(value);
+    done((value as readonly Reply[]).map((r, i) => toResp3(queued[i]!.name, queued[i]!.args, r)));
+  };
 }
 
 /** MULTI, the block, EXEC, in one synchronous run; `done` gets EXEC's reply. */

@@ -16,6 +16,7 @@ import { decodeReply } from '../../src/protocol/reply-decoder.js';
 import {
   DoubleReply,
   MapReply,
+  SetReply,
   RawReply,
   ReplyError,
   SimpleString,
@@ -42,6 +43,7 @@ function normalize(reply: Reply): Norm {
   if (reply instanceof ReplyError) return { error: reply.message };
   if (reply instanceof MapReply) return reply.entries.map(normalize);
   if (reply instanceof DoubleReply) return { double: reply.value };
+  if (reply instanceof SetReply) return reply.items.map(normalize);
   return reply.map(normalize);
 }
 

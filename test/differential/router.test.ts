@@ -14,14 +14,28 @@ const SCALE = Number(process.env.DIFF_SCALE ?? 1);
 const ADMIN = 'differential-admin';
 
 let redis: RedisProcess;
-let plain: RespPipe;
-const routers: { name: string; t: TestHotshard; pipe: RespPipe }[] = [];
+/** Clients of redis-server and of each router: RESP2, and RESP3 (after HELLO 3). */
+const plain: Record<Proto, RespPipe> = {} as Record<Proto, RespPipe>;
+const routers: { name: string; t: TestHotshard; pipe: Record<Proto, RespPipe> }[] = [];
+type Proto = 2 | 3;
+
+/** A connection that speaks `proto`. */
+async function client(port: number, proto: Proto, auth: string[] = []): Promise<RespPipe> {
+  const pipe = await RespPipe.open(port);
+  const hello = proto === 3 ? [['HELLO', '3']] : [];
+  const setup = [...(auth.length > 0 ? [auth] : []), ...hello];
+  const replies = await pipe.batch(setup);
+  replies.forEach((r, i) => {
+    if (r.toString('latin1', 0, 1) === '-') throw new Error(`${setup[i]![0]} failed: ${r.toString()}`);
+  });
+  return pipe;
+}
 /** Commands sent through hotshard (each also to redis-server), to hold the suite to its 100k. */
 let sent = 0;
 
 beforeAll(async () => {
   redis = await startRedis();
-  plain = await RespPipe.open(redis.port);
+  for (const proto of [2, 3] as const) plain[proto] = await client(redis.port, proto);
   for (const backend of ['memory', 'redis'] as const) {
     const t = await startTestHotshard({
       backend,
@@ -31,18 +45,20 @@ beforeAll(async () => {
       automation: 'manual',
       ...(backend === 'redis' ? { redisNodes: 4 } : {}),
     });
-    const pipe = await RespPipe.open(t.port);
     // FLUSHALL between sequences needs an admin connection
-    const [auth] = await pipe.batch([['AUTH', 'admin', ADMIN]]);
-    if (auth?.toString() !== '+OK\r\n') throw new Error(`AUTH admin failed: ${auth?.toString()}`);
-    routers.push({ name: backend, t, pipe });
+    const auth = ['AUTH', 'admin', ADMIN];
+    routers.push({
+      name: backend,
+      t,
+      pipe: { 2: await client(t.port, 2, auth), 3: await client(t.port, 3, auth) },
+    });
   }
 }, 60_000);
 
 afterAll(async () => {
-  plain.close();
+  for (const p of Object.values(plain)) p.close();
   for (const r of routers) {
-    r.pipe.close();
+    for (const p of Object.values(r.pipe)) p.close();
     await r.t.stop();
   }
   await redis.stop();
@@ -59,12 +75,32 @@ describe('differential - a hotshard router answers as redis-server 7.0 does', ()
           fc.asyncProperty(fc.array(arb, { minLength: 1, maxLength: 200, size: 'max' }), (cmds) => {
             sent += cmds.length;
             return compareSequence(
-              (c) => plain.batch(c),
-              (c) => router.pipe.batch(c),
+              (c) => plain[2].batch(c),
+              (c) => router.pipe[2].batch(c),
               cmds,
             );
           }),
           { seed: SEED, numRuns: Math.round(85 * SCALE), endOnFailure: false },
+        );
+      }, 120_000);
+    }
+  }
+
+  // RESP3 clients (go-redis v9, Lettuce, redis-py with protocol=3) are told a
+  // set, a map and a double from an array and a bulk string.
+  for (const target of ['memory', 'redis'] as const) {
+    for (const [name, arb] of Object.entries(groups)) {
+      it(`RESP3, ${target} shards, ${name}: the replies have Redis's RESP3 types`, async () => {
+        const router = routers.find((r) => r.name === target)!;
+        await fc.assert(
+          fc.asyncProperty(fc.array(arb, { minLength: 1, maxLength: 200, size: 'max' }), (cmds) =>
+            compareSequence(
+              (c) => plain[3].batch(c),
+              (c) => router.pipe[3].batch(c),
+              cmds,
+            ),
+          ),
+          { seed: SEED + 3, numRuns: Math.round(30 * SCALE), endOnFailure: false },
         );
       }, 120_000);
     }

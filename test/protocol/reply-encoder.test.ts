@@ -7,6 +7,7 @@ import { encodeReply, formatDouble, ReplyWriter } from '../../src/protocol/reply
 import {
   DoubleReply,
   MapReply,
+  SetReply,
   OK,
   PONG,
   QUEUED,
@@ -67,6 +68,7 @@ function expectedResp2(reply: Reply): Parsed {
   if (reply instanceof ReplyError) return `ERR:${reply.message.replace(/[\r\n]/g, ' ')}`;
   if (reply instanceof DoubleReply) return hex(formatDouble(reply.value));
   if (reply instanceof MapReply) return reply.entries.map(expectedResp2);
+  if (reply instanceof SetReply) return reply.items.map(expectedResp2);
   if (reply instanceof RawReply) throw new Error('raw replies are not generated');
   return reply.map(expectedResp2);
 }
@@ -219,6 +221,7 @@ function normalize3(reply: Reply): unknown {
   if (reply instanceof ReplyError) return { error: reply.message.replace(/[\r\n]/g, ' ') };
   if (reply instanceof DoubleReply) return { double: formatDouble(reply.value) };
   if (reply instanceof MapReply) return { map: reply.entries.map(normalize3) };
+  if (reply instanceof SetReply) return { set: reply.items.map(normalize3) };
   if (reply instanceof RawReply) return { raw: reply.bytes.toString('hex') };
   return reply.map(normalize3);
 }

@@ -20,7 +20,7 @@ describe('command table', () => {
     expect(specs.length).toBeGreaterThan(50);
     const shape = Object.keys(specs[0]!);
     for (const s of specs) expect(Object.keys(s), s.name).toEqual(shape);
-    expect(shape).toEqual(expect.arrayContaining(['merge', 'mapReply', 'refusal', 'write', 'noauth']));
+    expect(shape).toEqual(expect.arrayContaining(['merge', 'refusal', 'write', 'noauth']));
   });
 
   it('command table - defaults and given values survive the fixed shape', () => {
@@ -37,7 +37,7 @@ describe('command table', () => {
       write: true,
       merge: 'all-ok',
     });
-    expect(commandSpec('hgetall')).toMatchObject({ mapReply: true });
+    expect(commandSpec('hgetall')).toMatchObject({ route: Route.Key, write: false });
     expect(commandSpec('auth')).toMatchObject({ noauth: true, route: Route.Local, firstKey: 0 });
     expect(commandSpec('get')!.merge).toBeUndefined();
   });

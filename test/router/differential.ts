@@ -1,5 +1,12 @@
 /** Sends the same commands to redis-server and to hotshard, for tests that compare their replies. */
-import { DoubleReply, MapReply, SimpleString, ReplyError, type Reply } from '../../src/protocol/reply.js';
+import {
+  DoubleReply,
+  MapReply,
+  SetReply,
+  SimpleString,
+  ReplyError,
+  type Reply,
+} from '../../src/protocol/reply.js';
 import { respRoundTrip } from '../../src/testkit/round-trip.js';
 
 /** A reply as plain data, so toEqual compares errors by their text. */
@@ -8,6 +15,7 @@ export function plain(r: Reply): unknown {
   if (r instanceof SimpleString) return { simple: r.value };
   if (r instanceof DoubleReply) return r.value;
   if (r instanceof MapReply) return { map: r.entries.map(plain) };
+  if (r instanceof SetReply) return { set: r.items.map(plain) };
   if (Buffer.isBuffer(r)) return r.toString('latin1');
   if (Array.isArray(r)) return (r as readonly Reply[]).map(plain);
   return r;
