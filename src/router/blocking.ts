@@ -91,6 +91,13 @@ export function runBlocking(
         host.dedicated.release(node, conn, true);
         return finish(null);
       }
+      // The range may have been switched while the connection was found: as
+      // for a client already blocked there (interruptMoved), not on the old node.
+      const moved = movedAway(host.table, keys, node);
+      if (moved !== undefined) {
+        host.dedicated.release(node, conn, true);
+        return finish(moved);
+      }
       const blocked = {
         node,
         conn,
@@ -152,22 +159,26 @@ function parkOnNode(
   const cancel = sendBlocking(cmd, finish);
 }
 
+/** The UNBLOCKED error when `table` places one of `keys` on another node than `node`; else undefined. */
+function movedAway(table: RoutingTable, keys: readonly Buffer[], node: NodeId): ReplyError | undefined {
+  for (const key of keys) {
+    const owner = table.shards[table.indexFor(key)]!.node;
+    if (owner === node) continue;
+    return hsError(
+      ErrorCode.Routing,
+      `UNBLOCKED: the range of key ${printable(key)} moved from node ${node} to node ${owner} while the client was blocked; send the command again`,
+    );
+  }
+  return undefined;
+}
+
 /** Interrupts the blocked sessions whose keys `table` places on another node than the one they wait on. */
 export function interruptMoved(host: BlockingHost, table: RoutingTable): void {
   for (const session of [...host.blockedSessions]) {
     const blocked = session.blocked;
     if (blocked === null) continue;
-    for (const key of blocked.keys) {
-      const owner = table.shards[table.indexFor(key)]!.node;
-      if (owner === blocked.node) continue;
-      blocked.interrupt(
-        hsError(
-          ErrorCode.Routing,
-          `UNBLOCKED: the range of key ${printable(key)} moved from node ${blocked.node} to node ${owner} while the client was blocked; send the command again`,
-        ),
-      );
-      break;
-    }
+    const moved = movedAway(table, blocked.keys, blocked.node);
+    if (moved !== undefined) blocked.interrupt(moved);
   }
 }
 
