@@ -13,6 +13,7 @@ import {
   DoubleReply,
   MapReply,
   SetReply,
+  VerbatimReply,
   OK,
   PONG,
   QUEUED,
@@ -104,7 +105,8 @@ const BIG_TEXT = 64 * 1024;
  *
  * - RESP2: null → `$-1`, MapReply → flat array, SetReply → array, DoubleReply → bulk string,
  *   bigint beyond 64 bits → bulk string.
- * - RESP3: null → `_`, MapReply → `%`, SetReply → `~`, DoubleReply → `,`, bigint beyond 64 bits → `(`.
+ * - RESP3: null → `_`, MapReply → `%`, SetReply → `~`, DoubleReply → `,`, VerbatimReply → `=`,
+ *   bigint beyond 64 bits → `(`.
  * - A `number` that is not an integer is written as a double.
  * - RawReply bytes are written as they are, whatever the protocol: they are
  *   whatever the node sent (decode them first to re-encode for RESP3).
@@ -200,6 +202,9 @@ export class ReplyWriter {
       this.#map(reply.entries);
     } else if (reply instanceof DoubleReply) {
       this.#double(reply.value, reply.text);
+    } else if (reply instanceof VerbatimReply) {
+      if (this.#proto === 3) this.#bulk(Buffer.from(`${reply.format}:${reply.text}`), 0x3d);
+      else this.#bulkString(reply.text);
     } else if (reply instanceof SetReply) {
       this.#header(this.#proto === 3 ? 0x7e : 0x2a, reply.items.length);
       for (const item of reply.items) this.#write(item);
@@ -383,8 +388,9 @@ export class ReplyWriter {
     return true;
   }
 
-  #bulk(body: Buffer): void {
-    this.#header(0x24, body.length);
+  /** A bulk string, or another length-prefixed type (`=` verbatim). */
+  #bulk(body: Buffer, type = 0x24): void {
+    this.#header(type, body.length);
     this.#bytes(body);
     this.#reserve(2);
     this.#crlf();

@@ -125,6 +125,14 @@ export class DoubleReply {
   ) {}
 }
 
+/** A verbatim string (INFO, CLIENT LIST): RESP3 `=` with its format, RESP2 a bulk string. */
+export class VerbatimReply {
+  constructor(
+    readonly text: string,
+    readonly format = 'txt',
+  ) {}
+}
+
 /** A set: RESP3 `~`, RESP2 an array. */
 export class SetReply {
   constructor(readonly items: readonly Reply[]) {}
@@ -142,6 +150,7 @@ export type Reply =
   | RawReply
   | MapReply
   | SetReply
+  | VerbatimReply
   | DoubleReply
   | readonly Reply[];
 

@@ -3,7 +3,15 @@ import { timingSafeEqual } from 'node:crypto';
 import type { ReplyCallback, ShardBackend } from '../backend/backend.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
-import { MapReply, OK, PONG, ReplyError, SimpleString, type Reply } from '../protocol/reply.js';
+import {
+  MapReply,
+  OK,
+  PONG,
+  ReplyError,
+  SimpleString,
+  VerbatimReply,
+  type Reply,
+} from '../protocol/reply.js';
 import { VERSION } from '../version.js';
 import { parseInt64 } from '../backend/memory-commands.js';
 import { clientCommand, validClientName, type ClientRegistry } from './client-command.js';
@@ -65,14 +73,20 @@ export function runLocalCommand(
       return done(hello(ctx, session, args));
     case 'client':
       if (args.length > 1) session.lastCommand = `client|${text(args[1]).toLowerCase().slice(0, 32)}`;
-      return done(clientCommand(session, ctx.router.clients, args, Date.now()));
+      return done(verbatim(args, clientCommand(session, ctx.router.clients, args, Date.now())));
     case 'command':
       return done(command(args));
     case 'info':
-      return info(ctx, args, done);
+      return info(ctx, args, (r) => done(typeof r === 'string' ? new VerbatimReply(r) : r));
     default:
       return done(new ReplyError(`ERR internal: '${spec.name}' has no local handler`));
   }
+}
+
+/** CLIENT INFO and CLIENT LIST are verbatim strings in RESP3, as on Redis. */
+function verbatim(args: Buffer[], reply: Reply): Reply {
+  const sub = args.length > 1 ? text(args[1]).toLowerCase() : '';
+  return typeof reply === 'string' && (sub === 'info' || sub === 'list') ? new VerbatimReply(reply) : reply;
 }
 
 /** SELECT: Redis's errors for what is no index, and 0 the only database served. */

@@ -17,6 +17,7 @@ import {
   DoubleReply,
   MapReply,
   SetReply,
+  VerbatimReply,
   RawReply,
   ReplyError,
   SimpleString,
@@ -44,6 +45,7 @@ function normalize(reply: Reply): Norm {
   if (reply instanceof MapReply) return reply.entries.map(normalize);
   if (reply instanceof DoubleReply) return { double: reply.value };
   if (reply instanceof SetReply) return reply.items.map(normalize);
+  if (reply instanceof VerbatimReply) return Buffer.from(reply.text);
   return reply.map(normalize);
 }
 

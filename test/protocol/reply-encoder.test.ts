@@ -8,6 +8,7 @@ import {
   DoubleReply,
   MapReply,
   SetReply,
+  VerbatimReply,
   OK,
   PONG,
   QUEUED,
@@ -69,6 +70,7 @@ function expectedResp2(reply: Reply): Parsed {
   if (reply instanceof DoubleReply) return hex(formatDouble(reply.value));
   if (reply instanceof MapReply) return reply.entries.map(expectedResp2);
   if (reply instanceof SetReply) return reply.items.map(expectedResp2);
+  if (reply instanceof VerbatimReply) return hex(reply.text);
   if (reply instanceof RawReply) throw new Error('raw replies are not generated');
   return reply.map(expectedResp2);
 }
@@ -124,6 +126,13 @@ describe('reply encoder - RESP2', () => {
     ['a double as a bulk string', new DoubleReply(3), '$1\r\n3\r\n'],
     ['infinity as inf', new DoubleReply(-Infinity), '$4\r\n-inf\r\n'],
     [
+      'a double as the node wrote it',
+      new DoubleReply(0.1, '0.10000000000000001'),
+      '$19\r\n0.10000000000000001\r\n',
+    ],
+    ['a set as an array', new SetReply(['a', 1]), '*2\r\n$1\r\na\r\n:1\r\n'],
+    ['verbatim text as a bulk string', new VerbatimReply('a:1\r\n'), '$5\r\na:1\r\n\r\n'],
+    [
       'a map as a flat array',
       new MapReply(['f1', 'v1', 'f2', 2]),
       '*4\r\n$2\r\nf1\r\n$2\r\nv1\r\n$2\r\nf2\r\n:2\r\n',
@@ -171,6 +180,13 @@ describe('reply encoder - RESP3', () => {
     ['null in an array', [null, 'a'], '*2\r\n_\r\n$1\r\na\r\n'],
     ['a map', new MapReply(['f1', 'v1', 'n', 1]), '%2\r\n$2\r\nf1\r\n$2\r\nv1\r\n$1\r\nn\r\n:1\r\n'],
     ['a double', new DoubleReply(1.5), ',1.5\r\n'],
+    [
+      'a double as the node wrote it',
+      new DoubleReply(0.1, '0.10000000000000001'),
+      ',0.10000000000000001\r\n',
+    ],
+    ['a set', new SetReply(['a', 1]), '~2\r\n$1\r\na\r\n:1\r\n'],
+    ['verbatim text with its format', new VerbatimReply('a:1\r\n'), '=9\r\ntxt:a:1\r\n\r\n'],
     ['an integral double without .0', new DoubleReply(3), ',3\r\n'],
     ['inf', new DoubleReply(Infinity), ',inf\r\n'],
     ['-inf', new DoubleReply(-Infinity), ',-inf\r\n'],
@@ -222,6 +238,7 @@ function normalize3(reply: Reply): unknown {
   if (reply instanceof DoubleReply) return { double: formatDouble(reply.value) };
   if (reply instanceof MapReply) return { map: reply.entries.map(normalize3) };
   if (reply instanceof SetReply) return { set: reply.items.map(normalize3) };
+  if (reply instanceof VerbatimReply) return { verbatim: `${reply.format}:${reply.text}` };
   if (reply instanceof RawReply) return { raw: reply.bytes.toString('hex') };
   return reply.map(normalize3);
 }

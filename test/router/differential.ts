@@ -3,6 +3,7 @@ import {
   DoubleReply,
   MapReply,
   SetReply,
+  VerbatimReply,
   SimpleString,
   ReplyError,
   type Reply,
@@ -16,6 +17,7 @@ export function plain(r: Reply): unknown {
   if (r instanceof DoubleReply) return r.value;
   if (r instanceof MapReply) return { map: r.entries.map(plain) };
   if (r instanceof SetReply) return { set: r.items.map(plain) };
+  if (r instanceof VerbatimReply) return r.text;
   if (Buffer.isBuffer(r)) return r.toString('latin1');
   if (Array.isArray(r)) return (r as readonly Reply[]).map(plain);
   return r;

@@ -110,6 +110,23 @@ describe.skipIf(!hasRedis)('RESP3 reply shapes', () => {
       expect(got[setup.length]!.toString('latin1', 0, 1)).toBe('~');
     });
 
+    it(`${target} shards: INFO, CLIENT INFO and CLIENT LIST are verbatim text, as on Redis`, async () => {
+      const port = routers.find((r) => r.name === target)!.t.port;
+      const commands = [
+        ['INFO', 'server'],
+        ['CLIENT', 'INFO'],
+        ['CLIENT', 'LIST'],
+      ];
+      const want = await run(redis.port, commands);
+      const got = await run(port, commands);
+      got.forEach((reply, i) => {
+        const text = reply.toString('latin1');
+        expect(text[0], commands[i]!.join(' ')).toBe(want[i]!.toString('latin1', 0, 1));
+        expect(text).toMatch(/^=\d+\r\ntxt:/);
+      });
+      expect(got[0]!.toString()).toContain('hotshard_version:');
+    });
+
     it(`${target} shards: a transaction's replies have the shapes of the commands alone`, async () => {
       const port = routers.find((r) => r.name === target)!.t.port;
       const want = await run(redis.port, [['FLUSHALL'], ...TRANSACTION_SETUP, ...TRANSACTION]);
