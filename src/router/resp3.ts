@@ -101,14 +101,29 @@ const streams: Convert = (_, r) => {
   return new MapReply(flat);
 };
 
-/** XINFO STREAM / GROUPS / CONSUMERS (not FULL): maps, or arrays of maps. */
+/** Each element of a list that is a flat [field, value, ...] array as a map, its `nested` fields' lists too. */
+function mapsOf(list: Reply, nested: readonly string[] = []): Reply {
+  if (!Array.isArray(list)) return list;
+  return (list as readonly Reply[]).map((entry) => (Array.isArray(entry) ? fieldsMap(entry, nested) : entry));
+}
+
+/** A flat [field, value, ...] array as a map; the values of the first of `nested` as maps, and so on down. */
+function fieldsMap(flat: readonly Reply[], nested: readonly string[]): MapReply {
+  if (nested.length === 0) return new MapReply(flat);
+  const out = [...flat];
+  for (let i = 0; i + 1 < out.length; i += 2)
+    if (out[i] instanceof Buffer && (out[i] as Buffer).toString('latin1') === nested[0])
+      out[i + 1] = mapsOf(out[i + 1]!, nested.slice(1));
+  return new MapReply(out);
+}
+
+/** XINFO STREAM [FULL] / GROUPS / CONSUMERS: maps, arrays of maps; FULL's groups and their consumers maps too. */
 const xinfo: Convert = (args, r) => {
   const list = asArray(r);
   if (list === null) return r;
   const sub = word(args[1]);
-  if (sub === 'stream' && args.length === 3) return new MapReply(list);
-  if (sub === 'groups' || sub === 'consumers')
-    return list.map((entry) => (Array.isArray(entry) ? new MapReply(entry as readonly Reply[]) : entry));
+  if (sub === 'stream') return fieldsMap(list, args.length > 3 ? ['groups', 'consumers'] : []);
+  if (sub === 'groups' || sub === 'consumers') return mapsOf(list);
   return r;
 };
 
