@@ -12,7 +12,7 @@
  * | action       | metric                      | from                        | expected            |
  * |--------------|-----------------------------|-----------------------------|---------------------|
  * | any, impact  | shardP99Ms / nodeP99Ms      | snapshot, else the evidence | ≤ the SLO           |
- * | cache        | keyBackendReadShare         | status: misses / (hits+misses) | ≤ 0.2            |
+ * | cache        | keyBackendReadShare         | status: backendReads / reads (else misses / (hits+misses)) | ≤ 0.2 |
  * | replicate    | keyBackendReadShare         | status: primary.reads / all | ≤ 1/(copies+1) + 0.1|
  * | aggregate    | backendWritesPerIncrement   | status: writesPerIncrement, else backendWrites / increments | ≤ 2 flushes' worth |
  * | quota-tenant | otherTenantsP99Ms           | snapshot                    | ≤ the SLO           |
@@ -88,6 +88,11 @@ export function measureDefault(metric: string, c: MeasureContext): number | null
     case 'keyBackendReadShare': {
       const home = statusNumber(c.status, 'homeReadShare') ?? replicaHomeShare(c.status);
       if (home !== null) return home;
+      // The cache counts every read it answered and every read it sent the node:
+      // hits and coalesced reads (LRANGE, SMEMBERS ... are coalesced, not kept) alike.
+      const reads = statusNumber(c.status, 'reads');
+      const sent = statusNumber(c.status, 'backendReads');
+      if (reads !== null && sent !== null && reads > 0) return Math.min(1, sent / reads);
       const ratio = statusNumber(c.status, 'hitRatio');
       if (ratio !== null) return 1 - ratio;
       const hits = statusNumber(c.status, 'hits');

@@ -16,6 +16,8 @@ import type { MemoryBackend } from '../../src/backend/memory.js';
 import { ManualClock } from '../../src/clock.js';
 import { cacheRemedy, type CacheOptions } from '../../src/mitigate/actions/cache.js';
 import { PolicyManager } from '../../src/mitigate/policies.js';
+import { measureDefault } from '../../src/mitigate/verify.js';
+import type { ActionRecord } from '../../src/mitigate/action.js';
 import type { CacheSettings, KeyPolicy } from '../../src/mitigate/policy.js';
 import { makeCommand, type Command } from '../../src/protocol/command.js';
 import type { Reply } from '../../src/protocol/reply.js';
@@ -293,6 +295,31 @@ describe('cache overlay: writes that bypass the router', () => {
     expect(await text(r, 'get', 'k')).toBe('v4');
     expect(status('k')['hits']).toBe(1);
     expect(remedy.storeStatus(r)).toMatchObject({ entries: 1 });
+  });
+});
+
+describe('what the cache reports', () => {
+  it('the stage counts the reads it answered and those it sent the node, coalesced-only reads (LRANGE) too, for the verdict', async () => {
+    const r = memoryCluster({ nodes: ['n0', 'n1'], shards: 4 });
+    await send(r, 'set', 'k', 'v');
+    await send(r, 'rpush', 'l', 'a', 'b');
+    const { status } = await cached(r, ['k', 'l']);
+    for (let i = 0; i < 5; i++) expect(plain(await send(r, 'get', 'k'))).toBe('v');
+    for (let i = 0; i < 4; i++) expect(plain(await send(r, 'lrange', 'l', '0', '-1'))).toEqual(['a', 'b']);
+    // One fill, four hits; four LRANGEs, each sent (an embedded node answers at once: nothing to join).
+    expect(status('k')).toMatchObject({ reads: 5, backendReads: 1, hits: 4, misses: 1 });
+    expect(status('l')).toMatchObject({ reads: 4, backendReads: 4, hits: 0, misses: 0 });
+    const share = (key: string): number | null =>
+      measureDefault('keyBackendReadShare', {
+        action: {} as ActionRecord,
+        hotspot: null,
+        shard: null,
+        node: null,
+        snapshot: undefined,
+        status: status(key),
+      });
+    expect(share('k')).toBeCloseTo(0.2, 9);
+    expect(share('l')).toBe(1); // measured, not "unknown": a cache that only coalesces is judged too
   });
 });
 

@@ -169,6 +169,9 @@ class KeyCache implements RemedyStage, CachedKey {
   #bytes = 0;
   #hits = 0;
   #misses = 0;
+  /** Reads this stage answered, and the reads it sent the node for them (fills, refreshes, coalesced flights). */
+  #reads = 0;
+  #backendReads = 0;
   #fillsDiscarded = 0;
   /** Fills answered with an error (WRONGTYPE included), or whose PTTL failed: never stored. */
   #errors = 0;
@@ -216,14 +219,19 @@ class KeyCache implements RemedyStage, CachedKey {
     // Settling: writes sent before this stage existed may still be in flight on
     // the plain route; a read there queues behind them, a hit or a fill could not.
     if (this.#closed || this.#settling) return this.#next.run(req, done);
+    this.#reads++;
     const name = req.spec.name;
     if (this.#settings.maxStaleMs > 0 && CACHED_READS.has(name)) return this.#cachedRead(req, done);
     const co = this.#coalescer;
-    if (co === undefined) return this.#next.run(req, done);
-    // Other reads (STRLEN, TTL, EXISTS, TYPE ...), and every read with maxStaleMs 0: coalesced only.
+    if (co === undefined) {
+      this.#backendReads++;
+      return this.#next.run(req, done);
+    }
+    // Other reads (LRANGE, SMEMBERS, STRLEN, TTL ...), and every read with maxStaleMs 0: coalesced only.
     const id = readId(name, req.cmd.args);
     const generation = this.#generation;
     if (co.join(id, generation, done)) return;
+    this.#backendReads++;
     const flight = co.begin(id, generation, 0);
     flight.waiters.push(done);
     this.#next.run(req, (reply) => {
@@ -378,6 +386,7 @@ class KeyCache implements RemedyStage, CachedKey {
 
   /** Reads `req` over the node's feed with the key's PTTL; answers the waiters, stores if still coherent. */
   #fill(req: KeyRequest, id: string, done: ReplyCallback | undefined): void {
+    this.#backendReads++;
     const table = this.#router.table;
     const tableVersion = table.version;
     const node = table.shards[table.indexFor(this.#key)]!.node;
@@ -498,6 +507,8 @@ class KeyCache implements RemedyStage, CachedKey {
       bytes: this.#bytes,
       hits: this.#hits,
       misses: this.#misses,
+      reads: this.#reads,
+      backendReads: this.#backendReads,
       fillsDiscarded: this.#fillsDiscarded,
       writeThroughs: this.#writeThroughs,
       errors: this.#errors,
