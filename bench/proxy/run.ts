@@ -397,7 +397,9 @@ async function bench(
     });
     // `-t lrange_100` prints the LPUSH that fills its list first; the cell's own row is the one named for it.
     const name = cell.test.toUpperCase();
-    const row = rows.find((r) => r.test.toUpperCase() === name || r.test.toUpperCase().startsWith(`${name} `));
+    const row = rows.find(
+      (r) => r.test.toUpperCase() === name || r.test.toUpperCase().startsWith(`${name} `),
+    );
     if (row === undefined) throw new Error(`redis-benchmark printed no ${name} row`);
     return row;
   } catch (err) {

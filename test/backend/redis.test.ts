@@ -250,7 +250,12 @@ describe('redis backend - reply framing (scripted node)', () => {
 
   it('a reply that is not RESP fails everything in flight and the backend reconnects', async () => {
     const statuses: string[] = [];
-    const b = backend({ learnCommands: false, port: fake.port, node: nodeId('garbled'), onStatusChange: (s) => statuses.push(s) });
+    const b = backend({
+      learnCommands: false,
+      port: fake.port,
+      node: nodeId('garbled'),
+      onStatusChange: (s) => statuses.push(s),
+    });
     await b.connect();
     let received = 0;
     fake.onRequest = (_args, socket) => {
@@ -283,7 +288,13 @@ describe('redis backend - reply framing (scripted node)', () => {
 
   it('a node that never answers times out with HS_ERR_BACKEND_TIMEOUT', async () => {
     // The fake answers PING on any connection, so it answers the probe: busy, for maxBusyMs.
-    const b = backend({ learnCommands: false, port: fake.port, node: nodeId('mute'), timeoutMs: 200, maxBusyMs: 200 });
+    const b = backend({
+      learnCommands: false,
+      port: fake.port,
+      node: nodeId('mute'),
+      timeoutMs: 200,
+      maxBusyMs: 200,
+    });
     await b.connect();
     fake.onRequest = () => undefined;
     const started = Date.now();
