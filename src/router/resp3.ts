@@ -159,11 +159,6 @@ const CONVERT: ReadonlyMap<string, Convert> = new Map<string, Convert>([
   ['xinfo', xinfo],
 ]);
 
-/** True when `name`'s reply needs reshaping for a RESP3 client. */
-export function hasResp3Shape(name: string): boolean {
-  return CONVERT.has(name);
-}
-
 /**
  * The RESP3 form of `reply` to command `args` (named `name`). A RawReply is
  * decoded first: it carries RESP2 framing, and the writer re-encodes the
