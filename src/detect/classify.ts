@@ -101,7 +101,6 @@ interface Impact {
   readonly evidence: Record<string, number | null>;
 }
 
-/** Impact of a subject: the worst of the entities it lives on (its shard and node, its tenant and the nodes). */
 /**
  * A queue that grows: no shallower at each of the last `queueRiseTicks`
  * ticks, and now deeper by `queueDepthMin` than at any tick remembered before
@@ -124,6 +123,7 @@ function queueRising(before: readonly number[] | undefined, now: number, r: Dete
   return now - highest >= r.queueDepthMin;
 }
 
+/** Impact of a subject: the worst of the entities it lives on (its shard and node, its tenant and the nodes). */
 function assessImpact(
   roles: readonly Role[],
   s: TickSnapshot,

@@ -23,8 +23,10 @@ export {
   QUEUED,
   RawReply,
   ReplyError,
+  SetReply,
   SimpleString,
   throttledError,
+  VerbatimReply,
   type Reply,
   type ReplyErrorFields,
 } from './reply.js';
