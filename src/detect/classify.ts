@@ -19,7 +19,7 @@
  * move to its own file if it grows.
  */
 import { type Heat, type Hotspot, type HotspotKind, ImpactSignal, Severity } from './hotspot.js';
-import type { DetectorRules, Threshold } from './rules.js';
+import { QUEUE_RISE_SPANS, type DetectorRules, type Threshold } from './rules.js';
 import { skew, type SkewMeasures } from './skew.js';
 import type { EntityLoad, KeyLoad, ShardLoad, TickSnapshot } from './snapshot.js';
 import { OTHER_TENANT } from '../telemetry/tenant-table.js';
@@ -102,25 +102,34 @@ interface Impact {
 }
 
 /**
- * A queue that grows: no shallower at each of the last `queueRiseTicks`
- * ticks, and now deeper by `queueDepthMin` than at any tick remembered before
- * those. A closed-loop client population (50 clients each waiting for its
- * reply) keeps a queue that wanders within a bound: compared with one tick
- * long ago it read as rising half the time, and the planner throttled a
- * healthy key. Such a queue is often no shallower for a few ticks, but it does
- * not climb past the highest depth of the seconds before.
+ * A queue that grows: no shallower at any of the last QUEUE_RISE_SPANS spans
+ * of `queueRiseTicks` ticks (3 s by default), deeper by `queueDepthMin` at the
+ * end of each span than at its start, and deeper now by `queueDepthMin` than
+ * at any tick remembered before those spans. Growth that lasts is what an
+ * arrival rate above the node's service rate makes.
+ *
+ * What it must not take for growth:
+ * - A closed-loop client population (50 clients each waiting for its reply)
+ *   keeps a queue that wanders within a bound. Compared with one tick long
+ *   ago it read as rising half the time, and the planner throttled a healthy
+ *   key.
+ * - The step a pipelined workload makes when it starts (0 to 800 in flight
+ *   for redis-benchmark -P 16) and then holds. With one span, the step read as
+ *   rising for a second and the planner throttled redis-benchmark's LPUSH key
+ *   at a p99 of 2 ms. A step grows in one span only.
  */
 function queueRising(before: readonly number[] | undefined, now: number, r: DetectorRules): boolean {
-  if (before === undefined || before.length < r.queueRiseTicks) return false;
-  const from = before.length - r.queueRiseTicks;
-  let previous = before[from]!;
-  for (let i = from + 1; i <= before.length; i++) {
-    const depth = i === before.length ? now : before[i]!;
-    if (depth < previous) return false;
-    previous = depth;
+  const span = r.queueRiseTicks;
+  const ticks = span * QUEUE_RISE_SPANS;
+  if (before === undefined || before.length < ticks) return false;
+  const from = before.length - ticks;
+  const depth = (i: number): number => (i === before.length ? now : before[i]!);
+  for (let i = from + 1; i <= before.length; i++) if (depth(i) < depth(i - 1)) return false;
+  for (let start = from; start < before.length; start += span) {
+    if (depth(start + span) - depth(start) < r.queueDepthMin) return false;
   }
-  const highest = from === 0 ? before[0]! : Math.max(...before.slice(0, from));
-  return now - highest >= r.queueDepthMin;
+  if (from === 0) return true;
+  return now - Math.max(...before.slice(0, from)) >= r.queueDepthMin;
 }
 
 /** Impact of a subject: the worst of the entities it lives on (its shard and node, its tenant and the nodes). */

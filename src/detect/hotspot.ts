@@ -42,7 +42,7 @@ export type Heat = 'read-hot' | 'write-hot';
 export const ImpactSignal = {
   /** p99 above the SLO (times `p99OverSlo`). */
   P99OverSlo: 'p99-over-slo',
-  /** Queue depth at least `queueDepthMin` and higher than `queueRiseTicks` ticks ago. */
+  /** Queue depth growing for 3 s without falling, by `queueDepthMin` each second (classify.ts queueRising). */
   QueueRising: 'queue-rising',
   /** Utilization at or above `nearCapacity`. */
   NearCapacity: 'near-capacity',

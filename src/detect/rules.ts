@@ -129,9 +129,10 @@ export interface DetectorRules {
    */
   readonly queueDepthMin: number;
   /**
-   * Impact: "rising" = no shallower at each of this many ticks (4 × 250 ms = 1 s),
-   * and deeper by `queueDepthMin` than at any tick of the `QUEUE_MEMORY` times
-   * longer span before them. Seed 003: "queue depth rising".
+   * Impact: "rising" = no shallower at any tick of the last `QUEUE_RISE_SPANS` spans
+   * of this many ticks (3 × 4 × 250 ms = 3 s), deeper by `queueDepthMin` at the end
+   * of each span than at its start, and deeper than at any tick remembered before
+   * (classify.ts queueRising). Seed 003: "queue depth rising".
    */
   readonly queueRiseTicks: number;
   /** Impact: utilization at or above this. 0.8 from seed 001 ("> 80%") and seed 000 (20–30 % headroom). */
@@ -143,8 +144,10 @@ export interface DetectorRules {
   readonly maxHistory: number;
 }
 
-/** The detector remembers queue depths for this many times `queueRiseTicks` (see queueRising). */
-export const QUEUE_MEMORY = 4;
+/** A queue must grow over this many spans of `queueRiseTicks` to count as rising (see queueRising). */
+export const QUEUE_RISE_SPANS = 3;
+/** The detector remembers queue depths for this many times `queueRiseTicks`: the spans, and one before them. */
+export const QUEUE_MEMORY = QUEUE_RISE_SPANS + 1;
 
 const t = (raise: number, clear: number): Threshold => Object.freeze({ raise, clear });
 
