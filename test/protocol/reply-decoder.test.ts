@@ -214,10 +214,27 @@ describe('reply decoder - replies captured from Redis', () => {
     expect(decodeReply(b(',-inf\r\n'))).toStrictEqual(new DoubleReply(-Infinity));
   });
 
+  it('reply decoder - null and empty aggregates and bulks end after their length line', () => {
+    for (const text of ['$-1\r\n', '*-1\r\n', '*0\r\n', '%0\r\n', '$0\r\n\r\n', '*2\r\n$-1\r\n*-1\r\n']) {
+      const bytes = b(text);
+      expect(scanReply(bytes, 0), text).toBe(bytes.length);
+      for (let cut = 0; cut < bytes.length; cut++) expect(scanReply(bytes.subarray(0, cut), 0)).toBe(-1);
+    }
+  });
+
   it('reply decoder - bytes that are not RESP throw ReplyProtocolError', () => {
     expect(() => scanReply(b('hello\r\n'), 0)).toThrow(ReplyProtocolError);
     expect(() => scanReply(b('$x\r\n'), 0)).toThrow(ReplyProtocolError);
     expect(() => scanReply(b('*1\r\n?\r\n'), 0)).toThrow(ReplyProtocolError);
+    // Length lines: empty, a bare sign, a stray character, in a bulk and inside an array.
+    for (const bad of [
+      '$\r\n',
+      '$-\r\n',
+      '*1x\r\n',
+      '*2\r\n$1\r\na\r\n$ 1\r\nb\r\n',
+      '%1\r\n$1\r\na\r\n$1a\r\n',
+    ])
+      expect(() => scanReply(b(bad), 0), bad).toThrow(ReplyProtocolError);
     expect(() => decodeReply(b('$3\r\nab'))).toThrow(ReplyProtocolError);
   });
 });
