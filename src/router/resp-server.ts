@@ -238,6 +238,8 @@ class Connection implements ReplySink, ClientHandle {
       for (const chunk of writer.takeChunks()) socket.write(chunk);
       socket.uncork();
     } else if (writer.length > 0) socket.write(writer.take());
+    // Nothing left queued in the socket: the kernel has every byte taken.
+    if (socket.writableLength === 0) writer.rewind();
     if (this.#closing && this.inFlight === 0) {
       this.#end();
       return;

@@ -274,6 +274,31 @@ describe('reply encoder - writer', () => {
     for (const [out, hexAtTake] of taken) expect(out.toString('hex')).toBe(hexAtTake);
   });
 
+  it('reply encoder - rewind reuses the slab once everything taken is consumed, and only then', () => {
+    const writer = new ReplyWriter({ slabBytes: 1024 });
+    writer.write('a'.repeat(300), 2);
+    const first = writer.take();
+    writer.rewind();
+    writer.write('b'.repeat(300), 2);
+    const second = writer.take();
+    // Same memory, written from its start: the next batch costs no new slab.
+    expect(second.buffer).toBe(first.buffer);
+    expect(second.byteOffset).toBe(first.byteOffset);
+    expect(second.toString()).toBe(`$300\r\n${'b'.repeat(300)}\r\n`);
+
+    // Bytes written and not yet taken must survive a rewind untouched.
+    writer.write('c'.repeat(10), 2);
+    writer.rewind();
+    writer.write('d'.repeat(10), 2);
+    expect(writer.take().toString()).toBe(`$10\r\n${'c'.repeat(10)}\r\n$10\r\n${'d'.repeat(10)}\r\n`);
+
+    // Sealed chunks pending (a slab filled mid-batch): rewind leaves them alone too.
+    for (let i = 0; i < 6; i++) writer.write('e'.repeat(300), 2);
+    writer.rewind();
+    writer.write(OK, 2);
+    expect(writer.take().toString()).toBe(`${`$300\r\n${'e'.repeat(300)}\r\n`.repeat(6)}+OK\r\n`);
+  });
+
   it('reply encoder - a batch across many small slabs comes out whole and in order', () => {
     const replies: Reply[] = Array.from({ length: 500 }, (_, i) => [
       `k${i}`,
