@@ -7,8 +7,11 @@
  * On request (`--target ...,hotshard-policies`), a third hotshard holding
  * 1,000 key policies on keys redis-benchmark never touches, to show what the
  * key-policy stage costs requests that match no policy. Target: within noise.
+ * Also on request (`--target ...,node-floor`), a bare forwarding proxy on
+ * Node's net streams (node-floor.ts), to show what part of a gap to twemproxy
+ * is the platform's: hotshard/node-floor and node-floor/twemproxy.
  *
- *   npm run bench:proxy -- [--quick] [--target redis,twemproxy,hotshard,hotshard-off,hotshard-policies]
+ *   npm run bench:proxy -- [--quick] [--target redis,twemproxy,hotshard,hotshard-off,hotshard-policies,node-floor]
  *                          [--repeats 5] [--seconds 3] [--requests N]
  *                          [--pipelines 1,16] [--clients 50] [--nodes 4]
  *                          [--hotshard-args "--shards 4"] [--policies 1000]
@@ -40,7 +43,14 @@ import {
 } from '../lib/redis-benchmark.js';
 import { processCpuSeconds } from '../lib/process-cpu.js';
 
-const TARGETS = ['redis', 'twemproxy', 'hotshard', 'hotshard-off', 'hotshard-policies'] as const;
+const TARGETS = [
+  'redis',
+  'twemproxy',
+  'node-floor',
+  'hotshard',
+  'hotshard-off',
+  'hotshard-policies',
+] as const;
 type Target = (typeof TARGETS)[number];
 // The policies leg is left out of the default run: it adds a quarter to the run
 // time to answer a question (does a policy table slow the misses?) that
@@ -57,6 +67,7 @@ const LABEL: Record<Target, string> = {
   hotshard: 'hotshard',
   'hotshard-off': 'hotshard --no-telemetry',
   'hotshard-policies': 'hotshard + policies', // labelOf() says how many
+  'node-floor': 'node-floor',
 };
 /** Policy keys live here; redis-benchmark's keys are `key:<12 digits>`, `counter:...`, `mylist` and the like. */
 const POLICY_KEY_PREFIX = 'untouched:';
@@ -70,10 +81,11 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const KEYSPACE = 100_000;
 const DATA_SIZE = 64;
 const USAGE = `npm run bench:proxy -- [options]    (or: node --import tsx bench/proxy/run.ts [options])
-  --target LIST         legs to run, any of redis,twemproxy,hotshard,hotshard-off,hotshard-policies
-                        (default the first four; hotshard-off is hotshard with --no-telemetry;
-                        hotshard-policies is hotshard holding --policies key policies on keys the
-                        benchmark never touches, compared with the hotshard leg)
+  --target LIST         legs to run, any of redis,twemproxy,hotshard,hotshard-off,hotshard-policies,
+                        node-floor (default the first four; hotshard-off is hotshard with
+                        --no-telemetry; hotshard-policies is hotshard holding --policies key
+                        policies on keys the benchmark never touches, compared with the hotshard
+                        leg; node-floor is a bare forwarding proxy on Node's net streams)
   --policies N          key policies the hotshard-policies leg holds (default 1000)
   --repeats N           measured runs per leg and cell; the median is reported (default 5; --quick 1)
   --seconds S           length of one measured run, -n is calibrated to it (default 3; --quick 1)
@@ -297,6 +309,47 @@ async function startHotshardProcess(redis: readonly string[], extra: readonly st
   }
 }
 
+/** Spawns the node-floor proxy (node-floor.ts) in front of `redis`, with hotshard's V8 flags, and waits until it routes to every node. */
+async function startNodeFloor(redis: readonly string[]): Promise<Endpoint> {
+  const port = await freePort();
+  const file = join(REPO, 'bench', 'proxy', 'node-floor.ts');
+  const args = [...SERVER_NODE_FLAGS, '--import', 'tsx', file, String(port), redis.join(',')];
+  const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (c: Buffer): void => void (output = (output + c.toString('utf8')).slice(-4_000));
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let exit: string | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => resolve(void (exit = signal ?? `code ${code}`)));
+    child.once('error', (err) => resolve(void (exit = err.message)));
+  });
+  const killNow = (): void => void child.kill('SIGKILL');
+  process.once('exit', killNow);
+  cleanups.push(async () => {
+    if (exit === undefined) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    process.removeListener('exit', killNow);
+  });
+  const deadline = Date.now() + 30_000;
+  while (exit === undefined && Date.now() < deadline && !abort.signal.aborted) {
+    if (await routesToAllNodes(port, redis.length, 1_000).catch(() => false)) {
+      return {
+        port,
+        died: () => (exit === undefined ? undefined : `node-floor exited (${exit}):\n${output}`),
+        cpuSeconds: () => (child.pid === undefined ? undefined : processCpuSeconds(child.pid)),
+      };
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throwIfAborted();
+  throw new Error(
+    `node-floor did not route to every node within 30 s (${exit ?? 'still running'}):\n${output}`,
+  );
+}
+
 /**
  * The hotshard-policies leg: `hs` (started with `token` as its admin token)
  * given `count` key policies over its HTTP API, which must then list exactly
@@ -369,6 +422,7 @@ function orderFor(targets: readonly Target[], k: number): Target[] {
   if (k % 2 === 1) group.reverse();
   const units: Target[][] = [];
   if (targets.includes('twemproxy')) units.push(['twemproxy']);
+  if (targets.includes('node-floor')) units.push(['node-floor']);
   if (group.length > 0) units.push(group);
   for (let i = 0; i < k % Math.max(1, units.length); i++) units.push(units.shift()!);
   if (targets.includes('redis')) units.splice(k % (units.length + 1), 0, ['redis']);
@@ -613,6 +667,10 @@ function summarize(samples: readonly Sample[]) {
     'hotshard',
     (r, i) => r.cpuMicrosPerRequest[i] ?? null,
   );
+  // How far hotshard is from a proxy that only forwards, and that proxy from twemproxy.
+  const vsFloor = compare('hotshard', 'node-floor');
+  const cpuVsFloor = compare('hotshard', 'node-floor', (r, i) => r.cpuMicrosPerRequest[i] ?? null);
+  const floorVsTwemproxy = compare('node-floor', 'twemproxy');
   return {
     results,
     ratios: vsTwemproxy.cells,
@@ -626,6 +684,12 @@ function summarize(samples: readonly Sample[]) {
     policiesPerRepeat: vsNoPolicies.perRound,
     policiesCpu: cpuVsNoPolicies.cells,
     policiesCpuRanges: cpuVsNoPolicies.spread,
+    floor: vsFloor.cells,
+    floorRanges: vsFloor.spread,
+    floorCpu: cpuVsFloor.cells,
+    floorCpuRanges: cpuVsFloor.spread,
+    floorVsTwemproxy: floorVsTwemproxy.cells,
+    floorVsTwemproxyRanges: floorVsTwemproxy.spread,
   };
 }
 
@@ -689,9 +753,13 @@ function table(s: Settings, summary: ReturnType<typeof summarize>): string {
   const vsTwemproxy = s.targets.includes('hotshard') && s.targets.includes('twemproxy');
   const vsOff = s.targets.includes('hotshard') && s.targets.includes('hotshard-off');
   const vsNoPolicies = s.targets.includes('hotshard') && s.targets.includes('hotshard-policies');
+  const vsFloor = s.targets.includes('hotshard') && s.targets.includes('node-floor');
+  const floorVsTwemproxy = s.targets.includes('node-floor') && s.targets.includes('twemproxy');
   const cols = [
     ...s.targets.map((t) => labelOf(t, s)),
     ...(vsTwemproxy ? ['hotshard/twemproxy'] : []),
+    ...(vsFloor ? ['hotshard/node-floor'] : []),
+    ...(floorVsTwemproxy ? ['node-floor/twemproxy'] : []),
     ...(vsOff ? ['telemetry on/off'] : []),
     ...(vsNoPolicies ? [`policies ${policiesHeld(s)}/0`] : []),
   ];
@@ -709,6 +777,9 @@ function table(s: Settings, summary: ReturnType<typeof summarize>): string {
       }
       const cell = `${test} P${pipeline}`;
       if (vsTwemproxy) row.push(ratioText(summary.ratios[cell], summary.ratioRanges[cell]));
+      if (vsFloor) row.push(ratioText(summary.floor[cell], summary.floorRanges[cell]));
+      if (floorVsTwemproxy)
+        row.push(ratioText(summary.floorVsTwemproxy[cell], summary.floorVsTwemproxyRanges[cell]));
       if (vsOff) row.push(ratioText(summary.telemetry[cell], summary.telemetryRanges[cell]));
       if (vsNoPolicies) row.push(ratioText(summary.policies[cell], summary.policiesRanges[cell]));
       rows.push(row);
@@ -721,7 +792,7 @@ function table(s: Settings, summary: ReturnType<typeof summarize>): string {
   out.push(
     `ops/s, median of ${s.repeats} (± half the range); -c ${s.clients}, -r ${KEYSPACE}, -d ${DATA_SIZE}, ${s.nodes} redis nodes`,
   );
-  if (vsTwemproxy || vsOff || vsNoPolicies)
+  if (vsTwemproxy || vsOff || vsNoPolicies || vsFloor || floorVsTwemproxy)
     out.push('ratios: median over repeats of the ratio within each repeat [lowest, highest]');
   if (s.aa && s.targets.includes('hotshard-policies'))
     out.push(
@@ -733,6 +804,16 @@ function table(s: Settings, summary: ReturnType<typeof summarize>): string {
     );
   if (summary.ratios.geomean !== undefined)
     out.push(`hotshard/twemproxy geometric mean: ${summary.ratios.geomean.toFixed(2)} (target ≥ 1.00)`);
+  if (summary.floor.geomean !== undefined)
+    out.push(
+      `hotshard/node-floor geometric mean: ${summary.floor.geomean.toFixed(2)} (what hotshard's work costs over bare forwarding)`,
+    );
+  if (summary.floorCpu.geomean !== undefined)
+    out.push(cpuLine('hotshard/node-floor', summary.floorCpu, summary.floorCpuRanges));
+  if (summary.floorVsTwemproxy.geomean !== undefined)
+    out.push(
+      `node-floor/twemproxy geometric mean: ${summary.floorVsTwemproxy.geomean.toFixed(2)} (Node's net streams against twemproxy's C)`,
+    );
   if (summary.telemetry.geomean !== undefined)
     out.push(
       `telemetry on/off geometric mean: ${summary.telemetry.geomean.toFixed(3)} (target ≥ 0.95: telemetry costs ≤ 5 % of throughput)`,
@@ -773,6 +854,10 @@ async function main(): Promise<void> {
     log(`twemproxy on ${twem.address} (ketama, 1 connection per node)`);
   }
   throwIfAborted();
+  if (s.targets.includes('node-floor')) {
+    endpoints.set('node-floor', await startNodeFloor(addresses));
+    log(`node-floor on 127.0.0.1:${endpoints.get('node-floor')!.port} (bench/proxy/node-floor.ts)`);
+  }
   for (const target of ['hotshard', 'hotshard-off'] as const) {
     if (!s.targets.includes(target)) continue;
     const args = target === 'hotshard' && !s.aa ? s.hotshardArgs : [...s.hotshardArgs, '--no-telemetry'];
