@@ -232,6 +232,49 @@ function throwIfAborted(): void {
   if (abort.signal.aborted) throw new Error('interrupted');
 }
 
+/** A proxy process the bench started: its last output, how it exited, and how to stop it. */
+interface Child {
+  readonly pid: number | undefined;
+  /** The last few KB it printed. */
+  output(): string;
+  /** How it ended (`code 1`, `SIGKILL`), or undefined while it runs. */
+  exit(): string | undefined;
+  /** SIGTERM, then SIGKILL after 5 s; resolves once it has exited. Once. */
+  stop(): Promise<void>;
+}
+
+/** Spawns node with `args` in the repository, keeping its last output; SIGKILLed if the bench exits first. */
+function spawnNode(args: readonly string[]): Child {
+  const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (c: Buffer): void => void (output = (output + c.toString('utf8')).slice(-8_000));
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let exit: string | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => resolve(void (exit = signal ?? `code ${code}`)));
+    child.once('error', (err) => resolve(void (exit = err.message)));
+  });
+  const killNow = (): void => void child.kill('SIGKILL');
+  process.once('exit', killNow);
+  let stopped: Promise<void> | undefined;
+  return {
+    pid: child.pid,
+    output: () => output,
+    exit: () => exit,
+    stop: () =>
+      (stopped ??= (async () => {
+        if (exit === undefined) {
+          child.kill('SIGTERM');
+          const force = setTimeout(killNow, 5_000);
+          await exited;
+          clearTimeout(force);
+        }
+        process.removeListener('exit', killNow);
+      })()),
+  };
+}
+
 /** Spawns `hotshard start` in front of `redis` and waits until it routes to every node. */
 async function startHotshardProcess(redis: readonly string[], extra: readonly string[]): Promise<Endpoint> {
   const bin = join(REPO, 'bin', 'hotshard.js');
@@ -257,40 +300,25 @@ async function startHotshardProcess(redis: readonly string[], extra: readonly st
       ...Object.entries(flags).flatMap(([k, v]) => [`--${k}`, String(v)]),
       ...extra,
     ];
-    const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const keep = (c: Buffer): void => void (output = (output + c.toString('utf8')).slice(-8_000));
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    let exit: string | undefined;
-    const exited = new Promise<void>((resolve) => {
-      child.once('exit', (code, signal) => resolve(void (exit = signal ?? `code ${code}`)));
-      child.once('error', (err) => resolve(void (exit = err.message)));
-    });
-    const killNow = (): void => void child.kill('SIGKILL');
-    process.once('exit', killNow);
-    let stopped = false;
+    const child = spawnNode(args);
     const stop = async (): Promise<void> => {
-      if (stopped) return;
-      stopped = true;
-      if (exit === undefined) {
-        child.kill('SIGTERM');
-        const force = setTimeout(killNow, 5_000);
-        await exited;
-        clearTimeout(force);
-      }
-      process.removeListener('exit', killNow);
+      await child.stop();
       rmSync(dataDir, { recursive: true, force: true });
     };
     const deadline = Date.now() + 30_000;
-    while (exit === undefined && Date.now() < deadline && !abort.signal.aborted) {
+    while (child.exit() === undefined && Date.now() < deadline && !abort.signal.aborted) {
       if (await routesToAllNodes(respPort, redis.length, 1_000).catch(() => false)) {
         cleanups.push(stop);
         const describe = `$ node bin/hotshard.js ${args.slice(1).join(' ')}`;
         return {
           port: respPort,
           httpPort,
-          died: () => (exit === undefined ? undefined : `hotshard exited (${exit}):\n${describe}\n${output}`),
+          died: () => {
+            const exit = child.exit();
+            return exit === undefined
+              ? undefined
+              : `hotshard exited (${exit}):\n${describe}\n${child.output()}`;
+          },
           cpuSeconds: () => (child.pid === undefined ? undefined : processCpuSeconds(child.pid)),
           restart: async () => {
             await stop();
@@ -302,6 +330,7 @@ async function startHotshardProcess(redis: readonly string[], extra: readonly st
     }
     await stop();
     throwIfAborted();
+    const [exit, output] = [child.exit(), child.output()];
     if (attempt < 3 && /EADDRINUSE/.test(output)) continue; // lost a race for a free port
     const why =
       exit === undefined ? 'did not route to every node within 30 s' : `exited during start-up (${exit})`;
@@ -314,39 +343,26 @@ async function startNodeFloor(redis: readonly string[]): Promise<Endpoint> {
   const port = await freePort();
   const file = join(REPO, 'bench', 'proxy', 'node-floor.ts');
   const args = [...SERVER_NODE_FLAGS, '--import', 'tsx', file, String(port), redis.join(',')];
-  const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (c: Buffer): void => void (output = (output + c.toString('utf8')).slice(-4_000));
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  let exit: string | undefined;
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => resolve(void (exit = signal ?? `code ${code}`)));
-    child.once('error', (err) => resolve(void (exit = err.message)));
-  });
-  const killNow = (): void => void child.kill('SIGKILL');
-  process.once('exit', killNow);
-  cleanups.push(async () => {
-    if (exit === undefined) {
-      child.kill('SIGTERM');
-      await exited;
-    }
-    process.removeListener('exit', killNow);
-  });
+  const child = spawnNode(args);
+  cleanups.push(() => child.stop());
   const deadline = Date.now() + 30_000;
-  while (exit === undefined && Date.now() < deadline && !abort.signal.aborted) {
+  while (child.exit() === undefined && Date.now() < deadline && !abort.signal.aborted) {
     if (await routesToAllNodes(port, redis.length, 1_000).catch(() => false)) {
       return {
         port,
-        died: () => (exit === undefined ? undefined : `node-floor exited (${exit}):\n${output}`),
+        died: () => {
+          const exit = child.exit();
+          return exit === undefined ? undefined : `node-floor exited (${exit}):\n${child.output()}`;
+        },
         cpuSeconds: () => (child.pid === undefined ? undefined : processCpuSeconds(child.pid)),
       };
     }
     await new Promise((r) => setTimeout(r, 100));
   }
   throwIfAborted();
+  const exit = child.exit();
   throw new Error(
-    `node-floor did not route to every node within 30 s (${exit ?? 'still running'}):\n${output}`,
+    `node-floor did not route to every node within 30 s (${exit ?? 'still running'}):\n${child.output()}`,
   );
 }
 
