@@ -50,7 +50,7 @@ import { systemClock } from './clock.js';
 import { Executor } from './mitigate/executor.js';
 import { keyFromText, keyPolicyActions } from './mitigate/key-actions.js';
 import { Planner } from './mitigate/planner.js';
-import { heavyKeysFrom } from './mitigate/planner-heavy.js';
+import { commandMixFrom, heavyKeysFrom } from './mitigate/planner-heavy.js';
 import { submitPlan } from './mitigate/plan-runner.js';
 import { PolicyManager } from './mitigate/policies.js';
 import type { Remedy } from './mitigate/policy.js';
@@ -437,6 +437,7 @@ export async function startHotshard(
         tenantPriority: (t) => tenants.priorityOf(t),
         consistencyOf: (k) => policies.get(keyFromText(k))?.policy.consistency,
         heavyKeys: heavyKeysFrom(telemetry, router, config.detector.windowSeconds),
+        commandMix: commandMixFrom(telemetry),
       },
       config.mitigation,
     );

@@ -73,11 +73,17 @@ const pct = (x: number): string => `${Math.round(x * 100)}%`;
  * mean (total / distinct) would include the hot key itself and rise with it.
  * When the top keys are most of the keyspace (small tests, tiny keyspaces)
  * the median is read off the top keys directly.
+ *
+ * Fewer keys touched than there are shards count as that many, the missing
+ * ones at rate 0: the cluster's keyspace is spread over every shard, and
+ * keys it did not touch sat idle. Without this, one key carrying the whole
+ * load (redis-benchmark's LRANGE on `mylist`) was its own median and never a
+ * hot key, only a hot range, raised four times slower.
  * @example estimateMedianKeyRate(snapshot) // ops/s of a typical key
  */
 export function estimateMedianKeyRate(s: TickSnapshot): number {
   const k = s.topKeys.length;
-  const d = Math.max(s.distinctKeys, k);
+  const d = Math.max(s.distinctKeys, k, k === 0 ? 0 : s.shards.length);
   if (d === 0) return 0;
   const tail = d - k;
   if (tail >= d / 2) {

@@ -34,7 +34,17 @@ interface Track {
   lowerWorst: Severity;
   /** Consecutive ticks with the other heat. */
   flippedTicks: number;
+  /** Consecutive ticks with the other heat by a clear margin (DECISIVE_SHARE). */
+  decisiveTicks: number;
 }
+
+/**
+ * A share of reads (or of writes) at which the other heat is no near-even mix
+ * that could flap back: a key filled and then read (a post written, then
+ * everyone reads it) flips to read-hot after `hotKeyRaiseTicks` ticks of this,
+ * not `clearTicks`, so its remedy follows within a second of the change.
+ */
+const DECISIVE_SHARE = 0.8;
 
 const trackKey = (kind: HotspotKind, subject: string): string => `${kind}\u0000${subject}`;
 
@@ -171,6 +181,7 @@ export class Detector {
       lowerTicks: 0,
       lowerWorst: 'info',
       flippedTicks: 0,
+      decisiveTicks: 0,
     };
     this.#tracks.set(key, track);
     return track;
@@ -203,7 +214,8 @@ export class Detector {
   /**
    * The condition still holds for a raised hotspot: refresh its evidence.
    * Severity rises at once (an operator must hear about new impact now) but
-   * falls, and heat flips, only after `clearTicks` ticks, so neither flaps.
+   * falls, and heat flips, only after `clearTicks` ticks, so neither flaps;
+   * a flip by a clear margin (DECISIVE_SHARE) takes `hotKeyRaiseTicks`.
    */
   #hold(track: Track, c: Candidate): 'updated' | null {
     const h = track.hotspot as Hotspot;
@@ -227,9 +239,14 @@ export class Detector {
     }
     let heat = h.heat;
     track.flippedTicks = c.heat === h.heat ? 0 : track.flippedTicks + 1;
-    if (track.flippedTicks >= this.rules.clearTicks) {
+    const share = c.evidence.readShare;
+    const decisive =
+      typeof share === 'number' && (c.heat === 'read-hot' ? share : 1 - share) >= DECISIVE_SHARE;
+    track.decisiveTicks = c.heat !== h.heat && decisive ? track.decisiveTicks + 1 : 0;
+    if (track.flippedTicks >= this.rules.clearTicks || track.decisiveTicks >= this.rules.hotKeyRaiseTicks) {
       heat = c.heat;
       track.flippedTicks = 0;
+      track.decisiveTicks = 0;
     }
     const changed = severity !== h.severity || heat !== h.heat;
     track.hotspot = Object.freeze({

@@ -48,8 +48,9 @@ export interface DetectorRules {
   /**
    * Ticks an active hotspot must stay below its clear thresholds before it clears
    * (8 × 250 ms = 2 s). Also how long a lower severity or a flipped heat must last
-   * before an active hotspot is downgraded or flipped. (hotshard; seed 003: "only merge
-   * when cold persists")
+   * before an active hotspot is downgraded or flipped; a heat flipped by a clear
+   * margin (80 % of reads, or of writes) takes `hotKeyRaiseTicks` instead.
+   * (hotshard; seed 003: "only merge when cold persists")
    */
   readonly clearTicks: number;
 

@@ -92,7 +92,7 @@ export function flushMsFor(incrementsPerSec: number): number {
   return Math.min(maxFlushMs, Math.max(flushMs, wanted));
 }
 
-/** A key's INCR share, should telemetry know it. */
+/** A key's INCR share (RouterTelemetry.commandMix). */
 export interface CommandMix {
   /** INCR / INCRBY / DECR / DECRBY per second. */
   readonly increments: number;
@@ -130,7 +130,7 @@ export interface PlannerInputs {
   readonly snapshot?: () => TickSnapshot | undefined;
   /** A tenant's priority, 0 (shed first) to 100; default 1 (docs/throttling.md). */
   readonly tenantPriority?: (tenant: string) => number;
-  /** A key's INCR share; null or absent when unknown. */
+  /** A key's INCR share (RouterTelemetry.commandMix); null or absent when unknown: aggregation is then a probe. */
   readonly commandMix?: (key: string) => CommandMix | null;
   /**
    * The heaviest keys by reads per second over the detector's window, within

@@ -32,15 +32,16 @@
  * itself breached (p99 over it). Cache → replicas is no rung: a key is one or
  * the other by its consistency.
  *
- * Counters. Telemetry counts reads and writes per key, not commands, so the
- * planner cannot see a key's INCR share. A key matching a `counters` pattern
- * is a counter; another write-hot key is given aggregation as a probe
- * (aggregation is exact and passes other commands through, so trying it
- * costs nothing a client can see) and its status then says whether
+ * Counters. The `commandMix` input (telemetry's per-key increments among
+ * writes) decides first: a write-hot key whose increments are under
+ * COUNTER_SHARE of its writes is no counter, and its ladder skips
+ * aggregation. Otherwise a key matching a `counters` pattern is a counter;
+ * another write-hot key is given aggregation, as a probe where the mix is
+ * unknown (aggregation is exact and passes other commands through, so
+ * trying it costs nothing a client can see) and its status then says whether
  * increments arrived: none ⇒ not a counter, the probe is reverted and the
  * ladder goes on to throttling. Salting is never tried outside the patterns:
- * an INCR reply may be an id the application hands out. A `commandMix` input
- * (should telemetry learn the mix) decides without the probe.
+ * an INCR reply may be an id the application hands out.
  *
  * Stability, on top of the executor's modes, cooldowns and caps: an action
  * in place (or just asked for) is not asked for again; a rung refused or

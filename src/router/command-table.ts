@@ -61,6 +61,12 @@ export interface CommandSpec {
   readonly noauth: boolean;
   /** Changes data (precomputed from flags; telemetry splits reads from writes). */
   readonly write: boolean;
+  /**
+   * A counter's increment (INCR, INCRBY, DECR, DECRBY: what aggregation
+   * batches): telemetry counts these per key, so the planner knows a counter
+   * from a list or a hash that is written as often.
+   */
+  readonly increment: boolean;
   /** Redis's ACL categories (COMMAND INFO). */
   readonly acl: readonly string[];
   /** Redis's key specs: where the keys are (see key-specs.ts). */
@@ -82,6 +88,7 @@ type SpecInput = Omit<
   | 'since'
   | 'noauth'
   | 'write'
+  | 'increment'
   | 'acl'
   | 'keySpecs'
   | 'subcommands'
@@ -96,6 +103,9 @@ type SpecInput = Omit<
   >;
 
 const specs = new Map<string, CommandSpec>();
+
+/** The commands aggregation batches (src/mitigate/actions/aggregate.ts). */
+const INCREMENTS: ReadonlySet<string> = new Set(['incr', 'incrby', 'decr', 'decrby']);
 
 // Every spec is one object literal with every field, in one order: specs
 // built by spreading their inputs had a hidden class per combination of
@@ -118,6 +128,7 @@ function make(name: string, spec: SpecInput): CommandSpec {
     refusal: spec.refusal,
     noauth: spec.flags.includes('noauth'),
     write: spec.flags.includes('write'),
+    increment: INCREMENTS.has(name),
     acl: spec.acl ?? [],
     keySpecs: spec.keySpecs ?? [],
     subcommands: spec.subcommands,

@@ -293,8 +293,20 @@ class MeasuredKeyed extends Measured {
     if (weight > 0) {
       telemetry.end(shard, node, weight);
       const bytesOut = replyBytes(reply);
-      const write = this.spec.write;
-      telemetry.measure(shard, node, this.tenantNow, key, write, bytesIn, bytesOut, micros, outcome, weight);
+      const { write, increment } = this.spec;
+      telemetry.measure(
+        shard,
+        node,
+        this.tenantNow,
+        key,
+        write,
+        bytesIn,
+        bytesOut,
+        micros,
+        outcome,
+        weight,
+        increment,
+      );
     }
     if (this.logged) this.logLine(key, shard, bytesIn + replyBytes(reply), micros, reply, outcome);
     this.done(reply);

@@ -46,6 +46,7 @@ export interface MeasureSink {
     latencyMicros: number,
     outcome: number,
     weight: number,
+    increment: boolean,
   ): void;
 }
 
@@ -55,7 +56,7 @@ export class MeasureLog {
   length = 0;
   #keyEnd = 0;
   // FIELDS ints a record: shard, node, tenant, key length (-1: keyless),
-  // flags (outcome << 1 | isWrite), bytes in, bytes out, latency (µs), weight.
+  // flags (outcome << 2 | increment << 1 | isWrite), bytes in, bytes out, latency (µs), weight.
   readonly #ints = new Int32Array(LOG_RECORDS * FIELDS);
   readonly #keys = new Uint8Array(LOG_KEY_BYTES);
   /** Views of the drain's key buffer, one per length, so a drain allocates nothing. */
@@ -86,6 +87,7 @@ export class MeasureLog {
     latencyMicros: number,
     outcome: number,
     weight: number,
+    increment: boolean,
   ): void {
     const ints = this.#ints;
     const i = this.length++ * FIELDS;
@@ -98,7 +100,7 @@ export class MeasureLog {
       this.#keys.set(key, this.#keyEnd);
       this.#keyEnd += key.length;
     }
-    ints[i + 4] = (outcome << 1) | (isWrite ? 1 : 0);
+    ints[i + 4] = (outcome << 2) | (increment ? 2 : 0) | (isWrite ? 1 : 0);
     ints[i + 5] = Math.min(bytesIn, INT_MAX);
     ints[i + 6] = Math.min(bytesOut, INT_MAX);
     ints[i + 7] = Math.min(Math.round(latencyMicros), INT_MAX);
@@ -132,8 +134,9 @@ export class MeasureLog {
         ints[i + 5]!,
         ints[i + 6]!,
         ints[i + 7]!,
-        flags >> 1,
+        flags >> 2,
         ints[i + 8]!,
+        (flags & 2) === 2,
       );
     }
     this.length = 0;

@@ -272,7 +272,9 @@ export class RouterTelemetry {
   /**
    * Hot path: the details of one measured, completed request (counted with
    * `count` when sent). `key` is `null` for a keyless command. Counts
-   * `weight` times (what `sample` returned). Reads the clock once: the first
+   * `weight` times (what `sample` returned); `increment` marks a write that
+   * is a counter's increment (CommandSpec.increment), which the key sketches
+   * count too (`commandMix`). Reads the clock once: the first
    * call in a new second rotates the rings. Written to the measure log and
    * folded into counters and sketches a batch at a time (measure-log.ts);
    * every read folds what is pending first. Allocation-free.
@@ -288,6 +290,7 @@ export class RouterTelemetry {
     latencyMicros: number,
     outcome: Outcome,
     weight: number,
+    increment = false,
   ): void {
     const second = Math.floor(this.#clock.now() / 1000);
     if (second > this.#second) this.#advance(second);
@@ -296,11 +299,35 @@ export class RouterTelemetry {
     if (keyBytes > LOG_MAX_KEY_BYTES) {
       // Too long to log: fold it in now, after what came before it.
       log.drain(this.#folder);
-      this.#folder.fold(shard, node, tenant, key, isWrite, bytesIn, bytesOut, latencyMicros, outcome, weight);
+      this.#folder.fold(
+        shard,
+        node,
+        tenant,
+        key,
+        isWrite,
+        bytesIn,
+        bytesOut,
+        latencyMicros,
+        outcome,
+        weight,
+        increment,
+      );
       return;
     }
     if (!log.fits(keyBytes)) log.drain(this.#folder);
-    log.append(shard, node, tenant, key, isWrite, bytesIn, bytesOut, latencyMicros, outcome, weight);
+    log.append(
+      shard,
+      node,
+      tenant,
+      key,
+      isWrite,
+      bytesIn,
+      bytesOut,
+      latencyMicros,
+      outcome,
+      weight,
+      increment,
+    );
   }
 
   /**
@@ -318,9 +345,10 @@ export class RouterTelemetry {
     bytesOut: number,
     latencyMicros: number,
     outcome: Outcome,
+    increment = false,
   ): void {
     // Measure first: it moves the rings to the clock's second, where the count then lands.
-    this.measure(shard, node, tenant, key, isWrite, bytesIn, bytesOut, latencyMicros, outcome, 1);
+    this.measure(shard, node, tenant, key, isWrite, bytesIn, bytesOut, latencyMicros, outcome, 1, increment);
     this.count(shard, node, tenant, isWrite);
   }
 
@@ -494,6 +522,24 @@ export class RouterTelemetry {
       writesError: k.writesError / n,
       bytesError: k.bytesError / n,
     }));
+  }
+
+  /**
+   * A key's writes and, of them, a counter's increments (INCR, INCRBY, DECR,
+   * DECRBY), per second over the last `seconds` (sliding, as `topKeys` with
+   * `withCurrent`): whether a write-hot key is a counter, for the planner
+   * (its `commandMix` input). null when no write of the key was seen. The
+   * increments are a Count-Min estimate, at or above the truth, and never
+   * read above the writes.
+   */
+  commandMix(key: Buffer, seconds: number): { increments: number; writes: number } | null {
+    const hh = this.keys;
+    const whole = clamp(seconds, hh.seconds);
+    const oldestWeight = 1 - this.#elapsedFraction();
+    const writes = hh.estimate(key, whole, true, oldestWeight).writes;
+    if (!(writes > 0)) return null;
+    const increments = Math.min(writes, hh.increments(key, whole, true, oldestWeight));
+    return { increments: increments / whole, writes: writes / whole };
   }
 
   /**
@@ -687,13 +733,14 @@ class Folder implements MeasureSink {
     latencyMicros: number,
     outcome: number,
     weight: number,
+    increment: boolean,
   ): void {
     const bucket = outcome === Outcome.Shed ? -1 : bucketOf(latencyMicros);
     this.shards.add(shard, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
     this.nodes.add(node, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
     if (tenant >= 0) this.tenants.add(tenant, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
     if (key !== null) {
-      this.keys.offer(key, isWrite, bytesIn + bytesOut, weight);
+      this.keys.offer(key, isWrite, bytesIn + bytesOut, weight, increment);
       this.sink?.offer(key, isWrite, bytesIn + bytesOut, weight);
     }
     this.mix.add(shard, node, tenant, weight);

@@ -130,6 +130,34 @@ describe('detector - classification', () => {
     expect(h.evidence.readShare).toBe(0);
   });
 
+  it('detector - a key written, then read (a list filled, then read by everyone) turns read-hot two ticks after the reads dominate; a near-even mix takes clearTicks', () => {
+    // Ticks 10-29 LPUSH at 6,000/s; from tick 30 only reads (the world's window is the tick itself).
+    const heats = (reads: number, writes: number): TickedEvent[] =>
+      run(new Detector(), 50, (t) => ({
+        hotKeys: [
+          {
+            key: 'mylist',
+            shard: 3,
+            reads: t >= 30 ? reads : 0,
+            writes: t < 10 ? 0 : t < 30 ? 6000 : writes,
+          },
+        ],
+      })).filter((e) => e.type === 'raised' || e.type === 'updated');
+    const clear = heats(8000, 0);
+    expect(clear.map((e) => [e.type, e.hotspot.heat])).toEqual([
+      ['raised', 'write-hot'],
+      ['updated', 'read-hot'],
+    ]);
+    expect(clear[1]!.tick).toBe(30 + KEY_RAISE - 1);
+    // 55 % reads: the other heat, but no clear margin.
+    const even = heats(3300, 2700);
+    expect(even.map((e) => [e.type, e.hotspot.heat])).toEqual([
+      ['raised', 'write-hot'],
+      ['updated', 'read-hot'],
+    ]);
+    expect(even[1]!.tick).toBe(30 + CLEAR - 1);
+  });
+
   it('detector - hot range: many keys of one shard, none dominant, raises hot-range and no hot key', () => {
     const events = run(new Detector(), 40, (t) => ({
       spread: [{ shard: 5, rate: 3000 * ramp(t, 10), keys: 300, readShare: 0.2 }],
@@ -495,7 +523,9 @@ describe('median key rate', () => {
   });
 
   it('median key rate - read off the top keys when they are the whole keyspace', () => {
-    const base = snapshot({ now: T0 });
+    // Four shards: five keys are more keys than shards.
+    const all = snapshot({ now: T0 });
+    const base = { ...all, shards: all.shards.slice(0, 4) };
     const keys = [100, 4, 3, 2, 1].map((r, i) => ({
       ...base.topKeys[0]!,
       key: `k${i}`,
@@ -507,6 +537,30 @@ describe('median key rate', () => {
     const six = estimateMedianKeyRate({ ...base, topKeys: keys, distinctKeys: 6, totalKeyOps: 110.5 });
     expect(six).toBeGreaterThanOrEqual(2);
     expect(six).toBeLessThanOrEqual(3);
+  });
+
+  it('median key rate - fewer keys than shards: the idle rest of the keyspace counts at rate 0, so one key carrying all the load is hot', () => {
+    const base = snapshot({ now: T0 }); // 16 shards
+    const key = (name: string, reads: number) => ({ ...base.topKeys[0]!, key: name, reads, writes: 0 });
+    expect(
+      estimateMedianKeyRate({
+        ...base,
+        topKeys: [key('mylist', 45_000)],
+        distinctKeys: 1,
+        totalKeyOps: 45_000,
+      }),
+    ).toBe(0);
+    // Ten keys of sixteen: the median is the ninth.
+    const ten = Array.from({ length: 10 }, (_, i) => key(`k${i}`, 1000 - i));
+    expect(estimateMedianKeyRate({ ...base, topKeys: ten, distinctKeys: 10, totalKeyOps: 9955 })).toBe(992);
+    // Through the detector: a single key is a hot key within hotKeyRaiseTicks, not only a hot range.
+    const events = run(new Detector(), 20, (t) => ({
+      baseRate: 0,
+      hotKeys: [{ key: 'mylist', shard: 14, reads: t >= 5 ? 40_000 : 0, writes: 0 }],
+    }));
+    const first = raised(events)[0]!;
+    expect(`${first.hotspot.kind} ${first.hotspot.subject}`).toBe('hot-key mylist');
+    expect(first.tick).toBe(5 + KEY_RAISE - 1);
   });
 
   it('median key rate - no keys, no rate', () => {

@@ -19,6 +19,8 @@ export interface Source {
   readonly rate: number;
   readonly keyOf: (i: number) => string;
   readonly write?: boolean;
+  /** Writes that are a counter's increments (INCR ...); implies `write`. */
+  readonly increment?: boolean;
 }
 
 interface Pending {
@@ -27,6 +29,7 @@ interface Pending {
   readonly tenant: number;
   readonly key: Buffer;
   readonly write: boolean;
+  readonly increment: boolean;
   readonly sentAt: number;
   readonly weight: number;
 }
@@ -99,12 +102,13 @@ export class Traffic {
         const s = this.table.shardFor(key);
         const shard = t.shardIndex(s.id);
         const node = t.nodeIndex(s.node);
-        const write = src.write ?? false;
+        const increment = src.increment ?? false;
+        const write = increment || (src.write ?? false);
         t.count(shard, node, tenant, write);
         const weight = t.sample();
         const queue = this.#queues.get(node) ?? [];
         this.#queues.set(node, queue);
-        queue.push({ shard, node, tenant, key, write, sentAt: now, weight });
+        queue.push({ shard, node, tenant, key, write, increment, sentAt: now, weight });
         if (weight > 0) t.begin(shard, node, weight);
       }
       run.sent = due;
@@ -117,7 +121,19 @@ export class Traffic {
         if (r.weight === 0) continue;
         t.end(r.shard, r.node, r.weight);
         const micros = (this.clock.now() - r.sentAt) * 1000;
-        t.measure(r.shard, r.node, r.tenant, r.key, r.write, 40, 80, micros, Outcome.Ok, r.weight);
+        t.measure(
+          r.shard,
+          r.node,
+          r.tenant,
+          r.key,
+          r.write,
+          40,
+          80,
+          micros,
+          Outcome.Ok,
+          r.weight,
+          r.increment,
+        );
       }
     }
   }

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Detector } from '../../src/detect/detector.js';
 import type { TickSnapshot } from '../../src/detect/snapshot.js';
 import { Planner, type PlannerOutput } from '../../src/mitigate/planner.js';
+import { commandMixFrom } from '../../src/mitigate/planner-heavy.js';
 import { Traffic } from '../detect/traffic.js';
 import { at, ramp, snapshot, type WorldSpec } from '../detect/world.js';
 import { ActionLog, applies, kindsOf } from './planner-harness.js';
@@ -161,5 +162,50 @@ describe('planner - on real telemetry', () => {
       ['revert cache web:celebrity', 'revert throttle-key web:celebrity', `revert shed ${node}`].sort(),
     );
     expect(log.live()).toEqual([]);
+  });
+
+  it('planner - with the command mix from real telemetry, a hot INCR key is aggregated and a hot LPUSH key is not probed', () => {
+    const run = (withMix: boolean): string[] => {
+      // Nodes keep up: no impact, so a key that is no counter gets nothing (throttling needs impact).
+      const traffic = new Traffic();
+      traffic.add({ tenant: 'app', rate: 2000, keyOf: (i) => `key:${(i * 7919) % 100_000}` });
+      traffic.add({ tenant: 'app', rate: 4000, keyOf: () => 'views:home', increment: true });
+      const queue = { tenant: 'app', rate: 4000, keyOf: () => 'queue:jobs', write: true };
+      traffic.add(queue);
+      const detector = new Detector();
+      const log = new ActionLog(traffic.clock);
+      let last: TickSnapshot | undefined;
+      let active: string[] = [];
+      const planner = new Planner({
+        clock: traffic.clock,
+        hotspots: () => detector.active(),
+        actions: () => log.records,
+        snapshot: () => last,
+        ...(withMix ? { commandMix: commandMixFrom(traffic.telemetry) } : {}),
+      });
+      const steps: string[] = [];
+      for (let t = 0; t < 24; t++) {
+        // The queue's burst ends; its hotspot outlives it (hysteresis), the 1-s window does not.
+        if (t === 16) traffic.stop(queue);
+        traffic.run(250);
+        last = traffic.snapshot();
+        detector.tick(last);
+        const out = planner.tick();
+        log.submit(out);
+        steps.push(...kindsOf(out));
+        if (t === 15) active = detector.active().map((h) => `${h.kind} ${h.subject} ${h.heat}`);
+      }
+      expect(active).toEqual(
+        expect.arrayContaining(['hot-key views:home write-hot', 'hot-key queue:jobs write-hot']),
+      );
+      return steps;
+    };
+    expect(run(true)).toEqual(['aggregate views:home']);
+    // Without the mix both are probed with aggregation (queue:jobs is found no counter only later).
+    expect(
+      run(false)
+        .filter((s) => s.startsWith('aggregate'))
+        .sort(),
+    ).toEqual(['aggregate queue:jobs', 'aggregate views:home']);
   });
 });

@@ -160,6 +160,34 @@ describe('instrumentation', () => {
     expect(shards.get(xShard)!.errors).toBe(1);
   });
 
+  it('instrumentation - through the router, a key’s increments are counted among its writes: INCR, INCRBY, DECR, DECRBY and nothing else', () => {
+    const { table, backends } = cluster();
+    cleanups.push(() => Promise.all([...backends.values()].map((b) => b.close())).then(() => {}));
+    const clock = new ManualClock(START);
+    const telemetry = new RouterTelemetry({ clock });
+    const router = new Router(table, backends);
+    router.instrument(new Instrumentation(telemetry, table));
+    const session = new Session(1, 'test', false, 0);
+    for (let i = 0; i < 10; i++) {
+      send(router, session, 'INCR', 'likes');
+      send(router, session, 'INCRBY', 'likes', '5');
+      send(router, session, 'DECR', 'likes');
+      send(router, session, 'DECRBY', 'likes', '2');
+      send(router, session, 'SET', 'likes', '0');
+      send(router, session, 'LPUSH', 'jobs', 'j');
+      send(router, session, 'HINCRBY', 'h', 'f', '1');
+      send(router, session, 'INCRBYFLOAT', 'f', '1.5');
+      send(router, session, 'GET', 'likes');
+    }
+    clock.advance(1000);
+    expect(telemetry.commandMix(Buffer.from('likes'), 1)).toEqual({ increments: 40, writes: 50 });
+    // Not what aggregation batches: a hash field, a float, a list.
+    expect(telemetry.commandMix(Buffer.from('jobs'), 1)).toEqual({ increments: 0, writes: 10 });
+    expect(telemetry.commandMix(Buffer.from('h'), 1)).toEqual({ increments: 0, writes: 10 });
+    expect(telemetry.commandMix(Buffer.from('f'), 1)).toEqual({ increments: 0, writes: 10 });
+    expect(telemetry.commandMix(Buffer.from('never'), 1)).toBeNull();
+  });
+
   it('instrumentation - a node-overloaded reply counts as shed by its code, a Redis error as an error', () => {
     const clock = new ManualClock(START);
     const nodes = ['n0', 'n1'].map(nodeId);

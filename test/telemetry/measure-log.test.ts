@@ -24,19 +24,19 @@ describe('measure log', () => {
     const log = new MeasureLog();
     const rec = new Recorder();
     const keys = ['a', '', 'user:42:profile', 'é€'].map((k) => Buffer.from(k));
-    log.append(1, 2, 3, keys[0]!, false, 10, 20, 30.4, Outcome.Ok, 1);
-    log.append(4, 5, -1, null, true, 0, 8, 0, Outcome.Shed, 64);
-    log.append(6, 7, 8, keys[1]!, true, 1, 2, 3, Outcome.Error, 2);
-    log.append(9, 10, 11, keys[2]!, false, 4, 5, 6, Outcome.Ok, 1);
-    log.append(12, 13, 14, keys[3]!, true, 7, 8, 9, Outcome.Ok, 4);
+    log.append(1, 2, 3, keys[0]!, false, 10, 20, 30.4, Outcome.Ok, 1, false);
+    log.append(4, 5, -1, null, true, 0, 8, 0, Outcome.Shed, 64, false);
+    log.append(6, 7, 8, keys[1]!, true, 1, 2, 3, Outcome.Error, 2, true);
+    log.append(9, 10, 11, keys[2]!, false, 4, 5, 6, Outcome.Ok, 1, false);
+    log.append(12, 13, 14, keys[3]!, true, 7, 8, 9, Outcome.Shed, 4, true);
     expect(log.length).toBe(5);
     log.drain(rec);
     expect(rec.seen).toEqual([
-      [1, 2, 3, 'a', false, 10, 20, 30, Outcome.Ok, 1], // latency in whole µs
-      [4, 5, -1, null, true, 0, 8, 0, Outcome.Shed, 64],
-      [6, 7, 8, '', true, 1, 2, 3, Outcome.Error, 2],
-      [9, 10, 11, 'user:42:profile', false, 4, 5, 6, Outcome.Ok, 1],
-      [12, 13, 14, keys[3]!.toString('latin1'), true, 7, 8, 9, Outcome.Ok, 4],
+      [1, 2, 3, 'a', false, 10, 20, 30, Outcome.Ok, 1, false], // latency in whole µs
+      [4, 5, -1, null, true, 0, 8, 0, Outcome.Shed, 64, false],
+      [6, 7, 8, '', true, 1, 2, 3, Outcome.Error, 2, true],
+      [9, 10, 11, 'user:42:profile', false, 4, 5, 6, Outcome.Ok, 1, false],
+      [12, 13, 14, keys[3]!.toString('latin1'), true, 7, 8, 9, Outcome.Shed, 4, true],
     ]);
     expect(log.length).toBe(0);
     log.drain(rec);
@@ -48,14 +48,14 @@ describe('measure log', () => {
     const key = Buffer.alloc(LOG_MAX_KEY_BYTES, 0x61);
     let n = 0;
     while (log.fits(key.length)) {
-      log.append(0, 0, 0, key, false, 0, 0, 0, Outcome.Ok, 1);
+      log.append(0, 0, 0, key, false, 0, 0, 0, Outcome.Ok, 1, false);
       n++;
     }
     expect(n).toBeGreaterThan(0);
     expect(n).toBeLessThan(LOG_RECORDS); // key bytes ran out first
     expect(log.fits(0)).toBe(true);
     const small = new MeasureLog();
-    for (let i = 0; i < LOG_RECORDS; i++) small.append(0, 0, 0, null, false, 0, 0, 0, Outcome.Ok, 1);
+    for (let i = 0; i < LOG_RECORDS; i++) small.append(0, 0, 0, null, false, 0, 0, 0, Outcome.Ok, 1, false);
     expect(small.fits(0)).toBe(false);
   });
 

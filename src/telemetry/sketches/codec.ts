@@ -4,7 +4,8 @@
  *
  * All numbers little-endian. Counts are float64 (exact integers up to 2^53).
  *
- *   header  "HSK" 0x01 | flags u8 (bit 0: conservative update) | hllPrecision u8 | 0 u16
+ *   header  "HSK" 0x01 | flags u8 (bit 0: conservative update, bit 1: increments
+ *           follow each epoch's metrics) | hllPrecision u8 | 0 u16
  *           width u32 | depth u32 | capacity u32 | maxKeyBytes u32 | hash seed u32
  *           epochCount u32
  *   epoch   second f64 | requests f64 | HLL registers (2^hllPrecision bytes)
@@ -14,7 +15,10 @@
  *                 or 1 u8 + n u32 + n × (index u32, f64)  (sparse, when smaller)
  *             entries u32, each: count f64 | lower f64 | hash u32 | length u32
  *                                | stored u16 | stored key bytes
+ *           with flags bit 1, the increments: total f64 | cells as above
  *
+ * Bit 1 came later: a sketch without it (an older router's) decodes with no
+ * increments, and such an epoch merges as none seen.
  * Decoding checks the magic, the version and every length, and throws a
  * HotshardError (HS_ERR_BAD_REQUEST) rather than reading past the end.
  */
@@ -24,6 +28,7 @@ import type { Summary, SummaryEntry } from './space-saving.js';
 
 const MAGIC = 0x014b5348; // "HSK" then version 1, read as u32 LE
 const HEADER_BYTES = 32;
+const INCREMENTS_FLAG = 2;
 
 /** Parameters that must agree for two sketches to merge. */
 export interface SketchShape {
@@ -50,6 +55,8 @@ export interface EpochState {
   readonly registers: Uint8Array;
   /** Reads, writes, bytes. */
   readonly metrics: readonly [MetricState, MetricState, MetricState];
+  /** The writes that were a counter's increments (Count-Min only); absent from an older router. */
+  readonly increments?: { readonly total: number; readonly cells: Float64Array };
 }
 
 /** What one export carries. */
@@ -69,11 +76,12 @@ export function encodeSketch(state: SketchState): Buffer {
       size += 8 + cellsSize(m.cells, cellCount) + 4;
       for (const e of m.summary.entries) size += 26 + Math.min(e.key.length, shape.maxKeyBytes);
     }
+    size += 8 + cellsSize(ep.increments?.cells ?? null, cellCount);
   }
   const out = Buffer.allocUnsafe(size);
   let o = 0;
   o = out.writeUInt32LE(MAGIC, o);
-  o = out.writeUInt8(shape.conservative ? 1 : 0, o);
+  o = out.writeUInt8((shape.conservative ? 1 : 0) | INCREMENTS_FLAG, o);
   o = out.writeUInt8(shape.hllPrecision, o);
   o = out.writeUInt16LE(0, o);
   o = out.writeUInt32LE(shape.width, o);
@@ -101,6 +109,8 @@ export function encodeSketch(state: SketchState): Buffer {
         o += e.key.copy(out, o, 0, stored);
       }
     }
+    o = out.writeDoubleLE(ep.increments?.total ?? 0, o);
+    o = writeCells(out, o, ep.increments?.cells ?? null);
   }
   return out;
 }
@@ -140,7 +150,17 @@ export function decodeSketch(buf: Uint8Array): SketchState {
       readMetric(r, shape, cellCount),
       readMetric(r, shape, cellCount),
     ] as const;
-    epochs.push({ second, requests, registers, metrics });
+    if ((flags & INCREMENTS_FLAG) === 0) epochs.push({ second, requests, registers, metrics });
+    else {
+      const total = count(r.f64(), 'total');
+      epochs.push({
+        second,
+        requests,
+        registers,
+        metrics,
+        increments: { total, cells: readCells(r, cellCount) },
+      });
+    }
   }
   if (r.offset !== buf.length) throw bad(`${buf.length - r.offset} trailing bytes`);
   return { shape, epochs };
@@ -148,21 +168,7 @@ export function decodeSketch(buf: Uint8Array): SketchState {
 
 function readMetric(r: Reader, shape: SketchShape, cellCount: number): MetricState {
   const total = count(r.f64(), 'total');
-  const cells = new Float64Array(cellCount);
-  const mode = r.u8();
-  if (mode === 0) {
-    for (let i = 0; i < cellCount; i++) cells[i] = count(r.f64(), 'cell');
-  } else if (mode === 1) {
-    const n = r.u32();
-    if (n > cellCount) throw bad(`${n} sparse cells in a ${cellCount}-cell sketch`);
-    for (let i = 0; i < n; i++) {
-      const at = r.u32();
-      if (at >= cellCount) throw bad(`cell index ${at} out of range`);
-      cells[at] = count(r.f64(), 'cell');
-    }
-  } else {
-    throw bad(`cell encoding ${mode}`);
-  }
+  const cells = readCells(r, cellCount);
   const n = r.u32();
   if (n > shape.capacity) throw bad(`${n} entries exceed capacity ${shape.capacity}`);
   const entries: SummaryEntry[] = [];
@@ -184,18 +190,42 @@ function readMetric(r: Reader, shape: SketchShape, cellCount: number): MetricSta
   };
 }
 
+function readCells(r: Reader, cellCount: number): Float64Array {
+  const cells = new Float64Array(cellCount);
+  const mode = r.u8();
+  if (mode === 0) {
+    for (let i = 0; i < cellCount; i++) cells[i] = count(r.f64(), 'cell');
+  } else if (mode === 1) {
+    const n = r.u32();
+    if (n > cellCount) throw bad(`${n} sparse cells in a ${cellCount}-cell sketch`);
+    for (let i = 0; i < n; i++) {
+      const at = r.u32();
+      if (at >= cellCount) throw bad(`cell index ${at} out of range`);
+      cells[at] = count(r.f64(), 'cell');
+    }
+  } else {
+    throw bad(`cell encoding ${mode}`);
+  }
+  return cells;
+}
+
 function count(v: number, what: string): number {
   if (!(v >= 0) || v === Infinity) throw bad(`${what} ${v} is not a finite count`);
   return v;
 }
 
-function cellsSize(cells: Float64Array, count: number): number {
+// `null`: all cells zero (an epoch without increments), written sparse.
+function cellsSize(cells: Float64Array | null, count: number): number {
   let nonzero = 0;
-  for (let i = 0; i < cells.length; i++) if (cells[i] !== 0) nonzero++;
+  if (cells !== null) for (let i = 0; i < cells.length; i++) if (cells[i] !== 0) nonzero++;
   return 1 + Math.min(count * 8, 4 + nonzero * 12);
 }
 
-function writeCells(out: Buffer, o: number, cells: Float64Array): number {
+function writeCells(out: Buffer, o: number, cells: Float64Array | null): number {
+  if (cells === null) {
+    o = out.writeUInt8(1, o);
+    return out.writeUInt32LE(0, o);
+  }
   let nonzero = 0;
   for (let i = 0; i < cells.length; i++) if (cells[i] !== 0) nonzero++;
   if (4 + nonzero * 12 < cells.length * 8) {

@@ -2,6 +2,10 @@
  * Per-key heavy hitters of one router: for reads, writes and bytes separately a
  * Count-Min sketch (conservative update) and a SpaceSaving summary, plus a
  * HyperLogLog of distinct keys — kept per second in a small ring of epochs.
+ * A fourth Count-Min sketch counts the writes that are a counter's increments
+ * (INCR, INCRBY, DECR, DECRBY), so a hot key's command mix can be read
+ * (`increments`): it needs no ranking of its own, only a lookup of a key the
+ * others found.
  *
  * Windowing: one epoch per second; a window of the last N whole seconds sums
  * its epochs (Count-Min cell sums, SpaceSaving merges, HLL register max) and
@@ -102,11 +106,14 @@ class Epoch {
   requests = 0;
   readonly cms: readonly [CountMinSketch, CountMinSketch, CountMinSketch];
   readonly ss: readonly [SpaceSaving, SpaceSaving, SpaceSaving];
+  /** The writes that were increments, at the same cells as `cms`. */
+  readonly increments: CountMinSketch;
   readonly hll: HyperLogLog;
   constructor(o: HeavyHittersOptions) {
     const cms = (): CountMinSketch => new CountMinSketch(o);
     const ss = (): SpaceSaving => new SpaceSaving(o);
     this.cms = [cms(), cms(), cms()];
+    this.increments = cms();
     this.ss = [ss(), ss(), ss()];
     this.hll = new HyperLogLog(o.hllPrecision ?? 12);
   }
@@ -114,6 +121,7 @@ class Epoch {
     this.second = second;
     this.requests = 0;
     for (const c of this.cms) c.reset();
+    this.increments.reset();
     for (const s of this.ss) s.reset();
     this.hll.reset();
   }
@@ -188,21 +196,22 @@ export class HeavyHitters {
    * Hot path: one keyed request in the current second, counted `weight` times
    * (1, or the caller's own sampling factor), and sampled here above the
    * budget: a kept request updates the sketches with weight × this sampler's
-   * factor, so every estimate stays unbiased. Allocation-free.
+   * factor, so every estimate stays unbiased. `increment`: a write that is a
+   * counter's increment. Allocation-free.
    */
-  offer(key: Uint8Array, isWrite: boolean, bytes: number, weight = 1): void {
+  offer(key: Uint8Array, isWrite: boolean, bytes: number, weight = 1, increment = false): void {
     this.#current.requests += weight;
     // Decide before hashing: above the budget most requests cost one counter
     // and one comparison.
     const w = this.sampler.sample();
-    if (w !== 0) this.#update(key, isWrite, bytes, weight * w);
+    if (w !== 0) this.#update(key, isWrite, bytes, weight * w, increment);
   }
 
   // The sketch updates of one kept request. The distinct-key estimate comes
   // from the kept keys: under sampling a lower bound that stays close for keys
   // seen more than `weight` times per window (the detector only uses it for
   // the mean key rate).
-  #update(key: Uint8Array, isWrite: boolean, bytes: number, weight: number): void {
+  #update(key: Uint8Array, isWrite: boolean, bytes: number, weight: number, increment: boolean): void {
     const ep = this.#current;
     const h1 = keyHash(key);
     const h2 = remix(h1);
@@ -211,6 +220,7 @@ export class HeavyHitters {
     ep.cms[0].locate(h1, h2, at);
     const m = isWrite ? Metric.Writes : Metric.Reads;
     ep.ss[m].add(key, h1, weight, ep.cms[m].addAt(at, weight));
+    if (increment) ep.increments.addAt(at, weight);
     if (bytes > 0) {
       const wb = weight * bytes;
       ep.ss[Metric.Bytes].add(key, h1, wb, ep.cms[Metric.Bytes].addAt(at, wb));
@@ -279,6 +289,20 @@ export class HeavyHitters {
   }
 
   /**
+   * A key's increments (weighted, as `estimate` counts its writes) over the
+   * same window: the Count-Min estimate, so at or above the true count by at
+   * most ε × the window's increments (see the bounds above); 0 where no
+   * increment was seen.
+   */
+  increments(key: Uint8Array, seconds: number, withCurrent = false, oldestWeight = 1): number {
+    const epochs = this.#window(seconds, withCurrent);
+    if (epochs.every((ep) => ep.increments.total === 0)) return 0;
+    const weights = this.#weights(epochs, seconds, withCurrent, oldestWeight);
+    const cells = epochs.map((ep) => ep.increments.cells);
+    return summedEstimate(cells, keyHash(key), this.shape, weights);
+  }
+
+  /**
    * The heaviest keys over the last `seconds` whole seconds, by `by`
    * (default reads + writes), at most `limit`. With `withCurrent` the
    * current, partial second is in the window too, and `oldestWeight` (in
@@ -340,6 +364,7 @@ export class HeavyHitters {
         requests: ep.requests,
         registers: ep.hll.registers,
         metrics: [metric(Metric.Reads), metric(Metric.Writes), metric(Metric.Bytes)],
+        increments: { total: ep.increments.total, cells: ep.increments.cells },
       });
     }
     return { shape: this.shape, epochs };
@@ -389,6 +414,8 @@ export class HeavyHitters {
         mine.cms[m]!.mergeCells(src.cells, src.total, a.width, a.depth);
         mine.ss[m]!.merge(src.summary);
       }
+      const inc = ep.increments;
+      if (inc !== undefined) mine.increments.mergeCells(inc.cells, inc.total, a.width, a.depth);
       merged++;
     }
     return { merged, dropped };
