@@ -168,6 +168,12 @@ const mitigationSchema = z
     doNotTouch: keyPatterns.default([...PLANNER.doNotTouch]),
     hysteresisMs: milliseconds.default(PLANNER.hysteresisMs),
     verifyDelayMs: milliseconds.default(PLANNER.verifyDelayMs),
+    impactHoldMs: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(PLANNER.impactHoldMs),
     cooldownMs: z.coerce
       .number()
       .int()

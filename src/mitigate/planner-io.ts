@@ -23,6 +23,15 @@ export interface PlannerSettings {
   readonly hysteresisMs: number;
   /** How long after an action is applied its effect is measured (ms). */
   readonly verifyDelayMs: number;
+  /**
+   * How long a hotspot's impact must have lasted, seen at every tick, before
+   * a rung that refuses requests (throttle, quota, shedding) is taken first
+   * (ms). The detector reads p99 over a 1-s window, so one stall (a GC, a
+   * neighbour taking the CPU for a second) keeps it over the SLO for a second
+   * after: without this, such a second throttled a healthy key to the rate
+   * its node managed during the stall.
+   */
+  readonly impactHoldMs: number;
   /** After a refused or failed request, how long before the same action is asked again (ms); the executor's per-subject cooldown. */
   readonly cooldownMs: number;
   /** Most actions asked for in any minute (the executor caps the same). */
@@ -38,6 +47,7 @@ export const DEFAULT_PLANNER_SETTINGS: PlannerSettings = Object.freeze({
   doNotTouch: [],
   hysteresisMs: 30_000,
   verifyDelayMs: 5_000,
+  impactHoldMs: 1_500,
   cooldownMs: 10_000,
   maxActionsPerMinute: 60,
   targetUtilization: 0.7,

@@ -109,6 +109,8 @@ const P99: ImpactSignal = 'p99-over-slo';
  * reason to climb past it.
  */
 const RELIEVES_NODE: ReadonlySet<ActionKind> = new Set(['cache', 'replicate', 'aggregate', 'salt']);
+/** Rungs that refuse requests: taken first only on impact that lasted `impactHoldMs`. */
+const REFUSES: ReadonlySet<ActionKind> = new Set(['throttle-key', 'quota-tenant', 'shed']);
 /** Share of a key's writes that must be increments for it to count as a counter. */
 const COUNTER_SHARE = 0.5;
 const MINUTE = 60_000;
@@ -189,6 +191,8 @@ export class Planner {
   readonly #shedCauses = new Map<string, Set<string>>();
   /** This tick's shed requests and the subject whose ladder led to each (committed with the tick). */
   readonly #causes = new Map<PlannedAction, string>();
+  /** When each active hotspot's impact began (seen at every tick since), by hotspot id. */
+  readonly #impactSince = new Map<string, number>();
   /** When each apply was asked for, for maxActionsPerMinute. */
   #issued: number[] = [];
 
@@ -227,6 +231,10 @@ export class Planner {
       if (s !== null) hotBySubject.set(subjectKey(s), h);
     }
     const activeIds = new Set(active.map((h) => h.id));
+    for (const h of active)
+      if (h.impact.length === 0) this.#impactSince.delete(h.id);
+      else if (!this.#impactSince.has(h.id)) this.#impactSince.set(h.id, now);
+    for (const id of this.#impactSince.keys()) if (!activeIds.has(id)) this.#impactSince.delete(id);
     const liveBySlot = new Map<string, ActionRecord>();
     for (const r of records) {
       // A dry-run recommendation stands for its hotspot's episode, so it is not repeated every tick.
@@ -576,6 +584,8 @@ export class Planner {
         continue;
       }
       if ((kind === 'throttle-key' || kind === 'quota-tenant') && pressure.length === 0) return null;
+      // A refusal on impact that may be one stall's: wait until it has lasted.
+      if (REFUSES.has(kind) && !this.#impactHeld(h, view.now)) return null;
       if (kind === 'shed' && (!pressure.includes(P99) || this.#awaitingOn(view, target.name, judged)))
         return null;
       // With every tenant in one priority tier, shedding would refuse them all: the ladder ends short of it.
@@ -654,6 +664,11 @@ export class Planner {
   }
 
   // ---- helpers ------------------------------------------------------------
+
+  #impactHeld(h: Hotspot, now: number): boolean {
+    const since = this.#impactSince.get(h.id);
+    return since !== undefined && now - since >= this.settings.impactHoldMs;
+  }
 
   #isStrong(key: string): boolean {
     return this.#strong.matches(key) || this.#in.consistencyOf?.(key) === 'strong';

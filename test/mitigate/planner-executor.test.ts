@@ -39,7 +39,7 @@ describe('planner - with the executor', () => {
         status: (a) => executor.status(a.id),
         consistencyOf: (k) => policies.get(Buffer.from(k, 'latin1'))?.policy.consistency,
       },
-      { cooldownMs: 1_000, hysteresisMs: 10_000 },
+      { cooldownMs: 1_000, hysteresisMs: 10_000, impactHoldMs: 0 },
     );
     const log: string[] = [];
     const step = async (ms: number): Promise<void> => {

@@ -141,7 +141,8 @@ export class Bench {
   constructor(settings: Partial<PlannerSettings> = {}, inputs: Partial<PlannerInputs> = {}) {
     this.planner = new Planner(
       { clock: this.clock, hotspots: () => this.hot, actions: () => this.log.records, ...inputs },
-      settings,
+      // The ladder's own tests take impact as lasting; the hold has tests of its own.
+      { impactHoldMs: 0, ...settings },
     );
   }
 

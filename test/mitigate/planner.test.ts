@@ -192,6 +192,27 @@ describe('planner - the ladder', () => {
     expect(req?.prediction).toEqual({ metric: 'nodeP99Ms', before: 60, expected: 20, direction: 'below' });
   });
 
+  it('planner - a refusing rung waits until the impact has lasted impactHoldMs at every tick: one stall’s second over the SLO throttles nothing', () => {
+    const snap = world({ n0Rate: 10_000, capacity: null });
+    const b = new Bench(
+      { impactHoldMs: 1_500 },
+      { commandMix: () => ({ increments: 0, writes: 1 }), snapshot: () => snap },
+    );
+    const calm = hotspot({ subject: 'myzset', heat: 'write-hot' });
+    const hurt = hotspot({ subject: 'myzset', heat: 'write-hot', impact: IMPACT, severity: 'critical' });
+    b.hot = [calm];
+    expect(b.run(1_000)).toEqual([]);
+    // A stall: p99 over the SLO for 1.25 s (the 1-s window and then some), then gone.
+    b.hot = [hurt];
+    expect(b.run(1_250)).toEqual([]);
+    b.hot = [calm];
+    expect(b.run(1_000)).toEqual([]);
+    // Back, and it lasts: the clock starts again at the first tick that sees it, and 1.5 s on the throttle is asked for.
+    b.hot = [hurt];
+    expect(b.run(1_500)).toEqual([]);
+    expect(kindsOf(b.run(250))).toEqual(['throttle-key myzset']);
+  });
+
   it('planner - a throttle with capacity unknown takes the node’s present rate as its capacity, and never less than a shard’s share', () => {
     const snap = world({ n0Rate: 10_000, capacity: null });
     const b = new Bench({}, { commandMix: () => ({ increments: 0, writes: 1 }), snapshot: () => snap });
