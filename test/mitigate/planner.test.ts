@@ -213,6 +213,19 @@ describe('planner - the ladder', () => {
     expect(kindsOf(b.run(250))).toEqual(['throttle-key myzset']);
   });
 
+  it('planner - a key that is all its node’s load is not throttled, however long the impact: there is no one to protect', () => {
+    // n0 serves 8,000 ops/s, all of them the key's (its clients' own queue).
+    const snap = world({ n0Rate: 8_000, capacity: null });
+    const b = new Bench({}, { commandMix: () => ({ increments: 0, writes: 1 }), snapshot: () => snap });
+    b.hot = [hotspot({ subject: 'mylist', heat: 'write-hot', impact: IMPACT, severity: 'critical' })];
+    expect(b.run(10_000)).toEqual([]);
+    // The same key with 2,000 ops/s of others on its node: throttled.
+    const shared = world({ n0Rate: 10_000, capacity: null });
+    const c = new Bench({}, { commandMix: () => ({ increments: 0, writes: 1 }), snapshot: () => shared });
+    c.hot = b.hot;
+    expect(kindsOf(c.tick())).toEqual(['throttle-key mylist']);
+  });
+
   it('planner - a throttle with capacity unknown takes the node’s present rate as its capacity, and never less than a shard’s share', () => {
     const snap = world({ n0Rate: 10_000, capacity: null });
     const b = new Bench({}, { commandMix: () => ({ increments: 0, writes: 1 }), snapshot: () => snap });
