@@ -155,6 +155,12 @@ const milliseconds = z.coerce
   .int()
   .positive()
   .max(2 ** 31 - 1); // setTimeout's range
+/** As `milliseconds`, 0 allowed (no wait). */
+const millisecondsOrZero = z.coerce
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 31 - 1);
 
 /**
  * The planner and what it may do (src/mitigate/planner.ts, PlannerSettings,
@@ -168,18 +174,8 @@ const mitigationSchema = z
     doNotTouch: keyPatterns.default([...PLANNER.doNotTouch]),
     hysteresisMs: milliseconds.default(PLANNER.hysteresisMs),
     verifyDelayMs: milliseconds.default(PLANNER.verifyDelayMs),
-    impactHoldMs: z.coerce
-      .number()
-      .int()
-      .min(0)
-      .max(2 ** 31 - 1)
-      .default(PLANNER.impactHoldMs),
-    cooldownMs: z.coerce
-      .number()
-      .int()
-      .min(0)
-      .max(2 ** 31 - 1)
-      .default(PLANNER.cooldownMs),
+    impactHoldMs: millisecondsOrZero.default(PLANNER.impactHoldMs),
+    cooldownMs: millisecondsOrZero.default(PLANNER.cooldownMs),
     maxActionsPerMinute: positiveInt.default(PLANNER.maxActionsPerMinute),
     targetUtilization: z.coerce.number().gt(0).max(1).default(PLANNER.targetUtilization),
   })

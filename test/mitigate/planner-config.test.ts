@@ -43,6 +43,8 @@ describe('config - mitigation', () => {
     expect(() => fromFile({ strong: [''] })).toThrow(/mitigation\.strong\.0 .*empty pattern/);
     expect(() => fromFile({ targetUtilization: 1.5 })).toThrow(/mitigation\.targetUtilization/);
     expect(() => fromFile({ maxActionsPerMinute: 0 })).toThrow(/mitigation\.maxActionsPerMinute/);
+    expect(() => fromFile({ impactHoldMs: -1 })).toThrow(/mitigation\.impactHoldMs/);
+    expect(fromFile({ impactHoldMs: 0 }).mitigation.impactHoldMs).toBe(0);
     expect(() => fromFile({ hysteresisMs: 4000 })).toThrow(
       /mitigation\.hysteresisMs .*longer than verifyDelayMs \(5000\)/,
     );
