@@ -25,8 +25,7 @@ export interface PlannerSettings {
   readonly verifyDelayMs: number;
   /**
    * How long a hotspot's impact must have lasted, seen at every tick, before
-   * a rung that refuses requests (throttle, quota, shedding) is taken first
-   * (ms). The detector reads p99 over a 1-s window, so one stall (a GC, a
+   * a rung that refuses requests (throttle, quota, shedding) is taken (ms). The detector reads p99 over a 1-s window, so one stall (a GC, a
    * neighbour taking the CPU for a second) keeps it over the SLO for a second
    * after: without this, such a second throttled a healthy key to the rate
    * its node managed during the stall.

@@ -111,7 +111,7 @@ const P99: ImpactSignal = 'p99-over-slo';
 const RELIEVES_NODE: ReadonlySet<ActionKind> = new Set(['cache', 'replicate', 'aggregate', 'salt']);
 /** Below this share of its node's requests, the rest of a hot key's node is no one a throttle could protect. */
 const ALONE_OTHERS_SHARE = 0.05;
-/** Rungs that refuse requests: taken first only on impact that lasted `impactHoldMs`. */
+/** Rungs that refuse requests: taken only on impact that lasted `impactHoldMs`. */
 const REFUSES: ReadonlySet<ActionKind> = new Set(['throttle-key', 'quota-tenant', 'shed']);
 /** Share of a key's writes that must be increments for it to count as a counter. */
 const COUNTER_SHARE = 0.5;
