@@ -257,7 +257,8 @@ describe.skipIf(!hasRedis)('redis backend - invalidation feed', () => {
         await until(() => rec.keys.includes('*'), 'the flush before the run is reported');
         await sync();
         rec.heard.length = 0;
-        const mem = new MemoryBackend({ node: nodeId('mem-diff'), clock: new ManualClock() });
+        const clock = new ManualClock(Date.now());
+        const mem = new MemoryBackend({ node: nodeId('mem-diff'), clock });
         const memRec = new Recorder();
         const memFeed = mem.trackInvalidations(memRec);
         try {
@@ -269,7 +270,9 @@ describe.skipIf(!hasRedis)('redis backend - invalidation feed', () => {
               continue;
             }
             const [got, want] = [await send(mem, s.args), await send(other, s.args)];
-            expect(timeLeft(s.args, got), s.args.join(' ')).toEqual(timeLeft(s.args, want));
+            expect(timeLeft(s.args, got, clock.now()), s.args.join(' ')).toEqual(
+              timeLeft(s.args, want, Date.now()),
+            );
             await sync();
             expect(reported(memRec, memFrom), s.args.join(' ')).toEqual(reported(rec, from));
           }
@@ -284,12 +287,19 @@ describe.skipIf(!hasRedis)('redis backend - invalidation feed', () => {
 });
 
 /**
- * A TTL or PTTL as the differential compares it: the embedded node's clock
- * stands still while Redis's runs, so a time left is compared in whole
- * seconds (the difference stays far below one over a run); other replies as they are.
+ * A time to live as the differential compares it: the embedded node's clock
+ * stands still while Redis's runs, so a time left (TTL, PTTL) is compared in
+ * whole seconds (the difference stays far below one over a run), and an
+ * absolute expiry (EXPIRETIME, PEXPIRETIME) as the time left from each side's
+ * own clock, in tens of seconds (EXPIRETIME's rounding to a second alone can
+ * differ by one); other replies as they are.
  */
-function timeLeft(args: readonly string[], reply: unknown): unknown {
+function timeLeft(args: readonly string[], reply: unknown, nowMs: number): unknown {
   const name = args[0]!.toLowerCase();
-  if ((name !== 'pttl' && name !== 'ttl') || typeof reply !== 'number' || reply < 0) return reply;
-  return name === 'pttl' ? Math.ceil(reply / 1000) : reply;
+  if (typeof reply !== 'number' || reply < 0) return reply;
+  if (name === 'ttl') return reply;
+  if (name === 'pttl') return Math.ceil(reply / 1000);
+  if (name === 'expiretime') return { expiresInTensOfSeconds: Math.round((reply - nowMs / 1000) / 10) };
+  if (name === 'pexpiretime') return { expiresInTensOfSeconds: Math.round((reply - nowMs) / 10_000) };
+  return reply;
 }
