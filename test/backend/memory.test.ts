@@ -286,6 +286,36 @@ describe('memory backend - storage details', () => {
     await expect(drain()).rejects.toThrow(RangeError);
   });
 
+  it("a move's bulk calls take turns with the event loop, as a remote node's would", async () => {
+    const b = backend();
+    for (let i = 0; i < 5000; i++) syncCall(b, 'SET', `k${i}`, 'v');
+    // Stands for the client requests waiting in the event loop during a move.
+    let turns = 0;
+    let ticking = true;
+    const tick = (): void => {
+      turns++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    try {
+      const keys = Array.from({ length: 500 }, (_, i) => Buffer.from(`k${i}`));
+      const before = turns;
+      const dumps = await b.dumpKeys(keys);
+      expect(turns).toBeGreaterThan(before);
+      const at = turns;
+      await b.restoreKeys(keys.map((key, i) => ({ key, dump: dumps[i] ?? null })));
+      expect(turns).toBeGreaterThan(at);
+      // A scan over 5,000 names that takes none lets the loop turn at least every 1,024.
+      const scanStart = turns;
+      let batches = 0;
+      for await (const batch of b.scanKeys(() => false, 10)) batches += batch.length;
+      expect(batches).toBe(0);
+      expect(turns - scanStart).toBeGreaterThanOrEqual(4);
+    } finally {
+      ticking = false;
+    }
+  });
+
   it('INCRBY - matches 64-bit arithmetic on random sequences', () => {
     const int64 = fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n });
     fc.assert(
