@@ -209,7 +209,11 @@ describe('control api - a celebrity key over real RESP load', () => {
     const later = spike.hotspots.active.find((x) => x.id === h.id)!;
     expect(later).toBeDefined();
     expect(later.evidence.rate).toBeGreaterThan(RATE * SHARE * 0.5);
-    expect(later.evidence.rate).toBeLessThan(RATE * SHARE * 2);
+    // The evidence's rate is the recent one, over as little as 0.2 s: a backlog
+    // the generator sent at once after a CPU stall weighs more there than in a
+    // whole second (CI under load: 830/s for 400 sent). Still an order of
+    // magnitude below a unit error.
+    expect(later.evidence.rate).toBeLessThan(RATE * SHARE * 3);
     expect(later.evidence.rate).toBeGreaterThan(later.evidence.threshold!);
     expect(later.evidence.shareOfShard).toBeGreaterThan(0.8);
     expect(later.evidence.overMedian).toBeGreaterThan(10);
