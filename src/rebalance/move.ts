@@ -716,6 +716,19 @@ export class ShardMove {
     this.#state.counters.keysCleaned += await this.#copier!.clear(this.#source!, () => undefined);
   }
 
+  /**
+   * Whether the source is down. A copy's error can come from a side
+   * connection a moment before the data connection hears the node go (a
+   * killed redis-server closes both at once), so a source still up is asked
+   * once, for at most a second, before the answer.
+   */
+  async #sourceIsDown(): Promise<boolean> {
+    const source = this.#source;
+    if (source === undefined) return false;
+    if (source.status !== 'down') await within(source.barrier(), SOURCE_PROBE_MS);
+    return source.status === 'down';
+  }
+
   async #rollback(err: unknown): Promise<MoveResult> {
     const st = this.#state;
     if (err instanceof SwitchUnknown) {
@@ -729,7 +742,7 @@ export class ShardMove {
       );
     }
     const cancelled = err instanceof Interrupt && err.kind === 'cancel';
-    const sourceDown = this.#source?.status === 'down';
+    const sourceDown = !cancelled && (await this.#sourceIsDown());
     this.#watch?.close();
     this.#watch = null;
     this.#watchEpoch++;
@@ -826,6 +839,9 @@ export function beforeSwitch(phase: MovePhase): boolean {
 }
 
 /** `op`'s outcome, or 'late' when it takes longer than `ms` (it keeps running). */
+/** How long a rollback waits for the source's answer to tell a node that is down from one that is up. */
+const SOURCE_PROBE_MS = 1_000;
+
 async function within(op: Promise<void>, ms: number): Promise<'synced' | 'late'> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((resolve) => {
