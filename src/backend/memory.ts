@@ -436,7 +436,6 @@ export class MemoryBackend implements ShardBackend {
     return Promise.resolve();
   }
 
-  /** Runs a move operation on a node that is up; its result or failure as a promise. */
   /**
    * Bulk work (a move's copy, verify and cleanup batches) runs after a turn of
    * the event loop, where a remote node's reply would come: the batches then
@@ -447,6 +446,7 @@ export class MemoryBackend implements ShardBackend {
     return new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#settle(op));
   }
 
+  /** Runs a move operation on a node that is up; its result or failure as a promise. */
   #settle<T>(op: () => T): Promise<T> {
     try {
       this.#ensureUp();

@@ -742,7 +742,8 @@ export class ShardMove {
       );
     }
     const cancelled = err instanceof Interrupt && err.kind === 'cancel';
-    const sourceDown = !cancelled && (await this.#sourceIsDown());
+    // A cancel is not the source's doing: no need to ask it.
+    const sourceDown = cancelled ? this.#source?.status === 'down' : await this.#sourceIsDown();
     this.#watch?.close();
     this.#watch = null;
     this.#watchEpoch++;
@@ -838,10 +839,10 @@ export function beforeSwitch(phase: MovePhase): boolean {
   return PRE_SWITCH.includes(phase);
 }
 
-/** `op`'s outcome, or 'late' when it takes longer than `ms` (it keeps running). */
 /** How long a rollback waits for the source's answer to tell a node that is down from one that is up. */
 const SOURCE_PROBE_MS = 1_000;
 
+/** `op`'s outcome, or 'late' when it takes longer than `ms` (it keeps running). */
 async function within(op: Promise<void>, ms: number): Promise<'synced' | 'late'> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((resolve) => {
