@@ -4,7 +4,9 @@
  *
  * It forwards and does nothing else: hotshard's own request decoder and reply
  * scanner, one connection per node written once per turn of the event loop
- * (as hotshard's), replies back in order through one write per burst, and
+ * and read through `onread` (as hotshard's; here every read is copied out of
+ * one shared buffer, which for the bench's short reads is what hotshard
+ * does), replies back in order through one write per burst, and
  * none of hotshard's work (command table, routing table, telemetry, admission,
  * cache, transactions). Whatever hotshard/twemproxy misses at -P 1 that this
  * misses too is the cost of Node's sockets on that machine, not of hotshard.
@@ -22,6 +24,8 @@ import { RequestDecoder } from '../../src/protocol/request-decoder.js';
 
 type Done = (reply: Buffer) => void;
 
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+
 /** One pipelined connection to a node. */
 class NodeLink {
   readonly #socket: net.Socket;
@@ -33,9 +37,17 @@ class NodeLink {
 
   constructor(address: string) {
     const [host, port] = address.split(':');
-    this.#socket = net.connect({ host, port: Number(port) });
+    const onread = {
+      buffer: READ_BUFFER,
+      callback: (length: number): boolean => {
+        const chunk = Buffer.allocUnsafeSlow(length);
+        READ_BUFFER.copy(chunk, 0, 0, length);
+        this.#onData(chunk);
+        return true;
+      },
+    };
+    this.#socket = net.connect({ host, port: Number(port), onread });
     this.#socket.setNoDelay(true);
-    this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     this.#socket.on('error', (err) => fail(`node ${address}: ${err.message}`));
     this.#socket.on('close', () => fail(`node ${address} closed the connection`));
   }

@@ -351,7 +351,10 @@ export function learnCommands(infos: readonly RedisCommandInfo[]): string[] {
     added.push(info.name);
   }
   // A spelling looked up before now was cached as unknown.
-  if (added.length > 0) for (const [raw, spec] of spellings) if (spec === null) spellings.delete(raw);
+  if (added.length > 0) {
+    for (const [raw, spec] of spellings) if (spec === null) spellings.delete(raw);
+    recentNames.fill(undefined);
+  }
   return added;
 }
 
@@ -397,14 +400,34 @@ export function arityOk(spec: CommandSpec, argc: number): boolean {
 // lower-casing on every request (clients send one spelling consistently).
 const spellings = new Map<string, CommandSpec | null>();
 
+// In front of `spellings`, the spellings seen last by their bytes: a hit is a
+// short loop over a few bytes, where a miss here makes a string of the name
+// (a call into C++) and hashes it, on every request.
+const RECENT_SLOTS = 256;
+const recentNames: Array<Buffer | undefined> = new Array<Buffer | undefined>(RECENT_SLOTS).fill(undefined);
+const recentSpecs: Array<CommandSpec | null> = new Array<CommandSpec | null>(RECENT_SLOTS).fill(null);
+
 /** The spec of a command name as sent (any case); undefined when unknown. */
 export function lookupCommand(nameBuf: Buffer): CommandSpec | undefined {
-  if (nameBuf.length > 32) return undefined;
+  const length = nameBuf.length;
+  if (length > 32) return undefined;
+  let h = length;
+  for (let i = 0; i < length; i++) h = (h * 31 + nameBuf[i]!) | 0;
+  const slot = h & (RECENT_SLOTS - 1);
+  const seen = recentNames[slot];
+  if (seen !== undefined && seen.length === length) {
+    let i = 0;
+    while (i < length && seen[i] === nameBuf[i]) i++;
+    if (i === length) return recentSpecs[slot] ?? undefined;
+  }
   const raw = nameBuf.toString('latin1');
   let spec = spellings.get(raw);
   if (spec === undefined) {
     spec = specs.get(raw.toLowerCase()) ?? null;
     if (spellings.size < 4096) spellings.set(raw, spec);
   }
+  // A copy: the name is a view into a client's read, which must not be pinned.
+  recentNames[slot] = Buffer.from(nameBuf);
+  recentSpecs[slot] = spec;
   return spec ?? undefined;
 }

@@ -41,6 +41,28 @@ describe('command table', () => {
     expect(commandSpec('auth')).toMatchObject({ noauth: true, route: Route.Local, firstKey: 0 });
     expect(commandSpec('get')!.merge).toBeUndefined();
   });
+
+  it('command table - every spelling of every name finds its spec, however many names share a cache slot', () => {
+    const names = [...allCommandSpecs()].map((s) => s.name);
+    const spell = (name: string, i: number): string =>
+      [...name].map((c, j) => ((i + j) % 3 === 0 ? c.toUpperCase() : c)).join('');
+    // Several rounds in different orders: each lookup may evict another name's slot.
+    for (let round = 0; round < 3; round++) {
+      for (const [i, name] of names.entries()) {
+        const sent = Buffer.from(spell(name, i + round));
+        expect(lookupCommand(sent)?.name, sent.toString()).toBe(name);
+      }
+      names.reverse();
+    }
+    for (const unknown of ['gett', 'ge', 'xget', 'GET ', '', 'a'.repeat(33)])
+      expect(lookupCommand(Buffer.from(unknown)), unknown).toBeUndefined();
+    // The cache keeps its own copy: the client's buffer is reused for the next read.
+    const sent = Buffer.from('hget');
+    expect(lookupCommand(sent)?.name).toBe('hget');
+    sent.write('hset');
+    expect(lookupCommand(sent)?.name).toBe('hset');
+    expect(lookupCommand(Buffer.from('hget'))?.name).toBe('hget');
+  });
 });
 
 describe('command table - Redis 7 commands and their keys', () => {
