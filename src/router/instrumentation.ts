@@ -180,6 +180,12 @@ export class Instrumentation {
    * A multi-key command about to be split: `at` holds each key's shard place
    * in the routing table in force (shardsOfKeys). Counts each key on its own
    * shard, and returns the callback to send it with (as `keyed` does).
+   *
+   * Commands whose keys are not where the spec's first key and step put them
+   * (scripts' declared keys, a transaction's block) come with their keys
+   * packed after the name (`step` 1), and with `write` when what they do to
+   * their keys is not the spec's flag (EVAL has none: its writes are the
+   * script's).
    */
   multiKey(
     session: Session,
@@ -187,12 +193,15 @@ export class Instrumentation {
     cmd: Command,
     at: Int32Array,
     done: ReplyCallback,
+    write = spec.write,
+    step = spec.step,
   ): ReplyCallback {
+    if (at.length === 0) return done;
     const tenant = this.#tenant(session, cmd.args[1]!);
     for (let k = 0; k < at.length; k++) {
-      this.telemetry.count(this.#shardIds[at[k]!]!, this.#nodeIds[at[k]!]!, tenant, spec.write);
+      this.telemetry.count(this.#shardIds[at[k]!]!, this.#nodeIds[at[k]!]!, tenant, write);
     }
-    if (this.#splits?.watching != null) this.#splits.recordKeys(at, cmd.args, spec.step);
+    if (this.#splits?.watching != null) this.#splits.recordKeys(at, cmd.args, step);
     const weight = this.telemetry.sample();
     const logged = this.accessLog !== undefined && this.accessLog.sample();
     if (weight === 0 && !logged) return done;
@@ -207,7 +216,7 @@ export class Instrumentation {
       nodes[k] = this.#nodeIds[at[k]!]!;
     }
     const measured = new MeasuredMultiKey(this, session, spec, cmd, tenant, weight, logged, done);
-    return replyTo(measured.send(shards, nodes), 0);
+    return replyTo(measured.send(shards, nodes, write, step), 0);
   }
 }
 
@@ -321,11 +330,15 @@ class MeasuredMultiKey extends Measured {
   shards: Int32Array = NO_INDEXES;
   nodes: Int32Array = NO_INDEXES;
   bytesIn = 0;
+  write = false;
+  step = 1;
 
   /** Its keys go to `shards` on `nodes` now (telemetry indexes, in key order). */
-  send(shards: Int32Array, nodes: Int32Array): this {
+  send(shards: Int32Array, nodes: Int32Array, write: boolean, step: number): this {
     this.shards = shards;
     this.nodes = nodes;
+    this.write = write;
+    this.step = step;
     this.bytesIn = Math.ceil(requestBytes(this.cmd) / shards.length);
     if (this.weight > 0)
       for (let i = 0; i < shards.length; i++) this.ins.telemetry.begin(shards[i]!, nodes[i]!, this.weight);
@@ -335,20 +348,20 @@ class MeasuredMultiKey extends Measured {
   settle(_seq: number, reply: Reply): void {
     const micros = (performance.now() - this.started) * 1000;
     const outcome = outcomeOf(reply);
-    const { shards, nodes, weight, spec, cmd, bytesIn } = this;
+    const { shards, nodes, weight, cmd, bytesIn, write, step } = this;
     const telemetry = this.ins.telemetry;
     const n = shards.length;
     if (weight > 0) {
       const bytesOut = Math.ceil(replyBytes(reply) / n);
       for (let i = 0; i < n; i++) {
-        const key = cmd.args[1 + i * spec.step]!;
+        const key = cmd.args[1 + i * step]!;
         telemetry.end(shards[i]!, nodes[i]!, weight);
         telemetry.measure(
           shards[i]!,
           nodes[i]!,
           this.tenantNow,
           key,
-          spec.write,
+          write,
           bytesIn,
           bytesOut,
           micros,

@@ -45,6 +45,11 @@ export interface KeyHandler {
    */
   refusal?(): Reply | undefined;
   /**
+   * Takes what `run` would take (a throttle's token) for a command the node
+   * runs whole (a script, a transaction's block), once `refusal` said it may go.
+   */
+  charge?(): void;
+  /**
    * A write to the key was acknowledged on a path that did not go through
    * `run` (a transaction or a script the node ran whole): drop whatever the
    * handler keeps of the key's value, before the reply reaches the client, as

@@ -138,6 +138,9 @@ export class Router {
       dedicated: this.dedicated,
       hiddenKeys: this.hiddenKeys,
       stats: this.stats,
+      get instrumentation() {
+        return router.#instrumentation;
+      },
       blockedSessions: this.blockedSessions,
       nodeOrder: this.#nodeOrder,
       options,

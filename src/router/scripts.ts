@@ -30,6 +30,7 @@ import {
   afterReadsOf,
   holdSession,
   keysOf,
+  packedKeys,
   place,
   resume,
   type SingleNodeHost,
@@ -84,14 +85,22 @@ export function runScript(
     host.stats.rejected++;
     return done(noLua(backend.node, what));
   }
-  if (host.admission.engaged && keys.length > 0) {
-    const refused = host.admission.admitShards(session, keys[0]!, host.table, placed.at);
-    if (refused !== undefined) return done(refused);
-  }
   // A read-only script writes nothing; any other may write each declared key
   // (EVAL has no `write` flag in Redis's table: its writes are the script's).
-  const after = spec.flags.includes('readonly') ? done : afterBlockWrites(host.policies, keys, done);
-  if (after === done) return backend.send(cmd, done);
+  const readOnly = spec.flags.includes('readonly');
+  // Telemetry counts each declared key on its shard, as for MGET: a key a
+  // rate-limiting script hammers is a hot key like any other.
+  const ins = host.instrumentation;
+  const measured =
+    ins === undefined
+      ? done
+      : ins.multiKey(session, spec, packedKeys(cmd, keys), placed.at, done, !readOnly, 1);
+  if (host.admission.engaged && keys.length > 0) {
+    const refused = host.admission.admitShards(session, keys[0]!, host.table, placed.at);
+    if (refused !== undefined) return measured(refused);
+  }
+  const after = readOnly ? measured : afterBlockWrites(host.policies, keys, measured);
+  if (after === measured) return backend.send(cmd, measured);
   // A cached key: the session's reads of it out on the node's feed connection
   // are answered first (the script could overtake them), and its next requests
   // wait for the script's reply, which drops the cached value.

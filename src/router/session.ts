@@ -9,6 +9,8 @@ export interface QueuedCommand {
   readonly frame: Buffer | undefined;
   /** The keys it touches (where it must run). */
   readonly keys: readonly Buffer[];
+  /** Whether it may write them (its spec's flag; a script that is not read-only). */
+  readonly write: boolean;
 }
 
 /** WATCH's pin: a dedicated connection to the node of the watched keys. */

@@ -11,15 +11,17 @@
  * shard for good.
  */
 import type { ReplyCallback, ShardBackend } from '../backend/backend.js';
+import type { Command } from '../protocol/command.js';
 import { ErrorCode } from '../errors.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
-import { ReplyError, hsError } from '../protocol/reply.js';
+import { ReplyError, hsError, type Reply } from '../protocol/reply.js';
 import type { RangeGate } from '../rebalance/range-gate.js';
 import type { Admission } from './admission.js';
 import { keysOf as keyPositions, type CommandSpec } from './command-table.js';
 import type { DedicatedPool } from './dedicated-pool.js';
 import type { KeyHandler, KeyPolicyTable } from './key-policies.js';
+import type { Instrumentation } from './instrumentation.js';
 import type { HiddenKeys } from './multi-key.js';
 import type { Session } from './session.js';
 
@@ -34,15 +36,27 @@ export interface SingleNodeHost {
   readonly dedicated: DedicatedPool;
   readonly hiddenKeys: ReadonlySet<HiddenKeys>;
   readonly stats: { rejected: number };
+  /** Telemetry and the access log, when on. */
+  readonly instrumentation: Instrumentation | undefined;
   /** Runs a request again through the router (after a hold), counted once. */
   again(session: Session, args: Buffer[], frame: Buffer | undefined, done: ReplyCallback): void;
 }
 
 /** Where a set of keys must run. */
+/**
+ * What telemetry is told of a command whose keys are not where its spec puts
+ * them (a script's declared keys, a transaction's block): the keys packed
+ * after the name, step 1 (see Instrumentation.multiKey). The frame stays the
+ * request's own, for its size.
+ */
+export function packedKeys(cmd: Command, keys: readonly Buffer[]): Command {
+  return { name: cmd.name, args: [cmd.args[0]!, ...keys], frame: cmd.frame };
+}
+
 export type Placement =
   | { readonly kind: 'hold' }
   | { readonly kind: 'node'; readonly node: NodeId; readonly at: Int32Array }
-  | { readonly kind: 'refused'; readonly reply: ReplyError };
+  | { readonly kind: 'refused'; readonly reply: Reply };
 
 const NOT_INTEGER = new ReplyError('ERR value is not an integer or out of range');
 
@@ -126,6 +140,8 @@ export function place(
       const reply = policyRefusal(host.policies, what, key);
       if (reply !== undefined) return { kind: 'refused', reply };
     }
+    // Every key may go: a throttled one is charged its token, as its own commands are.
+    for (const key of keys) host.policies.get(key)?.handler.charge?.();
   }
   // No key: any node serves it; the first shard's, so it is always the same one.
   return { kind: 'node', node: node ?? table.shards[0]!.node, at };
@@ -157,18 +173,23 @@ export function crossShard(
 
 /**
  * A key whose policy changes where or how it is stored (replicas, salted
- * sub-keys, batched counters, a throttle) cannot take part in a block the
- * node runs whole. A cache alone leaves the key plain on its node, and the
- * node's invalidations keep the cache coherent with writes made inside.
+ * sub-keys, batched counters) cannot take part in a block the node runs
+ * whole. A cache alone leaves the key plain on its node, and the node's
+ * invalidations keep the cache coherent with writes made inside; a throttle
+ * answers its refusal when the key is out of tokens.
  */
-function policyRefusal(policies: KeyPolicyTable, what: string, key: Buffer): ReplyError | undefined {
+function policyRefusal(policies: KeyPolicyTable, what: string, key: Buffer): Reply | undefined {
   const entry = policies.get(key);
   if (entry === undefined) return undefined;
   const policy = entry.policy as Readonly<Record<string, unknown>> | null;
-  const reshaping = ['replicas', 'salt', 'aggregate', 'throttle'].filter(
-    (name) => policy !== null && typeof policy === 'object' && policy[name] !== undefined,
-  );
-  if (reshaping.length === 0 && policy !== null && typeof policy === 'object') return undefined;
+  const has = (name: string): boolean =>
+    policy !== null && typeof policy === 'object' && policy[name] !== undefined;
+  const reshaping = ['replicas', 'salt', 'aggregate'].filter(has);
+  // A throttle changes how often, not how the key is stored: a block on the
+  // key is held to its limit as the key's own commands are (BUSY with a
+  // retry-after when it is out of tokens), not refused.
+  if (reshaping.length === 0 && policy !== null && typeof policy === 'object')
+    return has('throttle') ? entry.handler.refusal?.() : undefined;
   return hsError(
     ErrorCode.NotAllowed,
     `${what} refused, nothing ran: key ${printable(key)} has a hot-key policy (${reshaping.join(', ') || 'unknown'}) ` +

@@ -38,6 +38,7 @@ import {
   afterReadsOf,
   holdSession,
   keysOf,
+  packedKeys,
   place,
   resume,
   type SingleNodeHost,
@@ -104,7 +105,7 @@ export function runTransactionCommand(
       endTransaction(host, session);
       return done(OK);
     case 'exec':
-      return exec(host, session, args, frame, done);
+      return exec(host, session, spec, args, frame, done);
     case 'watch':
       if (session.multi !== null) return done(new ReplyError('ERR WATCH inside MULTI is not allowed'));
       return watch(host, session, args, frame, done);
@@ -155,6 +156,7 @@ export function queueCommand(
     args: args.map((a) => Buffer.from(a)),
     frame: frame === undefined ? undefined : Buffer.from(frame),
     keys: keys.map((k) => Buffer.from(k)),
+    write: spec.write || (spec.route === Route.Special && !spec.flags.includes('readonly')),
   });
   return done(QUEUED);
 }
@@ -178,6 +180,7 @@ export function unwatch(host: SingleNodeHost, session: Session): void {
 function exec(
   host: SingleNodeHost,
   session: Session,
+  spec: CommandSpec,
   args: Buffer[],
   frame: Buffer | undefined,
   done: ReplyCallback,
@@ -220,6 +223,22 @@ function exec(
     return done(placed.reply);
   }
   const node = keys.length === 0 && watching !== null ? watching.node : placed.node;
+  // Telemetry counts the block's keys on their shards as one multi-key
+  // request, timed by EXEC's reply, a write when any command in it writes:
+  // a counter bumped in MULTI / EXEC is a hot key like any other.
+  const ins = host.instrumentation;
+  if (ins !== undefined) {
+    const write = queued.some((q) => q.write);
+    done = ins.multiKey(
+      session,
+      spec,
+      packedKeys({ name: spec.name, args, frame }, keys),
+      placed.at,
+      done,
+      write,
+      1,
+    );
+  }
   if (host.admission.engaged && keys.length > 0) {
     const refused = host.admission.admitShards(session, keys[0]!, table, placed.at);
     if (refused !== undefined) {

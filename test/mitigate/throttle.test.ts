@@ -11,6 +11,7 @@ import { throttleRemedy } from '../../src/mitigate/actions/throttle.js';
 import { PolicyManager } from '../../src/mitigate/policies.js';
 import { OK, ReplyError, type Reply } from '../../src/protocol/reply.js';
 import type { Router } from '../../src/router/router.js';
+import { Session } from '../../src/router/session.js';
 import { memoryCluster, send } from './cluster.js';
 
 const router = (): Router => memoryCluster({ nodes: ['n0', 'n1'], shards: 4 });
@@ -124,5 +125,26 @@ describe('throttle remedy', () => {
       retryAfterMs: 100,
       scope: 'key',
     });
+  });
+
+  it('throttle - a transaction on a throttled key is held to its limit, not refused: it runs while tokens last, then gets the retry-after', async () => {
+    const r = router();
+    const clock = new ManualClock();
+    const m = new PolicyManager({ router: r, clock }, [throttleRemedy()]);
+    await m.set(Buffer.from('hot'), { consistency: 'bounded', throttle: { opsPerSec: 10, burst: 2 } });
+    const session = new Session(7, 'test', false, 0);
+    const block = async (): Promise<Reply> => {
+      expect(await send(r, session, 'MULTI')).toBe(OK);
+      await send(r, session, 'INCR', 'hot');
+      return send(r, session, 'EXEC');
+    };
+    expect(await block()).toEqual([1]);
+    expect(await block()).toEqual([2]);
+    // Out of tokens: the block is answered as the key's own commands are, and nothing in it ran.
+    expect(shown(await block())).toEqual({ code: ErrorCode.Throttled, retryAfterMs: 100, scope: 'key' });
+    clock.advance(100);
+    expect(shown(await send(r, 'GET', 'hot'))).toBe('2');
+    // The block's token is taken like any command's: the GET took the one that came back.
+    expect(shown(await block())).toMatchObject({ code: ErrorCode.Throttled });
   });
 });

@@ -48,6 +48,11 @@ class ThrottleStage implements RemedyStage {
     done(this.#refused(wait));
   }
 
+  charge(): void {
+    if (this.bucket.take() === 0) this.admitted++;
+    else this.throttled++;
+  }
+
   refusal(): Reply | undefined {
     const wait = this.bucket.wait();
     if (wait === 0) return undefined;
