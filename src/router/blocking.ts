@@ -28,6 +28,7 @@ import {
   errorReply,
   holdSession,
   keysOf,
+  packedKeys,
   place,
   printable,
   resume,
@@ -72,8 +73,14 @@ export function runBlocking(
   const node = placed.node;
   const backend = host.backends.get(node)!;
   // XREAD without BLOCK answers at once: an ordinary read on the data connection.
-  if ((spec.name === 'xread' || spec.name === 'xreadgroup') && !hasBlockOption(args))
-    return backend.send(cmd, done);
+  const waits = !((spec.name === 'xread' || spec.name === 'xreadgroup') && !hasBlockOption(args));
+  // Telemetry counts each key on its shard and in the key sketches, as for
+  // MGET: a queue its consumers pop hard is a hot key. One that may wait is
+  // measured untimed, its wait for an element being the application's.
+  const ins = host.instrumentation;
+  if (ins !== undefined)
+    done = ins.multiKey(session, spec, packedKeys(cmd, keys), placed.at, done, spec.write, 1, !waits);
+  if (!waits) return backend.send(cmd, done);
   // An embedded node parks the command itself: no connection to hold.
   if (backend.sendBlocking !== undefined)
     return parkOnNode(host, session, backend.sendBlocking.bind(backend), node, keys, cmd, done);

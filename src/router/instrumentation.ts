@@ -185,7 +185,9 @@ export class Instrumentation {
    * (scripts' declared keys, a transaction's block) come with their keys
    * packed after the name (`step` 1), and with `write` when what they do to
    * their keys is not the spec's flag (EVAL has none: its writes are the
-   * script's).
+   * script's). A blocking command is measured untimed (`timed` false): its
+   * wait for an element is not the node's service time, and while it waits
+   * it is not in flight on the node's queue.
    */
   multiKey(
     session: Session,
@@ -195,6 +197,7 @@ export class Instrumentation {
     done: ReplyCallback,
     write = spec.write,
     step = spec.step,
+    timed = true,
   ): ReplyCallback {
     if (at.length === 0) return done;
     const tenant = this.#tenant(session, cmd.args[1]!);
@@ -216,7 +219,7 @@ export class Instrumentation {
       nodes[k] = this.#nodeIds[at[k]!]!;
     }
     const measured = new MeasuredMultiKey(this, session, spec, cmd, tenant, weight, logged, done);
-    return replyTo(measured.send(shards, nodes, write, step), 0);
+    return replyTo(measured.send(shards, nodes, write, step, timed), 0);
   }
 }
 
@@ -332,15 +335,17 @@ class MeasuredMultiKey extends Measured {
   bytesIn = 0;
   write = false;
   step = 1;
+  timed = true;
 
   /** Its keys go to `shards` on `nodes` now (telemetry indexes, in key order). */
-  send(shards: Int32Array, nodes: Int32Array, write: boolean, step: number): this {
+  send(shards: Int32Array, nodes: Int32Array, write: boolean, step: number, timed: boolean): this {
     this.shards = shards;
     this.nodes = nodes;
     this.write = write;
     this.step = step;
+    this.timed = timed;
     this.bytesIn = Math.ceil(requestBytes(this.cmd) / shards.length);
-    if (this.weight > 0)
+    if (this.weight > 0 && timed)
       for (let i = 0; i < shards.length; i++) this.ins.telemetry.begin(shards[i]!, nodes[i]!, this.weight);
     return this;
   }
@@ -348,14 +353,14 @@ class MeasuredMultiKey extends Measured {
   settle(_seq: number, reply: Reply): void {
     const micros = (performance.now() - this.started) * 1000;
     const outcome = outcomeOf(reply);
-    const { shards, nodes, weight, cmd, bytesIn, write, step } = this;
+    const { shards, nodes, weight, cmd, bytesIn, write, step, timed } = this;
     const telemetry = this.ins.telemetry;
     const n = shards.length;
     if (weight > 0) {
       const bytesOut = Math.ceil(replyBytes(reply) / n);
       for (let i = 0; i < n; i++) {
         const key = cmd.args[1 + i * step]!;
-        telemetry.end(shards[i]!, nodes[i]!, weight);
+        if (timed) telemetry.end(shards[i]!, nodes[i]!, weight);
         telemetry.measure(
           shards[i]!,
           nodes[i]!,
@@ -364,7 +369,7 @@ class MeasuredMultiKey extends Measured {
           write,
           bytesIn,
           bytesOut,
-          micros,
+          timed ? micros : -1,
           outcome,
           weight,
         );

@@ -44,14 +44,19 @@ export const Field = {
   LatencySum: 6,
   /** Peak in-flight gauge seen during the second. */
   InflightMax: 7,
+  /**
+   * Requests measured without a latency: a blocking command, whose wait for
+   * an element is the application's, not the node's service time.
+   */
+  Untimed: 8,
   /** Percentiles of the second (µs), written when the second completes. */
-  P50: 8,
-  P99: 9,
-  P999: 10,
+  P50: 9,
+  P99: 10,
+  P999: 11,
 } as const;
 /** One scalar field. */
 export type Field = (typeof Field)[keyof typeof Field];
-const FIELDS = 11;
+const FIELDS = 12;
 
 /** Seconds per coarse histogram block. */
 export const COARSE_BLOCK_SECONDS = 10;
@@ -72,8 +77,10 @@ export interface WindowTotals {
   bytesOut: number;
   errors: number;
   shed: number;
-  /** Requests with a recorded latency (everything but shed requests). */
+  /** Requests with a recorded latency (everything but shed and untimed requests). */
   timed: number;
+  /** Requests measured without a latency (Field.Untimed). */
+  untimed: number;
   latencySum: number;
   inflightMax: number;
 }
@@ -342,7 +349,7 @@ export class EntityCounters {
     bytesOut: number,
     latencyMicros: number,
     outcome: number,
-    latencyBucket = outcome === 2 ? -1 : bucketOf(latencyMicros),
+    latencyBucket = outcome === 2 || latencyMicros < 0 ? -1 : bucketOf(latencyMicros),
     weight = 1,
   ): void {
     const b = this.#blocks[e];
@@ -356,7 +363,7 @@ export class EntityCounters {
     if (latencyBucket >= 0) {
       s[slot * FIELDS + Field.LatencySum]! += latencyMicros * weight;
       b.fine[this.#fineBase + latencyBucket]! += weight;
-    }
+    } else if (outcome !== 2) s[slot * FIELDS + Field.Untimed]! += weight;
   }
 
   /** In-flight gauge up by `weight` (a measured request sent). */
@@ -400,6 +407,7 @@ export class EntityCounters {
       errors: 0,
       shed: 0,
       timed: 0,
+      untimed: 0,
       latencySum: 0,
       inflightMax: 0,
     };
@@ -418,10 +426,11 @@ export class EntityCounters {
       t.bytesOut += s[slot * FIELDS + Field.BytesOut]!;
       t.errors += s[slot * FIELDS + Field.Errors]!;
       t.shed += s[slot * FIELDS + Field.Shed]!;
+      t.untimed += s[slot * FIELDS + Field.Untimed]!;
       t.latencySum += s[slot * FIELDS + Field.LatencySum]!;
       t.inflightMax = Math.max(t.inflightMax, s[slot * FIELDS + Field.InflightMax]!);
     }
-    t.timed = t.reads + t.writes - t.shed;
+    t.timed = t.reads + t.writes - t.shed - t.untimed;
     return t;
   }
 

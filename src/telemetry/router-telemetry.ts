@@ -274,7 +274,9 @@ export class RouterTelemetry {
    * `count` when sent). `key` is `null` for a keyless command. Counts
    * `weight` times (what `sample` returned); `increment` marks a write that
    * is a counter's increment (CommandSpec.increment), which the key sketches
-   * count too (`commandMix`). Reads the clock once: the first
+   * count too (`commandMix`). A negative `latencyMicros` measures it
+   * untimed (a blocking command): counted, offered to the key sketches, no
+   * latency sample. Reads the clock once: the first
    * call in a new second rotates the rings. Written to the measure log and
    * folded into counters and sketches a batch at a time (measure-log.ts);
    * every read folds what is pending first. Allocation-free.
@@ -469,7 +471,7 @@ export class RouterTelemetry {
       const reads = t.reads - uncovered(c, e, Field.Reads, oldest, f);
       const writes = t.writes - uncovered(c, e, Field.Writes, oldest, f);
       const shed = t.shed - uncovered(c, e, Field.Shed, oldest, f);
-      let measured = timed + shed;
+      let measured = timed + shed + t.untimed - uncovered(c, e, Field.Untimed, oldest, f);
       if (f > 0 && timed > 0) {
         // The oldest second's latency samples: its histogram, as the window's.
         const inOldest =
@@ -584,14 +586,14 @@ export class RouterTelemetry {
     const c = this.counters(kind);
     const e = c.find(id);
     if (e === undefined) return 1;
-    // Measured: latency samples (recorded as replies arrive) and shed requests.
+    // Measured: latency samples (recorded as replies arrive), shed and untimed requests.
     const both = c.totals(e, 1, true);
     let sent = both.reads + both.writes;
-    let measured = histogramCount(c.latency(e, 1, true)) + both.shed;
+    let measured = histogramCount(c.latency(e, 1, true)) + both.shed + both.untimed;
     if (this.#elapsedFraction() >= 0.25) {
       const before = c.totals(e, 1);
       sent -= before.reads + before.writes;
-      measured -= histogramCount(c.latency(e, 1)) + before.shed;
+      measured -= histogramCount(c.latency(e, 1)) + before.shed + before.untimed;
     }
     return measured > 0 && sent > 0 ? sent / measured : 1;
   }
@@ -735,7 +737,8 @@ class Folder implements MeasureSink {
     weight: number,
     increment: boolean,
   ): void {
-    const bucket = outcome === Outcome.Shed ? -1 : bucketOf(latencyMicros);
+    // A negative latency: measured untimed (a blocking command's wait is not service time).
+    const bucket = outcome === Outcome.Shed || latencyMicros < 0 ? -1 : bucketOf(latencyMicros);
     this.shards.add(shard, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
     this.nodes.add(node, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);
     if (tenant >= 0) this.tenants.add(tenant, bytesIn, bytesOut, latencyMicros, outcome, bucket, weight);

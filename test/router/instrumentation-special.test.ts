@@ -108,6 +108,40 @@ describe('instrumentation of commands run whole on one node', () => {
     expect(ops).toEqual({ reads: 20, writes: 60 });
   });
 
+  it('instrumentation - a blocking pop counts its key, untimed: no latency sample for its wait, and not in flight while it waits', async () => {
+    const backends = new Map<NodeId, ShardBackend>(
+      ['n0', 'n1'].map((n) => [nodeId(n), new MemoryBackend({ node: nodeId(n) })]),
+    );
+    cleanups.push(() => Promise.all([...backends.values()].map((b) => b.close())));
+    const r = rig(backends);
+    await send(r, 'RPUSH', 'jobs', 'a', 'b', 'c');
+    for (const job of ['a', 'b', 'c'])
+      expect(await send(r, 'BLPOP', 'jobs', '0')).toEqual([Buffer.from('jobs'), Buffer.from(job)]);
+    // A consumer waiting on an empty queue, from its own session.
+    const waiter = new Session(2, 'test', false, 0);
+    const popped = new Promise<Reply>((resolve) =>
+      r.router.dispatch(
+        waiter,
+        ['BLPOP', 'later', '0'].map((a) => Buffer.from(a)),
+        undefined,
+        resolve,
+      ),
+    );
+    const laterShard = r.router.table.shardFor(Buffer.from('later')).id;
+    expect(r.telemetry.window('shard', 1, true).get(laterShard)?.inflight ?? 0).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await send(r, 'LPUSH', 'later', 'x');
+    expect(await popped).toEqual([Buffer.from('later'), Buffer.from('x')]);
+    const keys = keyOps(r);
+    expect(keys.get('jobs')).toEqual({ reads: 0, writes: 4 });
+    expect(keys.get('later')).toEqual({ reads: 0, writes: 2 });
+    const shard = r.telemetry.window('shard', 1).get(laterShard)!;
+    // Measured untimed counts as measured: the key's rate is not scaled up.
+    expect(shard.sentPerMeasured).toBe(1);
+    // Only the LPUSH was timed: the 60 ms wait is no latency of the node's.
+    expect(shard.p99Ms).toBeLessThan(30);
+  });
+
   describe.skipIf(!hasRedis)('on Redis nodes', () => {
     async function redisRig(): Promise<Rig> {
       const servers: RedisProcess[] = await Promise.all([startRedis(), startRedis()]);
