@@ -51,6 +51,7 @@ import { Executor } from './mitigate/executor.js';
 import { keyFromText, keyPolicyActions } from './mitigate/key-actions.js';
 import { Planner } from './mitigate/planner.js';
 import { commandMixFrom, heavyKeysFrom } from './mitigate/planner-heavy.js';
+import { plannerKinds } from './mitigate/planner-io.js';
 import { submitPlan } from './mitigate/plan-runner.js';
 import { PolicyManager } from './mitigate/policies.js';
 import type { Remedy } from './mitigate/policy.js';
@@ -430,7 +431,7 @@ export async function startHotshard(
         clock: systemClock,
         hotspots: () => detector.active(),
         actions: () => executor.list(),
-        kinds: () => executor.kinds,
+        kinds: () => plannerKinds(executor.kinds, store.store.shared),
         inForce: (a) => executor.activeOn(a.subject).some((r) => r.id === a.id),
         status: (a) => executor.status(a.id),
         snapshot: () => monitor?.snapshot,

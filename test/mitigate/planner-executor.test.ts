@@ -12,6 +12,7 @@ import { Executor } from '../../src/mitigate/executor.js';
 import { keyPolicyActions } from '../../src/mitigate/key-actions.js';
 import { submitPlan } from '../../src/mitigate/plan-runner.js';
 import { Planner } from '../../src/mitigate/planner.js';
+import { plannerKinds } from '../../src/mitigate/planner-io.js';
 import { PolicyManager } from '../../src/mitigate/policies.js';
 import { availableRemedies } from '../../src/mitigate/remedies.js';
 import { hotspot, T0 } from './planner-harness.js';
@@ -105,6 +106,31 @@ describe('planner - with the executor refusing', () => {
     expect(asked).toEqual(['250 cache refused', '2250 cache refused', '4250 cache refused']);
     expect(executor.list()).toEqual([]);
     expect(policies.get(Buffer.from('celeb'))).toBeUndefined();
+  });
+
+  it('planner - on a shared store a strong read-hot key is not replicated (another router would write past the copies): the ladder goes to the throttle', async () => {
+    const first = async (shared: boolean): Promise<string[]> => {
+      const router = testRouter(toClose);
+      const clock = new ManualClock(T0);
+      const policies = new PolicyManager({ router, clock }, availableRemedies());
+      const executor = new Executor({ handlers: keyPolicyActions(policies), clock });
+      const planner = new Planner(
+        {
+          clock,
+          hotspots: () => [hotspot({ subject: 'acct:1', impact: ['p99-over-slo'] })],
+          actions: () => executor.list(),
+          kinds: () => plannerKinds(executor.kinds, shared),
+        },
+        { strong: ['acct:*'], impactHoldMs: 0 },
+      );
+      await send(router, 'set', 'acct:1', '100');
+      clock.advance(250);
+      return (await submitPlan(planner.tick(), executor)).map(
+        (r) => `${r.output.type === 'apply' ? r.output.kind : r.output.type} ${r.result}`,
+      );
+    };
+    expect(await first(false)).toEqual(['replicate done']);
+    expect(await first(true)).toEqual(['throttle-key done']);
   });
 });
 
