@@ -21,6 +21,11 @@ export interface EntityLoad {
   readonly queueDepth: number;
   /** ops / capacity, or null when capacity is unknown. */
   readonly utilization: number | null;
+  /**
+   * Nodes of unknown capacity: the most ops it was sent in one second over
+   * the last minute (shed aside), a lower bound of its capacity.
+   */
+  readonly peakOps?: number;
 }
 
 /** A shard's load, with where it lives and what it covers. */

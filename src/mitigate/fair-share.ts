@@ -7,25 +7,40 @@
  * Capacity is known for embedded nodes (the snapshot's utilization is ops /
  * capacity). For a Redis node it is not; these actions are only taken with
  * impact (p99 over the SLO, a queue building, near capacity), and a node under
- * impact is serving what it can, so its present rate stands in for its
- * capacity. Stated in each action's reason, so an operator can tell which.
+ * impact is serving what it can, so the higher of its present rate and its
+ * peak second over the last minute stands in for its capacity. The peak
+ * keeps a node slowed by a stall, or already throttled, from lending its
+ * depressed present rate to a new limit (which would ratchet down with each
+ * one). Stated in each action's reason, so an operator can tell which.
  */
 import type { EntityLoad, TickSnapshot } from '../detect/snapshot.js';
 
 const opsOf = (e: { readonly reads: number; readonly writes: number }): number => e.reads + e.writes;
 
-/** A node's capacity (ops/s) and whether it was measured or stood in for by its present rate. */
+/** A node's capacity (ops/s) and whether it was measured or stood in for by what it served. */
 export interface Capacity {
   readonly opsPerSec: number;
   readonly known: boolean;
+  /** Stood in for by its peak second over the last minute, above its present rate. */
+  readonly peak: boolean;
 }
 
 /** The capacity of a node as a snapshot shows it. */
 export function nodeCapacity(node: EntityLoad): Capacity {
   const ops = opsOf(node);
   if (node.utilization !== null && node.utilization > 0 && ops > 0)
-    return { opsPerSec: ops / node.utilization, known: true };
-  return { opsPerSec: ops, known: false };
+    return { opsPerSec: ops / node.utilization, known: true, peak: false };
+  const peak = node.peakOps ?? 0;
+  return peak > ops
+    ? { opsPerSec: peak, known: false, peak: true }
+    : { opsPerSec: ops, known: false, peak: false };
+}
+
+/** How a capacity stood in for is named in a reason. */
+function standIn(cap: Capacity): string {
+  return cap.peak
+    ? `its peak ${Math.round(cap.opsPerSec)} ops/s of the last minute standing in for an unknown capacity`
+    : `its present ${Math.round(cap.opsPerSec)} ops/s standing in for an unknown capacity`;
 }
 
 /** What a hot key's throttle admits, and the sentence that explains it. */
@@ -51,7 +66,7 @@ export function keyThrottleRate(
   const node = nodeId === null ? undefined : snapshot?.nodes.find((n) => n.id === nodeId);
   const cap =
     node === undefined
-      ? { opsPerSec: Math.max(fallbackNodeRate, keyRate), known: false }
+      ? { opsPerSec: Math.max(fallbackNodeRate, keyRate), known: false, peak: false }
       : nodeCapacity(node);
   const nodeOps = node === undefined ? cap.opsPerSec : opsOf(node);
   const shards = Math.max(1, snapshot?.shards.filter((s) => s.node === nodeId).length ?? 1);
@@ -59,9 +74,7 @@ export function keyThrottleRate(
   const left = budget - Math.max(0, nodeOps - keyRate);
   const floor = budget / shards;
   const opsPerSec = Math.max(1, Math.round(Math.max(left, floor)));
-  const capText = cap.known
-    ? `capacity ${Math.round(cap.opsPerSec)} ops/s`
-    : `its present ${Math.round(cap.opsPerSec)} ops/s standing in for an unknown capacity`;
+  const capText = cap.known ? `capacity ${Math.round(cap.opsPerSec)} ops/s` : standIn(cap);
   const why =
     left >= floor
       ? `what node ${nodeId ?? '?'} has left below ${pct(target)} of ${capText} after its other ${Math.round(Math.max(0, nodeOps - keyRate))} ops/s`
@@ -102,7 +115,8 @@ export function tenantQuota(
 ): TenantQuota {
   const caps = snapshot?.nodes.map(nodeCapacity) ?? [];
   const known = caps.length > 0 && caps.every((c) => c.known);
-  const capacity = known ? caps.reduce((a, c) => a + c.opsPerSec, 0) : evidence.totalRate;
+  const peak = !known && caps.some((c) => c.peak);
+  const capacity = known || peak ? caps.reduce((a, c) => a + c.opsPerSec, 0) : evidence.totalRate;
   const budget = target * capacity;
   const demands =
     snapshot === undefined || snapshot.tenants.length === 0
@@ -112,7 +126,9 @@ export function tenantQuota(
   const opsPerSec = Math.max(1, Math.round(level));
   const capText = known
     ? `the nodes' capacity ${Math.round(capacity)} ops/s`
-    : `the present ${Math.round(capacity)} ops/s standing in for an unknown capacity`;
+    : peak
+      ? `the nodes' ${Math.round(capacity)} ops/s (each its peak of the last minute or its present rate) standing in for an unknown capacity`
+      : `the present ${Math.round(capacity)} ops/s standing in for an unknown capacity`;
   return {
     opsPerSec,
     why: `tenant ${JSON.stringify(tenant)}'s max-min fair share of ${pct(target)} of ${capText} among ${demands.filter((d) => d > 0).length} tenants`,

@@ -426,6 +426,23 @@ export class RouterTelemetry {
     return out;
   }
 
+  /**
+   * The most requests `id` was sent in one whole second of the last
+   * `seconds`, shed ones aside: for a node of unknown capacity, what it has
+   * shown it can serve (src/mitigate/fair-share.ts).
+   */
+  peakRate(kind: EntityKind, id: string, seconds: number): number {
+    const c = this.counters(kind);
+    const e = c.find(id);
+    if (e === undefined) return 0;
+    let peak = 0;
+    for (let sec = Math.max(0, this.#second - clamp(seconds, c.seconds)); sec < this.#second; sec++) {
+      const ops = c.value(e, Field.Reads, sec) + c.value(e, Field.Writes, sec) - c.value(e, Field.Shed, sec);
+      if (ops > peak) peak = ops;
+    }
+    return peak;
+  }
+
   /** Per-second stats of one shard (see `series`). */
   shardSeries(id: string, seconds: number): SecondStats[] {
     return this.series('shard', id, seconds);

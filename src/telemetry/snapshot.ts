@@ -45,6 +45,9 @@ export interface SnapshotOptions {
   readonly withCurrent?: boolean;
 }
 
+/** How far back a node of unknown capacity's peak rate is looked for (EntityLoad.peakOps). */
+const PEAK_SECONDS = 60;
+
 /**
  * The detector's view of the last `windowSeconds` whole seconds.
  *
@@ -71,7 +74,8 @@ export function buildSnapshot(telemetry: RouterTelemetry, options: SnapshotOptio
   for (const p of options.shards.values()) nodeIds.add(p.node);
   const nodes: EntityLoad[] = [...nodeIds].sort().map((id) => {
     const p = options.nodes?.get(id);
-    return load(id, nodeWindows.get(id), p?.capacity ?? null, p?.queueDepth);
+    const l = load(id, nodeWindows.get(id), p?.capacity ?? null, p?.queueDepth);
+    return l.utilization !== null ? l : { ...l, peakOps: telemetry.peakRate('node', id, PEAK_SECONDS) };
   });
   const tenants: EntityLoad[] = [...tenantWindows.values()].map((w) => load(w.id, w, null, undefined));
 

@@ -236,6 +236,21 @@ describe('planner - the ladder', () => {
     expect(req?.reason).toMatch(/present 10000 ops\/s standing in for an unknown capacity/);
   });
 
+  it('planner - with capacity unknown, a node slowed by a stall lends the throttle its peak second of the last minute, not its depressed present rate', () => {
+    const base = world({ n0Rate: 4_000, capacity: null });
+    // n0 served 10,000 ops/s a few seconds ago; a stall has it at 4,000 now.
+    const snap: TickSnapshot = {
+      ...base,
+      nodes: base.nodes.map((n) => (n.id === 'n0' ? { ...n, peakOps: 10_000 } : n)),
+    };
+    const b = new Bench({}, { commandMix: () => ({ increments: 0, writes: 1 }), snapshot: () => snap });
+    b.hot = [hotspot({ subject: 'doc:1', heat: 'write-hot', impact: IMPACT, evidence: { rate: 3_500 } })];
+    const [req] = applies(b.tick());
+    // 70 % of the peak 10,000 = 7,000 with 500 others → 6,500 left (the present 4,000 would give 2,300).
+    expect(req).toMatchObject({ kind: 'throttle-key', settings: { opsPerSec: 6500 } });
+    expect(req?.reason).toMatch(/peak 10000 ops\/s of the last minute standing in for an unknown capacity/);
+  });
+
   it('planner - a noisy tenant gets a quota at its max-min fair share, only with impact; judged by the other tenants’ p99', () => {
     const snap = world({
       capacity: null,

@@ -123,6 +123,27 @@ describe('router telemetry', () => {
     expect(t.window('shard', 1).get('s0')).toMatchObject({ writes: 1, p99Ms: 0, meanMs: 0 });
   });
 
+  it('router telemetry - peakRate: the busiest whole second of the window, shed requests aside, the current second not yet', () => {
+    const { clock, t, s, n } = setup();
+    // Counting reads no clock: a read moves the rings on, as the monitor's tick does.
+    const second = (sent: number, shed: number): void => {
+      t.window('node', 1);
+      for (let i = 0; i < sent; i++) t.count(s[0]!, n[0]!, -1, i % 2 === 0);
+      for (let i = 0; i < shed; i++) t.measure(s[0]!, n[0]!, -1, null, false, 10, 10, 100, Outcome.Shed, 1);
+      clock.advance(1000);
+    };
+    second(30, 0);
+    second(90, 40); // 50 reached the node
+    second(70, 0);
+    second(10, 0);
+    t.window('node', 1);
+    for (let i = 0; i < 500; i++) t.count(s[0]!, n[0]!, -1, false); // the current second
+    expect(t.peakRate('node', 'n0', 60)).toBe(70);
+    expect(t.peakRate('node', 'n0', 1)).toBe(10);
+    expect(t.peakRate('node', 'n1', 60)).toBe(0);
+    expect(t.peakRate('node', 'nobody', 60)).toBe(0);
+  });
+
   it('router telemetry - peakKeyRate: the heaviest key of the current second, once it has been sampled a few times', () => {
     const clock = new ManualClock(START);
     const t = new RouterTelemetry({ clock, sampleBudget: 100, sampleSeed: 3 });
