@@ -51,11 +51,10 @@ import { Executor } from './mitigate/executor.js';
 import { keyFromText, keyPolicyActions } from './mitigate/key-actions.js';
 import { Planner } from './mitigate/planner.js';
 import { commandMixFrom, heavyKeysFrom } from './mitigate/planner-heavy.js';
-import { plannerKinds } from './mitigate/planner-io.js';
 import { submitPlan } from './mitigate/plan-runner.js';
 import { PolicyManager } from './mitigate/policies.js';
 import type { Remedy } from './mitigate/policy.js';
-import { availableRemedies } from './mitigate/remedies.js';
+import { PER_ROUTER_REMEDIES, availableRemedies } from './mitigate/remedies.js';
 import { admissionActions } from './mitigate/admission-actions.js';
 import { configuredNodes, StoreLink, type NodeAccess } from './store/attach.js';
 import { storeJournal, type Journal } from './store/journal.js';
@@ -350,7 +349,11 @@ export async function startHotshard(
   for (const [name, quota] of tenants.quotas()) router.admission.setTenantQuota(name, quota);
 
   router.onPolicyError = (err, key) => controlErrors.record('policy', err, { key: keyText(key) });
-  const policies = new PolicyManager({ router, clock: systemClock }, remedies);
+  const policies = new PolicyManager(
+    { router, clock: systemClock },
+    remedies,
+    store.store.shared ? PER_ROUTER_REMEDIES : undefined,
+  );
   const shardActions = new ShardActions({
     router,
     bus: events,
@@ -431,7 +434,7 @@ export async function startHotshard(
         clock: systemClock,
         hotspots: () => detector.active(),
         actions: () => executor.list(),
-        kinds: () => plannerKinds(executor.kinds, store.store.shared),
+        kinds: () => executor.kinds,
         inForce: (a) => executor.activeOn(a.subject).some((r) => r.id === a.id),
         status: (a) => executor.status(a.id),
         snapshot: () => monitor?.snapshot,

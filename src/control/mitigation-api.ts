@@ -161,11 +161,14 @@ export function registerMitigationApi(app: FastifyInstance, deps: MitigationApiD
       if (typeof key === 'string') return bad(res, key);
       const { reason: why, ...policy } = req.body;
       const missing = REMEDY_ORDER.filter((n) => policy[n] !== undefined && !policies.remedies.includes(n));
-      if (missing.length > 0)
+      if (missing.length > 0) {
+        const why = missing.map((n) => policies.withheld(n)).filter((w) => w !== undefined);
         return bad(
           res,
-          `remedy ${missing.map((n) => `'${n}'`).join(', ')} is not available here (available: ${policies.remedies.join(', ') || 'none'})`,
+          `remedy ${missing.map((n) => `'${n}'`).join(', ')} is not available here (available: ${policies.remedies.join(', ') || 'none'})` +
+            (why.length > 0 ? `: ${[...new Set(why)].join('; ')}` : ''),
         );
+      }
       if (!hasRemedy(policy))
         return bad(res, `the policy names no remedy (${REMEDY_ORDER.join(', ')}); DELETE removes a policy`);
       try {

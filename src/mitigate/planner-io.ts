@@ -194,18 +194,3 @@ export interface Verdict {
 
 /** What one tick decided. */
 export type PlannerOutput = PlannedAction | PlannedRevert | Verdict;
-
-/**
- * Remedies only the router that holds them applies: its writes reach the
- * copies (replicate), its reads sum the sub-keys (salt). Another router
- * sharing the store does not follow a key-policy change live, so its writes
- * would bypass the copies (stale reads of a key declared strong) and its
- * reads miss the sub-keys. On a shared store the planner leaves them out and
- * climbs to the next rung; an operator may still set them (PUT /policies).
- */
-const PER_ROUTER_KINDS: ReadonlySet<ActionKind> = new Set(['replicate', 'salt']);
-
-/** The action kinds the planner may ask for. */
-export function plannerKinds(kinds: readonly ActionKind[], sharedStore: boolean): readonly ActionKind[] {
-  return sharedStore ? kinds.filter((k) => !PER_ROUTER_KINDS.has(k)) : kinds;
-}

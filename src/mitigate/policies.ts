@@ -56,13 +56,25 @@ class Holding implements KeyHandler {
 export class PolicyManager {
   readonly #ctx: MitigationContext;
   readonly #remedies: ReadonlyMap<RemedyName, Remedy>;
+  /** Remedies not offered here, with why (remedies.ts PER_ROUTER_REMEDIES on a shared store). */
+  readonly #withheld: ReadonlyMap<RemedyName, string>;
   readonly #chains = new Map<string, Chain>();
   /** The change in progress per key; the next one waits for it. */
   readonly #changing = new Map<string, Promise<void>>();
 
-  constructor(ctx: MitigationContext, remedies: readonly Remedy[]) {
+  constructor(
+    ctx: MitigationContext,
+    remedies: readonly Remedy[],
+    withheld: ReadonlyMap<RemedyName, string> = new Map(),
+  ) {
     this.#ctx = ctx;
-    this.#remedies = new Map(remedies.map((r) => [r.name, r]));
+    this.#remedies = new Map(remedies.filter((r) => !withheld.has(r.name)).map((r) => [r.name, r]));
+    this.#withheld = withheld;
+  }
+
+  /** Why a remedy this process has is not offered here; undefined when it is, or when there is no such remedy. */
+  withheld(name: RemedyName): string | undefined {
+    return this.#withheld.get(name);
   }
 
   /** Called with each key's policy once it is in force (undefined: removed); the config store keeps them. */
@@ -81,7 +93,11 @@ export class PolicyManager {
     if (this.#closing) return Promise.reject(new Error('hotshard is shutting down: no policy is set now'));
     for (const name of REMEDY_ORDER)
       if (policy[name] !== undefined && !this.#remedies.has(name))
-        return Promise.reject(new Error(`remedy '${name}' is not available`));
+        return Promise.reject(
+          new Error(
+            `remedy '${name}' is not available${this.#withheld.has(name) ? `: ${this.#withheld.get(name)}` : ''}`,
+          ),
+        );
     return this.#change(key, policy);
   }
 

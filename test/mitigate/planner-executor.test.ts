@@ -12,9 +12,8 @@ import { Executor } from '../../src/mitigate/executor.js';
 import { keyPolicyActions } from '../../src/mitigate/key-actions.js';
 import { submitPlan } from '../../src/mitigate/plan-runner.js';
 import { Planner } from '../../src/mitigate/planner.js';
-import { plannerKinds } from '../../src/mitigate/planner-io.js';
 import { PolicyManager } from '../../src/mitigate/policies.js';
-import { availableRemedies } from '../../src/mitigate/remedies.js';
+import { PER_ROUTER_REMEDIES, availableRemedies } from '../../src/mitigate/remedies.js';
 import { hotspot, T0 } from './planner-harness.js';
 import { send, testRouter, text } from './test-remedy.js';
 
@@ -112,14 +111,22 @@ describe('planner - with the executor refusing', () => {
     const first = async (shared: boolean): Promise<string[]> => {
       const router = testRouter(toClose);
       const clock = new ManualClock(T0);
-      const policies = new PolicyManager({ router, clock }, availableRemedies());
+      const withheld = shared ? PER_ROUTER_REMEDIES : undefined;
+      const policies = new PolicyManager({ router, clock }, availableRemedies(), withheld);
       const executor = new Executor({ handlers: keyPolicyActions(policies), clock });
+      if (shared) {
+        expect(policies.remedies).toEqual(['throttle', 'aggregate', 'cache']);
+        // An operator asking for it is told why.
+        await expect(
+          policies.set(Buffer.from('acct:2'), { consistency: 'strong', replicas: { count: 2 } }),
+        ).rejects.toThrow(/remedy 'replicas' is not available: on a shared store .* stale/);
+      }
       const planner = new Planner(
         {
           clock,
           hotspots: () => [hotspot({ subject: 'acct:1', impact: ['p99-over-slo'] })],
           actions: () => executor.list(),
-          kinds: () => plannerKinds(executor.kinds, shared),
+          kinds: () => executor.kinds,
         },
         { strong: ['acct:*'], impactHoldMs: 0 },
       );
