@@ -11,10 +11,10 @@
  * shard for good.
  */
 import type { ReplyCallback, ShardBackend } from '../backend/backend.js';
-import type { Command } from '../protocol/command.js';
 import { ErrorCode } from '../errors.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
+import type { Command } from '../protocol/command.js';
 import { ReplyError, hsError, type Reply } from '../protocol/reply.js';
 import type { RangeGate } from '../rebalance/range-gate.js';
 import type { Admission } from './admission.js';
@@ -42,7 +42,6 @@ export interface SingleNodeHost {
   again(session: Session, args: Buffer[], frame: Buffer | undefined, done: ReplyCallback): void;
 }
 
-/** Where a set of keys must run. */
 /**
  * What telemetry is told of a command whose keys are not where its spec puts
  * them (a script's declared keys, a transaction's block): the keys packed
@@ -53,6 +52,7 @@ export function packedKeys(cmd: Command, keys: readonly Buffer[]): Command {
   return { name: cmd.name, args: [cmd.args[0]!, ...keys], frame: cmd.frame };
 }
 
+/** Where a set of keys must run. */
 export type Placement =
   | { readonly kind: 'hold' }
   | { readonly kind: 'node'; readonly node: NodeId; readonly at: Int32Array }
