@@ -253,23 +253,32 @@ describe('router telemetry', () => {
       run(100_000);
       if (process.memoryUsage().heapUsed - at < 16 * 1024) break;
     }
-    const gcDuring: number[] = [];
-    let from = 0;
-    let to = Infinity;
-    const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries())
-        if (e.startTime >= from && e.startTime <= to) gcDuring.push(e.startTime);
-    });
-    obs.observe({ entryTypes: ['gc'] });
-    const before = process.memoryUsage().heapUsed;
-    from = performance.now();
-    run(1_000_000);
-    to = performance.now();
-    const grown = process.memoryUsage().heapUsed - before;
-    await new Promise((r) => setTimeout(r, 20));
-    obs.disconnect();
-    expect(gcDuring).toEqual([]);
-    expect(grown).toBeLessThan(256 * 1024);
+    // A million requests, up to three times: a loaded machine can still have
+    // the compiler swap code under one run (CI saw a scavenge, and 300 KB
+    // grown, once in a few runs, before and after the last telemetry change).
+    // An allocation per request fails every attempt: 16 bytes each is 16 MB.
+    const attempts: { gcs: number; grown: number }[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const gcDuring: number[] = [];
+      let from = 0;
+      let to = Infinity;
+      const obs = new PerformanceObserver((list) => {
+        for (const e of list.getEntries())
+          if (e.startTime >= from && e.startTime <= to) gcDuring.push(e.startTime);
+      });
+      obs.observe({ entryTypes: ['gc'] });
+      const before = process.memoryUsage().heapUsed;
+      from = performance.now();
+      run(1_000_000);
+      to = performance.now();
+      const grown = process.memoryUsage().heapUsed - before;
+      await new Promise((r) => setTimeout(r, 20));
+      obs.disconnect();
+      attempts.push({ gcs: gcDuring.length, grown });
+      if (gcDuring.length === 0 && grown < 256 * 1024) break;
+    }
+    expect(attempts.at(-1)!.gcs, JSON.stringify(attempts)).toBe(0);
+    expect(attempts.at(-1)!.grown, JSON.stringify(attempts)).toBeLessThan(256 * 1024);
   });
 });
 
