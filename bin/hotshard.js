@@ -2,13 +2,14 @@
 // Thin launcher: the CLI is compiled to dist/ by `npm install` (prepare) or `npm run build`.
 //
 // The server commands want V8 flags that only work on node's own command line
-// (a larger young generation; see src/cli/node-flags.ts for why and what it
-// measured). When they are missing, this restarts node with them and stands
-// by: SIGINT, SIGTERM and SIGHUP go on to the server, its exit status comes
-// back, and if this process dies the server is told through an IPC channel
-// and stops as on SIGTERM (src/cli/parent.ts). Give the flag yourself (`node
+// (a larger young generation, and for the traffic lab's commands a later
+// first full GC; see src/cli/node-flags.ts for why and what it measured).
+// When they are missing, this restarts node with them and stands by: SIGINT,
+// SIGTERM and SIGHUP go on to the server, its exit status comes back, and if
+// this process dies the server is told through an IPC channel and stops as on
+// SIGTERM (src/cli/parent.ts). Give the flags yourself (`node
 // --max-semi-space-size=32 bin/hotshard.js start`, or in NODE_OPTIONS, as a
-// service should) and hotshard runs in this one process with your value.
+// service should) and hotshard runs in this one process with your values.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -18,7 +19,7 @@ if (!existsSync(entry)) {
   console.error('hotshard: dist/ is missing; run `npm run build` first');
   process.exit(1);
 }
-const { SERVER_COMMANDS, LAUNCHED_ENV, missingNodeFlags, profiling } = await import(
+const { SERVER_COMMANDS, LAUNCHED_ENV, missingNodeFlags, nodeFlagsFor, profiling } = await import(
   new URL('../dist/cli/node-flags.js', import.meta.url).href
 );
 const { followPackageManager } = await import(new URL('../dist/cli/parent.js', import.meta.url).href);
@@ -28,7 +29,7 @@ followPackageManager();
 // under a debugger or profiler, which would attach to this process instead.
 const missing =
   process.platform !== 'win32' && SERVER_COMMANDS.has(process.argv[2]) && !profiling(process.execArgv)
-    ? missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS)
+    ? missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS, nodeFlagsFor(process.argv[2]))
     : [];
 if (missing.length === 0) {
   await import(entry.href);

@@ -37,24 +37,55 @@ export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32']
 /** Commands that run for long and allocate per request: they get SERVER_NODE_FLAGS. */
 export const SERVER_COMMANDS: ReadonlySet<string> = new Set(['start', 'demo', 'scenario', 'load', 'replay']);
 
+/**
+ * Flags the traffic lab's commands run with besides: no full (mark-compact)
+ * GC until the old generation holds 256 MB. A lab run keeps what it measures
+ * (a ledger entry per key written, every latency of a noisy-tenant run's
+ * other tenants) and, in a scenario, the embedded nodes' data, so its old
+ * generation grows all run, and V8 marked it every 10-20 s; each mark
+ * stopped the thread for 10-35 ms, and that second's p99 read over the
+ * 20 ms SLO (`node --trace-gc dist/cli/main.js scenario noisy-tenant`: the
+ * seconds over it were the marks' seconds). A latency measurement must not
+ * measure its own collector; 256 MB is more than a 60 s scenario reaches,
+ * and V8 sizes the heap as usual after the first mark. `start` does not get
+ * it: a router in front of Redis keeps little, and a long-lived server is
+ * better served by V8's own sizing.
+ */
+export const LAB_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=256'];
+
+/** The traffic lab's commands: they also get LAB_NODE_FLAGS. */
+export const LAB_COMMANDS: ReadonlySet<string> = new Set(['demo', 'scenario', 'load', 'replay']);
+
+/** The flags `command` runs with (none for commands that are not servers). */
+export function nodeFlagsFor(command: string | undefined): readonly string[] {
+  if (command === undefined || !SERVER_COMMANDS.has(command)) return [];
+  return LAB_COMMANDS.has(command) ? [...SERVER_NODE_FLAGS, ...LAB_NODE_FLAGS] : SERVER_NODE_FLAGS;
+}
+
 /** Set by the launcher in the environment of the server it restarts. */
 export const LAUNCHED_ENV = 'HOTSHARD_LAUNCHED';
 
 /**
- * The SERVER_NODE_FLAGS not already given, neither on node's command line
- * (`execArgv`) nor in NODE_OPTIONS, in either spelling V8 accepts
- * (`--max-semi-space-size=N` or `--max_semi_space_size=N`). A flag the
- * operator set, to any value, is theirs: it is never added a second time.
+ * The `wanted` flags (SERVER_NODE_FLAGS unless given) not already given,
+ * neither on node's command line (`execArgv`) nor in NODE_OPTIONS, in either
+ * spelling V8 accepts (`--max-semi-space-size=N` or `--max_semi_space_size=N`).
+ * A flag the operator set, to any value, is theirs: it is never added a
+ * second time.
  *
  * @example
  * missingNodeFlags([], '') // ['--max-semi-space-size=32']
  * missingNodeFlags(['--max_semi_space_size=16'], '') // []
+ * missingNodeFlags([], '', nodeFlagsFor('scenario')) // ['--max-semi-space-size=32', '--initial-old-space-size=256']
  */
-export function missingNodeFlags(execArgv: readonly string[], nodeOptions = ''): string[] {
+export function missingNodeFlags(
+  execArgv: readonly string[],
+  nodeOptions = '',
+  wanted: readonly string[] = SERVER_NODE_FLAGS,
+): string[] {
   const given = new Set(
     [...execArgv, ...nodeOptions.split(/\s+/)].filter((a) => a.startsWith('--')).map((a) => flagName(a)),
   );
-  return SERVER_NODE_FLAGS.filter((f) => !given.has(flagName(f)));
+  return wanted.filter((f) => !given.has(flagName(f)));
 }
 
 /** Whether node runs under a debugger or profiler, which would attach to a launcher rather than the server it restarts. */

@@ -1,6 +1,8 @@
 /**
  * Runs a scenario: starts hotshard (embedded nodes, or in front of given Redis
- * nodes), drives its workload open-loop, injects the skew at the onset, follows
+ * nodes), drives its workload open-loop from a thread of its own
+ * (load-thread.ts: a heap apart, so the generator's garbage does not pause
+ * the router it measures), injects the skew at the onset, follows
  * the detector's events, then reads every acknowledged write back and builds
  * the ScenarioReport from the router's own per-second telemetry.
  *
@@ -14,7 +16,8 @@ import { incidentLine, type Incident } from '../control/incident.js';
 import { startHotshard, type Hotshard } from '../hotshard.js';
 import { servedCommandsOf } from '../rebalance/range-planning.js';
 import { pino } from 'pino';
-import { runLoad, type SecondStats } from './generator.js';
+import type { SecondStats } from './generator.js';
+import { LoadThread } from './load-thread.js';
 import type {
   Imbalance,
   ReportAction,
@@ -29,7 +32,6 @@ import {
   type ScenarioTiming,
   type TargetDecl,
 } from './scenarios/scenario.js';
-import { verifyWrites, WriteLedger } from './write-ledger.js';
 
 /** How to run a scenario. */
 export interface ScenarioOptions {
@@ -132,6 +134,7 @@ export async function runScenario(
     },
   });
   const hs: Hotshard = await startHotshard(config, pino({ level: 'silent' }));
+  let thread: LoadThread | undefined;
   try {
     const telemetry = hs.telemetry;
     if (telemetry === undefined) throw new Error('scenarios need telemetry; do not disable it');
@@ -158,6 +161,8 @@ export async function runScenario(
     });
 
     options.onStart?.(hs);
+    // The load runs on a thread of its own (see load-thread.ts), loaded before the start.
+    thread = await LoadThread.open();
     // Start on a whole second so the load's seconds and the router's line up.
     await sleep(1000 - (Date.now() % 1000) + 5);
     const startMs = Date.now();
@@ -176,40 +181,32 @@ export async function runScenario(
           }, onsetOf(timing));
 
     let seen = 0;
-    const ledger = new WriteLedger();
     // For a noisy tenant: the others' latencies, by the second they were due, so the
     // restore is judged by those the incident hurt (the flooding tenant is throttled).
     const othersOf = def.targets.some((d) => d.measure === 'others-p99-restore-s')
       ? expected.subject
       : undefined;
-    const othersLatency: number[][] = [];
     // Commands each node executed, per load second (read at each second's end).
     const servedAt: Array<Record<string, number>> = [];
     let servedBefore = servedCommandsOf(hs.router.backends);
     const servedKnown = servedBefore.size === hs.router.backends.size;
     const target = { kind: 'resp' as const, host: '127.0.0.1', port: hs.respPort, connections: 8 };
-    const load = await runLoad({
-      target,
-      workload: def.workload(timing),
-      ...(def.rate === undefined ? {} : { rate: def.rate }),
-      durationMs: timing.durationSeconds * 1000,
-      seed,
-      timeoutMs: 5000,
-      trackWrites: ledger,
-      ...(othersOf === undefined
-        ? {}
-        : {
-            onRequest: (
-              _key: Buffer,
-              _op: string,
-              _ok: boolean,
-              d: { tenant: string; intendedMs: number; latencyMs: number | null },
-            ) => {
-              if (d.tenant === othersOf || d.latencyMs === null) return;
-              (othersLatency[Math.floor(d.intendedMs / 1000)] ??= []).push(d.latencyMs);
-            },
-          }),
-      onSecond: (s: SecondStats) => {
+    const {
+      report: load,
+      check,
+      others,
+    } = await thread.run(
+      {
+        target,
+        workload: def.workload(timing),
+        ...(def.rate === undefined ? {} : { rate: def.rate }),
+        durationMs: timing.durationSeconds * 1000,
+        seed,
+        timeoutMs: 5000,
+        verifyWrites: true,
+        ...(othersOf === undefined ? {} : { othersOf }),
+      },
+      (s: SecondStats) => {
         if (servedKnown) {
           const now = servedCommandsOf(hs.router.backends);
           servedAt[s.t] = Object.fromEntries([...now].map(([n, c]) => [n, c - (servedBefore.get(n) ?? 0)]));
@@ -236,10 +233,11 @@ export async function runScenario(
           );
         }
       },
-    });
+    );
     clearTimeout(onsetTimer);
     unsubscribe();
-    const check = await verifyWrites(target, ledger);
+    await thread.close();
+    if (check === null) throw new Error('the load thread returned no write check');
 
     // Per-second load from the router's telemetry, aligned on the run's seconds.
     const seconds = timing.durationSeconds;
@@ -300,14 +298,7 @@ export async function runScenario(
           return p99RestoreSeconds(series, timing, config.sloP99Ms);
         case 'others-p99-restore-s':
           return p99RestoreSeconds(
-            series.map((s) => {
-              const l = (othersLatency[s.t] ?? []).sort((a, b) => a - b);
-              return {
-                t: s.t,
-                ops: l.length,
-                p99: l.length === 0 ? 0 : l[Math.min(l.length - 1, Math.floor(0.99 * l.length))]!,
-              };
-            }),
+            series.map((s) => ({ t: s.t, ...(others[s.t] ?? { ops: 0, p99: 0 }) })),
             timing,
             config.sloP99Ms,
           );
@@ -371,6 +362,7 @@ export async function runScenario(
       })),
     };
   } finally {
+    await thread?.close();
     await hs.close();
   }
 }

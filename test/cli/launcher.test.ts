@@ -19,7 +19,13 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SERVER_NODE_FLAGS, missingNodeFlags, profiling } from '../../src/cli/node-flags.js';
+import {
+  LAB_NODE_FLAGS,
+  SERVER_NODE_FLAGS,
+  missingNodeFlags,
+  nodeFlagsFor,
+  profiling,
+} from '../../src/cli/node-flags.js';
 import { freePort } from '../../src/testkit/free-port.js';
 import { queuedBurst } from './queued-burst.js';
 import { waitForOutput } from './wait-for-output.js';
@@ -129,6 +135,21 @@ describe('node flags', () => {
       expect(missingNodeFlags(given, '')).toEqual([]);
     }
     expect(missingNodeFlags([], '--enable-source-maps  --max-semi-space-size=16')).toEqual([]);
+  });
+
+  it('node flags - the traffic lab commands also get LAB_NODE_FLAGS; start gets only the server flags; others none', () => {
+    for (const c of ['demo', 'scenario', 'load', 'replay'])
+      expect(nodeFlagsFor(c)).toEqual([...SERVER_NODE_FLAGS, ...LAB_NODE_FLAGS]);
+    expect(nodeFlagsFor('start')).toEqual([...SERVER_NODE_FLAGS]);
+    for (const c of ['status', 'hotkeys', undefined]) expect(nodeFlagsFor(c)).toEqual([]);
+    expect(missingNodeFlags([], '', nodeFlagsFor('scenario'))).toEqual([
+      '--max-semi-space-size=32',
+      '--initial-old-space-size=256',
+    ]);
+    // The operator's own value for one of them stands; the other is still added.
+    expect(missingNodeFlags(['--initial_old_space_size=64'], '', nodeFlagsFor('load'))).toEqual([
+      ...SERVER_NODE_FLAGS,
+    ]);
   });
 
   it('node flags - a debugger or profiler on the command line is seen (no restart then)', () => {
