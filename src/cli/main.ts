@@ -14,6 +14,10 @@ import { addNodesCommand } from './nodes.js';
 import { addAuditCommand } from './audit.js';
 import { addIncidentsCommand } from './incidents.js';
 import { followLauncher } from './parent.js';
+import { applyRuntimeFlags } from './node-flags.js';
+
+// Before any request is served: V8 reads it as it collects (see node-flags.ts).
+applyRuntimeFlags(process.argv[2], process.execArgv);
 
 const program = new Command('hotshard')
   .description(

@@ -90,6 +90,7 @@ export class LoadThread {
   #onMessage: ((m: FromThread) => void) | null = null;
   #onEnd: ((err: Error) => void) | null = null;
   #ended: Error | null = null;
+  #ran = false;
 
   private constructor(worker: Worker) {
     this.#worker = worker;
@@ -112,6 +113,8 @@ export class LoadThread {
 
   /** Runs the load; `onSecond` gets each second's figures as the generator closes it. */
   async run(options: ThreadLoadOptions, onSecond?: (s: SecondStats) => void): Promise<ThreadLoadResult> {
+    if (this.#ran) throw new Error('a load thread runs one load; open another');
+    this.#ran = true;
     const done = this.#next<ThreadLoadResult>((m, resolve, reject) => {
       if (m.type === 'second') onSecond?.(m.stats);
       else if (m.type === 'done') resolve(m.result);

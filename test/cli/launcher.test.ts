@@ -20,7 +20,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  applyRuntimeFlags,
   LAB_NODE_FLAGS,
+  RUNTIME_V8_FLAG,
   SERVER_NODE_FLAGS,
   missingNodeFlags,
   nodeFlagsFor,
@@ -150,6 +152,16 @@ describe('node flags', () => {
     expect(missingNodeFlags(['--initial_old_space_size=64'], '', nodeFlagsFor('load'))).toEqual([
       ...SERVER_NODE_FLAGS,
     ]);
+  });
+
+  it('node flags - pretenuring is turned off at run time for server commands only, unless asked for', () => {
+    expect(applyRuntimeFlags('start', [])).toBe(true);
+    expect(applyRuntimeFlags('scenario', ['--max-semi-space-size=32'])).toBe(true);
+    expect(applyRuntimeFlags('status', [])).toBe(false);
+    expect(applyRuntimeFlags(undefined, [])).toBe(false);
+    for (const given of [['--allocation-site-pretenuring'], ['--allocation_site_pretenuring']])
+      expect(applyRuntimeFlags('start', given)).toBe(false);
+    expect(RUNTIME_V8_FLAG).toBe('--no-allocation-site-pretenuring');
   });
 
   it('node flags - a debugger or profiler on the command line is seen (no restart then)', () => {

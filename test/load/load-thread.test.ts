@@ -57,6 +57,13 @@ describe('load thread', () => {
       expect(a).toBeGreaterThan(0.65 * report.ok);
       expect(a).toBeLessThan(0.85 * report.ok);
       expect(others.every((s) => s === undefined || s.p99 > 0)).toBe(true);
+      await expect(
+        thread.run({
+          target: { kind: 'resp', host: '127.0.0.1', port: hs.respPort },
+          durationMs: 1,
+          verifyWrites: false,
+        }),
+      ).rejects.toThrow(/one load/);
     } finally {
       await thread.close();
     }
