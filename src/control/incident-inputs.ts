@@ -22,6 +22,12 @@ const MAX_TENANTS = 20;
 const MIN_SHARE = 0.01;
 /** Seconds of the tenant mix read: the one that ended and the current one. */
 const MIX_SECONDS = 2;
+/**
+ * Fewer (estimated) requests of a tenant in the window than this and its
+ * shares are not read: a ratio of a handful, as when a load has just stopped,
+ * is noise, and an incident keeps the peaks.
+ */
+const MIN_REQUESTS = 20;
 
 /** IncidentInputs over a hotshard's monitor and telemetry. */
 export function incidentInputs(
@@ -65,6 +71,7 @@ export function incidentInputs(
       // The window is one whole second plus the part of the current one gone by.
       const span = 1 + (telemetry.now() % 1000) / 1000;
       return [...sums]
+        .filter(([, c]) => c.total >= MIN_REQUESTS)
         .map(([tenant, c]) => ({
           tenant,
           share: c.total > 0 ? Math.min(1, c.to / c.total) : 0,

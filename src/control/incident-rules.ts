@@ -101,7 +101,23 @@ export function newIncident(id: string, h: Hotspot, now: number): Incident {
   return inc;
 }
 
-/** Takes a tenants reading in: new tenants are changes; a known one keeps its peak share. */
+/**
+ * Each share's peak over the readings, taken on its own: the reading with the
+ * highest share on the nodes need not be the one with the highest share on
+ * the hot shards, and keeping the second from the first understated the
+ * tenant that caused the load (a third kept against its two thirds).
+ */
+function peakOf(was: TenantImpact, now: TenantImpact): TenantImpact {
+  const hot = now.hotShare === null ? was.hotShare : Math.max(was.hotShare ?? 0, now.hotShare);
+  return {
+    tenant: was.tenant,
+    share: Math.max(was.share, now.share),
+    requestsPerSec: now.share > was.share ? now.requestsPerSec : was.requestsPerSec,
+    hotShare: hot,
+  };
+}
+
+/** Takes a tenants reading in: new tenants are changes; a known one keeps each share's peak. */
 export function mergeTenants(inc: Incident, reading: readonly TenantImpact[]): string[] {
   const changes: string[] = [];
   for (const t of reading) {
@@ -109,7 +125,7 @@ export function mergeTenants(inc: Incident, reading: readonly TenantImpact[]): s
     if (i < 0) {
       inc.tenants.push(t);
       changes.push(`tenant ${t.tenant} affected (${Math.round(t.share * 100)}% of its requests)`);
-    } else if (t.share > inc.tenants[i]!.share) inc.tenants[i] = t;
+    } else inc.tenants[i] = peakOf(inc.tenants[i]!, t);
   }
   inc.tenants.sort((a, b) => b.requestsPerSec - a.requestsPerSec);
   return changes;

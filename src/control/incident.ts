@@ -78,9 +78,9 @@ export interface TenantImpact {
   readonly requestsPerSec: number;
   /**
    * Of its requests, the share that went to the incident's hot shards (the
-   * hot key's shard, the hot range) at that reading: high for the tenant
-   * that causes the load, low for one that only shares the node; null when
-   * the incident has no shard (a hot node).
+   * hot key's shard, the hot range), its own peak reading: high for the
+   * tenant that causes the load, low for one that only shares the node; null
+   * when the incident has no shard (a hot node).
    */
   readonly hotShare: number | null;
 }

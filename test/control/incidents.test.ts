@@ -297,6 +297,30 @@ describe('incidents', () => {
     ]);
   });
 
+  it('incidents - a tenant keeps each share’s own peak across readings', () => {
+    const { world, manager, clock } = setup();
+    world.hotspots = [
+      hotspot({ kind: 'hot-key', subject: 'k', shard: 's3', node: 'n0', impact: ['p99-over-slo'] }),
+    ];
+    world.health = { p99Ms: 80, shedPerSec: 0 };
+    world.tenants = [{ tenant: 'acme', share: 0.7, requestsPerSec: 900, hotShare: 0.68 }];
+    manager.tick();
+    // A later reading: more of its requests on the node, fewer on the hot shard.
+    world.tenants = [{ tenant: 'acme', share: 0.75, requestsPerSec: 700, hotShare: 0.33 }];
+    clock.advance(1000);
+    manager.tick();
+    expect(manager.open()[0]!.tenants).toEqual([
+      { tenant: 'acme', share: 0.75, requestsPerSec: 700, hotShare: 0.68 },
+    ]);
+    // And the other way round.
+    world.tenants = [{ tenant: 'acme', share: 0.5, requestsPerSec: 100, hotShare: 0.9 }];
+    clock.advance(1000);
+    manager.tick();
+    expect(manager.open()[0]!.tenants).toEqual([
+      { tenant: 'acme', share: 0.75, requestsPerSec: 700, hotShare: 0.9 },
+    ]);
+  });
+
   it('incidents - restore takes kept incidents back, and new ids go on after theirs', () => {
     const a = setup();
     a.world.hotspots = [hotspot({ kind: 'hot-node', subject: 'n1', node: 'n1', impact: slow })];
