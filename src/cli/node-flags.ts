@@ -44,7 +44,8 @@ export const SERVER_COMMANDS: ReadonlySet<string> = new Set(['start', 'demo', 's
  * GC until the old generation holds 256 MB. A lab run keeps what it measures
  * (a ledger entry per key written, every latency of a noisy-tenant run's
  * other tenants) and, in a scenario, the embedded nodes' data, so its old
- * generation grows all run, and V8 marked it every 10-20 s; each mark
+ * generation grows all run, and V8 marked it every 2-20 s (2-3 s while the
+ * generator shared the router's thread); each mark
  * stopped the thread for 10-35 ms, and that second's p99 read over the
  * 20 ms SLO (`node --trace-gc dist/cli/main.js scenario noisy-tenant`: the
  * seconds over it were the marks' seconds). A latency measurement must not

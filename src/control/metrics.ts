@@ -138,7 +138,10 @@ export function createMetrics(deps: {
     },
   });
 
-  function collectAll(): void {
+  // One reading of the telemetry's clock for the whole scrape, so per-shard and per-node figures agree.
+  const collectAll = (): void => telemetry.consistent(collectAt);
+
+  function collectAt(): void {
     tableVersion.set(router.table.version);
     clients.set(router.stats.connectedClients);
 

@@ -182,18 +182,21 @@ export class Monitor {
       this.#placements = { version: table.version, shards };
     }
     const shards = this.#placements.shards;
-    return buildSnapshot(telemetry, {
-      windowSeconds: this.#o.windowSeconds,
-      // The partial current second too: a spike must not wait for its second to end.
-      withCurrent: true,
-      sloP99Ms: this.#o.sloP99Ms,
-      shards,
-      nodes,
-      locate: (key) => {
-        const s = router.table.shardFor(key);
-        return { shard: s.id, node: s.node };
-      },
-    });
+    // One reading of the clock: shard, node and tenant figures of one tick cover the same seconds.
+    return telemetry.consistent(() =>
+      buildSnapshot(telemetry, {
+        windowSeconds: this.#o.windowSeconds,
+        // The partial current second too: a spike must not wait for its second to end.
+        withCurrent: true,
+        sloP99Ms: this.#o.sloP99Ms,
+        shards,
+        nodes,
+        locate: (key) => {
+          const s = router.table.shardFor(key);
+          return { shard: s.id, node: s.node };
+        },
+      }),
+    );
   }
 
   /** One detector round: snapshot, detect, publish. Returns what changed. */

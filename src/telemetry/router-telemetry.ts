@@ -204,6 +204,8 @@ export class RouterTelemetry {
   /** Which tenants send to which shard and node (tenant-mix.ts). */
   readonly #mix = new TenantMix();
   #second = -1;
+  /** Inside `consistent`: the clock is not read again. */
+  #frozen = false;
 
   constructor(options: RouterTelemetryOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -707,7 +709,26 @@ export class RouterTelemetry {
     return this.keys.merge(buf);
   }
 
+  /**
+   * Runs `read` on one reading of the clock: every window, series and rate
+   * it asks for covers the same seconds, even when a second ends while it
+   * runs. Without it, a /metrics scrape that crossed a second read its
+   * per-shard ops from one second and its per-node ops from the next, and
+   * the two disagreed. Nothing is counted meanwhile (`read` is synchronous).
+   */
+  consistent<T>(read: () => T): T {
+    if (this.#frozen) return read();
+    this.#sync();
+    this.#frozen = true;
+    try {
+      return read();
+    } finally {
+      this.#frozen = false;
+    }
+  }
+
   #sync(): void {
+    if (this.#frozen) return;
     const second = Math.floor(this.#clock.now() / 1000);
     if (second > this.#second) this.#advance(second);
     else if (this.#log.length > 0) this.#log.drain(this.#folder);

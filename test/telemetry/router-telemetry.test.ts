@@ -123,6 +123,32 @@ describe('router telemetry', () => {
     expect(t.window('shard', 1).get('s0')).toMatchObject({ writes: 1, p99Ms: 0, meanMs: 0 });
   });
 
+  it('router telemetry - consistent: one reading of the clock, so shard and node windows agree across a second’s end', () => {
+    const { clock, t, s, n } = setup();
+    const second = (sent: number): void => {
+      t.window('node', 1);
+      for (let i = 0; i < sent; i++) t.count(s[0]!, n[0]!, -1, false);
+      clock.advance(1000);
+    };
+    second(30);
+    second(70);
+    t.window('node', 1);
+    for (let i = 0; i < 40; i++) t.count(s[0]!, n[0]!, -1, false);
+    clock.advance(999);
+    // A read that the end of the second overtakes half-way, as a scrape can be.
+    const read = (): [number, number] => {
+      const shards = t.window('shard', 1).get('s0')!.reads;
+      clock.advance(2);
+      return [shards, t.window('node', 1).get('n0')!.reads];
+    };
+    expect(t.consistent(read)).toEqual([70, 70]);
+    // Unfrozen, the same read straddles two seconds.
+    t.window('node', 1);
+    for (let i = 0; i < 5; i++) t.count(s[0]!, n[0]!, -1, false);
+    clock.advance(998);
+    expect(read()).toEqual([40, 5]);
+  });
+
   it('router telemetry - peakRate: the busiest whole second of the window, shed requests aside, the current second not yet', () => {
     const { clock, t, s, n } = setup();
     // Counting reads no clock: a read moves the rings on, as the monitor's tick does.
