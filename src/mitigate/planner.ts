@@ -47,7 +47,8 @@
  * in place (or just asked for) is not asked for again; a rung refused or
  * failed waits `cooldownMs` before it is asked again, and the ladder does not
  * climb past it (a frozen executor must not walk the planner to shedding);
- * an action whose subject has stayed cold for `hysteresisMs` is reverted;
+ * an action whose subject has stayed cold for `hysteresisMs` is reverted
+ * (a one-sided remedy, once its key has not been hot its way: SERVES);
  * at most `maxActionsPerMinute` actions are asked for, the worst hotspots
  * first. Actions an operator made are the operator's: the planner leaves
  * their subject alone.
@@ -63,7 +64,7 @@
  * fair-share.ts), measuring and judging in verify.ts; this file is the
  * ladder and what the planner remembers between ticks.
  */
-import { type Hotspot, type ImpactSignal, SEVERITY_RANK } from '../detect/hotspot.js';
+import { type Heat, type Hotspot, type ImpactSignal, SEVERITY_RANK } from '../detect/hotspot.js';
 import type { TickSnapshot } from '../detect/snapshot.js';
 import type { ActionKind, ActionRecord, ActionSubject } from './action.js';
 import { KeyPatterns } from './key-patterns.js';
@@ -121,9 +122,28 @@ const NOT_COUNTER = 'no INCR-family command reached the aggregation: the key is 
 /** What the planner remembers of a subject between ticks. */
 interface SubjectMemory {
   lastHotAt: number;
+  /** When it was last read-hot (or a warm key kept warm): what keeps a read remedy in place. */
+  lastReadHotAt: number | null;
+  /** When it was last write-hot: what keeps a write remedy in place. */
+  lastWriteHotAt: number | null;
   shard: string | null;
   node: string | null;
 }
+
+/**
+ * Remedies that only serve one kind of request, and the heat they answer. A
+ * cache or replicas on a key that turned write-hot serve no read worth the
+ * name and cost every write (an invalidation, or a write to each copy); salt
+ * on a key that turned read-hot makes every read gather its sub-keys. Such a
+ * remedy is reverted once its key has not had that heat for the hysteresis,
+ * even while the key stays hot the other way.
+ */
+const SERVES: Partial<Record<ActionKind, Heat>> = {
+  cache: 'read-hot',
+  replicate: 'read-hot',
+  aggregate: 'write-hot',
+  salt: 'write-hot',
+};
 
 /** A warm key of a read-hot range or node: a candidate for the cache. */
 interface WarmKey {
@@ -249,12 +269,12 @@ export class Planner {
     }
     const snapshot = this.#in.snapshot?.();
     // Subjects are hot while their hotspot is active; a shed node while anything on it, or what led to it, is.
-    for (const [sk, h] of hotBySubject) this.#remember(sk, now, h.shard, h.node);
+    for (const [sk, h] of hotBySubject) this.#remember(sk, now, h.shard, h.node, h.heat);
     for (const h of active) if (h.node !== null) this.#remember(`node:${h.node}`, now, null, h.node);
     for (const [node, causes] of this.#shedCauses)
       if ([...causes].some((c) => hotBySubject.has(c))) this.#remember(`node:${node}`, now, null, node);
     const warm = this.#warmKeys(active, hotBySubject, snapshot);
-    this.#keepWarm(now, liveBySlot, activeIds, hotBySubject, warm, snapshot);
+    this.#keepWarm(now, liveBySlot, new Map(active.map((h) => [h.id, h])), hotBySubject, warm, snapshot);
     return { now, active, activeIds, hotBySubject, liveBySlot, records, snapshot, warm };
   }
 
@@ -327,7 +347,7 @@ export class Planner {
   #keepWarm(
     now: number,
     liveBySlot: ReadonlyMap<string, ActionRecord>,
-    activeIds: ReadonlySet<string>,
+    activeById: ReadonlyMap<string, Hotspot>,
     hotBySubject: ReadonlyMap<string, Hotspot>,
     warm: readonly WarmKey[],
     snapshot: TickSnapshot | undefined,
@@ -335,7 +355,10 @@ export class Planner {
     const heavyKeys = this.#in.heavyKeys;
     if (heavyKeys === undefined) return;
     const cached = [...liveBySlot.values()].filter(
-      (r) => r.kind === 'cache' && r.subject.type === 'key' && !hotBySubject.has(subjectKey(r.subject)),
+      (r) =>
+        r.kind === 'cache' &&
+        r.subject.type === 'key' &&
+        hotBySubject.get(subjectKey(r.subject))?.heat !== 'read-hot',
     );
     if (cached.length === 0) return;
     const found = new Map(warm.map((w) => [w.key, w]));
@@ -344,11 +367,13 @@ export class Planner {
       const w = found.get(r.subject.name);
       const sk = subjectKey(r.subject);
       if (w !== undefined) {
-        this.#remember(sk, now, w.h.shard, w.h.node);
+        this.#remember(sk, now, w.h.shard, w.h.node, 'read-hot');
         continue;
       }
-      if (r.hotspot !== null && activeIds.has(r.hotspot.id)) {
-        this.#remember(sk, now, null, null);
+      // The hotspot the cache was taken on, while it is still read-hot (a hot key's may have turned write-hot).
+      const taken = r.hotspot === null ? undefined : activeById.get(r.hotspot.id);
+      if (taken !== undefined && taken.heat === 'read-hot') {
+        this.#remember(sk, now, null, null, 'read-hot');
         continue;
       }
       if (anywhere === null) {
@@ -361,18 +386,23 @@ export class Planner {
             : [],
         );
       }
-      if (anywhere.has(r.subject.name)) this.#remember(sk, now, null, null);
+      if (anywhere.has(r.subject.name)) this.#remember(sk, now, null, null, 'read-hot');
     }
   }
 
-  #remember(sk: string, now: number, shard: string | null, node: string | null): void {
-    const m = this.#subjects.get(sk);
-    if (m === undefined) this.#subjects.set(sk, { lastHotAt: now, shard, node });
-    else {
+  /** The subject is hot at `now`, with `heat` when known (a node or tenant hot through something on it has none). */
+  #remember(sk: string, now: number, shard: string | null, node: string | null, heat?: Heat): void {
+    let m = this.#subjects.get(sk);
+    if (m === undefined) {
+      m = { lastHotAt: now, lastReadHotAt: null, lastWriteHotAt: null, shard, node };
+      this.#subjects.set(sk, m);
+    } else {
       m.lastHotAt = now;
       m.shard = shard ?? m.shard;
       m.node = node ?? m.node;
     }
+    if (heat === 'read-hot') m.lastReadHotAt = now;
+    else if (heat === 'write-hot') m.lastWriteHotAt = now;
   }
 
   // ---- verification -------------------------------------------------------
@@ -464,10 +494,19 @@ export class Planner {
         );
         continue;
       }
-      const lastHot = this.#subjects.get(sk)?.lastHotAt ?? r.createdAt;
+      const mem = this.#subjects.get(sk);
+      const serves = r.subject.type === 'key' ? SERVES[r.kind] : undefined;
+      const lastHot =
+        (serves === 'read-hot'
+          ? mem?.lastReadHotAt
+          : serves === 'write-hot'
+            ? mem?.lastWriteHotAt
+            : mem?.lastHotAt) ?? r.createdAt;
       const cold = view.now - Math.max(lastHot, r.createdAt);
-      const what =
-        r.kind === 'cache' && this.#in.heavyKeys !== undefined
+      const otherWay = serves !== undefined && mem !== undefined && mem.lastHotAt > lastHot;
+      const what = otherWay
+        ? `has been hot only as ${serves === 'read-hot' ? 'write-hot' : 'read-hot'}, which ${r.kind} does not relieve,`
+        : r.kind === 'cache' && this.#in.heavyKeys !== undefined
           ? 'has been neither hot nor among the heaviest keys'
           : 'has had no hotspot';
       if (cold >= this.settings.hysteresisMs)

@@ -13,6 +13,14 @@ import { snapshot } from '../detect/world.js';
 import { hotspot, T0 } from './planner-harness.js';
 
 const SUBJECTS = ['likes:1', 'doc:1', 'celeb', 'balance:1', 'config:x', 'tenant:t1', 'tenant:t2'] as const;
+/** The heat each one-sided remedy answers (a restatement of the planner's rule, not an import of it). */
+const SERVES: Readonly<Record<string, 'read-hot' | 'write-hot'>> = {
+  cache: 'read-hot',
+  replicate: 'read-hot',
+  aggregate: 'write-hot',
+  salt: 'write-hot',
+};
+
 const SETTINGS = {
   counters: ['likes:*'],
   strong: ['balance:*'],
@@ -148,10 +156,13 @@ describe('planner - properties', () => {
       fc.property(fc.array(segmentArb, { minLength: 1, maxLength: 12 }), fc.integer(), (segments, seed) => {
         const { trace, records } = simulate(segments, seed);
         const lastHot = new Map<string, number>();
+        // A read remedy (cache, replicas) stands while its key is read-hot, a write remedy (aggregate, salt) while it is write-hot.
+        const lastHeat = new Map<string, number>();
         const appliedAt: number[] = [];
         const verdicts = new Set<string>();
         for (const { now, hot, out, live } of trace) {
           for (const h of hot) lastHot.set(subjectOf(h), now);
+          for (const h of hot) lastHeat.set(`${h.heat} ${subjectOf(h)}`, now);
           // A shedding node is hot while any hotspot on it is.
           for (const h of hot) if (h.node !== null) lastHot.set(`node:${h.node}`, now);
           for (const o of out) {
@@ -181,7 +192,12 @@ describe('planner - properties', () => {
               // Only what is in place, and only once the subject has been cold for the hysteresis (or a probe that found no counter).
               const r = live.find((x) => x.id === o.actionId);
               expect(r).toBeDefined();
-              const cold = now - (lastHot.get(`${o.subject.type}:${o.subject.name}`) ?? -Infinity);
+              const subject = `${o.subject.type}:${o.subject.name}`;
+              const serves = SERVES[o.kind];
+              const cold =
+                now -
+                ((serves === undefined ? lastHot.get(subject) : lastHeat.get(`${serves} ${subject}`)) ??
+                  -Infinity);
               if (!o.reason.includes('no counter'))
                 expect(cold).toBeGreaterThanOrEqual(SETTINGS.hysteresisMs);
             } else {

@@ -187,6 +187,21 @@ describe('planner - warm keys of a read-hot range or node', () => {
   });
 });
 
+describe('planner - a cached hot key that turned write-hot', () => {
+  it('planner - keeps its cache while it is still among the heaviest read keys, and loses it once it is not', () => {
+    const { b, keys } = bench({ hysteresisMs: 30_000 });
+    keys.byShard.set('s3', [{ key: 'celeb', reads: 900 }]);
+    b.hot = [hotspot({})];
+    expect(kindsOf(b.tick())).toEqual(['cache celeb']);
+    b.hot = [hotspot({ heat: 'write-hot' })];
+    expect(kindsOf(b.run(60_000)).filter((k) => k.startsWith('revert'))).toEqual([]);
+    // Its reads fall under 5 % of the mean shard (50/s) while its writes stay hot.
+    keys.byShard.set('s3', [{ key: 'celeb', reads: 40 }]);
+    expect(kindsOf(b.run(29_750)).filter((k) => k.startsWith('revert'))).toEqual([]);
+    expect(kindsOf(b.run(250)).filter((k) => k.startsWith('revert'))).toEqual(['revert cache celeb']);
+  });
+});
+
 describe('planner - judging a warm key', () => {
   it('planner - a warm key whose cache cannot be measured while its range stays hot is ineffective, not "no longer hot"', () => {
     // LRANGE on a cached list: the cache serves none of its reads, so it counts no hit and no miss.

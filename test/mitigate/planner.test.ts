@@ -406,6 +406,43 @@ describe('planner - stability', () => {
     expect(kindsOf(b.tick())).toEqual(['cache celeb']);
   });
 
+  it('planner - a cache on a key that turned write-hot is reverted once the key has not been read-hot for the hysteresis, though it stays hot', () => {
+    const b = new Bench({ hysteresisMs: 30_000 }, { measure: () => 0 });
+    b.hot = [hotspot({})];
+    expect(kindsOf(b.tick())).toEqual(['cache celeb']);
+    b.run(5_000);
+    // The same episode, now mostly writes (the detector updates the hotspot's heat in place).
+    b.hot = [hotspot({ heat: 'write-hot' })];
+    const writeHot = b.run(29_750);
+    expect(kindsOf(writeHot).filter((k) => k.startsWith('revert cache'))).toEqual([]);
+    // The write ladder goes on meanwhile: the aggregation probe, on the hot-key signal alone.
+    expect(kindsOf(writeHot)).toContain('aggregate celeb');
+    const out = b.run(250).filter((o) => o.type === 'revert');
+    expect(out).toEqual([
+      expect.objectContaining({
+        kind: 'cache',
+        subject: { type: 'key', name: 'celeb' },
+        reason: expect.stringMatching(
+          /hot only as write-hot, which cache does not relieve, for 30 s/,
+        ) as unknown,
+      }),
+    ]);
+    expect(b.log.live().map((r) => r.kind)).not.toContain('cache');
+  });
+
+  it('planner - an aggregation on a counter that turned read-hot is reverted the same way; a cache taken then stays', () => {
+    const b = new Bench({ hysteresisMs: 30_000, counters: ['likes:*'] }, { measure: () => 0 });
+    b.hot = [hotspot({ subject: 'likes:1', heat: 'write-hot' })];
+    expect(kindsOf(b.tick())).toEqual(['aggregate likes:1']);
+    b.hot = [hotspot({ subject: 'likes:1' })];
+    const reads = b.run(30_000);
+    expect(kindsOf(reads).filter((k) => k.startsWith('revert') || k.startsWith('cache'))).toEqual([
+      'cache likes:1',
+      'revert aggregate likes:1',
+    ]);
+    expect(b.log.live().map((r) => r.kind)).toEqual(['cache']);
+  });
+
   it('planner - a subject that warms up again within the hysteresis keeps its action', () => {
     const b = new Bench({ hysteresisMs: 30_000 }, { measure: () => 0 });
     b.hot = [hotspot({})];
