@@ -84,12 +84,21 @@ function filterIndex(key: Buffer): number {
   return (h ^ (h >>> 16)) & (FILTER_BITS - 1);
 }
 
+function sameBytes(a: Buffer, b: Buffer): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Per-key overrides of the plain route, versioned. */
 export class KeyPolicyTable<P = unknown> {
   readonly #entries = new Map<string, KeyPolicyEntry<P>>();
   // How many policy keys set each filter bit, so a delete clears a bit only when its last key goes.
   readonly #filter = new Uint16Array(FILTER_BITS);
   #version = 0;
+  // The entry found last: a hot key's requests find it by comparing bytes,
+  // without a string made and hashed per request for the map.
+  #last: KeyPolicyEntry<P> | undefined;
 
   /** Bumped by every set and delete. */
   get version(): number {
@@ -104,7 +113,11 @@ export class KeyPolicyTable<P = unknown> {
   /** The policy of `key`, if it has one. */
   get(key: Buffer): KeyPolicyEntry<P> | undefined {
     if (this.#filter[filterIndex(key)] === 0) return undefined;
-    return this.#entries.get(key.toString('latin1'));
+    const last = this.#last;
+    if (last !== undefined && sameBytes(last.key, key)) return last;
+    const entry = this.#entries.get(key.toString('latin1'));
+    if (entry !== undefined) this.#last = entry;
+    return entry;
   }
 
   /** Gives `key` a policy, replacing the one it had; returns the entry. */
@@ -113,12 +126,14 @@ export class KeyPolicyTable<P = unknown> {
     if (!this.#entries.has(name)) this.#filter[filterIndex(key)]!++;
     const entry: KeyPolicyEntry<P> = { key: Buffer.from(key), policy, handler, version: ++this.#version };
     this.#entries.set(name, entry);
+    this.#last = undefined;
     return entry;
   }
 
   /** Removes `key`'s policy; false when it had none. */
   delete(key: Buffer): boolean {
     if (!this.#entries.delete(key.toString('latin1'))) return false;
+    this.#last = undefined;
     this.#filter[filterIndex(key)]!--;
     this.#version++;
     return true;

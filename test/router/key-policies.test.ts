@@ -135,3 +135,25 @@ describe('key policy stage', () => {
     expect(send(r, 'set', 'x', '1')).toBe('OK');
   });
 });
+
+describe('KeyPolicyTable lookups', () => {
+  const handler: KeyHandler = { run: (req, done) => req.forward(req.cmd, done) };
+
+  it('finds a key by its bytes after it was found last, and sees a replace or a delete at once', () => {
+    const table = new KeyPolicyTable<string>();
+    table.set(Buffer.from('hot:a'), 'first', handler);
+    table.set(Buffer.from('hot:b'), 'other', handler);
+    expect(table.get(Buffer.from('hot:a'))?.policy).toBe('first');
+    // Same length, other bytes: not the entry found last.
+    expect(table.get(Buffer.from('hot:b'))?.policy).toBe('other');
+    expect(table.get(Buffer.from('hot:c'))).toBeUndefined();
+    expect(table.get(Buffer.from('hot:b'))?.policy).toBe('other');
+    table.set(Buffer.from('hot:b'), 'replaced', handler);
+    expect(table.get(Buffer.from('hot:b'))?.policy).toBe('replaced');
+    expect(table.delete(Buffer.from('hot:b'))).toBe(true);
+    expect(table.get(Buffer.from('hot:b'))).toBeUndefined();
+    // A prefix of a key is another key.
+    expect(table.get(Buffer.from('hot:'))).toBeUndefined();
+    expect(table.get(Buffer.from('hot:a'))?.policy).toBe('first');
+  });
+});

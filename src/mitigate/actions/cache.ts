@@ -31,6 +31,7 @@
  */
 import type { ReplyCallback } from '../../backend/backend.js';
 import type { NodeId } from '../../keyspace/ids.js';
+import type { RoutingTable } from '../../keyspace/routing-table.js';
 import type { Clock } from '../../clock.js';
 import type { Command } from '../../protocol/command.js';
 import { hsError, isErrorReply, RawReply, SimpleString, type Reply } from '../../protocol/reply.js';
@@ -138,6 +139,8 @@ class KeyCache implements RemedyStage, CachedKey {
   readonly #options: KeyCacheOptions;
   readonly #coalescer: Coalescer | undefined;
   readonly #entries = new Map<string, CacheEntry>();
+  #placedIn: RoutingTable | undefined;
+  #placedOn: NodeId | undefined;
   readonly #pttl: Command;
   readonly #get: Command;
   /** Bumped at every invalidation; fills and joins must match it. */
@@ -214,6 +217,15 @@ class KeyCache implements RemedyStage, CachedKey {
     this.#read(req, done);
   }
 
+  /** The key's node in `table`, found once per table rather than hashed per write. */
+  #nodeIn(table: RoutingTable): NodeId {
+    if (this.#placedIn !== table) {
+      this.#placedIn = table;
+      this.#placedOn = table.shards[table.indexFor(this.#key)]!.node;
+    }
+    return this.#placedOn!;
+  }
+
   #read(req: KeyRequest, done: ReplyCallback): void {
     // Closed: its feeds are gone (a read released late must not reopen them).
     // Settling: writes sent before this stage existed may still be in flight on
@@ -245,10 +257,11 @@ class KeyCache implements RemedyStage, CachedKey {
   // fill that began before the acknowledgement may hold the value before it.
   #write(req: KeyRequest, done: ReplyCallback): void {
     const session = req.session;
-    const sentAt = this.#options.clock.now();
+    // Read only by a plain SET's write-through (#send): other writes skip the clock.
+    const sentAt = req.spec.name === 'set' ? this.#options.clock.now() : 0;
     const table = this.#router.table;
     const tableVersion = table.version;
-    const node = table.shards[table.indexFor(this.#key)]!.node;
+    const node = this.#nodeIn(table);
     const link = this.#store.link(node);
     const epoch = link.epoch;
     let order = this.#writing.get(session);
@@ -479,6 +492,8 @@ class KeyCache implements RemedyStage, CachedKey {
   invalidate(node: NodeId | null): void {
     this.#generation++;
     this.#invalidations++;
+    // Most writes of a write-heavy key find nothing kept: no copy of nothing.
+    if (this.#entries.size === 0) return;
     for (const entry of [...this.#entries.values()])
       if (node === null || entry.node === node) this.#drop(entry);
   }
