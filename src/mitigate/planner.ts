@@ -503,7 +503,12 @@ export class Planner {
             ? mem?.lastWriteHotAt
             : mem?.lastHotAt) ?? r.createdAt;
       const cold = view.now - Math.max(lastHot, r.createdAt);
-      const otherWay = serves !== undefined && mem !== undefined && mem.lastHotAt > lastHot;
+      // Still hot the other way (not merely cold since): the reason says so.
+      const otherWay =
+        serves !== undefined &&
+        mem !== undefined &&
+        mem.lastHotAt > lastHot &&
+        view.now - mem.lastHotAt < this.settings.hysteresisMs;
       const what = otherWay
         ? `has been hot only as ${serves === 'read-hot' ? 'write-hot' : 'read-hot'}, which ${r.kind} does not relieve,`
         : r.kind === 'cache' && this.#in.heavyKeys !== undefined
