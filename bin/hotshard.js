@@ -8,8 +8,9 @@
 // SIGTERM and SIGHUP go on to the server, its exit status comes back, and if
 // this process dies the server is told through an IPC channel and stops as on
 // SIGTERM (src/cli/parent.ts). Give the flags yourself (`node
-// --max-semi-space-size=32 bin/hotshard.js start`, or in NODE_OPTIONS, as a
-// service should) and hotshard runs in this one process with your values.
+// --max-semi-space-size=32 --min-semi-space-size=32 bin/hotshard.js start`, or
+// in NODE_OPTIONS, as a service should) and hotshard runs in this one process
+// with your values.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';

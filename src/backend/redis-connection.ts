@@ -8,20 +8,25 @@
  *   share one write syscall. A per-request write costs a syscall each.
  * - Callbacks wait in a power-of-two ring, not an array with shift(), which
  *   turns O(n) on large queues.
- * - Reads land through `onread` in the connection's own buffer: no Readable
- *   stream machinery ('data' event, a nextTick per read) and no 64 KB
- *   allocation per read. A short read is copied out to its exact size and the
- *   buffer reused; a long one keeps its buffer (HAND_OFF_AT). Under
- *   redis-benchmark -P 1 SET that cut the proxy's user-space CPU by about a
- *   tenth (perf, cpu-clock).
+ * - Reads land through `onread` one after another in a 64 KB buffer, each
+ *   handed on as the sub-array it landed in: no Readable stream machinery
+ *   ('data' event, a nextTick per read), no copy, and a new buffer only once
+ *   the last one is nearly full (MIN_READ_ROOM). Under redis-benchmark -P 1
+ *   SET reading through `onread` cut the proxy's user-space CPU by about a
+ *   tenth (perf, cpu-clock). Buffers are never reused, so a reply stays valid
+ *   for as long as anyone holds it; what keeps a reply for long (the cache)
+ *   copies it out (`RawReply.owned`), so it does not pin 64 KB. What this
+ *   replaced, a fresh 64 KB buffer for every read of 16 KB or more, cost
+ *   LRANGE_100 -P 1 (7 KB replies, reads of 2-3 of them) about 20 KB of
+ *   ArrayBuffer per request: V8 then collected young memory every ~90 ms for
+ *   "external memory pressure" and marked the whole heap every 70-90 ms
+ *   (`node --trace-gc`), and throughput fell from 37k to 25k requests/s.
  * - Replies are located with scanReply and handed on as sub-arrays of the
- *   read (no further copy, no decode). A bulk string split across chunks
- *   (its full length is known from its header) is handed on as the list of
- *   its pieces, so a 50 MB value is never copied here nor joined for the
- *   client's write (bench/bigvalue: copying it cost 2-3 x redis's own time
- *   for 20 clients GETting one 50 MB value). Only a split reply of unknown
- *   length (an array, a header cut in two) is assembled, in a buffer that
- *   doubles, and an array's complete elements are not scanned again.
+ *   read (no further copy, no decode). A reply split across reads is handed
+ *   on as the list of its pieces (ChunkScan finds its end), so a 50 MB value
+ *   is never copied here nor joined for the client's write (bench/bigvalue:
+ *   copying it cost 2-3 x redis's own time for 20 clients GETting one 50 MB
+ *   value), and an array's complete elements are not scanned again.
  * - Request age is sampled once per flush, not per request, and arriving
  *   bytes are counted per chunk, not timed: the watchdog compares against the
  *   timeout the age of the oldest unanswered flush or (`timeoutOn: 'silence'`)
@@ -42,7 +47,7 @@
 import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 import { ErrorCode, HotshardError } from '../errors.js';
 import { RawReply, ReplyError, hsError, type Reply } from '../protocol/reply.js';
-import { ReplyScan, scanReply } from '../protocol/reply-decoder.js';
+import { ChunkScan, scanReply } from '../protocol/reply-decoder.js';
 import type { ReplyCallback } from './backend.js';
 
 /** Why a connection ended. */
@@ -89,19 +94,16 @@ export interface RedisConnectionOptions {
 const INITIAL_RING = 1024;
 /** Above this many pending bytes a flush hands the chunks to writev instead of copying them into one. */
 const CONCAT_LIMIT = 64 * 1024;
-/** How much of a new chunk is copied to try completing a split reply of unknown length. */
-const PROBE_BYTES = 512;
 
-/** Size of a connection's read buffer (`onread`), as Node's own reads. */
+/** Size of the buffers a connection reads into (`onread`), as Node's own reads. */
 const READ_SIZE = 64 * 1024;
 /**
- * A read at least this long is handed on as it is, in the buffer it landed
- * in, and the connection takes a new buffer; a shorter one is copied out to
- * its exact size and the buffer is read into again. So a big value is never
- * copied here, and a kept reply pins at most 4x its read's bytes (Node's own
- * reads pin exactly theirs).
+ * A connection takes a new read buffer once less than this is left in its
+ * current one: a read into a sliver would take a big reply in many pieces.
+ * So each buffer carries 48-64 KB of reads, and V8 is charged about the bytes
+ * read, not 64 KB per read.
  */
-const HAND_OFF_AT = 16 * 1024;
+const MIN_READ_ROOM = 16 * 1024;
 
 /**
  * Encodes arguments as a RESP multi-bulk request, for commands that have no
@@ -139,8 +141,9 @@ export class RedisConnection {
   readonly #opts: RedisConnectionOptions;
   readonly #onPush: ((reply: RawReply) => boolean) | undefined;
   readonly #socket: Socket;
-  /** Where the socket's next read lands (see HAND_OFF_AT). */
+  /** The buffer reads land in, and where in it the next one lands (see MIN_READ_ROOM). */
   #readBuffer = Buffer.allocUnsafeSlow(READ_SIZE);
+  #readAt = 0;
   #ended = false;
   #established = false;
 
@@ -177,16 +180,9 @@ export class RedisConnection {
   #probing = false;
   #aliveAt = 0;
 
-  // The start of a reply that has not fully arrived: a bulk string whose
-  // header is complete is kept as the pieces that came (#pieces), anything
-  // else is copied into #part until its end can be found.
-  #part: Buffer | null = null;
+  /** The reads a reply that has not fully arrived came in so far (sub-arrays), and the scan that finds its end. */
   #pieces: Buffer[] | null = null;
-  #partLen = 0;
-  /** Full length of the split reply when its header tells it (a bulk string), else 0. */
-  #partNeed = 0;
-  /** Finds the end of the reply in #part, resuming where it stopped. */
-  readonly #partScan = new ReplyScan();
+  readonly #pieceScan = new ChunkScan();
 
   #endReply: ReplyError | undefined;
 
@@ -196,7 +192,10 @@ export class RedisConnection {
     // net.connect hands its options to this constructor, `onread` included;
     // @types/node lists `onread` under connect's options only. Node asks for
     // the buffer again after every read.
-    const onread: OnReadOpts = { buffer: () => this.#readBuffer, callback: this.#onRead };
+    const onread: OnReadOpts = {
+      buffer: () => this.#readBuffer.subarray(this.#readAt),
+      callback: this.#onRead,
+    };
     this.#socket = new Socket({ onread } as SocketConstructorOpts);
   }
 
@@ -310,13 +309,13 @@ export class RedisConnection {
   };
 
   readonly #onRead = (length: number): boolean => {
-    let chunk: Buffer;
-    if (length >= HAND_OFF_AT) {
-      chunk = this.#readBuffer.subarray(0, length);
+    const start = this.#readAt;
+    const chunk = this.#readBuffer.subarray(start, start + length);
+    if (READ_SIZE - (start + length) < MIN_READ_ROOM) {
       this.#readBuffer = Buffer.allocUnsafeSlow(READ_SIZE);
+      this.#readAt = 0;
     } else {
-      chunk = Buffer.allocUnsafeSlow(length);
-      this.#readBuffer.copy(chunk, 0, 0, length);
+      this.#readAt = start + length;
     }
     this.#onData(chunk);
     return true;
@@ -326,7 +325,7 @@ export class RedisConnection {
     this.#chunks++;
     try {
       let offset = 0;
-      if (this.#part !== null || this.#pieces !== null) {
+      if (this.#pieces !== null) {
         offset = this.#completePart(chunk);
         if (offset < 0) return;
       }
@@ -371,14 +370,9 @@ export class RedisConnection {
   /** Keeps the unfinished reply starting at `offset` until more bytes arrive. */
   #keepPart(chunk: Buffer, offset: number): void {
     const rest = chunk.subarray(offset);
-    this.#partLen = rest.length;
-    this.#partNeed = bulkLength(rest, rest.length);
-    if (this.#partNeed > 0) {
-      this.#pieces = [rest];
-      return;
-    }
-    this.#part = Buffer.allocUnsafe(Math.max(4096, rest.length * 2));
-    rest.copy(this.#part, 0);
+    // scanReply found it unfinished; the scan that takes it from here agrees or throws.
+    if (this.#pieceScan.next(rest) !== -1) throw new Error('a split reply was found complete');
+    this.#pieces = [rest];
   }
 
   /**
@@ -387,64 +381,16 @@ export class RedisConnection {
    * absorbed and the reply is still incomplete.
    */
   #completePart(chunk: Buffer): number {
-    let from = 0;
-    if (this.#pieces === null) {
-      // Unknown length (a header split, a short reply, an array): try with a
-      // small prefix before copying the whole chunk.
-      const before = this.#partLen;
-      const probe = Math.min(chunk.length, PROBE_BYTES);
-      this.#append(chunk, 0, probe);
-      let end = this.#scanPart();
-      if (end !== -1) return this.#finishPart(end, end - before);
-      this.#partNeed = bulkLength(this.#part!, this.#partLen);
-      if (this.#partNeed === 0) {
-        this.#append(chunk, probe, chunk.length);
-        end = this.#scanPart();
-        return end === -1 ? -1 : this.#finishPart(end, end - before);
-      }
-      // A bulk string's header is complete now: the rest is kept as pieces.
-      this.#pieces = [this.#part!.subarray(0, this.#partLen)];
-      this.#part = null;
-      from = probe;
-    }
-    const pieces = this.#pieces;
-    const missing = this.#partNeed - this.#partLen;
-    if (chunk.length - from < missing) {
-      pieces.push(from === 0 ? chunk : chunk.subarray(from));
-      this.#partLen += chunk.length - from;
+    const pieces = this.#pieces!;
+    const end = this.#pieceScan.next(chunk);
+    if (end === -1) {
+      pieces.push(chunk);
       return -1;
     }
-    pieces.push(chunk.subarray(from, from + missing));
+    pieces.push(end === chunk.length ? chunk : chunk.subarray(0, end));
     this.#pieces = null;
-    this.#partLen = 0;
-    this.#partNeed = 0;
     this.#deliver(RawReply.fromChunks(pieces));
-    return from + missing;
-  }
-
-  /** Finds the end of the split reply, or -1. */
-  #scanPart(): number {
-    return this.#partScan.next(this.#part!.subarray(0, this.#partLen));
-  }
-
-  #finishPart(end: number, resumeAt: number): number {
-    const bytes = this.#part!.subarray(0, end);
-    this.#part = null;
-    this.#partLen = 0;
-    this.#partNeed = 0;
-    this.#deliver(new RawReply(bytes));
-    return resumeAt;
-  }
-
-  #append(chunk: Buffer, from: number, to: number): void {
-    const needed = this.#partLen + (to - from);
-    let part = this.#part!;
-    if (needed > part.length) {
-      const grown = Buffer.allocUnsafe(needed * 2);
-      part.copy(grown, 0, 0, this.#partLen);
-      this.#part = part = grown;
-    }
-    this.#partLen += chunk.copy(part, this.#partLen, from, to);
+    return end;
   }
 
   #grow(): void {
@@ -561,7 +507,6 @@ export class RedisConnection {
     clearInterval(this.#watchdog);
     this.#socket.destroy();
     this.#out.length = 0;
-    this.#part = null;
     this.#pieces = null;
     const label = this.#opts.label;
     // One shared error value for everyone: it is immutable.
@@ -601,15 +546,6 @@ function describe(reply: Reply): string {
     return text.startsWith('-') || text.startsWith('+') ? text.slice(1) : text;
   }
   return 'an unexpected value'; // a connection only ever sees raw replies and its own errors
-}
-
-/** The total length of the bulk string starting `buf` when its header is complete, else 0. */
-function bulkLength(buf: Buffer, length: number): number {
-  if (buf[0] !== 0x24) return 0; // '$'
-  const cr = buf.indexOf(0x0d, 1);
-  if (cr === -1 || cr + 1 >= length) return 0;
-  const len = Number(buf.toString('latin1', 1, cr));
-  return Number.isSafeInteger(len) && len >= 0 ? cr + 2 + len + 2 : 0;
 }
 
 function rethrow(err: unknown): never {

@@ -26,15 +26,32 @@
  * Memory: up to 32 MB more resident at peak, plus about 44 MB for the idle
  * launcher when it restarts node.
  *
- * V8 reads this flag once, when the heap is set up: `v8.setFlagsFromString`
+ * The young generation is fixed at that size (`--min-semi-space-size` too),
+ * not grown to it by V8 as survival asks. A grown one made the old
+ * generation's collector run back to back: V8 starts marking the old
+ * generation once the room left under its limit is less than the young
+ * generation could promote at once, and after each full GC it left 16 MB of
+ * room while the young generation had grown to 32 MB
+ * (`--trace-incremental-marking`: "Start (allocation limit): 29MB / 45MB /
+ * slack 16MB", every time). In a long-lived proxy, after a burst had grown
+ * the young generation, redis-benchmark
+ * LRANGE_100 -P 1 saw a full GC every 70-130 ms for as long as it ran, with
+ * the heap flat at 30 MB, and 25-30k requests/s against 37-40k in a fresh
+ * process; with the size fixed, one full GC in the same sequence (two
+ * `redis-benchmark -t lrange_100 -P 1 -n 150000` runs 45 s apart through one
+ * hotshard on 4 redis-servers, `node --trace-gc`). The cost: the young
+ * generation holds its 64 MB (two semi-spaces) from the start, where it grew
+ * to it under load before.
+ *
+ * V8 reads these flags once, when the heap is set up: `v8.setFlagsFromString`
  * at run time does not resize it (checked), hence a launcher that restarts
- * node with the flag rather than a call in main.
+ * node with the flags rather than a call in main.
  */
 
 import v8 from 'node:v8';
 
 /** Flags the server commands run with. */
-export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32'];
+export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32', '--min-semi-space-size=32'];
 
 /** Commands that run for long and allocate per request: they get SERVER_NODE_FLAGS. */
 export const SERVER_COMMANDS: ReadonlySet<string> = new Set(['start', 'demo', 'scenario', 'load', 'replay']);
@@ -100,17 +117,21 @@ export function nodeFlagsFor(command: string | undefined): readonly string[] {
 /** Set by the launcher in the environment of the server it restarts. */
 export const LAUNCHED_ENV = 'HOTSHARD_LAUNCHED';
 
+/** Flags that size one thing together: an operator who gives one of them sizes it, and gets none of the others added. */
+const FLAG_GROUPS: readonly (readonly string[])[] = [['--max-semi-space-size', '--min-semi-space-size']];
+
 /**
  * The `wanted` flags (SERVER_NODE_FLAGS unless given) not already given,
  * neither on node's command line (`execArgv`) nor in NODE_OPTIONS, in either
  * spelling V8 accepts (`--max-semi-space-size=N` or `--max_semi_space_size=N`).
  * A flag the operator set, to any value, is theirs: it is never added a
- * second time.
+ * second time, nor the others of its group (FLAG_GROUPS): a young generation
+ * sized `--max-semi-space-size=16` does not get our minimum of 32.
  *
  * @example
- * missingNodeFlags([], '') // ['--max-semi-space-size=32']
+ * missingNodeFlags([], '') // ['--max-semi-space-size=32', '--min-semi-space-size=32']
  * missingNodeFlags(['--max_semi_space_size=16'], '') // []
- * missingNodeFlags([], '', nodeFlagsFor('scenario')) // ['--max-semi-space-size=32', '--initial-old-space-size=256']
+ * missingNodeFlags([], '', nodeFlagsFor('scenario')) // [...SERVER_NODE_FLAGS, '--initial-old-space-size=256']
  */
 export function missingNodeFlags(
   execArgv: readonly string[],
@@ -120,6 +141,9 @@ export function missingNodeFlags(
   const given = new Set(
     [...execArgv, ...nodeOptions.split(/\s+/)].filter((a) => a.startsWith('--')).map((a) => flagName(a)),
   );
+  for (const group of FLAG_GROUPS) {
+    if (group.some((f) => given.has(f))) for (const f of group) given.add(f);
+  }
   return wanted.filter((f) => !given.has(flagName(f)));
 }
 

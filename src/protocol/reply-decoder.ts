@@ -131,63 +131,120 @@ function bulkEnd(buf: Buffer, offset: number): number {
 }
 
 /**
- * Finds the end of one reply that arrives in pieces, resuming where the last
- * call stopped: a complete element, at any depth of nesting, is not scanned
- * again, so a reply of n bytes costs O(n) however it is cut (an `HSCAN ...
- * COUNT 1000000` reply is an array nested in an array: scanning the inner one
- * from its start on every read was quadratic).
+ * Finds the end of one reply that arrives in several reads, taking each read
+ * as it is: the reads can then be handed on as the reply's pieces, uncopied.
+ * Only a line cut in two by a read's end (a header, a short value: a few
+ * bytes) is joined; a bulk string's body is passed over by its length, and a
+ * complete element, at any depth of nesting, is never scanned again, so a
+ * reply of n bytes costs O(n) however it is cut (an `HSCAN ... COUNT 1000000`
+ * reply is an array nested in an array). What this replaced copied the
+ * reply into a buffer that doubled as it grew, with the rest of each read:
+ * an LRANGE_100 reply (7 KB) cut by a read's end cost about 100 KB of fresh
+ * ArrayBuffer, and under redis-benchmark -P 1 V8 marked the whole heap every
+ * 70-90 ms for the external memory.
  *
  * @example
- * const scan = new ReplyScan();
- * scan.next(partial); // -1: incomplete
- * scan.next(more);    // offset just past the reply, once it is all there
+ * const scan = new ChunkScan();
+ * scan.next(firstRead.subarray(start)); // -1: the reply goes on
+ * scan.next(secondRead);                // offset in secondRead just past the reply
  */
-export class ReplyScan {
+export class ChunkScan {
   /** Elements still missing in each open aggregate, outermost first. */
   readonly #left: number[] = [];
-  #pos = 0;
+  /** Bytes of a bulk string's body and its CRLF still to come. */
+  #skip = 0;
+  /** Whether the line just read opened an aggregate (so no element is complete yet). */
+  #opened = false;
+  /** A copy of the start of a line cut by the end of the previous read. */
+  #line: Buffer | null = null;
 
-  /** Where the next call starts scanning: the first byte of the first incomplete element. */
-  get position(): number {
-    return this.#pos;
+  /**
+   * `chunk` holds the reply's next bytes. Returns the offset in `chunk` just
+   * past the reply, or -1 when the reply goes on in the next read; after a
+   * reply is found the scanner starts over for the next one.
+   */
+  next(chunk: Buffer): number {
+    const length = chunk.length;
+    let pos = 0;
+    for (;;) {
+      if (this.#skip > 0) {
+        const take = Math.min(this.#skip, length - pos);
+        pos += take;
+        this.#skip -= take;
+        if (this.#skip > 0) return -1;
+        if (this.#completed()) return pos;
+      }
+      if (pos >= length) return -1;
+      if (this.#line !== null) {
+        const lf = chunk.indexOf(0x0a, pos);
+        const line = Buffer.concat([this.#line, chunk.subarray(pos, lf === -1 ? length : lf + 1)]);
+        if (lf === -1) {
+          this.#line = line;
+          return -1;
+        }
+        this.#line = null;
+        pos = lf + 1;
+        if (this.#element(line, 0) !== line.length) {
+          throw new ReplyProtocolError(`bad line in reply: ${lineText(line, 0)}`);
+        }
+      } else {
+        const end = this.#element(chunk, pos);
+        if (end === -1) {
+          this.#line = Buffer.from(chunk.subarray(pos));
+          return -1;
+        }
+        pos = end;
+      }
+      if (this.#skip === 0 && !this.#opened && this.#completed()) return pos;
+    }
   }
 
   /**
-   * `buf` holds the reply's bytes so far, from its first byte (the same bytes
-   * as before, and maybe more). Returns the offset just past the reply, or -1;
-   * after a reply is found the scanner starts over for the next one.
+   * Reads the element whose line starts at `at` and returns the offset just
+   * past it, or past `buf` when a bulk string's body goes on (#skip holds how
+   * much of it, with its CRLF, is still to come), or -1 when its line is cut
+   * by the end of `buf`. An aggregate opens in #left.
    */
-  next(buf: Buffer): number {
-    const left = this.#left;
-    let pos = this.#pos;
-    do {
-      if (pos >= buf.length) return this.#stop(pos);
-      const type = buf[pos]!;
-      if (type === 0x2a || type === 0x7e || type === 0x3e || type === 0x25) {
-        const cr = lineEnd(buf, pos + 1);
-        if (cr === -1) return this.#stop(pos);
-        let count = parseInteger(buf, pos + 1, cr);
-        if (type === 0x25 && count > 0) count *= 2;
-        pos = cr + 2;
-        if (count > 0) {
-          left.push(count);
-          continue;
-        }
-      } else {
-        const end = scanReply(buf, pos);
-        if (end === -1) return this.#stop(pos);
-        pos = end;
+  #element(buf: Buffer, at: number): number {
+    const type = buf[at]!;
+    this.#opened = false;
+    switch (type) {
+      case 0x24: // $ bulk
+      case 0x21: // ! blob error
+      case 0x3d: {
+        // = verbatim
+        const body = readLength(buf, at);
+        if (body === -1 || lengthValue < 0) return body;
+        const end = body + lengthValue + 2;
+        if (end <= buf.length) return end;
+        this.#skip = end - buf.length;
+        return buf.length;
       }
-      // An element is complete, and with it every aggregate it was the last of.
-      while (left.length > 0 && --left[left.length - 1]! === 0) left.pop();
-    } while (left.length > 0);
-    this.#pos = 0;
-    return pos;
+      case 0x2a: // * array
+      case 0x7e: // ~ set
+      case 0x3e: // > push
+      case 0x25: {
+        // % map
+        const after = readLength(buf, at);
+        if (after === -1) return -1;
+        let count = lengthValue;
+        if (type === 0x25 && count > 0) count *= 2;
+        if (count > 0) {
+          this.#left.push(count);
+          this.#opened = true;
+        }
+        return after;
+      }
+      default:
+        return scanReply(buf, at); // a one-line type (+ - : , _ # (), or a throw on a bad type byte
+    }
   }
 
-  #stop(pos: number): -1 {
-    this.#pos = pos;
-    return -1;
+  /** Counts one element as complete; returns whether the whole reply is. */
+  #completed(): boolean {
+    const left = this.#left;
+    while (left.length > 0 && --left[left.length - 1]! === 0) left.pop();
+    return left.length === 0;
   }
 }
 

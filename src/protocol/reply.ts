@@ -104,6 +104,25 @@ export class RawReply {
   get type(): number {
     return this.#bytes !== undefined ? this.#bytes[0]! : this.#chunks![0]![0]!;
   }
+
+  /**
+   * This reply, or a copy whose bytes have a buffer of their own. A reply from
+   * a Redis node shares its connection's 64 KB read buffer with the replies
+   * read with it; what keeps a reply for long copies it with this, so that a
+   * 100-byte value does not pin 64 KB.
+   */
+  owned(): RawReply {
+    if (this.#bytes !== undefined && this.#bytes.length === this.#bytes.buffer.byteLength) return this;
+    return new RawReply(ownedCopy(this.bytes));
+  }
+}
+
+/** `bytes` itself when it fills its buffer, else a copy in a buffer of its own (never Node's shared pool). */
+export function ownedCopy(bytes: Buffer): Buffer {
+  if (bytes.length === bytes.buffer.byteLength) return bytes;
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(copy);
+  return copy;
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -137,6 +137,8 @@ describe('node flags', () => {
       expect(missingNodeFlags(given, '')).toEqual([]);
     }
     expect(missingNodeFlags([], '--enable-source-maps  --max-semi-space-size=16')).toEqual([]);
+    // The young generation's two flags go together: an operator's size for one stands alone.
+    expect(missingNodeFlags(['--min_semi_space_size=4'], '')).toEqual([]);
   });
 
   it('node flags - the traffic lab commands also get LAB_NODE_FLAGS; start gets only the server flags; others none', () => {
@@ -146,6 +148,7 @@ describe('node flags', () => {
     for (const c of ['status', 'hotkeys', undefined]) expect(nodeFlagsFor(c)).toEqual([]);
     expect(missingNodeFlags([], '', nodeFlagsFor('scenario'))).toEqual([
       '--max-semi-space-size=32',
+      '--min-semi-space-size=32',
       '--initial-old-space-size=256',
     ]);
     // The operator's own value for one of them stands; the other is still added.

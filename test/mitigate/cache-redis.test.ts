@@ -15,7 +15,7 @@ import { ManualClock } from '../../src/clock.js';
 import { cacheRemedy } from '../../src/mitigate/actions/cache.js';
 import { PolicyManager } from '../../src/mitigate/policies.js';
 import type { KeyPolicy } from '../../src/mitigate/policy.js';
-import type { Reply } from '../../src/protocol/reply.js';
+import { RawReply, type Reply } from '../../src/protocol/reply.js';
 import { Router } from '../../src/router/router.js';
 import { Session } from '../../src/router/session.js';
 import { requireBinary, startRedis, type RedisProcess } from '../../src/testkit/index.js';
@@ -120,6 +120,22 @@ describe.skipIf(!hasRedis)('cache overlay over Redis', () => {
     },
     60_000,
   );
+
+  it('an entry keeps its value in a buffer of its own, not the 64 KB read buffer the node\'s reply landed in', async () => {
+    const r = await router();
+    const { status, live, fill } = await cached(r, ['k']);
+    await live('k');
+    await ask(serverOf(r, 'k'), 'SET', 'k', 'v'.repeat(100));
+    await fill('k');
+    const hits = status('k')['hits'] as number;
+    const reply = await send(r, 'get', 'k');
+    expect(status('k')['hits']).toBe(hits + 1);
+    expect(reply).toBeInstanceOf(RawReply);
+    const bytes = (reply as RawReply).bytes;
+    expect(bytes.toString()).toBe(`$100\r\n${'v'.repeat(100)}\r\n`);
+    // A 108-byte reply pinning a 64 KB buffer would hold 600 times what the cache counts.
+    expect(bytes.buffer.byteLength).toBe(bytes.length);
+  });
 
   it('a SET by another client straight to Redis is seen within a bounded number of polls', async () => {
     const r = await router();

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeReply, ReplyProtocolError, ReplyScan, scanReply } from '../../src/protocol/reply-decoder.js';
+import { ChunkScan, decodeReply, ReplyProtocolError, scanReply } from '../../src/protocol/reply-decoder.js';
 import { DoubleReply, MapReply, ReplyError, SimpleString, type Reply } from '../../src/protocol/reply.js';
 
 // A float Redis formatted with long double precision (INCRBYFLOAT f 1e300).
@@ -159,39 +159,54 @@ describe('reply decoder - replies captured from Redis', () => {
     );
   });
 
-  it('reply decoder - ReplyScan finds each reply however it is cut, never looking back past where it stopped', () => {
+  it('reply decoder - ChunkScan finds where a reply ends however its reads cut it, and starts over after it', () => {
     const nested = b(`*2\r\n$1\r\n0\r\n*3\r\n${'$3\r\nabc\r\n'.repeat(2)}%1\r\n+k\r\n*2\r\n:1\r\n$-1\r\n`);
-    const replies = [...FIXTURES.map(([, text]) => b(text)), nested];
+    const big = b(`*3\r\n$300\r\n${'v'.repeat(300)}\r\n*0\r\n$0\r\n\r\n`);
+    const replies = [...FIXTURES.map(([, text]) => b(text)), nested, big];
     fc.assert(
       fc.property(
-        fc.constantFrom(...replies),
+        fc.array(fc.constantFrom(...replies), { minLength: 1, maxLength: 3 }),
         fc.array(fc.integer({ min: 1, max: 64 }), { maxLength: 40 }),
-        (reply, cuts) => {
-          const scan = new ReplyScan();
-          // The bytes so far, in a copy whose bytes before scan.position are wiped
-          // after every call: a scan that went back over them would fail or differ.
-          const seen = Buffer.alloc(reply.length);
-          let have = 0;
-          let last = 0;
-          let position = 0;
-          for (const step of [...cuts, reply.length]) {
-            have = Math.min(reply.length, have + step);
-            reply.copy(seen, last, last, have);
-            const end = scan.next(seen.subarray(0, have));
-            if (end !== -1) {
-              expect(end).toBe(reply.length);
-              return;
-            }
-            expect(scan.position).toBeGreaterThanOrEqual(position);
-            position = scan.position;
-            seen.fill(0, 0, position);
-            last = have;
+        (sequence, cuts) => {
+          // The replies back to back, cut into reads; each read is copied so
+          // a scan that kept a reference into one would see it wiped.
+          const stream = Buffer.concat(sequence);
+          const reads: Buffer[] = [];
+          let at = 0;
+          for (const step of cuts) {
+            if (at >= stream.length) break;
+            reads.push(stream.subarray(at, Math.min(stream.length, at + step)));
+            at += step;
           }
-          throw new Error('the whole reply was fed but not found');
+          if (at < stream.length) reads.push(stream.subarray(at));
+          const scan = new ChunkScan();
+          const found: number[] = [];
+          let consumed = 0;
+          for (const read of reads) {
+            const copy = Buffer.from(read);
+            let offset = 0;
+            while (offset < copy.length) {
+              const end = scan.next(copy.subarray(offset));
+              if (end === -1) break;
+              offset += end;
+              found.push(consumed + offset);
+            }
+            consumed += copy.length;
+            copy.fill(0);
+          }
+          let total = 0;
+          expect(found).toEqual(sequence.map((r) => (total += r.length)));
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 400 },
     );
+  });
+
+  it('reply decoder - ChunkScan rejects bytes that are not RESP, also in a line cut in two', () => {
+    expect(() => new ChunkScan().next(b('?oops\r\n'))).toThrow(ReplyProtocolError);
+    const scan = new ChunkScan();
+    expect(scan.next(b('*2\r\n$1'))).toBe(-1);
+    expect(() => scan.next(b('x\r\n'))).toThrow(ReplyProtocolError);
   });
 
   it('reply decoder - a large bulk value is incomplete until its last byte and CRLF', () => {

@@ -34,7 +34,7 @@ import type { NodeId } from '../../keyspace/ids.js';
 import type { RoutingTable } from '../../keyspace/routing-table.js';
 import type { Clock } from '../../clock.js';
 import type { Command } from '../../protocol/command.js';
-import { hsError, isErrorReply, RawReply, SimpleString, type Reply } from '../../protocol/reply.js';
+import { hsError, isErrorReply, ownedCopy, RawReply, SimpleString, type Reply } from '../../protocol/reply.js';
 import { ErrorCode } from '../../errors.js';
 import { commandSpec } from '../../router/command-table.js';
 import type { KeyHandler, KeyRequest } from '../../router/key-policies.js';
@@ -468,7 +468,7 @@ class KeyCache implements RemedyStage, CachedKey {
     const entry: CacheEntry = {
       owner: this,
       id,
-      reply,
+      reply: owned(reply),
       bytes: bytes + id.length + this.name.length + ENTRY_OVERHEAD,
       node,
       tableVersion,
@@ -555,6 +555,17 @@ function decodedInteger(reply: Reply): number | null {
     return Number.isFinite(n) ? n : null;
   }
   return null;
+}
+
+/**
+ * What an entry keeps of a reply: its bytes in a buffer of their own, so the
+ * byte bound counts what the cache holds (a node's reply shares a 64 KB read
+ * buffer, a SET's value the client's read).
+ */
+function owned(reply: Reply): Reply {
+  if (reply instanceof RawReply) return reply.owned();
+  if (Buffer.isBuffer(reply)) return ownedCopy(reply);
+  return reply;
 }
 
 /** Size of a reply's payload in bytes (what the byte bound counts). */
