@@ -5,8 +5,9 @@
  * It forwards and does nothing else: hotshard's own request decoder and reply
  * scanner, one connection per node written once per turn of the event loop
  * and read through `onread` (as hotshard's; here every read is copied out of
- * one shared buffer, which for the bench's short reads is what hotshard
- * does), replies back in order through one write per burst, and
+ * one shared buffer, where hotshard hands each read on in place, in a 64 KB
+ * buffer it does not reuse), replies back in order through one write per
+ * burst, and
  * none of hotshard's work (command table, routing table, telemetry, admission,
  * cache, transactions). Whatever hotshard/twemproxy misses at -P 1 that this
  * misses too is the cost of Node's sockets on that machine, not of hotshard.
