@@ -54,6 +54,18 @@ const RISING = 1.25;
 const rateNow = (k: KeyLoad): number =>
   k.recent !== undefined && k.recent > RISING * opsOf(k) ? k.recent : opsOf(k);
 const readShare = (e: Rw): number => (opsOf(e) > 0 ? e.reads / opsOf(e) : 0);
+/**
+ * A key's reads and writes as they are now, for its heat: its recent split
+ * when known, else the window's. A key written and then read by everyone (a
+ * list filled, then served) shows its new heat here within a tick; the
+ * window's split lags by most of the window (up to 2 s with the current
+ * partial second), and the remedy for the new heat with it: redis-benchmark's
+ * LRANGE after its LPUSH fill waited 1.2-1.65 s for its cache.
+ */
+const splitNow = (k: KeyLoad): Rw =>
+  k.recent !== undefined && k.recentReads !== undefined && k.recent > 0
+    ? { reads: k.recentReads, writes: Math.max(0, k.recent - k.recentReads) }
+    : k;
 const meanOf = (xs: readonly number[]): number =>
   xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
 /** x / base, with x / 0 = Infinity (any load over none is unboundedly over). */
@@ -259,7 +271,8 @@ function hotKeys(c: Ctx): KeyVerdict {
     if (!byRate && !byDominance) continue;
     const ex = explained.get(shard.id) ?? ZERO;
     explained.set(shard.id, { reads: ex.reads + key.reads, writes: ex.writes + key.writes });
-    const heat = heatOf(key);
+    const now = splitNow(key);
+    const heat = heatOf(now);
     const shardOverMean = over(shardOps, c.shardStats.mean);
     const why = byRate
       ? `over ${fmt(threshold)} ops/s`
@@ -284,7 +297,7 @@ function hotKeys(c: Ctx): KeyVerdict {
       shareOfShard: share,
       shardRate: shardOps,
       shardLoadOverMean: shardOverMean,
-      readShare: readShare(key),
+      readShare: readShare(now),
     };
     candidates.push(candidate(base, numbers, impactOf(c, rolesOf(c, shard))));
   }

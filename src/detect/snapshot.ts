@@ -52,6 +52,8 @@ export interface KeyLoad {
    * window's average dilutes it with the time before it began.
    */
   readonly recent?: number;
+  /** The reads of `recent`: with it, the key's heat as it is now (classify.ts, splitNow). */
+  readonly recentReads?: number;
 }
 
 /** One detector tick's input. */

@@ -196,8 +196,8 @@ export class RouterTelemetry {
   readonly tenants: TenantTable;
   readonly #keys: HeavyHitters;
   readonly #sampler: AdaptiveSampler;
-  /** Per key (latin1 text), its current-second count when `recentKeyRate` last remembered it. */
-  readonly #recent = new Map<string, { second: number; count: number; at: number }>();
+  /** Per key (latin1 text), its current-second counts when `recentKeyRates` last remembered it. */
+  readonly #recent = new Map<string, { second: number; reads: number; writes: number; at: number }>();
   /** Measured requests of the current second not yet folded in (see measure-log.ts). */
   readonly #log = new MeasureLog();
   readonly #folder: Folder;
@@ -564,34 +564,40 @@ export class RouterTelemetry {
   }
 
   /**
-   * A key's rate (reads + writes per second) now: its count since the last
-   * call that remembered it (200 ms to 1.1 s ago: the detector's previous
-   * tick), else over the current partial second once it is 250 ms long, else
-   * over the last 500 ms (the tail of the previous second taken as spread
-   * evenly over it). The sliding 1-s window reads a key that began 500 ms ago
-   * at half its rate; this reads it at its rate, with more sampling noise.
-   * Remembers the key's count for the next call at least 200 ms later.
+   * A key's reads and writes per second now: its counts since the last call
+   * that remembered it (200 ms to 1.1 s ago: the detector's previous tick),
+   * else over the current partial second once it is 250 ms long, else over
+   * the last 500 ms (the tail of the previous second taken as spread evenly
+   * over it). The sliding 1-s window reads a key that began 500 ms ago at
+   * half its rate, and a key written and then read as still mostly written
+   * for most of a second; this reads it as it is, with more sampling noise.
+   * Remembers the key's counts for the next call at least 200 ms later.
    */
-  recentKeyRate(key: Buffer): number {
+  recentKeyRates(key: Buffer): { readonly reads: number; readonly writes: number } {
     const f = this.#elapsedFraction();
     const now = this.#clock.now();
     const hh = this.keys;
     const id = key.toString('latin1');
-    const ops = (k: KeyEstimate): number => k.reads + k.writes;
     const m = this.#recent.get(id);
     const dt = m === undefined ? 0 : (now - m.at) / 1000;
-    let rate: number;
+    let rates: { reads: number; writes: number };
     if (m !== undefined && dt >= 0.1 && dt <= 1.1 && this.#second - m.second < hh.seconds) {
-      rate = Math.max(0, ops(hh.estimate(key, this.#second - m.second, true)) - m.count) / dt;
+      const since = hh.estimate(key, this.#second - m.second, true);
+      rates = {
+        reads: Math.max(0, since.reads - m.reads) / dt,
+        writes: Math.max(0, since.writes - m.writes) / dt,
+      };
     } else {
       const span = f >= 0.25 ? f : 0.5;
-      rate = ops(hh.estimate(key, 1, true, span - f)) / span;
+      const last = hh.estimate(key, 1, true, span - f);
+      rates = { reads: last.reads / span, writes: last.writes / span };
     }
     if (m === undefined || dt >= 0.2 || dt < 0) {
       if (this.#recent.size >= 4 * this.topK) this.#forgetRecent(now);
-      this.#recent.set(id, { second: this.#second, count: ops(hh.estimate(key, 0, true)), at: now });
+      const current: KeyEstimate = hh.estimate(key, 0, true);
+      this.#recent.set(id, { second: this.#second, reads: current.reads, writes: current.writes, at: now });
     }
-    return rate;
+    return rates;
   }
 
   /**

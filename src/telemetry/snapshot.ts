@@ -113,7 +113,7 @@ export function buildSnapshot(telemetry: RouterTelemetry, options: SnapshotOptio
         writes: k.writes * lag,
         bytes: k.bytes * lag,
         error: k.error * lag,
-        ...(current && !k.truncated ? { recent: telemetry.recentKeyRate(k.key) * recentLag(at.shard) } : {}),
+        ...(current && !k.truncated ? recentOf(telemetry.recentKeyRates(k.key), recentLag(at.shard)) : {}),
       };
     });
   const totals = telemetry.keyTotals(keySeconds, current);
@@ -148,6 +148,14 @@ function load(
     queueDepth: queueDepth ?? w?.inflight ?? 0,
     utilization: capacity !== null && capacity > 0 ? ops / capacity : null,
   };
+}
+
+/** A key's recent rates put on the sent footing (`lag`): its rate now and how much of it is reads. */
+function recentOf(
+  rates: { readonly reads: number; readonly writes: number },
+  lag: number,
+): Pick<KeyLoad, 'recent' | 'recentReads'> {
+  return { recent: (rates.reads + rates.writes) * lag, recentReads: rates.reads * lag };
 }
 
 /**

@@ -158,6 +158,32 @@ describe('detector - classification', () => {
     expect(even[1]!.tick).toBe(30 + CLEAR - 1);
   });
 
+  it('detector - a key whose traffic turned is judged by its recent split, not the window that still holds the old one', () => {
+    // LPUSH at 6,000/s from tick 10; from tick 30 the key is only read, but
+    // the window still counts mostly the writes before (a 1-2 s window).
+    const lagging = (recent: boolean): TickedEvent[] =>
+      run(new Detector(), 40, (t) => ({
+        hotKeys: [
+          {
+            key: 'mylist',
+            shard: 3,
+            reads: t >= 30 ? 2000 : 0,
+            writes: t < 10 ? 0 : 6000,
+            ...(recent && t >= 30 ? { recent: { reads: 8000, writes: 0 } } : {}),
+          },
+        ],
+      })).filter((e) => e.type === 'raised' || e.type === 'updated');
+    const turned = lagging(true);
+    expect(turned.map((e) => [e.type, e.hotspot.heat])).toEqual([
+      ['raised', 'write-hot'],
+      ['updated', 'read-hot'],
+    ]);
+    expect(turned[1]!.tick).toBe(30 + KEY_RAISE - 1);
+    expect(turned[1]!.hotspot.evidence.readShare).toBe(1);
+    // Without the recent split the window's 25 % reads keep it write-hot.
+    expect(lagging(false).map((e) => e.hotspot.heat)).toEqual(['write-hot']);
+  });
+
   it('detector - hot range: many keys of one shard, none dominant, raises hot-range and no hot key', () => {
     const events = run(new Detector(), 40, (t) => ({
       spread: [{ shard: 5, rate: 3000 * ramp(t, 10), keys: 300, readShare: 0.2 }],

@@ -23,6 +23,8 @@ export interface HotKeySpec {
   readonly reads: number;
   readonly writes: number;
   readonly error?: number;
+  /** Its rates over the last tick, when they differ from the window's (a key whose traffic just turned). */
+  readonly recent?: { readonly reads: number; readonly writes: number };
 }
 
 /** Extra load on one shard, spread evenly over many keys (a hot range). */
@@ -137,6 +139,9 @@ export function snapshot(spec: WorldSpec): TickSnapshot {
       writes: h.writes,
       bytes: (h.reads + h.writes) * 100,
       error: h.error ?? 0,
+      ...(h.recent === undefined
+        ? {}
+        : { recent: h.recent.reads + h.recent.writes, recentReads: h.recent.reads }),
     });
     extraDistinct += 1;
   }

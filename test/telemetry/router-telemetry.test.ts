@@ -362,6 +362,30 @@ describe('tick snapshot', () => {
     expect(Math.abs(snap.distinctKeys - 52)).toBeLessThan(2);
   });
 
+  it('snapshot - a key written, then read: the window still counts mostly writes, its recent split is the reads', () => {
+    const { clock, t, s, n, tn } = setup();
+    const key = Buffer.from('mylist');
+    const step = (isWrite: boolean): void => {
+      for (let i = 0; i < 60; i++) t.record(s[0]!, n[0]!, tn[0]!, key, isWrite, 10, 10, 500, Outcome.Ok);
+      clock.advance(100);
+    };
+    const snap = () =>
+      buildSnapshot(t, {
+        windowSeconds: 1,
+        sloP99Ms: 10,
+        shards: new Map([['s0', { node: 'n0', range: ['', null] as const }]]),
+        locate: () => ({ shard: 's0', node: 'n0' }),
+        withCurrent: true,
+      }).topKeys[0]!;
+    for (let i = 0; i < 25; i++) step(true); // 2.5 s of LPUSH at 600/s
+    snap(); // the detector's tick: remembers the key's counts
+    for (let i = 0; i < 3; i++) step(false); // then 300 ms of LRANGE at 600/s
+    const k = snap();
+    expect(k.writes).toBeGreaterThan(k.reads); // the window's split lags
+    expect(k.recent).toBeCloseTo(600, 0);
+    expect(k.recentReads).toBeCloseTo(600, 0);
+  });
+
   it('snapshot - keyText keeps printable ASCII and escapes the rest', () => {
     expect(keyText(Buffer.from('user:1'))).toBe('user:1');
     expect(keyText(Buffer.from([0x00, 0xff, 0x5c, 0x41, 0x0a]))).toBe('\\x00\\xff\\\\A\\x0a');
