@@ -121,7 +121,7 @@ describe.skipIf(!hasRedis)('cache overlay over Redis', () => {
     60_000,
   );
 
-  it('an entry keeps its value in a buffer of its own, not the 64 KB read buffer the node\'s reply landed in', async () => {
+  it("an entry keeps its value in a buffer of its own, not the 64 KB read buffer the node's reply landed in", async () => {
     const r = await router();
     const { status, live, fill } = await cached(r, ['k']);
     await live('k');

@@ -34,7 +34,14 @@ import type { NodeId } from '../../keyspace/ids.js';
 import type { RoutingTable } from '../../keyspace/routing-table.js';
 import type { Clock } from '../../clock.js';
 import type { Command } from '../../protocol/command.js';
-import { hsError, isErrorReply, ownedCopy, RawReply, SimpleString, type Reply } from '../../protocol/reply.js';
+import {
+  hsError,
+  isErrorReply,
+  ownedCopy,
+  RawReply,
+  SimpleString,
+  type Reply,
+} from '../../protocol/reply.js';
 import { ErrorCode } from '../../errors.js';
 import { commandSpec } from '../../router/command-table.js';
 import type { KeyHandler, KeyRequest } from '../../router/key-policies.js';
