@@ -687,6 +687,8 @@ function summarize(samples: readonly Sample[]) {
   const vsFloor = compare('hotshard', 'node-floor');
   const cpuVsFloor = compare('hotshard', 'node-floor', (r, i) => r.cpuMicrosPerRequest[i] ?? null);
   const floorVsTwemproxy = compare('node-floor', 'twemproxy');
+  // At -P 1 the machine's two cores are the limit, so what each proxy burns per request decides it.
+  const cpuVsTwemproxy = compare('hotshard', 'twemproxy', (r, i) => r.cpuMicrosPerRequest[i] ?? null);
   return {
     results,
     ratios: vsTwemproxy.cells,
@@ -706,6 +708,8 @@ function summarize(samples: readonly Sample[]) {
     floorCpuRanges: cpuVsFloor.spread,
     floorVsTwemproxy: floorVsTwemproxy.cells,
     floorVsTwemproxyRanges: floorVsTwemproxy.spread,
+    twemproxyCpu: cpuVsTwemproxy.cells,
+    twemproxyCpuRanges: cpuVsTwemproxy.spread,
   };
 }
 
@@ -824,6 +828,8 @@ function table(s: Settings, summary: ReturnType<typeof summarize>): string {
     out.push(
       `hotshard/node-floor geometric mean: ${summary.floor.geomean.toFixed(2)} (what hotshard's work costs over bare forwarding)`,
     );
+  if (summary.twemproxyCpu.geomean !== undefined)
+    out.push(cpuLine('hotshard/twemproxy', summary.twemproxyCpu, summary.twemproxyCpuRanges));
   if (summary.floorCpu.geomean !== undefined)
     out.push(cpuLine('hotshard/node-floor', summary.floorCpu, summary.floorCpuRanges));
   if (summary.floorVsTwemproxy.geomean !== undefined)
@@ -866,7 +872,11 @@ async function main(): Promise<void> {
     cleanups.push(() => twem.stop());
     let exited = false;
     void twem.exited.then(() => (exited = true));
-    endpoints.set('twemproxy', { port: twem.port, died: () => (exited ? 'nutcracker exited' : undefined) });
+    endpoints.set('twemproxy', {
+      port: twem.port,
+      died: () => (exited ? 'nutcracker exited' : undefined),
+      cpuSeconds: () => processCpuSeconds(twem.pid),
+    });
     log(`twemproxy on ${twem.address} (ketama, 1 connection per node)`);
   }
   throwIfAborted();
