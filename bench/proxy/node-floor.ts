@@ -3,14 +3,15 @@
  * `node-floor` leg (`--target twemproxy,hotshard,node-floor`).
  *
  * It forwards and does nothing else: hotshard's own request decoder and reply
- * scanner, one connection per node written once per turn of the event loop
- * and read through `onread` (as hotshard's; here every read is copied out of
- * one shared buffer, where hotshard hands each read on in place, in a 64 KB
- * buffer it does not reuse), replies back in order through one write per
- * burst, and
- * none of hotshard's work (command table, routing table, telemetry, admission,
- * cache, transactions). Whatever hotshard/twemproxy misses at -P 1 that this
- * misses too is the cost of Node's sockets on that machine, not of hotshard.
+ * scanner; clients read as hotshard reads them (src/router/client-reads.ts);
+ * one connection per node, written once per two turns of the event loop and read
+ * through `onread` (as hotshard's, except that here every read is copied out
+ * of one shared buffer, where hotshard hands each read on in place, in a
+ * 64 KB buffer it does not reuse); replies back in order through one write
+ * per burst. None of hotshard's work (command table, routing table,
+ * telemetry, admission, cache, transactions). Whatever hotshard/twemproxy
+ * misses at -P 1 that this misses too is the cost of Node's sockets on that
+ * machine, not of hotshard.
  *
  * Keys go to node FNV-1a(key) mod N; a command without a key to the first
  * node. A bench tool, not a proxy: a split reply is joined by copying (fine
@@ -22,6 +23,7 @@
 import net from 'node:net';
 import { scanReply } from '../../src/protocol/reply-decoder.js';
 import { RequestDecoder } from '../../src/protocol/request-decoder.js';
+import { readClient } from '../../src/router/client-reads.js';
 
 type Done = (reply: Buffer) => void;
 
@@ -58,7 +60,8 @@ class NodeLink {
     this.#out.push(frame);
     if (!this.#flushPending) {
       this.#flushPending = true;
-      setImmediate(this.#flush);
+      // On the next turn, as hotshard's (src/backend/redis-connection.ts).
+      setImmediate(() => setImmediate(this.#flush));
     }
   }
 
@@ -99,9 +102,7 @@ function fnv1a(key: Buffer): number {
 
 const INLINE_REFUSED = Buffer.from('-ERR node-floor forwards multi-bulk commands only\r\n');
 
-function serve(socket: net.Socket, nodes: readonly NodeLink[]): void {
-  socket.setNoDelay(true);
-  socket.on('error', () => {});
+function serve(accepted: net.Socket, nodes: readonly NodeLink[]): void {
   const decoder = new RequestDecoder();
   // Replies in request order: replies[head..] are not yet written; base numbers replies[0].
   const replies: Array<Buffer | undefined> = [];
@@ -135,13 +136,15 @@ function serve(socket: net.Socket, nodes: readonly NodeLink[]): void {
     const node = nodes[key === undefined ? 0 : fnv1a(key) % nodes.length]!;
     node.send(frame, (reply) => settle(seq, reply));
   };
-  socket.on('data', (chunk: Buffer) => {
+  const socket = readClient(accepted, (chunk) => {
     try {
       decoder.feed(chunk, onCommand);
     } catch (err) {
       socket.end(`-ERR ${(err as Error).message}\r\n`);
     }
-  });
+  }).socket;
+  socket.setNoDelay(true);
+  socket.on('error', () => {});
 }
 
 const [portText, addresses] = process.argv.slice(2);
@@ -150,6 +153,6 @@ if (!Number.isInteger(port) || addresses === undefined)
   fail('usage: node --import tsx bench/proxy/node-floor.ts <port> <host:port>,<host:port>...');
 const nodes = addresses.split(',').map((a) => new NodeLink(a));
 net
-  .createServer((socket) => serve(socket, nodes))
+  .createServer({ pauseOnConnect: true }, (socket) => serve(socket, nodes))
   .on('error', (err) => fail(err.message))
   .listen(port, '127.0.0.1');

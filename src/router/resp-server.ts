@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { ProtocolError, RequestDecoder, type DecoderLimits } from '../protocol/request-decoder.js';
 import { ReplyWriter } from '../protocol/reply-encoder.js';
 import { ReplyError, type Reply } from '../protocol/reply.js';
+import { readClient } from './client-reads.js';
 import { RESERVED_FDS } from './open-files.js';
 import { replyTo, type ReplySink } from './reply-to.js';
 import type { ClientHandle } from './client-command.js';
@@ -88,7 +89,9 @@ class Connection implements ReplySink, ClientHandle {
   #closed = false;
   #lastActivity = Date.now();
 
-  constructor(socket: net.Socket, router: Router, server: RespServer, id: number) {
+  /** `accepted` is a socket the server has not started reading (pauseOnConnect). */
+  constructor(accepted: net.Socket, router: Router, server: RespServer, id: number) {
+    const socket = readClient(accepted, this.#onData).socket;
     this.#socket = socket;
     this.#router = router;
     this.#server = server;
@@ -101,7 +104,6 @@ class Connection implements ReplySink, ClientHandle {
       Date.now(),
     );
     socket.setNoDelay(true);
-    socket.on('data', this.#onData);
     socket.on('drain', this.#maybeResume);
     socket.on('error', () => {}); // ECONNRESET and friends: 'close' follows and cleans up
     socket.on('close', () => {
@@ -287,7 +289,8 @@ export class RespServer {
     this.#router = router;
     this.options = options;
     this.log = log;
-    this.#server = net.createServer((socket) => this.#accept(socket));
+    // Paused: a client is read only once it has a Connection (client-reads.ts).
+    this.#server = net.createServer({ pauseOnConnect: true }, (socket) => this.#accept(socket));
   }
 
   /** Starts listening; resolves with the bound port (useful with port 0). */
