@@ -75,13 +75,18 @@ class Connection implements ReplySink, ClientHandle {
   readonly #server: RespServer;
   readonly #decoder: RequestDecoder;
   readonly #writer = new ReplyWriter();
-  // Replies in request order: slots[head..] are not yet written. `base` is the
-  // sequence number of slots[0], so callbacks keep valid indexes across compaction.
+  // Replies in request order: slots[head..tail) are not yet written. `base` is
+  // the sequence number of slots[0], so callbacks keep valid indexes across
+  // compaction. The array is reused once drained, not emptied: emptying drops
+  // its storage, and a pipeline of one would allocate it again per request.
   #slots: Slot[] = [];
   #head = 0;
+  #tail = 0;
   #base = 0;
   #paused = false;
   #flushScheduled = false;
+  /** A chunk of this client's requests is being decoded and dispatched. */
+  #feeding = false;
   /** No more commands are accepted (QUIT, protocol error, shutdown). */
   #closing = false;
   /** Our side is ended and the socket lingers (see `linger`). */
@@ -119,7 +124,7 @@ class Connection implements ReplySink, ClientHandle {
 
   /** Commands accepted whose replies are not yet written. */
   get inFlight(): number {
-    return this.#slots.length - this.#head;
+    return this.#tail - this.#head;
   }
 
   /** Bytes held for this client: unparsed input, unread input, replies not yet sent. */
@@ -157,6 +162,7 @@ class Connection implements ReplySink, ClientHandle {
   #onData = (chunk: Buffer): void => {
     if (this.#closing) return;
     this.#lastActivity = Date.now();
+    this.#feeding = true;
     try {
       this.#decoder.feed(chunk, this.#onCommand);
       if (this.#decoder.bufferedBytes > this.#server.options.maxQueryBytes) {
@@ -169,6 +175,8 @@ class Connection implements ReplySink, ClientHandle {
       // A bug must cost this client its connection, not every client the process.
       this.#server.log.error({ err, client: this.session.remote }, 'internal error while serving a client');
       this.#refuse('internal error (HS_ERR_INTERNAL); the connection is closed, see the server log');
+    } finally {
+      this.#feeding = false;
     }
   };
 
@@ -177,14 +185,14 @@ class Connection implements ReplySink, ClientHandle {
     // After QUIT the rest of the chunk is still decoded; Redis ignores it, so do we.
     if (this.#closing) return;
     this.#closing = true;
-    this.#slots.push(new ReplyError(`ERR ${message}`));
+    this.#slots[this.#tail++] = new ReplyError(`ERR ${message}`);
     this.#advance();
   }
 
   #onCommand = (args: Buffer[], frame: Buffer | undefined): void => {
     if (this.#closing) return;
-    const seq = this.#base + this.#slots.length;
-    this.#slots.push(PENDING);
+    const seq = this.#base + this.#tail;
+    this.#slots[this.#tail++] = PENDING;
     this.#router.dispatch(this.session, args, frame, replyTo(this, seq));
     if (this.session.closeAfterReply) this.#closing = true;
     if (this.inFlight >= this.#server.options.maxPipeline) this.#pause();
@@ -202,28 +210,36 @@ class Connection implements ReplySink, ClientHandle {
   #advance(): void {
     const slots = this.#slots;
     const proto = this.session.proto;
+    const tail = this.#tail;
     let head = this.#head;
-    while (head < slots.length) {
+    while (head < tail) {
       const reply = slots[head]!;
       if (reply === PENDING) break;
       this.#writer.write(reply, proto);
       slots[head] = null;
       head++;
     }
-    this.#head = head;
-    if (head === slots.length) {
+    const drained = head === tail;
+    if (drained) {
       this.#base += head;
-      slots.length = 0;
-      this.#head = 0;
-    } else if (head > 4096 && head * 2 > slots.length) {
+      this.#head = this.#tail = 0;
+      // A deep pipeline's array is let go; a shallow one is kept for the next request.
+      if (slots.length > 1024) this.#slots = [];
+    } else if (head > 4096 && head * 2 > tail) {
       this.#base += head;
-      this.#slots = slots.slice(head);
+      this.#slots = slots.slice(head, tail);
       this.#head = 0;
-    }
-    if (!this.#flushScheduled && this.#writer.length > 0) {
-      this.#flushScheduled = true;
-      queueMicrotask(this.#flush);
-    }
+      this.#tail = tail - head;
+    } else this.#head = head;
+    if (this.#flushScheduled || this.#writer.length === 0) return;
+    // Nothing more owed and no request of this client being read (a local
+    // command or cache hit answers during the read): no other reply can join
+    // the write, so it goes now rather than in a microtask; at -P 1 that is
+    // every reply. Otherwise the rest of this I/O callback may complete more,
+    // and one microtask writes them all.
+    if (drained && !this.#feeding) return this.#flush();
+    this.#flushScheduled = true;
+    queueMicrotask(this.#flush);
   }
 
   // One socket write per burst of replies: everything completed in the same
