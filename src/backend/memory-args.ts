@@ -3,7 +3,9 @@
  * texts, its integer and float parsing, and the command table's shape. Kept
  * in one place so the error texts of every family stay identical to Redis's.
  */
-import { RawReply, ReplyError, SimpleString, type Reply } from '../protocol/reply.js';
+import { ErrorCode } from '../errors.js';
+import { RawReply, ReplyError, SimpleString, hsError, type Reply } from '../protocol/reply.js';
+import { REDIS_COMMANDS } from '../router/redis-commands.generated.js';
 import { Deque } from './memory-deque.js';
 import { SortedSet } from './memory-sorted-set.js';
 import type { Keyspace, Value } from './memory-keyspace.js';
@@ -39,6 +41,30 @@ export function unknownCommandError(args: readonly Buffer[]): ReplyError {
   const text = `ERR unknown command '${name}', with args beginning with: ${quoted}`;
   // addReplyErrorFormat turns CR and LF into spaces so the error stays one line
   return new ReplyError(Buffer.from(text.replace(/[\r\n]/g, ' '), 'latin1').toString('utf8'));
+}
+
+/** Redis's group of each command it knows (string, stream, geo, ...). */
+const REDIS_GROUPS = new Map(REDIS_COMMANDS.map((c) => [c.name, c.group]));
+/** The data types Redis keeps that an embedded node does not, by Redis's command group. */
+const NOT_KEPT: Readonly<Record<string, string>> = {
+  stream: 'streams',
+  geo: 'geospatial indexes',
+  hyperloglog: 'HyperLogLogs',
+};
+
+/**
+ * The reply to a command an embedded node does not run (lower-case `name`):
+ * a Redis command it does not serve is refused as such, pointing to Redis
+ * nodes, not called unknown; anything else gets Redis's unknown-command text.
+ */
+export function notServedError(name: string, args: readonly Buffer[]): ReplyError {
+  const group = REDIS_GROUPS.get(name);
+  if (group === undefined) return unknownCommandError(args);
+  const kept = NOT_KEPT[group];
+  return hsError(
+    ErrorCode.NotAllowed,
+    `${name.toUpperCase()} is not served by embedded nodes${kept === undefined ? '' : ` (they keep no ${kept})`}; use Redis nodes (backend: redis)`,
+  );
 }
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /**
  * The Redis commands an embedded node runs: strings, counters, hashes and
  * TTLs here, the other families in memory-lists.ts, memory-sets.ts,
- * memory-zsets.ts, memory-hashes.ts and memory-keys.ts, all in one table.
+ * memory-zsets.ts, memory-hashes.ts, memory-keys.ts and memory-bits.ts, all
+ * in one table.
  *
  * Semantics and error texts follow redis-server 7.0 (t_string.c, t_hash.c,
  * expire.c, db.c, util.c) closely enough that test/backend/backend.case.ts
@@ -28,6 +29,7 @@ import {
   NAN_OR_INF,
   NOT_FLOAT,
   NOT_INTEGER,
+  notServedError,
   OVERFLOW,
   parseInt64,
   parseLongDouble,
@@ -41,6 +43,7 @@ import {
   type BlockingParse,
   type Spec,
 } from './memory-args.js';
+import { bitCommands } from './memory-bits.js';
 import { hashCommands, setFields } from './memory-hashes.js';
 import type { Keyspace } from './memory-keyspace.js';
 import { keyCommands } from './memory-keys.js';
@@ -50,7 +53,7 @@ import { zsetBlocking, zsetCommands } from './memory-zsets.js';
 
 export { Keyspace, seededRandom, DEFAULT_MAX_TRACKED_KEYS } from './memory-keyspace.js';
 export type { KeyTracker, KeyWatcher, Value } from './memory-keyspace.js';
-export { parseInt64, unknownCommandError } from './memory-args.js';
+export { notServedError, parseInt64, unknownCommandError } from './memory-args.js';
 
 // SET flags, as in t_string.c
 const NX = 1;
@@ -220,6 +223,7 @@ const COMMANDS = new Map<string, Spec>(
     ...zsetCommands,
     ...hashCommands,
     ...keyCommands,
+    ...bitCommands,
     ping: {
       arity: -1,
       run: (_ks, a) => (a.length > 2 ? arityError('ping') : a.length === 2 ? copy(a[1]!) : PONG),
@@ -477,7 +481,7 @@ export function parseBlocking(name: string, args: readonly Buffer[]): ReturnType
  */
 export function runCommand(ks: Keyspace, name: string, args: readonly Buffer[]): Reply {
   const spec = COMMANDS.get(name);
-  if (spec === undefined) return unknownCommandError(args);
+  if (spec === undefined) return notServedError(name, args);
   const n = args.length;
   if (spec.arity > 0 ? n !== spec.arity : n < -spec.arity) return arityError(name);
   return spec.run(ks, args);

@@ -14,7 +14,13 @@ import { ErrorCode } from '../errors.js';
 import type { Command } from '../protocol/command.js';
 import { OK, QUEUED, ReplyError, hsError, type Reply } from '../protocol/reply.js';
 import type { DedicatedConnection, DedicatedPurpose, ReplyCallback } from './backend.js';
-import { memoryCommandNames, runCommand, type KeyWatcher, type Keyspace } from './memory-commands.js';
+import {
+  memoryCommandNames,
+  notServedError,
+  runCommand,
+  type KeyWatcher,
+  type Keyspace,
+} from './memory-commands.js';
 
 /** What a dedicated connection needs of its MemoryBackend. */
 export interface MemoryDedicatedHost {
@@ -88,9 +94,7 @@ export class MemoryDedicated implements DedicatedConnection, KeyWatcher {
         if (this.#queued === null) return this.#host.send(cmd, done);
         if (!memoryCommandNames.has(cmd.name)) {
           this.#queueFailed = true;
-          return done(
-            hsError(ErrorCode.NotAllowed, `${cmd.name.toUpperCase()} is not served by embedded nodes`),
-          );
+          return done(notServedError(cmd.name, cmd.args));
         }
         this.#queued.push({ name: cmd.name, args: cmd.args.map((a) => Buffer.from(a)), frame: undefined });
         return done(QUEUED);

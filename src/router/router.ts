@@ -286,7 +286,7 @@ export class Router {
     }
     session.lastCommand = spec.name; // a pointer store: CLIENT LIST's cmd=
     if (session.multi !== null && !TRANSACTION_CONTROL.has(spec.name))
-      return queueCommand(session, spec, args, frame, done);
+      return queueCommand(this.#host, session, spec, args, frame, done);
     const reply = session.proto === 3 && spec.route !== Route.Local ? resp3(spec, args, done) : done;
     const cmd: Command = { name: spec.name, args, frame };
     switch (spec.route) {

@@ -23,6 +23,7 @@
  * delete on the old node did), and the client retries, now on the new owner.
  */
 import type { DedicatedConnection, ReplyCallback } from '../backend/backend.js';
+import { memoryCommandNames, notServedError } from '../backend/memory-commands.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { Command } from '../protocol/command.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
@@ -118,7 +119,19 @@ export function runTransactionCommand(
 }
 
 /** A command sent inside MULTI: queued (QUEUED), or refused, which makes EXEC abort. */
+/**
+ * A command embedded nodes do not run, when every node is embedded: refused
+ * as it is queued, as Redis refuses a command it cannot run, so the client
+ * sees why EXEC aborts.
+ */
+function unservedOnEmbedded(host: SingleNodeHost, spec: CommandSpec): ReplyError | undefined {
+  if (spec.route === Route.Local || memoryCommandNames.has(spec.name)) return undefined;
+  for (const backend of host.backends.values()) if (backend.kind !== 'memory') return undefined;
+  return notServedError(spec.name, []);
+}
+
 export function queueCommand(
+  host: SingleNodeHost,
   session: Session,
   spec: CommandSpec,
   args: Buffer[],
@@ -140,6 +153,11 @@ export function queueCommand(
         `${spec.name.toUpperCase()} cannot run inside MULTI on hotshard (only commands with keys, scripts, PING and ECHO); the transaction will be discarded at EXEC`,
       ),
     );
+  }
+  const unserved = unservedOnEmbedded(host, spec);
+  if (unserved !== undefined) {
+    session.multiFailed = true;
+    return done(unserved);
   }
   if (spec.route === Route.MultiKey && spec.step === 2 && (args.length - 1) % 2 !== 0) {
     session.multiFailed = true;

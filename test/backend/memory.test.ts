@@ -232,6 +232,30 @@ describe('memory backend - storage details', () => {
     expect(syncCall(b, 'GET', 'k')).toEqual(Buffer.from('12345678'));
   });
 
+  it('maxValueBytes bounds SETBIT growth too', () => {
+    const b = backend({ maxValueBytes: 8 });
+    expect(syncCall(b, 'SETBIT', 'k', '63', '1')).toBe(0);
+    expect(syncCall(b, 'SETBIT', 'k', '64', '1')).toEqual(
+      new ReplyError('ERR string exceeds maximum allowed size (proto-max-bulk-len)'),
+    );
+    expect(syncCall(b, 'STRLEN', 'k')).toBe(8);
+  });
+
+  it('a Redis command an embedded node does not serve is refused as such, naming what to use; an unknown one gets Redis text', () => {
+    const b = backend();
+    const text = (...args: string[]): string => (syncCall(b, ...args) as ReplyError).message;
+    expect(text('XADD', 's', '*', 'f', 'v')).toBe(
+      'ERR HS_ERR_NOT_ALLOWED XADD is not served by embedded nodes (they keep no streams); use Redis nodes (backend: redis)',
+    );
+    expect(text('PFADD', 'p', 'a')).toBe(
+      'ERR HS_ERR_NOT_ALLOWED PFADD is not served by embedded nodes (they keep no HyperLogLogs); use Redis nodes (backend: redis)',
+    );
+    expect(text('BITFIELD', 'k', 'GET', 'u8', '0')).toBe(
+      'ERR HS_ERR_NOT_ALLOWED BITFIELD is not served by embedded nodes; use Redis nodes (backend: redis)',
+    );
+    expect(text('NOSUCH', 'a')).toBe("ERR unknown command 'NOSUCH', with args beginning with: 'a' ");
+  });
+
   it('answers synchronously without a capacity model', () => {
     const b = backend();
     let replied = false;

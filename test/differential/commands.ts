@@ -133,6 +133,36 @@ export const strings = fc.oneof(
     .map(([kk, v, more]): GenCommand => ({ args: ['MSETNX', kk, v, ...more.flat()], order: 'ordered' })),
 );
 
+const bitOffset = fc.oneof(
+  fc.integer({ min: 0, max: 40 }).map(String),
+  // 4294967296 is the first offset past 512 MB; a valid one that far would make both sides allocate it
+  fc.constantFrom('-1', 'x', '', '+1', '01', '4294967296', '9223372036854775808'),
+);
+const bitValue = fc.constantFrom('0', '1', '2', '-1', 'x', '');
+const bitUnit = fc.constantFrom('BIT', 'BYTE', 'bit', 'x');
+/** Strings with runs of set bits, where BITPOS 0 finds none. */
+const bitString = fc.oneof(
+  value,
+  fc.constantFrom('\xff', '\xff\xff', '\xff\x00\xff', '\x80', '\x01\xfe', '\x00\x00'),
+);
+
+export const bitmaps = fc.oneof(
+  ord('SETBIT', key, bitOffset, bitValue),
+  ord('GETBIT', key, bitOffset),
+  ord('BITCOUNT', key),
+  ord('BITCOUNT', key, int),
+  ord('BITCOUNT', key, int, int),
+  ord('BITCOUNT', key, int, int, bitUnit),
+  ord('BITPOS', key, bitValue),
+  ord('BITPOS', key, bitValue, int),
+  ord('BITPOS', key, bitValue, int, int),
+  ord('BITPOS', key, bitValue, int, int, bitUnit),
+  ord('BITPOS', key, bitValue, int, int, bitUnit, int),
+  tail('ordered', 'BITOP', [fc.constantFrom('AND', 'OR', 'XOR', 'NOT', 'not', 'nand'), key], key, 1, 3),
+  ord('SET', key, bitString),
+  ord('APPEND', key, bitString),
+);
+
 export const keys = fc.oneof(
   ord('TYPE', key),
   tail('ordered', 'DEL', [key], key, 0, 2),
@@ -355,6 +385,7 @@ export const blocking = fc.oneof(
 /** Every group, weighted toward the new types. */
 export const anyCommand = fc.oneof(
   { arbitrary: strings, weight: 1 },
+  { arbitrary: bitmaps, weight: 1 },
   { arbitrary: keys, weight: 2 },
   { arbitrary: hashes, weight: 2 },
   { arbitrary: lists, weight: 3 },

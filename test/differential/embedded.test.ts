@@ -6,7 +6,7 @@ import { nodeId } from '../../src/keyspace/ids.js';
 import { makeCommand } from '../../src/protocol/command.js';
 import type { Reply } from '../../src/protocol/reply.js';
 import { startRedis, type RedisProcess } from '../../src/testkit/redis-server.js';
-import { anyCommand, blocking, hashes, keys, lists, sets, strings, zsets } from './commands.js';
+import { anyCommand, bitmaps, blocking, hashes, keys, lists, sets, strings, zsets } from './commands.js';
 import { compareSequence, replyTarget, type Target } from './harness.js';
 import { RespPipe } from './resp-pipe.js';
 
@@ -26,12 +26,14 @@ beforeAll(async () => {
   redis = await startRedis();
   pipe = await RespPipe.open(redis.port);
   node = new MemoryBackend({ node: nodeId('diff-mem') });
-  embedded = replyTarget((args) => {
+  embedded = replyTarget((text) => {
+    // latin1, as RespPipe sends them to redis-server: one byte per character
+    const args = text.map((a) => Buffer.from(a, 'latin1'));
     const cmd = makeCommand(...args);
     if (isBlockingCommand(cmd.name)) return new Promise<Reply>((resolve) => node.sendBlocking(cmd, resolve));
     let out: Reply | undefined;
-    node.send(makeCommand(...args), (r) => (out = r));
-    if (out === undefined) throw new Error(`no synchronous reply to ${args.join(' ')}`);
+    node.send(cmd, (r) => (out = r));
+    if (out === undefined) throw new Error(`no synchronous reply to ${text.join(' ')}`);
     return out;
   });
 });
@@ -42,9 +44,10 @@ afterAll(async () => {
   await redis.stop();
 });
 
-const groups = { strings, keys, hashes, lists, sets, zsets, blocking, mixed: anyCommand };
+const groups = { strings, bitmaps, keys, hashes, lists, sets, zsets, blocking, mixed: anyCommand };
 const RUNS: Record<keyof typeof groups, number> = {
   strings: 40,
+  bitmaps: 60,
   keys: 60,
   hashes: 60,
   lists: 120,
