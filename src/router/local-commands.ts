@@ -44,6 +44,7 @@ export interface LocalContext {
     readonly infoExtras: () => InfoExtras;
     readonly tenants: Tenants;
     readonly clients: ClientRegistry;
+    readonly blockedSessions: { readonly size: number };
   };
 }
 
@@ -269,7 +270,20 @@ function command(args: Buffer[]): Reply {
   }
 }
 
-/** INFO [section ...]: server, clients, stats, keyspace (keys summed over every node). */
+/** A byte count as Redis's bytesToHuman prints it: 512B, 1.50K, 12.25M. */
+export function bytesToHuman(n: number): string {
+  if (n < 1024) return `${n}B`;
+  const units = ['K', 'M', 'G', 'T', 'P'];
+  let d = n / 1024;
+  let i = 0;
+  while (d >= 1024 && i < units.length - 1) {
+    d /= 1024;
+    i++;
+  }
+  return `${d.toFixed(2)}${units[i]!}`;
+}
+
+/** INFO [section ...]: server, clients, memory, stats, keyspace (keys summed over every node). */
 function info(ctx: LocalContext, args: Buffer[], done: ReplyCallback): void {
   const router = ctx.router;
   const wanted = new Set(args.slice(1).map((a) => text(a).toLowerCase()));
@@ -297,9 +311,32 @@ function info(ctx: LocalContext, args: Buffer[], done: ReplyCallback): void {
     );
   }
   if (want('clients')) {
-    // In Redis's order: connected_clients, then maxclients.
-    const clients = ['# Clients', `connected_clients:${router.stats.connectedClients}`];
-    sections.push([...clients, ...lines(extras.clients)].join('\r\n'));
+    // In Redis's order: connected_clients, maxclients, blocked_clients.
+    sections.push(
+      [
+        '# Clients',
+        `connected_clients:${router.stats.connectedClients}`,
+        ...lines(extras.clients),
+        // clients waiting in BLPOP and the like, parked on a node or on a dedicated connection
+        `blocked_clients:${router.blockedSessions.size}`,
+      ].join('\r\n'),
+    );
+  }
+  if (want('memory')) {
+    // The router process's own memory, which with embedded nodes holds their
+    // data too; Redis nodes report theirs themselves. used_memory is what V8
+    // and the buffers hold, as Redis's counts what its allocator handed out.
+    const m = process.memoryUsage();
+    const used = m.heapUsed + m.external;
+    sections.push(
+      [
+        '# Memory',
+        `used_memory:${used}`,
+        `used_memory_human:${bytesToHuman(used)}`,
+        `used_memory_rss:${m.rss}`,
+        `used_memory_rss_human:${bytesToHuman(m.rss)}`,
+      ].join('\r\n'),
+    );
   }
   if (want('stats')) {
     sections.push(

@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary } from '../../src/testkit/binaries.js';
 import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
 import { startRedis, type RedisProcess } from '../../src/testkit/redis-server.js';
+import { bytesToHuman } from '../../src/router/local-commands.js';
+import { waitFor } from '../control/harness.js';
 import { exchange } from './differential.js';
 
 const hasRedis = requireBinary('redis-server', 'INFO compared with redis-server');
@@ -51,11 +53,42 @@ describe.skipIf(!hasRedis)('INFO clients and keyspace', () => {
     const [mine] = await exchange(t.port, [['INFO', 'clients']]);
     const [theirs] = await exchange(redis.port, [['INFO', 'clients']]);
     const names = [...fields(mine).keys()];
-    expect(names).toEqual(['connected_clients', 'maxclients']);
+    expect(names).toEqual(['connected_clients', 'maxclients', 'blocked_clients']);
     // The same names in the same order as Redis's (which has more).
     expect([...fields(theirs).keys()].filter((n) => names.includes(n))).toEqual(names);
     expect(fields(mine).get('maxclients')).toBe(String(t.hs.resp.options.maxClients));
     expect(fields(mine).get('maxclients')).toBe('77');
+    expect(fields(mine).get('blocked_clients')).toBe('0');
+  });
+
+  it('INFO clients - blocked_clients counts the clients waiting in a blocking pop (what redis-cli --stat shows)', async () => {
+    const waiting = exchange(t.port, [['BLPOP', 'info:queue', '0']]);
+    await waitFor('the BLPOP to be parked', () =>
+      t.hs.router.blockedSessions.size === 1 ? true : undefined,
+    );
+    const [mine] = await exchange(t.port, [['INFO', 'clients']]);
+    expect(fields(mine).get('blocked_clients')).toBe('1');
+    await exchange(t.port, [['LPUSH', 'info:queue', 'job']]);
+    expect(await waiting).toEqual([['info:queue', 'job']]);
+  });
+
+  it("INFO memory - the router process's memory in Redis's field names, order and human format", async () => {
+    const [mine] = await exchange(t.port, [['INFO', 'memory']]);
+    const [theirs] = await exchange(redis.port, [['INFO', 'memory']]);
+    const got = fields(mine);
+    const names = [...got.keys()];
+    expect(names).toEqual(['used_memory', 'used_memory_human', 'used_memory_rss', 'used_memory_rss_human']);
+    expect([...fields(theirs).keys()].filter((n) => names.includes(n))).toEqual(names);
+    const used = Number(got.get('used_memory'));
+    expect(Number.isSafeInteger(used) && used > 0).toBe(true);
+    expect(got.get('used_memory_human')).toBe(bytesToHuman(used));
+    expect(got.get('used_memory_rss_human')).toMatch(/^\d+\.\d\d[KMG]$/);
+    expect([
+      bytesToHuman(1023),
+      bytesToHuman(1024),
+      bytesToHuman(1536),
+      bytesToHuman(5 * 1024 * 1024),
+    ]).toEqual(['1023B', '1.00K', '1.50K', '5.00M']);
   });
 
   it("INFO stats - Redis's fields in Redis's order, hotshard's own after them", async () => {
