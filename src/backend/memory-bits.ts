@@ -1,12 +1,13 @@
 /**
  * Bit operations on strings (SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP), after
  * Redis 7.0's bitops.c: the same argument order of checks, error texts and
- * range rules (negative indexes from the end, BYTE or BIT units). A string is
- * replaced, never changed in place (see memory-keys.ts). BITFIELD is not here:
- * an embedded node refuses it as a command it does not serve.
+ * range rules (negative indexes from the end, BYTE or BIT units), and
+ * BITFIELD with its overflow modes. A string is replaced, never changed in
+ * place (see memory-keys.ts).
  */
 import { ReplyError, type Reply } from '../protocol/reply.js';
 import {
+  intReply,
   is,
   keyOf,
   NOT_INTEGER,
@@ -30,11 +31,18 @@ const MAX_BULK = 512 * 1024 * 1024;
 const POPCOUNT = new Uint8Array(256);
 for (let i = 1; i < 256; i++) POPCOUNT[i] = (i & 1) + POPCOUNT[i >> 1]!;
 
-/** A bit offset as getBitOffsetFromArgument reads it, or null. */
-function bitOffset(b: Buffer): number | null {
-  const v = parseInt64(b);
-  if (v === null || typeof v === 'bigint' || v < 0 || Math.floor(v / 8) >= MAX_BULK) return null;
-  return v;
+/**
+ * A bit offset as getBitOffsetFromArgument reads it, or null: below 2^32, so
+ * `>>> 3` finds its byte. BITFIELD's `#n` form counts in fields of `bits`
+ * (int64 arithmetic, wrapping as C's does before the range check).
+ */
+function bitOffset(b: Buffer, bits = 0): number | null {
+  const byField = bits > 0 && b[0] === 0x23; // '#'
+  const v = parseInt64(byField ? b.subarray(1) : b);
+  if (v === null) return null;
+  const offset = byField ? BigInt.asIntN(64, BigInt(v) * BigInt(bits)) : BigInt(v);
+  if (offset < 0n || offset >> 3n >= BigInt(MAX_BULK)) return null;
+  return Number(offset);
 }
 
 function setbit(ks: Keyspace, a: Args): Reply {
@@ -45,7 +53,7 @@ function setbit(ks: Keyspace, a: Args): Reply {
   const key = keyOf(a, 1);
   const cur = readString(ks, key);
   if (cur instanceof ReplyError) return cur;
-  const byte = offset >> 3;
+  const byte = offset >>> 3;
   const mask = 1 << (7 - (offset & 7));
   const len = cur?.length ?? 0;
   const old = byte < len && (cur![byte]! & mask) !== 0 ? 1 : 0;
@@ -63,7 +71,7 @@ function getbit(ks: Keyspace, a: Args): Reply {
   if (offset === null) return BAD_OFFSET;
   const cur = readString(ks, keyOf(a, 1));
   if (cur === null || cur instanceof ReplyError) return cur ?? 0;
-  const byte = offset >> 3;
+  const byte = offset >>> 3;
   return byte < cur.length && (cur[byte]! & (1 << (7 - (offset & 7)))) !== 0 ? 1 : 0;
 }
 
@@ -92,8 +100,8 @@ function bitRange(start: bigint, end: bigint, isBit: boolean, strlen: number): B
 /** The in-range bits of byte `i`, as a mask. */
 function rangeMask(i: number, r: BitRange): number {
   let mask = 0xff;
-  if (i === r.first >> 3) mask &= 0xff >> (r.first & 7);
-  if (i === r.last >> 3) mask &= (0xff << (7 - (r.last & 7))) & 0xff;
+  if (i === r.first >>> 3) mask &= 0xff >> (r.first & 7);
+  if (i === r.last >>> 3) mask &= (0xff << (7 - (r.last & 7))) & 0xff;
   return mask;
 }
 
@@ -126,8 +134,8 @@ function bitcount(ks: Keyspace, a: Args): Reply {
   } else return SYNTAX;
   if (range === null) return 0;
   let n = 0;
-  const lastByte = range.last >> 3;
-  for (let i = range.first >> 3; i <= lastByte; i++) n += POPCOUNT[cur[i]! & rangeMask(i, range)]!;
+  const lastByte = range.last >>> 3;
+  for (let i = range.first >>> 3; i <= lastByte; i++) n += POPCOUNT[cur[i]! & rangeMask(i, range)]!;
   return n;
 }
 
@@ -159,8 +167,8 @@ function bitpos(ks: Keyspace, a: Args): Reply {
   } else return SYNTAX;
   // An empty range holds neither a 0 nor a 1.
   if (range === null) return -1;
-  const lastByte = range.last >> 3;
-  for (let i = range.first >> 3; i <= lastByte; i++) {
+  const lastByte = range.last >>> 3;
+  for (let i = range.first >>> 3; i <= lastByte; i++) {
     const hits = (bit === 1 ? cur[i]! : ~cur[i]! & 0xff) & rangeMask(i, range);
     if (hits !== 0) return i * 8 + Math.clz32(hits) - 24;
   }
@@ -203,6 +211,141 @@ function bitop(ks: Keyspace, a: Args): Reply {
   return maxLen;
 }
 
+const BAD_TYPE = new ReplyError(
+  'ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.',
+);
+const BAD_OVERFLOW = new ReplyError('ERR Invalid OVERFLOW type specified');
+const RO_GET_ONLY = new ReplyError('ERR BITFIELD_RO only supports the GET subcommand');
+
+type Overflow = 'wrap' | 'sat' | 'fail';
+interface FieldOp {
+  readonly op: 'get' | 'set' | 'incrby';
+  readonly signed: boolean;
+  readonly bits: number;
+  readonly offset: number;
+  readonly value: bigint;
+  readonly overflow: Overflow;
+}
+
+/** `i<1-64>` or `u<1-63>` (the digits up to a NUL, as C reads them), or null. */
+function fieldType(b: Buffer): { signed: boolean; bits: number } | null {
+  const signed = b[0] === 0x69; // 'i'
+  if (!signed && b[0] !== 0x75) return null; // 'u'
+  const nul = b.indexOf(0);
+  const bits = parseInt64(b.subarray(1, nul === -1 ? b.length : nul));
+  if (bits === null || typeof bits === 'bigint' || bits < 1 || bits > (signed ? 64 : 63)) return null;
+  return { signed, bits };
+}
+
+/** The `bits`-wide field at bit `offset`, most significant bit first; zeros past the end. */
+function readField(buf: Buffer, offset: number, bits: number, signed: boolean): bigint {
+  let v = 0n;
+  for (let i = 0; i < bits; i++) {
+    const at = offset + i;
+    const byte = Math.floor(at / 8);
+    const bit = byte < buf.length ? (buf[byte]! >> (7 - (at % 8))) & 1 : 0;
+    v = (v << 1n) | BigInt(bit);
+  }
+  return signed ? BigInt.asIntN(bits, v) : v;
+}
+
+function writeField(buf: Buffer, offset: number, bits: number, value: bigint): void {
+  const v = BigInt.asUintN(bits, value);
+  for (let i = 0; i < bits; i++) {
+    const at = offset + i;
+    const byte = Math.floor(at / 8);
+    const mask = 1 << (7 - (at % 8));
+    if ((v >> BigInt(bits - 1 - i)) & 1n) buf[byte] = buf[byte]! | mask;
+    else buf[byte] = buf[byte]! & ~mask;
+  }
+}
+
+/**
+ * `value + incr` in a field of `bits`, or null when it overflows under FAIL
+ * (Redis's checkSignedBitfieldOverflow / checkUnsignedBitfieldOverflow: the
+ * value itself may be out of range, as a SET's is).
+ */
+function fieldSum(value: bigint, incr: bigint, f: FieldOp): bigint | null {
+  // An unsigned field takes SET's int64 as C's uint64 does.
+  const v = f.signed ? value : BigInt.asUintN(64, value);
+  const max = f.signed ? (1n << BigInt(f.bits - 1)) - 1n : (1n << BigInt(f.bits)) - 1n;
+  const min = f.signed ? -max - 1n : 0n;
+  const sum = v + incr;
+  const up = v > max || sum > max;
+  const down = !up && (v < min || sum < min);
+  if (!up && !down) return sum;
+  if (f.overflow === 'fail') return null;
+  if (f.overflow === 'sat') return up ? max : min;
+  return f.signed ? BigInt.asIntN(f.bits, sum) : BigInt.asUintN(f.bits, sum);
+}
+
+function bitfield(ks: Keyspace, a: Args, readOnly: boolean): Reply {
+  const ops: FieldOp[] = [];
+  let overflow: Overflow = 'wrap';
+  let writes = false;
+  let highest = -1;
+  for (let j = 2; j < a.length; j++) {
+    const rest = a.length - j - 1;
+    const sub = a[j]!;
+    let op: FieldOp['op'];
+    if (is(sub, 'get') && rest >= 2) op = 'get';
+    else if (is(sub, 'set') && rest >= 3) op = 'set';
+    else if (is(sub, 'incrby') && rest >= 3) op = 'incrby';
+    else if (is(sub, 'overflow') && rest >= 1) {
+      const kind = a[++j]!;
+      if (is(kind, 'wrap')) overflow = 'wrap';
+      else if (is(kind, 'sat')) overflow = 'sat';
+      else if (is(kind, 'fail')) overflow = 'fail';
+      else return BAD_OVERFLOW;
+      continue;
+    } else return SYNTAX;
+    const type = fieldType(a[j + 1]!);
+    if (type === null) return BAD_TYPE;
+    const offset = bitOffset(a[j + 2]!, type.bits);
+    if (offset === null) return BAD_OFFSET;
+    let value = 0n;
+    if (op !== 'get') {
+      writes = true;
+      highest = Math.max(highest, offset + type.bits - 1);
+      const v = parseInt64(a[j + 3]!);
+      if (v === null) return NOT_INTEGER;
+      value = BigInt(v);
+    }
+    ops.push({ op, ...type, offset, value, overflow });
+    j += op === 'get' ? 2 : 3;
+  }
+  if (writes && readOnly) return RO_GET_ONLY;
+  const key = keyOf(a, 1);
+  const cur = readString(ks, key);
+  if (cur instanceof ReplyError) return cur;
+  let buf = cur ?? Buffer.alloc(0);
+  if (writes) {
+    // Redis makes room for the farthest bit written first, even if every write then fails.
+    const len = Math.max(buf.length, Math.floor(highest / 8) + 1);
+    if (len > ks.maxValueBytes) return TOO_BIG;
+    const out = Buffer.alloc(len);
+    buf.copy(out);
+    buf = out;
+  }
+  const replies: Reply[] = [];
+  for (const f of ops) {
+    const old = readField(buf, f.offset, f.bits, f.signed);
+    if (f.op === 'get') {
+      replies.push(intReply(old));
+      continue;
+    }
+    const next = f.op === 'incrby' ? fieldSum(old, f.value, f) : fieldSum(f.value, 0n, f);
+    if (next === null) {
+      replies.push(null);
+      continue;
+    }
+    writeField(buf, f.offset, f.bits, next);
+    replies.push(intReply(f.op === 'incrby' ? next : old));
+  }
+  if (writes) ks.set(key, buf, true);
+  return replies;
+}
+
 /** The bit commands, by lower-case name. */
 export const bitCommands: Readonly<Record<string, Spec>> = {
   setbit: { arity: 4, run: setbit },
@@ -210,4 +353,6 @@ export const bitCommands: Readonly<Record<string, Spec>> = {
   bitcount: { arity: -2, run: bitcount },
   bitpos: { arity: -3, run: bitpos },
   bitop: { arity: -4, run: bitop },
+  bitfield: { arity: -2, run: (ks, a) => bitfield(ks, a, false) },
+  bitfield_ro: { arity: -2, run: (ks, a) => bitfield(ks, a, true) },
 };

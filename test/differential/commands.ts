@@ -146,7 +146,55 @@ const bitString = fc.oneof(
   fc.constantFrom('\xff', '\xff\xff', '\xff\x00\xff', '\x80', '\x01\xfe', '\x00\x00'),
 );
 
+// Mostly valid fields, so a command gets past its first op often enough to
+// reach the overflow rules; the invalid forms each still come up.
+const fieldType = fc.oneof(
+  { weight: 5, arbitrary: fc.constantFrom('u1', 'u8', 'i8', 'i16', 'u63', 'i64', 'i1', 'u4', 'i5') },
+  { weight: 1, arbitrary: fc.constantFrom('u0', 'u64', 'i65', 'x8', 'I8', 'i') },
+);
+const fieldOffset = fc.oneof(
+  { weight: 4, arbitrary: fc.integer({ min: 0, max: 40 }).map(String) },
+  { weight: 2, arbitrary: fc.constantFrom('#0', '#1', '#3') },
+  { weight: 1, arbitrary: fc.oneof(bitOffset, fc.constantFrom('#x', '#-1', '#', '#2305843009213693952')) },
+);
+const fieldValue = fc.oneof(
+  { weight: 3, arbitrary: fc.integer({ min: -300, max: 300 }).map(String) },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      '255',
+      '256',
+      '-129',
+      '127',
+      '-128',
+      '-1000',
+      '9223372036854775807',
+      '-9223372036854775808',
+      '4611686018427387904',
+    ),
+  },
+  { weight: 1, arbitrary: int },
+);
+const fieldOp: fc.Arbitrary<string[]> = fc.oneof(
+  { weight: 3, arbitrary: fc.tuple(fc.constantFrom('GET', 'get'), fieldType, fieldOffset) },
+  { weight: 3, arbitrary: fc.tuple(fc.constantFrom('SET', 'set'), fieldType, fieldOffset, fieldValue) },
+  { weight: 3, arbitrary: fc.tuple(fc.constant('INCRBY'), fieldType, fieldOffset, fieldValue) },
+  {
+    weight: 3,
+    arbitrary: fc.tuple(fc.constant('OVERFLOW'), fc.constantFrom('WRAP', 'SAT', 'FAIL', 'fail', 'x')),
+  },
+  // a subcommand short of its arguments, or unknown: a syntax error
+  { weight: 1, arbitrary: fc.constantFrom(['GET', 'u8'], ['NOPE', 'u8', '0']) },
+);
+const bitfieldCmd = (name: string): fc.Arbitrary<GenCommand> =>
+  fc
+    .tuple(key, fc.array(fieldOp, { maxLength: 4 }))
+    .map(([kk, ops]): GenCommand => ({ args: [name, kk, ...ops.flat()], order: 'ordered' }));
+
 export const bitmaps = fc.oneof(
+  bitfieldCmd('BITFIELD'),
+  bitfieldCmd('BITFIELD'),
+  bitfieldCmd('BITFIELD_RO'),
   ord('SETBIT', key, bitOffset, bitValue),
   ord('GETBIT', key, bitOffset),
   ord('BITCOUNT', key),

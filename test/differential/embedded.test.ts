@@ -74,6 +74,77 @@ describe('differential - an embedded node answers as redis-server 7.0 does', () 
     }, 120_000);
   }
 
+  it('bit commands: the corners of BITFIELD overflow, BITPOS and BITCOUNT ranges give the same replies', async () => {
+    const corners = [
+      // every overflow mode, both directions, signed and unsigned, SET and INCRBY
+      ...['WRAP', 'SAT', 'FAIL'].flatMap((mode) => [
+        [
+          'BITFIELD',
+          'k',
+          'OVERFLOW',
+          mode,
+          'SET',
+          'u8',
+          '0',
+          '-5',
+          'SET',
+          'u8',
+          '8',
+          '300',
+          'GET',
+          'u16',
+          '0',
+        ],
+        ['BITFIELD', 'k', 'OVERFLOW', mode, 'INCRBY', 'u8', '0', '-300', 'INCRBY', 'u8', '8', '300'],
+        ['BITFIELD', 'k', 'OVERFLOW', mode, 'SET', 'i8', '16', '-1000', 'SET', 'i8', '24', '1000'],
+        ['BITFIELD', 'k', 'OVERFLOW', mode, 'INCRBY', 'i8', '16', '-200', 'INCRBY', 'i8', '24', '200'],
+        [
+          'BITFIELD',
+          'k',
+          'OVERFLOW',
+          mode,
+          'INCRBY',
+          'i64',
+          '32',
+          '9223372036854775807',
+          'INCRBY',
+          'i64',
+          '32',
+          '1',
+        ],
+        ['BITFIELD', 'k', 'OVERFLOW', mode, 'INCRBY', 'u63', '96', '-1', 'GET', 'i64', '96'],
+        ['GET', 'k'],
+      ]),
+      ['BITFIELD', 'f', 'OVERFLOW', 'FAIL', 'SET', 'u2', '100', '10'], // the string still grows
+      ['STRLEN', 'f'],
+      ['BITFIELD', 'k', 'SET', 'i5', '#3', '-16', 'GET', 'u5', '#3', 'GET', 'i5', '15'],
+      ['BITFIELD_RO', 'k', 'GET', 'i8', '0', 'INCRBY', 'i8', '0', '1'],
+      ['SET', 's', '\xff\xf0\x00'],
+      ...[
+        ['0'],
+        ['1'],
+        ['0', '0', '-1'],
+        ['1', '2'],
+        ['0', '0', '7', 'BIT'],
+        ['0', '8', '15', 'BIT'],
+        ['1', '20', '23', 'BIT'],
+      ].map((r) => ['BITPOS', 's', ...r]),
+      ...[
+        ['0', '-1'],
+        ['1', '1'],
+        ['-2', '-1'],
+        ['5', '12', 'BIT'],
+        ['-1', '-2'],
+        ['-9', '-1', 'BIT'],
+      ].map((r) => ['BITCOUNT', 's', ...r]),
+    ];
+    await compareSequence(
+      (c) => pipe.batch(c),
+      embedded,
+      corners.map((args) => ({ args, order: 'ordered' })),
+    );
+  });
+
   it('compared at least 100k commands in all', () => {
     expect(sent).toBeGreaterThanOrEqual(100_000 * Math.min(1, SCALE));
   });
