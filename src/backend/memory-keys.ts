@@ -1,12 +1,13 @@
 /**
- * Key and string commands added for issue 16 (GETEX, GETRANGE, SETRANGE,
+ * Key and string commands added for issue 16 (GETEX, GETRANGE, SETRANGE, LCS,
  * TOUCH, COPY, RENAME, RENAMENX, MSETNX), after Redis 7.0's db.c and
  * t_string.c. Strings are replaced, never changed in place: a stored buffer
  * may still be referenced by a reply being written.
  */
-import { OK, ReplyError, type Reply } from '../protocol/reply.js';
+import { MapReply, OK, ReplyError, type Reply } from '../protocol/reply.js';
 import {
   arityError,
+  bulk,
   copy,
   expireTimeError,
   I64_MAX,
@@ -159,12 +160,100 @@ function copyCommand(ks: Keyspace, a: Args): Reply {
   return 1;
 }
 
+const NOT_STRINGS = new ReplyError('ERR The specified keys must contain string values');
+const IDX_AND_LEN = new ReplyError('ERR If you want both the length and indexes, please just use IDX.');
+const LCS_TOO_BIG = new ReplyError(
+  'ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len',
+);
+/** Redis's proto-max-bulk-len, which bounds LCS's table (4 bytes a cell). */
+const MAX_BULK = 512 * 1024 * 1024;
+
+/**
+ * LCS a b [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN], as t_string.c's
+ * lcsCommand: the same table, the same walk back from the end (so the same
+ * common subsequence and the same ranges, last first, when several exist).
+ */
+function lcs(ks: Keyspace, a: Args): Reply {
+  const x = readString(ks, keyOf(a, 1));
+  const y = readString(ks, keyOf(a, 2));
+  if (x instanceof ReplyError || y instanceof ReplyError) return NOT_STRINGS;
+  let getLen = false;
+  let getIdx = false;
+  let withMatchLen = false;
+  let minMatchLen = 0;
+  for (let j = 3; j < a.length; j++) {
+    if (is(a[j], 'idx')) getIdx = true;
+    else if (is(a[j], 'len')) getLen = true;
+    else if (is(a[j], 'withmatchlen')) withMatchLen = true;
+    else if (is(a[j], 'minmatchlen') && j + 1 < a.length) {
+      const n = parseInt64(a[++j]!);
+      if (n === null) return NOT_INTEGER;
+      minMatchLen = Math.max(0, Number(n));
+    } else return SYNTAX;
+  }
+  if (getIdx && getLen) return IDX_AND_LEN;
+  const s = x ?? EMPTY_BULK;
+  const t = y ?? EMPTY_BULK;
+  const [m, n] = [s.length, t.length];
+  const width = n + 1;
+  if ((m + 1) * width * 4 > MAX_BULK) return LCS_TOO_BIG;
+  const dp = new Uint32Array((m + 1) * width);
+  for (let i = 1; i <= m; i++) {
+    for (let j = 1; j <= n; j++) {
+      dp[i * width + j] =
+        s[i - 1] === t[j - 1]
+          ? dp[(i - 1) * width + j - 1]! + 1
+          : Math.max(dp[(i - 1) * width + j]!, dp[i * width + j - 1]!);
+    }
+  }
+  const total = dp[m * width + n]!;
+  if (getLen) return total;
+  const out = Buffer.alloc(total);
+  const matches: Reply[] = [];
+  // A range being tracked backwards; aStart === m means none.
+  let [aStart, aEnd, bStart, bEnd] = [m, 0, 0, 0];
+  let k = total;
+  let i = m;
+  let j = n;
+  while (i > 0 && j > 0) {
+    let emit = false;
+    if (s[i - 1] === t[j - 1]) {
+      out[k - 1] = s[i - 1]!;
+      if (aStart === m) [aStart, aEnd, bStart, bEnd] = [i - 1, i - 1, j - 1, j - 1];
+      else if (aStart === i && bStart === j) [aStart, bStart] = [aStart - 1, bStart - 1];
+      else emit = true;
+      if (aStart === 0 || bStart === 0) emit = true;
+      k--;
+      i--;
+      j--;
+    } else {
+      if (dp[(i - 1) * width + j]! > dp[i * width + j - 1]!) i--;
+      else j--;
+      if (aStart !== m) emit = true;
+    }
+    if (emit) {
+      const len = aEnd - aStart + 1;
+      if (getIdx && (minMatchLen === 0 || len >= minMatchLen)) {
+        const range: Reply[] = [
+          [aStart, aEnd],
+          [bStart, bEnd],
+        ];
+        if (withMatchLen) range.push(len);
+        matches.push(range);
+      }
+      aStart = m;
+    }
+  }
+  return getIdx ? new MapReply([bulk('matches'), matches, bulk('len'), total]) : out;
+}
+
 /** Further key and string commands, by lower-case name. */
 export const keyCommands: Readonly<Record<string, Spec>> = {
   getex: { arity: -2, run: getex },
   getrange: { arity: 4, run: getrange },
   substr: { arity: 4, run: getrange },
   setrange: { arity: 4, run: setrange },
+  lcs: { arity: -3, run: lcs },
   touch: {
     arity: -2,
     run(ks, a) {

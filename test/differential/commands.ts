@@ -110,7 +110,30 @@ function withOpts(
 const numkeys = (keys: Arb, max = 3): fc.Arbitrary<string[]> =>
   fc.array(keys, { minLength: 1, maxLength: max }).map((ks) => [String(ks.length), ...ks]);
 
+const lcsValue = fc.constantFrom('ohmytext', 'mynewtext', 'hello', 'yellow', 'abcabc', 'cab', '', 'aaa');
+const lcsOpts: fc.Arbitrary<string[]> = fc
+  .array(
+    fc.constantFrom(
+      ['LEN'],
+      ['IDX'],
+      ['idx'],
+      ['WITHMATCHLEN'],
+      ['MINMATCHLEN', '2'],
+      ['MINMATCHLEN', '0'],
+      ['MINMATCHLEN', '-1'],
+      ['MINMATCHLEN', 'x'],
+      ['MINMATCHLEN'],
+      ['NOPE'],
+    ),
+    { maxLength: 3 },
+  )
+  .map((o) => o.flat());
+
 export const strings = fc.oneof(
+  ord('SET', key, lcsValue),
+  fc
+    .tuple(key, key, lcsOpts)
+    .map(([k1, k2, o]): GenCommand => ({ args: ['LCS', k1, k2, ...o], order: 'ordered' })),
   ord('SET', key, value),
   ord('GET', key),
   ord('APPEND', key, value),
