@@ -45,7 +45,7 @@ describe.skipIf(process.platform === 'win32')('open files limit', () => {
     // INFO reports the maxclients in force; this client keeps its slot.
     const first = await rawConnect(resp);
     first.write('INFO clients\r\n');
-    const info = (await first.until((b) => /maxclients:\d+\r\n\r\n$/.test(b.toString()))).toString();
+    const info = (await first.until((b) => /blocked_clients:\d+\r\n\r\n$/.test(b.toString()))).toString();
 
     const outcomes: Outcome[] = [];
     for (let i = 0; i < 300; i++) outcomes.push(await tryClient(resp));
