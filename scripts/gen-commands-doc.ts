@@ -10,6 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { format, resolveConfig } from 'prettier';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { memoryCommandNames } from '../src/backend/memory-commands.js';
 import { Route, allCommandSpecs, type CommandSpec } from '../src/router/command-table.js';
 import { REDIS_VERSION } from '../src/router/redis-commands.generated.js';
 
@@ -98,6 +99,17 @@ const SPECIAL: Readonly<Record<string, string>> = {
   xreadgroup: 'keys on one node; BLOCK on a dedicated node connection from a bounded pool',
 };
 
+/** Special-route commands the router itself serves over embedded nodes (SCAN walks them, MULTI queues for them). */
+const EMBEDDED_BY_ROUTER = new Set(['scan', 'keys', 'randomkey', 'multi', 'exec', 'discard', 'watch', 'unwatch']);
+
+/** Whether embedded nodes (`--backend memory`) serve the command: the node's own command table decides. */
+function embedded(spec: CommandSpec): string {
+  if (spec.route === Route.Refused) return '—';
+  if (spec.route === Route.Local || EMBEDDED_BY_ROUTER.has(spec.name) || memoryCommandNames.has(spec.name))
+    return 'yes';
+  return 'no: Redis nodes';
+}
+
 /** The generated part of docs/commands.md. */
 export function commandMatrix(): string {
   const byGroup = new Map<string, CommandSpec[]>();
@@ -111,13 +123,15 @@ export function commandMatrix(): string {
     BEGIN,
     '',
     `Generated from the command table (Redis ${REDIS_VERSION}'s COMMAND INFO plus hotshard's own rules).`,
+    'embedded column: whether embedded nodes (`--backend memory`, the demo\'s) serve it too.',
     'twemproxy column: twemproxy\'s notes/redis.md; "not listed" means that page does not mention the command.',
     '',
   ];
   for (const group of [...byGroup.keys()].sort()) {
-    out.push(`### ${group}`, '', '| command | hotshard | twemproxy |', '| --- | --- | --- |');
+    out.push(`### ${group}`, '', '| command | hotshard | embedded | twemproxy |', '| --- | --- | --- | --- |');
     const specs = byGroup.get(group)!.sort((a, b) => a.name.localeCompare(b.name));
-    for (const s of specs) out.push(`| ${s.name.toUpperCase()} | ${hotshard(s)} | ${twemproxy(s.name)} |`);
+    for (const s of specs)
+      out.push(`| ${s.name.toUpperCase()} | ${hotshard(s)} | ${embedded(s)} | ${twemproxy(s.name)} |`);
     out.push('');
   }
   out.push(END);
