@@ -100,7 +100,16 @@ const SPECIAL: Readonly<Record<string, string>> = {
 };
 
 /** Special-route commands the router itself serves over embedded nodes (SCAN walks them, MULTI queues for them). */
-const EMBEDDED_BY_ROUTER = new Set(['scan', 'keys', 'randomkey', 'multi', 'exec', 'discard', 'watch', 'unwatch']);
+const EMBEDDED_BY_ROUTER = new Set([
+  'scan',
+  'keys',
+  'randomkey',
+  'multi',
+  'exec',
+  'discard',
+  'watch',
+  'unwatch',
+]);
 
 /** Whether embedded nodes (`--backend memory`) serve the command: the node's own command table decides. */
 function embedded(spec: CommandSpec): string {
@@ -123,12 +132,17 @@ export function commandMatrix(): string {
     BEGIN,
     '',
     `Generated from the command table (Redis ${REDIS_VERSION}'s COMMAND INFO plus hotshard's own rules).`,
-    'embedded column: whether embedded nodes (`--backend memory`, the demo\'s) serve it too.',
+    "embedded column: whether embedded nodes (`--backend memory`, the demo's) serve it too.",
     'twemproxy column: twemproxy\'s notes/redis.md; "not listed" means that page does not mention the command.',
     '',
   ];
   for (const group of [...byGroup.keys()].sort()) {
-    out.push(`### ${group}`, '', '| command | hotshard | embedded | twemproxy |', '| --- | --- | --- | --- |');
+    out.push(
+      `### ${group}`,
+      '',
+      '| command | hotshard | embedded | twemproxy |',
+      '| --- | --- | --- | --- |',
+    );
     const specs = byGroup.get(group)!.sort((a, b) => a.name.localeCompare(b.name));
     for (const s of specs)
       out.push(`| ${s.name.toUpperCase()} | ${hotshard(s)} | ${embedded(s)} | ${twemproxy(s.name)} |`);
