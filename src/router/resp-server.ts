@@ -14,7 +14,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { ProtocolError, RequestDecoder, type DecoderLimits } from '../protocol/request-decoder.js';
 import { ReplyWriter } from '../protocol/reply-encoder.js';
-import { ReplyError, type Reply } from '../protocol/reply.js';
+import { OK, ReplyError, type Reply } from '../protocol/reply.js';
 import { readClient } from './client-reads.js';
 import { RESERVED_FDS } from './open-files.js';
 import { replyTo, type ReplySink } from './reply-to.js';
@@ -67,6 +67,19 @@ const MAX_LINGERING_REFUSALS = RESERVED_FDS / 2;
 const PENDING = Symbol('pending');
 type Slot = Reply | typeof PENDING;
 
+const SYNTAX = new ReplyError('ERR syntax error');
+
+/** Whether `a` spells `word` (lower-case ASCII) in any case. */
+function spells(a: Buffer, word: string): boolean {
+  if (a.length !== word.length) return false;
+  for (let i = 0; i < a.length; i++) if ((a[i]! | 0x20) !== word.charCodeAt(i)) return false;
+  return true;
+}
+
+/** CLIENT REPLY ON|OFF|SKIP. */
+const isClientReply = (args: Buffer[]): boolean =>
+  args.length === 3 && spells(args[0]!, 'client') && spells(args[1]!, 'reply');
+
 class Connection implements ReplySink, ClientHandle {
   readonly session: Session;
   readonly laddr: string;
@@ -93,6 +106,14 @@ class Connection implements ReplySink, ClientHandle {
   #ended = false;
   #closed = false;
   #lastActivity = Date.now();
+  // CLIENT REPLY, as Redis's client flags: replies muted while OFF; SKIP
+  // mutes the next command's. Decided in request order, which is the order
+  // Redis runs a client's commands in; `#muted` holds the muted sequence
+  // numbers not yet reached by #advance (null while there are none).
+  #replyOff = false;
+  #skip = false;
+  #skipNext = false;
+  #muted: Set<number> | null = null;
 
   /** `accepted` is a socket the server has not started reading (pauseOnConnect). */
   constructor(accepted: net.Socket, router: Router, server: RespServer, id: number) {
@@ -193,10 +214,36 @@ class Connection implements ReplySink, ClientHandle {
     if (this.#closing) return;
     const seq = this.#base + this.#tail;
     this.#slots[this.#tail++] = PENDING;
+    if ((this.#muted !== null || isClientReply(args)) && this.#replyControl(args, seq)) return;
     this.#router.dispatch(this.session, args, frame, replyTo(this, seq));
     if (this.session.closeAfterReply) this.#closing = true;
     if (this.inFlight >= this.#server.options.maxPipeline) this.#pause();
   };
+
+  /**
+   * Mutes the reply of command `seq` if CLIENT REPLY says so, and answers
+   * CLIENT REPLY itself (true then). Redis's order: ON clears both flags and
+   * is answered; OFF and SKIP are not; the SKIP flag covers one command.
+   */
+  #replyControl(args: Buffer[], seq: number): boolean {
+    // Before AUTH or inside MULTI the router answers it as any command.
+    const control = isClientReply(args) && this.session.authenticated && this.session.multi === null;
+    let reply: Reply | undefined;
+    if (control) {
+      const mode = args[2]!;
+      if (spells(mode, 'on')) {
+        this.#replyOff = this.#skip = false;
+        reply = OK;
+      } else if (spells(mode, 'off')) this.#replyOff = true;
+      else if (spells(mode, 'skip')) this.#skipNext = !this.#replyOff;
+      else reply = SYNTAX;
+    }
+    if (this.#replyOff || this.#skip || (control && reply === undefined)) (this.#muted ??= new Set()).add(seq);
+    this.#skip = this.#skipNext;
+    this.#skipNext = false;
+    if (control) this.settle(seq, reply ?? OK);
+    return control;
+  }
 
   /** A reply arrived for the command numbered `seq` (see replyTo). */
   settle(seq: number, reply: Reply): void {
@@ -211,14 +258,16 @@ class Connection implements ReplySink, ClientHandle {
     const slots = this.#slots;
     const proto = this.session.proto;
     const tail = this.#tail;
+    const muted = this.#muted;
     let head = this.#head;
     while (head < tail) {
       const reply = slots[head]!;
       if (reply === PENDING) break;
-      this.#writer.write(reply, proto);
+      if (muted === null || !muted.delete(this.#base + head)) this.#writer.write(reply, proto);
       slots[head] = null;
       head++;
     }
+    if (muted !== null && muted.size === 0 && !this.#replyOff && !this.#skip) this.#muted = null;
     const drained = head === tail;
     if (drained) {
       this.#base += head;

@@ -33,6 +33,46 @@ describe.skipIf(!hasRedis)('redis compatibility - replies compared with redis-se
     commands.forEach((c, i) => expect(got[i], c.join(' ')).toEqual(expected[i]));
   };
 
+  it('redis compatibility - CLIENT REPLY OFF / SKIP / ON mute and unmute replies exactly as Redis does', async () => {
+    const script = [
+      ['CLIENT', 'REPLY', 'OFF'],
+      ['SET', 'cr', '1'],
+      ['GET', 'cr'],
+      ['NOSUCHCMD'],
+      ['CLIENT', 'REPLY', 'ON'],
+      ['GET', 'cr'],
+      ['CLIENT', 'REPLY', 'SKIP'],
+      ['GET', 'cr'],
+      ['INCR', 'cr'],
+      ['CLIENT', 'REPLY', 'SKIP'],
+      ['CLIENT', 'REPLY', 'ON'],
+      ['client', 'reply', 'off'],
+      ['CLIENT', 'REPLY', 'SKIP'],
+      ['CLIENT', 'REPLY', 'x'],
+      ['CLIENT', 'REPLY', 'ON'],
+      ['CLIENT', 'REPLY', 'x'],
+      ['CLIENT', 'REPLY', 'SKIP'],
+      ['CLIENT', 'REPLY', 'SKIP'],
+      ['PING'],
+      ['ECHO', 'end'],
+    ];
+    const wire = script
+      .map((c) => `*${c.length}\r\n${c.map((a) => `$${a.length}\r\n${a}\r\n`).join('')}`)
+      .join('');
+    const run = async (port: number): Promise<string> => {
+      const c = await rawConnect(port);
+      try {
+        c.write(wire);
+        return (await c.until((b) => b.toString().endsWith('$3\r\nend\r\n'))).toString();
+      } finally {
+        c.close();
+      }
+    };
+    const expected = await run(redis.port);
+    expect(expected).toBe('+OK\r\n$1\r\n1\r\n:2\r\n+OK\r\n+OK\r\n-ERR syntax error\r\n$3\r\nend\r\n');
+    expect(await run(t.port)).toBe(expected);
+  });
+
   it('redis compatibility - HELLO takes only a plain integer protocol version', async () => {
     await same([
       ['HELLO', '3.0'],
