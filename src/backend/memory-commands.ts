@@ -1,8 +1,8 @@
 /**
  * The Redis commands an embedded node runs: strings, counters, hashes and
  * TTLs here, the other families in memory-lists.ts, memory-sets.ts,
- * memory-zsets.ts, memory-hashes.ts, memory-keys.ts and memory-bits.ts, all
- * in one table.
+ * memory-zsets.ts, memory-hashes.ts, memory-keys.ts, memory-bits.ts and
+ * memory-sort.ts, all in one table.
  *
  * Semantics and error texts follow redis-server 7.0 (t_string.c, t_hash.c,
  * expire.c, db.c, util.c) closely enough that test/backend/backend.case.ts
@@ -49,6 +49,7 @@ import type { Keyspace } from './memory-keyspace.js';
 import { keyCommands } from './memory-keys.js';
 import { listBlocking, listCommands } from './memory-lists.js';
 import { setCommands } from './memory-sets.js';
+import { sortCommands } from './memory-sort.js';
 import { zsetBlocking, zsetCommands } from './memory-zsets.js';
 
 export { Keyspace, seededRandom, DEFAULT_MAX_TRACKED_KEYS } from './memory-keyspace.js';
@@ -224,6 +225,7 @@ const COMMANDS = new Map<string, Spec>(
     ...hashCommands,
     ...keyCommands,
     ...bitCommands,
+    ...sortCommands,
     ping: {
       arity: -1,
       run: (_ks, a) => (a.length > 2 ? arityError('ping') : a.length === 2 ? copy(a[1]!) : PONG),

@@ -202,16 +202,20 @@ export function sortKeys(args: readonly Buffer[]): readonly number[] {
 
 /**
  * A BY or GET pattern of SORT that reads keys other than the sorted one
- * (`weight_*`, `obj_*->f`), which may live on other shards; undefined when
- * there is none (`BY nosort`, `GET #`).
+ * (`weight_*`, `obj_*->f`) and not only on its shard (`onShard` says which
+ * do); undefined when there is none (`BY nosort`, `GET #`, `{user1}:w_*`).
  */
-export function sortPattern(args: readonly Buffer[]): string | undefined {
+export function sortPattern(
+  args: readonly Buffer[],
+  onShard: (pattern: Buffer) => boolean = () => false,
+): string | undefined {
   for (let i = 2; i + 1 < args.length; i++) {
     const a = args[i]!.length <= 5 ? args[i]!.toString('latin1').toLowerCase() : '';
     if (a === 'limit') i += 2;
     else if (a === 'by' || a === 'get') {
       const p = args[i + 1]!.toString('utf8');
-      if (p.includes('*') && !(a === 'get' && p === '#')) return `${a.toUpperCase()} ${p}`;
+      if (p.includes('*') && !(a === 'get' && p === '#') && !onShard(args[i + 1]!))
+        return `${a.toUpperCase()} ${p}`;
       i += 1;
     } else if (a === 'store') i += 1;
   }

@@ -7,7 +7,9 @@
  * (gather.ts). Telemetry, admission and a live move's gate see every key.
  */
 import type { ReplyCallback, ShardBackend } from '../backend/backend.js';
+import { hashedSpan } from '../keyspace/hash-tag.js';
 import type { NodeId } from '../keyspace/ids.js';
+import { PartitionerKind } from '../keyspace/partitioner.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
 import type { Command } from '../protocol/command.js';
 import { hsError } from '../protocol/reply.js';
@@ -30,6 +32,22 @@ export interface KeySpecsRouter {
   readonly instrumentation: Instrumentation | undefined;
   readonly stats: { rejected: number; commands: number };
   dispatch(session: Session, args: Buffer[], frame: Buffer | undefined, done: ReplyCallback): void;
+}
+
+/**
+ * Whether every key a SORT pattern forms lives on the shard of `key`: under
+ * the hash partitioner, a `{tag}` before the `*` gives every key formed the
+ * same hash (Redis Cluster's patternHashSlot rule), so `{user1}:w_*` sorting
+ * `{user1}:list` reads that node only. A live move carries the keys with the
+ * sorted key, so the gate holding that shard holds them too.
+ */
+export function patternOnShard(table: RoutingTable, pattern: Buffer, key: Buffer): boolean {
+  if (table.partitioner.kind !== PartitionerKind.Hash) return false;
+  const star = pattern.indexOf(0x2a); // '*'
+  const prefix = pattern.subarray(0, star);
+  // The first '{' and the '}' after it both before the '*': the element cannot change the tag.
+  if (hashedSpan(prefix, { start: 0, end: 0 }).start === 0) return false;
+  return table.indexFor(prefix) === table.indexFor(key);
 }
 
 /** The error of a command whose keys live on different shards: names the command and the fix. */
@@ -74,7 +92,7 @@ export function dispatchByKeySpecs(
     );
   }
   if (spec.name === 'sort' || spec.name === 'sort_ro') {
-    const pattern = sortPattern(args);
+    const pattern = sortPattern(args, (p) => patternOnShard(router.table, p, args[1]!));
     if (pattern !== undefined) {
       router.stats.rejected++;
       return done(

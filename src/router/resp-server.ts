@@ -238,7 +238,8 @@ class Connection implements ReplySink, ClientHandle {
       else if (spells(mode, 'skip')) this.#skipNext = !this.#replyOff;
       else reply = SYNTAX;
     }
-    if (this.#replyOff || this.#skip || (control && reply === undefined)) (this.#muted ??= new Set()).add(seq);
+    if (this.#replyOff || this.#skip || (control && reply === undefined))
+      (this.#muted ??= new Set()).add(seq);
     this.#skip = this.#skipNext;
     this.#skipNext = false;
     if (control) this.settle(seq, reply ?? OK);

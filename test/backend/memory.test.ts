@@ -250,8 +250,8 @@ describe('memory backend - storage details', () => {
     expect(text('PFADD', 'p', 'a')).toBe(
       'ERR HS_ERR_NOT_ALLOWED PFADD is not served by embedded nodes (they keep no HyperLogLogs); use Redis nodes (backend: redis)',
     );
-    expect(text('SORT', 'k')).toBe(
-      'ERR HS_ERR_NOT_ALLOWED SORT is not served by embedded nodes; use Redis nodes (backend: redis)',
+    expect(text('OBJECT', 'ENCODING', 'k')).toBe(
+      'ERR HS_ERR_NOT_ALLOWED OBJECT is not served by embedded nodes; use Redis nodes (backend: redis)',
     );
     expect(text('NOSUCH', 'a')).toBe("ERR unknown command 'NOSUCH', with args beginning with: 'a' ");
   });

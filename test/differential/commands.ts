@@ -207,7 +207,7 @@ const fieldOp: fc.Arbitrary<string[]> = fc.oneof(
     arbitrary: fc.tuple(fc.constant('OVERFLOW'), fc.constantFrom('WRAP', 'SAT', 'FAIL', 'fail', 'x')),
   },
   // a subcommand short of its arguments, or unknown: a syntax error
-  { weight: 1, arbitrary: fc.constantFrom(['GET', 'u8'], ['NOPE', 'u8', '0']) },
+  { weight: 1, arbitrary: fc.constantFrom<string[]>(['GET', 'u8'], ['NOPE', 'u8', '0']) },
 );
 const bitfieldCmd = (name: string): fc.Arbitrary<GenCommand> =>
   fc
@@ -232,6 +232,66 @@ export const bitmaps = fc.oneof(
   tail('ordered', 'BITOP', [fc.constantFrom('AND', 'OR', 'XOR', 'NOT', 'not', 'nand'), key], key, 1, 3),
   ord('SET', key, bitString),
   ord('APPEND', key, bitString),
+);
+
+// SORT over keys of its own, filled with elements whose order Redis fixes:
+// no NUL bytes (strcoll stops at one, leaving ties to its hash tables).
+const numElem = fc.constantFrom('3', '1', '2', '10', '-1', '1.5', '0x10', ' 7', '1e3', 'inf', '', '07');
+const alphaElem = fc.constantFrom('a', 'b', 'B', 'aa', 'ab', '', '1', '10', '2', 'z ', '_');
+const sortList = fc.constantFrom(k('srtN'), k('srtA'));
+const sortAny = fc.constantFrom(k('srtN'), k('srtA'), k('srtS'), k('srtZ'), k('nosuch'), k('a'));
+const sortFill = fc.oneof(
+  fc.tuple(fc.array(numElem, { minLength: 1, maxLength: 4 })).map(([e]) => ['RPUSH', k('srtN'), ...e]),
+  fc.tuple(fc.array(alphaElem, { minLength: 1, maxLength: 4 })).map(([e]) => ['RPUSH', k('srtA'), ...e]),
+  fc.tuple(fc.array(alphaElem, { minLength: 1, maxLength: 4 })).map(([e]) => ['SADD', k('srtS'), ...e]),
+  fc.tuple(fc.integer({ min: -3, max: 3 }), alphaElem).map(([sc, e]) => ['ZADD', k('srtZ'), String(sc), e]),
+  fc.tuple(fc.oneof(numElem, alphaElem), numElem).map(([e, v]) => ['SET', k(`w_${e}`), v]),
+  fc
+    .tuple(fc.oneof(numElem, alphaElem), fc.oneof(numElem, alphaElem))
+    .map(([e, v]) => ['HSET', k(`h_${e}`), 'f', v]),
+);
+const getPattern = fc.constantFrom('#', k('w_*'), k('h_*->f'), k('nope_*'), k('w_*->f'), 'const', k('h_*->'));
+const sortBy = fc.constantFrom(k('w_*'), k('h_*->f'), k('nope_*'));
+/** SORT's options; what would leave Redis's order to its hash tables is not drawn (see memory-sort.ts). */
+const sortCmd = fc
+  .record({
+    name: fc.constantFrom('SORT', 'SORT_RO'),
+    key: sortAny,
+    listKey: sortList,
+    by: fc.option(fc.oneof(sortBy, fc.constant('nosort')), { nil: undefined }),
+    limit: fc.option(
+      fc
+        .tuple(fc.integer({ min: -2, max: 5 }), fc.integer({ min: -2, max: 5 }))
+        .map(([a, b]) => ['LIMIT', String(a), String(b)]),
+      { nil: undefined },
+    ),
+    gets: fc.array(getPattern, { maxLength: 2 }),
+    dir: fc.constantFrom<string[]>([], ['ASC'], ['DESC'], ['desc']),
+    alpha: fc.boolean(),
+    store: fc.boolean(),
+    bad: fc.constantFrom<string[]>([], [], [], [], ['LIMIT', 'x', '1'], ['NOPE'], ['STORE']),
+  })
+  .map((o): GenCommand => {
+    // A constant BY keeps a list's or sorted set's order; a set's is its hash table's.
+    const key = o.by === 'nosort' && o.key === k('srtS') ? o.listKey : o.key;
+    const alphaBy = o.alpha && o.by !== undefined && o.by !== 'nosort';
+    // Ties under ALPHA BY keep the input order only where it is a list's and no LIMIT cuts the sort.
+    const by = alphaBy && (key !== o.listKey || o.limit !== undefined) ? undefined : o.by;
+    const args = [o.name, key];
+    if (by !== undefined) args.push('BY', by);
+    if (o.limit !== undefined) args.push(...o.limit);
+    for (const g of o.gets) args.push('GET', g);
+    args.push(...o.dir);
+    if (o.alpha) args.push('ALPHA');
+    if (o.store) args.push('STORE', k('srtOut'));
+    args.push(...o.bad);
+    return { args, order: 'ordered' };
+  });
+
+export const sorting = fc.oneof(
+  { weight: 3, arbitrary: sortFill.map((args): GenCommand => ({ args, order: 'ordered' })) },
+  { weight: 4, arbitrary: sortCmd },
+  { weight: 1, arbitrary: ord('LRANGE', fc.constant(k('srtOut')), fc.constant('0'), fc.constant('-1')) },
 );
 
 export const keys = fc.oneof(

@@ -6,7 +6,18 @@ import { nodeId } from '../../src/keyspace/ids.js';
 import { makeCommand } from '../../src/protocol/command.js';
 import type { Reply } from '../../src/protocol/reply.js';
 import { startRedis, type RedisProcess } from '../../src/testkit/redis-server.js';
-import { anyCommand, bitmaps, blocking, hashes, keys, lists, sets, strings, zsets } from './commands.js';
+import {
+  anyCommand,
+  bitmaps,
+  blocking,
+  hashes,
+  keys,
+  lists,
+  sets,
+  sorting,
+  strings,
+  zsets,
+} from './commands.js';
 import { compareSequence, replyTarget, type Target } from './harness.js';
 import { RespPipe } from './resp-pipe.js';
 
@@ -44,10 +55,11 @@ afterAll(async () => {
   await redis.stop();
 });
 
-const groups = { strings, bitmaps, keys, hashes, lists, sets, zsets, blocking, mixed: anyCommand };
+const groups = { strings, bitmaps, sorting, keys, hashes, lists, sets, zsets, blocking, mixed: anyCommand };
 const RUNS: Record<keyof typeof groups, number> = {
   strings: 40,
   bitmaps: 60,
+  sorting: 60,
   keys: 60,
   hashes: 60,
   lists: 120,

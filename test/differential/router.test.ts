@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisProcess } from '../../src/testkit/redis-server.js';
 import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
-import { anyCommand, bitmaps, hashes, keys, lists, sets, strings, zsets } from './commands.js';
+import { anyCommand, bitmaps, hashes, keys, lists, sets, sorting, strings, zsets } from './commands.js';
 import { compareSequence } from './harness.js';
 import { RespPipe } from './resp-pipe.js';
 
@@ -64,7 +64,7 @@ afterAll(async () => {
   await redis.stop();
 });
 
-const groups = { strings, bitmaps, keys, hashes, lists, sets, zsets, mixed: anyCommand };
+const groups = { strings, bitmaps, sorting, keys, hashes, lists, sets, zsets, mixed: anyCommand };
 
 describe('differential - a hotshard router answers as redis-server 7.0 does', () => {
   for (const target of ['memory', 'redis'] as const) {

@@ -198,6 +198,28 @@ describe.skipIf(!hasRedis)('multi-shard commands over 4 redis-server nodes', () 
     tagged.forEach((q, i) => expect(got[i], q.join(' ')).toEqual(want[i]));
   });
 
+  it("multi-shard - SORT BY / GET patterns are served when a hash tag keeps their keys on the sorted key's shard, refused when not", async () => {
+    const served = [
+      ['RPUSH', '{w}:l', '3', '1', '2'],
+      ['MSET', '{w}:w_1', '30', '{w}:w_2', '10', '{w}:w_3', '20'],
+      ['HSET', '{w}:h_2', 'f', 'two'],
+      ['SORT', '{w}:l', 'BY', '{w}:w_*', 'GET', '#', 'GET', '{w}:h_*->f'],
+      ['SORT_RO', '{w}:l', 'BY', 'nosort', 'GET', '{w}:w_*', 'DESC'],
+    ];
+    const [want, got] = await both(served);
+    served.forEach((q, i) => expect(got[i], q.join(' ')).toEqual(want[i]));
+    expect(got[3]).toEqual(['2', 'two', '3', null, '1', null]);
+    // No tag, a tag after the '*', or a tag hashing elsewhere: the keys may be anywhere.
+    let other = '';
+    for (let i = 0; other === '' && i < 1000; i++)
+      if (nodeOf(`{t${i}}`) !== nodeOf('{w}:l')) other = `{t${i}}`;
+    expect(other).not.toBe('');
+    for (const pattern of ['w_*', 'w_*{w}', `${other}:w_*`]) {
+      const [reply] = await exchange(t.port, [['SORT', '{w}:l', 'BY', pattern]]);
+      expect(errorOf(reply)).toMatch(/HS_ERR_NOT_ALLOWED SORT \.\.\. BY .* the pattern reads other keys/);
+    }
+  });
+
   it('multi-shard - movable keys: XREAD over streams on one shard, XREAD BLOCK timing out, XINFO / OBJECT by their key', async () => {
     const [a, b] = spread('x', 2);
     const commands = [
