@@ -118,7 +118,6 @@ export function runTransactionCommand(
   }
 }
 
-/** A command sent inside MULTI: queued (QUEUED), or refused, which makes EXEC abort. */
 /**
  * A command embedded nodes do not run, when every node is embedded: refused
  * as it is queued, as Redis refuses a command it cannot run, so the client
@@ -130,6 +129,7 @@ function unservedOnEmbedded(host: SingleNodeHost, spec: CommandSpec): ReplyError
   return notServedError(spec.name, []);
 }
 
+/** A command sent inside MULTI: queued (QUEUED), or refused, which makes EXEC abort. */
 export function queueCommand(
   host: SingleNodeHost,
   session: Session,
