@@ -54,6 +54,12 @@ export function clientCommand(session: Session, clients: ClientRegistry, args: B
       return n === 2 ? session.id : wrongArity(sub);
     case 'setinfo':
       return n === 4 ? OK : wrongArity(sub); // lib-name/lib-ver sent on connect; nothing to keep
+    case 'no-evict': {
+      // hotshard never evicts a client (a slow reader is paused, not cut): nothing to exempt
+      if (n !== 3) return wrongArity(sub);
+      const mode = text(args[2]).toLowerCase();
+      return mode === 'on' || mode === 'off' ? OK : new ReplyError('ERR syntax error');
+    }
     case 'info':
       return n === 2 ? clientLine(session, clients.get(session.id), now) : wrongArity(sub);
     case 'list':

@@ -84,7 +84,7 @@ describe.skipIf(!hasRedis)('redis compatibility - replies compared with redis-se
     ]);
   });
 
-  it('redis compatibility - CLIENT GETNAME / ID / INFO / SETNAME check their arity; SETNAME refuses spaces and control bytes', async () => {
+  it('redis compatibility - CLIENT GETNAME / ID / INFO / NO-EVICT / SETNAME check their arity; SETNAME refuses spaces and control bytes', async () => {
     await same([
       ['CLIENT', 'GETNAME', 'x'],
       ['CLIENT', 'ID', 'x'],
@@ -94,6 +94,10 @@ describe.skipIf(!hasRedis)('redis compatibility - replies compared with redis-se
       ['CLIENT', 'SETNAME', 'a\x01b'],
       ['CLIENT', 'SETNAME', 'a\x7fb'],
       ['CLIENT', 'SETNAME', 'tab\there'],
+      ['CLIENT', 'NO-EVICT', 'on'],
+      ['CLIENT', 'NO-EVICT', 'OFF'],
+      ['CLIENT', 'NO-EVICT', 'x'],
+      ['CLIENT', 'NO-EVICT'],
       ['CLIENT', 'SETNAME', 'fine-name'],
       ['CLIENT', 'GETNAME'],
       ['CLIENT', 'SETNAME', ''],
