@@ -145,6 +145,11 @@ export function keyPositions(specs: readonly KeySpec[], args: readonly Buffer[])
     } else continue; // found by the command's own code (SORT's STORE: sortKeys), not by a spec
     if (first >= argc) {
       if (spec.flags.includes('incomplete')) continue;
+      // A spec for "the rest of the arguments" finds none when there are none:
+      // PFMERGE dest has no sources. Redis's key specs call that invalid
+      // (COMMAND GETKEYS PFMERGE d fails) and run it wherever it lands; here
+      // it goes where its other keys live, as PFMERGE dest s1 does.
+      if (out !== undefined && spec.find[0] === 'range' && spec.find[1] < 0) continue;
       return NO_KEYS;
     }
     let last: number;

@@ -105,6 +105,10 @@ describe('command table - Redis 7 commands and their keys', () => {
     expect(keysOfCall('XINFO', 'STREAM', 's')).toEqual(['s']);
     expect(keysOfCall('OBJECT', 'ENCODING', 'k')).toEqual(['k']);
     expect(keysOfCall('BITOP', 'AND', 'dst', 'a', 'b')).toEqual(['dst', 'a', 'b']);
+    // No sources: Redis's key specs find no key (COMMAND GETKEYS fails) though the
+    // command is valid; routed by its destination, or it would land on any node.
+    expect(keysOfCall('PFMERGE', 'dst')).toEqual(['dst']);
+    expect(keysOfCall('PFMERGE', 'dst', 'a')).toEqual(['dst', 'a']);
     // Arguments Redis rejects itself: no keys to route by.
     expect(keysOfCall('ZUNION', 'x', 'a')).toEqual([]);
     expect(keysOfCall('ZUNION', '3', 'a')).toEqual([]);
