@@ -4,10 +4,11 @@
  * in one place so the error texts of every family stay identical to Redis's.
  */
 import { ErrorCode } from '../errors.js';
-import { RawReply, ReplyError, SimpleString, hsError, type Reply } from '../protocol/reply.js';
+import { ReplyError, SimpleString, hsError, type Reply } from '../protocol/reply.js';
 import { REDIS_COMMANDS } from '../router/redis-commands.generated.js';
 import { Deque } from './memory-deque.js';
 import { SortedSet } from './memory-sorted-set.js';
+import { Stream } from './memory-stream.js';
 import type { Keyspace, Value } from './memory-keyspace.js';
 
 // ---------------------------------------------------------------------------
@@ -47,9 +48,7 @@ export function unknownCommandError(args: readonly Buffer[]): ReplyError {
 const REDIS_GROUPS = new Map(REDIS_COMMANDS.map((c) => [c.name, c.group]));
 /** The data types Redis keeps that an embedded node does not, by Redis's command group. */
 const NOT_KEPT: Readonly<Record<string, string>> = {
-  stream: 'streams',
   geo: 'geospatial indexes',
-  hyperloglog: 'HyperLogLogs',
 };
 
 /**
@@ -167,6 +166,7 @@ const TYPE_NAMES = {
   list: new SimpleString('list'),
   set: new SimpleString('set'),
   zset: new SimpleString('zset'),
+  stream: new SimpleString('stream'),
   none: new SimpleString('none'),
 } as const;
 
@@ -177,6 +177,7 @@ export function typeName(v: Value | undefined): keyof typeof TYPE_NAMES {
   if (v instanceof Map) return 'hash';
   if (v instanceof Deque) return 'list';
   if (v instanceof Set) return 'set';
+  if (v instanceof Stream) return 'stream';
   return 'zset';
 }
 
@@ -237,12 +238,7 @@ export const scoreReply = (v: number): Buffer => Buffer.from(formatScore(v), 'la
 /** Redis's getPositiveLongFromObjectOrReply default text. */
 export const OUT_OF_RANGE_POSITIVE = new ReplyError('ERR value is out of range, must be positive');
 
-/**
- * RESP2's null array (`*-1`), which Redis sends where an array is missing
- * (LPOP with a count, BLPOP timing out, LMPOP finding nothing); a null bulk
- * string would be a different reply. Written as it is, like a node's reply.
- */
-export const NULL_ARRAY = new RawReply(Buffer.from('*-1\r\n', 'latin1'));
+export { NULL_ARRAY } from '../protocol/reply.js';
 
 /**
  * getRangeLongFromObjectOrReply: an integer within [min, max], else the

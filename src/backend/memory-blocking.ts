@@ -9,6 +9,8 @@
 import type { CancelBlocking, ReplyCallback } from './backend.js';
 import type { BlockingCall } from './memory-args.js';
 import type { Keyspace } from './memory-keyspace.js';
+import { Deque } from './memory-deque.js';
+import { SortedSet } from './memory-sorted-set.js';
 import type { Reply } from '../protocol/reply.js';
 
 /** Timers, injectable so tests of timeouts can run on fake time. */
@@ -92,8 +94,14 @@ export class BlockedClients {
     for (const w of [...list]) {
       if (w.settled) continue;
       const reply = w.call.serveKey(this.ks, key);
-      // the key ran dry (or is of another type now): the rest keep waiting
-      if (reply === undefined) return;
+      if (reply === undefined) {
+        // a list or sorted set that ran dry serves none of the rest either; a stream's
+        // readers each wait for entries after their own ID or their group's, and a
+        // stream that went unblocks XREADGROUP but not XREAD (serveClientsBlockedOnStreamKey)
+        const v = this.ks.get(key);
+        if (v instanceof Deque || v instanceof SortedSet) return;
+        continue;
+      }
       this.#settle(w);
       this.afterServe();
       w.done(reply);

@@ -2,7 +2,8 @@
  * The Redis commands an embedded node runs: strings, counters, hashes and
  * TTLs here, the other families in memory-lists.ts, memory-sets.ts,
  * memory-zsets.ts, memory-hashes.ts, memory-keys.ts, memory-bits.ts and
- * memory-sort.ts, all in one table.
+ * memory-sort.ts, memory-streams.ts, memory-stream-groups.ts and
+ * memory-hll.ts, all in one table.
  *
  * Semantics and error texts follow redis-server 7.0 (t_string.c, t_hash.c,
  * expire.c, db.c, util.c) closely enough that test/backend/backend.case.ts
@@ -45,11 +46,14 @@ import {
 } from './memory-args.js';
 import { bitCommands } from './memory-bits.js';
 import { hashCommands, setFields } from './memory-hashes.js';
+import { hllCommands } from './memory-hll.js';
 import type { Keyspace } from './memory-keyspace.js';
 import { keyCommands } from './memory-keys.js';
 import { listBlocking, listCommands } from './memory-lists.js';
 import { setCommands } from './memory-sets.js';
 import { sortCommands } from './memory-sort.js';
+import { parseXreadgroup, streamGroupCommands } from './memory-stream-groups.js';
+import { parseXread, streamCommands } from './memory-streams.js';
 import { zsetBlocking, zsetCommands } from './memory-zsets.js';
 
 export { Keyspace, seededRandom, DEFAULT_MAX_TRACKED_KEYS } from './memory-keyspace.js';
@@ -226,6 +230,9 @@ const COMMANDS = new Map<string, Spec>(
     ...keyCommands,
     ...bitCommands,
     ...sortCommands,
+    ...streamCommands,
+    ...hllCommands,
+    ...streamGroupCommands,
     ping: {
       arity: -1,
       run: (_ks, a) => (a.length > 2 ? arityError('ping') : a.length === 2 ? copy(a[1]!) : PONG),
@@ -444,6 +451,8 @@ const BLOCKING = new Map<string, { arity: number; parse: BlockingParse }>([
   ['bzpopmin', { arity: -3, parse: zsetBlocking.bzpopmin! }],
   ['bzpopmax', { arity: -3, parse: zsetBlocking.bzpopmax! }],
   ['bzmpop', { arity: -5, parse: zsetBlocking.bzmpop! }],
+  ['xread', { arity: -4, parse: parseXread }],
+  ['xreadgroup', { arity: -7, parse: parseXreadgroup }],
 ]);
 
 // Run through `send`, a blocking pop does not block: as inside MULTI, it

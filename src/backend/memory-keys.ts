@@ -25,6 +25,7 @@ import {
 import { Deque } from './memory-deque.js';
 import type { Keyspace, Value } from './memory-keyspace.js';
 import { SortedSet } from './memory-sorted-set.js';
+import { Stream } from './memory-stream.js';
 
 const NO_SUCH_KEY = new ReplyError('ERR no such key');
 const EMPTY_BULK = Buffer.alloc(0);
@@ -35,6 +36,7 @@ export function cloneValue(v: Value): Value {
   if (v instanceof Map) return new Map(v);
   if (v instanceof Deque) return new Deque(v.toArray());
   if (v instanceof Set) return new Set(v);
+  if (v instanceof Stream) return v.clone();
   const z = new SortedSet();
   for (const n of (v as SortedSet).entries()) z.set(n.member, n.score);
   return z;

@@ -5,12 +5,13 @@
  */
 import type { Deque } from './memory-deque.js';
 import type { SortedSet } from './memory-sorted-set.js';
+import type { Stream } from './memory-stream.js';
 
 /**
  * A stored value: a string, a hash of field (latin1-decoded bytes) to value,
- * a list, a set of members (latin1-decoded bytes) or a sorted set.
+ * a list, a set of members (latin1-decoded bytes), a sorted set or a stream.
  */
-export type Value = Buffer | Map<string, Buffer> | Deque | Set<string> | SortedSet;
+export type Value = Buffer | Map<string, Buffer> | Deque | Set<string> | SortedSet | Stream;
 
 /** Told of changes to the keys it tracks (see {@link Keyspace.track}). */
 export interface KeyWatcher {
@@ -161,6 +162,7 @@ export class Keyspace {
     this.#data.clear();
     this.#expires.clear();
     this.#cursor = undefined;
+    for (const key of this.blockedOn) this.signalReady(key);
     if (this.#watchers !== null) for (const w of this.#watchers) w.written(null);
     if (this.#trackers.size === 0) return;
     // As Redis: a flush tells every tracking client, whatever it read.
@@ -276,6 +278,8 @@ export class Keyspace {
     this.#data.delete(key);
     this.#expires.delete(key);
     if (this.#tracked.size !== 0 || this.#watchers !== null) this.#changed(key);
+    // signalDeletedKeyAsReady: an XREADGROUP blocked on a stream that goes is unblocked
+    if (this.blockedOn.size !== 0) this.signalReady(key);
   }
 }
 

@@ -17,6 +17,7 @@ import {
   OK,
   PONG,
   QUEUED,
+  NULL_ARRAY,
   RawReply,
   ReplyError,
   SimpleString,
@@ -200,6 +201,7 @@ export class ReplyWriter {
     if (reply === null) {
       this.#null();
     } else if (reply instanceof RawReply) {
+      if (reply === NULL_ARRAY && this.#proto === 3) return this.#null();
       const chunks = reply.chunks;
       if (chunks === undefined) this.#bytes(reply.bytes);
       else for (const chunk of chunks) this.#bytes(chunk);

@@ -117,6 +117,15 @@ export class RawReply {
   }
 }
 
+/**
+ * RESP2's null array (`*-1`), which Redis sends where an array is missing
+ * (LPOP with a count, BLPOP timing out, XPENDING's consumers when none): a
+ * null bulk string would be a different reply. RESP2 clients get these bytes;
+ * a RESP3 client gets `_`, nested in an array or not (the encoder knows this
+ * instance).
+ */
+export const NULL_ARRAY = new RawReply(Buffer.from('*-1\r\n', 'latin1'));
+
 /** `bytes` itself when it fills its buffer, else a copy in a buffer of its own (never Node's shared pool). */
 export function ownedCopy(bytes: Buffer): Buffer {
   if (bytes.length === bytes.buffer.byteLength) return bytes;

@@ -17,7 +17,7 @@ import type { Command } from '../protocol/command.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
 import { RawReply, ReplyError, isErrorReply, type Reply } from '../protocol/reply.js';
 import type { CommandSpec } from './command-table.js';
-import { countRegisters, emptyRegisters, mergeHll } from './hll.js';
+import { countRegisters, emptyRegisters, mergeHll } from '../backend/hll.js';
 
 interface GatherRouter {
   readonly backends: ReadonlyMap<NodeId, ShardBackend>;

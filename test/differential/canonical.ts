@@ -45,7 +45,12 @@ export function parseResp(buf: Buffer): Node {
 const key = (n: Node): string => JSON.stringify(n);
 
 /** How a command's reply is compared. */
-export type Order = 'ordered' | 'unordered' | 'pairs' | 'scan1' | 'scan2';
+/**
+ * `clock`: an integer read off the clock (EXPIRETIME after a relative expiry),
+ * which two servers handed the same command a moment apart may round to
+ * neighbouring seconds; compared within one.
+ */
+export type Order = 'ordered' | 'unordered' | 'pairs' | 'scan1' | 'scan2' | 'clock';
 
 /**
  * Sorts what has no defined order, so equal sets compare equal. A RESP3 map
@@ -61,7 +66,7 @@ export function canonical(n: Node, order: Order): Node {
     if (tag === '~') return [tag, ...canonical(body, 'unordered')];
     return n;
   }
-  if (order === 'ordered') return n;
+  if (order === 'ordered' || order === 'clock') return n;
   const sorted = (xs: Node[]): Node[] => xs.sort((a, b) => (key(a) < key(b) ? -1 : 1));
   if (order === 'unordered') return sorted([...n]);
   if (order === 'pairs') {

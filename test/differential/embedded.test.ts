@@ -11,11 +11,14 @@ import {
   bitmaps,
   blocking,
   hashes,
+  hyperloglog,
   keys,
   lists,
   sets,
   sorting,
+  streams,
   strings,
+  withStreamIds,
   zsets,
 } from './commands.js';
 import { compareSequence, replyTarget, type Target } from './harness.js';
@@ -55,11 +58,26 @@ afterAll(async () => {
   await redis.stop();
 });
 
-const groups = { strings, bitmaps, sorting, keys, hashes, lists, sets, zsets, blocking, mixed: anyCommand };
+const groups = {
+  strings,
+  bitmaps,
+  sorting,
+  streams,
+  hyperloglog,
+  keys,
+  hashes,
+  lists,
+  sets,
+  zsets,
+  blocking,
+  mixed: anyCommand,
+};
 const RUNS: Record<keyof typeof groups, number> = {
   strings: 40,
   bitmaps: 60,
   sorting: 60,
+  streams: 80,
+  hyperloglog: 40,
   keys: 60,
   hashes: 60,
   lists: 120,
@@ -79,7 +97,7 @@ describe('differential - an embedded node answers as redis-server 7.0 does', () 
       await fc.assert(
         fc.asyncProperty(seq, (cmds) => {
           sent += cmds.length;
-          return compareSequence((c) => pipe.batch(c), embedded, cmds);
+          return compareSequence((c) => pipe.batch(c), embedded, withStreamIds(cmds));
         }),
         { seed: SEED, numRuns: Math.round(RUNS[name] * SCALE), endOnFailure: false },
       );
@@ -149,6 +167,109 @@ describe('differential - an embedded node answers as redis-server 7.0 does', () 
         ['-1', '-2'],
         ['-9', '-1', 'BIT'],
       ].map((r) => ['BITCOUNT', 's', ...r]),
+    ];
+    await compareSequence(
+      (c) => pipe.batch(c),
+      embedded,
+      corners.map((args) => ({ args, order: 'ordered' })),
+    );
+  });
+
+  it("streams: Redis's node layout (100 entries or 4096 bytes) shows in approximate trims and XINFO STREAM alike", async () => {
+    const add = (
+      key: string,
+      n: number,
+      id: (i: number) => string,
+      fields: (i: number) => string[],
+    ): string[][] => Array.from({ length: n }, (_, i) => ['XADD', key, id(i + 1), ...fields(i + 1)]);
+    const corners = [
+      // small entries: nodes of 100; deletes count toward a node's 100 until it empties
+      ...add(
+        's',
+        450,
+        (i) => `${i}-1`,
+        (i) => ['f', `v${i}`],
+      ),
+      ...Array.from({ length: 90 }, (_, i) => ['XDEL', 's', `${2 * i + 1}-1`]),
+      ['XINFO', 'STREAM', 's'],
+      ['XTRIM', 's', 'MAXLEN', '~', '300'],
+      ['XTRIM', 's', 'MAXLEN', '~', '10', 'LIMIT', '150'],
+      ['XINFO', 'STREAM', 's'],
+      ['XTRIM', 's', 'MINID', '~', '420'],
+      ['XADD', 's', 'MAXLEN', '~', '0', '500-1', 'f', 'v'],
+      ['XINFO', 'STREAM', 's', 'FULL', 'COUNT', '3'],
+      // large values: the 4096-byte limit starts nodes; fields other than the master's cost more
+      ...add(
+        'b',
+        60,
+        (i) => String(i * 1000003),
+        (i) => [`field${i % 3}`, String(i * 1000), 'g', 'y'.repeat(i * 7)],
+      ),
+      ['XINFO', 'STREAM', 'b'],
+      ['XTRIM', 'b', 'MAXLEN', '~', '30'],
+      ['XLEN', 'b'],
+      // IDs far apart: the radix tree branches at different bytes
+      ...add(
+        'u',
+        300,
+        (i) => `${i * 65536}-${i * i}`,
+        () => ['f', 'x'],
+      ),
+      ['XINFO', 'STREAM', 'u'],
+      ['XADD', 'big', '1-1', 'f', 'q'.repeat(5000)],
+      ['XADD', 'big', '1-2', 'f', 'q'],
+      ['XINFO', 'STREAM', 'big'],
+    ];
+    await compareSequence(
+      (c) => pipe.batch(c),
+      embedded,
+      corners.map((args) => ({ args, order: 'ordered' })),
+    );
+  });
+
+  it('HyperLogLog: sparse to dense, merges of both, the cached count and damaged opcodes give the same bytes', async () => {
+    let seed = 5;
+    const next = (): number => (seed = (seed * 48271) % 2147483647);
+    const batch = (prefix: string, n: number): string[] =>
+      Array.from({ length: n }, () => `${prefix}${next()}`);
+    const corners = [
+      // one element at a time, the size after each: every split and merge of
+      // opcodes shows, and past 3000 bytes the HLL turns dense at the same add
+      ...Array.from({ length: 2000 }, (_, i) => [
+        ['PFADD', 'big', ...batch('e', 1)],
+        ['STRLEN', 'big'],
+        ...(i % 100 === 0 ? [['GET', 'big']] : []),
+        ...(i % 400 === 0
+          ? [
+              ['PFCOUNT', 'big'],
+              ['GET', 'big'],
+            ]
+          : []),
+      ]).flat(),
+      ['PFADD', 'big', ...batch('e', 2500)],
+      ['GET', 'big'],
+      ['PFADD', 'small', ...batch('s', 150)],
+      ['PFMERGE', 'm', 'small'],
+      ['GET', 'm'],
+      ['PFMERGE', 'm', 'big'],
+      ['GET', 'm'],
+      ['PFCOUNT', 'm'],
+      ['PFMERGE', 'small', 'm', 'nokey'],
+      ['GET', 'small'],
+      ['PFCOUNT', 'small', 'big', 'm', 'nokey'],
+      // damaged opcodes (still whole): the elements before the bad spot stay added, as in Redis
+      ['PFADD', 'd1'],
+      ['SETRANGE', 'd1', '17', 'x'],
+      ['PFADD', 'd1', 'a', 'e0', 'e352621'],
+      ['GET', 'd1'],
+      ['PFCOUNT', 'd1'],
+      ['PFADD', 'd2', 'e0', 'a'],
+      ['SETRANGE', 'd2', '17', '\x01'],
+      ['PFADD', 'd2', 'e0', 'e430299', 'a'],
+      ['GET', 'd2'],
+      ['PFMERGE', 'd3', 'd2'],
+      ['SETRANGE', 'big', '4', '\x01'],
+      ['PFCOUNT', 'big'],
     ];
     await compareSequence(
       (c) => pipe.batch(c),

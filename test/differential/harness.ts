@@ -39,7 +39,14 @@ export async function compareSequence(
     const c = commands[i]!;
     const w = canonical(parseResp(want[i + 1]!), c.order);
     const g = canonical(parseResp(got[i + 1]!), c.order);
-    if (show(w) !== show(g)) {
+    const offByOneSecond =
+      c.order === 'clock' &&
+      typeof w === 'string' &&
+      typeof g === 'string' &&
+      /^:\d+$/.test(w) &&
+      /^:\d+$/.test(g) &&
+      Math.abs(Number(w.slice(1)) - Number(g.slice(1))) === 1;
+    if (show(w) !== show(g) && !offByOneSecond) {
       const before = commands
         .slice(Math.max(0, i - 8), i)
         .map((p) => p.args.join(' '))

@@ -2,7 +2,20 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisProcess } from '../../src/testkit/redis-server.js';
 import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
-import { anyCommand, bitmaps, hashes, keys, lists, sets, sorting, strings, zsets } from './commands.js';
+import {
+  anyCommand,
+  bitmaps,
+  hashes,
+  hyperloglog,
+  keys,
+  lists,
+  sets,
+  sorting,
+  streams,
+  strings,
+  withStreamIds,
+  zsets,
+} from './commands.js';
 import { compareSequence } from './harness.js';
 import { RespPipe } from './resp-pipe.js';
 
@@ -64,7 +77,19 @@ afterAll(async () => {
   await redis.stop();
 });
 
-const groups = { strings, bitmaps, sorting, keys, hashes, lists, sets, zsets, mixed: anyCommand };
+const groups = {
+  strings,
+  bitmaps,
+  sorting,
+  streams,
+  hyperloglog,
+  keys,
+  hashes,
+  lists,
+  sets,
+  zsets,
+  mixed: anyCommand,
+};
 
 describe('differential - a hotshard router answers as redis-server 7.0 does', () => {
   for (const target of ['memory', 'redis'] as const) {
@@ -77,7 +102,7 @@ describe('differential - a hotshard router answers as redis-server 7.0 does', ()
             return compareSequence(
               (c) => plain[2].batch(c),
               (c) => router.pipe[2].batch(c),
-              cmds,
+              withStreamIds(cmds),
             );
           }),
           { seed: SEED, numRuns: Math.round(85 * SCALE), endOnFailure: false },
@@ -97,7 +122,7 @@ describe('differential - a hotshard router answers as redis-server 7.0 does', ()
             compareSequence(
               (c) => plain[3].batch(c),
               (c) => router.pipe[3].batch(c),
-              cmds,
+              withStreamIds(cmds),
             ),
           ),
           { seed: SEED + 3, numRuns: Math.round(30 * SCALE), endOnFailure: false },

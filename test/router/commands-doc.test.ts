@@ -12,7 +12,8 @@ describe('docs/commands.md', () => {
       /\| RENAME \| keys on one shard: forwarded; across shards: refused \(HS_ERR_CROSS_SHARD\) \| yes \| no \|/,
     );
     // the embedded column is the embedded node's own command table
-    expect(matrix).toContain("| XADD | to the key's node | no: Redis nodes | not listed |");
+    expect(matrix).toContain("| XADD | to the key's node | yes | not listed |");
+    expect(matrix).toContain("| GEOADD | to the key's node | no: Redis nodes | not listed |");
     expect(matrix).toContain("| SETBIT | to the key's node | yes | yes |");
     expect(matrix).toMatch(/\| CONFIG \| refused: it names no key/);
   });

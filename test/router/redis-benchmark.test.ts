@@ -1,9 +1,10 @@
 /**
  * redis-benchmark's full default test set (no -t: PING, SET, GET, INCR,
  * LPUSH, RPUSH, LPOP, RPOP, SADD, HSET, SPOP, ZADD, ZPOPMIN, LRANGE, MSET,
- * XADD ...), unpipelined and with -P 16, runs through hotshard without an
- * error reply, to redis-server nodes and to the embedded nodes once they
- * serve lists, sets and sorted sets.
+ * and from Redis 7.2 on XADD), unpipelined and with -P 16, runs through
+ * hotshard without an error reply, to redis-server nodes and to the embedded
+ * nodes. XADD is run as its own command too (`XADD mystream * myfield xxx`,
+ * what 7.2's test sends), since redis-benchmark 7.0 has no XADD test.
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,9 +17,26 @@ const hasTools =
   requireBinary('redis-benchmark', 'redis-benchmark through hotshard');
 
 /** Runs redis-benchmark -q against `port`; resolves with its exit code and everything it printed. */
-function benchmark(port: number, pipeline: number): Promise<{ code: number | null; output: string }> {
+function benchmark(
+  port: number,
+  pipeline: number,
+  command: string[] = [],
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const args = ['-p', String(port), '-q', '-n', '2000', '-c', '10', '-r', '1000', '-P', String(pipeline)];
+    const args = [
+      '-p',
+      String(port),
+      '-q',
+      '-n',
+      '2000',
+      '-c',
+      '10',
+      '-r',
+      '1000',
+      '-P',
+      String(pipeline),
+      ...command,
+    ];
     const child = spawn('redis-benchmark', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
@@ -80,6 +98,14 @@ function runDefaultSet(name: string, start: () => Promise<TestHotshard>): void {
         ]);
         expect(llen).toBeGreaterThan(0);
         expect(typeof zcard).toBe('number');
+        // XADD, as redis-benchmark 7.2's default set sends it: every entry lands
+        const [before] = await exchange(t.port, [['XLEN', 'mystream']]);
+        const xadd = await benchmark(t.port, pipeline, ['XADD', 'mystream', '*', 'myfield', 'xxx']);
+        expect(xadd.code, xadd.output).toBe(0);
+        expect(xadd.output).not.toMatch(/error|ERR |WRONGTYPE|unknown command|HS_ERR/i);
+        expect(xadd.output).toMatch(/XADD mystream \* myfield xxx: [\d.]+ requests per second/);
+        const [after] = await exchange(t.port, [['XLEN', 'mystream']]);
+        expect(Number(after) - Number(before)).toBe(2000);
       }, 180_000);
     }
   });
