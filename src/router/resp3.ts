@@ -127,6 +127,28 @@ const xinfo: Convert = (args, r) => {
   return r;
 };
 
+/** A [longitude, latitude] pair as doubles (addReplyHumanLongDouble); anything else as it is. */
+const coords = (pair: Reply): Reply =>
+  Array.isArray(pair) && pair.length === 2 ? [double(pair[0] as Reply), double(pair[1] as Reply)] : pair;
+
+/** GEOPOS: each position's coordinates are doubles (a missing member stays null). */
+const geopos: Convert = (_, r) => (Array.isArray(r) ? r.map(coords) : r);
+
+/**
+ * GEOSEARCH / GEORADIUS with WITHCOORD: each item ends with its coordinates,
+ * which become doubles; a distance (WITHDIST) stays a bulk string, as Redis
+ * writes it with four decimals in RESP3 too.
+ */
+const geoSearch: Convert = (args, r) => {
+  const items = asArray(r);
+  if (items === null || !args.some((a) => word(a) === 'withcoord')) return r;
+  return items.map((item): Reply => {
+    if (!Array.isArray(item) || item.length < 2) return item;
+    const list = item as readonly Reply[];
+    return [...list.slice(0, -1), coords(list[list.length - 1]!)];
+  });
+};
+
 const CONVERT: ReadonlyMap<string, Convert> = new Map<string, Convert>([
   ['hgetall', toMap],
   ['smembers', toSet],
@@ -157,6 +179,12 @@ const CONVERT: ReadonlyMap<string, Convert> = new Map<string, Convert>([
   ['xread', streams],
   ['xreadgroup', streams],
   ['xinfo', xinfo],
+  ['geopos', geopos],
+  ['geosearch', geoSearch],
+  ['georadius', geoSearch],
+  ['georadius_ro', geoSearch],
+  ['georadiusbymember', geoSearch],
+  ['georadiusbymember_ro', geoSearch],
 ]);
 
 /**

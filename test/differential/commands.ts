@@ -838,6 +838,125 @@ export const hyperloglog = fc.oneof(
   { weight: 1, arbitrary: ord('SETRANGE', hllKey, fc.constant('4'), fc.constantFrom('x', '\x02')) },
 );
 
+const geoKey = fc.constantFrom(k('g1'), k('g2'), k('a'), k('z1'));
+const lon = fc.constantFrom('13.361389', '15.087269', '-122.4194', '0', '180', '-180', '181', 'x', '2.3522');
+const lat = fc.constantFrom(
+  '38.115556',
+  '37.502669',
+  '37.7749',
+  '0',
+  '85.05112878',
+  '85.1',
+  '-90',
+  'x',
+  '48.8566',
+);
+const place = fc.constantFrom('Palermo', 'Catania', 'SF', 'Paris', 'a', 'nowhere');
+const unit = fc.constantFrom('m', 'km', 'mi', 'ft', 'KM', 'x');
+const geoOpts = options([
+  fc.constant('WITHCOORD'),
+  fc.constant('WITHDIST'),
+  fc.constant('WITHHASH'),
+  fc.constantFrom('ASC', 'DESC'),
+  fc.constantFrom('COUNT 1', 'COUNT 2', 'COUNT 1 ANY', 'COUNT 0', 'COUNT x'),
+]).map((o) => o.flatMap((x) => x.split(' ')));
+
+/**
+ * Geo, through a router to Redis nodes only: embedded nodes keep no geo
+ * indexes. Without ASC / DESC a search lists members in Redis's own order,
+ * which is the same on both sides here (Redis answers both).
+ */
+export const geo = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc
+      .tuple(
+        geoKey,
+        fc.constantFrom([], [], ['NX'], ['XX'], ['CH'], ['NX', 'XX']),
+        fc.array(fc.tuple(lon, lat, place), { minLength: 1, maxLength: 3 }),
+      )
+      .map(([kk, o, pts]): GenCommand => ({ args: ['GEOADD', kk, ...o, ...pts.flat()], order: 'ordered' })),
+  },
+  { weight: 2, arbitrary: tail('ordered', 'GEOPOS', [geoKey, place], place, 0, 2) },
+  { weight: 2, arbitrary: tail('ordered', 'GEOHASH', [geoKey, place], place, 0, 2) },
+  { weight: 2, arbitrary: tail('ordered', 'GEODIST', [geoKey, place, place], unit, 0, 1) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(
+        geoKey,
+        fc.oneof(
+          place.map((m) => ['FROMMEMBER', m]),
+          fc.tuple(lon, lat).map(([x, y]) => ['FROMLONLAT', x, y]),
+        ),
+        fc.oneof(
+          fc.tuple(fc.constantFrom('200', '500', '0', '-1'), unit).map(([r, u]) => ['BYRADIUS', r, u]),
+          fc
+            .tuple(fc.constantFrom('400', '1000'), fc.constantFrom('400', '50'), unit)
+            .map(([w, h, u]) => ['BYBOX', w, h, u]),
+        ),
+        geoOpts,
+      )
+      .map(([kk, from, by, o]): GenCommand => ({
+        args: ['GEOSEARCH', kk, ...from, ...by, ...o],
+        order: 'ordered',
+      })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(
+        geoKey,
+        geoKey,
+        place,
+        fc.constantFrom('200', '1000'),
+        unit,
+        fc.constantFrom([], ['STOREDIST'], ['ASC', 'COUNT', '1']),
+      )
+      .map(([dst, src, m, r, u, o]): GenCommand => ({
+        args: ['GEOSEARCHSTORE', dst, src, 'FROMMEMBER', m, 'BYRADIUS', r, u, ...o],
+        order: 'ordered',
+      })),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom('GEORADIUS', 'GEORADIUS_RO'),
+        geoKey,
+        lon,
+        lat,
+        fc.constantFrom('200', '1000'),
+        unit,
+        geoOpts,
+      )
+      .map(([name, kk, x, y, r, u, o]): GenCommand => ({
+        args: [name, kk, x, y, r, u, ...o],
+        order: 'ordered',
+      })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(
+        geoKey,
+        place,
+        fc.constantFrom('200', '1000'),
+        unit,
+        geoKey,
+        fc.constantFrom('STORE', 'STOREDIST'),
+      )
+      .map(([kk, m, r, u, dst, store]): GenCommand => ({
+        args: ['GEORADIUSBYMEMBER', kk, m, r, u, store, dst],
+        order: 'ordered',
+      })),
+  },
+  {
+    weight: 1,
+    arbitrary: ord('ZRANGE', geoKey, fc.constant('0'), fc.constant('-1'), fc.constant('WITHSCORES')),
+  },
+);
+
 /** Blocking pops that find data or time out at once (a short timeout on Redis; non-blocking on the node). */
 export const blocking = fc.oneof(
   tail('ordered', 'BLPOP', [listKey], listKey, 0, 1).map((c) => ({ ...c, args: [...c.args, '0.001'] })),
