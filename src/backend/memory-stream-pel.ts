@@ -26,7 +26,7 @@ import {
   type Stream,
   type StreamEntry,
 } from './memory-stream.js';
-import { entryReply, parseInterval, readStream, strictId } from './memory-streams.js';
+import { entryReply, parseInterval, readStream, strictId, strictIds } from './memory-streams.js';
 
 export const I64_MAX = (1n << 63n) - 1n;
 
@@ -151,12 +151,8 @@ function xack(ks: Keyspace, a: Args): Reply {
   if (sg instanceof ReplyError) return sg;
   if (sg === undefined) return 0;
   // all IDs are checked first: once one is acknowledged the reply cannot be an error
-  const ids: bigint[] = [];
-  for (let j = 3; j < a.length; j++) {
-    const id = strictId(a[j]!);
-    if (id instanceof ReplyError) return id;
-    ids.push(id);
-  }
+  const ids = strictIds(a, 3);
+  if (ids instanceof ReplyError) return ids;
   let acked = 0;
   for (const id of ids) {
     const nack = sg.g.pel.get(id);

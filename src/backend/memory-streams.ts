@@ -20,7 +20,6 @@ import {
 } from './memory-args.js';
 import type { Keyspace } from './memory-keyspace.js';
 import {
-  formatId,
   idOf,
   idReply,
   MAX_ENTRY_BYTES,
@@ -91,6 +90,17 @@ export function parseId(b: Buffer, missingSeq: bigint, strict: boolean, seqStar 
 /** streamParseStrictIDOrReply without `<ms>-*`: the ID, or INVALID_ID. */
 export function strictId(b: Buffer, missingSeq = 0n): bigint | ReplyError {
   return parseId(b, missingSeq, true)?.id ?? INVALID_ID;
+}
+
+/** The IDs from argument `from` on (XDEL, XACK), all checked before any is used. */
+export function strictIds(a: Args, from: number): bigint[] | ReplyError {
+  const ids: bigint[] = [];
+  for (let j = from; j < a.length; j++) {
+    const id = strictId(a[j]!);
+    if (id instanceof ReplyError) return id;
+    ids.push(id);
+  }
+  return ids;
 }
 
 /** An interval end of XRANGE / XPENDING: `(` makes it exclusive; `-` and `+` only inclusive. */
@@ -287,12 +297,8 @@ function xdel(ks: Keyspace, a: Args): Reply {
   const s = readStream(ks, key);
   if (s instanceof ReplyError) return s;
   if (s === undefined) return 0;
-  const ids: bigint[] = [];
-  for (let j = 2; j < a.length; j++) {
-    const id = strictId(a[j]!);
-    if (id instanceof ReplyError) return id;
-    ids.push(id);
-  }
+  const ids = strictIds(a, 2);
+  if (ids instanceof ReplyError) return ids;
   let deleted = 0;
   let first = false;
   for (const id of ids) {
@@ -562,5 +568,3 @@ export const streamCommands: Readonly<Record<string, Spec>> = {
   xdel: { arity: -3, run: xdel },
   xsetid: { arity: -3, run: xsetid },
 };
-
-export { formatId };
