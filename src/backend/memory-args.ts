@@ -44,25 +44,20 @@ export function unknownCommandError(args: readonly Buffer[]): ReplyError {
   return new ReplyError(Buffer.from(text.replace(/[\r\n]/g, ' '), 'latin1').toString('utf8'));
 }
 
-/** Redis's group of each command it knows (string, stream, geo, ...). */
-const REDIS_GROUPS = new Map(REDIS_COMMANDS.map((c) => [c.name, c.group]));
-/** The data types Redis keeps that an embedded node does not, by Redis's command group. */
-const NOT_KEPT: Readonly<Record<string, string>> = {
-  geo: 'geospatial indexes',
-};
+/** The commands Redis knows. */
+const REDIS_NAMES = new Set(REDIS_COMMANDS.map((c) => c.name));
 
 /**
  * The reply to a command an embedded node does not run (lower-case `name`):
- * a Redis command it does not serve is refused as such, pointing to Redis
- * nodes, not called unknown; anything else gets Redis's unknown-command text.
+ * a Redis command it does not serve (DUMP, OBJECT, PFDEBUG ...) is refused as
+ * such, pointing to Redis nodes, not called unknown; anything else gets
+ * Redis's unknown-command text.
  */
 export function notServedError(name: string, args: readonly Buffer[]): ReplyError {
-  const group = REDIS_GROUPS.get(name);
-  if (group === undefined) return unknownCommandError(args);
-  const kept = NOT_KEPT[group];
+  if (!REDIS_NAMES.has(name)) return unknownCommandError(args);
   return hsError(
     ErrorCode.NotAllowed,
-    `${name.toUpperCase()} is not served by embedded nodes${kept === undefined ? '' : ` (they keep no ${kept})`}; use Redis nodes (backend: redis)`,
+    `${name.toUpperCase()} is not served by embedded nodes; use Redis nodes (backend: redis)`,
   );
 }
 

@@ -2,8 +2,8 @@
  * The Redis commands an embedded node runs: strings, counters, hashes and
  * TTLs here, the other families in memory-lists.ts, memory-sets.ts,
  * memory-zsets.ts, memory-hashes.ts, memory-keys.ts, memory-bits.ts and
- * memory-sort.ts, memory-streams.ts, memory-stream-groups.ts and
- * memory-hll.ts, all in one table.
+ * memory-sort.ts, memory-streams.ts, memory-stream-groups.ts,
+ * memory-hll.ts and memory-geo.ts, all in one table.
  *
  * Semantics and error texts follow redis-server 7.0 (t_string.c, t_hash.c,
  * expire.c, db.c, util.c) closely enough that test/backend/backend.case.ts
@@ -45,6 +45,7 @@ import {
   type Spec,
 } from './memory-args.js';
 import { bitCommands } from './memory-bits.js';
+import { geoCommands } from './memory-geo.js';
 import { hashCommands, setFields } from './memory-hashes.js';
 import { hllCommands } from './memory-hll.js';
 import type { Keyspace } from './memory-keyspace.js';
@@ -232,6 +233,7 @@ const COMMANDS = new Map<string, Spec>(
     ...sortCommands,
     ...streamCommands,
     ...hllCommands,
+    ...geoCommands,
     ...streamGroupCommands,
     ping: {
       arity: -1,

@@ -862,9 +862,9 @@ const geoOpts = options([
 ]).map((o) => o.flatMap((x) => x.split(' ')));
 
 /**
- * Geo, through a router to Redis nodes only: embedded nodes keep no geo
- * indexes. Without ASC / DESC a search lists members in Redis's own order,
- * which is the same on both sides here (Redis answers both).
+ * Geo. Without ASC / DESC a search lists members in Redis's own order (cell
+ * by cell, each cell in score order), and COUNT's partial sort leaves equal
+ * distances in pqsort's order: embedded nodes reproduce both, so 'ordered'.
  */
 export const geo = fc.oneof(
   {

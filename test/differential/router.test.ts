@@ -92,13 +92,10 @@ const groups = {
   geo,
   mixed: anyCommand,
 };
-/** Groups embedded nodes do not keep (they refuse them by name, tested elsewhere). */
-const REDIS_ONLY = new Set<string>(['geo']);
 
 describe('differential - a hotshard router answers as redis-server 7.0 does', () => {
   for (const target of ['memory', 'redis'] as const) {
     for (const [name, arb] of Object.entries(groups)) {
-      if (target === 'memory' && REDIS_ONLY.has(name)) continue;
       it(`${target} shards, ${name}: seeded random sequences give the same replies`, async () => {
         const router = routers.find((r) => r.name === target)!;
         await fc.assert(
@@ -120,7 +117,6 @@ describe('differential - a hotshard router answers as redis-server 7.0 does', ()
   // set, a map and a double from an array and a bulk string.
   for (const target of ['memory', 'redis'] as const) {
     for (const [name, arb] of Object.entries(groups)) {
-      if (target === 'memory' && REDIS_ONLY.has(name)) continue;
       it(`RESP3, ${target} shards, ${name}: the replies have Redis's RESP3 types`, async () => {
         const router = routers.find((r) => r.name === target)!;
         await fc.assert(

@@ -13,7 +13,7 @@ describe('docs/commands.md', () => {
     );
     // the embedded column is the embedded node's own command table
     expect(matrix).toContain("| XADD | to the key's node | yes | not listed |");
-    expect(matrix).toContain("| GEOADD | to the key's node | no: Redis nodes | not listed |");
+    expect(matrix).toContain("| GEOADD | to the key's node | yes | not listed |");
     expect(matrix).toContain("| SETBIT | to the key's node | yes | yes |");
     expect(matrix).toMatch(/\| CONFIG \| refused: it names no key/);
   });
