@@ -304,6 +304,40 @@ export function runTransactionCases(label: 'memory' | 'redis', start: () => Prom
       expect(typeof (await redis.randomkey())).toBe('string');
     });
 
+    it('streams - a consumer group through ioredis: XREADGROUP BLOCK waits without delaying others, an XADD serves it, XACK clears it', async () => {
+      const p = prefix();
+      const s = `${p}orders`;
+      expect(await redis.xgroup('CREATE', s, 'workers', '$', 'MKSTREAM')).toBe('OK');
+      const worker = client();
+      const leaver = client();
+      try {
+        const waiting = worker.xreadgroup('GROUP', 'workers', 'w1', 'BLOCK', 0, 'STREAMS', s, '>');
+        await waitFor(() => t.hs.router.blockedSessions.size === 1, 'the XREADGROUP to block');
+        // others go on meanwhile, on the same node
+        expect(await redis.set(`${p}other`, 'v')).toBe('OK');
+        expect(await redis.xlen(s)).toBe(0);
+        const id = await redis.xadd(s, '*', 'item', 'book');
+        expect(await waiting).toEqual([[s, [[id, ['item', 'book']]]]]);
+        expect(await redis.xpending(s, 'workers')).toEqual([1, id, id, [['w1', '1']]]);
+        expect(await redis.xack(s, 'workers', id!)).toBe(1);
+        expect(await redis.xpending(s, 'workers')).toEqual([0, null, null, null]);
+        // a consumer that leaves while blocked is cancelled: the next entry waits in the stream for the group
+        void leaver
+          .xreadgroup('GROUP', 'workers', 'w2', 'BLOCK', 0, 'STREAMS', s, '>')
+          .catch(() => undefined);
+        await waitFor(() => t.hs.router.blockedSessions.size === 1, 'the second XREADGROUP to block');
+        leaver.disconnect();
+        await waitFor(() => t.hs.router.blockedSessions.size === 0, 'the leaver to be cancelled');
+        const next = await redis.xadd(s, '*', 'item', 'pen');
+        expect(await redis.xreadgroup('GROUP', 'workers', 'w1', 'STREAMS', s, '>')).toEqual([
+          [s, [[next, ['item', 'pen']]]],
+        ]);
+      } finally {
+        worker.disconnect();
+        leaver.disconnect();
+      }
+    });
+
     if (label === 'memory') {
       it('embedded - scripts are refused with a clear error; BLPOP is parked in the node and served by a push', async () => {
         const p = prefix();
