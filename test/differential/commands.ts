@@ -149,7 +149,7 @@ export const strings = fc.oneof(
     'GETEX',
     key,
     fc.constantFrom('EX', 'PX', 'EXAT'),
-    fc.constantFrom('100', '0', '-1', 'x', '4102444800'),
+    fc.constantFrom('100000', '0', '-1', 'x', '4102444800'),
   ),
   fc
     .tuple(key, value, fc.array(fc.tuple(key, value), { maxLength: 2 }))
