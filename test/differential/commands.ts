@@ -556,7 +556,15 @@ const trimOpts = fc
     w.toUpperCase() === 'MINID' && n !== 'x' && n !== '-1' ? `${n}-1` : n,
     ...limit,
   ]);
-const group = fc.constantFrom('g1', 'g2');
+/** Group commands mostly meet one key and one group, so reads, acks and claims find each other's entries. */
+const groupKey = fc.oneof(
+  { weight: 6, arbitrary: fc.constant(k('x1')) },
+  { weight: 1, arbitrary: fc.constantFrom(k('x2'), k('a')) },
+);
+const group = fc.oneof(
+  { weight: 5, arbitrary: fc.constant('g1') },
+  { weight: 1, arbitrary: fc.constant('g2') },
+);
 /** IDs a group has likely delivered: the first entries `@next` made. */
 const pendingId = fc.oneof(
   { weight: 4, arbitrary: fc.constant('@early') },
@@ -576,7 +584,8 @@ const streamFields = fc
  */
 export function withStreamIds(cmds: readonly GenCommand[]): GenCommand[] {
   let n = 0;
-  const given: string[] = [];
+  /** Per key, the IDs `@next` gave its XADDs, oldest first. */
+  const given = new Map<string, string[]>();
   return cmds.map((c, at) => {
     if (c.args[0] === 'XADD' || c.args[0] === 'XSETID') {
       for (const a of c.args) {
@@ -585,11 +594,13 @@ export function withStreamIds(cmds: readonly GenCommand[]): GenCommand[] {
       }
     }
     if (!c.args.some((a) => a.startsWith('@'))) return c;
+    const key = c.args[1] ?? '';
+    const early = given.get(key) ?? [];
     const args = c.args.map((a, i) => {
-      if (a === '@early') return given[(at + i) % Math.min(given.length, 6)] ?? '1-1';
+      if (a === '@early') return early[(at + i) % Math.min(early.length, 6)] ?? '1-1';
       if (a !== '@next' && a !== '@next-*' && a !== '@ms') return a;
       n++;
-      given.push(a === '@next' ? `${n}-1` : `${n}-0`);
+      given.set(key, [...early, a === '@next' ? `${n}-1` : `${n}-0`]);
       return a === '@next' ? `${n}-1` : a === '@next-*' ? `${n}-*` : String(n);
     });
     return { ...c, args };
@@ -704,7 +715,7 @@ export const streams = fc.oneof(
     weight: 4,
     arbitrary: fc
       .tuple(
-        streamKey,
+        groupKey,
         group,
         fc.oneof(streamId, fc.constantFrom('$', '0', '0', '0', '-', '+')),
         fc.constantFrom(
@@ -726,7 +737,7 @@ export const streams = fc.oneof(
     weight: 1,
     arbitrary: fc
       .tuple(
-        streamKey,
+        groupKey,
         group,
         fc.oneof(streamId, fc.constantFrom('$', '0')),
         fc.constantFrom([], ['ENTRIESREAD', '1']),
@@ -741,7 +752,7 @@ export const streams = fc.oneof(
     arbitrary: ord(
       'XGROUP',
       fc.constantFrom('DESTROY', 'CREATECONSUMER', 'DELCONSUMER'),
-      streamKey,
+      groupKey,
       group,
       consumer,
     ),
@@ -755,7 +766,7 @@ export const streams = fc.oneof(
         fc.constantFrom([], [], ['COUNT', '1'], ['COUNT', '2'], ['NOACK'], ['BLOCK', '1'], ['COUNT', 'x']),
         fc.array(
           fc.tuple(
-            streamKey,
+            groupKey,
             fc.oneof(
               { weight: 4, arbitrary: fc.constant('>') },
               { weight: 2, arbitrary: streamId },
@@ -782,13 +793,13 @@ export const streams = fc.oneof(
         order: 'ordered',
       })),
   },
-  { weight: 2, arbitrary: tail('ordered', 'XACK', [streamKey, group, pendingId], pendingId, 0, 2) },
-  { weight: 2, arbitrary: ord('XPENDING', streamKey, group) },
+  { weight: 2, arbitrary: tail('ordered', 'XACK', [groupKey, group, pendingId], pendingId, 0, 2) },
+  { weight: 2, arbitrary: ord('XPENDING', groupKey, group) },
   {
     weight: 1,
     arbitrary: fc
       .tuple(
-        streamKey,
+        groupKey,
         group,
         consumer,
         fc.array(pendingId, { minLength: 1, maxLength: 3 }),
@@ -803,7 +814,7 @@ export const streams = fc.oneof(
     weight: 1,
     arbitrary: fc
       .tuple(
-        streamKey,
+        groupKey,
         group,
         consumer,
         fc.oneof(streamId, fc.constantFrom('0', '-')),
@@ -814,7 +825,8 @@ export const streams = fc.oneof(
         order: 'ordered',
       })),
   },
-  { weight: 1, arbitrary: ord('XINFO', fc.constant('GROUPS'), streamKey) },
+  { weight: 1, arbitrary: ord('XINFO', fc.constant('GROUPS'), groupKey) },
+  { weight: 1, arbitrary: ord('XGROUP', fc.constant('DESTROY'), groupKey, fc.constant('g2')) },
   { weight: 1, arbitrary: ord('TYPE', streamKey) },
 );
 
