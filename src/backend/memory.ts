@@ -149,7 +149,8 @@ export class MemoryBackend implements ShardBackend {
     this.#timer = setInterval(() => {
       this.#ks.now = this.#clock.now();
       this.#ks.activeExpireCycle();
-      this.#ks.deliverChanges();
+      // an expired stream unblocks its XREADGROUP readers, as Redis's active expiry does
+      this.#afterWrite();
     }, ACTIVE_EXPIRE_INTERVAL_MS);
     this.#timer.unref();
   }

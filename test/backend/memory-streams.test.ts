@@ -3,7 +3,7 @@
  * IDs from the clock (`XADD *`), XREAD BLOCK served by a later XADD, and a
  * stream carried whole through a dump (a live move) and COPY.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { ManualClock } from '../../src/clock.js';
 import { nodeId } from '../../src/keyspace/ids.js';
@@ -13,6 +13,7 @@ import { ReplyError, SimpleString, type Reply } from '../../src/protocol/reply.j
 const open: MemoryBackend[] = [];
 afterEach(async () => {
   for (const b of open.splice(0)) await b.close();
+  vi.useRealTimers();
 });
 
 function node(clock = new ManualClock(1_000)): MemoryBackend {
@@ -87,6 +88,25 @@ describe('embedded streams', () => {
       b.sendBlocking(makeCommand('XREAD', 'BLOCK', '5', 'STREAMS', 's', '$'), resolve),
     );
     expect((reply as { bytes?: Buffer }).bytes?.toString()).toBe('*-1\r\n');
+  });
+
+  it('a stream that expires unblocks its XREADGROUP readers by active expiry, untouched by any command, as Redis does', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const clock = new ManualClock(1_000);
+    const b = node(clock);
+    call(b, 'XGROUP', 'CREATE', 's', 'g', '$', 'MKSTREAM');
+    call(b, 'PEXPIRE', 's', '300');
+    const got: Reply[] = [];
+    b.sendBlocking(makeCommand('XREADGROUP', 'GROUP', 'g', 'c', 'BLOCK', '0', 'STREAMS', 's', '>'), (r) =>
+      got.push(r),
+    );
+    clock.advance(200);
+    vi.advanceTimersByTime(200);
+    expect(got).toEqual([]);
+    clock.advance(200);
+    vi.advanceTimersByTime(1000);
+    expect(got.map(text)).toEqual(['ERR:UNBLOCKED the stream key no longer exists']);
+    expect(b.blockedClients).toBe(0);
   });
 
   it('a dump carries the whole stream: deleted entries, counters and node layout', async () => {
