@@ -9,6 +9,7 @@ import { ReplyError, type Reply } from '../protocol/reply.js';
 import {
   intReply,
   is,
+  I64_MAX,
   keyOf,
   NOT_INTEGER,
   parseInt64,
@@ -261,22 +262,40 @@ function writeField(buf: Buffer, offset: number, bits: number, value: bigint): v
 }
 
 /**
- * `value + incr` in a field of `bits`, or null when it overflows under FAIL
- * (Redis's checkSignedBitfieldOverflow / checkUnsignedBitfieldOverflow: the
- * value itself may be out of range, as a SET's is).
+ * `value + incr` in a field of `bits`, or null when it overflows under FAIL:
+ * Redis's checkSignedBitfieldOverflow / checkUnsignedBitfieldOverflow, line
+ * for line. The value itself may be out of range, as a SET's is. Their
+ * headroom (`max - value`, `min - value`) is computed in C's int64 and can
+ * wrap: a signed SET far below the field's range then counts as overflowing
+ * upward, so SAT stores the maximum (`OVERFLOW SAT SET i16 0 <-2^63>` stores
+ * 32767). Redis does that; so does this.
  */
 function fieldSum(value: bigint, incr: bigint, f: FieldOp): bigint | null {
-  // An unsigned field takes SET's int64 as C's uint64 does.
-  const v = f.signed ? value : BigInt.asUintN(64, value);
-  const max = f.signed ? (1n << BigInt(f.bits - 1)) - 1n : (1n << BigInt(f.bits)) - 1n;
-  const min = f.signed ? -max - 1n : 0n;
-  const sum = v + incr;
-  const up = v > max || sum > max;
-  const down = !up && (v < min || sum < min);
-  if (!up && !down) return sum;
+  let up: boolean;
+  let down: boolean;
+  let max: bigint;
+  let min: bigint;
+  if (f.signed) {
+    max = f.bits === 64 ? I64_MAX : (1n << BigInt(f.bits - 1)) - 1n;
+    min = -max - 1n;
+    const maxIncr = BigInt.asIntN(64, max - value);
+    const minIncr = BigInt.asIntN(64, min - value);
+    const narrow = f.bits !== 64;
+    up = value > max || (narrow && incr > maxIncr) || (value >= 0n && incr > 0n && incr > maxIncr);
+    down = !up && (value < min || (narrow && incr < minIncr) || (value < 0n && incr < 0n && incr < minIncr));
+  } else {
+    value = BigInt.asUintN(64, value); // SET's int64, as C's uint64
+    max = (1n << BigInt(f.bits)) - 1n;
+    min = 0n;
+    const maxIncr = BigInt.asIntN(64, max - value);
+    const minIncr = BigInt.asIntN(64, -value);
+    up = value > max || (incr > 0n && incr > maxIncr);
+    down = !up && incr < 0n && incr < minIncr;
+  }
+  if (!up && !down) return value + incr;
   if (f.overflow === 'fail') return null;
   if (f.overflow === 'sat') return up ? max : min;
-  return f.signed ? BigInt.asIntN(f.bits, sum) : BigInt.asUintN(f.bits, sum);
+  return f.signed ? BigInt.asIntN(f.bits, value + incr) : BigInt.asUintN(f.bits, value + incr);
 }
 
 function bitfield(ks: Keyspace, a: Args, readOnly: boolean): Reply {

@@ -7,6 +7,7 @@
 import { ReplyError, type Reply } from '../protocol/reply.js';
 import {
   is,
+  I64_MAX,
   keyOf,
   NOT_INTEGER,
   NULL_ARRAY,
@@ -27,8 +28,6 @@ import {
   type StreamEntry,
 } from './memory-stream.js';
 import { entryReply, parseInterval, readStream, strictId, strictIds } from './memory-streams.js';
-
-export const I64_MAX = (1n << 63n) - 1n;
 
 /**
  * An error text with names in it, as addReplyErrorFormat writes it: `%s`
