@@ -25,6 +25,9 @@ import { RespPipe } from './resp-pipe.js';
 // share a shard and its multi-key commands stay on one node.
 const SEED = Number(process.env.DIFF_SEED ?? 1616);
 const SCALE = Number(process.env.DIFF_SCALE ?? 1);
+// A larger scale runs proportionally more sequences; a test still running at
+// its timeout would go on sending on the shared connections under the next.
+const TIMEOUT_MS = 120_000 * Math.max(1, SCALE);
 const ADMIN = 'differential-admin';
 
 let redis: RedisProcess;
@@ -96,20 +99,24 @@ const groups = {
 describe('differential - a hotshard router answers as redis-server 7.0 does', () => {
   for (const target of ['memory', 'redis'] as const) {
     for (const [name, arb] of Object.entries(groups)) {
-      it(`${target} shards, ${name}: seeded random sequences give the same replies`, async () => {
-        const router = routers.find((r) => r.name === target)!;
-        await fc.assert(
-          fc.asyncProperty(fc.array(arb, { minLength: 1, maxLength: 200, size: 'max' }), (cmds) => {
-            sent += cmds.length;
-            return compareSequence(
-              (c) => plain[2].batch(c),
-              (c) => router.pipe[2].batch(c),
-              withStreamIds(cmds),
-            );
-          }),
-          { seed: SEED, numRuns: Math.round(85 * SCALE), endOnFailure: false },
-        );
-      }, 120_000);
+      it(
+        `${target} shards, ${name}: seeded random sequences give the same replies`,
+        async () => {
+          const router = routers.find((r) => r.name === target)!;
+          await fc.assert(
+            fc.asyncProperty(fc.array(arb, { minLength: 1, maxLength: 200, size: 'max' }), (cmds) => {
+              sent += cmds.length;
+              return compareSequence(
+                (c) => plain[2].batch(c),
+                (c) => router.pipe[2].batch(c),
+                withStreamIds(cmds),
+              );
+            }),
+            { seed: SEED, numRuns: Math.round(85 * SCALE), endOnFailure: false },
+          );
+        },
+        TIMEOUT_MS,
+      );
     }
   }
 
@@ -117,19 +124,23 @@ describe('differential - a hotshard router answers as redis-server 7.0 does', ()
   // set, a map and a double from an array and a bulk string.
   for (const target of ['memory', 'redis'] as const) {
     for (const [name, arb] of Object.entries(groups)) {
-      it(`RESP3, ${target} shards, ${name}: the replies have Redis's RESP3 types`, async () => {
-        const router = routers.find((r) => r.name === target)!;
-        await fc.assert(
-          fc.asyncProperty(fc.array(arb, { minLength: 1, maxLength: 200, size: 'max' }), (cmds) =>
-            compareSequence(
-              (c) => plain[3].batch(c),
-              (c) => router.pipe[3].batch(c),
-              withStreamIds(cmds),
+      it(
+        `RESP3, ${target} shards, ${name}: the replies have Redis's RESP3 types`,
+        async () => {
+          const router = routers.find((r) => r.name === target)!;
+          await fc.assert(
+            fc.asyncProperty(fc.array(arb, { minLength: 1, maxLength: 200, size: 'max' }), (cmds) =>
+              compareSequence(
+                (c) => plain[3].batch(c),
+                (c) => router.pipe[3].batch(c),
+                withStreamIds(cmds),
+              ),
             ),
-          ),
-          { seed: SEED + 3, numRuns: Math.round(30 * SCALE), endOnFailure: false },
-        );
-      }, 120_000);
+            { seed: SEED + 3, numRuns: Math.round(30 * SCALE), endOnFailure: false },
+          );
+        },
+        TIMEOUT_MS,
+      );
     }
   }
 
