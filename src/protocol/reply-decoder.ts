@@ -109,9 +109,32 @@ export function scanReply(buf: Buffer, offset: number): number {
       if (pos === -1) return -1;
       let count = lengthValue;
       if (type === 0x25 && count > 0) count *= 2;
+      const length = buf.length;
       for (let i = 0; i < count; i++) {
-        // Bulk strings are most elements (LRANGE, HGETALL, ZRANGE): no call through the switch.
-        pos = buf[pos] === 0x24 ? bulkEnd(buf, pos) : scanReply(buf, pos);
+        // Bulk strings are most elements (LRANGE, HGETALL, ZRANGE): `$<digits>\r`
+        // is read here, in one loop with no call, and the body skipped by its
+        // length. Anything else (a null, a sign, a cut line, a bad byte, another
+        // type) takes the general path, which also raises the errors. A byte
+        // past the end reads as undefined, and NaN fails every test below.
+        if (buf[pos] === 0x24) {
+          let p = pos + 1;
+          let n = buf[p]! - 0x30;
+          if (n >= 0 && n <= 9) {
+            let d = buf[++p]! - 0x30;
+            while (d >= 0 && d <= 9) {
+              n = n * 10 + d;
+              d = buf[++p]! - 0x30;
+            }
+            if (d === CR - 0x30) {
+              pos = p + 4 + n; // CR LF, the body, CR LF
+              if (pos > length) return -1;
+              continue;
+            }
+          }
+          pos = bulkEnd(buf, pos);
+        } else {
+          pos = scanReply(buf, pos);
+        }
         if (pos === -1) return -1;
       }
       return pos;

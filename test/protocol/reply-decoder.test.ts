@@ -202,6 +202,28 @@ describe('reply decoder - replies captured from Redis', () => {
     );
   });
 
+  it('reply decoder - scanReply finds the end of an array of bulk strings of any length, and -1 at every cut', () => {
+    const element = fc.oneof(
+      fc.integer({ min: 0, max: 1200 }).map((n) => `$${n}\r\n${'v'.repeat(n)}\r\n`),
+      fc.constantFrom('$-1\r\n', ':7\r\n', '*1\r\n$2\r\nab\r\n', '$010\r\n0123456789\r\n'),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(element, { maxLength: 30 }),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        (items, cuts) => {
+          const bytes = b(`*${items.length}\r\n${items.join('')}`);
+          // Followed by the next reply, as in a read: the end is where this one ends.
+          expect(scanReply(Buffer.concat([bytes, b('+OK\r\n')]), 0)).toBe(bytes.length);
+          for (const cut of cuts) expect(scanReply(bytes.subarray(0, cut % bytes.length), 0)).toBe(-1);
+          // The last byte missing, and then only the final LF missing.
+          expect(scanReply(bytes.subarray(0, bytes.length - 1), 0)).toBe(-1);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('reply decoder - ChunkScan rejects bytes that are not RESP, also in a line cut in two', () => {
     expect(() => new ChunkScan().next(b('?oops\r\n'))).toThrow(ReplyProtocolError);
     const scan = new ChunkScan();
