@@ -290,6 +290,12 @@ async function startHotshardProcess(redis: readonly string[], extra: readonly st
       'http-port': httpPort,
       'log-level': 'warn',
       'data-dir': dataDir, // keeps the embedded config store out of the working tree
+      // Detection and planning run (their cost is measured) but no action is
+      // taken: LPUSH, LRANGE_100 and ZADD hit one key each (mylist, myzset),
+      // which hotshard finds hot, and under `auto` it would serve LRANGE_100
+      // from its cache, measuring the cache rather than the proxy (bench:hotkey
+      // measures that). `--hotshard-args "--automation auto"` overrides it.
+      automation: 'dry-run',
     };
     // The launcher's V8 flags given here, so the process we watch (CPU per
     // request) is hotshard itself, not a launcher restarting node with them.
