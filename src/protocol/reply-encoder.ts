@@ -37,8 +37,18 @@ const CR = 0x0d;
 const LF = 0x0a;
 const SPACE = 0x20;
 
-/** Buffer and RawReply bodies of at least this size are referenced, not copied. */
+/** Buffer bodies of at least this size are referenced, not copied. */
 const BIG_BODY = 16 * 1024;
+/**
+ * A node's reply of at least this size is referenced, not copied. It is a
+ * sub-array of a read the connection never reuses (redis-connection.ts), so
+ * it cannot change under the write. Copying LRANGE_100's 7 KB replies into
+ * 16 KB slabs doubled the proxy's ArrayBuffer churn: under redis-benchmark
+ * -P 16 V8 then ran a mark-compact every 100-200 ms for external memory, a
+ * third of the proxy's CPU (perf). One reply at -P 1 now goes out as it
+ * arrived; several are joined once, or gathered by writev above 64 KB.
+ */
+const RAW_BY_REFERENCE = 4 * 1024;
 // Small enough that thousands of mostly idle connections cost little: a slab
 // is only allocated once a connection has something to send.
 const DEFAULT_SLAB = 16 * 1024;
@@ -203,8 +213,8 @@ export class ReplyWriter {
     } else if (reply instanceof RawReply) {
       if (reply === NULL_ARRAY && this.#proto === 3) return this.#null();
       const chunks = reply.chunks;
-      if (chunks === undefined) this.#bytes(reply.bytes);
-      else for (const chunk of chunks) this.#bytes(chunk);
+      if (chunks === undefined) this.#bytes(reply.bytes, RAW_BY_REFERENCE);
+      else for (const chunk of chunks) this.#bytes(chunk, RAW_BY_REFERENCE);
     } else if (reply instanceof Buffer) {
       this.#bulk(reply);
     } else if (typeof reply === 'number') {
@@ -413,10 +423,10 @@ export class ReplyWriter {
     this.#crlf();
   }
 
-  /** Appends bytes verbatim: copied when small, referenced as their own chunk when big. */
-  #bytes(bytes: Buffer): void {
+  /** Appends bytes verbatim: copied when small, referenced as their own chunk from `byReference` bytes on. */
+  #bytes(bytes: Buffer, byReference = BIG_BODY): void {
     const n = bytes.length;
-    if (n >= BIG_BODY) {
+    if (n >= byReference) {
       this.#seal();
       this.#chunks.push(bytes);
       this.#chunkBytes += n;

@@ -4,6 +4,7 @@
  * instead, and those must come out exactly as written when it reads again.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { requireBinary } from '../../src/testkit/binaries.js';
 import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
 import { rawConnect } from './raw-client.js';
 
@@ -14,7 +15,11 @@ afterEach(async () => {
 });
 
 const KEYS = 400;
-/** Below the writer's 16 KB threshold, so each value is copied into its slab. */
+/**
+ * Below the writer's 16 KB threshold, so an embedded node's value is copied
+ * into its slab; a Redis node's reply is above 4 KB, so it is written as the
+ * sub-array of the read it arrived in.
+ */
 const VALUE_BYTES = 12_000;
 const ROUNDS = 5;
 
@@ -26,9 +31,17 @@ function value(i: number): string {
   return `${i}:`.padEnd(VALUE_BYTES, String.fromCharCode(97 + (i % 26)));
 }
 
-describe('a client that stops reading', () => {
+const hasRedis = requireBinary('redis-server', 'a slow reader on Redis nodes');
+const BACKENDS = [
+  ['embedded nodes', () => startTestHotshard({ shards: 4 })],
+  ...(hasRedis
+    ? [['redis-server nodes', () => startTestHotshard({ backend: 'redis', redisNodes: 2 })] as const]
+    : []),
+] as const;
+
+describe.each(BACKENDS)('a client that stops reading, on %s', (_name, start) => {
   it('gets every reply intact once it reads again, though the proxy wrote more meanwhile', async () => {
-    t = await startTestHotshard({ shards: 4 });
+    t = await start();
     const setter = await rawConnect(t.port);
     setter.write(Array.from({ length: KEYS }, (_, i) => command('SET', `v:${i}`, value(i))).join(''));
     await setter.until((all) => all.length === KEYS * 5, 20_000);
