@@ -43,7 +43,10 @@ function aggregate(how: Aggregate, acc: number, v: number): number {
     const s = acc + v;
     return Number.isNaN(s) ? 0 : s;
   }
-  return how === 'min' ? Math.min(acc, v) : Math.max(acc, v);
+  // zunionInterAggregate's comparisons, not Math.min / max: those order -0
+  // below 0, and Redis keeps the score it has when the two compare equal.
+  if (how === 'min') return v < acc ? v : acc;
+  return v > acc ? v : acc;
 }
 
 function weighted(score: number, weight: number): number {
@@ -75,7 +78,10 @@ function combine(op: Op, sources: Source[], how: Aggregate): SortedSet {
           everywhere = false;
           break;
         }
-        score = aggregate(how, score, weighted(other, r.weight));
+        // Unlike the first set's, a later weighted score is not cleared of
+        // NaN (inf × 0): Redis's zinter aggregates it as it is, and a NaN sum
+        // becomes 0 while MIN / MAX keep what they have.
+        score = aggregate(how, score, other * r.weight);
       }
       if (everywhere) out.set(m, score, true);
     }

@@ -195,7 +195,10 @@ function aggregateOf(how: ZOptions['aggregate'], a: number, v: number): number {
     const s = a + v;
     return Number.isNaN(s) ? 0 : s; // inf + -inf: Redis answers 0
   }
-  return how === 'min' ? Math.min(a, v) : Math.max(a, v);
+  // zunionInterAggregate's comparisons, not Math.min / max: those order -0
+  // below 0, and Redis keeps the score it has when the two compare equal.
+  if (how === 'min') return v < a ? v : a;
+  return v > a ? v : a;
 }
 
 function zsetOp(name: string, opts: ZOptions, replies: readonly Reply[], n: number): Reply {
@@ -235,7 +238,10 @@ function zsetOp(name: string, opts: ZOptions, replies: readonly Reply[], n: numb
           for (let j = 1; j < order.length && all; j++) {
             const o = order[j]!.src.get(m);
             if (o === undefined) all = false;
-            else score = aggregateOf(opts.aggregate, score, weighted(o, order[j]!.w));
+            // Unlike the first set's, a later weighted score is not cleared of
+            // NaN (inf × 0): Redis's zinter aggregates it as it is, and a NaN
+            // sum becomes 0 while MIN / MAX keep what they have.
+            else score = aggregateOf(opts.aggregate, score, o * order[j]!.w);
           }
           if (all) out.set(m, score);
         }

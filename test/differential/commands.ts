@@ -995,3 +995,26 @@ export const anyCommand = fc.oneof(
   { arbitrary: sets, weight: 3 },
   { arbitrary: zsets, weight: 5 },
 );
+
+/**
+ * ZUNION / ZINTER aggregates where the IEEE corners show: -0 against 0 under
+ * MIN and MAX (Redis keeps the score it has when the two compare equal), and
+ * inf against -inf under SUM (Redis answers 0), with weights that make them.
+ * `a` and `b` name the two sorted sets: one shard's keys or two shards'.
+ */
+export function zsetAggregateCorners(a: string, b: string): string[][] {
+  const out: string[][] = [
+    ['ZADD', a, '-1', 'm1', '0', 'm2', 'inf', 'm3', '-inf', 'm4', '2', 'm5'],
+    ['ZADD', b, '0.5', 'm1', '-0', 'm2', '-inf', 'm3', 'inf', 'm4', '3', 'm6'],
+  ];
+  for (const op of ['ZUNION', 'ZINTER'])
+    for (const how of ['SUM', 'MIN', 'MAX'])
+      for (const w of [
+        ['0', '0'],
+        ['1', '1'],
+        ['-1', '1'],
+        ['1', '-0'],
+      ])
+        out.push([op, '2', a, b, 'WEIGHTS', ...w, 'AGGREGATE', how, 'WITHSCORES']);
+  return out;
+}

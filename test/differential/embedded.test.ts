@@ -20,6 +20,7 @@ import {
   streams,
   strings,
   withStreamIds,
+  zsetAggregateCorners,
   zsets,
 } from './commands.js';
 import { compareSequence, replyTarget, type Target } from './harness.js';
@@ -439,6 +440,14 @@ describe('differential - an embedded node answers as redis-server 7.0 does', () 
       (c) => pipe.batch(c),
       embedded,
       corners.map((args) => ({ args, order: 'ordered' })),
+    );
+  });
+
+  it('sorted-set aggregates: -0 and 0 under MIN / MAX, inf and -inf under SUM, weights of 0 and -1 give the same replies', async () => {
+    await compareSequence(
+      (c) => pipe.batch(c),
+      embedded,
+      zsetAggregateCorners('{z}a', '{z}b').map((args) => ({ args, order: 'ordered' })),
     );
   });
 

@@ -15,6 +15,7 @@ import {
   streams,
   strings,
   withStreamIds,
+  zsetAggregateCorners,
   zsets,
 } from './commands.js';
 import { compareSequence } from './harness.js';
@@ -142,6 +143,28 @@ describe('differential - a hotshard router answers as redis-server 7.0 does', ()
         TIMEOUT_MS,
       );
     }
+  }
+
+  // Keys without a hash tag: on the shards they hash to, so ZUNION / ZINTER
+  // are gathered by the router (src/router/gather.ts) where they differ.
+  for (const target of ['memory', 'redis'] as const) {
+    it(`${target} shards: sorted-set aggregates of -0 and 0, inf and -inf give the same replies, gathered or not`, async () => {
+      const router = routers.find((r) => r.name === target)!;
+      const table = router.t.hs.router.table;
+      const shardOf = (k: string): number => table.indexFor(Buffer.from(k));
+      const apart = ['agg:2', 'agg:3', 'agg:4', 'agg:5'].find((k) => shardOf(k) !== shardOf('agg:1'))!;
+      expect(apart, 'a key on another shard than agg:1').toBeDefined();
+      for (const [a, b] of [
+        ['agg:1', apart],
+        ['{z}a', '{z}b'],
+      ] as const) {
+        await compareSequence(
+          (c) => plain[2].batch(c),
+          (c) => router.pipe[2].batch(c),
+          zsetAggregateCorners(a, b).map((args) => ({ args, order: 'ordered' })),
+        );
+      }
+    });
   }
 
   it('sent at least 100k commands through hotshard', () => {
