@@ -56,7 +56,7 @@ function apply(s: State, args: readonly string[]): State {
     case 'incr': {
       if (s.t === 'hash') return s;
       const n = s.t === 'none' ? 0 : Number(s.v);
-      return s.t === 'str' && !/^-?\d+$/.test(s.v) ? s : { t: 'str', v: String(n + 1) };
+      return s.t === 'str' && !/^(0|-?[1-9]\d*)$/.test(s.v) ? s : { t: 'str', v: String(n + 1) };
     }
     case 'append':
       if (s.t === 'hash') return s;

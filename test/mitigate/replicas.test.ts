@@ -132,7 +132,8 @@ function applyWrite(s: State, op: readonly string[]): { s: State; reply: unknown
       return { s: { t: 'string', v: a }, reply: 'OK' };
     case 'INCR': {
       if (s?.t === 'hash') return { s, reply: '!WRONGTYPE' };
-      const v = s === null ? 0 : /^-?\d+$/.test(s.v) ? Number(s.v) : NaN;
+      // Redis's string2ll: no leading zeros, no "-0" ("0" then APPEND 7 gives "07", which INCR refuses).
+      const v = s === null ? 0 : /^(0|-?[1-9]\d*)$/.test(s.v) ? Number(s.v) : NaN;
       if (Number.isNaN(v)) return { s, reply: '!ERR' };
       return { s: { t: 'string', v: String(v + 1) }, reply: v + 1 };
     }
