@@ -2,15 +2,15 @@
 // Thin launcher: the CLI is compiled to dist/ by `npm install` (prepare) or `npm run build`.
 //
 // The server commands want V8 flags that only work on node's own command line
-// (a larger young generation, and for the traffic lab's commands a later
-// first full GC; see src/cli/node-flags.ts for why and what it measured).
+// (a larger young generation and a floor under the old generation's limit;
+// see src/cli/node-flags.ts for why and what it measured).
 // When they are missing, this restarts node with them and stands by: SIGINT,
 // SIGTERM and SIGHUP go on to the server, its exit status comes back, and if
 // this process dies the server is told through an IPC channel and stops as on
 // SIGTERM (src/cli/parent.ts). Give the flags yourself (`node
-// --max-semi-space-size=32 --min-semi-space-size=32 bin/hotshard.js start`, or
-// in NODE_OPTIONS, as a service should) and hotshard runs in this one process
-// with your values.
+// --max-semi-space-size=32 --min-semi-space-size=32 --initial-old-space-size=160
+// bin/hotshard.js start`, or in NODE_OPTIONS, as a service should) and
+// hotshard runs in this one process with your values.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';

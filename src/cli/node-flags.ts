@@ -51,7 +51,41 @@
 import v8 from 'node:v8';
 
 /** Flags the server commands run with. */
-export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32', '--min-semi-space-size=32'];
+/**
+ * Why no full GC below 160 MB of old generation (`--initial-old-space-size`,
+ * which V8 also keeps as the floor of every later limit: "allow V8 to skip
+ * full GCs below that threshold", heap.cc): V8 counts the ArrayBuffer bytes
+ * allocated since the last full GC against the old generation's room, and
+ * starts marking once that room is less than the young generation (32 MB).
+ * A proxy allocates an ArrayBuffer for the bytes of every read (node replies,
+ * src/backend/redis-connection.ts), so under LRANGE_100 (7 KB replies) it
+ * allocated about 250 MB/s of them, and V8 scavenged for "external memory
+ * pressure" every 32 MB of them. With the heap at 30 MB, V8's own limit was
+ * about 30 × 1.3 + 32 = 69 MB (it grows the limit little when marking is fast
+ * against promotion), so the room dropped under 32 MB once 8 MB of buffers
+ * were held, and in about half the processes V8 then marked every
+ * 100–200 ms for as long as the load lasted, the heap flat at 30 MB
+ * (`--trace-incremental-marking`: "Start (task): 29MB / 69MB / 40MB").
+ * Which half depended on where in the 32 MB cycle a full GC had fallen.
+ * Measured with redis-benchmark LRANGE_100 -c 50 after a 500k SET fill,
+ * one fresh process per leg, side by side (see bench/proxy/README.md):
+ * -P 1, 4 of 9 default legs marked 35–45 times in 200k requests (38–52 µs of
+ * CPU per request against 30–41 in the others); with this flag 0 of 4 legs
+ * did (one full GC each, 33–36 µs). -P 16: 1 of 4 default legs (15.9 µs
+ * against 12.6–13.5) and 0 of 4 with the flag (11.9–12.9 µs). A live heap
+ * of 30–50 MB leaves 110 MB of room, more than the 32 + 32 MB the young
+ * generation and a scavenge's worth of buffers take. The cost: garbage may
+ * fill the old generation to 160 MB before a full GC, where it stopped near
+ * 70 MB (about 90 MB more resident under load). A heap that lives above
+ * about 100 MB is not helped: V8's limit is its own there, and the marking
+ * can come back until the heap is large enough that V8's growth step alone
+ * passes 64 MB.
+ */
+export const SERVER_NODE_FLAGS: readonly string[] = [
+  '--max-semi-space-size=32',
+  '--min-semi-space-size=32',
+  '--initial-old-space-size=160',
+];
 
 /** Commands that run for long and allocate per request: they get SERVER_NODE_FLAGS. */
 export const SERVER_COMMANDS: ReadonlySet<string> = new Set(['start', 'demo', 'scenario', 'load', 'replay']);
@@ -66,10 +100,8 @@ export const SERVER_COMMANDS: ReadonlySet<string> = new Set(['start', 'demo', 's
  * stopped the thread for 10-35 ms, and that second's p99 read over the
  * 20 ms SLO (`node --trace-gc dist/cli/main.js scenario noisy-tenant`: the
  * seconds over it were the marks' seconds). A latency measurement must not
- * measure its own collector; 256 MB is more than a 60 s scenario reaches,
- * and V8 sizes the heap as usual after the first mark. `start` does not get
- * it: a router in front of Redis keeps little, and a long-lived server is
- * better served by V8's own sizing.
+ * measure its own collector; 256 MB is more than a 60 s scenario reaches.
+ * It takes the place of SERVER_NODE_FLAGS' 160 for these commands.
  */
 export const LAB_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=256'];
 
@@ -111,14 +143,23 @@ export function applyRuntimeFlags(command: string | undefined, execArgv: readonl
 /** The flags `command` runs with (none for commands that are not servers). */
 export function nodeFlagsFor(command: string | undefined): readonly string[] {
   if (command === undefined || !SERVER_COMMANDS.has(command)) return [];
-  return LAB_COMMANDS.has(command) ? [...SERVER_NODE_FLAGS, ...LAB_NODE_FLAGS] : SERVER_NODE_FLAGS;
+  if (!LAB_COMMANDS.has(command)) return SERVER_NODE_FLAGS;
+  const lab = new Set(LAB_NODE_FLAGS.map(flagName));
+  return [...SERVER_NODE_FLAGS.filter((f) => !lab.has(flagName(f))), ...LAB_NODE_FLAGS];
 }
 
 /** Set by the launcher in the environment of the server it restarts. */
 export const LAUNCHED_ENV = 'HOTSHARD_LAUNCHED';
 
-/** Flags that size one thing together: an operator who gives one of them sizes it, and gets none of the others added. */
-const FLAG_GROUPS: readonly (readonly string[])[] = [['--max-semi-space-size', '--min-semi-space-size']];
+/**
+ * Flags that size one thing together: an operator who gives one of them sizes
+ * it, and gets none of the others added. The heap's sizes are one decision: a
+ * service that sets the young generation in NODE_OPTIONS (as the README said
+ * before the old generation's floor was added) still runs in one process.
+ */
+const FLAG_GROUPS: readonly (readonly string[])[] = [
+  ['--max-semi-space-size', '--min-semi-space-size', '--initial-old-space-size'],
+];
 
 /**
  * The `wanted` flags (SERVER_NODE_FLAGS unless given) not already given,
@@ -126,12 +167,13 @@ const FLAG_GROUPS: readonly (readonly string[])[] = [['--max-semi-space-size', '
  * spelling V8 accepts (`--max-semi-space-size=N` or `--max_semi_space_size=N`).
  * A flag the operator set, to any value, is theirs: it is never added a
  * second time, nor the others of its group (FLAG_GROUPS): a young generation
- * sized `--max-semi-space-size=16` does not get our minimum of 32.
+ * sized `--max-semi-space-size=16` does not get our minimum of 32, nor our
+ * old generation's floor.
  *
  * @example
- * missingNodeFlags([], '') // ['--max-semi-space-size=32', '--min-semi-space-size=32']
+ * missingNodeFlags([], '') // ['--max-semi-space-size=32', '--min-semi-space-size=32', '--initial-old-space-size=160']
  * missingNodeFlags(['--max_semi_space_size=16'], '') // []
- * missingNodeFlags([], '', nodeFlagsFor('scenario')) // [...SERVER_NODE_FLAGS, '--initial-old-space-size=256']
+ * missingNodeFlags([], '', nodeFlagsFor('scenario')) // [..., '--initial-old-space-size=256']
  */
 export function missingNodeFlags(
   execArgv: readonly string[],

@@ -141,18 +141,23 @@ describe('node flags', () => {
     expect(missingNodeFlags(['--min_semi_space_size=4'], '')).toEqual([]);
   });
 
-  it('node flags - the traffic lab commands also get LAB_NODE_FLAGS; start gets only the server flags; others none', () => {
+  it('node flags - the traffic lab commands get LAB_NODE_FLAGS in place of the server floor; start gets the server flags; others none', () => {
+    // The lab's old-generation floor takes the place of the server's, not a second flag beside it.
     for (const c of ['demo', 'scenario', 'load', 'replay'])
-      expect(nodeFlagsFor(c)).toEqual([...SERVER_NODE_FLAGS, ...LAB_NODE_FLAGS]);
+      expect(nodeFlagsFor(c)).toEqual([
+        '--max-semi-space-size=32',
+        '--min-semi-space-size=32',
+        ...LAB_NODE_FLAGS,
+      ]);
+    expect(LAB_NODE_FLAGS).toEqual(['--initial-old-space-size=256']);
     expect(nodeFlagsFor('start')).toEqual([...SERVER_NODE_FLAGS]);
+    expect(SERVER_NODE_FLAGS).toContain('--initial-old-space-size=160');
     for (const c of ['status', 'hotkeys', undefined]) expect(nodeFlagsFor(c)).toEqual([]);
-    expect(missingNodeFlags([], '', nodeFlagsFor('scenario'))).toEqual([
-      '--max-semi-space-size=32',
-      '--min-semi-space-size=32',
-      '--initial-old-space-size=256',
-    ]);
-    // The operator's own value for one of them stands; the other is still added.
-    expect(missingNodeFlags(['--initial_old_space_size=64'], '', nodeFlagsFor('load'))).toEqual([
+    // The heap's sizes are one group: the operator's value for any of them stands alone.
+    for (const given of ['--initial_old_space_size=64', '--min-semi-space-size=8'])
+      expect(missingNodeFlags([given], '', nodeFlagsFor('load'))).toEqual([]);
+    expect(missingNodeFlags([], '--max-semi-space-size=32 --min-semi-space-size=32')).toEqual([]);
+    expect(missingNodeFlags(['--max-old-space-size=4096'], '', nodeFlagsFor('start'))).toEqual([
       ...SERVER_NODE_FLAGS,
     ]);
   });
