@@ -67,19 +67,23 @@ import v8 from 'node:v8';
  * 100–200 ms for as long as the load lasted, the heap flat at 30 MB
  * (`--trace-incremental-marking`: "Start (task): 29MB / 69MB / 40MB").
  * Which half depended on where in the 32 MB cycle a full GC had fallen.
- * Measured with redis-benchmark LRANGE_100 -c 50 after a 500k SET fill,
- * one fresh process per leg, side by side (see bench/proxy/README.md):
- * -P 1, 4 of 9 default legs marked 35–45 times in 200k requests (38–52 µs of
+ * Measured side by side, a fresh process per leg (`node <flags> --trace-gc
+ * bin/hotshard.js start --backend redis` on 4 redis-servers, 500k SETs -P 16,
+ * then `redis-benchmark -t lrange_100 -c 50 -r 100000 -d 64`, full GCs
+ * counted in the trace): -P 1, 4 of 9 default legs marked 35–45 times in 200k requests (38–52 µs of
  * CPU per request against 30–41 in the others); with this flag 0 of 4 legs
  * did (one full GC each, 33–36 µs). -P 16: 1 of 4 default legs (15.9 µs
  * against 12.6–13.5) and 0 of 4 with the flag (11.9–12.9 µs). A live heap
  * of 30–50 MB leaves 110 MB of room, more than the 32 + 32 MB the young
- * generation and a scavenge's worth of buffers take. The cost: garbage may
- * fill the old generation to 160 MB before a full GC, where it stopped near
- * 70 MB (about 90 MB more resident under load). A heap that lives above
- * about 100 MB is not helped: V8's limit is its own there, and the marking
- * can come back until the heap is large enough that V8's growth step alone
- * passes 64 MB.
+ * generation and a scavenge's worth of buffers take. The cost, at worst:
+ * garbage may fill the old generation to 160 MB before a full GC, where V8
+ * stopped near 70 MB. Measured, peak resident size moved little (LRANGE_100
+ * -P 1 after the fill: 235–238 MB against 228–231; GET -P 16, 2M requests:
+ * 208 against 202): a proxy promotes little, and V8's external-memory limit
+ * still starts a full GC every 20 s or so under LRANGE_100. A heap that
+ * lives above about 100 MB is not helped: V8's limit is its own there, and
+ * the marking can come back until the heap is large enough that V8's growth
+ * step alone passes 64 MB.
  */
 export const SERVER_NODE_FLAGS: readonly string[] = [
   '--max-semi-space-size=32',
