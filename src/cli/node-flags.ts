@@ -50,9 +50,9 @@
 
 import v8 from 'node:v8';
 
-/** Flags the server commands run with. */
 /**
- * Why no full GC below 160 MB of old generation (`--initial-old-space-size`,
+ * Flags the server commands run with: the young generation above, and no
+ * full GC below 160 MB of old generation (`--initial-old-space-size`,
  * which V8 also keeps as the floor of every later limit: "allow V8 to skip
  * full GCs below that threshold", heap.cc): V8 counts the ArrayBuffer bytes
  * allocated since the last full GC against the old generation's room, and
@@ -70,9 +70,9 @@ import v8 from 'node:v8';
  * Measured side by side, a fresh process per leg (`node <flags> --trace-gc
  * bin/hotshard.js start --backend redis` on 4 redis-servers, 500k SETs -P 16,
  * then `redis-benchmark -t lrange_100 -c 50 -r 100000 -d 64`, full GCs
- * counted in the trace): -P 1, 4 of 9 default legs marked 35–45 times in 200k requests (38–52 µs of
- * CPU per request against 30–41 in the others); with this flag 0 of 4 legs
- * did (one full GC each, 33–36 µs). -P 16: 1 of 4 default legs (15.9 µs
+ * counted in the trace): -P 1, 4 of 9 default legs marked 35–45 times in
+ * 200k requests (38–52 µs of CPU per request against 30–41 in the others);
+ * with this flag 0 of 4 legs did (one full GC each, 33–36 µs). -P 16: 1 of 4 default legs (15.9 µs
  * against 12.6–13.5) and 0 of 4 with the flag (11.9–12.9 µs). A live heap
  * of 30–50 MB leaves 110 MB of room, more than the 32 + 32 MB the young
  * generation and a scavenge's worth of buffers take. The cost, at worst:
