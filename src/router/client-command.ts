@@ -4,9 +4,19 @@
  * so tools that parse `CLIENT LIST` (redis-cli, monitoring agents) work.
  * Fields hotshard has no counterpart for (query buffers, output lists,
  * memory) read 0, as for an idle Redis client.
+ *
+ * Client-side caching is not offered: hotshard does not record which keys
+ * each client reads, so it could not send the invalidations (its own cache
+ * overlay stays coherent instead, see the key policies). Tracking is
+ * therefore always off, and what reports or turns it off answers as Redis
+ * does for a client that is not tracking; TRACKING ON is refused by name,
+ * as are PAUSE and UNBLOCK of a blocked client, so a library that relies on
+ * them fails at once with the reason rather than on "unknown subcommand".
+ * REPLY is the connection's own (resp-server.ts).
  */
 import { parseInt64 } from '../backend/memory-commands.js';
-import { OK, ReplyError, type Reply } from '../protocol/reply.js';
+import { ErrorCode } from '../errors.js';
+import { MapReply, OK, ReplyError, SetReply, SimpleString, hsError, type Reply } from '../protocol/reply.js';
 import type { Session } from './session.js';
 
 /** A client connection as CLIENT LIST / KILL see it (the RESP front end registers one per connection). */
@@ -27,6 +37,13 @@ const text = (b: Buffer | undefined): string => (b === undefined ? '' : b.toStri
 
 function wrongArity(sub: string): ReplyError {
   return new ReplyError(`ERR wrong number of arguments for 'client|${sub}' command`);
+}
+
+/** Too many arguments for a subcommand whose arity only has a minimum: Redis's addReplySubcommandSyntaxError. */
+function subcommandSyntax(args: Buffer[]): ReplyError {
+  return new ReplyError(
+    `ERR unknown subcommand or wrong number of arguments for '${text(args[1])}'. Try CLIENT HELP.`,
+  );
 }
 
 /** Redis's CLIENT SETNAME (and HELLO SETNAME) rule: printable ASCII without spaces ('!' to '~'). */
@@ -66,9 +83,141 @@ export function clientCommand(session: Session, clients: ClientRegistry, args: B
       return list(session, clients, args, now);
     case 'kill':
       return kill(session, clients, args);
+    case 'reply':
+      // A well-formed one is the connection's own (resp-server.ts) and never gets here.
+      return n === 3
+        ? new ReplyError('ERR CLIENT REPLY is served on RESP connections only')
+        : wrongArity(sub);
+    case 'help':
+      return n === 2 ? HELP : wrongArity(sub);
+    case 'tracking':
+      return n < 3 ? wrongArity(sub) : tracking(clients, args);
+    case 'caching':
+      return n === 3
+        ? new ReplyError(
+            'ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled',
+          )
+        : wrongArity(sub);
+    case 'getredir':
+      return n === 2 ? -1 : wrongArity(sub);
+    case 'trackinginfo':
+      return n === 2
+        ? new MapReply(['flags', new SetReply(['off']), 'redirect', -1, 'prefixes', []])
+        : wrongArity(sub);
+    case 'pause':
+      return n < 3 ? wrongArity(sub) : n > 4 ? subcommandSyntax(args) : pause(args);
+    case 'unpause':
+      return n === 2 ? OK : wrongArity(sub); // nothing is ever paused
+    case 'unblock':
+      return n < 3 ? wrongArity(sub) : n > 4 ? subcommandSyntax(args) : unblock(clients, args);
     default:
       return new ReplyError(`ERR unknown subcommand '${text(args[1])}'. Try CLIENT HELP.`);
   }
+}
+
+/** CLIENT HELP: the subcommands hotshard serves, in Redis's format. */
+const HELP: Reply = [
+  'CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+  'GETNAME',
+  '    Return the name of the current connection.',
+  'GETREDIR',
+  '    Return -1: hotshard offers no client-side caching, so nothing is redirected.',
+  'ID',
+  '    Return the ID of the current connection.',
+  'INFO',
+  '    Return information about the current client connection.',
+  'KILL <ip:port>',
+  '    Kill connection made from <ip:port>.',
+  'KILL <option> <value> [<option> <value> [...]]',
+  '    Kill connections. Options are:',
+  '    * ID <client-id>',
+  '    * ADDR <ip:port>',
+  '    * LADDR <ip:port>',
+  '    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)',
+  '    * USER <username>',
+  '    * SKIPME (YES|NO)',
+  'LIST [options ...]',
+  '    Return information about client connections. Options:',
+  '    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)',
+  '    * ID <client-id> [<client-id> ...]',
+  'NO-EVICT (ON|OFF)',
+  '    Accepted; hotshard evicts no client (a slow reader is paused, not cut).',
+  'REPLY (ON|OFF|SKIP)',
+  '    Control the replies sent to the current connection.',
+  'SETINFO <option> <value>',
+  '    Accepted (library name and version).',
+  'SETNAME <name>',
+  '    Assign the name <name> to the current connection.',
+  'TRACKING OFF',
+  '    Accepted; TRACKING ON is refused: hotshard offers no client-side caching.',
+  'TRACKINGINFO',
+  '    Report tracking status for the current connection (always off).',
+  'UNBLOCK <clientid> [TIMEOUT|ERROR]',
+  '    0 for a client that is not blocked; refused for a blocked one (CLIENT KILL ends its wait).',
+  'UNPAUSE',
+  '    Accepted; hotshard pauses no client (PAUSE is refused).',
+  'HELP',
+  '    Prints this help.',
+].map((line) => new SimpleString(line));
+
+/** CLIENT TRACKING ON|OFF [options]: OFF is what tracking already is; ON is refused. */
+function tracking(clients: ClientRegistry, args: Buffer[]): Reply {
+  // Options are read first, as Redis reads them, so a malformed line fails the same way for ON and OFF.
+  for (let i = 3; i < args.length; i++) {
+    const opt = text(args[i]).toLowerCase();
+    if (opt === 'redirect' || opt === 'prefix') {
+      if (++i >= args.length) return new ReplyError('ERR syntax error');
+      if (opt === 'redirect') {
+        const id = parseInt64(args[i]!);
+        if (id === null || typeof id === 'bigint')
+          return new ReplyError('ERR value is not an integer or out of range');
+        if (!clients.has(id)) return new ReplyError('ERR The client ID you want redirect to does not exist');
+      }
+    } else if (opt !== 'bcast' && opt !== 'optin' && opt !== 'optout' && opt !== 'noloop') {
+      return new ReplyError('ERR syntax error');
+    }
+  }
+  const mode = text(args[2]).toLowerCase();
+  if (mode === 'off') return OK;
+  if (mode !== 'on') return new ReplyError('ERR syntax error');
+  return hsError(
+    ErrorCode.NotAllowed,
+    "CLIENT TRACKING ON is not supported by hotshard: it does not record the keys each client reads, so it could not send the invalidations; turn the client's local cache off (hotshard's own cache overlay stays coherent)",
+  );
+}
+
+/** CLIENT PAUSE timeout [WRITE|ALL]: refused once the arguments are valid. */
+function pause(args: Buffer[]): Reply {
+  const timeout = parseInt64(args[2]!);
+  if (timeout === null || typeof timeout === 'bigint')
+    return new ReplyError('ERR timeout is not an integer or out of range');
+  if (timeout < 0) return new ReplyError('ERR timeout is negative');
+  if (args.length === 4 && !['write', 'all'].includes(text(args[3]).toLowerCase()))
+    return new ReplyError('ERR CLIENT PAUSE mode must be WRITE or ALL');
+  return hsError(
+    ErrorCode.NotAllowed,
+    "CLIENT PAUSE is not supported by hotshard: it pauses one node's clients, and hotshard's clients reach every node; pause the nodes themselves, or stop sending to hotshard",
+  );
+}
+
+/**
+ * CLIENT UNBLOCK id [TIMEOUT|ERROR]: 0 for a client that is not blocked (or
+ * not connected), as Redis answers. A blocked one waits on a node's
+ * connection, and answering it here could race an element the node is
+ * popping for it at that moment, losing it; so that is refused.
+ */
+function unblock(clients: ClientRegistry, args: Buffer[]): Reply {
+  const id = parseInt64(args[2]!);
+  if (id === null || typeof id === 'bigint')
+    return new ReplyError('ERR value is not an integer or out of range');
+  if (args.length === 4 && !['timeout', 'error'].includes(text(args[3]).toLowerCase()))
+    return new ReplyError('ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR');
+  const target = clients.get(id);
+  if (target === undefined || target.session.blocked === null) return 0;
+  return hsError(
+    ErrorCode.NotAllowed,
+    `CLIENT UNBLOCK is not supported by hotshard for a blocked client: its command waits on a node, which may be handing it an element; CLIENT KILL ID ${id} ends the wait`,
+  );
 }
 
 /** One CLIENT LIST line, fields in Redis 7.0's order. */

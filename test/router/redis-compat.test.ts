@@ -190,6 +190,91 @@ describe.skipIf(!hasRedis)('redis compatibility - replies compared with redis-se
     expect(await exchange(t.port, [['PING']])).toEqual([{ simple: 'PONG' }]);
   });
 
+  it('redis compatibility - CLIENT TRACKING OFF, CACHING, GETREDIR, TRACKINGINFO, UNPAUSE, PAUSE and UNBLOCK answer as Redis does for a client that is not tracking', async () => {
+    await same([
+      ['CLIENT', 'TRACKING'],
+      ['CLIENT', 'TRACKING', 'maybe'],
+      ['CLIENT', 'TRACKING', 'OFF'],
+      ['CLIENT', 'TRACKING', 'off', 'BCAST', 'NOLOOP', 'optin', 'OPTOUT', 'PREFIX', 'a:'],
+      ['CLIENT', 'TRACKING', 'OFF', 'foo'],
+      ['CLIENT', 'TRACKING', 'OFF', 'PREFIX'],
+      ['CLIENT', 'TRACKING', 'OFF', 'REDIRECT'],
+      ['CLIENT', 'TRACKING', 'OFF', 'REDIRECT', 'abc'],
+      ['CLIENT', 'TRACKING', 'OFF', 'REDIRECT', '999999'],
+      ['CLIENT', 'TRACKING', 'ON', 'foo'],
+      ['CLIENT', 'CACHING'],
+      ['CLIENT', 'CACHING', 'YES'],
+      ['CLIENT', 'CACHING', 'maybe'],
+      ['CLIENT', 'GETREDIR'],
+      ['CLIENT', 'GETREDIR', 'x'],
+      ['CLIENT', 'TRACKINGINFO'],
+      ['CLIENT', 'TRACKINGINFO', 'x'],
+      ['CLIENT', 'UNPAUSE'],
+      ['CLIENT', 'UNPAUSE', 'x'],
+      ['CLIENT', 'PAUSE'],
+      ['CLIENT', 'PAUSE', 'abc'],
+      ['CLIENT', 'PAUSE', '-5'],
+      ['CLIENT', 'PAUSE', '10', 'sometimes'],
+      ['CLIENT', 'PAUSE', '10', 'ALL', 'x'],
+      ['CLIENT', 'UNBLOCK'],
+      ['CLIENT', 'UNBLOCK', 'abc'],
+      ['CLIENT', 'UNBLOCK', '5', 'later'],
+      ['CLIENT', 'UNBLOCK', '999999'],
+      ['CLIENT', 'UNBLOCK', '999999', 'ERROR'],
+      ['CLIENT', 'UNBLOCK', '1', 'ERROR', 'x'],
+      ['CLIENT', 'HELP', 'x'],
+      ['PING'],
+    ]);
+  });
+
+  it('redis compatibility - CLIENT TRACKING ON, PAUSE and UNBLOCK of a blocked client are refused by name; HELP lists what is served', async () => {
+    const [on, pause, help] = (await exchange(t.port, [
+      ['CLIENT', 'TRACKING', 'ON'],
+      ['CLIENT', 'PAUSE', '10', 'WRITE'],
+      ['CLIENT', 'HELP'],
+    ])) as [{ error: string }, { error: string }, Array<{ simple: string }>];
+    expect(on.error).toMatch(/^ERR HS_ERR_NOT_ALLOWED CLIENT TRACKING ON is not supported by hotshard: /);
+    expect(pause.error).toMatch(/^ERR HS_ERR_NOT_ALLOWED CLIENT PAUSE is not supported by hotshard: /);
+    const [redisHelp] = (await exchange(redis.port, [['CLIENT', 'HELP']])) as [Array<{ simple: string }>];
+    expect(help[0]).toEqual(redisHelp[0]);
+    // Every subcommand HELP names gets an answer of its own, not "unknown subcommand".
+    const named = help
+      .slice(1)
+      .filter((l) => /^[A-Z]/.test(l.simple))
+      .map((l) => l.simple.split(' ')[0]!);
+    expect(named).toEqual(expect.arrayContaining(['GETNAME', 'KILL', 'TRACKING', 'UNBLOCK', 'HELP']));
+    const answers = await exchange(
+      t.port,
+      named.map((sub) => ['CLIENT', sub]),
+    );
+    for (const [i, a] of answers.entries())
+      expect(JSON.stringify(a), named[i]).not.toMatch(/unknown subcommand/);
+
+    const blocked = new Redis({ port: t.port, host: '127.0.0.1' });
+    try {
+      const id = Number(await blocked.client('ID'));
+      const waiting = blocked.blpop('unblock:queue', 0).catch((err: Error) => err);
+      let reply: unknown;
+      // The BLPOP is on its way: UNBLOCK is refused once the client is blocked, 0 before.
+      for (let i = 0; i < 1000; i++) {
+        [reply] = await exchange(t.port, [['CLIENT', 'UNBLOCK', String(id)]]);
+        if (reply !== 0) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect((reply as { error: string }).error).toMatch(
+        new RegExp(
+          `^ERR HS_ERR_NOT_ALLOWED CLIENT UNBLOCK is not supported by hotshard for a blocked client: .*CLIENT KILL ID ${id}`,
+        ),
+      );
+      // The refusal left the wait alone: a push still reaches the blocked client.
+      expect(await exchange(t.port, [['RPUSH', 'unblock:queue', 'job']])).toEqual([1]);
+      expect(await waiting).toEqual(['unblock:queue', 'job']);
+      expect(await exchange(t.port, [['CLIENT', 'UNBLOCK', String(id)]])).toEqual([0]);
+    } finally {
+      blocked.disconnect();
+    }
+  });
+
   it("redis compatibility - COMMAND INFO entries have Redis 7's ten fields; GET's key spec is Redis's", async () => {
     const commands = [['COMMAND', 'INFO', 'get', 'mset', 'dbsize', 'nosuch']];
     const [expected] = (await exchange(redis.port, commands)) as unknown[][];
