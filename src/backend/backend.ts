@@ -123,7 +123,18 @@ export interface DedicatedConnection {
   send(cmd: Command, done: ReplyCallback): void;
   /** Ends it; what is in flight is answered HS_ERR_SHARD_UNAVAILABLE. Idempotent. */
   close(): void;
+  /**
+   * Asks the node, over another connection, to end the blocking command this
+   * one waits on, as CLIENT UNBLOCK does: that command is then answered as
+   * Redis answers it (its timeout reply, or the UNBLOCKED error), and `done`
+   * gets the node's 1, or 0 when nothing was blocked on this connection at
+   * that moment. Absent when the node did not tell this connection's client id.
+   */
+  unblock?(how: UnblockHow, done: ReplyCallback): void;
 }
+
+/** CLIENT UNBLOCK's reason: answer the blocked command as if it timed out, or with the UNBLOCKED error. */
+export type UnblockHow = 'timeout' | 'error';
 
 /** Why a dedicated connection is opened. */
 export type DedicatedPurpose = 'watch' | 'blocking';
@@ -144,8 +155,12 @@ export interface NodeHealth {
   readonly address: string | null;
 }
 
-/** Cancels a blocked command: its callback is not called after this (the client went away). Idempotent. */
-export type CancelBlocking = () => void;
+/**
+ * Ends a parked blocking command. Without `answer` its callback is not called
+ * after this (the client went away); with one it is answered as CLIENT UNBLOCK
+ * makes Redis answer it. True when it was still parked; idempotent.
+ */
+export type CancelBlocking = (answer?: UnblockHow) => boolean;
 
 /**
  * One storage node: a redis-server, or an embedded in-memory store. Keys of

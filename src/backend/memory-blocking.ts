@@ -11,7 +11,10 @@ import type { BlockingCall } from './memory-args.js';
 import type { Keyspace } from './memory-keyspace.js';
 import { Deque } from './memory-deque.js';
 import { SortedSet } from './memory-sorted-set.js';
-import type { Reply } from '../protocol/reply.js';
+import { ReplyError, type Reply } from '../protocol/reply.js';
+
+/** What CLIENT UNBLOCK ... ERROR answers the blocked command with (Redis's blocked.c). */
+const UNBLOCKED = new ReplyError('UNBLOCKED client unblocked via CLIENT UNBLOCK');
 
 /** Timers, injectable so tests of timeouts can run on fake time. */
 export interface BlockTimers {
@@ -68,7 +71,11 @@ export class BlockedClients {
         if (this.#settle(waiter)) done(call.timedOut);
       }, call.timeoutMs);
     }
-    return () => void this.#settle(waiter);
+    return (answer) => {
+      if (!this.#settle(waiter)) return false;
+      if (answer !== undefined) done(answer === 'timeout' ? call.timedOut : UNBLOCKED);
+      return true;
+    };
   }
 
   /** Serves waiters of every key made ready since the last pass. */

@@ -220,20 +220,20 @@ export class MemoryBackend implements ShardBackend {
   sendBlocking(cmd: Command, done: ReplyCallback): CancelBlocking {
     if (this.#status === 'down') {
       done(this.#unavailable());
-      return () => undefined;
+      return () => false;
     }
     this.commandsProcessed++;
     this.#ks.now = this.#clock.now();
     const call = parseBlocking(cmd.name, cmd.args);
     if (call instanceof ReplyError) {
       done(call);
-      return () => undefined;
+      return () => false;
     }
     const reply = call.serve(this.#ks);
     if (reply === undefined) return this.#blocked.park(call, done);
     this.#afterWrite();
     done(reply);
-    return () => undefined;
+    return () => false;
   }
 
   /** Clients parked by sendBlocking now. */

@@ -15,7 +15,7 @@
  */
 import { ConfigError, ErrorCode, HotshardError } from '../errors.js';
 import type { NodeId } from '../keyspace/ids.js';
-import type { Command } from '../protocol/command.js';
+import { makeCommand, type Command } from '../protocol/command.js';
 import { RawReply, ReplyError, SimpleString, hsError, type Reply } from '../protocol/reply.js';
 import { decodeReply } from '../protocol/reply-decoder.js';
 import type {
@@ -30,6 +30,7 @@ import type {
   NodeHealth,
   ReplyCallback,
   ShardBackend,
+  UnblockHow,
   WriteListener,
   WriteWatch,
 } from './backend.js';
@@ -244,7 +245,14 @@ export class RedisBackend implements ShardBackend {
       await conn.destroy(this.#downReply);
       throw new HotshardError(ErrorCode.ShuttingDown, `${this.#label} is closed`);
     }
-    return new RedisDedicated(conn, purpose, () => this.#dedicated.delete(conn));
+    // CLIENT UNBLOCK of a client blocked here names this connection by the node's own id.
+    const id = purpose === 'blocking' ? await clientIdOf(conn) : undefined;
+    const unblock =
+      id === undefined
+        ? undefined
+        : (how: UnblockHow, done: ReplyCallback): void =>
+            this.send(makeCommand('CLIENT', 'UNBLOCK', id, how === 'error' ? 'ERROR' : 'TIMEOUT'), done);
+    return new RedisDedicated(conn, purpose, () => this.#dedicated.delete(conn), unblock);
   }
 
   /**
@@ -667,6 +675,7 @@ class RedisDedicated implements DedicatedConnection {
     readonly conn: RedisConnection,
     readonly purpose: DedicatedPurpose,
     readonly release: () => void,
+    readonly unblock: ((how: UnblockHow, done: ReplyCallback) => void) | undefined,
   ) {}
 
   get open(): boolean {
@@ -683,6 +692,18 @@ class RedisDedicated implements DedicatedConnection {
     if (!this.conn.ended) void this.conn.destroy(DEDICATED_CLOSED);
   }
 }
+
+/** The node's CLIENT ID for `conn`, as a decimal string; undefined when it will not tell (an ACL, a renamed CLIENT). */
+function clientIdOf(conn: RedisConnection): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    conn.send(CLIENT_ID, (reply) => {
+      const text = reply instanceof RawReply ? reply.bytes.toString('latin1') : '';
+      resolve(/^:\d+\r\n$/.test(text) ? text.slice(1, -2) : undefined);
+    });
+  });
+}
+
+const CLIENT_ID = encodeCommand([Buffer.from('CLIENT'), Buffer.from('ID')]);
 
 const DEDICATED_CLOSED = hsError(ErrorCode.ShardUnavailable, 'dedicated connection closed by hotshard');
 

@@ -15,15 +15,21 @@
  * A routing table that moves a blocked key's range to another node
  * interrupts the wait with an error naming the move (as Redis Cluster's
  * UNBLOCKED): an element pushed to the new owner would never reach it.
+ *
+ * CLIENT UNBLOCK is never answered in the router: the node may be handing
+ * the client an element at that moment, which a reply made here would lose.
+ * The node ends the wait itself (`DedicatedConnection.unblock`, or the
+ * embedded node's park), so the element either reaches the client (UNBLOCK
+ * answers 0) or stays where it was pushed (1).
  */
-import type { ReplyCallback } from '../backend/backend.js';
+import type { CancelBlocking, DedicatedConnection, ReplyCallback, UnblockHow } from '../backend/backend.js';
 import { ErrorCode } from '../errors.js';
 import type { Command } from '../protocol/command.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
-import { ReplyError, hsError, type Reply } from '../protocol/reply.js';
+import { RawReply, ReplyError, hsError, type Reply } from '../protocol/reply.js';
 import type { CommandSpec } from './command-table.js';
-import type { Session } from './session.js';
+import type { Blocked, Session } from './session.js';
 import {
   errorReply,
   holdSession,
@@ -86,57 +92,121 @@ export function runBlocking(
     return parkOnNode(host, session, backend.sendBlocking.bind(backend), node, keys, cmd, done);
   holdSession(session);
   let finished = false;
+  let conn: DedicatedConnection | undefined;
+  /** CLIENT UNBLOCKs that came before the command was on its connection: run once it is (or has been answered). */
+  const early: (() => void)[] = [];
   const finish = (reply: Reply): void => {
     if (finished) return;
     finished = true;
+    if (session.blocked === blocked) session.blocked = null;
+    host.blockedSessions.delete(session);
     done(reply);
     resume(session);
+    runEarly();
   };
+  const runEarly = (): void => {
+    for (const unblock of early.splice(0)) unblock();
+  };
+  // A CLIENT UNBLOCK sent while the connection is being found waits for the
+  // command to be on it, so it ends the wait rather than answer 0 (Redis would
+  // have blocked the client already).
+  const blocked: Blocked = {
+    node,
+    keys: keys.map((k) => Buffer.from(k)),
+    interrupt: (reply: ReplyError): void => {
+      if (finished) return;
+      finish(reply);
+      // The node is still blocked on it: only closing ends that (its callback then finds it finished).
+      if (conn !== undefined) host.dedicated.release(node, conn, false);
+    },
+    unblock: (how, answer) => {
+      if (finished) return answer(0);
+      if (conn === undefined) return void early.push(() => blocked.unblock(how, answer));
+      unblockOnNode(conn, how, () => finished, answer, Date.now() + UNBLOCK_PATIENCE_MS, 1);
+    },
+  };
+  session.blocked = blocked;
   Promise.all([host.dedicated.acquire(backend, 'blocking'), backend.barrier()]).then(
-    ([conn]) => {
-      if (session.gone) {
-        host.dedicated.release(node, conn, true);
+    ([acquired]) => {
+      if (finished || session.gone) {
+        host.dedicated.release(node, acquired, true);
         return finish(null);
       }
       // The range may have been switched while the connection was found: as
       // for a client already blocked there (interruptMoved), not on the old node.
       const moved = movedAway(host.table, keys, node);
       if (moved !== undefined) {
-        host.dedicated.release(node, conn, true);
+        host.dedicated.release(node, acquired, true);
         return finish(moved);
       }
-      const blocked = {
-        node,
-        conn,
-        keys: keys.map((k) => Buffer.from(k)),
-        interrupt: (reply: ReplyError): void => {
-          if (finished) return;
-          session.blocked = null;
-          host.blockedSessions.delete(session);
-          finish(reply);
-          // The node is still blocked on it: only closing ends that (its callback then finds it finished).
-          host.dedicated.release(node, conn, false);
-        },
-      };
-      session.blocked = blocked;
+      conn = acquired;
+      // Counted blocked (INFO blocked_clients, moves) once it is on its way to
+      // the node, as close as hotshard can see to when Redis blocks it: a
+      // client that waits for the count before pushing must find it there.
       host.blockedSessions.add(session);
-      conn.send(cmd, (reply) => {
+      acquired.send(cmd, (reply) => {
         if (finished) return;
-        session.blocked = null;
-        host.blockedSessions.delete(session);
-        host.dedicated.release(node, conn, !(reply instanceof ReplyError && reply.code !== undefined));
+        host.dedicated.release(node, acquired, !(reply instanceof ReplyError && reply.code !== undefined));
         finish(reply);
       });
+      runEarly();
     },
     (err: unknown) => finish(errorReply(err)),
   );
+}
+
+/**
+ * How long CLIENT UNBLOCK keeps asking a node that answers 0 while the command
+ * is still unanswered: the command may not have reached the node yet (it was
+ * just written), or its reply is on the way. Either settles within a round trip.
+ */
+const UNBLOCK_PATIENCE_MS = 1_000;
+
+/**
+ * Sends CLIENT UNBLOCK for `conn`'s node-side client, again while the node
+ * answers 0 and the command is unanswered, `delayMs` later, doubling: a
+ * dozen tries at most. Never once the command is answered: its connection
+ * then goes back to the pool, and the next wait on it is another client's
+ * (sent only after a barrier on the data connection, so after any UNBLOCK
+ * already sent there).
+ */
+function unblockOnNode(
+  conn: DedicatedConnection,
+  how: UnblockHow,
+  finished: () => boolean,
+  answer: ReplyCallback,
+  until: number,
+  delayMs: number,
+): void {
+  // Answered meanwhile: the connection may already serve another client's wait.
+  if (finished()) return answer(0);
+  if (conn.unblock === undefined)
+    return answer(
+      hsError(
+        ErrorCode.NotAllowed,
+        "CLIENT UNBLOCK: the node would not tell hotshard the client id of the blocked command's connection (CLIENT ID refused); CLIENT KILL ends the wait",
+      ),
+    );
+  conn.unblock(how, (reply) => {
+    const n = intReply(reply);
+    if (n === 0 && !finished() && Date.now() < until)
+      return void setTimeout(() => unblockOnNode(conn, how, finished, answer, until, delayMs * 2), delayMs);
+    answer(n ?? reply);
+  });
+}
+
+/** 0 or 1 from a node's integer reply; undefined for anything else (an error, passed on as it is). */
+function intReply(reply: Reply): number | undefined {
+  if (!(reply instanceof RawReply)) return undefined;
+  const text = reply.bytes.toString('latin1');
+  return text === ':1\r\n' ? 1 : text === ':0\r\n' ? 0 : undefined;
 }
 
 /** A blocking command an embedded node parks (backend.sendBlocking): cancelled if the client leaves or its keys move. */
 function parkOnNode(
   host: BlockingHost,
   session: Session,
-  sendBlocking: (cmd: Command, done: ReplyCallback) => () => void,
+  sendBlocking: (cmd: Command, done: ReplyCallback) => CancelBlocking,
   node: NodeId,
   keys: readonly Buffer[],
   cmd: Command,
@@ -152,14 +222,15 @@ function parkOnNode(
     done(reply);
     resume(session);
   };
-  const blocked = {
+  const blocked: Blocked = {
     node,
-    conn: undefined,
     keys: keys.map((k) => Buffer.from(k)),
     interrupt: (reply: ReplyError): void => {
       cancel();
       finish(reply);
     },
+    // The node answers the command itself, before this returns.
+    unblock: (how, answer) => answer(cancel(how) ? 1 : 0),
   };
   session.blocked = blocked;
   host.blockedSessions.add(session);

@@ -10,10 +10,12 @@
  * overlay stays coherent instead, see the key policies). Tracking is
  * therefore always off, and what reports or turns it off answers as Redis
  * does for a client that is not tracking; TRACKING ON is refused by name,
- * as are PAUSE and UNBLOCK of a blocked client, so a library that relies on
- * them fails at once with the reason rather than on "unknown subcommand".
+ * as is PAUSE, so a library that relies on them fails at once with the
+ * reason rather than on "unknown subcommand". UNBLOCK has the node the
+ * client waits on end its wait (src/router/blocking.ts).
  * REPLY is the connection's own (resp-server.ts).
  */
+import type { ReplyCallback } from '../backend/backend.js';
 import { parseInt64 } from '../backend/memory-commands.js';
 import { ErrorCode } from '../errors.js';
 import { MapReply, OK, ReplyError, SetReply, SimpleString, hsError, type Reply } from '../protocol/reply.js';
@@ -53,7 +55,21 @@ export function validClientName(name: Buffer): boolean {
 }
 
 /** CLIENT <subcommand> ... for `session`; `clients` are every connected client. */
-export function clientCommand(session: Session, clients: ClientRegistry, args: Buffer[], now: number): Reply {
+export function clientCommand(
+  session: Session,
+  clients: ClientRegistry,
+  args: Buffer[],
+  now: number,
+  done: ReplyCallback,
+): void {
+  // UNBLOCK of a blocked client is answered by the node it waits on; the rest here.
+  if (args.length === 3 || args.length === 4) {
+    if (text(args[1]).toLowerCase() === 'unblock') return unblock(clients, args, done);
+  }
+  done(answer(session, clients, args, now));
+}
+
+function answer(session: Session, clients: ClientRegistry, args: Buffer[], now: number): Reply {
   const sub = text(args[1]).toLowerCase();
   const n = args.length;
   switch (sub) {
@@ -108,8 +124,8 @@ export function clientCommand(session: Session, clients: ClientRegistry, args: B
       return n < 3 ? wrongArity(sub) : n > 4 ? subcommandSyntax(args) : pause(args);
     case 'unpause':
       return n === 2 ? OK : wrongArity(sub); // nothing is ever paused
-    case 'unblock':
-      return n < 3 ? wrongArity(sub) : n > 4 ? subcommandSyntax(args) : unblock(clients, args);
+    case 'unblock': // a well-formed one is answered by clientCommand
+      return n < 3 ? wrongArity(sub) : subcommandSyntax(args);
     default:
       return new ReplyError(`ERR unknown subcommand '${text(args[1])}'. Try CLIENT HELP.`);
   }
@@ -153,7 +169,7 @@ const HELP: Reply = [
   'TRACKINGINFO',
   '    Report tracking status for the current connection (always off).',
   'UNBLOCK <clientid> [TIMEOUT|ERROR]',
-  '    0 for a client that is not blocked; refused for a blocked one (CLIENT KILL ends its wait).',
+  '    Unblock the specified blocked client.',
   'UNPAUSE',
   '    Accepted; hotshard pauses no client (PAUSE is refused).',
   'HELP',
@@ -202,22 +218,21 @@ function pause(args: Buffer[]): Reply {
 
 /**
  * CLIENT UNBLOCK id [TIMEOUT|ERROR]: 0 for a client that is not blocked (or
- * not connected), as Redis answers. A blocked one waits on a node's
- * connection, and answering it here could race an element the node is
- * popping for it at that moment, losing it; so that is refused.
+ * not connected), as Redis answers. A blocked one waits on a node, which ends
+ * the wait itself (Blocked.unblock): answering the command here could race an
+ * element the node is handing it at that moment, and lose it.
  */
-function unblock(clients: ClientRegistry, args: Buffer[]): Reply {
+function unblock(clients: ClientRegistry, args: Buffer[], done: ReplyCallback): void {
+  // Redis checks the reason before the id.
+  const how = args.length === 4 ? text(args[3]).toLowerCase() : 'timeout';
+  if (how !== 'timeout' && how !== 'error')
+    return done(new ReplyError('ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR'));
   const id = parseInt64(args[2]!);
   if (id === null || typeof id === 'bigint')
-    return new ReplyError('ERR value is not an integer or out of range');
-  if (args.length === 4 && !['timeout', 'error'].includes(text(args[3]).toLowerCase()))
-    return new ReplyError('ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR');
-  const target = clients.get(id);
-  if (target === undefined || target.session.blocked === null) return 0;
-  return hsError(
-    ErrorCode.NotAllowed,
-    `CLIENT UNBLOCK is not supported by hotshard for a blocked client: its command waits on a node, which may be handing it an element; CLIENT KILL ID ${id} ends the wait`,
-  );
+    return done(new ReplyError('ERR value is not an integer or out of range'));
+  const blocked = clients.get(id)?.session.blocked;
+  if (blocked === null || blocked === undefined) return done(0);
+  blocked.unblock(how, done);
 }
 
 /** One CLIENT LIST line, fields in Redis 7.0's order. */

@@ -74,7 +74,7 @@ export function runLocalCommand(
       return done(hello(ctx, session, args));
     case 'client':
       if (args.length > 1) session.lastCommand = `client|${text(args[1]).toLowerCase().slice(0, 32)}`;
-      return done(verbatim(args, clientCommand(session, ctx.router.clients, args, Date.now())));
+      return clientCommand(session, ctx.router.clients, args, Date.now(), (r) => done(verbatim(args, r)));
     case 'command':
       return done(command(args));
     case 'info':

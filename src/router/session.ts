@@ -1,4 +1,4 @@
-import type { DedicatedConnection } from '../backend/backend.js';
+import type { DedicatedConnection, ReplyCallback, UnblockHow } from '../backend/backend.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { ReplyError } from '../protocol/reply.js';
 
@@ -20,14 +20,18 @@ export interface Watching {
   readonly keys: Buffer[];
 }
 
-/** A blocking command in progress on a dedicated connection. */
+/** A blocking command in progress: on a dedicated connection, or parked on an embedded node. */
 export interface Blocked {
   readonly node: NodeId;
-  /** Undefined when the node parks the command itself (embedded). */
-  readonly conn: DedicatedConnection | undefined;
   readonly keys: readonly Buffer[];
   /** Ends the wait early with `reply` (the key's range moved away): the connection is closed. */
   interrupt(reply: ReplyError): void;
+  /**
+   * CLIENT UNBLOCK: has the node end the wait as Redis would (the command's
+   * timeout reply, or the UNBLOCKED error); `done` gets 1, or 0 when the
+   * command was answered first.
+   */
+  unblock(how: UnblockHow, done: ReplyCallback): void;
 }
 
 /** The state of one client connection (RESP) or request (HTTP). */
