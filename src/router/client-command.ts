@@ -235,14 +235,20 @@ function unblock(clients: ClientRegistry, args: Buffer[], done: ReplyCallback): 
   blocked.unblock(how, done);
 }
 
+/** CLIENT LIST's flags, of those Redis sets the ones a hotshard client can have, in Redis's order. */
+function flags(session: Session): string {
+  const f = (session.multi !== null ? 'x' : '') + (session.blocked !== null ? 'b' : '');
+  return f === '' ? 'N' : f;
+}
+
 /** One CLIENT LIST line, fields in Redis 7.0's order. */
 function clientLine(session: Session, handle: ClientHandle | undefined, now: number): string {
   const age = Math.max(0, Math.floor((now - session.createdAt) / 1000));
   const idle = Math.max(0, Math.floor((now - (handle?.lastActivity ?? now)) / 1000));
   return (
     `id=${session.id} addr=${session.remote} laddr=${handle?.laddr ?? ''} fd=-1 ` +
-    `name=${session.name?.toString('latin1') ?? ''} age=${age} idle=${idle} flags=N db=0 sub=0 psub=0 ssub=0 ` +
-    'multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r ' +
+    `name=${session.name?.toString('latin1') ?? ''} age=${age} idle=${idle} flags=${flags(session)} db=0 sub=0 psub=0 ssub=0 ` +
+    `multi=${session.multi?.length ?? -1} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r ` +
     `cmd=${session.lastCommand ?? 'NULL'} user=${session.tenant} redir=-1 resp=${session.proto}\n`
   );
 }

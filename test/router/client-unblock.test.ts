@@ -164,6 +164,36 @@ describe.skipIf(!hasRedis)('CLIENT UNBLOCK - a blocked client is unblocked as on
     await Promise.all([redis?.stop(), embedded?.stop(), onRedis?.stop()]);
   });
 
+  it("CLIENT UNBLOCK - CLIENT LIST shows a blocked client's flags=b and a client inside MULTI's flags=x with its queued count, as redis-server", async () => {
+    /** flags, multi and cmd of the blocked client and of the one in MULTI, from a third client's CLIENT LIST. */
+    const fields = async (port: number): Promise<string[]> => {
+      const [blocked, inMulti, other] = [0, 1, 2].map(() => new Redis({ port, host: '127.0.0.1' }));
+      try {
+        const ids = [String(await blocked!.client('ID')), String(await inMulti!.client('ID'))];
+        const waiting = blocked!.blpop('{u}flags', 0);
+        await blockedClients(other!, 1);
+        await inMulti!.call('MULTI');
+        await inMulti!.call('SET', '{u}f1', '1');
+        await inMulti!.call('INCR', '{u}f1');
+        const list = String(await other!.client('LIST'));
+        const shown = ids.map((id) => {
+          const line = list.split('\n').find((l) => l.startsWith(`id=${id} `))!;
+          return line.match(/ (flags|multi|cmd)=\S*/g)!.join('');
+        });
+        await inMulti!.call('DISCARD');
+        await other!.rpush('{u}flags', 'x');
+        await waiting;
+        return shown;
+      } finally {
+        for (const c of [blocked, inMulti, other]) c!.disconnect();
+      }
+    };
+    const expected = await fields(redis.port);
+    expect(expected).toEqual([' flags=b multi=-1 cmd=blpop', ' flags=x multi=2 cmd=incr']);
+    expect(await fields(embedded.port)).toEqual(expected);
+    expect(await fields(onRedis.port)).toEqual(expected);
+  });
+
   for (const how of [[], ['TIMEOUT'], ['ERROR']]) {
     it(`CLIENT UNBLOCK - ${how.join(' ') || '(no reason)'}: every blocking command ends as on redis-server, on embedded and Redis nodes`, async () => {
       for (const c of CASES) {
