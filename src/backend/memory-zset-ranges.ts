@@ -110,35 +110,56 @@ const LISTPACK_ENTRIES = 128;
  * a listpack, copied here.
  */
 export function rangeNodes(z: SortedSet, range: Range, rev: boolean): ZNode[] {
+  const out: ZNode[] = [];
+  for (let n = startNode(z, range, rev); n !== null && inRange(range, n, rev); n = step(n, rev)) out.push(n);
+  return out;
+}
+
+/** Where Redis's walk over `range` starts (see rangeNodes), or null when the range misses the set. */
+function startNode(z: SortedSet, range: Range, rev: boolean): ZNode | null {
   const head = z.at(0);
   const tail = z.tail;
-  if (range.empty || head === null || tail === null) return [];
-  if (!range.atOrAfterMin(tail) || !range.upToMax(head)) return [];
+  if (range.empty || head === null || tail === null) return null;
+  if (!range.atOrAfterMin(tail) || !range.upToMax(head)) return null;
   const linear = range.lex && z.size <= LISTPACK_ENTRIES;
-  const out: ZNode[] = [];
+  let n: ZNode | null;
   if (!rev) {
-    let n: ZNode | null = null;
-    if (linear) {
-      for (n = head; n !== null && !range.atOrAfterMin(n);) n = n.level[0]!.forward;
-    } else n = z.first(range.atOrAfterMin)?.node ?? null;
-    for (; n !== null && range.upToMax(n); n = n.level[0]!.forward) out.push(n);
+    if (!linear) n = z.first(range.atOrAfterMin)?.node ?? null;
+    else for (n = head; n !== null && !range.atOrAfterMin(n);) n = n.level[0]!.forward;
   } else {
-    let n: ZNode | null = null;
-    if (linear) {
-      for (n = tail; n !== null && !range.upToMax(n);) n = n.backward;
-    } else n = z.last(range.upToMax)?.node ?? null;
-    for (; n !== null && range.atOrAfterMin(n); n = n.backward) out.push(n);
+    if (!linear) n = z.last(range.upToMax)?.node ?? null;
+    else for (n = tail; n !== null && !range.upToMax(n);) n = n.backward;
   }
-  return out;
+  // zslFirstInRange and its kin answer NULL when that node is past the other
+  // bound, so an offset never walks on from it.
+  return n !== null && inRange(range, n, rev) ? n : null;
+}
+
+/** Whether the walk goes on at `n`: only the bound it walks towards is checked. */
+function inRange(range: Range, n: ZNode, rev: boolean): boolean {
+  return rev ? range.atOrAfterMin(n) : range.upToMax(n);
+}
+
+function step(n: ZNode, rev: boolean): ZNode | null {
+  return rev ? n.backward : n.level[0]!.forward;
 }
 
 /**
  * The nodes of `range` in order (reversed from the top for `rev`), skipping
  * `offset` and taking `limit` (negative: all), as genericZrangebyscoreCommand
- * does, including its answer to a negative offset: nothing.
+ * and genericZrangebylexCommand do: the offset is skipped from the start
+ * without looking at the bounds, so over a lex range whose scores differ it
+ * can step past members outside the range and land on one inside again. A
+ * negative offset answers nothing.
  */
 export function walk(z: SortedSet, range: Range, rev: boolean, offset: number, limit: number): ZNode[] {
   if (offset < 0) return [];
-  const all = rangeNodes(z, range, rev);
-  return all.slice(offset, limit < 0 ? undefined : offset + limit);
+  let n = startNode(z, range, rev);
+  for (; n !== null && offset > 0; offset--) n = step(n, rev);
+  const out: ZNode[] = [];
+  for (; n !== null && limit !== 0 && inRange(range, n, rev); limit--) {
+    out.push(n);
+    n = step(n, rev);
+  }
+  return out;
 }

@@ -451,6 +451,47 @@ describe('differential - an embedded node answers as redis-server 7.0 does', () 
     );
   });
 
+  it('sorted-set lex ranges over unequal scores: LIMIT skips its offset without looking at the bounds, as Redis does', async () => {
+    // In walk order b(0) c(0) d(0) a(1) 0(2) e(2): lex ranges are not monotone here.
+    const ranges = [
+      ['-', '(a'],
+      ['[c', '(c'],
+      ['[b', '[b'],
+      ['(a', '[b'],
+      ['[b', '+'],
+      ['(0', '[d'],
+      ['-', '+'],
+    ];
+    const corners = [['ZADD', 'zl', '0', 'b', '0', 'c', '0', 'd', '1', 'a', '2', '0', '2', 'e']];
+    for (const [min, max] of ranges) {
+      corners.push(['ZLEXCOUNT', 'zl', min!, max!], ['ZRANGEBYLEX', 'zl', min!, max!]);
+      for (const limit of [
+        ['0', '-1'],
+        ['1', '-1'],
+        ['2', '-1'],
+        ['3', '2'],
+        ['5', '1'],
+      ]) {
+        corners.push(['ZRANGE', 'zl', min!, max!, 'BYLEX', 'LIMIT', ...limit]);
+        corners.push(['ZRANGE', 'zl', max!, min!, 'BYLEX', 'REV', 'LIMIT', ...limit]);
+        corners.push(
+          ['ZRANGESTORE', 'zd', 'zl', min!, max!, 'BYLEX', 'LIMIT', ...limit],
+          ['ZRANGE', 'zd', '0', '-1'],
+        );
+      }
+      corners.push(
+        ['ZREMRANGEBYLEX', 'zl', min!, max!],
+        ['ZRANGE', 'zl', '0', '-1', 'WITHSCORES'],
+        corners[0]!,
+      );
+    }
+    await compareSequence(
+      (c) => pipe.batch(c),
+      embedded,
+      corners.map((args) => ({ args, order: 'ordered' })),
+    );
+  });
+
   it('compared at least 100k commands in all', () => {
     expect(sent).toBeGreaterThanOrEqual(100_000 * Math.min(1, SCALE));
   });
