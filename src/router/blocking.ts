@@ -164,8 +164,8 @@ const UNBLOCK_PATIENCE_MS = 1_000;
 
 /**
  * Sends CLIENT UNBLOCK for `conn`'s node-side client, again while the node
- * answers 0 and the command is unanswered, `delayMs` later, doubling: a
- * dozen tries at most. Never once the command is answered: its connection
+ * answers 0 and the command is unanswered, `delayMs` later, doubling: ten
+ * tries at most. Never once the command is answered: its connection
  * then goes back to the pool, and the next wait on it is another client's
  * (sent only after a barrier on the data connection, so after any UNBLOCK
  * already sent there).
