@@ -61,7 +61,7 @@ function hotshard(spec: CommandSpec): string {
         ? "the subcommand's key's node"
         : 'keys on one shard: forwarded; across shards: refused (HS_ERR_CROSS_SHARD)';
     case Route.AllNodes:
-      return spec.name === 'flushall' ? 'every node (admin connections only)' : 'every node, summed';
+      return spec.name === 'dbsize' ? 'every node, summed' : 'every node (admin connections only)';
     case Route.Local:
       return 'answered by the router';
     case Route.Refused:

@@ -216,6 +216,15 @@ function incrBy(ks: Keyspace, a: Args, negate: boolean): Reply {
   return incrDecr(ks, keyOf(a, 1), typeof incr === 'number' ? -incr : intReply(-incr));
 }
 
+/** FLUSHALL / FLUSHDB [ASYNC|SYNC]. */
+function flush(ks: Keyspace, a: Args): Reply {
+  if (a.length > 2) return SYNTAX;
+  const mode = a[1]?.toString('latin1').toLowerCase();
+  if (mode !== undefined && mode !== 'sync' && mode !== 'async') return SYNTAX;
+  ks.clear();
+  return OK;
+}
+
 function deleteMany(ks: Keyspace, a: Args): Reply {
   let n = 0;
   for (let i = 1; i < a.length; i++) if (ks.delete(keyOf(a, i))) n++;
@@ -430,16 +439,8 @@ const COMMANDS = new Map<string, Spec>(
       },
     },
     dbsize: { arity: 1, run: (ks) => ks.size() },
-    flushall: {
-      arity: -1,
-      run(ks, a) {
-        if (a.length > 2) return SYNTAX;
-        const mode = a[1]?.toString('latin1').toLowerCase();
-        if (mode !== undefined && mode !== 'sync' && mode !== 'async') return SYNTAX;
-        ks.clear();
-        return OK;
-      },
-    },
+    flushall: { arity: -1, run: flush },
+    flushdb: { arity: -1, run: flush }, // one database: the same
   } satisfies Record<string, Spec>),
 );
 

@@ -166,7 +166,8 @@ own(['dbsize'], {
   merge: 'sum',
   summary: 'Returns the number of keys over all shards.',
 });
-own(['flushall'], {
+// FLUSHDB too: database 0 is the only one, so it is FLUSHALL.
+own(['flushall', 'flushdb'], {
   route: Route.AllNodes,
   merge: 'all-ok',
   summary: 'Removes every key on every shard (admin connections only).',

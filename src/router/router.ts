@@ -331,27 +331,31 @@ export class Router {
       case Route.OneShard:
       case Route.Gather:
         return dispatchByKeySpecs(this, this.#gate, session, spec, cmd, reply, done);
-      case Route.AllNodes:
+      case Route.AllNodes: {
         if (this.#gate !== undefined)
           return this.#gate.hold(session, () => this.#again(session, args, frame, done));
-        if (spec.name === 'flushall' && !session.admin) {
+        // FLUSHALL and FLUSHDB (one database: the same); the other is DBSIZE.
+        const flush = spec.name !== 'dbsize';
+        if (flush && !session.admin) {
           this.stats.rejected++;
+          const name = spec.name.toUpperCase();
           return done(
             hsError(
               ErrorCode.NoPermission,
               this.options.adminPassword === undefined
-                ? 'FLUSHALL is disabled: no admin password is configured'
-                : 'FLUSHALL needs an admin connection (AUTH admin <admin-password>)',
+                ? `${name} is disabled: no admin password is configured`
+                : `${name} needs an admin connection (AUTH admin <admin-password>)`,
             ),
           );
         }
-        if (spec.name === 'flushall' && this.onFlushAll.size !== 0) {
+        if (flush && this.onFlushAll.size !== 0) {
           return dispatchAllNodes(this, spec, cmd, (r) => {
             for (const flushed of this.onFlushAll) flushed();
             reply(r);
           });
         }
         return dispatchAllNodes(this, spec, cmd, reply);
+      }
       case Route.Local:
         return runLocalCommand(this.#local, session, spec, args, done);
       case Route.Special:

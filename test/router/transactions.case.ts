@@ -304,6 +304,24 @@ export function runTransactionCases(label: 'memory' | 'redis', start: () => Prom
       expect(typeof (await redis.randomkey())).toBe('string');
     });
 
+    it('FLUSHDB - refused on an ordinary connection as FLUSHALL is; on an admin one it empties every node', async () => {
+      const p = prefix();
+      await redis.mset(`${p}1`, 'a', `${p}2`, 'b', `${p}3`, 'c');
+      await expect(redis.flushdb()).rejects.toThrow(
+        /^NOPERM HS_ERR_NO_PERMISSION FLUSHDB needs an admin connection/,
+      );
+      expect(await redis.exists(`${p}1`, `${p}2`, `${p}3`)).toBe(3);
+      const admin = client();
+      try {
+        await admin.call('AUTH', 'admin', ADMIN_PASSWORD);
+        await expect(admin.call('FLUSHDB', 'LATER')).rejects.toThrow('ERR syntax error');
+        expect(await admin.flushdb('ASYNC')).toBe('OK');
+        expect(await redis.dbsize()).toBe(0);
+      } finally {
+        admin.disconnect();
+      }
+    });
+
     it('streams - a consumer group through ioredis: XREADGROUP BLOCK waits without delaying others, an XADD serves it, XACK clears it', async () => {
       const p = prefix();
       const s = `${p}orders`;
