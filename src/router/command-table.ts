@@ -159,6 +159,12 @@ const own = (names: string[], o: Own): void => names.forEach((n) => OWN.set(n, o
 
 own(['ping', 'echo', 'command', 'info'], { route: Route.Local });
 own(['hello', 'auth', 'quit'], { route: Route.Local, flags: ['noauth', 'fast'] });
+own(['reset'], {
+  route: Route.Local,
+  flags: ['noauth', 'fast'],
+  summary:
+    "Resets the connection's state, as a new connection's (MULTI, WATCH, AUTH, name, protocol, CLIENT REPLY).",
+});
 own(['select'], { route: Route.Local, summary: 'Selects database 0 (the only one).' });
 own(['client'], { route: Route.Local, summary: 'CLIENT SETNAME, GETNAME, ID, SETINFO, INFO, LIST, KILL.' });
 own(['dbsize'], {

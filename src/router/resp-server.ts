@@ -114,6 +114,12 @@ class Connection implements ReplySink, ClientHandle {
   #skip = false;
   #skipNext = false;
   #muted: Set<number> | null = null;
+  // HELLO and RESET switch the protocol for their own reply and every later
+  // one, but replies owed from before them keep the protocol they were asked
+  // in: from reply `seq` on, `proto`. Null while no switch waits behind an
+  // unwritten reply; #writeProto is then the session's.
+  #switches: Array<{ seq: number; proto: 2 | 3 }> | null = null;
+  #writeProto: 2 | 3 = 2;
 
   /** `accepted` is a socket the server has not started reading (pauseOnConnect). */
   constructor(accepted: net.Socket, router: Router, server: RespServer, id: number) {
@@ -214,8 +220,16 @@ class Connection implements ReplySink, ClientHandle {
     if (this.#closing) return;
     const seq = this.#base + this.#tail;
     this.#slots[this.#tail++] = PENDING;
+    // RESET turns CLIENT REPLY OFF back on before it answers; a SKIP still covers it (Redis's resetCommand).
+    if (this.#muted !== null && args.length === 1 && spells(args[0]!, 'reset'))
+      this.#replyOff = this.#skipNext = false;
     if ((this.#muted !== null || isClientReply(args)) && this.#replyControl(args, seq)) return;
+    const proto = this.session.proto;
     this.#router.dispatch(this.session, args, frame, replyTo(this, seq));
+    if (this.session.proto !== proto && this.#head < this.#tail - 1) {
+      if (this.#switches === null) this.#writeProto = proto;
+      (this.#switches ??= []).push({ seq, proto: this.session.proto });
+    }
     if (this.session.closeAfterReply) this.#closing = true;
     if (this.inFlight >= this.#server.options.maxPipeline) this.#pause();
   };
@@ -257,17 +271,23 @@ class Connection implements ReplySink, ClientHandle {
   /** Writes every reply that is next in order. */
   #advance(): void {
     const slots = this.#slots;
-    const proto = this.session.proto;
+    let switches = this.#switches;
+    let proto = switches === null ? this.session.proto : this.#writeProto;
     const tail = this.#tail;
     const muted = this.#muted;
     let head = this.#head;
     while (head < tail) {
       const reply = slots[head]!;
       if (reply === PENDING) break;
+      if (switches !== null && switches[0]!.seq === this.#base + head) {
+        proto = switches.shift()!.proto;
+        if (switches.length === 0) this.#switches = switches = null;
+      }
       if (muted === null || !muted.delete(this.#base + head)) this.#writer.write(reply, proto);
       slots[head] = null;
       head++;
     }
+    this.#writeProto = proto;
     if (muted !== null && muted.size === 0 && !this.#replyOff && !this.#skip) this.#muted = null;
     const drained = head === tail;
     if (drained) {

@@ -11,7 +11,7 @@ import { systemClock, type Clock } from '../clock.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
 import type { Command } from '../protocol/command.js';
-import { ReplyError, hsError, type Reply } from '../protocol/reply.js';
+import { ReplyError, SimpleString, hsError, type Reply } from '../protocol/reply.js';
 import { ErrorCode, HotshardError } from '../errors.js';
 import { Admission } from './admission.js';
 import type { ClientRegistry } from './client-command.js';
@@ -357,6 +357,7 @@ export class Router {
         return dispatchAllNodes(this, spec, cmd, reply);
       }
       case Route.Local:
+        if (spec.name === 'reset') return done(this.#reset(session));
         return runLocalCommand(this.#local, session, spec, args, done);
       case Route.Special:
         return this.#special(session, spec, cmd, reply);
@@ -369,6 +370,24 @@ export class Router {
           ),
         );
     }
+  }
+
+  /**
+   * RESET: the session as a new connection's, as Redis's
+   * clearClientConnectionState: MULTI discarded, keys unwatched, RESP2, no
+   * name, the default user (so AUTH again where a password is set). CLIENT
+   * REPLY is the RESP connection's own and is reset there (resp-server.ts).
+   */
+  #reset(session: Session): Reply {
+    session.multi = null;
+    session.multiFailed = false;
+    unwatch(this.#host, session);
+    session.proto = 2;
+    session.name = null;
+    session.tenant = 'default';
+    session.admin = false;
+    session.authenticated = this.options.password === undefined;
+    return RESET;
   }
 
   /** A request a cutover held, run again now that it is over; counted once. */
@@ -408,6 +427,7 @@ export class Router {
 }
 
 const NO_SHARDS = new Int32Array(0);
+const RESET = new SimpleString('RESET');
 
 function anyPolicy(policies: KeyPolicyTable, spec: CommandSpec, args: readonly Buffer[]): boolean {
   for (let i = spec.firstKey; i < args.length; i += spec.step)

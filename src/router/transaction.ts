@@ -45,7 +45,7 @@ import {
   type SingleNodeHost,
 } from './single-node.js';
 
-/** Commands that act on the transaction itself instead of being queued (QUIT closes at once, as in Redis). */
+/** Commands that act on the transaction itself instead of being queued (QUIT closes at once and RESET discards it, as in Redis). */
 export const TRANSACTION_CONTROL: ReadonlySet<string> = new Set([
   'multi',
   'exec',
@@ -53,6 +53,7 @@ export const TRANSACTION_CONTROL: ReadonlySet<string> = new Set([
   'watch',
   'unwatch',
   'quit',
+  'reset',
 ]);
 
 /** Router-local commands that mean the same on a node, so may be queued. */
