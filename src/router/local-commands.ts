@@ -3,19 +3,12 @@ import { timingSafeEqual } from 'node:crypto';
 import type { ReplyCallback, ShardBackend } from '../backend/backend.js';
 import type { NodeId } from '../keyspace/ids.js';
 import type { RoutingTable } from '../keyspace/routing-table.js';
-import {
-  MapReply,
-  OK,
-  PONG,
-  ReplyError,
-  SimpleString,
-  VerbatimReply,
-  type Reply,
-} from '../protocol/reply.js';
+import { MapReply, OK, PONG, ReplyError, VerbatimReply, type Reply } from '../protocol/reply.js';
 import { VERSION } from '../version.js';
 import { parseInt64 } from '../backend/memory-commands.js';
 import { clientCommand, validClientName, type ClientRegistry } from './client-command.js';
-import { allCommandSpecs, commandSpec, redisLegacyKeys, type CommandSpec } from './command-table.js';
+import { command } from './command-command.js';
+import type { CommandSpec } from './command-table.js';
 import type { Session } from './session.js';
 import type { Tenants } from './tenants.js';
 
@@ -185,89 +178,6 @@ function hello(ctx: LocalContext, session: Session, args: Buffer[]): Reply {
     'modules',
     [],
   ]);
-}
-
-/** COMMAND INFO's ten fields, as Redis 7: ..., ACL categories, tips, key specs, subcommands. */
-function commandInfo(spec: CommandSpec): Reply {
-  const simple = (xs: readonly string[]): SimpleString[] => xs.map((x) => new SimpleString(x));
-  const keySpecs = spec.keySpecs.map(
-    (k) =>
-      new MapReply([
-        'flags',
-        simple(k.flags),
-        'begin_search',
-        k.begin[0] === 'index'
-          ? new MapReply(['type', 'index', 'spec', new MapReply(['index', k.begin[1]])])
-          : k.begin[0] === 'keyword'
-            ? new MapReply([
-                'type',
-                'keyword',
-                'spec',
-                new MapReply(['keyword', k.begin[1].toUpperCase(), 'startfrom', k.begin[2]]),
-              ])
-            : new MapReply(['type', 'unknown', 'spec', new MapReply([])]),
-        'find_keys',
-        k.find[0] === 'range'
-          ? new MapReply([
-              'type',
-              'range',
-              'spec',
-              new MapReply(['lastkey', k.find[1], 'keystep', k.find[2], 'limit', k.find[3]]),
-            ])
-          : k.find[0] === 'keynum'
-            ? new MapReply([
-                'type',
-                'keynum',
-                'spec',
-                new MapReply(['keynumidx', k.find[1], 'firstkey', k.find[2], 'keystep', k.find[3]]),
-              ])
-            : new MapReply(['type', 'unknown', 'spec', new MapReply([])]),
-      ]),
-  );
-  const [first, last, step] = redisLegacyKeys(spec);
-  return [
-    spec.name,
-    spec.arity,
-    simple(spec.flags),
-    first,
-    last,
-    step,
-    simple(spec.acl),
-    [],
-    keySpecs,
-    spec.subcommands === undefined ? [] : [...spec.subcommands.values()].map(commandInfo),
-  ];
-}
-
-function commandDocs(spec: CommandSpec): Reply {
-  return new MapReply(['summary', spec.summary, 'since', spec.since, 'group', spec.group]);
-}
-
-/** COMMAND, COMMAND COUNT, COMMAND INFO names..., COMMAND DOCS [names...] */
-function command(args: Buffer[]): Reply {
-  const sub = text(args[1]).toLowerCase();
-  const named = (): CommandSpec[] =>
-    args.length > 2
-      ? args.slice(2).flatMap((a) => {
-          const s = commandSpec(text(a).toLowerCase());
-          return s === undefined ? [] : [s];
-        })
-      : [...allCommandSpecs()];
-  switch (sub) {
-    case '':
-      return [...allCommandSpecs()].map(commandInfo);
-    case 'count':
-      return [...allCommandSpecs()].length;
-    case 'info':
-      return args.slice(2).map((a) => {
-        const s = commandSpec(text(a).toLowerCase());
-        return s === undefined ? null : commandInfo(s);
-      });
-    case 'docs':
-      return new MapReply(named().flatMap((s) => [s.name, commandDocs(s)]));
-    default:
-      return new ReplyError(`ERR unknown subcommand '${text(args[1])}'. Try COMMAND HELP.`);
-  }
 }
 
 /** A byte count as Redis's bytesToHuman prints it: 512B, 1.50K, 12.25M. */

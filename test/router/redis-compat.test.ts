@@ -252,6 +252,69 @@ describe.skipIf(!hasRedis)('redis compatibility - replies compared with redis-se
       expect(JSON.stringify(a), named[i]).not.toMatch(/unknown subcommand/);
   });
 
+  it('redis compatibility - COMMAND GETKEYS, GETKEYSANDFLAGS, LIST with its filters and HELP answer as Redis does', async () => {
+    const getkeys = [
+      ['SET', 'a', 'b'],
+      ['MSET', 'a', '1', 'b', '2'],
+      ['LMOVE', 'a', 'b', 'LEFT', 'LEFT'],
+      ['EVAL', 'return 1', '2', 'k1', 'k2', 'arg'],
+      ['ZUNIONSTORE', 'd', '2', 'a', 'b', 'WEIGHTS', '1', '2'],
+      ['ZUNIONSTORE', 'd', 'x', 'a'],
+      ['SORT', 'k', 'BY', 'w_*', 'GET', '#', 'STORE', 'd'],
+      ['SORT_RO', 'k'],
+      ['XREAD', 'COUNT', '1', 'STREAMS', 's1', 's2', '0', '0'],
+      ['XREADGROUP', 'GROUP', 'g', 'c', 'STREAMS', 's1', '>'],
+      ['OBJECT', 'ENCODING', 'k'],
+      ['MIGRATE', 'h', '1', '', '0', '5', 'KEYS', 'a', 'b'],
+      ['MIGRATE', 'h', '1', 'k', '0', '5'],
+      ['MIGRATE', 'h', '1', '', '0', '5', 'COPY', 'AUTH2', 'u', 'p', 'KEYS', 'a'],
+      ['MIGRATE', 'h', '1', 'k', '0', '5', 'KEYS', 'a'],
+      ['SET', 'a', 'b', 'GET'],
+      ['SET', 'a', 'b', 'EX', '10'],
+      ['BITFIELD', 'k', 'GET', 'u8', '0', 'OVERFLOW', 'SAT', 'GET', 'i4', '1'],
+      ['BITFIELD', 'k', 'GET', 'u8', '0', 'INCRBY', 'u8', '0', '1'],
+      ['BITFIELD', 'k', 'GET', 'u8'],
+      ['BITFIELD_RO', 'k', 'GET', 'u8', '0'],
+      ['GETDEL', 'k'],
+      ['GET'],
+      ['GET', 'a', 'b'],
+      ['PING'],
+      ['CONFIG', 'GET', 'x'],
+      ['NOSUCH', 'a'],
+      ['OBJECT', 'NOSUCH', 'k'],
+    ];
+    await same([
+      ...getkeys.map((c) => ['COMMAND', 'GETKEYS', ...c]),
+      ...getkeys.map((c) => ['COMMAND', 'GETKEYSANDFLAGS', ...c]),
+      ['COMMAND', 'GETKEYS'],
+      ['COMMAND', 'GETKEYS', 'SET'],
+      ['COMMAND', 'LIST', 'FILTERBY'],
+      ['COMMAND', 'LIST', 'FILTERBY', 'ACLCAT'],
+      ['COMMAND', 'LIST', 'FILTERBY', 'NOSUCH', 'x'],
+      ['COMMAND', 'LIST', 'x', 'y', 'z'],
+      ['COMMAND', 'LIST', 'FILTERBY', 'MODULE', 'x'],
+      ['COMMAND', 'LIST', 'FILTERBY', 'ACLCAT', 'nosuch'],
+      ['COMMAND', 'HELP'],
+      ['COMMAND', 'HELP', 'x'],
+      ['COMMAND', 'COUNT', 'x'],
+    ]);
+    // Names come in the server's own order: compared as sets. (Containers
+    // hotshard refuses, CONFIG or ACL, list no subcommands.)
+    const sorted = async (port: number, cmd: string[]): Promise<unknown> =>
+      ((await exchange(port, [cmd]))[0] as string[]).sort();
+    for (const cmd of [
+      ['COMMAND', 'LIST', 'FILTERBY', 'ACLCAT', 'hyperloglog'],
+      ['COMMAND', 'LIST', 'FILTERBY', 'aclcat', 'STREAM'],
+      ['COMMAND', 'LIST', 'FILTERBY', 'PATTERN', 'X*'],
+      ['COMMAND', 'LIST', 'FILTERBY', 'PATTERN', 'xinfo|*'],
+      ['COMMAND', 'LIST', 'FILTERBY', 'PATTERN', 'OBJECT|[ef]*'],
+    ])
+      expect(await sorted(t.port, cmd), cmd.join(' ')).toEqual(await sorted(redis.port, cmd));
+    const all = (await sorted(t.port, ['COMMAND', 'LIST'])) as string[];
+    expect(all).toEqual(expect.arrayContaining(['get', 'object|encoding', 'xinfo|stream', 'xgroup|create']));
+    expect(all).toHaveLength(new Set(all).size);
+  });
+
   it("redis compatibility - COMMAND INFO entries have Redis 7's ten fields; GET's key spec is Redis's", async () => {
     const commands = [['COMMAND', 'INFO', 'get', 'mset', 'dbsize', 'nosuch']];
     const [expected] = (await exchange(redis.port, commands)) as unknown[][];
