@@ -17,9 +17,8 @@ import { RawReply, type Reply } from '../../src/protocol/reply.js';
 import { Router } from '../../src/router/router.js';
 import { Session } from '../../src/router/session.js';
 import { requireBinary } from '../../src/testkit/binaries.js';
-import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
-import { startRedis, startRedisCluster, type RedisProcess } from '../../src/testkit/redis-server.js';
-import { plain } from './differential.js';
+import { startRedisCluster, type RedisProcess } from '../../src/testkit/redis-server.js';
+import { plain, startComparedTargets, type ComparedTargets } from './differential.js';
 
 const hasRedis = requireBinary('redis-server', 'CLIENT UNBLOCK compared with redis-server');
 
@@ -150,18 +149,12 @@ async function transcript(port: number, c: Case, how: string[]): Promise<unknown
 }
 
 describe.skipIf(!hasRedis)('CLIENT UNBLOCK - a blocked client is unblocked as on Redis', () => {
-  let redis: RedisProcess;
-  let embedded: TestHotshard;
-  let onRedis: TestHotshard;
+  let targets: ComparedTargets;
   beforeAll(async () => {
-    [redis, embedded, onRedis] = await Promise.all([
-      startRedis(),
-      startTestHotshard({ backend: 'memory' }),
-      startTestHotshard({ backend: 'redis' }),
-    ]);
+    targets = await startComparedTargets();
   });
   afterAll(async () => {
-    await Promise.all([redis?.stop(), embedded?.stop(), onRedis?.stop()]);
+    await targets?.stop();
   });
 
   it("CLIENT UNBLOCK - CLIENT LIST shows a blocked client's flags=b and a client inside MULTI's flags=x with its queued count, as redis-server", async () => {
@@ -188,19 +181,19 @@ describe.skipIf(!hasRedis)('CLIENT UNBLOCK - a blocked client is unblocked as on
         for (const c of [blocked, inMulti, other]) c!.disconnect();
       }
     };
-    const expected = await fields(redis.port);
+    const expected = await fields(targets.redis.port);
     expect(expected).toEqual([' flags=b multi=-1 cmd=blpop', ' flags=x multi=2 cmd=incr']);
-    expect(await fields(embedded.port)).toEqual(expected);
-    expect(await fields(onRedis.port)).toEqual(expected);
+    expect(await fields(targets.embedded.port)).toEqual(expected);
+    expect(await fields(targets.onRedis.port)).toEqual(expected);
   });
 
   for (const how of [[], ['TIMEOUT'], ['ERROR']]) {
     it(`CLIENT UNBLOCK - ${how.join(' ') || '(no reason)'}: every blocking command ends as on redis-server, on embedded and Redis nodes`, async () => {
       for (const c of CASES) {
-        const expected = await transcript(redis.port, c, how);
+        const expected = await transcript(targets.redis.port, c, how);
         expect(expected[0], c.name).toBe(1);
-        expect(await transcript(embedded.port, c, how), `${c.name} embedded`).toEqual(expected);
-        expect(await transcript(onRedis.port, c, how), `${c.name} on redis nodes`).toEqual(expected);
+        expect(await transcript(targets.embedded.port, c, how), `${c.name} embedded`).toEqual(expected);
+        expect(await transcript(targets.onRedis.port, c, how), `${c.name} on redis nodes`).toEqual(expected);
       }
     });
   }

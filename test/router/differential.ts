@@ -8,6 +8,8 @@ import {
   ReplyError,
   type Reply,
 } from '../../src/protocol/reply.js';
+import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
+import { startRedis, type RedisProcess } from '../../src/testkit/redis-server.js';
 import { respRoundTrip } from '../../src/testkit/round-trip.js';
 
 /** A reply as plain data, so toEqual compares errors by their text. */
@@ -26,4 +28,28 @@ export function plain(r: Reply): unknown {
 /** The replies to `commands`, pipelined on one new connection, as plain data. */
 export async function exchange(port: number, commands: readonly string[][]): Promise<unknown[]> {
   return (await respRoundTrip('127.0.0.1', port, commands, 10_000)).map(plain);
+}
+
+/** A redis-server beside hotshard on embedded nodes and on Redis nodes, for tests that compare all three. */
+export interface ComparedTargets {
+  readonly redis: RedisProcess;
+  readonly embedded: TestHotshard;
+  readonly onRedis: TestHotshard;
+  stop(): Promise<void>;
+}
+
+export async function startComparedTargets(): Promise<ComparedTargets> {
+  const [redis, embedded, onRedis] = await Promise.all([
+    startRedis(),
+    startTestHotshard({ backend: 'memory' }),
+    startTestHotshard({ backend: 'redis' }),
+  ]);
+  return {
+    redis,
+    embedded,
+    onRedis,
+    stop: async () => {
+      await Promise.all([redis.stop(), embedded.stop(), onRedis.stop()]);
+    },
+  };
 }

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireBinary } from '../../src/testkit/binaries.js';
 import { startTestHotshard, type TestHotshard } from '../../src/testkit/hotshard.js';
-import { startRedis, type RedisProcess } from '../../src/testkit/redis-server.js';
+import { startComparedTargets, type ComparedTargets } from './differential.js';
 import { rawConnect } from './raw-client.js';
 
 const hasRedis = requireBinary('redis-server', 'RESET compared with redis-server');
@@ -33,24 +33,18 @@ const hello = (proto: string): string[][] => [
 ];
 
 describe.skipIf(!hasRedis)('RESET - the connection as a new one, as on redis-server', () => {
-  let redis: RedisProcess;
-  let embedded: TestHotshard;
-  let onRedis: TestHotshard;
+  let targets: ComparedTargets;
   beforeAll(async () => {
-    [redis, embedded, onRedis] = await Promise.all([
-      startRedis(),
-      startTestHotshard({ backend: 'memory' }),
-      startTestHotshard({ backend: 'redis' }),
-    ]);
+    targets = await startComparedTargets();
   });
   afterAll(async () => {
-    await Promise.all([redis?.stop(), embedded?.stop(), onRedis?.stop()]);
+    await targets?.stop();
   });
 
   const same = async (script: string[][]): Promise<string> => {
-    const expected = await run(redis.port, script);
-    expect(await run(embedded.port, script), 'embedded').toBe(expected);
-    expect(await run(onRedis.port, script), 'redis nodes').toBe(expected);
+    const expected = await run(targets.redis.port, script);
+    expect(await run(targets.embedded.port, script), 'embedded').toBe(expected);
+    expect(await run(targets.onRedis.port, script), 'redis nodes').toBe(expected);
     return expected;
   };
 
