@@ -334,8 +334,8 @@ export class Router {
       case Route.AllNodes: {
         if (this.#gate !== undefined)
           return this.#gate.hold(session, () => this.#again(session, args, frame, done));
-        // FLUSHALL and FLUSHDB (one database: the same); the other is DBSIZE.
-        const flush = spec.name !== 'dbsize';
+        // FLUSHDB is FLUSHALL: database 0 is the only one.
+        const flush = spec.name === 'flushall' || spec.name === 'flushdb';
         if (flush && !session.admin) {
           this.stats.rejected++;
           const name = spec.name.toUpperCase();
